@@ -1,0 +1,27 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Release builds drop dynamic exclusivity checks: the hot path's state is owned by
+// one thread by construction (see docs/ARCHITECTURE.md), so the checks only cost.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "ValKeyper",
+    products: [
+        .executable(name: "valkeyper-server", targets: ["valkeyper-server"]),
+    ],
+    targets: [
+        // epoll, accept4, eventfd and the jemalloc probe: what Glibc's module lacks.
+        .target(name: "CShim", linkerSettings: [.linkedLibrary("jemalloc"), .linkedLibrary("dl")]),
+        .target(name: "RESP", swiftSettings: fast),
+        .target(name: "Shards", dependencies: ["CShim", "RESP"], swiftSettings: fast),
+        .target(name: "Net", dependencies: ["CShim", "RESP"], swiftSettings: fast),
+        .target(name: "Server", dependencies: ["CShim", "RESP", "Net", "Shards"], swiftSettings: fast),
+        .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["RESP"]),
+    ]
+)

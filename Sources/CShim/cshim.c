@@ -1,0 +1,216 @@
+#define _GNU_SOURCE
+#include "cshim.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <pthread.h>
+
+struct vk_events { int capacity; struct epoll_event items[]; };
+
+const uint32_t VK_EPOLLIN = EPOLLIN, VK_EPOLLOUT = EPOLLOUT, VK_EPOLLERR = EPOLLERR,
+               VK_EPOLLHUP = EPOLLHUP, VK_EPOLLRDHUP = EPOLLRDHUP, VK_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+
+vk_events *vk_events_create(int capacity) {
+    vk_events *e = malloc(sizeof(vk_events) + sizeof(struct epoll_event) * (size_t)capacity);
+    if (e) e->capacity = capacity;
+    return e;
+}
+void vk_events_destroy(vk_events *events) { free(events); }
+uint64_t vk_events_data(const vk_events *events, int index) { return events->items[index].data.u64; }
+uint32_t vk_events_flags(const vk_events *events, int index) { return events->items[index].events; }
+
+int vk_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static int ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+int vk_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_ADD, fd, events, data); }
+int vk_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data) { return ctl(epfd, EPOLL_CTL_MOD, fd, events, data); }
+int vk_epoll_delete(int epfd, int fd) { return ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0); }
+int vk_epoll_wait(int epfd, vk_events *events, int timeout_ms) {
+    int n;
+    do { n = epoll_wait(epfd, events->items, events->capacity, timeout_ms); } while (n < 0 && errno == EINTR);
+    return n;
+}
+
+static void format_address(const struct sockaddr_storage *ss, char *out, size_t out_len) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, out_len, "%s:%d", ip, port);
+}
+
+int vk_accept(int listen_fd, char *peer, size_t peer_len) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (peer && peer_len) format_address(&ss, peer, peer_len);
+    return fd;
+}
+
+int vk_local_address(int fd, char *out, size_t out_len) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+    format_address(&ss, out, out_len);
+    return 0;
+}
+
+int vk_listen_tcp(const char *host, int port, int backlog, int *bound_port) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    int family;
+    if (strchr(host, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) return -EINVAL;
+        len = sizeof *a;
+        family = AF_INET6;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1) return -EINVAL;
+        len = sizeof *a;
+        family = AF_INET;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    if (bound_port) {
+        struct sockaddr_storage got;
+        socklen_t glen = sizeof got;
+        getsockname(fd, (struct sockaddr *)&got, &glen);
+        *bound_port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
+                                                : ntohs(((struct sockaddr_in *)&got)->sin_port);
+    }
+    return fd;
+}
+
+int vk_set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int vk_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+int vk_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    return (int)write(fd, &one, sizeof one);
+}
+int vk_eventfd_drain(int fd) {
+    uint64_t value;
+    return (int)read(fd, &value, sizeof value);
+}
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+static mallctl_fn jemalloc_mallctl(void) {
+    static mallctl_fn cached = NULL;
+    static int probed = 0;
+    if (probed) return cached;
+    probed = 1;
+    // jemalloc serves malloc only if the malloc that the process resolves lives in
+    // the same object as mallctl: merely linking the library is not enough.
+    void *ctl = dlsym(RTLD_DEFAULT, "mallctl");
+    void *mal = dlsym(RTLD_DEFAULT, "malloc");
+    if (!ctl || !mal) return NULL;
+    Dl_info ctl_info, mal_info;
+    if (!dladdr(ctl, &ctl_info) || !dladdr(mal, &mal_info)) return NULL;
+    if (ctl_info.dli_fbase != mal_info.dli_fbase) return NULL;
+    cached = (mallctl_fn)ctl;
+    return cached;
+}
+
+const char *vk_jemalloc_version(void) {
+    mallctl_fn ctl = jemalloc_mallctl();
+    if (!ctl) return NULL;
+    const char *version = NULL;
+    size_t len = sizeof version;
+    if (ctl("version", &version, &len, NULL, 0) != 0) return NULL;
+    return version;
+}
+
+static size_t jemalloc_stat(const char *name) {
+    mallctl_fn ctl = jemalloc_mallctl();
+    if (!ctl) return 0;
+    uint64_t epoch = 1;
+    size_t elen = sizeof epoch;
+    ctl("epoch", &epoch, &elen, &epoch, elen);
+    size_t value = 0, len = sizeof value;
+    if (ctl(name, &value, &len, NULL, 0) != 0) return 0;
+    return value;
+}
+size_t vk_jemalloc_allocated(void) { return jemalloc_stat("stats.allocated"); }
+size_t vk_jemalloc_resident(void) { return jemalloc_stat("stats.resident"); }
+size_t vk_malloc_usable_size(void *ptr) { return malloc_usable_size(ptr); }
+
+void vk_process_cpu(int64_t *user_us, int64_t *sys_us) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+    *sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+}
+
+size_t vk_process_rss(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+int vk_signalfd_setup(void) {
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int vk_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
+}

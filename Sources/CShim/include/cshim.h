@@ -1,0 +1,56 @@
+// Thin wrappers for what Swift's Glibc module does not expose: epoll, accept4,
+// eventfd, and a probe that tells whether jemalloc really serves malloc.
+#ifndef VALKEYPER_CSHIM_H
+#define VALKEYPER_CSHIM_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+// epoll_event is packed on x86_64, which Swift imports awkwardly: keep it in C.
+typedef struct vk_events vk_events;
+vk_events *vk_events_create(int capacity);
+void vk_events_destroy(vk_events *events);
+uint64_t vk_events_data(const vk_events *events, int index);
+uint32_t vk_events_flags(const vk_events *events, int index);
+
+int vk_epoll_create(void);
+int vk_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int vk_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data);
+int vk_epoll_delete(int epfd, int fd);
+int vk_epoll_wait(int epfd, vk_events *events, int timeout_ms);
+
+extern const uint32_t VK_EPOLLIN, VK_EPOLLOUT, VK_EPOLLERR, VK_EPOLLHUP, VK_EPOLLRDHUP, VK_EPOLLEXCLUSIVE;
+
+// Nonblocking, close-on-exec accept; fills the peer's "ip:port" text (for CLIENT LIST).
+int vk_accept(int listen_fd, char *peer, size_t peer_len);
+// Local "ip:port" of a connected socket.
+int vk_local_address(int fd, char *out, size_t out_len);
+// Listening TCP socket bound to host:port (IPv4 or IPv6 literal), nonblocking.
+// Returns the fd, or -errno; *bound_port gets the port actually bound (port 0 picks one).
+int vk_listen_tcp(const char *host, int port, int backlog, int *bound_port);
+int vk_set_nodelay(int fd);
+
+int vk_eventfd(void);
+int vk_eventfd_signal(int fd);
+int vk_eventfd_drain(int fd);
+
+// "5.3.0-0-g..." when malloc in this process resolves to jemalloc, else NULL.
+const char *vk_jemalloc_version(void);
+// Bytes allocated through jemalloc (stats.allocated after an epoch refresh); 0 if unknown.
+size_t vk_jemalloc_allocated(void);
+size_t vk_jemalloc_resident(void);
+size_t vk_malloc_usable_size(void *ptr);
+
+// CPU time of this process (user, system) in microseconds.
+void vk_process_cpu(int64_t *user_us, int64_t *sys_us);
+// Resident set size of this process in bytes (from /proc/self/statm).
+size_t vk_process_rss(void);
+
+#endif
+
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (threads created later inherit it)
+// and returns a nonblocking signalfd for them; SIGPIPE is ignored.
+int vk_signalfd_setup(void);
+// Reads one pending signal from the signalfd; returns its number or 0.
+int vk_signalfd_read(int fd);

@@ -1,0 +1,70 @@
+import CShim
+import RESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum IOResult: Equatable {
+    case bytes(Int)
+    case wouldBlock
+    case closed
+    case failed(Int32)
+}
+
+/// Nonblocking socket I/O on `ByteBuffer`s.
+public enum Socket {
+    /// One `read` into the buffer's free space, growing it first if it is full.
+    public static func read(_ fd: Int32, into buffer: inout ByteBuffer, minimumFree: Int = 16 * 1024) -> IOResult {
+        if buffer.freeSpace < minimumFree / 4 { buffer.reserve(max(minimumFree, buffer.capacity)) }
+        let n = Glibc.read(fd, buffer.writePointer, buffer.freeSpace)
+        if n > 0 { buffer.count += n; return .bytes(n) }
+        if n == 0 { return .closed }
+        let err = errno
+        if err == EAGAIN || err == EWOULDBLOCK || err == EINTR { return .wouldBlock }
+        return .failed(err)
+    }
+
+    /// Writes as much of the buffer as the socket takes and drops what was written.
+    public static func write(_ fd: Int32, from buffer: inout ByteBuffer) -> IOResult {
+        var written = 0
+        defer { if written > 0 { buffer.discardFront(written) } }
+        while written < buffer.count {
+            let n = Glibc.send(fd, buffer.base + written, buffer.count - written, Int32(MSG_NOSIGNAL))
+            if n > 0 { written += n; continue }
+            let err = errno
+            if n < 0 && err == EINTR { continue }
+            if n < 0 && (err == EAGAIN || err == EWOULDBLOCK) { return .wouldBlock }
+            return err == EPIPE || err == ECONNRESET ? .closed : .failed(err)
+        }
+        return .bytes(written)
+    }
+
+    /// Listening socket on host:port. Returns (fd, bound port) or the errno text.
+    public static func listen(host: String, port: Int, backlog: Int = 511) -> Result<(fd: Int32, port: Int), ListenError> {
+        var bound: Int32 = 0
+        let fd = vk_listen_tcp(host, Int32(port), Int32(backlog), &bound)
+        if fd < 0 { return .failure(ListenError(code: -fd)) }
+        return .success((fd, Int(bound)))
+    }
+
+    public struct ListenError: Error, CustomStringConvertible {
+        public let code: Int32
+        public var description: String { String(cString: strerror(code)) }
+    }
+
+    /// Accepts one pending connection: (fd, "ip:port") or nil when none is pending.
+    public static func accept(_ listenFD: Int32) -> (fd: Int32, peer: String)? {
+        var peer = [CChar](repeating: 0, count: 64)
+        let fd = vk_accept(listenFD, &peer, 64)
+        if fd < 0 { return nil }
+        _ = vk_set_nodelay(fd)
+        return (fd, String(cString: peer))
+    }
+
+    public static func localAddress(_ fd: Int32) -> String {
+        var out = [CChar](repeating: 0, count: 64)
+        return vk_local_address(fd, &out, 64) == 0 ? String(cString: out) : "?"
+    }
+
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+}

@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A growable byte buffer with manual storage: no ARC, no copy-on-write, freed once.
+/// Used for connection input/output and for the byte payloads that travel in ring batches.
+public struct ByteBuffer: ~Copyable {
+    public private(set) var base: UnsafeMutableRawPointer
+    public private(set) var capacity: Int
+    /// Bytes written so far: the readable region is `base ..< base + count`.
+    public var count: Int
+
+    public init(capacity: Int = 256) {
+        self.capacity = max(capacity, 16)
+        self.base = malloc(self.capacity)!
+        self.count = 0
+    }
+
+    deinit { free(base) }
+
+    @inlinable public var isEmpty: Bool { count == 0 }
+    @inlinable public var freeSpace: Int { capacity - count }
+    @inlinable public var readable: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    @inlinable public var writePointer: UnsafeMutableRawPointer { base + count }
+
+    /// Makes room for at least `extra` more bytes.
+    @inlinable public mutating func reserve(_ extra: Int) {
+        if capacity - count < extra { grow(count + extra) }
+    }
+
+    @usableFromInline mutating func grow(_ needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        base = realloc(base, newCapacity)!
+        capacity = newCapacity
+    }
+
+    /// Shrinks an oversized, empty buffer back (after a big bulk has been consumed).
+    public mutating func shrinkIfEmpty(to target: Int) {
+        guard count == 0, capacity > target * 4 else { return }
+        base = realloc(base, target)!
+        capacity = target
+    }
+
+    @inlinable public mutating func clear() { count = 0 }
+
+    /// Drops the first `n` bytes, moving the rest to the front.
+    public mutating func discardFront(_ n: Int) {
+        if n >= count { count = 0; return }
+        memmove(base, base + n, count - n)
+        count -= n
+    }
+
+    @inlinable public mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inlinable public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        guard n > 0 else { return }
+        reserve(n)
+        (base + count).copyMemory(from: bytes.baseAddress!, byteCount: n)
+        count += n
+    }
+
+    @inlinable public mutating func append(_ bytes: StaticString) {
+        append(UnsafeRawBufferPointer(start: bytes.utf8Start, count: bytes.utf8CodeUnitCount))
+    }
+
+    @inlinable public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public mutating func append(string: String) {
+        var s = string
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends the decimal text of `value`.
+    @inlinable public mutating func appendDecimal(_ value: Int) {
+        reserve(20)
+        count += writeDecimal(value, to: base + count)
+    }
+
+    /// Bytes as an array (tests and cold paths only).
+    public var bytes: [UInt8] { Array(readable) }
+}
+
+/// Writes `value` in decimal at `out`; returns the number of bytes written (at most 20).
+@inlinable public func writeDecimal(_ value: Int, to out: UnsafeMutableRawPointer) -> Int {
+    if value >= 0 && value < 10 {
+        out.storeBytes(of: UInt8(48 + value), as: UInt8.self)
+        return 1
+    }
+    var magnitude = value.magnitude
+    var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    return withUnsafeMutableBytes(of: &scratch) { tmp in
+        var i = 24
+        while magnitude > 0 {
+            i -= 1
+            tmp[i] = UInt8(48 + magnitude % 10)
+            magnitude /= 10
+        }
+        if value < 0 { i -= 1; tmp[i] = UInt8(ascii: "-") }
+        let n = 24 - i
+        out.copyMemory(from: tmp.baseAddress! + i, byteCount: n)
+        return n
+    }
+}

@@ -1,0 +1,287 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Position of one argument, relative to the start of the frame (or of the inline scratch).
+public struct ArgSpan: Sendable {
+    public var offset: Int
+    public var count: Int
+    @inlinable public init(offset: Int, count: Int) { self.offset = offset; self.count = count }
+}
+
+/// A parsed command's arguments: views into memory the caller keeps alive
+/// (the connection's read buffer, an inline scratch buffer, or a ring batch).
+public struct Arguments {
+    public let base: UnsafeRawPointer
+    public let spans: UnsafePointer<ArgSpan>
+    public let count: Int
+
+    @inlinable public init(base: UnsafeRawPointer, spans: UnsafePointer<ArgSpan>, count: Int) {
+        self.base = base; self.spans = spans; self.count = count
+    }
+
+    @inlinable public subscript(i: Int) -> UnsafeRawBufferPointer {
+        let s = spans[i]
+        return UnsafeRawBufferPointer(start: base + s.offset, count: s.count)
+    }
+
+    /// Arguments `from ..< count`, sharing the same memory.
+    @inlinable public func dropFirst(_ n: Int) -> Arguments {
+        Arguments(base: base, spans: spans + n, count: count - n)
+    }
+
+    /// Argument as a String (cold paths: option names, error messages).
+    public func string(_ i: Int) -> String { String(decoding: self[i], as: UTF8.self) }
+}
+
+public enum ParseOutcome: Equatable {
+    /// A command is ready: `argumentCount` spans, based at `argumentBase`.
+    case command
+    /// An empty command (`*0`, `*-1`, blank inline line) was consumed; nothing to run.
+    case empty
+    /// More bytes are needed. `atLeast` is the size the buffer must reach from the frame start.
+    case incomplete(atLeast: Int)
+    /// The peer broke the protocol: reply with this error and close the connection.
+    case protocolError(String)
+}
+
+/// Incremental RESP request parser (multibulk and inline). It keeps only offsets, so
+/// the input buffer may be moved or grown between calls; a frame split at any byte
+/// resumes where it stopped instead of re-scanning.
+public struct RequestParser: ~Copyable {
+    public static let inlineMaxSize = 64 * 1024
+
+    /// Largest accepted bulk argument (`proto-max-bulk-len`).
+    public var maxBulkLength: Int
+    public private(set) var spans: UnsafeMutablePointer<ArgSpan>
+    private var spanCapacity: Int
+    public private(set) var argumentCount = 0
+    /// True when the last command's spans point into `inlineScratch` rather than the frame.
+    public private(set) var spansInScratch = false
+    public var inlineScratch = ByteBuffer(capacity: 64)
+
+    // Resume state of a partially received multibulk frame (offsets from the frame start).
+    private var inFrame = false
+    private var remaining = 0       // arguments still to read
+    private var scanned = 0         // bytes of the frame already parsed
+    private var bulkLength = -1     // length of the bulk being read, or -1 before its header
+
+    public init(maxBulkLength: Int = 512 * 1024 * 1024) {
+        self.maxBulkLength = maxBulkLength
+        spanCapacity = 16
+        spans = .allocate(capacity: spanCapacity)
+    }
+
+    deinit { spans.deallocate() }
+
+    /// True while a frame is partly received (for a mid-frame disconnect count, etc.).
+    public var isMidFrame: Bool { inFrame }
+
+    /// Parses one command from `frame` (the unconsumed input, starting at a frame boundary).
+    /// On `.command`/`.empty`, `consumed` is the frame's length.
+    public mutating func parse(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> ParseOutcome {
+        guard frame.count > 0 else { return .incomplete(atLeast: 1) }
+        if inFrame || frame[0] == UInt8(ascii: "*") {
+            return parseMultibulk(frame, consumed: &consumed)
+        }
+        return parseInline(frame, consumed: &consumed)
+    }
+
+    private mutating func addSpan(_ span: ArgSpan) {
+        if argumentCount == spanCapacity {
+            let bigger = UnsafeMutablePointer<ArgSpan>.allocate(capacity: spanCapacity * 2)
+            bigger.moveInitialize(from: spans, count: argumentCount)
+            spans.deallocate()
+            spans = bigger
+            spanCapacity *= 2
+        }
+        spans[argumentCount] = span
+        argumentCount += 1
+    }
+
+    /// Position of the first CR at or after `from`, or nil.
+    private static func findCR(_ frame: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard from < frame.count, let base = frame.baseAddress else { return nil }
+        guard let hit = memchr(base + from, 13, frame.count - from) else { return nil }
+        return base.distance(to: UnsafeRawPointer(hit))
+    }
+
+    private mutating func parseMultibulk(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> ParseOutcome {
+        if !inFrame {
+            guard let cr = Self.findCR(frame, from: 1) else {
+                if frame.count > Self.inlineMaxSize { return fail("Protocol error: too big mbulk count string") }
+                return .incomplete(atLeast: frame.count + 1)
+            }
+            guard cr + 1 < frame.count else { return .incomplete(atLeast: cr + 2) }
+            guard let n = parseStrictInt(frame, from: 1, to: cr), n <= Int(Int32.max) else {
+                return fail("Protocol error: invalid multibulk length")
+            }
+            if n <= 0 {
+                consumed = cr + 2
+                argumentCount = 0
+                return .empty
+            }
+            inFrame = true
+            remaining = n
+            scanned = cr + 2
+            bulkLength = -1
+            argumentCount = 0
+            spansInScratch = false
+        }
+        while remaining > 0 {
+            if bulkLength < 0 {
+                guard let cr = Self.findCR(frame, from: scanned) else {
+                    if frame.count - scanned > Self.inlineMaxSize { return fail("Protocol error: too big bulk count string") }
+                    return .incomplete(atLeast: frame.count + 1)
+                }
+                guard cr + 1 < frame.count else { return .incomplete(atLeast: cr + 2) }
+                let marker = frame[scanned]
+                guard marker == UInt8(ascii: "$") else {
+                    return fail("Protocol error: expected '$', got '\(String(decoding: [marker], as: UTF8.self))'")
+                }
+                guard let n = parseStrictInt(frame, from: scanned + 1, to: cr), n >= 0, n <= maxBulkLength else {
+                    return fail("Protocol error: invalid bulk length")
+                }
+                bulkLength = n
+                scanned = cr + 2
+            }
+            let end = scanned + bulkLength + 2
+            guard end <= frame.count else { return .incomplete(atLeast: end) }
+            addSpan(ArgSpan(offset: scanned, count: bulkLength))
+            scanned = end
+            bulkLength = -1
+            remaining -= 1
+        }
+        inFrame = false
+        consumed = scanned
+        return .command
+    }
+
+    private mutating func fail(_ message: String) -> ParseOutcome {
+        inFrame = false
+        argumentCount = 0
+        return .protocolError(message)
+    }
+
+    private mutating func parseInline(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> ParseOutcome {
+        guard let base = frame.baseAddress, let hit = memchr(base, 10, frame.count) else {
+            if frame.count > Self.inlineMaxSize { return fail("Protocol error: too big inline request") }
+            return .incomplete(atLeast: frame.count + 1)
+        }
+        let newline = base.distance(to: UnsafeRawPointer(hit))
+        var lineEnd = newline
+        if lineEnd > 0 && frame[lineEnd - 1] == 13 { lineEnd -= 1 }
+        // A NUL ends the line, as it ends the C string Redis splits.
+        if let nul = memchr(base, 0, lineEnd) { lineEnd = base.distance(to: UnsafeRawPointer(nul)) }
+        argumentCount = 0
+        spansInScratch = true
+        inlineScratch.clear()
+        guard splitInline(UnsafeRawBufferPointer(rebasing: frame[0..<lineEnd])) else {
+            return fail("Protocol error: unbalanced quotes in request")
+        }
+        consumed = newline + 1
+        return argumentCount == 0 ? .empty : .command
+    }
+
+    /// Splits an inline line as Redis's sdssplitargs does (quotes, escapes, \xHH).
+    private mutating func splitInline(_ line: UnsafeRawBufferPointer) -> Bool {
+        var p = 0
+        let n = line.count
+        func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
+        func hexValue(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: return c - 48
+            case 97...102: return c - 87
+            case 65...70: return c - 55
+            default: return nil
+            }
+        }
+        while true {
+            while p < n && isSpace(line[p]) { p += 1 }
+            if p >= n { return true }
+            let start = inlineScratch.count
+            var inDouble = false, inSingle = false, done = false
+            while !done {
+                if inDouble {
+                    if p >= n { return false }
+                    let c = line[p]
+                    if c == UInt8(ascii: "\\") && p + 3 < n && line[p + 1] == UInt8(ascii: "x"),
+                       let hi = hexValue(line[p + 2]), let lo = hexValue(line[p + 3]) {
+                        inlineScratch.append(hi << 4 | lo); p += 3
+                    } else if c == UInt8(ascii: "\\") && p + 1 < n {
+                        p += 1
+                        switch line[p] {
+                        case UInt8(ascii: "n"): inlineScratch.append(10)
+                        case UInt8(ascii: "r"): inlineScratch.append(13)
+                        case UInt8(ascii: "t"): inlineScratch.append(9)
+                        case UInt8(ascii: "b"): inlineScratch.append(8)
+                        case UInt8(ascii: "a"): inlineScratch.append(7)
+                        default: inlineScratch.append(line[p])
+                        }
+                    } else if c == UInt8(ascii: "\"") {
+                        if p + 1 < n && !isSpace(line[p + 1]) { return false }
+                        done = true
+                    } else {
+                        inlineScratch.append(c)
+                    }
+                } else if inSingle {
+                    if p >= n { return false }
+                    let c = line[p]
+                    if c == UInt8(ascii: "\\") && p + 1 < n && line[p + 1] == UInt8(ascii: "'") {
+                        p += 1; inlineScratch.append(UInt8(ascii: "'"))
+                    } else if c == UInt8(ascii: "'") {
+                        if p + 1 < n && !isSpace(line[p + 1]) { return false }
+                        done = true
+                    } else {
+                        inlineScratch.append(c)
+                    }
+                } else {
+                    if p >= n { done = true; break }
+                    let c = line[p]
+                    switch c {
+                    case 32, 10, 13, 9: done = true
+                    case UInt8(ascii: "\""): inDouble = true
+                    case UInt8(ascii: "'"): inSingle = true
+                    default: inlineScratch.append(c)
+                    }
+                }
+                if p < n { p += 1 }
+            }
+            addSpan(ArgSpan(offset: start, count: inlineScratch.count - start))
+        }
+    }
+}
+
+/// Redis's string2ll: optional '-', no '+', no leading zeros, no spaces, fits in Int64.
+@inlinable public func parseStrictInt(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
+    var i = from
+    guard i < to else { return nil }
+    if to - from == 1 && bytes[i] == 48 { return 0 }
+    var negative = false
+    if bytes[i] == UInt8(ascii: "-") {
+        negative = true
+        i += 1
+        guard i < to else { return nil }
+    }
+    guard bytes[i] >= 49 && bytes[i] <= 57 else { return nil }
+    var value: UInt64 = 0
+    while i < to {
+        let d = bytes[i] &- 48
+        guard d <= 9 else { return nil }
+        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+        let (s, o2) = m.addingReportingOverflow(UInt64(d))
+        if o1 || o2 { return nil }
+        value = s
+        i += 1
+    }
+    if negative {
+        if value > UInt64(Int64.max) + 1 { return nil }
+        return value == UInt64(Int64.max) + 1 ? Int.min : -Int(value)
+    }
+    if value > UInt64(Int64.max) { return nil }
+    return Int(value)
+}
+
+@inlinable public func parseStrictInt(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    parseStrictInt(bytes, from: 0, to: bytes.count)
+}

@@ -1,0 +1,84 @@
+import RESP
+
+/// Where a reply computed on some shard goes back to, on the worker that asked.
+struct ReplySink {
+    enum Kind: UInt8 { case client, operation }
+    var kind: Kind
+    /// client: the connection's fd; operation: the operation's slot in the worker's table.
+    var index: Int32
+    /// client: the connection id (guards against fd reuse); operation: its generation.
+    var id: UInt64
+    /// client: the reply ticket; operation: the part number.
+    var ticket: UInt32
+}
+
+/// One command sent to another worker's shard.
+struct ShardRequest {
+    var command: UInt16      // index in the command table
+    var db: UInt8
+    var resp: RESPVersion
+    var firstSpan: Int32
+    var argumentCount: Int32
+    var sink: ReplySink
+}
+
+/// Commands from one worker to one other worker's shard, and then their replies.
+///
+/// Ownership moves with the batch: the origin fills it, pushes it on the ring to the
+/// target, which executes it, fills `replies` and pushes it back; the origin delivers
+/// the replies and reuses the batch. One thread touches it at a time, so no lock.
+final class Batch: @unchecked Sendable {  // owned by whichever worker last popped it from a ring
+    let origin: Int
+    let target: Int
+    var argumentBytes = ByteBuffer(capacity: 4096)
+    var spans: [ArgSpan] = []
+    var requests: [ShardRequest] = []
+    var replies = ByteBuffer(capacity: 4096)
+    var replyEnds: [Int] = []
+
+    init(origin: Int, target: Int) {
+        self.origin = origin
+        self.target = target
+        spans.reserveCapacity(64)
+        requests.reserveCapacity(32)
+        replyEnds.reserveCapacity(32)
+    }
+
+    var isEmpty: Bool { requests.isEmpty }
+
+    func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink) {
+        let first = spans.count
+        for i in 0..<arguments.count {
+            let a = arguments[i]
+            spans.append(ArgSpan(offset: argumentBytes.count, count: a.count))
+            argumentBytes.append(a)
+        }
+        requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
+                                     argumentCount: Int32(arguments.count), sink: sink))
+    }
+
+    func reset() {
+        argumentBytes.clear()
+        argumentBytes.shrinkIfEmpty(to: 4096)
+        spans.removeAll(keepingCapacity: true)
+        requests.removeAll(keepingCapacity: true)
+        replies.clear()
+        replies.shrinkIfEmpty(to: 4096)
+        replyEnds.removeAll(keepingCapacity: true)
+    }
+
+    func reply(_ i: Int) -> UnsafeRawBufferPointer {
+        let start = i == 0 ? 0 : replyEnds[i - 1]
+        return UnsafeRawBufferPointer(start: replies.base + start, count: replyEnds[i] - start)
+    }
+}
+
+/// What travels on a ring between two workers.
+enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the message
+    case requests(Batch)
+    case replies(Batch)
+    /// A connection accepted by the listening worker, handed over round-robin.
+    case connection(fd: Int32, peer: String)
+    /// Run a closure on the target worker (cold control paths: CONFIG SET, SHUTDOWN).
+    case control(@Sendable (Worker) -> Void)
+}

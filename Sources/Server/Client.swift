@@ -1,0 +1,94 @@
+import RESP
+
+/// A client connection and its protocol state. Owned by one worker thread.
+///
+/// Replies leave in request order even when some commands run on other shards: a
+/// command whose reply is not ready takes a ticket; replies that are ready while an
+/// earlier ticket is outstanding wait in `deferred` until the earlier ones arrive.
+final class Client {
+    let fd: Int32
+    let id: UInt64
+    let peer: String
+    let local: String
+    let createdAt: Int64  // unix ms
+
+    var input = ByteBuffer(capacity: 16 * 1024)
+    var output = ByteBuffer(capacity: 16 * 1024)
+    var parser: RequestParser
+
+    var db = 0
+    var resp = RESPVersion.resp2
+    var name: String?
+    var libraryName: String?
+    var libraryVersion: String?
+    var lastInteraction: Int64
+    var lastCommand = "NULL"
+    var closeAfterReply = false
+    var isClosed = false
+    var wantsWrite = false       // EPOLLOUT registered
+    var inFlushList = false
+    var commandsProcessed = 0
+
+    // Ordered reply tickets.
+    private struct Slot { var ready: Bool; var range: Range<Int> }
+    private var slots: [Slot] = []
+    private var firstTicket: UInt32 = 0   // ticket of slots[head]
+    private var head = 0
+    private var deferred = ByteBuffer(capacity: 64)
+
+    init(fd: Int32, id: UInt64, peer: String, local: String, now: Int64, maxBulk: Int) {
+        self.fd = fd
+        self.id = id
+        self.peer = peer
+        self.local = local
+        createdAt = now
+        lastInteraction = now
+        parser = RequestParser(maxBulkLength: maxBulk)
+    }
+
+    /// True while some earlier reply is still outstanding: new replies must queue.
+    var hasOutstandingReplies: Bool { head < slots.count }
+
+    /// Reserves the next reply position for a reply that will arrive later.
+    func takeTicket() -> UInt32 {
+        slots.append(Slot(ready: false, range: 0..<0))
+        return firstTicket &+ UInt32(slots.count - head - 1)
+    }
+
+    /// Queues a reply that is ready now but must follow outstanding ones.
+    func queueReadyReply(_ bytes: UnsafeRawBufferPointer) {
+        let start = deferred.count
+        deferred.append(bytes)
+        slots.append(Slot(ready: true, range: start..<deferred.count))
+    }
+
+    /// Delivers the reply for `ticket` and moves every reply now in order to `output`.
+    func fill(ticket: UInt32, with bytes: UnsafeRawBufferPointer) {
+        let index = head + Int(ticket &- firstTicket)
+        guard index >= head && index < slots.count else { return }
+        if index == head {
+            output.append(bytes)
+            advance()
+        } else {
+            let start = deferred.count
+            deferred.append(bytes)
+            slots[index] = Slot(ready: true, range: start..<deferred.count)
+            return
+        }
+        while head < slots.count && slots[head].ready {
+            let r = slots[head].range
+            output.append(UnsafeRawBufferPointer(start: deferred.base + r.lowerBound, count: r.count))
+            advance()
+        }
+        if head == slots.count {
+            slots.removeAll(keepingCapacity: true)
+            head = 0
+            deferred.clear()
+        }
+    }
+
+    private func advance() {
+        head += 1
+        firstTicket &+= 1
+    }
+}

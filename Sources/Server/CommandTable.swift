@@ -1,0 +1,201 @@
+import RESP
+import Shards
+
+/// What a shard-side handler sees: the shard (owned by the executing thread), the
+/// client's database and protocol version.
+struct ShardContext {
+    let shard: Shard
+    let db: Int
+    let resp: RESPVersion
+}
+
+typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
+typealias ClientHandler = @Sendable (Worker, Client, Arguments, inout ByteBuffer) -> Void
+
+/// How the replies of a command split per key are put back together.
+enum SplitCombine: Sendable {
+    case sumIntegers      // DEL, UNLINK, EXISTS, TOUCH
+    case array            // MGET
+    case ok               // MSET
+}
+
+enum CommandRun: Sendable {
+    /// Runs on the client's worker with the client (connection and server commands,
+    /// and commands that coordinate several shards themselves).
+    case client(ClientHandler)
+    /// Runs on the shard that owns the keys. If the keys span shards, `split` says how
+    /// to run it per key (`part` is a shard command taking `stride` keyed arguments);
+    /// without a split, `crossShard` (a client handler) takes over, if any.
+    case keyed(ShardHandler, split: (part: String, stride: Int, combine: SplitCombine)?, crossShard: ClientHandler?)
+    /// A container: the real command is the subcommand in argument 1.
+    case container
+}
+
+struct CommandFlags: OptionSet, Sendable {
+    let rawValue: UInt32
+    static let write = CommandFlags(rawValue: 1 << 0)
+    static let readonly = CommandFlags(rawValue: 1 << 1)
+    static let denyOOM = CommandFlags(rawValue: 1 << 2)
+    static let admin = CommandFlags(rawValue: 1 << 3)
+    static let noscript = CommandFlags(rawValue: 1 << 4)
+    static let loading = CommandFlags(rawValue: 1 << 5)
+    static let stale = CommandFlags(rawValue: 1 << 6)
+    static let fast = CommandFlags(rawValue: 1 << 7)
+    static let noAuth = CommandFlags(rawValue: 1 << 8)
+    static let blocking = CommandFlags(rawValue: 1 << 9)
+    static let noMulti = CommandFlags(rawValue: 1 << 10)
+    static let allowBusy = CommandFlags(rawValue: 1 << 11)
+    static let movableKeys = CommandFlags(rawValue: 1 << 12)
+    /// Internal part of a split command: not reachable by name from clients.
+    static let `internal` = CommandFlags(rawValue: 1 << 31)
+
+    static let names: [(CommandFlags, String)] = [
+        (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
+        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.fast, "fast"),
+        (.noAuth, "no_auth"), (.blocking, "blocking"), (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
+        (.movableKeys, "movablekeys"),
+    ]
+}
+
+/// One row of the command table, as Redis's: name, arity, flags, key positions, handler.
+struct CommandSpec: Sendable {
+    let name: String             // lowercase; "client|setname" style full name for subcommands
+    let arity: Int               // exact if positive, minimum |arity| if negative (name included)
+    let flags: CommandFlags
+    let firstKey: Int            // 0: no keys
+    let lastKey: Int             // -1: last argument, -2: the one before...
+    let step: Int
+    let group: String            // COMMAND DOCS group ("string", "generic", "server", "connection")
+    let summary: String
+    let run: CommandRun
+    var subcommands: [CommandSpec] = []
+
+    init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
+         group: String, summary: String = "", run: CommandRun, subcommands: [CommandSpec] = []) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        firstKey = keys.0
+        lastKey = keys.1
+        step = keys.2
+        self.group = group
+        self.summary = summary
+        self.run = run
+        self.subcommands = subcommands
+    }
+
+    /// Index of the last key argument for `argc` arguments.
+    func lastKeyIndex(argumentCount argc: Int) -> Int {
+        lastKey >= 0 ? lastKey : argc + lastKey
+    }
+
+    func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == arity : argc >= -arity }
+
+    /// The display name for errors: "get", or "client|setname" for subcommands.
+    var displayName: String { name }
+}
+
+/// The command table: every command family contributes its rows; lookups by name
+/// compare bytes case-insensitively without allocating.
+final class CommandTable: Sendable {
+    let specs: [CommandSpec]
+    /// Table index of each spec's split part command (if any).
+    let splitPart: [UInt16]
+    /// specs indices bucketed by name length, for allocation-free lookup.
+    private let byLength: [[(name: [UInt8], index: UInt16)]]
+    /// For containers: subcommand name → spec index, by container index.
+    private let subcommandIndex: [Int: [String: UInt16]]
+
+    static let shared = CommandTable(families: [
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs,
+    ])
+
+    init(families: [[CommandSpec]]) {
+        var specs: [CommandSpec] = []
+        var subIndex: [Int: [String: UInt16]] = [:]
+        for family in families {
+            for spec in family {
+                let containerIndex = specs.count
+                specs.append(spec)
+                if case .container = spec.run {
+                    var subs: [String: UInt16] = [:]
+                    for sub in spec.subcommands {
+                        let subName = String(sub.name.split(separator: "|").last!)
+                        subs[subName] = UInt16(specs.count)
+                        specs.append(sub)
+                    }
+                    subIndex[containerIndex] = subs
+                }
+            }
+        }
+        var byName: [String: Int] = [:]
+        for (i, s) in specs.enumerated() { byName[s.name] = i }
+        var byLength = [[(name: [UInt8], index: UInt16)]](repeating: [], count: 40)
+        for (i, s) in specs.enumerated() where !s.name.contains("|") && !s.flags.contains(.internal) {
+            precondition(s.name.utf8.count < 40)
+            byLength[s.name.utf8.count].append((Array(s.name.utf8), UInt16(i)))
+        }
+        splitPart = specs.map { spec in
+            if case .keyed(_, let split?, _) = spec.run {
+                guard let i = byName[split.part] else { preconditionFailure("no part command \(split.part)") }
+                return UInt16(i)
+            }
+            return 0
+        }
+        self.specs = specs
+        self.byLength = byLength
+        subcommandIndex = subIndex
+    }
+
+    /// Index of the command named by `name` (any case), or nil.
+    func lookup(_ name: UnsafeRawBufferPointer) -> UInt16? {
+        let n = name.count
+        guard n < byLength.count else { return nil }
+        for candidate in byLength[n] where asciiCaseInsensitiveEquals(name, candidate.name) {
+            return candidate.index
+        }
+        return nil
+    }
+
+    func index(of name: String) -> UInt16? {
+        specs.firstIndex { $0.name == name }.map { UInt16($0) }
+    }
+
+    func subcommand(of container: UInt16, named name: String) -> UInt16? {
+        subcommandIndex[Int(container)]?[name.lowercased()]
+    }
+
+    /// Top-level commands (not subcommands, not internal parts).
+    var publicCommands: [CommandSpec] {
+        specs.filter { !$0.name.contains("|") && !$0.flags.contains(.internal) }
+    }
+}
+
+@inline(__always)
+func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
+    guard a.count == lowercase.count else { return false }
+    for i in 0..<a.count {
+        var c = a[i]
+        if c >= 65 && c <= 90 { c += 32 }
+        if c != lowercase[i] { return false }
+    }
+    return true
+}
+
+/// Lowercased ASCII text of an argument (option names).
+func lowercased(_ bytes: UnsafeRawBufferPointer) -> String {
+    String(decoding: bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+}
+
+/// True if `bytes` equals `word` (given lowercase) in any case.
+@inline(__always)
+func argIs(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+    guard bytes.count == word.utf8CodeUnitCount else { return false }
+    let w = word.utf8Start
+    for i in 0..<bytes.count {
+        var c = bytes[i]
+        if c >= 65 && c <= 90 { c += 32 }
+        if c != w[i] { return false }
+    }
+    return true
+}

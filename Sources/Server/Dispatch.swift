@@ -1,0 +1,237 @@
+import RESP
+import Shards
+
+/// Parsing a client's input and routing each command to where it runs.
+extension Worker {
+    func process(_ c: Client) {
+        var position = 0
+        parsing: while position < c.input.count && !c.closeAfterReply {
+            let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
+            var consumed = 0
+            switch c.parser.parse(frame, consumed: &consumed) {
+            case .command:
+                position += consumed
+                let base = c.parser.spansInScratch ? UnsafeRawPointer(c.parser.inlineScratch.base)
+                                                   : UnsafeRawPointer(frame.baseAddress!)
+                let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
+                execute(c, args)
+            case .empty:
+                position += consumed
+            case .incomplete:
+                break parsing
+            case .protocolError(let message):
+                withReply(c) { $0.writeError(string: "ERR " + message) }
+                c.closeAfterReply = true
+                position = c.input.count
+            }
+        }
+        c.input.discardFront(position)
+    }
+
+    /// Runs `body` with the buffer the client's next reply belongs in.
+    @inline(__always)
+    func withReply(_ c: Client, _ body: (inout ByteBuffer) -> Void) {
+        if c.hasOutstandingReplies {
+            replyScratch.clear()
+            body(&replyScratch)
+            if replyScratch.count > 0 { c.queueReadyReply(replyScratch.readable) }
+        } else {
+            body(&c.output)
+        }
+        markForFlush(c)
+    }
+
+    func execute(_ c: Client, _ args: Arguments) {
+        c.commandsProcessed += 1
+        stats.commandsProcessed.add(1, ordering: .relaxed)
+        guard var index = table.lookup(args[0]) else {
+            withReply(c) { out in writeUnknownCommand(args, into: &out) }
+            return
+        }
+        var spec = table.specs[Int(index)]
+        if case .container = spec.run, args.count >= 2 {
+            let sub = lowercased(args[1])
+            guard let subIndex = table.subcommand(of: index, named: sub) else {
+                withReply(c) { out in
+                    out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try \(spec.name.uppercased()) HELP.")
+                }
+                return
+            }
+            index = subIndex
+            spec = table.specs[Int(index)]
+        }
+        guard spec.arityOK(args.count) else {
+            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(spec.name)' command") }
+            return
+        }
+        c.lastCommand = spec.name
+        switch spec.run {
+        case .client(let handler):
+            withReply(c) { out in handler(self, c, args, &out) }
+        case .keyed(let handler, let split, let crossShard):
+            let shardIndex = shardOf(args[spec.firstKey])
+            if context.shardCount > 1 && spec.lastKeyIndex(argumentCount: args.count) > spec.firstKey {
+                let last = spec.lastKeyIndex(argumentCount: args.count)
+                var i = spec.firstKey + spec.step
+                while i <= last {
+                    if shardOf(args[i]) != shardIndex {
+                        if let split {
+                            withReply(c) { out in
+                                runSplit(c, args, spec: spec, part: table.splitPart[Int(index)],
+                                         stride: split.stride, combine: split.combine, out: &out)
+                            }
+                        } else if let crossShard {
+                            withReply(c) { out in crossShard(self, c, args, &out) }
+                        } else {
+                            withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
+                        }
+                        return
+                    }
+                    i += spec.step
+                }
+            }
+            runOnShard(shardIndex, command: index, handler: handler, client: c, args: args)
+        case .container:
+            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(spec.name)' command") }
+        }
+    }
+
+    @inline(__always) func shardOf(_ key: UnsafeRawBufferPointer) -> Int {
+        KeyHash.shard(of: key, count: context.shardCount)
+    }
+
+    /// Runs a single-shard command: inline if this worker owns the shard, else via its ring.
+    @inline(__always)
+    func runOnShard(_ shardIndex: Int, command: UInt16, handler: ShardHandler, client c: Client, args: Arguments) {
+        let owner = context.owner(ofShard: shardIndex)
+        if owner == index, let shard {
+            let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp)
+            withReply(c) { out in handler(ctx, args, &out) }
+        } else {
+            let ticket = c.takeTicket()
+            batch(forWorker: owner).add(command: command, db: c.db, resp: c.resp, arguments: args,
+                                        sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
+        }
+    }
+
+    /// Runs a multi-key command as one part per key (group of `stride` arguments).
+    private func runSplit(_ c: Client, _ args: Arguments, spec: CommandSpec, part: UInt16, stride: Int,
+                          combine: SplitCombine, out: inout ByteBuffer) {
+        let op = MultiShardOperation(client: c) { op, out in
+            if let error = op.firstError() { out.append(error); return true }
+            switch combine {
+            case .sumIntegers:
+                out.writeInteger(op.sumOfIntegers() ?? 0)
+            case .ok:
+                out.writeOK()
+            case .array:
+                out.writeArrayHeader(op.parts.count)
+                for i in 0..<op.parts.count { out.append(op.reply(i)) }
+            }
+            return true
+        }
+        let name = op.store(args[0])
+        let last = spec.lastKeyIndex(argumentCount: args.count)
+        var i = spec.firstKey
+        while i <= last {
+            var indices = [name]
+            for j in 0..<stride { indices.append(op.store(args[i + j])) }
+            op.addPart(shard: shardOf(args[i]), command: part, spanIndices: indices)
+            i += spec.step
+        }
+        start(op, client: c, out: &out)
+    }
+
+    /// A part on every shard with the command's own arguments (DBSIZE, KEYS, FLUSHDB...).
+    func fanOut(_ c: Client, _ args: Arguments, part: String, out: inout ByteBuffer,
+                combine: @escaping MultiShardOperation.Combine) {
+        guard let partIndex = table.index(of: part) else { return }
+        let op = MultiShardOperation(client: c, combine: combine)
+        var indices: [Int] = []
+        for i in 0..<args.count { indices.append(op.store(args[i])) }
+        for s in 0..<context.shardCount { op.addPart(shard: s, command: partIndex, spanIndices: indices) }
+        start(op, client: c, out: &out)
+    }
+
+    /// Sends the operation's parts; if they all ran inline, writes the reply to `out` now,
+    /// otherwise takes a ticket and finishes when the last remote part returns.
+    func start(_ op: MultiShardOperation, client c: Client, out: inout ByteBuffer) {
+        let slot: Int
+        if let free = freeOperationSlots.popLast() {
+            slot = free
+            operations[slot] = op
+        } else {
+            slot = operations.count
+            operations.append(op)
+        }
+        while true {
+            sendParts(op, slot: slot)
+            if op.remaining > 0 {
+                op.ticket = c.takeTicket()
+                op.deferred = true
+                return
+            }
+            if op.combine(op, &out) { break }
+        }
+        releaseOperation(slot)
+    }
+
+    /// Called when an operation's last outstanding part has arrived.
+    func continueOperation(slot: Int, _ op: MultiShardOperation) {
+        while true {
+            partScratch.clear()
+            if op.combine(op, &partScratch) {
+                if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
+                    c.fill(ticket: op.ticket, with: partScratch.readable)
+                    markForFlush(c)
+                }
+                releaseOperation(slot)
+                return
+            }
+            sendParts(op, slot: slot)
+            if op.remaining > 0 { return }
+        }
+    }
+
+    private func releaseOperation(_ slot: Int) {
+        operations[slot] = nil
+        freeOperationSlots.append(slot)
+    }
+
+    private func sendParts(_ op: MultiShardOperation, slot: Int) {
+        let range = op.unsent
+        op.unsent = op.parts.count..<op.parts.count
+        for p in range {
+            let part = op.parts[p]
+            let owner = context.owner(ofShard: part.shard)
+            if owner == index, let shard {
+                guard case .keyed(let handler, _, _) = table.specs[Int(part.command)].run else { continue }
+                partScratch.clear()
+                op.withArguments(of: part) { args in
+                    handler(ShardContext(shard: shard, db: op.db, resp: op.resp), args, &partScratch)
+                }
+                op.record(part: p, reply: partScratch.readable)
+            } else {
+                let b = batch(forWorker: owner)
+                op.withArguments(of: part) { args in
+                    b.add(command: part.command, db: op.db, resp: op.resp, arguments: args,
+                          sink: ReplySink(kind: .operation, index: Int32(slot), id: 0, ticket: UInt32(p)))
+                }
+            }
+        }
+    }
+}
+
+/// Redis's reply to an unknown command, quoting up to 128 bytes of its arguments.
+func writeUnknownCommand(_ args: Arguments, into out: inout ByteBuffer) {
+    var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
+    var quoted = 0
+    var i = 1
+    while i < args.count && quoted < 128 {
+        let a = String(args.string(i).prefix(128 - quoted))
+        text += "'\(a)' "
+        quoted += a.utf8.count + 3
+        i += 1
+    }
+    out.writeError(string: text)
+}

@@ -1,0 +1,112 @@
+import RESP
+
+/// A command whose parts run on several shards: MGET/DEL/EXISTS over keys of different
+/// shards, DBSIZE/KEYS/FLUSHDB over all shards, and two-step moves like a cross-shard
+/// RENAME. It lives on the client's worker; each part is an ordinary shard request whose
+/// reply comes back to the operation, and when the last part is in, `combine` writes the
+/// client's one reply (or queues a next step).
+final class MultiShardOperation {
+    struct Part {
+        var shard: Int
+        var command: UInt16
+        var firstSpan: Int
+        var argumentCount: Int
+    }
+
+    /// Combines the parts' replies into the client's reply and returns true, or adds the
+    /// parts of a next step and returns false.
+    typealias Combine = (MultiShardOperation, inout ByteBuffer) -> Bool
+
+    let clientFD: Int32
+    let clientID: UInt64
+    let db: Int
+    let resp: RESPVersion
+    var ticket: UInt32 = 0
+    var deferred = false
+
+    /// Owned copies of the bytes the parts' arguments refer to.
+    var storage = ByteBuffer(capacity: 256)
+    var spans: [ArgSpan] = []
+    var parts: [Part] = []
+    /// Parts of the current step not yet sent.
+    var unsent = 0..<0
+    var remaining = 0
+    var replies = ByteBuffer(capacity: 256)
+    var replyRanges: [Range<Int>?] = []
+    var combine: Combine
+    /// Scratch state for multi-step operations.
+    var state = 0
+
+    init(client: Client, combine: @escaping Combine) {
+        clientFD = client.fd
+        clientID = client.id
+        db = client.db
+        resp = client.resp
+        self.combine = combine
+    }
+
+    /// Copies `bytes` into the operation and returns its span.
+    @discardableResult
+    func store(_ bytes: UnsafeRawBufferPointer) -> Int {
+        spans.append(ArgSpan(offset: storage.count, count: bytes.count))
+        storage.append(bytes)
+        return spans.count - 1
+    }
+
+    func store(string: String) -> Int {
+        var s = string
+        return s.withUTF8 { store(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Adds a part whose arguments are the stored spans `spanIndices` (contiguous copies are made).
+    func addPart(shard: Int, command: UInt16, spanIndices: [Int]) {
+        let first = spans.count
+        for i in spanIndices { spans.append(spans[i]) }
+        parts.append(Part(shard: shard, command: command, firstSpan: first, argumentCount: spanIndices.count))
+        replyRanges.append(nil)
+        remaining += 1
+        unsent = unsent.lowerBound..<parts.count
+    }
+
+    func reply(_ part: Int) -> UnsafeRawBufferPointer {
+        guard let r = replyRanges[part] else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: replies.base + r.lowerBound, count: r.count)
+    }
+
+    func record(part: Int, reply: UnsafeRawBufferPointer) {
+        let start = replies.count
+        replies.append(reply)
+        replyRanges[part] = start..<replies.count
+        remaining -= 1
+    }
+
+    func withArguments<R>(of part: Part, _ body: (Arguments) -> R) -> R {
+        spans.withUnsafeBufferPointer { sp in
+            body(Arguments(base: UnsafeRawPointer(storage.base), spans: sp.baseAddress! + part.firstSpan,
+                           count: part.argumentCount))
+        }
+    }
+
+    // Helpers for combiners.
+
+    /// Sum of the parts' integer replies (`:n`); nil if one is not an integer (an error).
+    func sumOfIntegers() -> Int? {
+        var total = 0
+        for i in 0..<parts.count {
+            let r = reply(i)
+            guard r.count >= 4, r[0] == UInt8(ascii: ":"),
+                  let n = parseStrictInt(r, from: 1, to: r.count - 2) else { return nil }
+            total += n
+        }
+        return total
+    }
+
+    /// The first part reply that is an error, if any.
+    func firstError() -> UnsafeRawBufferPointer? {
+        for i in 0..<parts.count {
+            let r = reply(i)
+            if r.count > 0 && r[0] == UInt8(ascii: "-") { return r }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,106 @@
+import CShim
+import Net
+import RESP
+import Shards
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A relaxed atomic integer in a box, so counters can live in arrays.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    enum Relaxed { case relaxed }
+    func load(ordering: Relaxed) -> Int { atomic.load(ordering: .relaxed) }
+    func store(_ v: Int, ordering: Relaxed) { atomic.store(v, ordering: .relaxed) }
+}
+
+/// Counters a worker publishes for INFO and others to read (relaxed atomics: each is
+/// written by its worker only, read by whoever answers INFO).
+final class WorkerStats: Sendable {
+    let keys: [Counter]
+    let expires: [Counter]
+    let expiredKeys = Atomic<Int>(0)
+    let keyspaceHits = Atomic<Int>(0)
+    let keyspaceMisses = Atomic<Int>(0)
+    let commandsProcessed = Atomic<Int>(0)
+    let inputBytes = Atomic<Int>(0)
+    let outputBytes = Atomic<Int>(0)
+    let clients = Atomic<Int>(0)
+    let tableOverhead = Atomic<Int>(0)
+
+    init(databases: Int) {
+        keys = (0..<databases).map { _ in Counter() }
+        expires = (0..<databases).map { _ in Counter() }
+    }
+}
+
+/// Process-wide state shared by all workers. Everything here is immutable after start-up,
+/// atomic, or behind a mutex that the data path never takes.
+final class ServerContext: Sendable {
+    let config: Mutex<Config>
+    let workerCount: Int
+    let shardCount: Int
+    let connectionWorkers: Int
+    let databases: Int
+    /// rings[from * workerCount + to]
+    let rings: [SPSCRing<WorkerMessage>]
+    let wakers: [Waker]
+    let stats: [WorkerStats]
+    let port: Int
+    let startTimeMs: Int64
+    let runID: String
+
+    let maxClients: Atomic<Int>
+    let protoMaxBulkLen: Atomic<Int>
+    let hz: Atomic<Int>
+    let connectedClients = Atomic<Int>(0)
+    let totalConnections = Atomic<Int>(0)
+    let rejectedConnections = Atomic<Int>(0)
+    let nextClientID = Atomic<UInt64>(1)
+    let shuttingDown = Atomic<Bool>(false)
+    let lastResetStatsMs = Atomic<Int64>(0)
+
+    init(config: Config, port: Int) {
+        workerCount = max(config.threads, config.shards)
+        shardCount = config.shards
+        connectionWorkers = config.threads
+        databases = config.databases
+        var rings: [SPSCRing<WorkerMessage>] = []
+        for _ in 0..<(workerCount * workerCount) { rings.append(SPSCRing(capacity: 4096)) }
+        self.rings = rings
+        wakers = (0..<workerCount).map { _ in Waker() }
+        stats = (0..<workerCount).map { _ in WorkerStats(databases: config.databases) }
+        maxClients = Atomic(config.maxClients)
+        protoMaxBulkLen = Atomic(config.protoMaxBulkLen)
+        hz = Atomic(config.hz)
+        self.port = port
+        startTimeMs = Clock.unixMilliseconds()
+        var rng = SystemRandomNumberGenerator()
+        runID = (0..<40).map { _ in String("0123456789abcdef".randomElement(using: &rng)!) }.joined()
+        self.config = Mutex(config)
+    }
+
+    func ring(from: Int, to: Int) -> SPSCRing<WorkerMessage> { rings[from * workerCount + to] }
+
+    /// Worker that owns shard `s` (worker i owns shard i).
+    @inline(__always) func owner(ofShard s: Int) -> Int { s }
+}
+
+enum Clock {
+    static func unixMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+    static func unixMicroseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+    static func monotonicMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,359 @@
+import CShim
+import Net
+import RESP
+import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One server thread: an epoll loop that serves its share of the connections and, if it
+/// owns one, executes its shard's commands, both inline for its own clients and for
+/// batches arriving from other workers over SPSC rings (Dragonfly's thread-per-core shape).
+final class Worker: @unchecked Sendable {  // every field is touched only by this worker's thread
+    let index: Int
+    let context: ServerContext
+    let shard: Shard?
+    let table = CommandTable.shared
+    var loop = EventLoop(capacity: 1024)
+    let waker: Waker
+    let stats: WorkerStats
+
+    var clientsByFD: [Client?] = []
+    var clientCount = 0
+    private var flushList: [Client] = []
+    private var nextConnectionTarget = 0
+
+    /// Batch being filled for each target worker, and returned batches for reuse.
+    private var outgoing: [Batch?]
+    private var batchPool: [[Batch]]
+    /// Messages that found a target's ring full; retried each iteration.
+    private var overflow: [[WorkerMessage]]
+    private var hasOverflow = false
+
+    var operations: [MultiShardOperation?] = []
+    var freeOperationSlots: [Int] = []
+
+    /// Reply scratch for replies that must queue behind outstanding ones.
+    var replyScratch = ByteBuffer(capacity: 16 * 1024)
+    var partScratch = ByteBuffer(capacity: 1024)
+
+    var nowMs: Int64 = 0
+    private var nextTickMs: Int64 = 0
+    private var expiryBacklog = false
+    var sleepUntilMs: Int64 = 0
+
+    static let listenerToken: UInt64 = 1 << 40
+    static let wakerToken: UInt64 = 1 << 41
+    static let signalToken: UInt64 = 1 << 42
+    private var listenFDs: [Int32] = []
+    private var signalFD: Int32 = -1
+
+    init(index: Int, context: ServerContext) {
+        self.index = index
+        self.context = context
+        shard = index < context.shardCount ? Shard(index: index, databases: context.databases) : nil
+        waker = context.wakers[index]
+        stats = context.stats[index]
+        outgoing = Array(repeating: nil, count: context.workerCount)
+        batchPool = Array(repeating: [], count: context.workerCount)
+        overflow = Array(repeating: [], count: context.workerCount)
+        loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
+    }
+
+    var servesConnections: Bool { index < context.connectionWorkers }
+
+    func attachListener(_ fd: Int32) {
+        loop.add(fd, events: EventLoop.readable, token: Worker.listenerToken | UInt64(listenFDs.count))
+        listenFDs.append(fd)
+    }
+
+    /// SIGTERM/SIGINT arrive as reads on a signalfd in this worker's loop.
+    func attachSignals(_ fd: Int32) {
+        signalFD = fd
+        if fd >= 0 { loop.add(fd, events: EventLoop.readable, token: Worker.signalToken) }
+    }
+
+    private func handleSignals() {
+        while case let signal = vk_signalfd_read(signalFD), signal != 0 {
+            let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "SIGHUP"
+            if signal == SIGHUP { continue }
+            Log.warning("Received \(name) scheduling shutdown...")
+            Log.notice("User requested shutdown...")
+            Log.notice("Redis is now ready to exit, bye bye...")
+            exit(0)
+        }
+    }
+
+    // MARK: Loop
+
+    func run() {
+        nowMs = Clock.unixMilliseconds()
+        shard?.now = nowMs
+        while !context.shuttingDown.load(ordering: .relaxed) {
+            let n = loop.wait(timeoutMs: nextTimeout())
+            refreshClock()
+            for i in 0..<max(n, 0) {
+                let token = loop.token(i)
+                let flags = loop.flags(i)
+                switch token {
+                case Worker.wakerToken: waker.drain()
+                case Worker.signalToken: handleSignals()
+                case Worker.listenerToken..<(Worker.listenerToken + 64):
+                    acceptConnections(from: listenFDs[Int(token - Worker.listenerToken)])
+                default: handleClientEvent(fd: Int32(truncatingIfNeeded: token), flags: flags)
+                }
+            }
+            drainRings()
+            runTimers()
+            sendBatches()
+            flushClients()
+        }
+    }
+
+    private func nextTimeout() -> Int32 {
+        if expiryBacklog || hasOverflow { return 0 }
+        let wait = nextTickMs - Clock.monotonicMilliseconds()
+        return Int32(clamping: max(wait, 0))
+    }
+
+    func refreshClock() {
+        nowMs = Clock.unixMilliseconds()
+        shard?.now = nowMs
+    }
+
+    private func runTimers() {
+        let mono = Clock.monotonicMilliseconds()
+        let due = mono >= nextTickMs
+        if due {
+            nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
+            publishStats()
+        }
+        if let shard, due || expiryBacklog {
+            // Bounded work per pass; with a backlog the loop comes back without sleeping.
+            expiryBacklog = shard.activeExpire(budget: 2000)
+        }
+    }
+
+    func publishStats() {
+        stats.clients.store(clientCount, ordering: .relaxed)
+        guard let shard else { return }
+        for db in 0..<context.databases {
+            stats.keys[db].store(shard.keyCount(db: db), ordering: .relaxed)
+            stats.expires[db].store(shard.expiringCount(db: db), ordering: .relaxed)
+        }
+        stats.expiredKeys.store(shard.expiredKeys, ordering: .relaxed)
+        stats.keyspaceHits.store(shard.keyspaceHits, ordering: .relaxed)
+        stats.keyspaceMisses.store(shard.keyspaceMisses, ordering: .relaxed)
+        stats.tableOverhead.store(shard.tableOverheadBytes, ordering: .relaxed)
+    }
+
+    // MARK: Connections
+
+    private func acceptConnections(from listenFD: Int32) {
+        while let (fd, peer) = Socket.accept(listenFD) {
+            let limit = context.maxClients.load(ordering: .relaxed)
+            if context.connectedClients.load(ordering: .relaxed) >= limit {
+                let msg: StaticString = "-ERR max number of clients reached\r\n"
+                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
+                Socket.close(fd)
+                context.rejectedConnections.add(1, ordering: .relaxed)
+                continue
+            }
+            context.connectedClients.add(1, ordering: .relaxed)
+            context.totalConnections.add(1, ordering: .relaxed)
+            let target = nextConnectionTarget
+            nextConnectionTarget = (nextConnectionTarget + 1) % context.connectionWorkers
+            if target == index {
+                register(fd: fd, peer: peer)
+            } else {
+                send(.connection(fd: fd, peer: peer), to: target)
+            }
+        }
+    }
+
+    func register(fd: Int32, peer: String) {
+        let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
+        let client = Client(fd: fd, id: id, peer: peer, local: Socket.localAddress(fd), now: nowMs,
+                            maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
+        let slot = Int(fd)
+        if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
+        clientsByFD[slot] = client
+        clientCount += 1
+        loop.add(fd, events: EventLoop.readable, token: UInt64(fd))
+    }
+
+    func closeClient(_ c: Client) {
+        guard !c.isClosed else { return }
+        c.isClosed = true
+        loop.remove(c.fd)
+        Socket.close(c.fd)
+        clientsByFD[Int(c.fd)] = nil
+        clientCount -= 1
+        context.connectedClients.subtract(1, ordering: .relaxed)
+    }
+
+    private func handleClientEvent(fd: Int32, flags: UInt32) {
+        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)] else { return }
+        if flags & EventLoop.writable != 0 { writeOut(c) }
+        if c.isClosed { return }
+        if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
+            // Stop reading from a client that is being closed or whose replies are piling up.
+            if c.closeAfterReply { return }
+            switch Socket.read(c.fd, into: &c.input) {
+            case .bytes(let n):
+                stats.inputBytes.add(n, ordering: .relaxed)
+                c.lastInteraction = nowMs
+                process(c)
+                c.input.shrinkIfEmpty(to: 16 * 1024)
+            case .wouldBlock:
+                break
+            case .closed, .failed:
+                closeClient(c)
+            }
+        }
+    }
+
+    func markForFlush(_ c: Client) {
+        if !c.inFlushList {
+            c.inFlushList = true
+            flushList.append(c)
+        }
+    }
+
+    private func flushClients() {
+        for c in flushList {
+            c.inFlushList = false
+            if !c.isClosed { writeOut(c) }
+        }
+        flushList.removeAll(keepingCapacity: true)
+    }
+
+    private func writeOut(_ c: Client) {
+        if !c.output.isEmpty {
+            let before = c.output.count
+            let result = Socket.write(c.fd, from: &c.output)
+            stats.outputBytes.add(before - c.output.count, ordering: .relaxed)
+            switch result {
+            case .closed, .failed:
+                closeClient(c)
+                return
+            case .wouldBlock:
+                if !c.wantsWrite {
+                    c.wantsWrite = true
+                    loop.modify(c.fd, events: EventLoop.readable | EventLoop.writable, token: UInt64(c.fd))
+                }
+                return
+            case .bytes:
+                break
+            }
+        }
+        if c.wantsWrite {
+            c.wantsWrite = false
+            loop.modify(c.fd, events: EventLoop.readable, token: UInt64(c.fd))
+        }
+        c.output.shrinkIfEmpty(to: 16 * 1024)
+        if c.closeAfterReply && !c.hasOutstandingReplies { closeClient(c) }
+    }
+
+    // MARK: Rings
+
+    func send(_ message: WorkerMessage, to target: Int) {
+        if !overflow[target].isEmpty {
+            overflow[target].append(message)
+            return
+        }
+        switch context.ring(from: index, to: target).push(message) {
+        case .pushed(let wake):
+            if wake { context.wakers[target].wake() }
+        case .full:
+            overflow[target].append(message)
+            hasOverflow = true
+        }
+    }
+
+    private func retryOverflow() {
+        hasOverflow = false
+        for target in 0..<overflow.count where !overflow[target].isEmpty {
+            var sent = 0
+            let ring = context.ring(from: index, to: target)
+            for message in overflow[target] {
+                guard case .pushed(let wake) = ring.push(message) else { break }
+                if wake { context.wakers[target].wake() }
+                sent += 1
+            }
+            overflow[target].removeFirst(sent)
+            if !overflow[target].isEmpty { hasOverflow = true }
+        }
+    }
+
+    private func drainRings() {
+        for source in 0..<context.workerCount where source != index {
+            let ring = context.ring(from: source, to: index)
+            while let message = ring.pop() {
+                switch message {
+                case .requests(let batch): execute(batch)
+                case .replies(let batch): deliver(batch)
+                case .connection(let fd, let peer): register(fd: fd, peer: peer)
+                case .control(let body): body(self)
+                }
+            }
+        }
+    }
+
+    /// The batch of requests being filled for the worker owning `shard`.
+    func batch(forWorker target: Int) -> Batch {
+        if let b = outgoing[target] { return b }
+        let b = batchPool[target].popLast() ?? Batch(origin: index, target: target)
+        outgoing[target] = b
+        return b
+    }
+
+    private func sendBatches() {
+        if hasOverflow { retryOverflow() }
+        for target in 0..<outgoing.count {
+            if let b = outgoing[target] {
+                outgoing[target] = nil
+                send(.requests(b), to: target)
+            }
+        }
+    }
+
+    /// Runs a batch from another worker on this worker's shard and sends the replies back.
+    private func execute(_ batch: Batch) {
+        guard let shard else { return }
+        batch.replies.clear()
+        batch.replyEnds.removeAll(keepingCapacity: true)
+        batch.spans.withUnsafeBufferPointer { spans in
+            let base = UnsafeRawPointer(batch.argumentBytes.base)
+            for r in batch.requests {
+                let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
+                if case .keyed(let handler, _, _) = table.specs[Int(r.command)].run {
+                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp), args, &batch.replies)
+                }
+                batch.replyEnds.append(batch.replies.count)
+            }
+        }
+        send(.replies(batch), to: batch.origin)
+    }
+
+    /// Hands replies that came back from another worker's shard to their clients or operations.
+    private func deliver(_ batch: Batch) {
+        for (i, r) in batch.requests.enumerated() {
+            let bytes = batch.reply(i)
+            switch r.sink.kind {
+            case .client:
+                let slot = Int(r.sink.index)
+                if slot < clientsByFD.count, let c = clientsByFD[slot], c.id == r.sink.id {
+                    c.fill(ticket: r.sink.ticket, with: bytes)
+                    markForFlush(c)
+                }
+            case .operation:
+                guard let op = operations[Int(r.sink.index)] else { continue }
+                op.record(part: Int(r.sink.ticket), reply: bytes)
+                if op.remaining == 0 { continueOperation(slot: Int(r.sink.index), op) }
+            }
+        }
+        batch.reset()
+        batchPool[batch.target].append(batch)
+    }
+}

@@ -1,0 +1,335 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One partition of the keyspace: a table per database and one expiry heap.
+///
+/// A shard is owned by exactly one thread (its worker); nothing else reads or writes it,
+/// so no operation here takes a lock. Other threads reach it only through ring messages.
+public final class Shard: @unchecked Sendable {  // touched only by its owning worker thread
+    public let index: Int
+    public let databaseCount: Int
+    /// Tables by table id; `tableOfDatabase` maps a database index to its table id
+    /// (SWAPDB swaps the mapping, so entries keep a stable table id for the heap).
+    private let tables: UnsafeMutablePointer<KeyTable>
+    private var tableOfDatabase: [Int]
+    private var heap = ExpiryHeap()
+
+    /// Cached clock: unix milliseconds, refreshed by the worker before each batch.
+    public var now: Int64 = 0
+    /// When false (DEBUG SET-ACTIVE-EXPIRE 0), only lazy expiry runs.
+    public var activeExpireEnabled = true
+    /// When true (a replica), keys are never deleted on access: reads hide them instead.
+    public var expiryDeletesOnAccess = true
+
+    // Counters for INFO stats (read through the worker's published snapshot).
+    public var expiredKeys = 0
+    public var expiredStaleSkips = 0
+    public var keyspaceHits = 0
+    public var keyspaceMisses = 0
+
+    public init(index: Int, databases: Int) {
+        self.index = index
+        databaseCount = databases
+        tables = .allocate(capacity: databases)
+        for i in 0..<databases { (tables + i).initialize(to: KeyTable()) }
+        tableOfDatabase = Array(0..<databases)
+    }
+
+    deinit {
+        heap.removeAll { item in release(item.entry) }
+        for i in 0..<databaseCount {
+            tables[i].removeAll { retire($0) }
+            (tables + i).deinitialize(count: 1)
+        }
+        tables.deallocate()
+    }
+
+    @inline(__always) private func table(_ db: Int) -> UnsafeMutablePointer<KeyTable> {
+        tables + tableOfDatabase[db]
+    }
+
+    public func keyCount(db: Int) -> Int { table(db).pointee.count }
+    public func expiringCount(db: Int) -> Int { table(db).pointee.expiringCount }
+
+    // MARK: Lookup
+
+    @inline(__always) private func isExpired(_ e: Entry) -> Bool {
+        let at = e.expireAt
+        return at != 0 && at <= now
+    }
+
+    /// The live entry for `key`, expiring it lazily if its deadline has passed.
+    public func lookup(db: Int, key: UnsafeRawBufferPointer) -> Entry? {
+        lookup(db: db, key: key, hash: KeyTable.hash(key))
+    }
+
+    public func lookup(db: Int, key: UnsafeRawBufferPointer, hash: UInt32) -> Entry? {
+        let t = table(db)
+        guard let slot = t.pointee.find(key, hash: hash) else { return nil }
+        let e = t.pointee.entry(at: slot)
+        if isExpired(e) {
+            if expiryDeletesOnAccess { expire(slot: slot, in: t) }
+            return nil
+        }
+        return e
+    }
+
+    /// Like `lookup`, and records a hit or miss and the access time (read commands).
+    public func lookupForRead(db: Int, key: UnsafeRawBufferPointer) -> Entry? {
+        if let e = lookup(db: db, key: key) {
+            keyspaceHits += 1
+            e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
+            return e
+        }
+        keyspaceMisses += 1
+        return nil
+    }
+
+    private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
+        let e = t.pointee.remove(at: slot)
+        if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
+        expiredKeys += 1
+        retire(e)
+        onExpire?(e)
+    }
+
+    /// Called when a key expires (for replication's DEL propagation); the entry is dead.
+    public var onExpire: ((Entry) -> Void)?
+
+    // MARK: Writes
+
+    /// Stores a string value. `expireAt`: nil keeps the existing TTL (KEEPTTL),
+    /// 0 clears it, otherwise the unix-ms deadline. Returns the stored entry.
+    @discardableResult
+    public func setString(db: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+                          expireAt: Int64?) -> Entry {
+        let hash = KeyTable.hash(key)
+        let t = table(db)
+        if let slot = t.pointee.find(key, hash: hash) {
+            let old = t.pointee.entry(at: slot)
+            let oldExpire = old.expireAt
+            let keepTTL = expireAt == nil && !isExpired(old)
+            let newExpire = keepTTL ? oldExpire : (expireAt ?? 0)
+            let e: Entry
+            if old.kind == .string && value.count <= old.valueCapacity && value.count * 2 >= old.valueLength {
+                // Overwrite in place: the block (and its heap references) stays put.
+                if value.count > 0 { old.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+                old.valueLength = value.count
+                old.flags.remove(.rawEncoding)
+                e = old
+            } else {
+                e = Entry.makeString(key: key, hash: hash, value: value)
+                e.tableID = UInt16(tableOfDatabase[db])
+                e.expireAt = oldExpire  // so the accounting below sees one transition
+                t.pointee.replace(at: slot, with: e)
+                old.expireAt = 0
+                retire(old)
+            }
+            e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
+            e.frequency = 0
+            applyExpire(e, from: oldExpire, to: newExpire, table: t, newBlock: e != old)
+            return e
+        }
+        let e = Entry.makeString(key: key, hash: hash, value: value)
+        insert(e, table: t, db: db, expireAt: expireAt ?? 0)
+        return e
+    }
+
+    /// Inserts a new entry (the key must be absent) with its TTL.
+    public func insertNew(_ e: Entry, db: Int, expireAt: Int64) {
+        insert(e, table: table(db), db: db, expireAt: expireAt)
+    }
+
+    private func insert(_ e: Entry, table t: UnsafeMutablePointer<KeyTable>, db: Int, expireAt: Int64) {
+        e.tableID = UInt16(tableOfDatabase[db])
+        e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
+        t.pointee.insertNew(e)
+        applyExpire(e, from: 0, to: expireAt, table: t, newBlock: true)
+    }
+
+    /// Replaces the entry stored under `old`'s key with `new` (same key), keeping `new.expireAt`.
+    public func replace(db: Int, old: Entry, with new: Entry) {
+        let t = table(db)
+        guard let slot = t.pointee.find(old.key, hash: old.hash) else { return }
+        let target = new.expireAt
+        new.expireAt = old.expireAt
+        new.tableID = UInt16(tableOfDatabase[db])
+        t.pointee.replace(at: slot, with: new)
+        let oldExpire = old.expireAt
+        old.expireAt = 0
+        retire(old)
+        applyExpire(new, from: oldExpire, to: target, table: t, newBlock: true)
+    }
+
+    /// Sets or clears (0) the TTL of a live entry.
+    public func setExpire(db: Int, entry e: Entry, at deadline: Int64) {
+        applyExpire(e, from: e.expireAt, to: deadline, table: table(db), newBlock: false)
+    }
+
+    /// `newBlock`: `e` is not the block the heap knew, so even an unchanged deadline needs a heap item.
+    private func applyExpire(_ e: Entry, from old: Int64, to new: Int64, table t: UnsafeMutablePointer<KeyTable>,
+                             newBlock: Bool) {
+        e.expireAt = new
+        if old == 0 && new != 0 { t.pointee.expiringCount += 1 }
+        if old != 0 && new == 0 { t.pointee.expiringCount -= 1 }
+        if new != 0 && (new != old || newBlock) { heap.push(deadline: new, entry: e) }
+        maybeCompactHeap()
+    }
+
+    /// Deletes `key`; true if a live key was removed.
+    @discardableResult
+    public func delete(db: Int, key: UnsafeRawBufferPointer) -> Bool {
+        let t = table(db)
+        let hash = KeyTable.hash(key)
+        guard let slot = t.pointee.find(key, hash: hash) else { return false }
+        let e = t.pointee.entry(at: slot)
+        if isExpired(e) {
+            if expiryDeletesOnAccess { expire(slot: slot, in: t) }
+            return false
+        }
+        let removed = t.pointee.remove(at: slot)
+        if removed.expireAt != 0 { t.pointee.expiringCount -= 1 }
+        retire(removed)
+        return true
+    }
+
+    /// Removes a live entry from its table without freeing it (MOVE/RENAME take it elsewhere).
+    /// The returned entry keeps its expireAt; the caller must insert or retire it.
+    public func detach(db: Int, key: UnsafeRawBufferPointer) -> Entry? {
+        let t = table(db)
+        guard let slot = t.pointee.find(key, hash: KeyTable.hash(key)) else { return nil }
+        let e = t.pointee.entry(at: slot)
+        if isExpired(e) {
+            if expiryDeletesOnAccess { expire(slot: slot, in: t) }
+            return nil
+        }
+        t.pointee.remove(at: slot)
+        if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
+        // The heap may still reference the block: hand the caller a fresh copy instead.
+        let copy = e.copy(newKey: nil)
+        e.expireAt = 0
+        retire(e)
+        return copy
+    }
+
+    /// Frees an entry that has left its table, or leaves it to the heap if still referenced.
+    public func retire(_ e: Entry) {
+        if e.heapReferences == 0 {
+            e.free()
+        } else {
+            e.flags.insert(.dead)
+        }
+    }
+
+    private func release(_ e: Entry) {
+        e.heapReferences -= 1
+        if e.heapReferences == 0 && e.flags.contains(.dead) { e.free() }
+    }
+
+    // MARK: Whole databases
+
+    public func flush(db: Int) {
+        let t = table(db)
+        t.pointee.removeAll { e in e.expireAt = 0; retire(e) }
+    }
+
+    public func flushAll() {
+        for db in 0..<databaseCount { flush(db: db) }
+        heap.removeAll { item in release(item.entry) }
+    }
+
+    public func swapDatabases(_ a: Int, _ b: Int) {
+        tableOfDatabase.swapAt(a, b)
+    }
+
+    public func forEach(db: Int, _ body: (Entry) -> Void) {
+        let now = self.now
+        table(db).pointee.forEach { e in
+            let at = e.expireAt
+            if at == 0 || at > now { body(e) }
+        }
+    }
+
+    /// One step of SCAN over this shard's table for `db`: live entries of one bucket.
+    public func scan(db: Int, cursor: UInt64, _ body: (Entry) -> Void) -> UInt64 {
+        let now = self.now
+        return table(db).pointee.scan(cursor: cursor) { e in
+            let at = e.expireAt
+            if at == 0 || at > now { body(e) }
+        }
+    }
+
+    public func randomEntry(db: Int) -> Entry? {
+        var rng = SystemRandomNumberGenerator()
+        let t = table(db)
+        for _ in 0..<100 {
+            guard let e = t.pointee.randomEntry(using: &rng) else { return nil }
+            if !isExpired(e) { return e }
+        }
+        return nil
+    }
+
+    // MARK: Active expiry
+
+    /// Pops due deadlines, deleting keys whose TTL really ended, for at most `budget`
+    /// heap items. Returns true if due items remain (the caller runs again soon).
+    public func activeExpire(budget: Int) -> Bool {
+        guard activeExpireEnabled else { return false }
+        var work = 0
+        while work < budget, let item = heap.popDue(now: now) {
+            work += 1
+            let e = item.entry
+            defer { release(e) }
+            guard !e.flags.contains(.dead), e.expireAt == item.deadline else {
+                expiredStaleSkips += 1
+                continue
+            }
+            let t = tables + Int(e.tableID)
+            guard let slot = t.pointee.find(e.key, hash: e.hash), t.pointee.entry(at: slot) == e else { continue }
+            if !expiryDeletesOnAccess { continue }
+            expire(slot: slot, in: t)
+        }
+        return heap.earliest.map { $0 <= now } ?? false
+    }
+
+    public var nextDeadline: Int64? { heap.earliest }
+    public var heapCount: Int { heap.count }
+
+    /// Rebuilds the heap without stale items once they outnumber the live ones.
+    private func maybeCompactHeap() {
+        guard heap.count > 4096 else { return }
+        var live = 0
+        for i in 0..<databaseCount { live += tables[i].expiringCount }
+        guard heap.count > live * 2 + 1024 else { return }
+        heap.compact(isLive: { item in
+            !item.entry.flags.contains(.dead) && item.entry.expireAt == item.deadline
+        }, drop: { item in release(item.entry) })
+    }
+
+    /// Bytes held by the tables' arrays (INFO memory's overhead figures).
+    public var tableOverheadBytes: Int {
+        var total = 0
+        for i in 0..<databaseCount { total += tables[i].overheadBytes }
+        return total
+    }
+}
+
+extension Entry {
+    /// A fresh block with the same key (or `newKey`), value, kind and TTL; object values are shared (retained).
+    public func copy(newKey: UnsafeRawBufferPointer?) -> Entry {
+        let key = newKey ?? self.key
+        let hash = newKey.map { KeyTable.hash($0) } ?? self.hash
+        let e: Entry
+        if kind == .object, let obj = object {
+            e = Entry.makeObject(key: key, hash: hash, object: obj)
+        } else {
+            e = Entry.makeString(key: key, hash: hash, value: value)
+            e.flags = flags.intersection(.rawEncoding)
+        }
+        e.expireAt = expireAt
+        e.lastAccess = lastAccess
+        e.frequency = frequency
+        return e
+    }
+}

@@ -1,0 +1,2 @@
+import Server
+ServerMain.run(CommandLine.arguments)
