@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
 from resp import Conn  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BINARY = os.environ.get("VALKEYPER_BIN", os.path.join(ROOT, ".build", "release", "valkeyper-server"))
 
 

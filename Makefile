@@ -1,0 +1,28 @@
+# The two commands of the README:
+#   make run    build (release) and start the server on embedded defaults (port 6379, data in .)
+#   make test   install test peers, build, and run every test (unit, integration, interop)
+SWIFT ?= swift
+ARGS ?=
+
+.PHONY: run build test unit integration setup
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(SWIFT) build -c release --product valkeyper-server
+
+run: build
+	exec .build/release/valkeyper-server $(ARGS)
+
+test:
+	@scripts/setup.sh --test
+	$(SWIFT) build -c release --product valkeyper-server
+	$(SWIFT) test
+	python3 -m pytest -q Tests/integration Tests/interop
+
+unit:
+	$(SWIFT) test
+
+integration:
+	python3 -m pytest -q Tests/integration Tests/interop
