@@ -22,6 +22,5 @@ let package = Package(
         .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["RESP"]),
     ]
 )

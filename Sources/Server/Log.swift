@@ -22,7 +22,7 @@ enum Log {
         localtime_r(&t, &tmv)
         var buffer = [CChar](repeating: 0, count: 64)
         strftime(&buffer, 64, "%d %b %Y %H:%M:%S", &tmv)
-        let stamp = String(cString: buffer) + "." + String(format3(Int(tv.tv_usec) / 1000))
+        let stamp = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } + "." + String(format3(Int(tv.tv_usec) / 1000))
         let line = "\(getpid()):M \(stamp) \(mark) \(text)\n"
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
     }

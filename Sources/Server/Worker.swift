@@ -252,7 +252,15 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             loop.modify(c.fd, events: EventLoop.readable, token: UInt64(c.fd))
         }
         c.output.shrinkIfEmpty(to: 16 * 1024)
-        if c.closeAfterReply && !c.hasOutstandingReplies { closeClient(c) }
+        if c.closeAfterReply {
+            if !c.hasOutstandingReplies {
+                closeClient(c)
+            } else if !c.wantsWrite {
+                // Waiting for remote replies: stop watching input, which would otherwise
+                // keep a level-triggered loop spinning on data it will never read.
+                loop.modify(c.fd, events: 0, token: UInt64(c.fd))
+            }
+        }
     }
 
     // MARK: Rings

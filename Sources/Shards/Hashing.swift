@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Bulk byte hashing for keys (wyhash-style 64-bit mixing, 8 bytes per step).
 /// Seeded once per process so clients cannot aim collisions at a table.
 public enum KeyHash {
@@ -43,9 +47,13 @@ public enum KeyHash {
     /// The part of a key that chooses its shard: the `{tag}` if it has a non-empty one
     /// (Redis Cluster's rule: first `{`, then the first `}` after it), else the whole key.
     public static func shardingPart(_ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        guard let open = key.firstIndex(of: UInt8(ascii: "{")) else { return key }
-        guard let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 else { return key }
-        return UnsafeRawBufferPointer(rebasing: key[(open + 1)..<close])
+        guard let base = key.baseAddress, let openHit = memchr(base, 123 /* { */, key.count) else { return key }
+        let open = base.distance(to: UnsafeRawPointer(openHit))
+        let rest = key.count - open - 1
+        guard rest > 0, let closeHit = memchr(base + open + 1, 125 /* } */, rest) else { return key }
+        let close = base.distance(to: UnsafeRawPointer(closeHit))
+        guard close > open + 1 else { return key }
+        return UnsafeRawBufferPointer(start: base + open + 1, count: close - open - 1)
     }
 
     /// Shard owning `key` among `shardCount`.
