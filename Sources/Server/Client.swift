@@ -22,7 +22,11 @@ final class Client {
     var libraryName: String?
     var libraryVersion: String?
     var lastInteraction: Int64
-    var lastCommand = "NULL"
+    /// Table index of the last command run (CLIENT LIST's cmd=); nil before the first.
+    var lastCommandIndex: UInt16?
+    var lastCommand: String {
+        lastCommandIndex.map { CommandTable.shared.specs[Int($0)].name } ?? "NULL"
+    }
     var closeAfterReply = false
     var isClosed = false
     var wantsWrite = false       // EPOLLOUT registered

@@ -4,7 +4,9 @@ import Shards
 /// What a shard-side handler sees: the shard (owned by the executing thread), the
 /// client's database and protocol version.
 struct ShardContext {
-    let shard: Shard
+    /// Shards live as long as the process; unowned(unsafe) spares a retain/release pair
+    /// per command on the hot path.
+    unowned(unsafe) let shard: Shard
     let db: Int
     let resp: RESPVersion
 }
@@ -99,6 +101,27 @@ struct CommandSpec: Sendable {
 /// compare bytes case-insensitively without allocating.
 final class CommandTable: Sendable {
     let specs: [CommandSpec]
+    /// Plain-data copies of what dispatch reads per command, so the hot path copies no
+    /// strings or arrays (and so does no reference counting) to route a command.
+    let routes: [Route]
+    let shardHandlers: [ShardHandler?]
+    let clientHandlers: [ClientHandler?]
+
+    struct Route {
+        enum Kind: UInt8 { case client, keyed, container }
+        let kind: Kind
+        let arity: Int32
+        let firstKey: Int16
+        let lastKey: Int16
+        let step: Int16
+        let hasSplit: Bool
+        let splitStride: Int16
+
+        @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
+        @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
+            lastKey >= 0 ? Int(lastKey) : argc + Int(lastKey)
+        }
+    }
     /// Table index of each spec's split part command (if any).
     let splitPart: [UInt16]
     /// specs indices bucketed by name length, for allocation-free lookup.
@@ -143,6 +166,20 @@ final class CommandTable: Sendable {
             return 0
         }
         self.specs = specs
+        routes = specs.map { spec in
+            var kind = Route.Kind.client
+            var split: (part: String, stride: Int, combine: SplitCombine)?
+            switch spec.run {
+            case .client: kind = .client
+            case .keyed(_, let s, _): kind = .keyed; split = s
+            case .container: kind = .container
+            }
+            return Route(kind: kind, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
+                         lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
+                         splitStride: Int16(split?.stride ?? 0))
+        }
+        shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
+        clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
         subcommandIndex = subIndex
     }

@@ -48,51 +48,62 @@ extension Worker {
             withReply(c) { out in writeUnknownCommand(args, into: &out) }
             return
         }
-        var spec = table.specs[Int(index)]
-        if case .container = spec.run, args.count >= 2 {
-            let sub = lowercased(args[1])
-            guard let subIndex = table.subcommand(of: index, named: sub) else {
+        var route = table.routes[Int(index)]
+        if route.kind == .container && args.count >= 2 {
+            guard let subIndex = table.subcommand(of: index, named: lowercased(args[1])) else {
+                let container = table.specs[Int(index)].name.uppercased()
                 withReply(c) { out in
-                    out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try \(spec.name.uppercased()) HELP.")
+                    out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try \(container) HELP.")
                 }
                 return
             }
             index = subIndex
-            spec = table.specs[Int(index)]
+            route = table.routes[Int(index)]
         }
-        guard spec.arityOK(args.count) else {
-            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(spec.name)' command") }
+        guard route.arityOK(args.count) else {
+            let name = table.specs[Int(index)].name
+            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
             return
         }
-        c.lastCommand = spec.name
-        switch spec.run {
-        case .client(let handler):
+        c.lastCommandIndex = index
+        switch route.kind {
+        case .client:
+            let handler = table.clientHandlers[Int(index)].unsafelyUnwrapped
             withReply(c) { out in handler(self, c, args, &out) }
-        case .keyed(let handler, let split, let crossShard):
-            let shardIndex = shardOf(args[spec.firstKey])
-            if context.shardCount > 1 && spec.lastKeyIndex(argumentCount: args.count) > spec.firstKey {
-                let last = spec.lastKeyIndex(argumentCount: args.count)
-                var i = spec.firstKey + spec.step
+        case .keyed:
+            let shardIndex = shardOf(args[Int(route.firstKey)])
+            if context.shardCount > 1 {
+                let last = route.lastKeyIndex(argumentCount: args.count)
+                var i = Int(route.firstKey) + Int(route.step)
                 while i <= last {
                     if shardOf(args[i]) != shardIndex {
-                        if let split {
-                            withReply(c) { out in
-                                runSplit(c, args, spec: spec, part: table.splitPart[Int(index)],
-                                         stride: split.stride, combine: split.combine, out: &out)
-                            }
-                        } else if let crossShard {
-                            withReply(c) { out in crossShard(self, c, args, &out) }
-                        } else {
-                            withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
-                        }
+                        runAcrossShards(c, args, index: index, route: route)
                         return
                     }
-                    i += spec.step
+                    i += Int(route.step)
                 }
             }
-            runOnShard(shardIndex, command: index, handler: handler, client: c, args: args)
+            runOnShard(shardIndex, command: index, handler: table.shardHandlers[Int(index)].unsafelyUnwrapped,
+                       client: c, args: args)
         case .container:
-            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(spec.name)' command") }
+            let name = table.specs[Int(index)].name
+            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
+        }
+    }
+
+    /// A keyed command whose keys live on several shards: split per key, or its own
+    /// cross-shard handler, or (for neither) Redis Cluster's CROSSSLOT error.
+    private func runAcrossShards(_ c: Client, _ args: Arguments, index: UInt16, route: CommandTable.Route) {
+        guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
+        if let split {
+            withReply(c) { out in
+                runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
+                         combine: split.combine, out: &out)
+            }
+        } else if let crossShard {
+            withReply(c) { out in crossShard(self, c, args, &out) }
+        } else {
+            withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
     }
 
@@ -115,7 +126,7 @@ extension Worker {
     }
 
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
-    private func runSplit(_ c: Client, _ args: Arguments, spec: CommandSpec, part: UInt16, stride: Int,
+    private func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
                           combine: SplitCombine, out: inout ByteBuffer) {
         let op = MultiShardOperation(client: c) { op, out in
             if let error = op.firstError() { out.append(error); return true }
@@ -131,13 +142,13 @@ extension Worker {
             return true
         }
         let name = op.store(args[0])
-        let last = spec.lastKeyIndex(argumentCount: args.count)
-        var i = spec.firstKey
+        let last = route.lastKeyIndex(argumentCount: args.count)
+        var i = Int(route.firstKey)
         while i <= last {
             var indices = [name]
             for j in 0..<stride { indices.append(op.store(args[i + j])) }
             op.addPart(shard: shardOf(args[i]), command: part, spanIndices: indices)
-            i += spec.step
+            i += Int(route.step)
         }
         start(op, client: c, out: &out)
     }
@@ -205,7 +216,7 @@ extension Worker {
             let part = op.parts[p]
             let owner = context.owner(ofShard: part.shard)
             if owner == index, let shard {
-                guard case .keyed(let handler, _, _) = table.specs[Int(part.command)].run else { continue }
+                guard let handler = table.shardHandlers[Int(part.command)] else { continue }
                 partScratch.clear()
                 op.withArguments(of: part) { args in
                     handler(ShardContext(shard: shard, db: op.db, resp: op.resp), args, &partScratch)

@@ -335,7 +335,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             let base = UnsafeRawPointer(batch.argumentBytes.base)
             for r in batch.requests {
                 let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
-                if case .keyed(let handler, _, _) = table.specs[Int(r.command)].run {
+                if let handler = table.shardHandlers[Int(r.command)] {
                     handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp), args, &batch.replies)
                 }
                 batch.replyEnds.append(batch.replies.count)
