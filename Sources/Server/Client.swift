@@ -28,6 +28,9 @@ final class Client {
         lastCommandIndex.map { CommandTable.shared.specs[Int($0)].name } ?? "NULL"
     }
     var closeAfterReply = false
+    /// A multi-step cross-shard operation of this client is in flight: its next commands
+    /// wait in `input` so that they see the operation's effects.
+    var pausedByOperation = false
     var isClosed = false
     var wantsWrite = false       // EPOLLOUT registered
     var inFlushList = false

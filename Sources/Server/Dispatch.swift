@@ -5,7 +5,7 @@ import Shards
 extension Worker {
     func process(_ c: Client) {
         var position = 0
-        parsing: while position < c.input.count && !c.closeAfterReply {
+        parsing: while position < c.input.count && !c.closeAfterReply && !c.pausedByOperation {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
             var consumed = 0
             switch c.parser.parse(frame, consumed: &consumed) {
@@ -180,6 +180,7 @@ extension Worker {
             if op.remaining > 0 {
                 op.ticket = c.takeTicket()
                 op.deferred = true
+                if op.pausesClient { c.pausedByOperation = true }
                 return
             }
             if op.combine(op, &out) { break }
@@ -192,11 +193,15 @@ extension Worker {
         while true {
             partScratch.clear()
             if op.combine(op, &partScratch) {
+                var resumed: Client?
                 if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
                     c.fill(ticket: op.ticket, with: partScratch.readable)
                     markForFlush(c)
+                    if op.pausesClient { c.pausedByOperation = false; resumed = c }
                 }
                 releaseOperation(slot)
+                // Run the commands that arrived while the client waited.
+                if let c = resumed, !c.input.isEmpty { process(c) }
                 return
             }
             sendParts(op, slot: slot)

@@ -36,6 +36,9 @@ final class MultiShardOperation {
     var combine: Combine
     /// Scratch state for multi-step operations.
     var state = 0
+    /// Set by multi-step operations (a step waits for the previous one's replies): the
+    /// client's next commands run only once the operation has finished.
+    var pausesClient = false
 
     init(client: Client, combine: @escaping Combine) {
         clientFD = client.fd

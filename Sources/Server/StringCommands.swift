@@ -1,5 +1,8 @@
 import RESP
 import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// String commands (Redis's t_string.c): GET, SET and its variants, counters, ranges.
 enum StringCommands {
@@ -7,103 +10,595 @@ enum StringCommands {
         CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
                     summary: "Returns the string value of a key.", run: .keyed(get, split: nil, crossShard: nil)),
         CommandSpec("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-                    summary: "Sets the string value of a key, ignoring its type.", run: .keyed(set, split: nil, crossShard: nil)),
+                    summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+                    run: .keyed(set, split: nil, crossShard: nil)),
+        CommandSpec("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Set the string value of a key only when the key doesn't exist.",
+                    run: .keyed(setnx, split: nil, crossShard: nil)),
+        CommandSpec("setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+                    summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+                    run: .keyed(setex, split: nil, crossShard: nil)),
+        CommandSpec("psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+                    summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+                    run: .keyed(psetex, split: nil, crossShard: nil)),
+        CommandSpec("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Returns the previous string value of a key after setting it to a new value.",
+                    run: .keyed(getset, split: nil, crossShard: nil)),
+        CommandSpec("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Returns the string value of a key after deleting the key.",
+                    run: .keyed(getdel, split: nil, crossShard: nil)),
+        CommandSpec("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Returns the string value of a key after setting its expiration time.",
+                    run: .keyed(getex, split: nil, crossShard: nil)),
+        CommandSpec("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
+                    summary: "Atomically returns the string values of one or more keys.",
+                    run: .keyed(mget, split: (part: "__mget", stride: 1, combine: .array), crossShard: nil)),
+        CommandSpec("__mget", arity: -2, flags: [.internal], keys: (1, 1, 1), group: "string",
+                    run: .keyed(mgetPart, split: nil, crossShard: nil)),
+        // MSET does not use `split`: an even argument count must get the arity error before
+        // anything is split in pairs, so the cross-shard path is a client handler that checks it.
+        CommandSpec("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+                    summary: "Atomically creates or modifies the string values of one or more keys.",
+                    run: .keyed(mset, split: nil, crossShard: msetAcrossShards)),
+        CommandSpec("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
+                    summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+                    run: .keyed(msetnx, split: nil, crossShard: msetnxAcrossShards)),
+        CommandSpec("__msetnx_check", arity: -2, flags: [.internal], keys: (1, -1, 1), group: "string",
+                    run: .keyed(countExisting, split: nil, crossShard: nil)),
+        CommandSpec("append", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+                    run: .keyed(append, split: nil, crossShard: nil)),
+        CommandSpec("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Returns the length of a string value.", run: .keyed(strlen, split: nil, crossShard: nil)),
+        CommandSpec("getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+                    summary: "Returns a substring of the string stored at a key.",
+                    run: .keyed(getrange, split: nil, crossShard: nil)),
+        CommandSpec("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
+                    summary: "Returns a substring from a string value.", run: .keyed(getrange, split: nil, crossShard: nil)),
+        CommandSpec("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
+                    summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+                    run: .keyed(setrange, split: nil, crossShard: nil)),
+        CommandSpec("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+                    run: .keyed(incr, split: nil, crossShard: nil)),
+        CommandSpec("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+                    run: .keyed(decr, split: nil, crossShard: nil)),
+        CommandSpec("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+                    run: .keyed(incrby, split: nil, crossShard: nil)),
+        CommandSpec("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+                    run: .keyed(decrby, split: nil, crossShard: nil)),
+        CommandSpec("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
+                    summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+                    run: .keyed(incrbyfloat, split: nil, crossShard: nil)),
     ]
+
+    /// Redis's default proto-max-bulk-len: the largest string APPEND/SETRANGE may build.
+    /// (The configured value lives in ServerContext, which shard handlers do not see.)
+    static let maxStringLength = 512 * 1024 * 1024
 
     // MARK: GET
 
     static func get(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: args[1]) else {
+        replyWithValue(ctx, key: args[1], &out)
+    }
+
+    /// What `replyWithValue` found (and replied).
+    enum ValueReply { case missing, found, wrongType }
+
+    /// Redis's getGenericCommand: replies with the value, a null, or WRONGTYPE.
+    @discardableResult
+    static func replyWithValue(_ ctx: ShardContext, key: UnsafeRawBufferPointer,
+                               _ out: inout ByteBuffer) -> ValueReply {
+        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else {
             out.writeNull(ctx.resp)
-            return
+            return .missing
         }
-        guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+        guard e.kind == .string else {
+            out.writeError(Errors.wrongType)
+            return .wrongType
+        }
         out.writeBulk(e.value)
+        return .found
     }
 
-    // MARK: SET
+    // MARK: SET options (Redis's parseExtendedStringArgumentsOrReply)
 
-    /// Expiry options shared by SET and GETEX.
-    enum ExpiryOption {
-        case none, keep, persist
-        case at(Int64)   // unix ms
+    enum ExpireUnit { case ex, px, exat, pxat }
+
+    struct ExtendedOptions {
+        var nx = false, xx = false, get = false, keepTTL = false, persist = false
+        var unit: ExpireUnit?
+        /// Index of the EX/PX/EXAT/PXAT value argument.
+        var expireArgument = 0
     }
 
-    /// Parses `EX|PX|EXAT|PXAT n` at `args[i]` (keyword already matched) into an absolute deadline.
-    /// Returns nil after writing the error reply.
-    static func parseExpire(_ args: Arguments, keywordAt i: Int, command: String, now: Int64,
-                            out: inout ByteBuffer) -> Int64? {
-        guard let n = args.integer(i + 1) else { out.writeError(Errors.notInteger); return nil }
-        let keyword = args[i]
-        let unitSeconds = argIs(keyword, "ex") || argIs(keyword, "exat")
-        let absolute = argIs(keyword, "exat") || argIs(keyword, "pxat")
-        guard n > 0 else { out.writeError(string: "ERR invalid expire time in '\(command)' command"); return nil }
-        var ms = n
-        if unitSeconds {
-            let (m, o) = n.multipliedReportingOverflow(by: 1000)
-            if o { out.writeError(string: "ERR invalid expire time in '\(command)' command"); return nil }
-            ms = m
+    /// Parses SET's (`forSet`) or GETEX's options from `args[start...]`. As in Redis, an option
+    /// may repeat (the last expire value wins) but conflicting ones are a syntax error.
+    static func parseExtendedOptions(_ args: Arguments, from start: Int, forSet: Bool,
+                                     _ out: inout ByteBuffer) -> ExtendedOptions? {
+        var o = ExtendedOptions()
+        var j = start
+        while j < args.count {
+            let a = args[j]
+            let hasNext = j + 1 < args.count
+            let expireFree = !o.keepTTL && !o.persist
+            if forSet && argIs(a, "nx") && !o.xx {
+                o.nx = true
+            } else if forSet && argIs(a, "xx") && !o.nx {
+                o.xx = true
+            } else if forSet && argIs(a, "get") {
+                o.get = true
+            } else if forSet && argIs(a, "keepttl") && !o.persist && o.unit == nil {
+                o.keepTTL = true
+            } else if !forSet && argIs(a, "persist") && o.unit == nil && !o.keepTTL {
+                o.persist = true
+            } else if let unit = expireUnit(a), expireFree, o.unit == nil || o.unit == unit, hasNext {
+                o.unit = unit
+                o.expireArgument = j + 1
+                j += 1
+            } else {
+                out.writeError(Errors.syntax)
+                return nil
+            }
+            j += 1
         }
-        if !absolute {
-            let (s, o) = ms.addingReportingOverflow(Int(now))
-            if o { out.writeError(string: "ERR invalid expire time in '\(command)' command"); return nil }
-            ms = s
+        return o
+    }
+
+    private static func expireUnit(_ a: UnsafeRawBufferPointer) -> ExpireUnit? {
+        if argIs(a, "ex") { return .ex }
+        if argIs(a, "px") { return .px }
+        if argIs(a, "exat") { return .exat }
+        if argIs(a, "pxat") { return .pxat }
+        return nil
+    }
+
+    /// The absolute unix-ms deadline of an EX/PX/EXAT/PXAT value (Redis's
+    /// getExpireMillisecondsOrReply), or nil after writing the error reply.
+    static func expireDeadline(_ args: Arguments, at index: Int, unit: ExpireUnit, command: String,
+                               now: Int64, _ out: inout ByteBuffer) -> Int64? {
+        guard var ms = args.integer(index) else { out.writeError(Errors.notInteger); return nil }
+        let seconds = unit == .ex || unit == .exat
+        if ms <= 0 || (seconds && ms > Int.max / 1000) {
+            out.writeError(string: "ERR invalid expire time in '\(command)' command")
+            return nil
+        }
+        if seconds { ms *= 1000 }
+        // Relative times are added to the clock; an overflow wraps negative, as in Redis.
+        if unit == .ex || unit == .px { ms = ms &+ Int(now) }
+        if ms <= 0 {
+            out.writeError(string: "ERR invalid expire time in '\(command)' command")
+            return nil
         }
         return Int64(ms)
     }
 
-    static func set(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        var nx = false, xx = false, get = false
-        var expiry = ExpiryOption.none
-        var i = 3
-        while i < args.count {
-            let a = args[i]
-            let hasNext = i + 1 < args.count
-            if argIs(a, "nx") && !xx {
-                nx = true
-            } else if argIs(a, "xx") && !nx {
-                xx = true
-            } else if argIs(a, "get") {
-                get = true
-            } else if argIs(a, "keepttl"), case .none = expiry {
-                expiry = .keep
-            } else if (argIs(a, "ex") || argIs(a, "px") || argIs(a, "exat") || argIs(a, "pxat")), hasNext,
-                      case .none = expiry {
-                guard let at = parseExpire(args, keywordAt: i, command: "set", now: ctx.shard.now, out: &out) else { return }
-                expiry = .at(at)
-                i += 1
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-            i += 1
-        }
+    // MARK: SET family
+
+    /// What SET variants reply when they set the key, and when NX/XX stops them.
+    enum SetReplies { case okOrNull, oneOrZero }
+
+    /// Redis's setGenericCommand: `deadline` is the parsed expire (if any).
+    static func setGeneric(_ ctx: ShardContext, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+                           options o: ExtendedOptions, deadline: Int64?, replies: SetReplies,
+                           _ out: inout ByteBuffer) {
         let shard = ctx.shard
-        let existing = shard.lookup(db: ctx.db, key: args[1])
-        if get {
-            if let e = existing {
-                guard e.kind == .string else { out.writeError(Errors.wrongType); return }
-                out.writeBulk(e.value)
-            } else {
-                out.writeNull(ctx.resp)
+        if o.get && replyWithValue(ctx, key: key, &out) == .wrongType { return }
+        // Only NX/XX need to know whether the key exists; setString copes with either.
+        if o.nx || o.xx, (shard.lookup(db: ctx.db, key: key) != nil) == o.nx {
+            if !o.get {
+                if replies == .oneOrZero { out.writeInteger(0) } else { out.writeNull(ctx.resp) }
             }
-        }
-        if (nx && existing != nil) || (xx && existing == nil) {
-            if !get { out.writeNull(ctx.resp) }
             return
         }
-        let deadline: Int64?
-        switch expiry {
-        case .none, .persist: deadline = 0
-        case .keep: deadline = nil
-        case .at(let at): deadline = at
-        }
-        if let d = deadline, d != 0, d <= shard.now {
-            // A deadline already past: Redis deletes the key instead of storing it.
-            shard.delete(db: ctx.db, key: args[1])
+        if let d = deadline, d <= shard.now {
+            // An EXAT/PXAT already past: the key would be born expired, so it is simply gone.
+            shard.delete(db: ctx.db, key: key)
         } else {
-            shard.setString(db: ctx.db, key: args[1], value: args[2], expireAt: deadline)
+            shard.setString(db: ctx.db, key: key, value: value, expireAt: o.keepTTL ? nil : (deadline ?? 0))
         }
-        if !get { out.writeOK() }
+        if !o.get {
+            if replies == .oneOrZero { out.writeInteger(1) } else { out.writeOK() }
+        }
+    }
+
+    static func set(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let o = parseExtendedOptions(args, from: 3, forSet: true, &out) else { return }
+        var deadline: Int64?
+        if let unit = o.unit {
+            deadline = expireDeadline(args, at: o.expireArgument, unit: unit, command: "set", now: ctx.shard.now, &out)
+            if deadline == nil { return }
+        }
+        setGeneric(ctx, key: args[1], value: args[2], options: o, deadline: deadline, replies: .okOrNull, &out)
+    }
+
+    static func setnx(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        var o = ExtendedOptions()
+        o.nx = true
+        setGeneric(ctx, key: args[1], value: args[2], options: o, deadline: nil, replies: .oneOrZero, &out)
+    }
+
+    static func setex(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        setWithExpire(ctx, args, unit: .ex, command: "setex", &out)
+    }
+
+    static func psetex(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        setWithExpire(ctx, args, unit: .px, command: "psetex", &out)
+    }
+
+    /// SETEX/PSETEX key time value.
+    private static func setWithExpire(_ ctx: ShardContext, _ args: Arguments, unit: ExpireUnit, command: String,
+                                      _ out: inout ByteBuffer) {
+        guard let deadline = expireDeadline(args, at: 2, unit: unit, command: command, now: ctx.shard.now, &out)
+        else { return }
+        var o = ExtendedOptions()
+        o.unit = unit
+        setGeneric(ctx, key: args[1], value: args[3], options: o, deadline: deadline, replies: .okOrNull, &out)
+    }
+
+    static func getset(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard replyWithValue(ctx, key: args[1], &out) != .wrongType else { return }
+        ctx.shard.setString(db: ctx.db, key: args[1], value: args[2], expireAt: 0)
+    }
+
+    static func getdel(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard replyWithValue(ctx, key: args[1], &out) == .found else { return }
+        ctx.shard.delete(db: ctx.db, key: args[1])
+    }
+
+    static func getex(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let o = parseExtendedOptions(args, from: 2, forSet: false, &out) else { return }
+        let shard = ctx.shard
+        guard let e = shard.lookupForRead(db: ctx.db, key: args[1]) else { out.writeNull(ctx.resp); return }
+        guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+        var deadline: Int64 = 0
+        if let unit = o.unit {
+            guard let d = expireDeadline(args, at: o.expireArgument, unit: unit, command: "getex", now: shard.now, &out)
+            else { return }
+            deadline = d
+        }
+        out.writeBulk(e.value)
+        if o.unit != nil && deadline <= shard.now {
+            shard.delete(db: ctx.db, key: args[1])   // EXAT/PXAT in the past
+        } else if o.unit != nil {
+            shard.setExpire(db: ctx.db, entry: e, at: deadline)
+        } else if o.persist && e.expireAt != 0 {
+            shard.setExpire(db: ctx.db, entry: e, at: 0)
+        }
+    }
+
+    // MARK: MGET / MSET / MSETNX
+
+    static func mget(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        out.writeArrayHeader(args.count - 1)
+        for i in 1..<args.count { writeValueOrNull(ctx, key: args[i], &out) }
+    }
+
+    /// One key of a split MGET: its value, or a null (also for other types: MGET never says WRONGTYPE).
+    static func mgetPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        writeValueOrNull(ctx, key: args[1], &out)
+    }
+
+    private static func writeValueOrNull(_ ctx: ShardContext, key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) {
+        if let e = ctx.shard.lookupForRead(db: ctx.db, key: key), e.kind == .string {
+            out.writeBulk(e.value)
+        } else {
+            out.writeNull(ctx.resp)
+        }
+    }
+
+    /// MSET/MSETNX take key-value pairs: an even argument count is an arity error.
+    private static func pairsOK(_ args: Arguments, _ out: inout ByteBuffer) -> Bool {
+        if args.count % 2 == 0 {
+            out.writeError(string: "ERR wrong number of arguments for '\(lowercased(args[0]))' command")
+            return false
+        }
+        return true
+    }
+
+    private static func setPairs(_ ctx: ShardContext, _ args: Arguments) {
+        var i = 1
+        while i + 1 < args.count {
+            ctx.shard.setString(db: ctx.db, key: args[i], value: args[i + 1], expireAt: 0)
+            i += 2
+        }
+    }
+
+    static func mset(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard pairsOK(args, &out) else { return }
+        setPairs(ctx, args)
+        out.writeOK()
+    }
+
+    static func msetnx(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard pairsOK(args, &out) else { return }
+        var i = 1
+        while i < args.count {
+            if ctx.shard.lookup(db: ctx.db, key: args[i]) != nil { out.writeInteger(0); return }
+            i += 2
+        }
+        setPairs(ctx, args)
+        out.writeInteger(1)
+    }
+
+    /// Part of a cross-shard MSETNX: how many of the keys exist (no hit/miss accounting, as
+    /// Redis's lookupKeyWrite).
+    static func countExisting(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        var n = 0
+        for i in 1..<args.count where ctx.shard.lookup(db: ctx.db, key: args[i]) != nil { n += 1 }
+        out.writeInteger(n)
+    }
+
+    private static let msetIndex = CommandTable.shared.index(of: "mset")!
+    private static let existsCheckIndex = CommandTable.shared.index(of: "__msetnx_check")!
+
+    /// Argument indices per shard: for each shard touched, [0 (the name), k, v, k, v...]
+    /// (`withValues`) or [0, k, k...]. The operation stores the arguments in order, so an
+    /// argument's index is its span index.
+    private static func pairsByShard(_ w: Worker, _ args: Arguments, withValues: Bool) -> [(shard: Int, spans: [Int])] {
+        var groups = [[Int]](repeating: [], count: w.context.shardCount)
+        var i = 1
+        while i + 1 < args.count {
+            let s = w.shardOf(args[i])
+            if groups[s].isEmpty { groups[s].append(0) }
+            groups[s].append(i)
+            if withValues { groups[s].append(i + 1) }
+            i += 2
+        }
+        return groups.enumerated().filter { !$0.element.isEmpty }.map { (shard: $0.offset, spans: $0.element) }
+    }
+
+    private static func storeAll(_ op: MultiShardOperation, _ args: Arguments) {
+        for i in 0..<args.count { op.store(args[i]) }
+    }
+
+    /// MSET whose keys span shards: one MSET part per shard with that shard's pairs.
+    static func msetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard pairsOK(args, &out) else { return }
+        let op = MultiShardOperation(client: c) { op, out in
+            if let error = op.firstError() { out.append(error) } else { out.writeOK() }
+            return true
+        }
+        storeAll(op, args)
+        for g in pairsByShard(w, args, withValues: true) { op.addPart(shard: g.shard, command: msetIndex, spanIndices: g.spans) }
+        w.start(op, client: c, out: &out)
+    }
+
+    /// MSETNX whose keys span shards, in two steps: count the existing keys on every shard,
+    /// then, only if there are none, set the pairs (an MSET part per shard).
+    /// Correct for one client; another client may create a key between the two steps.
+    /// Full cross-shard atomicity is the sequencer's job (a later issue).
+    static func msetnxAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard pairsOK(args, &out) else { return }
+        let setSteps = pairsByShard(w, args, withValues: true)
+        let op = MultiShardOperation(client: c) { op, out in
+            if let error = op.firstError() { out.append(error); return true }
+            if op.state == 1 { out.writeInteger(1); return true }
+            guard op.sumOfIntegers() == 0 else { out.writeInteger(0); return true }
+            op.state = 1
+            for g in setSteps { op.addPart(shard: g.shard, command: msetIndex, spanIndices: g.spans) }
+            return false
+        }
+        op.pausesClient = true
+        storeAll(op, args)
+        for g in pairsByShard(w, args, withValues: false) {
+            op.addPart(shard: g.shard, command: existsCheckIndex, spanIndices: g.spans)
+        }
+        w.start(op, client: c, out: &out)
+    }
+
+    // MARK: APPEND / STRLEN / GETRANGE / SETRANGE
+
+    /// Redis's checkStringLength: `size + append` must fit proto-max-bulk-len.
+    private static func lengthOK(_ size: Int, _ append: Int, _ out: inout ByteBuffer) -> Bool {
+        let (total, overflow) = size.addingReportingOverflow(append)
+        if overflow || total > maxStringLength {
+            out.writeError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+            return false
+        }
+        return true
+    }
+
+    /// Makes `e` (a live string) able to hold `length` value bytes: in place if its block has
+    /// room, else in a bigger block (sds-style greedy growth) that replaces it with the same TTL.
+    /// Returns the entry to write into, marked raw-encoded; its value length is not changed.
+    private static func growString(_ ctx: ShardContext, _ e: Entry, to length: Int) -> Entry {
+        if length <= e.valueCapacity {
+            e.flags.insert(.rawEncoding)
+            return e
+        }
+        let greedy = length < 1024 * 1024 ? length * 2 : length + 1024 * 1024
+        let bigger = Entry.makeString(key: e.key, hash: e.hash, value: e.value, extraCapacity: greedy - e.valueLength)
+        bigger.flags = [.rawEncoding]
+        bigger.expireAt = e.expireAt
+        bigger.lastAccess = e.lastAccess
+        bigger.frequency = e.frequency
+        ctx.shard.replace(db: ctx.db, old: e, with: bigger)
+        return bigger
+    }
+
+    static func append(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let tail = args[2]
+        guard let e = ctx.shard.lookup(db: ctx.db, key: args[1]) else {
+            ctx.shard.setString(db: ctx.db, key: args[1], value: tail, expireAt: 0)
+            out.writeInteger(tail.count)
+            return
+        }
+        guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+        let old = e.valueLength
+        guard lengthOK(old, tail.count, &out) else { return }
+        let target = growString(ctx, e, to: old + tail.count)
+        if tail.count > 0 { (target.valuePointer + old).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
+        target.valueLength = old + tail.count
+        out.writeInteger(target.valueLength)
+    }
+
+    static func strlen(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: args[1]) else { out.writeInteger(0); return }
+        guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+        out.writeInteger(e.valueLength)
+    }
+
+    static func getrange(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard var start = args.integer(2), var end = args.integer(3) else { out.writeError(Errors.notInteger); return }
+        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: args[1]) else { out.append("$0\r\n\r\n"); return }
+        guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+        let length = e.valueLength
+        if start < 0 && end < 0 && start > end { out.append("$0\r\n\r\n"); return }
+        if start < 0 { start += length }
+        if end < 0 { end += length }
+        if start < 0 { start = 0 }
+        if end < 0 { end = 0 }
+        if end >= length { end = length - 1 }
+        if start > end || length == 0 { out.append("$0\r\n\r\n"); return }
+        out.writeBulk(UnsafeRawBufferPointer(rebasing: e.value[start...end]))
+    }
+
+    static func setrange(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let offset = args.integer(2) else { out.writeError(Errors.notInteger); return }
+        guard offset >= 0 else { out.writeError("ERR offset is out of range"); return }
+        let patch = args[3]
+        let shard = ctx.shard
+        let target: Entry
+        if let e = shard.lookup(db: ctx.db, key: args[1]) {
+            guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+            if patch.count == 0 { out.writeInteger(e.valueLength); return }
+            guard lengthOK(offset, patch.count, &out) else { return }
+            let old = e.valueLength
+            let length = max(old, offset + patch.count)
+            target = growString(ctx, e, to: length)
+            if offset > old { (target.valuePointer + old).initializeMemory(as: UInt8.self, repeating: 0, count: offset - old) }
+            target.valueLength = length
+        } else {
+            if patch.count == 0 { out.writeInteger(0); return }
+            guard lengthOK(offset, patch.count, &out) else { return }
+            let key = args[1]
+            target = Entry.allocate(key: key, hash: KeyTable.hash(key), valueLength: offset + patch.count)
+            target.valuePointer.initializeMemory(as: UInt8.self, repeating: 0, count: offset)
+            target.flags = [.rawEncoding]
+            shard.insertNew(target, db: ctx.db, expireAt: 0)
+        }
+        (target.valuePointer + offset).copyMemory(from: patch.baseAddress!, byteCount: patch.count)
+        out.writeInteger(target.valueLength)
+    }
+
+    // MARK: Counters
+
+    static func incr(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        incrDecr(ctx, key: args[1], by: 1, &out)
+    }
+
+    static func decr(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        incrDecr(ctx, key: args[1], by: -1, &out)
+    }
+
+    static func incrby(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let n = args.integer(2) else { out.writeError(Errors.notInteger); return }
+        incrDecr(ctx, key: args[1], by: n, &out)
+    }
+
+    static func decrby(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let n = args.integer(2) else { out.writeError(Errors.notInteger); return }
+        guard n != Int.min else { out.writeError("ERR decrement would overflow"); return }
+        incrDecr(ctx, key: args[1], by: -n, &out)
+    }
+
+    /// Redis's incrDecrCommand. The result is stored as decimal text; the TTL is kept.
+    private static func incrDecr(_ ctx: ShardContext, key: UnsafeRawBufferPointer, by delta: Int,
+                                 _ out: inout ByteBuffer) {
+        let e = ctx.shard.lookup(db: ctx.db, key: key)
+        var value = 0
+        if let e {
+            guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+            guard let v = parseStrictInt(e.value) else { out.writeError(Errors.notInteger); return }
+            value = v
+        }
+        let (sum, overflow) = value.addingReportingOverflow(delta)
+        guard !overflow else { out.writeError(Errors.overflow); return }
+        withUnsafeTemporaryAllocation(byteCount: 24, alignment: 8) { digits in
+            let n = writeDecimal(sum, to: digits.baseAddress!)
+            storeKeepingTTL(ctx, e, key: key, value: UnsafeRawBufferPointer(rebasing: digits[0..<n]))
+        }
+        out.writeInteger(sum)
+    }
+
+    /// Sets the value of `key`, whose live string entry is `e` (nil: absent), keeping its TTL.
+    /// Overwrites in place when the block has room, sparing setString's second lookup.
+    private static func storeKeepingTTL(_ ctx: ShardContext, _ e: Entry?, key: UnsafeRawBufferPointer,
+                                        value: UnsafeRawBufferPointer) {
+        if let e, value.count <= e.valueCapacity, value.count * 2 >= e.valueLength {
+            if value.count > 0 { e.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
+            e.valueLength = value.count
+            e.flags.remove(.rawEncoding)
+            e.lastAccess = UInt32(truncatingIfNeeded: ctx.shard.now / 1000)
+        } else {
+            ctx.shard.setString(db: ctx.db, key: key, value: value, expireAt: nil)
+        }
+    }
+
+    /// Redis's MAX_LONG_DOUBLE_CHARS: longer float arguments are rejected, and every
+    /// finite long double fits in this many characters with 17 decimals.
+    static let maxLongDoubleChars = 5 * 1024
+
+    static func incrbyfloat(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let e = ctx.shard.lookup(db: ctx.db, key: args[1])
+        var value: Float80 = 0
+        if let e {
+            guard e.kind == .string else { out.writeError(Errors.wrongType); return }
+            guard let v = parseLongDouble(e.value) else { out.writeError(Errors.notFloat); return }
+            value = v
+        }
+        guard let increment = parseLongDouble(args[2]) else { out.writeError(Errors.notFloat); return }
+        value += increment
+        guard value.isFinite else { out.writeError("ERR increment would produce NaN or Infinity"); return }
+        withUnsafeTemporaryAllocation(byteCount: maxLongDoubleChars, alignment: 8) { buffer in
+            let n = formatHumanFriendly(value, into: buffer)
+            let text = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+            storeKeepingTTL(ctx, e, key: args[1], value: text)
+            out.writeBulk(text)
+        }
+    }
+
+    /// Redis's string2ld: the whole argument must be a strtold number, no leading space,
+    /// no NaN, no overflow to infinity or underflow to zero ("inf" itself is accepted).
+    static func parseLongDouble(_ bytes: UnsafeRawBufferPointer) -> Float80? {
+        let n = bytes.count
+        guard n > 0 && n < maxLongDoubleChars else { return nil }
+        switch bytes[0] {
+        case 32, 9, 10, 11, 12, 13: return nil
+        default: break
+        }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: n + 1) { buf -> Float80? in
+            let base = buf.baseAddress!
+            UnsafeMutableRawPointer(base).copyMemory(from: bytes.baseAddress!, byteCount: n)
+            base[n] = 0
+            var end: UnsafeMutablePointer<CChar>?
+            errno = 0
+            let value = strtold(base, &end)
+            guard let end, base.distance(to: end) == n else { return nil }
+            if errno == ERANGE && (value.isInfinite || value == 0) { return nil }
+            if errno == EINVAL || value.isNaN { return nil }
+            return value
+        }
+    }
+
+    /// Redis's ld2string in LD_STR_HUMAN mode: "%.17Lf" without trailing zeros (and without
+    /// a trailing '.'), "-0" written as "0". Returns the length written into `buffer`.
+    static func formatHumanFriendly(_ value: Float80, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let chars = buffer.baseAddress!.assumingMemoryBound(to: CChar.self)
+        var n = Int(withVaList([value]) { vsnprintf(chars, buffer.count, "%.17Lf", $0) })
+        guard n > 0 && n < buffer.count else { return 0 }
+        if memchr(chars, Int32(UInt8(ascii: ".")), n) != nil {
+            while buffer[n - 1] == UInt8(ascii: "0") { n -= 1 }
+            if buffer[n - 1] == UInt8(ascii: ".") { n -= 1 }
+        }
+        if n == 2 && buffer[0] == UInt8(ascii: "-") && buffer[1] == UInt8(ascii: "0") {
+            buffer[0] = UInt8(ascii: "0")
+            n = 1
+        }
+        return n
     }
 }
