@@ -144,7 +144,7 @@ extension Worker {
         let name = op.store(args[0])
         let last = route.lastKeyIndex(argumentCount: args.count)
         var i = Int(route.firstKey)
-        while i <= last {
+        while i <= last && i + stride <= args.count {  // a short final group is the command's own error
             var indices = [name]
             for j in 0..<stride { indices.append(op.store(args[i + j])) }
             op.addPart(shard: shardOf(args[i]), command: part, spanIndices: indices)
