@@ -213,6 +213,27 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         return copy
     }
 
+    /// Puts an entry that belongs to no table (from `detach` or `Entry.copy`) under its key,
+    /// keeping its `expireAt`. A live key already there is replaced if `replace`, else the
+    /// call returns false and the caller still owns `e`. An expired one is always dropped
+    /// (even on a replica: the key is being written).
+    public func attach(_ e: Entry, db: Int, replace: Bool) -> Bool {
+        let t = table(db)
+        if let slot = t.pointee.find(e.key, hash: e.hash) {
+            let old = t.pointee.entry(at: slot)
+            if isExpired(old) {
+                expire(slot: slot, in: t)
+            } else {
+                guard replace else { return false }
+                t.pointee.remove(at: slot)
+                if old.expireAt != 0 { t.pointee.expiringCount -= 1 }
+                retire(old)
+            }
+        }
+        insert(e, table: t, db: db, expireAt: e.expireAt)
+        return true
+    }
+
     /// Frees an entry that has left its table, or leaves it to the heap if still referenced.
     public func retire(_ e: Entry) {
         if e.heapReferences == 0 {
@@ -290,6 +311,8 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             if !expiryDeletesOnAccess { continue }
             expire(slot: slot, in: t)
         }
+        // A heap grown by a burst of TTLs keeps its array when drained: give it back.
+        if heap.isEmpty && heap.capacity > 4096 { heap = ExpiryHeap() }
         return heap.earliest.map { $0 <= now } ?? false
     }
 
