@@ -337,6 +337,7 @@ enum KeyCommands {
             for i in 0..<op.parts.count { if let p = ScanPage(op.reply(i)) { out.append(p.keys) } }
             return true
         }
+        op.pausesClient = true  // later steps must run before the client's next commands
         name = op.store(string: "__scan")
         zero = op.store(string: "0")
         shardCount = op.store(string: String(shards))
@@ -680,6 +681,7 @@ enum KeyCommands {
                 return true
             }
         }
+        op.pausesClient = true  // later steps must run before the client's next commands
         name = op.store(string: "__rename")
         src = op.store(args[1])
         dst = op.store(args[2])
@@ -721,6 +723,7 @@ enum KeyCommands {
             }
             return true
         }
+        op.pausesClient = true  // later steps must run before the client's next commands
         name = op.store(string: "__copy")
         let src = op.store(args[1])
         dst = op.store(args[2])

@@ -438,8 +438,6 @@ def test_renamenx_across_shards(r):
     assert [str(x) for x in replies] == ["ERR no such key"] * PAIRS
 
 
-@pytest.mark.xfail(strict=True, reason="a pipelined command can overtake the second step of a cross-shard "
-                   "RENAME: dispatch must hold a client's next commands until its multi-step operation ends")
 def test_rename_pipelined_chain_keeps_order(r):
     r.cmd("SET", "chain:0", "payload")
     cmds = [("RENAME", "chain:%d" % i, "chain:%d" % (i + 1)) for i in range(50)]
