@@ -11,6 +11,9 @@ let package = Package(
     name: "ValKeyper",
     products: [
         .executable(name: "valkeyper-server", targets: ["valkeyper-server"]),
+        // For the separate Benchmarks/ package, which depends on this one by path.
+        .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "Shards", targets: ["Shards"]),
     ],
     targets: [
         // epoll, accept4, eventfd and the jemalloc probe: what Glibc's module lacks.
