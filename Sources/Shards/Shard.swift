@@ -90,11 +90,11 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let e = t.pointee.remove(at: slot)
         if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
         expiredKeys += 1
-        retire(e)
         onExpire?(e)
+        retire(e)
     }
 
-    /// Called when a key expires (for replication's DEL propagation); the entry is dead.
+    /// Called when a key expires (for replication's DEL propagation), before the entry is freed.
     public var onExpire: ((Entry) -> Void)?
 
     // MARK: Writes
