@@ -409,3 +409,21 @@ func writeHelp(_ command: String, _ lines: [String], _ out: inout ByteBuffer) {
     out.writeSimple("HELP")
     out.writeSimple("    Prints this help.")
 }
+
+extension Worker {
+    /// Closes connections idle for longer than `timeout` seconds (Redis's
+    /// clientsCronHandleTimeout); checked on the worker's timer tick.
+    func closeIdleClients() {
+        let timeout = LiveConfig.idleTimeoutSeconds.load(ordering: .relaxed)
+        guard timeout > 0 else { return }
+        let now = nowMs / 1000
+        var idle: [Client] = []
+        for case let c? in clientsByFD where !c.isClosed && !c.hasOutstandingReplies && now - c.lastInteraction / 1000 > timeout {
+            idle.append(c)
+        }
+        for c in idle {
+            Log.verbose("Closing idle client")
+            closeClient(c)
+        }
+    }
+}

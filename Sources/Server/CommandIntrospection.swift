@@ -153,13 +153,19 @@ enum CommandIntrospection {
 
     // MARK: DOCS
 
+    /// summary, group, arguments (for redis-cli's hints) and subcommands.
     static func writeDocs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         let hasSummary = !spec.summary.isEmpty
-        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (spec.subcommands.isEmpty ? 0 : 1), resp)
+        let arguments = CommandSyntax.arguments(of: spec.name) ?? []
+        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1), resp)
         if hasSummary {
             out.writeBulk(string: "summary"); out.writeBulk(string: spec.summary)
         }
         out.writeBulk(string: "group"); out.writeBulk(string: spec.group)
+        if !arguments.isEmpty {
+            out.writeBulk(string: "arguments")
+            CommandSyntax.write(arguments, resp, &out)
+        }
         if !spec.subcommands.isEmpty {
             out.writeBulk(string: "subcommands")
             out.writeMapHeader(spec.subcommands.count, resp)

@@ -138,6 +138,14 @@ func parseStrictInt(string: String) -> Int? {
 enum LiveConfig {
     /// requirepass is set: new connections start unauthenticated.
     static let passwordRequired = Atomic<Bool>(false)
+    /// `timeout`: seconds of inactivity after which a connection is closed (0: never).
+    static let idleTimeoutSeconds = Atomic<Int>(0)
+
+    /// Publishes the values the data path reads (start-up and after CONFIG SET).
+    static func publish(_ config: Config) {
+        passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
+        idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
+    }
 }
 
 /// The server's configuration: every parameter's current value, by canonical name.

@@ -116,7 +116,7 @@ enum ConfigCommands {
         let ctx = w.context
         ctx.maxClients.store(config.maxClients, ordering: .relaxed)
         ctx.hz.store(config.hz, ordering: .relaxed)
-        LiveConfig.passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
+        LiveConfig.publish(config)
         if names.contains("proto-max-bulk-len") {
             let limit = config.protoMaxBulkLen
             ctx.protoMaxBulkLen.store(limit, ordering: .relaxed)

@@ -178,7 +178,7 @@ enum StartupOptions {
                 throw ConfigError("\(source): \(error.description)")
             }
         }
-        LiveConfig.passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
+        LiveConfig.publish(config)
         return config
     }
 

@@ -129,6 +129,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
+            closeIdleClients()
         }
         if let shard, due || expiryBacklog {
             // Bounded work per pass; with a backlog the loop comes back without sleeping.

@@ -2,6 +2,7 @@
 
 Expected bytes are Redis 7.0.15's."""
 import re
+import time
 
 from conftest import wait_until
 from resp import Error, Map
@@ -323,3 +324,21 @@ def test_client_list_many_connections(server):
     for c in conns:
         c.close()
     wait_until(lambda: not ids & set(parse_list(server.conn().cmd("CLIENT", "LIST"))), message="closed clients gone")
+
+
+def test_idle_timeout(make_server):
+    s = make_server()
+    admin = s.conn()
+    idle = [s.conn() for _ in range(4)]   # on both workers
+    for c in idle:
+        c.cmd("PING")
+    assert admin.raw("CONFIG", "SET", "timeout", "1") == b"+OK\r\n"
+    for c in idle:
+        assert c.is_closed(timeout=5)
+    # a connection that keeps talking stays
+    busy = s.conn()
+    deadline = time.monotonic() + 2.5
+    while time.monotonic() < deadline:
+        assert busy.cmd("PING") == "PONG"
+        time.sleep(0.2)
+    assert busy.cmd("CONFIG", "SET", "timeout", "0") == "OK"

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 from conftest import BINARY, free_port, wait_until
-from resp import Conn
+from resp import Conn, Map
 
 
 def info_fields(text):
@@ -419,3 +419,49 @@ def test_function_flush(r):
     assert r.raw("FUNCTION") == b"-ERR wrong number of arguments for 'function' command\r\n"
     assert r.raw("FUNCTION", "FOO") == b"-ERR unknown subcommand 'FOO'. Try FUNCTION HELP.\r\n"
     assert r.cmd("FUNCTION", "HELP")[0] == "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+
+
+def render_argument(arg):
+    """redis-cli 7's cliAddArgument: how it turns a COMMAND DOCS argument into hint text."""
+    a = dict(zip(arg[::2], arg[1::2]))
+    kind, flags = a[b"type"].decode(), a.get(b"flags", [])
+    token = a.get(b"token", b"").decode()
+    if kind == "oneof":
+        body = "|".join(render_argument(x) for x in a[b"arguments"])
+    elif kind == "block":
+        body = " ".join(render_argument(x) for x in a[b"arguments"])
+    elif kind == "pure-token":
+        body = ""
+    else:
+        body = a[b"name"].decode()
+    if token and kind != "pure-token":
+        token += " "
+    text = ("[" if "optional" in flags else "") + token + body
+    if "multiple" in flags:
+        text += " [" + body + " ...]"
+    return text + ("]" if "optional" in flags else "")
+
+
+def test_command_docs_arguments_give_redis_cli_hints(r):
+    def hint(*names):
+        docs = r.cmd("COMMAND", "DOCS", names[0])
+        doc = dict(zip(docs[1][::2], docs[1][1::2]))
+        for sub in names[1:]:
+            subs = doc[b"subcommands"]
+            doc = dict(zip(subs[subs.index(sub.encode()) + 1][::2], subs[subs.index(sub.encode()) + 1][1::2]))
+        for arg in doc.get(b"arguments", []):   # every argument has what redis-cli asserts on
+            assert b"name" in arg and b"type" in arg
+        return " ".join(render_argument(a) for a in doc.get(b"arguments", []))
+    assert hint("set") == ("key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|"
+                           "PXAT unix-time-milliseconds|KEEPTTL]")
+    assert hint("get") == "key"
+    assert hint("del") == "key [key ...]"
+    assert hint("ping") == "[message]"
+    assert hint("hello") == "[protover [AUTH username password] [SETNAME clientname]]"
+    assert hint("config", "config|set") == "parameter value [parameter value ...]"
+    assert hint("client", "client|list") == "[TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID client-id [client-id ...]]"
+    assert hint("client", "client|id") == ""
+    r.cmd("HELLO", "3")
+    docs = r.cmd("COMMAND", "DOCS", "get")
+    assert isinstance(docs, Map) and docs[b"get"][b"arguments"] == [
+        {b"name": b"key", b"type": b"key", b"key_spec_index": 0}]
