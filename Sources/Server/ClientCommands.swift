@@ -34,25 +34,45 @@ enum ClientCommands {
     }
 
     static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        out.writeVerbatim(infoLine(c, now: w.nowMs, argvMemory: argumentBytes(args)) + "\n", c.resp)
+        let line = infoLine(c, now: w.nowMs, argvMemory: argumentBytes(args), output: OutputState(out))
+        out.writeVerbatim(line + "\n", c.resp)
+    }
+
+    /// A connection's reply buffer as CLIENT LIST shows it. The running command's own
+    /// connection is described from the buffer its reply is being written to (`out`):
+    /// its `output` is being written and must not be read meanwhile.
+    struct OutputState: Sendable {
+        var capacity: Int
+        var pending: Int
+
+        init(capacity: Int, pending: Int) {
+            self.capacity = capacity
+            self.pending = pending
+        }
+
+        init(_ buffer: borrowing ByteBuffer) {
+            capacity = buffer.capacity
+            pending = 0
+        }
     }
 
     // MARK: CLIENT LIST
 
     /// One connection's line in CLIENT LIST / CLIENT INFO, in Redis 7.0's format.
-    static func infoLine(_ c: Client, now: Int64, argvMemory: Int) -> String {
+    static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil) -> String {
         var flags = ""
         if c.closeAfterReply { flags += "c" }
         if c.noEvict { flags += "e" }
         if c.noTouch { flags += "T" }
         if flags.isEmpty { flags = "N" }
         let queryBuffer = c.input.count, queryFree = c.input.capacity - c.input.count
-        let pending = c.output.count
-        let totalMemory = c.input.capacity + c.output.capacity + argvMemory + clientOverheadBytes
+        let reply = output ?? OutputState(capacity: c.output.capacity, pending: c.output.count)
+        let pending = reply.pending
+        let totalMemory = c.input.capacity + reply.capacity + argvMemory + clientOverheadBytes
         return "id=\(c.id) addr=\(c.peer) laddr=\(c.local) fd=\(c.fd) name=\(c.name ?? "")"
             + " age=\(now / 1000 - c.createdAt / 1000) idle=\(now / 1000 - c.lastInteraction / 1000)"
             + " flags=\(flags) db=\(c.db) sub=0 psub=0 ssub=0 multi=-1 qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
-            + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(c.output.capacity) rbp=\(c.output.capacity) obl=\(pending)"
+            + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(reply.capacity) rbp=\(reply.capacity) obl=\(pending)"
             + " oll=0 omem=0 tot-mem=\(totalMemory) events=\(c.wantsWrite ? "rw" : "r") cmd=\(c.lastCommand)"
             + " user=default redir=-1 resp=\(c.resp.rawValue)"
     }
@@ -89,12 +109,15 @@ enum ClientCommands {
     }
 
     /// This worker's connections' lines (the caller's with its own argument memory).
-    static func lines(on w: Worker, type: ClientType?, ids: Set<UInt64>?, caller: UInt64, callerArgv: Int) -> [Line] {
+    static func lines(on w: Worker, type: ClientType?, ids: Set<UInt64>?, caller: UInt64, callerArgv: Int,
+                      callerOutput: OutputState) -> [Line] {
         var lines: [Line] = []
         for case let c? in w.clientsByFD where !c.isClosed {
             if let type, ClientCommands.type(of: c) != type { continue }
             if let ids, !ids.contains(c.id) { continue }
-            lines.append(Line(id: c.id, text: infoLine(c, now: w.nowMs, argvMemory: c.id == caller ? callerArgv : 0)))
+            let isCaller = c.id == caller
+            lines.append(Line(id: c.id, text: infoLine(c, now: w.nowMs, argvMemory: isCaller ? callerArgv : 0,
+                                                       output: isCaller ? callerOutput : nil)))
         }
         return lines
     }
@@ -120,9 +143,9 @@ enum ClientCommands {
             return
         }
         let idSet = ids.map(Set.init), wantedType = type
-        let caller = c.id, callerArgv = argumentBytes(args)
+        let caller = c.id, callerArgv = argumentBytes(args), callerOutput = OutputState(out)
         w.askEveryWorker(c, out: &out, ask: { worker in
-            lines(on: worker, type: wantedType, ids: idSet, caller: caller, callerArgv: callerArgv)
+            lines(on: worker, type: wantedType, ids: idSet, caller: caller, callerArgv: callerArgv, callerOutput: callerOutput)
         }, finish: { _, client, answers, out in
             let all = answers.flatMap { $0 }
             var text = ""

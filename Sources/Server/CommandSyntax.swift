@@ -213,7 +213,7 @@ enum CommandSyntax {
             text("name", token.lowercased())
             text("type", "pure-token")
             text("token", token)
-        case .group(let kind, let name, let token, let children, _):
+        case .group(let kind, let name, let token, _, _):
             text("name", name)
             text("type", kind)
             if let token { text("token", token) }

@@ -42,7 +42,8 @@ enum ServerCommands {
     /// INFO [section ...]: every worker reports its own part, then the sum is rendered.
     static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         let sections = ServerInfo.selectSections((1..<args.count).map { lowercased(args[$0]) })
-        w.askEveryWorker(c, out: &out, ask: { worker in worker.report() }, finish: { home, client, reports, out in
+        let caller = c.id
+        w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, client, reports, out in
             let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
             let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
             out.writeVerbatim(text, client.resp)

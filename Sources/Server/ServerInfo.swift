@@ -50,14 +50,16 @@ struct WorkerReport: Sendable {
 
 extension Worker {
     /// This worker's part of INFO (its connections, its shard, its command counters).
-    func report() -> WorkerReport {
+    /// The caller's reply buffer is being written to and is left out.
+    func report(caller: UInt64) -> WorkerReport {
         publishStats()
         var r = WorkerReport()
         r.clients = clientCount
         for case let c? in clientsByFD where !c.isClosed {
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
-            r.maxOutputBuffer = max(r.maxOutputBuffer, c.output.count)
-            r.clientMemory += c.input.capacity + c.output.capacity + ClientCommands.clientOverheadBytes
+            let output = c.id == caller ? 0 : c.output.capacity
+            if c.id != caller { r.maxOutputBuffer = max(r.maxOutputBuffer, c.output.count) }
+            r.clientMemory += c.input.capacity + output + ClientCommands.clientOverheadBytes
         }
         if let shard {
             r.keys = (0..<context.databases).map { shard.keyCount(db: $0) }
