@@ -35,9 +35,25 @@ final class Client {
     var wantsWrite = false       // EPOLLOUT registered
     var inFlushList = false
     var commandsProcessed = 0
+    var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
+    var noEvict = false          // CLIENT NO-EVICT (flag 'e')
+    var noTouch = false          // CLIENT NO-TOUCH (flag 'T')
+
+    // CLIENT REPLY: `muted` holds for the command being run; replies written or
+    // ticketed meanwhile are dropped.
+    var repliesOff = false
+    var skipNextReply = false
+    var muted = false
+
+    /// Decides, as a command starts, whether its reply is dropped (REPLY OFF, or SKIP
+    /// given by the previous command).
+    @inline(__always) func beginCommandReplies() {
+        muted = repliesOff || skipNextReply
+        skipNextReply = false
+    }
 
     // Ordered reply tickets.
-    private struct Slot { var ready: Bool; var range: Range<Int> }
+    private struct Slot { var ready: Bool; var muted = false; var range: Range<Int> }
     private var slots: [Slot] = []
     private var firstTicket: UInt32 = 0   // ticket of slots[head]
     private var head = 0
@@ -58,7 +74,7 @@ final class Client {
 
     /// Reserves the next reply position for a reply that will arrive later.
     func takeTicket() -> UInt32 {
-        slots.append(Slot(ready: false, range: 0..<0))
+        slots.append(Slot(ready: false, muted: muted, range: 0..<0))
         return firstTicket &+ UInt32(slots.count - head - 1)
     }
 
@@ -74,11 +90,11 @@ final class Client {
         let index = head + Int(ticket &- firstTicket)
         guard index >= head && index < slots.count else { return }
         if index == head {
-            output.append(bytes)
+            if !slots[index].muted { output.append(bytes) }
             advance()
         } else {
             let start = deferred.count
-            deferred.append(bytes)
+            if !slots[index].muted { deferred.append(bytes) }
             slots[index] = Slot(ready: true, range: start..<deferred.count)
             return
         }

@@ -116,6 +116,7 @@ final class CommandTable: Sendable {
         let step: Int16
         let hasSplit: Bool
         let splitStride: Int16
+        let noAuth: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -176,7 +177,7 @@ final class CommandTable: Sendable {
             }
             return Route(kind: kind, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
-                         splitStride: Int16(split?.stride ?? 0))
+                         splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }

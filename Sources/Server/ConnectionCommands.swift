@@ -1,7 +1,8 @@
 import RESP
 import Shards
 
-/// Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, CLIENT.
+/// Connection commands (Redis's networking.c/server.c/acl.c): PING, ECHO, QUIT, SELECT,
+/// AUTH, HELLO, RESET and the CLIENT container.
 enum ConnectionCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("ping", arity: -1, flags: [.fast, .stale], group: "connection",
@@ -12,10 +13,14 @@ enum ConnectionCommands {
                     summary: "Closes the connection.", run: .client(quit)),
         CommandSpec("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
                     summary: "Changes the selected database.", run: .client(select)),
+        CommandSpec("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
+                    summary: "Authenticates the connection.", run: .client(auth)),
         CommandSpec("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
                     summary: "Handshakes with the Redis server.", run: .client(hello)),
         CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
                     summary: "Resets the connection.", run: .client(reset)),
+        CommandSpec("client", arity: -2, flags: [.stale], group: "connection",
+                    summary: "A container for client connection commands.", run: .container, subcommands: ClientCommands.specs),
     ]
 
     static func ping(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
@@ -37,9 +42,11 @@ enum ConnectionCommands {
         c.closeAfterReply = true
     }
 
+    /// SELECT: getIntFromObjectOrReply's two errors, then the range check.
     static func select(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let db = args.integer(1), db >= Int(Int32.min), db <= Int(Int32.max) else {
-            out.writeError(Errors.notInteger)
+        guard let db = args.integer(1) else { out.writeError(Errors.notInteger); return }
+        guard db >= Int(Int32.min) && db <= Int(Int32.max) else {
+            out.writeError("ERR value is out of range, value must between -2147483648 and 2147483647")
             return
         }
         guard db >= 0 && db < w.context.databases else { out.writeError(Errors.dbIndexOutOfRange); return }
@@ -47,8 +54,30 @@ enum ConnectionCommands {
         out.writeOK()
     }
 
+    /// The only user is "default"; its password is requirepass (none: any password works).
+    static func passwordMatches(_ w: Worker, user: String, password: String) -> Bool {
+        guard user == "default" else { return false }
+        let required = w.context.config.withLock { $0.value("requirepass") }
+        return required.isEmpty || password == required
+    }
+
+    static func auth(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard args.count <= 3 else { out.writeError(Errors.syntax); return }
+        if args.count == 2 && !LiveConfig.passwordRequired.load(ordering: .relaxed) {
+            out.writeError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            return
+        }
+        let user = args.count == 2 ? "default" : args.string(1)
+        guard passwordMatches(w, user: user, password: args.string(args.count - 1)) else {
+            out.writeError("WRONGPASS invalid username-password pair or user is disabled.")
+            return
+        }
+        c.authenticated = true
+        out.writeOK()
+    }
+
     static func hello(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        var version = c.resp
+        var version: RESPVersion?
         var i = 1
         if args.count >= 2 {
             guard let v = args.integer(1) else {
@@ -59,50 +88,49 @@ enum ConnectionCommands {
             version = v == 3 ? .resp3 : .resp2
             i = 2
         }
-        var newName: String?
         while i < args.count {
             let remaining = args.count - i - 1
             if argIs(args[i], "auth") && remaining >= 2 {
-                let user = args.string(i + 1), pass = args.string(i + 2)
-                let required = w.context.config.withLock { $0.value("requirepass") }
-                if user != "default" || (!required.isEmpty && pass != required) {
+                guard passwordMatches(w, user: args.string(i + 1), password: args.string(i + 2)) else {
                     out.writeError("WRONGPASS invalid username-password pair or user is disabled.")
                     return
                 }
+                c.authenticated = true
                 i += 3
             } else if argIs(args[i], "setname") && remaining >= 1 {
-                let name = args.string(i + 1)
-                guard isValidClientName(args[i + 1]) else {
-                    out.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
-                    return
-                }
-                newName = name
+                guard ClientCommands.setName(c, args[i + 1], &out) else { return }
                 i += 2
             } else {
                 out.writeError(string: "ERR Syntax error in HELLO option '\(args.string(i))'")
                 return
             }
         }
-        if let newName { c.name = newName.isEmpty ? nil : newName }
-        c.resp = version
-        out.writeMapHeader(7, version)
+        if !c.authenticated && LiveConfig.passwordRequired.load(ordering: .relaxed) {
+            out.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            return
+        }
+        if let version { c.resp = version }
+        out.writeMapHeader(7, c.resp)
         out.writeBulk(string: "server"); out.writeBulk(string: "redis")
         out.writeBulk(string: "version"); out.writeBulk(string: ServerInfo.redisVersion)
-        out.writeBulk(string: "proto"); out.writeInteger(Int(version.rawValue))
+        out.writeBulk(string: "proto"); out.writeInteger(Int(c.resp.rawValue))
         out.writeBulk(string: "id"); out.writeInteger(Int(c.id))
         out.writeBulk(string: "mode"); out.writeBulk(string: "standalone")
         out.writeBulk(string: "role"); out.writeBulk(string: "master")
         out.writeBulk(string: "modules"); out.writeArrayHeader(0)
     }
 
+    /// RESET: back to a fresh connection's state (Redis's clearClientConnectionState).
     static func reset(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         c.db = 0
         c.resp = .resp2
+        c.name = nil
+        c.noEvict = false
+        c.noTouch = false
+        c.repliesOff = false
+        c.skipNextReply = false
+        c.muted = false
+        c.authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
         out.append("+RESET\r\n")
-    }
-
-    /// Redis accepts client names of printable ASCII without spaces (33...126).
-    static func isValidClientName(_ name: UnsafeRawBufferPointer) -> Bool {
-        name.allSatisfy { $0 >= 33 && $0 <= 126 }
     }
 }

@@ -29,14 +29,25 @@ extension Worker {
     }
 
     /// Runs `body` with the buffer the client's next reply belongs in.
+    /// Error replies are counted for INFO errorstats; a muted client (CLIENT REPLY OFF/SKIP)
+    /// gets nothing.
     @inline(__always)
     func withReply(_ c: Client, _ body: (inout ByteBuffer) -> Void) {
         if c.hasOutstandingReplies {
             replyScratch.clear()
             body(&replyScratch)
-            if replyScratch.count > 0 { c.queueReadyReply(replyScratch.readable) }
+            if replyScratch.count > 0 {
+                if replyScratch.readable[0] == UInt8(ascii: "-") { commandStats.recordError(replyScratch.readable, command: commandStats.current) }
+                if !c.muted { c.queueReadyReply(replyScratch.readable) }
+            }
         } else {
+            let start = c.output.count
             body(&c.output)
+            if c.output.count > start {
+                let reply = UnsafeRawBufferPointer(start: c.output.base + start, count: c.output.count - start)
+                if reply[0] == UInt8(ascii: "-") { commandStats.recordError(reply, command: commandStats.current) }
+                if c.muted { c.output.count = start }
+            }
         }
         markForFlush(c)
     }
@@ -44,7 +55,9 @@ extension Worker {
     func execute(_ c: Client, _ args: Arguments) {
         c.commandsProcessed += 1
         stats.commandsProcessed.add(1, ordering: .relaxed)
+        c.beginCommandReplies()
         guard var index = table.lookup(args[0]) else {
+            c.lastCommandIndex = nil
             withReply(c) { out in writeUnknownCommand(args, into: &out) }
             return
         }
@@ -61,11 +74,19 @@ extension Worker {
             route = table.routes[Int(index)]
         }
         guard route.arityOK(args.count) else {
+            commandStats.reject(Int(index))
             let name = table.specs[Int(index)].name
             withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
             return
         }
         c.lastCommandIndex = index
+        if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
+            commandStats.reject(Int(index))
+            withReply(c) { $0.writeError("NOAUTH Authentication required.") }
+            return
+        }
+        let started = commandStats.begin(Int(index))
+        defer { commandStats.end(Int(index), startedAt: started) }
         switch route.kind {
         case .client:
             let handler = table.clientHandlers[Int(index)].unsafelyUnwrapped
@@ -195,8 +216,7 @@ extension Worker {
             if op.combine(op, &partScratch) {
                 var resumed: Client?
                 if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
-                    c.fill(ticket: op.ticket, with: partScratch.readable)
-                    markForFlush(c)
+                    deliverDeferredReply(to: c, ticket: op.ticket, partScratch.readable)
                     if op.pausesClient { c.pausedByOperation = false; resumed = c }
                 }
                 releaseOperation(slot)

@@ -1,10 +1,97 @@
 import CShim
 import RESP
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Versions and the INFO text.
+/// What one worker tells INFO about itself, read on its own thread.
+struct WorkerReport: Sendable {
+    var clients = 0
+    var keys: [Int] = []
+    var expires: [Int] = []
+    var expiredKeys = 0
+    var hits = 0
+    var misses = 0
+    var commands: [CommandCounter] = []
+    var errors: [String: Int] = [:]
+    var totalErrors = 0
+    var maxInputBuffer = 0
+    var maxOutputBuffer = 0
+    var clientMemory = 0
+    var tableOverhead = 0
+
+    /// The sum of every worker's report.
+    static func total(_ reports: [WorkerReport], databases: Int, commands: Int) -> WorkerReport {
+        var t = WorkerReport()
+        t.keys = Array(repeating: 0, count: databases)
+        t.expires = t.keys
+        t.commands = Array(repeating: CommandCounter(), count: commands)
+        for r in reports {
+            t.clients += r.clients
+            for db in 0..<min(databases, r.keys.count) {
+                t.keys[db] += r.keys[db]
+                t.expires[db] += r.expires[db]
+            }
+            t.expiredKeys += r.expiredKeys
+            t.hits += r.hits
+            t.misses += r.misses
+            for i in 0..<min(commands, r.commands.count) { t.commands[i] = t.commands[i] + r.commands[i] }
+            t.errors.merge(r.errors, uniquingKeysWith: +)
+            t.totalErrors += r.totalErrors
+            t.maxInputBuffer = max(t.maxInputBuffer, r.maxInputBuffer)
+            t.maxOutputBuffer = max(t.maxOutputBuffer, r.maxOutputBuffer)
+            t.clientMemory += r.clientMemory
+            t.tableOverhead += r.tableOverhead
+        }
+        return t
+    }
+}
+
+extension Worker {
+    /// This worker's part of INFO (its connections, its shard, its command counters).
+    /// The caller's reply buffer is being written to and is left out.
+    func report(caller: UInt64) -> WorkerReport {
+        publishStats()
+        var r = WorkerReport()
+        r.clients = clientCount
+        for case let c? in clientsByFD where !c.isClosed {
+            r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
+            let output = c.id == caller ? 0 : c.output.capacity
+            if c.id != caller { r.maxOutputBuffer = max(r.maxOutputBuffer, c.output.count) }
+            r.clientMemory += c.input.capacity + output + ClientCommands.clientOverheadBytes
+        }
+        if let shard {
+            r.keys = (0..<context.databases).map { shard.keyCount(db: $0) }
+            r.expires = (0..<context.databases).map { shard.expiringCount(db: $0) }
+            r.expiredKeys = shard.expiredKeys
+            r.hits = shard.keyspaceHits
+            r.misses = shard.keyspaceMisses
+            r.tableOverhead = shard.tableOverheadBytes
+        }
+        r.commands = commandStats.snapshot()
+        r.errors = commandStats.errors
+        r.totalErrors = commandStats.totalErrors
+        return r
+    }
+
+    /// CONFIG RESETSTAT's part on this worker: its counters and its shard's.
+    func resetStatistics() {
+        commandStats.reset()
+        stats.commandsProcessed.store(0, ordering: .relaxed)
+        stats.inputBytes.store(0, ordering: .relaxed)
+        stats.outputBytes.store(0, ordering: .relaxed)
+        if let shard {
+            shard.expiredKeys = 0
+            shard.expiredStaleSkips = 0
+            shard.keyspaceHits = 0
+            shard.keyspaceMisses = 0
+        }
+        publishStats()
+    }
+}
+
+/// Versions and the INFO text (Redis 7.0's genRedisInfoString field by field).
 enum ServerInfo {
     /// The Redis version whose behaviour ValKeyper matches (clients gate features on it).
     static let redisVersion = "7.0.15"
@@ -15,34 +102,53 @@ enum ServerInfo {
         return "libc"
     }
 
-    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                                  "modules", "errorstats", "cluster", "keyspace"]
-    static let allSections = defaultSections + ["commandstats", "latencystats"]
+    /// Highest used_memory seen by INFO (Redis samples it in serverCron).
+    static let peakMemory = Atomic<Int>(0)
 
-    /// The INFO text for the requested sections (lowercase names, "all"/"everything"/"default").
-    static func render(_ context: ServerContext, worker: Worker, sections requested: [String]) -> String {
-        var wanted: [String]
-        if requested.isEmpty || requested.contains("default") {
-            wanted = defaultSections
-        } else if requested.contains("all") || requested.contains("everything") {
-            wanted = allSections
-        } else {
-            wanted = requested
+    /// Bytes allocated: jemalloc's own count when it serves malloc, else the resident size.
+    static func usedMemory() -> Int {
+        let jemalloc = vk_jemalloc_allocated()
+        return jemalloc > 0 ? jemalloc : vk_process_rss()
+    }
+
+    /// Every section in Redis's output order; "modules" also answers to "module_list".
+    static let sectionOrder = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                               "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
+    static let defaultSections: Set<String> = ["server", "clients", "memory", "persistence", "stats", "replication",
+                                               "cpu", "modules", "errorstats", "cluster", "keyspace"]
+
+    /// The sections INFO's arguments name (lowercase): none means the default ones.
+    static func selectSections(_ arguments: [String]) -> Set<String> {
+        if arguments.isEmpty { return defaultSections }
+        var wanted = Set<String>()
+        for a in arguments {
+            switch a {
+            case "default": wanted.formUnion(defaultSections)
+            case "all", "everything": wanted.formUnion(sectionOrder)
+            case "module_list": wanted.insert("modules")
+            default: wanted.insert(a)
+            }
         }
+        return wanted
+    }
+
+    /// The INFO text for `sections`, from the workers' summed reports.
+    static func render(_ ctx: ServerContext, table: CommandTable, report: WorkerReport, sections: Set<String>) -> String {
         var blocks: [String] = []
-        for section in allSections where wanted.contains(section) {
-            if let text = self.section(section, context, worker) { blocks.append(text) }
+        for name in sectionOrder where sections.contains(name) {
+            blocks.append(section(name, ctx, table, report).joined(separator: "\r\n") + "\r\n")
         }
         return blocks.joined(separator: "\r\n")
     }
 
-    private static func section(_ name: String, _ ctx: ServerContext, _ worker: Worker) -> String? {
-        let now = Clock.unixMilliseconds()
+    private static func section(_ name: String, _ ctx: ServerContext, _ table: CommandTable, _ r: WorkerReport) -> [String] {
         var lines: [String] = []
         func add(_ k: String, _ v: Any) { lines.append("\(k):\(v)") }
         let config = ctx.config.withLock { $0 }
         switch name {
         case "server":
+            let nowUs = Clock.unixMicroseconds()
+            let uptime = (nowUs / 1000 - ctx.startTimeMs) / 1000
             lines.append("# Server")
             add("redis_version", redisVersion)
             add("valkeyper_version", valkeyperVersion)
@@ -60,82 +166,47 @@ enum ServerInfo {
             add("process_supervised", "no")
             add("run_id", ctx.runID)
             add("tcp_port", ctx.port)
-            add("server_time_usec", Clock.unixMicroseconds())
-            let uptime = (now - ctx.startTimeMs) / 1000
+            add("server_time_usec", nowUs)
             add("uptime_in_seconds", uptime)
             add("uptime_in_days", uptime / 86400)
             add("hz", ctx.hz.load(ordering: .relaxed))
-            add("configured_hz", config.hz)
-            add("lru_clock", (now / 1000) & 0xFFFFFF)
+            add("configured_hz", config.integer("hz"))
+            add("lru_clock", (nowUs / 1_000_000) & 0xFFFFFF)
             add("executable", executablePath())
-            add("config_file", "")
+            add("config_file", config.configFile ?? "")
             add("io_threads_active", 0)
             add("threads", ctx.workerCount)
             add("shards", ctx.shardCount)
         case "clients":
             lines.append("# Clients")
-            add("connected_clients", ctx.connectedClients.load(ordering: .relaxed))
+            add("connected_clients", r.clients)
             add("cluster_connections", 0)
             add("maxclients", ctx.maxClients.load(ordering: .relaxed))
-            add("client_recent_max_input_buffer", 0)
-            add("client_recent_max_output_buffer", 0)
+            add("client_recent_max_input_buffer", r.maxInputBuffer)
+            add("client_recent_max_output_buffer", r.maxOutputBuffer)
             add("blocked_clients", 0)
             add("tracking_clients", 0)
             add("clients_in_timeout_table", 0)
         case "memory":
-            lines.append("# Memory")
-            let used = vk_jemalloc_allocated()
-            let rss = vk_process_rss()
-            add("used_memory", used)
-            add("used_memory_human", human(used))
-            add("used_memory_rss", rss)
-            add("used_memory_rss_human", human(rss))
-            add("used_memory_peak", used)
-            add("used_memory_peak_human", human(used))
-            add("used_memory_overhead", ctx.stats.reduce(0) { $0 + $1.tableOverhead.load(ordering: .relaxed) })
-            add("used_memory_startup", 0)
-            add("allocator_allocated", used)
-            add("allocator_resident", vk_jemalloc_resident())
-            add("total_system_memory", totalSystemMemory())
-            add("maxmemory", config.integer("maxmemory"))
-            add("maxmemory_human", human(config.integer("maxmemory")))
-            add("maxmemory_policy", config.value("maxmemory-policy"))
-            add("mem_fragmentation_ratio", String(format2(used > 0 ? Double(rss) / Double(used) : 0)))
-            add("mem_allocator", allocatorName)
-            add("lazyfree_pending_objects", 0)
+            lines += memorySection(config, r)
         case "persistence":
             lines.append("# Persistence")
-            add("loading", 0)
-            add("async_loading", 0)
-            add("rdb_changes_since_last_save", 0)
-            add("rdb_bgsave_in_progress", 0)
-            add("rdb_last_save_time", ctx.startTimeMs / 1000)
-            add("rdb_last_bgsave_status", "ok")
-            add("rdb_last_bgsave_time_sec", -1)
-            add("rdb_current_bgsave_time_sec", -1)
-            add("aof_enabled", 0)
-            add("aof_rewrite_in_progress", 0)
-            add("aof_last_bgrewrite_status", "ok")
-            add("aof_last_write_status", "ok")
+            for (k, v) in [("loading", "0"), ("async_loading", "0"), ("current_cow_peak", "0"), ("current_cow_size", "0"),
+                           ("current_cow_size_age", "0"), ("current_fork_perc", "0.00"),
+                           ("current_save_keys_processed", "0"), ("current_save_keys_total", "0"),
+                           ("rdb_changes_since_last_save", "0"), ("rdb_bgsave_in_progress", "0"),
+                           ("rdb_last_save_time", String(ctx.startTimeMs / 1000)), ("rdb_last_bgsave_status", "ok"),
+                           ("rdb_last_bgsave_time_sec", "-1"), ("rdb_current_bgsave_time_sec", "-1"), ("rdb_saves", "0"),
+                           ("rdb_last_cow_size", "0"), ("rdb_last_load_keys_expired", "0"), ("rdb_last_load_keys_loaded", "0"),
+                           ("aof_enabled", config.bool("appendonly") ? "1" : "0"), ("aof_rewrite_in_progress", "0"),
+                           ("aof_rewrite_scheduled", "0"), ("aof_last_rewrite_time_sec", "-1"),
+                           ("aof_current_rewrite_time_sec", "-1"), ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", "0"),
+                           ("aof_rewrites_consecutive_failures", "0"), ("aof_last_write_status", "ok"),
+                           ("aof_last_cow_size", "0"), ("module_fork_in_progress", "0"), ("module_fork_last_cow_size", "0")] {
+                add(k, v)
+            }
         case "stats":
-            lines.append("# Stats")
-            func sum(_ f: (WorkerStats) -> Int) -> Int { ctx.stats.reduce(0) { $0 + f($1) } }
-            add("total_connections_received", ctx.totalConnections.load(ordering: .relaxed))
-            add("total_commands_processed", sum { $0.commandsProcessed.load(ordering: .relaxed) })
-            add("instantaneous_ops_per_sec", 0)
-            add("total_net_input_bytes", sum { $0.inputBytes.load(ordering: .relaxed) })
-            add("total_net_output_bytes", sum { $0.outputBytes.load(ordering: .relaxed) })
-            add("rejected_connections", ctx.rejectedConnections.load(ordering: .relaxed))
-            add("sync_full", 0)
-            add("sync_partial_ok", 0)
-            add("sync_partial_err", 0)
-            add("expired_keys", sum { $0.expiredKeys.load(ordering: .relaxed) })
-            add("evicted_keys", 0)
-            add("keyspace_hits", sum { $0.keyspaceHits.load(ordering: .relaxed) })
-            add("keyspace_misses", sum { $0.keyspaceMisses.load(ordering: .relaxed) })
-            add("pubsub_channels", 0)
-            add("pubsub_patterns", 0)
-            add("total_error_replies", 0)
+            lines += statsSection(ctx, r)
         case "replication":
             lines.append("# Replication")
             add("role", "master")
@@ -153,59 +224,151 @@ enum ServerInfo {
             lines.append("# CPU")
             var user: Int64 = 0, sys: Int64 = 0
             vk_process_cpu(&user, &sys)
-            add("used_cpu_sys", format6(Double(sys) / 1e6))
-            add("used_cpu_user", format6(Double(user) / 1e6))
+            add("used_cpu_sys", seconds(sys))
+            add("used_cpu_user", seconds(user))
             add("used_cpu_sys_children", "0.000000")
             add("used_cpu_user_children", "0.000000")
         case "modules":
             lines.append("# Modules")
+        case "commandstats":
+            lines.append("# Commandstats")
+            for (i, counter) in r.commands.enumerated() where counter.calls > 0 || counter.rejected > 0 || counter.failed > 0 {
+                let spec = table.specs[i]
+                if spec.flags.contains(.internal) { continue }
+                let usec = counter.estimatedMicroseconds
+                let perCall = counter.calls == 0 ? 0 : Double(usec) / Double(counter.calls)
+                lines.append("cmdstat_\(spec.name):calls=\(counter.calls),usec=\(usec),usec_per_call=\(format2(perCall))"
+                             + ",rejected_calls=\(counter.rejected),failed_calls=\(counter.failed)")
+            }
         case "errorstats":
             lines.append("# Errorstats")
+            for (prefix, count) in r.errors.sorted(by: { $0.key < $1.key }) {
+                lines.append("errorstat_\(safeInfoString(prefix)):count=\(count)")
+            }
+        case "latencystats":
+            lines.append("# Latencystats")
         case "cluster":
             lines.append("# Cluster")
             add("cluster_enabled", 0)
         case "keyspace":
             lines.append("# Keyspace")
-            for db in 0..<ctx.databases {
-                var keys = 0, expires = 0
-                for s in ctx.stats {
-                    keys += s.keys[db].load(ordering: .relaxed)
-                    expires += s.expires[db].load(ordering: .relaxed)
-                }
-                if keys > 0 { add("db\(db)", "keys=\(keys),expires=\(expires),avg_ttl=0") }
+            for db in 0..<min(ctx.databases, r.keys.count) where r.keys[db] > 0 || r.expires[db] > 0 {
+                add("db\(db)", "keys=\(r.keys[db]),expires=\(r.expires[db]),avg_ttl=0")
             }
-        case "commandstats":
-            lines.append("# Commandstats")
-        case "latencystats":
-            lines.append("# Latencystats")
         default:
-            return nil
+            break
         }
-        return lines.joined(separator: "\r\n") + "\r\n"
+        return lines
     }
 
+    private static func memorySection(_ config: Config, _ r: WorkerReport) -> [String] {
+        let used = usedMemory()
+        let peak = max(peakMemory.load(ordering: .relaxed), used)
+        peakMemory.store(peak, ordering: .relaxed)
+        let rss = vk_process_rss()
+        let resident = vk_jemalloc_resident()
+        let overhead = r.tableOverhead + r.clientMemory
+        let dataset = max(used - overhead, 0)
+        let system = totalSystemMemory()
+        let maxmemory = config.integer("maxmemory")
+        let fields: [(String, String)] = [
+            ("used_memory", "\(used)"), ("used_memory_human", human(used)),
+            ("used_memory_rss", "\(rss)"), ("used_memory_rss_human", human(rss)),
+            ("used_memory_peak", "\(peak)"), ("used_memory_peak_human", human(peak)),
+            ("used_memory_peak_perc", format2(peak > 0 ? Double(used) * 100 / Double(peak) : 0) + "%"),
+            ("used_memory_overhead", "\(overhead)"), ("used_memory_startup", "0"),
+            ("used_memory_dataset", "\(dataset)"),
+            ("used_memory_dataset_perc", format2(used > 0 ? Double(dataset) * 100 / Double(used) : 0) + "%"),
+            ("allocator_allocated", "\(used)"), ("allocator_active", "\(resident > 0 ? resident : used)"),
+            ("allocator_resident", "\(resident > 0 ? resident : rss)"),
+            ("total_system_memory", "\(system)"), ("total_system_memory_human", human(system)),
+            ("used_memory_lua", "0"), ("used_memory_vm_eval", "0"), ("used_memory_lua_human", "0B"),
+            ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
+            ("number_of_libraries", "0"), ("used_memory_vm_functions", "0"), ("used_memory_vm_total", "0"),
+            ("used_memory_vm_total_human", "0B"), ("used_memory_functions", "0"), ("used_memory_scripts", "0"),
+            ("used_memory_scripts_human", "0B"), ("maxmemory", "\(maxmemory)"), ("maxmemory_human", human(maxmemory)),
+            ("maxmemory_policy", config.value("maxmemory-policy")),
+            ("allocator_frag_ratio", "1.00"), ("allocator_frag_bytes", "0"), ("allocator_rss_ratio", "1.00"),
+            ("allocator_rss_bytes", "0"), ("rss_overhead_ratio", "1.00"), ("rss_overhead_bytes", "0"),
+            ("mem_fragmentation_ratio", format2(used > 0 ? Double(rss) / Double(used) : 0)),
+            ("mem_fragmentation_bytes", "\(rss - used)"), ("mem_not_counted_for_evict", "0"),
+            ("mem_replication_backlog", "0"), ("mem_total_replication_buffers", "0"), ("mem_clients_slaves", "0"),
+            ("mem_clients_normal", "\(r.clientMemory)"), ("mem_cluster_links", "0"), ("mem_aof_buffer", "0"),
+            ("mem_allocator", allocatorName), ("active_defrag_running", "0"), ("lazyfree_pending_objects", "0"),
+            ("lazyfreed_objects", "0"),
+        ]
+        return ["# Memory"] + fields.map { "\($0.0):\($0.1)" }
+    }
+
+    private static func statsSection(_ ctx: ServerContext, _ r: WorkerReport) -> [String] {
+        func sum(_ f: (WorkerStats) -> Int) -> Int { ctx.stats.reduce(0) { $0 + f($1) } }
+        let fields: [(String, Any)] = [
+            ("total_connections_received", ctx.totalConnections.load(ordering: .relaxed)),
+            ("total_commands_processed", sum { $0.commandsProcessed.load(ordering: .relaxed) }),
+            ("instantaneous_ops_per_sec", 0),
+            ("total_net_input_bytes", sum { $0.inputBytes.load(ordering: .relaxed) }),
+            ("total_net_output_bytes", sum { $0.outputBytes.load(ordering: .relaxed) }),
+            ("total_net_repl_input_bytes", 0), ("total_net_repl_output_bytes", 0),
+            ("instantaneous_input_kbps", "0.00"), ("instantaneous_output_kbps", "0.00"),
+            ("instantaneous_input_repl_kbps", "0.00"), ("instantaneous_output_repl_kbps", "0.00"),
+            ("rejected_connections", ctx.rejectedConnections.load(ordering: .relaxed)),
+            ("sync_full", 0), ("sync_partial_ok", 0), ("sync_partial_err", 0),
+            ("expired_keys", r.expiredKeys), ("expired_stale_perc", "0.00"), ("expired_time_cap_reached_count", 0),
+            ("expire_cycle_cpu_milliseconds", 0), ("evicted_keys", 0), ("evicted_clients", 0),
+            ("total_eviction_exceeded_time", 0), ("current_eviction_exceeded_time", 0),
+            ("keyspace_hits", r.hits), ("keyspace_misses", r.misses),
+            ("pubsub_channels", 0), ("pubsub_patterns", 0), ("pubsubshard_channels", 0),
+            ("latest_fork_usec", 0), ("total_forks", 0), ("migrate_cached_sockets", 0),
+            ("slave_expires_tracked_keys", 0), ("active_defrag_hits", 0), ("active_defrag_misses", 0),
+            ("active_defrag_key_hits", 0), ("active_defrag_key_misses", 0), ("total_active_defrag_time", 0),
+            ("current_active_defrag_time", 0), ("tracking_total_keys", 0), ("tracking_total_items", 0),
+            ("tracking_total_prefixes", 0), ("unexpected_error_replies", 0), ("total_error_replies", r.totalErrors),
+            ("dump_payload_sanitizations", 0), ("total_reads_processed", 0), ("total_writes_processed", 0),
+            ("io_threaded_reads_processed", 0), ("io_threaded_writes_processed", 0),
+            ("reply_buffer_shrinks", 0), ("reply_buffer_expands", 0),
+        ]
+        return ["# Stats"] + fields.map { "\($0.0):\($0.1)" }
+    }
+
+    /// INFO field values may not contain '#', ':', CR or LF (Redis's getSafeInfoString).
+    static func safeInfoString(_ s: String) -> String {
+        String(s.map { "#:\r\n".contains($0) ? "_" : $0 })
+    }
+
+    /// Redis's bytesToHuman.
     static func human(_ bytes: Int) -> String {
         let d = Double(bytes)
-        if d < 1024 { return "\(bytes)B" }
+        if bytes < 1024 { return "\(bytes)B" }
         if d < 1024 * 1024 { return format2(d / 1024) + "K" }
         if d < 1024 * 1024 * 1024 { return format2(d / 1024 / 1024) + "M" }
-        return format2(d / 1024 / 1024 / 1024) + "G"
+        if d < 1024 * 1024 * 1024 * 1024 { return format2(d / 1024 / 1024 / 1024) + "G" }
+        return format2(d / 1024 / 1024 / 1024 / 1024) + "T"
+    }
+
+    /// "%ld.%06ld" of a microsecond count.
+    static func seconds(_ us: Int64) -> String {
+        let fraction = String(us % 1_000_000)
+        return "\(us / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     static func format2(_ v: Double) -> String { formatDouble(v, decimals: 2) }
-    static func format6(_ v: Double) -> String { formatDouble(v, decimals: 6) }
 
     static func formatDouble(_ v: Double, decimals: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         _ = withVaList([v]) { vsnprintf(&buffer, 64, "%.\(decimals)f", $0) }
-        return String(cString: buffer)
+        return cString(buffer)
+    }
+
+    private static func cString(_ buffer: [CChar]) -> String {
+        let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     private static func osName() -> String {
         var u = utsname()
         uname(&u)
         func field<T>(_ t: T) -> String {
-            withUnsafeBytes(of: t) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            withUnsafeBytes(of: t) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
         }
         return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
     }
@@ -213,7 +376,18 @@ enum ServerInfo {
     private static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, 4095)
-        return n > 0 ? String(cString: buffer) : ""
+        return n > 0 ? cString(buffer) : ""
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return currentDirectory() + "/" + path
+    }
+
+    static func currentDirectory() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, 4096) != nil else { return "" }
+        return cString(buffer)
     }
 
     private static func totalSystemMemory() -> Int {

@@ -135,6 +135,7 @@ enum StartupOptions {
             guard let text = readFile(path) else {
                 throw ConfigError("Fatal error, can't open config file '\(path)': \(String(cString: strerror(errno)))")
             }
+            config.configFile = ServerInfo.absolutePath(path)  // before --dir changes the directory
             for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let line = raw.trimmingCharacters(" \t\r")
                 if line.isEmpty || line.hasPrefix("#") { continue }
@@ -177,6 +178,7 @@ enum StartupOptions {
                 throw ConfigError("\(source): \(error.description)")
             }
         }
+        LiveConfig.publish(config)
         return config
     }
 

@@ -17,6 +17,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var loop = EventLoop(capacity: 1024)
     let waker: Waker
     let stats: WorkerStats
+    /// INFO commandstats/errorstats counters; touched only by this worker's thread.
+    let commandStats = CommandStats(commands: CommandTable.shared.specs.count)
 
     var clientsByFD: [Client?] = []
     var clientCount = 0
@@ -127,6 +129,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
+            closeIdleClients()
         }
         if let shard, due || expiryBacklog {
             // Bounded work per pass; with a backlog the loop comes back without sleeping.
@@ -352,6 +355,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             case .client:
                 let slot = Int(r.sink.index)
                 if slot < clientsByFD.count, let c = clientsByFD[slot], c.id == r.sink.id {
+                    if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(r.command)) }
                     c.fill(ticket: r.sink.ticket, with: bytes)
                     markForFlush(c)
                 }

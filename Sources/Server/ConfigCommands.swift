@@ -1,0 +1,254 @@
+import RESP
+import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CONFIG GET/SET/RESETSTAT/REWRITE/HELP (Redis 7.0's config.c).
+enum ConfigCommands {
+    static let spec = CommandSpec("config", arity: -2, group: "server", summary: "A container for server configuration commands.",
+                                  run: .container, subcommands: [
+        sub("get", -3, "Returns the effective values of configuration parameters.", get),
+        sub("set", -4, "Sets configuration parameters in-flight.", set),
+        sub("resetstat", 2, "Resets the server's statistics.", resetstat),
+        sub("rewrite", 2, "Persists the effective configuration to file.", rewrite),
+        CommandSpec("config|help", arity: 2, flags: [.loading, .stale], group: "server",
+                    summary: "Returns helpful text about the different subcommands.", run: .client(help)),
+    ])
+
+    private static func sub(_ name: String, _ arity: Int, _ summary: String, _ handler: @escaping ClientHandler) -> CommandSpec {
+        CommandSpec("config|" + name, arity: arity, flags: [.admin, .noscript, .loading, .stale], group: "server",
+                    summary: summary, run: .client(handler))
+    }
+
+    // MARK: GET
+
+    /// The value CONFIG GET shows: the live port and working directory rather than the configured ones.
+    static func displayValue(_ p: ConfigParameter, _ config: Config, _ w: Worker) -> String {
+        switch p.name {
+        case "port": return String(w.context.port)
+        case "dir": return ServerInfo.currentDirectory()
+        default: return config.value(p.name)
+        }
+    }
+
+    /// Patterns without glob characters are looked up exactly and answered under the name
+    /// as typed; globs match every name and alias. A parameter is reported once.
+    static func get(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        let config = w.context.config.withLock { $0 }
+        var pairs: [(String, String)] = []
+        var reported = Set<String>()   // lowercased names already in the reply
+        for i in 2..<args.count {
+            let pattern = args.string(i)
+            if !pattern.contains(where: { "[*?".contains($0) }) {
+                let key = pattern.lowercased()
+                if let p = Config.parameter(named: pattern), !reported.contains(key) {
+                    reported.insert(key)
+                    pairs.append((pattern, displayValue(p, config, w)))
+                }
+                continue
+            }
+            for p in Config.parameters {
+                for name in [p.name] + p.aliases where !reported.contains(name) && Glob.matches(pattern, name, caseInsensitive: true) {
+                    reported.insert(name)
+                    pairs.append((name, displayValue(p, config, w)))
+                }
+            }
+        }
+        out.writeMapHeader(pairs.count, c.resp)
+        for (k, v) in pairs {
+            out.writeBulk(string: k)
+            out.writeBulk(string: v)
+        }
+    }
+
+    // MARK: SET
+
+    /// Protected configs need enable-protected-configs yes (or local, from a local client).
+    private static func protectedAllowed(_ config: Config, _ c: Client) -> Bool {
+        switch config.value("enable-protected-configs") {
+        case "yes": return true
+        case "local": return c.peer.hasPrefix("127.") || c.peer.hasPrefix("::1") || c.peer.hasPrefix("[::1]")
+        default: return false
+        }
+    }
+
+    /// Several name/value pairs, applied all or none; the first problem found is reported,
+    /// in Redis's order: names first, then values.
+    static func set(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard args.count % 2 == 0 else { out.writeError(Errors.syntax); return }
+        let pairs = stride(from: 2, to: args.count, by: 2).map { (args.string($0), args.string($0 + 1)) }
+        let failure: String? = w.context.config.withLock { config in
+            var chosen: [String] = []
+            var problem: String?
+            for (typed, _) in pairs where problem == nil {
+                guard let p = Config.parameter(named: typed) else {
+                    problem = "ERR Unknown option or number of arguments for CONFIG SET - '\(typed)'"
+                    break
+                }
+                if !p.mutable {
+                    problem = "ERR CONFIG SET failed (possibly related to argument '\(typed)') - can't set immutable config"
+                } else if p.flags.contains(.protected) && !protectedAllowed(config, c) {
+                    problem = "ERR CONFIG SET failed (possibly related to argument '\(typed)') - can't set protected config"
+                } else if chosen.contains(p.name) {
+                    problem = "ERR CONFIG SET failed (possibly related to argument '\(typed)') - duplicate parameter"
+                }
+                chosen.append(p.name)
+            }
+            if let problem { return problem }
+            var updated = config
+            for (typed, value) in pairs {
+                do throws(ConfigError) { try updated.set(typed, value) } catch {
+                    return "ERR CONFIG SET failed (possibly related to argument '\(typed.lowercased())') - \(error.description)"
+                }
+            }
+            config = updated
+            return nil
+        }
+        if let failure { out.writeError(string: failure); return }
+        apply(w, names: Set(pairs.map { Config.parameter(named: $0.0)!.name }))
+        out.writeOK()
+    }
+
+    /// Makes new values take effect where the server caches them.
+    static func apply(_ w: Worker, names: Set<String>) {
+        let config = w.context.config.withLock { $0 }
+        let ctx = w.context
+        ctx.maxClients.store(config.maxClients, ordering: .relaxed)
+        ctx.hz.store(config.hz, ordering: .relaxed)
+        LiveConfig.publish(config)
+        if names.contains("proto-max-bulk-len") {
+            let limit = config.protoMaxBulkLen
+            ctx.protoMaxBulkLen.store(limit, ordering: .relaxed)
+            w.broadcast { worker in
+                for case let client? in worker.clientsByFD { client.parser.maxBulkLength = limit }
+            }
+        }
+        if names.contains("dir") { _ = chdir(config.value("dir")) }
+        if names.contains("loglevel"),
+           let level = Log.Level(rawValue: ["debug", "verbose", "notice", "warning"].firstIndex(of: config.value("loglevel")) ?? 2) {
+            Log.level = level
+        }
+    }
+
+    // MARK: RESETSTAT, REWRITE, HELP
+
+    static func resetstat(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        w.context.totalConnections.store(0, ordering: .relaxed)
+        w.context.rejectedConnections.store(0, ordering: .relaxed)
+        ServerInfo.peakMemory.store(0, ordering: .relaxed)
+        w.askEveryWorker(c, out: &out, ask: { worker in worker.resetStatistics() }, finish: { _, _, _, out in out.writeOK() })
+    }
+
+    static func rewrite(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        let config = w.context.config.withLock { $0 }
+        guard let path = config.configFile else {
+            out.writeError("ERR The server is running without a config file")
+            return
+        }
+        if let error = ConfigRewrite.rewrite(path: path, config: config, port: w.context.port) {
+            Log.warning("CONFIG REWRITE failed: \(error)")
+            out.writeError(string: "ERR Rewriting config file: \(error)")
+        } else {
+            Log.warning("CONFIG REWRITE executed with success.")
+            out.writeOK()
+        }
+    }
+
+    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        writeHelp("CONFIG", [
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ], &out)
+    }
+}
+
+/// CONFIG REWRITE: the file keeps its comments and unknown lines; each known directive
+/// is rewritten in place with its current value (later duplicates dropped), and
+/// parameters changed from their defaults but absent from the file are appended.
+enum ConfigRewrite {
+    static func rewrite(path: String, config: Config, port: Int) -> String? {
+        let original = StartupOptions.readFile(path) ?? ""
+        var output: [String] = []
+        var written = Set<String>()
+        for raw in original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            let line = raw.trimmingCharacters(" \t\r")
+            guard !line.isEmpty, !line.hasPrefix("#"), let words = StartupOptions.splitArgs(line), let first = words.first,
+                  let p = Config.parameter(named: first) else {
+                output.append(raw)
+                continue
+            }
+            if written.contains(p.name) { continue }
+            written.insert(p.name)
+            output += lines(for: p, config.value(p.name))
+        }
+        while output.last == "" { output.removeLast() }
+        var appended = false
+        for p in Config.parameters where !written.contains(p.name) && config.value(p.name) != p.defaultValue {
+            if !appended {
+                output.append("# Generated by CONFIG REWRITE")
+                appended = true
+            }
+            output += lines(for: p, config.value(p.name))
+        }
+        let text = output.joined(separator: "\n") + "\n"
+        let temporary = path + ".tmp-rewrite"
+        guard let f = fopen(temporary, "w") else { return String(cString: strerror(errno)) }
+        let ok = text.withCString { fputs($0, f) } >= 0
+        fclose(f)
+        guard ok, Glibc.rename(temporary, path) == 0 else {
+            let error = String(cString: strerror(errno))
+            unlink(temporary)
+            return error
+        }
+        return nil
+    }
+
+    /// The config-file lines for one parameter's value.
+    static func lines(for p: ConfigParameter, _ value: String) -> [String] {
+        switch p.name {
+        case "save":
+            if value.isEmpty { return ["save \"\""] }
+            let parts = value.split(separator: " ")
+            return stride(from: 0, to: parts.count - 1, by: 2).map { "save \(parts[$0]) \(parts[$0 + 1])" }
+        case "client-output-buffer-limit":
+            let parts = value.split(separator: " ")
+            return stride(from: 0, to: parts.count - 3, by: 4).map {
+                "client-output-buffer-limit " + parts[$0..<$0 + 4].joined(separator: " ")
+            }
+        case "bind", "replicaof":
+            return value.isEmpty ? [] : ["\(p.name) \(value)"]
+        default:
+            return ["\(p.name) \(quoted(value))"]
+        }
+    }
+
+    /// Redis quotes values that would not survive its argument splitting.
+    static func quoted(_ value: String) -> String {
+        let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != 34 && $0 != 39 && $0 != 92 }
+        if plain { return value }
+        var s = "\""
+        for b in value.utf8 {
+            switch b {
+            case 34: s += "\\\""
+            case 92: s += "\\\\"
+            case 10: s += "\\n"
+            case 13: s += "\\r"
+            case 9: s += "\\t"
+            case 32..<127: s.append(Character(Unicode.Scalar(b)))
+            default: s += "\\x" + String(b, radix: 16).leftPadded(to: 2)
+            }
+        }
+        return s + "\""
+    }
+}
+
+private extension String {
+    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
+}

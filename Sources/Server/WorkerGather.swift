@@ -1,0 +1,74 @@
+import RESP
+
+/// A question put to every worker (CLIENT LIST/KILL, INFO, CONFIG RESETSTAT): each worker
+/// answers on its own thread from its own state, the answer travels back to the asking
+/// worker over the rings, and the last answer writes the client's reply. No worker ever
+/// reads another's clients or shard; no lock is taken.
+///
+/// The object moves between threads only inside ring messages (whose push/pop order the
+/// accesses) and is mutated only on the asking worker, hence `@unchecked Sendable`.
+final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
+    typealias Finish = (Worker, Client, [Answer], inout ByteBuffer) -> Void
+
+    private let client: Client
+    private let ticket: UInt32
+    private var answers: [Answer?]
+    private var remaining: Int
+    private let finish: Finish
+
+    init(client: Client, ticket: UInt32, workers: Int, finish: @escaping Finish) {
+        self.client = client
+        self.ticket = ticket
+        answers = Array(repeating: nil, count: workers)
+        remaining = workers
+        self.finish = finish
+    }
+
+    /// Runs on the asking worker for each answer; the last one completes the reply.
+    func record(_ answer: Answer, from worker: Int, on home: Worker) {
+        answers[worker] = answer
+        remaining -= 1
+        guard remaining == 0, !client.isClosed else { return }
+        var reply = ByteBuffer(capacity: 1024)
+        finish(home, client, answers.map { $0! }, &reply)
+        home.deliverDeferredReply(to: client, ticket: ticket, reply.readable)
+    }
+}
+
+extension Worker {
+    /// Asks every worker `ask` (run on that worker's thread) and replies with `finish`
+    /// once all answered. With one worker, or when all answers are local, it replies now.
+    func askEveryWorker<Answer: Sendable>(_ c: Client, out: inout ByteBuffer,
+                                          ask: @escaping @Sendable (Worker) -> Answer,
+                                          finish: @escaping WorkerGather<Answer>.Finish) {
+        let count = context.workerCount
+        let mine = ask(self)
+        if count == 1 {
+            finish(self, c, [mine], &out)
+            return
+        }
+        let gather = WorkerGather<Answer>(client: c, ticket: c.takeTicket(), workers: count, finish: finish)
+        gather.record(mine, from: index, on: self)
+        let origin = index
+        for target in 0..<count where target != index {
+            send(.control { remote in
+                let answer = ask(remote)
+                remote.send(.control { home in gather.record(answer, from: target, on: home) }, to: origin)
+            }, to: target)
+        }
+    }
+
+    /// Runs `body` on every worker (its own thread), without waiting for it (CONFIG SET side effects).
+    func broadcast(_ body: @escaping @Sendable (Worker) -> Void) {
+        body(self)
+        for target in 0..<context.workerCount where target != index { send(.control(body), to: target) }
+    }
+
+    /// Fills a client's reserved reply slot with a reply computed later on this worker.
+    func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer) {
+        guard !c.isClosed else { return }
+        if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: -1) }
+        c.fill(ticket: ticket, with: bytes)
+        markForFlush(c)
+    }
+}
