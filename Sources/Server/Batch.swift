@@ -2,11 +2,15 @@ import RESP
 
 /// Where a reply computed on some shard goes back to, on the worker that asked.
 struct ReplySink {
-    enum Kind: UInt8 { case client, operation }
+    enum Kind: UInt8 {
+        case client, operation
+        /// The request waits on its shard behind a lock; its reply will come in a later batch.
+        case dropped
+    }
     var kind: Kind
     /// client: the connection's fd; operation: the operation's slot in the worker's table.
     var index: Int32
-    /// client: the connection id (guards against fd reuse); operation: its generation.
+    /// The client's id (for a client sink it also guards against fd reuse).
     var id: UInt64
     /// client: the reply ticket; operation: the part number.
     var ticket: UInt32
@@ -20,6 +24,9 @@ struct ShardRequest {
     var firstSpan: Int32
     var argumentCount: Int32
     var sink: ReplySink
+    /// The multi-shard operation holding this request's locks (0: none, so it is admitted
+    /// only if no lock held on its shard blocks it).
+    var transaction: UInt64 = 0
 }
 
 /// Commands from one worker to one other worker's shard, and then their replies.
@@ -46,7 +53,8 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
 
     var isEmpty: Bool { requests.isEmpty }
 
-    func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink) {
+    func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
+             transaction: UInt64 = 0) {
         let first = spans.count
         for i in 0..<arguments.count {
             let a = arguments[i]
@@ -54,7 +62,15 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
             argumentBytes.append(a)
         }
         requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
-                                     argumentCount: Int32(arguments.count), sink: sink))
+                                     argumentCount: Int32(arguments.count), sink: sink, transaction: transaction))
+    }
+
+    /// Adds a reply computed outside a request batch (a command that waited for a lock).
+    func addReply(command: UInt16, sink: ReplySink, reply: UnsafeRawBufferPointer) {
+        requests.append(ShardRequest(command: command, db: 0, resp: .resp2, firstSpan: Int32(spans.count),
+                                     argumentCount: 0, sink: sink))
+        replies.append(reply)
+        replyEnds.append(replies.count)
     }
 
     func reset() {
@@ -81,4 +97,14 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     case connection(fd: Int32, peer: String)
     /// Run a closure on the target worker (cold control paths: CONFIG SET, SHUTDOWN).
     case control(@Sendable (Worker) -> Void)
+    /// To the sequencer: order this multi-shard lock request.
+    case schedule(TransactionLock)
+    /// To a shard's owner: queue this lock request on the shard.
+    case lock(TransactionLock, shard: Int)
+    /// To the coordinator: the shard granted the lock (and whether a WATCH there is dirty).
+    case granted(TransactionLock, shard: Int, watchDirty: Bool)
+    /// To a shard's owner: the operation is over; free its locks.
+    case release(TransactionLock, shard: Int)
+    /// To a shard's owner: forget the client's WATCHed keys there.
+    case unwatch(client: UInt64, shard: Int)
 }

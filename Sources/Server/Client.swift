@@ -35,6 +35,10 @@ final class Client {
     var wantsWrite = false       // EPOLLOUT registered
     var inFlushList = false
     var commandsProcessed = 0
+    /// Commands queued by MULTI, until EXEC or DISCARD.
+    var transaction: TransactionQueue?
+    /// Shards holding this client's WATCHed keys.
+    var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
     var noEvict = false          // CLIENT NO-EVICT (flag 'e')
     var noTouch = false          // CLIENT NO-TOUCH (flag 'T')

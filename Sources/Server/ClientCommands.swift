@@ -61,6 +61,7 @@ enum ClientCommands {
     /// One connection's line in CLIENT LIST / CLIENT INFO, in Redis 7.0's format.
     static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil) -> String {
         var flags = ""
+        if c.transaction != nil { flags += "x" }
         if c.closeAfterReply { flags += "c" }
         if c.noEvict { flags += "e" }
         if c.noTouch { flags += "T" }
@@ -71,7 +72,7 @@ enum ClientCommands {
         let totalMemory = c.input.capacity + reply.capacity + argvMemory + clientOverheadBytes
         return "id=\(c.id) addr=\(c.peer) laddr=\(c.local) fd=\(c.fd) name=\(c.name ?? "")"
             + " age=\(now / 1000 - c.createdAt / 1000) idle=\(now / 1000 - c.lastInteraction / 1000)"
-            + " flags=\(flags) db=\(c.db) sub=0 psub=0 ssub=0 multi=-1 qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
+            + " flags=\(flags) db=\(c.db) sub=0 psub=0 ssub=0 multi=\(c.transaction.map { $0.commands.count } ?? -1) qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
             + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(reply.capacity) rbp=\(reply.capacity) obl=\(pending)"
             + " oll=0 omem=0 tot-mem=\(totalMemory) events=\(c.wantsWrite ? "rw" : "r") cmd=\(c.lastCommand)"
             + " user=default redir=-1 resp=\(c.resp.rawValue)"

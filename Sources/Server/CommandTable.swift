@@ -9,6 +9,8 @@ struct ShardContext {
     unowned(unsafe) let shard: Shard
     let db: Int
     let resp: RESPVersion
+    /// The client the command came from (WATCH registers it).
+    var clientID: UInt64 = 0
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
@@ -117,6 +119,9 @@ final class CommandTable: Sendable {
         let hasSplit: Bool
         let splitStride: Int16
         let noAuth: Bool
+        /// Runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+        let transactionControl: Bool
+        let noMulti: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -131,7 +136,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {
@@ -177,7 +182,9 @@ final class CommandTable: Sendable {
             }
             return Route(kind: kind, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
-                         splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth))
+                         splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
+                         transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
+                         noMulti: spec.flags.contains(.noMulti))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }

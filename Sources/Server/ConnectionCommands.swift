@@ -122,6 +122,8 @@ enum ConnectionCommands {
 
     /// RESET: back to a fresh connection's state (Redis's clearClientConnectionState).
     static func reset(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        c.transaction = nil
+        w.unwatchAll(c)
         c.db = 0
         c.resp = .resp2
         c.name = nil

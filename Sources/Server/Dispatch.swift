@@ -58,12 +58,14 @@ extension Worker {
         c.beginCommandReplies()
         guard var index = table.lookup(args[0]) else {
             c.lastCommandIndex = nil
+            c.transaction?.failed = true
             withReply(c) { out in writeUnknownCommand(args, into: &out) }
             return
         }
         var route = table.routes[Int(index)]
         if route.kind == .container && args.count >= 2 {
             guard let subIndex = table.subcommand(of: index, named: lowercased(args[1])) else {
+                c.transaction?.failed = true
                 let container = table.specs[Int(index)].name.uppercased()
                 withReply(c) { out in
                     out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try \(container) HELP.")
@@ -74,15 +76,31 @@ extension Worker {
             route = table.routes[Int(index)]
         }
         guard route.arityOK(args.count) else {
+            c.transaction?.failed = true
             commandStats.reject(Int(index))
             let name = table.specs[Int(index)].name
+            if name == "exec" {
+                withReply(c) { TransactionCommands.abortExec(self, c, error: "ERR wrong number of arguments for 'exec' command", &$0) }
+                return
+            }
             withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
             return
         }
         c.lastCommandIndex = index
         if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
             commandStats.reject(Int(index))
+            c.transaction?.failed = true
             withReply(c) { $0.writeError("NOAUTH Authentication required.") }
+            return
+        }
+        if let transaction = c.transaction, !route.transactionControl {
+            if route.noMulti {
+                transaction.failed = true
+                withReply(c) { $0.writeError("ERR Command not allowed inside a transaction") }
+            } else {
+                transaction.queue(index, args)
+                withReply(c) { $0.append("+QUEUED\r\n") }
+            }
             return
         }
         let started = commandStats.begin(Int(index))
@@ -122,7 +140,15 @@ extension Worker {
                          combine: split.combine, out: &out)
             }
         } else if let crossShard {
+            nextOperationLocks = []
+            let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
+            var i = Int(route.firstKey)
+            while i <= last {
+                nextOperationLocks.append((shardOf(args[i]), Array(args[i])))
+                i += max(1, Int(route.step))
+            }
             withReply(c) { out in crossShard(self, c, args, &out) }
+            nextOperationLocks = []
         } else {
             withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
@@ -137,7 +163,14 @@ extension Worker {
     func runOnShard(_ shardIndex: Int, command: UInt16, handler: ShardHandler, client c: Client, args: Arguments) {
         let owner = context.owner(ofShard: shardIndex)
         if owner == index, let shard {
-            let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp)
+            if !shard.locks.isIdle || hasWaitingCommands,
+               mustWait(shard, command: command, args: args, origin: index, client: c.id) {
+                let ticket = c.takeTicket()
+                wait(command: command, db: c.db, resp: c.resp, args: args,
+                     sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
+                return
+            }
+            let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
             withReply(c) { out in handler(ctx, args, &out) }
         } else {
             let ticket = c.takeTicket()
@@ -147,7 +180,7 @@ extension Worker {
     }
 
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
-    private func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
+    func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
                           combine: SplitCombine, out: inout ByteBuffer) {
         let op = MultiShardOperation(client: c) { op, out in
             if let error = op.firstError() { out.append(error); return true }
@@ -169,6 +202,7 @@ extension Worker {
             var indices = [name]
             for j in 0..<stride { indices.append(op.store(args[i + j])) }
             op.addPart(shard: shardOf(args[i]), command: part, spanIndices: indices)
+            op.lockKey(args[i], shard: shardOf(args[i]))
             i += Int(route.step)
         }
         start(op, client: c, out: &out)
@@ -181,7 +215,10 @@ extension Worker {
         let op = MultiShardOperation(client: c, combine: combine)
         var indices: [Int] = []
         for i in 0..<args.count { indices.append(op.store(args[i])) }
-        for s in 0..<context.shardCount { op.addPart(shard: s, command: partIndex, spanIndices: indices) }
+        for s in 0..<context.shardCount {
+            op.addPart(shard: s, command: partIndex, spanIndices: indices)
+            op.lockWholeShard(s)
+        }
         start(op, client: c, out: &out)
     }
 
@@ -196,17 +233,65 @@ extension Worker {
             slot = operations.count
             operations.append(op)
         }
+        op.slot = slot
+        for (shard, key) in nextOperationLocks {
+            op.lockPlan[shard, default: .init()].keys.insert(key)
+        }
+        nextOperationLocks = []
+        if let nesting = currentNesting {
+            // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
+            op.transaction = nesting.transaction
+            op.parent = (nesting.slot, nesting.item)
+            op.lockPlan = [:]
+            op.forceLocks = false
+        } else if op.needsLocks && !op.lockPlan.isEmpty {
+            op.pausesClient = true
+            requestLocks(op, slot: slot)
+            if op.grantsPending > 0 {
+                deferReply(op, client: c)
+                return
+            }
+            if op.watchDirty {
+                op.abortReply?(&out)
+                finishLocked(op)
+                releaseOperation(slot)
+                return
+            }
+        }
         while true {
             sendParts(op, slot: slot)
             if op.remaining > 0 {
-                op.ticket = c.takeTicket()
-                op.deferred = true
-                if op.pausesClient { c.pausedByOperation = true }
+                deferReply(op, client: c)
                 return
             }
             if op.combine(op, &out) { break }
         }
+        finishLocked(op)
         releaseOperation(slot)
+    }
+
+    /// The operation's reply will come later: a ticket keeps the client's reply order.
+    private func deferReply(_ op: MultiShardOperation, client c: Client) {
+        op.deferred = true
+        if let parent = op.parent {
+            // The EXEC that started it waits for it instead of the client.
+            operations[parent.slot]?.remaining += 1
+            return
+        }
+        op.ticket = c.takeTicket()
+        if op.pausesClient { c.pausedByOperation = true }
+    }
+
+    /// All locks granted for a deferred operation: run it (or abort on a dirty WATCH).
+    func runLocked(slot: Int, _ op: MultiShardOperation) {
+        if op.watchDirty {
+            partScratch.clear()
+            op.abortReply?(&partScratch)
+            complete(slot: slot, op, reply: partScratch.readable)
+            return
+        }
+        sendParts(op, slot: slot)
+        if op.remaining == 0 { continueOperation(slot: slot, op) }
     }
 
     /// Called when an operation's last outstanding part has arrived.
@@ -214,19 +299,43 @@ extension Worker {
         while true {
             partScratch.clear()
             if op.combine(op, &partScratch) {
-                var resumed: Client?
-                if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
-                    deliverDeferredReply(to: c, ticket: op.ticket, partScratch.readable)
-                    if op.pausesClient { c.pausedByOperation = false; resumed = c }
-                }
-                releaseOperation(slot)
-                // Run the commands that arrived while the client waited.
-                if let c = resumed, !c.input.isEmpty { process(c) }
+                complete(slot: slot, op, reply: partScratch.readable)
                 return
             }
             sendParts(op, slot: slot)
             if op.remaining > 0 { return }
         }
+    }
+
+    /// Delivers a deferred operation's reply (to its client, or to the EXEC that started it).
+    /// The reply is delivered before the locks go: releasing may run other operations at
+    /// once, and they reuse the scratch buffer `reply` may point into.
+    private func complete(slot: Int, _ op: MultiShardOperation, reply: UnsafeRawBufferPointer) {
+        if let parent = op.parent {
+            let bytes = Array(reply)
+            finishLocked(op)
+            releaseOperation(slot)
+            if let exec = operations[parent.slot] {
+                bytes.withUnsafeBytes { exec.nestedReply(item: parent.item, $0) }
+                if exec.remaining == 0 { continueOperation(slot: parent.slot, exec) }
+            }
+            return
+        }
+        var resumed: Client?
+        if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
+            deliverDeferredReply(to: c, ticket: op.ticket, reply)
+            if op.pausesClient { c.pausedByOperation = false; resumed = c }
+        }
+        finishLocked(op)
+        releaseOperation(slot)
+        // Run the commands that arrived while the client waited.
+        if let c = resumed, !c.input.isEmpty { process(c) }
+    }
+
+    /// Releases the operation's locks, if it took any.
+    private func finishLocked(_ op: MultiShardOperation) {
+        if op.lock != nil { releaseLocks(op) }
+        op.onFinish?()
     }
 
     private func releaseOperation(_ slot: Int) {
@@ -240,20 +349,60 @@ extension Worker {
         for p in range {
             let part = op.parts[p]
             let owner = context.owner(ofShard: part.shard)
+            let sink = ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p))
             if owner == index, let shard {
                 guard let handler = table.shardHandlers[Int(part.command)] else { continue }
+                let waits = op.withArguments(of: part) { args -> Bool in
+                    guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
+                          mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)
+                    else { return false }
+                    wait(command: part.command, db: part.db, resp: part.resp, args: args, sink: sink, origin: index)
+                    return true
+                }
+                if waits { continue }
                 partScratch.clear()
                 op.withArguments(of: part) { args in
-                    handler(ShardContext(shard: shard, db: op.db, resp: op.resp), args, &partScratch)
+                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID), args, &partScratch)
                 }
                 op.record(part: p, reply: partScratch.readable)
             } else {
                 let b = batch(forWorker: owner)
                 op.withArguments(of: part) { args in
-                    b.add(command: part.command, db: op.db, resp: op.resp, arguments: args,
-                          sink: ReplySink(kind: .operation, index: Int32(slot), id: 0, ticket: UInt32(p)))
+                    b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                          transaction: op.transaction)
                 }
             }
+        }
+    }
+}
+
+extension Worker {
+    /// Runs a command queued in MULTI that is not a single-shard part: as dispatch would,
+    /// but writing its reply to `out`; operations it starts join the running EXEC.
+    func runInTransaction(_ c: Client, command index: UInt16, args: Arguments, out: inout ByteBuffer) {
+        let route = table.routes[Int(index)]
+        switch route.kind {
+        case .client:
+            table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &out)
+        case .keyed:
+            guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
+            let shards = Set(stride(from: Int(route.firstKey), through: min(route.lastKeyIndex(argumentCount: args.count),
+                                                                             args.count - 1),
+                                    by: max(1, Int(route.step))).map { shardOf(args[$0]) })
+            if shards.count == 1, let shard = shards.first {
+                let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
+                op.addPart(shard: shard, command: index, spanIndices: (0..<args.count).map { op.store(args[$0]) })
+                start(op, client: c, out: &out)
+            } else if let split {
+                runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
+                         combine: split.combine, out: &out)
+            } else if let crossShard {
+                crossShard(self, c, args, &out)
+            } else {
+                out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            }
+        case .container:
+            out.writeError(string: "ERR wrong number of arguments for '\(table.specs[Int(index)].name)' command")
         }
     }
 }

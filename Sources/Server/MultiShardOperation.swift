@@ -11,6 +11,8 @@ final class MultiShardOperation {
         var command: UInt16
         var firstSpan: Int
         var argumentCount: Int
+        var db: Int
+        var resp: RESPVersion
     }
 
     /// Combines the parts' replies into the client's reply and returns true, or adds the
@@ -40,6 +42,43 @@ final class MultiShardOperation {
     /// client's next commands run only once the operation has finished.
     var pausesClient = false
 
+    // Locking (see Locking.swift). An operation whose lock plan names more than one shard,
+    // or that forces locking (EXEC), runs only once every shard has granted its locks.
+    var lockPlan: [Int: TransactionLock.ShardLockSet] = [:]
+    var forceLocks = false
+    var lock: TransactionLock?
+    var grantsPending = 0
+    /// EXEC after WATCH: the client whose watches the shards check, and whether one was dirty.
+    var watchingClient: UInt64?
+    var watchDirty = false
+    /// Reply when a WATCH turned out dirty (EXEC: a null array).
+    var abortReply: ((inout ByteBuffer) -> Void)?
+    /// An operation started by a command inside EXEC reports to the EXEC operation.
+    var parent: (slot: Int, item: Int)?
+    /// The transaction whose locks this operation runs under (0: none).
+    var transaction: UInt64 = 0
+    /// Its slot in the worker's operation table, once started.
+    var slot = -1
+
+    var needsLocks: Bool { forceLocks || lockPlan.count > 1 }
+    /// Runs once the operation is over (EXEC forgets the client's WATCHes here).
+    var onFinish: (() -> Void)?
+    /// EXEC: receives the reply of a command of the transaction that ran as its own operation.
+    var nestedReplyHandler: ((Int, UnsafeRawBufferPointer) -> Void)?
+
+    func nestedReply(item: Int, _ bytes: UnsafeRawBufferPointer) {
+        remaining -= 1
+        nestedReplyHandler?(item, bytes)
+    }
+
+    func lockKey(_ key: UnsafeRawBufferPointer, shard: Int) {
+        lockPlan[shard, default: .init()].keys.insert(Array(key))
+    }
+
+    func lockWholeShard(_ shard: Int) {
+        lockPlan[shard, default: .init()].wholeShard = true
+    }
+
     init(client: Client, combine: @escaping Combine) {
         clientFD = client.fd
         clientID = client.id
@@ -62,10 +101,11 @@ final class MultiShardOperation {
     }
 
     /// Adds a part whose arguments are the stored spans `spanIndices` (contiguous copies are made).
-    func addPart(shard: Int, command: UInt16, spanIndices: [Int]) {
+    func addPart(shard: Int, command: UInt16, spanIndices: [Int], db: Int? = nil, resp: RESPVersion? = nil) {
         let first = spans.count
         for i in spanIndices { spans.append(spans[i]) }
-        parts.append(Part(shard: shard, command: command, firstSpan: first, argumentCount: spanIndices.count))
+        parts.append(Part(shard: shard, command: command, firstSpan: first, argumentCount: spanIndices.count,
+                          db: db ?? self.db, resp: resp ?? self.resp))
         replyRanges.append(nil)
         remaining += 1
         unsent = unsent.lowerBound..<parts.count

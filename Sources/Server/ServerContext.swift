@@ -46,6 +46,10 @@ final class ServerContext: Sendable {
     /// rings[from * workerCount + to]
     let rings: [SPSCRing<WorkerMessage>]
     let wakers: [Waker]
+    /// Rings between each worker and the sequencer thread, one each way.
+    let toSequencer: [SPSCRing<WorkerMessage>]
+    let fromSequencer: [SPSCRing<WorkerMessage>]
+    let sequencerWaker = Waker()
     let stats: [WorkerStats]
     let port: Int
     let startTimeMs: Int64
@@ -70,6 +74,8 @@ final class ServerContext: Sendable {
         for _ in 0..<(workerCount * workerCount) { rings.append(SPSCRing(capacity: 4096)) }
         self.rings = rings
         wakers = (0..<workerCount).map { _ in Waker() }
+        toSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
+        fromSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         stats = (0..<workerCount).map { _ in WorkerStats(databases: config.databases) }
         maxClients = Atomic(config.maxClients)
         protoMaxBulkLen = Atomic(config.protoMaxBulkLen)

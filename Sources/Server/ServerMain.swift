@@ -100,6 +100,8 @@ public enum ServerMain {
         Log.notice("Running mode=standalone, port=\(boundPort).")
         Log.notice("Ready to accept connections tcp")
 
+        let sequencer = Sequencer(context: context)
+        spawnThread { sequencer.run() }
         for w in workers.dropFirst() { spawnThread { w.run() } }
         workers[0].run()
         exit(0)

@@ -406,6 +406,7 @@ enum StringCommands {
     /// room, else in a bigger block (sds-style greedy growth) that replaces it with the same TTL.
     /// Returns the entry to write into, marked raw-encoded; its value length is not changed.
     private static func growString(_ ctx: ShardContext, _ e: Entry, to length: Int) -> Entry {
+        ctx.shard.noteModified(db: ctx.db, key: e.key)
         if length <= e.valueCapacity {
             e.flags.insert(.rawEncoding)
             return e
@@ -530,6 +531,7 @@ enum StringCommands {
     private static func storeKeepingTTL(_ ctx: ShardContext, _ e: Entry?, key: UnsafeRawBufferPointer,
                                         value: UnsafeRawBufferPointer) {
         if let e, value.count <= e.valueCapacity, value.count * 2 >= e.valueLength {
+            ctx.shard.noteModified(db: ctx.db, key: key)
             if value.count > 0 { e.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
             e.valueLength = value.count
             e.flags.remove(.rawEncoding)

@@ -33,11 +33,24 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private var hasOverflow = false
 
     var operations: [MultiShardOperation?] = []
+    /// Replies of commands that waited for a lock, per origin worker, sent with the batches.
+    var lateReplies: [Batch?]
+    /// Commands waiting on this worker's shard until locks they conflict with are released.
+    var waiting: [WaitingCommand] = []
+    var waitingClients: [UInt64: Int] = [:]
+    var nextTransactionID: UInt64 = 0
+    /// Keys a cross-shard command handler's operation must lock (set by dispatch).
+    var nextOperationLocks: [(Int, [UInt8])] = []
+    /// Set while a command inside EXEC runs: operations it starts join the EXEC.
+    var currentNesting: (transaction: UInt64, slot: Int, item: Int)?
+    /// Lock requests queued on this worker's shard, by id.
+    var pendingLocks: [UInt64: TransactionLock] = [:]
     var freeOperationSlots: [Int] = []
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
     var partScratch = ByteBuffer(capacity: 1024)
+    var waitScratch = ByteBuffer(capacity: 1024)
 
     var nowMs: Int64 = 0
     private var nextTickMs: Int64 = 0
@@ -59,6 +72,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         outgoing = Array(repeating: nil, count: context.workerCount)
         batchPool = Array(repeating: [], count: context.workerCount)
         overflow = Array(repeating: [], count: context.workerCount)
+        lateReplies = Array(repeating: nil, count: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
     }
 
@@ -193,6 +207,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         clientsByFD[Int(c.fd)] = nil
         clientCount -= 1
         context.connectedClients.subtract(1, ordering: .relaxed)
+        // Queued MULTI commands die with the client; its WATCHes are forgotten.
+        c.transaction = nil
+        unwatchAll(c)
     }
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
@@ -300,13 +317,37 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private func drainRings() {
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
-            while let message = ring.pop() {
-                switch message {
-                case .requests(let batch): execute(batch)
-                case .replies(let batch): deliver(batch)
-                case .connection(let fd, let peer): register(fd: fd, peer: peer)
-                case .control(let body): body(self)
-                }
+            while let message = ring.pop() { handle(message) }
+        }
+        let fromSequencer = context.fromSequencer[index]
+        while let message = fromSequencer.pop() { handle(message) }
+    }
+
+    func handle(_ message: WorkerMessage) {
+        switch message {
+        case .requests(let batch): execute(batch)
+        case .replies(let batch): deliver(batch)
+        case .connection(let fd, let peer): register(fd: fd, peer: peer)
+        case .control(let body): body(self)
+        case .schedule: break  // only the sequencer receives these
+        case .lock(let lock, let shard): queueLock(lock, shard: shard)
+        case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
+        case .release(let lock, let shard): releaseLock(lock, shard: shard)
+        case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
+        }
+    }
+
+    /// Sends to the sequencer thread (multi-shard lock requests).
+    func sendToSequencer(_ message: WorkerMessage) {
+        while true {
+            switch context.toSequencer[index].push(message) {
+            case .pushed(let wake):
+                if wake { context.sequencerWaker.wake() }
+                return
+            case .full:
+                // The sequencer only forwards; a full ring drains in microseconds.
+                context.sequencerWaker.wake()
+                sched_yield()
             }
         }
     }
@@ -319,8 +360,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         return b
     }
 
-    private func sendBatches() {
+    func sendBatches() {
         if hasOverflow { retryOverflow() }
+        for origin in 0..<lateReplies.count {
+            if let b = lateReplies[origin] {
+                lateReplies[origin] = nil
+                send(.replies(b), to: origin)
+            }
+        }
         for target in 0..<outgoing.count {
             if let b = outgoing[target] {
                 outgoing[target] = nil
@@ -330,16 +377,26 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
+    /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
     private func execute(_ batch: Batch) {
         guard let shard else { return }
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
+        let checkLocks = !shard.locks.isIdle || hasWaitingCommands
         batch.spans.withUnsafeBufferPointer { spans in
             let base = UnsafeRawPointer(batch.argumentBytes.base)
-            for r in batch.requests {
+            for i in batch.requests.indices {
+                let r = batch.requests[i]
                 let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
+                if checkLocks && r.transaction == 0
+                    && mustWait(shard, command: r.command, args: args, origin: batch.origin, client: r.sink.id) {
+                    wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin)
+                    batch.requests[i].sink.kind = .dropped
+                    batch.replyEnds.append(batch.replies.count)
+                    continue
+                }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp), args, &batch.replies)
+                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id), args, &batch.replies)
                 }
                 batch.replyEnds.append(batch.replies.count)
             }
@@ -350,22 +407,28 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Hands replies that came back from another worker's shard to their clients or operations.
     private func deliver(_ batch: Batch) {
         for (i, r) in batch.requests.enumerated() {
-            let bytes = batch.reply(i)
-            switch r.sink.kind {
-            case .client:
-                let slot = Int(r.sink.index)
-                if slot < clientsByFD.count, let c = clientsByFD[slot], c.id == r.sink.id {
-                    if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(r.command)) }
-                    c.fill(ticket: r.sink.ticket, with: bytes)
-                    markForFlush(c)
-                }
-            case .operation:
-                guard let op = operations[Int(r.sink.index)] else { continue }
-                op.record(part: Int(r.sink.ticket), reply: bytes)
-                if op.remaining == 0 { continueOperation(slot: Int(r.sink.index), op) }
-            }
+            deliverReply(r.sink, command: r.command, batch.reply(i))
         }
         batch.reset()
         batchPool[batch.target].append(batch)
+    }
+
+    /// Hands one shard reply to the client ticket or operation part it belongs to.
+    func deliverReply(_ sink: ReplySink, command: UInt16, _ bytes: UnsafeRawBufferPointer) {
+        switch sink.kind {
+        case .client:
+            let slot = Int(sink.index)
+            if slot < clientsByFD.count, let c = clientsByFD[slot], c.id == sink.id {
+                if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(command)) }
+                c.fill(ticket: sink.ticket, with: bytes)
+                markForFlush(c)
+            }
+        case .operation:
+            guard let op = operations[Int(sink.index)] else { return }
+            op.record(part: Int(sink.ticket), reply: bytes)
+            if op.remaining == 0 { continueOperation(slot: Int(sink.index), op) }
+        case .dropped:
+            return
+        }
     }
 }

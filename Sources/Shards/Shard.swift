@@ -15,6 +15,11 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private var tableOfDatabase: [Int]
     private var heap = ExpiryHeap()
 
+    /// Intent locks of transactions and multi-shard commands running on this shard.
+    public let locks = IntentLocks()
+    /// WATCHed keys; every mutation below reports to it through `noteModified`.
+    public let watches = WatchTable()
+
     /// Cached clock: unix milliseconds, refreshed by the worker before each batch.
     public var now: Int64 = 0
     /// When false (DEBUG SET-ACTIVE-EXPIRE 0), only lazy expiry runs.
@@ -88,6 +93,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
         let e = t.pointee.remove(at: slot)
+        if !watches.isEmpty, let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
+            watches.touch(db: db, key: e.key)
+        }
         if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
         expiredKeys += 1
         onExpire?(e)
@@ -97,13 +105,27 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// Called when a key expires (for replication's DEL propagation), before the entry is freed.
     public var onExpire: ((Entry) -> Void)?
 
+    /// True if `key` is present but past its deadline (not yet reclaimed).
+    public func isLogicallyExpired(db: Int, key: UnsafeRawBufferPointer) -> Bool {
+        let t = table(db)
+        guard let slot = t.pointee.find(key, hash: KeyTable.hash(key)) else { return false }
+        return isExpired(t.pointee.entry(at: slot))
+    }
+
     // MARK: Writes
+
+    /// Tells WATCH that `key` changed. Every mutation in this file calls it; command
+    /// handlers that change a value in place call it themselves.
+    @inline(__always) public func noteModified(db: Int, key: UnsafeRawBufferPointer) {
+        if !watches.isEmpty { watches.touch(db: db, key: key) }
+    }
 
     /// Stores a string value. `expireAt`: nil keeps the existing TTL (KEEPTTL),
     /// 0 clears it, otherwise the unix-ms deadline. Returns the stored entry.
     @discardableResult
     public func setString(db: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
                           expireAt: Int64?) -> Entry {
+        noteModified(db: db, key: key)
         let hash = KeyTable.hash(key)
         let t = table(db)
         if let slot = t.pointee.find(key, hash: hash) {
@@ -142,6 +164,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     }
 
     private func insert(_ e: Entry, table t: UnsafeMutablePointer<KeyTable>, db: Int, expireAt: Int64) {
+        noteModified(db: db, key: e.key)
         e.tableID = UInt16(tableOfDatabase[db])
         e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
         t.pointee.insertNew(e)
@@ -150,6 +173,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// Replaces the entry stored under `old`'s key with `new` (same key), keeping `new.expireAt`.
     public func replace(db: Int, old: Entry, with new: Entry) {
+        noteModified(db: db, key: old.key)
         let t = table(db)
         guard let slot = t.pointee.find(old.key, hash: old.hash) else { return }
         let target = new.expireAt
@@ -164,6 +188,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// Sets or clears (0) the TTL of a live entry.
     public func setExpire(db: Int, entry e: Entry, at deadline: Int64) {
+        noteModified(db: db, key: e.key)
         applyExpire(e, from: e.expireAt, to: deadline, table: table(db), newBlock: false)
     }
 
@@ -188,6 +213,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             if expiryDeletesOnAccess { expire(slot: slot, in: t) }
             return false
         }
+        noteModified(db: db, key: key)
         let removed = t.pointee.remove(at: slot)
         if removed.expireAt != 0 { t.pointee.expiringCount -= 1 }
         retire(removed)
@@ -204,6 +230,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             if expiryDeletesOnAccess { expire(slot: slot, in: t) }
             return nil
         }
+        noteModified(db: db, key: key)
         t.pointee.remove(at: slot)
         if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
         // The heap may still reference the block: hand the caller a fresh copy instead.
@@ -252,6 +279,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     public func flush(db: Int) {
         let t = table(db)
+        if !watches.isEmpty {
+            watches.touchAll(db: db) { key in key.withUnsafeBytes { lookup(db: db, key: $0) != nil } }
+        }
         t.pointee.removeAll { e in e.expireAt = 0; retire(e) }
     }
 
@@ -261,6 +291,14 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     }
 
     public func swapDatabases(_ a: Int, _ b: Int) {
+        if !watches.isEmpty {
+            // Redis touches a watched key of either database if it exists in either.
+            for db in [a, b] {
+                watches.touchAll(db: db) { key in
+                    key.withUnsafeBytes { lookup(db: a, key: $0) != nil || lookup(db: b, key: $0) != nil }
+                }
+            }
+        }
         tableOfDatabase.swapAt(a, b)
     }
 

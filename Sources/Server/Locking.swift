@@ -1,0 +1,177 @@
+import RESP
+import Shards
+
+/// A command that arrived while a lock it conflicts with was held: it waits on the shard,
+/// with its own copy of its arguments, and runs when the lock is released.
+struct WaitingCommand {
+    let command: UInt16
+    let db: Int
+    let resp: RESPVersion
+    let bytes: [UInt8]
+    let spans: [ArgSpan]
+    let sink: ReplySink
+    let origin: Int
+    let client: UInt64
+}
+
+/// Intent locks on the worker side: requesting and releasing them for multi-shard
+/// operations, granting them on the owned shard, and holding back single commands that
+/// touch locked keys (so no client sees a transaction half-applied).
+extension Worker {
+    var hasWaitingCommands: Bool { !waiting.isEmpty }
+
+    // MARK: Single commands
+
+    /// Whether a command must wait: a granted lock holds one of its keys (or the whole
+    /// shard), or an earlier command of the same client is already waiting here.
+    func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
+        if shard.locks.isIdle && waiting.isEmpty { return false }
+        if waitingClients[client] != nil { return true }
+        if shard.locks.wholeShardHeld { return true }
+        let route = table.routes[Int(command)]
+        guard route.firstKey > 0, args.count > Int(route.firstKey) else { return false }
+        let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
+        var i = Int(route.firstKey)
+        while i <= last {
+            if shard.locks.blocks(key: args[i]) { return true }
+            i += max(1, Int(route.step))
+        }
+        return false
+    }
+
+    func wait(command: UInt16, db: Int, resp: RESPVersion, args: Arguments, sink: ReplySink, origin: Int) {
+        var bytes: [UInt8] = []
+        var spans: [ArgSpan] = []
+        for i in 0..<args.count {
+            spans.append(ArgSpan(offset: bytes.count, count: args[i].count))
+            bytes.append(contentsOf: args[i])
+        }
+        waiting.append(WaitingCommand(command: command, db: db, resp: resp, bytes: bytes, spans: spans,
+                                      sink: sink, origin: origin, client: sink.id))
+        waitingClients[sink.id, default: 0] += 1
+    }
+
+    /// Runs the waiting commands that no lock blocks any more, in arrival order; a client's
+    /// command stays behind its earlier one that still waits.
+    func resumeWaiting() {
+        guard let shard, !waiting.isEmpty else { return }
+        let queue = waiting
+        waiting.removeAll()
+        waitingClients.removeAll()
+        for w in queue {
+            let blocked = w.bytes.withUnsafeBytes { bytes in
+                w.spans.withUnsafeBufferPointer { spans in
+                    mustWait(shard, command: w.command,
+                             args: Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                             spans: spans.baseAddress!, count: spans.count),
+                             origin: w.origin, client: w.client)
+                }
+            }
+            if blocked {
+                waiting.append(w)
+                waitingClients[w.client, default: 0] += 1
+                continue
+            }
+            waitScratch.clear()
+            if let handler = table.shardHandlers[Int(w.command)] {
+                w.bytes.withUnsafeBytes { bytes in
+                    w.spans.withUnsafeBufferPointer { spans in
+                        let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                             spans: spans.baseAddress!, count: spans.count)
+                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client), args, &waitScratch)
+                    }
+                }
+            }
+            if w.origin == index {
+                deliverReply(w.sink, command: w.command, waitScratch.readable)
+            } else {
+                let b = lateReplies[w.origin] ?? Batch(origin: w.origin, target: index)
+                lateReplies[w.origin] = b
+                b.addReply(command: w.command, sink: w.sink, reply: waitScratch.readable)
+            }
+        }
+    }
+
+    // MARK: Coordinator side
+
+    /// Asks for the operation's locks: straight to the shard's owner when one shard is
+    /// involved, through the sequencer when several are. May grant synchronously.
+    func requestLocks(_ op: MultiShardOperation, slot: Int) {
+        nextTransactionID += 1
+        let id = UInt64(index) << 48 | nextTransactionID
+        let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
+                                   watchingClient: op.watchingClient, shards: op.lockPlan)
+        op.lock = lock
+        op.transaction = id
+        op.grantsPending = op.lockPlan.count
+        if op.lockPlan.count == 1, let shard = op.lockPlan.keys.first {
+            let owner = context.owner(ofShard: shard)
+            if owner == index { queueLock(lock, shard: shard) } else { send(.lock(lock, shard: shard), to: owner) }
+        } else {
+            sendToSequencer(.schedule(lock))
+        }
+    }
+
+    /// A shard granted `lock`; when the last one has, the operation runs.
+    func lockGranted(_ lock: TransactionLock, shard: Int, watchDirty: Bool) {
+        guard let op = operations[lock.operationSlot], op.transaction == lock.id else { return }
+        op.grantsPending -= 1
+        if watchDirty { op.watchDirty = true }
+        if op.grantsPending == 0 && op.deferred { runLocked(slot: lock.operationSlot, op) }
+    }
+
+    func releaseLocks(_ op: MultiShardOperation) {
+        guard let lock = op.lock else { return }
+        op.lock = nil
+        for shard in lock.shards.keys {
+            let owner = context.owner(ofShard: shard)
+            if owner == index { releaseLock(lock, shard: shard) } else { send(.release(lock, shard: shard), to: owner) }
+        }
+    }
+
+    // MARK: Shard side
+
+    func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
+        guard let shard else { return }
+        pendingLocks[lock.id] = lock
+        for id in shard.locks.enqueue(lock.request(for: shardIndex)) { grant(id, shard: shardIndex) }
+    }
+
+    func releaseLock(_ lock: TransactionLock, shard shardIndex: Int) {
+        guard let shard else { return }
+        pendingLocks[lock.id] = nil
+        for id in shard.locks.release(lock.id) { grant(id, shard: shardIndex) }
+        resumeWaiting()
+    }
+
+    private func grant(_ id: UInt64, shard shardIndex: Int) {
+        guard let lock = pendingLocks[id], let shard else { return }
+        var dirty = false
+        if let client = lock.watchingClient {
+            dirty = shard.watches.isDirty(client)
+            if !dirty {
+                // A watched key that expired since counts as changed (Redis's isWatchedKeyExpired).
+                for k in shard.watches.keys(of: client) where k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
+                    dirty = true
+                    break
+                }
+            }
+        }
+        if lock.coordinator == index {
+            lockGranted(lock, shard: shardIndex, watchDirty: dirty)
+        } else {
+            send(.granted(lock, shard: shardIndex, watchDirty: dirty), to: lock.coordinator)
+        }
+    }
+
+    // MARK: WATCH bookkeeping
+
+    /// Forgets every key the client watches, on every shard that has some.
+    func unwatchAll(_ c: Client) {
+        for s in c.watchedShards {
+            let owner = context.owner(ofShard: s)
+            if owner == index { shard?.watches.unwatchAll(client: c.id) } else { send(.unwatch(client: c.id, shard: s), to: owner) }
+        }
+        c.watchedShards.removeAll()
+    }
+}

@@ -1,0 +1,233 @@
+import RESP
+import Shards
+
+/// Commands queued by MULTI: owned copies of their arguments.
+final class TransactionQueue {
+    struct Command {
+        let index: UInt16
+        let firstSpan: Int
+        let count: Int
+    }
+    var storage: [UInt8] = []
+    var spans: [ArgSpan] = []
+    var commands: [Command] = []
+    /// A queue-time error happened: EXEC answers EXECABORT.
+    var failed = false
+
+    func queue(_ index: UInt16, _ args: Arguments) {
+        let first = spans.count
+        for i in 0..<args.count {
+            spans.append(ArgSpan(offset: storage.count, count: args[i].count))
+            storage.append(contentsOf: args[i])
+        }
+        commands.append(Command(index: index, firstSpan: first, count: args.count))
+    }
+}
+
+/// MULTI, EXEC, DISCARD, WATCH, UNWATCH (Redis's multi.c).
+///
+/// EXEC runs the queued commands as one operation under intent locks on every key they
+/// touch (the whole shard for commands without key positions), taken through the
+/// sequencer when several shards are involved, so no client sees the transaction half
+/// done. Commands whose keys sit on one shard run as parts of the operation; the others
+/// (cross-shard and server commands) run one at a time in between, in queue order.
+enum TransactionCommands {
+    static let specs: [CommandSpec] = [
+        CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
+                    summary: "Starts a transaction.", run: .client(multi)),
+        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale], group: "transactions",
+                    summary: "Executes all commands in a transaction.", run: .client(exec)),
+        CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
+                    summary: "Discards a transaction.", run: .client(discard)),
+        CommandSpec("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast, .allowBusy], keys: (1, -1, 1),
+                    group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
+                    run: .client(watch)),
+        CommandSpec("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
+                    summary: "Forgets about watched keys of a transaction.", run: .client(unwatch)),
+        CommandSpec("__watch", arity: 2, flags: [.internal], keys: (1, 1, 1), group: "transactions",
+                    run: .keyed({ ctx, args, out in
+                        ctx.shard.watches.watch(client: ctx.clientID, db: ctx.db, key: args[1])
+                        out.writeOK()
+                    }, split: nil, crossShard: nil)),
+    ]
+
+    static func multi(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard c.transaction == nil else { out.writeError("ERR MULTI calls can not be nested"); return }
+        c.transaction = TransactionQueue()
+        out.writeOK()
+    }
+
+    static func discard(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard c.transaction != nil else { out.writeError("ERR DISCARD without MULTI"); return }
+        c.transaction = nil
+        w.unwatchAll(c)
+        out.writeOK()
+    }
+
+    static func unwatch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        w.unwatchAll(c)
+        out.writeOK()
+    }
+
+    static func watch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard c.transaction == nil else { out.writeError("ERR WATCH inside MULTI is not allowed"); return }
+        guard let part = w.table.index(of: "__watch") else { return }
+        let op = MultiShardOperation(client: c) { op, out in
+            if let error = op.firstError() { out.append(error) } else { out.writeOK() }
+            return true
+        }
+        let name = op.store(args[0])
+        for i in 1..<args.count {
+            let shard = w.shardOf(args[i])
+            c.watchedShards.insert(shard)
+            op.addPart(shard: shard, command: part, spanIndices: [name, op.store(args[i])])
+        }
+        w.start(op, client: c, out: &out)
+    }
+
+    /// Redis's execCommandAbort: a rejected EXEC discards the transaction and its watches.
+    static func abortExec(_ w: Worker, _ c: Client, error: String, _ out: inout ByteBuffer) {
+        c.transaction = nil
+        w.unwatchAll(c)
+        let reason = error.hasPrefix("ERR ") ? String(error.dropFirst(4)) : error
+        out.writeError(string: "EXECABORT Transaction discarded because of: " + reason)
+    }
+
+    // MARK: EXEC
+
+    private enum Step {
+        case parts([Int])      // items that run as parts, in parallel
+        case nested(Int)       // an item that runs on its own, at the coordinator
+    }
+
+    private final class ExecState {
+        var items: [(command: UInt16, spans: [Int], db: Int, shard: Int?)] = []
+        var steps: [Step] = []
+        var next = 0
+        var replies: [[UInt8]] = []
+        var partOfItem: [(part: Int, item: Int)] = []
+    }
+
+    /// Commands inside EXEC that touch no keys and need no locks.
+    private static func isConnectionLocal(_ spec: CommandSpec) -> Bool {
+        if spec.group == "connection" || spec.group == "transactions" { return true }
+        let base = spec.name.split(separator: "|").first.map(String.init) ?? spec.name
+        return ["info", "config", "command", "time", "lastsave", "client"].contains(base)
+    }
+
+    static func exec(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let tx = c.transaction else { out.writeError("ERR EXEC without MULTI"); return }
+        c.transaction = nil
+        if tx.failed {
+            w.unwatchAll(c)
+            out.writeError("EXECABORT Transaction discarded because of previous errors.")
+            return
+        }
+        if tx.commands.isEmpty && c.watchedShards.isEmpty {
+            out.writeArrayHeader(0)
+            return
+        }
+        let state = ExecState()
+        let resp = c.resp
+        let client = c
+        let op = MultiShardOperation(client: c) { [unowned w] op, out in
+            for (part, item) in state.partOfItem { state.replies[item] = Array(op.reply(part)) }
+            state.partOfItem.removeAll()
+            while state.next < state.steps.count {
+                let step = state.steps[state.next]
+                state.next += 1
+                switch step {
+                case .parts(let items):
+                    for item in items {
+                        let it = state.items[item]
+                        // HELLO inside the transaction changes the protocol of the replies after it.
+                        op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db,
+                                   resp: client.resp)
+                        state.partOfItem.append((op.parts.count - 1, item))
+                    }
+                    return false
+                case .nested(let item):
+                    runNested(w, client, op, item: item, state: state)
+                    if op.remaining > 0 { return false }
+                }
+            }
+            out.writeArrayHeader(state.items.count)
+            for r in state.replies { out.append(r) }
+            return true
+        }
+        op.nestedReplyHandler = { item, bytes in state.replies[item] = Array(bytes) }
+        op.forceLocks = true
+        op.abortReply = { out in out.writeNullArray(resp) }
+        if !c.watchedShards.isEmpty {
+            op.watchingClient = c.id
+            for s in c.watchedShards where op.lockPlan[s] == nil { op.lockPlan[s] = .init() }
+        }
+        op.onFinish = { [unowned w] in w.unwatchAll(client) }
+
+        // Plan: one item per queued command, with its db (SELECT inside MULTI moves it)
+        // and the shard it runs on whole, if it has one.
+        var db = c.db
+        var pending: [Int] = []
+        tx.storage.withUnsafeBytes { bytes in
+            tx.spans.withUnsafeBufferPointer { spans in
+                for command in tx.commands {
+                    let queued = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                           spans: spans.baseAddress! + command.firstSpan, count: command.count)
+                    let indices = (0..<queued.count).map { op.store(queued[$0]) }
+                    let route = w.table.routes[Int(command.index)]
+                    let spec = w.table.specs[Int(command.index)]
+                    var home: Int?
+                    if route.kind == .keyed {
+                        let last = min(route.lastKeyIndex(argumentCount: queued.count), queued.count - 1)
+                        var shards = Set<Int>()
+                        var i = Int(route.firstKey)
+                        while i <= last {
+                            let s = w.shardOf(queued[i])
+                            shards.insert(s)
+                            op.lockKey(queued[i], shard: s)
+                            i += max(1, Int(route.step))
+                        }
+                        if shards.count == 1 { home = shards.first }
+                    } else if !isConnectionLocal(spec) {
+                        for s in 0..<w.context.shardCount { op.lockWholeShard(s) }
+                    }
+                    if spec.name == "select", queued.count == 2, let n = queued.integer(1), n >= 0, n < w.context.databases {
+                        db = n
+                    }
+                    state.items.append((command.index, indices, db, home))
+                    let item = state.items.count - 1
+                    if home != nil {
+                        pending.append(item)
+                    } else {
+                        if !pending.isEmpty { state.steps.append(.parts(pending)); pending = [] }
+                        state.steps.append(.nested(item))
+                    }
+                }
+            }
+        }
+        if !pending.isEmpty { state.steps.append(.parts(pending)) }
+        state.replies = Array(repeating: [], count: state.items.count)
+        w.start(op, client: c, out: &out)
+    }
+
+    /// Runs one queued command that is not a single-shard part (a server command, or keys
+    /// on several shards) as the client would, under the transaction's locks.
+    private static func runNested(_ w: Worker, _ c: Client, _ op: MultiShardOperation, item: Int, state: ExecState) {
+        let it = state.items[item]
+        var reply = ByteBuffer(capacity: 64)
+        let savedDB = c.db
+        c.db = it.db
+        w.currentNesting = (op.transaction, op.slot, item)
+        op.spans.withUnsafeBufferPointer { spans in
+            let gathered = it.spans.map { spans[$0] }
+            gathered.withUnsafeBufferPointer { g in
+                let args = Arguments(base: UnsafeRawPointer(op.storage.base), spans: g.baseAddress!, count: g.count)
+                w.runInTransaction(c, command: it.command, args: args, out: &reply)
+            }
+        }
+        w.currentNesting = nil
+        // SELECT inside the transaction moves the client; other nested commands leave db alone.
+        if w.table.specs[Int(it.command)].name != "select" { c.db = savedDB }
+        if reply.count > 0 { state.replies[item] = reply.bytes }
+    }
+}
