@@ -19,6 +19,7 @@ test:
 	@scripts/setup.sh --test
 	$(SWIFT) build -c release --product valkeyper-server
 	$(SWIFT) test
+	VALKEYPER_TEST_SHARDS=1 python3 -m pytest -q Tests/integration
 	python3 -m pytest -q Tests/integration Tests/interop
 
 unit:

@@ -77,8 +77,11 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server():
-    """One server per test module, two shards so cross-shard paths are exercised."""
-    s = Server("--threads", "2", "--shards", "2")
+    """One server per test module: two shards so cross-shard paths are exercised, or as many
+    as VALKEYPER_TEST_SHARDS says (`make test` also runs the suite on one shard, the default
+    on two cores, where transactions take their lock-free inline path)."""
+    n = os.environ.get("VALKEYPER_TEST_SHARDS", "2")
+    s = Server("--threads", n, "--shards", n)
     yield s
     assert s.alive(), "server died during the module:\n" + s.output()
     s.stop()

@@ -127,6 +127,7 @@ enum TransactionCommands {
             out.writeArrayHeader(0)
             return
         }
+        if runInline(w, c, tx, &out) { return }
         let state = ExecState()
         let resp = c.resp
         let client = c
@@ -208,6 +209,66 @@ enum TransactionCommands {
         if !pending.isEmpty { state.steps.append(.parts(pending)) }
         state.replies = Array(repeating: [], count: state.items.count)
         w.start(op, client: c, out: &out)
+    }
+
+    /// The common case needs no locks: every queued command runs on this worker's own shard
+    /// (or touches no keys) and no lock or waiting command is pending there. Then the
+    /// transaction runs here and now, in one go: nothing else can interleave on this
+    /// thread, which is all the atomicity it needs. Returns false to take the general path.
+    private static func runInline(_ w: Worker, _ c: Client, _ tx: TransactionQueue, _ out: inout ByteBuffer) -> Bool {
+        guard let shard = w.shard, shard.locks.isIdle, !w.hasWaitingCommands else { return false }
+        let own = w.index
+        for s in c.watchedShards where w.context.owner(ofShard: s) != own { return false }
+        let fits = tx.storage.withUnsafeBytes { bytes in
+            tx.spans.withUnsafeBufferPointer { spans in
+                tx.commands.allSatisfy { command in
+                    let route = w.table.routes[Int(command.index)]
+                    switch route.kind {
+                    case .keyed:
+                        let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                             spans: spans.baseAddress! + command.firstSpan, count: command.count)
+                        let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
+                        var i = Int(route.firstKey)
+                        while i <= last {
+                            if w.context.owner(ofShard: w.shardOf(args[i])) != own { return false }
+                            i += max(1, Int(route.step))
+                        }
+                        return true
+                    case .client:
+                        return isConnectionLocal(w.table.specs[Int(command.index)])
+                    case .container:
+                        return false
+                    }
+                }
+            }
+        }
+        guard fits else { return false }
+        defer { w.unwatchAll(c) }
+        if !c.watchedShards.isEmpty {
+            var dirty = shard.watches.isDirty(c.id)
+            for k in shard.watches.keys(of: c.id) where !dirty {
+                dirty = k.key.withUnsafeBytes { shard.isLogicallyExpired(db: k.db, key: $0) }
+            }
+            if dirty {
+                out.writeNullArray(c.resp)
+                return true
+            }
+        }
+        out.writeArrayHeader(tx.commands.count)
+        tx.storage.withUnsafeBytes { bytes in
+            tx.spans.withUnsafeBufferPointer { spans in
+                for command in tx.commands {
+                    let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                         spans: spans.baseAddress! + command.firstSpan, count: command.count)
+                    if let handler = w.table.shardHandlers[Int(command.index)] {
+                        handler(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out)
+                    } else if let handler = w.table.clientHandlers[Int(command.index)] {
+                        handler(w, c, args, &out)
+                    }
+                }
+            }
+        }
+        return true
     }
 
     /// Runs one queued command that is not a single-shard part (a server command, or keys
