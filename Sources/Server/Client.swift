@@ -37,6 +37,9 @@ final class Client {
     var commandsProcessed = 0
     /// Commands queued by MULTI, until EXEC or DISCARD.
     var transaction: TransactionQueue?
+    /// A multi-shard operation of this client that asks for its locks once every earlier
+    /// reply is in (its slot in the worker's operation table).
+    var operationAwaitingTurn: Int?
     /// Shards holding this client's WATCHed keys.
     var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
@@ -75,6 +78,9 @@ final class Client {
 
     /// True while some earlier reply is still outstanding: new replies must queue.
     var hasOutstandingReplies: Bool { head < slots.count }
+
+    /// True when `ticket` is the oldest reply still expected.
+    func isNextReply(_ ticket: UInt32) -> Bool { head < slots.count && firstTicket == ticket }
 
     /// Reserves the next reply position for a reply that will arrive later.
     func takeTicket() -> UInt32 {

@@ -144,7 +144,7 @@ extension Worker {
             let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
             var i = Int(route.firstKey)
             while i <= last {
-                nextOperationLocks.append((shardOf(args[i]), Array(args[i])))
+                nextOperationLocks.append((shardOf(args[i]), IntentLocks.lockKey(args[i])))
                 i += max(1, Int(route.step))
             }
             withReply(c) { out in crossShard(self, c, args, &out) }
@@ -246,7 +246,15 @@ extension Worker {
             op.forceLocks = false
         } else if op.needsLocks && !op.lockPlan.isEmpty {
             op.pausesClient = true
-            requestLocks(op, slot: slot)
+            if c.hasOutstandingReplies {
+                // Earlier commands of this client are still travelling to their shards: a
+                // lock granted before they arrive would make them wait for this operation,
+                // which may need their effects. Ask for the locks once their replies are in.
+                deferReply(op, client: c)
+                c.operationAwaitingTurn = slot
+                return
+            }
+            requestLocks(op, slot: slot, eager: true)
             if op.grantsPending > 0 {
                 deferReply(op, client: c)
                 return
@@ -346,7 +354,7 @@ extension Worker {
     private func sendParts(_ op: MultiShardOperation, slot: Int) {
         let range = op.unsent
         op.unsent = op.parts.count..<op.parts.count
-        for p in range {
+        for p in range where !op.eagerParts.contains(p) {
             let part = op.parts[p]
             let owner = context.owner(ofShard: part.shard)
             let sink = ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p))

@@ -96,7 +96,10 @@ extension Worker {
 
     /// Asks for the operation's locks: straight to the shard's owner when one shard is
     /// involved, through the sequencer when several are. May grant synchronously.
-    func requestLocks(_ op: MultiShardOperation, slot: Int) {
+    /// `eager`: remote parts may go with the lock request. Only when the client has nothing
+    /// else in flight: an earlier command of it still travelling to a shard in a batch could
+    /// otherwise run after these parts, which come by the sequencer's ring.
+    func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool) {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
@@ -104,12 +107,38 @@ extension Worker {
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count
+        if eager && op.watchingClient == nil {
+            // Without a WATCH to check first, remote shards run their parts when they grant.
+            for p in op.unsent {
+                let part = op.parts[p]
+                let owner = context.owner(ofShard: part.shard)
+                guard owner != index else { continue }
+                let b = lock.eager[part.shard] ?? Batch(origin: index, target: owner)
+                lock.eager[part.shard] = b
+                op.withArguments(of: part) { args in
+                    b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
+                          sink: ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p)),
+                          transaction: id)
+                }
+                op.eagerParts.insert(p)
+            }
+        }
         if op.lockPlan.count == 1, let shard = op.lockPlan.keys.first {
             let owner = context.owner(ofShard: shard)
             if owner == index { queueLock(lock, shard: shard) } else { send(.lock(lock, shard: shard), to: owner) }
         } else {
             sendToSequencer(.schedule(lock))
         }
+    }
+
+    /// Asks for the locks of the client's operation that waited for its earlier replies,
+    /// once they are all in.
+    func startOperationAwaitingTurn(_ c: Client) {
+        guard let slot = c.operationAwaitingTurn else { return }
+        guard let op = operations[slot] else { c.operationAwaitingTurn = nil; return }
+        guard c.isNextReply(op.ticket) else { return }
+        c.operationAwaitingTurn = nil
+        requestLocks(op, slot: slot, eager: true)
     }
 
     /// A shard granted `lock`; when the last one has, the operation runs.
@@ -157,6 +186,7 @@ extension Worker {
                 }
             }
         }
+        if let eager = lock.eager[shardIndex] { execute(eager) }
         if lock.coordinator == index {
             lockGranted(lock, shard: shardIndex, watchDirty: dirty)
         } else {

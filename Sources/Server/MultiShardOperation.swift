@@ -1,4 +1,5 @@
 import RESP
+import Shards
 
 /// A command whose parts run on several shards: MGET/DEL/EXISTS over keys of different
 /// shards, DBSIZE/KEYS/FLUSHDB over all shards, and two-step moves like a cross-shard
@@ -48,6 +49,8 @@ final class MultiShardOperation {
     var forceLocks = false
     var lock: TransactionLock?
     var grantsPending = 0
+    /// Parts already sent with the lock request (run by their shard when it grants).
+    var eagerParts = Set<Int>()
     /// EXEC after WATCH: the client whose watches the shards check, and whether one was dirty.
     var watchingClient: UInt64?
     var watchDirty = false
@@ -72,7 +75,7 @@ final class MultiShardOperation {
     }
 
     func lockKey(_ key: UnsafeRawBufferPointer, shard: Int) {
-        lockPlan[shard, default: .init()].keys.insert(Array(key))
+        lockPlan[shard, default: .init()].keys.insert(IntentLocks.lockKey(key))
     }
 
     func lockWholeShard(_ shard: Int) {

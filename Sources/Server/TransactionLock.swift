@@ -11,9 +11,12 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
     /// For EXEC after WATCH: the client whose watches each shard checks when granting.
     let watchingClient: UInt64?
     let shards: [Int: ShardLockSet]
+    /// Parts the owner of each (remote) shard runs as soon as it grants, saving the
+    /// coordinator a round trip; absent when a WATCH must be checked everywhere first.
+    var eager: [Int: Batch] = [:]
 
     struct ShardLockSet {
-        var keys: Set<[UInt8]> = []
+        var keys: Set<UInt64> = []
         var wholeShard = false
     }
 

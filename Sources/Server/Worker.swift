@@ -40,7 +40,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var waitingClients: [UInt64: Int] = [:]
     var nextTransactionID: UInt64 = 0
     /// Keys a cross-shard command handler's operation must lock (set by dispatch).
-    var nextOperationLocks: [(Int, [UInt8])] = []
+    var nextOperationLocks: [(Int, UInt64)] = []
     /// Set while a command inside EXEC runs: operations it starts join the EXEC.
     var currentNesting: (transaction: UInt64, slot: Int, item: Int)?
     /// Lock requests queued on this worker's shard, by id.
@@ -378,7 +378,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
-    private func execute(_ batch: Batch) {
+    func execute(_ batch: Batch) {
         guard let shard else { return }
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
@@ -422,11 +422,13 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(command)) }
                 c.fill(ticket: sink.ticket, with: bytes)
                 markForFlush(c)
+                startOperationAwaitingTurn(c)
             }
         case .operation:
             guard let op = operations[Int(sink.index)] else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
-            if op.remaining == 0 { continueOperation(slot: Int(sink.index), op) }
+            // Parts sent with a lock request may answer before every shard has granted.
+            if op.remaining == 0 && op.grantsPending == 0 { continueOperation(slot: Int(sink.index), op) }
         case .dropped:
             return
         }

@@ -70,5 +70,6 @@ extension Worker {
         if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: -1) }
         c.fill(ticket: ticket, with: bytes)
         markForFlush(c)
+        startOperationAwaitingTurn(c)
     }
 }

@@ -5,14 +5,15 @@
 /// request still in the queue shares a key with it (a whole-shard request shares every
 /// key). Because every shard grants in the same order, a transaction only ever waits for
 /// earlier ones, so there is no deadlock. Single commands consult `blocks(key:)`: only
-/// granted requests hold keys. Owned by the shard's thread.
+/// granted requests hold keys. Keys are held by their 64-bit hash: a collision only makes
+/// something wait that need not, never lets a conflict through. Owned by the shard's thread.
 public final class IntentLocks {
     public struct Request {
         public let id: UInt64
-        public let keys: Set<[UInt8]>
+        public let keys: Set<UInt64>
         public let wholeShard: Bool
         public var granted = false
-        public init(id: UInt64, keys: Set<[UInt8]>, wholeShard: Bool) {
+        public init(id: UInt64, keys: Set<UInt64>, wholeShard: Bool) {
             self.id = id
             self.keys = keys
             self.wholeShard = wholeShard
@@ -20,10 +21,13 @@ public final class IntentLocks {
     }
 
     private var queue: [Request] = []
-    private var heldKeys: [[UInt8]: Int] = [:]
+    private var heldKeys: [UInt64: Int] = [:]
     private var heldWholeShard = 0
 
     public init() {}
+
+    /// What a lock holds for `key` (its 64-bit hash).
+    @inlinable public static func lockKey(_ key: UnsafeRawBufferPointer) -> UInt64 { KeyHash.hash(key) }
 
     /// No request queued or held: single commands need no checks.
     @inlinable public var isIdle: Bool { queueIsEmpty }
@@ -52,31 +56,35 @@ public final class IntentLocks {
     public func blocks(key: UnsafeRawBufferPointer) -> Bool {
         if heldWholeShard > 0 { return true }
         if heldKeys.isEmpty { return false }
-        return heldKeys[Array(key)] != nil
+        return heldKeys[IntentLocks.lockKey(key)] != nil
     }
 
     /// True if a granted request holds the whole shard (keyless commands wait for it).
     public var wholeShardHeld: Bool { heldWholeShard > 0 }
 
+    /// One pass in queue order: a request is granted if none of its keys is taken by an
+    /// earlier request, granted or still waiting (keys are served first come, first
+    /// served); a whole-shard request needs to be first and blocks everything after it.
     private func grantReady() -> [UInt64] {
         var granted: [UInt64] = []
-        for i in queue.indices where !queue[i].granted {
+        var taken = Set<UInt64>()
+        for i in queue.indices {
             let r = queue[i]
-            var conflict = false
-            for j in 0..<i where conflicts(queue[j], r) { conflict = true; break }
-            if conflict { continue }
-            queue[i].granted = true
-            if r.wholeShard { heldWholeShard += 1 }
-            for k in r.keys { heldKeys[k, default: 0] += 1 }
-            granted.append(r.id)
+            if r.wholeShard {
+                if i == 0 && !r.granted {
+                    queue[i].granted = true
+                    heldWholeShard += 1
+                    granted.append(r.id)
+                }
+                break
+            }
+            if !r.granted && r.keys.isDisjoint(with: taken) {
+                queue[i].granted = true
+                for k in r.keys { heldKeys[k, default: 0] += 1 }
+                granted.append(r.id)
+            }
+            taken.formUnion(r.keys)
         }
         return granted
-    }
-
-    private func conflicts(_ a: Request, _ b: Request) -> Bool {
-        if a.wholeShard || b.wholeShard { return true }
-        let (small, large) = a.keys.count <= b.keys.count ? (a.keys, b.keys) : (b.keys, a.keys)
-        for k in small where large.contains(k) { return true }
-        return false
     }
 }
