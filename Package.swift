@@ -25,5 +25,6 @@ let package = Package(
         .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
         .testTarget(name: "RESPTests", dependencies: ["RESP"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server"]),
     ]
 )

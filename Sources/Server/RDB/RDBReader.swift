@@ -1,0 +1,404 @@
+import Glibc
+
+/// A key's value as read from a dump. Types the server does not hold yet are skipped
+/// (their bytes are parsed past, not kept) and reported with their RDB type byte.
+enum RDBValue: Equatable {
+    case string([UInt8])
+    case unsupported(type: UInt8)
+}
+
+struct RDBRecord: Equatable {
+    var db: Int
+    var key: [UInt8]
+    var value: RDBValue
+    /// Absolute expiry in Unix milliseconds; 0 = no TTL. An expiry stored as 0 or negative
+    /// (long past) is reported as 1, so that it still reads as expired.
+    var expireAtMs: Int64
+}
+
+/// The RDB format's constants (Redis 7.x rdb.h).
+enum RDB {
+    static let maxVersion = 11
+
+    // Opcodes.
+    static let opFunctionPreGA: UInt8 = 0xF6
+    static let opFunction2: UInt8 = 0xF5
+    static let opModuleAux: UInt8 = 0xF7
+    static let opIdle: UInt8 = 0xF8
+    static let opFreq: UInt8 = 0xF9
+    static let opAux: UInt8 = 0xFA
+    static let opResizeDB: UInt8 = 0xFB
+    static let opExpireTimeMs: UInt8 = 0xFC
+    static let opExpireTime: UInt8 = 0xFD
+    static let opSelectDB: UInt8 = 0xFE
+    static let opEOF: UInt8 = 0xFF
+
+    // Value types.
+    static let typeString: UInt8 = 0
+    static let typeList: UInt8 = 1
+    static let typeSet: UInt8 = 2
+    static let typeZSet: UInt8 = 3
+    static let typeHash: UInt8 = 4
+    static let typeZSet2: UInt8 = 5
+    static let typeModulePreGA: UInt8 = 6
+    static let typeModule2: UInt8 = 7
+    static let typeHashZipmap: UInt8 = 9
+    static let typeListZiplist: UInt8 = 10
+    static let typeSetIntset: UInt8 = 11
+    static let typeZSetZiplist: UInt8 = 12
+    static let typeHashZiplist: UInt8 = 13
+    static let typeListQuicklist: UInt8 = 14
+    static let typeStreamListpacks: UInt8 = 15
+    static let typeHashListpack: UInt8 = 16
+    static let typeZSetListpack: UInt8 = 17
+    static let typeListQuicklist2: UInt8 = 18
+    static let typeStreamListpacks2: UInt8 = 19
+    static let typeSetListpack: UInt8 = 20
+    static let typeStreamListpacks3: UInt8 = 21
+
+    // String encodings (after a 0b11 length prefix).
+    static let encInt8: UInt64 = 0
+    static let encInt16: UInt64 = 1
+    static let encInt32: UInt64 = 2
+    static let encLZF: UInt64 = 3
+
+    // Module value opcodes (module.c).
+    static let moduleOpEOF: UInt64 = 0
+    static let moduleOpSInt: UInt64 = 1
+    static let moduleOpUInt: UInt64 = 2
+    static let moduleOpFloat: UInt64 = 3
+    static let moduleOpDouble: UInt64 = 4
+    static let moduleOpString: UInt64 = 5
+
+    /// Value types this reader can read or skip; anything else stops the load.
+    static func isReadable(type: UInt8) -> Bool {
+        switch type {
+        case 0...5, 7, 9...21: return true
+        default: return false
+        }
+    }
+}
+
+/// Streams a dump: calls `body` per key (in file order) and returns the AUX fields seen.
+/// Throws RDBError for a bad file (truncated, corrupt, wrong checksum, unsupported
+/// content); errors thrown by `body` propagate unchanged.
+enum RDBReader {
+    static func load(path: String, verifyChecksum: Bool = true,
+                     body: (RDBRecord) throws -> Void) throws -> [String: String] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw RDBError(offset: 0, message: "Can't open \(path): \(errorText(code))", systemError: code)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            let code = errno == 0 ? EISDIR : errno
+            close(fd)
+            throw RDBError(offset: 0, message: "Can't read \(path): not a regular file", systemError: code)
+        }
+        var parser = RDBParser(input: RDBInput(fd: fd, size: Int(st.st_size), checksumming: verifyChecksum),
+                               verifyChecksum: verifyChecksum)
+        return try parser.run(body)
+    }
+
+    static func load(bytes: [UInt8], verifyChecksum: Bool = true,
+                     body: (RDBRecord) throws -> Void) throws -> [String: String] {
+        var parser = RDBParser(input: RDBInput(bytes: bytes, checksumming: verifyChecksum),
+                               verifyChecksum: verifyChecksum)
+        return try parser.run(body)
+    }
+}
+
+/// The load loop of Redis's rdbLoadRioWithLoadingCtx, over an RDBInput.
+private struct RDBParser: ~Copyable {
+    var input: RDBInput
+    let verifyChecksum: Bool
+    var version = 0
+
+    init(input: consuming RDBInput, verifyChecksum: Bool) {
+        self.input = input
+        self.verifyChecksum = verifyChecksum
+    }
+
+    mutating func run(_ body: (RDBRecord) throws -> Void) throws -> [String: String] {
+        try readHeader()
+        var aux: [String: String] = [:]
+        var db = 0
+        var expireAt: Int64?  // set by an expire opcode for the next key only
+        while true {
+            let at = input.offset
+            let type = try input.byte()
+            switch type {
+            case RDB.opExpireTime:
+                expireAt = Int64(Int32(truncatingIfNeeded: try input.littleEndian(4))) * 1000
+            case RDB.opExpireTimeMs:
+                expireAt = Int64(bitPattern: try input.littleEndian(8))
+            case RDB.opFreq:
+                _ = try input.byte()
+            case RDB.opIdle:
+                _ = try length()
+            case RDB.opEOF:
+                try readChecksum()
+                return aux
+            case RDB.opSelectDB:
+                let index = try length()
+                guard index <= UInt64(Int32.max) else {
+                    throw RDBError(offset: at + 1, message: "Bad database number \(index)")
+                }
+                db = Int(index)
+            case RDB.opResizeDB:
+                _ = try length()
+                _ = try length()
+            case RDB.opAux:
+                let key = try string()
+                let value = try string()
+                aux[String(decoding: key, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
+            case RDB.opModuleAux:
+                try skipModuleAux(at: at)
+            case RDB.opFunction2:
+                try skipString()
+            case RDB.opFunctionPreGA:
+                try skipPreGAFunction()
+            default:
+                guard RDB.isReadable(type: type) else {
+                    throw RDBError(offset: at, message: "Unsupported value type \(type)")
+                }
+                let key = try string()
+                let value = try readValue(type: type)
+                try body(RDBRecord(db: db, key: key, value: value, expireAtMs: expireAt.map { max($0, 1) } ?? 0))
+                expireAt = nil
+            }
+        }
+    }
+
+    // MARK: Framing
+
+    private mutating func readHeader() throws {
+        try input.need(9, at: 0)
+        let magic = try input.bytes(9)
+        guard magic[0..<5].elementsEqual("REDIS".utf8) else {
+            throw RDBError(offset: 0, message: "Wrong signature trying to load DB from file")
+        }
+        var v = 0
+        for digit in magic[5..<9] {
+            guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else {
+                throw RDBError(offset: 5, message: "Wrong signature trying to load DB from file")
+            }
+            v = v * 10 + Int(digit - UInt8(ascii: "0"))
+        }
+        guard v >= 1, v <= RDB.maxVersion else {
+            throw RDBError(offset: 5, message: "Can't handle RDB format version \(v)")
+        }
+        version = v
+    }
+
+    /// Since version 5 the EOF opcode is followed by the CRC-64 of everything before it;
+    /// 0 means the writer had checksums disabled.
+    private mutating func readChecksum() throws {
+        guard version >= 5 else { return }
+        let computed = input.checksum()
+        let at = input.offset
+        let stored = try input.littleEndian(8)
+        if verifyChecksum && stored != 0 && stored != computed {
+            throw RDBError(offset: at, message: "Wrong RDB checksum (file has \(hex(stored)), content gives \(hex(computed)))")
+        }
+    }
+
+    // MARK: Lengths and strings
+
+    /// A length, or (encoded == true) the special string encoding that follows.
+    private mutating func lengthOrEncoding() throws -> (value: UInt64, encoded: Bool) {
+        let at = input.offset
+        let first = try input.byte()
+        switch first >> 6 {
+        case 0: return (UInt64(first & 0x3f), false)
+        case 1: return (UInt64(first & 0x3f) << 8 | UInt64(try input.byte()), false)
+        case 3: return (UInt64(first & 0x3f), true)
+        default:
+            if first == 0x80 { return (try input.bigEndian(4), false) }
+            if first == 0x81 { return (try input.bigEndian(8), false) }
+            throw RDBError(offset: at, message: "Unknown length encoding 0x\(String(first, radix: 16))")
+        }
+    }
+
+    private mutating func length() throws -> UInt64 {
+        let at = input.offset
+        let (value, encoded) = try lengthOrEncoding()
+        guard !encoded else { throw RDBError(offset: at, message: "Unexpected string encoding where a length belongs") }
+        return value
+    }
+
+    /// A length used as a byte or element count; anything past the input is a truncation.
+    private mutating func count() throws -> Int {
+        let at = input.offset
+        let value = try length()
+        guard value <= UInt64(Int.max) else { throw RDBError(offset: at, message: "Unexpected end of file") }
+        return Int(value)
+    }
+
+    private mutating func string() throws -> [UInt8] {
+        let at = input.offset
+        let (len, encoded) = try lengthOrEncoding()
+        if encoded {
+            switch len {
+            case RDB.encInt8: return decimal(Int64(Int8(truncatingIfNeeded: try input.littleEndian(1))))
+            case RDB.encInt16: return decimal(Int64(Int16(truncatingIfNeeded: try input.littleEndian(2))))
+            case RDB.encInt32: return decimal(Int64(Int32(truncatingIfNeeded: try input.littleEndian(4))))
+            case RDB.encLZF: return try lzfString(at: at)
+            default: throw RDBError(offset: at, message: "Unknown RDB string encoding type \(len)")
+            }
+        }
+        guard len <= UInt64(input.remaining) else { throw RDBError(offset: at, message: "Unexpected end of file") }
+        return try input.bytes(Int(len))
+    }
+
+    private mutating func lzfString(at: Int) throws -> [UInt8] {
+        let (compressed, size) = try lzfLengths(at: at)
+        let bytes = try input.bytes(compressed)
+        guard let out = LZF.decompress(bytes, count: size) else {
+            throw RDBError(offset: at, message: "Invalid LZF compressed string")
+        }
+        return out
+    }
+
+    /// The compressed and original sizes of an LZF string, checked for plausibility.
+    private mutating func lzfLengths(at: Int) throws -> (compressed: Int, size: Int) {
+        let compressed = try length()
+        let size = try length()
+        guard compressed <= UInt64(input.remaining) else { throw RDBError(offset: at, message: "Unexpected end of file") }
+        guard compressed > 0, size > 0, size <= compressed * UInt64(LZF.maxExpansion) else {
+            throw RDBError(offset: at, message: "Invalid LZF compressed string")
+        }
+        return (Int(compressed), Int(size))
+    }
+
+    private mutating func skipString() throws {
+        let at = input.offset
+        let (len, encoded) = try lengthOrEncoding()
+        if encoded {
+            switch len {
+            case RDB.encInt8: try input.skip(1)
+            case RDB.encInt16: try input.skip(2)
+            case RDB.encInt32: try input.skip(4)
+            case RDB.encLZF: try input.skip(try lzfLengths(at: at).compressed)
+            default: throw RDBError(offset: at, message: "Unknown RDB string encoding type \(len)")
+            }
+            return
+        }
+        guard len <= UInt64(input.remaining) else { throw RDBError(offset: at, message: "Unexpected end of file") }
+        try input.skip(Int(len))
+    }
+
+    // MARK: Values
+
+    private mutating func readValue(type: UInt8) throws -> RDBValue {
+        switch type {
+        case RDB.typeString:
+            return .string(try string())
+        case RDB.typeList, RDB.typeSet, RDB.typeListQuicklist:
+            for _ in 0..<(try count()) { try skipString() }
+        case RDB.typeZSet:
+            for _ in 0..<(try count()) {
+                try skipString()
+                try skipDoubleString()
+            }
+        case RDB.typeHash:
+            for _ in 0..<(try count()) {
+                try skipString()
+                try skipString()
+            }
+        case RDB.typeZSet2:
+            for _ in 0..<(try count()) {
+                try skipString()
+                try input.skip(8)
+            }
+        case RDB.typeModule2:
+            _ = try length()  // module id
+            try skipModuleValue()
+        case RDB.typeHashZipmap...RDB.typeHashZiplist, RDB.typeHashListpack, RDB.typeZSetListpack, RDB.typeSetListpack:
+            try skipString()  // one serialized blob
+        case RDB.typeListQuicklist2:
+            for _ in 0..<(try count()) {
+                let at = input.offset
+                let container = try length()
+                guard container == 1 || container == 2 else {
+                    throw RDBError(offset: at, message: "Quicklist integrity check failed.")
+                }
+                try skipString()
+            }
+        case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
+            try skipStream(type: type)
+        default:
+            preconditionFailure("readValue called for an unreadable type")
+        }
+        return .unsupported(type: type)
+    }
+
+    /// rdbLoadDoubleValue: a length byte (253 NaN, 254 +inf, 255 -inf) then that many ASCII bytes.
+    private mutating func skipDoubleString() throws {
+        let len = try input.byte()
+        if len < 253 { try input.skip(Int(len)) }
+    }
+
+    private mutating func skipStream(type: UInt8) throws {
+        for _ in 0..<(try count()) {
+            try skipString()  // master ID
+            try skipString()  // listpack
+        }
+        for _ in 0..<3 { _ = try length() }  // length, last ID ms and seq
+        if type >= RDB.typeStreamListpacks2 {
+            for _ in 0..<5 { _ = try length() }  // first ID, max deleted ID, entries added
+        }
+        for _ in 0..<(try count()) {  // consumer groups
+            try skipString()  // name
+            _ = try length()
+            _ = try length()  // last delivered ID
+            if type >= RDB.typeStreamListpacks2 { _ = try length() }  // entries read
+            for _ in 0..<(try count()) {  // group PEL: raw ID, delivery time, delivery count
+                try input.skip(16 + 8)
+                _ = try length()
+            }
+            for _ in 0..<(try count()) {  // consumers
+                try skipString()  // name
+                try input.skip(8)  // seen time
+                if type >= RDB.typeStreamListpacks3 { try input.skip(8) }  // active time
+                for _ in 0..<(try count()) { try input.skip(16) }  // consumer PEL IDs
+            }
+        }
+    }
+
+    /// Module data saved in the self-describing v2 form: typed items up to an EOF opcode.
+    private mutating func skipModuleValue() throws {
+        while true {
+            let at = input.offset
+            switch try length() {
+            case RDB.moduleOpEOF: return
+            case RDB.moduleOpSInt, RDB.moduleOpUInt: _ = try lengthOrEncoding()
+            case RDB.moduleOpFloat: try input.skip(4)
+            case RDB.moduleOpDouble: try input.skip(8)
+            case RDB.moduleOpString: try skipString()
+            case let op: throw RDBError(offset: at, message: "Unknown module value opcode \(op)")
+            }
+        }
+    }
+
+    private mutating func skipModuleAux(at: Int) throws {
+        _ = try length()  // module id
+        let whenOpcode = try length()
+        guard whenOpcode == RDB.moduleOpUInt else { throw RDBError(offset: at, message: "bad when_opcode") }
+        _ = try length()  // when
+        try skipModuleValue()
+    }
+
+    /// The library record of Redis 7.0 rc1/rc2: name, engine, optional description, code.
+    private mutating func skipPreGAFunction() throws {
+        try skipString()
+        try skipString()
+        if try length() != 0 { try skipString() }
+        try skipString()
+    }
+}
+
+private func decimal(_ v: Int64) -> [UInt8] { Array(String(v).utf8) }
+
+private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

@@ -1,0 +1,323 @@
+import Glibc
+import Synchronization
+
+/// A failed system call while writing a dump. `reason` is strerror's text, as Redis logs it
+/// ("Write error saving DB on disk: No space left on device").
+struct RDBWriteError: Error, CustomStringConvertible {
+    let operation: String  // "open", "write", "fsync", "close", "rename"
+    let path: String
+    let code: Int32
+
+    var reason: String { errorText(code) }
+    var description: String { "Failed to \(operation) \(path): \(reason)" }
+}
+
+/// Writes a dump to `<dir>/temp-<pid>-<n>.rdb` beside the target, then on commit() fsyncs
+/// it and renames it over the target, so the target is either the old file or the complete
+/// new one. Output goes through a 64 KB buffer; the CRC-64 is folded in as it is flushed.
+/// Strings are encoded as Redis's rdbSaveRawString does. Not thread-safe: one writer, one thread.
+final class RDBWriter {
+    private static let bufferSize = 64 * 1024
+    private static let incrementalFsyncBytes = 4 * 1024 * 1024  // Redis's REDIS_AUTOSYNC_BYTES
+    private static let sequence = Atomic<Int>(0)
+
+    let path: String
+    let tempPath: String
+    let version: Int
+    /// rdbcompression: LZF-compress strings longer than 20 bytes when that saves space.
+    var compression = true
+    /// rdbchecksum: when off, the trailer is 0 and readers skip the check.
+    var checksum = true
+    /// rdb-save-incremental-fsync: fdatasync every 4 MB so the final fsync is short.
+    var incrementalFsync = true
+
+    /// Bytes produced so far, buffered ones included.
+    private(set) var bytesWritten = 0
+
+    var fd: Int32  // internal for tests, which swap in a failing descriptor
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private var buffered = 0
+    private var crc: UInt64 = 0
+    private var unsyncedBytes = 0
+    private var finished = false
+    private var compressor: LZFCompressor?
+    private var scratch: UnsafeMutableRawBufferPointer?
+
+    init(path: String, version: Int = 10) throws {
+        precondition(version >= 1 && version <= RDB.maxVersion, "RDB version out of range")
+        self.path = path
+        self.version = version
+        let id = "\(getpid())-\(Self.sequence.add(1, ordering: .relaxed).newValue)"
+        let prefix = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(path[...$0]) } ?? ""
+        tempPath = prefix + "temp-\(id).rdb"
+        fd = open(tempPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw RDBWriteError(operation: "open", path: tempPath, code: errno) }
+        buffer = .allocate(capacity: Self.bufferSize)
+    }
+
+    deinit {
+        if !finished { abort() }
+        buffer.deallocate()
+        scratch?.deallocate()
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        if slash == path.utf8.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    // MARK: Records
+
+    /// The magic "REDIS00NN" and the AUX fields, in order (Redis writes redis-ver,
+    /// redis-bits, ctime, used-mem, aof-base).
+    func writeHeader(aux: [(String, String)]) throws {
+        var magic = Array("REDIS".utf8)
+        let digits = Array(String(version).utf8)
+        magic += [UInt8](repeating: UInt8(ascii: "0"), count: 4 - digits.count) + digits
+        try append(magic)
+        for (key, value) in aux {
+            try append(RDB.opAux)
+            try writeRawString(Array(key.utf8))
+            try writeRawString(Array(value.utf8))
+        }
+    }
+
+    /// SELECTDB then RESIZEDB with the database's key and expire counts.
+    func selectDB(_ db: Int, keys: Int, expires: Int) throws {
+        try append(RDB.opSelectDB)
+        try writeLength(UInt64(db))
+        try append(RDB.opResizeDB)
+        try writeLength(UInt64(keys))
+        try writeLength(UInt64(expires))
+    }
+
+    /// One string key: EXPIRETIME_MS first when `expireAtMs` is not 0, then type, key, value.
+    func writeString(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAtMs: Int64) throws {
+        if expireAtMs != 0 {
+            let p = try reserve(9)
+            p[0] = RDB.opExpireTimeMs
+            store(UInt64(bitPattern: expireAtMs), littleEndianBytes: 8, at: p + 1)
+        }
+        try append(RDB.typeString)
+        try writeRawString(key)
+        try writeRawString(value)
+    }
+
+    /// EOF and the checksum, then flush, fsync, rename over the target and fsync the
+    /// directory. On failure the temp file is removed and the target left as it was.
+    func commit() throws {
+        guard !finished else { throw RDBWriteError(operation: "write", path: tempPath, code: EBADF) }
+        do {
+            try append(RDB.opEOF)
+            try flush()
+            if version >= 5 {
+                // The trailer is not part of its own checksum, so it bypasses the CRC fold.
+                var trailer = (checksum ? crc : 0).littleEndian
+                try withUnsafeBytes(of: &trailer) { try writeAll($0) }
+                bytesWritten += 8
+            }
+            guard fsync(fd) == 0 else { throw RDBWriteError(operation: "fsync", path: tempPath, code: errno) }
+            let closed = close(fd)
+            fd = -1
+            guard closed == 0 else { throw RDBWriteError(operation: "close", path: tempPath, code: errno) }
+            guard rename(tempPath, path) == 0 else { throw RDBWriteError(operation: "rename", path: path, code: errno) }
+            finished = true
+        } catch {
+            abort()
+            throw error
+        }
+        syncDirectory()
+    }
+
+    /// Drops the dump: closes and removes the temp file. Safe to call more than once.
+    func abort() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        if !finished { unlink(tempPath) }
+        finished = true
+    }
+
+    /// Makes the rename durable. A failure here is not reported: the data is written and
+    /// renamed, only its survival of a power cut right now is in doubt.
+    private func syncDirectory() {
+        let dirfd = open(Self.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { return }
+        fsync(dirfd)
+        close(dirfd)
+    }
+
+    // MARK: Encoding (rdbSaveRawString, rdbSaveLen)
+
+    private func writeRawString(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try writeRawString($0) }
+    }
+
+    private func writeRawString(_ s: UnsafeRawBufferPointer) throws {
+        let len = s.count
+        if len <= 11, let value = canonicalInteger(s), try writeInteger(value) { return }
+        // Under 20 bytes LZF can't compress even "aaaaaaaaaaaaaaaaaa".
+        if compression && len > 20, try writeCompressed(s) { return }
+        try writeLength(UInt64(len))
+        try append(s)
+    }
+
+    /// rdbSaveLzfStringObject: worth it only when it saves at least four bytes.
+    private func writeCompressed(_ s: UnsafeRawBufferPointer) throws -> Bool {
+        let limit = s.count - 4
+        if (scratch?.count ?? 0) < limit {
+            scratch?.deallocate()
+            scratch = .allocate(byteCount: max(limit, 4096), alignment: 8)
+        }
+        if compressor == nil { compressor = LZFCompressor() }
+        let out = UnsafeMutableRawBufferPointer(rebasing: scratch![0..<limit])
+        let n = compressor!.compress(s, into: out)
+        guard n > 0 else { return false }
+        try append(UInt8(0xC0) | UInt8(RDB.encLZF))
+        try writeLength(UInt64(n))
+        try writeLength(UInt64(s.count))
+        try append(UnsafeRawBufferPointer(rebasing: out[0..<n]))
+        return true
+    }
+
+    private func writeLength(_ len: UInt64) throws {
+        if len < 1 << 6 {
+            try reserve(1)[0] = UInt8(len)
+        } else if len < 1 << 14 {
+            let p = try reserve(2)
+            p[0] = 0x40 | UInt8(len >> 8)
+            p[1] = UInt8(len & 0xff)
+        } else if len <= UInt64(UInt32.max) {
+            let p = try reserve(5)
+            p[0] = 0x80
+            store(len, bigEndianBytes: 4, at: p + 1)
+        } else {
+            let p = try reserve(9)
+            p[0] = 0x81
+            store(len, bigEndianBytes: 8, at: p + 1)
+        }
+    }
+
+    /// rdbEncodeInteger: INT8, INT16 or INT32 little-endian; false when out of 32-bit range.
+    private func writeInteger(_ v: Int64) throws -> Bool {
+        let size: Int
+        let encoding: UInt64
+        switch v {
+        case -(1 << 7)...(1 << 7) - 1: (size, encoding) = (1, RDB.encInt8)
+        case -(1 << 15)...(1 << 15) - 1: (size, encoding) = (2, RDB.encInt16)
+        case -(1 << 31)...(1 << 31) - 1: (size, encoding) = (4, RDB.encInt32)
+        default: return false
+        }
+        let p = try reserve(1 + size)
+        p[0] = 0xC0 | UInt8(encoding)
+        store(UInt64(bitPattern: v), littleEndianBytes: size, at: p + 1)
+        return true
+    }
+
+    // MARK: Buffered output
+
+    private func append(_ byte: UInt8) throws {
+        try reserve(1)[0] = byte
+    }
+
+    private func append(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try append($0) }
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer) throws {
+        let n = bytes.count
+        guard n > 0, let src = bytes.baseAddress else { return }
+        if n > Self.bufferSize - buffered {
+            try flush()
+            if n >= Self.bufferSize {  // big value: straight from the caller's memory
+                try emit(bytes)
+                bytesWritten += n
+                return
+            }
+        }
+        (buffer + buffered).update(from: src.assumingMemoryBound(to: UInt8.self), count: n)
+        buffered += n
+        bytesWritten += n
+    }
+
+    /// Room for `n` (small) bytes in the buffer, counted as written; the caller fills them.
+    @inline(__always) private func reserve(_ n: Int) throws -> UnsafeMutablePointer<UInt8> {
+        if Self.bufferSize - buffered < n { try flush() }
+        let p = buffer + buffered
+        buffered += n
+        bytesWritten += n
+        return p
+    }
+
+    @inline(__always) private func store(_ v: UInt64, littleEndianBytes n: Int, at p: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<n { p[i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) }
+    }
+
+    @inline(__always) private func store(_ v: UInt64, bigEndianBytes n: Int, at p: UnsafeMutablePointer<UInt8>) {
+        for i in 0..<n { p[i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(n - 1 - i))) }
+    }
+
+    private func flush() throws {
+        guard buffered > 0 else { return }
+        let chunk = UnsafeRawBufferPointer(start: buffer, count: buffered)
+        buffered = 0
+        try emit(chunk)
+    }
+
+    /// Checksums and writes bytes that are part of the dump's content.
+    private func emit(_ bytes: UnsafeRawBufferPointer) throws {
+        if checksum { crc = CRC64.update(crc, bytes) }
+        try writeAll(bytes)
+        unsyncedBytes += bytes.count
+        if incrementalFsync && unsyncedBytes >= Self.incrementalFsyncBytes {
+            unsyncedBytes = 0
+            guard fdatasync(fd) == 0 else { throw RDBWriteError(operation: "fsync", path: tempPath, code: errno) }
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw RDBWriteError(operation: "write", path: tempPath, code: EBADF) }
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RDBWriteError(operation: "write", path: tempPath, code: errno)
+            }
+            offset += n
+        }
+    }
+}
+
+/// Redis's string2ll: the value of a string that is exactly a canonical decimal integer
+/// (no sign but "-", no leading zeros, no spaces, fits in 64 bits), else nil.
+func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? {
+    let n = s.count
+    guard n > 0, n <= 20 else { return nil }
+    if n == 1 && s[0] == UInt8(ascii: "0") { return 0 }
+    var i = 0
+    let negative = s[0] == UInt8(ascii: "-")
+    if negative {
+        i = 1
+        guard n > 1 else { return nil }
+    }
+    guard s[i] >= UInt8(ascii: "1"), s[i] <= UInt8(ascii: "9") else { return nil }
+    var magnitude: UInt64 = 0
+    while i < n {
+        let c = s[i]
+        guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+        let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times10.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
+        guard !o1, !o2 else { return nil }
+        magnitude = sum
+        i += 1
+    }
+    if negative {
+        guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+        return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+    }
+    guard magnitude <= UInt64(Int64.max) else { return nil }
+    return Int64(magnitude)
+}
