@@ -136,7 +136,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {

@@ -278,6 +278,25 @@ extension Worker {
         releaseOperation(slot)
     }
 
+    /// Starts an operation of the server's own (no client to answer), under its locks.
+    func startInternal(_ op: MultiShardOperation) {
+        let slot: Int
+        if let free = freeOperationSlots.popLast() {
+            slot = free
+            operations[slot] = op
+        } else {
+            slot = operations.count
+            operations.append(op)
+        }
+        op.slot = slot
+        op.deferred = true
+        if op.needsLocks && !op.lockPlan.isEmpty {
+            requestLocks(op, slot: slot, eager: true)
+            if op.grantsPending > 0 { return }
+        }
+        runLocked(slot: slot, op)
+    }
+
     /// The operation's reply will come later: a ticket keeps the client's reply order.
     private func deferReply(_ op: MultiShardOperation, client c: Client) {
         op.deferred = true
@@ -330,7 +349,7 @@ extension Worker {
             return
         }
         var resumed: Client?
-        if Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
+        if op.clientFD >= 0, Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
             deliverDeferredReply(to: c, ticket: op.ticket, reply)
             if op.pausesClient { c.pausedByOperation = false; resumed = c }
         }

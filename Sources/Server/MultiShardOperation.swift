@@ -90,6 +90,15 @@ final class MultiShardOperation {
         self.combine = combine
     }
 
+    /// An operation of the server's own (a save-rule snapshot, a shutdown save): no client.
+    init(internalWithDB db: Int, combine: @escaping Combine) {
+        clientFD = -1
+        clientID = 0
+        self.db = db
+        resp = .resp2
+        self.combine = combine
+    }
+
     /// Copies `bytes` into the operation and returns its span.
     @discardableResult
     func store(_ bytes: UnsafeRawBufferPointer) -> Int {

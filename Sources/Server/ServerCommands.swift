@@ -84,7 +84,10 @@ enum ServerCommands {
     }
 
     static func shutdown(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        var save: Bool?
         for i in 1..<args.count {
+            if argIs(args[i], "nosave") { save = false }
+            if argIs(args[i], "save") { save = true }
             let a = args[i]
             if !(argIs(a, "nosave") || argIs(a, "save") || argIs(a, "now") || argIs(a, "force") || argIs(a, "abort")) {
                 out.writeError(Errors.syntax)
@@ -95,9 +98,7 @@ enum ServerCommands {
                 return
             }
         }
-        Log.notice("User requested shutdown...")
-        Log.notice("Redis is now ready to exit, bye bye...")
-        exit(0)
+        w.shutdown(client: c, save: save, out: &out)
     }
 
     // MARK: FUNCTION (no scripting engine: FLUSH has nothing to delete)

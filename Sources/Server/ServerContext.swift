@@ -28,6 +28,7 @@ final class WorkerStats: Sendable {
     let outputBytes = Atomic<Int>(0)
     let clients = Atomic<Int>(0)
     let tableOverhead = Atomic<Int>(0)
+    let changes = Atomic<Int>(0)
 
     init(databases: Int) {
         keys = (0..<databases).map { _ in Counter() }
@@ -64,6 +65,7 @@ final class ServerContext: Sendable {
     let nextClientID = Atomic<UInt64>(1)
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
+    let persistence = PersistenceState()
 
     init(config: Config, port: Int) {
         workerCount = max(config.threads, config.shards)
@@ -85,6 +87,7 @@ final class ServerContext: Sendable {
         var rng = SystemRandomNumberGenerator()
         runID = (0..<40).map { _ in String("0123456789abcdef".randomElement(using: &rng)!) }.joined()
         self.config = Mutex(config)
+        persistence.lastSaveTime.store(startTimeMs / 1000, ordering: .relaxed)
     }
 
     func ring(from: Int, to: Int) -> SPSCRing<WorkerMessage> { rings[from * workerCount + to] }

@@ -191,13 +191,25 @@ enum ServerInfo {
             lines += memorySection(config, r)
         case "persistence":
             lines.append("# Persistence")
+            let p = ctx.persistence
+            let nowSec = Clock.unixMilliseconds() / 1000
+            let saving = p.saveInProgress.load(ordering: .relaxed)
+            let changes = ctx.stats.reduce(0) { $0 + $1.changes.load(ordering: .relaxed) }
+                - p.changesAtLastSave.load(ordering: .relaxed)
             for (k, v) in [("loading", "0"), ("async_loading", "0"), ("current_cow_peak", "0"), ("current_cow_size", "0"),
                            ("current_cow_size_age", "0"), ("current_fork_perc", "0.00"),
                            ("current_save_keys_processed", "0"), ("current_save_keys_total", "0"),
-                           ("rdb_changes_since_last_save", "0"), ("rdb_bgsave_in_progress", "0"),
-                           ("rdb_last_save_time", String(ctx.startTimeMs / 1000)), ("rdb_last_bgsave_status", "ok"),
-                           ("rdb_last_bgsave_time_sec", "-1"), ("rdb_current_bgsave_time_sec", "-1"), ("rdb_saves", "0"),
-                           ("rdb_last_cow_size", "0"), ("rdb_last_load_keys_expired", "0"), ("rdb_last_load_keys_loaded", "0"),
+                           ("rdb_changes_since_last_save", String(max(0, changes))),
+                           ("rdb_bgsave_in_progress", saving ? "1" : "0"),
+                           ("rdb_last_save_time", String(p.lastSaveTime.load(ordering: .relaxed))),
+                           ("rdb_last_bgsave_status", p.lastBackgroundSaveOK.load(ordering: .relaxed) ? "ok" : "err"),
+                           ("rdb_last_bgsave_time_sec", String(p.lastBackgroundSaveSeconds.load(ordering: .relaxed))),
+                           ("rdb_current_bgsave_time_sec",
+                            saving ? String(nowSec - p.backgroundSaveStarted.load(ordering: .relaxed)) : "-1"),
+                           ("rdb_saves", String(p.saves.load(ordering: .relaxed))),
+                           ("rdb_last_cow_size", "0"),
+                           ("rdb_last_load_keys_expired", String(p.keysExpiredAtLoad.load(ordering: .relaxed))),
+                           ("rdb_last_load_keys_loaded", String(p.keysLoaded.load(ordering: .relaxed))),
                            ("aof_enabled", config.bool("appendonly") ? "1" : "0"), ("aof_rewrite_in_progress", "0"),
                            ("aof_rewrite_scheduled", "0"), ("aof_last_rewrite_time_sec", "-1"),
                            ("aof_current_rewrite_time_sec", "-1"), ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", "0"),

@@ -91,6 +91,10 @@ public enum ServerMain {
 
         let context = ServerContext(config: config, port: boundPort)
         let workers = (0..<context.workerCount).map { Worker(index: $0, context: context) }
+        if let error = Persistence.load(config, workers: workers, context: context) {
+            printError(error)
+            exit(1)
+        }
         for fd in listeners { workers[0].attachListener(fd) }
         workers[0].attachSignals(signalFD)
 
@@ -112,7 +116,7 @@ public enum ServerMain {
         init(_ body: @escaping () -> Void) { self.body = body }
     }
 
-    private static func spawnThread(_ body: @escaping @Sendable () -> Void) {
+    static func spawnThread(_ body: @escaping @Sendable () -> Void) {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         let rc = pthread_create(&thread, nil, { raw in

@@ -94,9 +94,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "SIGHUP"
             if signal == SIGHUP { continue }
             Log.warning("Received \(name) scheduling shutdown...")
-            Log.notice("User requested shutdown...")
-            Log.notice("Redis is now ready to exit, bye bye...")
-            exit(0)
+            var ignored = ByteBuffer(capacity: 16)
+            shutdown(client: nil, save: nil, out: &ignored)
         }
     }
 
@@ -143,6 +142,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
+            if index == 0 { checkSaveRules() }
             closeIdleClients()
         }
         if let shard, due || expiryBacklog {
@@ -162,6 +162,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         stats.keyspaceHits.store(shard.keyspaceHits, ordering: .relaxed)
         stats.keyspaceMisses.store(shard.keyspaceMisses, ordering: .relaxed)
         stats.tableOverhead.store(shard.tableOverheadBytes, ordering: .relaxed)
+        stats.changes.store(shard.changes, ordering: .relaxed)
     }
 
     // MARK: Connections

@@ -117,8 +117,13 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// Tells WATCH that `key` changed. Every mutation in this file calls it; command
     /// handlers that change a value in place call it themselves.
     @inline(__always) public func noteModified(db: Int, key: UnsafeRawBufferPointer) {
+        changes &+= 1
         if !watches.isEmpty { watches.touch(db: db, key: key) }
     }
+
+    /// Writes since start-up (save rules, INFO's rdb_changes_since_last_save).
+    public private(set) var changes = 0
+    public func resetChanges() { changes = 0 }
 
     /// Stores a string value. `expireAt`: nil keeps the existing TTL (KEEPTTL),
     /// 0 clears it, otherwise the unix-ms deadline. Returns the stored entry.

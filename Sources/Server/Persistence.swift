@@ -1,0 +1,316 @@
+import CShim
+import RESP
+import Shards
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Persistence state shared by the workers (INFO persistence, LASTSAVE, save rules).
+final class PersistenceState: Sendable {
+    let lastSaveTime = Atomic<Int64>(0)          // unix seconds of the last successful save
+    let saveInProgress = Atomic<Bool>(false)
+    let lastBackgroundSaveOK = Atomic<Bool>(true)
+    let lastBackgroundSaveSeconds = Atomic<Int>(-1)
+    let backgroundSaveStarted = Atomic<Int64>(0) // unix seconds, while one runs
+    let changesAtLastSave = Atomic<Int>(0)
+    let saves = Atomic<Int>(0)
+    let keysLoaded = Atomic<Int>(0)
+    let keysExpiredAtLoad = Atomic<Int>(0)
+}
+
+/// RDB snapshots of the sharded keyspace, and loading at start-up.
+///
+/// A snapshot is taken by a fan-out under whole-shard locks on every shard (through the
+/// sequencer), so it is one consistent point in time across shards: no multi-shard
+/// operation is half applied in it. Each shard copies its live string entries into a
+/// compact buffer (`__snapshot`); the copies are written as an RDB file by the caller
+/// (SAVE, SHUTDOWN) or by a background thread (BGSAVE, save rules), to a temporary file
+/// that is fsynced and renamed over the dump.
+enum Persistence {
+    /// Record layout of a shard's snapshot copy: db u32, key length u32, value length u32,
+    /// expire-at i64, key bytes, value bytes (native endianness: it never leaves the process).
+    static let recordHeader = 20
+
+    /// The `__snapshot` shard part: copies every live string entry of every database.
+    static let snapshotPart: ShardHandler = { ctx, _, out in
+        let shard = ctx.shard
+        var changes = shard.changes
+        withUnsafeBytes(of: &changes) { out.append($0) }
+        for db in 0..<shard.databaseCount where shard.keyCount(db: db) > 0 {
+            shard.forEach(db: db) { e in
+                guard e.kind == .string else { return }  // other types arrive with their issues
+                var header = (UInt32(db), UInt32(e.keyLength), UInt32(e.valueLength), e.expireAt)
+                withUnsafeBytes(of: &header) { h in
+                    out.append(UnsafeRawBufferPointer(rebasing: h[0..<12]))
+                    out.append(UnsafeRawBufferPointer(rebasing: h[16..<24]))
+                }
+                out.append(e.key)
+                out.append(e.value)
+            }
+        }
+    }
+
+    /// Aux fields Redis writes at the top of a dump.
+    static func aux() -> [(String, String)] {
+        [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
+         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated())),
+         ("aof-base", "0")]
+    }
+
+    /// Writes the shards' snapshot copies as an RDB file at `path`; returns the error text on failure.
+    static func write(parts: [[UInt8]], path: String, compression: Bool, checksum: Bool) -> String? {
+        do {
+            let writer = try RDBWriter(path: path)
+            writer.compression = compression
+            writer.checksum = checksum
+            try writer.writeHeader(aux: aux())
+            // Group by database: RDB wants SELECTDB before each database's keys.
+            var perDB: [Int: [(part: Int, offset: Int)]] = [:]
+            var counts: [Int: (keys: Int, expires: Int)] = [:]
+            for (p, bytes) in parts.enumerated() {
+                bytes.withUnsafeBytes { b in
+                    var o = 8
+                    while o + recordHeader <= b.count {
+                        let db = Int(b.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                        let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
+                        let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
+                        let at = b.loadUnaligned(fromByteOffset: o + 12, as: Int64.self)
+                        perDB[db, default: []].append((p, o))
+                        counts[db, default: (0, 0)].keys += 1
+                        if at != 0 { counts[db, default: (0, 0)].expires += 1 }
+                        o += recordHeader + kl + vl
+                    }
+                }
+            }
+            for db in perDB.keys.sorted() {
+                try writer.selectDB(db, keys: counts[db]!.keys, expires: counts[db]!.expires)
+                for (p, o) in perDB[db]! {
+                    try parts[p].withUnsafeBytes { b in
+                        let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
+                        let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
+                        let at = b.loadUnaligned(fromByteOffset: o + 12, as: Int64.self)
+                        let key = UnsafeRawBufferPointer(rebasing: b[(o + recordHeader)..<(o + recordHeader + kl)])
+                        let value = UnsafeRawBufferPointer(rebasing: b[(o + recordHeader + kl)..<(o + recordHeader + kl + vl)])
+                        try writer.writeString(key: key, value: value, expireAtMs: at)
+                    }
+                }
+            }
+            try writer.commit()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func dumpPath(_ config: Config) -> String {
+        let name = config.value("dbfilename")
+        return name.hasPrefix("/") ? name : config.value("dir") + "/" + name
+    }
+
+    /// Loads the dump into the shards before any worker runs (start-up, main thread).
+    /// Returns an error line, or nil (also when there is no dump).
+    static func load(_ config: Config, workers: [Worker], context: ServerContext) -> String? {
+        let path = config.value("dbfilename")  // the process has chdir'ed to `dir`
+        let now = Clock.unixMilliseconds()
+        var loaded = 0, expired = 0
+        let started = Clock.monotonicMilliseconds()
+        for w in workers { w.shard?.now = now }
+        do {
+            _ = try RDBReader.load(path: path) { record in
+                guard record.db < context.databases else {
+                    throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
+                }
+                guard case .string(let value) = record.value else { return }  // types not supported yet
+                if record.expireAtMs != 0 && record.expireAtMs <= now {
+                    expired += 1
+                    return
+                }
+                let shardIndex = record.key.withUnsafeBytes { KeyHash.shard(of: $0, count: context.shardCount) }
+                guard let shard = workers[context.owner(ofShard: shardIndex)].shard else { return }
+                record.key.withUnsafeBytes { k in
+                    value.withUnsafeBytes { v in
+                        _ = shard.setString(db: record.db, key: k, value: v, expireAt: record.expireAtMs)
+                    }
+                }
+                loaded += 1
+            }
+        } catch let error as RDBError where error.systemError == ENOENT {
+            return nil
+        } catch {
+            return "Error loading the dump '\(config.value("dir"))/\(path)': \(error)"
+        }
+        for w in workers { w.shard?.resetChanges() }
+        context.persistence.keysLoaded.store(loaded, ordering: .relaxed)
+        context.persistence.keysExpiredAtLoad.store(expired, ordering: .relaxed)
+        let seconds = Double(Clock.monotonicMilliseconds() - started) / 1000
+        Log.notice("DB loaded from disk: \(ServerInfo.formatDouble(seconds, decimals: 3)) seconds (\(loaded) keys, \(expired) expired)")
+        return nil
+    }
+}
+
+/// SAVE, BGSAVE, LASTSAVE, and the save rules' background saves.
+extension Worker {
+    /// Snapshots every shard and hands the copies to `finish` on this worker.
+    func snapshot(client: Client?, out: inout ByteBuffer, finish: @escaping ([[UInt8]], Int, inout ByteBuffer) -> Void) {
+        guard let part = table.index(of: "__snapshot") else { return }
+        let combine: MultiShardOperation.Combine = { op, out in
+            var parts: [[UInt8]] = []
+            var changes = 0
+            for i in 0..<op.parts.count {
+                let r = op.reply(i)
+                if r.count >= 8 { changes += r.loadUnaligned(as: Int.self) }
+                parts.append(Array(r))
+            }
+            finish(parts, changes, &out)
+            return true
+        }
+        let op = client.map { MultiShardOperation(client: $0, combine: combine) }
+            ?? MultiShardOperation(internalWithDB: 0, combine: combine)
+        let name = op.store(string: "__snapshot")
+        for s in 0..<context.shardCount {
+            op.addPart(shard: s, command: part, spanIndices: [name])
+            op.lockWholeShard(s)
+        }
+        if let client {
+            start(op, client: client, out: &out)
+        } else {
+            startInternal(op)
+        }
+    }
+
+    var saveSettings: (path: String, compression: Bool, checksum: Bool) {
+        let config = context.config.withLock { $0 }
+        return (Persistence.dumpPath(config), config.bool("rdbcompression"), config.bool("rdbchecksum"))
+    }
+
+    /// SAVE: writes the dump on this thread, then replies.
+    func saveNow(client: Client?, out: inout ByteBuffer, then: @escaping (Bool, inout ByteBuffer) -> Void) {
+        let state = context.persistence
+        let settings = saveSettings
+        snapshot(client: client, out: &out) { parts, changes, out in
+            if let error = Persistence.write(parts: parts, path: settings.path, compression: settings.compression,
+                                             checksum: settings.checksum) {
+                Log.warning("Failed saving the DB: \(error)")
+                then(false, &out)
+                return
+            }
+            state.lastSaveTime.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+            state.changesAtLastSave.store(changes, ordering: .relaxed)
+            state.saves.add(1, ordering: .relaxed)
+            Log.notice("DB saved on disk")
+            then(true, &out)
+        }
+    }
+
+    /// BGSAVE: the snapshot is taken under the locks, the file is written by a thread of its own.
+    /// Returns false if a save is already running.
+    @discardableResult
+    func backgroundSave(client: Client?, out: inout ByteBuffer) -> Bool {
+        let state = context.persistence
+        guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return false }
+        state.backgroundSaveStarted.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+        let settings = saveSettings
+        Log.notice("Background saving started")
+        snapshot(client: client, out: &out) { parts, changes, out in
+            let started = Clock.monotonicMilliseconds()
+            ServerMain.spawnThread {
+                let error = Persistence.write(parts: parts, path: settings.path, compression: settings.compression,
+                                              checksum: settings.checksum)
+                if let error {
+                    Log.warning("Background saving error: \(error)")
+                    state.lastBackgroundSaveOK.store(false, ordering: .relaxed)
+                } else {
+                    Log.notice("Background saving terminated with success")
+                    state.lastBackgroundSaveOK.store(true, ordering: .relaxed)
+                    state.lastSaveTime.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+                    state.changesAtLastSave.store(changes, ordering: .relaxed)
+                    state.saves.add(1, ordering: .relaxed)
+                }
+                state.lastBackgroundSaveSeconds.store(Int((Clock.monotonicMilliseconds() - started) / 1000), ordering: .relaxed)
+                state.saveInProgress.store(false, ordering: .releasing)
+            }
+            out.append("+Background saving started\r\n")
+        }
+        return true
+    }
+
+    /// Save rules ("save 3600 1 300 100"): checked on worker 0's timer.
+    func checkSaveRules() {
+        let state = context.persistence
+        guard !state.saveInProgress.load(ordering: .relaxed) else { return }
+        let rules = context.config.withLock { $0.value("save") }.split(separator: " ").compactMap { Int($0) }
+        guard rules.count >= 2 else { return }
+        let changes = context.stats.reduce(0) { $0 + $1.changes.load(ordering: .relaxed) }
+            - state.changesAtLastSave.load(ordering: .relaxed)
+        let elapsed = Clock.unixMilliseconds() / 1000 - state.lastSaveTime.load(ordering: .relaxed)
+        for i in stride(from: 0, to: rules.count - 1, by: 2) where changes >= rules[i + 1] && changes > 0 && elapsed >= Int64(rules[i]) {
+            Log.notice("\(rules[i + 1]) changes in \(rules[i]) seconds. Saving...")
+            var ignored = ByteBuffer(capacity: 16)
+            backgroundSave(client: nil, out: &ignored)
+            return
+        }
+    }
+
+    /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
+    func shutdown(client: Client?, save: Bool?, out: inout ByteBuffer) {
+        let rules = context.config.withLock { $0.value("save") }
+        let wantSave = save ?? !rules.isEmpty
+        Log.notice("User requested shutdown...")
+        guard wantSave else {
+            Log.notice("Redis is now ready to exit, bye bye...")
+            exit(0)
+        }
+        Log.notice("Saving the final RDB snapshot before exiting.")
+        saveNow(client: client, out: &out) { ok, out in
+            if ok {
+                Log.notice("Redis is now ready to exit, bye bye...")
+                exit(0)
+            }
+            Log.warning("Error trying to save the DB, can't exit.")
+            out.writeError("ERR Errors trying to SHUTDOWN. Check logs.")
+        }
+    }
+}
+
+enum PersistenceCommands {
+    static let specs: [CommandSpec] = [
+        CommandSpec("save", arity: 1, flags: [.admin, .noscript, .noMulti], group: "server",
+                    summary: "Synchronously saves the database(s) to disk.", run: .client(save)),
+        CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript], group: "server",
+                    summary: "Asynchronously saves the database(s) to disk.", run: .client(bgsave)),
+        CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
+                    summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave)),
+        CommandSpec("__snapshot", arity: -1, flags: [.internal], group: "server",
+                    run: .keyed(Persistence.snapshotPart, split: nil, crossShard: nil)),
+    ]
+
+    static func save(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        let state = w.context.persistence
+        guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { out.writeError("ERR Background save already in progress"); return }
+        w.saveNow(client: c, out: &out) { ok, out in
+            state.saveInProgress.store(false, ordering: .releasing)
+            if ok { out.writeOK() } else { out.writeError("ERR") }
+        }
+    }
+
+    static func bgsave(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        if args.count > 2 || (args.count == 2 && !argIs(args[1], "schedule")) {
+            out.writeError(Errors.syntax)
+            return
+        }
+        if !w.backgroundSave(client: c, out: &out) {
+            if args.count == 2 {
+                out.append("+Background saving scheduled\r\n")
+            } else {
+                out.writeError("ERR Background save already in progress")
+            }
+        }
+    }
+
+    static func lastsave(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        out.writeInteger(Int(w.context.persistence.lastSaveTime.load(ordering: .relaxed)))
+    }
+}
