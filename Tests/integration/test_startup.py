@@ -1,0 +1,66 @@
+"""Start-up: options and config files as redis-server takes them; bad ones fail cleanly."""
+import subprocess
+
+from conftest import BINARY, free_port, wait_until
+from resp import Conn
+
+
+def run_bad(*args):
+    p = subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stderr.strip().splitlines()
+
+
+def test_bad_option_value_is_one_line_and_exit_1():
+    code, lines = run_bad("--port", "abc")
+    assert code == 1 and len(lines) == 1
+    assert "port" in lines[0] and "integer" in lines[0]
+
+
+def test_unknown_option_is_one_line_and_exit_1():
+    code, lines = run_bad("--no-such-option", "1")
+    assert code == 1 and len(lines) == 1 and "no-such-option" in lines[0]
+
+
+def test_missing_config_file_fails():
+    code, lines = run_bad("/nonexistent/valkeyper.conf")
+    assert code == 1 and len(lines) == 1 and "/nonexistent/valkeyper.conf" in lines[0]
+
+
+def test_config_file_then_command_line_overrides(tmp_path):
+    port = free_port()
+    conf = tmp_path / "v.conf"
+    conf.write_text('# comment\nport 1\nmaxclients 123\nsave ""\nhz 20\n')
+    p = subprocess.Popen([BINARY, str(conf), "--port", str(port), "--dir", str(tmp_path)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                c = Conn(port, timeout=1)
+                return c
+            except OSError:
+                return None
+        c = wait_until(up, message="server with config file")
+        assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"123"]
+        assert c.cmd("CONFIG", "GET", "hz") == [b"hz", b"20"]
+        assert c.cmd("CONFIG", "GET", "save") == [b"save", b""]
+        c.close()
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_bad_line_in_config_file_names_it(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("port 6379\nmaxclients lots\n")
+    code, lines = run_bad(str(conf))
+    assert code == 1 and len(lines) == 1
+    assert "bad.conf:2" in lines[0] and "maxclients" in lines[0]
+
+
+def test_info_reports_versions_and_jemalloc(make_server):
+    s = make_server()
+    c = s.conn()
+    info = str(c.cmd("INFO", "server"))
+    assert "redis_version:7.0.15" in info and "valkeyper_version:" in info
+    memory = str(c.cmd("INFO", "memory"))
+    assert "mem_allocator:jemalloc-5" in memory
