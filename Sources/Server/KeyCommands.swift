@@ -830,15 +830,6 @@ enum KeyCommands {
         ], &out)
     }
 
-    /// Redis's addReplyHelp: a header line, the lines, and the HELP entry, as status replies.
-    static func writeHelp(_ command: String, _ lines: [String], _ out: inout ByteBuffer) {
-        out.writeArrayHeader(lines.count + 3)
-        out.writeSimple(string: "\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
-        for line in lines { out.writeSimple(string: line) }
-        out.writeSimple("HELP")
-        out.writeSimple("    Print this help.")
-    }
-
     // MARK: DEBUG
 
     /// Redis answers a DEBUG subcommand given the wrong number of arguments like this.
