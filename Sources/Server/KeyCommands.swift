@@ -525,7 +525,10 @@ enum KeyCommands {
             d.expireAt = e.expireAt
             return d
         }
-        return e.copy(newKey: key)
+        let d = e.copy(newKey: key)
+        // Redis's dupStringObject gives an integer its own object: no longer a shared one.
+        if encodingName(e) == "int" { d.flags.insert(.unsharedInteger) }
+        return d
     }
 
     /// COPY's options after the keys: [DB n] [REPLACE]. Nil after writing the error.
@@ -785,7 +788,7 @@ enum KeyCommands {
         if argIs(sub, "encoding") {
             out.writeBulk(string: encodingName(e))
         } else if argIs(sub, "refcount") {
-            let shared = argIs(args[4], "1") && encodingName(e) == "int"
+            let shared = argIs(args[4], "1") && encodingName(e) == "int" && !e.flags.contains(.unsharedInteger)
                 && (parseStrictInt(e.value).map { $0 >= 0 && $0 < 10000 } ?? false)
             out.writeInteger(shared ? Int(Int32.max) : 1)
         } else if argIs(sub, "idletime") {
@@ -804,12 +807,13 @@ enum KeyCommands {
     }
 
     /// OBJECT ENCODING's answer: strings are "int" if they read as a 64-bit integer,
-    /// "embstr" up to 44 bytes, else "raw" (and always "raw" once APPEND/SETRANGE wrote them).
+    /// "embstr" up to 44 bytes, else "raw" (and always "raw" once APPEND/SETRANGE wrote them;
+    /// never "int" for INCRBYFLOAT's text).
     static func encodingName(_ e: Entry) -> String {
         if e.kind == .object { return (e.object as? KeyspaceObject)?.encodingName ?? "unknown" }
         if e.flags.contains(.rawEncoding) { return "raw" }
         let value = e.value
-        if value.count <= 20 && parseStrictInt(value) != nil { return "int" }
+        if value.count <= 20 && !e.flags.contains(.notIntegerEncoded) && parseStrictInt(value) != nil { return "int" }
         return value.count <= 44 ? "embstr" : "raw"
     }
 

@@ -116,7 +116,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
                 // Overwrite in place: the block (and its heap references) stays put.
                 if value.count > 0 { old.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
                 old.valueLength = value.count
-                old.flags.remove(.rawEncoding)
+                old.flags.subtract(.encoding)
                 e = old
             } else {
                 e = Entry.makeString(key: key, hash: hash, value: value)
@@ -348,7 +348,7 @@ extension Entry {
             e = Entry.makeObject(key: key, hash: hash, object: obj)
         } else {
             e = Entry.makeString(key: key, hash: hash, value: value)
-            e.flags = flags.intersection(.rawEncoding)
+            e.flags = flags.intersection(.encoding)
         }
         e.expireAt = expireAt
         e.lastAccess = lastAccess
