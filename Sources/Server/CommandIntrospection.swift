@@ -55,7 +55,10 @@ enum CommandIntrospection {
                 "    Return the keys and the access flags from a full Redis command.",
             ], &out)
         default:
-            out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try COMMAND HELP.")
+            var text = ErrorText("ERR unknown subcommand '")
+            text.append(argument: args[1], limit: 128)
+            text.append("'. Try COMMAND HELP.")
+            out.writeError(text)
         }
     }
 

@@ -101,7 +101,7 @@ enum ConnectionCommands {
                 guard ClientCommands.setName(c, args[i + 1], &out) else { return }
                 i += 2
             } else {
-                out.writeError(string: "ERR Syntax error in HELLO option '\(args.string(i))'")
+                out.writeError(quoting: args[i], "ERR Syntax error in HELLO option '", "'")
                 return
             }
         }

@@ -190,7 +190,7 @@ enum KeyCommands {
             else if argIs(a, "xx") { flags.insert(.xx) }
             else if argIs(a, "gt") { flags.insert(.gt) }
             else if argIs(a, "lt") { flags.insert(.lt) }
-            else { out.writeError(string: "ERR Unsupported option \(args.string(i))"); return nil }
+            else { out.writeError(quoting: a, "ERR Unsupported option ", ""); return nil }
         }
         if flags.contains(.nx) && !flags.isDisjoint(with: [.xx, .gt, .lt]) {
             out.writeError("ERR NX and XX, GT or LT options at the same time are not compatible")
@@ -838,7 +838,7 @@ enum KeyCommands {
 
     /// Redis answers a DEBUG subcommand given the wrong number of arguments like this.
     static func debugSyntaxError(_ args: Arguments, _ out: inout ByteBuffer) {
-        out.writeError(string: "ERR unknown subcommand or wrong number of arguments for '\(String(args.string(1).prefix(128)))'. Try DEBUG HELP.")
+        writeSubcommandSyntaxError(args, &out)
     }
 
     /// DEBUG SLEEP seconds (fractions allowed): blocks this worker, its connections and its

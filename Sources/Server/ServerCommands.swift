@@ -104,7 +104,7 @@ enum ServerCommands {
 
     static func functionFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         if args.count > 3 {
-            out.writeError(string: "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try FUNCTION HELP.")
+            writeSubcommandSyntaxError(args, &out)
         } else if args.count == 3 && !argIs(args[2], "sync") && !argIs(args[2], "async") {
             out.writeError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         } else {
