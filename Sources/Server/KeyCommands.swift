@@ -497,8 +497,9 @@ enum KeyCommands {
 
     /// `:count` followed by a bulk key if this shard has a live one.
     static func randomKeyPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let e = ctx.shard.randomEntry(db: ctx.db)  // first: it may delete expired keys
         out.writeInteger(ctx.shard.keyCount(db: ctx.db))
-        if let e = ctx.shard.randomEntry(db: ctx.db) { out.writeBulk(e.key) }
+        if let e { out.writeBulk(e.key) }
     }
 
     // MARK: RENAME, COPY, MOVE (one shard)

@@ -281,12 +281,21 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
     }
 
+    /// A random live entry. As Redis's dbRandomKey, an expired key picked on the way is
+    /// deleted and the pick retried, so a live key is found however many have expired
+    /// (a replica, which may not delete, gives up after 100 expired picks).
     public func randomEntry(db: Int) -> Entry? {
         var rng = SystemRandomNumberGenerator()
         let t = table(db)
-        for _ in 0..<100 {
-            guard let e = t.pointee.randomEntry(using: &rng) else { return nil }
+        var expiredPicks = 0
+        while let e = t.pointee.randomEntry(using: &rng) {
             if !isExpired(e) { return e }
+            if expiryDeletesOnAccess, let slot = t.pointee.find(e.key, hash: e.hash) {
+                expire(slot: slot, in: t)
+            } else {
+                expiredPicks += 1
+                if expiredPicks == 100 { return nil }
+            }
         }
         return nil
     }
