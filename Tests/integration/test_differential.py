@@ -148,10 +148,19 @@ class Generator:
             return str(r.choice(INT_VALUES) if r.random() < 0.3 else r.randint(-1000, 1000)).encode()
         if kind < 0.5:
             return r.choice(ODD_NUMBERS)
+        if kind < 0.55:
+            return self.float_text()
         if kind < 0.85:
             return r.choice([b"", b"hello", b"x" * 44, b"x" * 45, b"y" * r.randint(1, 100), b"v%d" % r.randint(0, 99),
-                             b"line\r\nbreak", b"\x00"])
+                             b"line\r\nbreak", b"\x00", b"z" * r.randint(100, 3000)])
         return bytes(r.randrange(256) for _ in range(r.randint(1, 12)))
+
+    def float_text(self):
+        """A float as clients write them: short decimals, exponents, 17 significant digits."""
+        r = self.r
+        x = r.uniform(-1000, 1000) * 10 ** r.randint(-20, 20)
+        return r.choice([b"%.3f" % r.uniform(-100, 100), repr(x).encode(), b"%.17g" % x, b"%e" % x,
+                         b"%d.5" % r.randint(-10, 10), b"%.1f" % r.uniform(-5, 5)])
 
     def integer(self, low, high):
         """Mostly a number in [low, high], sometimes an invalid or extreme integer argument."""
@@ -268,12 +277,17 @@ class Generator:
 
     def setrange(self):
         r = self.r
-        offset = self.integer(-2, 70) if r.random() < 0.9 else r.choice([b"536870912", b"536870911",
-                                                                          b"4611686018427387904"])
+        choice = r.random()
+        if choice < 0.8:
+            offset = self.integer(-2, 70)
+        elif choice < 0.9:
+            offset = self.integer(0, 5000)
+        else:
+            offset = r.choice([b"536870912", b"536870911", b"4611686018427387904"])
         if offset == b"536870911":
             value = r.choice([b"ab", b"abc"])   # one byte past the limit (a single byte would allocate 512 MB)
         else:
-            value = r.choice([b"", b"Z", b"hello", b"\x00\xff", b"w" * 50])
+            value = r.choice([b"", b"Z", b"hello", b"\x00\xff", b"w" * 50, b"q" * r.randint(1, 2000)])
         return [word("setrange", r), self.key(), offset, value]
 
     def incr(self):
@@ -287,7 +301,7 @@ class Generator:
 
     def incrbyfloat(self):
         r = self.r
-        increment = r.choice(FLOAT_INCREMENTS) if r.random() < 0.5 else b"%.3f" % r.uniform(-100, 100)
+        increment = r.choice(FLOAT_INCREMENTS) if r.random() < 0.4 else self.float_text()
         return [word("incrbyfloat", r), self.key(), increment]
 
     # Generic key commands
@@ -325,14 +339,23 @@ class Generator:
     def persist(self):
         return [word("persist", self.r), self.key()]
 
+    def pattern(self):
+        """A fixed pattern, or one built of key fragments and glob syntax."""
+        r = self.r
+        if r.random() < 0.6:
+            return r.choice(PATTERNS)
+        pieces = [b"*", b"?", b"k", b"{", b"}", b"[ab]", b"[^a]", b"[a-c]", b"[c-a]", b"\\", b"\\*", b"[", b"]",
+                  b"t", b"1", b"[\\]]", b"[!k]", b"e", b"\x00", b"\xff", b" ", b"[^]", b"[]", b"[a-]", b"-"]
+        return b"".join(r.choice(pieces) for _ in range(r.randint(1, 6)))
+
     def keys(self):
-        return [word("keys", self.r), self.r.choice(PATTERNS)]
+        return [word("keys", self.r), self.pattern()]
 
     def scan(self):
         r = self.r
         options = []
         if r.random() < 0.5:
-            options.append([word("match", r), r.choice(PATTERNS)])
+            options.append([word("match", r), self.pattern()])
         if r.random() < 0.5:
             options.append([word("count", r), self.integer(1, 30)])
         if r.random() < 0.2:
@@ -566,6 +589,14 @@ class Differ:
         elif name == "keys":
             if sorted(parse(expected)) != sorted(parse(actual)):
                 self.fail(args, expected, actual, "KEYS found different keys")
+        elif name == "config" and sub == "get":
+            # Redis gathers the matches in a dict: their order is its hash order.
+            def pairs(raw):
+                reply = parse(raw)
+                items = list(reply.items()) if isinstance(reply, dict) else list(zip(reply[::2], reply[1::2]))
+                return type(reply), sorted(items)
+            if pairs(expected) != pairs(actual):
+                self.fail(args, expected, actual, "CONFIG GET found different values")
         elif name == "randomkey":
             self.random_key(args, expected, actual)
         elif name == "hello":
@@ -683,3 +714,61 @@ def test_randomkey_finds_the_live_key_among_expired(server, redis_port):
         finally:
             c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")
             c.close()
+
+
+# MARK: CONFIG SET / GET
+
+# Parameters both servers have and that are safe to change under a running test (not the
+# port, files, password, replication target, memory limit, idle timeout or maxclients,
+# which Redis resizes its event loop for).
+CONFIG_PARAMETERS = [
+    "databases", "hz", "dynamic-hz", "tcp-keepalive", "tcp-backlog", "protected-mode", "proto-max-bulk-len",
+    "client-query-buffer-limit", "maxmemory-policy", "maxmemory-clients", "maxmemory-samples",
+    "maxmemory-eviction-tenacity", "lazyfree-lazy-eviction", "lazyfree-lazy-expire", "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del", "lazyfree-lazy-user-flush", "lfu-log-factor", "lfu-decay-time", "active-expire-effort",
+    "activerehashing", "activedefrag", "jemalloc-bg-thread", "stop-writes-on-bgsave-error", "rdbcompression",
+    "rdbchecksum", "rdb-del-sync-files", "aof-use-rdb-preamble", "no-appendfsync-on-rewrite",
+    "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size", "appendfsync", "repl-backlog-size",
+    "repl-backlog-ttl", "repl-timeout", "repl-ping-replica-period", "repl-diskless-sync", "repl-diskless-sync-delay",
+    "repl-diskless-load", "replica-read-only", "replica-serve-stale-data", "replica-lazy-flush", "replica-priority",
+    "min-replicas-to-write", "min-replicas-max-lag", "slowlog-log-slower-than", "slowlog-max-len",
+    "latency-monitor-threshold", "latency-tracking", "busy-reply-threshold", "notify-keyspace-events",
+    "list-max-listpack-size", "list-compress-depth", "hash-max-listpack-entries", "hash-max-listpack-value",
+    "set-max-intset-entries", "zset-max-listpack-entries", "zset-max-listpack-value", "hll-sparse-max-bytes",
+    "loglevel", "daemonize", "nosuch-parameter",
+]
+CONFIG_VALUES = [
+    b"0", b"1", b"-1", b"-5", b"100", b"1000000", b"yes", b"no", b"YES", b"abc", b"", b" 1", b"+1", b"01", b"1.5",
+    b"1k", b"1kb", b"2mb", b"1gb", b"1G", b"1b", b"1m", b"9223372036854775807", b"9223372036854775808",
+    b"-9223372036854775808", b"18446744073709551615", b"4294967295", b"4294967296", b"2147483647", b"2147483648",
+    b"0%", b"50%", b"100%", b"101%", b"-1%", b"%", b"5 %", b"05%", b"allkeys-lru", b"volatile-lfu",
+    b"noeviction", b"KEA", b"Ex", b"g$", b"xyz", b"everysec", b"always", b"swapdb", b"disabled", b"on-empty-db",
+    b"warning", b"debug", b"10 20", b"1000 64",
+]
+
+
+@pytest.mark.parametrize("seed", seeds()[:2] if not os.environ.get("DIFF_SEEDS") else seeds())
+def test_config_set_get_same_as_redis(server, redis_port, seed):
+    """Random CONFIG SET calls (valid and invalid values, several pairs, repeats) get the
+    same replies, and CONFIG GET then shows the same values."""
+    r = random.Random(seed)
+    redis, vk = Conn(redis_port), server.conn()
+    differ = Differ(seed, redis, vk)
+    saved = {c: dict(zip(*[iter(c.cmd("CONFIG", "GET", "*"))] * 2)) for c in (redis, vk)}
+    try:
+        for _ in range(1500):
+            names = [r.choice(CONFIG_PARAMETERS) for _ in range(1 if r.random() < 0.85 else 2)]
+            if r.random() < 0.03:
+                names.append(names[0])
+            args = [b"CONFIG", word("set", r)]
+            for name in names:
+                args += [name.upper().encode() if r.random() < 0.1 else name.encode(), r.choice(CONFIG_VALUES)]
+            differ.run(args)
+            differ.run([b"CONFIG", b"GET"] + [n.encode() for n in names])
+    finally:
+        for c, values in saved.items():
+            for name in CONFIG_PARAMETERS:
+                if name.encode() in values:
+                    c.cmd("CONFIG", "SET", name, values[name.encode()])
+        redis.close()
+        vk.close()
