@@ -123,7 +123,7 @@ class Generator:
             (5, self.ttl), (2, self.persist), (2, self.keys), (2, self.scan), (1, self.randomkey),
             (3, self.rename), (3, self.copy), (2, self.move), (1, self.swapdb), (3, self.object),
             (1, self.dbsize), (0.2, self.flush), (2, self.select), (1, self.connection),
-            (0.5, self.hello), (0.3, self.unknown),
+            (0.5, self.hello), (0.3, self.unknown), (0.5, self.client), (0.2, self.auth), (0.3, self.getkeys),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -429,6 +429,37 @@ class Generator:
             [word("client", r), word("getname", r)],
         ])
 
+    def client(self):
+        """CLIENT subcommands with deterministic replies (not ID, INFO, LIST, REPLY, PAUSE), no
+        kill that could match a real connection, and Redis 7.0's (no SETINFO, NO-TOUCH: 7.2)."""
+        r = self.r
+        word_ = r.choice([b"on", b"OFF", b"yes", b"no", b"x", b"", b"1", b"99999", b"-1", b"abc", b"timeout", b"error"])
+        return [word("client", r)] + r.choice([
+            [word("no-evict", r), word_], [word("no-evict", r)], [word("getredir", r)], [word("trackinginfo", r)],
+            [word("caching", r), word_], [word("unblock", r), word_], [word("unblock", r), b"99999", word_],
+            [word("unblock", r), b"1", b"timeout", b"extra"], [word("unpause", r)], [word("help", r)],
+            [word("kill", r), b"127.0.0.1:1"], [word("kill", r), b"ID", word_], [word("kill", r), b"ADDR", b"127.0.0.1:1"],
+            [word("kill", r), b"LADDR", b"10.0.0.1:1", b"SKIPME", word_], [word("kill", r), b"TYPE", b"bogus"],
+            [word("kill", r), b"USER", b"nobody"], [word("kill", r), b"ID"], [word("kill", r), b"BOGUS", b"1"],
+            [word("list", r), b"TYPE", b"bogus"], [word("list", r), b"ID", word_], [word("list", r), b"bogus"],
+            [word("bogus", r)], [word("setname", r)], [word("getname", r), b"extra"],
+        ])
+
+    def auth(self):
+        r = self.r
+        return [word("auth", r)] + r.choice([[], [b"pw"], [b"default", b"pw"], [b"nobody", b"pw"], [b"a", b"b", b"c"]])
+
+    def getkeys(self):
+        """COMMAND GETKEYS: key positions of the implemented commands, valid or not."""
+        r = self.r
+        return [word("command", r), word("getkeys", r)] + r.choice([
+            [b"GET", b"k"], [b"SET", b"a", b"b", b"EX", b"10"], [b"MSET", b"a", b"1", b"b", b"2"], [b"MSET", b"a"],
+            [b"DEL"], [b"DEL", b"a", b"b", b"a"], [b"COPY", b"a", b"b", b"DB", b"1"], [b"PING"], [b"NOSUCH", b"a"],
+            [b"RENAME", b"a"], [b"OBJECT", b"ENCODING", b"k"], [b"object", b"help"], [b"EXPIRE", b"k", b"10"],
+            [b"MGET", b"a", b"b"], [b"GETEX", b"k", b"EX", b"1"], [b"SCAN", b"0"], [b"MSETNX", b"a", b"b"], [],
+            [b"KEYS", b"*"], [b"client", b"kill", b"x"], [b"config", b"get", b"x"], [b"swapdb", b"0", b"1"],
+        ])
+
     def hello(self):
         r = self.r
         args = [word("hello", r), r.choice([b"2", b"3", b"3", b"4", b"abc"])]
@@ -480,7 +511,8 @@ class Generator:
             if pick <= 0:
                 break
         args = build()
-        if self.r.random() < 0.03 and build != self.unknown:   # wrong arity and stray arguments
+        # Wrong arity and stray arguments (not where a shorter form would be CLIENT LIST).
+        if self.r.random() < 0.03 and build not in (self.unknown, self.client):
             if len(args) > 1 and self.r.random() < 0.5:
                 args = args[:-1]
             else:
