@@ -76,7 +76,7 @@ def redis_port():
 
 KEYS = [b"a", b"b", b"c", b"n", b"f", b"s", b"{t}1", b"{t}2", b"{t}3", b"{u}1", b"{u}2",
         b"bin\x00key", b"\xff\xfe\x80", b"sp ace", b"crlf\r\nkey", b"L" * 60,
-        b"k*", b"k?", b"k[ab]", b"k\\x"]
+        b"k*", b"k?", b"k[ab]", b"k\\x", b"", b"long:" + b"K" * 400]
 
 PATTERNS = [b"*", b"k*", b"{t}*", b"?", b"[ab]", b"[^ab]", b"[a-c]", b"k\\*", b"*key*", b"\xff*",
             b"", b"k[", b"k[ab", b"{*}*", b"*\x00*", b"L*L", b"??", b"k\\\\x", b"[!a]", b"*[0-9]"]
@@ -511,8 +511,8 @@ class Generator:
             if pick <= 0:
                 break
         args = build()
-        # Wrong arity and stray arguments (not where a shorter form would be CLIENT LIST).
-        if self.r.random() < 0.03 and build not in (self.unknown, self.client):
+        # Wrong arity and stray arguments (not where a shorter form would be CLIENT LIST or COMMAND).
+        if self.r.random() < 0.03 and build not in (self.unknown, self.client, self.getkeys):
             if len(args) > 1 and self.r.random() < 0.5:
                 args = args[:-1]
             else:
@@ -549,18 +549,40 @@ def needs_lookup(args):
     return name_of(args) == "set" and bool({a.lower() for a in args[3:]} & {b"exat", b"pxat"})
 
 
+def shorten(reply, limit=600):
+    if isinstance(reply, bytes) and len(reply) > limit:
+        return reply[:limit] + b"... (%d bytes)" % len(reply)
+    return reply
+
+
 class Mismatch(AssertionError):
     pass
 
 
 class Differ:
-    def __init__(self, seed, redis, valkeyper):
+    """Sends commands to both servers over pairs of connections (one to each server) and
+    compares the replies. Commands go over the current pair; `use` switches pairs, so
+    per-connection state (SELECT, HELLO, names) and connections served by different
+    ValKeyper workers are exercised."""
+
+    def __init__(self, seed, pairs):
         self.seed = seed
-        self.redis = redis
-        self.vk = valkeyper
+        self.pairs = pairs
+        self.current = 0
         self.count = 0
         self.mismatches = {}
         self.history = collections.deque(maxlen=2000)
+
+    @property
+    def redis(self):
+        return self.pairs[self.current][0]
+
+    @property
+    def vk(self):
+        return self.pairs[self.current][1]
+
+    def use(self, pair):
+        self.current = pair
 
     def both(self, args):
         return self.redis.raw(*args), self.vk.raw(*args)
@@ -569,10 +591,11 @@ class Differ:
         """The last commands that name one of `args`'s keys or change databases."""
         keys = set(args[1:]) & set(KEYS)
         shown = [h for h in self.history
-                 if keys & set(h[1][1:]) or name_of(h[1]) in ("select", "swapdb", "flushdb", "flushall", "move", "copy")]
-        return "".join("\n    #%d %r -> %r" % h for h in shown[-HISTORY:])
+                 if keys & set(h[2][1:]) or name_of(h[2]) in ("select", "swapdb", "flushdb", "flushall", "move", "copy")]
+        return "".join("\n    #%d (connection %d) %r -> %r" % h for h in shown[-HISTORY:])
 
     def fail(self, args, expected, actual, why="replies differ"):
+        expected, actual = shorten(expected), shorten(actual)
         if KEEP_GOING:   # exploring: list every mismatch of the stream (later ones may follow from earlier ones)
             name = name_of(args)
             self.mismatches[name] = self.mismatches.get(name, 0) + 1
@@ -605,7 +628,7 @@ class Differ:
 
     def check(self, args, expected, actual):
         self.count += 1
-        self.history.append((self.count, args, expected))
+        self.history.append((self.count, self.current, args, expected))
         name = name_of(args)
         if expected == actual or expected.startswith(b"-") or actual.startswith(b"-"):
             if expected != actual:
@@ -698,11 +721,12 @@ class Differ:
 def test_same_replies_as_redis(server, redis_port, seed):
     """Every third seed runs with active expiry off and TTLs of a few ms, to compare how
     commands treat keys that have expired but are still stored."""
-    redis, vk = Conn(redis_port), server.conn()
+    pairs = [(Conn(redis_port), server.conn()) for _ in range(2)]
+    redis, vk = pairs[0]
     short_ttls = seed % 3 == 0
     try:
         base = int(time.time()) + 500
-        differ = Differ(seed, redis, vk)
+        differ = Differ(seed, pairs)
         for c in (redis, vk):
             assert c.cmd("FLUSHALL") == "OK"
             assert c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0" if short_ttls else "1") == "OK"
@@ -710,6 +734,8 @@ def test_same_replies_as_redis(server, redis_port, seed):
         differ.run([b"HELLO", b"3" if seed % 2 == 0 else b"2"])
         generator = Generator(seed, base, short_ttls)
         while differ.count < COMMANDS_PER_SEED:
+            if generator.r.random() < 0.1:
+                differ.use(generator.r.randrange(len(pairs)))
             if generator.r.random() < 0.05:
                 differ.run_pipelined(generator.pipeline())
                 continue
@@ -723,8 +749,9 @@ def test_same_replies_as_redis(server, redis_port, seed):
     finally:
         for c in (redis, vk):
             c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")
-        redis.close()
-        vk.close()
+        for pair in pairs:
+            for c in pair:
+                c.close()
 
 
 def test_randomkey_finds_the_live_key_among_expired(server, redis_port):
@@ -785,7 +812,7 @@ def test_config_set_get_same_as_redis(server, redis_port, seed):
     same replies, and CONFIG GET then shows the same values."""
     r = random.Random(seed)
     redis, vk = Conn(redis_port), server.conn()
-    differ = Differ(seed, redis, vk)
+    differ = Differ(seed, [(redis, vk)])
     saved = {c: dict(zip(*[iter(c.cmd("CONFIG", "GET", "*"))] * 2)) for c in (redis, vk)}
     try:
         for _ in range(1500):
