@@ -29,7 +29,8 @@ enum ServerCommands {
                     summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: .client(shutdown)),
         ConfigCommands.spec,
         CommandSpec("command", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command)),
+                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command),
+                    subcommands: CommandIntrospection.subcommands),
         CommandSpec("function", arity: -2, group: "scripting", summary: "A container for function commands.",
                     run: .container, subcommands: [
                         CommandSpec("function|flush", arity: -2, flags: [.write, .noscript], group: "scripting",
