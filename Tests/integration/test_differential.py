@@ -831,3 +831,47 @@ def test_config_set_get_same_as_redis(server, redis_port, seed):
                     c.cmd("CONFIG", "SET", name, values[name.encode()])
         redis.close()
         vk.close()
+
+
+# MARK: COMMAND INFO / GETKEYSANDFLAGS
+
+# Redis 7.2 subcommands ValKeyper has too (redis-py 5 sends CLIENT SETINFO on connect).
+NEWER_THAN_REDIS_7_0 = {b"client|setinfo", b"client|no-touch"}
+
+
+def command_info(conn, name):
+    """COMMAND INFO of one command with its subcommands sorted by name (Redis lists them in
+    its dict's order) and those newer than Redis 7.0 left out."""
+    info = conn.cmd("COMMAND", "INFO", name)[0]
+    if info is None:
+        return None
+    subs = sorted((s for s in info[9] if s[0] not in NEWER_THAN_REDIS_7_0), key=lambda s: s[0])
+    return info[:9] + [subs]
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+def test_command_info_same_as_redis(server, redis_port, protocol):
+    """Every command ValKeyper lists is described as Redis describes it: arity, flags, key
+    positions, ACL categories, tips, key specs and subcommands (a container may have more
+    subcommands in Redis: those ValKeyper lacks)."""
+    redis, vk = Conn(redis_port), server.conn()
+    try:
+        for c in (redis, vk):
+            c.cmd("HELLO", protocol)
+        for name in vk.cmd("COMMAND", "LIST"):
+            if name in NEWER_THAN_REDIS_7_0:
+                continue
+            expected, actual = command_info(redis, name), command_info(vk, name)
+            assert expected is not None, "%r is not a Redis 7.0 command" % name
+            assert actual[:9] == expected[:9], name
+            ours = {s[0] for s in actual[9]}
+            assert [s for s in expected[9] if s[0] in ours] == actual[9], name
+        for args in (["SET", "k", "v"], ["SET", "k", "v", "get"], ["RENAME", "a", "b"], ["COPY", "a", "b", "DB", "1"],
+                     ["MSET", "a", "1", "b", "2"], ["MSET", "a", "1", "b"], ["DEL", "a", "b", "a"], ["MSETNX", "a", "1"],
+                     ["OBJECT", "ENCODING", "k"], ["GETEX", "k"], ["EXISTS", "k"], ["GETDEL", "k"], ["MGET", "a"],
+                     ["SET", "k"], ["PING"], ["NOSUCH", "k"], ["CONFIG", "GET", "x"], ["RENAMENX", "a", "b"]):
+            for sub in ("GETKEYS", "GETKEYSANDFLAGS"):
+                assert vk.raw("COMMAND", sub, *args) == redis.raw("COMMAND", sub, *args), (sub, args)
+    finally:
+        redis.close()
+        vk.close()
