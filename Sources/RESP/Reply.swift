@@ -23,13 +23,16 @@ extension ByteBuffer {
     }
 
     public mutating func writeError(string message: String) {
+        var s = message
+        s.withUTF8 { writeError(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// An error line from raw bytes (arguments quoted as sent, not as UTF-8 text).
+    public mutating func writeError(bytes message: UnsafeRawBufferPointer) {
         append(UInt8(ascii: "-"))
         // An error line may not contain CR or LF: Redis replaces them with spaces.
-        var s = message
-        s.withUTF8 { utf8 in
-            reserve(utf8.count)
-            for byte in utf8 { append(byte == 13 || byte == 10 ? 32 : byte) }
-        }
+        reserve(message.count + 2)
+        for byte in message { append(byte == 13 || byte == 10 ? 32 : byte) }
         append("\r\n")
     }
 

@@ -128,7 +128,7 @@ enum ClientCommands {
         var ids: [UInt64]?
         if args.count == 4 && argIs(args[2], "type") {
             guard let t = ClientType(args.string(3)) else {
-                out.writeError(string: "ERR Unknown client type '\(args.string(3))'")
+                out.writeError(quoting: args[3], "ERR Unknown client type '", "'")
                 return
             }
             type = t
@@ -222,7 +222,7 @@ enum ClientCommands {
                     filter.id = UInt64(v)
                 } else if argIs(option, "type") {
                     guard let t = ClientType(value) else {
-                        out.writeError(string: "ERR Unknown client type '\(value)'")
+                        out.writeError(quoting: args[i + 1], "ERR Unknown client type '", "'")
                         return
                     }
                     filter.type = t
@@ -231,7 +231,7 @@ enum ClientCommands {
                 } else if argIs(option, "laddr") {
                     filter.localAddress = value
                 } else if argIs(option, "user") {
-                    guard value == "default" else { out.writeError(string: "ERR No such user '\(value)'"); return }
+                    guard value == "default" else { out.writeError(quoting: args[i + 1], "ERR No such user '", "'"); return }
                 } else if argIs(option, "skipme") {
                     if argIs(args[i + 1], "yes") {
                         filter.skipCaller = true
@@ -290,7 +290,7 @@ enum ClientCommands {
         let attribute = args.string(2)
         let isName = argIs(args[2], "lib-name")
         guard isName || argIs(args[2], "lib-ver") else {
-            out.writeError(string: "ERR Unrecognized option '\(attribute)'")
+            out.writeError(quoting: args[2], "ERR Unrecognized option '", "'")
             return
         }
         guard isValidAttribute(args[3]) else {
@@ -363,7 +363,7 @@ enum ClientCommands {
 
     static func unblock(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard args.count <= 4 else {
-            out.writeError(string: "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try CLIENT HELP.")
+            writeSubcommandSyntaxError(args, &out)
             return
         }
         if args.count == 4 && !argIs(args[3], "timeout") && !argIs(args[3], "error") {

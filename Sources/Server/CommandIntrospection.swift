@@ -55,7 +55,10 @@ enum CommandIntrospection {
                 "    Return the keys and the access flags from a full Redis command.",
             ], &out)
         default:
-            out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try COMMAND HELP.")
+            var text = ErrorText("ERR unknown subcommand '")
+            text.append(argument: args[1], limit: 128)
+            text.append("'. Try COMMAND HELP.")
+            out.writeError(text)
         }
     }
 
@@ -65,11 +68,35 @@ enum CommandIntrospection {
 
     /// A command by its full name ("get", "config|get"), any case.
     static func lookup(fullName: String, _ table: CommandTable) -> CommandSpec? {
-        let parts = fullName.lowercased().split(separator: "|", omittingEmptySubsequences: false)
+        let name = fullName.lowercased()
+        let parts = name.split(separator: "|", omittingEmptySubsequences: false)
         guard parts.count <= 2, let top = table.index(of: String(parts[0])),
               !table.specs[Int(top)].flags.contains(.internal) else { return nil }
-        if parts.count == 1 { return table.specs[Int(top)] }
-        return table.subcommand(of: top, named: String(parts[1])).map { table.specs[Int($0)] }
+        let spec = table.specs[Int(top)]
+        if parts.count == 1 { return spec }
+        return documentedSubcommands(spec).first { $0.name == name }
+    }
+
+    /// The subcommands COMMAND shows. Redis's DEBUG parses its subcommands itself, so it
+    /// shows none; COMMAND's own are described though it dispatches them itself.
+    static func documentedSubcommands(_ spec: CommandSpec) -> [CommandSpec] {
+        spec.name == "debug" ? [] : spec.subcommands
+    }
+
+    /// COMMAND's subcommands, for COMMAND INFO/DOCS/LIST (the handler above runs them).
+    static let subcommands: [CommandSpec] = [
+        sub("count", 2, "Returns a count of commands."),
+        sub("docs", -2, "Returns documentary information about one, multiple or all commands."),
+        sub("getkeys", -4, "Extracts the key names from an arbitrary command."),
+        sub("getkeysandflags", -4, "Extracts the key names and access flags for an arbitrary command."),
+        sub("help", 2, "Returns helpful text about the different subcommands."),
+        sub("info", -2, "Returns information about one, multiple or all commands."),
+        sub("list", -2, "Returns a list of command names."),
+    ]
+
+    private static func sub(_ name: String, _ arity: Int, _ summary: String) -> CommandSpec {
+        CommandSpec("command|" + name, arity: arity, flags: [.loading, .stale], group: "server", summary: summary,
+                    run: .client(command))
     }
 
     // MARK: INFO
@@ -93,46 +120,62 @@ enum CommandIntrospection {
         let categories = aclCategories(spec)
         out.writeSetHeader(categories.count, resp)
         for cat in categories { out.writeSimple(string: cat) }
-        out.writeSetHeader(0, resp)  // tips
-        writeKeySpecs(spec, resp, &out)
-        out.writeSetHeader(spec.subcommands.count, resp)
-        for sub in spec.subcommands { writeInfo(sub, resp, &out) }
+        let tips = CommandMetadata.of(spec.name)?.tips ?? []
+        out.writeSetHeader(tips.count, resp)
+        for tip in tips { out.writeBulk(string: tip) }
+        let specs = keySpecs(spec)
+        out.writeSetHeader(specs.count, resp)
+        for keySpec in specs { writeKeySpec(keySpec, resp, &out) }
+        let subs = documentedSubcommands(spec)
+        out.writeSetHeader(subs.count, resp)
+        for sub in subs { writeInfo(sub, resp, &out) }
     }
 
-    /// The key specification implied by the legacy (first, last, step) range.
-    private static func writeKeySpecs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
-        guard spec.firstKey > 0 else { out.writeSetHeader(0, resp); return }
-        out.writeSetHeader(1, resp)
-        out.writeMapHeader(3, resp)
+    /// Redis's key specifications of the command, or the one its (first, last, step) range implies.
+    static func keySpecs(_ spec: CommandSpec) -> [CommandMetadata.KeySpec] {
+        if let known = CommandMetadata.of(spec.name) { return known.keys }
+        guard spec.firstKey > 0 else { return [] }
+        return [CommandMetadata.KeySpec(keyFlags(spec), index: spec.firstKey,
+                                        lastKey: spec.lastKey >= 0 ? spec.lastKey - spec.firstKey : spec.lastKey,
+                                        keyStep: spec.step)]
+    }
+
+    private static func writeKeySpec(_ keySpec: CommandMetadata.KeySpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
+        out.writeMapHeader(keySpec.notes == nil ? 3 : 4, resp)
+        if let notes = keySpec.notes {
+            out.writeBulk(string: "notes"); out.writeBulk(string: notes)
+        }
         out.writeBulk(string: "flags")
-        let flags = keyFlags(spec)
-        out.writeSetHeader(flags.count, resp)
-        for f in flags { out.writeSimple(string: f) }
+        out.writeSetHeader(keySpec.flags.count, resp)
+        for f in keySpec.flags { out.writeSimple(string: f) }
         out.writeBulk(string: "begin_search")
         out.writeMapHeader(2, resp)
         out.writeBulk(string: "type"); out.writeBulk(string: "index")
         out.writeBulk(string: "spec")
         out.writeMapHeader(1, resp)
-        out.writeBulk(string: "index"); out.writeInteger(spec.firstKey)
+        out.writeBulk(string: "index"); out.writeInteger(keySpec.index)
         out.writeBulk(string: "find_keys")
         out.writeMapHeader(2, resp)
         out.writeBulk(string: "type"); out.writeBulk(string: "range")
         out.writeBulk(string: "spec")
         out.writeMapHeader(3, resp)
-        out.writeBulk(string: "lastkey"); out.writeInteger(spec.lastKey >= 0 ? spec.lastKey - spec.firstKey : spec.lastKey)
-        out.writeBulk(string: "keystep"); out.writeInteger(spec.step)
+        out.writeBulk(string: "lastkey"); out.writeInteger(keySpec.lastKey)
+        out.writeBulk(string: "keystep"); out.writeInteger(keySpec.keyStep)
         out.writeBulk(string: "limit"); out.writeInteger(0)
     }
 
-    /// Key access flags as Redis's key specs word them, from the command's flags.
+    /// Key access flags as Redis's key specs word them, guessed from the command's flags
+    /// (for commands without Redis metadata).
     static func keyFlags(_ spec: CommandSpec) -> [String] {
         if spec.flags.contains(.readonly) { return ["RO", "access"] }
         if spec.flags.contains(.write) { return ["RW", "update"] }
         return ["RW", "access", "update"]
     }
 
-    /// ACL categories in Redis's table order, derived from the flags and the group.
+    /// ACL categories in Redis's table order: Redis's own, or derived from the flags and
+    /// the group for commands without Redis metadata.
     static func aclCategories(_ spec: CommandSpec) -> [String] {
+        if let known = CommandMetadata.of(spec.name) { return known.acl.map { "@" + $0 } }
         var cats: Set<String> = []
         if spec.group == "generic" { cats.insert("keyspace") }
         if spec.flags.contains(.readonly) { cats.insert("read") }
@@ -157,7 +200,8 @@ enum CommandIntrospection {
     static func writeDocs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         let hasSummary = !spec.summary.isEmpty
         let arguments = CommandSyntax.arguments(of: spec.name) ?? []
-        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1), resp)
+        let subs = documentedSubcommands(spec)
+        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (subs.isEmpty ? 0 : 1), resp)
         if hasSummary {
             out.writeBulk(string: "summary"); out.writeBulk(string: spec.summary)
         }
@@ -166,10 +210,10 @@ enum CommandIntrospection {
             out.writeBulk(string: "arguments")
             CommandSyntax.write(arguments, resp, &out)
         }
-        if !spec.subcommands.isEmpty {
+        if !subs.isEmpty {
             out.writeBulk(string: "subcommands")
-            out.writeMapHeader(spec.subcommands.count, resp)
-            for sub in spec.subcommands {
+            out.writeMapHeader(subs.count, resp)
+            for sub in subs {
                 out.writeBulk(string: sub.name)
                 writeDocs(sub, resp, &out)
             }
@@ -202,13 +246,20 @@ enum CommandIntrospection {
         var names: [String] = []
         for spec in table.publicCommands {
             if keep(spec) { names.append(spec.name) }
-            for sub in spec.subcommands where keep(sub) { names.append(sub.name) }
+            for sub in documentedSubcommands(spec) where keep(sub) { names.append(sub.name) }
         }
         out.writeArrayHeader(names.count)
         for n in names { out.writeBulk(string: n) }
     }
 
     // MARK: GETKEYS
+
+    /// The key flags of a command whose key spec says "variable_flags" (only SET here, as
+    /// Redis's setGetKeys): with GET it reads the old value, else it only overwrites.
+    private static func variableKeyFlags(_ inner: Arguments) -> [String] {
+        for i in 3..<max(inner.count, 3) where argIs(inner[i], "get") { return ["RW", "access", "update"] }
+        return ["OW", "update"]
+    }
 
     private static func getKeys(_ table: CommandTable, _ inner: Arguments, withFlags: Bool, _ resp: RESPVersion,
                                 _ out: inout ByteBuffer) {
@@ -223,22 +274,28 @@ enum CommandIntrospection {
         let spec = table.specs[Int(index)]
         guard spec.firstKey > 0 else { out.writeError("ERR The command has no key arguments"); return }
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
-        let last = spec.lastKeyIndex(argumentCount: inner.count)
-        guard last >= spec.firstKey, last < inner.count else {
-            out.writeError("ERR Invalid arguments specified for command")
-            return
+        // Each key specification finds its keys in turn (RENAME: the source, then the destination).
+        var found: [(position: Int, flags: [String])] = []
+        for keySpec in keySpecs(spec) {
+            let last = keySpec.lastPosition(argumentCount: inner.count)
+            guard last >= keySpec.index, last < inner.count else {
+                out.writeError("ERR Invalid arguments specified for command")
+                return
+            }
+            let flags = keySpec.flags.contains("variable_flags") ? variableKeyFlags(inner) : keySpec.flags
+            for k in stride(from: keySpec.index, through: last, by: max(keySpec.keyStep, 1)) {
+                found.append((k, flags))
+            }
         }
-        let positions = Array(stride(from: spec.firstKey, through: last, by: max(spec.step, 1)))
-        out.writeArrayHeader(positions.count)
-        for k in positions {
+        out.writeArrayHeader(found.count)
+        for key in found {
             if withFlags {
                 out.writeArrayHeader(2)
-                out.writeBulk(inner[k])
-                let flags = keyFlags(spec)
-                out.writeSetHeader(flags.count, resp)
-                for f in flags { out.writeSimple(string: f) }
+                out.writeBulk(inner[key.position])
+                out.writeSetHeader(key.flags.count, resp)
+                for f in key.flags { out.writeSimple(string: f) }
             } else {
-                out.writeBulk(inner[k])
+                out.writeBulk(inner[key.position])
             }
         }
     }

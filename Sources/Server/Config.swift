@@ -203,7 +203,7 @@ struct Config: Sendable {
             ConfigParameter("lfu-decay-time", .integer(min: 0, max: intMax), "1"),
             ConfigParameter("active-expire-effort", .integer(min: 1, max: 10), "1"),
             ConfigParameter("activerehashing", .bool, "yes"),
-            ConfigParameter("activedefrag", .bool, "no"),
+            ConfigParameter("activedefrag", .special(normalizeActiveDefrag), "no"),
             ConfigParameter("jemalloc-bg-thread", .bool, "yes"),
             ConfigParameter("stop-writes-on-bgsave-error", .bool, "yes"),
             ConfigParameter("rdbcompression", .bool, "yes"),
@@ -213,7 +213,7 @@ struct Config: Sendable {
             ConfigParameter("no-appendfsync-on-rewrite", .bool, "no"),
             ConfigParameter("auto-aof-rewrite-percentage", .integer(min: 0, max: intMax), "100"),
             ConfigParameter("auto-aof-rewrite-min-size", .memory(min: 0, max: longMax), "67108864"),
-            ConfigParameter("repl-backlog-size", .memory(min: 1, max: longMax), "1048576"),
+            ConfigParameter("repl-backlog-size", .special(normalizeReplBacklogSize), "1048576"),
             ConfigParameter("repl-backlog-ttl", .unsigned(min: 0, max: longMaxU), "3600"),
             ConfigParameter("repl-timeout", .integer(min: 1, max: intMax), "60"),
             ConfigParameter("repl-ping-replica-period", .integer(min: 1, max: intMax), "10", aliases: ["repl-ping-slave-period"]),
@@ -321,14 +321,40 @@ private func normalizeHz(_ raw: String, _ current: String) -> Result<String, Con
     return .success(String(min(max(v, 1), 500)))
 }
 
-/// `maxmemory-clients`: a memory value or a percentage of maxmemory ("10%").
+/// `maxmemory-clients`: a memory value or a percentage of maxmemory ("10%"). Redis stores
+/// a percentage as a negative number: "0%" is 0, and a memory value past LLONG_MAX wraps
+/// negative and so reads as a percentage too.
 private func normalizeMaxmemoryClients(_ raw: String, _ current: String) -> Result<String, ConfigError> {
-    if let v = parseMemory(raw), v <= UInt64(Int.max) { return .success(String(v)) }
+    let stored: Int
     if raw.count > 1, raw.hasSuffix("%"), let p = parseStrictInt(string: String(raw.dropLast())), p >= 0 {
-        guard p <= 100 else { return .failure(ConfigError("percentage argument must be less or equal to 100")) }
-        return .success("\(p)%")
+        stored = -p
+    } else if let v = parseMemory(raw) {
+        stored = Int(Int64(bitPattern: v))
+    } else {
+        return .failure(ConfigError("argument must be a memory or percent value"))
     }
-    return .failure(ConfigError("argument must be a memory or percent value"))
+    guard stored >= -100 else { return .failure(ConfigError("percentage argument must be less or equal to 100")) }
+    return .success(stored < 0 ? "\(-stored)%" : String(stored))
+}
+
+/// `repl-backlog-size`: a memory value of at least 1, raised to Redis's 16 KB minimum
+/// (resizeReplicationBacklog) once set.
+private func normalizeReplBacklogSize(_ raw: String, _ current: String) -> Result<String, ConfigError> {
+    guard let v = parseMemory(raw) else { return .failure(ConfigError("argument must be a memory value")) }
+    let size = Int(Int64(bitPattern: v))
+    guard size >= 1 else { return .failure(ConfigError("argument must be between 1 and \(Int.max) inclusive")) }
+    return .success(String(max(size, 16 * 1024)))
+}
+
+/// `activedefrag`: ValKeyper has no defragmenter, so it refuses "yes" as a Redis built
+/// without defrag support does.
+private func normalizeActiveDefrag(_ raw: String, _ current: String) -> Result<String, ConfigError> {
+    switch raw.lowercased() {
+    case "no": return .success("no")
+    case "yes":
+        return .failure(ConfigError("Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified Jemalloc like the one shipped by default with the Redis source distribution"))
+    default: return .failure(ConfigError("argument must be 'yes' or 'no'"))
+    }
 }
 
 /// `save`: pairs of seconds (>= 1) and changes (>= 0), space separated; "" disables.

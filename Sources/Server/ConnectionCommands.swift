@@ -5,9 +5,9 @@ import Shards
 /// AUTH, HELLO, RESET and the CLIENT container.
 enum ConnectionCommands {
     static let specs: [CommandSpec] = [
-        CommandSpec("ping", arity: -1, flags: [.fast, .stale], group: "connection",
+        CommandSpec("ping", arity: -1, flags: [.fast], group: "connection",
                     summary: "Returns the server's liveliness response.", run: .client(ping)),
-        CommandSpec("echo", arity: 2, flags: [.fast], group: "connection",
+        CommandSpec("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
                     summary: "Returns the given string.", run: .client(echo)),
         CommandSpec("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
                     summary: "Closes the connection.", run: .client(quit)),
@@ -19,7 +19,7 @@ enum ConnectionCommands {
                     summary: "Handshakes with the Redis server.", run: .client(hello)),
         CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
                     summary: "Resets the connection.", run: .client(reset)),
-        CommandSpec("client", arity: -2, flags: [.stale], group: "connection",
+        CommandSpec("client", arity: -2, group: "connection",
                     summary: "A container for client connection commands.", run: .container, subcommands: ClientCommands.specs),
     ]
 
@@ -101,7 +101,7 @@ enum ConnectionCommands {
                 guard ClientCommands.setName(c, args[i + 1], &out) else { return }
                 i += 2
             } else {
-                out.writeError(string: "ERR Syntax error in HELLO option '\(args.string(i))'")
+                out.writeError(quoting: args[i], "ERR Syntax error in HELLO option '", "'")
                 return
             }
         }

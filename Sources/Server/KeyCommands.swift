@@ -190,7 +190,7 @@ enum KeyCommands {
             else if argIs(a, "xx") { flags.insert(.xx) }
             else if argIs(a, "gt") { flags.insert(.gt) }
             else if argIs(a, "lt") { flags.insert(.lt) }
-            else { out.writeError(string: "ERR Unsupported option \(args.string(i))"); return nil }
+            else { out.writeError(quoting: a, "ERR Unsupported option ", ""); return nil }
         }
         if flags.contains(.nx) && !flags.isDisjoint(with: [.xx, .gt, .lt]) {
             out.writeError("ERR NX and XX, GT or LT options at the same time are not compatible")
@@ -497,8 +497,9 @@ enum KeyCommands {
 
     /// `:count` followed by a bulk key if this shard has a live one.
     static func randomKeyPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let e = ctx.shard.randomEntry(db: ctx.db)  // first: it may delete expired keys
         out.writeInteger(ctx.shard.keyCount(db: ctx.db))
-        if let e = ctx.shard.randomEntry(db: ctx.db) { out.writeBulk(e.key) }
+        if let e { out.writeBulk(e.key) }
     }
 
     // MARK: RENAME, COPY, MOVE (one shard)
@@ -525,7 +526,10 @@ enum KeyCommands {
             d.expireAt = e.expireAt
             return d
         }
-        return e.copy(newKey: key)
+        let d = e.copy(newKey: key)
+        // Redis's dupStringObject gives an integer its own object: no longer a shared one.
+        if encodingName(e) == "int" { d.flags.insert(.unsharedInteger) }
+        return d
     }
 
     /// COPY's options after the keys: [DB n] [REPLACE]. Nil after writing the error.
@@ -785,7 +789,7 @@ enum KeyCommands {
         if argIs(sub, "encoding") {
             out.writeBulk(string: encodingName(e))
         } else if argIs(sub, "refcount") {
-            let shared = argIs(args[4], "1") && encodingName(e) == "int"
+            let shared = argIs(args[4], "1") && encodingName(e) == "int" && !e.flags.contains(.unsharedInteger)
                 && (parseStrictInt(e.value).map { $0 >= 0 && $0 < 10000 } ?? false)
             out.writeInteger(shared ? Int(Int32.max) : 1)
         } else if argIs(sub, "idletime") {
@@ -804,12 +808,13 @@ enum KeyCommands {
     }
 
     /// OBJECT ENCODING's answer: strings are "int" if they read as a 64-bit integer,
-    /// "embstr" up to 44 bytes, else "raw" (and always "raw" once APPEND/SETRANGE wrote them).
+    /// "embstr" up to 44 bytes, else "raw" (and always "raw" once APPEND/SETRANGE wrote them;
+    /// never "int" for INCRBYFLOAT's text).
     static func encodingName(_ e: Entry) -> String {
         if e.kind == .object { return (e.object as? KeyspaceObject)?.encodingName ?? "unknown" }
         if e.flags.contains(.rawEncoding) { return "raw" }
         let value = e.value
-        if value.count <= 20 && parseStrictInt(value) != nil { return "int" }
+        if value.count <= 20 && !e.flags.contains(.notIntegerEncoded) && parseStrictInt(value) != nil { return "int" }
         return value.count <= 44 ? "embstr" : "raw"
     }
 
@@ -830,20 +835,11 @@ enum KeyCommands {
         ], &out)
     }
 
-    /// Redis's addReplyHelp: a header line, the lines, and the HELP entry, as status replies.
-    static func writeHelp(_ command: String, _ lines: [String], _ out: inout ByteBuffer) {
-        out.writeArrayHeader(lines.count + 3)
-        out.writeSimple(string: "\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
-        for line in lines { out.writeSimple(string: line) }
-        out.writeSimple("HELP")
-        out.writeSimple("    Print this help.")
-    }
-
     // MARK: DEBUG
 
     /// Redis answers a DEBUG subcommand given the wrong number of arguments like this.
     static func debugSyntaxError(_ args: Arguments, _ out: inout ByteBuffer) {
-        out.writeError(string: "ERR unknown subcommand or wrong number of arguments for '\(String(args.string(1).prefix(128)))'. Try DEBUG HELP.")
+        writeSubcommandSyntaxError(args, &out)
     }
 
     /// DEBUG SLEEP seconds (fractions allowed): blocks this worker, its connections and its

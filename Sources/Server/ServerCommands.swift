@@ -29,7 +29,8 @@ enum ServerCommands {
                     summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: .client(shutdown)),
         ConfigCommands.spec,
         CommandSpec("command", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command)),
+                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command),
+                    subcommands: CommandIntrospection.subcommands),
         CommandSpec("function", arity: -2, group: "scripting", summary: "A container for function commands.",
                     run: .container, subcommands: [
                         CommandSpec("function|flush", arity: -2, flags: [.write, .noscript], group: "scripting",
@@ -105,7 +106,7 @@ enum ServerCommands {
 
     static func functionFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         if args.count > 3 {
-            out.writeError(string: "ERR unknown subcommand or wrong number of arguments for '\(args.string(1))'. Try FUNCTION HELP.")
+            writeSubcommandSyntaxError(args, &out)
         } else if args.count == 3 && !argIs(args[2], "sync") && !argIs(args[2], "async") {
             out.writeError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
         } else {

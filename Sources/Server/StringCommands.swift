@@ -528,17 +528,19 @@ enum StringCommands {
 
     /// Sets the value of `key`, whose live string entry is `e` (nil: absent), keeping its TTL.
     /// Overwrites in place when the block has room, sparing setString's second lookup.
+    /// Returns the entry now holding the value, its encoding flags cleared.
+    @discardableResult
     private static func storeKeepingTTL(_ ctx: ShardContext, _ e: Entry?, key: UnsafeRawBufferPointer,
-                                        value: UnsafeRawBufferPointer) {
+                                        value: UnsafeRawBufferPointer) -> Entry {
         if let e, value.count <= e.valueCapacity, value.count * 2 >= e.valueLength {
             ctx.shard.noteModified(db: ctx.db, key: key)
             if value.count > 0 { e.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
             e.valueLength = value.count
-            e.flags.remove(.rawEncoding)
+            e.flags.subtract(.encoding)
             e.lastAccess = UInt32(truncatingIfNeeded: ctx.shard.now / 1000)
-        } else {
-            ctx.shard.setString(db: ctx.db, key: key, value: value, expireAt: nil)
+            return e
         }
+        return ctx.shard.setString(db: ctx.db, key: key, value: value, expireAt: nil)
     }
 
     /// Redis's MAX_LONG_DOUBLE_CHARS: longer float arguments are rejected, and every
@@ -559,7 +561,8 @@ enum StringCommands {
         withUnsafeTemporaryAllocation(byteCount: maxLongDoubleChars, alignment: 8) { buffer in
             let n = formatHumanFriendly(value, into: buffer)
             let text = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-            storeKeepingTTL(ctx, e, key: args[1], value: text)
+            // Redis stores the text as it is (createStringObjectFromLongDouble), never as an integer.
+            storeKeepingTTL(ctx, e, key: args[1], value: text).flags.insert(.notIntegerEncoded)
             out.writeBulk(text)
         }
     }

@@ -27,6 +27,14 @@ public struct Entry: Equatable {
         public static let dead = Flags(rawValue: 1)
         /// String written by APPEND/SETRANGE: OBJECT ENCODING says "raw" as Redis does.
         public static let rawEncoding = Flags(rawValue: 2)
+        /// String stored without trying the integer encoding (INCRBYFLOAT's result): "embstr"
+        /// or "raw" by length even when it reads as an integer.
+        public static let notIntegerEncoded = Flags(rawValue: 4)
+        /// Integer-encoded string with an object of its own rather than a shared one (what
+        /// COPY duplicates): OBJECT REFCOUNT says 1.
+        public static let unsharedInteger = Flags(rawValue: 8)
+        /// The flags that tell how Redis would encode a string value.
+        public static let encoding: Flags = [.rawEncoding, .notIntegerEncoded, .unsharedInteger]
     }
 
     /// Allocates a string entry holding copies of `key` and `value`.

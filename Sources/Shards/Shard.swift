@@ -143,7 +143,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
                 // Overwrite in place: the block (and its heap references) stays put.
                 if value.count > 0 { old.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count) }
                 old.valueLength = value.count
-                old.flags.remove(.rawEncoding)
+                old.flags.subtract(.encoding)
                 e = old
             } else {
                 e = Entry.makeString(key: key, hash: hash, value: value)
@@ -324,12 +324,21 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
     }
 
+    /// A random live entry. As Redis's dbRandomKey, an expired key picked on the way is
+    /// deleted and the pick retried, so a live key is found however many have expired
+    /// (a replica, which may not delete, gives up after 100 expired picks).
     public func randomEntry(db: Int) -> Entry? {
         var rng = SystemRandomNumberGenerator()
         let t = table(db)
-        for _ in 0..<100 {
-            guard let e = t.pointee.randomEntry(using: &rng) else { return nil }
+        var expiredPicks = 0
+        while let e = t.pointee.randomEntry(using: &rng) {
             if !isExpired(e) { return e }
+            if expiryDeletesOnAccess, let slot = t.pointee.find(e.key, hash: e.hash) {
+                expire(slot: slot, in: t)
+            } else {
+                expiredPicks += 1
+                if expiredPicks == 100 { return nil }
+            }
         }
         return nil
     }
@@ -391,7 +400,7 @@ extension Entry {
             e = Entry.makeObject(key: key, hash: hash, object: obj)
         } else {
             e = Entry.makeString(key: key, hash: hash, value: value)
-            e.flags = flags.intersection(.rawEncoding)
+            e.flags = flags.intersection(.encoding)
         }
         e.expireAt = expireAt
         e.lastAccess = lastAccess

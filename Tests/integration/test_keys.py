@@ -613,7 +613,7 @@ def test_object_help_and_errors(r):
     lines = r.cmd("OBJECT", "HELP")
     assert lines[0] == "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
     assert lines[1] == "ENCODING <key>"
-    assert lines[-2:] == ["HELP", "    Print this help."]
+    assert lines[-2:] == ["HELP", "    Prints this help."]
     assert len(lines) == 15
     assert r.raw("OBJECT", "HELP").startswith(b"*15\r\n+OBJECT <subcommand>")
     assert err(r.cmd("OBJECT")) == "ERR wrong number of arguments for 'object' command"
