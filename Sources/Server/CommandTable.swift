@@ -50,13 +50,16 @@ struct CommandFlags: OptionSet, Sendable {
     static let noMulti = CommandFlags(rawValue: 1 << 10)
     static let allowBusy = CommandFlags(rawValue: 1 << 11)
     static let movableKeys = CommandFlags(rawValue: 1 << 12)
+    static let skipSlowlog = CommandFlags(rawValue: 1 << 13)
+    static let noAsyncLoading = CommandFlags(rawValue: 1 << 14)
     /// Internal part of a split command: not reachable by name from clients.
     static let `internal` = CommandFlags(rawValue: 1 << 31)
 
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
-        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.fast, "fast"),
-        (.noAuth, "no_auth"), (.blocking, "blocking"), (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
+        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.skipSlowlog, "skip_slowlog"),
+        (.fast, "fast"), (.noAuth, "no_auth"), (.blocking, "blocking"), (.noAsyncLoading, "no_async_loading"),
+        (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
         (.movableKeys, "movablekeys"),
     ]
 }

@@ -276,9 +276,9 @@ extension Worker {
 
 enum PersistenceCommands {
     static let specs: [CommandSpec] = [
-        CommandSpec("save", arity: 1, flags: [.admin, .noscript, .noMulti], group: "server",
+        CommandSpec("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
                     summary: "Synchronously saves the database(s) to disk.", run: .client(save)),
-        CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript], group: "server",
+        CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
                     summary: "Asynchronously saves the database(s) to disk.", run: .client(bgsave)),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
                     summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave)),

@@ -35,7 +35,7 @@ enum TransactionCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
                     summary: "Starts a transaction.", run: .client(multi)),
-        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale], group: "transactions",
+        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], group: "transactions",
                     summary: "Executes all commands in a transaction.", run: .client(exec)),
         CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
                     summary: "Discards a transaction.", run: .client(discard)),
