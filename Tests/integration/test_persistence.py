@@ -42,7 +42,10 @@ class Node:
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--dir", data_dir, *extra, *args],
                                      stdout=self.stdout, stderr=self.stderr)
         if wait:
-            wait_until(self._ready, timeout=30, message="server to accept connections")
+            self.wait_ready()
+
+    def wait_ready(self):
+        wait_until(self._ready, timeout=30, message="server to accept connections")
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -93,9 +96,11 @@ def nodes():
     """Starts servers (`nodes(dir, *args)`); any still running at the end are killed."""
     started = []
 
-    def start(data_dir, *args, **kw):
-        n = Node(data_dir, *args, **kw)
-        started.append(n)
+    def start(data_dir, *args, wait=True, **kw):
+        n = Node(data_dir, *args, wait=False, **kw)
+        started.append(n)  # before waiting, so a server that fails to start is cleaned up too
+        if wait:
+            n.wait_ready()
         return n
     yield start
     for n in started:
