@@ -13,8 +13,10 @@ final class PersistenceState: Sendable {
     let lastBackgroundSaveOK = Atomic<Bool>(true)
     let lastBackgroundSaveSeconds = Atomic<Int>(-1)
     let backgroundSaveStarted = Atomic<Int64>(0) // unix seconds, while one runs
+    let lastBackgroundSaveTry = Atomic<Int64>(0) // unix seconds: a failed save is retried after a delay
+    let backgroundSaveScheduled = Atomic<Bool>(false)  // BGSAVE inside EXEC: run by the timer
     let changesAtLastSave = Atomic<Int>(0)
-    let saves = Atomic<Int>(0)
+    let saves = Atomic<Int>(0)                   // saves started (Redis's stat_rdb_saves), failed ones too
     let keysLoaded = Atomic<Int>(0)
     let keysExpiredAtLoad = Atomic<Int>(0)
 }
@@ -117,7 +119,8 @@ enum Persistence {
         let started = Clock.monotonicMilliseconds()
         for w in workers { w.shard?.now = now }
         do {
-            _ = try RDBReader.load(path: path) { record in
+            // Like Redis, rdbchecksum no also skips the check on load.
+            _ = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
@@ -188,6 +191,7 @@ extension Worker {
     func saveNow(client: Client?, out: inout ByteBuffer, then: @escaping (Bool, inout ByteBuffer) -> Void) {
         let state = context.persistence
         let settings = saveSettings
+        state.saves.add(1, ordering: .relaxed)
         snapshot(client: client, out: &out) { parts, changes, out in
             if let error = Persistence.write(parts: parts, path: settings.path, compression: settings.compression,
                                              checksum: settings.checksum) {
@@ -197,7 +201,7 @@ extension Worker {
             }
             state.lastSaveTime.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
             state.changesAtLastSave.store(changes, ordering: .relaxed)
-            state.saves.add(1, ordering: .relaxed)
+            state.lastBackgroundSaveOK.store(true, ordering: .relaxed)  // rdbSave resets the status too
             Log.notice("DB saved on disk")
             then(true, &out)
         }
@@ -210,7 +214,10 @@ extension Worker {
         let state = context.persistence
         guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return false }
-        state.backgroundSaveStarted.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+        let now = Clock.unixMilliseconds() / 1000
+        state.backgroundSaveStarted.store(now, ordering: .relaxed)
+        state.lastBackgroundSaveTry.store(now, ordering: .relaxed)
+        state.saves.add(1, ordering: .relaxed)
         let settings = saveSettings
         Log.notice("Background saving started")
         snapshot(client: client, out: &out) { parts, changes, out in
@@ -226,7 +233,6 @@ extension Worker {
                     state.lastBackgroundSaveOK.store(true, ordering: .relaxed)
                     state.lastSaveTime.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
                     state.changesAtLastSave.store(changes, ordering: .relaxed)
-                    state.saves.add(1, ordering: .relaxed)
                 }
                 state.lastBackgroundSaveSeconds.store(Int((Clock.monotonicMilliseconds() - started) / 1000), ordering: .relaxed)
                 state.saveInProgress.store(false, ordering: .releasing)
@@ -236,18 +242,32 @@ extension Worker {
         return true
     }
 
-    /// Save rules ("save 3600 1 300 100"): checked on worker 0's timer.
+    /// Redis's CONFIG_BGSAVE_RETRY_DELAY: after a failed background save, automatic ones wait this long.
+    static let backgroundSaveRetryDelay: Int64 = 5
+
+    /// Save rules ("save 3600 1 300 100") and a scheduled BGSAVE: checked on worker 0's timer,
+    /// as Redis's serverCron does.
     func checkSaveRules() {
         let state = context.persistence
         guard !state.saveInProgress.load(ordering: .relaxed) else { return }
+        let now = Clock.unixMilliseconds() / 1000
+        // A failed save is not retried at every tick: Redis waits a few seconds.
+        guard state.lastBackgroundSaveOK.load(ordering: .relaxed)
+            || now - state.lastBackgroundSaveTry.load(ordering: .relaxed) > Self.backgroundSaveRetryDelay
+        else { return }
+        var ignored = ByteBuffer(capacity: 16)
+        if state.backgroundSaveScheduled.load(ordering: .relaxed) {
+            if backgroundSave(client: nil, out: &ignored) { state.backgroundSaveScheduled.store(false, ordering: .relaxed) }
+            return
+        }
         let rules = context.config.withLock { $0.value("save") }.split(separator: " ").compactMap { Int($0) }
         guard rules.count >= 2 else { return }
         let changes = context.stats.reduce(0) { $0 + $1.changes.load(ordering: .relaxed) }
             - state.changesAtLastSave.load(ordering: .relaxed)
-        let elapsed = Clock.unixMilliseconds() / 1000 - state.lastSaveTime.load(ordering: .relaxed)
-        for i in stride(from: 0, to: rules.count - 1, by: 2) where changes >= rules[i + 1] && changes > 0 && elapsed >= Int64(rules[i]) {
+        let elapsed = now - state.lastSaveTime.load(ordering: .relaxed)
+        // Strictly more seconds than the rule says, as in Redis ("save 1 1" waits two seconds).
+        for i in stride(from: 0, to: rules.count - 1, by: 2) where changes >= rules[i + 1] && elapsed > Int64(rules[i]) {
             Log.notice("\(rules[i + 1]) changes in \(rules[i]) seconds. Saving...")
-            var ignored = ByteBuffer(capacity: 16)
             backgroundSave(client: nil, out: &ignored)
             return
         }
@@ -301,12 +321,16 @@ enum PersistenceCommands {
             out.writeError(Errors.syntax)
             return
         }
-        if !w.backgroundSave(client: c, out: &out) {
-            if args.count == 2 {
-                out.append("+Background saving scheduled\r\n")
-            } else {
-                out.writeError("ERR Background save already in progress")
-            }
+        // There is no other kind of background job, so SCHEDULE only matters inside EXEC: there
+        // Redis defers the save to its timer, after the transaction, and so do we.
+        let state = w.context.persistence
+        if state.saveInProgress.load(ordering: .acquiring) {
+            out.writeError("ERR Background save already in progress")
+        } else if w.currentNesting != nil {
+            state.backgroundSaveScheduled.store(true, ordering: .relaxed)
+            out.append("+Background saving scheduled\r\n")
+        } else if !w.backgroundSave(client: c, out: &out) {
+            out.writeError("ERR Background save already in progress")
         }
     }
 
