@@ -130,10 +130,10 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     @discardableResult
     public func setString(db: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
                           expireAt: Int64?) -> Entry {
-        noteModified(db: db, key: key)
         let hash = KeyTable.hash(key)
         let t = table(db)
         if let slot = t.pointee.find(key, hash: hash) {
+            noteModified(db: db, key: key)  // a new key is reported by `insert`
             let old = t.pointee.entry(at: slot)
             let oldExpire = old.expireAt
             let keepTTL = expireAt == nil && !isExpired(old)

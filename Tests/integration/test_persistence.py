@@ -684,8 +684,6 @@ def test_default_config_saves_on_sigterm(nodes, data_dir):
     assert nodes(data_dir).conn().cmd("GET", "k") == b"v"
 
 
-@pytest.mark.xfail(strict=True, reason="Shard.setString notes a new key's change twice (once itself, "
-                   "once in insert), so rdb_changes_since_last_save and save rules count 2 per new key")
 def test_changes_since_last_save_counts_each_write_once(nodes, data_dir):
     c = nodes(data_dir, "--save", "").conn()
     c.cmd("SET", "k", "v")     # new key
