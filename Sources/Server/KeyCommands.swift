@@ -124,7 +124,8 @@ enum KeyCommands {
         static let detach = CommandTable.shared.index(of: "__detach")!
         static let copyOut = CommandTable.shared.index(of: "__copyout")!
         static let attach = CommandTable.shared.index(of: "__attach")!
-        static let exists = CommandTable.shared.index(of: "exists")!
+        /// Counts existing keys without hit/miss accounting (a write's lookup).
+        static let countExisting = CommandTable.shared.index(of: "__count_existing")!
     }
 
     // MARK: Lookups
@@ -437,11 +438,21 @@ enum KeyCommands {
         var visited = 0
         var matched = 0
         var body = ByteBuffer(capacity: 512)
+        // Redis looks up (so deletes) an expired key that passes MATCH; with TYPE, that
+        // lookup is a keyspace miss.
+        let looksUpExpired = { (e: Entry) -> Bool in
+            if let pattern, !Glob.matches(pattern, e.key) { return false }
+            if wantedType != nil { ctx.shard.keyspaceMisses += 1 }
+            return true
+        }
         while true {
-            cursor = ctx.shard.scan(db: ctx.db, cursor: cursor) { e in
+            cursor = ctx.shard.scan(db: ctx.db, cursor: cursor, looksUpExpired: looksUpExpired) { e in
                 visited += 1
                 if let pattern, !Glob.matches(pattern, e.key) { return }
-                if let wantedType, typeName(e) != wantedType { return }
+                if let wantedType {
+                    ctx.shard.keyspaceHits += 1   // Redis 7.0 looks the key up (a read) to learn its type
+                    if typeName(e) != wantedType { return }
+                }
                 body.writeBulk(e.key)
                 matched += 1
             }
@@ -692,8 +703,8 @@ enum KeyCommands {
         dbSpan = op.store(string: String(db))
         mode = op.store(string: nx ? "nx" : "replace")
         if nx {
-            op.addPart(shard: srcShard, command: Part.exists, spanIndices: [name, src])
-            op.addPart(shard: dstShard, command: Part.exists, spanIndices: [name, dst])
+            op.addPart(shard: srcShard, command: Part.countExisting, spanIndices: [name, src])
+            op.addPart(shard: dstShard, command: Part.countExisting, spanIndices: [name, dst])
         } else {
             op.state = Step.detach.rawValue
             op.addPart(shard: srcShard, command: Part.detach, spanIndices: [name, src, dst])
@@ -783,7 +794,7 @@ enum KeyCommands {
 
     /// `__object subcommand key lfu sharedIntegers`.
     static func objectPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let e = ctx.shard.lookup(db: ctx.db, key: args[2]) else { out.writeNull(ctx.resp); return }
+        guard let e = peek(ctx, args[2]) else { out.writeNull(ctx.resp); return }
         let lfu = argIs(args[3], "1")
         let sub = args[1]
         if argIs(sub, "encoding") {
