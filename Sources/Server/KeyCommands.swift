@@ -105,14 +105,9 @@ enum KeyCommands {
                     ]),
         CommandSpec("__object", arity: 5, flags: [.internal], group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
 
+        // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
         CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-                    summary: "A container for debugging commands.", run: .container, subcommands: [
-                        CommandSpec("debug|sleep", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-                                    summary: "Stops the server for a number of seconds.", run: .client(debugSleep)),
-                        CommandSpec("debug|set-active-expire", arity: -2, flags: [.admin, .noscript, .loading, .stale],
-                                    group: "server", summary: "Enables or disables active expiry.",
-                                    run: .client(debugSetActiveExpire)),
-                    ]),
+                    summary: "A container for debugging commands.", run: .client(debug)),
         CommandSpec("__set_active_expire", arity: 3, flags: [.internal], group: "server",
                     run: .keyed(setActiveExpirePart, split: nil, crossShard: nil)),
     ]
@@ -848,15 +843,21 @@ enum KeyCommands {
 
     // MARK: DEBUG
 
-    /// Redis answers a DEBUG subcommand given the wrong number of arguments like this.
-    static func debugSyntaxError(_ args: Arguments, _ out: inout ByteBuffer) {
-        writeSubcommandSyntaxError(args, &out)
+    /// DEBUG SLEEP and SET-ACTIVE-EXPIRE; any other subcommand, or the wrong number of
+    /// arguments, gets Redis's subcommand syntax error.
+    static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        if argIs(args[1], "sleep") && args.count == 3 {
+            debugSleep(w, args, &out)
+        } else if argIs(args[1], "set-active-expire") && args.count == 3 {
+            w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
+        } else {
+            writeSubcommandSyntaxError(args, &out)
+        }
     }
 
     /// DEBUG SLEEP seconds (fractions allowed): blocks this worker, its connections and its
     /// shard, as Redis blocks its one thread.
-    static func debugSleep(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard args.count == 3 else { debugSyntaxError(args, &out); return }
+    static func debugSleep(_ w: Worker, _ args: Arguments, _ out: inout ByteBuffer) {
         let seconds = args.string(2).withCString { strtod($0, nil) }
         let micros = Int64(max(0, min(seconds * 1_000_000, Double(Int64.max / 2))))
         var request = timespec(tv_sec: Int(micros / 1_000_000), tv_nsec: Int((micros % 1_000_000) * 1000))
@@ -866,12 +867,7 @@ enum KeyCommands {
         out.writeOK()
     }
 
-    /// DEBUG SET-ACTIVE-EXPIRE 0|1 on every shard (atoi semantics, as Redis).
-    static func debugSetActiveExpire(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard args.count == 3 else { debugSyntaxError(args, &out); return }
-        w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
-    }
-
+    /// DEBUG SET-ACTIVE-EXPIRE 0|1, on each shard (atoi semantics, as Redis).
     static func setActiveExpirePart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         ctx.shard.activeExpireEnabled = args.string(2).withCString { atoi($0) } != 0
         out.writeOK()
