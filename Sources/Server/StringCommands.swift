@@ -75,10 +75,6 @@ enum StringCommands {
                     run: .keyed(incrbyfloat, split: nil, crossShard: nil)),
     ]
 
-    /// Redis's default proto-max-bulk-len: the largest string APPEND/SETRANGE may build.
-    /// (The configured value lives in ServerContext, which shard handlers do not see.)
-    static let maxStringLength = 512 * 1024 * 1024
-
     // MARK: GET
 
     static func get(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
@@ -397,7 +393,7 @@ enum StringCommands {
     /// Redis's checkStringLength: `size + append` must fit proto-max-bulk-len.
     private static func lengthOK(_ size: Int, _ append: Int, _ out: inout ByteBuffer) -> Bool {
         let (total, overflow) = size.addingReportingOverflow(append)
-        if overflow || total > maxStringLength {
+        if overflow || total > LiveConfig.maxStringLength.load(ordering: .relaxed) {
             out.writeError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
             return false
         }

@@ -888,3 +888,24 @@ def test_command_info_same_as_redis(server, redis_port, protocol):
     finally:
         redis.close()
         vk.close()
+
+
+def test_string_limit_follows_proto_max_bulk_len(server, redis_port):
+    """APPEND and SETRANGE may build strings up to proto-max-bulk-len as configured now."""
+    redis, vk = Conn(redis_port), server.conn()
+    differ = Differ(0, [(redis, vk)])
+    limit = 1024 * 1024
+    try:
+        for c in (redis, vk):
+            assert c.cmd("FLUSHALL") == "OK"
+            assert c.cmd("CONFIG", "SET", "proto-max-bulk-len", "1mb") == "OK"
+        for args in (["SETRANGE", "s", limit - 1, "a"], ["SETRANGE", "s", limit, "a"], ["SETRANGE", "s", limit - 1, "ab"],
+                     ["APPEND", "s", "b"], ["STRLEN", "s"], ["SET", "t", "x" * 1000], ["APPEND", "t", "y" * (limit - 1000)],
+                     ["APPEND", "t", "z"], ["APPEND", "t", ""], ["SETRANGE", "n", limit, "x"], ["STRLEN", "n"]):
+            differ.run([str(a).encode() for a in args])
+    finally:
+        for c in (redis, vk):
+            c.cmd("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+            c.cmd("FLUSHALL")
+        redis.close()
+        vk.close()
