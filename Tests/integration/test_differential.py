@@ -1,18 +1,28 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string and generic key commands over a small key space
-(hash-tagged keys, binary keys, keys in db 0 and 1), with valid and invalid arguments,
-in RESP2 and RESP3. Only what is legitimately nondeterministic is normalized: TTLs (a
-key is set a moment apart on the two servers), idle times, RANDOMKEY's pick, SCAN's
-cursors and page boundaries (a full scan's set of keys is compared), KEYS's order, and
-the connection id in HELLO.
+Each seed drives one stream of string and generic key commands (plus connection, CLIENT
+and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
+keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
+ranges). The stream switches between RESP2 and RESP3 and between two connections, and
+sends some bursts as pipelines. Every third seed turns active expiry off and adds TTLs of a
+few ms, then waits for them to run out, so both servers hold expired keys not yet deleted.
+At the end the keyspaces and the keyspace hit/miss/expired counters must match.
+
+Only what is legitimately nondeterministic is normalized: TTLs (a key is set a moment
+apart on the two servers), idle times, RANDOMKEY's pick, SCAN's cursors and page
+boundaries (a full scan's set of keys is compared), KEYS's and CONFIG GET's order, and the
+connection id in HELLO.
 
 Times are chosen so that no outcome depends on when a command runs: relative TTLs are
 distinct multiples of 1000 s and absolute ones sit 500 s off that grid, so GT/LT never
 compare two deadlines a few milliseconds apart; deadlines in the past delete at once.
 
-Run more seeds locally with DIFF_SEEDS=first:last (e.g. DIFF_SEEDS=100:400).
+Further tests compare random CONFIG SET/GET calls, COMMAND INFO of every command, and the
+string size limit under a configured proto-max-bulk-len.
+
+Run more seeds locally with DIFF_SEEDS=first:last (e.g. DIFF_SEEDS=100:400); with
+DIFF_KEEP_GOING=1 a stream goes on after a mismatch and lists them all.
 """
 import collections
 import os
