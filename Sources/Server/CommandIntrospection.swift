@@ -74,13 +74,8 @@ enum CommandIntrospection {
               !table.specs[Int(top)].flags.contains(.internal) else { return nil }
         let spec = table.specs[Int(top)]
         if parts.count == 1 { return spec }
-        return documentedSubcommands(spec).first { $0.name == name }
-    }
-
-    /// The subcommands COMMAND shows. Redis's DEBUG parses its subcommands itself, so it
-    /// shows none; COMMAND's own are described though it dispatches them itself.
-    static func documentedSubcommands(_ spec: CommandSpec) -> [CommandSpec] {
-        spec.name == "debug" ? [] : spec.subcommands
+        // A container's subcommands, or COMMAND's own (described though it dispatches them itself).
+        return spec.subcommands.first { $0.name == name }
     }
 
     /// COMMAND's subcommands, for COMMAND INFO/DOCS/LIST (the handler above runs them).
@@ -126,7 +121,7 @@ enum CommandIntrospection {
         let specs = keySpecs(spec)
         out.writeSetHeader(specs.count, resp)
         for keySpec in specs { writeKeySpec(keySpec, resp, &out) }
-        let subs = documentedSubcommands(spec)
+        let subs = spec.subcommands
         out.writeSetHeader(subs.count, resp)
         for sub in subs { writeInfo(sub, resp, &out) }
     }
@@ -200,7 +195,7 @@ enum CommandIntrospection {
     static func writeDocs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         let hasSummary = !spec.summary.isEmpty
         let arguments = CommandSyntax.arguments(of: spec.name) ?? []
-        let subs = documentedSubcommands(spec)
+        let subs = spec.subcommands
         out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (subs.isEmpty ? 0 : 1), resp)
         if hasSummary {
             out.writeBulk(string: "summary"); out.writeBulk(string: spec.summary)
@@ -246,7 +241,7 @@ enum CommandIntrospection {
         var names: [String] = []
         for spec in table.publicCommands {
             if keep(spec) { names.append(spec.name) }
-            for sub in documentedSubcommands(spec) where keep(sub) { names.append(sub.name) }
+            for sub in spec.subcommands where keep(sub) { names.append(sub.name) }
         }
         out.writeArrayHeader(names.count)
         for n in names { out.writeBulk(string: n) }

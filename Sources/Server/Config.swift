@@ -140,11 +140,14 @@ enum LiveConfig {
     static let passwordRequired = Atomic<Bool>(false)
     /// `timeout`: seconds of inactivity after which a connection is closed (0: never).
     static let idleTimeoutSeconds = Atomic<Int>(0)
+    /// `proto-max-bulk-len`: also the longest string APPEND and SETRANGE may build.
+    static let maxStringLength = Atomic<Int>(512 * 1024 * 1024)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
         passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
+        maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
     }
 }
 

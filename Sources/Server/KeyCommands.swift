@@ -105,14 +105,9 @@ enum KeyCommands {
                     ]),
         CommandSpec("__object", arity: 5, flags: [.internal], group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
 
+        // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
         CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-                    summary: "A container for debugging commands.", run: .container, subcommands: [
-                        CommandSpec("debug|sleep", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-                                    summary: "Stops the server for a number of seconds.", run: .client(debugSleep)),
-                        CommandSpec("debug|set-active-expire", arity: -2, flags: [.admin, .noscript, .loading, .stale],
-                                    group: "server", summary: "Enables or disables active expiry.",
-                                    run: .client(debugSetActiveExpire)),
-                    ]),
+                    summary: "A container for debugging commands.", run: .client(debug)),
         CommandSpec("__set_active_expire", arity: 3, flags: [.internal], group: "server",
                     run: .keyed(setActiveExpirePart, split: nil, crossShard: nil)),
     ]
@@ -124,7 +119,8 @@ enum KeyCommands {
         static let detach = CommandTable.shared.index(of: "__detach")!
         static let copyOut = CommandTable.shared.index(of: "__copyout")!
         static let attach = CommandTable.shared.index(of: "__attach")!
-        static let exists = CommandTable.shared.index(of: "exists")!
+        /// Counts existing keys without hit/miss accounting (a write's lookup).
+        static let countExisting = CommandTable.shared.index(of: "__count_existing")!
     }
 
     // MARK: Lookups
@@ -437,11 +433,21 @@ enum KeyCommands {
         var visited = 0
         var matched = 0
         var body = ByteBuffer(capacity: 512)
+        // Redis looks up (so deletes) an expired key that passes MATCH; with TYPE, that
+        // lookup is a keyspace miss.
+        let looksUpExpired = { (e: Entry) -> Bool in
+            if let pattern, !Glob.matches(pattern, e.key) { return false }
+            if wantedType != nil { ctx.shard.keyspaceMisses += 1 }
+            return true
+        }
         while true {
-            cursor = ctx.shard.scan(db: ctx.db, cursor: cursor) { e in
+            cursor = ctx.shard.scan(db: ctx.db, cursor: cursor, looksUpExpired: looksUpExpired) { e in
                 visited += 1
                 if let pattern, !Glob.matches(pattern, e.key) { return }
-                if let wantedType, typeName(e) != wantedType { return }
+                if let wantedType {
+                    ctx.shard.keyspaceHits += 1   // Redis 7.0 looks the key up (a read) to learn its type
+                    if typeName(e) != wantedType { return }
+                }
                 body.writeBulk(e.key)
                 matched += 1
             }
@@ -692,8 +698,8 @@ enum KeyCommands {
         dbSpan = op.store(string: String(db))
         mode = op.store(string: nx ? "nx" : "replace")
         if nx {
-            op.addPart(shard: srcShard, command: Part.exists, spanIndices: [name, src])
-            op.addPart(shard: dstShard, command: Part.exists, spanIndices: [name, dst])
+            op.addPart(shard: srcShard, command: Part.countExisting, spanIndices: [name, src])
+            op.addPart(shard: dstShard, command: Part.countExisting, spanIndices: [name, dst])
         } else {
             op.state = Step.detach.rawValue
             op.addPart(shard: srcShard, command: Part.detach, spanIndices: [name, src, dst])
@@ -783,7 +789,7 @@ enum KeyCommands {
 
     /// `__object subcommand key lfu sharedIntegers`.
     static func objectPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let e = ctx.shard.lookup(db: ctx.db, key: args[2]) else { out.writeNull(ctx.resp); return }
+        guard let e = peek(ctx, args[2]) else { out.writeNull(ctx.resp); return }
         let lfu = argIs(args[3], "1")
         let sub = args[1]
         if argIs(sub, "encoding") {
@@ -837,15 +843,21 @@ enum KeyCommands {
 
     // MARK: DEBUG
 
-    /// Redis answers a DEBUG subcommand given the wrong number of arguments like this.
-    static func debugSyntaxError(_ args: Arguments, _ out: inout ByteBuffer) {
-        writeSubcommandSyntaxError(args, &out)
+    /// DEBUG SLEEP and SET-ACTIVE-EXPIRE; any other subcommand, or the wrong number of
+    /// arguments, gets Redis's subcommand syntax error.
+    static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        if argIs(args[1], "sleep") && args.count == 3 {
+            debugSleep(w, args, &out)
+        } else if argIs(args[1], "set-active-expire") && args.count == 3 {
+            w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
+        } else {
+            writeSubcommandSyntaxError(args, &out)
+        }
     }
 
     /// DEBUG SLEEP seconds (fractions allowed): blocks this worker, its connections and its
     /// shard, as Redis blocks its one thread.
-    static func debugSleep(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard args.count == 3 else { debugSyntaxError(args, &out); return }
+    static func debugSleep(_ w: Worker, _ args: Arguments, _ out: inout ByteBuffer) {
         let seconds = args.string(2).withCString { strtod($0, nil) }
         let micros = Int64(max(0, min(seconds * 1_000_000, Double(Int64.max / 2))))
         var request = timespec(tv_sec: Int(micros / 1_000_000), tv_nsec: Int((micros % 1_000_000) * 1000))
@@ -855,12 +867,7 @@ enum KeyCommands {
         out.writeOK()
     }
 
-    /// DEBUG SET-ACTIVE-EXPIRE 0|1 on every shard (atoi semantics, as Redis).
-    static func debugSetActiveExpire(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard args.count == 3 else { debugSyntaxError(args, &out); return }
-        w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
-    }
-
+    /// DEBUG SET-ACTIVE-EXPIRE 0|1, on each shard (atoi semantics, as Redis).
     static func setActiveExpirePart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         ctx.shard.activeExpireEnabled = args.string(2).withCString { atoi($0) } != 0
         out.writeOK()

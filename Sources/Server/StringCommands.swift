@@ -43,7 +43,7 @@ enum StringCommands {
         CommandSpec("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
                     summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
                     run: .keyed(msetnx, split: nil, crossShard: msetnxAcrossShards)),
-        CommandSpec("__msetnx_check", arity: -2, flags: [.internal], keys: (1, -1, 1), group: "string",
+        CommandSpec("__count_existing", arity: -2, flags: [.internal], keys: (1, -1, 1), group: "string",
                     run: .keyed(countExisting, split: nil, crossShard: nil)),
         CommandSpec("append", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
                     summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
@@ -74,10 +74,6 @@ enum StringCommands {
                     summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
                     run: .keyed(incrbyfloat, split: nil, crossShard: nil)),
     ]
-
-    /// Redis's default proto-max-bulk-len: the largest string APPEND/SETRANGE may build.
-    /// (The configured value lives in ServerContext, which shard handlers do not see.)
-    static let maxStringLength = 512 * 1024 * 1024
 
     // MARK: GET
 
@@ -196,7 +192,9 @@ enum StringCommands {
         }
         if let d = deadline, d <= shard.now {
             // An EXAT/PXAT already past: the key would be born expired, so it is simply gone.
+            // Redis stores it and expires it at its next lookup: that counts as an expired key.
             shard.delete(db: ctx.db, key: key)
+            shard.expiredKeys += 1
         } else {
             shard.setString(db: ctx.db, key: key, value: value, expireAt: o.keepTTL ? nil : (deadline ?? 0))
         }
@@ -324,8 +322,8 @@ enum StringCommands {
         out.writeInteger(1)
     }
 
-    /// Part of a cross-shard MSETNX: how many of the keys exist (no hit/miss accounting, as
-    /// Redis's lookupKeyWrite).
+    /// Part of a cross-shard MSETNX or RENAMENX: how many of the keys exist (no hit/miss
+    /// accounting, as Redis's lookupKeyWrite).
     static func countExisting(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         var n = 0
         for i in 1..<args.count where ctx.shard.lookup(db: ctx.db, key: args[i]) != nil { n += 1 }
@@ -333,7 +331,7 @@ enum StringCommands {
     }
 
     private static let msetIndex = CommandTable.shared.index(of: "mset")!
-    private static let existsCheckIndex = CommandTable.shared.index(of: "__msetnx_check")!
+    private static let existsCheckIndex = CommandTable.shared.index(of: "__count_existing")!
 
     /// Argument indices per shard: for each shard touched, [0 (the name), k, v, k, v...]
     /// (`withValues`) or [0, k, k...]. The operation stores the arguments in order, so an
@@ -395,7 +393,7 @@ enum StringCommands {
     /// Redis's checkStringLength: `size + append` must fit proto-max-bulk-len.
     private static func lengthOK(_ size: Int, _ append: Int, _ out: inout ByteBuffer) -> Bool {
         let (total, overflow) = size.addingReportingOverflow(append)
-        if overflow || total > maxStringLength {
+        if overflow || total > LiveConfig.maxStringLength.load(ordering: .relaxed) {
             out.writeError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
             return false
         }

@@ -136,7 +136,10 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             noteModified(db: db, key: key)  // a new key is reported by `insert`
             let old = t.pointee.entry(at: slot)
             let oldExpire = old.expireAt
-            let keepTTL = expireAt == nil && !isExpired(old)
+            let oldExpired = isExpired(old)
+            // Redis deletes an expired key before writing it anew: it counts as expired.
+            if oldExpired { expiredKeys += 1 }
+            let keepTTL = expireAt == nil && !oldExpired
             let newExpire = keepTTL ? oldExpire : (expireAt ?? 0)
             let e: Entry
             if old.kind == .string && value.count <= old.valueCapacity && value.count * 2 >= old.valueLength {
@@ -317,11 +320,27 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// One step of SCAN over this shard's table for `db`: live entries of one bucket.
     public func scan(db: Int, cursor: UInt64, _ body: (Entry) -> Void) -> UInt64 {
+        scan(db: db, cursor: cursor, looksUpExpired: { _ in false }, body)
+    }
+
+    /// One step of SCAN that also deletes the bucket's expired entries that SCAN looks up,
+    /// as Redis's does (`looksUpExpired` says which; a replica only skips them).
+    public func scan(db: Int, cursor: UInt64, looksUpExpired: (Entry) -> Bool,
+                     _ body: (Entry) -> Void) -> UInt64 {
         let now = self.now
-        return table(db).pointee.scan(cursor: cursor) { e in
+        let t = table(db)
+        var expired: [Entry] = []
+        let next = t.pointee.scan(cursor: cursor) { e in
             let at = e.expireAt
-            if at == 0 || at > now { body(e) }
+            if at == 0 || at > now { body(e) } else if looksUpExpired(e) { expired.append(e) }
         }
+        // Deleted after the bucket's visit: the table must not change under its scan.
+        if expiryDeletesOnAccess {
+            for e in expired {
+                if let slot = t.pointee.find(e.key, hash: e.hash) { expire(slot: slot, in: t) }
+            }
+        }
+        return next
     }
 
     /// A random live entry. As Redis's dbRandomKey, an expired key picked on the way is

@@ -1,18 +1,28 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string and generic key commands over a small key space
-(hash-tagged keys, binary keys, keys in db 0 and 1), with valid and invalid arguments,
-in RESP2 and RESP3. Only what is legitimately nondeterministic is normalized: TTLs (a
-key is set a moment apart on the two servers), idle times, RANDOMKEY's pick, SCAN's
-cursors and page boundaries (a full scan's set of keys is compared), KEYS's order, and
-the connection id in HELLO.
+Each seed drives one stream of string and generic key commands (plus connection, CLIENT
+and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
+keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
+ranges). The stream switches between RESP2 and RESP3 and between two connections, and
+sends some bursts as pipelines. Every third seed turns active expiry off and adds TTLs of a
+few ms, then waits for them to run out, so both servers hold expired keys not yet deleted.
+At the end the keyspaces and the keyspace hit/miss/expired counters must match.
+
+Only what is legitimately nondeterministic is normalized: TTLs (a key is set a moment
+apart on the two servers), idle times, RANDOMKEY's pick, SCAN's cursors and page
+boundaries (a full scan's set of keys is compared), KEYS's and CONFIG GET's order, and the
+connection id in HELLO.
 
 Times are chosen so that no outcome depends on when a command runs: relative TTLs are
 distinct multiples of 1000 s and absolute ones sit 500 s off that grid, so GT/LT never
 compare two deadlines a few milliseconds apart; deadlines in the past delete at once.
 
-Run more seeds locally with DIFF_SEEDS=first:last (e.g. DIFF_SEEDS=100:400).
+Further tests compare random CONFIG SET/GET calls, COMMAND INFO of every command, and the
+string size limit under a configured proto-max-bulk-len.
+
+Run more seeds locally with DIFF_SEEDS=first:last (e.g. DIFF_SEEDS=100:400); with
+DIFF_KEEP_GOING=1 a stream goes on after a mismatch and lists them all.
 """
 import collections
 import os
@@ -639,6 +649,7 @@ class Differ:
             self.within(args, expected, actual, 1 if name in ("ttl", "expiretime") else TTL_TOLERANCE_MS)
         elif name == "object" and sub == "idletime":
             # A shared integer (0..9999) has one access time for every key holding it in Redis.
+            self.vk.cmd("OBJECT", "REFCOUNT", args[2])   # the same lookups on both: same INFO stats
             if self.redis.cmd("OBJECT", "REFCOUNT", args[2]) != 2**31 - 1:
                 self.within(args, expected, actual, IDLE_TOLERANCE_S)
         elif name == "keys":
@@ -717,6 +728,15 @@ class Differ:
                     self.run([name, key])
 
 
+def keyspace_stats(conn):
+    """Lookups that found a key, that did not, and keys expired: the same commands must
+    count the same."""
+    text = conn.cmd("INFO", "stats")
+    fields = dict(line.split(":", 1) for line in (text.decode() if isinstance(text, bytes) else text).split("\r\n")
+                  if ":" in line)
+    return {name: fields[name] for name in ("keyspace_hits", "keyspace_misses", "expired_keys")}
+
+
 @pytest.mark.parametrize("seed", seeds())
 def test_same_replies_as_redis(server, redis_port, seed):
     """Every third seed runs with active expiry off and TTLs of a few ms, to compare how
@@ -730,6 +750,7 @@ def test_same_replies_as_redis(server, redis_port, seed):
         for c in (redis, vk):
             assert c.cmd("FLUSHALL") == "OK"
             assert c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0" if short_ttls else "1") == "OK"
+            assert c.cmd("CONFIG", "RESETSTAT") == "OK"
         # Half the seeds start in RESP3; HELLO in the stream switches back and forth.
         differ.run([b"HELLO", b"3" if seed % 2 == 0 else b"2"])
         generator = Generator(seed, base, short_ttls)
@@ -746,6 +767,8 @@ def test_same_replies_as_redis(server, redis_port, seed):
                 generator.expiring = None
         differ.same_keyspace(with_dbsize=not short_ttls)
         assert not differ.mismatches, "mismatches by command: %r" % differ.mismatches
+        if not short_ttls:   # (which expired keys Redis deletes on the way is not deterministic)
+            assert keyspace_stats(vk) == keyspace_stats(redis), "INFO stats differ (seed %d)" % seed
     finally:
         for c in (redis, vk):
             c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")
@@ -873,5 +896,26 @@ def test_command_info_same_as_redis(server, redis_port, protocol):
             for sub in ("GETKEYS", "GETKEYSANDFLAGS"):
                 assert vk.raw("COMMAND", sub, *args) == redis.raw("COMMAND", sub, *args), (sub, args)
     finally:
+        redis.close()
+        vk.close()
+
+
+def test_string_limit_follows_proto_max_bulk_len(server, redis_port):
+    """APPEND and SETRANGE may build strings up to proto-max-bulk-len as configured now."""
+    redis, vk = Conn(redis_port), server.conn()
+    differ = Differ(0, [(redis, vk)])
+    limit = 1024 * 1024
+    try:
+        for c in (redis, vk):
+            assert c.cmd("FLUSHALL") == "OK"
+            assert c.cmd("CONFIG", "SET", "proto-max-bulk-len", "1mb") == "OK"
+        for args in (["SETRANGE", "s", limit - 1, "a"], ["SETRANGE", "s", limit, "a"], ["SETRANGE", "s", limit - 1, "ab"],
+                     ["APPEND", "s", "b"], ["STRLEN", "s"], ["SET", "t", "x" * 1000], ["APPEND", "t", "y" * (limit - 1000)],
+                     ["APPEND", "t", "z"], ["APPEND", "t", ""], ["SETRANGE", "n", limit, "x"], ["STRLEN", "n"]):
+            differ.run([str(a).encode() for a in args])
+    finally:
+        for c in (redis, vk):
+            c.cmd("CONFIG", "SET", "proto-max-bulk-len", "512mb")
+            c.cmd("FLUSHALL")
         redis.close()
         vk.close()
