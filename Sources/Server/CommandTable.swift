@@ -125,6 +125,8 @@ final class CommandTable: Sendable {
         /// Runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
         let transactionControl: Bool
         let noMulti: Bool
+        /// Refused while a failed background save stops writes (write commands, and PING as in Redis).
+        let deniedOnDiskError: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -187,7 +189,8 @@ final class CommandTable: Sendable {
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
                          splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
                          transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
-                         noMulti: spec.flags.contains(.noMulti))
+                         noMulti: spec.flags.contains(.noMulti),
+                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }

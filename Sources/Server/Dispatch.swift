@@ -93,6 +93,13 @@ extension Worker {
             withReply(c) { $0.writeError("NOAUTH Authentication required.") }
             return
         }
+        if route.deniedOnDiskError && !context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed)
+            && writesStoppedByDiskError() {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError(Errors.diskError) }
+            return
+        }
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true
@@ -152,6 +159,12 @@ extension Worker {
         } else {
             withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
+    }
+
+    /// Redis's stop-writes-on-bgsave-error: after a failed background save, with save
+    /// rules set, writes are refused until a save succeeds (checked only after a failure).
+    func writesStoppedByDiskError() -> Bool {
+        context.config.withLock { $0.bool("stop-writes-on-bgsave-error") && !$0.value("save").isEmpty }
     }
 
     @inline(__always) func shardOf(_ key: UnsafeRawBufferPointer) -> Int {

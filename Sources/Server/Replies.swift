@@ -10,6 +10,7 @@ enum Errors {
     static let noSuchKey: StaticString = "ERR no such key"
     static let dbIndexOutOfRange: StaticString = "ERR DB index is out of range"
     static let invalidDBIndex: StaticString = "ERR invalid DB index"
+    static let diskError: StaticString = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error."
 }
 
 /// An error message that quotes arguments as Redis's addReplyErrorFormat does with `%s`

@@ -765,3 +765,31 @@ def test_failing_save_replies_an_error_and_the_server_keeps_serving(nodes, data_
                message="a successful background save")
     assert a.shutdown("NOSAVE") == 0
     assert nodes(data_dir).conn().cmd("MGET", "k", "k2") == [b"v", b"v2"]
+
+
+MISCONF = (b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
+           b"Commands that may modify the data set are disabled, because this instance is configured to report "
+           b"errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check "
+           b"the Redis logs for details about the RDB error.\r\n")
+
+
+def test_failed_background_save_stops_writes_until_a_save_succeeds(nodes, data_dir):
+    c = nodes(data_dir, "--save", "3600 1").conn()
+    c.cmd("SET", "before", "1")
+    shutil.rmtree(data_dir)
+    assert c.cmd("BGSAVE") == "Background saving started"
+    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "err", message="the save to fail")
+    assert c.raw("SET", "a", "b") == MISCONF
+    assert c.raw("PING") == MISCONF                          # as Redis: PING is refused too
+    assert c.raw("GET", "before") == b"$1\r\n1\r\n"          # reads go on
+    assert c.raw("MULTI") == b"+OK\r\n"
+    assert c.raw("INCR", "n") == MISCONF                     # refused at queue time...
+    assert c.raw("EXEC").startswith(b"-EXECABORT")           # ...which aborts the transaction
+    assert c.cmd("CONFIG", "SET", "stop-writes-on-bgsave-error", "no") == "OK"
+    assert c.raw("SET", "a", "b") == b"+OK\r\n"
+    assert c.cmd("CONFIG", "SET", "stop-writes-on-bgsave-error", "yes") == "OK"
+    assert c.raw("SET", "a", "c") == MISCONF
+    os.makedirs(data_dir)
+    assert c.cmd("BGSAVE") == "Background saving started"
+    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "ok", message="the save to succeed")
+    assert c.raw("SET", "a", "d") == b"+OK\r\n"
