@@ -30,9 +30,8 @@ final class PersistenceState: Sendable {
 /// (SAVE, SHUTDOWN) or by a background thread (BGSAVE, save rules), to a temporary file
 /// that is fsynced and renamed over the dump.
 enum Persistence {
-    /// Record layout of a shard's snapshot copy: db u32, key length u32, value length u32,
-    /// expire-at i64, key bytes, value bytes (native endianness: it never leaves the process).
-    static let recordHeader = 20
+    /// Record layout of a shard's snapshot copy (see Shard.snapshotRecordHeader).
+    static let recordHeader = Shard.snapshotRecordHeader
 
     /// The `__snapshot` shard part: copies every live string entry of every database.
     static let snapshotPart: ShardHandler = { ctx, _, out in
@@ -53,6 +52,15 @@ enum Persistence {
         }
     }
 
+    /// The `__snapshot_begin` shard part (BGSAVE): starts the shard's copy-on-write snapshot,
+    /// to be sent to worker `args[1]` when done; replies with the shard's change count.
+    static let beginSnapshotPart: ShardHandler = { ctx, args, out in
+        let shard = ctx.shard
+        var changes = shard.changes
+        withUnsafeBytes(of: &changes) { out.append($0) }
+        shard.beginSnapshot(requester: args.integer(1) ?? 0)
+    }
+
     /// Aux fields Redis writes at the top of a dump.
     static func aux() -> [(String, String)] {
         [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
@@ -61,7 +69,9 @@ enum Persistence {
     }
 
     /// Writes the shards' snapshot copies as an RDB file at `path`; returns the error text on failure.
-    static func write(parts: [[UInt8]], path: String, compression: Bool, checksum: Bool) -> String? {
+    /// `prefix`: bytes to skip at the start of each part (SAVE's parts start with the shard's
+    /// change count; background copies do not).
+    static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool) -> String? {
         do {
             let writer = try RDBWriter(path: path)
             writer.compression = compression
@@ -72,7 +82,7 @@ enum Persistence {
             var counts: [Int: (keys: Int, expires: Int)] = [:]
             for (p, bytes) in parts.enumerated() {
                 bytes.withUnsafeBytes { b in
-                    var o = 8
+                    var o = prefix
                     while o + recordHeader <= b.count {
                         let db = Int(b.loadUnaligned(fromByteOffset: o, as: UInt32.self))
                         let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
@@ -152,6 +162,21 @@ enum Persistence {
     }
 }
 
+/// Shard copies of a background save, gathered on the worker that started it.
+final class SnapshotCollection {
+    var parts: [[UInt8]]
+    var remaining: Int
+    var changes = 0
+    /// Every shard has begun (their change counts are in): copies may arrive before that.
+    var begun = false
+    let finish: @Sendable ([[UInt8]], Int) -> Void
+    init(shards: Int, finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
+        parts = Array(repeating: [], count: shards)
+        remaining = shards
+        self.finish = finish
+    }
+}
+
 /// SAVE, BGSAVE, LASTSAVE, and the save rules' background saves.
 extension Worker {
     /// Snapshots every shard and hands the copies to `finish` on this worker.
@@ -193,7 +218,7 @@ extension Worker {
         let settings = saveSettings
         state.saves.add(1, ordering: .relaxed)
         snapshot(client: client, out: &out) { parts, changes, out in
-            if let error = Persistence.write(parts: parts, path: settings.path, compression: settings.compression,
+            if let error = Persistence.write(parts: parts, prefix: 8, path: settings.path, compression: settings.compression,
                                              checksum: settings.checksum) {
                 Log.warning("Failed saving the DB: \(error)")
                 then(false, &out)
@@ -220,10 +245,10 @@ extension Worker {
         state.saves.add(1, ordering: .relaxed)
         let settings = saveSettings
         Log.notice("Background saving started")
-        snapshot(client: client, out: &out) { parts, changes, out in
-            let started = Clock.monotonicMilliseconds()
+        let started = Clock.monotonicMilliseconds()
+        beginIncrementalSnapshot(client: client, out: &out) { parts, changes in
             ServerMain.spawnThread {
-                let error = Persistence.write(parts: parts, path: settings.path, compression: settings.compression,
+                let error = Persistence.write(parts: parts, prefix: 0, path: settings.path, compression: settings.compression,
                                               checksum: settings.checksum)
                 if let error {
                     Log.warning("Background saving error: \(error)")
@@ -237,9 +262,63 @@ extension Worker {
                 state.lastBackgroundSaveSeconds.store(Int((Clock.monotonicMilliseconds() - started) / 1000), ordering: .relaxed)
                 state.saveInProgress.store(false, ordering: .releasing)
             }
-            out.append("+Background saving started\r\n")
         }
         return true
+    }
+
+    /// Starts a copy-on-write snapshot on every shard at one point in time (a fan-out under
+    /// whole-shard locks, held only while each shard flips its snapshot parity); the shards
+    /// then copy their data a bounded slice per loop iteration while serving, and send the
+    /// copies here. `finish` gets them, in shard order, when the last one has arrived.
+    func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer,
+                                  finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
+        guard let part = table.index(of: "__snapshot_begin") else { return }
+        let collection = SnapshotCollection(shards: context.shardCount, finish: finish)
+        snapshotCollection = collection
+        let combine: MultiShardOperation.Combine = { op, out in
+            for i in 0..<op.parts.count where op.reply(i).count >= 8 {
+                collection.changes += op.reply(i).loadUnaligned(as: Int.self)
+            }
+            out.append("+Background saving started\r\n")
+            collection.begun = true
+            self.finishSnapshotIfComplete()
+            return true
+        }
+        let op = client.map { MultiShardOperation(client: $0, combine: combine) }
+            ?? MultiShardOperation(internalWithDB: 0, combine: combine)
+        let name = op.store(string: "__snapshot_begin")
+        let requester = op.store(string: String(index))
+        for s in 0..<context.shardCount {
+            op.addPart(shard: s, command: part, spanIndices: [name, requester])
+            op.lockWholeShard(s)
+        }
+        if let client { start(op, client: client, out: &out) } else { startInternal(op) }
+    }
+
+    /// A shard's finished snapshot copy arrived (on the worker that asked for it).
+    func snapshotArrived(shard: Int, _ bytes: [UInt8]) {
+        guard let collection = snapshotCollection else { return }
+        collection.parts[shard] = bytes
+        collection.remaining -= 1
+        finishSnapshotIfComplete()
+    }
+
+    private func finishSnapshotIfComplete() {
+        guard let collection = snapshotCollection, collection.begun, collection.remaining == 0 else { return }
+        snapshotCollection = nil
+        collection.finish(collection.parts, collection.changes)
+    }
+
+    /// Runs this worker's share of a snapshot in progress; called every loop iteration.
+    func advanceSnapshot() {
+        guard let shard, shard.snapshotActive, let copy = shard.advanceSnapshot(budget: 4096) else { return }
+        let requester = shard.snapshotRequester
+        let shardIndex = shard.index
+        if requester == index {
+            snapshotArrived(shard: shardIndex, copy)
+        } else {
+            send(.control({ w in w.snapshotArrived(shard: shardIndex, copy) }), to: requester)
+        }
     }
 
     /// Redis's CONFIG_BGSAVE_RETRY_DELAY: after a failed background save, automatic ones wait this long.
@@ -304,6 +383,8 @@ enum PersistenceCommands {
                     summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave)),
         CommandSpec("__snapshot", arity: -1, flags: [.internal], group: "server",
                     run: .keyed(Persistence.snapshotPart, split: nil, crossShard: nil)),
+        CommandSpec("__snapshot_begin", arity: 2, flags: [.internal], group: "server",
+                    run: .keyed(Persistence.beginSnapshotPart, split: nil, crossShard: nil)),
     ]
 
     static func save(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {

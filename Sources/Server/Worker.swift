@@ -39,6 +39,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var waiting: [WaitingCommand] = []
     var waitingClients: [UInt64: Int] = [:]
     var nextTransactionID: UInt64 = 0
+    /// The background save this worker gathers shard copies for, if any.
+    var snapshotCollection: SnapshotCollection?
     /// Keys a cross-shard command handler's operation must lock (set by dispatch).
     var nextOperationLocks: [(Int, UInt64)] = []
     /// Set while a command inside EXEC runs: operations it starts join the EXEC.
@@ -119,6 +121,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
             }
             drainRings()
+            advanceSnapshot()
             runTimers()
             sendBatches()
             flushClients()
@@ -126,7 +129,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func nextTimeout() -> Int32 {
-        if expiryBacklog || hasOverflow { return 0 }
+        if expiryBacklog || hasOverflow || shard?.snapshotActive == true { return 0 }
         let wait = nextTickMs - Clock.monotonicMilliseconds()
         return Int32(clamping: max(wait, 0))
     }

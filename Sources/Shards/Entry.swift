@@ -27,6 +27,9 @@ public struct Entry: Equatable {
         public static let dead = Flags(rawValue: 1)
         /// String written by APPEND/SETRANGE: OBJECT ENCODING says "raw" as Redis does.
         public static let rawEncoding = Flags(rawValue: 2)
+        /// Snapshot bookkeeping: the entry has been copied into the running snapshot (or
+        /// is newer than it) when this bit equals the shard's current snapshot parity.
+        public static let snapshotParity = Flags(rawValue: 16)
         /// String stored without trying the integer encoding (INCRBYFLOAT's result): "embstr"
         /// or "raw" by length even when it reads as an integer.
         public static let notIntegerEncoded = Flags(rawValue: 4)

@@ -105,7 +105,16 @@ public struct KeyTable: ~Copyable {
     }
 
     /// Rebuilds the table with room for `needed` entries at under half load, dropping tombstones.
+    /// Rebuilds so far (a snapshot walking the slots restarts its walk after one).
+    public private(set) var rehashes = 0
+
+    /// The entry in slot `i` (0..<capacity), if the slot holds one.
+    @inlinable public func entry(inSlot i: Int) -> Entry? {
+        control[i] > KeyTable.tombstone ? Entry(raw: slots[i].unsafelyUnwrapped) : nil
+    }
+
     private mutating func rehash(for needed: Int) {
+        rehashes &+= 1
         var newCapacity = KeyTable.minimumCapacity
         while newCapacity < needed * 2 { newCapacity <<= 1 }
         let oldControl = control, oldSlots = slots, oldCapacity = capacity

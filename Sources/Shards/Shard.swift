@@ -92,6 +92,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     }
 
     private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
+        if snapshotActive { copyForSnapshot(t.pointee.entry(at: slot)) }
         let e = t.pointee.remove(at: slot)
         if !watches.isEmpty, let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
             watches.touch(db: db, key: e.key)
@@ -118,6 +119,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// handlers that change a value in place call it themselves.
     @inline(__always) public func noteModified(db: Int, key: UnsafeRawBufferPointer) {
         changes &+= 1
+        if snapshotActive { copyForSnapshot(db: db, key: key) }
         if !watches.isEmpty { watches.touch(db: db, key: key) }
     }
 
@@ -150,6 +152,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
                 e = old
             } else {
                 e = Entry.makeString(key: key, hash: hash, value: value)
+                markFresh(e)
                 e.tableID = UInt16(tableOfDatabase[db])
                 e.expireAt = oldExpire  // so the accounting below sees one transition
                 t.pointee.replace(at: slot, with: e)
@@ -173,6 +176,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     private func insert(_ e: Entry, table t: UnsafeMutablePointer<KeyTable>, db: Int, expireAt: Int64) {
         noteModified(db: db, key: e.key)
+        markFresh(e)
         e.tableID = UInt16(tableOfDatabase[db])
         e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
         t.pointee.insertNew(e)
@@ -185,6 +189,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let t = table(db)
         guard let slot = t.pointee.find(old.key, hash: old.hash) else { return }
         let target = new.expireAt
+        markFresh(new)
         new.expireAt = old.expireAt
         new.tableID = UInt16(tableOfDatabase[db])
         t.pointee.replace(at: slot, with: new)
@@ -260,6 +265,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
                 expire(slot: slot, in: t)
             } else {
                 guard replace else { return false }
+                noteModified(db: db, key: e.key)
                 t.pointee.remove(at: slot)
                 if old.expireAt != 0 { t.pointee.expiringCount -= 1 }
                 retire(old)
@@ -287,6 +293,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     public func flush(db: Int) {
         let t = table(db)
+        if snapshotActive { t.pointee.forEach { copyForSnapshot($0) } }
         if !watches.isEmpty {
             watches.touchAll(db: db) { key in key.withUnsafeBytes { lookup(db: db, key: $0) != nil } }
         }
@@ -360,6 +367,99 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             }
         }
         return nil
+    }
+
+    // MARK: Snapshots (point in time, copy on write, no fork)
+    //
+    // `beginSnapshot` flips the parity: every existing entry becomes "not copied". The
+    // worker then calls `advanceSnapshot` each loop iteration, which copies a bounded number
+    // of entries; any change to an entry not yet copied copies it first (`noteModified`,
+    // expiry, flush), and entries created meanwhile are marked as copied (`markFresh`). So
+    // the copy is the shard as it was when the snapshot began, while the shard keeps serving.
+
+    public private(set) var snapshotActive = false
+    /// Worker that collects this shard's copy.
+    public private(set) var snapshotRequester = 0
+    private var snapshotParity = false
+    private var snapshotBuffer: [UInt8] = []
+    private var snapshotDatabaseOfTable: [Int] = []
+    private var snapshotTable = 0
+    private var snapshotSlot = 0
+    private var snapshotRehashes = 0
+    public private(set) var snapshotKeys = 0
+
+    /// Record layout of a snapshot copy: db u32, key length u32, value length u32, expire-at
+    /// i64, then key and value bytes (native endianness: it never leaves the process).
+    public static let snapshotRecordHeader = 20
+
+    @inline(__always) private func isCopied(_ e: Entry) -> Bool {
+        e.flags.contains(.snapshotParity) == snapshotParity
+    }
+
+    @inline(__always) private func markFresh(_ e: Entry) {
+        if snapshotParity { e.flags.insert(.snapshotParity) } else { e.flags.remove(.snapshotParity) }
+    }
+
+    public func beginSnapshot(requester: Int) {
+        snapshotParity.toggle()
+        snapshotActive = true
+        snapshotRequester = requester
+        snapshotBuffer = []
+        snapshotKeys = 0
+        snapshotDatabaseOfTable = Array(repeating: 0, count: databaseCount)
+        for (db, t) in tableOfDatabase.enumerated() { snapshotDatabaseOfTable[t] = db }
+        snapshotTable = 0
+        snapshotSlot = 0
+        snapshotRehashes = tables[0].rehashes
+    }
+
+    private func copyForSnapshot(db: Int, key: UnsafeRawBufferPointer) {
+        let t = table(db)
+        guard let slot = t.pointee.find(key, hash: KeyTable.hash(key)) else { return }
+        copyForSnapshot(t.pointee.entry(at: slot))
+    }
+
+    private func copyForSnapshot(_ e: Entry) {
+        guard !isCopied(e) else { return }
+        markFresh(e)
+        guard e.kind == .string else { return }  // other types arrive with their issues
+        var header = (UInt32(snapshotDatabaseOfTable[Int(e.tableID)]), UInt32(e.keyLength), UInt32(e.valueLength),
+                      e.expireAt)
+        withUnsafeBytes(of: &header) { h in
+            snapshotBuffer.append(contentsOf: h[0..<12])
+            snapshotBuffer.append(contentsOf: h[16..<24])
+        }
+        snapshotBuffer.append(contentsOf: e.key)
+        snapshotBuffer.append(contentsOf: e.value)
+        snapshotKeys += 1
+    }
+
+    /// Copies up to `budget` entries; returns the finished copy once every table is walked.
+    public func advanceSnapshot(budget: Int) -> [UInt8]? {
+        guard snapshotActive else { return nil }
+        var work = 0
+        while snapshotTable < databaseCount {
+            let t = tables + snapshotTable
+            if t.pointee.rehashes != snapshotRehashes {
+                // The table was rebuilt under the walk: start it over; copied entries are skipped.
+                snapshotRehashes = t.pointee.rehashes
+                snapshotSlot = 0
+            }
+            let capacity = t.pointee.capacity
+            while snapshotSlot < capacity {
+                if let e = t.pointee.entry(inSlot: snapshotSlot) { copyForSnapshot(e) }
+                snapshotSlot += 1
+                work += 1
+                if work >= budget { return nil }
+            }
+            snapshotTable += 1
+            snapshotSlot = 0
+            if snapshotTable < databaseCount { snapshotRehashes = tables[snapshotTable].rehashes }
+        }
+        snapshotActive = false
+        let copy = snapshotBuffer
+        snapshotBuffer = []
+        return copy
     }
 
     // MARK: Active expiry

@@ -1,0 +1,88 @@
+import Testing
+@testable import Shards
+
+/// Copy-on-write snapshots: the copy is the shard as it was at `beginSnapshot`, whatever
+/// changes while it is taken a few entries at a time.
+@Suite struct SnapshotTests {
+    /// Decodes a snapshot copy into [db: [key: value]].
+    func decode(_ bytes: [UInt8]) -> [Int: [String: String]] {
+        var out: [Int: [String: String]] = [:]
+        bytes.withUnsafeBytes { b in
+            var o = 0
+            while o + Shard.snapshotRecordHeader <= b.count {
+                let db = Int(b.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+                let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
+                let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
+                let start = o + Shard.snapshotRecordHeader
+                let key = String(decoding: b[start..<(start + kl)], as: UTF8.self)
+                let value = String(decoding: b[(start + kl)..<(start + kl + vl)], as: UTF8.self)
+                #expect(out[db, default: [:]][key] == nil, "\(key) copied twice")
+                out[db, default: [:]][key] = value
+                o = start + kl + vl
+            }
+        }
+        return out
+    }
+
+    func set(_ shard: Shard, _ db: Int, _ key: String, _ value: String) {
+        withBytes(key) { k in withBytes(value) { v in _ = shard.setString(db: db, key: k, value: v, expireAt: 0) } }
+    }
+
+    func run(_ shard: Shard, budget: Int, between: (Int) -> Void) -> [UInt8] {
+        var step = 0
+        while true {
+            if let copy = shard.advanceSnapshot(budget: budget) { return copy }
+            between(step)
+            step += 1
+        }
+    }
+
+    @Test func copyIsThePointInTimeStateDespiteConcurrentChanges() {
+        let shard = Shard(index: 0, databases: 4)
+        shard.now = 1_000
+        var expected: [Int: [String: String]] = [:]
+        for i in 0..<3000 {
+            set(shard, i % 3, "k\(i)", "old\(i)")
+            expected[i % 3, default: [:]]["k\(i)"] = "old\(i)"
+        }
+        shard.beginSnapshot(requester: 0)
+        var rng = SplitMix64(seed: 7)
+        let copy = run(shard, budget: 97) { _ in
+            // Overwrite, delete and create keys (growing tables) while the copy runs.
+            for _ in 0..<40 {
+                let i = Int.random(in: 0..<6000, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: set(shard, i % 3, "k\(i)", "new")
+                case 1: _ = withBytes("k\(i)") { shard.delete(db: i % 3, key: $0) }
+                default: set(shard, 3, "fresh\(i)", "x")
+                }
+            }
+        }
+        #expect(decode(copy) == expected)
+        #expect(!shard.snapshotActive)
+    }
+
+    @Test func flushAndSwapDuringTheCopyKeepOldContents() {
+        let shard = Shard(index: 0, databases: 2)
+        for i in 0..<500 { set(shard, 0, "a\(i)", "0"); set(shard, 1, "b\(i)", "1") }
+        shard.beginSnapshot(requester: 0)
+        let copy = run(shard, budget: 50) { step in
+            if step == 1 { shard.swapDatabases(0, 1) }
+            if step == 3 { shard.flush(db: 0) }
+        }
+        let decoded = decode(copy)
+        #expect(decoded[0]?.count == 500 && decoded[0]?["a1"] == "0")
+        #expect(decoded[1]?.count == 500 && decoded[1]?["b1"] == "1")
+    }
+
+    @Test func aSecondSnapshotCopiesEverythingAgain() {
+        let shard = Shard(index: 0, databases: 1)
+        for i in 0..<100 { set(shard, 0, "k\(i)", "v") }
+        shard.beginSnapshot(requester: 0)
+        _ = run(shard, budget: 1000) { _ in }
+        set(shard, 0, "later", "v")
+        shard.beginSnapshot(requester: 0)
+        let copy = run(shard, budget: 7) { _ in }
+        #expect(decode(copy)[0]?.count == 101)
+    }
+}
