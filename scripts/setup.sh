@@ -26,4 +26,9 @@ if [[ "${1:-}" == "--test" ]]; then
         echo "setup: installing redis-py and pytest" >&2
         python3 -m pip install -q redis pytest
     }
+    # rdbtools parses our dumps in the RDB interop tests.
+    command -v rdb >/dev/null 2>&1 || {
+        echo "setup: installing rdbtools" >&2
+        python3 -m pip install -q rdbtools
+    }
 fi

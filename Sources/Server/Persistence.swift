@@ -164,7 +164,7 @@ enum Persistence {
 
 /// Shard copies of a background save, gathered on the worker that started it.
 final class SnapshotCollection {
-    var parts: [[UInt8]]
+    var parts: [[[UInt8]]]
     var remaining: Int
     var changes = 0
     /// Every shard has begun (their change counts are in): copies may arrive before that.
@@ -296,9 +296,9 @@ extension Worker {
     }
 
     /// A shard's finished snapshot copy arrived (on the worker that asked for it).
-    func snapshotArrived(shard: Int, _ bytes: [UInt8]) {
+    func snapshotArrived(shard: Int, _ chunks: [[UInt8]]) {
         guard let collection = snapshotCollection else { return }
-        collection.parts[shard] = bytes
+        collection.parts[shard] = chunks
         collection.remaining -= 1
         finishSnapshotIfComplete()
     }
@@ -306,7 +306,7 @@ extension Worker {
     private func finishSnapshotIfComplete() {
         guard let collection = snapshotCollection, collection.begun, collection.remaining == 0 else { return }
         snapshotCollection = nil
-        collection.finish(collection.parts, collection.changes)
+        collection.finish(collection.parts.flatMap { $0 }, collection.changes)
     }
 
     /// Runs this worker's share of a snapshot in progress; called every loop iteration.

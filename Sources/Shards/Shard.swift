@@ -381,7 +381,11 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// Worker that collects this shard's copy.
     public private(set) var snapshotRequester = 0
     private var snapshotParity = false
+    /// The copy so far, in chunks of about `snapshotChunkSize` bytes: growing one big array
+    /// would stall the shard on reallocations of the whole copy. Records never straddle chunks.
+    private var snapshotChunks: [[UInt8]] = []
     private var snapshotBuffer: [UInt8] = []
+    public static let snapshotChunkSize = 1 << 20
     private var snapshotDatabaseOfTable: [Int] = []
     private var snapshotTable = 0
     private var snapshotSlot = 0
@@ -404,7 +408,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         snapshotParity.toggle()
         snapshotActive = true
         snapshotRequester = requester
+        snapshotChunks = []
         snapshotBuffer = []
+        snapshotBuffer.reserveCapacity(Shard.snapshotChunkSize)
         snapshotKeys = 0
         snapshotDatabaseOfTable = Array(repeating: 0, count: databaseCount)
         for (db, t) in tableOfDatabase.enumerated() { snapshotDatabaseOfTable[t] = db }
@@ -423,6 +429,12 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         guard !isCopied(e) else { return }
         markFresh(e)
         guard e.kind == .string else { return }  // other types arrive with their issues
+        let size = Shard.snapshotRecordHeader + e.keyLength + e.valueLength
+        if snapshotBuffer.count + size > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
+            snapshotChunks.append(snapshotBuffer)
+            snapshotBuffer = []
+            snapshotBuffer.reserveCapacity(max(Shard.snapshotChunkSize, size))
+        }
         var header = (UInt32(snapshotDatabaseOfTable[Int(e.tableID)]), UInt32(e.keyLength), UInt32(e.valueLength),
                       e.expireAt)
         withUnsafeBytes(of: &header) { h in
@@ -434,8 +446,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         snapshotKeys += 1
     }
 
-    /// Copies up to `budget` entries; returns the finished copy once every table is walked.
-    public func advanceSnapshot(budget: Int) -> [UInt8]? {
+    /// Copies up to `budget` entries; returns the finished copy (its chunks) once every
+    /// table is walked.
+    public func advanceSnapshot(budget: Int) -> [[UInt8]]? {
         guard snapshotActive else { return nil }
         var work = 0
         while snapshotTable < databaseCount {
@@ -457,7 +470,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             if snapshotTable < databaseCount { snapshotRehashes = tables[snapshotTable].rehashes }
         }
         snapshotActive = false
-        let copy = snapshotBuffer
+        if !snapshotBuffer.isEmpty { snapshotChunks.append(snapshotBuffer) }
+        let copy = snapshotChunks
+        snapshotChunks = []
         snapshotBuffer = []
         return copy
     }

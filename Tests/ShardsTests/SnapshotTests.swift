@@ -31,7 +31,7 @@ import Testing
     func run(_ shard: Shard, budget: Int, between: (Int) -> Void) -> [UInt8] {
         var step = 0
         while true {
-            if let copy = shard.advanceSnapshot(budget: budget) { return copy }
+            if let chunks = shard.advanceSnapshot(budget: budget) { return chunks.flatMap { $0 } }
             between(step)
             step += 1
         }
@@ -84,5 +84,18 @@ import Testing
         shard.beginSnapshot(requester: 0)
         let copy = run(shard, budget: 7) { _ in }
         #expect(decode(copy)[0]?.count == 101)
+    }
+
+    @Test func largeCopiesComeInWholeRecordChunks() {
+        let shard = Shard(index: 0, databases: 1)
+        let big = String(repeating: "v", count: 10_000)
+        for i in 0..<400 { set(shard, 0, "k\(i)", big) }
+        shard.beginSnapshot(requester: 0)
+        var chunks: [[UInt8]]?
+        while chunks == nil { chunks = shard.advanceSnapshot(budget: 64) }
+        #expect(chunks!.count > 1)
+        var total = 0
+        for chunk in chunks! { total += decode(chunk)[0]?.count ?? 0 }  // each chunk parses alone
+        #expect(total == 400)
     }
 }
