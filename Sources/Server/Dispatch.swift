@@ -238,15 +238,7 @@ extension Worker {
     /// Sends the operation's parts; if they all ran inline, writes the reply to `out` now,
     /// otherwise takes a ticket and finishes when the last remote part returns.
     func start(_ op: MultiShardOperation, client c: Client, out: inout ByteBuffer) {
-        let slot: Int
-        if let free = freeOperationSlots.popLast() {
-            slot = free
-            operations[slot] = op
-        } else {
-            slot = operations.count
-            operations.append(op)
-        }
-        op.slot = slot
+        let slot = register(op)
         for (shard, key) in nextOperationLocks {
             op.lockPlan[shard, default: .init()].keys.insert(key)
         }
@@ -291,8 +283,8 @@ extension Worker {
         releaseOperation(slot)
     }
 
-    /// Starts an operation of the server's own (no client to answer), under its locks.
-    func startInternal(_ op: MultiShardOperation) {
+    /// Gives the operation a slot in the operation table (replies find it by slot).
+    private func register(_ op: MultiShardOperation) -> Int {
         let slot: Int
         if let free = freeOperationSlots.popLast() {
             slot = free
@@ -302,6 +294,12 @@ extension Worker {
             operations.append(op)
         }
         op.slot = slot
+        return slot
+    }
+
+    /// Starts an operation of the server's own (no client to answer), under its locks.
+    func startInternal(_ op: MultiShardOperation) {
+        let slot = register(op)
         op.deferred = true
         if op.needsLocks && !op.lockPlan.isEmpty {
             requestLocks(op, slot: slot, eager: true)
