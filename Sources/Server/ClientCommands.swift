@@ -145,9 +145,12 @@ enum ClientCommands {
         }
         let idSet = ids.map(Set.init), wantedType = type
         let caller = c.id, callerArgv = argumentBytes(args), callerOutput = OutputState(out)
+        // The reply is written later, after the client's next (pipelined) commands may have
+        // run: it takes the protocol of when the command was sent (a HELLO may follow).
+        let resp = c.resp
         w.askEveryWorker(c, out: &out, ask: { worker in
             lines(on: worker, type: wantedType, ids: idSet, caller: caller, callerArgv: callerArgv, callerOutput: callerOutput)
-        }, finish: { _, client, answers, out in
+        }, finish: { _, _, answers, out in
             let all = answers.flatMap { $0 }
             var text = ""
             if let ids {
@@ -157,7 +160,7 @@ enum ClientCommands {
             } else {
                 for line in all.sorted(by: { $0.id < $1.id }) { text += line.text + "\n" }
             }
-            out.writeVerbatim(text, client.resp)
+            out.writeVerbatim(text, resp)
         })
     }
 

@@ -121,9 +121,8 @@ enum CommandIntrospection {
         let specs = keySpecs(spec)
         out.writeSetHeader(specs.count, resp)
         for keySpec in specs { writeKeySpec(keySpec, resp, &out) }
-        let subs = spec.subcommands
-        out.writeSetHeader(subs.count, resp)
-        for sub in subs { writeInfo(sub, resp, &out) }
+        out.writeSetHeader(spec.subcommands.count, resp)
+        for sub in spec.subcommands { writeInfo(sub, resp, &out) }
     }
 
     /// Redis's key specifications of the command, or the one its (first, last, step) range implies.
@@ -195,8 +194,7 @@ enum CommandIntrospection {
     static func writeDocs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         let hasSummary = !spec.summary.isEmpty
         let arguments = CommandSyntax.arguments(of: spec.name) ?? []
-        let subs = spec.subcommands
-        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (subs.isEmpty ? 0 : 1), resp)
+        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1), resp)
         if hasSummary {
             out.writeBulk(string: "summary"); out.writeBulk(string: spec.summary)
         }
@@ -205,10 +203,10 @@ enum CommandIntrospection {
             out.writeBulk(string: "arguments")
             CommandSyntax.write(arguments, resp, &out)
         }
-        if !subs.isEmpty {
+        if !spec.subcommands.isEmpty {
             out.writeBulk(string: "subcommands")
-            out.writeMapHeader(subs.count, resp)
-            for sub in subs {
+            out.writeMapHeader(spec.subcommands.count, resp)
+            for sub in spec.subcommands {
                 out.writeBulk(string: sub.name)
                 writeDocs(sub, resp, &out)
             }

@@ -22,6 +22,8 @@ struct ErrorText {
 
     mutating func append(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
+    mutating func append(bytes more: [UInt8]) { bytes.append(contentsOf: more) }
+
     /// `%s` (or `%.<limit>s`) of an argument.
     mutating func append(argument a: UnsafeRawBufferPointer, limit: Int = .max) {
         for byte in a.prefix(limit) {

@@ -44,10 +44,11 @@ enum ServerCommands {
     static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         let sections = ServerInfo.selectSections((1..<args.count).map { lowercased(args[$0]) })
         let caller = c.id
-        w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, client, reports, out in
+        let resp = c.resp  // as sent: the client's next commands may run before the reply is written
+        w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
             let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
             let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
-            out.writeVerbatim(text, client.resp)
+            out.writeVerbatim(text, resp)
         })
     }
 

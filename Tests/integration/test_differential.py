@@ -919,3 +919,22 @@ def test_string_limit_follows_proto_max_bulk_len(server, redis_port):
             c.cmd("FLUSHALL")
         redis.close()
         vk.close()
+
+
+def test_reply_keeps_the_protocol_it_was_sent_in(server, redis_port):
+    """A reply that ValKeyper gathers from every worker (CLIENT LIST, INFO) is written in
+    the protocol of its command, even when a HELLO pipelined after it has run already."""
+    redis, vk = Conn(redis_port), server.conn()
+    differ = Differ(0, [(redis, vk)])
+    try:
+        for first, then in (("2", "3"), ("3", "2")):
+            differ.run([b"HELLO", first.encode()])
+            differ.run_pipelined([[b"CLIENT", b"LIST", b"ID", b"99999"], [b"HELLO", then.encode()],
+                                  [b"CLIENT", b"LIST", b"ID", b"99999"], [b"HELLO", first.encode()]])
+            for c in (redis, vk):   # INFO's text differs between the servers: only its type must not
+                c.send_raw(encode("INFO", "keyspace") + encode("HELLO", then) + encode("HELLO", first))
+                replies = [c.read_raw() for _ in range(3)]
+                assert replies[0][:1] == (b"$" if first == "2" else b"="), replies[0]
+    finally:
+        redis.close()
+        vk.close()
