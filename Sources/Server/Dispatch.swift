@@ -68,7 +68,10 @@ extension Worker {
                 c.transaction?.failed = true
                 let container = table.specs[Int(index)].name.uppercased()
                 withReply(c) { out in
-                    out.writeError(string: "ERR unknown subcommand '\(String(args.string(1).prefix(128)))'. Try \(container) HELP.")
+                    var text = ErrorText("ERR unknown subcommand '")
+                    text.append(argument: args[1], limit: 128)
+                    text.append("'. Try \(container) HELP.")
+                    out.writeError(text)
                 }
                 return
             }
@@ -447,14 +450,20 @@ extension Worker {
 
 /// Redis's reply to an unknown command, quoting up to 128 bytes of its arguments.
 func writeUnknownCommand(_ args: Arguments, into out: inout ByteBuffer) {
-    var text = "ERR unknown command '\(String(args.string(0).prefix(128)))', with args beginning with: "
-    var quoted = 0
+    // Redis: '%.128s' for the name, then "'%.*s' " per argument while under 128 bytes,
+    // each argument cut to what is left of the 128 (counted before its opening quote).
+    var quoted = ErrorText("")
     var i = 1
-    while i < args.count && quoted < 128 {
-        let a = String(args.string(i).prefix(128 - quoted))
-        text += "'\(a)' "
-        quoted += a.utf8.count + 3
+    while i < args.count && quoted.bytes.count < 128 {
+        let room = 128 - quoted.bytes.count
+        quoted.append("'")
+        quoted.append(argument: args[i], limit: room)
+        quoted.append("' ")
         i += 1
     }
-    out.writeError(string: text)
+    var text = ErrorText("ERR unknown command '")
+    text.append(argument: args[0], limit: 128)
+    text.append("', with args beginning with: ")
+    text.append(bytes: quoted.bytes)
+    out.writeError(text)
 }

@@ -35,3 +35,12 @@ def test_unknown_command(r):
     assert r.raw("NOPE", "a", "b") == b"-ERR unknown command 'NOPE', with args beginning with: 'a' 'b' \r\n"
     e = r.cmd("GET")
     assert isinstance(e, Error) and str(e) == "ERR wrong number of arguments for 'get' command"
+
+
+def test_unknown_command_quotes_bytes_as_redis(r):
+    # Bytes as sent (no UTF-8 repair), cut at NUL, 128 bytes at most, as redis-server 7.0.15.
+    assert r.raw("nope", b"a\xffb", b"x\x00yzw") == \
+        b"-ERR unknown command 'nope', with args beginning with: 'a\xffb' 'x' \r\n"
+    assert r.raw("CLIENT", b"f\xfeoo") == b"-ERR unknown subcommand 'f\xfeoo'. Try CLIENT HELP.\r\n"
+    assert r.raw("nope", "q" * 300) == \
+        b"-ERR unknown command 'nope', with args beginning with: '" + b"q" * 128 + b"' \r\n"
