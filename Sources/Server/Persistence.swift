@@ -30,9 +30,6 @@ final class PersistenceState: Sendable {
 /// (SAVE, SHUTDOWN) or by a background thread (BGSAVE, save rules), to a temporary file
 /// that is fsynced and renamed over the dump.
 enum Persistence {
-    /// Record layout of a shard's snapshot copy (see Shard.snapshotRecordHeader).
-    static let recordHeader = Shard.snapshotRecordHeader
-
     /// The `__snapshot` shard part: copies every live string entry of every database.
     static let snapshotPart: ShardHandler = { ctx, _, out in
         let shard = ctx.shard
@@ -41,13 +38,7 @@ enum Persistence {
         for db in 0..<shard.databaseCount where shard.keyCount(db: db) > 0 {
             shard.forEach(db: db) { e in
                 guard e.kind == .string else { return }  // other types arrive with their issues
-                var header = (UInt32(db), UInt32(e.keyLength), UInt32(e.valueLength), e.expireAt)
-                withUnsafeBytes(of: &header) { h in
-                    out.append(UnsafeRawBufferPointer(rebasing: h[0..<12]))
-                    out.append(UnsafeRawBufferPointer(rebasing: h[16..<24]))
-                }
-                out.append(e.key)
-                out.append(e.value)
+                SnapshotRecord.encode(e, db: db) { out.append($0) }
             }
         }
     }
@@ -77,34 +68,24 @@ enum Persistence {
             writer.compression = compression
             writer.checksum = checksum
             try writer.writeHeader(aux: aux())
-            // Group by database: RDB wants SELECTDB before each database's keys.
-            var perDB: [Int: [(part: Int, offset: Int)]] = [:]
+            // RDB wants SELECTDB before each database's keys: count them, then write one
+            // database at a time (usually there is one, so the parts are read twice).
             var counts: [Int: (keys: Int, expires: Int)] = [:]
-            for (p, bytes) in parts.enumerated() {
-                bytes.withUnsafeBytes { b in
-                    var o = prefix
-                    while o + recordHeader <= b.count {
-                        let db = Int(b.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                        let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
-                        let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
-                        let at = b.loadUnaligned(fromByteOffset: o + 12, as: Int64.self)
-                        perDB[db, default: []].append((p, o))
+            for part in parts {
+                part.withUnsafeBytes { b in
+                    SnapshotRecord.forEach(in: b, from: prefix) { db, _, _, at in
                         counts[db, default: (0, 0)].keys += 1
                         if at != 0 { counts[db, default: (0, 0)].expires += 1 }
-                        o += recordHeader + kl + vl
                     }
                 }
             }
-            for db in perDB.keys.sorted() {
+            for db in counts.keys.sorted() {
                 try writer.selectDB(db, keys: counts[db]!.keys, expires: counts[db]!.expires)
-                for (p, o) in perDB[db]! {
-                    try parts[p].withUnsafeBytes { b in
-                        let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
-                        let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
-                        let at = b.loadUnaligned(fromByteOffset: o + 12, as: Int64.self)
-                        let key = UnsafeRawBufferPointer(rebasing: b[(o + recordHeader)..<(o + recordHeader + kl)])
-                        let value = UnsafeRawBufferPointer(rebasing: b[(o + recordHeader + kl)..<(o + recordHeader + kl + vl)])
-                        try writer.writeString(key: key, value: value, expireAtMs: at)
+                for part in parts {
+                    try part.withUnsafeBytes { b in
+                        try SnapshotRecord.forEach(in: b, from: prefix) { recordDB, key, value, at in
+                            if recordDB == db { try writer.writeString(key: key, value: value, expireAtMs: at) }
+                        }
                     }
                 }
             }

@@ -392,9 +392,6 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private var snapshotRehashes = 0
     public private(set) var snapshotKeys = 0
 
-    /// Record layout of a snapshot copy: db u32, key length u32, value length u32, expire-at
-    /// i64, then key and value bytes (native endianness: it never leaves the process).
-    public static let snapshotRecordHeader = 20
 
     @inline(__always) private func isCopied(_ e: Entry) -> Bool {
         e.flags.contains(.snapshotParity) == snapshotParity
@@ -429,20 +426,13 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         guard !isCopied(e) else { return }
         markFresh(e)
         guard e.kind == .string else { return }  // other types arrive with their issues
-        let size = Shard.snapshotRecordHeader + e.keyLength + e.valueLength
+        let size = SnapshotRecord.size(of: e)
         if snapshotBuffer.count + size > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
             snapshotChunks.append(snapshotBuffer)
             snapshotBuffer = []
             snapshotBuffer.reserveCapacity(max(Shard.snapshotChunkSize, size))
         }
-        var header = (UInt32(snapshotDatabaseOfTable[Int(e.tableID)]), UInt32(e.keyLength), UInt32(e.valueLength),
-                      e.expireAt)
-        withUnsafeBytes(of: &header) { h in
-            snapshotBuffer.append(contentsOf: h[0..<12])
-            snapshotBuffer.append(contentsOf: h[16..<24])
-        }
-        snapshotBuffer.append(contentsOf: e.key)
-        snapshotBuffer.append(contentsOf: e.value)
+        SnapshotRecord.encode(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) { snapshotBuffer.append(contentsOf: $0) }
         snapshotKeys += 1
     }
 

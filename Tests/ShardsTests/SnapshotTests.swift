@@ -8,17 +8,10 @@ import Testing
     func decode(_ bytes: [UInt8]) -> [Int: [String: String]] {
         var out: [Int: [String: String]] = [:]
         bytes.withUnsafeBytes { b in
-            var o = 0
-            while o + Shard.snapshotRecordHeader <= b.count {
-                let db = Int(b.loadUnaligned(fromByteOffset: o, as: UInt32.self))
-                let kl = Int(b.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
-                let vl = Int(b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
-                let start = o + Shard.snapshotRecordHeader
-                let key = String(decoding: b[start..<(start + kl)], as: UTF8.self)
-                let value = String(decoding: b[(start + kl)..<(start + kl + vl)], as: UTF8.self)
+            SnapshotRecord.forEach(in: b) { db, k, v, _ in
+                let key = String(decoding: k, as: UTF8.self), value = String(decoding: v, as: UTF8.self)
                 #expect(out[db, default: [:]][key] == nil, "\(key) copied twice")
                 out[db, default: [:]][key] = value
-                o = start + kl + vl
             }
         }
         return out
