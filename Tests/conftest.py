@@ -33,6 +33,17 @@ def wait_until(condition, timeout=10.0, interval=0.01, message="condition"):
         time.sleep(interval)
 
 
+def answers_ping(port):
+    """True once a server on `port` accepts a connection and answers PING."""
+    try:
+        c = Conn(port, timeout=1)
+        ok = c.cmd("PING") == "PONG"
+        c.close()
+        return ok
+    except OSError:
+        return False
+
+
 class Server:
     def __init__(self, *args, cwd=None):
         self.port = free_port()
@@ -46,13 +57,7 @@ class Server:
         if self.proc.poll() is not None:
             self.log.seek(0)
             raise AssertionError("server exited early:\n" + self.log.read())
-        try:
-            c = Conn(self.port, timeout=1)
-            ok = c.cmd("PING") == "PONG"
-            c.close()
-            return ok
-        except OSError:
-            return False
+        return answers_ping(self.port)
 
     def conn(self):
         return Conn(self.port)

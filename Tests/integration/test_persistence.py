@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BINARY, free_port, wait_until
+from conftest import BINARY, answers_ping, free_port, wait_until
 from resp import Conn, Error
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -51,13 +51,7 @@ class Node:
         if self.proc.poll() is not None:
             raise AssertionError("server exited early (code %s):\n%s%s"
                                  % (self.proc.returncode, self.output(), self.errors()))
-        try:
-            c = Conn(self.port, timeout=1)
-            ok = c.cmd("PING") == "PONG"
-            c.close()
-            return ok
-        except OSError:
-            return False
+        return answers_ping(self.port)
 
     def conn(self):
         return Conn(self.port)
