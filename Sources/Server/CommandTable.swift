@@ -11,6 +11,9 @@ struct ShardContext {
     let resp: RESPVersion
     /// The client the command came from (WATCH registers it).
     var clientID: UInt64 = 0
+    /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
+    var sink: ReplySink? = nil
+    var origin = -1
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
@@ -141,7 +144,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {

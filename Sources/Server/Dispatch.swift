@@ -403,7 +403,7 @@ extension Worker {
                 if waits { continue }
                 partScratch.clear()
                 op.withArguments(of: part) { args in
-                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID), args, &partScratch)
+                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID, sink: sink, origin: index), args, &partScratch)
                 }
                 op.record(part: p, reply: partScratch.readable)
             } else {

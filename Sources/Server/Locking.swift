@@ -78,7 +78,7 @@ extension Worker {
                     w.spans.withUnsafeBufferPointer { spans in
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress!, count: spans.count)
-                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client), args, &waitScratch)
+                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client, sink: w.sink, origin: w.origin), args, &waitScratch)
                     }
                 }
             }

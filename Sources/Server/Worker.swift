@@ -123,6 +123,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             drainRings()
             advanceSnapshot()
             runTimers()
+            serveBlockedStreams()
             sendBatches()
             flushClients()
         }
@@ -130,7 +131,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     private func nextTimeout() -> Int32 {
         if expiryBacklog || hasOverflow || shard?.snapshotActive == true { return 0 }
-        let wait = nextTickMs - Clock.monotonicMilliseconds()
+        var wait = nextTickMs - Clock.monotonicMilliseconds()
+        if let deadline = nextBlockedStreamDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
     }
 
@@ -214,6 +216,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // Queued MULTI commands die with the client; its WATCHes are forgotten.
         c.transaction = nil
         unwatchAll(c)
+        cancelBlockedStreamReads(of: c)
     }
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
@@ -400,7 +403,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id), args, &batch.replies)
+                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id, sink: r.sink, origin: batch.origin), args, &batch.replies)
                 }
                 batch.replyEnds.append(batch.replies.count)
             }

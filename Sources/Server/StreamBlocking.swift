@@ -1,0 +1,193 @@
+import RESP
+import Shards
+
+/// Clients blocked on streams, on the shard side: per key, the waiters in the order they
+/// blocked; one deadline heap per shard (no timer per client); the keys an XADD made ready.
+/// The worker serves ready keys once per loop iteration, after the commands it ran.
+final class ShardStreamWaiters: @unchecked Sendable {  // touched only by the shard owner thread
+    struct WaitKey: Hashable { let db: Int; let key: [UInt8] }
+
+    final class Waiter {
+        let clientID: UInt64
+        let sink: ReplySink
+        let origin: Int
+        let db: Int
+        let resp: RESPVersion
+        let keys: [[UInt8]]
+        let request: StreamBlocking.Request
+        let deadline: Int64
+        var done = false
+        init(clientID: UInt64, sink: ReplySink, origin: Int, db: Int, resp: RESPVersion, keys: [[UInt8]],
+             request: StreamBlocking.Request, deadline: Int64) {
+            self.clientID = clientID; self.sink = sink; self.origin = origin; self.db = db; self.resp = resp
+            self.keys = keys; self.request = request; self.deadline = deadline
+        }
+    }
+
+    var byKey: [WaitKey: [Waiter]] = [:]
+    var byClient: [UInt64: [Waiter]] = [:]
+    var ready: [WaitKey] = []
+    var readySet = Set<WaitKey>()
+    /// Min-heap of (deadline, waiter) for waiters with a timeout.
+    var deadlines: [(Int64, Waiter)] = []
+
+    func pushDeadline(_ d: Int64, _ w: Waiter) {
+        deadlines.append((d, w))
+        var i = deadlines.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if deadlines[parent].0 <= deadlines[i].0 { break }
+            deadlines.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    func popDeadline() -> (Int64, Waiter)? {
+        guard !deadlines.isEmpty else { return nil }
+        let top = deadlines[0]
+        let last = deadlines.removeLast()
+        if !deadlines.isEmpty {
+            deadlines[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < deadlines.count && deadlines[l].0 < deadlines[m].0 { m = l }
+                if r < deadlines.count && deadlines[r].0 < deadlines[m].0 { m = r }
+                if m == i { break }
+                deadlines.swapAt(m, i)
+                i = m
+            }
+        }
+        return top
+    }
+
+    /// Earliest live deadline (done waiters at the top are dropped on the way).
+    func earliest() -> Int64? {
+        while let top = deadlines.first, top.1.done { _ = popDeadline() }
+        return deadlines.first?.0
+    }
+
+    func remove(_ w: Waiter) {
+        w.done = true
+        for k in w.keys {
+            let wk = WaitKey(db: w.db, key: k)
+            if var list = byKey[wk] {
+                list.removeAll { $0 === w }
+                byKey[wk] = list.isEmpty ? nil : list
+            }
+        }
+        if var list = byClient[w.clientID] {
+            list.removeAll { $0 === w }
+            byClient[w.clientID] = list.isEmpty ? nil : list
+        }
+    }
+}
+
+/// The client side: which operation slot each blocked client of this worker waits in.
+final class StreamClientState: @unchecked Sendable {  // touched only by its worker thread
+    var blocked: [UInt64: Int] = [:]
+}
+
+enum StreamBlocking {
+    enum Request {
+        case xread(after: StreamID, count: Int)
+    }
+
+    /// One state per shard and per worker, made once (the arrays never change; each
+    /// element is touched only by its owning thread).
+    static let shardStates = (0..<1024).map { _ in ShardStreamWaiters() }
+    static let clientStates = (0..<1024).map { _ in StreamClientState() }
+
+    /// Registers a waiter for the request's keys on this shard.
+    static func register(_ ctx: ShardContext, sink: ReplySink, keys: [[UInt8]], request: Request, deadline: Int64) {
+        let st = shardStates[ctx.shard.index]
+        let w = ShardStreamWaiters.Waiter(clientID: ctx.clientID, sink: sink, origin: ctx.origin, db: ctx.db,
+                                          resp: ctx.resp, keys: keys, request: request, deadline: deadline)
+        for k in keys { st.byKey[.init(db: ctx.db, key: k), default: []].append(w) }
+        st.byClient[ctx.clientID, default: []].append(w)
+        if deadline > 0 { st.pushDeadline(deadline, w) }
+    }
+
+    /// Called by writes that may serve a blocked reader (XADD): the key becomes ready.
+    @inline(__always)
+    static func signal(_ ctx: ShardContext, key: UnsafeRawBufferPointer) {
+        let st = shardStates[ctx.shard.index]
+        guard !st.byKey.isEmpty else { return }
+        let k = ShardStreamWaiters.WaitKey(db: ctx.db, key: Array(key))
+        if st.byKey[k] != nil && st.readySet.insert(k).inserted { st.ready.append(k) }
+    }
+
+    /// Cancels a client's waiters for operation `slot` (another stream served it, or it closed).
+    static func cancel(_ w: Worker, clientID: UInt64, slot: Int) {
+        let st = shardStates[w.index]
+        guard let list = st.byClient[clientID] else { return }
+        for waiter in list where waiter.sink.index == Int32(slot) && !waiter.done {
+            st.remove(waiter)
+            w.replyToWaiter(waiter, nullReply(waiter))
+        }
+    }
+
+    static func nullReply(_ waiter: ShardStreamWaiters.Waiter) -> [UInt8] { Array("*-1\r\n".utf8) }
+}
+
+extension Worker {
+    var streamClientState: StreamClientState { StreamBlocking.clientStates[index] }
+
+    func nextBlockedStreamDeadline() -> Int64? {
+        guard shard != nil else { return nil }
+        return StreamBlocking.shardStates[index].earliest()
+    }
+
+    /// Serves the waiters of keys made ready in this iteration (in blocking order), then
+    /// times out the waiters whose deadline passed.
+    func serveBlockedStreams() {
+        guard let shard else { return }
+        let st = StreamBlocking.shardStates[index]
+        if st.byKey.isEmpty && st.deadlines.isEmpty { return }
+        while !st.ready.isEmpty {
+            let keys = st.ready
+            st.ready.removeAll()
+            st.readySet.removeAll()
+            for k in keys {
+                for waiter in st.byKey[k] ?? [] where !waiter.done {
+                    var out = ByteBuffer(capacity: 256)
+                    if serve(waiter, shard: shard, &out) {
+                        st.remove(waiter)
+                        replyToWaiter(waiter, Array(out.readable))
+                    }
+                }
+            }
+        }
+        while let top = st.deadlines.first, top.1.done || top.0 <= nowMs {
+            _ = st.popDeadline()
+            if top.1.done { continue }
+            st.remove(top.1)
+            replyToWaiter(top.1, StreamBlocking.nullReply(top.1))
+        }
+    }
+
+    private func serve(_ waiter: ShardStreamWaiters.Waiter, shard: Shard, _ out: inout ByteBuffer) -> Bool {
+        switch waiter.request {
+        case .xread(let after, let count):
+            let key = waiter.keys[0]
+            return key.withUnsafeBytes { k in
+                guard let e = shard.lookup(db: waiter.db, key: k), let s = e.object as? Stream else { return false }
+                return StreamReads.serveXRead(s, key: k, after: after, count: count, &out)
+            }
+        }
+    }
+
+    /// Sends a waiter's reply to its operation part, here or on its origin worker.
+    func replyToWaiter(_ waiter: ShardStreamWaiters.Waiter, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { b in
+            if waiter.origin == index {
+                deliverReply(waiter.sink, command: StreamReads.xreadPartIndex, b)
+            } else {
+                let batch = lateReplies[waiter.origin] ?? Batch(origin: waiter.origin, target: index)
+                lateReplies[waiter.origin] = batch
+                batch.addReply(command: StreamReads.xreadPartIndex, sink: waiter.sink, reply: b)
+            }
+        }
+    }
+}
