@@ -107,4 +107,12 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     case release(TransactionLock, shard: Int)
     /// To a shard's owner: forget the client's WATCHed keys there.
     case unwatch(client: UInt64, shard: Int)
+    /// To the sequencer: a worker's replication records (see PropagationLog).
+    case records(RecordBatch)
+}
+
+/// A worker's replication records on their way to the sequencer.
+final class RecordBatch: @unchecked Sendable {  // owned by the worker that fills it, then by the sequencer
+    var bytes: ByteBuffer
+    init(_ bytes: consuming ByteBuffer) { self.bytes = bytes }
 }

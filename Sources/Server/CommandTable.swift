@@ -11,6 +11,8 @@ struct ShardContext {
     let resp: RESPVersion
     /// The client the command came from (WATCH registers it).
     var clientID: UInt64 = 0
+    /// Replication group of a multi-shard operation's part (0: a command of its own).
+    var tag: UInt64 = 0
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
@@ -192,10 +194,37 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
         }
-        shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
+        shardHandlers = specs.map { spec in
+            guard case .keyed(let h, _, _) = spec.run else { return nil }
+            if spec.flags.contains(.write) { return Self.propagating(h, asItself: true) }
+            if spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) {
+                return Self.propagating(h, asItself: false)
+            }
+            return h
+        }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
         subcommandIndex = subIndex
+    }
+
+    /// Internal parts that change data: their operation propagates as the command that
+    /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
+    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall"]
+
+    /// Records a write command for replication when it changed something (Redis's dirty
+    /// counter), as it came unless the handler propagated a rewritten form itself.
+    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool) -> ShardHandler {
+        { ctx, args, out in
+            guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+            let before = ctx.shard.changes
+            log.propagatedExplicitly = false
+            log.tag = ctx.tag
+            handler(ctx, args, &out)
+            if ctx.shard.changes != before && !log.propagatedExplicitly {
+                if asItself { log.command(db: ctx.db, args) } else { log.touched() }
+            }
+            log.tag = 0
+        }
     }
 
     /// Index of the command named by `name` (any case), or nil.

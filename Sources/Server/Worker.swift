@@ -48,6 +48,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
     var freeOperationSlots: [Int] = []
+    /// Replication records of this worker (and its shard), once replication is active.
+    var propagation: PropagationLog?
+    var nextPropagationTag: UInt64 = 0
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
@@ -109,6 +112,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while !context.shuttingDown.load(ordering: .relaxed) {
             let n = loop.wait(timeoutMs: nextTimeout())
             refreshClock()
+            activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)
                 let flags = loop.flags(i)
@@ -124,6 +128,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             advanceSnapshot()
             runTimers()
             sendBatches()
+            handOffReplicationRecords()
             flushClients()
         }
     }
@@ -333,7 +338,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .replies(let batch): deliver(batch)
         case .connection(let fd, let peer): register(fd: fd, peer: peer)
         case .control(let body): body(self)
-        case .schedule: break  // only the sequencer receives these
+        case .schedule, .records: break  // only the sequencer receives these
         case .lock(let lock, let shard): queueLock(lock, shard: shard)
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
