@@ -14,6 +14,18 @@ struct ShardContext {
     /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
     var sink: ReplySink? = nil
     var origin = -1
+    /// Replication group of a multi-shard operation's part (0: a command of its own).
+    var tag: UInt64 = 0
+
+    /// True while this shard's writes are recorded for replicas (guards building a rewrite).
+    @inline(__always) var replicating: Bool { shard.propagation?.recordsOwnWrites ?? false }
+
+    /// Propagates the command's effect in this form instead of the command as it came
+    /// (Redis's rewriteClientCommandVector): absolute deadlines, DEL for a deletion...
+    func propagate(_ parts: PropagatedArgument...) {
+        guard let log = shard.propagation, log.recordsOwnWrites else { return }
+        log.command(db: db, arguments: parts)
+    }
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
@@ -144,7 +156,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {
@@ -195,10 +207,40 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
         }
-        shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
+        shardHandlers = specs.map { spec in
+            guard case .keyed(let h, _, _) = spec.run else { return nil }
+            if spec.flags.contains(.write) { return Self.propagating(h, asItself: true) }
+            if spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) {
+                return Self.propagating(h, asItself: false, always: Self.alwaysPropagated.contains(spec.name))
+            }
+            return h
+        }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
         subcommandIndex = subIndex
+    }
+
+    /// Internal parts that change data: their operation propagates as the command that
+    /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
+    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall"]
+
+    /// Records a write command for replication when it changed something (Redis's dirty
+    /// counter), as it came unless the handler propagated a rewritten form itself.
+    /// FLUSHALL, FLUSHDB and SWAPDB propagate even when they changed nothing (Redis forces it).
+    static let alwaysPropagated: Set<String> = ["__swapdb", "__flushdb", "__flushall"]
+
+    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool, always: Bool = false) -> ShardHandler {
+        { ctx, args, out in
+            guard let log = ctx.shard.propagation, log.recordsOwnWrites else { handler(ctx, args, &out); return }
+            let before = ctx.shard.changes
+            log.propagatedExplicitly = false
+            log.tag = ctx.tag
+            handler(ctx, args, &out)
+            if (always || ctx.shard.changes != before) && !log.propagatedExplicitly {
+                if asItself { log.command(db: ctx.db, args) } else { log.touched() }
+            }
+            log.tag = 0
+        }
     }
 
     /// Index of the command named by `name` (any case), or nil.

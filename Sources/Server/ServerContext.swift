@@ -66,12 +66,17 @@ final class ServerContext: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
+    let replication: ReplicationState
+    /// Cold-path events for the sequencer from any thread (replicas handed over, full-sync
+    /// payloads, WAIT): the rings are single-producer, these are not.
+    let sequencerInbox = Mutex<[SequencerEvent]>([])
 
     init(config: Config, port: Int) {
         workerCount = max(config.threads, config.shards)
         shardCount = config.shards
         connectionWorkers = config.threads
         databases = config.databases
+        replication = ReplicationState(workers: max(config.threads, config.shards))
         var rings: [SPSCRing<WorkerMessage>] = []
         for _ in 0..<(workerCount * workerCount) { rings.append(SPSCRing(capacity: 4096)) }
         self.rings = rings
@@ -88,6 +93,12 @@ final class ServerContext: Sendable {
         runID = (0..<40).map { _ in String("0123456789abcdef".randomElement(using: &rng)!) }.joined()
         self.config = Mutex(config)
         persistence.lastSaveTime.store(startTimeMs / 1000, ordering: .relaxed)
+    }
+
+    /// Queues a cold-path event for the sequencer and wakes it.
+    func postToSequencer(_ event: SequencerEvent) {
+        sequencerInbox.withLock { $0.append(event) }
+        sequencerWaker.wake()
     }
 
     func ring(from: Int, to: Int) -> SPSCRing<WorkerMessage> { rings[from * workerCount + to] }

@@ -48,6 +48,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
     var freeOperationSlots: [Int] = []
+    /// Replication records of this worker (and its shard), once replication is active.
+    var propagation: PropagationLog?
+    var nextPropagationTag: UInt64 = 0
+    /// Full resyncs waiting for a snapshot (worker 0), by snapshot id.
+    var pendingReplicationSnapshots: [UInt64] = []
+    /// Set by dispatch for a write command that coordinates shards itself: the operation it
+    /// starts propagates as this command (db, RESP bytes) rather than as its parts.
+    var nextPropagateAs: (db: Int, command: [UInt8])?
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
@@ -109,6 +117,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while !context.shuttingDown.load(ordering: .relaxed) {
             let n = loop.wait(timeoutMs: nextTimeout())
             refreshClock()
+            activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)
                 let flags = loop.flags(i)
@@ -125,6 +134,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             runTimers()
             serveBlockedStreams()
             sendBatches()
+            handOffReplicationRecords()
             flushClients()
         }
     }
@@ -147,7 +157,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
-            if index == 0 { checkSaveRules() }
+            if index == 0 {
+                checkSaveRules()
+                startReplicationSnapshotIfPossible()
+            }
             closeIdleClients()
         }
         if let shard, due || expiryBacklog {
@@ -336,7 +349,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .replies(let batch): deliver(batch)
         case .connection(let fd, let peer): register(fd: fd, peer: peer)
         case .control(let body): body(self)
-        case .schedule: break  // only the sequencer receives these
+        case .schedule, .records: break  // only the sequencer receives these
         case .lock(let lock, let shard): queueLock(lock, shard: shard)
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
@@ -397,13 +410,15 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
                 if checkLocks && r.transaction == 0
                     && mustWait(shard, command: r.command, args: args, origin: batch.origin, client: r.sink.id) {
-                    wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin)
+                    wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin,
+                         tag: r.tag)
                     batch.requests[i].sink.kind = .dropped
                     batch.replyEnds.append(batch.replies.count)
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id, sink: r.sink, origin: batch.origin), args, &batch.replies)
+                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id, sink: r.sink, origin: batch.origin,
+                                         tag: r.tag), args, &batch.replies)
                 }
                 batch.replyEnds.append(batch.replies.count)
             }

@@ -94,17 +94,18 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
         if snapshotActive { copyForSnapshot(t.pointee.entry(at: slot)) }
         let e = t.pointee.remove(at: slot)
-        if !watches.isEmpty, let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
-            watches.touch(db: db, key: e.key)
+        if !watches.isEmpty || propagation != nil, let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
+            if !watches.isEmpty { watches.touch(db: db, key: e.key) }
+            // Replicas never expire keys themselves: the master's DEL does it, in stream order.
+            propagation?.expired(db: db, key: e.key)
         }
         if e.expireAt != 0 { t.pointee.expiringCount -= 1 }
         expiredKeys += 1
-        onExpire?(e)
         retire(e)
     }
 
-    /// Called when a key expires (for replication's DEL propagation), before the entry is freed.
-    public var onExpire: ((Entry) -> Void)?
+    /// Where this shard's writes are recorded for replication (nil while nothing replicates).
+    public var propagation: PropagationLog?
 
     /// True if `key` is present but past its deadline (not yet reclaimed).
     public func isLogicallyExpired(db: Int, key: UnsafeRawBufferPointer) -> Bool {

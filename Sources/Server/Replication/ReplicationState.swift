@@ -1,0 +1,74 @@
+import Shards
+import Synchronization
+
+/// Replication facts shared by the sequencer (master side: stream, backlog, replicas), the
+/// master link (replica side, on worker 0) and whoever answers INFO, ROLE or WAIT.
+/// The data path reads only the atomics; the mutex is taken by cold paths and by the
+/// sequencer once per pass.
+final class ReplicationState: Sendable {
+    /// Workers record their writes for the stream (set once the first replica attaches, or
+    /// when this server is a replica, whose records are the master's stream passed on).
+    let propagating = Atomic<Bool>(false)
+    /// This server follows a master: clients may not write (replica-read-only), keys expire
+    /// only by the master's DELs, and workers record no writes of their own.
+    let isReplica = Atomic<Bool>(false)
+    let clock: ReplicationClock
+
+    let syncFull = Atomic<Int>(0)
+    let syncPartialOK = Atomic<Int>(0)
+    let syncPartialErr = Atomic<Int>(0)
+
+    struct ReplicaInfo {
+        var ip: String
+        var port: Int
+        var state: String          // wait_bgsave, send_bulk, online
+        var ackOffset: Int64
+        var lastAckMs: Int64
+    }
+
+    struct Status {
+        var replid: String
+        var replid2 = String(repeating: "0", count: 40)
+        var secondReplOffset: Int64 = -1
+        /// Bytes of stream this server has produced or passed on (master_repl_offset).
+        var masterReplOffset: Int64 = 0
+        var backlogActive = false
+        var backlogFirstByteOffset: Int64 = 0
+        var backlogHistlen: Int64 = 0
+        var replicas: [ReplicaInfo] = []
+
+        // Replica side (owned by the master link).
+        var masterHost: String?
+        var masterPort = 0
+        var linkUp = false
+        var lastIOMs: Int64 = 0
+        var linkDownSinceMs: Int64 = 0
+        var syncInProgress = false
+        var syncTotalBytes: Int64 = -1
+        var syncReadBytes: Int64 = 0
+        /// Stream bytes received and applied from the master (slave_read_repl_offset / slave_repl_offset).
+        var readOffset: Int64 = 0
+        var processedOffset: Int64 = 0
+    }
+    let status: Mutex<Status>
+
+    init(workers: Int) {
+        clock = ReplicationClock(workers: workers)
+        status = Mutex(Status(replid: Self.randomID()))
+    }
+
+    static func randomID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<40).map { _ in "0123456789abcdef".randomElement(using: &rng)! })
+    }
+
+    /// REPLICAOF NO ONE (and a failover): a new history that keeps the old id valid up to
+    /// here, so replicas of the old master can continue from this one (Redis's shiftReplicationId).
+    func shiftReplicationID() {
+        status.withLock { s in
+            s.replid2 = s.replid
+            s.secondReplOffset = s.masterReplOffset + 1
+            s.replid = Self.randomID()
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// Cold-path events for the sequencer thread (ServerContext.postToSequencer).
+enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the event
+    /// A connection that sent PSYNC: from now on a replica served by the sequencer thread.
+    case replicaAttached(ReplicaHandoff)
+    /// A full resync's RDB payload is ready (nil: the snapshot failed).
+    case syncPayload(id: UInt64, rdb: [UInt8]?)
+    /// Replica side: a full sync from the master was loaded; this server's stream is now the
+    /// master's (`replid`), at `offset`. Drops this server's own replicas (they must resync).
+    case resetStream(replid: String, offset: Int64)
+    /// WAIT from a client: answer when enough replicas acknowledged its writes, or at the deadline.
+    case wait(ReplicationMaster.WaitRequest)
+    /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.
+    case killReplicas
+}
+
+/// What the sequencer needs to take over a replica's connection.
+struct ReplicaHandoff {
+    let fd: Int32
+    let ip: String
+    /// REPLCONF listening-port (0 if not sent: the connection's port is shown instead).
+    let listeningPort: Int
+    let capabilities: Set<String>
+    /// PSYNC's arguments: the history the replica has and the next byte it wants.
+    let replid: String
+    let offset: Int64
+    /// Bytes of replies not yet written to the connection when it was handed over.
+    let pendingOutput: [UInt8]
+}

@@ -1,0 +1,198 @@
+import RESP
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The global order of replicated writes: every record takes the next number when it is
+/// made, on the thread that made it, so the sequencer can merge the workers' logs into
+/// one stream in the order the writes took effect (see docs/ARCHITECTURE.md, Replication).
+public final class ReplicationClock: Sendable {
+    public let next = Atomic<UInt64>(1)
+    /// Per worker: a lower bound of the numbers in records it has made but not yet handed
+    /// to the sequencer (`UInt64.max`: none). The sequencer emits only below every floor.
+    public let floors: [PendingFloor]
+
+    public init(workers: Int) { floors = (0..<workers).map { _ in PendingFloor() } }
+
+    /// Everything numbered below the result has reached the sequencer's rings (if it was
+    /// made at all). Reads the clock before the floors: see PropagationLog.stamp.
+    public func safeBound() -> UInt64 {
+        var bound = next.load(ordering: .sequentiallyConsistent)
+        for f in floors { bound = min(bound, f.value.load(ordering: .sequentiallyConsistent)) }
+        return bound
+    }
+}
+
+public final class PendingFloor: Sendable {
+    public let value = Atomic<UInt64>(.max)
+    public init() {}
+}
+
+/// One worker's replication records since its last hand-off to the sequencer.
+///
+/// Record layout (native endianness; it never leaves the process):
+///     0 u64 sequence   8 u64 tag   16 u64 parent tag   24 i32 db   28 u8 kind   32 u32 length   36 payload
+/// `tag` groups the records of one multi-shard operation or transaction (0: a write of its own);
+/// a `complete` record closes the group: the sequencer then emits it whole, as MULTI ... EXEC
+/// when it holds several commands, or folds it into `parent tag`'s group (an operation started
+/// inside EXEC).
+public final class PropagationLog: @unchecked Sendable {  // owned by one worker thread; its buffers move to the sequencer
+    public enum Kind: UInt8 {
+        /// A RESP command array to replay.
+        case command = 0
+        /// Bytes of a master's stream, forwarded verbatim (a replica feeding its own replicas).
+        case raw = 1
+        /// Closes group `tag`; payload: the command to propagate instead of the group's own
+        /// records (a multi-shard command propagated as itself), or empty.
+        case complete = 2
+        /// A point in the stream a full resync's snapshot corresponds to; payload: its id (u64).
+        case snapshot = 3
+        /// An internal part changed data (its operation propagates as the original command).
+        case touched = 4
+    }
+    public static let headerSize = 36
+
+    public private(set) var buffer = ByteBuffer(capacity: 0)
+    /// Group of the records being made (set around a part of a multi-shard operation).
+    public var tag: UInt64 = 0
+    /// Set by a handler that propagated its own rewritten form: the dispatcher then does not
+    /// propagate the command as it came.
+    public var propagatedExplicitly = false
+    /// False on a replica: its stream is the master's, passed on as `raw` records.
+    public var recordsOwnWrites = true
+    public var isEmpty: Bool { buffer.count == 0 }
+
+    private let clock: ReplicationClock
+    private let floor: PendingFloor
+
+    public init(clock: ReplicationClock, worker: Int) {
+        self.clock = clock
+        floor = clock.floors[worker]
+    }
+
+    /// Numbers a new record. The floor is published before the first number is taken (and
+    /// stays until the hand-off), so a sequencer that read the clock first and then this
+    /// floor never emits past a record still in this buffer.
+    @inline(__always) private func stamp() -> UInt64 {
+        if buffer.count == 0 { floor.value.store(clock.next.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent) }
+        return clock.next.add(1, ordering: .sequentiallyConsistent).oldValue
+    }
+
+    private func header(_ kind: Kind, db: Int, tag: UInt64, parent: UInt64 = 0, length: Int) {
+        var h = (stamp(), tag, parent, Int32(db), UInt32(kind.rawValue), UInt32(length))
+        withUnsafeBytes(of: &h) { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<Self.headerSize])) }
+    }
+
+    /// The command as it came (`args`), in database `db`.
+    public func command(db: Int, _ args: Arguments) {
+        var length = 0
+        for i in 0..<args.count { length += Self.bulkSize(args[i].count) }
+        length += Self.headerDigits(args.count) + 3
+        header(.command, db: db, tag: tag, length: length)
+        let start = buffer.count
+        buffer.writeArrayHeader(args.count)
+        for i in 0..<args.count { buffer.writeBulk(args[i]) }
+        precondition(buffer.count - start == length, "propagation length")
+    }
+
+    /// A rewritten command (SET ... PXAT, PEXPIREAT, DEL of an expired key...).
+    public func command(db: Int, _ parts: [UnsafeRawBufferPointer]) {
+        var scratch = ByteBuffer(capacity: 64)
+        scratch.writeArrayHeader(parts.count)
+        for p in parts { scratch.writeBulk(p) }
+        header(.command, db: db, tag: tag, length: scratch.count)
+        buffer.append(scratch.readable)
+        propagatedExplicitly = true
+    }
+
+    /// Convenience for rewritten forms built from strings and byte views.
+    public func command(db: Int, _ parts: PropagatedArgument...) { command(db: db, arguments: parts) }
+
+    public func command(db: Int, arguments parts: [PropagatedArgument]) {
+        var owned: [[UInt8]] = []
+        for p in parts {
+            switch p {
+            case .text(let s): owned.append(Array(s.utf8))
+            case .bytes(let b): owned.append(Array(b))
+            }
+        }
+        var views: [UnsafeRawBufferPointer] = []
+        func gather(_ i: Int) {
+            if i == owned.count { command(db: db, views); return }
+            owned[i].withUnsafeBytes { views.append($0); gather(i + 1) }
+        }
+        gather(0)
+    }
+
+    /// Master stream bytes to pass on unchanged.
+    public func raw(_ bytes: UnsafeRawBufferPointer) {
+        header(.raw, db: -1, tag: 0, length: bytes.count)
+        buffer.append(bytes)
+    }
+
+    /// A key that expired, as the DEL Redis propagates (never part of a group).
+    public func expired(db: Int, key: UnsafeRawBufferPointer) {
+        guard recordsOwnWrites else { return }
+        var scratch = ByteBuffer(capacity: 32 + key.count)
+        scratch.writeArrayHeader(2)
+        scratch.append("$3\r\nDEL\r\n")
+        scratch.writeBulk(key)
+        header(.command, db: db, tag: 0, length: scratch.count)
+        buffer.append(scratch.readable)
+    }
+
+    public func touched() { header(.touched, db: 0, tag: tag, length: 0) }
+
+    /// Closes group `tag`: emit it (or `replacement`, if any record came) or fold it into `parent`.
+    public func complete(tag: UInt64, parent: UInt64 = 0, db: Int = 0, replacement: UnsafeRawBufferPointer? = nil) {
+        header(.complete, db: db, tag: tag, parent: parent, length: replacement?.count ?? 0)
+        if let replacement { buffer.append(replacement) }
+    }
+
+    public func snapshotPoint(id: UInt64) {
+        var v = id
+        header(.snapshot, db: 0, tag: 0, length: 8)
+        withUnsafeBytes(of: &v) { buffer.append($0) }
+    }
+
+    /// Hands the records over (end of the worker's loop iteration) and clears the floor
+    /// once they are on their way: `publish` pushes them to the sequencer.
+    public func handOff(_ publish: (consuming ByteBuffer) -> Void) {
+        guard buffer.count > 0 else { return }
+        var taken = ByteBuffer(capacity: 0)
+        swap(&taken, &buffer)
+        publish(taken)
+        floor.value.store(.max, ordering: .sequentiallyConsistent)
+    }
+
+    @inline(__always) static func headerDigits(_ n: Int) -> Int {
+        var digits = 1, v = n
+        while v >= 10 { v /= 10; digits += 1 }
+        return digits
+    }
+    @inline(__always) static func bulkSize(_ n: Int) -> Int { 1 + headerDigits(n) + 2 + n + 2 }
+
+    /// Calls `body` for each record in `bytes`.
+    public static func forEach(in bytes: UnsafeRawBufferPointer,
+                               _ body: (_ sequence: UInt64, _ tag: UInt64, _ parent: UInt64, _ db: Int, _ kind: Kind,
+                                        _ payload: UnsafeRawBufferPointer) -> Void) {
+        var o = 0
+        while o + headerSize <= bytes.count {
+            let seq = bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)
+            let tag = bytes.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)
+            let parent = bytes.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self)
+            let db = Int(bytes.loadUnaligned(fromByteOffset: o + 24, as: Int32.self))
+            let kind = Kind(rawValue: UInt8(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self))) ?? .command
+            let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
+            let start = o + headerSize
+            body(seq, tag, parent, db, kind, UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
+            o = start + length
+        }
+    }
+}
+
+public enum PropagatedArgument {
+    case text(String)
+    case bytes(UnsafeRawBufferPointer)
+}
