@@ -14,11 +14,8 @@ struct ShardContext {
     /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
     var sink: ReplySink? = nil
     var origin = -1
-    /// Replication group of a multi-shard operation's part (0: a command of its own).
-    var tag: UInt64 = 0
-
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
-    @inline(__always) var replicating: Bool { shard.propagation?.recordsOwnWrites ?? false }
+    @inline(__always) var replicating: Bool { shard.recordsWrites }
 
     /// Propagates the command's effect in this form instead of the command as it came
     /// (Redis's rewriteClientCommandVector): absolute deadlines, DEL for a deletion...
@@ -207,13 +204,11 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
         }
-        shardHandlers = specs.map { spec in
-            guard case .keyed(let h, _, _) = spec.run else { return nil }
-            if spec.flags.contains(.write) { return Self.propagating(h, asItself: true) }
-            if spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) {
-                return Self.propagating(h, asItself: false, always: Self.alwaysPropagated.contains(spec.name))
-            }
-            return h
+        shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
+        propagation = specs.map { spec in
+            if spec.flags.contains(.write) { return .asItself }
+            guard spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) else { return .none }
+            return Self.alwaysPropagated.contains(spec.name) ? .alwaysMarked : .marked
         }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
@@ -229,18 +224,45 @@ final class CommandTable: Sendable {
     /// FLUSHALL, FLUSHDB and SWAPDB propagate even when they changed nothing (Redis forces it).
     static let alwaysPropagated: Set<String> = ["__swapdb", "__flushdb", "__flushall"]
 
-    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool, always: Bool = false) -> ShardHandler {
-        { ctx, args, out in
-            guard let log = ctx.shard.propagation, log.recordsOwnWrites else { handler(ctx, args, &out); return }
-            let before = ctx.shard.changes
-            log.propagatedExplicitly = false
-            log.tag = ctx.tag
+    /// How a shard command reaches replicas when it changed something (Redis's dirty counter).
+    enum Propagation: UInt8 {
+        case none
+        /// A write command: as it came, unless the handler propagated a rewritten form itself.
+        case asItself
+        /// An internal part: only marks its operation as changing data (the operation
+        /// propagates as the command that started it); `alwaysMarked` even without a change.
+        case marked, alwaysMarked
+    }
+    let propagation: [Propagation]
+
+    /// Runs a shard handler; while replicating, records the write for the stream. Every
+    /// place that runs a shard command goes through here (the check costs one load when
+    /// nothing replicates).
+    @inline(__always)
+    /// `tag`: the replication group of a multi-shard operation's part (0: a command of its own).
+    static func run(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer,
+                    tag: UInt64 = 0) {
+        if ctx.shard.recordsWrites {
+            shared.runRecording(command, handler, ctx, args, &out, tag: tag)
+        } else {
             handler(ctx, args, &out)
-            if (always || ctx.shard.changes != before) && !log.propagatedExplicitly {
-                if asItself { log.command(db: ctx.db, args) } else { log.touched() }
-            }
-            log.tag = 0
         }
+    }
+
+    @inline(never)
+    private func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                              _ out: inout ByteBuffer, tag: UInt64) {
+        guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+        let mode = propagation[Int(command)]
+        guard mode != .none else { handler(ctx, args, &out); return }
+        let before = ctx.shard.changes
+        log.propagatedExplicitly = false
+        log.tag = tag
+        handler(ctx, args, &out)
+        if (mode == .alwaysMarked || ctx.shard.changes != before) && !log.propagatedExplicitly {
+            if mode == .asItself { log.command(db: ctx.db, args) } else { log.touched() }
+        }
+        log.tag = 0
     }
 
     /// Index of the command named by `name` (any case), or nil.
