@@ -23,6 +23,12 @@ struct ShardContext {
         guard let log = shard.propagation, log.recordsOwnWrites else { return }
         log.command(db: db, arguments: parts)
     }
+
+    /// `propagate` for a form with a variable number of arguments.
+    func propagate(arguments parts: [PropagatedArgument]) {
+        guard let log = shard.propagation, log.recordsOwnWrites else { return }
+        log.command(db: db, arguments: parts)
+    }
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void

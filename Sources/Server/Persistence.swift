@@ -37,8 +37,11 @@ enum Persistence {
         withUnsafeBytes(of: &changes) { out.append($0) }
         for db in 0..<shard.databaseCount where shard.keyCount(db: db) > 0 {
             shard.forEach(db: db) { e in
-                guard e.kind == .string else { return }  // other types arrive with their issues
-                SnapshotRecord.encode(e, db: db) { out.append($0) }
+                if e.kind == .string {
+                    SnapshotRecord.encode(e, db: db) { out.append($0) }
+                } else {
+                    SnapshotRecord.encodeObject(e, db: db) { out.append($0) }
+                }
             }
         }
     }
@@ -98,7 +101,7 @@ enum Persistence {
             var counts: [Int: (keys: Int, expires: Int)] = [:]
             for part in parts {
                 part.withUnsafeBytes { b in
-                    SnapshotRecord.forEach(in: b, from: prefix) { db, _, _, at in
+                    SnapshotRecord.forEach(in: b, from: prefix) { db, _, _, at, _ in
                         counts[db, default: (0, 0)].keys += 1
                         if at != 0 { counts[db, default: (0, 0)].expires += 1 }
                     }
@@ -108,8 +111,13 @@ enum Persistence {
                 try writer.selectDB(db, keys: counts[db]!.keys, expires: counts[db]!.expires)
                 for part in parts {
                     try part.withUnsafeBytes { b in
-                        try SnapshotRecord.forEach(in: b, from: prefix) { recordDB, key, value, at in
-                            if recordDB == db { try writer.writeString(key: key, value: value, expireAtMs: at) }
+                        try SnapshotRecord.forEach(in: b, from: prefix) { recordDB, key, value, at, type in
+                            guard recordDB == db else { return }
+                            if type == RDB.typeString {
+                                try writer.writeString(key: key, value: value, expireAtMs: at)
+                            } else {
+                                try writer.writeObject(key: key, type: type, encoding: value, expireAtMs: at)
+                            }
                         }
                     }
                 }
@@ -136,18 +144,14 @@ enum Persistence {
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
-                guard case .string(let value) = record.value else { return }  // types not supported yet
+                if case .unsupported = record.value { return }  // types not supported yet
                 if record.expireAtMs != 0 && record.expireAtMs <= now {
                     expired += 1
                     return
                 }
                 let shardIndex = record.key.withUnsafeBytes { KeyHash.shard(of: $0, count: context.shardCount) }
                 guard let shard = workers[context.owner(ofShard: shardIndex)].shard else { return }
-                record.key.withUnsafeBytes { k in
-                    value.withUnsafeBytes { v in
-                        _ = shard.setString(db: record.db, key: k, value: v, expireAt: record.expireAtMs)
-                    }
-                }
+                store(record, in: shard)
                 loaded += 1
             }
         } catch let error as RDBError where error.systemError == ENOENT {
@@ -161,6 +165,24 @@ enum Persistence {
         let seconds = Double(Clock.monotonicMilliseconds() - started) / 1000
         Log.notice("DB loaded from disk: \(ServerInfo.formatDouble(seconds, decimals: 3)) seconds (\(loaded) keys, \(expired) expired)")
         return nil
+    }
+}
+
+extension Persistence {
+    /// Puts a loaded key into its shard (start-up, before the workers run).
+    static func store(_ record: RDBRecord, in shard: Shard) {
+        record.key.withUnsafeBytes { k in
+            switch record.value {
+            case .string(let value):
+                value.withUnsafeBytes { v in _ = shard.setString(db: record.db, key: k, value: v, expireAt: record.expireAtMs) }
+            case .stream(let s):
+                _ = shard.delete(db: record.db, key: k)  // a duplicate key: the later one wins, as for strings
+                shard.insertNew(Entry.makeObject(key: k, hash: KeyTable.hash(k), object: s), db: record.db,
+                                expireAt: record.expireAtMs)
+            case .unsupported:
+                break
+            }
+        }
     }
 }
 

@@ -284,11 +284,8 @@ enum StreamCommands {
         writeID(id, &out)
         if let strategy = o.strategy {
             s.trim(strategy, approximate: o.approximate, limit: o.limit)
-            // REPLICATION: with `~` Redis rewrites the trim to its exact effect before
-            // propagating: MAXLEN = <s.length> (or MINID = <s.firstID>) with the `~` turned into `=`.
         }
-        // REPLICATION: for `*` or `<ms>-*` Redis propagates XADD with the ID argument
-        // (args[o.idIndex]) replaced by the concrete `id`.
+        if ctx.replicating { propagateXAdd(ctx, args, o, id: id, s) }  // concrete ID, exact trim
         StreamBlocking.signal(ctx, key: args[1])
     }
 
@@ -364,6 +361,7 @@ enum StreamCommands {
         }
         var deleted = 0
         var firstDeleted = false
+        ctx.shard.willChangeInPlace(db: ctx.db, key: args[1])  // a running snapshot copies it first
         for id in ids where s.delete(id) {
             if id == s.firstID { firstDeleted = true }
             if id > s.maxDeletedEntryID { s.maxDeletedEntryID = id }
@@ -384,11 +382,11 @@ enum StreamCommands {
         case .missing: out.writeInteger(0); return
         case .found(let found): s = found
         }
+        ctx.shard.willChangeInPlace(db: ctx.db, key: args[1])  // a running snapshot copies it first
         let deleted = s.trim(o.strategy!, approximate: o.approximate, limit: o.limit)
         if deleted > 0 {
             ctx.shard.noteModified(db: ctx.db, key: args[1])
-            // REPLICATION: with `~`, propagate XTRIM with the trim rewritten to its exact
-            // effect (MAXLEN = <s.length> / MINID = <s.firstID>), as Redis does.
+            if ctx.replicating { propagateXTrim(ctx, args, o, s) }  // `~` made exact
         }
         out.writeInteger(deleted)
     }

@@ -123,14 +123,14 @@ public struct Entry: Equatable {
 
     public var object: AnyObject? {
         guard kind == .object else { return nil }
-        let p = valuePointer.load(as: UnsafeMutableRawPointer.self)
+        let p = valuePointer.loadUnaligned(as: UnsafeMutableRawPointer.self)  // keys of any length: the value area is not aligned
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue()
     }
 
     /// Frees the block (and releases an object value). Only for blocks no heap entry references.
     public func free() {
         if kind == .object {
-            let p = valuePointer.load(as: UnsafeMutableRawPointer.self)
+            let p = valuePointer.loadUnaligned(as: UnsafeMutableRawPointer.self)  // keys of any length: the value area is not aligned
             Unmanaged<AnyObject>.fromOpaque(p).release()
         }
         Glibc.free(raw)

@@ -429,7 +429,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private func copyForSnapshot(_ e: Entry) {
         guard !isCopied(e) else { return }
         markFresh(e)
-        guard e.kind == .string else { return }  // other types arrive with their issues
+        guard e.kind == .string else { copyObjectForSnapshot(e); return }
         let size = SnapshotRecord.size(of: e)
         if snapshotBuffer.count + size > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
             snapshotChunks.append(snapshotBuffer)
@@ -438,6 +438,29 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
         SnapshotRecord.encode(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) { snapshotBuffer.append(contentsOf: $0) }
         snapshotKeys += 1
+    }
+
+    /// An object's value is serialized now (its RDB encoding), so that writes after this
+    /// point cannot reach the copy. Its record may make a chunk larger than the chunk size.
+    @inline(never)
+    private func copyObjectForSnapshot(_ e: Entry) {
+        var record: [UInt8] = []
+        SnapshotRecord.encodeObject(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) { record.append(contentsOf: $0) }
+        guard !record.isEmpty else { return }
+        if snapshotBuffer.count + record.count > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
+            snapshotChunks.append(snapshotBuffer)
+            snapshotBuffer = []
+            snapshotBuffer.reserveCapacity(max(Shard.snapshotChunkSize, record.count))
+        }
+        snapshotBuffer.append(contentsOf: record)
+        snapshotKeys += 1
+    }
+
+    /// Call before changing an object's value in place without `noteModified` first (a
+    /// command that learns only afterwards whether it changed anything): a running
+    /// snapshot copies the value as it still is.
+    @inline(__always) public func willChangeInPlace(db: Int, key: UnsafeRawBufferPointer) {
+        if snapshotActive { copyForSnapshot(db: db, key: key) }
     }
 
     /// Copies up to `budget` entries; returns the finished copy (its chunks) once every

@@ -1,37 +1,57 @@
-/// The record format of a shard's snapshot copy: db u32, key length u32, value length u32,
-/// expire-at i64, then the key and value bytes (native endianness: it never leaves the
-/// process). Written by the shards (SAVE's copy and BGSAVE's copy-on-write snapshot) and
-/// read by whoever writes the RDB file; one encoder and one decoder for both.
+/// The record format of a shard's snapshot copy: db u32 (its top byte the RDB type of the
+/// value, 0 for a string), key length u32, value length u32, expire-at i64, then the key and
+/// value bytes (native endianness: it never leaves the process). A string's value is its
+/// bytes; an object's is its RDB encoding, made at copy time. Written by the shards (SAVE's
+/// copy and BGSAVE's copy-on-write snapshot) and read by whoever writes the RDB file; one
+/// encoder and one decoder for both.
 public enum SnapshotRecord {
     public static let headerSize = 20
+    static let typeShift: UInt32 = 24
 
     /// Emits the record of string entry `e` as database `db`, in two or more byte runs.
     @inline(__always)
     public static func encode(_ e: Entry, db: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
-        var header = (UInt32(db), UInt32(e.keyLength), UInt32(e.valueLength), e.expireAt)
+        encode(e, db: db, type: 0, valueLength: e.valueLength, emit)
+        emit(e.value)
+    }
+
+    /// Emits the record of object entry `e` (a value that serializes itself), or nothing
+    /// for an object that does not.
+    public static func encodeObject(_ e: Entry, db: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        guard let object = e.object as? SnapshotSerializable else { return }
+        var sink = RDBPlainSink()
+        object.appendRDB(to: &sink)
+        encode(e, db: db, type: object.rdbType, valueLength: sink.bytes.count, emit)
+        sink.bytes.withUnsafeBytes { emit($0) }
+    }
+
+    @inline(__always)
+    private static func encode(_ e: Entry, db: Int, type: UInt8, valueLength: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var header = (UInt32(db) | UInt32(type) << typeShift, UInt32(e.keyLength), UInt32(valueLength), e.expireAt)
         withUnsafeBytes(of: &header) { h in
             emit(UnsafeRawBufferPointer(rebasing: h[0..<12]))   // the tuple pads before the Int64
             emit(UnsafeRawBufferPointer(rebasing: h[16..<24]))
         }
         emit(e.key)
-        emit(e.value)
     }
 
     public static func size(of e: Entry) -> Int { headerSize + e.keyLength + e.valueLength }
 
-    /// Calls `body(db, key, value, expireAt)` for every whole record in `bytes` from `offset`.
+    /// Calls `body(db, key, value, expireAt, type)` for every whole record in `bytes` from
+    /// `offset` (`type`: the RDB type byte of the value, 0 for a string).
     public static func forEach(in bytes: UnsafeRawBufferPointer, from offset: Int = 0,
-                               _ body: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int64) throws -> Void) rethrows {
+                               _ body: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int64, UInt8) throws -> Void) rethrows {
         var o = offset
         while o + headerSize <= bytes.count {
-            let db = Int(bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+            let word = bytes.loadUnaligned(fromByteOffset: o, as: UInt32.self)
             let kl = Int(bytes.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self))
             let vl = Int(bytes.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self))
             let at = bytes.loadUnaligned(fromByteOffset: o + 12, as: Int64.self)
             let start = o + headerSize
             guard start + kl + vl <= bytes.count else { return }
-            try body(db, UnsafeRawBufferPointer(rebasing: bytes[start..<(start + kl)]),
-                     UnsafeRawBufferPointer(rebasing: bytes[(start + kl)..<(start + kl + vl)]), at)
+            try body(Int(word & (1 << typeShift - 1)), UnsafeRawBufferPointer(rebasing: bytes[start..<(start + kl)]),
+                     UnsafeRawBufferPointer(rebasing: bytes[(start + kl)..<(start + kl + vl)]), at,
+                     UInt8(word >> typeShift))
             o = start + kl + vl
         }
     }

@@ -8,7 +8,7 @@ import Testing
     func decode(_ bytes: [UInt8]) -> [Int: [String: String]] {
         var out: [Int: [String: String]] = [:]
         bytes.withUnsafeBytes { b in
-            SnapshotRecord.forEach(in: b) { db, k, v, _ in
+            SnapshotRecord.forEach(in: b) { db, k, v, _, _ in
                 let key = String(decoding: k, as: UTF8.self), value = String(decoding: v, as: UTF8.self)
                 #expect(out[db, default: [:]][key] == nil, "\(key) copied twice")
                 out[db, default: [:]][key] = value

@@ -1,11 +1,30 @@
 import Glibc
+import Shards
 
 /// A key's value as read from a dump. Types the server does not hold yet are skipped
 /// (their bytes are parsed past, not kept) and reported with their RDB type byte.
 enum RDBValue: Equatable {
     case string([UInt8])
+    case stream(Stream)
     case unsupported(type: UInt8)
+
+    /// Streams are equal when their RDB encodings are.
+    static func == (a: RDBValue, b: RDBValue) -> Bool {
+        switch (a, b) {
+        case (.string(let x), .string(let y)): return x == y
+        case (.unsupported(let x), .unsupported(let y)): return x == y
+        case (.stream(let x), .stream(let y)):
+            var sx = RDBPlainSink(), sy = RDBPlainSink()
+            x.appendRDB(to: &sx)
+            y.appendRDB(to: &sy)
+            return sx.bytes == sy.bytes
+        default: return false
+        }
+    }
 }
+
+/// A loaded stream belongs to whoever takes the record (one shard, at start-up).
+extension RDBValue: @unchecked Sendable {}
 
 struct RDBRecord: Equatable {
     var db: Int
@@ -327,7 +346,7 @@ private struct RDBParser: ~Copyable {
                 try skipString()
             }
         case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
-            try skipStream(type: type)
+            return .stream(try Stream.readRDB(type: type, from: &self))
         default:
             preconditionFailure("readValue called for an unreadable type")
         }
@@ -338,33 +357,6 @@ private struct RDBParser: ~Copyable {
     private mutating func skipDoubleString() throws {
         let len = try input.byte()
         if len < 253 { try input.skip(Int(len)) }
-    }
-
-    private mutating func skipStream(type: UInt8) throws {
-        for _ in 0..<(try count()) {
-            try skipString()  // master ID
-            try skipString()  // listpack
-        }
-        for _ in 0..<3 { _ = try length() }  // length, last ID ms and seq
-        if type >= RDB.typeStreamListpacks2 {
-            for _ in 0..<5 { _ = try length() }  // first ID, max deleted ID, entries added
-        }
-        for _ in 0..<(try count()) {  // consumer groups
-            try skipString()  // name
-            _ = try length()
-            _ = try length()  // last delivered ID
-            if type >= RDB.typeStreamListpacks2 { _ = try length() }  // entries read
-            for _ in 0..<(try count()) {  // group PEL: raw ID, delivery time, delivery count
-                try input.skip(16 + 8)
-                _ = try length()
-            }
-            for _ in 0..<(try count()) {  // consumers
-                try skipString()  // name
-                try input.skip(8)  // seen time
-                if type >= RDB.typeStreamListpacks3 { try input.skip(8) }  // active time
-                for _ in 0..<(try count()) { try input.skip(16) }  // consumer PEL IDs
-            }
-        }
     }
 
     /// Module data saved in the self-describing v2 form: typed items up to an EOF opcode.
@@ -397,6 +389,20 @@ private struct RDBParser: ~Copyable {
         if try length() != 0 { try skipString() }
         try skipString()
     }
+}
+
+/// The stream decoder reads its items through the parser (LZF strings included).
+extension RDBParser: RDBItemSource {
+    mutating func rdbLength() throws -> UInt64 { try length() }
+    mutating func rdbCount() throws -> Int {
+        let at = input.offset
+        let n = try count()
+        guard n <= input.remaining else { throw RDBError(offset: at, message: "Unexpected end of file") }
+        return n
+    }
+    mutating func rdbString() throws -> [UInt8] { try string() }
+    mutating func rdbRaw(_ count: Int) throws -> [UInt8] { try input.bytes(count) }
+    func rdbCorrupt(_ message: String) -> Error { RDBError(offset: input.offset, message: message) }
 }
 
 private func decimal(_ v: Int64) -> [UInt8] { Array(String(v).utf8) }

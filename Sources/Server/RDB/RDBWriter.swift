@@ -1,4 +1,5 @@
 import Glibc
+import Shards
 import Synchronization
 
 /// A failed system call while writing a dump. `reason` is strerror's text, as Redis logs it
@@ -115,6 +116,27 @@ final class RDBWriter {
         try append(RDB.typeString)
         try writeRawString(key)
         try writeRawString(value)
+    }
+
+    /// One object key: `encoding` is its value's RDB encoding as a snapshot copied it (plain
+    /// strings, see RDBPlainSink). With compression on, a stream is re-encoded so its
+    /// listpacks are LZF-compressed as Redis writes them.
+    func writeObject(key: UnsafeRawBufferPointer, type: UInt8, encoding: UnsafeRawBufferPointer, expireAtMs: Int64) throws {
+        if expireAtMs != 0 {
+            let p = try reserve(9)
+            p[0] = RDB.opExpireTimeMs
+            store(UInt64(bitPattern: expireAtMs), littleEndianBytes: 8, at: p + 1)
+        }
+        try append(type)
+        try writeRawString(key)
+        if compression && type == Stream.rdbTypeV2 {
+            var source = RDBPlainSource(encoding)
+            let stream = try Stream.readRDB(type: type, from: &source)
+            var sink = self
+            try stream.writeRDB(to: &sink)
+        } else {
+            try append(encoding)
+        }
     }
 
     /// EOF and the checksum, then flush, fsync, rename over the target and fsync the
@@ -341,4 +363,11 @@ func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? {
     }
     guard magnitude <= UInt64(Int64.max) else { return nil }
     return Int64(magnitude)
+}
+
+/// The stream encoder writes its items straight into the dump.
+extension RDBWriter: RDBItemSink {
+    func rdbLength(_ n: UInt64) throws { try writeLength(n) }
+    func rdbString(_ s: UnsafeRawBufferPointer) throws { try writeRawString(s) }
+    func rdbRaw(_ bytes: UnsafeRawBufferPointer) throws { try append(bytes) }
 }

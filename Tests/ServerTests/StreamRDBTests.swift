@@ -1,0 +1,307 @@
+import Glibc
+import Testing
+@testable import Server
+import Shards
+
+// Streams in dumps and snapshots: the RDB encoding round trips, every truncation and
+// corrupt byte fails cleanly, older and newer stream types load, and a snapshot copy
+// is the stream as it was when the snapshot began.
+
+/// Appends an entry with the given field/value pairs.
+func appendEntry(_ s: Stream, _ id: StreamID, _ pairs: [(String, String)]) {
+    var flat: [UInt8] = []
+    var ranges: [Range<Int>] = []
+    for (f, v) in pairs {
+        for part in [f, v] {
+            let start = flat.count
+            flat += Array(part.utf8)
+            ranges.append(start..<flat.count)
+        }
+    }
+    flat.withUnsafeBytes { b in
+        s.append(id: id, pairs: pairs.count) { UnsafeRawBufferPointer(rebasing: b[ranges[$0]]) }
+    }
+}
+
+/// A stream with several nodes, entries with their own fields, deleted entries (a whole
+/// node's worth too), two groups with PELs and consumers (one numeric, one idle).
+func sampleStream(entries: Int = 260, withGroups: Bool = true) -> Stream {
+    let s = Stream()
+    var ids: [StreamID] = []
+    for i in 1...entries {
+        let id = StreamID(ms: 1_700_000_000_000 + UInt64(i / 3), seq: UInt64(i % 3))
+        ids.append(id)
+        if i % 5 == 0 {
+            appendEntry(s, id, [("other", "\(i)"), ("blob", String(repeating: "v", count: i % 90))])
+        } else {
+            appendEntry(s, id, [("f", "value-\(i)"), ("n", "\(i * 1000)")])
+        }
+    }
+    for (i, id) in ids.enumerated() where i % 7 == 3 || (i >= 100 && i < 200) {
+        s.delete(id)
+        s.maxDeletedEntryID = max(s.maxDeletedEntryID, id)
+    }
+    s.firstID = s.edgeID(first: true) ?? .zero
+    guard withGroups else { return s }
+    let g = bytes("readers").withUnsafeBytes { s.createGroup(named: $0, lastID: ids[min(40, ids.count - 1)], entriesRead: 41)! }
+    _ = bytes("idle").withUnsafeBytes { s.createGroup(named: $0, lastID: .zero, entriesRead: -1)! }
+    let alice = bytes("alice").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_001_000)! }
+    let numeric = bytes("12345").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_002_000)! }
+    _ = bytes("nobody").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_003_000)! }
+    for (n, i) in [1, 2, 5, 8, 13, 21, 34].filter({ $0 < ids.count }).enumerated() {
+        let owner = n % 2 == 0 ? alice : numeric
+        let nack = StreamNACK(deliveryTime: 1_700_000_000_500 + Int64(i), deliveryCount: Int64(n + 1), consumer: owner)
+        g.pel.insert(ids[i], nack)
+        owner.pel.insert(ids[i], nack)
+    }
+    return s
+}
+
+func encoding(_ s: Stream) -> [UInt8] {
+    var sink = RDBPlainSink()
+    s.appendRDB(to: &sink)
+    return sink.bytes
+}
+
+func decode(_ bytes: [UInt8], type: UInt8 = Stream.rdbTypeV2) throws -> Stream {
+    try bytes.withUnsafeBytes { b in
+        var source = RDBPlainSource(b)
+        return try Stream.readRDB(type: type, from: &source)
+    }
+}
+
+/// Every live entry as "id f=v ..." (what XRANGE shows).
+func entries(_ s: Stream, reverse: Bool = false) -> [String] {
+    var out: [String] = []
+    s.forEach(from: .zero, to: .max, reverse: reverse) { e in
+        var line = e.id.description
+        e.forEachPair { f, v in
+            Listpack.withBytes(e.lp, f) { line += " " + String(decoding: $0, as: UTF8.self) }
+            Listpack.withBytes(e.lp, v) { line += "=" + String(decoding: $0, as: UTF8.self) }
+        }
+        out.append(line)
+        return true
+    }
+    return out
+}
+
+/// A one-key dump of stream `s` written by RDBWriter.
+func streamDump(_ s: Stream, key: String = "s", compression: Bool, expireAtMs: Int64 = 0) throws -> [UInt8] {
+    let writer = RDBWriter(memoryWithVersion: 10)
+    writer.compression = compression
+    try writer.writeHeader(aux: standardAux)
+    try writer.selectDB(0, keys: 1, expires: expireAtMs == 0 ? 0 : 1)
+    let enc = encoding(s)
+    try bytes(key).withUnsafeBytes { k in
+        try enc.withUnsafeBytes { try writer.writeObject(key: k, type: Stream.rdbTypeV2, encoding: $0, expireAtMs: expireAtMs) }
+    }
+    try writer.commit()
+    return writer.memoryOutput!
+}
+
+/// The encoding of `s` as RDB type 15 or 21.
+func encodeStream(_ s: Stream, type: UInt8) -> [UInt8] {
+    var o = RDBPlainSink()
+    o.rdbLength(UInt64(s.nodes.count))
+    for n in s.nodes {
+        var raw = (n.master.ms.bigEndian, n.master.seq.bigEndian)
+        withUnsafeBytes(of: &raw) { o.rdbString($0) }
+        o.rdbString(Listpack.bytes(n.lp))
+    }
+    o.rdbLength(UInt64(s.length)); o.rdbLength(s.lastID.ms); o.rdbLength(s.lastID.seq)
+    if type != Stream.rdbTypeV1 {
+        for v in [s.firstID.ms, s.firstID.seq, s.maxDeletedEntryID.ms, s.maxDeletedEntryID.seq, s.entriesAdded] {
+            o.rdbLength(v)
+        }
+    }
+    func millis(_ t: Int64) { var le = t.littleEndian; withUnsafeBytes(of: &le) { o.rdbRaw($0) } }
+    func id(_ i: StreamID) { var raw = (i.ms.bigEndian, i.seq.bigEndian); withUnsafeBytes(of: &raw) { o.rdbRaw($0) } }
+    o.rdbLength(UInt64(s.groups.count))
+    for g in s.groups {
+        g.name.withUnsafeBytes { o.rdbString($0) }
+        o.rdbLength(g.lastID.ms); o.rdbLength(g.lastID.seq)
+        if type != Stream.rdbTypeV1 { o.rdbLength(UInt64(bitPattern: g.entriesRead)) }
+        o.rdbLength(UInt64(g.pel.count))
+        for (i, n) in zip(g.pel.keys, g.pel.values) { id(i); millis(n.deliveryTime); o.rdbLength(UInt64(n.deliveryCount)) }
+        o.rdbLength(UInt64(g.consumers.count))
+        for c in g.consumers {
+            c.name.withUnsafeBytes { o.rdbString($0) }
+            millis(c.seenTime)
+            if type == Stream.rdbTypeV3 { millis(77) }
+            o.rdbLength(UInt64(c.pel.count))
+            for i in c.pel.keys { id(i) }
+        }
+    }
+    return o.bytes
+}
+
+@Suite struct StreamRDBTests {
+    @Test func encodingRoundTrips() throws {
+        let s = sampleStream()
+        #expect(s.nodes.count >= 2, "a middle node went with its deleted entries")
+        let back = try decode(encoding(s))
+        #expect(encoding(back) == encoding(s))
+        #expect(entries(back) == entries(s))
+        #expect(entries(back, reverse: true) == entries(s).reversed())
+        #expect(back.length == s.length && back.lastID == s.lastID && back.firstID == s.firstID)
+        #expect(back.maxDeletedEntryID == s.maxDeletedEntryID && back.entriesAdded == s.entriesAdded)
+        let g = try #require(back.groups.first)
+        #expect(g.name == bytes("idle") && back.groups[1].name == bytes("readers"))
+        let readers = back.groups[1]
+        #expect(readers.pel.count == 7 && readers.entriesRead == 41)
+        #expect(readers.consumers.map(\.name) == [bytes("12345"), bytes("alice"), bytes("nobody")])
+        for (id, nack) in zip(readers.pel.keys, readers.pel.values) {
+            #expect(nack.consumer?.pel[id] === nack, "the consumer's PEL shares the group's NACK")
+        }
+        #expect(g.entriesRead == -1)
+    }
+
+    @Test(arguments: [true, false])
+    func dumpRoundTrips(compression: Bool) throws {
+        let s = sampleStream()
+        let dump = try streamDump(s, compression: compression, expireAtMs: 4_000_000_000_000)
+        let (records, _) = try loadAll(dump)
+        #expect(records == [RDBRecord(db: 0, key: bytes("s"), value: .stream(s), expireAtMs: 4_000_000_000_000)])
+        let plain = try streamDump(s, compression: false)
+        #expect(compression == (dump.count < plain.count), "listpacks are LZF-compressed")
+    }
+
+    @Test func anEmptyStreamWithAGroupRoundTrips() throws {
+        let s = Stream()
+        s.lastID = StreamID(ms: 5, seq: 5)
+        s.entriesAdded = 3
+        s.maxDeletedEntryID = StreamID(ms: 5, seq: 5)
+        _ = bytes("g").withUnsafeBytes { s.createGroup(named: $0, lastID: s.lastID, entriesRead: 3) }
+        let back = try decode(encoding(s))
+        #expect(encoding(back) == encoding(s) && back.length == 0 && back.nodes.isEmpty)
+    }
+
+    @Test func everyTruncationFailsCleanly() throws {
+        let enc = encoding(sampleStream(entries: 40))
+        for n in 0..<enc.count {
+            #expect(throws: (any Error).self, "prefix of \(n) bytes") { try decode(Array(enc[0..<n])) }
+        }
+        // The same through the file reader, cut anywhere inside the record.
+        let dump = try streamDump(sampleStream(entries: 40), compression: true)
+        let recordStart = dump.count - 9 - 1 - enc.count  // generous: the record is compressed
+        for cut in max(recordStart, 0)..<(dump.count - 9) {
+            #expect(throws: RDBError.self, "dump cut at \(cut)") { try loadAll(Array(dump[0..<cut])) }
+        }
+    }
+
+    /// Any byte of the encoding set to any of several values: the load fails, or what it
+    /// loads can be read, trimmed and deleted from without a crash.
+    @Test func corruptBytesNeverCrash() throws {
+        let enc = encoding(sampleStream(entries: 24))
+        var loaded = 0
+        for i in 0..<enc.count {
+            for v: UInt8 in [0x00, 0x01, 0x03, 0x7F, 0x80, 0xC0, 0xE0, 0xF0, 0xF4, 0xFE, 0xFF, enc[i] ^ 0x02] {
+                var bad = enc
+                bad[i] = v
+                guard let s = try? decode(bad) else { continue }
+                loaded += 1
+                exercise(s)
+            }
+        }
+        #expect(loaded > 0, "some changes (in values, times) still load")
+    }
+
+    private func exercise(_ s: Stream) {
+        let all = entries(s)
+        _ = entries(s, reverse: true)
+        _ = s.edgeID(first: true)
+        _ = s.edgeID(first: false)
+        _ = s.firstEntryIDWithTombstones
+        for g in s.groups { _ = s.lag(of: g) }
+        let copy: Stream = s.duplicate()
+        var deleted = 0
+        copy.forEach(from: .zero, to: .max) { _ in true }
+        for line in all.prefix(3) {
+            let parts = line.split(separator: " ")[0].split(separator: "-")
+            if copy.delete(StreamID(ms: UInt64(parts[0])!, seq: UInt64(parts[1])!)) { deleted += 1 }
+        }
+        copy.trim(.maxLength(2), approximate: false, limit: 0)
+        copy.trim(.minID(.max), approximate: true, limit: 0)
+        #expect(deleted <= 3)
+    }
+
+    @Test func structuralCorruptionIsNamed() throws {
+        let s = sampleStream(entries: 10, withGroups: false)
+        var enc = encoding(s)
+        // The node key is the second item: a 16-byte string after the node count.
+        #expect(enc[0] == 1 && enc[1] == 16)
+        enc[1] = 15
+        #expect(throws: (any Error).self) { try decode(enc) }
+        // A length that disagrees with the entries.
+        var sink = RDBPlainSink()
+        try s.writeRDB(to: &sink)
+        let good = sink.bytes
+        let lengthAt = 1 + 1 + 16 + (good.count > 0 ? lengthPrefixSize(good, at: 18) : 0) + Listpack.totalBytes(s.nodes[0].lp)
+        var bad = good
+        bad[lengthAt] = UInt8(s.length + 1)
+        #expect(throws: RDBPlainError.self) { try decode(bad) }
+    }
+
+    private func lengthPrefixSize(_ b: [UInt8], at i: Int) -> Int { b[i] >> 6 == 0 ? 1 : b[i] >> 6 == 1 ? 2 : 5 }
+
+    /// Type 15 (Redis 5/6: no first ID, tombstone, counters) and type 21 (Redis 7.2:
+    /// consumers' active time) load as Redis does.
+    @Test func olderAndNewerStreamTypesLoad() throws {
+        let s = sampleStream()
+        let v1 = try decode(encodeStream(s, type: Stream.rdbTypeV1), type: Stream.rdbTypeV1)
+        #expect(entries(v1) == entries(s))
+        #expect(v1.entriesAdded == UInt64(s.length) && v1.maxDeletedEntryID == .zero && v1.firstID == s.firstID)
+        #expect(v1.groups[1].entriesRead == v1.estimateDistanceFromFirstEverEntry(s.groups[1].lastID))
+        let v3 = try decode(encodeStream(s, type: Stream.rdbTypeV3), type: Stream.rdbTypeV3)
+        #expect(encoding(v3) == encoding(s))
+        #expect(v3.groups[1].consumers[1].activeTime == 77)
+    }
+
+    /// BGSAVE's copy-on-write snapshot holds the stream as it was when it began, whatever
+    /// XADD, XDEL and XTRIM do to it before the walk reaches it.
+    @Test func snapshotCopyIsThePointInTimeStream() throws {
+        let shard = Shard(index: 0, databases: 1)
+        for i in 0..<2000 {
+            bytes("k\(i)").withUnsafeBytes { k in bytes("v").withUnsafeBytes { v in
+                _ = shard.setString(db: 0, key: k, value: v, expireAt: 0) } }
+        }
+        var streams: [Stream] = []
+        for i in 0..<20 {
+            let s = sampleStream(entries: 120, withGroups: i % 2 == 0)
+            streams.append(s)
+            bytes("s\(i)").withUnsafeBytes { k in
+                shard.insertNew(Entry.makeObject(key: k, hash: KeyTable.hash(k), object: s), db: 0, expireAt: 0)
+            }
+        }
+        let before = streams.map(encoding)
+        shard.beginSnapshot(requester: 0)
+        var copy: [[UInt8]]?
+        var step = 0
+        while copy == nil {
+            copy = shard.advanceSnapshot(budget: 200)
+            let i = step % 20
+            let s = streams[i]
+            bytes("s\(i)").withUnsafeBytes { k in
+                // As XADD, XDEL and XTRIM do: note (or prepare) the change, then make it.
+                shard.noteModified(db: 0, key: k)
+                appendEntry(s, StreamID(ms: s.lastID.ms + 1, seq: 0), [("late", "\(step)")])
+                shard.willChangeInPlace(db: 0, key: k)
+                if let first = s.edgeID(first: true) { s.delete(first) }
+                shard.willChangeInPlace(db: 0, key: k)
+                s.trim(.maxLength(50), approximate: false, limit: 0)
+            }
+            step += 1
+        }
+        var found: [String: [UInt8]] = [:]
+        for chunk in copy! {
+            chunk.withUnsafeBytes { b in
+                SnapshotRecord.forEach(in: b) { _, key, value, _, type in
+                    if type != 0 { #expect(type == Stream.rdbTypeV2); found[String(decoding: key, as: UTF8.self)] = Array(value) }
+                }
+            }
+        }
+        #expect(found.count == 20)
+        for i in 0..<20 { #expect(found["s\(i)"] == before[i], "s\(i)") }
+        #expect(step > 5, "the streams changed while the copy ran")
+    }
+}
