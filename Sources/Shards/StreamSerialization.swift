@@ -26,8 +26,9 @@ public protocol RDBItemSource: ~Copyable {
     func rdbCorrupt(_ message: String) -> Error
 }
 
-/// RDB items appended to a byte array, strings as length + bytes (never compressed nor
-/// integer-encoded: a valid RDB value, built cheaply on the shard).
+/// RDB items appended to a byte array, strings as rdbSaveRawString writes them without
+/// compression (integer-encoded when they are short canonical integers, else length +
+/// bytes): what Redis writes with rdbcompression off, built cheaply on the shard.
 public struct RDBPlainSink: RDBItemSink {
     public var bytes: [UInt8]
     public init(bytes: [UInt8] = []) { self.bytes = bytes }
@@ -46,6 +47,12 @@ public struct RDBPlainSink: RDBItemSink {
         }
     }
     public mutating func rdbString(_ s: UnsafeRawBufferPointer) {
+        if s.count <= 11, let v = parseInt64(s), v >= -(1 << 31), v < 1 << 31 {
+            let width = v >= -(1 << 7) && v < 1 << 7 ? 1 : v >= -(1 << 15) && v < 1 << 15 ? 2 : 4
+            bytes.append(0xC0 | UInt8(width == 1 ? 0 : width == 2 ? 1 : 2))
+            for i in 0..<width { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * Int64(i)))) }
+            return
+        }
         rdbLength(UInt64(s.count))
         bytes.append(contentsOf: s)
     }
