@@ -144,6 +144,7 @@ final class CommandTable: Sendable {
 
     static let shared = CommandTable(families: [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
+        ReplicaCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {
@@ -215,6 +216,15 @@ final class CommandTable: Sendable {
     /// counter), as it came unless the handler propagated a rewritten form itself.
     static func propagating(_ handler: @escaping ShardHandler, asItself: Bool) -> ShardHandler {
         { ctx, args, out in
+            if ReplicaMode.active.load(ordering: .relaxed) {
+                // A replica records no writes of its own: the master link passes the master's
+                // stream on as it came. The master's commands see expired keys as present.
+                let fromMaster = ctx.clientID == ReplicaMode.masterClientID.load(ordering: .relaxed)
+                ctx.shard.applyingMasterStream = fromMaster
+                handler(ctx, args, &out)
+                ctx.shard.applyingMasterStream = false
+                return
+            }
             guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
             let before = ctx.shard.changes
             log.propagatedExplicitly = false

@@ -4,6 +4,7 @@ import Shards
 /// Parsing a client's input and routing each command to where it runs.
 extension Worker {
     func process(_ c: Client) {
+        if c.isMaster { processMasterStream(c); return }
         var position = 0
         parsing: while position < c.input.count && !c.closeAfterReply && !c.pausedByOperation {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
@@ -97,10 +98,17 @@ extension Worker {
             return
         }
         if route.deniedOnDiskError && !context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed)
-            && writesStoppedByDiskError() {
+            && !c.isMaster && writesStoppedByDiskError() {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
             withReply(c) { $0.writeError(Errors.diskError) }
+            return
+        }
+        if context.replication.isReplica.load(ordering: .relaxed) && !c.isMaster
+            && table.specs[Int(index)].flags.contains(.write) && context.config.withLock({ $0.bool("replica-read-only") }) {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
             return
         }
         if let transaction = c.transaction, !route.transactionControl {

@@ -221,7 +221,13 @@ enum ServerInfo {
             lines += statsSection(ctx, r)
         case "replication":
             lines.append("# Replication")
-            add("role", "master")
+            let replication = ctx.replication.status.withLock { $0 }
+            if replication.masterHost != nil {
+                add("role", "slave")
+                for (k, v) in replicaLines(replication, config: config) { add(k, v) }
+            } else {
+                add("role", "master")
+            }
             add("connected_slaves", 0)
             add("master_failover_state", "no-failover")
             add("master_replid", ctx.runID)

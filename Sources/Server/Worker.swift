@@ -51,6 +51,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     var nextPropagationTag: UInt64 = 0
+    /// Worker 0 only: the connection to the master while this server is a replica.
+    var masterLink: MasterLink?
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
@@ -119,6 +121,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 switch token {
                 case Worker.wakerToken: waker.drain()
                 case Worker.signalToken: handleSignals()
+                case Worker.masterLinkToken: masterLinkEvent(flags: flags)
                 case Worker.listenerToken..<(Worker.listenerToken + 64):
                     acceptConnections(from: listenFDs[Int(token - Worker.listenerToken)])
                 default: handleClientEvent(fd: Int32(truncatingIfNeeded: token), flags: flags)
@@ -150,10 +153,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
-            if index == 0 { checkSaveRules() }
+            if index == 0 { checkSaveRules(); masterLinkCron() }
             closeIdleClients()
         }
-        if let shard, due || expiryBacklog {
+        // A replica's keys expire only by its master's DELs.
+        if let shard, due || expiryBacklog, !context.replication.isReplica.load(ordering: .relaxed) {
             // Bounded work per pass; with a backlog the loop comes back without sleeping.
             expiryBacklog = shard.activeExpire(budget: 2000)
         }

@@ -59,9 +59,14 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     // MARK: Lookup
 
+    /// Set while a command from this replica's master runs: keys past their deadline still
+    /// count as present (Redis's expireIfNeeded for the master client), so the master's DEL
+    /// of an expired key removes it and its other writes apply as they did on the master.
+    public var applyingMasterStream = false
+
     @inline(__always) private func isExpired(_ e: Entry) -> Bool {
         let at = e.expireAt
-        return at != 0 && at <= now
+        return at != 0 && at <= now && !applyingMasterStream
     }
 
     /// The live entry for `key`, expiring it lazily if its deadline has passed.

@@ -17,6 +17,18 @@ public enum SnapshotRecord {
         emit(e.value)
     }
 
+    /// The same record for a key and value that are not an entry (a replica's full-sync load).
+    public static func encode(db: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64,
+                              _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var header = (UInt32(db), UInt32(key.count), UInt32(value.count), expireAt)
+        withUnsafeBytes(of: &header) { h in
+            emit(UnsafeRawBufferPointer(rebasing: h[0..<12]))
+            emit(UnsafeRawBufferPointer(rebasing: h[16..<24]))
+        }
+        emit(key)
+        emit(value)
+    }
+
     public static func size(of e: Entry) -> Int { headerSize + e.keyLength + e.valueLength }
 
     /// Calls `body(db, key, value, expireAt)` for every whole record in `bytes` from `offset`.

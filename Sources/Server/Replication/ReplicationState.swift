@@ -49,6 +49,10 @@ final class ReplicationState: Sendable {
         /// Stream bytes received and applied from the master (slave_read_repl_offset / slave_repl_offset).
         var readOffset: Int64 = 0
         var processedOffset: Int64 = 0
+        /// ROLE's link state: connect, connecting, handshake, sync, connected.
+        var masterLinkState = "connect"
+        /// Unix ms of the last payload bytes of a full sync (master_sync_last_io_seconds_ago).
+        var syncLastIOMs: Int64 = 0
     }
     let status: Mutex<Status>
 
