@@ -179,6 +179,7 @@ struct CommandMetadata {
         "bgsave": CommandMetadata(["admin", "slow", "dangerous"]),
         "lastsave": CommandMetadata(["admin", "fast", "dangerous"], tips: ["nondeterministic_output"]),
         "shutdown": CommandMetadata(["admin", "slow", "dangerous"]),
+        "role": CommandMetadata(["admin", "fast", "dangerous"]),
         "config": CommandMetadata(["slow"]),
         "config|get": CommandMetadata(["admin", "slow", "dangerous"]),
         "config|set": CommandMetadata(["admin", "slow", "dangerous"],
