@@ -27,6 +27,8 @@ struct ShardRequest {
     /// The multi-shard operation holding this request's locks (0: none, so it is admitted
     /// only if no lock held on its shard blocks it).
     var transaction: UInt64 = 0
+    /// Replication group of the operation this request is a part of (0: none).
+    var tag: UInt64 = 0
 }
 
 /// Commands from one worker to one other worker's shard, and then their replies.
@@ -54,7 +56,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     var isEmpty: Bool { requests.isEmpty }
 
     func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
-             transaction: UInt64 = 0) {
+             transaction: UInt64 = 0, tag: UInt64 = 0) {
         let first = spans.count
         for i in 0..<arguments.count {
             let a = arguments[i]
@@ -62,7 +64,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
             argumentBytes.append(a)
         }
         requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
-                                     argumentCount: Int32(arguments.count), sink: sink, transaction: transaction))
+                                     argumentCount: Int32(arguments.count), sink: sink, transaction: transaction, tag: tag))
     }
 
     /// Adds a reply computed outside a request batch (a command that waited for a lock).

@@ -19,6 +19,9 @@ final class Client {
     var db = 0
     var resp = RESPVersion.resp2
     var name: String?
+    /// REPLCONF listening-port and capa, for a connection about to become a replica.
+    var replicaListeningPort = 0
+    var replicaCapabilities: Set<String> = []
     var libraryName: String?
     var libraryVersion: String?
     var lastInteraction: Int64

@@ -252,6 +252,13 @@ enum ClientCommands {
                 i += 2
             }
         }
+        if filter.type == .replica {
+            // Replica connections belong to the sequencer thread (ReplicationMaster).
+            let n = w.context.replication.status.withLock { $0.replicas.count }
+            if n > 0 { w.context.postToSequencer(.killReplicas) }
+            out.writeInteger(n)
+            return
+        }
         let chosen = filter
         w.askEveryWorker(c, out: &out, ask: { worker in killMatching(on: worker, chosen) }, finish: { _, client, answers, out in
             let killed = answers.reduce(0) { $0 + $1.count }

@@ -13,6 +13,16 @@ struct ShardContext {
     var clientID: UInt64 = 0
     /// Replication group of a multi-shard operation's part (0: a command of its own).
     var tag: UInt64 = 0
+
+    /// True while this shard's writes are recorded for replicas (guards building a rewrite).
+    @inline(__always) var replicating: Bool { shard.propagation?.recordsOwnWrites ?? false }
+
+    /// Propagates the command's effect in this form instead of the command as it came
+    /// (Redis's rewriteClientCommandVector): absolute deadlines, DEL for a deletion...
+    func propagate(_ parts: PropagatedArgument...) {
+        guard let log = shard.propagation, log.recordsOwnWrites else { return }
+        log.command(db: db, arguments: parts)
+    }
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
@@ -143,7 +153,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ])
 
@@ -199,7 +209,7 @@ final class CommandTable: Sendable {
             guard case .keyed(let h, _, _) = spec.run else { return nil }
             if spec.flags.contains(.write) { return Self.propagating(h, asItself: true) }
             if spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) {
-                return Self.propagating(h, asItself: false)
+                return Self.propagating(h, asItself: false, always: Self.alwaysPropagated.contains(spec.name))
             }
             return h
         }
@@ -214,7 +224,10 @@ final class CommandTable: Sendable {
 
     /// Records a write command for replication when it changed something (Redis's dirty
     /// counter), as it came unless the handler propagated a rewritten form itself.
-    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool) -> ShardHandler {
+    /// FLUSHALL, FLUSHDB and SWAPDB propagate even when they changed nothing (Redis forces it).
+    static let alwaysPropagated: Set<String> = ["__swapdb", "__flushdb", "__flushall"]
+
+    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool, always: Bool = false) -> ShardHandler {
         { ctx, args, out in
             if ReplicaMode.active.load(ordering: .relaxed) {
                 // A replica records no writes of its own: the master link passes the master's
@@ -225,12 +238,12 @@ final class CommandTable: Sendable {
                 ctx.shard.applyingMasterStream = false
                 return
             }
-            guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+            guard let log = ctx.shard.propagation, log.recordsOwnWrites else { handler(ctx, args, &out); return }
             let before = ctx.shard.changes
             log.propagatedExplicitly = false
             log.tag = ctx.tag
             handler(ctx, args, &out)
-            if ctx.shard.changes != before && !log.propagatedExplicitly {
+            if (always || ctx.shard.changes != before) && !log.propagatedExplicitly {
                 if asItself { log.command(db: ctx.db, args) } else { log.touched() }
             }
             log.tag = 0

@@ -126,7 +126,9 @@ extension Worker {
         switch route.kind {
         case .client:
             let handler = table.clientHandlers[Int(index)].unsafelyUnwrapped
+            if propagation != nil { preparePropagation(c, args, index: index) }
             withReply(c) { out in handler(self, c, args, &out) }
+            nextPropagateAs = nil
         case .keyed:
             let shardIndex = shardOf(args[Int(route.firstKey)])
             if context.shardCount > 1 {
@@ -165,11 +167,23 @@ extension Worker {
                 nextOperationLocks.append((shardOf(args[i]), IntentLocks.lockKey(args[i])))
                 i += max(1, Int(route.step))
             }
+            if propagation != nil { preparePropagation(c, args, index: index) }
             withReply(c) { out in crossShard(self, c, args, &out) }
             nextOperationLocks = []
+            nextPropagateAs = nil
         } else {
             withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
+    }
+
+    /// A write command that coordinates shards itself propagates as itself (the operation
+    /// it starts picks this up), not as its internal parts.
+    func preparePropagation(_ c: Client, _ args: Arguments, index: UInt16) {
+        guard table.specs[Int(index)].flags.contains(.write) else { return }
+        var bytes = ByteBuffer(capacity: 64)
+        bytes.writeArrayHeader(args.count)
+        for i in 0..<args.count { bytes.writeBulk(args[i]) }
+        nextPropagateAs = (c.db, Array(bytes.readable))
     }
 
     /// Redis's stop-writes-on-bgsave-error: after a failed background save, with save
@@ -254,7 +268,12 @@ extension Worker {
             op.lockPlan[shard, default: .init()].keys.insert(key)
         }
         nextOperationLocks = []
+        if let command = nextPropagateAs {
+            op.propagateAs = command
+            nextPropagateAs = nil
+        }
         if let nesting = currentNesting {
+            op.propagationParent = operations[nesting.slot]?.propagationTag ?? 0
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
             op.transaction = nesting.transaction
             op.parent = (nesting.slot, nesting.item)
@@ -305,6 +324,7 @@ extension Worker {
             operations.append(op)
         }
         op.slot = slot
+        op.propagationTag = newPropagationTag()
         return slot
     }
 
@@ -383,6 +403,17 @@ extension Worker {
 
     /// Releases the operation's locks, if it took any.
     private func finishLocked(_ op: MultiShardOperation) {
+        // Closes the operation's replication group while its locks still hold, so nothing
+        // that conflicts with it can be recorded between its writes and this point.
+        if let log = propagation {
+            if let replacement = op.propagateAs {
+                replacement.command.withUnsafeBytes {
+                    log.complete(tag: op.propagationTag, parent: op.propagationParent, db: replacement.db, replacement: $0)
+                }
+            } else {
+                log.complete(tag: op.propagationTag, parent: op.propagationParent)
+            }
+        }
         if op.lock != nil { releaseLocks(op) }
         op.onFinish?()
     }
@@ -405,20 +436,22 @@ extension Worker {
                     guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
                           mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)
                     else { return false }
-                    wait(command: part.command, db: part.db, resp: part.resp, args: args, sink: sink, origin: index)
+                    wait(command: part.command, db: part.db, resp: part.resp, args: args, sink: sink, origin: index,
+                         tag: op.propagationTag)
                     return true
                 }
                 if waits { continue }
                 partScratch.clear()
                 op.withArguments(of: part) { args in
-                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID), args, &partScratch)
+                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID,
+                                         tag: op.propagationTag), args, &partScratch)
                 }
                 op.record(part: p, reply: partScratch.readable)
             } else {
                 let b = batch(forWorker: owner)
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
-                          transaction: op.transaction)
+                          transaction: op.transaction, tag: op.propagationTag)
                 }
             }
         }
@@ -432,7 +465,9 @@ extension Worker {
         let route = table.routes[Int(index)]
         switch route.kind {
         case .client:
+            if propagation != nil { preparePropagation(c, args, index: index) }
             table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &out)
+            nextPropagateAs = nil
         case .keyed:
             guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
             let shards = Set(stride(from: Int(route.firstKey), through: min(route.lastKeyIndex(argumentCount: args.count),
@@ -446,7 +481,9 @@ extension Worker {
                 runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
                          combine: split.combine, out: &out)
             } else if let crossShard {
+                if propagation != nil { preparePropagation(c, args, index: index) }
                 crossShard(self, c, args, &out)
+                nextPropagateAs = nil
             } else {
                 out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
             }

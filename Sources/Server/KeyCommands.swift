@@ -225,8 +225,11 @@ enum KeyCommands {
         // A deadline already past deletes the key, except on a replica, which waits for the master's DEL.
         if when <= Int(shard.now) && shard.expiryDeletesOnAccess {
             shard.delete(db: ctx.db, key: args[1])
+            if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
         } else {
             shard.setExpire(db: ctx.db, entry: e, at: Int64(when))
+            // Replicas get the absolute deadline, whatever the form (expire.c rewrites to PEXPIREAT).
+            if ctx.replicating { ctx.propagate(.text("PEXPIREAT"), .bytes(args[1]), .text(String(when))) }
         }
         out.writeInteger(1)
     }

@@ -12,6 +12,7 @@ struct WaitingCommand {
     let sink: ReplySink
     let origin: Int
     let client: UInt64
+    let tag: UInt64
 }
 
 /// Intent locks on the worker side: requesting and releasing them for multi-shard
@@ -39,7 +40,8 @@ extension Worker {
         return false
     }
 
-    func wait(command: UInt16, db: Int, resp: RESPVersion, args: Arguments, sink: ReplySink, origin: Int) {
+    func wait(command: UInt16, db: Int, resp: RESPVersion, args: Arguments, sink: ReplySink, origin: Int,
+              tag: UInt64 = 0) {
         var bytes: [UInt8] = []
         var spans: [ArgSpan] = []
         for i in 0..<args.count {
@@ -47,7 +49,7 @@ extension Worker {
             bytes.append(contentsOf: args[i])
         }
         waiting.append(WaitingCommand(command: command, db: db, resp: resp, bytes: bytes, spans: spans,
-                                      sink: sink, origin: origin, client: sink.id))
+                                      sink: sink, origin: origin, client: sink.id, tag: tag))
         waitingClients[sink.id, default: 0] += 1
     }
 
@@ -78,7 +80,8 @@ extension Worker {
                     w.spans.withUnsafeBufferPointer { spans in
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress!, count: spans.count)
-                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client), args, &waitScratch)
+                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client, tag: w.tag), args,
+                                &waitScratch)
                     }
                 }
             }
@@ -118,7 +121,7 @@ extension Worker {
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
                           sink: ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p)),
-                          transaction: id)
+                          transaction: id, tag: op.propagationTag)
                 }
                 op.eagerParts.insert(p)
             }

@@ -43,6 +43,13 @@ final class MultiShardOperation {
     /// client's next commands run only once the operation has finished.
     var pausesClient = false
 
+    // Replication (see PropagationLog): the group its parts' writes are recorded in, the
+    // group it folds into (an operation started inside EXEC), and the command to propagate
+    // in place of its parts' records (a cross-shard RENAME, MSET, FLUSHALL... as itself).
+    var propagationTag: UInt64 = 0
+    var propagationParent: UInt64 = 0
+    var propagateAs: (db: Int, command: [UInt8])?
+
     // Locking (see Locking.swift). An operation whose lock plan names more than one shard,
     // or that forces locking (EXEC), runs only once every shard has granted its locks.
     var lockPlan: [Int: TransactionLock.ShardLockSet] = [:]

@@ -67,6 +67,31 @@ enum Persistence {
             let writer = try RDBWriter(path: path)
             writer.compression = compression
             writer.checksum = checksum
+            try writeRecords(parts: parts, prefix: prefix, to: writer)
+            try writer.commit()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// The RDB of the shards' copies in memory (a replica's full resync payload).
+    static func rdbInMemory(parts: [[UInt8]], compression: Bool, checksum: Bool) -> [UInt8]? {
+        let writer = RDBWriter(memoryWithVersion: 10)
+        writer.compression = compression
+        writer.checksum = checksum
+        do {
+            try writeRecords(parts: parts, prefix: 0, to: writer)
+            try writer.commit()
+        } catch {
+            Log.warning("Failed writing the RDB for a replica: \(error)")
+            return nil
+        }
+        return writer.memoryOutput
+    }
+
+    private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter) throws {
+        do {
             try writer.writeHeader(aux: aux())
             // RDB wants SELECTDB before each database's keys: count them, then write one
             // database at a time (usually there is one, so the parts are read twice).
@@ -89,10 +114,6 @@ enum Persistence {
                     }
                 }
             }
-            try writer.commit()
-            return nil
-        } catch {
-            return "\(error)"
         }
     }
 
@@ -251,7 +272,8 @@ extension Worker {
     /// whole-shard locks, held only while each shard flips its snapshot parity); the shards
     /// then copy their data a bounded slice per loop iteration while serving, and send the
     /// copies here. `finish` gets them, in shard order, when the last one has arrived.
-    func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer,
+    /// `atPoint` runs at the snapshot's point in time, with every shard still locked.
+    func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer, atPoint: (() -> Void)? = nil,
                                   finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
         guard let part = table.index(of: "__snapshot_begin") else { return }
         let collection = SnapshotCollection(shards: context.shardCount, finish: finish)
@@ -261,6 +283,7 @@ extension Worker {
                 collection.changes += op.reply(i).loadUnaligned(as: Int.self)
             }
             out.append("+Background saving started\r\n")
+            atPoint?()
             collection.begun = true
             self.finishSnapshotIfComplete()
             return true

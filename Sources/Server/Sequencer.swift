@@ -8,7 +8,8 @@ import Shards
 /// the only producer of its ring to each worker, every shard queues multi-shard requests
 /// in the same order, which is what makes intent locks deadlock-free (see IntentLocks).
 /// Work confined to one shard skips the sequencer and goes to that shard directly.
-/// (The replication stream will be assembled here too.)
+/// It also runs the master side of replication (ReplicationMaster): the workers' write
+/// records are merged here into the one replication stream.
 final class Sequencer: @unchecked Sendable {  // touched only by the sequencer thread after start
     let context: ServerContext
     private var loop = EventLoop(capacity: 16)
@@ -22,20 +23,48 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
     }
 
     func run() {
+        let master = ReplicationMaster(context: context)
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
-            _ = loop.wait(timeoutMs: pending ? 1 : -1)
+            let n = loop.wait(timeoutMs: pending ? 1 : master.hasTimedWork ? 100 : -1)
+            let now = Clock.unixMilliseconds()
+            for i in 0..<max(n, 0) where loop.token(i) >= ReplicationMaster.tokenBase {
+                master.handleEvent(fd: Int32(truncatingIfNeeded: loop.token(i) & 0xFFFF_FFFF), flags: loop.flags(i),
+                                   loop: &loop, now: now)
+            }
             context.sequencerWaker.drain()
             retryOverflow()
-            for ring in context.toSequencer {
+            // Read the clock and floors before draining: every record numbered below the
+            // bound is then in the rings (see ReplicationClock.safeBound).
+            let bound = context.replication.clock.safeBound()
+            for (worker, ring) in context.toSequencer.enumerated() {
                 while let message = ring.pop() {
-                    guard case .schedule(let lock) = message else { continue }
-                    sequenced += 1
-                    for shard in lock.shards.keys.sorted() {
-                        send(.lock(lock, shard: shard), to: context.owner(ofShard: shard))
+                    switch message {
+                    case .schedule(let lock):
+                        sequenced += 1
+                        for shard in lock.shards.keys.sorted() {
+                            send(.lock(lock, shard: shard), to: context.owner(ofShard: shard))
+                        }
+                    case .records(let batch):
+                        master.receive(batch, from: worker)
+                    default:
+                        break
                     }
                 }
             }
+            for event in context.sequencerInbox.withLock({ events in defer { events.removeAll() }; return events }) {
+                switch event {
+                case .replicaAttached(let handoff): master.attach(handoff, loop: &loop, now: now)
+                case .syncPayload(let id, let rdb): master.payloadArrived(id: id, rdb: rdb)
+                case .resetStream(let replid, let offset): master.resetStream(replid: replid, offset: offset)
+                case .wait(let request): master.addWait(request)
+                case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
+                }
+            }
+            master.merge(below: bound)
+            master.tick(now: now, loop: &loop)
+            for (worker, message) in master.outgoing { send(message, to: worker) }
+            master.outgoing.removeAll()
         }
     }
 

@@ -221,23 +221,27 @@ enum ServerInfo {
             lines += statsSection(ctx, r)
         case "replication":
             lines.append("# Replication")
-            let replication = ctx.replication.status.withLock { $0 }
-            if replication.masterHost != nil {
+            let s = ctx.replication.status.withLock { $0 }
+            if ctx.replication.isReplica.load(ordering: .relaxed) {
                 add("role", "slave")
-                for (k, v) in replicaLines(replication, config: config) { add(k, v) }
+                lines += replicaLines(s, config: config)
             } else {
                 add("role", "master")
             }
-            add("connected_slaves", 0)
+            add("connected_slaves", s.replicas.count)
+            let now = Clock.unixMilliseconds()
+            for (i, r) in s.replicas.enumerated() {
+                add("slave\(i)", "ip=\(r.ip),port=\(r.port),state=\(r.state),offset=\(r.ackOffset),lag=\((now - r.lastAckMs) / 1000)")
+            }
             add("master_failover_state", "no-failover")
-            add("master_replid", ctx.runID)
-            add("master_replid2", String(repeating: "0", count: 40))
-            add("master_repl_offset", 0)
-            add("second_repl_offset", -1)
-            add("repl_backlog_active", 0)
+            add("master_replid", s.replid)
+            add("master_replid2", s.replid2)
+            add("master_repl_offset", Int(s.masterReplOffset))
+            add("second_repl_offset", Int(s.secondReplOffset))
+            add("repl_backlog_active", s.backlogActive ? 1 : 0)
             add("repl_backlog_size", config.integer("repl-backlog-size"))
-            add("repl_backlog_first_byte_offset", 0)
-            add("repl_backlog_histlen", 0)
+            add("repl_backlog_first_byte_offset", Int(s.backlogFirstByteOffset))
+            add("repl_backlog_histlen", Int(s.backlogHistlen))
         case "cpu":
             lines.append("# CPU")
             var user: Int64 = 0, sys: Int64 = 0
@@ -330,7 +334,9 @@ enum ServerInfo {
             ("instantaneous_input_kbps", "0.00"), ("instantaneous_output_kbps", "0.00"),
             ("instantaneous_input_repl_kbps", "0.00"), ("instantaneous_output_repl_kbps", "0.00"),
             ("rejected_connections", ctx.rejectedConnections.load(ordering: .relaxed)),
-            ("sync_full", 0), ("sync_partial_ok", 0), ("sync_partial_err", 0),
+            ("sync_full", ctx.replication.syncFull.load(ordering: .relaxed)),
+            ("sync_partial_ok", ctx.replication.syncPartialOK.load(ordering: .relaxed)),
+            ("sync_partial_err", ctx.replication.syncPartialErr.load(ordering: .relaxed)),
             ("expired_keys", r.expiredKeys), ("expired_stale_perc", "0.00"), ("expired_time_cap_reached_count", 0),
             ("expire_cycle_cpu_milliseconds", 0), ("evicted_keys", 0), ("evicted_clients", 0),
             ("total_eviction_exceeded_time", 0), ("current_eviction_exceeded_time", 0),

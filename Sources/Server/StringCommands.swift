@@ -196,8 +196,16 @@ enum StringCommands {
             // (A replica stores it: the master's DEL removes it.)
             shard.delete(db: ctx.db, key: key)
             shard.expiredKeys += 1
+            if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(key)) }
         } else {
             shard.setString(db: ctx.db, key: key, value: value, expireAt: o.keepTTL ? nil : (deadline ?? 0))
+            // Replicas get the absolute deadline (Redis propagates SET key value PXAT ms), and no GET.
+            if let d = deadline {
+                if ctx.replicating { ctx.propagate(.text("SET"), .bytes(key), .bytes(value), .text("PXAT"), .text(String(d))) }
+            } else if o.get && ctx.replicating {
+                if o.keepTTL { ctx.propagate(.text("SET"), .bytes(key), .bytes(value), .text("KEEPTTL")) }
+                else { ctx.propagate(.text("SET"), .bytes(key), .bytes(value)) }
+            }
         }
         if !o.get {
             if replies == .oneOrZero { out.writeInteger(1) } else { out.writeOK() }
@@ -246,6 +254,7 @@ enum StringCommands {
     static func getdel(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard replyWithValue(ctx, key: args[1], &out) == .found else { return }
         ctx.shard.delete(db: ctx.db, key: args[1])
+        if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
     }
 
     static func getex(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
@@ -262,10 +271,13 @@ enum StringCommands {
         out.writeBulk(e.value)
         if o.unit != nil && deadline <= shard.now && shard.expiryDeletesOnAccess {
             shard.delete(db: ctx.db, key: args[1])   // EXAT/PXAT in the past (a replica waits for the master's DEL)
+            if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
         } else if o.unit != nil {
             shard.setExpire(db: ctx.db, entry: e, at: deadline)
+            if ctx.replicating { ctx.propagate(.text("PEXPIREAT"), .bytes(args[1]), .text(String(deadline))) }
         } else if o.persist && e.expireAt != 0 {
             shard.setExpire(db: ctx.db, entry: e, at: 0)
+            if ctx.replicating { ctx.propagate(.text("PERSIST"), .bytes(args[1])) }
         }
     }
 
@@ -562,6 +574,8 @@ enum StringCommands {
             let text = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             // Redis stores the text as it is (createStringObjectFromLongDouble), never as an integer.
             storeKeepingTTL(ctx, e, key: args[1], value: text).flags.insert(.notIntegerEncoded)
+            // The result, not the increment: float formatting must not differ on the replica.
+            if ctx.replicating { ctx.propagate(.text("SET"), .bytes(args[1]), .bytes(text), .text("KEEPTTL")) }
             out.writeBulk(text)
         }
     }

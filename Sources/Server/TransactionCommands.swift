@@ -255,19 +255,22 @@ enum TransactionCommands {
             }
         }
         out.writeArrayHeader(tx.commands.count)
+        // One replication group: the transaction reaches replicas as MULTI ... EXEC.
+        let tag = w.propagation != nil ? w.newPropagationTag() : 0
         tx.storage.withUnsafeBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
                 for command in tx.commands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                          spans: spans.baseAddress! + command.firstSpan, count: command.count)
                     if let handler = w.table.shardHandlers[Int(command.index)] {
-                        handler(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out)
+                        handler(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id, tag: tag), args, &out)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {
                         handler(w, c, args, &out)
                     }
                 }
             }
         }
+        if tag != 0 { w.propagation?.complete(tag: tag) }
         return true
     }
 

@@ -53,6 +53,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var nextPropagationTag: UInt64 = 0
     /// Worker 0 only: the connection to the master while this server is a replica.
     var masterLink: MasterLink?
+    /// Full resyncs waiting for a snapshot (worker 0), by snapshot id.
+    var pendingReplicationSnapshots: [UInt64] = []
+    /// Set by dispatch for a write command that coordinates shards itself: the operation it
+    /// starts propagates as this command (db, RESP bytes) rather than as its parts.
+    var nextPropagateAs: (db: Int, command: [UInt8])?
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
@@ -153,7 +158,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if due {
             nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
             publishStats()
-            if index == 0 { checkSaveRules(); masterLinkCron() }
+            if index == 0 {
+                checkSaveRules()
+                startReplicationSnapshotIfPossible()
+                masterLinkCron()
+            }
             closeIdleClients()
         }
         // A replica's keys expire only by its master's DELs.
@@ -403,13 +412,15 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
                 if checkLocks && r.transaction == 0
                     && mustWait(shard, command: r.command, args: args, origin: batch.origin, client: r.sink.id) {
-                    wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin)
+                    wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin,
+                         tag: r.tag)
                     batch.requests[i].sink.kind = .dropped
                     batch.replyEnds.append(batch.replies.count)
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id), args, &batch.replies)
+                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id, tag: r.tag),
+                            args, &batch.replies)
                 }
                 batch.replyEnds.append(batch.replies.count)
             }

@@ -59,6 +59,8 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     /// Set by a handler that propagated its own rewritten form: the dispatcher then does not
     /// propagate the command as it came.
     public var propagatedExplicitly = false
+    /// False on a replica: its stream is the master's, passed on as `raw` records.
+    public var recordsOwnWrites = true
     public var isEmpty: Bool { buffer.count == 0 }
 
     private let clock: ReplicationClock
@@ -105,7 +107,9 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     }
 
     /// Convenience for rewritten forms built from strings and byte views.
-    public func command(db: Int, _ parts: PropagatedArgument...) {
+    public func command(db: Int, _ parts: PropagatedArgument...) { command(db: db, arguments: parts) }
+
+    public func command(db: Int, arguments parts: [PropagatedArgument]) {
         var owned: [[UInt8]] = []
         for p in parts {
             switch p {
@@ -129,6 +133,7 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
 
     /// A key that expired, as the DEL Redis propagates (never part of a group).
     public func expired(db: Int, key: UnsafeRawBufferPointer) {
+        guard recordsOwnWrites else { return }
         var scratch = ByteBuffer(capacity: 32 + key.count)
         scratch.writeArrayHeader(2)
         scratch.append("$3\r\nDEL\r\n")

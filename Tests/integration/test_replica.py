@@ -259,9 +259,13 @@ def test_promotion_keeps_data_and_accepts_writes(master, make_server):
     replica = start_replica(make_server, master.port)
     rc = replica.conn()
     wait_synced(mc, rc)
+    replid_before = info(mc)["master_replid"]
+    wait_until(lambda: info(rc)["master_replid"] == replid_before, message="the replica to take the master's history")
     assert rc.raw("REPLICAOF", "NO", "ONE") == b"+OK\r\n"
     fields = info(rc)
     assert fields["role"] == "master"
+    assert fields["master_replid2"] == replid_before
+    assert fields["master_replid"] != replid_before
     assert rc.cmd("ROLE")[0] == b"master"
     assert rc.cmd("GET", "k") == b"v" and 0 < rc.cmd("TTL", "k") <= 1000
     assert rc.cmd("SELECT", 2) == "OK" and rc.cmd("GET", "two") == b"2"

@@ -55,6 +55,19 @@ final class RDBWriter {
         buffer = .allocate(capacity: Self.bufferSize)
     }
 
+    /// A writer that keeps the dump in memory (`memoryOutput`) instead of a file.
+    init(memoryWithVersion version: Int) {
+        path = ""
+        tempPath = ""
+        self.version = version
+        fd = -1
+        memoryOutput = []
+        incrementalFsync = false
+        buffer = .allocate(capacity: Self.bufferSize)
+    }
+    /// The dump, for a writer made with init(memoryWithVersion:).
+    private(set) var memoryOutput: [UInt8]?
+
     deinit {
         if !finished { abort() }
         buffer.deallocate()
@@ -117,6 +130,10 @@ final class RDBWriter {
                 try withUnsafeBytes(of: &trailer) { try writeAll($0) }
                 bytesWritten += 8
             }
+            if memoryOutput != nil {
+                finished = true
+                return
+            }
             guard fsync(fd) == 0 else { throw RDBWriteError(operation: "fsync", path: tempPath, code: errno) }
             let closed = close(fd)
             fd = -1
@@ -136,7 +153,7 @@ final class RDBWriter {
             close(fd)
             fd = -1
         }
-        if !finished { unlink(tempPath) }
+        if !finished && memoryOutput == nil { unlink(tempPath) }
         finished = true
     }
 
@@ -278,6 +295,10 @@ final class RDBWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
+        if memoryOutput != nil {
+            memoryOutput!.append(contentsOf: bytes)
+            return
+        }
         guard fd >= 0 else { throw RDBWriteError(operation: "write", path: tempPath, code: EBADF) }
         var offset = 0
         while offset < bytes.count {

@@ -512,13 +512,8 @@ extension Worker {
         op.onFinish = { [unowned self] in
             guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
+            // The sequencer takes the master's history as this server's (replid, offset, backlog).
             self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
-            self.context.replication.status.withLock { s in
-                s.replid = link.syncReplid
-                s.replid2 = String(repeating: "0", count: 40)
-                s.secondReplOffset = -1
-                s.masterReplOffset = link.syncOffset
-            }
             self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: 0)
         }
         startInternal(op)

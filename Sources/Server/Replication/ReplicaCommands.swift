@@ -1,7 +1,7 @@
 import RESP
 import Shards
 
-/// REPLICAOF/SLAVEOF, ROLE, and the `__load` shard part of a replica's full sync.
+/// REPLICAOF/SLAVEOF and the `__load` shard part of a replica's full sync.
 enum ReplicaCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("replicaof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
@@ -9,8 +9,6 @@ enum ReplicaCommands {
         CommandSpec("slaveof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
                     summary: "Sets a Redis server as a replica of another, or promotes it to being a master.",
                     run: .client(replicaof)),
-        CommandSpec("role", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "server",
-                    summary: "Returns the replication role.", run: .client(role)),
         CommandSpec("__load", arity: 2, flags: [.internal], group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
     ]
 
@@ -89,31 +87,6 @@ enum ReplicaCommands {
         workers[0].followMaster(host: host, port: port, offerOwnHistory: false)
     }
 
-    /// ROLE: ["master", offset, replicas] or ["slave", host, port, state, offset].
-    static func role(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        let s = w.context.replication.status.withLock { $0 }
-        if let host = s.masterHost {
-            out.writeArrayHeader(5)
-            out.writeBulk(string: "slave")
-            out.writeBulk(string: host)
-            out.writeInteger(s.masterPort)
-            out.writeBulk(string: s.masterLinkState)
-            out.writeInteger(s.linkUp ? Int(s.processedOffset) : -1)
-            return
-        }
-        out.writeArrayHeader(3)
-        out.writeBulk(string: "master")
-        out.writeInteger(Int(s.masterReplOffset))
-        let online = s.replicas.filter { $0.state == "online" }
-        out.writeArrayHeader(online.count)
-        for r in online {
-            out.writeArrayHeader(3)
-            out.writeBulk(string: r.ip)
-            out.writeBulk(string: String(r.port))
-            out.writeBulk(string: String(r.ackOffset))
-        }
-    }
-
     /// `__load <records>`: a replica's full sync on one shard: every database is emptied and
     /// the shard's share of the master's keys (SnapshotRecord-encoded) is inserted, keys past
     /// their deadline included (the master's DELs expire them).
@@ -137,7 +110,7 @@ extension Worker {
 
 extension ServerInfo {
     /// INFO replication's replica lines (Redis 7.0's genRedisInfoString), after role:slave.
-    static func replicaLines(_ s: ReplicationState.Status, config: Config) -> [(String, String)] {
+    static func replicaLines(_ s: ReplicationState.Status, config: Config) -> [String] {
         let now = Clock.unixMilliseconds()
         var lines: [(String, String)] = [
             ("master_host", s.masterHost ?? ""),
@@ -167,6 +140,6 @@ extension ServerInfo {
             ("slave_read_only", config.bool("replica-read-only") ? "1" : "0"),
             ("replica_announced", Config.parameter(named: "replica-announced") == nil || config.bool("replica-announced") ? "1" : "0"),
         ]
-        return lines
+        return lines.map { "\($0.0):\($0.1)" }
     }
 }

@@ -7,6 +7,10 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     /// Replica side: a full sync from the master was loaded; this server's stream is now the
     /// master's (`replid`), at `offset`. Drops this server's own replicas (they must resync).
     case resetStream(replid: String, offset: Int64)
+    /// WAIT from a client: answer when enough replicas acknowledged its writes, or at the deadline.
+    case wait(ReplicationMaster.WaitRequest)
+    /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.
+    case killReplicas
 }
 
 /// What the sequencer needs to take over a replica's connection.

@@ -7,8 +7,13 @@ extension Worker {
     /// Turns recording on once replication is active (checked at the top of each loop
     /// iteration, so every message that arrives after the switch is recorded).
     func activatePropagationIfNeeded() {
-        guard propagation == nil, context.replication.propagating.load(ordering: .acquiring) else { return }
+        if let log = propagation {
+            log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
+            return
+        }
+        guard context.replication.propagating.load(ordering: .acquiring) else { return }
         let log = PropagationLog(clock: context.replication.clock, worker: index)
+        log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
         propagation = log
         shard?.propagation = log
     }
@@ -30,5 +35,70 @@ extension Worker {
     func newPropagationTag() -> UInt64 {
         nextPropagationTag &+= 1
         return UInt64(index + 1) << 48 | (nextPropagationTag & 0xFFFF_FFFF_FFFF)
+    }
+}
+
+/// Full resyncs and WAIT, on the worker side.
+extension Worker {
+    /// The sequencer wants a snapshot for a full resync (worker 0). It waits for a running
+    /// save to end; every full resync that asks meanwhile shares the next snapshot.
+    func requestReplicationSnapshot(id: UInt64) {
+        pendingReplicationSnapshots.append(id)
+        startReplicationSnapshotIfPossible()
+    }
+
+    /// Called on the timer too, to start a snapshot a running save held back.
+    func startReplicationSnapshotIfPossible() {
+        guard !pendingReplicationSnapshots.isEmpty else { return }
+        let persistence = context.persistence
+        guard persistence.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        activatePropagationIfNeeded()
+        let ids = pendingReplicationSnapshots
+        pendingReplicationSnapshots = []
+        let settings = saveSettings
+        let context = self.context
+        let started = Clock.monotonicMilliseconds()
+        var ignored = ByteBuffer(capacity: 64)
+        Log.notice("Starting BGSAVE for SYNC with target: replicas sockets")
+        beginIncrementalSnapshot(client: nil, out: &ignored, atPoint: { [unowned self] in
+            for id in ids { self.propagation?.snapshotPoint(id: id) }
+        }) { parts, _ in
+            ServerMain.spawnThread {
+                let rdb = Persistence.rdbInMemory(parts: parts, compression: settings.compression, checksum: settings.checksum)
+                Log.notice("Snapshot for SYNC ready: \(rdb?.count ?? 0) bytes in \(Clock.monotonicMilliseconds() - started) ms")
+                persistence.saveInProgress.store(false, ordering: .releasing)
+                for id in ids { context.postToSequencer(.syncPayload(id: id, rdb: rdb)) }
+            }
+        }
+    }
+
+    /// The sequencer's answer to a WAIT.
+    func finishWait(fd: Int32, id: UInt64, ticket: UInt32, count: Int) {
+        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)], c.id == id else { return }
+        var reply = ByteBuffer(capacity: 32)
+        reply.writeInteger(count)
+        deliverDeferredReply(to: c, ticket: ticket, reply.readable)
+        c.pausedByOperation = false
+        if !c.input.isEmpty { process(c) }
+    }
+
+    /// PSYNC/SYNC: the connection becomes a replica, served by the sequencer thread from now on.
+    func handOverReplica(_ c: Client, replid: String, offset: Int64) {
+        let pending = Array(c.output.readable)
+        c.output.clear()
+        c.isClosed = true          // this worker forgets it, without closing the socket
+        c.pausedByOperation = true
+        loop.remove(c.fd)
+        clientsByFD[Int(c.fd)] = nil
+        clientCount -= 1
+        context.connectedClients.subtract(1, ordering: .relaxed)  // INFO counts replicas apart
+        c.transaction = nil
+        unwatchAll(c)
+        let ip = c.peer.split(separator: ":").dropLast().joined(separator: ":")
+        let port = c.replicaListeningPort != 0 ? c.replicaListeningPort : Int(c.peer.split(separator: ":").last ?? "") ?? 0
+        context.postToSequencer(.replicaAttached(ReplicaHandoff(fd: c.fd, ip: ip, listeningPort: port,
+                                                                capabilities: c.replicaCapabilities, replid: replid,
+                                                                offset: offset, pendingOutput: pending)))
     }
 }

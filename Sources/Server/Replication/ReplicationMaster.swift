@@ -1,0 +1,509 @@
+import Net
+import RESP
+import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The master side of replication, run by the sequencer thread: merges the workers'
+/// records into the one replication stream, keeps the backlog, and serves the replicas'
+/// connections (full and partial resyncs, the stream, their ACKs) and WAIT.
+final class ReplicationMaster {
+    let context: ServerContext
+    private var state: ReplicationState { context.replication }
+
+    // MARK: Merging
+
+    /// Record batches not yet merged, per worker, and the read position in the first one.
+    private var queued: [[RecordBatch]]
+    private var cursor: [Int]
+    /// Records of operations still open, by tag.
+    private var groups: [UInt64: Group] = [:]
+    private struct Group {
+        var commands: [(db: Int, bytes: [UInt8])] = []
+        var touched = false
+    }
+    /// Database of the last command in the stream (-1: unknown, SELECT before the next).
+    private var streamDB = -1
+    /// Everything numbered below this has been merged.
+    private(set) var mergedBelow: UInt64 = 0
+
+    private(set) var backlog: Backlog?
+    private var replid: String
+
+    // MARK: Replicas
+
+    final class Replica {
+        let fd: Int32
+        let ip: String
+        let port: Int
+        let capabilities: Set<String>
+        enum Phase { case waitingForSnapshot(UInt64), sendingPayload, online }
+        var phase: Phase
+        /// Bytes to write before the stream (replies, +FULLRESYNC, the RDB payload).
+        var preamble: [UInt8] = []
+        var preambleSent = 0
+        /// Offset of the next stream byte to write (valid once the stream starts).
+        var position: Int64 = 0
+        var streamStarted = false
+        var ackOffset: Int64 = 0
+        var lastAckMs: Int64
+        var input = ByteBuffer(capacity: 1024)
+        var parser = RequestParser(maxBulkLength: 1024 * 1024)
+        var wantsWrite = false
+        var softLimitSinceMs: Int64 = 0
+        init(_ h: ReplicaHandoff, phase: Phase, now: Int64) {
+            fd = h.fd
+            ip = h.ip
+            port = h.listeningPort
+            capabilities = h.capabilities
+            self.phase = phase
+            lastAckMs = now
+            preamble = h.pendingOutput
+        }
+        var isOnline: Bool { if case .online = phase { return true }; return false }
+    }
+    private(set) var replicas: [Int32: Replica] = [:]
+    private var nextSnapshotID: UInt64 = 0
+    /// Full resyncs waiting for their snapshot's point in the stream, by snapshot id.
+    private var snapshotOffsets: [UInt64: Int64] = [:]
+    private var payloads: [UInt64: [UInt8]] = [:]
+
+    // MARK: WAIT
+
+    struct WaitRequest {
+        let worker: Int
+        let clientFD: Int32
+        let clientID: UInt64
+        let ticket: UInt32
+        let replicas: Int
+        let deadlineMs: Int64   // 0: forever
+        /// Records numbered below this include every write the client made before WAIT.
+        let sequenceBound: UInt64
+        var targetOffset: Int64 = -1
+    }
+    private var waits: [WaitRequest] = []
+    private var getAckRequested = false
+    private var lastPingMs: Int64 = 0
+    private var lastPublished: (offset: Int64, replicas: Int) = (-1, -1)
+
+    /// Replies that go back to workers, sent by the sequencer after each pass.
+    var outgoing: [(worker: Int, message: WorkerMessage)] = []
+
+    static let tokenBase: UInt64 = 1 << 32
+
+    init(context: ServerContext) {
+        self.context = context
+        queued = Array(repeating: [], count: context.workerCount)
+        cursor = Array(repeating: 0, count: context.workerCount)
+        replid = context.replication.status.withLock { $0.replid }
+    }
+
+    // MARK: Records
+
+    func receive(_ batch: RecordBatch, from worker: Int) {
+        queued[worker].append(batch)
+    }
+
+    /// Merges every record numbered below `bound` into the stream, in number order.
+    func merge(below bound: UInt64) {
+        while true {
+            var best = -1
+            var bestSeq = UInt64.max
+            for w in queued.indices where !queued[w].isEmpty {
+                let seq = queued[w][0].bytes.readable.loadUnaligned(fromByteOffset: cursor[w], as: UInt64.self)
+                if seq < bestSeq { bestSeq = seq; best = w }
+            }
+            guard best >= 0, bestSeq < bound else { break }
+            let batch = queued[best][0]
+            let bytes = batch.bytes.readable
+            let o = cursor[best]
+            let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
+            let record = UnsafeRawBufferPointer(rebasing: bytes[o..<(o + PropagationLog.headerSize + length)])
+            PropagationLog.forEach(in: record) { _, tag, parent, db, kind, payload in
+                apply(tag: tag, parent: parent, db: db, kind: kind, payload: payload)
+            }
+            cursor[best] = o + PropagationLog.headerSize + length
+            if cursor[best] >= bytes.count {
+                queued[best].removeFirst()
+                cursor[best] = 0
+            }
+        }
+        mergedBelow = max(mergedBelow, bound)
+    }
+
+    private func apply(tag: UInt64, parent: UInt64, db: Int, kind: PropagationLog.Kind, payload: UnsafeRawBufferPointer) {
+        switch kind {
+        case .command:
+            if tag == 0 { emit(db: db, payload) } else { groups[tag, default: Group()].commands.append((db, Array(payload))) }
+        case .touched:
+            groups[tag, default: Group()].touched = true
+        case .complete:
+            guard let group = groups.removeValue(forKey: tag) else { return }
+            var commands = group.commands
+            if payload.count > 0 { commands = [(db, Array(payload))] }  // the operation as itself
+            if parent != 0 {
+                groups[parent, default: Group()].commands.append(contentsOf: commands)
+                return
+            }
+            emitGroup(commands)
+        case .raw:
+            ensureBacklog()
+            backlog!.append(payload)
+            streamDB = -1
+        case .snapshot:
+            let id = payload.loadUnaligned(as: UInt64.self)
+            ensureBacklog()
+            snapshotOffsets[id] = backlog!.endOffset
+            startFullResync(snapshot: id)
+        }
+    }
+
+    private func ensureBacklog() {
+        if backlog == nil {
+            let offset = state.status.withLock { $0.masterReplOffset }
+            backlog = Backlog(after: offset)
+        }
+    }
+
+    private func emit(db: Int, _ command: UnsafeRawBufferPointer) {
+        ensureBacklog()
+        if db != streamDB && db >= 0 {
+            let digits = String(db)
+            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            streamDB = db
+        }
+        backlog!.append(command)
+    }
+
+    /// An operation's commands: alone if one, else wrapped in MULTI ... EXEC so replicas
+    /// apply them at once (as Redis propagates a transaction).
+    private func emitGroup(_ commands: [(db: Int, bytes: [UInt8])]) {
+        guard !commands.isEmpty else { return }
+        if commands.count == 1 {
+            commands[0].bytes.withUnsafeBytes { emit(db: commands[0].db, $0) }
+            return
+        }
+        if commands[0].db != streamDB {
+            // SELECT goes before MULTI, as Redis writes it.
+            let digits = String(commands[0].db)
+            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            streamDB = commands[0].db
+        }
+        backlog!.append("*1\r\n$5\r\nMULTI\r\n")
+        for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0) } }
+        backlog!.append("*1\r\n$4\r\nEXEC\r\n")
+    }
+
+    /// A command of the master's own in the stream (PING, REPLCONF GETACK): db-less.
+    private func emitControl(_ text: String) {
+        ensureBacklog()
+        backlog!.append(text)
+    }
+
+    // MARK: Replicas attaching
+
+    func attach(_ h: ReplicaHandoff, loop: inout EventLoop, now: Int64) {
+        let psync2 = h.capabilities.contains("psync2")
+        let (currentID, id2, second) = state.status.withLock { ($0.replid, $0.replid2, $0.secondReplOffset) }
+        replid = currentID
+        // Partial resync: the replica's history is ours (or our master's before we were
+        // promoted, up to where they part), and the backlog still holds what it misses.
+        if let backlog, h.offset > 0,
+           h.replid == currentID || (h.replid == id2 && h.offset <= second),
+           backlog.covers(h.offset) {
+            let replica = Replica(h, phase: .online, now: now)
+            replica.preamble += Array((psync2 ? "+CONTINUE \(currentID)\r\n" : "+CONTINUE\r\n").utf8)
+            replica.position = h.offset
+            replica.streamStarted = true
+            add(replica, loop: &loop)
+            state.syncPartialOK.add(1, ordering: .relaxed)
+            Log.notice("Partial resynchronization request from \(h.ip):\(h.listeningPort) accepted. Sending \(backlog.endOffset + 1 - h.offset) bytes of backlog starting from offset \(h.offset).")
+            return
+        }
+        if h.replid != "?" { state.syncPartialErr.add(1, ordering: .relaxed) }
+        state.syncFull.add(1, ordering: .relaxed)
+        nextSnapshotID += 1
+        let id = nextSnapshotID
+        let replica = Replica(h, phase: .waitingForSnapshot(id), now: now)
+        add(replica, loop: &loop)
+        Log.notice("Full resync requested by replica \(h.ip):\(h.listeningPort)")
+        // Workers start recording from now on; the snapshot's point in their records says
+        // where this replica's stream begins.
+        state.propagating.store(true, ordering: .releasing)
+        outgoing.append((0, .control({ w in w.requestReplicationSnapshot(id: id) })))
+    }
+
+    private func add(_ replica: Replica, loop: inout EventLoop) {
+        replicas[replica.fd] = replica
+        loop.add(replica.fd, events: EventLoop.readable, token: Self.tokenBase | UInt64(UInt32(bitPattern: replica.fd)))
+        replica.wantsWrite = false
+    }
+
+    /// The snapshot's point in the stream is known: tell the replica.
+    private func startFullResync(snapshot id: UInt64) {
+        guard let offset = snapshotOffsets[id] else { return }
+        for r in replicas.values {
+            guard case .waitingForSnapshot(let wanted) = r.phase, wanted == id, !r.streamStarted else { continue }
+            if !r.capabilities.contains("legacy-sync") {
+                r.preamble += Array("+FULLRESYNC \(replid) \(offset)\r\n".utf8)
+            }
+            r.position = offset + 1
+        }
+        sendPayloadIfReady(id)
+    }
+
+    func payloadArrived(id: UInt64, rdb: [UInt8]?) {
+        guard let rdb else {
+            for r in replicas.values {
+                if case .waitingForSnapshot(let wanted) = r.phase, wanted == id { drop(r, reason: "the snapshot for its full resync failed") }
+            }
+            return
+        }
+        payloads[id] = rdb
+        sendPayloadIfReady(id)
+    }
+
+    private func sendPayloadIfReady(_ id: UInt64) {
+        guard snapshotOffsets[id] != nil, let rdb = payloads[id] else { return }
+        for r in replicas.values {
+            guard case .waitingForSnapshot(let wanted) = r.phase, wanted == id else { continue }
+            r.preamble += Array("$\(rdb.count)\r\n".utf8)
+            r.preamble += rdb
+            r.phase = .sendingPayload
+            r.streamStarted = true
+        }
+        payloads[id] = nil
+        snapshotOffsets[id] = nil
+    }
+
+    // MARK: I/O
+
+    func handleEvent(fd: Int32, flags: UInt32, loop: inout EventLoop, now: Int64) {
+        guard let r = replicas[fd] else { return }
+        if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
+            switch Socket.read(fd, into: &r.input) {
+            case .bytes: readAcks(r, now: now)
+            case .wouldBlock: break
+            case .closed, .failed:
+                drop(r, reason: "connection lost")
+                return
+            }
+        }
+        if flags & EventLoop.writable != 0 { write(r, loop: &loop) }
+    }
+
+    /// Replicas send only REPLCONF ACK <offset> [FACK <offset>]; anything else is ignored
+    /// (as Redis ignores commands from a replica), a protocol error drops the replica.
+    private func readAcks(_ r: Replica, now: Int64) {
+        var position = 0
+        while position < r.input.count {
+            let frame = UnsafeRawBufferPointer(start: r.input.base + position, count: r.input.count - position)
+            var consumed = 0
+            switch r.parser.parse(frame, consumed: &consumed) {
+            case .command:
+                position += consumed
+                let base = r.parser.spansInScratch ? UnsafeRawPointer(r.parser.inlineScratch.base)
+                                                   : UnsafeRawPointer(frame.baseAddress!)
+                let args = Arguments(base: base, spans: r.parser.spans, count: r.parser.argumentCount)
+                if args.count >= 3, argIs(args[0], "replconf"), argIs(args[1], "ack"),
+                   let offset = Int64(args.string(2)) {
+                    r.ackOffset = max(r.ackOffset, offset)
+                    r.lastAckMs = now
+                }
+            case .empty:
+                position += consumed
+            case .incomplete:
+                r.input.discardFront(position)
+                return
+            case .protocolError:
+                drop(r, reason: "protocol error")
+                return
+            }
+        }
+        r.input.discardFront(position)
+    }
+
+    /// Writes what the replica is owed: its preamble, then the stream from its position.
+    private func write(_ r: Replica, loop: inout EventLoop) {
+        var blocked = false
+        while r.preambleSent < r.preamble.count {
+            let n = r.preamble.withUnsafeBytes { b in
+                Glibc.write(r.fd, b.baseAddress! + r.preambleSent, b.count - r.preambleSent)
+            }
+            if n > 0 { r.preambleSent += n; continue }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { blocked = errno == EAGAIN; if blocked { break } else { continue } }
+            drop(r, reason: "write error")
+            return
+        }
+        if !blocked && r.preambleSent >= r.preamble.count {
+            if r.preambleSent > 0 { r.preamble = []; r.preambleSent = 0 }
+            if case .sendingPayload = r.phase {
+                // The payload is out: the replica loads it, then takes the stream.
+                r.phase = .online
+                Log.notice("Synchronization with replica \(r.ip):\(r.port) succeeded")
+            }
+            if r.streamStarted, let backlog {
+                while r.position <= backlog.endOffset {
+                    let run = backlog.run(from: r.position)
+                    let n = Glibc.write(r.fd, run.baseAddress!, run.count)
+                    if n > 0 { r.position += Int64(n); continue }
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 && errno == EAGAIN { blocked = true; break }
+                    drop(r, reason: "write error")
+                    return
+                }
+            }
+        }
+        if blocked != r.wantsWrite {
+            r.wantsWrite = blocked
+            loop.modify(r.fd, events: EventLoop.readable | (blocked ? EventLoop.writable : 0),
+                        token: Self.tokenBase | UInt64(UInt32(bitPattern: r.fd)))
+        }
+    }
+
+    /// Sends what is owed to every replica that is not waiting for its socket.
+    func flush(loop: inout EventLoop) {
+        for r in Array(replicas.values) where !r.wantsWrite {
+            let owesStream = r.streamStarted && (backlog.map { r.position <= $0.endOffset } ?? false)
+            if r.preambleSent < r.preamble.count || owesStream { write(r, loop: &loop) }
+        }
+    }
+
+    func drop(_ r: Replica, reason: String) {
+        guard replicas.removeValue(forKey: r.fd) != nil else { return }
+        Log.warning("Connection with replica \(r.ip):\(r.port) lost (\(reason)).")
+        Socket.close(r.fd)
+    }
+
+    func dropAll(reason: String) {
+        for r in Array(replicas.values) { drop(r, reason: reason) }
+    }
+
+    // MARK: Timer work
+
+    /// Once per pass: limits, pings, WAITs, trimming, INFO.
+    func tick(now: Int64, loop: inout EventLoop) {
+        enforceOutputLimits(now: now)
+        let period = Int64(context.config.withLock { $0.integer("repl-ping-replica-period") }) * 1000
+        if !replicas.isEmpty && now - lastPingMs >= period {
+            lastPingMs = now
+            emitControl("*1\r\n$4\r\nPING\r\n")
+        }
+        serveWaits(now: now)
+        if getAckRequested {
+            getAckRequested = false
+            if !replicas.isEmpty { emitControl("*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n") }
+        }
+        flush(loop: &loop)
+        if let backlog {
+            let size = Int64(context.config.withLock { $0.integer("repl-backlog-size") })
+            // Replicas whose stream has a start keep it; the others start at the end or later.
+            let needed = replicas.values.filter { $0.position > 0 }.map(\.position).min() ?? backlog.endOffset + 1
+            backlog.trim(toSize: size, keepFrom: needed)
+        }
+        publish(now: now)
+    }
+
+    /// client-output-buffer-limit replica: a replica that owes too much is dropped.
+    private func enforceOutputLimits(now: Int64) {
+        guard let backlog else { return }
+        let (hard, soft, seconds) = Self.replicaOutputLimits(context.config.withLock { $0.value("client-output-buffer-limit") })
+        for r in Array(replicas.values) {
+            let owed = Int64(r.preamble.count - r.preambleSent) + (r.streamStarted ? backlog.endOffset + 1 - r.position : 0)
+            if hard > 0 && owed >= hard {
+                drop(r, reason: "output buffer limit: \(owed) bytes owed")
+                continue
+            }
+            if soft > 0 && owed >= soft {
+                if r.softLimitSinceMs == 0 { r.softLimitSinceMs = now }
+                if now - r.softLimitSinceMs >= seconds * 1000 { drop(r, reason: "output buffer soft limit") }
+            } else {
+                r.softLimitSinceMs = 0
+            }
+        }
+    }
+
+    static func replicaOutputLimits(_ value: String) -> (hard: Int64, soft: Int64, seconds: Int64) {
+        let words = value.split(separator: " ").map(String.init)
+        var i = 0
+        while i + 3 < words.count {
+            if words[i] == "slave" || words[i] == "replica" {
+                return (Int64(words[i + 1]) ?? 0, Int64(words[i + 2]) ?? 0, Int64(words[i + 3]) ?? 0)
+            }
+            i += 4
+        }
+        return (256 << 20, 64 << 20, 60)
+    }
+
+    // MARK: WAIT
+
+    func addWait(_ w: WaitRequest) {
+        waits.append(w)
+    }
+
+    private func serveWaits(now: Int64) {
+        guard !waits.isEmpty else { return }
+        var still: [WaitRequest] = []
+        for var w in waits {
+            if w.targetOffset < 0 {
+                guard mergedBelow >= w.sequenceBound else { still.append(w); continue }
+                w.targetOffset = backlog?.endOffset ?? state.status.withLock { $0.masterReplOffset }
+            }
+            let acked = replicas.values.filter { $0.isOnline && $0.ackOffset >= w.targetOffset }.count
+            if acked >= w.replicas || (w.deadlineMs != 0 && now >= w.deadlineMs) {
+                let ticket = w.ticket, fd = w.clientFD, id = w.clientID
+                outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: acked) })))
+            } else {
+                getAckRequested = true
+                still.append(w)
+            }
+        }
+        waits = still
+    }
+
+    var hasTimedWork: Bool { !replicas.isEmpty || !waits.isEmpty }
+
+    // MARK: Replica side
+
+    /// This server loaded its master's snapshot: its stream is now the master's.
+    func resetStream(replid newID: String, offset: Int64) {
+        dropAll(reason: "the master changed")
+        groups.removeAll()
+        streamDB = -1
+        replid = newID
+        if let backlog { backlog.reset(after: offset) } else { backlog = Backlog(after: offset) }
+        state.status.withLock { s in
+            s.replid = newID
+            s.replid2 = String(repeating: "0", count: 40)
+            s.secondReplOffset = -1
+            s.masterReplOffset = offset
+        }
+    }
+
+    // MARK: INFO
+
+    private func publish(now: Int64) {
+        let offset = backlog?.endOffset ?? -1
+        guard offset != lastPublished.offset || !replicas.isEmpty || replicas.count != lastPublished.replicas else { return }
+        lastPublished = (offset, replicas.count)
+        let infos = replicas.values.sorted { $0.fd < $1.fd }.map { r -> ReplicationState.ReplicaInfo in
+            let phase: String
+            switch r.phase {
+            case .waitingForSnapshot: phase = "wait_bgsave"
+            case .sendingPayload: phase = "send_bulk"
+            case .online: phase = "online"
+            }
+            return .init(ip: r.ip, port: r.port, state: phase, ackOffset: r.ackOffset, lastAckMs: r.lastAckMs)
+        }
+        state.status.withLock { s in
+            if let backlog {
+                s.masterReplOffset = backlog.endOffset
+                s.backlogActive = true
+                s.backlogFirstByteOffset = backlog.startOffset
+                s.backlogHistlen = backlog.historyLength
+            }
+            s.replicas = infos
+        }
+    }
+}

@@ -1,0 +1,228 @@
+"""Replication, master side: a ValKeyper master feeding Debian's redis-server 7.0 replicas
+(full resync from a copy-on-write snapshot, the write stream with rewritten TTLs, MULTI/EXEC
+for transactions and cross-shard commands, expirations as DEL), partial resync from the
+backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import wait_until
+from test_persistence import REDIS_SERVER, Node, info_fields, needs_redis, shards
+
+pytestmark = needs_redis
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    started = []
+
+    def start(*args, binary=None, wait=True):
+        d = tmp_path / ("node%d" % len(started))
+        d.mkdir()
+        kw = {"binary": binary} if binary else {}
+        n = Node(str(d), *args, wait=False, **kw)
+        started.append(n)
+        if wait:
+            n.wait_ready()
+        return n
+    yield start
+    for n in started:
+        if n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGCONT)
+        n.kill()
+
+
+def master_node(nodes, n=2):
+    return nodes("--save", "", *shards(n))
+
+
+def redis_replica(nodes, master):
+    return nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)
+
+
+def link_up(replica):
+    return info_fields(replica.conn(), "replication").get("master_link_status") == "up"
+
+
+def keyspace(conn, dbs=range(4)):
+    """{db: {key: (value, has_ttl)}} read with SCAN/GET/PTTL."""
+    space = {}
+    for db in dbs:
+        conn.cmd("SELECT", str(db))
+        keys, cursor = [], b"0"
+        while True:
+            cursor, batch = conn.cmd("SCAN", cursor, "COUNT", "1000")
+            keys += batch
+            if cursor == b"0":
+                break
+        space[db] = {k: (conn.cmd("GET", k), conn.cmd("PTTL", k) > 0) for k in keys}
+    conn.cmd("SELECT", "0")
+    return space
+
+
+def same_data(master, replica, dbs=range(4)):
+    return keyspace(master.conn(), dbs) == keyspace(replica.conn(), dbs)
+
+
+def wait_in_sync(master, replica, dbs=range(4)):
+    m = master.conn()
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: same_data(master, replica, dbs), timeout=10, message="replica data equal to the master's")
+
+
+def test_full_resync_then_stream_to_redis_replica(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    for db in range(3):
+        m.cmd("SELECT", str(db))
+        for i in range(200):
+            m.cmd("SET", "k%d:%d" % (db, i), "v%d" % i)
+        m.cmd("SET", "ttl%d" % db, "x", "EX", "1000")
+    m.cmd("SELECT", "0")
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    wait_in_sync(master, replica)
+
+    # The stream: rewritten TTLs, cross-shard commands and transactions, database changes.
+    m.cmd("SET", "a", "1", "EX", "100")
+    m.cmd("SETEX", "b", "100", "2")
+    m.cmd("PSETEX", "c", "100000", "3")
+    m.cmd("SET", "d", "4")
+    m.cmd("EXPIRE", "d", "500")
+    m.cmd("INCR", "counter")
+    m.cmd("INCRBYFLOAT", "float", "1.5")
+    m.cmd("GETEX", "a", "PERSIST")
+    m.cmd("MSET", "x1", "1", "x2", "2", "x3", "3", "x4", "4")
+    m.cmd("DEL", "k0:1", "k0:2", "k0:3", "k0:4")
+    m.cmd("RENAME", "k0:5", "renamed")
+    m.cmd("COPY", "k0:6", "copied")
+    m.cmd("GETDEL", "k0:7")
+    assert m.cmd("MULTI") == "OK"
+    m.cmd("INCR", "t1")
+    m.cmd("INCR", "t2")
+    m.cmd("SET", "t3", "v", "PX", "90000")
+    assert m.cmd("EXEC") == [1, 1, "OK"]
+    m.cmd("SELECT", "2")
+    m.cmd("FLUSHDB")
+    m.cmd("SET", "in2", "yes")
+    m.cmd("SELECT", "1")
+    m.cmd("SWAPDB", "1", "3")
+    m.cmd("SELECT", "0")
+    wait_in_sync(master, replica)
+    r = replica.conn()
+    assert r.cmd("GET", "float") == b"1.5"
+    assert r.cmd("TTL", "a") == -1
+    assert 0 < r.cmd("PTTL", "c") <= 100000
+    assert r.cmd("SELECT", "2") == "OK" and r.cmd("GET", "in2") == b"yes"
+    rm = info_fields(m, "replication")
+    assert rm["role"] == "master" and rm["connected_slaves"] == "1"
+    assert rm["slave0"].startswith("ip=127.0.0.1,port=%d,state=online," % replica.port)
+    assert int(rm["master_repl_offset"]) > 0 and rm["repl_backlog_active"] == "1"
+    assert info_fields(m, "stats")["sync_full"] == "1"
+    # The replica's offset is the master's: the stream's bytes count the same on both sides.
+    wait_until(lambda: info_fields(replica.conn(), "replication")["master_repl_offset"]
+               == info_fields(m, "replication")["master_repl_offset"], message="offsets equal")
+
+
+def test_relative_ttls_reach_the_replica_as_absolute_deadlines(nodes):
+    master = master_node(nodes, 1)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    m.cmd("SET", "k", "v", "EX", "100")
+    deadline = m.cmd("PEXPIRETIME", "k")
+    assert m.cmd("WAIT", "1", "5000") == 1
+    wait_until(lambda: replica.conn().cmd("PEXPIRETIME", "k") == deadline, message="same absolute deadline")
+
+
+def test_expired_keys_reach_the_replica_as_del(nodes):
+    master = master_node(nodes)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    m.cmd("SET", "short", "v", "PX", "50")
+    m.cmd("SET", "long", "v")
+    assert m.cmd("WAIT", "1", "5000") == 1
+    # The master's active expiry deletes it and propagates DEL; the replica never expires keys.
+    wait_until(lambda: replica.conn().cmd("DBSIZE") == 1, message="replica lost the expired key")
+    assert replica.conn().cmd("EXISTS", "long") == 1
+
+
+def test_wait_and_role(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    assert m.cmd("WAIT", "0", "0") == 0
+    started = time.monotonic()
+    assert m.cmd("WAIT", "1", "150") == 0
+    assert time.monotonic() - started >= 0.14
+    assert str(m.cmd("WAIT", "x", "0")) == "ERR value is not an integer or out of range"
+    assert str(m.cmd("WAIT", "1", "-1")) == "ERR timeout is negative"
+    assert m.cmd("ROLE") == [b"master", 0, []]
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m.cmd("SET", "k", "v")
+    assert m.cmd("WAIT", "1", "0") == 1
+    assert m.cmd("WAIT", "2", "100") == 1
+    role = m.cmd("ROLE")
+    assert role[0] == b"master" and role[1] > 0
+    assert role[2][0][:2] == [b"127.0.0.1", str(replica.port).encode()]
+    # Other clients are served while one waits.
+    blocked = master.conn()
+    result = []
+    t = threading.Thread(target=lambda: result.append(blocked.cmd("WAIT", "5", "300")))
+    t.start()
+    assert m.cmd("PING") == "PONG"
+    t.join()
+    assert result == [1]
+
+
+def test_partial_resync_after_the_link_is_killed_under_load(nodes):
+    master = master_node(nodes)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        c = master.conn()
+        i = 0
+        while not stop.is_set():
+            c.cmd("SET", "w%d" % i, str(i))
+            c.cmd("INCR", "count")
+            written.append(i)
+            i += 1
+    t = threading.Thread(target=writer)
+    t.start()
+    wait_until(lambda: len(written) > 200, message="writes under way")
+    assert master.conn().cmd("CLIENT", "KILL", "TYPE", "replica") == 1
+    wait_until(lambda: len(written) > 600, message="writes after the kill")
+    wait_until(lambda: info_fields(master.conn(), "stats")["sync_partial_ok"] == "1", timeout=20,
+               message="partial resync")
+    stop.set()
+    t.join()
+    assert info_fields(master.conn(), "stats")["sync_full"] == "1"
+    wait_in_sync(master, replica, dbs=[0])
+    assert int(replica.conn().cmd("GET", "count")) == len(written)
+
+
+def test_a_replica_that_stops_reading_is_dropped_at_the_output_limit(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    assert m.cmd("CONFIG", "SET", "client-output-buffer-limit", "replica 1mb 0 0") == "OK"
+    assert m.cmd("CONFIG", "SET", "repl-backlog-size", "16kb") == "OK"
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    replica.proc.send_signal(signal.SIGSTOP)
+    try:
+        value = "x" * 10000
+        for i in range(2000):   # 20 MB, far beyond the socket buffers and the limit
+            m.cmd("SET", "big%d" % (i % 50), value)
+            if info_fields(m, "replication")["connected_slaves"] == "0":
+                break
+        wait_until(lambda: info_fields(m, "replication")["connected_slaves"] == "0", message="replica dropped")
+        assert m.cmd("PING") == "PONG"
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
