@@ -453,3 +453,87 @@ def test_garbage_from_the_master_drops_the_link_not_the_server(make_server, repl
         assert fake.psyncs[0] == [b"?", b"-1"]
     finally:
         fake.stop()
+
+
+def test_chained_replicas_keep_the_masters_offsets(master, make_server):
+    """redis-server -> ValKeyper -> ValKeyper: the middle one passes the stream on unchanged."""
+    mc = master.conn()
+    mc.cmd("SET", "pre", "1")
+    middle = start_replica(make_server, master.port)
+    wait_synced(mc, middle.conn())
+    leaf = make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(middle.port))
+    lc = leaf.conn()
+    wait_synced(middle.conn(), lc)
+    mc.cmd("SET", "a", "1")
+    mc.cmd("SELECT", 3)
+    mc.cmd("INCR", "c")
+    mc.pipeline([("SET", "k%d" % i, i) for i in range(300)])
+    wait_synced(mc, middle.conn())
+    wait_synced(middle.conn(), lc)
+    assert_same_data(mc, lc)
+    # Same history and offset all along the chain.
+    offset = info(mc)["master_repl_offset"]
+    assert info(middle.conn())["master_repl_offset"] == offset
+    assert info(lc)["master_repl_offset"] == offset == info(lc)["slave_repl_offset"]
+    assert info(lc)["master_replid"] == info(mc)["master_replid"]
+
+
+def test_valkeyper_master_and_replica(make_server):
+    vk_master = make_server("--threads", SHARDS, "--shards", SHARDS)
+    mc = vk_master.conn()
+    mc.cmd("SET", "ttl", "v", "EX", 500)
+    mc.cmd("MSET", "a", "1", "b", "2", "c", "3")
+    replica = start_replica(make_server, vk_master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    mc.cmd("INCR", "a")
+    mc.cmd("DEL", "b")
+    mc.pipeline([("MULTI",), ("SET", "t", "1"), ("INCR", "t"), ("EXEC",)])
+    mc.cmd("SELECT", 9)
+    mc.cmd("SET", "nine", "9")
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+
+
+def test_masterauth(make_server):
+    m = RedisMaster()
+    try:
+        m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
+        replica = start_replica(make_server, m.port, "--masterauth", "secret")
+        rc = replica.conn()
+        mc = m.conn()
+        assert mc.cmd("AUTH", "secret") == "OK"
+        mc.cmd("SET", "k", "v")
+        wait_synced(mc, rc)
+        assert rc.cmd("GET", "k") == b"v"
+    finally:
+        m.stop()
+
+
+def test_wrong_masterauth_retries(make_server):
+    m = RedisMaster()
+    try:
+        m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
+        replica = start_replica(make_server, m.port, "--masterauth", "wrong")
+        wait_until(lambda: "Unable to AUTH to MASTER" in replica.output(), message="the AUTH failure in the log")
+        assert info(replica.conn())["master_link_status"] == "down"
+        assert replica.conn().cmd("CONFIG", "SET", "masterauth", "secret") == "OK"
+        wait_until(lambda: info(replica.conn())["master_link_status"] == "up", message="the link with the right password")
+    finally:
+        m.stop()
+
+
+def test_silent_master_times_out(make_server):
+    fake = FakeMaster(b"+FULLRESYNC " + REPLID + b" 0\r\n$100\r\nREDIS")  # then nothing
+    try:
+        replica = start_replica(make_server, fake.port, "--repl-timeout", "1")
+        rc = replica.conn()
+        wait_until(lambda: info(rc)["master_sync_in_progress"] == "1", message="the transfer to start")
+        fields = info(rc)
+        assert fields["master_sync_total_bytes"] == "100" and fields["master_sync_read_bytes"] == "5"
+        assert fields["master_sync_left_bytes"] == "95" and fields["master_sync_perc"] == "5.00"
+        wait_until(lambda: "Timeout receiving bulk data from MASTER" in replica.output(), message="the timeout")
+        wait_until(lambda: fake.connections >= 2, message="a new attempt")
+        assert rc.cmd("PING") == "PONG"
+    finally:
+        fake.stop()

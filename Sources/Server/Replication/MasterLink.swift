@@ -544,6 +544,9 @@ extension Worker {
         link.state = .connected
         link.retryDelayMs = MasterLink.firstRetryDelayMs
         ReplicaMode.masterClientID.store(id, ordering: .relaxed)
+        // A replica always keeps the stream it applies (backlog, its own replicas), as Redis
+        // creates its backlog on the first sync: the workers start recording.
+        context.replication.propagating.store(true, ordering: .releasing)
         let now = Clock.unixMilliseconds()
         context.replication.status.withLock { s in
             s.linkUp = true

@@ -386,7 +386,9 @@ final class ReplicationMaster {
     func tick(now: Int64, loop: inout EventLoop) {
         enforceOutputLimits(now: now)
         let period = Int64(context.config.withLock { $0.integer("repl-ping-replica-period") }) * 1000
-        if !replicas.isEmpty && now - lastPingMs >= period {
+        // A replica's replicas get its master's PINGs, passed on with the stream (Redis's
+        // replicationFeedSlaves emits nothing of its own while masterhost is set).
+        if !replicas.isEmpty && now - lastPingMs >= period && !state.isReplica.load(ordering: .relaxed) {
             lastPingMs = now
             emitControl("*1\r\n$4\r\nPING\r\n")
         }
