@@ -471,10 +471,12 @@ def test_chained_replicas_keep_the_masters_offsets(master, make_server):
     wait_synced(mc, middle.conn())
     wait_synced(middle.conn(), lc)
     assert_same_data(mc, lc)
-    # Same history and offset all along the chain.
-    offset = info(mc)["master_repl_offset"]
-    assert info(middle.conn())["master_repl_offset"] == offset
-    assert info(lc)["master_repl_offset"] == offset == info(lc)["slave_repl_offset"]
+    # Same history and offset all along the chain (read until no PING moves them in between).
+    def same_offsets():
+        offsets = {info(mc)["master_repl_offset"], info(middle.conn())["master_repl_offset"],
+                   info(lc)["master_repl_offset"], info(lc)["slave_repl_offset"]}
+        return len(offsets) == 1
+    wait_until(same_offsets, message="the same offset along the chain")
     assert info(lc)["master_replid"] == info(mc)["master_replid"]
 
 

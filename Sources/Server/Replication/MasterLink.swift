@@ -380,6 +380,8 @@ extension Worker {
             }
             Log.notice("Full resync from master: \(words[1]):\(offset)")
             if link.cachedReplid != nil { Log.notice("Discarding previously cached master state.") }
+            // The data is about to be replaced: if this sync fails, the next one starts over.
+            link.cachedReplid = nil
             link.syncReplid = words[1]
             link.syncOffset = offset
             link.state = .transfer
