@@ -11,11 +11,8 @@ struct ShardContext {
     let resp: RESPVersion
     /// The client the command came from (WATCH registers it).
     var clientID: UInt64 = 0
-    /// Replication group of a multi-shard operation's part (0: a command of its own).
-    var tag: UInt64 = 0
-
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
-    @inline(__always) var replicating: Bool { shard.propagation?.recordsOwnWrites ?? false }
+    @inline(__always) var replicating: Bool { shard.recordsWrites }
 
     /// Propagates the command's effect in this form instead of the command as it came
     /// (Redis's rewriteClientCommandVector): absolute deadlines, DEL for a deletion...
@@ -205,13 +202,11 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
         }
-        shardHandlers = specs.map { spec in
-            guard case .keyed(let h, _, _) = spec.run else { return nil }
-            if spec.flags.contains(.write) { return Self.propagating(h, asItself: true) }
-            if spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) {
-                return Self.propagating(h, asItself: false, always: Self.alwaysPropagated.contains(spec.name))
-            }
-            return h
+        shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
+        propagation = specs.map { spec in
+            if spec.flags.contains(.write) { return .asItself }
+            guard spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) else { return .none }
+            return Self.alwaysPropagated.contains(spec.name) ? .alwaysMarked : .marked
         }
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
@@ -227,27 +222,59 @@ final class CommandTable: Sendable {
     /// FLUSHALL, FLUSHDB and SWAPDB propagate even when they changed nothing (Redis forces it).
     static let alwaysPropagated: Set<String> = ["__swapdb", "__flushdb", "__flushall"]
 
-    static func propagating(_ handler: @escaping ShardHandler, asItself: Bool, always: Bool = false) -> ShardHandler {
-        { ctx, args, out in
-            if ReplicaMode.active.load(ordering: .relaxed) {
-                // A replica records no writes of its own: the master link passes the master's
-                // stream on as it came. The master's commands see expired keys as present.
-                let fromMaster = ctx.clientID == ReplicaMode.masterClientID.load(ordering: .relaxed)
-                ctx.shard.applyingMasterStream = fromMaster
-                handler(ctx, args, &out)
-                ctx.shard.applyingMasterStream = false
-                return
-            }
-            guard let log = ctx.shard.propagation, log.recordsOwnWrites else { handler(ctx, args, &out); return }
-            let before = ctx.shard.changes
-            log.propagatedExplicitly = false
-            log.tag = ctx.tag
+    /// How a shard command reaches replicas when it changed something (Redis's dirty counter).
+    enum Propagation: UInt8 {
+        case none
+        /// A write command: as it came, unless the handler propagated a rewritten form itself.
+        case asItself
+        /// An internal part: only marks its operation as changing data (the operation
+        /// propagates as the command that started it); `alwaysMarked` even without a change.
+        case marked, alwaysMarked
+    }
+    let propagation: [Propagation]
+
+    /// Runs a shard handler; while replicating, records the write for the stream. Every
+    /// place that runs a shard command goes through here (the check costs one load when
+    /// nothing replicates).
+    @inline(__always)
+    /// `tag`: the replication group of a multi-shard operation's part (0: a command of its own).
+    static func run(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer,
+                    tag: UInt64 = 0) {
+        if ctx.shard.recordsWrites {
+            shared.runRecording(command, handler, ctx, args, &out, tag: tag)
+        } else if !ctx.shard.expiryDeletesOnAccess {
+            runOnReplica(handler, ctx, args, &out)
+        } else {
             handler(ctx, args, &out)
-            if (always || ctx.shard.changes != before) && !log.propagatedExplicitly {
-                if asItself { log.command(db: ctx.db, args) } else { log.touched() }
-            }
-            log.tag = 0
         }
+    }
+
+    /// A replica's shard: the master's commands see keys past their deadline as present
+    /// (Redis's expireIfNeeded for the master client), so its DEL of an expired key removes
+    /// it and its other writes apply as they did on the master.
+    @inline(never)
+    private static func runOnReplica(_ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                                     _ out: inout ByteBuffer) {
+        let fromMaster = ctx.clientID != 0 && ctx.clientID == ReplicaMode.masterClientID.load(ordering: .relaxed)
+        ctx.shard.applyingMasterStream = fromMaster
+        handler(ctx, args, &out)
+        ctx.shard.applyingMasterStream = false
+    }
+
+    @inline(never)
+    private func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                              _ out: inout ByteBuffer, tag: UInt64) {
+        guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+        let mode = propagation[Int(command)]
+        guard mode != .none else { handler(ctx, args, &out); return }
+        let before = ctx.shard.changes
+        log.propagatedExplicitly = false
+        log.tag = tag
+        handler(ctx, args, &out)
+        if (mode == .alwaysMarked || ctx.shard.changes != before) && !log.propagatedExplicitly {
+            if mode == .asItself { log.command(db: ctx.db, args) } else { log.touched() }
+        }
+        log.tag = 0
     }
 
     /// Index of the command named by `name` (any case), or nil.

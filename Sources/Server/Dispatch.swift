@@ -208,6 +208,10 @@ extension Worker {
                      sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
                 return
             }
+            if shard.recordsWrites || !shard.expiryDeletesOnAccess {  // recording, or a replica (CommandTable.run)
+                runRecordingOnOwnShard(shard, command: command, handler: handler, client: c, args: args)
+                return
+            }
             let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
             withReply(c) { out in handler(ctx, args, &out) }
         } else {
@@ -215,6 +219,15 @@ extension Worker {
             batch(forWorker: owner).add(command: command, db: c.db, resp: c.resp, arguments: args,
                                         sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
         }
+    }
+
+    /// runOnShard's inline case while writes are recorded for replicas (kept out of line, so
+    /// the common path stays as small as it was).
+    @inline(never)
+    private func runRecordingOnOwnShard(_ shard: Shard, command: UInt16, handler: ShardHandler, client c: Client,
+                                        args: Arguments) {
+        let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
+        withReply(c) { out in CommandTable.run(command, handler, ctx, args, &out) }
     }
 
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
@@ -443,8 +456,9 @@ extension Worker {
                 if waits { continue }
                 partScratch.clear()
                 op.withArguments(of: part) { args in
-                    handler(ShardContext(shard: shard, db: part.db, resp: part.resp, clientID: op.clientID,
-                                         tag: op.propagationTag), args, &partScratch)
+                    CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
+                                                                         clientID: op.clientID),
+                                     args, &partScratch, tag: op.propagationTag)
                 }
                 op.record(part: p, reply: partScratch.readable)
             } else {

@@ -25,6 +25,7 @@ extension Worker {
 
     /// Whether a command must wait: a granted lock holds one of its keys (or the whole
     /// shard), or an earlier command of the same client is already waiting here.
+    @inline(never)
     func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
         if shard.locks.isIdle && waiting.isEmpty { return false }
         if waitingClients[client] != nil { return true }
@@ -40,6 +41,7 @@ extension Worker {
         return false
     }
 
+    @inline(never)  // the cold path of runOnShard: keep it out of the hot one
     func wait(command: UInt16, db: Int, resp: RESPVersion, args: Arguments, sink: ReplySink, origin: Int,
               tag: UInt64 = 0) {
         var bytes: [UInt8] = []
@@ -80,8 +82,9 @@ extension Worker {
                     w.spans.withUnsafeBufferPointer { spans in
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress!, count: spans.count)
-                        handler(ShardContext(shard: shard, db: w.db, resp: w.resp, clientID: w.client, tag: w.tag), args,
-                                &waitScratch)
+                        CommandTable.run(w.command, handler, ShardContext(shard: shard, db: w.db, resp: w.resp,
+                                                                          clientID: w.client),
+                                         args, &waitScratch, tag: w.tag)
                     }
                 }
             }

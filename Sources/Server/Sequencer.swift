@@ -26,7 +26,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
         let master = ReplicationMaster(context: context)
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
-            let n = loop.wait(timeoutMs: pending ? 1 : master.hasTimedWork ? 100 : -1)
+            let n = loop.wait(timeoutMs: pending ? 1 : master.timerMs)
             let now = Clock.unixMilliseconds()
             for i in 0..<max(n, 0) where loop.token(i) >= ReplicationMaster.tokenBase {
                 master.handleEvent(fd: Int32(truncatingIfNeeded: loop.token(i) & 0xFFFF_FFFF), flags: loop.flags(i),

@@ -263,7 +263,8 @@ enum TransactionCommands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                          spans: spans.baseAddress! + command.firstSpan, count: command.count)
                     if let handler = w.table.shardHandlers[Int(command.index)] {
-                        handler(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id, tag: tag), args, &out)
+                        CommandTable.run(command.index, handler,
+                                    ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out, tag: tag)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {
                         handler(w, c, args, &out)
                     }

@@ -419,8 +419,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    handler(ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id, tag: r.tag),
-                            args, &batch.replies)
+                    CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
+                                                                      clientID: r.sink.id),
+                                     args, &batch.replies, tag: r.tag)
                 }
                 batch.replyEnds.append(batch.replies.count)
             }

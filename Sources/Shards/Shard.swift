@@ -111,6 +111,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// Where this shard's writes are recorded for replication (nil while nothing replicates).
     public var propagation: PropagationLog?
+    /// True when writes are to be recorded (`propagation` set and this server not a replica):
+    /// a plain flag, so the command path checks it without touching a reference count.
+    public var recordsWrites = false
 
     /// True if `key` is present but past its deadline (not yet reclaimed).
     public func isLogicallyExpired(db: Int, key: UnsafeRawBufferPointer) -> Bool {

@@ -90,8 +90,8 @@ extension Shard {
 @Suite struct ShardExpiryTests {
     @Test func lazyExpiryAtTheDeadline() {
         let shard = Shard(index: 0, databases: 1)
-        var expired: [String] = []
-        shard.onExpire = { expired.append(string($0.key)) }
+        let log = PropagationLog(clock: ReplicationClock(workers: 1), worker: 0)
+        shard.propagation = log
         shard.now = 1_000
         shard.set("k", "v", expireAt: 2_000)
         #expect(shard.expiringCount(db: 0) == 1)
@@ -102,7 +102,14 @@ extension Shard {
         #expect(shard.keyCount(db: 0) == 0)
         #expect(shard.expiringCount(db: 0) == 0)
         #expect(shard.expiredKeys == 1)
-        #expect(expired == ["k"])
+        // Replicas learn of the expiry as a DEL.
+        var expired: [String] = []
+        log.handOff { records in
+            PropagationLog.forEach(in: records.readable) { _, _, _, _, _, payload in
+                expired.append(String(decoding: payload, as: UTF8.self))
+            }
+        }
+        #expect(expired == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
         // The heap item is now stale: popping it frees the block without counting it again.
         #expect(shard.heapCount == 1)
         shard.expireAllDue()

@@ -7,11 +7,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Replica facts that shard handlers need without the server context (they see only their
-/// shard): mirrors kept by whoever changes context.replication.isReplica.
+/// What shard handlers need to know about the master link without the server context
+/// (they see only their shard; CommandTable.run reads it on a replica's shards).
 enum ReplicaMode {
-    /// Mirrors `ReplicationState.isReplica` for the write wrapper (CommandTable.propagating).
-    static let active = Atomic<Bool>(false)
     /// Client id of the master link's client (0: none): its commands see keys past their
     /// deadline as present, as Redis's master client does.
     static let masterClientID = Atomic<UInt64>(0)

@@ -61,7 +61,6 @@ enum ReplicaCommands {
     /// not recorded as this server's own.
     static func setReplicaMode(_ on: Bool, from w: Worker) {
         w.context.replication.isReplica.store(on, ordering: .releasing)
-        ReplicaMode.active.store(on, ordering: .releasing)
         if !on { w.context.config.withLock { try? $0.set("replicaof", "") } }
         for target in 0..<w.context.workerCount {
             if target == w.index {
@@ -78,7 +77,6 @@ enum ReplicaCommands {
         guard words.count == 2, let port = Int(words[1]) else { return }
         let host = String(words[0])
         context.replication.isReplica.store(true, ordering: .releasing)
-        ReplicaMode.active.store(true, ordering: .releasing)
         for w in workers { w.shard?.expiryDeletesOnAccess = false }
         context.replication.status.withLock { s in
             s.masterHost = host

@@ -341,6 +341,7 @@ final class ReplicationMaster {
             if case .sendingPayload = r.phase {
                 // The payload is out: the replica loads it, then takes the stream.
                 r.phase = .online
+                r.lastAckMs = Clock.unixMilliseconds()
                 Log.notice("Synchronization with replica \(r.ip):\(r.port) succeeded")
             }
             if r.streamStarted, let backlog {
@@ -385,6 +386,7 @@ final class ReplicationMaster {
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
     func tick(now: Int64, loop: inout EventLoop) {
         enforceOutputLimits(now: now)
+        dropTimedOutReplicas(now: now)
         let period = Int64(context.config.withLock { $0.integer("repl-ping-replica-period") }) * 1000
         // A replica's replicas get its master's PINGs, passed on with the stream (Redis's
         // replicationFeedSlaves emits nothing of its own while masterhost is set).
@@ -426,6 +428,15 @@ final class ReplicationMaster {
         }
     }
 
+    /// repl-timeout: an online replica that sent no ACK for that long is gone (Redis's
+    /// "Disconnecting timedout replica").
+    private func dropTimedOutReplicas(now: Int64) {
+        let timeout = Int64(context.config.withLock { $0.integer("repl-timeout") }) * 1000
+        for r in Array(replicas.values) where r.isOnline && now - r.lastAckMs > timeout {
+            drop(r, reason: "timeout: no ACK for \(timeout / 1000) seconds")
+        }
+    }
+
     static func replicaOutputLimits(_ value: String) -> (hard: Int64, soft: Int64, seconds: Int64) {
         let words = value.split(separator: " ").map(String.init)
         var i = 0
@@ -464,7 +475,8 @@ final class ReplicationMaster {
         waits = still
     }
 
-    var hasTimedWork: Bool { !replicas.isEmpty || !waits.isEmpty }
+    /// How long the sequencer may sleep: WAIT deadlines need a fine clock, replicas a coarse one.
+    var timerMs: Int32 { !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1 }
 
     // MARK: Replica side
 

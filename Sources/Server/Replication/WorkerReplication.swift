@@ -9,6 +9,7 @@ extension Worker {
     func activatePropagationIfNeeded() {
         if let log = propagation {
             log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
+            shard?.recordsWrites = log.recordsOwnWrites
             return
         }
         guard context.replication.propagating.load(ordering: .acquiring) else { return }
@@ -16,6 +17,7 @@ extension Worker {
         log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
         propagation = log
         shard?.propagation = log
+        shard?.recordsWrites = log.recordsOwnWrites
     }
 
     /// Sends the iteration's records to the sequencer.
