@@ -103,6 +103,12 @@ extension Worker {
             withReply(c) { $0.writeError(Errors.diskError) }
             return
         }
+        if route.isWrite && LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0 && !enoughGoodReplicas() {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("NOREPLICAS Not enough good replicas to write.") }
+            return
+        }
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true
@@ -176,6 +182,14 @@ extension Worker {
         bytes.writeArrayHeader(args.count)
         for i in 0..<args.count { bytes.writeBulk(args[i]) }
         nextPropagateAs = (c.db, Array(bytes.readable))
+    }
+
+    /// min-replicas-to-write on a master: enough replicas acknowledged recently (Redis's
+    /// checkGoodReplicasStatus; the sequencer counts them every pass).
+    func enoughGoodReplicas() -> Bool {
+        let replication = context.replication
+        return replication.isReplica.load(ordering: .relaxed)
+            || replication.goodReplicas.load(ordering: .relaxed) >= LiveConfig.minReplicasToWrite.load(ordering: .relaxed)
     }
 
     /// Redis's stop-writes-on-bgsave-error: after a failed background save, with save

@@ -508,6 +508,9 @@ final class ReplicationMaster {
             }
             return .init(ip: r.ip, port: r.port, state: phase, ackOffset: r.ackOffset, lastAckMs: r.lastAckMs)
         }
+        let maxLag = Int64(context.config.withLock { $0.integer("min-replicas-max-lag") }) * 1000
+        state.goodReplicas.store(replicas.values.filter { $0.isOnline && now - $0.lastAckMs <= maxLag }.count,
+                                 ordering: .relaxed)
         state.status.withLock { s in
             if let backlog {
                 s.masterReplOffset = backlog.endOffset
