@@ -136,6 +136,7 @@ final class CommandTable: Sendable {
         let noMulti: Bool
         /// Refused while a failed background save stops writes (write commands, and PING as in Redis).
         let deniedOnDiskError: Bool
+        let isWrite: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -200,7 +201,8 @@ final class CommandTable: Sendable {
                          splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
                          transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
                          noMulti: spec.flags.contains(.noMulti),
-                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
+                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
+                         isWrite: spec.flags.contains(.write))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map { spec in

@@ -104,8 +104,14 @@ extension Worker {
             withReply(c) { $0.writeError(Errors.diskError) }
             return
         }
+        if route.isWrite && LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0 && !enoughGoodReplicas() {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("NOREPLICAS Not enough good replicas to write.") }
+            return
+        }
         if context.replication.isReplica.load(ordering: .relaxed) && !c.isMaster
-            && table.specs[Int(index)].flags.contains(.write) && context.config.withLock({ $0.bool("replica-read-only") }) {
+            && route.isWrite && context.config.withLock({ $0.bool("replica-read-only") }) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
             withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
@@ -184,6 +190,14 @@ extension Worker {
         bytes.writeArrayHeader(args.count)
         for i in 0..<args.count { bytes.writeBulk(args[i]) }
         nextPropagateAs = (c.db, Array(bytes.readable))
+    }
+
+    /// min-replicas-to-write on a master: enough replicas acknowledged recently (Redis's
+    /// checkGoodReplicasStatus; the sequencer counts them every pass).
+    func enoughGoodReplicas() -> Bool {
+        let replication = context.replication
+        return replication.isReplica.load(ordering: .relaxed)
+            || replication.goodReplicas.load(ordering: .relaxed) >= LiveConfig.minReplicasToWrite.load(ordering: .relaxed)
     }
 
     /// Redis's stop-writes-on-bgsave-error: after a failed background save, with save

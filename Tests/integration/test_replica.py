@@ -468,6 +468,11 @@ def test_chained_replicas_keep_the_masters_offsets(master, make_server):
     mc.cmd("SELECT", 3)
     mc.cmd("INCR", "c")
     mc.pipeline([("SET", "k%d" % i, i) for i in range(300)])
+    mc.cmd("MSET", "x1", "1", "x2", "2", "x3", "3", "x4", "4")  # keys on several shards of the replicas
+    mc.pipeline([("MULTI",), ("SET", "t1", "1"), ("DEL", "k1", "k2", "k3"), ("EXEC",)])
+    mc.cmd("SELECT", 0)
+    mc.cmd("FLUSHDB")
+    mc.cmd("SET", "after", "flush")
     wait_synced(mc, middle.conn())
     wait_synced(middle.conn(), lc)
     assert_same_data(mc, lc)

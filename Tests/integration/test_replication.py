@@ -226,3 +226,18 @@ def test_a_replica_that_stops_reading_is_dropped_at_the_output_limit(nodes):
         assert m.cmd("PING") == "PONG"
     finally:
         replica.proc.send_signal(signal.SIGCONT)
+
+
+def test_min_replicas_to_write(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    assert m.cmd("CONFIG", "SET", "min-replicas-to-write", "1") == "OK"
+    assert str(m.cmd("SET", "k", "v")) == "NOREPLICAS Not enough good replicas to write."
+    assert m.cmd("GET", "k") is None   # reads are fine
+    assert m.cmd("MULTI") == "OK"
+    assert str(m.cmd("INCR", "n")) == "NOREPLICAS Not enough good replicas to write."
+    assert str(m.cmd("EXEC")).startswith("EXECABORT")
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    wait_until(lambda: m.cmd("SET", "k", "v") == "OK", message="writes accepted with a good replica")
+    assert m.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == "OK"

@@ -383,11 +383,35 @@ final class ReplicationMaster {
 
     // MARK: Timer work
 
+    /// The configuration the sequencer follows, re-read from CONFIG every 100 ms (not every pass).
+    private struct Settings {
+        var pingPeriodMs: Int64 = 10_000
+        var backlogSize: Int64 = 1 << 20
+        var outputLimits: (hard: Int64, soft: Int64, seconds: Int64) = (256 << 20, 64 << 20, 60)
+        var timeoutMs: Int64 = 60_000
+        var maxLagMs: Int64 = 10_000
+        var readAtMs: Int64 = 0
+    }
+    private var settings = Settings()
+
+    private func refreshSettings(now: Int64) {
+        guard now - settings.readAtMs >= 100 else { return }
+        settings = context.config.withLock { c in
+            Settings(pingPeriodMs: Int64(c.integer("repl-ping-replica-period")) * 1000,
+                     backlogSize: Int64(c.integer("repl-backlog-size")),
+                     outputLimits: Self.replicaOutputLimits(c.value("client-output-buffer-limit")),
+                     timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
+                     maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
+                     readAtMs: now)
+        }
+    }
+
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
     func tick(now: Int64, loop: inout EventLoop) {
+        refreshSettings(now: now)
         enforceOutputLimits(now: now)
         dropTimedOutReplicas(now: now)
-        let period = Int64(context.config.withLock { $0.integer("repl-ping-replica-period") }) * 1000
+        let period = settings.pingPeriodMs
         // A replica's replicas get its master's PINGs, passed on with the stream (Redis's
         // replicationFeedSlaves emits nothing of its own while masterhost is set).
         if !replicas.isEmpty && now - lastPingMs >= period && !state.isReplica.load(ordering: .relaxed) {
@@ -401,7 +425,7 @@ final class ReplicationMaster {
         }
         flush(loop: &loop)
         if let backlog {
-            let size = Int64(context.config.withLock { $0.integer("repl-backlog-size") })
+            let size = settings.backlogSize
             // Replicas whose stream has a start keep it; the others start at the end or later.
             let needed = replicas.values.filter { $0.position > 0 }.map(\.position).min() ?? backlog.endOffset + 1
             backlog.trim(toSize: size, keepFrom: needed)
@@ -412,7 +436,7 @@ final class ReplicationMaster {
     /// client-output-buffer-limit replica: a replica that owes too much is dropped.
     private func enforceOutputLimits(now: Int64) {
         guard let backlog else { return }
-        let (hard, soft, seconds) = Self.replicaOutputLimits(context.config.withLock { $0.value("client-output-buffer-limit") })
+        let (hard, soft, seconds) = settings.outputLimits
         for r in Array(replicas.values) {
             let owed = Int64(r.preamble.count - r.preambleSent) + (r.streamStarted ? backlog.endOffset + 1 - r.position : 0)
             if hard > 0 && owed >= hard {
@@ -431,7 +455,7 @@ final class ReplicationMaster {
     /// repl-timeout: an online replica that sent no ACK for that long is gone (Redis's
     /// "Disconnecting timedout replica").
     private func dropTimedOutReplicas(now: Int64) {
-        let timeout = Int64(context.config.withLock { $0.integer("repl-timeout") }) * 1000
+        let timeout = settings.timeoutMs
         for r in Array(replicas.values) where r.isOnline && now - r.lastAckMs > timeout {
             drop(r, reason: "timeout: no ACK for \(timeout / 1000) seconds")
         }
@@ -510,6 +534,9 @@ final class ReplicationMaster {
             }
             return .init(ip: r.ip, port: r.port, state: phase, ackOffset: r.ackOffset, lastAckMs: r.lastAckMs)
         }
+        let maxLag = settings.maxLagMs
+        state.goodReplicas.store(replicas.values.filter { $0.isOnline && now - $0.lastAckMs <= maxLag }.count,
+                                 ordering: .relaxed)
         state.status.withLock { s in
             if let backlog {
                 s.masterReplOffset = backlog.endOffset

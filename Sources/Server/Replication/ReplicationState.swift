@@ -14,6 +14,9 @@ final class ReplicationState: Sendable {
     let isReplica = Atomic<Bool>(false)
     let clock: ReplicationClock
 
+    /// Online replicas whose last ACK is within min-replicas-max-lag seconds.
+    let goodReplicas = Atomic<Int>(0)
+
     let syncFull = Atomic<Int>(0)
     let syncPartialOK = Atomic<Int>(0)
     let syncPartialErr = Atomic<Int>(0)
