@@ -499,8 +499,14 @@ final class ReplicationMaster {
         waits = still
     }
 
-    /// How long the sequencer may sleep: WAIT deadlines need a fine clock, replicas a coarse one.
-    var timerMs: Int32 { !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1 }
+    /// How long the sequencer may sleep. Records left unmerged wait only for a worker to
+    /// clear its floor (it does right after handing its records over, without waking the
+    /// sequencer again), so they get another pass within a millisecond; WAIT deadlines need
+    /// a fine clock, replicas a coarse one.
+    var timerMs: Int32 {
+        if queued.contains(where: { !$0.isEmpty }) { return 1 }
+        return !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1
+    }
 
     // MARK: Replica side
 
@@ -535,6 +541,7 @@ final class ReplicationMaster {
             return .init(ip: r.ip, port: r.port, state: phase, ackOffset: r.ackOffset, lastAckMs: r.lastAckMs)
         }
         let maxLag = settings.maxLagMs
+        state.backlogMemory.store(backlog?.memory ?? 0, ordering: .relaxed)
         state.goodReplicas.store(replicas.values.filter { $0.isOnline && now - $0.lastAckMs <= maxLag }.count,
                                  ordering: .relaxed)
         state.status.withLock { s in

@@ -16,6 +16,8 @@ final class ReplicationState: Sendable {
 
     /// Online replicas whose last ACK is within min-replicas-max-lag seconds.
     let goodReplicas = Atomic<Int>(0)
+    /// Bytes the backlog's chunks hold (INFO memory).
+    let backlogMemory = Atomic<Int>(0)
 
     let syncFull = Atomic<Int>(0)
     let syncPartialOK = Atomic<Int>(0)
