@@ -243,7 +243,7 @@ final class CommandTable: Sendable {
     static func run(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer,
                     tag: UInt64 = 0) {
         if ctx.shard.recordsWrites {
-            shared.runRecording(command, handler, ctx, args, &out, tag: tag)
+            runRecording(command, handler, ctx, args, &out, tag: tag)
         } else if !ctx.shard.expiryDeletesOnAccess {
             runOnReplica(handler, ctx, args, &out)
         } else {
@@ -263,11 +263,19 @@ final class CommandTable: Sendable {
         ctx.shard.applyingMasterStream = false
     }
 
+    /// The table's propagation modes where the data path reads them without reference counting
+    /// (written once here, read-only after).
+    nonisolated(unsafe) private static let propagationModes: UnsafeMutableBufferPointer<Propagation> = {
+        let modes = UnsafeMutableBufferPointer<Propagation>.allocate(capacity: shared.propagation.count)
+        _ = modes.initialize(from: shared.propagation)
+        return modes
+    }()
+
     @inline(never)
-    private func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
-                              _ out: inout ByteBuffer, tag: UInt64) {
+    private static func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                                     _ out: inout ByteBuffer, tag: UInt64) {
         guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
-        let mode = propagation[Int(command)]
+        let mode = propagationModes[Int(command)]
         guard mode != .none else { handler(ctx, args, &out); return }
         let before = ctx.shard.changes
         log.propagatedExplicitly = false

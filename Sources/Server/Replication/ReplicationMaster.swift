@@ -28,7 +28,11 @@ final class ReplicationMaster {
     /// Everything numbered below this has been merged.
     private(set) var mergedBelow: UInt64 = 0
 
-    private(set) var backlog: Backlog?
+    /// The backlog, once the stream exists (Redis creates it with the first replica). A `let`
+    /// so the per-command path appends without reference counting; `backlog` for the rest.
+    private let stream = Backlog(after: 0)
+    private var streamExists = false
+    var backlog: Backlog? { streamExists ? stream : nil }
     private var replid: String
 
     // MARK: Replicas
@@ -108,23 +112,33 @@ final class ReplicationMaster {
     /// Merges every record numbered below `bound` into the stream, in number order.
     func merge(below bound: UInt64) {
         while true {
+            // The worker whose next record is the oldest, and the next oldest of the others:
+            // that worker's records up to the latter go in one run (with one worker, whole batches).
             var best = -1
-            var bestSeq = UInt64.max
+            var bestSeq = UInt64.max, secondSeq = UInt64.max
             for w in queued.indices where !queued[w].isEmpty {
                 let seq = queued[w][0].bytes.readable.loadUnaligned(fromByteOffset: cursor[w], as: UInt64.self)
-                if seq < bestSeq { bestSeq = seq; best = w }
+                if seq < bestSeq {
+                    secondSeq = bestSeq
+                    bestSeq = seq
+                    best = w
+                } else if seq < secondSeq {
+                    secondSeq = seq
+                }
             }
             guard best >= 0, bestSeq < bound else { break }
+            let limit = min(bound, secondSeq)
             let batch = queued[best][0]
             let bytes = batch.bytes.readable
-            let o = cursor[best]
-            let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
-            let record = UnsafeRawBufferPointer(rebasing: bytes[o..<(o + PropagationLog.headerSize + length)])
-            PropagationLog.forEach(in: record) { _, tag, parent, db, kind, payload in
-                apply(tag: tag, parent: parent, db: db, kind: kind, payload: payload)
+            var o = cursor[best]
+            while o < bytes.count {
+                let r = PropagationLog.record(in: bytes, at: o)
+                guard r.sequence < limit else { break }
+                apply(tag: r.tag, parent: r.parent, db: r.db, kind: r.kind, payload: r.payload)
+                o = r.next
             }
-            cursor[best] = o + PropagationLog.headerSize + length
-            if cursor[best] >= bytes.count {
+            cursor[best] = o
+            if o >= bytes.count {
                 queued[best].removeFirst()
                 cursor[best] = 0
             }
@@ -149,20 +163,20 @@ final class ReplicationMaster {
             emitGroup(commands)
         case .raw:
             ensureBacklog()
-            backlog!.append(payload)
+            stream.append(payload)
             streamDB = -1
         case .snapshot:
             let id = payload.loadUnaligned(as: UInt64.self)
             ensureBacklog()
-            snapshotOffsets[id] = backlog!.endOffset
+            snapshotOffsets[id] = stream.endOffset
             startFullResync(snapshot: id)
         }
     }
 
     private func ensureBacklog() {
-        if backlog == nil {
-            let offset = state.status.withLock { $0.masterReplOffset }
-            backlog = Backlog(after: offset)
+        if !streamExists {
+            stream.reset(after: state.status.withLock { $0.masterReplOffset })
+            streamExists = true
         }
     }
 
@@ -170,10 +184,10 @@ final class ReplicationMaster {
         ensureBacklog()
         if db != streamDB && db >= 0 {
             let digits = String(db)
-            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
             streamDB = db
         }
-        backlog!.append(command)
+        stream.append(command)
     }
 
     /// An operation's commands: alone if one, else wrapped in MULTI ... EXEC so replicas
@@ -187,18 +201,18 @@ final class ReplicationMaster {
         if commands[0].db != streamDB {
             // SELECT goes before MULTI, as Redis writes it.
             let digits = String(commands[0].db)
-            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
             streamDB = commands[0].db
         }
-        backlog!.append("*1\r\n$5\r\nMULTI\r\n")
+        stream.append("*1\r\n$5\r\nMULTI\r\n")
         for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0) } }
-        backlog!.append("*1\r\n$4\r\nEXEC\r\n")
+        stream.append("*1\r\n$4\r\nEXEC\r\n")
     }
 
     /// A command of the master's own in the stream (PING, REPLCONF GETACK): db-less.
     private func emitControl(_ text: String) {
         ensureBacklog()
-        backlog!.append(text)
+        stream.append(text)
     }
 
     // MARK: Replicas attaching
@@ -516,7 +530,8 @@ final class ReplicationMaster {
         groups.removeAll()
         streamDB = -1
         replid = newID
-        if let backlog { backlog.reset(after: offset) } else { backlog = Backlog(after: offset) }
+        stream.reset(after: offset)
+        streamExists = true
         state.status.withLock { s in
             s.replid = newID
             s.replid2 = String(repeating: "0", count: 40)
