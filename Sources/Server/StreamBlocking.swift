@@ -87,6 +87,10 @@ final class ShardStreamWaiters: @unchecked Sendable {  // touched only by the sh
 /// The client side: which operation slot each blocked client of this worker waits in.
 final class StreamClientState: @unchecked Sendable {  // touched only by its worker thread
     var blocked: [UInt64: Int] = [:]
+    /// Replies of waiters cancelled on this worker for operations of this worker. They are
+    /// delivered from the loop, never inline: a cancel runs while an operation records a
+    /// reply or combines, and delivering then would finish that operation underneath it.
+    var cancelledReplies: [(sink: ReplySink, bytes: [UInt8])] = []
 }
 
 enum StreamBlocking {
@@ -124,7 +128,11 @@ enum StreamBlocking {
         guard let list = st.byClient[clientID] else { return }
         for waiter in list where waiter.sink.index == Int32(slot) && !waiter.done {
             st.remove(waiter)
-            w.replyToWaiter(waiter, nullReply(waiter))
+            if waiter.origin == w.index {
+                w.streamClientState.cancelledReplies.append((waiter.sink, nullReply(waiter)))
+            } else {
+                w.replyToWaiter(waiter, nullReply(waiter))
+            }
         }
     }
 
@@ -143,6 +151,8 @@ extension Worker {
     /// times out the waiters whose deadline passed.
     func serveBlockedStreams() {
         guard let shard else { return }
+        defer { deliverCancelledStreamReplies() }
+        deliverCancelledStreamReplies()
         let st = StreamBlocking.shardStates[index]
         if st.byKey.isEmpty && st.deadlines.isEmpty { return }
         while !st.ready.isEmpty {
@@ -164,6 +174,18 @@ extension Worker {
             if top.1.done { continue }
             st.remove(top.1)
             replyToWaiter(top.1, StreamBlocking.nullReply(top.1))
+        }
+    }
+
+    /// Delivering one may cancel more (a served read cancels its other waits): until none is left.
+    private func deliverCancelledStreamReplies() {
+        let state = streamClientState
+        while !state.cancelledReplies.isEmpty {
+            let pending = state.cancelledReplies
+            state.cancelledReplies.removeAll()
+            for r in pending {
+                r.bytes.withUnsafeBytes { deliverReply(r.sink, command: StreamReads.xreadPartIndex, $0) }
+            }
         }
     }
 

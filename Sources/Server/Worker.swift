@@ -449,6 +449,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .operation:
             guard let op = operations[Int(sink.index)] else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
+            // Recording may re-enter (a blocked XREAD served here cancels its other waits,
+            // whose replies are delivered inline) and finish the operation inside: its slot
+            // may be free or reused by now.
+            guard operations[Int(sink.index)] === op else { return }
             // Parts sent with a lock request may answer before every shard has granted.
             if op.remaining == 0 && op.grantsPending == 0 { continueOperation(slot: Int(sink.index), op) }
         case .dropped:
