@@ -156,7 +156,7 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {
@@ -222,7 +222,7 @@ final class CommandTable: Sendable {
 
     /// Internal parts that change data: their operation propagates as the command that
     /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
-    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall"]
+    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall", "__xreadgroup"]
 
     /// Records a write command for replication when it changed something (Redis's dirty
     /// counter), as it came unless the handler propagated a rewritten form itself.

@@ -68,7 +68,24 @@ final class ShardStreamWaiters: @unchecked Sendable {  // touched only by the sh
         return deadlines.first?.0
     }
 
+    /// Waiters of XREADGROUP: while there are some, their keys are checked for deletion.
+    var groupWaiters = 0
+
+    /// Marks ready the keys whose stream a group waiter blocked on is gone (deleted,
+    /// renamed, overwritten, expired): serving answers them UNBLOCKED.
+    func signalReplacedStreams(_ shard: Shard) {
+        for (k, list) in byKey where !readySet.contains(k) {
+            guard let waiter = list.first(where: { !$0.done && $0.request.stream != nil }) else { continue }
+            let current = k.key.withUnsafeBytes { shard.lookup(db: k.db, key: $0)?.object }
+            if current !== waiter.request.stream {
+                readySet.insert(k)
+                ready.append(k)
+            }
+        }
+    }
+
     func remove(_ w: Waiter) {
+        if !w.done && w.request.stream != nil { groupWaiters -= 1 }
         w.done = true
         for k in w.keys {
             let wk = WaitKey(db: w.db, key: k)
@@ -96,6 +113,14 @@ final class StreamClientState: @unchecked Sendable {  // touched only by its wor
 enum StreamBlocking {
     enum Request {
         case xread(after: StreamID, count: Int)
+        /// XREADGROUP with `>`: `stream` is the one it blocked on (deleted or replaced, the
+        /// client gets UNBLOCKED, as from Redis 7.0's signalDeletedKeyAsReady).
+        case xreadgroup(group: [UInt8], consumer: [UInt8], count: Int, noack: Bool, stream: Stream)
+
+        var stream: Stream? {
+            if case .xreadgroup(_, _, _, _, let s) = self { return s }
+            return nil
+        }
     }
 
     /// One state per shard and per worker, made once (the arrays never change; each
@@ -109,6 +134,7 @@ enum StreamBlocking {
         let w = ShardStreamWaiters.Waiter(clientID: ctx.clientID, sink: sink, origin: ctx.origin, db: ctx.db,
                                           resp: ctx.resp, keys: keys, request: request, deadline: deadline)
         for k in keys { st.byKey[.init(db: ctx.db, key: k), default: []].append(w) }
+        if request.stream != nil { st.groupWaiters += 1 }
         st.byClient[ctx.clientID, default: []].append(w)
         if deadline > 0 { st.pushDeadline(deadline, w) }
     }
@@ -155,6 +181,7 @@ extension Worker {
         deliverCancelledStreamReplies()
         let st = StreamBlocking.shardStates[index]
         if st.byKey.isEmpty && st.deadlines.isEmpty { return }
+        if st.groupWaiters > 0 { st.signalReplacedStreams(shard) }
         while !st.ready.isEmpty {
             let keys = st.ready
             st.ready.removeAll()
@@ -196,6 +223,24 @@ extension Worker {
             return key.withUnsafeBytes { k in
                 guard let e = shard.lookup(db: waiter.db, key: k), let s = e.object as? Stream else { return false }
                 return StreamReads.serveXRead(s, key: k, after: after, count: count, &out)
+            }
+        case .xreadgroup(let group, let consumer, let count, let noack, let blockedOn):
+            let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
+            return waiter.keys[0].withUnsafeBytes { k in
+                guard let e = shard.lookup(db: waiter.db, key: k), let s = e.object as? Stream, s === blockedOn else {
+                    out.writeError("UNBLOCKED the stream key no longer exists")
+                    return true
+                }
+                return group.withUnsafeBytes { groupName in
+                    guard let g = s.group(named: groupName) else {
+                        out.writeError("NOGROUP the consumer group this client was blocked on no longer exists")
+                        return true
+                    }
+                    return consumer.withUnsafeBytes { name in
+                        StreamGroupCommands.serveNew(ctx, s, g, consumerName: name, key: k, groupName: groupName,
+                                                     count: count, noack: noack, &out)
+                    }
+                }
             }
         }
     }

@@ -627,3 +627,111 @@ public final class Stream {
         return total
     }
 }
+
+// MARK: - Consumer group bookkeeping (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM)
+
+extension StreamGroup {
+    /// Removes `id` from the group's PEL and its owner's; false if it was not pending.
+    @discardableResult
+    public func acknowledge(_ id: StreamID) -> Bool {
+        guard let nack = pel.remove(id) else { return false }
+        nack.consumer?.pel.remove(id)
+        return true
+    }
+
+    /// Redis's streamReplyWithRange for a delivered entry: a new NACK owned by `consumer`, or
+    /// the existing one (the group's last ID was moved back) handed to it with a count of 1.
+    @discardableResult
+    public func recordDelivery(_ id: StreamID, to consumer: StreamConsumer, now: Int64) -> StreamNACK {
+        if let nack = pel[id] {
+            nack.consumer?.pel.remove(id)
+            nack.consumer = consumer
+            nack.deliveryTime = now
+            nack.deliveryCount = 1
+            consumer.pel.insert(id, nack)
+            return nack
+        }
+        let nack = StreamNACK(deliveryTime: now, deliveryCount: 1, consumer: consumer)
+        pel.insert(id, nack)
+        consumer.pel.insert(id, nack)
+        return nack
+    }
+
+    /// Makes `consumer` the owner of the pending entry `id` (XCLAIM, XAUTOCLAIM).
+    public func transfer(_ id: StreamID, _ nack: StreamNACK, to consumer: StreamConsumer) {
+        guard nack.consumer !== consumer else { return }
+        nack.consumer?.pel.remove(id)
+        consumer.pel.insert(id, nack)
+        nack.consumer = consumer
+    }
+
+    /// The consumer named `name`, created (seen now) if absent; `created` tells which.
+    public func consumer(named name: UnsafeRawBufferPointer, creatingAt now: Int64) -> (StreamConsumer, created: Bool) {
+        if let c = consumer(named: name) { return (c, false) }
+        return (createConsumer(named: name, now: now)!, true)
+    }
+}
+
+extension Stream {
+    /// The last live entry's ID, 0-0 if none (Redis's streamLastValidID).
+    public var lastValidID: StreamID { edgeID(first: false) ?? .zero }
+
+    /// Moves a group's last delivered ID forward to `id`, keeping its entries-read counter
+    /// as Redis 7.0's streamReplyWithRange does: counted on while valid with no tombstone
+    /// ahead, else estimated from the stream's counters.
+    public func advance(_ g: StreamGroup, to id: StreamID) {
+        if g.entriesRead != StreamGroup.invalidEntriesRead && !rangeHasTombstones(from: id, to: nil) {
+            g.entriesRead += 1
+        } else if entriesAdded > 0 {
+            g.entriesRead = estimateDistanceFromFirstEverEntry(id)
+        }
+        g.lastID = id
+    }
+
+    /// The number of nodes a Redis rax holding these nodes' master IDs has (XINFO's
+    /// radix-tree-nodes): the canonical compressed trie of the 16-byte big-endian keys.
+    /// A trie position is a rax node if it is the root, a child of a branching position,
+    /// or itself branches or ends a key (so single-child chains fold into one node).
+    public var radixTreeNodeCount: Int {
+        let keys: [[UInt8]] = nodes.map { n in
+            var k = [UInt8](repeating: 0, count: 16)
+            for i in 0..<8 {
+                k[i] = UInt8(truncatingIfNeeded: n.master.ms >> (56 - 8 * UInt64(i)))
+                k[8 + i] = UInt8(truncatingIfNeeded: n.master.seq >> (56 - 8 * UInt64(i)))
+            }
+            return k
+        }
+        guard !keys.isEmpty else { return 1 }
+        // children(depth d, group of keys sharing d bytes) = distinct bytes at d in the group.
+        func groups(atDepth d: Int) -> [Range<Int>] {
+            if d == 0 { return [0..<keys.count] }
+            var result: [Range<Int>] = []
+            var start = 0
+            for i in 1...keys.count where i == keys.count || keys[i][0..<d] != keys[start][0..<d] {
+                result.append(start..<i)
+                start = i
+            }
+            return result
+        }
+        func childCount(_ r: Range<Int>, depth d: Int) -> Int {
+            if d == 16 { return 0 }
+            var n = 1
+            for i in r.dropFirst() where keys[i][d] != keys[i - 1][d] { n += 1 }
+            return n
+        }
+        var count = 1
+        var parents = [(range: 0..<keys.count, children: childCount(0..<keys.count, depth: 0))]
+        for d in 1...16 {
+            var level: [(range: Range<Int>, children: Int)] = []
+            var p = 0
+            for g in groups(atDepth: d) {
+                while !parents[p].range.contains(g.lowerBound) { p += 1 }
+                let children = childCount(g, depth: d)
+                if parents[p].children >= 2 || children != 1 { count += 1 }
+                level.append((g, children))
+            }
+            parents = level
+        }
+        return count
+    }
+}
