@@ -1,4 +1,5 @@
 import RESP
+import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -148,6 +149,8 @@ enum LiveConfig {
         passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
         maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
+        Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
+        Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
     }
 }
 

@@ -422,9 +422,7 @@ enum StreamGroupCommands {
         // A bogus time (negative, or in the future) means now, as does none.
         if deliveryTime < 0 || deliveryTime > now { deliveryTime = now }
 
-        let (consumer, created) = g.consumer(named: args[3], creatingAt: now)
-        consumer.seenTime = now
-        if created { changed(ctx, key) }
+        var claimer: StreamConsumer?
         var body = ByteBuffer(capacity: 128)
         var claimed = 0
         for id in ids {
@@ -446,6 +444,8 @@ enum StreamGroupCommands {
             }
             guard let n = nack else { continue }
             if n.consumer != nil && minIdle != 0 && now - n.deliveryTime < Int64(minIdle) { continue }
+            let consumer = claimer ?? lazyConsumer(ctx, g, key: key, name: args[3])
+            claimer = consumer
             g.transfer(id, n, to: consumer)
             n.deliveryTime = deliveryTime
             if retryCount >= 0 {
@@ -467,6 +467,16 @@ enum StreamGroupCommands {
         preventPropagation(ctx)
         out.writeArrayHeader(claimed)
         out.append(body.readable)
+    }
+
+    /// The claiming consumer, looked up (seen now) or created at the first entry it claims:
+    /// in Redis 7.0 a claim that takes nothing leaves the consumers as they were.
+    static func lazyConsumer(_ ctx: ShardContext, _ g: StreamGroup, key: UnsafeRawBufferPointer,
+                             name: UnsafeRawBufferPointer) -> StreamConsumer {
+        let (consumer, created) = g.consumer(named: name, creatingAt: ctx.shard.now)
+        consumer.seenTime = ctx.shard.now
+        if created { changed(ctx, key) }
+        return consumer
     }
 
     // MARK: XAUTOCLAIM
@@ -506,10 +516,7 @@ enum StreamGroupCommands {
         }
         guard let (s, g) = streamAndGroup(ctx, key: key, group: groupName, &out) else { return }
         let now = ctx.shard.now
-        let (consumer, created) = g.consumer(named: args[3], creatingAt: now)
-        consumer.seenTime = now
-        if created { changed(ctx, key) }
-
+        var claimer: StreamConsumer?
         var attempts = count * 10
         var body = ByteBuffer(capacity: 128)
         var claimed = 0
@@ -528,6 +535,8 @@ enum StreamGroupCommands {
             }
             i += 1
             if minIdle != 0 && now - nack.deliveryTime < Int64(minIdle) { continue }
+            let consumer = claimer ?? lazyConsumer(ctx, g, key: key, name: args[3])
+            claimer = consumer
             g.transfer(id, nack, to: consumer)
             nack.deliveryTime = now
             if !justID { nack.deliveryCount += 1 }

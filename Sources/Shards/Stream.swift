@@ -1,4 +1,5 @@
 import CShim
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -200,9 +201,18 @@ public func compareBytes(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Int {
 /// find an ID, appends at the tail, whole nodes dropped from the head when trimming),
 /// plus the metadata and consumer groups Redis 7 keeps.
 public final class Stream {
-    /// stream-node-max-bytes and stream-node-max-entries (Redis's defaults).
-    nonisolated(unsafe) public static var nodeMaxBytes = 4096
-    nonisolated(unsafe) public static var nodeMaxEntries = 100
+    /// stream-node-max-bytes and stream-node-max-entries (Redis's defaults until CONFIG
+    /// publishes them; set by the config thread, read by every shard).
+    private static let nodeMaxBytesValue = Atomic<Int>(4096)
+    private static let nodeMaxEntriesValue = Atomic<Int>(100)
+    public static var nodeMaxBytes: Int {
+        get { nodeMaxBytesValue.load(ordering: .relaxed) }
+        set { nodeMaxBytesValue.store(newValue, ordering: .relaxed) }
+    }
+    public static var nodeMaxEntries: Int {
+        get { nodeMaxEntriesValue.load(ordering: .relaxed) }
+        set { nodeMaxEntriesValue.store(newValue, ordering: .relaxed) }
+    }
 
     public static let flagDeleted: Int64 = 1
     public static let flagSameFields: Int64 = 2
@@ -234,7 +244,10 @@ public final class Stream {
             let lp = nodes[t].lp
             let first = Listpack.first(lp)!
             let count = Listpack.integer(lp, first) + Listpack.integer(lp, Listpack.next(lp, first)!)
-            if Listpack.totalBytes(lp) + totalElementBytes >= Stream.nodeMaxBytes
+            // 0 (or more than a listpack may hold) means Redis's STREAM_LISTPACK_MAX_SIZE.
+            var maxBytes = Stream.nodeMaxBytes
+            if maxBytes <= 0 || maxBytes > 1 << 30 { maxBytes = 1 << 30 }
+            if Listpack.totalBytes(lp) + totalElementBytes >= maxBytes
                 || (Stream.nodeMaxEntries > 0 && count >= Int64(Stream.nodeMaxEntries)) {
                 tail = nil
             }
@@ -259,7 +272,7 @@ public final class Stream {
             Listpack.encode(integer: Int64(pairs), into: &enc)
             for i in 0..<pairs { Listpack.encode(string: element(2 * i), into: &enc) }
             Listpack.encode(integer: 0, into: &enc)
-            var lp = Listpack.new(capacity: Swift.min(Stream.nodeMaxBytes, 4096))
+            var lp = Listpack.new(capacity: Swift.min(Swift.max(Stream.nodeMaxBytes, 64), 4096))
             Listpack.append(&lp, encoded: enc, count: 4 + pairs)
             enc.removeAll(keepingCapacity: true)
             nodes.append(StreamNode(master: id, lp: lp))
