@@ -11,6 +11,10 @@ struct ShardContext {
     let resp: RESPVersion
     /// The client the command came from (WATCH registers it).
     var clientID: UInt64 = 0
+    /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
+    var sink: ReplySink? = nil
+    var origin = -1
+
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
     @inline(__always) var replicating: Bool { shard.recordsWrites }
 
@@ -151,7 +155,8 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
+        ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ])
 
@@ -217,7 +222,7 @@ final class CommandTable: Sendable {
 
     /// Internal parts that change data: their operation propagates as the command that
     /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
-    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall"]
+    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall", "__xreadgroup"]
 
     /// Records a write command for replication when it changed something (Redis's dirty
     /// counter), as it came unless the handler propagated a rewritten form itself.

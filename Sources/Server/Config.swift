@@ -1,4 +1,5 @@
 import RESP
+import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -151,6 +152,8 @@ enum LiveConfig {
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
         maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
+        Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
+        Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
     }
 }
 

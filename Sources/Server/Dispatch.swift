@@ -471,7 +471,7 @@ extension Worker {
                 partScratch.clear()
                 op.withArguments(of: part) { args in
                     CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
-                                                                         clientID: op.clientID),
+                                                                         clientID: op.clientID, sink: sink, origin: index),
                                      args, &partScratch, tag: op.propagationTag)
                 }
                 op.record(part: p, reply: partScratch.readable)

@@ -140,7 +140,11 @@ final class MultiShardOperation {
         replies.append(reply)
         replyRanges[part] = start..<replies.count
         remaining -= 1
+        onRecord?(part)
     }
+
+    /// Called after each part reply is recorded (a blocked XREAD cancels its other waits).
+    var onRecord: ((Int) -> Void)?
 
     func withArguments<R>(of part: Part, _ body: (Arguments) -> R) -> R {
         spans.withUnsafeBufferPointer { sp in

@@ -135,6 +135,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             drainRings()
             advanceSnapshot()
             runTimers()
+            serveBlockedStreams()
             sendBatches()
             handOffReplicationRecords()
             flushClients()
@@ -143,7 +144,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     private func nextTimeout() -> Int32 {
         if expiryBacklog || hasOverflow || shard?.snapshotActive == true { return 0 }
-        let wait = nextTickMs - Clock.monotonicMilliseconds()
+        var wait = nextTickMs - Clock.monotonicMilliseconds()
+        if let deadline = nextBlockedStreamDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
     }
 
@@ -232,6 +234,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // Queued MULTI commands die with the client; its WATCHes are forgotten.
         c.transaction = nil
         unwatchAll(c)
+        cancelBlockedStreamReads(of: c)
     }
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
@@ -420,7 +423,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
                     CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
-                                                                      clientID: r.sink.id),
+                                                                      clientID: r.sink.id, sink: r.sink, origin: batch.origin),
                                      args, &batch.replies, tag: r.tag)
                 }
                 batch.replyEnds.append(batch.replies.count)
@@ -452,6 +455,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .operation:
             guard let op = operations[Int(sink.index)] else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
+            // Recording may re-enter (a blocked XREAD served here cancels its other waits,
+            // whose replies are delivered inline) and finish the operation inside: its slot
+            // may be free or reused by now.
+            guard operations[Int(sink.index)] === op else { return }
             // Parts sent with a lock request may answer before every shard has granted.
             if op.remaining == 0 && op.grantsPending == 0 { continueOperation(slot: Int(sink.index), op) }
         case .dropped:

@@ -132,6 +132,13 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         if !watches.isEmpty { watches.touch(db: db, key: key) }
     }
 
+    /// A change WATCH does not see (Redis calls no signalModifiedKey for consumer-group
+    /// state: XREADGROUP, XACK, XCLAIM...) but saves, snapshots and replication must.
+    @inline(__always) public func noteChangedUnwatched(db: Int, key: UnsafeRawBufferPointer) {
+        changes &+= 1
+        if snapshotActive { copyForSnapshot(db: db, key: key) }
+    }
+
     /// Writes since start-up (save rules, INFO's rdb_changes_since_last_save).
     public private(set) var changes = 0
     public func resetChanges() { changes = 0 }
