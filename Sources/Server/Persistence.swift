@@ -53,21 +53,23 @@ enum Persistence {
     }
 
     /// Aux fields Redis writes at the top of a dump.
-    static func aux() -> [(String, String)] {
+    /// Aux fields Redis writes at the top of a dump (with a replica's history, in its place).
+    static func aux(replication: ReplicationHistory? = nil) -> [(String, String)] {
         [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
-         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated())),
-         ("aof-base", "0")]
+         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated()))]
+            + (replication?.auxFields ?? []) + [("aof-base", "0")]
     }
 
     /// Writes the shards' snapshot copies as an RDB file at `path`; returns the error text on failure.
     /// `prefix`: bytes to skip at the start of each part (SAVE's parts start with the shard's
     /// change count; background copies do not).
-    static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool) -> String? {
+    static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool,
+                      replication: ReplicationHistory? = nil) -> String? {
         do {
             let writer = try RDBWriter(path: path)
             writer.compression = compression
             writer.checksum = checksum
-            try writeRecords(parts: parts, prefix: prefix, to: writer)
+            try writeRecords(parts: parts, prefix: prefix, to: writer, replication: replication)
             try writer.commit()
             return nil
         } catch {
@@ -90,9 +92,10 @@ enum Persistence {
         return writer.memoryOutput
     }
 
-    private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter) throws {
+    private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter,
+                                     replication: ReplicationHistory? = nil) throws {
         do {
-            try writer.writeHeader(aux: aux())
+            try writer.writeHeader(aux: aux(replication: replication))
             // RDB wants SELECTDB before each database's keys: count them, then write one
             // database at a time (usually there is one, so the parts are read twice).
             var counts: [Int: (keys: Int, expires: Int)] = [:]
@@ -132,7 +135,7 @@ enum Persistence {
         for w in workers { w.shard?.now = now }
         do {
             // Like Redis, rdbchecksum no also skips the check on load.
-            _ = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
+            let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
@@ -150,6 +153,7 @@ enum Persistence {
                 }
                 loaded += 1
             }
+            context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux) }
         } catch let error as RDBError where error.systemError == ENOENT {
             return nil
         } catch {
@@ -162,6 +166,13 @@ enum Persistence {
         Log.notice("DB loaded from disk: \(ServerInfo.formatDouble(seconds, decimals: 3)) seconds (\(loaded) keys, \(expired) expired)")
         return nil
     }
+}
+
+/// A replica's replication history taken at a background save's point in time: written by
+/// the worker that starts the save (under the snapshot's locks), read by the writer thread it
+/// spawns afterwards.
+final class HistoryAtSnapshot: @unchecked Sendable {
+    var value: ReplicationHistory?
 }
 
 /// Shard copies of a background save, gathered on the worker that started it.
@@ -220,8 +231,9 @@ extension Worker {
         let settings = saveSettings
         state.saves.add(1, ordering: .relaxed)
         snapshot(client: client, out: &out) { parts, changes, out in
+            // Still under the snapshot's locks: the replication history matches the copies.
             if let error = Persistence.write(parts: parts, prefix: 8, path: settings.path, compression: settings.compression,
-                                             checksum: settings.checksum) {
+                                             checksum: settings.checksum, replication: self.replicationHistoryForDump()) {
                 Log.warning("Failed saving the DB: \(error)")
                 then(false, &out)
                 return
@@ -248,10 +260,13 @@ extension Worker {
         let settings = saveSettings
         Log.notice("Background saving started")
         let started = Clock.monotonicMilliseconds()
-        beginIncrementalSnapshot(client: client, out: &out) { parts, changes in
+        let history = HistoryAtSnapshot()
+        beginIncrementalSnapshot(client: client, out: &out, atPoint: { [unowned self] in
+            history.value = self.replicationHistoryForDump()
+        }) { parts, changes in
             ServerMain.spawnThread {
                 let error = Persistence.write(parts: parts, prefix: 0, path: settings.path, compression: settings.compression,
-                                              checksum: settings.checksum)
+                                              checksum: settings.checksum, replication: history.value)
                 if let error {
                     Log.warning("Background saving error: \(error)")
                     state.lastBackgroundSaveOK.store(false, ordering: .relaxed)
@@ -356,10 +371,30 @@ extension Worker {
         }
     }
 
+    /// A SHUTDOWN that failed on worker 0 (for a client of this worker).
+    func deliverShutdownError(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
+        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)], c.id == id else { return }
+        bytes.withUnsafeBytes { deliverDeferredReply(to: c, ticket: ticket, $0) }
+    }
+
     /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
     func shutdown(client: Client?, save: Bool?, out: inout ByteBuffer) {
         let rules = context.config.withLock { $0.value("save") }
         let wantSave = save ?? !rules.isEmpty
+        if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
+            // A replica's final dump carries its master's history only when saved on worker 0,
+            // which owns the link; the save's error, if any, is answered from there.
+            let ticket = client?.takeTicket()
+            let (fd, id, origin) = (client?.fd ?? -1, client?.id ?? 0, index)
+            send(.control({ w in
+                var reply = ByteBuffer(capacity: 64)
+                w.shutdown(client: nil, save: save, out: &reply)
+                guard let ticket else { return }
+                let bytes = Array(reply.readable)
+                w.send(.control({ back in back.deliverShutdownError(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+            }), to: 0)
+            return
+        }
         Log.notice("User requested shutdown...")
         guard wantSave else {
             Log.notice("Redis is now ready to exit, bye bye...")

@@ -360,3 +360,27 @@ def test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync(nodes
     assert stats["sync_partial_ok"] == "1" and stats["sync_full"] == "0"
     wait_until(lambda: same_data(a, b, [0]), message="b has a's data")
     assert b.conn().cmd("GET", "after") == b"promotion"
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
+    master = master_node(nodes)
+    m = master.conn()
+    replica = nodes("--save", "", *shards(n), "--replicaof", "127.0.0.1", str(master.port))
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    for i in range(100):
+        m.cmd("SET", "k%d" % i, str(i))
+    m.cmd("SELECT", "3")
+    m.cmd("SET", "in3", "x")
+    m.cmd("SELECT", "0")
+    wait_in_sync(master, replica)
+    replica_dir = replica.data_dir
+    assert replica.shutdown("SAVE") == 0
+    m.cmd("SET", "while-down", "yes")
+    m.cmd("INCR", "k1")
+    again = nodes("--save", "", *shards(n), "--replicaof", "127.0.0.1", str(master.port), data_dir=replica_dir)
+    wait_until(lambda: link_up(again), timeout=20, message="restarted replica link up")
+    stats = info_fields(m, "stats")
+    assert (stats["sync_full"], stats["sync_partial_ok"]) == ("1", "1")
+    wait_in_sync(master, again)
+    assert again.conn().cmd("GET", "k1") == b"2"

@@ -132,9 +132,15 @@ extension Worker {
     /// Starts following host:port (REPLICAOF, or `replicaof` at start-up), dropping the
     /// current link if any. Its history is kept for PSYNC; a master turning replica offers
     /// its own history (Redis's replicationCacheMasterUsingMyself).
-    func followMaster(host: String, port: Int, offerOwnHistory: Bool) {
+    func followMaster(host: String, port: Int, offerOwnHistory: Bool, restored: ReplicationHistory? = nil) {
         let link = MasterLink(host: host, port: port)
-        if let old = masterLink {
+        if let restored {
+            // The dump this replica saved names its master's history: try to continue it.
+            Log.notice("Using the replication id and offset saved in the dump to try a partial resynchronization.")
+            link.cachedReplid = restored.replid
+            link.cachedOffset = restored.offset
+            link.cachedDB = restored.db
+        } else if let old = masterLink {
             dropMasterLink(old, reason: nil)
             link.cachedReplid = old.cachedReplid
             link.cachedOffset = old.cachedOffset
@@ -155,6 +161,21 @@ extension Worker {
             s.masterLinkState = link.roleState
         }
         connectToMaster(link)
+    }
+
+    /// The replication history a dump saved now should carry (Redis's rdbPopulateSaveInfo for
+    /// a replica): the master's id, the offset applied and the stream's database. Only when it
+    /// is exact at this point, under the snapshot's locks: on worker 0 (which owns the link)
+    /// with none of the master's commands still in flight to a shard. Otherwise nil, and a
+    /// restart does a full resync.
+    func replicationHistoryForDump() -> ReplicationHistory? {
+        guard context.replication.isReplica.load(ordering: .relaxed), let link = masterLink else { return nil }
+        if let c = link.client {
+            guard !c.hasOutstandingReplies, !link.masterReplid.isEmpty else { return nil }
+            return ReplicationHistory(replid: link.masterReplid, offset: link.processedOffset, db: c.db)
+        }
+        guard let replid = link.cachedReplid else { return nil }
+        return ReplicationHistory(replid: replid, offset: link.cachedOffset, db: link.cachedDB)
     }
 
     /// REPLICAOF NO ONE: closes the link; the data stays.
@@ -659,5 +680,29 @@ extension Worker {
                 sendAck(link)
             }
         }
+    }
+}
+
+/// A replication history as a dump keeps it (aux fields repl-id, repl-offset, repl-stream-db).
+struct ReplicationHistory: Sendable {
+    let replid: String
+    let offset: Int64
+    let db: Int
+
+    var auxFields: [(String, String)] {
+        [("repl-stream-db", String(db)), ("repl-id", replid), ("repl-offset", String(offset))]
+    }
+
+    /// The history in a loaded dump's aux fields, if it names one (Redis checks the same).
+    init?(aux: [String: String]) {
+        guard let id = aux["repl-id"], id.utf8.count == 40, let offset = aux["repl-offset"].flatMap({ Int64($0) }),
+              let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, offset >= 0 else { return nil }
+        self.init(replid: id, offset: offset, db: db)
+    }
+
+    init(replid: String, offset: Int64, db: Int) {
+        self.replid = replid
+        self.offset = offset
+        self.db = db
     }
 }

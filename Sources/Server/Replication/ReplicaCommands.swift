@@ -82,7 +82,8 @@ enum ReplicaCommands {
             s.masterHost = host
             s.masterPort = port
         }
-        workers[0].followMaster(host: host, port: port, offerOwnHistory: false)
+        workers[0].followMaster(host: host, port: port, offerOwnHistory: false,
+                                restored: context.replication.restoredHistory.withLock { $0 })
     }
 
     /// `__load <records>`: a replica's full sync on one shard: every database is emptied and

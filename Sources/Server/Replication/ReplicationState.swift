@@ -60,6 +60,8 @@ final class ReplicationState: Sendable {
         var syncLastIOMs: Int64 = 0
     }
     let status: Mutex<Status>
+    /// The history in the dump loaded at start-up, if it named one (a replica restarting).
+    let restoredHistory = Mutex<ReplicationHistory?>(nil)
 
     init(workers: Int) {
         clock = ReplicationClock(workers: workers)
