@@ -214,3 +214,39 @@ int vk_signalfd_read(int fd) {
     ssize_t n = read(fd, &info, sizeof info);
     return n == (ssize_t)sizeof info ? (int)info.ssi_signo : 0;
 }
+
+#include <netdb.h>
+
+// Outbound connections (a replica's link to its master).
+int vk_connect_tcp(const char *host, int port) {
+    struct addrinfo hints, *found = NULL, *ai;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    int rc = getaddrinfo(host, service, &hints, &found);
+    if (rc != 0) return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    int result = -ECONNREFUSED;
+    for (ai = found; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) { result = -errno; continue; }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            result = fd;
+            break;
+        }
+        result = -errno;
+        close(fd);
+    }
+    freeaddrinfo(found);
+    return result;
+}
+
+int vk_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+}

@@ -48,6 +48,8 @@ final class Client {
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
     var noEvict = false          // CLIENT NO-EVICT (flag 'e')
     var noTouch = false          // CLIENT NO-TOUCH (flag 'T')
+    /// The replica's link to its master (flag 'M'): its commands are never refused nor answered.
+    var isMaster = false
 
     // CLIENT REPLY: `muted` holds for the command being run; replies written or
     // ticketed meanwhile are dropped.

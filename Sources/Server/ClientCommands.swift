@@ -61,6 +61,7 @@ enum ClientCommands {
     /// One connection's line in CLIENT LIST / CLIENT INFO, in Redis 7.0's format.
     static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil) -> String {
         var flags = ""
+        if c.isMaster { flags += "M" }
         if c.transaction != nil { flags += "x" }
         if c.closeAfterReply { flags += "c" }
         if c.noEvict { flags += "e" }
@@ -102,7 +103,7 @@ enum ClientCommands {
         }
     }
 
-    static func type(of c: Client) -> ClientType { .normal }
+    static func type(of c: Client) -> ClientType { c.isMaster ? .master : .normal }
 
     struct Line: Sendable {
         var id: UInt64
@@ -452,7 +453,7 @@ extension Worker {
         guard timeout > 0 else { return }
         let now = nowMs / 1000
         var idle: [Client] = []
-        for case let c? in clientsByFD where !c.isClosed && !c.hasOutstandingReplies && now - c.lastInteraction / 1000 > timeout {
+        for case let c? in clientsByFD where !c.isClosed && !c.isMaster && !c.hasOutstandingReplies && now - c.lastInteraction / 1000 > timeout {
             idle.append(c)
         }
         for c in idle {

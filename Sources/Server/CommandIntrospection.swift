@@ -144,10 +144,18 @@ enum CommandIntrospection {
         for f in keySpec.flags { out.writeSimple(string: f) }
         out.writeBulk(string: "begin_search")
         out.writeMapHeader(2, resp)
-        out.writeBulk(string: "type"); out.writeBulk(string: "index")
-        out.writeBulk(string: "spec")
-        out.writeMapHeader(1, resp)
-        out.writeBulk(string: "index"); out.writeInteger(keySpec.index)
+        if let keyword = keySpec.keyword {
+            out.writeBulk(string: "type"); out.writeBulk(string: "keyword")
+            out.writeBulk(string: "spec")
+            out.writeMapHeader(2, resp)
+            out.writeBulk(string: "keyword"); out.writeBulk(string: keyword)
+            out.writeBulk(string: "startfrom"); out.writeInteger(keySpec.index)
+        } else {
+            out.writeBulk(string: "type"); out.writeBulk(string: "index")
+            out.writeBulk(string: "spec")
+            out.writeMapHeader(1, resp)
+            out.writeBulk(string: "index"); out.writeInteger(keySpec.index)
+        }
         out.writeBulk(string: "find_keys")
         out.writeMapHeader(2, resp)
         out.writeBulk(string: "type"); out.writeBulk(string: "range")
@@ -155,7 +163,7 @@ enum CommandIntrospection {
         out.writeMapHeader(3, resp)
         out.writeBulk(string: "lastkey"); out.writeInteger(keySpec.lastKey)
         out.writeBulk(string: "keystep"); out.writeInteger(keySpec.keyStep)
-        out.writeBulk(string: "limit"); out.writeInteger(0)
+        out.writeBulk(string: "limit"); out.writeInteger(keySpec.limit)
     }
 
     /// Key access flags as Redis's key specs word them, guessed from the command's flags
@@ -265,18 +273,17 @@ enum CommandIntrospection {
             index = sub
         }
         let spec = table.specs[Int(index)]
-        guard spec.firstKey > 0 else { out.writeError("ERR The command has no key arguments"); return }
+        guard spec.firstKey > 0 || !keySpecs(spec).isEmpty else { out.writeError("ERR The command has no key arguments"); return }
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
         for keySpec in keySpecs(spec) {
-            let last = keySpec.lastPosition(argumentCount: inner.count)
-            guard last >= keySpec.index, last < inner.count else {
+            guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
             }
             let flags = keySpec.flags.contains("variable_flags") ? variableKeyFlags(inner) : keySpec.flags
-            for k in stride(from: keySpec.index, through: last, by: max(keySpec.keyStep, 1)) {
+            for k in stride(from: first, through: last, by: max(keySpec.keyStep, 1)) {
                 found.append((k, flags))
             }
         }
@@ -291,5 +298,18 @@ enum CommandIntrospection {
                 out.writeBulk(inner[key.position])
             }
         }
+    }
+
+    /// The arguments a key specification names in `args` (Redis's getKeysUsingKeySpecs).
+    private static func keyRange(_ keySpec: CommandMetadata.KeySpec, _ args: Arguments) -> (Int, Int)? {
+        var first = keySpec.index
+        if let keyword = keySpec.keyword {
+            guard let at = (keySpec.index..<args.count).first(where: { lowercased(args[$0]) == keyword.lowercased() })
+            else { return nil }
+            first = at + 1
+        }
+        var last = keySpec.lastKey >= 0 ? first + keySpec.lastKey : args.count + keySpec.lastKey
+        if keySpec.limit > 1 { last = first + (last - first + 1) / keySpec.limit - 1 }
+        return (first, last)
     }
 }

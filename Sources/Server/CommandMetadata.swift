@@ -11,13 +11,20 @@ struct CommandMetadata {
         let lastKey: Int
         let keyStep: Int
         let notes: String?
+        /// Keys start after this keyword (searched from argument `index`) instead of at `index`
+        /// (XREAD's `STREAMS`); `limit` > 1 keeps the first 1/limit of the range (key, then ids).
+        let keyword: String?
+        let limit: Int
 
-        init(_ flags: [String], index: Int, lastKey: Int = 0, keyStep: Int = 1, notes: String? = nil) {
+        init(_ flags: [String], index: Int, lastKey: Int = 0, keyStep: Int = 1, notes: String? = nil,
+             keyword: String? = nil, limit: Int = 0) {
             self.flags = flags
             self.index = index
             self.lastKey = lastKey
             self.keyStep = keyStep
             self.notes = notes
+            self.keyword = keyword
+            self.limit = limit
         }
 
         /// Position of the last argument this spec reaches among `argc` arguments.
@@ -176,6 +183,39 @@ struct CommandMetadata {
         "watch": CommandMetadata(["fast", "transaction"], keys: [KeySpec(["RO"], index: 1, lastKey: -1)]),
         "unwatch": CommandMetadata(["fast", "transaction"]),
         "save": CommandMetadata(["admin", "slow", "dangerous"]),
+        "xadd": CommandMetadata(["write", "stream", "fast"], tips: ["nondeterministic_output"], keys: [
+            KeySpec(["RW", "update"], index: 1, notes: "UPDATE instead of INSERT because of the optional trimming feature")]),
+        "xack": CommandMetadata(["write", "stream", "fast"], keys: [KeySpec(["RW", "update"], index: 1)]),
+        "xautoclaim": CommandMetadata(["write", "stream", "fast"], tips: ["nondeterministic_output"],
+                                      keys: [KeySpec(["RW", "delete"], index: 1)]),
+        "xclaim": CommandMetadata(["write", "stream", "fast"], tips: ["nondeterministic_output"],
+                                  keys: [KeySpec(["RW", "update"], index: 1)]),
+        "xdel": CommandMetadata(["write", "stream", "fast"], keys: [KeySpec(["RW", "delete"], index: 1)]),
+        "xgroup": CommandMetadata(["slow"]),
+        "xgroup|create": CommandMetadata(["write", "stream", "slow"], keys: [KeySpec(["RW", "insert"], index: 2)]),
+        "xgroup|createconsumer": CommandMetadata(["write", "stream", "slow"], keys: [KeySpec(["RW", "insert"], index: 2)]),
+        "xgroup|delconsumer": CommandMetadata(["write", "stream", "slow"], keys: [KeySpec(["RW", "delete"], index: 2)]),
+        "xgroup|destroy": CommandMetadata(["write", "stream", "slow"], keys: [KeySpec(["RW", "delete"], index: 2)]),
+        "xgroup|setid": CommandMetadata(["write", "stream", "slow"], keys: [KeySpec(["RW", "update"], index: 2)]),
+        "xgroup|help": CommandMetadata(["stream", "slow"]),
+        "xinfo": CommandMetadata(["slow"]),
+        "xinfo|stream": CommandMetadata(["read", "stream", "slow"], keys: [KeySpec(["RO", "access"], index: 2)]),
+        "xinfo|groups": CommandMetadata(["read", "stream", "slow"], keys: [KeySpec(["RO", "access"], index: 2)]),
+        "xinfo|consumers": CommandMetadata(["read", "stream", "slow"], tips: ["nondeterministic_output"],
+                                           keys: [KeySpec(["RO", "access"], index: 2)]),
+        "xinfo|help": CommandMetadata(["stream", "slow"]),
+        "xlen": CommandMetadata(["read", "stream", "fast"], keys: [KeySpec(["RO"], index: 1)]),
+        "xpending": CommandMetadata(["read", "stream", "slow"], tips: ["nondeterministic_output"],
+                                    keys: [KeySpec(["RO", "access"], index: 1)]),
+        "xrange": CommandMetadata(["read", "stream", "slow"], keys: [KeySpec(["RO", "access"], index: 1)]),
+        "xrevrange": CommandMetadata(["read", "stream", "slow"], keys: [KeySpec(["RO", "access"], index: 1)]),
+        "xread": CommandMetadata(["read", "stream", "slow", "blocking"], keys: [
+            KeySpec(["RO", "access"], index: 1, lastKey: -1, keyword: "STREAMS", limit: 2)]),
+        "xreadgroup": CommandMetadata(["write", "stream", "slow", "blocking"], keys: [
+            KeySpec(["RO", "access"], index: 4, lastKey: -1, keyword: "STREAMS", limit: 2)]),
+        "xsetid": CommandMetadata(["write", "stream", "fast"], keys: [KeySpec(["RW", "update"], index: 1)]),
+        "xtrim": CommandMetadata(["write", "stream", "slow"], tips: ["nondeterministic_output"],
+                                 keys: [KeySpec(["RW", "delete"], index: 1)]),
         "replconf": CommandMetadata(["admin", "slow", "dangerous"]),
         "psync": CommandMetadata(["admin", "slow", "dangerous"]),
         "sync": CommandMetadata(["admin", "slow", "dangerous"]),

@@ -14,6 +14,7 @@ struct ShardContext {
     /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
     var sink: ReplySink? = nil
     var origin = -1
+
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
     @inline(__always) var replicating: Bool { shard.recordsWrites }
 
@@ -145,6 +146,7 @@ final class CommandTable: Sendable {
         let noMulti: Bool
         /// Refused while a failed background save stops writes (write commands, and PING as in Redis).
         let deniedOnDiskError: Bool
+        let isWrite: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -159,7 +161,9 @@ final class CommandTable: Sendable {
     private let subcommandIndex: [Int: [String: UInt16]]
 
     static let shared = CommandTable(families: [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
+        ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ReplicaCommands.specs,
     ])
 
     init(families: [[CommandSpec]]) {
@@ -208,7 +212,8 @@ final class CommandTable: Sendable {
                          splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
                          transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
                          noMulti: spec.flags.contains(.noMulti),
-                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping")
+                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
+                         isWrite: spec.flags.contains(.write))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map { spec in
@@ -223,7 +228,7 @@ final class CommandTable: Sendable {
 
     /// Internal parts that change data: their operation propagates as the command that
     /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
-    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall"]
+    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall", "__xreadgroup"]
 
     /// Records a write command for replication when it changed something (Redis's dirty
     /// counter), as it came unless the handler propagated a rewritten form itself.
@@ -249,17 +254,39 @@ final class CommandTable: Sendable {
     static func run(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer,
                     tag: UInt64 = 0) {
         if ctx.shard.recordsWrites {
-            shared.runRecording(command, handler, ctx, args, &out, tag: tag)
+            runRecording(command, handler, ctx, args, &out, tag: tag)
+        } else if !ctx.shard.expiryDeletesOnAccess {
+            runOnReplica(handler, ctx, args, &out)
         } else {
             handler(ctx, args, &out)
         }
     }
 
+    /// A replica's shard: the master's commands see keys past their deadline as present
+    /// (Redis's expireIfNeeded for the master client), so its DEL of an expired key removes
+    /// it and its other writes apply as they did on the master.
     @inline(never)
-    private func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
-                              _ out: inout ByteBuffer, tag: UInt64) {
+    private static func runOnReplica(_ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                                     _ out: inout ByteBuffer) {
+        let fromMaster = ctx.clientID != 0 && ctx.clientID == ReplicaMode.masterClientID.load(ordering: .relaxed)
+        ctx.shard.applyingMasterStream = fromMaster
+        handler(ctx, args, &out)
+        ctx.shard.applyingMasterStream = false
+    }
+
+    /// The table's propagation modes where the data path reads them without reference counting
+    /// (written once here, read-only after).
+    nonisolated(unsafe) private static let propagationModes: UnsafeMutableBufferPointer<Propagation> = {
+        let modes = UnsafeMutableBufferPointer<Propagation>.allocate(capacity: shared.propagation.count)
+        _ = modes.initialize(from: shared.propagation)
+        return modes
+    }()
+
+    @inline(never)
+    private static func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
+                                     _ out: inout ByteBuffer, tag: UInt64) {
         guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
-        let mode = propagation[Int(command)]
+        let mode = propagationModes[Int(command)]
         guard mode != .none else { handler(ctx, args, &out); return }
         let before = ctx.shard.changes
         log.propagatedExplicitly = false

@@ -1,4 +1,5 @@
 import RESP
+import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -142,12 +143,17 @@ enum LiveConfig {
     static let idleTimeoutSeconds = Atomic<Int>(0)
     /// `proto-max-bulk-len`: also the longest string APPEND and SETRANGE may build.
     static let maxStringLength = Atomic<Int>(512 * 1024 * 1024)
+    /// `min-replicas-to-write`: writes need this many replicas with a recent ACK (0: off).
+    static let minReplicasToWrite = Atomic<Int>(0)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
         passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
         maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
+        minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
+        Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
+        Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
     }
 }
 

@@ -116,7 +116,7 @@ enum ConnectionCommands {
         out.writeBulk(string: "proto"); out.writeInteger(Int(c.resp.rawValue))
         out.writeBulk(string: "id"); out.writeInteger(Int(c.id))
         out.writeBulk(string: "mode"); out.writeBulk(string: "standalone")
-        out.writeBulk(string: "role"); out.writeBulk(string: "master")
+        out.writeBulk(string: "role"); out.writeBulk(string: w.context.replication.isReplica.load(ordering: .relaxed) ? "replica" : "master")
         out.writeBulk(string: "modules"); out.writeArrayHeader(0)
     }
 

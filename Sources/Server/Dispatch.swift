@@ -4,6 +4,7 @@ import Shards
 /// Parsing a client's input and routing each command to where it runs.
 extension Worker {
     func process(_ c: Client) {
+        if c.isMaster { processMasterStream(c); return }
         var position = 0
         parsing: while position < c.input.count && !c.closeAfterReply && !c.pausedByOperation {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
@@ -97,10 +98,23 @@ extension Worker {
             return
         }
         if route.deniedOnDiskError && !context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed)
-            && writesStoppedByDiskError() {
+            && !c.isMaster && writesStoppedByDiskError() {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
             withReply(c) { $0.writeError(Errors.diskError) }
+            return
+        }
+        if route.isWrite && LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0 && !enoughGoodReplicas() {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("NOREPLICAS Not enough good replicas to write.") }
+            return
+        }
+        if context.replication.isReplica.load(ordering: .relaxed) && !c.isMaster
+            && route.isWrite && context.config.withLock({ $0.bool("replica-read-only") }) {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
             return
         }
         if let transaction = c.transaction, !route.transactionControl {
@@ -178,6 +192,14 @@ extension Worker {
         nextPropagateAs = (c.db, Array(bytes.readable))
     }
 
+    /// min-replicas-to-write on a master: enough replicas acknowledged recently (Redis's
+    /// checkGoodReplicasStatus; the sequencer counts them every pass).
+    func enoughGoodReplicas() -> Bool {
+        let replication = context.replication
+        return replication.isReplica.load(ordering: .relaxed)
+            || replication.goodReplicas.load(ordering: .relaxed) >= LiveConfig.minReplicasToWrite.load(ordering: .relaxed)
+    }
+
     /// Redis's stop-writes-on-bgsave-error: after a failed background save, with save
     /// rules set, writes are refused until a save succeeds (checked only after a failure).
     func writesStoppedByDiskError() -> Bool {
@@ -200,7 +222,7 @@ extension Worker {
                      sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
                 return
             }
-            if shard.recordsWrites {
+            if shard.recordsWrites || !shard.expiryDeletesOnAccess {  // recording, or a replica (CommandTable.run)
                 runRecordingOnOwnShard(shard, command: command, handler: handler, client: c, args: args)
                 return
             }

@@ -56,21 +56,23 @@ enum Persistence {
     }
 
     /// Aux fields Redis writes at the top of a dump.
-    static func aux() -> [(String, String)] {
+    /// Aux fields Redis writes at the top of a dump (with a replica's history, in its place).
+    static func aux(replication: ReplicationHistory? = nil) -> [(String, String)] {
         [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
-         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated())),
-         ("aof-base", "0")]
+         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated()))]
+            + (replication?.auxFields ?? []) + [("aof-base", "0")]
     }
 
     /// Writes the shards' snapshot copies as an RDB file at `path`; returns the error text on failure.
     /// `prefix`: bytes to skip at the start of each part (SAVE's parts start with the shard's
     /// change count; background copies do not).
-    static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool) -> String? {
+    static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool,
+                      replication: ReplicationHistory? = nil) -> String? {
         do {
             let writer = try RDBWriter(path: path)
             writer.compression = compression
             writer.checksum = checksum
-            try writeRecords(parts: parts, prefix: prefix, to: writer)
+            try writeRecords(parts: parts, prefix: prefix, to: writer, replication: replication)
             try writer.commit()
             return nil
         } catch {
@@ -93,9 +95,10 @@ enum Persistence {
         return writer.memoryOutput
     }
 
-    private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter) throws {
+    private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter,
+                                     replication: ReplicationHistory? = nil) throws {
         do {
-            try writer.writeHeader(aux: aux())
+            try writer.writeHeader(aux: aux(replication: replication))
             // RDB wants SELECTDB before each database's keys: count them, then write one
             // database at a time (usually there is one, so the parts are read twice).
             var counts: [Int: (keys: Int, expires: Int)] = [:]
@@ -140,7 +143,7 @@ enum Persistence {
         for w in workers { w.shard?.now = now }
         do {
             // Like Redis, rdbchecksum no also skips the check on load.
-            _ = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
+            let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
@@ -154,6 +157,7 @@ enum Persistence {
                 store(record, in: shard)
                 loaded += 1
             }
+            context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux) }
         } catch let error as RDBError where error.systemError == ENOENT {
             return nil
         } catch {
@@ -176,14 +180,42 @@ extension Persistence {
             case .string(let value):
                 value.withUnsafeBytes { v in _ = shard.setString(db: record.db, key: k, value: v, expireAt: record.expireAtMs) }
             case .stream(let s):
-                _ = shard.delete(db: record.db, key: k)  // a duplicate key: the later one wins, as for strings
-                shard.insertNew(Entry.makeObject(key: k, hash: KeyTable.hash(k), object: s), db: record.db,
-                                expireAt: record.expireAtMs)
+                storeObject(s, db: record.db, key: k, expireAt: record.expireAtMs, in: shard)
             case .unsupported:
                 break
             }
         }
     }
+
+    static func storeObject(_ object: AnyObject, db: Int, key: UnsafeRawBufferPointer, expireAt: Int64, in shard: Shard) {
+        _ = shard.delete(db: db, key: key)  // a duplicate key: the later one wins, as for strings
+        shard.insertNew(Entry.makeObject(key: key, hash: KeyTable.hash(key), object: object), db: db, expireAt: expireAt)
+    }
+
+    /// An object record of a replica's full-sync load (`encoding`: its plain RDB encoding, made
+    /// from a stream the reader has validated already).
+    static func storeObject(db: Int, key: UnsafeRawBufferPointer, type: UInt8, encoding: UnsafeRawBufferPointer,
+                            expireAt: Int64, in shard: Shard) {
+        var source = RDBPlainSource(encoding)
+        guard let stream = try? Stream.readRDB(type: type, from: &source) else {
+            Log.warning("A key of the master's data did not decode on its shard: skipped")
+            return
+        }
+        storeObject(stream, db: db, key: key, expireAt: expireAt, in: shard)
+    }
+
+    static func snapshotEncoding(of object: SnapshotSerializable) -> [UInt8] {
+        var sink = RDBPlainSink()
+        object.appendRDB(to: &sink)
+        return sink.bytes
+    }
+}
+
+/// A replica's replication history taken at a background save's point in time: written by
+/// the worker that starts the save (under the snapshot's locks), read by the writer thread it
+/// spawns afterwards.
+final class HistoryAtSnapshot: @unchecked Sendable {
+    var value: ReplicationHistory?
 }
 
 /// Shard copies of a background save, gathered on the worker that started it.
@@ -242,8 +274,9 @@ extension Worker {
         let settings = saveSettings
         state.saves.add(1, ordering: .relaxed)
         snapshot(client: client, out: &out) { parts, changes, out in
+            // Still under the snapshot's locks: the replication history matches the copies.
             if let error = Persistence.write(parts: parts, prefix: 8, path: settings.path, compression: settings.compression,
-                                             checksum: settings.checksum) {
+                                             checksum: settings.checksum, replication: self.replicationHistoryForDump()) {
                 Log.warning("Failed saving the DB: \(error)")
                 then(false, &out)
                 return
@@ -270,10 +303,13 @@ extension Worker {
         let settings = saveSettings
         Log.notice("Background saving started")
         let started = Clock.monotonicMilliseconds()
-        beginIncrementalSnapshot(client: client, out: &out) { parts, changes in
+        let history = HistoryAtSnapshot()
+        beginIncrementalSnapshot(client: client, out: &out, atPoint: { [unowned self] in
+            history.value = self.replicationHistoryForDump()
+        }) { parts, changes in
             ServerMain.spawnThread {
                 let error = Persistence.write(parts: parts, prefix: 0, path: settings.path, compression: settings.compression,
-                                              checksum: settings.checksum)
+                                              checksum: settings.checksum, replication: history.value)
                 if let error {
                     Log.warning("Background saving error: \(error)")
                     state.lastBackgroundSaveOK.store(false, ordering: .relaxed)
@@ -378,10 +414,30 @@ extension Worker {
         }
     }
 
+    /// A SHUTDOWN that failed on worker 0 (for a client of this worker).
+    func deliverShutdownError(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
+        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)], c.id == id else { return }
+        bytes.withUnsafeBytes { deliverDeferredReply(to: c, ticket: ticket, $0) }
+    }
+
     /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
     func shutdown(client: Client?, save: Bool?, out: inout ByteBuffer) {
         let rules = context.config.withLock { $0.value("save") }
         let wantSave = save ?? !rules.isEmpty
+        if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
+            // A replica's final dump carries its master's history only when saved on worker 0,
+            // which owns the link; the save's error, if any, is answered from there.
+            let ticket = client?.takeTicket()
+            let (fd, id, origin) = (client?.fd ?? -1, client?.id ?? 0, index)
+            send(.control({ w in
+                var reply = ByteBuffer(capacity: 64)
+                w.shutdown(client: nil, save: save, out: &reply)
+                guard let ticket else { return }
+                let bytes = Array(reply.readable)
+                w.send(.control({ back in back.deliverShutdownError(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+            }), to: 0)
+            return
+        }
         Log.notice("User requested shutdown...")
         guard wantSave else {
             Log.notice("Redis is now ready to exit, bye bye...")

@@ -141,11 +141,6 @@ enum ServerInfo {
         return blocks.joined(separator: "\r\n")
     }
 
-    /// The replica's lines of INFO replication, after role:slave (filled in by the master link).
-    static func replicaLines(_ s: ReplicationState.Status, config: Config) -> [String] {
-        []
-    }
-
     private static func section(_ name: String, _ ctx: ServerContext, _ table: CommandTable, _ r: WorkerReport) -> [String] {
         var lines: [String] = []
         func add(_ k: String, _ v: Any) { lines.append("\(k):\(v)") }
@@ -193,7 +188,7 @@ enum ServerInfo {
             add("tracking_clients", 0)
             add("clients_in_timeout_table", 0)
         case "memory":
-            lines += memorySection(config, r)
+            lines += memorySection(config, r, replicationBuffers: ctx.replication.backlogMemory.load(ordering: .relaxed))
         case "persistence":
             lines.append("# Persistence")
             let p = ctx.persistence
@@ -288,7 +283,7 @@ enum ServerInfo {
         return lines
     }
 
-    private static func memorySection(_ config: Config, _ r: WorkerReport) -> [String] {
+    private static func memorySection(_ config: Config, _ r: WorkerReport, replicationBuffers: Int) -> [String] {
         let used = usedMemory()
         let peak = max(peakMemory.load(ordering: .relaxed), used)
         peakMemory.store(peak, ordering: .relaxed)
@@ -319,7 +314,10 @@ enum ServerInfo {
             ("allocator_rss_bytes", "0"), ("rss_overhead_ratio", "1.00"), ("rss_overhead_bytes", "0"),
             ("mem_fragmentation_ratio", format2(used > 0 ? Double(rss) / Double(used) : 0)),
             ("mem_fragmentation_bytes", "\(rss - used)"), ("mem_not_counted_for_evict", "0"),
-            ("mem_replication_backlog", "0"), ("mem_total_replication_buffers", "0"), ("mem_clients_slaves", "0"),
+            // The backlog is also the replicas' output buffer (one shared copy, as Redis 7's).
+            ("mem_replication_backlog", String(replicationBuffers)),
+            ("mem_total_replication_buffers", String(replicationBuffers)),
+            ("mem_clients_slaves", "0"),
             ("mem_clients_normal", "\(r.clientMemory)"), ("mem_cluster_links", "0"), ("mem_aof_buffer", "0"),
             ("mem_allocator", allocatorName), ("active_defrag_running", "0"), ("lazyfree_pending_objects", "0"),
             ("lazyfreed_objects", "0"),

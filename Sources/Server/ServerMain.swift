@@ -95,6 +95,7 @@ public enum ServerMain {
             printError(error)
             exit(1)
         }
+        ReplicaCommands.configureAtStartup(config, workers: workers, context: context)
         for fd in listeners { workers[0].attachListener(fd) }
         workers[0].attachSignals(signalFD)
 

@@ -68,7 +68,24 @@ final class ShardStreamWaiters: @unchecked Sendable {  // touched only by the sh
         return deadlines.first?.0
     }
 
+    /// Waiters of XREADGROUP: while there are some, their keys are checked for deletion.
+    var groupWaiters = 0
+
+    /// Marks ready the keys whose stream a group waiter blocked on is gone (deleted,
+    /// renamed, overwritten, expired): serving answers them UNBLOCKED.
+    func signalReplacedStreams(_ shard: Shard) {
+        for (k, list) in byKey where !readySet.contains(k) {
+            guard let waiter = list.first(where: { !$0.done && $0.request.stream != nil }) else { continue }
+            let current = k.key.withUnsafeBytes { shard.lookup(db: k.db, key: $0)?.object }
+            if current !== waiter.request.stream {
+                readySet.insert(k)
+                ready.append(k)
+            }
+        }
+    }
+
     func remove(_ w: Waiter) {
+        if !w.done && w.request.stream != nil { groupWaiters -= 1 }
         w.done = true
         for k in w.keys {
             let wk = WaitKey(db: w.db, key: k)
@@ -87,11 +104,23 @@ final class ShardStreamWaiters: @unchecked Sendable {  // touched only by the sh
 /// The client side: which operation slot each blocked client of this worker waits in.
 final class StreamClientState: @unchecked Sendable {  // touched only by its worker thread
     var blocked: [UInt64: Int] = [:]
+    /// Replies of waiters cancelled on this worker for operations of this worker. They are
+    /// delivered from the loop, never inline: a cancel runs while an operation records a
+    /// reply or combines, and delivering then would finish that operation underneath it.
+    var cancelledReplies: [(sink: ReplySink, bytes: [UInt8])] = []
 }
 
 enum StreamBlocking {
     enum Request {
         case xread(after: StreamID, count: Int)
+        /// XREADGROUP with `>`: `stream` is the one it blocked on (deleted or replaced, the
+        /// client gets UNBLOCKED, as from Redis 7.0's signalDeletedKeyAsReady).
+        case xreadgroup(group: [UInt8], consumer: [UInt8], count: Int, noack: Bool, stream: Stream)
+
+        var stream: Stream? {
+            if case .xreadgroup(_, _, _, _, let s) = self { return s }
+            return nil
+        }
     }
 
     /// One state per shard and per worker, made once (the arrays never change; each
@@ -105,6 +134,7 @@ enum StreamBlocking {
         let w = ShardStreamWaiters.Waiter(clientID: ctx.clientID, sink: sink, origin: ctx.origin, db: ctx.db,
                                           resp: ctx.resp, keys: keys, request: request, deadline: deadline)
         for k in keys { st.byKey[.init(db: ctx.db, key: k), default: []].append(w) }
+        if request.stream != nil { st.groupWaiters += 1 }
         st.byClient[ctx.clientID, default: []].append(w)
         if deadline > 0 { st.pushDeadline(deadline, w) }
     }
@@ -124,7 +154,11 @@ enum StreamBlocking {
         guard let list = st.byClient[clientID] else { return }
         for waiter in list where waiter.sink.index == Int32(slot) && !waiter.done {
             st.remove(waiter)
-            w.replyToWaiter(waiter, nullReply(waiter))
+            if waiter.origin == w.index {
+                w.streamClientState.cancelledReplies.append((waiter.sink, nullReply(waiter)))
+            } else {
+                w.replyToWaiter(waiter, nullReply(waiter))
+            }
         }
     }
 
@@ -143,8 +177,11 @@ extension Worker {
     /// times out the waiters whose deadline passed.
     func serveBlockedStreams() {
         guard let shard else { return }
+        defer { deliverCancelledStreamReplies() }
+        deliverCancelledStreamReplies()
         let st = StreamBlocking.shardStates[index]
         if st.byKey.isEmpty && st.deadlines.isEmpty { return }
+        if st.groupWaiters > 0 { st.signalReplacedStreams(shard) }
         while !st.ready.isEmpty {
             let keys = st.ready
             st.ready.removeAll()
@@ -167,6 +204,18 @@ extension Worker {
         }
     }
 
+    /// Delivering one may cancel more (a served read cancels its other waits): until none is left.
+    private func deliverCancelledStreamReplies() {
+        let state = streamClientState
+        while !state.cancelledReplies.isEmpty {
+            let pending = state.cancelledReplies
+            state.cancelledReplies.removeAll()
+            for r in pending {
+                r.bytes.withUnsafeBytes { deliverReply(r.sink, command: StreamReads.xreadPartIndex, $0) }
+            }
+        }
+    }
+
     private func serve(_ waiter: ShardStreamWaiters.Waiter, shard: Shard, _ out: inout ByteBuffer) -> Bool {
         switch waiter.request {
         case .xread(let after, let count):
@@ -174,6 +223,24 @@ extension Worker {
             return key.withUnsafeBytes { k in
                 guard let e = shard.lookup(db: waiter.db, key: k), let s = e.object as? Stream else { return false }
                 return StreamReads.serveXRead(s, key: k, after: after, count: count, &out)
+            }
+        case .xreadgroup(let group, let consumer, let count, let noack, let blockedOn):
+            let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
+            return waiter.keys[0].withUnsafeBytes { k in
+                guard let e = shard.lookup(db: waiter.db, key: k), let s = e.object as? Stream, s === blockedOn else {
+                    out.writeError("UNBLOCKED the stream key no longer exists")
+                    return true
+                }
+                return group.withUnsafeBytes { groupName in
+                    guard let g = s.group(named: groupName) else {
+                        out.writeError("NOGROUP the consumer group this client was blocked on no longer exists")
+                        return true
+                    }
+                    return consumer.withUnsafeBytes { name in
+                        StreamGroupCommands.serveNew(ctx, s, g, consumerName: name, key: k, groupName: groupName,
+                                                     count: count, noack: noack, &out)
+                    }
+                }
             }
         }
     }

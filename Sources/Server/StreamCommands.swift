@@ -361,7 +361,6 @@ enum StreamCommands {
         }
         var deleted = 0
         var firstDeleted = false
-        ctx.shard.willChangeInPlace(db: ctx.db, key: args[1])  // a running snapshot copies it first
         for id in ids where s.delete(id) {
             if id == s.firstID { firstDeleted = true }
             if id > s.maxDeletedEntryID { s.maxDeletedEntryID = id }
@@ -382,7 +381,6 @@ enum StreamCommands {
         case .missing: out.writeInteger(0); return
         case .found(let found): s = found
         }
-        ctx.shard.willChangeInPlace(db: ctx.db, key: args[1])  // a running snapshot copies it first
         let deleted = s.trim(o.strategy!, approximate: o.approximate, limit: o.limit)
         if deleted > 0 {
             ctx.shard.noteModified(db: ctx.db, key: args[1])

@@ -98,18 +98,20 @@ enum StreamReads {
     /// Combines the parts: the streams with data as a map (RESP3) or array of pairs, a
     /// null array if none, or (first round, some part blocked) waits for the waiters.
     static func combine(_ op: MultiShardOperation, _ w: Worker, _ out: inout ByteBuffer) -> Bool {
-        if let error = op.firstError() { out.append(error); return true }
         if op.state == 0 {
             let blocked = (0..<op.parts.count).filter { isBlockedMarker(op.reply($0)) }
-            if !blocked.isEmpty && !(0..<op.parts.count).contains(where: { hasData(op.reply($0)) }) {
+            let answered = op.firstError() != nil || (0..<op.parts.count).contains(where: { hasData(op.reply($0)) })
+            if !blocked.isEmpty && !answered {
                 op.state = 1
                 op.remaining = blocked.count
                 w.streamClientState.blocked[op.clientID] = op.slot
                 return false
             }
-            // Some stream had data: the waiters registered meanwhile must go.
+            // Some stream had data (or an error): the waiters registered meanwhile must go
+            // before the operation ends, or their late replies would find its slot reused.
             if !blocked.isEmpty { op.state = 2; op.remaining = blocked.count; cancelOthers(op, w: w); return false }
         }
+        if let error = op.firstError() { out.append(error); return true }
         var withData: [Int] = []
         for i in 0..<op.parts.count where hasData(op.reply(i)) { withData.append(i) }
         if withData.isEmpty { out.writeNullArray(op.resp); return true }
@@ -170,13 +172,68 @@ enum StreamReads {
         return true
     }
 
+    // MARK: XREADGROUP
+
+    static let xreadgroupPartIndex = CommandTable.shared.index(of: "__xreadgroup")!
+    static let xreadgroupCheckIndex = CommandTable.shared.index(of: "__xreadgroup_check")!
+
+    /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...: one part per
+    /// stream, as XREAD. With several streams every one is checked first (type, group, ID),
+    /// as Redis does before serving any: a later stream's error must not follow reads that
+    /// already moved an earlier stream's group.
+    static func xreadgroup(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        // Replicas get the XCLAIM/XGROUP forms the parts propagate, never XREADGROUP itself.
+        w.nextPropagateAs = nil
+        guard let r = parse(args, from: 1, xreadgroup: true, &out), let groupAt = r.group else { return }
+        let deadline: Int64 = r.blockMs.map { $0 == 0 ? 0 : w.nowMs + $0 } ?? -1
+        let canBlock = r.blockMs != nil && w.currentNesting == nil
+        let op = MultiShardOperation(client: c) { _, _ in true }
+        let group = op.store(args[groupAt]), consumer = op.store(args[groupAt + 1])
+        let count = op.store(string: String(r.count)), noack = op.store(string: r.noack ? "1" : "0")
+        let dl = op.store(string: String(canBlock ? deadline : -1))
+        var keys: [(shard: Int, key: Int, id: Int)] = []
+        for k in 0..<r.streams {
+            let key = args[r.streamsAt + k]
+            keys.append((w.shardOf(key), op.store(key), op.store(args[r.streamsAt + r.streams + k])))
+        }
+        let serveName = op.store(string: "__xreadgroup")
+        let addServeParts = { (op: MultiShardOperation) in
+            for k in keys {
+                op.addPart(shard: k.shard, command: xreadgroupPartIndex,
+                           spanIndices: [serveName, k.key, k.id, group, consumer, count, noack, dl])
+            }
+        }
+        op.combine = { [unowned w] op, out in
+            if op.state == -1 {
+                if let error = op.firstError() { out.append(error); return true }
+                op.state = 0
+                addServeParts(op)
+                return false
+            }
+            return combine(op, w, &out)
+        }
+        if keys.count > 1 {
+            op.state = -1
+            let checkName = op.store(string: "__xreadgroup_check")
+            for k in keys {
+                op.addPart(shard: k.shard, command: xreadgroupCheckIndex, spanIndices: [checkName, k.key, k.id, group])
+            }
+        } else {
+            addServeParts(op)
+        }
+        prepareBlocking(w, op)
+        w.start(op, client: c, out: &out)
+    }
+
     // MARK: Blocking bookkeeping on the client's worker
 
     static func prepareBlocking(_ w: Worker, _ op: MultiShardOperation) {
         let clientID = op.clientID
         op.onRecord = { [unowned w, unowned op] part in
-            // Blocked, and a part brought data: cancel the other waiters.
-            if op.state == 1 && hasData(op.reply(part)) {
+            // Blocked, and a part brought data or an error (XREADGROUP's group or key gone):
+            // cancel the other waiters.
+            let r = op.reply(part)
+            if op.state == 1 && (hasData(r) || (r.count > 0 && r[0] == UInt8(ascii: "-"))) {
                 op.state = 2
                 cancelOthers(op, w: w)
             }

@@ -190,9 +190,10 @@ enum StringCommands {
             }
             return
         }
-        if let d = deadline, d <= shard.now {
+        if let d = deadline, d <= shard.now, shard.expiryDeletesOnAccess {
             // An EXAT/PXAT already past: the key would be born expired, so it is simply gone.
             // Redis stores it and expires it at its next lookup: that counts as an expired key.
+            // (A replica stores it: the master's DEL removes it.)
             shard.delete(db: ctx.db, key: key)
             shard.expiredKeys += 1
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(key)) }
@@ -268,8 +269,8 @@ enum StringCommands {
             deadline = d
         }
         out.writeBulk(e.value)
-        if o.unit != nil && deadline <= shard.now {
-            shard.delete(db: ctx.db, key: args[1])   // EXAT/PXAT in the past
+        if o.unit != nil && deadline <= shard.now && shard.expiryDeletesOnAccess {
+            shard.delete(db: ctx.db, key: args[1])   // EXAT/PXAT in the past (a replica waits for the master's DEL)
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
         } else if o.unit != nil {
             shard.setExpire(db: ctx.db, entry: e, at: deadline)

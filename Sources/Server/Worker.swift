@@ -51,6 +51,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     var nextPropagationTag: UInt64 = 0
+    /// Worker 0 only: the connection to the master while this server is a replica.
+    var masterLink: MasterLink?
     /// Full resyncs waiting for a snapshot (worker 0), by snapshot id.
     var pendingReplicationSnapshots: [UInt64] = []
     /// Set by dispatch for a write command that coordinates shards itself: the operation it
@@ -124,6 +126,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 switch token {
                 case Worker.wakerToken: waker.drain()
                 case Worker.signalToken: handleSignals()
+                case Worker.masterLinkToken: masterLinkEvent(flags: flags)
                 case Worker.listenerToken..<(Worker.listenerToken + 64):
                     acceptConnections(from: listenFDs[Int(token - Worker.listenerToken)])
                 default: handleClientEvent(fd: Int32(truncatingIfNeeded: token), flags: flags)
@@ -160,10 +163,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             if index == 0 {
                 checkSaveRules()
                 startReplicationSnapshotIfPossible()
+                masterLinkCron()
             }
             closeIdleClients()
         }
-        if let shard, due || expiryBacklog {
+        // A replica's keys expire only by its master's DELs.
+        if let shard, due || expiryBacklog, !context.replication.isReplica.load(ordering: .relaxed) {
             // Bounded work per pass; with a backlog the loop comes back without sleeping.
             expiryBacklog = shard.activeExpire(budget: 2000)
         }
@@ -450,6 +455,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .operation:
             guard let op = operations[Int(sink.index)] else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
+            // Recording may re-enter (a blocked XREAD served here cancels its other waits,
+            // whose replies are delivered inline) and finish the operation inside: its slot
+            // may be free or reused by now.
+            guard operations[Int(sink.index)] === op else { return }
             // Parts sent with a lock request may answer before every shard has granted.
             if op.remaining == 0 && op.grantsPending == 0 { continueOperation(slot: Int(sink.index), op) }
         case .dropped:

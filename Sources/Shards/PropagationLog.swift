@@ -173,21 +173,37 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     }
     @inline(__always) static func bulkSize(_ n: Int) -> Int { 1 + headerDigits(n) + 2 + n + 2 }
 
+    /// One record read back.
+    public struct Record {
+        public let sequence: UInt64, tag: UInt64, parent: UInt64, db: Int, kind: Kind
+        public let payload: UnsafeRawBufferPointer
+        /// Offset of the record after this one.
+        public let next: Int
+    }
+
+    /// The record at offset `o` of `bytes` (a whole number of records, as handed off).
+    @inline(__always)
+    public static func record(in bytes: UnsafeRawBufferPointer, at o: Int) -> Record {
+        let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
+        let start = o + headerSize
+        return Record(sequence: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self),
+                      tag: bytes.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self),
+                      parent: bytes.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self),
+                      db: Int(bytes.loadUnaligned(fromByteOffset: o + 24, as: Int32.self)),
+                      kind: Kind(rawValue: UInt8(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self)))
+                          ?? .command,
+                      payload: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), next: start + length)
+    }
+
     /// Calls `body` for each record in `bytes`.
     public static func forEach(in bytes: UnsafeRawBufferPointer,
                                _ body: (_ sequence: UInt64, _ tag: UInt64, _ parent: UInt64, _ db: Int, _ kind: Kind,
                                         _ payload: UnsafeRawBufferPointer) -> Void) {
         var o = 0
         while o + headerSize <= bytes.count {
-            let seq = bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self)
-            let tag = bytes.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self)
-            let parent = bytes.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self)
-            let db = Int(bytes.loadUnaligned(fromByteOffset: o + 24, as: Int32.self))
-            let kind = Kind(rawValue: UInt8(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self))) ?? .command
-            let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
-            let start = o + headerSize
-            body(seq, tag, parent, db, kind, UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]))
-            o = start + length
+            let r = record(in: bytes, at: o)
+            body(r.sequence, r.tag, r.parent, r.db, r.kind, r.payload)
+            o = r.next
         }
     }
 }

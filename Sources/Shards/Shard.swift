@@ -59,9 +59,14 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     // MARK: Lookup
 
+    /// Set while a command from this replica's master runs: keys past their deadline still
+    /// count as present (Redis's expireIfNeeded for the master client), so the master's DEL
+    /// of an expired key removes it and its other writes apply as they did on the master.
+    public var applyingMasterStream = false
+
     @inline(__always) private func isExpired(_ e: Entry) -> Bool {
         let at = e.expireAt
-        return at != 0 && at <= now
+        return at != 0 && at <= now && !applyingMasterStream
     }
 
     /// The live entry for `key`, expiring it lazily if its deadline has passed.
@@ -77,6 +82,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             if expiryDeletesOnAccess { expire(slot: slot, in: t) }
             return nil
         }
+        // An object (a stream) is changed in place after its lookup, and its command may note
+        // the change only afterwards: a running snapshot copies it now, as it still is.
+        if snapshotActive && e.kind == .object { copyForSnapshot(e) }
         return e
     }
 
@@ -125,6 +133,13 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         changes &+= 1
         if snapshotActive { copyForSnapshot(db: db, key: key) }
         if !watches.isEmpty { watches.touch(db: db, key: key) }
+    }
+
+    /// A change WATCH does not see (Redis calls no signalModifiedKey for consumer-group
+    /// state: XREADGROUP, XACK, XCLAIM...) but saves, snapshots and replication must.
+    @inline(__always) public func noteChangedUnwatched(db: Int, key: UnsafeRawBufferPointer) {
+        changes &+= 1
+        if snapshotActive { copyForSnapshot(db: db, key: key) }
     }
 
     /// Writes since start-up (save rules, INFO's rdb_changes_since_last_save).
@@ -454,13 +469,6 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
         snapshotBuffer.append(contentsOf: record)
         snapshotKeys += 1
-    }
-
-    /// Call before changing an object's value in place without `noteModified` first (a
-    /// command that learns only afterwards whether it changed anything): a running
-    /// snapshot copies the value as it still is.
-    @inline(__always) public func willChangeInPlace(db: Int, key: UnsafeRawBufferPointer) {
-        if snapshotActive { copyForSnapshot(db: db, key: key) }
     }
 
     /// Copies up to `budget` entries; returns the finished copy (its chunks) once every

@@ -35,6 +35,19 @@ public enum SnapshotRecord {
         emit(e.key)
     }
 
+    /// The same record for a key and value that are not an entry (a replica's full-sync load);
+    /// `type`: the RDB type of an object's encoding in `value`, 0 for a string.
+    public static func encode(db: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64,
+                              type: UInt8 = 0, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        var header = (UInt32(db) | UInt32(type) << typeShift, UInt32(key.count), UInt32(value.count), expireAt)
+        withUnsafeBytes(of: &header) { h in
+            emit(UnsafeRawBufferPointer(rebasing: h[0..<12]))
+            emit(UnsafeRawBufferPointer(rebasing: h[16..<24]))
+        }
+        emit(key)
+        emit(value)
+    }
+
     public static func size(of e: Entry) -> Int { headerSize + e.keyLength + e.valueLength }
 
     /// Calls `body(db, key, value, expireAt, type)` for every whole record in `bytes` from

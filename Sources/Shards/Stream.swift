@@ -1,4 +1,5 @@
 import CShim
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -200,9 +201,18 @@ public func compareBytes(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Int {
 /// find an ID, appends at the tail, whole nodes dropped from the head when trimming),
 /// plus the metadata and consumer groups Redis 7 keeps.
 public final class Stream {
-    /// stream-node-max-bytes and stream-node-max-entries (Redis's defaults).
-    nonisolated(unsafe) public static var nodeMaxBytes = 4096
-    nonisolated(unsafe) public static var nodeMaxEntries = 100
+    /// stream-node-max-bytes and stream-node-max-entries (Redis's defaults until CONFIG
+    /// publishes them; set by the config thread, read by every shard).
+    private static let nodeMaxBytesValue = Atomic<Int>(4096)
+    private static let nodeMaxEntriesValue = Atomic<Int>(100)
+    public static var nodeMaxBytes: Int {
+        get { nodeMaxBytesValue.load(ordering: .relaxed) }
+        set { nodeMaxBytesValue.store(newValue, ordering: .relaxed) }
+    }
+    public static var nodeMaxEntries: Int {
+        get { nodeMaxEntriesValue.load(ordering: .relaxed) }
+        set { nodeMaxEntriesValue.store(newValue, ordering: .relaxed) }
+    }
 
     public static let flagDeleted: Int64 = 1
     public static let flagSameFields: Int64 = 2
@@ -234,7 +244,10 @@ public final class Stream {
             let lp = nodes[t].lp
             let first = Listpack.first(lp)!
             let count = Listpack.integer(lp, first) + Listpack.integer(lp, Listpack.next(lp, first)!)
-            if Listpack.totalBytes(lp) + totalElementBytes >= Stream.nodeMaxBytes
+            // 0 (or more than a listpack may hold) means Redis's STREAM_LISTPACK_MAX_SIZE.
+            var maxBytes = Stream.nodeMaxBytes
+            if maxBytes <= 0 || maxBytes > 1 << 30 { maxBytes = 1 << 30 }
+            if Listpack.totalBytes(lp) + totalElementBytes >= maxBytes
                 || (Stream.nodeMaxEntries > 0 && count >= Int64(Stream.nodeMaxEntries)) {
                 tail = nil
             }
@@ -259,7 +272,7 @@ public final class Stream {
             Listpack.encode(integer: Int64(pairs), into: &enc)
             for i in 0..<pairs { Listpack.encode(string: element(2 * i), into: &enc) }
             Listpack.encode(integer: 0, into: &enc)
-            var lp = Listpack.new(capacity: Swift.min(Stream.nodeMaxBytes, 4096))
+            var lp = Listpack.new(capacity: Swift.min(Swift.max(Stream.nodeMaxBytes, 64), 4096))
             Listpack.append(&lp, encoded: enc, count: 4 + pairs)
             enc.removeAll(keepingCapacity: true)
             nodes.append(StreamNode(master: id, lp: lp))
@@ -625,5 +638,113 @@ public final class Stream {
         for n in nodes { total += vk_malloc_usable_size(n.lp) }
         for g in groups { total += 64 + g.pel.count * 40 + g.consumers.count * 64 }
         return total
+    }
+}
+
+// MARK: - Consumer group bookkeeping (XREADGROUP, XACK, XCLAIM, XAUTOCLAIM)
+
+extension StreamGroup {
+    /// Removes `id` from the group's PEL and its owner's; false if it was not pending.
+    @discardableResult
+    public func acknowledge(_ id: StreamID) -> Bool {
+        guard let nack = pel.remove(id) else { return false }
+        nack.consumer?.pel.remove(id)
+        return true
+    }
+
+    /// Redis's streamReplyWithRange for a delivered entry: a new NACK owned by `consumer`, or
+    /// the existing one (the group's last ID was moved back) handed to it with a count of 1.
+    @discardableResult
+    public func recordDelivery(_ id: StreamID, to consumer: StreamConsumer, now: Int64) -> StreamNACK {
+        if let nack = pel[id] {
+            nack.consumer?.pel.remove(id)
+            nack.consumer = consumer
+            nack.deliveryTime = now
+            nack.deliveryCount = 1
+            consumer.pel.insert(id, nack)
+            return nack
+        }
+        let nack = StreamNACK(deliveryTime: now, deliveryCount: 1, consumer: consumer)
+        pel.insert(id, nack)
+        consumer.pel.insert(id, nack)
+        return nack
+    }
+
+    /// Makes `consumer` the owner of the pending entry `id` (XCLAIM, XAUTOCLAIM).
+    public func transfer(_ id: StreamID, _ nack: StreamNACK, to consumer: StreamConsumer) {
+        guard nack.consumer !== consumer else { return }
+        nack.consumer?.pel.remove(id)
+        consumer.pel.insert(id, nack)
+        nack.consumer = consumer
+    }
+
+    /// The consumer named `name`, created (seen now) if absent; `created` tells which.
+    public func consumer(named name: UnsafeRawBufferPointer, creatingAt now: Int64) -> (StreamConsumer, created: Bool) {
+        if let c = consumer(named: name) { return (c, false) }
+        return (createConsumer(named: name, now: now)!, true)
+    }
+}
+
+extension Stream {
+    /// The last live entry's ID, 0-0 if none (Redis's streamLastValidID).
+    public var lastValidID: StreamID { edgeID(first: false) ?? .zero }
+
+    /// Moves a group's last delivered ID forward to `id`, keeping its entries-read counter
+    /// as Redis 7.0's streamReplyWithRange does: counted on while valid with no tombstone
+    /// ahead, else estimated from the stream's counters.
+    public func advance(_ g: StreamGroup, to id: StreamID) {
+        if g.entriesRead != StreamGroup.invalidEntriesRead && !rangeHasTombstones(from: id, to: nil) {
+            g.entriesRead += 1
+        } else if entriesAdded > 0 {
+            g.entriesRead = estimateDistanceFromFirstEverEntry(id)
+        }
+        g.lastID = id
+    }
+
+    /// The number of nodes a Redis rax holding these nodes' master IDs has (XINFO's
+    /// radix-tree-nodes): the canonical compressed trie of the 16-byte big-endian keys.
+    /// A trie position is a rax node if it is the root, a child of a branching position,
+    /// or itself branches or ends a key (so single-child chains fold into one node).
+    public var radixTreeNodeCount: Int {
+        let keys: [[UInt8]] = nodes.map { n in
+            var k = [UInt8](repeating: 0, count: 16)
+            for i in 0..<8 {
+                k[i] = UInt8(truncatingIfNeeded: n.master.ms >> (56 - 8 * UInt64(i)))
+                k[8 + i] = UInt8(truncatingIfNeeded: n.master.seq >> (56 - 8 * UInt64(i)))
+            }
+            return k
+        }
+        guard !keys.isEmpty else { return 1 }
+        // children(depth d, group of keys sharing d bytes) = distinct bytes at d in the group.
+        func groups(atDepth d: Int) -> [Range<Int>] {
+            if d == 0 { return [0..<keys.count] }
+            var result: [Range<Int>] = []
+            var start = 0
+            for i in 1...keys.count where i == keys.count || keys[i][0..<d] != keys[start][0..<d] {
+                result.append(start..<i)
+                start = i
+            }
+            return result
+        }
+        func childCount(_ r: Range<Int>, depth d: Int) -> Int {
+            if d == 16 { return 0 }
+            var n = 1
+            for i in r.dropFirst() where keys[i][d] != keys[i - 1][d] { n += 1 }
+            return n
+        }
+        var count = 1
+        var parents = [(range: 0..<keys.count, children: childCount(0..<keys.count, depth: 0))]
+        for d in 1...16 {
+            var level: [(range: Range<Int>, children: Int)] = []
+            var p = 0
+            for g in groups(atDepth: d) {
+                while !parents[p].range.contains(g.lowerBound) { p += 1 }
+                let children = childCount(g, depth: d)
+                if parents[p].children >= 2 || children != 1 { count += 1 }
+                level.append((g, children))
+            }
+            parents = level
+        }
+        return count
     }
 }

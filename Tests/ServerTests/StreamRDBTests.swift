@@ -282,13 +282,13 @@ func encodeStream(_ s: Stream, type: UInt8) -> [UInt8] {
             let i = step % 20
             let s = streams[i]
             bytes("s\(i)").withUnsafeBytes { k in
-                // As XADD, XDEL and XTRIM do: note (or prepare) the change, then make it.
-                shard.noteModified(db: 0, key: k)
+                // As the stream commands do: look the stream up, change it, note the change.
+                _ = shard.lookup(db: 0, key: k)
                 appendEntry(s, StreamID(ms: s.lastID.ms + 1, seq: 0), [("late", "\(step)")])
-                shard.willChangeInPlace(db: 0, key: k)
                 if let first = s.edgeID(first: true) { s.delete(first) }
-                shard.willChangeInPlace(db: 0, key: k)
                 s.trim(.maxLength(50), approximate: false, limit: 0)
+                if let g = s.groups.first, let id = g.pel.keys.first { g.pel.remove(id)?.consumer?.pel.remove(id) }
+                shard.noteModified(db: 0, key: k)
             }
             step += 1
         }

@@ -19,9 +19,9 @@ pytestmark = needs_redis
 def nodes(tmp_path):
     started = []
 
-    def start(*args, binary=None, wait=True):
-        d = tmp_path / ("node%d" % len(started))
-        d.mkdir()
+    def start(*args, binary=None, wait=True, data_dir=None):
+        d = data_dir or tmp_path / ("node%d" % len(started))
+        os.makedirs(d, exist_ok=True)
         kw = {"binary": binary} if binary else {}
         n = Node(str(d), *args, wait=False, **kw)
         started.append(n)
@@ -226,3 +226,161 @@ def test_a_replica_that_stops_reading_is_dropped_at_the_output_limit(nodes):
         assert m.cmd("PING") == "PONG"
     finally:
         replica.proc.send_signal(signal.SIGCONT)
+
+
+def test_min_replicas_to_write(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    assert m.cmd("CONFIG", "SET", "min-replicas-to-write", "1") == "OK"
+    assert str(m.cmd("SET", "k", "v")) == "NOREPLICAS Not enough good replicas to write."
+    assert m.cmd("GET", "k") is None   # reads are fine
+    assert m.cmd("MULTI") == "OK"
+    assert str(m.cmd("INCR", "n")) == "NOREPLICAS Not enough good replicas to write."
+    assert str(m.cmd("EXEC")).startswith("EXECABORT")
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    wait_until(lambda: m.cmd("SET", "k", "v") == "OK", message="writes accepted with a good replica")
+    assert m.cmd("CONFIG", "SET", "min-replicas-to-write", "0") == "OK"
+
+
+class RawReplica:
+    """A hand-made replica: PSYNC, read the payload, then collect the stream's commands."""
+
+    def __init__(self, port):
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf = b""
+        for cmd in (["REPLCONF", "listening-port", "1"], ["REPLCONF", "capa", "eof", "capa", "psync2"]):
+            self.send(cmd)
+            assert self.line() == b"+OK"
+        self.send(["PSYNC", "?", "-1"])
+        head = self.line()
+        assert head.startswith(b"+FULLRESYNC "), head
+        self.offset = int(head.split()[2])
+        length = int(self.line()[1:])
+        self.take(length)
+
+    def send(self, words):
+        self.sock.sendall(b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w.encode()) for w in words))
+
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        assert chunk, "master closed the link"
+        self.buf += chunk
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self.fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def take(self, n):
+        while len(self.buf) < n:
+            self.fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def command(self):
+        count = int(self.line()[1:])
+        words = []
+        for _ in range(count):
+            n = int(self.line()[1:])
+            words.append(self.take(n + 2)[:-2].decode())
+        return words
+
+    def commands_until(self, last):
+        out = []
+        while True:
+            c = self.command()
+            if c[0] == "PING":
+                continue
+            out.append(c)
+            if c == last:
+                return out
+
+
+def test_the_stream_carries_transactions_whole_and_cross_shard_commands_as_themselves(nodes):
+    master = master_node(nodes, 2)
+    raw = RawReplica(master.port)
+    m = master.conn()
+    # Keys chosen on both shards: a, b, c, d are spread over two shards.
+    m.cmd("MSET", "a", "1", "b", "2", "c", "3", "d", "4")
+    assert m.cmd("MULTI") == "OK"
+    for k in ("a", "b", "c", "d"):
+        m.cmd("INCR", k)
+    assert m.cmd("EXEC") == [2, 3, 4, 5]
+    m.cmd("SET", "e", "5", "EX", "100")
+    m.cmd("SET", "end", "x")
+    got = raw.commands_until(["SET", "end", "x"])
+    assert got[0] == ["SELECT", "0"]
+    assert got[1] == ["MSET", "a", "1", "b", "2", "c", "3", "d", "4"]
+    assert got[2] == ["MULTI"] and got[7] == ["EXEC"]
+    assert sorted(got[3:7]) == [["INCR", k] for k in ("a", "b", "c", "d")]
+    assert got[8][:4] == ["SET", "e", "5", "PXAT"]
+    assert got[9] == ["SET", "end", "x"]
+
+
+def test_a_restarted_replica_continues_with_a_partial_resync(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    for i in range(100):
+        m.cmd("SET", "k%d" % i, str(i))
+    wait_in_sync(master, replica, dbs=[0])
+    # Redis keeps its master's replication id and offset in the RDB it saves at shutdown,
+    # and asks for a partial resync after the restart.
+    replica_dir = replica.data_dir
+    assert replica.shutdown("SAVE") == 0
+    m.cmd("SET", "while-down", "yes")
+    again = nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER,
+                  data_dir=replica_dir)
+    wait_until(lambda: link_up(again), timeout=20, message="restarted replica link up")
+    assert info_fields(m, "stats")["sync_partial_ok"] == "1"
+    assert info_fields(m, "stats")["sync_full"] == "1"
+    wait_in_sync(master, again, dbs=[0])
+
+
+def test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    a = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    b = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    wait_until(lambda: link_up(a) and link_up(b), timeout=20, message="both replicas up")
+    for i in range(50):
+        m.cmd("SET", "k%d" % i, str(i))
+    assert m.cmd("WAIT", "2", "10000") == 2
+    wait_until(lambda: same_data(master, a, [0]) and same_data(master, b, [0]), message="replicas synced")
+    master.kill()
+    assert a.conn().cmd("REPLICAOF", "NO", "ONE") == "OK"
+    a.conn().cmd("SET", "after", "promotion")
+    assert b.conn().cmd("REPLICAOF", "127.0.0.1", str(a.port)) == "OK"
+    wait_until(lambda: link_up(b), timeout=20, message="b follows a")
+    stats = info_fields(a.conn(), "stats")
+    assert stats["sync_partial_ok"] == "1" and stats["sync_full"] == "0"
+    wait_until(lambda: same_data(a, b, [0]), message="b has a's data")
+    assert b.conn().cmd("GET", "after") == b"promotion"
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
+    master = master_node(nodes)
+    m = master.conn()
+    replica = nodes("--save", "", *shards(n), "--replicaof", "127.0.0.1", str(master.port))
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    for i in range(100):
+        m.cmd("SET", "k%d" % i, str(i))
+    m.cmd("SELECT", "3")
+    m.cmd("SET", "in3", "x")
+    m.cmd("SELECT", "0")
+    wait_in_sync(master, replica)
+    replica_dir = replica.data_dir
+    assert replica.shutdown("SAVE") == 0
+    m.cmd("SET", "while-down", "yes")
+    m.cmd("INCR", "k1")
+    again = nodes("--save", "", *shards(n), "--replicaof", "127.0.0.1", str(master.port), data_dir=replica_dir)
+    wait_until(lambda: link_up(again), timeout=20, message="restarted replica link up")
+    stats = info_fields(m, "stats")
+    assert (stats["sync_full"], stats["sync_partial_ok"]) == ("1", "1")
+    wait_in_sync(master, again)
+    assert again.conn().cmd("GET", "k1") == b"2"

@@ -104,7 +104,7 @@ def test_redis_stream_dump_loads_and_comes_back_identical(nodes, data_dir, compr
     a = nodes(data_dir, *shards(2), "--rdbcompression", compression)
     c = a.conn()
     assert stream_state(c) == expected_streams
-    assert c.cmd("XRANGE", "g", "-", "+") == expected_groups[2]
+    assert group_view(c) == expected_groups
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
     rc = nodes(data_dir, "--save", "", binary=REDIS_SERVER).conn()
@@ -120,7 +120,11 @@ def test_bgsave_while_xadds_run_holds_the_state_at_its_start(nodes, data_dir):
         c.pipeline([("SET", "k%d" % i, "v") for i in range(start, start + 20000)])
     keys = ["st%d" % i for i in range(40)]
     c.pipeline([("XADD", k, "*", "f", str(i)) for k in keys for i in range(30)])
+    # Groups with pending entries: their state changes in place too.
+    c.pipeline([("XGROUP", "CREATE", k, "g", "0") for k in keys])
+    c.pipeline([("XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "STREAMS", k, ">") for k in keys])
     expected = stream_state(c)
+    expected_groups = groups_state(c, keys)
     writer = a.conn()
     stop = threading.Event()
 
@@ -128,7 +132,10 @@ def test_bgsave_while_xadds_run_holds_the_state_at_its_start(nodes, data_dir):
         i = 0
         while not stop.is_set():
             k = keys[i % len(keys)]
-            writer.pipeline([("XADD", k, "*", "late", str(i)), ("XTRIM", k, "MAXLEN", "10"), ("XDEL", k, "0-1")])
+            writer.pipeline([("XADD", k, "*", "late", str(i)), ("XTRIM", k, "MAXLEN", "10"), ("XDEL", k, "0-1"),
+                             ("XREADGROUP", "GROUP", "g", "c%d" % i, "COUNT", "2", "STREAMS", k, ">"),
+                             ("XACK", k, "g", *[e[0] for e in writer.cmd("XPENDING", k, "g", "-", "+", "3")]),
+                             ("XGROUP", "SETID", k, "g", "0")])
             i += 1
     # The writer's first pipeline goes out right after BGSAVE's reply: every later change
     # must stay out of the dump.
@@ -145,6 +152,13 @@ def test_bgsave_while_xadds_run_holds_the_state_at_its_start(nodes, data_dir):
     assert a.shutdown("NOSAVE") == 0
     c = nodes(data_dir, *shards(2)).conn()
     assert stream_state(c) == expected
+    assert groups_state(c, keys) == expected_groups
+
+
+def groups_state(c, keys):
+    """Each stream's groups (XINFO GROUPS) and pending entries (XPENDING without idle times)."""
+    return {k: (c.cmd("XINFO", "GROUPS", k),
+                [(i, name, n) for i, name, _, n in c.cmd("XPENDING", k, "g", "-", "+", "100")]) for k in keys}
 
 
 # ---------------------------------------------------------------- replication to redis-server 7.0
@@ -201,3 +215,39 @@ def test_stream_writes_reach_a_redis_replica_exactly(repl_nodes):
     assert info[info.index(b"last-generated-id") + 1] == b"99-99"
     rc.cmd("SELECT", 3)
     assert rc.cmd("XRANGE", "s3", "-", "+") == [[b"7-7", [b"in", b"db3"]]]
+
+
+def test_streams_reach_a_valkeyper_replica(repl_nodes):
+    """Full sync (streams with groups travel in the dump) and then the stream of writes."""
+    master = repl_nodes("--save", "", *shards(2))
+    m = master.conn()
+    fill_streams(m)
+    m.cmd("XGROUP", "CREATE", "s", "g", "0")
+    m.cmd("XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">")
+    replica = repl_nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    rc = replica.conn()
+    wait_until(lambda: info_fields(rc, "replication").get("master_link_status") == "up", timeout=20,
+               message="the replica's link")
+    assert m.cmd("WAIT", "1", "10000") == 1
+    assert rc.cmd("XINFO", "STREAM", "s", "FULL") == m.cmd("XINFO", "STREAM", "s", "FULL"), "after the full sync"
+    for i in range(300):
+        m.cmd("XADD", "auto", "*", "i", str(i))
+    m.cmd("XADD", "auto", "MAXLEN", "~", "150", "*", "trim", "1")
+    m.cmd("XTRIM", "s", "MINID", "~", "1100")
+    m.cmd("XREADGROUP", "GROUP", "g", "bob", "COUNT", "2", "STREAMS", "s", ">")
+    assert m.cmd("WAIT", "1", "10000") == 1
+    for k in [b"auto", b"s", b"t{x}", b"emptied", b"ttl"]:
+        wait_until(lambda: rc.cmd("XRANGE", k, "-", "+") == m.cmd("XRANGE", k, "-", "+"), timeout=10,
+                   message="the replica's %r" % k)
+    pending = lambda c: [(i, n, k) for i, n, _, k in c.cmd("XPENDING", "s", "g", "-", "+", "100")]
+    wait_until(lambda: pending(rc) == pending(m), timeout=10, message="the replica's PEL")
+    # A redis-server 7.0 replica's group loses entries-read (and lag) here too: XREADGROUP
+    # reaches it as XCLAIM ... LASTID, which carries no read counter; and a consumer's
+    # seen-time is the replica's clock when it applied the XCLAIM.
+    full_m, full_r = m.cmd("XINFO", "STREAM", "s", "FULL"), rc.cmd("XINFO", "STREAM", "s", "FULL")
+    for full in (full_m, full_r):
+        group = full[full.index(b"groups") + 1][0]
+        group[group.index(b"entries-read") + 1] = group[group.index(b"lag") + 1] = None
+        for consumer in group[group.index(b"consumers") + 1]:
+            consumer[consumer.index(b"seen-time") + 1] = None
+    assert full_r == full_m

@@ -30,6 +30,11 @@ int vk_local_address(int fd, char *out, size_t out_len);
 // Returns the fd, or -errno; *bound_port gets the port actually bound (port 0 picks one).
 int vk_listen_tcp(const char *host, int port, int backlog, int *bound_port);
 int vk_set_nodelay(int fd);
+// Starts a nonblocking TCP connect to host:port (name or literal; the lookup itself blocks).
+// Returns the fd (connected or in progress), or -errno.
+int vk_connect_tcp(const char *host, int port);
+// The pending error of a socket (SO_ERROR): 0 once a nonblocking connect succeeded.
+int vk_socket_error(int fd);
 
 int vk_eventfd(void);
 int vk_eventfd_signal(int fd);

@@ -105,8 +105,8 @@ enum ReplicationCommands {
             out.writeBulk(string: "slave")
             out.writeBulk(string: host)
             out.writeInteger(s.masterPort)
-            out.writeBulk(string: s.linkUp ? "connected" : s.syncInProgress ? "sync" : "connect")
-            out.writeInteger(Int(s.processedOffset))
+            out.writeBulk(string: s.masterLinkState)
+            out.writeInteger(s.linkUp ? Int(s.processedOffset) : -1)  // Redis: -1 without a master client
             return
         }
         out.writeArrayHeader(3)

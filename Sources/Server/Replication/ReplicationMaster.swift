@@ -28,7 +28,11 @@ final class ReplicationMaster {
     /// Everything numbered below this has been merged.
     private(set) var mergedBelow: UInt64 = 0
 
-    private(set) var backlog: Backlog?
+    /// The backlog, once the stream exists (Redis creates it with the first replica). A `let`
+    /// so the per-command path appends without reference counting; `backlog` for the rest.
+    private let stream = Backlog(after: 0)
+    private var streamExists = false
+    var backlog: Backlog? { streamExists ? stream : nil }
     private var replid: String
 
     // MARK: Replicas
@@ -108,23 +112,33 @@ final class ReplicationMaster {
     /// Merges every record numbered below `bound` into the stream, in number order.
     func merge(below bound: UInt64) {
         while true {
+            // The worker whose next record is the oldest, and the next oldest of the others:
+            // that worker's records up to the latter go in one run (with one worker, whole batches).
             var best = -1
-            var bestSeq = UInt64.max
+            var bestSeq = UInt64.max, secondSeq = UInt64.max
             for w in queued.indices where !queued[w].isEmpty {
                 let seq = queued[w][0].bytes.readable.loadUnaligned(fromByteOffset: cursor[w], as: UInt64.self)
-                if seq < bestSeq { bestSeq = seq; best = w }
+                if seq < bestSeq {
+                    secondSeq = bestSeq
+                    bestSeq = seq
+                    best = w
+                } else if seq < secondSeq {
+                    secondSeq = seq
+                }
             }
             guard best >= 0, bestSeq < bound else { break }
+            let limit = min(bound, secondSeq)
             let batch = queued[best][0]
             let bytes = batch.bytes.readable
-            let o = cursor[best]
-            let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
-            let record = UnsafeRawBufferPointer(rebasing: bytes[o..<(o + PropagationLog.headerSize + length)])
-            PropagationLog.forEach(in: record) { _, tag, parent, db, kind, payload in
-                apply(tag: tag, parent: parent, db: db, kind: kind, payload: payload)
+            var o = cursor[best]
+            while o < bytes.count {
+                let r = PropagationLog.record(in: bytes, at: o)
+                guard r.sequence < limit else { break }
+                apply(tag: r.tag, parent: r.parent, db: r.db, kind: r.kind, payload: r.payload)
+                o = r.next
             }
-            cursor[best] = o + PropagationLog.headerSize + length
-            if cursor[best] >= bytes.count {
+            cursor[best] = o
+            if o >= bytes.count {
                 queued[best].removeFirst()
                 cursor[best] = 0
             }
@@ -149,20 +163,20 @@ final class ReplicationMaster {
             emitGroup(commands)
         case .raw:
             ensureBacklog()
-            backlog!.append(payload)
+            stream.append(payload)
             streamDB = -1
         case .snapshot:
             let id = payload.loadUnaligned(as: UInt64.self)
             ensureBacklog()
-            snapshotOffsets[id] = backlog!.endOffset
+            snapshotOffsets[id] = stream.endOffset
             startFullResync(snapshot: id)
         }
     }
 
     private func ensureBacklog() {
-        if backlog == nil {
-            let offset = state.status.withLock { $0.masterReplOffset }
-            backlog = Backlog(after: offset)
+        if !streamExists {
+            stream.reset(after: state.status.withLock { $0.masterReplOffset })
+            streamExists = true
         }
     }
 
@@ -170,10 +184,10 @@ final class ReplicationMaster {
         ensureBacklog()
         if db != streamDB && db >= 0 {
             let digits = String(db)
-            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
             streamDB = db
         }
-        backlog!.append(command)
+        stream.append(command)
     }
 
     /// An operation's commands: alone if one, else wrapped in MULTI ... EXEC so replicas
@@ -187,18 +201,18 @@ final class ReplicationMaster {
         if commands[0].db != streamDB {
             // SELECT goes before MULTI, as Redis writes it.
             let digits = String(commands[0].db)
-            backlog!.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
             streamDB = commands[0].db
         }
-        backlog!.append("*1\r\n$5\r\nMULTI\r\n")
+        stream.append("*1\r\n$5\r\nMULTI\r\n")
         for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0) } }
-        backlog!.append("*1\r\n$4\r\nEXEC\r\n")
+        stream.append("*1\r\n$4\r\nEXEC\r\n")
     }
 
     /// A command of the master's own in the stream (PING, REPLCONF GETACK): db-less.
     private func emitControl(_ text: String) {
         ensureBacklog()
-        backlog!.append(text)
+        stream.append(text)
     }
 
     // MARK: Replicas attaching
@@ -383,12 +397,38 @@ final class ReplicationMaster {
 
     // MARK: Timer work
 
+    /// The configuration the sequencer follows, re-read from CONFIG every 100 ms (not every pass).
+    private struct Settings {
+        var pingPeriodMs: Int64 = 10_000
+        var backlogSize: Int64 = 1 << 20
+        var outputLimits: (hard: Int64, soft: Int64, seconds: Int64) = (256 << 20, 64 << 20, 60)
+        var timeoutMs: Int64 = 60_000
+        var maxLagMs: Int64 = 10_000
+        var readAtMs: Int64 = 0
+    }
+    private var settings = Settings()
+
+    private func refreshSettings(now: Int64) {
+        guard now - settings.readAtMs >= 100 else { return }
+        settings = context.config.withLock { c in
+            Settings(pingPeriodMs: Int64(c.integer("repl-ping-replica-period")) * 1000,
+                     backlogSize: Int64(c.integer("repl-backlog-size")),
+                     outputLimits: Self.replicaOutputLimits(c.value("client-output-buffer-limit")),
+                     timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
+                     maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
+                     readAtMs: now)
+        }
+    }
+
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
     func tick(now: Int64, loop: inout EventLoop) {
+        refreshSettings(now: now)
         enforceOutputLimits(now: now)
         dropTimedOutReplicas(now: now)
-        let period = Int64(context.config.withLock { $0.integer("repl-ping-replica-period") }) * 1000
-        if !replicas.isEmpty && now - lastPingMs >= period {
+        let period = settings.pingPeriodMs
+        // A replica's replicas get its master's PINGs, passed on with the stream (Redis's
+        // replicationFeedSlaves emits nothing of its own while masterhost is set).
+        if !replicas.isEmpty && now - lastPingMs >= period && !state.isReplica.load(ordering: .relaxed) {
             lastPingMs = now
             emitControl("*1\r\n$4\r\nPING\r\n")
         }
@@ -399,7 +439,7 @@ final class ReplicationMaster {
         }
         flush(loop: &loop)
         if let backlog {
-            let size = Int64(context.config.withLock { $0.integer("repl-backlog-size") })
+            let size = settings.backlogSize
             // Replicas whose stream has a start keep it; the others start at the end or later.
             let needed = replicas.values.filter { $0.position > 0 }.map(\.position).min() ?? backlog.endOffset + 1
             backlog.trim(toSize: size, keepFrom: needed)
@@ -410,7 +450,7 @@ final class ReplicationMaster {
     /// client-output-buffer-limit replica: a replica that owes too much is dropped.
     private func enforceOutputLimits(now: Int64) {
         guard let backlog else { return }
-        let (hard, soft, seconds) = Self.replicaOutputLimits(context.config.withLock { $0.value("client-output-buffer-limit") })
+        let (hard, soft, seconds) = settings.outputLimits
         for r in Array(replicas.values) {
             let owed = Int64(r.preamble.count - r.preambleSent) + (r.streamStarted ? backlog.endOffset + 1 - r.position : 0)
             if hard > 0 && owed >= hard {
@@ -429,7 +469,7 @@ final class ReplicationMaster {
     /// repl-timeout: an online replica that sent no ACK for that long is gone (Redis's
     /// "Disconnecting timedout replica").
     private func dropTimedOutReplicas(now: Int64) {
-        let timeout = Int64(context.config.withLock { $0.integer("repl-timeout") }) * 1000
+        let timeout = settings.timeoutMs
         for r in Array(replicas.values) where r.isOnline && now - r.lastAckMs > timeout {
             drop(r, reason: "timeout: no ACK for \(timeout / 1000) seconds")
         }
@@ -473,8 +513,14 @@ final class ReplicationMaster {
         waits = still
     }
 
-    /// How long the sequencer may sleep: WAIT deadlines need a fine clock, replicas a coarse one.
-    var timerMs: Int32 { !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1 }
+    /// How long the sequencer may sleep. Records left unmerged wait only for a worker to
+    /// clear its floor (it does right after handing its records over, without waking the
+    /// sequencer again), so they get another pass within a millisecond; WAIT deadlines need
+    /// a fine clock, replicas a coarse one.
+    var timerMs: Int32 {
+        if queued.contains(where: { !$0.isEmpty }) { return 1 }
+        return !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1
+    }
 
     // MARK: Replica side
 
@@ -484,7 +530,8 @@ final class ReplicationMaster {
         groups.removeAll()
         streamDB = -1
         replid = newID
-        if let backlog { backlog.reset(after: offset) } else { backlog = Backlog(after: offset) }
+        stream.reset(after: offset)
+        streamExists = true
         state.status.withLock { s in
             s.replid = newID
             s.replid2 = String(repeating: "0", count: 40)
@@ -508,6 +555,10 @@ final class ReplicationMaster {
             }
             return .init(ip: r.ip, port: r.port, state: phase, ackOffset: r.ackOffset, lastAckMs: r.lastAckMs)
         }
+        let maxLag = settings.maxLagMs
+        state.backlogMemory.store(backlog?.memory ?? 0, ordering: .relaxed)
+        state.goodReplicas.store(replicas.values.filter { $0.isOnline && now - $0.lastAckMs <= maxLag }.count,
+                                 ordering: .relaxed)
         state.status.withLock { s in
             if let backlog {
                 s.masterReplOffset = backlog.endOffset

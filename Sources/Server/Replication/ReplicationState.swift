@@ -14,6 +14,11 @@ final class ReplicationState: Sendable {
     let isReplica = Atomic<Bool>(false)
     let clock: ReplicationClock
 
+    /// Online replicas whose last ACK is within min-replicas-max-lag seconds.
+    let goodReplicas = Atomic<Int>(0)
+    /// Bytes the backlog's chunks hold (INFO memory).
+    let backlogMemory = Atomic<Int>(0)
+
     let syncFull = Atomic<Int>(0)
     let syncPartialOK = Atomic<Int>(0)
     let syncPartialErr = Atomic<Int>(0)
@@ -49,8 +54,14 @@ final class ReplicationState: Sendable {
         /// Stream bytes received and applied from the master (slave_read_repl_offset / slave_repl_offset).
         var readOffset: Int64 = 0
         var processedOffset: Int64 = 0
+        /// ROLE's link state: connect, connecting, handshake, sync, connected.
+        var masterLinkState = "connect"
+        /// Unix ms of the last payload bytes of a full sync (master_sync_last_io_seconds_ago).
+        var syncLastIOMs: Int64 = 0
     }
     let status: Mutex<Status>
+    /// The history in the dump loaded at start-up, if it named one (a replica restarting).
+    let restoredHistory = Mutex<ReplicationHistory?>(nil)
 
     init(workers: Int) {
         clock = ReplicationClock(workers: workers)

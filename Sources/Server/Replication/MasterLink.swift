@@ -1,0 +1,715 @@
+import CShim
+import Net
+import RESP
+import Shards
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What shard handlers need to know about the master link without the server context
+/// (they see only their shard; CommandTable.run reads it on a replica's shards).
+enum ReplicaMode {
+    /// Client id of the master link's client (0: none): its commands see keys past their
+    /// deadline as present, as Redis's master client does.
+    static let masterClientID = Atomic<UInt64>(0)
+}
+
+/// The replica side of replication: the connection to the master, owned by worker 0 and
+/// driven by its epoll loop (events under `Worker.masterLinkToken`) and its timer. Once the
+/// master's data is loaded, the connection becomes a Client flagged as the master whose
+/// commands run through the normal dispatch with their replies dropped.
+final class MasterLink {
+    enum State: Equatable { case connect, connecting, handshake, transfer, loading, connected }
+    enum Expect { case pong, auth, replconf, psync }
+
+    let host: String
+    let port: Int
+    var state = State.connect
+    var fd: Int32 = -1
+    /// Bytes from the master before the stream starts (handshake replies, the payload).
+    var input = ByteBuffer(capacity: 16 * 1024)
+    var output = ByteBuffer(capacity: 256)
+    var wantsWrite = false
+    var expecting: [Expect] = []
+    /// Monotonic milliseconds: next connection attempt, last byte from the master, last ACK.
+    var nextAttemptMs: Int64 = 0
+    var retryDelayMs: Int64 = MasterLink.firstRetryDelayMs
+    var lastIOMs: Int64 = 0
+    var lastAckMs: Int64 = 0
+    /// Bumped whenever the link drops: a load finishing later for an old attempt is ignored.
+    var generation = 0
+
+    /// The history to ask PSYNC for: the master's replid, the offset of the last byte
+    /// applied, and the database the stream was in (nil: `PSYNC ? -1`).
+    var cachedReplid: String?
+    var cachedOffset: Int64 = 0
+    var cachedDB = 0
+
+    // Full resync in progress.
+    var syncReplid = ""
+    var syncOffset: Int64 = 0
+    var payload: [UInt8] = []
+    var payloadLength = -1
+    var eofMark: [UInt8]?
+    var haveBulkHeader = false
+
+    // Streaming.
+    var client: Client?
+    var masterReplid = ""
+    /// Offset of the last byte applied (Redis's reploff) and of the last byte read.
+    var processedOffset: Int64 = 0
+    var readOffset: Int64 = 0
+    /// Bytes of a MULTI ... EXEC from the master still open: counted and passed on whole
+    /// once the transaction ends (a link lost inside it resumes before the MULTI).
+    var openTransaction = ByteBuffer(capacity: 0)
+
+    static let firstRetryDelayMs: Int64 = 100
+    static let maxRetryDelayMs: Int64 = 1000
+    /// Longest line accepted before the stream starts (a master speaking something else).
+    static let maxLineLength = 64 * 1024
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    var roleState: String {
+        switch state {
+        case .connect: return "connect"
+        case .connecting: return "connecting"
+        case .handshake: return "handshake"
+        case .transfer, .loading: return "sync"
+        case .connected: return "connected"
+        }
+    }
+
+    /// The next line of `input` (without CR LF), or nil if none is complete.
+    func takeLine() -> [UInt8]? {
+        let bytes = input.readable
+        guard let nl = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        var end = nl
+        if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let line = Array(bytes[0..<end])
+        input.discardFront(nl + 1)
+        return line
+    }
+
+    func queue(_ words: [String]) {
+        output.writeArrayHeader(words.count)
+        for w in words { output.writeBulk(string: w) }
+    }
+
+    /// Forgets the attempt in progress (the fd is closed by the caller).
+    func reset() {
+        fd = -1
+        input.clear()
+        output.clear()
+        wantsWrite = false
+        expecting = []
+        payload = []
+        payloadLength = -1
+        eofMark = nil
+        haveBulkHeader = false
+        openTransaction.clear()
+        client = nil
+        generation += 1
+    }
+}
+
+/// Text of a reply line for the log.
+private func text(_ line: [UInt8]) -> String { String(decoding: line, as: UTF8.self) }
+
+private func hasPrefix(_ line: [UInt8], _ prefix: String) -> Bool {
+    line.count >= prefix.utf8.count && line.starts(with: prefix.utf8)
+}
+
+extension Worker {
+    static let masterLinkToken: UInt64 = 1 << 43
+
+    // MARK: Following and leaving a master (worker 0)
+
+    /// Starts following host:port (REPLICAOF, or `replicaof` at start-up), dropping the
+    /// current link if any. Its history is kept for PSYNC; a master turning replica offers
+    /// its own history (Redis's replicationCacheMasterUsingMyself).
+    func followMaster(host: String, port: Int, offerOwnHistory: Bool, restored: ReplicationHistory? = nil) {
+        let link = MasterLink(host: host, port: port)
+        if let restored {
+            // The dump this replica saved names its master's history: try to continue it.
+            Log.notice("Using the replication id and offset saved in the dump to try a partial resynchronization.")
+            link.cachedReplid = restored.replid
+            link.cachedOffset = restored.offset
+            link.cachedDB = restored.db
+        } else if let old = masterLink {
+            dropMasterLink(old, reason: nil)
+            link.cachedReplid = old.cachedReplid
+            link.cachedOffset = old.cachedOffset
+            link.cachedDB = old.cachedDB
+        } else if offerOwnHistory {
+            Log.notice("Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.")
+            let (replid, offset) = context.replication.status.withLock { ($0.replid, $0.masterReplOffset) }
+            link.cachedReplid = replid
+            link.cachedOffset = offset
+        }
+        masterLink = link
+        context.replication.status.withLock { s in
+            let offset = link.cachedReplid == nil ? 1 : link.cachedOffset
+            s.readOffset = offset
+            s.processedOffset = offset
+            s.linkUp = false
+            s.syncInProgress = false
+            s.masterLinkState = link.roleState
+        }
+        connectToMaster(link)
+    }
+
+    /// The replication history a dump saved now should carry (Redis's rdbPopulateSaveInfo for
+    /// a replica): the master's id, the offset applied and the stream's database. Only when it
+    /// is exact at this point, under the snapshot's locks: on worker 0 (which owns the link)
+    /// with none of the master's commands still in flight to a shard. Otherwise nil, and a
+    /// restart does a full resync.
+    func replicationHistoryForDump() -> ReplicationHistory? {
+        guard context.replication.isReplica.load(ordering: .relaxed), let link = masterLink else { return nil }
+        if let c = link.client {
+            guard !c.hasOutstandingReplies, !link.masterReplid.isEmpty else { return nil }
+            return ReplicationHistory(replid: link.masterReplid, offset: link.processedOffset, db: c.db)
+        }
+        guard let replid = link.cachedReplid else { return nil }
+        return ReplicationHistory(replid: replid, offset: link.cachedOffset, db: link.cachedDB)
+    }
+
+    /// REPLICAOF NO ONE: closes the link; the data stays.
+    func stopFollowingMaster() {
+        guard let link = masterLink else { return }
+        dropMasterLink(link, reason: nil)
+        masterLink = nil
+    }
+
+    // MARK: Connection
+
+    private func connectToMaster(_ link: MasterLink) {
+        let fd = link.host.withCString { vk_connect_tcp($0, Int32(link.port)) }
+        link.lastIOMs = Clock.monotonicMilliseconds()
+        guard fd >= 0 else {
+            Log.warning("Unable to connect to MASTER: \(String(cString: strerror(-fd)))")
+            scheduleRetry(link)
+            return
+        }
+        Log.notice("Connecting to MASTER \(link.host):\(link.port)")
+        Log.notice("MASTER <-> REPLICA sync started")
+        link.fd = fd
+        link.state = .connecting
+        loop.add(fd, events: EventLoop.readable | EventLoop.writable, token: Worker.masterLinkToken)
+        publishLinkState(link)
+    }
+
+    private func scheduleRetry(_ link: MasterLink) {
+        link.state = .connect
+        link.nextAttemptMs = Clock.monotonicMilliseconds() + link.retryDelayMs
+        link.retryDelayMs = min(link.retryDelayMs * 2, MasterLink.maxRetryDelayMs)
+        publishLinkState(link)
+    }
+
+    /// Closes the link (logging `reason`) and, unless it is being replaced, retries later.
+    /// A link that was streaming keeps its master's history for a partial resync.
+    func dropMasterLink(_ link: MasterLink, reason: String?) {
+        if let reason { Log.warning(reason) }
+        let wasConnected = link.state == .connected
+        if let c = link.client {
+            if wasConnected {
+                link.cachedReplid = link.masterReplid
+                link.cachedOffset = link.processedOffset
+                link.cachedDB = c.db
+                Log.notice("Caching the disconnected master state.")
+            }
+            ReplicaMode.masterClientID.store(0, ordering: .relaxed)
+            if !c.isClosed { closeClient(c) }  // closes the fd
+        } else if link.fd >= 0 {
+            loop.remove(link.fd)
+            Socket.close(link.fd)
+        }
+        link.reset()
+        let now = Clock.unixMilliseconds()
+        context.replication.status.withLock { s in
+            s.linkUp = false
+            s.syncInProgress = false
+            if wasConnected { s.linkDownSinceMs = now }
+            if link.cachedReplid != nil {
+                s.processedOffset = link.cachedOffset
+                s.readOffset = link.cachedOffset
+            }
+        }
+        scheduleRetry(link)
+    }
+
+    /// Writes what the link has queued; waits for EPOLLOUT if the socket is full.
+    private func flushMasterLink(_ link: MasterLink) {
+        guard link.fd >= 0, !link.output.isEmpty else { return }
+        switch Socket.write(link.fd, from: &link.output) {
+        case .closed, .failed:
+            dropMasterLink(link, reason: "Error writing to MASTER: connection lost.")
+            return
+        default: break
+        }
+        let wants = !link.output.isEmpty
+        if wants != link.wantsWrite {
+            link.wantsWrite = wants
+            loop.modify(link.fd, events: EventLoop.readable | (wants ? EventLoop.writable : 0), token: Worker.masterLinkToken)
+        }
+    }
+
+    private func send(to link: MasterLink, _ words: [String]) {
+        link.queue(words)
+        flushMasterLink(link)
+    }
+
+    private func sendAck(_ link: MasterLink) {
+        link.lastAckMs = Clock.monotonicMilliseconds()
+        send(to: link, ["REPLCONF", "ACK", String(link.processedOffset)])
+    }
+
+    // MARK: Events
+
+    func masterLinkEvent(flags: UInt32) {
+        guard let link = masterLink, link.fd >= 0 else { return }
+        if link.state == .connecting {
+            let error = vk_socket_error(link.fd)
+            if error != 0 {
+                dropMasterLink(link, reason: "Error condition on socket for SYNC: \(String(cString: strerror(error)))")
+                return
+            }
+            guard flags & EventLoop.writable != 0 else { return }
+            Log.notice("Non blocking connect for SYNC fired the event.")
+            link.state = .handshake
+            link.expecting = [.pong]
+            loop.modify(link.fd, events: EventLoop.readable, token: Worker.masterLinkToken)
+            send(to: link, ["PING"])
+            publishLinkState(link)
+            return
+        }
+        if flags & EventLoop.writable != 0 { flushMasterLink(link) }
+        guard link.fd >= 0, flags & (EventLoop.readable | EventLoop.hangup) != 0 else { return }
+        let result: IOResult
+        if let c = link.client {
+            result = Socket.read(link.fd, into: &c.input)
+        } else {
+            result = Socket.read(link.fd, into: &link.input)
+        }
+        switch result {
+        case .bytes(let n):
+            stats.inputBytes.add(n, ordering: .relaxed)
+            link.lastIOMs = Clock.monotonicMilliseconds()
+            masterLinkReceived(link, bytes: n)
+        case .wouldBlock:
+            break
+        case .closed, .failed:
+            dropMasterLink(link, reason: link.state == .connected ? "Connection with master lost."
+                                                                   : "Error reading from MASTER: connection lost.")
+        }
+    }
+
+    private func masterLinkReceived(_ link: MasterLink, bytes n: Int) {
+        switch link.state {
+        case .handshake: masterHandshake(link)
+        case .transfer: masterTransfer(link)
+        case .connected:
+            guard let c = link.client else { return }
+            link.readOffset += Int64(n)
+            c.lastInteraction = nowMs
+            processMasterStream(c)
+        case .loading, .connect, .connecting:
+            break  // the stream waits in the client's input until the load is done
+        }
+        if link.state != .connected && link.state != .loading && link.input.count > MasterLink.maxLineLength
+            && !(link.state == .transfer && link.haveBulkHeader) {
+            dropMasterLink(link, reason: "Bad protocol from MASTER: a line of more than \(MasterLink.maxLineLength) bytes, are you sure the host and port are right?")
+        }
+    }
+
+    // MARK: Handshake (Redis 7.0's syncWithMaster)
+
+    private func masterHandshake(_ link: MasterLink) {
+        while link.state == .handshake, let line = link.takeLine() {
+            guard let step = link.expecting.first else {
+                dropMasterLink(link, reason: "Unexpected data from MASTER during the handshake: '\(text(line))'")
+                return
+            }
+            // The master may send newlines to keep the connection alive before answering PSYNC.
+            if line.isEmpty && step == .psync { continue }
+            link.expecting.removeFirst()
+            switch step {
+            case .pong:
+                // A master that wants a password still proves it is alive with -NOAUTH.
+                if line.first == UInt8(ascii: "-") && !hasPrefix(line, "-NOAUTH") && !hasPrefix(line, "-NOPERM")
+                    && !hasPrefix(line, "-ERR operation not permitted") {
+                    dropMasterLink(link, reason: "Error reply to PING from master: '\(text(line))'")
+                    return
+                }
+                Log.notice("Master replied to PING, replication can continue...")
+                sendHandshake(link)
+            case .auth:
+                if line.first == UInt8(ascii: "-") {
+                    dropMasterLink(link, reason: "Unable to AUTH to MASTER: \(text(line))")
+                    return
+                }
+            case .replconf:
+                if line.first == UInt8(ascii: "-") {
+                    Log.notice("(Non critical) Master does not understand REPLCONF: \(text(line))")
+                }
+                if link.expecting.isEmpty { sendPsync(link) }
+            case .psync:
+                handlePsyncReply(link, line)
+            }
+        }
+    }
+
+    /// AUTH (if masterauth is set) and the REPLCONFs, pipelined as Redis 7.0 does.
+    private func sendHandshake(_ link: MasterLink) {
+        let (password, user) = context.config.withLock { ($0.value("masterauth"), $0.value("masteruser")) }
+        var expect: [MasterLink.Expect] = []
+        if !password.isEmpty {
+            link.queue(user.isEmpty ? ["AUTH", password] : ["AUTH", user, password])
+            expect.append(.auth)
+        }
+        link.queue(["REPLCONF", "listening-port", String(context.port)])
+        link.queue(["REPLCONF", "capa", "eof", "capa", "psync2"])
+        expect += [.replconf, .replconf]
+        link.expecting = expect
+        flushMasterLink(link)
+    }
+
+    private func sendPsync(_ link: MasterLink) {
+        if let replid = link.cachedReplid {
+            Log.notice("Trying a partial resynchronization (request \(replid):\(link.cachedOffset + 1)).")
+            link.queue(["PSYNC", replid, String(link.cachedOffset + 1)])
+        } else {
+            Log.notice("Partial resynchronization not possible (no cached master)")
+            link.queue(["PSYNC", "?", "-1"])
+        }
+        link.expecting = [.psync]
+        flushMasterLink(link)
+    }
+
+    private func handlePsyncReply(_ link: MasterLink, _ line: [UInt8]) {
+        let words = text(line).split(separator: " ").map(String.init)
+        if hasPrefix(line, "+FULLRESYNC") {
+            guard words.count == 3, words[1].utf8.count == 40, let offset = Int64(words[2]) else {
+                dropMasterLink(link, reason: "Master replied with wrong +FULLRESYNC syntax: '\(text(line))'")
+                return
+            }
+            Log.notice("Full resync from master: \(words[1]):\(offset)")
+            if link.cachedReplid != nil { Log.notice("Discarding previously cached master state.") }
+            // The data is about to be replaced: if this sync fails, the next one starts over.
+            link.cachedReplid = nil
+            link.syncReplid = words[1]
+            link.syncOffset = offset
+            link.state = .transfer
+            context.replication.status.withLock { s in
+                s.syncInProgress = true
+                s.syncTotalBytes = -1
+                s.syncReadBytes = 0
+                s.syncLastIOMs = Clock.unixMilliseconds()
+            }
+            publishLinkState(link)
+            masterTransfer(link)
+        } else if hasPrefix(line, "+CONTINUE"), let replid = link.cachedReplid {
+            Log.notice("Successful partial resynchronization with master.")
+            var history = replid
+            if words.count >= 2, words[1].utf8.count == 40, words[1] != replid {
+                // The master's history has a new id (a failover): the old one stays valid up to here.
+                history = words[1]
+                let offset = link.cachedOffset
+                context.replication.status.withLock { s in
+                    s.replid2 = replid
+                    s.secondReplOffset = offset + 1
+                    s.replid = history
+                }
+                Log.notice("Master replication ID changed to \(history)")
+            }
+            Log.notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
+            startStreaming(link, replid: history, offset: link.cachedOffset, db: link.cachedDB)
+        } else if hasPrefix(line, "-NOMASTERLINK") || hasPrefix(line, "-LOADING") {
+            dropMasterLink(link, reason: "Master is currently unable to PSYNC but should be in the future: \(text(line))")
+        } else {
+            dropMasterLink(link, reason: "Unexpected reply to PSYNC from master: '\(text(line))'")
+        }
+    }
+
+    // MARK: Full resync payload
+
+    private func masterTransfer(_ link: MasterLink) {
+        if !link.haveBulkHeader {
+            while let line = link.takeLine() {
+                if line.isEmpty { continue }  // keepalive newlines while the master prepares the RDB
+                if line.first == UInt8(ascii: "-") {
+                    dropMasterLink(link, reason: "MASTER aborted replication with an error: \(text(line))")
+                    return
+                }
+                guard line.first == UInt8(ascii: "$") else {
+                    dropMasterLink(link, reason: "Bad protocol from MASTER, the first byte is not '$' (we received '\(text(line).prefix(128))'), are you sure the host and port are right?")
+                    return
+                }
+                if hasPrefix(line, "$EOF:") && line.count == 5 + 40 {
+                    link.eofMark = Array(line[5...])
+                    Log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk")
+                } else if let n = Int(text(Array(line[1...]))), n >= 0 {
+                    link.payloadLength = n
+                    Log.notice("MASTER <-> REPLICA sync: receiving \(n) bytes from master to disk")
+                } else {
+                    dropMasterLink(link, reason: "Bad protocol from MASTER: bad payload length '\(text(line).prefix(128))'")
+                    return
+                }
+                link.haveBulkHeader = true
+                let total = Int64(link.eofMark == nil ? link.payloadLength : 0)
+                context.replication.status.withLock { $0.syncTotalBytes = total }
+                break
+            }
+            guard link.haveBulkHeader else { return }
+        }
+        let available = link.input.readable
+        var done = false
+        if link.eofMark == nil {
+            let take = min(link.payloadLength - link.payload.count, available.count)
+            link.payload.append(contentsOf: available[0..<take])
+            link.input.discardFront(take)
+            done = link.payload.count == link.payloadLength
+        } else if let mark = link.eofMark {
+            link.payload.append(contentsOf: available)
+            link.input.clear()
+            done = link.payload.count >= mark.count && link.payload.suffix(mark.count).elementsEqual(mark)
+            if done { link.payload.removeLast(mark.count) }
+        }
+        let read = Int64(link.payload.count)
+        context.replication.status.withLock { s in
+            s.syncReadBytes = read
+            s.syncLastIOMs = Clock.unixMilliseconds()
+        }
+        if done { loadMasterPayload(link) }
+    }
+
+    /// Parses the payload into per-shard records, then replaces every shard's data with them
+    /// in one fan-out under whole-shard locks (each shard loads its part on its own thread).
+    private func loadMasterPayload(_ link: MasterLink) {
+        link.state = .loading
+        Log.notice("MASTER <-> REPLICA sync: Flushing old data")
+        Log.notice("MASTER <-> REPLICA sync: Loading DB in memory")
+        let shards = context.shardCount, databases = context.databases
+        var parts = [[UInt8]](repeating: [], count: shards)
+        var keys = 0, skipped = 0
+        let payload = link.payload
+        link.payload = []
+        do {
+            _ = try RDBReader.load(bytes: payload) { record in
+                guard record.db < databases else {
+                    throw RDBError(offset: 0, message: "the master's data uses database \(record.db) but databases is \(databases)")
+                }
+                // A stream travels to its shard as its RDB encoding (`__load` decodes it there).
+                let value: [UInt8], type: UInt8
+                switch record.value {
+                case .string(let bytes): (value, type) = (bytes, 0)
+                case .stream(let stream): (value, type) = (Persistence.snapshotEncoding(of: stream), stream.rdbType)
+                case .unsupported: skipped += 1; return
+                }
+                record.key.withUnsafeBytes { k in
+                    value.withUnsafeBytes { v in
+                        let s = KeyHash.shard(of: k, count: shards)
+                        // Keys already past their deadline are kept: the master's DELs expire them.
+                        SnapshotRecord.encode(db: record.db, key: k, value: v, expireAt: record.expireAtMs,
+                                              type: type) { parts[s].append(contentsOf: $0) }
+                    }
+                }
+                keys += 1
+            }
+        } catch {
+            dropMasterLink(link, reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
+            return
+        }
+        if skipped > 0 {
+            Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
+        }
+        guard let loadPart = table.index(of: "__load") else { return }
+        let generation = link.generation
+        let op = MultiShardOperation(internalWithDB: 0) { _, _ in true }
+        let name = op.store(string: "__load")
+        for s in 0..<shards {
+            let records = parts[s].withUnsafeBytes { op.store($0) }
+            op.addPart(shard: s, command: loadPart, spanIndices: [name, records])
+            op.lockWholeShard(s)
+        }
+        // After the locks are released: the stream that queued meanwhile runs next.
+        op.onFinish = { [unowned self] in
+            guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
+            Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
+            // The sequencer takes the master's history as this server's (replid, offset, backlog).
+            self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
+            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: 0)
+        }
+        startInternal(op)
+    }
+
+    // MARK: Stream
+
+    /// The link carries the master's command stream from here: it becomes the master client.
+    private func startStreaming(_ link: MasterLink, replid: String, offset: Int64, db: Int) {
+        let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
+        let c = Client(fd: link.fd, id: id, peer: "\(link.host):\(link.port)", local: Socket.localAddress(link.fd),
+                       now: nowMs, maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
+        c.isMaster = true
+        c.repliesOff = true  // nothing is written back but ACKs, which the link sends itself
+        c.authenticated = true
+        c.db = db
+        c.input.append(link.input.readable)
+        link.input.clear()
+        let slot = Int(link.fd)
+        if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
+        clientsByFD[slot] = c
+        clientCount += 1
+        context.connectedClients.add(1, ordering: .relaxed)
+        link.client = c
+        link.masterReplid = replid
+        link.processedOffset = offset
+        link.readOffset = offset + Int64(c.input.count)
+        link.state = .connected
+        link.retryDelayMs = MasterLink.firstRetryDelayMs
+        ReplicaMode.masterClientID.store(id, ordering: .relaxed)
+        // A replica always keeps the stream it applies (backlog, its own replicas), as Redis
+        // creates its backlog on the first sync: the workers start recording.
+        context.replication.propagating.store(true, ordering: .releasing)
+        let now = Clock.unixMilliseconds()
+        context.replication.status.withLock { s in
+            s.linkUp = true
+            s.syncInProgress = false
+            s.lastIOMs = now
+            s.linkDownSinceMs = 0
+            s.processedOffset = offset
+            s.readOffset = offset + Int64(c.input.count)
+        }
+        publishLinkState(link)
+        // The first ACK also tells a master that streamed the payload that the replica is online.
+        sendAck(link)
+        processMasterStream(c)
+    }
+
+    /// Runs the complete commands in the master client's input (Dispatch.process sends the
+    /// master client here). Each one's bytes are counted and passed on after it ran; REPLCONF
+    /// GETACK is answered at once with the offset before it, as Redis does.
+    func processMasterStream(_ c: Client) {
+        guard let link = masterLink, link.client === c, link.state == .connected else { return }
+        var position = 0
+        parsing: while position < c.input.count && !c.pausedByOperation && !c.isClosed && link.client === c {
+            let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
+            var consumed = 0
+            switch c.parser.parse(frame, consumed: &consumed) {
+            case .command:
+                let base = c.parser.spansInScratch ? UnsafeRawPointer(c.parser.inlineScratch.base)
+                                                   : UnsafeRawPointer(frame.baseAddress!)
+                let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
+                if argIs(args[0], "replconf") {
+                    if args.count >= 2 && argIs(args[1], "getack") { sendAck(link) }
+                } else {
+                    execute(c, args)
+                }
+                applied(link, UnsafeRawBufferPointer(rebasing: frame[0..<consumed]), inTransaction: c.transaction != nil)
+                position += consumed
+            case .empty:
+                applied(link, UnsafeRawBufferPointer(rebasing: frame[0..<consumed]), inTransaction: c.transaction != nil)
+                position += consumed
+            case .incomplete:
+                break parsing
+            case .protocolError(let message):
+                c.input.discardFront(position)
+                publishOffsets(link)
+                dropMasterLink(link, reason: "Protocol error from MASTER (\(message)): dropping the link")
+                return
+            }
+        }
+        if link.client === c { c.input.discardFront(position) }
+        publishOffsets(link)
+    }
+
+    /// A command from the master ran: count its bytes and pass them on to this server's own
+    /// replicas (a transaction's, once it is over).
+    private func applied(_ link: MasterLink, _ bytes: UnsafeRawBufferPointer, inTransaction: Bool) {
+        if inTransaction {
+            link.openTransaction.append(bytes)
+            return
+        }
+        if link.openTransaction.isEmpty {
+            feedReplicationStream(bytes)
+            link.processedOffset += Int64(bytes.count)
+        } else {
+            link.openTransaction.append(bytes)
+            feedReplicationStream(link.openTransaction.readable)
+            link.processedOffset += Int64(link.openTransaction.count)
+            link.openTransaction.clear()
+        }
+    }
+
+    private func publishOffsets(_ link: MasterLink) {
+        let (read, processed, now) = (link.readOffset, link.processedOffset, Clock.unixMilliseconds())
+        context.replication.status.withLock { s in
+            s.readOffset = read
+            s.processedOffset = processed
+            s.lastIOMs = now
+        }
+    }
+
+    private func publishLinkState(_ link: MasterLink) {
+        let state = link.roleState
+        context.replication.status.withLock { $0.masterLinkState = state }
+    }
+
+    // MARK: Timer (worker 0, every tick)
+
+    func masterLinkCron() {
+        guard let link = masterLink else { return }
+        let mono = Clock.monotonicMilliseconds()
+        if let c = link.client, c.isClosed {
+            dropMasterLink(link, reason: "Connection with master lost.")  // CLIENT KILL on this replica
+            return
+        }
+        let timeoutMs = Int64(context.config.withLock { $0.integer("repl-timeout") }) * 1000
+        switch link.state {
+        case .connect:
+            if mono >= link.nextAttemptMs { connectToMaster(link) }
+        case .connecting, .handshake:
+            if mono - link.lastIOMs > timeoutMs { dropMasterLink(link, reason: "Timeout connecting to the MASTER...") }
+        case .transfer:
+            if mono - link.lastIOMs > timeoutMs {
+                dropMasterLink(link, reason: "Timeout receiving bulk data from MASTER... If the problem persists try to set the 'repl-timeout' parameter in redis.conf to a larger value.")
+            }
+        case .loading:
+            break
+        case .connected:
+            if mono - link.lastIOMs > timeoutMs {
+                dropMasterLink(link, reason: "MASTER timeout: no data nor PING received...")
+            } else if mono - link.lastAckMs >= 1000 {
+                sendAck(link)
+            }
+        }
+    }
+}
+
+/// A replication history as a dump keeps it (aux fields repl-id, repl-offset, repl-stream-db).
+struct ReplicationHistory: Sendable {
+    let replid: String
+    let offset: Int64
+    let db: Int
+
+    var auxFields: [(String, String)] {
+        [("repl-stream-db", String(db)), ("repl-id", replid), ("repl-offset", String(offset))]
+    }
+
+    /// The history in a loaded dump's aux fields, if it names one (Redis checks the same).
+    init?(aux: [String: String]) {
+        guard let id = aux["repl-id"], id.utf8.count == 40, let offset = aux["repl-offset"].flatMap({ Int64($0) }),
+              let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, offset >= 0 else { return nil }
+        self.init(replid: id, offset: offset, db: db)
+    }
+
+    init(replid: String, offset: Int64, db: Int) {
+        self.replid = replid
+        self.offset = offset
+        self.db = db
+    }
+}

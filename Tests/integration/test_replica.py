@@ -1,0 +1,546 @@
+"""The replica side of replication: a ValKeyper replica of Debian's redis-server 7.0.
+
+Full sync of existing data, the command stream applied, READONLY, REPLICAOF/SLAVEOF/ROLE,
+INFO replication's replica lines, promotion with REPLICAOF NO ONE, partial resync after a
+lost link, and masters that send garbage."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+from conftest import answers_ping, free_port, wait_until
+from resp import Conn, Error
+
+REDIS_SERVER = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0")
+
+SHARDS = os.environ.get("VALKEYPER_TEST_SHARDS", "2")
+
+
+class RedisMaster:
+    """A redis-server 7.0 on a free port (diskless sync without delay: syncs start at once)."""
+
+    def __init__(self, port=None, data_dir=None, save=""):
+        self.port = port or free_port()
+        self.dir = data_dir or tempfile.mkdtemp(prefix="vk-replica-master-")
+        self.log = open(os.path.join(self.dir, "redis.log"), "a")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", save, "--dir", self.dir,
+             "--appendonly", "no", "--repl-diskless-sync-delay", "0",
+             "--enable-debug-command", "yes"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: answers_ping(self.port), message="redis-server to start")
+
+    def conn(self):
+        return Conn(self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def master():
+    m = RedisMaster()
+    yield m
+    m.stop()
+
+
+def info(conn, section="replication"):
+    text = conn.cmd("INFO", section).decode()
+    return dict(line.split(":", 1) for line in text.split("\r\n") if line and not line.startswith("#"))
+
+
+def info_keys(conn, section="replication"):
+    text = conn.cmd("INFO", section).decode()
+    return [line.split(":", 1)[0] for line in text.split("\r\n") if line and not line.startswith("#")]
+
+
+def start_replica(make_server, master_port, *extra):
+    return make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(master_port), *extra)
+
+
+def synced(master_conn, replica_conn):
+    """The link is up and the replica has applied everything the master has produced."""
+    r = info(replica_conn)
+    if r.get("master_link_status") != "up":
+        return False
+    return int(r["slave_repl_offset"]) == int(info(master_conn)["master_repl_offset"])
+
+
+def wait_synced(master_conn, replica_conn, timeout=20):
+    wait_until(lambda: synced(master_conn, replica_conn), timeout=timeout, message="the replica to catch up")
+
+
+def dataset(conn, databases=range(16)):
+    """{db: {key: (value, has_ttl, pttl)}} by SCAN + GET + PTTL."""
+    out = {}
+    for db in databases:
+        assert conn.cmd("SELECT", db) == "OK"
+        keys = set()
+        cursor = b"0"
+        while True:
+            cursor, batch = conn.cmd("SCAN", cursor, "COUNT", 100)
+            keys.update(batch)
+            if cursor == b"0":
+                break
+        if keys:
+            out[db] = {k: (conn.cmd("GET", k), conn.cmd("PTTL", k)) for k in keys}
+    conn.cmd("SELECT", 0)
+    return out
+
+
+def assert_same_data(master_conn, replica_conn):
+    m, r = dataset(master_conn), dataset(replica_conn)
+    assert sorted(m) == sorted(r)
+    for db in m:
+        assert sorted(m[db]) == sorted(r[db]), "keys of db %d" % db
+        for k, (value, pttl) in m[db].items():
+            rvalue, rpttl = r[db][k]
+            assert rvalue == value, (db, k)
+            # The same absolute deadline, read a moment apart.
+            assert (pttl < 0) == (rpttl < 0) and abs(pttl - rpttl) < 3000, (db, k, pttl, rpttl)
+
+
+def test_full_sync_of_existing_data(master, make_server):
+    mc = master.conn()
+    for i in range(200):
+        mc.cmd("SET", "key:%d" % i, "value-%d" % i)
+    mc.cmd("SET", "ttl", "soon", "EX", 1000)
+    mc.cmd("SET", "big", "x" * 100000)
+    mc.cmd("SET", "num", 12345)
+    mc.cmd("SELECT", 3)
+    mc.cmd("SET", "in3", "three", "PX", 500000)
+    mc.cmd("SELECT", 15)
+    mc.cmd("SET", "in15", "fifteen")
+    mc.cmd("SELECT", 0)
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+    assert rc.cmd("GET", "big") == b"x" * 100000
+    assert int(info(master.conn(), "stats")["sync_full"]) == 1
+
+
+def test_stream_of_writes_applied(master, make_server):
+    mc = master.conn()
+    mc.cmd("SET", "counter", 10)
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    mc.cmd("SET", "a", "1")
+    mc.cmd("INCR", "counter")
+    mc.cmd("INCRBY", "counter", 5)
+    mc.cmd("SET", "gone", "x")
+    mc.cmd("DEL", "gone")
+    mc.cmd("SET", "exp", "v")
+    mc.cmd("EXPIRE", "exp", 1000)
+    mc.cmd("SET", "withpx", "v", "PX", 900000)
+    mc.cmd("MSET", "m1", "a", "m2", "b", "m3", "c")
+    mc.cmd("APPEND", "a", "23")
+    mc.cmd("SELECT", 7)
+    mc.cmd("SET", "seven", "7")
+    mc.cmd("SELECT", 0)
+    assert mc.pipeline([("MULTI",), ("SET", "t1", "x"), ("INCR", "counter"), ("DEL", "m1"), ("EXEC",)])[-1] \
+        == ["OK", 17, 1]
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+    assert rc.cmd("GET", "counter") == b"17"
+    assert rc.cmd("SELECT", 7) == "OK" and rc.cmd("GET", "seven") == b"7"
+
+    mc.cmd("FLUSHALL")
+    mc.cmd("SET", "after", "flush")
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+    assert rc.cmd("SELECT", 7) == "OK" and rc.cmd("DBSIZE") == 0
+    assert rc.cmd("SELECT", 0) == "OK" and rc.cmd("GET", "after") == b"flush"
+
+
+def test_many_writes_across_shards(master, make_server):
+    mc = master.conn()
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    mc.pipeline([("SET", "k%d" % i, i) for i in range(2000)])
+    mc.pipeline([("INCR", "k%d" % i) for i in range(0, 2000, 3)])
+    mc.pipeline([("DEL", "k%d" % i, "k%d" % (i + 1)) for i in range(0, 2000, 7)])
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+
+
+def test_read_only_replica(master, make_server):
+    mc = master.conn()
+    mc.cmd("SET", "k", "v")
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    assert rc.raw("SET", "k", "other") == b"-READONLY You can't write against a read only replica.\r\n"
+    assert rc.raw("DEL", "k") == b"-READONLY You can't write against a read only replica.\r\n"
+    assert rc.cmd("GET", "k") == b"v"
+    # Inside MULTI the refusal flags the transaction.
+    assert rc.cmd("MULTI") == "OK"
+    assert rc.raw("SET", "x", "1") == b"-READONLY You can't write against a read only replica.\r\n"
+    assert rc.cmd("GET", "k") == "QUEUED"
+    assert rc.raw("EXEC") == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    # replica-read-only no: local writes are allowed (and not sent anywhere).
+    assert rc.cmd("CONFIG", "SET", "replica-read-only", "no") == "OK"
+    assert rc.cmd("SET", "local", "1") == "OK"
+    assert rc.cmd("CONFIG", "SET", "replica-read-only", "yes") == "OK"
+    assert info(rc)["slave_read_only"] == "1"
+
+
+def test_info_and_role(master, make_server):
+    mc = master.conn()
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    keys = info_keys(rc)
+    assert keys[:11] == ["role", "master_host", "master_port", "master_link_status", "master_last_io_seconds_ago",
+                         "master_sync_in_progress", "slave_read_repl_offset", "slave_repl_offset",
+                         "slave_priority", "slave_read_only", "replica_announced"]
+    assert keys[11] == "connected_slaves"
+    fields = info(rc)
+    assert fields["role"] == "slave"
+    assert fields["master_host"] == "127.0.0.1" and fields["master_port"] == str(master.port)
+    assert fields["master_sync_in_progress"] == "0"
+    offset = int(fields["slave_repl_offset"])
+    role = rc.cmd("ROLE")
+    assert role[:4] == [b"slave", b"127.0.0.1", master.port, b"connected"]
+    assert role[4] >= offset
+    # The master sees this replica with the port it listens on.
+    wait_until(lambda: "port=%d,state=online" % replica.port in info(mc).get("slave0", ""),
+               message="the master to list the replica online")
+    assert rc.cmd("CONFIG", "GET", "replicaof") == [b"replicaof", b"127.0.0.1 %d" % master.port]
+    clients = rc.cmd("CLIENT", "LIST", "TYPE", "master").decode()
+    assert "flags=M" in clients and "addr=127.0.0.1:%d" % master.port in clients
+    assert rc.cmd("HELLO", "3")[b"role"] == b"replica"
+
+
+def test_replicaof_command_errors_and_noop(master, make_server):
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(master.conn(), rc)
+    assert rc.raw("REPLICAOF", "127.0.0.1", "abc") == b"-ERR Invalid master port\r\n"
+    assert rc.raw("REPLICAOF", "127.0.0.1", "70000") == b"-ERR Invalid master port\r\n"
+    assert rc.raw("SLAVEOF", "127.0.0.1", "-1") == b"-ERR Invalid master port\r\n"
+    assert rc.raw("REPLICAOF", "127.0.0.1") == b"-ERR wrong number of arguments for 'replicaof' command\r\n"
+    assert rc.raw("REPLICAOF", "127.0.0.1", str(master.port)) == b"+OK Already connected to specified master\r\n"
+    assert rc.raw("SLAVEOF", "127.0.0.1", str(master.port)) == b"+OK Already connected to specified master\r\n"
+
+
+def test_replica_of_unreachable_master(make_server):
+    port = free_port()  # nobody listens there
+    replica = start_replica(make_server, port)
+    rc = replica.conn()
+    fields = info(rc)
+    assert fields["role"] == "slave" and fields["master_link_status"] == "down"
+    assert fields["master_last_io_seconds_ago"] == "-1"
+    assert fields["slave_repl_offset"] == "1"
+    assert fields["master_link_down_since_seconds"] == "-1"
+    assert rc.cmd("ROLE")[3] in (b"connect", b"connecting")
+    assert rc.cmd("ROLE")[4] == -1
+    assert rc.cmd("GET", "x") is None
+    assert rc.cmd("REPLICAOF", "NO", "ONE") == "OK"
+    assert info(rc)["role"] == "master"
+    assert rc.cmd("SET", "x", "1") == "OK"
+
+
+def test_promotion_keeps_data_and_accepts_writes(master, make_server):
+    mc = master.conn()
+    mc.cmd("SET", "k", "v", "EX", 1000)
+    mc.cmd("SELECT", 2)
+    mc.cmd("SET", "two", "2")
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    replid_before = info(mc)["master_replid"]
+    wait_until(lambda: info(rc)["master_replid"] == replid_before, message="the replica to take the master's history")
+    assert rc.raw("REPLICAOF", "NO", "ONE") == b"+OK\r\n"
+    fields = info(rc)
+    assert fields["role"] == "master"
+    assert fields["master_replid2"] == replid_before
+    assert fields["master_replid"] != replid_before
+    assert rc.cmd("ROLE")[0] == b"master"
+    assert rc.cmd("GET", "k") == b"v" and 0 < rc.cmd("TTL", "k") <= 1000
+    assert rc.cmd("SELECT", 2) == "OK" and rc.cmd("GET", "two") == b"2"
+    assert rc.cmd("SET", "new", "write") == "OK"
+    assert rc.cmd("CONFIG", "GET", "replicaof") == [b"replicaof", b""]
+    # The master's later writes do not arrive any more.
+    mc.cmd("SET", "later", "1")
+    assert rc.cmd("REPLICAOF", "NO", "ONE") == "OK"  # already a master: nothing to do
+    assert rc.cmd("EXISTS", "later") == 0
+
+
+def test_replicaof_at_run_time_replaces_data(master, make_server):
+    mc = master.conn()
+    mc.cmd("SET", "from-master", "1")
+    node = make_server("--threads", SHARDS, "--shards", SHARDS)
+    nc = node.conn()
+    nc.cmd("SET", "local", "old")
+    assert nc.raw("REPLICAOF", "127.0.0.1", str(master.port)) == b"+OK\r\n"
+    wait_synced(mc, nc)
+    assert nc.cmd("GET", "from-master") == b"1"
+    assert nc.cmd("EXISTS", "local") == 0
+    assert_same_data(mc, nc)
+
+
+def test_expired_keys_wait_for_the_masters_del(master, make_server):
+    mc = master.conn()
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    assert mc.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0") == "OK"
+    mc.cmd("SET", "short", "v", "PX", 50)
+    wait_synced(mc, rc)
+    # Past its deadline the replica hides the key but keeps it until the master's DEL.
+    wait_until(lambda: rc.cmd("GET", "short") is None, message="the key to read as expired")
+    assert rc.cmd("EXISTS", "short") == 0
+    assert rc.cmd("TTL", "short") == -2
+    assert rc.cmd("DBSIZE") == 1
+    assert mc.cmd("GET", "short") is None  # the master expires it and sends DEL
+    wait_until(lambda: rc.cmd("DBSIZE") == 0, message="the master's DEL to remove the key")
+    mc.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "1")
+
+
+def test_partial_resync_after_the_master_drops_the_link(master, make_server):
+    mc = master.conn()
+    mc.cmd("SET", "before", "1")
+    replica = start_replica(make_server, master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    mc.cmd("SELECT", 4)
+    mc.cmd("SET", "in4", "x")
+    wait_synced(mc, rc)
+    partial_before = int(info(mc, "stats")["sync_partial_ok"])
+    assert mc.cmd("CLIENT", "KILL", "TYPE", "replica") == 1
+    # Writes while the link is down arrive with the partial resync (still in db 4).
+    mc.cmd("SET", "during", "2")
+    mc.cmd("INCR", "during")
+    wait_until(lambda: int(info(mc, "stats")["sync_partial_ok"]) > partial_before, message="a partial resync")
+    assert int(info(mc, "stats")["sync_full"]) == 1
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+    assert rc.cmd("SELECT", 4) == "OK" and rc.cmd("GET", "during") == b"3"
+    # Serving reads meanwhile, and the link comes back after CLIENT KILL on the replica too.
+    assert rc.cmd("CLIENT", "KILL", "TYPE", "master") == 1
+    mc.cmd("SET", "again", "1")
+    wait_until(lambda: int(info(mc, "stats")["sync_partial_ok"]) > partial_before + 1, message="a second partial resync")
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+
+
+def test_master_restart_then_resync(make_server):
+    data = tempfile.mkdtemp(prefix="vk-replica-master-")
+    master = RedisMaster(data_dir=data, save="3600 1")
+    try:
+        mc = master.conn()
+        mc.cmd("SET", "k", "1")
+        replica = start_replica(make_server, master.port)
+        rc = replica.conn()
+        wait_synced(mc, rc)
+        port = master.port
+        master.conn().send_raw(b"*1\r\n$8\r\nSHUTDOWN\r\n")  # saves, with the replication id
+        master.proc.wait(10)
+        master.log.close()
+        wait_until(lambda: info(rc)["master_link_status"] == "down", message="the replica to see the link down")
+        assert rc.cmd("GET", "k") == b"1"  # still serving reads
+        assert int(info(rc)["master_link_down_since_seconds"]) >= 0
+        master = RedisMaster(port=port, data_dir=data, save="3600 1")
+        mc = master.conn()
+        mc.cmd("SET", "k2", "2")
+        wait_synced(mc, rc)
+        assert_same_data(mc, rc)
+    finally:
+        master.stop()
+
+
+class FakeMaster:
+    """A TCP server that answers the handshake, then `psync_reply` (bytes), and counts connections."""
+
+    def __init__(self, psync_reply):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.reply = psync_reply
+        self.connections = 0
+        self.psyncs = []
+        self.running = True
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _session(self, conn):
+        buf = b""
+        try:
+            while True:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while b"\r\n" in buf:
+                    # Commands arrive as RESP arrays: answer one per complete command.
+                    parts = buf.split(b"\r\n")
+                    if not parts[0].startswith(b"*"):
+                        return
+                    n = int(parts[0][1:])
+                    if len(parts) < 1 + 2 * n + 1:
+                        break
+                    words = [parts[2 + 2 * i] for i in range(n)]
+                    buf = b"\r\n".join(parts[1 + 2 * n:])
+                    name = words[0].upper()
+                    if name == b"PING":
+                        conn.sendall(b"+PONG\r\n")
+                    elif name == b"REPLCONF" and words[1].upper() != b"ACK":
+                        conn.sendall(b"+OK\r\n")
+                    elif name == b"PSYNC":
+                        self.psyncs.append(words[1:])
+                        conn.sendall(self.reply)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.running = False
+        self.sock.close()
+
+
+EMPTY_RDB = b"REDIS0011\xff" + b"\x00" * 8  # EOF, checksum 0 (not checked)
+REPLID = b"a" * 40
+
+GARBAGE = [
+    b"hello, I am not a master\r\n",
+    b"+FULLRESYNC " + REPLID + b" 0\r\n$12\r\nnot-an-rdb!!",
+    b"+FULLRESYNC " + REPLID + b" 0\r\n$30\r\nREDIS0011\xfa\x05hello\xc0\xff\xff\xff\x00\x01\x02garbage....\r\n",
+    b"+FULLRESYNC " + REPLID + b" 0\r\nGARBAGE\r\n",
+    b"+FULLRESYNC " + REPLID + b" 0\r\n$%d\r\n" % len(EMPTY_RDB) + EMPTY_RDB
+    + b"*3\r\n$3\r\nSET\r\n$4\r\ngood\r\n$1\r\n1\r\n*2\r\n$3\r\nSET\r\nhalf\r\n",
+    b"+FULLRESYNC " + REPLID + b" 0\r\n$%d\r\n" % len(EMPTY_RDB) + EMPTY_RDB + b"*1\r\n$-5\r\n" + b"\x00" * 100,
+    b"+FULLRESYNC " + REPLID + b" 0\r\n$EOF:" + b"m" * 40 + b"\r\n" + b"\x01" * 70000 + b"m" * 40,
+    b"+CONTINUE\r\n*1\r\n$4\r\nPING\r\n",
+]
+
+
+@pytest.mark.parametrize("reply", GARBAGE, ids=range(len(GARBAGE)))
+def test_garbage_from_the_master_drops_the_link_not_the_server(make_server, reply):
+    fake = FakeMaster(reply)
+    try:
+        replica = start_replica(make_server, fake.port)
+        rc = replica.conn()
+        # It retries after each failure, and serves clients all along.
+        wait_until(lambda: fake.connections >= 3, message="the replica to reconnect")
+        assert rc.cmd("PING") == "PONG"
+        assert replica.alive()
+        assert rc.cmd("DBSIZE") in (0, 1)
+        if rc.cmd("DBSIZE") == 1:
+            assert rc.cmd("GET", "good") == b"1"  # whole commands before the garbage ran, never half of one
+        assert rc.cmd("EXISTS", "half") == 0
+        assert fake.psyncs[0] == [b"?", b"-1"]
+    finally:
+        fake.stop()
+
+
+def test_chained_replicas_keep_the_masters_offsets(master, make_server):
+    """redis-server -> ValKeyper -> ValKeyper: the middle one passes the stream on unchanged."""
+    mc = master.conn()
+    mc.cmd("SET", "pre", "1")
+    middle = start_replica(make_server, master.port)
+    wait_synced(mc, middle.conn())
+    leaf = make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(middle.port))
+    lc = leaf.conn()
+    wait_synced(middle.conn(), lc)
+    mc.cmd("SET", "a", "1")
+    mc.cmd("SELECT", 3)
+    mc.cmd("INCR", "c")
+    mc.pipeline([("SET", "k%d" % i, i) for i in range(300)])
+    mc.cmd("MSET", "x1", "1", "x2", "2", "x3", "3", "x4", "4")  # keys on several shards of the replicas
+    mc.pipeline([("MULTI",), ("SET", "t1", "1"), ("DEL", "k1", "k2", "k3"), ("EXEC",)])
+    mc.cmd("SELECT", 0)
+    mc.cmd("FLUSHDB")
+    mc.cmd("SET", "after", "flush")
+    wait_synced(mc, middle.conn())
+    wait_synced(middle.conn(), lc)
+    assert_same_data(mc, lc)
+    # Same history and offset all along the chain (read until no PING moves them in between).
+    def same_offsets():
+        offsets = {info(mc)["master_repl_offset"], info(middle.conn())["master_repl_offset"],
+                   info(lc)["master_repl_offset"], info(lc)["slave_repl_offset"]}
+        return len(offsets) == 1
+    wait_until(same_offsets, message="the same offset along the chain")
+    assert info(lc)["master_replid"] == info(mc)["master_replid"]
+
+
+def test_valkeyper_master_and_replica(make_server):
+    vk_master = make_server("--threads", SHARDS, "--shards", SHARDS)
+    mc = vk_master.conn()
+    mc.cmd("SET", "ttl", "v", "EX", 500)
+    mc.cmd("MSET", "a", "1", "b", "2", "c", "3")
+    replica = start_replica(make_server, vk_master.port)
+    rc = replica.conn()
+    wait_synced(mc, rc)
+    mc.cmd("INCR", "a")
+    mc.cmd("DEL", "b")
+    mc.pipeline([("MULTI",), ("SET", "t", "1"), ("INCR", "t"), ("EXEC",)])
+    mc.cmd("SELECT", 9)
+    mc.cmd("SET", "nine", "9")
+    wait_synced(mc, rc)
+    assert_same_data(mc, rc)
+
+
+def test_masterauth(make_server):
+    m = RedisMaster()
+    try:
+        m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
+        replica = start_replica(make_server, m.port, "--masterauth", "secret")
+        rc = replica.conn()
+        mc = m.conn()
+        assert mc.cmd("AUTH", "secret") == "OK"
+        mc.cmd("SET", "k", "v")
+        wait_synced(mc, rc)
+        assert rc.cmd("GET", "k") == b"v"
+    finally:
+        m.stop()
+
+
+def test_wrong_masterauth_retries(make_server):
+    m = RedisMaster()
+    try:
+        m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
+        replica = start_replica(make_server, m.port, "--masterauth", "wrong")
+        wait_until(lambda: "Unable to AUTH to MASTER" in replica.output(), message="the AUTH failure in the log")
+        assert info(replica.conn())["master_link_status"] == "down"
+        assert replica.conn().cmd("CONFIG", "SET", "masterauth", "secret") == "OK"
+        wait_until(lambda: info(replica.conn())["master_link_status"] == "up", message="the link with the right password")
+    finally:
+        m.stop()
+
+
+def test_silent_master_times_out(make_server):
+    fake = FakeMaster(b"+FULLRESYNC " + REPLID + b" 0\r\n$100\r\nREDIS")  # then nothing
+    try:
+        replica = start_replica(make_server, fake.port, "--repl-timeout", "1")
+        rc = replica.conn()
+        wait_until(lambda: info(rc)["master_sync_in_progress"] == "1", message="the transfer to start")
+        fields = info(rc)
+        assert fields["master_sync_total_bytes"] == "100" and fields["master_sync_read_bytes"] == "5"
+        assert fields["master_sync_left_bytes"] == "95" and fields["master_sync_perc"] == "5.00"
+        wait_until(lambda: "Timeout receiving bulk data from MASTER" in replica.output(), message="the timeout")
+        wait_until(lambda: fake.connections >= 2, message="a new attempt")
+        assert rc.cmd("PING") == "PONG"
+    finally:
+        fake.stop()
