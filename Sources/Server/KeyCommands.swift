@@ -108,6 +108,10 @@ enum KeyCommands {
         // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
         CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
                     summary: "A container for debugging commands.", run: .client(debug)),
+        CommandSpec("__digest", arity: -2, flags: [.internal], group: "server",
+                    run: .keyed(DatasetDigest.shardPart, split: nil, crossShard: nil)),
+        CommandSpec("__digest_value", arity: -2, flags: [.internal], group: "server",
+                    run: .keyed(DatasetDigest.valuePart, split: nil, crossShard: nil)),
         CommandSpec("__set_active_expire", arity: 3, flags: [.internal], group: "server",
                     run: .keyed(setActiveExpirePart, split: nil, crossShard: nil)),
     ]
@@ -851,6 +855,27 @@ enum KeyCommands {
     static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         if argIs(args[1], "sleep") && args.count == 3 {
             debugSleep(w, args, &out)
+        } else if argIs(args[1], "digest") && args.count == 2 {
+            let databases = w.context.databases
+            w.fanOut(c, args, part: "__digest", out: &out) { op, out in
+                let digest = DatasetDigest.combine((0..<op.parts.count).map { op.reply($0) }, databases: databases)
+                out.writeSimple(string: Digest.hex(digest))
+                return true
+            }
+        } else if argIs(args[1], "digest-value") {
+            let keys = args.count - 2
+            w.fanOut(c, args, part: "__digest_value", out: &out) { op, out in
+                out.writeArrayHeader(keys)
+                for k in 0..<keys {
+                    var d = [UInt8](repeating: 0, count: 20)
+                    for p in 0..<op.parts.count {
+                        let r = op.reply(p)
+                        for j in 0..<20 where r.count >= (k + 1) * 20 { d[j] ^= r[k * 20 + j] }
+                    }
+                    out.writeSimple(string: Digest.hex(d))
+                }
+                return true
+            }
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
             w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
         } else {

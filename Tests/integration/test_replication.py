@@ -384,3 +384,28 @@ def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
     assert (stats["sync_full"], stats["sync_partial_ok"]) == ("1", "1")
     wait_in_sync(master, again)
     assert again.conn().cmd("GET", "k1") == b"2"
+
+
+def test_debug_digest_agrees_between_master_and_replicas(nodes):
+    master = master_node(nodes)
+    m = master.conn()
+    vk = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    rd = nodes("--save", "", "--enable-debug-command", "yes", "--replicaof", "127.0.0.1", str(master.port),
+               binary=REDIS_SERVER)
+    assert m.cmd("DEBUG", "DIGEST") == "0" * 40
+    for i in range(50):
+        m.cmd("SET", "k%d" % i, "v%d" % i)
+    m.cmd("SET", "ttl", "x", "EX", "100")
+    m.cmd("XADD", "s", "1-1", "f", "v", "n", "123")
+    m.cmd("SELECT", "5")
+    m.cmd("SET", "five", "5")
+    m.cmd("SELECT", "0")
+    wait_until(lambda: link_up(vk) and link_up(rd), timeout=20, message="replicas up")
+    assert m.cmd("WAIT", "2", "10000") == 2
+    digest = m.cmd("DEBUG", "DIGEST")
+    assert digest != "0" * 40
+    wait_until(lambda: vk.conn().cmd("DEBUG", "DIGEST") == digest, message="same digest on the ValKeyper replica")
+    # Per key, the digest is Redis's own (DEBUG DIGEST-VALUE).
+    keys = ["k1", "ttl", "s", "missing"]
+    wait_until(lambda: rd.conn().cmd("DEBUG", "DIGEST-VALUE", *keys) == m.cmd("DEBUG", "DIGEST-VALUE", *keys),
+               message="same value digests on the redis-server replica")
