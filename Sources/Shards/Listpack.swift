@@ -269,7 +269,7 @@ public enum Listpack {
 }
 
 /// Redis's string2ll: a canonical decimal 64-bit integer, else nil.
-@inline(__always) func parseInt64(_ s: UnsafeRawBufferPointer) -> Int64? {
+@inline(__always) public func parseInt64(_ s: UnsafeRawBufferPointer) -> Int64? {
     let n = s.count
     guard n > 0, n <= 20 else { return nil }
     if n == 1 && s[0] == UInt8(ascii: "0") { return 0 }

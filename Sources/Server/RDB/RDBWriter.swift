@@ -336,34 +336,7 @@ final class RDBWriter {
 
 /// Redis's string2ll: the value of a string that is exactly a canonical decimal integer
 /// (no sign but "-", no leading zeros, no spaces, fits in 64 bits), else nil.
-func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? {
-    let n = s.count
-    guard n > 0, n <= 20 else { return nil }
-    if n == 1 && s[0] == UInt8(ascii: "0") { return 0 }
-    var i = 0
-    let negative = s[0] == UInt8(ascii: "-")
-    if negative {
-        i = 1
-        guard n > 1 else { return nil }
-    }
-    guard s[i] >= UInt8(ascii: "1"), s[i] <= UInt8(ascii: "9") else { return nil }
-    var magnitude: UInt64 = 0
-    while i < n {
-        let c = s[i]
-        guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
-        let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = times10.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
-        guard !o1, !o2 else { return nil }
-        magnitude = sum
-        i += 1
-    }
-    if negative {
-        guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
-        return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
-    }
-    guard magnitude <= UInt64(Int64.max) else { return nil }
-    return Int64(magnitude)
-}
+func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? { parseInt64(s) }
 
 /// The stream encoder writes its items straight into the dump.
 extension RDBWriter: RDBItemSink {
