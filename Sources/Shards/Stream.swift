@@ -272,7 +272,12 @@ public final class Stream {
             Listpack.encode(integer: Int64(pairs), into: &enc)
             for i in 0..<pairs { Listpack.encode(string: element(2 * i), into: &enc) }
             Listpack.encode(integer: 0, into: &enc)
-            var lp = Listpack.new(capacity: Swift.min(Swift.max(Stream.nodeMaxBytes, 64), 4096))
+            // The node that was the tail is full: give back its growth slack (Redis's
+            // listpacks are exactly sized), then start the new one small.
+            if let tail = nodes.indices.last {
+                Listpack.shrinkToFit(&nodes[tail].lp)
+            }
+            var lp = Listpack.new(capacity: 256)
             Listpack.append(&lp, encoded: enc, count: 4 + pairs)
             enc.removeAll(keepingCapacity: true)
             nodes.append(StreamNode(master: id, lp: lp))
