@@ -20,6 +20,8 @@ struct WorkerReport: Sendable {
     var maxOutputBuffer = 0
     var clientMemory = 0
     var tableOverhead = 0
+    /// Clients waiting in a blocking stream read (XREAD/XREADGROUP BLOCK).
+    var blockedClients = 0
 
     /// The sum of every worker's report.
     static func total(_ reports: [WorkerReport], databases: Int, commands: Int) -> WorkerReport {
@@ -43,6 +45,7 @@ struct WorkerReport: Sendable {
             t.maxOutputBuffer = max(t.maxOutputBuffer, r.maxOutputBuffer)
             t.clientMemory += r.clientMemory
             t.tableOverhead += r.tableOverhead
+            t.blockedClients += r.blockedClients
         }
         return t
     }
@@ -55,6 +58,7 @@ extension Worker {
         publishStats()
         var r = WorkerReport()
         r.clients = clientCount
+        r.blockedClients = streamClientState.blocked.count
         for case let c? in clientsByFD where !c.isClosed {
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
             let output = c.id == caller ? 0 : c.output.capacity
@@ -184,7 +188,7 @@ enum ServerInfo {
             add("maxclients", ctx.maxClients.load(ordering: .relaxed))
             add("client_recent_max_input_buffer", r.maxInputBuffer)
             add("client_recent_max_output_buffer", r.maxOutputBuffer)
-            add("blocked_clients", 0)
+            add("blocked_clients", r.blockedClients)
             add("tracking_clients", 0)
             add("clients_in_timeout_table", 0)
         case "memory":

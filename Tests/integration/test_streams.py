@@ -218,3 +218,20 @@ def test_disconnected_blocked_client_is_cleaned_up(server, r):
     # The server survives serving a key whose only waiter is gone.
     assert cmd(r, "XADD", "gone", "1-0", "f", "v") == "1-0"
     assert cmd(r, "PING") == "PONG"
+
+
+def test_info_counts_blocked_clients(server, r):
+    def blocked():
+        info = r.cmd("INFO", "clients").decode()
+        return int(info.split("blocked_clients:")[1].split("\r\n")[0])
+    assert blocked() == 0
+    readers = [server.conn() for _ in range(3)]
+    for i, c in enumerate(readers):
+        c.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$4\r\nblk%d\r\n$1\r\n$\r\n" % i)
+    wait_until(lambda: blocked() == 3, message="three blocked readers")
+    for i in range(3):
+        r.cmd("XADD", "blk%d" % i, "*", "f", "v")
+    for c in readers:
+        assert c.read()[0][0] == b"blk%d" % readers.index(c)
+        c.close()
+    wait_until(lambda: blocked() == 0, message="no blocked readers")
