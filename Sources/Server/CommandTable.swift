@@ -147,6 +147,8 @@ final class CommandTable: Sendable {
         /// Refused while a failed background save stops writes (write commands, and PING as in Redis).
         let deniedOnDiskError: Bool
         let isWrite: Bool
+        /// Allowed on a replica whose master link is down with replica-serve-stale-data no.
+        let allowedWhenStale: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -213,7 +215,8 @@ final class CommandTable: Sendable {
                          transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
-                         isWrite: spec.flags.contains(.write))
+                         isWrite: spec.flags.contains(.write),
+                         allowedWhenStale: spec.flags.contains(.stale))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map { spec in

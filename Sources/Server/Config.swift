@@ -145,6 +145,8 @@ enum LiveConfig {
     static let maxStringLength = Atomic<Int>(512 * 1024 * 1024)
     /// `min-replicas-to-write`: writes need this many replicas with a recent ACK (0: off).
     static let minReplicasToWrite = Atomic<Int>(0)
+    /// `replica-serve-stale-data`: a replica whose link is down still answers data commands.
+    static let replicaServeStaleData = Atomic<Bool>(true)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
@@ -152,6 +154,7 @@ enum LiveConfig {
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
         maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
+        replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
         Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
         Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
     }

@@ -117,6 +117,14 @@ extension Worker {
             withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
             return
         }
+        if !route.allowedWhenStale && context.replication.isReplica.load(ordering: .relaxed)
+            && !context.replication.masterLinkUp.load(ordering: .relaxed)
+            && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed) && !c.isMaster {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.") }
+            return
+        }
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true

@@ -409,3 +409,16 @@ def test_debug_digest_agrees_between_master_and_replicas(nodes):
     keys = ["k1", "ttl", "s", "missing"]
     wait_until(lambda: rd.conn().cmd("DEBUG", "DIGEST-VALUE", *keys) == m.cmd("DEBUG", "DIGEST-VALUE", *keys),
                message="same value digests on the redis-server replica")
+
+
+def test_a_replica_without_its_master_refuses_data_commands_when_told_not_to_serve_stale_data(nodes):
+    from conftest import free_port
+    replica = nodes("--save", "", "--replicaof", "127.0.0.1", str(free_port()))
+    c = replica.conn()
+    assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "no") == "OK"
+    stale = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+    assert str(c.cmd("GET", "k")) == stale
+    assert str(c.cmd("PING")) == stale
+    assert c.cmd("INFO", "replication").decode().startswith("# Replication\r\nrole:slave")
+    assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes") == "OK"
+    assert c.cmd("GET", "k") is None

@@ -157,6 +157,7 @@ extension Worker {
             s.readOffset = offset
             s.processedOffset = offset
             s.linkUp = false
+            self.context.replication.masterLinkUp.store(false, ordering: .relaxed)
             s.syncInProgress = false
             s.masterLinkState = link.roleState
         }
@@ -232,6 +233,7 @@ extension Worker {
         let now = Clock.unixMilliseconds()
         context.replication.status.withLock { s in
             s.linkUp = false
+            self.context.replication.masterLinkUp.store(false, ordering: .relaxed)
             s.syncInProgress = false
             if wasConnected { s.linkDownSinceMs = now }
             if link.cachedReplid != nil {
@@ -425,6 +427,8 @@ extension Worker {
                     s.replid = history
                 }
                 Log.notice("Master replication ID changed to \(history)")
+                // This server's own replicas must learn of the new id: they reconnect (Redis's disconnectSlaves).
+                context.postToSequencer(.killReplicas)
             }
             Log.notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
             startStreaming(link, replid: history, offset: link.cachedOffset, db: link.cachedDB)
@@ -578,6 +582,7 @@ extension Worker {
         let now = Clock.unixMilliseconds()
         context.replication.status.withLock { s in
             s.linkUp = true
+            self.context.replication.masterLinkUp.store(true, ordering: .relaxed)
             s.syncInProgress = false
             s.lastIOMs = now
             s.linkDownSinceMs = 0

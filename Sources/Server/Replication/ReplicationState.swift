@@ -12,6 +12,8 @@ final class ReplicationState: Sendable {
     /// This server follows a master: clients may not write (replica-read-only), keys expire
     /// only by the master's DELs, and workers record no writes of their own.
     let isReplica = Atomic<Bool>(false)
+    /// A replica's link to its master is up (streaming); read by the MASTERDOWN check.
+    let masterLinkUp = Atomic<Bool>(false)
     let clock: ReplicationClock
 
     /// Online replicas whose last ACK is within min-replicas-max-lag seconds.
