@@ -157,7 +157,7 @@ enum Persistence {
                 store(record, in: shard)
                 loaded += 1
             }
-            context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux) }
+            context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux, databases: context.databases) }
         } catch let error as RDBError where error.systemError == ENOENT {
             return nil
         } catch {

@@ -52,6 +52,9 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                     }
                 }
             }
+            // Records already handed over belong before this pass's events (a replica's old
+            // stream before a reset, a client's writes before its WAIT).
+            master.merge(below: bound)
             for event in context.sequencerInbox.withLock({ events in defer { events.removeAll() }; return events }) {
                 switch event {
                 case .replicaAttached(let handoff): master.attach(handoff, loop: &loop, now: now)

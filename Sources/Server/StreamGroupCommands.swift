@@ -328,13 +328,13 @@ enum StreamGroupCommands {
         while count > 0 && i < pel.count && pel.keys[i] <= end {
             let id = pel.keys[i], nack = pel.values[i]
             i += 1
-            if minIdle != 0 && now - nack.deliveryTime < Int64(minIdle) { continue }
+            if minIdle != 0 && now &- nack.deliveryTime < Int64(minIdle) { continue }
             emitted += 1
             count -= 1
             body.writeArrayHeader(4)
             StreamCommands.writeID(id, &body)
             body.writeBulk(nack.consumer?.name ?? [])
-            body.writeInteger(Int(max(now - nack.deliveryTime, 0)))
+            body.writeInteger(Int(max(now &- nack.deliveryTime, 0)))
             body.writeInteger(Int(nack.deliveryCount))
         }
         out.writeArrayHeader(emitted)
@@ -392,7 +392,8 @@ enum StreamGroupCommands {
             } else if argIs(opt, "idle") && more > 0 {
                 j += 1
                 guard let n = parseStrictInt(args[j]) else { out.writeError("ERR Invalid IDLE option argument for XCLAIM"); return }
-                deliveryTime = now - Int64(n)
+                // Wraps as Redis's C does; the clamp below keeps the result sane.
+                deliveryTime = now &- Int64(n)
             } else if argIs(opt, "time") && more > 0 {
                 j += 1
                 guard let n = parseStrictInt(args[j]) else { out.writeError("ERR Invalid TIME option argument for XCLAIM"); return }
@@ -443,7 +444,7 @@ enum StreamGroupCommands {
                 nack = created
             }
             guard let n = nack else { continue }
-            if n.consumer != nil && minIdle != 0 && now - n.deliveryTime < Int64(minIdle) { continue }
+            if n.consumer != nil && minIdle != 0 && now &- n.deliveryTime < Int64(minIdle) { continue }
             let consumer = claimer ?? lazyConsumer(ctx, g, key: key, name: args[3])
             claimer = consumer
             g.transfer(id, n, to: consumer)
@@ -451,7 +452,7 @@ enum StreamGroupCommands {
             if retryCount >= 0 {
                 n.deliveryCount = retryCount
             } else if !justID {
-                n.deliveryCount += 1
+                n.deliveryCount &+= 1
             }
             if justID {
                 StreamCommands.writeID(id, &body)
@@ -534,12 +535,12 @@ enum StreamGroupCommands {
                 continue
             }
             i += 1
-            if minIdle != 0 && now - nack.deliveryTime < Int64(minIdle) { continue }
+            if minIdle != 0 && now &- nack.deliveryTime < Int64(minIdle) { continue }
             let consumer = claimer ?? lazyConsumer(ctx, g, key: key, name: args[3])
             claimer = consumer
             g.transfer(id, nack, to: consumer)
             nack.deliveryTime = now
-            if !justID { nack.deliveryCount += 1 }
+            if !justID { nack.deliveryCount &+= 1 }
             if justID {
                 StreamCommands.writeID(id, &body)
             } else {
@@ -589,7 +590,7 @@ enum StreamGroupCommands {
                 out.writeBulk(string: "pending")
                 out.writeInteger(c.pel.count)
                 out.writeBulk(string: "idle")
-                out.writeInteger(Int(max(now - c.seenTime, 0)))
+                out.writeInteger(Int(max(now &- c.seenTime, 0)))
             }
         } else if argIs(args[1], "groups") {
             out.writeArrayHeader(s.groups.count)
@@ -645,7 +646,7 @@ enum StreamGroupCommands {
         out.writeBulk(string: "max-deleted-entry-id")
         StreamCommands.writeID(s.maxDeletedEntryID, &out)
         out.writeBulk(string: "entries-added")
-        out.writeInteger(Int(s.entriesAdded))
+        out.writeInteger(Int(truncatingIfNeeded: s.entriesAdded))
         out.writeBulk(string: "recorded-first-entry-id")
         StreamCommands.writeID(s.firstID, &out)
         if !full {
@@ -790,7 +791,7 @@ enum StreamGroupCommands {
             let id = consumer.pel.keys[i], nack = consumer.pel.values[i]
             if writeEntry(s, id, &body) {
                 nack.deliveryTime = now
-                nack.deliveryCount += 1
+                nack.deliveryCount &+= 1
             } else {
                 body.writeArrayHeader(2)
                 StreamCommands.writeID(id, &body)

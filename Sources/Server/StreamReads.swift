@@ -77,10 +77,18 @@ enum StreamReads {
 
     // MARK: XREAD
 
+    /// The deadline of a BLOCK timeout (0: forever). A timeout too large to add to the clock
+    /// blocks forever, as it does in Redis 7.0 (no range error there).
+    static func deadline(after ms: Int64, now: Int64) -> Int64 {
+        guard ms != 0 else { return 0 }
+        let (sum, overflow) = now.addingReportingOverflow(ms)
+        return overflow ? 0 : sum
+    }
+
     static func xread(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let r = parse(args, from: 1, xreadgroup: false, &out) else { return }
         // Inside MULTI a read never blocks (Redis: a timeout at once).
-        let deadline: Int64 = r.blockMs.map { $0 == 0 ? 0 : w.nowMs + $0 } ?? -1
+        let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
         let canBlock = r.blockMs != nil && w.currentNesting == nil
         let op = MultiShardOperation(client: c) { [unowned w] op, out in combine(op, w, &out) }
         let name = op.store(string: "__xread")
@@ -185,7 +193,7 @@ enum StreamReads {
         // Replicas get the XCLAIM/XGROUP forms the parts propagate, never XREADGROUP itself.
         w.nextPropagateAs = nil
         guard let r = parse(args, from: 1, xreadgroup: true, &out), let groupAt = r.group else { return }
-        let deadline: Int64 = r.blockMs.map { $0 == 0 ? 0 : w.nowMs + $0 } ?? -1
+        let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
         let canBlock = r.blockMs != nil && w.currentNesting == nil
         let op = MultiShardOperation(client: c) { _, _ in true }
         let group = op.store(args[groupAt]), consumer = op.store(args[groupAt + 1])

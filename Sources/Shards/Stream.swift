@@ -581,12 +581,12 @@ public final class Stream {
     /// Redis's streamEstimateDistanceFromFirstEverEntry (-1: unknown).
     public func estimateDistanceFromFirstEverEntry(_ id: StreamID) -> Int64 {
         if entriesAdded == 0 { return 0 }
-        if length == 0 && id <= lastID { return Int64(entriesAdded) }
-        if id == lastID { return Int64(entriesAdded) }
+        if length == 0 && id <= lastID { return Int64(truncatingIfNeeded: entriesAdded) }
+        if id == lastID { return Int64(truncatingIfNeeded: entriesAdded) }
         if id > lastID { return StreamGroup.invalidEntriesRead }
         if maxDeletedEntryID == .zero || maxDeletedEntryID < firstID {
-            if id < firstID { return Int64(entriesAdded) - Int64(length) }
-            if id == firstID { return Int64(entriesAdded) - Int64(length) + 1 }
+            if id < firstID { return Int64(truncatingIfNeeded: entriesAdded) &- Int64(length) }
+            if id == firstID { return Int64(truncatingIfNeeded: entriesAdded) &- Int64(length) &+ 1 }
         }
         return StreamGroup.invalidEntriesRead
     }
@@ -595,10 +595,10 @@ public final class Stream {
     public func lag(of g: StreamGroup) -> Int64? {
         if entriesAdded == 0 { return 0 }
         if g.entriesRead != StreamGroup.invalidEntriesRead && !rangeHasTombstones(from: g.lastID, to: nil) {
-            return Int64(entriesAdded) - g.entriesRead
+            return Int64(truncatingIfNeeded: entriesAdded) &- g.entriesRead
         }
         let read = estimateDistanceFromFirstEverEntry(g.lastID)
-        return read == StreamGroup.invalidEntriesRead ? nil : Int64(entriesAdded) - read
+        return read == StreamGroup.invalidEntriesRead ? nil : Int64(truncatingIfNeeded: entriesAdded) &- read
     }
 
     // MARK: Copies
@@ -699,7 +699,7 @@ extension Stream {
     /// ahead, else estimated from the stream's counters.
     public func advance(_ g: StreamGroup, to id: StreamID) {
         if g.entriesRead != StreamGroup.invalidEntriesRead && !rangeHasTombstones(from: id, to: nil) {
-            g.entriesRead += 1
+            g.entriesRead &+= 1
         } else if entriesAdded > 0 {
             g.entriesRead = estimateDistanceFromFirstEverEntry(id)
         }

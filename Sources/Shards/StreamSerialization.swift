@@ -329,6 +329,10 @@ enum StreamNodeCheck {
         walk.p = Listpack.headerSize
         guard let count = walk.integer(), let deleted = walk.integer(), let masterFields = walk.integer(),
               count >= 0, deleted >= 0, masterFields >= 0 else { return false }
+        // No count can exceed the elements a block this size holds (each takes a byte at least):
+        // larger ones are corrupt, and would overflow the sums below.
+        let most = Int64(Listpack.totalBytes(lp))
+        guard count <= most, deleted <= most, masterFields <= most else { return false }
         for _ in 0..<masterFields { guard walk.skip() else { return false } }
         guard walk.integer() == 0 else { return false }
         var live: Int64 = 0, dead: Int64 = 0
@@ -338,7 +342,7 @@ enum StreamNodeCheck {
             var extra: Int64 = 3
             let same = flags & Stream.flagSameFields != 0
             if !same {
-                guard let n = walk.integer(), n >= 0 else { return false }
+                guard let n = walk.integer(), n >= 0, n <= most else { return false }
                 fields = n
                 extra += n + 1
                 for _ in 0..<n { guard walk.skip() else { return false } }  // the field names

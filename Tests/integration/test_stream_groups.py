@@ -372,3 +372,32 @@ def test_xread_block_with_id_beyond_last_blocks(server, r):
     cmd(r, "XADD", "s", "10-0", "f", "v")
     assert text(c.read()) == [["s", [entry("10-0", "f", "v")]]]
     c.close()
+
+
+def test_extreme_numbers_from_clients_do_not_overflow(server, r):
+    """Values at the edges of 64 bits wrap or are refused as Redis's C code does; the
+    server never traps on them."""
+    big = "9223372036854775807"
+    # Redis 7.0 has no range check: a timeout past the clock's end blocks for ever.
+    assert r.cmd("WAIT", "0", big) == 0
+    blocked = server.conn()
+    blocked.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$19\r\n9223372036854775807\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$1\r\n$\r\n")
+    assert r.cmd("XADD", "s", "1-0", "f", "v") == b"1-0"
+    assert blocked.read()[0][0] == b"s"
+    blocked.close()
+    r.cmd("XADD", "s", "1-1", "f", "v")
+    r.cmd("XGROUP", "CREATE", "s", "g", "0")
+    assert r.cmd("XREAD", "BLOCK", big, "STREAMS", "s", "0")[0][0] == b"s"
+
+    r.cmd("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">")
+    r.cmd("XCLAIM", "s", "g", "c", "0", "1-1", "IDLE", "-9223372036854775808")
+    r.cmd("XCLAIM", "s", "g", "c", "0", "1-1", "RETRYCOUNT", big, "JUSTID")
+    r.cmd("XCLAIM", "s", "g", "c", "0", "1-1")
+    r.cmd("XPENDING", "s", "g", "-", "+", "10")
+    r.cmd("XGROUP", "CREATE", "s", "g2", "0", "ENTRIESREAD", big)
+    r.cmd("XREADGROUP", "GROUP", "g2", "c", "STREAMS", "s", ">")
+    r.cmd("XSETID", "s", "1-1", "ENTRIESADDED", big)
+    r.cmd("XADD", "s", "2-1", "f", "v")
+    r.cmd("XINFO", "STREAM", "s")
+    r.cmd("XINFO", "GROUPS", "s")
+    assert r.cmd("PING") == "PONG"

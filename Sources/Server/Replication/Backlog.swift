@@ -19,7 +19,7 @@ final class Backlog {
     }
 
     private var chunks: [Chunk] = []
-    private var firstChunk = 0       // index of the first live chunk (dropped ones are nil'ed lazily)
+    private var firstChunk = 0       // index of the first live chunk (dropped ones are freed in batches)
     /// Offset of the first byte held.
     private(set) var startOffset: Int64
     private(set) var endOffset: Int64
@@ -76,7 +76,7 @@ final class Backlog {
             firstChunk += 1
         }
         // Compact the chunk array now and then.
-        if firstChunk > 64 && firstChunk * 2 > chunks.count {
+        if firstChunk > 0 && firstChunk * 2 > chunks.count || firstChunk >= 16 {
             chunks.removeFirst(firstChunk)
             firstChunk = 0
         }

@@ -189,7 +189,7 @@ extension Worker {
     // MARK: Connection
 
     private func connectToMaster(_ link: MasterLink) {
-        let fd = link.host.withCString { vk_connect_tcp($0, Int32(link.port)) }
+        let fd = link.host.withCString { vk_connect_tcp($0, Int32(clamping: link.port)) }
         link.lastIOMs = Clock.monotonicMilliseconds()
         guard fd >= 0 else {
             Log.warning("Unable to connect to MASTER: \(String(cString: strerror(-fd)))")
@@ -395,7 +395,8 @@ extension Worker {
     private func handlePsyncReply(_ link: MasterLink, _ line: [UInt8]) {
         let words = text(line).split(separator: " ").map(String.init)
         if hasPrefix(line, "+FULLRESYNC") {
-            guard words.count == 3, words[1].utf8.count == 40, let offset = Int64(words[2]) else {
+            guard words.count == 3, words[1].utf8.count == 40, let offset = Int64(words[2]),
+                  ReplicationHistory.plausible(offset) else {
                 dropMasterLink(link, reason: "Master replied with wrong +FULLRESYNC syntax: '\(text(line))'")
                 return
             }
@@ -706,11 +707,16 @@ struct ReplicationHistory: Sendable {
     }
 
     /// The history in a loaded dump's aux fields, if it names one (Redis checks the same).
-    init?(aux: [String: String]) {
+    init?(aux: [String: String], databases: Int) {
         guard let id = aux["repl-id"], id.utf8.count == 40, let offset = aux["repl-offset"].flatMap({ Int64($0) }),
-              let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, offset >= 0 else { return nil }
+              let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases,
+              Self.plausible(offset) else { return nil }
         self.init(replid: id, offset: offset, db: db)
     }
+
+    /// A stream offset a peer or a dump may name: not negative, and far from overflowing
+    /// when bytes are counted on from it.
+    static func plausible(_ offset: Int64) -> Bool { offset >= 0 && offset < 1 << 62 }
 
     init(replid: String, offset: Int64, db: Int) {
         self.replid = replid

@@ -74,7 +74,10 @@ enum ReplicaCommands {
     /// At start-up (`replicaof` in the config), before any worker runs.
     static func configureAtStartup(_ config: Config, workers: [Worker], context: ServerContext) {
         let words = config.value("replicaof").split(separator: " ")
-        guard words.count == 2, let port = Int(words[1]) else { return }
+        guard words.count == 2, let port = Int(words[1]), (0...65535).contains(port) else {
+            if !words.isEmpty { Log.warning("Ignoring replicaof '\(config.value("replicaof"))': not a host and a port") }
+            return
+        }
         let host = String(words[0])
         context.replication.isReplica.store(true, ordering: .releasing)
         for w in workers { w.shard?.expiryDeletesOnAccess = false }

@@ -90,7 +90,7 @@ enum ReplicationCommands {
         let bound = replication.clock.next.load(ordering: .sequentiallyConsistent)
         w.context.postToSequencer(.wait(ReplicationMaster.WaitRequest(
             worker: w.index, clientFD: c.fd, clientID: c.id, ticket: ticket, replicas: wanted,
-            deadlineMs: timeout == 0 ? 0 : Clock.unixMilliseconds() + Int64(timeout), sequenceBound: bound)))
+            deadlineMs: StreamReads.deadline(after: Int64(timeout), now: Clock.unixMilliseconds()), sequenceBound: bound)))
     }
 
     private static func acknowledgedNow(_ replication: ReplicationState) -> Int {

@@ -90,6 +90,8 @@ final class ReplicationMaster {
     private var getAckRequested = false
     private var lastPingMs: Int64 = 0
     private var lastPublished: (offset: Int64, replicas: Int) = (-1, -1)
+    private var lastPublishedMs: Int64 = 0
+    private var publishPending = false
 
     /// Replies that go back to workers, sent by the sequencer after each pass.
     var outgoing: [(worker: Int, message: WorkerMessage)] = []
@@ -297,7 +299,13 @@ final class ReplicationMaster {
         guard let r = replicas[fd] else { return }
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
             switch Socket.read(fd, into: &r.input) {
-            case .bytes: readAcks(r, now: now)
+            case .bytes:
+                readAcks(r, now: now)
+                // A replica sends short REPLCONF ACKs: one that piles up input is misbehaving.
+                if r.input.count > 64 * 1024 {
+                    drop(r, reason: "sent 64 KB without a complete command")
+                    return
+                }
             case .wouldBlock: break
             case .closed, .failed:
                 drop(r, reason: "connection lost")
@@ -452,7 +460,9 @@ final class ReplicationMaster {
         guard let backlog else { return }
         let (hard, soft, seconds) = settings.outputLimits
         for r in Array(replicas.values) {
-            let owed = Int64(r.preamble.count - r.preambleSent) + (r.streamStarted ? backlog.endOffset + 1 - r.position : 0)
+            // The stream it has yet to receive, counted from its start point (also while the
+            // RDB payload is still on its way); the payload itself is not charged, as in Redis.
+            let owed = r.position > 0 ? backlog.endOffset + 1 - r.position : 0
             if hard > 0 && owed >= hard {
                 drop(r, reason: "output buffer limit: \(owed) bytes owed")
                 continue
@@ -519,7 +529,7 @@ final class ReplicationMaster {
     /// a fine clock, replicas a coarse one.
     var timerMs: Int32 {
         if queued.contains(where: { !$0.isEmpty }) { return 1 }
-        return !waits.isEmpty ? 5 : !replicas.isEmpty ? 100 : -1
+        return !waits.isEmpty || publishPending ? 5 : !replicas.isEmpty ? 100 : -1
     }
 
     // MARK: Replica side
@@ -544,8 +554,16 @@ final class ReplicationMaster {
 
     private func publish(now: Int64) {
         let offset = backlog?.endOffset ?? -1
-        guard offset != lastPublished.offset || !replicas.isEmpty || replicas.count != lastPublished.replicas else { return }
+        // INFO, ROLE and min-replicas-to-write read this: every 10 ms is fresh enough, except
+        // when replicas come or go.
+        let changed = offset != lastPublished.offset || !replicas.isEmpty
+        guard replicas.count != lastPublished.replicas || (changed && now - lastPublishedMs >= 10) else {
+            publishPending = changed   // the timer brings the sequencer back for it
+            return
+        }
+        publishPending = false
         lastPublished = (offset, replicas.count)
+        lastPublishedMs = now
         let infos = replicas.values.sorted { $0.fd < $1.fd }.map { r -> ReplicationState.ReplicaInfo in
             let phase: String
             switch r.phase {
