@@ -45,7 +45,9 @@ final class ReplicationMaster {
         enum Phase { case waitingForSnapshot(UInt64), sendingPayload, online }
         var phase: Phase
         /// Bytes to write before the stream (replies, +FULLRESYNC, the RDB payload).
-        var preamble: [UInt8] = []
+        /// Pieces written before the stream (replies, +FULLRESYNC, the RDB payload: shared by
+        /// every replica of the same snapshot, not copied), and how much of the first is out.
+        var preamble: [[UInt8]] = []
         var preambleSent = 0
         /// Offset of the next stream byte to write (valid once the stream starts).
         var position: Int64 = 0
@@ -63,7 +65,7 @@ final class ReplicationMaster {
             capabilities = h.capabilities
             self.phase = phase
             lastAckMs = now
-            preamble = h.pendingOutput
+            if !h.pendingOutput.isEmpty { preamble = [h.pendingOutput] }
         }
         var isOnline: Bool { if case .online = phase { return true }; return false }
     }
@@ -229,7 +231,7 @@ final class ReplicationMaster {
            h.replid == currentID || (h.replid == id2 && h.offset <= second),
            backlog.covers(h.offset) {
             let replica = Replica(h, phase: .online, now: now)
-            replica.preamble += Array((psync2 ? "+CONTINUE \(currentID)\r\n" : "+CONTINUE\r\n").utf8)
+            replica.preamble.append(Array((psync2 ? "+CONTINUE \(currentID)\r\n" : "+CONTINUE\r\n").utf8))
             replica.position = h.offset
             replica.streamStarted = true
             add(replica, loop: &loop)
@@ -262,7 +264,7 @@ final class ReplicationMaster {
         for r in replicas.values {
             guard case .waitingForSnapshot(let wanted) = r.phase, wanted == id, !r.streamStarted else { continue }
             if !r.capabilities.contains("legacy-sync") {
-                r.preamble += Array("+FULLRESYNC \(replid) \(offset)\r\n".utf8)
+                r.preamble.append(Array("+FULLRESYNC \(replid) \(offset)\r\n".utf8))
             }
             r.position = offset + 1
         }
@@ -284,8 +286,8 @@ final class ReplicationMaster {
         guard snapshotOffsets[id] != nil, let rdb = payloads[id] else { return }
         for r in replicas.values {
             guard case .waitingForSnapshot(let wanted) = r.phase, wanted == id else { continue }
-            r.preamble += Array("$\(rdb.count)\r\n".utf8)
-            r.preamble += rdb
+            r.preamble.append(Array("$\(rdb.count)\r\n".utf8))
+            r.preamble.append(rdb)
             r.phase = .sendingPayload
             r.streamStarted = true
         }
@@ -349,8 +351,13 @@ final class ReplicationMaster {
     /// Writes what the replica is owed: its preamble, then the stream from its position.
     private func write(_ r: Replica, loop: inout EventLoop) {
         var blocked = false
-        while r.preambleSent < r.preamble.count {
-            let n = r.preamble.withUnsafeBytes { b in
+        while let piece = r.preamble.first {
+            if r.preambleSent >= piece.count {
+                r.preamble.removeFirst()
+                r.preambleSent = 0
+                continue
+            }
+            let n = piece.withUnsafeBytes { b in
                 Glibc.write(r.fd, b.baseAddress! + r.preambleSent, b.count - r.preambleSent)
             }
             if n > 0 { r.preambleSent += n; continue }
@@ -358,8 +365,7 @@ final class ReplicationMaster {
             drop(r, reason: "write error")
             return
         }
-        if !blocked && r.preambleSent >= r.preamble.count {
-            if r.preambleSent > 0 { r.preamble = []; r.preambleSent = 0 }
+        if !blocked && r.preamble.isEmpty {
             if case .sendingPayload = r.phase {
                 // The payload is out: the replica loads it, then takes the stream.
                 r.phase = .online
@@ -389,7 +395,7 @@ final class ReplicationMaster {
     func flush(loop: inout EventLoop) {
         for r in Array(replicas.values) where !r.wantsWrite {
             let owesStream = r.streamStarted && (backlog.map { r.position <= $0.endOffset } ?? false)
-            if r.preambleSent < r.preamble.count || owesStream { write(r, loop: &loop) }
+            if !r.preamble.isEmpty || owesStream { write(r, loop: &loop) }
         }
     }
 
