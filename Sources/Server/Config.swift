@@ -147,6 +147,8 @@ enum LiveConfig {
     static let minReplicasToWrite = Atomic<Int>(0)
     /// `replica-serve-stale-data`: a replica whose link is down still answers data commands.
     static let replicaServeStaleData = Atomic<Bool>(true)
+    /// `replica-read-only`: a replica refuses clients' writes.
+    static let replicaReadOnly = Atomic<Bool>(true)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
@@ -155,6 +157,7 @@ enum LiveConfig {
         maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
         replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
+        replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
         Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
         Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
     }

@@ -111,7 +111,7 @@ extension Worker {
             return
         }
         if context.replication.isReplica.load(ordering: .relaxed) && !c.isMaster
-            && route.isWrite && context.config.withLock({ $0.bool("replica-read-only") }) {
+            && route.isWrite && LiveConfig.replicaReadOnly.load(ordering: .relaxed) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
             withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
