@@ -8,7 +8,7 @@ import time
 
 from resp import Error
 
-from test_streams import cmd, entry, text, WRONGTYPE, INVALID_ID
+from test_streams import blocked_count, cmd, entry, text, wait_blocked, WRONGTYPE, INVALID_ID
 
 KEY_REQUIRED = (b"-ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
                 b"the MKSTREAM option to create an empty stream automatically.\r\n")
@@ -294,9 +294,10 @@ def test_xinfo_stream_full_resp2_resp3(r):
 # MARK: Blocking XREADGROUP
 
 def blocked_reader(server, payload):
+    before = blocked_count(server)
     c = server.conn()
     c.send_raw(payload)
-    time.sleep(0.1)  # let it block (a blocked client answers nothing to await)
+    wait_blocked(server, before + 1)
     return c
 
 
@@ -319,7 +320,7 @@ def test_xreadgroup_blocked_on_two_shards_served_once(server, r):
     c = server.conn()
     args = ["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "a1", "b2", ">", ">"]
     c.send_raw(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args))
-    time.sleep(0.1)
+    wait_blocked(server, 1)
     cmd(r, "XADD", "b2", "7-0", "k", "v")
     assert text(c.read()) == [["b2", [entry("7-0", "k", "v")]]]
     cmd(r, "XADD", "a1", "7-0", "k", "v")  # nothing left waiting for it
@@ -364,12 +365,12 @@ def test_xread_block_with_id_beyond_last_blocks(server, r):
     start = time.monotonic()
     c = server.conn()
     c.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$3\r\n200\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$3\r\n9-0\r\n")
-    time.sleep(0.05)
+    wait_blocked(server, 1)
     cmd(r, "XADD", "s", "6-0", "f", "v")  # still below 9-0: not served
     assert c.read_raw() == b"*-1\r\n"
     assert time.monotonic() - start >= 0.19
     c.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$3\r\n9-0\r\n")
-    time.sleep(0.05)
+    wait_blocked(server, 1)
     cmd(r, "XADD", "s", "10-0", "f", "v")
     assert text(c.read()) == [["s", [entry("10-0", "f", "v")]]]
     c.close()

@@ -30,6 +30,22 @@ def entry(id_, *fv):
     return [id_, list(fv)]
 
 
+def blocked_count(server):
+    """INFO's blocked_clients."""
+    c = server.conn()
+    try:
+        info = c.cmd("INFO", "clients").decode()
+        return int(info.split("blocked_clients:")[1].split("\r\n")[0])
+    finally:
+        c.close()
+
+
+def wait_blocked(server, n, exact=False):
+    """Awaits INFO's blocked_clients reaching n (at least n unless `exact`)."""
+    wait_until(lambda: blocked_count(server) == n if exact else blocked_count(server) >= n,
+               message="%d blocked clients" % n)
+
+
 def test_xadd_ids_and_errors(r):
     assert r.raw("XADD", "s", "1-1", "a", "1") == b"$3\r\n1-1\r\n"
     assert r.raw("XADD", "s", "1-1", "a", "1") == TOP_ITEM
@@ -169,7 +185,7 @@ def test_xread_block_woken_by_xadd_from_another_connection(server, r):
     threads = [threading.Thread(target=read, args=(i, k)) for i, k in enumerate(keys)]
     for t in threads:
         t.start()
-    time.sleep(0.2)  # let them block (no condition to await: a blocked client answers nothing)
+    wait_blocked(server, 4)
     for i, k in enumerate(keys):
         cmd(r, "XADD", k, "%d-1" % (i + 1), "f", "v")
     for t in threads:
@@ -186,7 +202,7 @@ def test_xread_block_timeout_and_multi_shard(server, r):
     # Blocked on streams of both shards: the first XADD serves it, the other waits are cancelled.
     c = server.conn()
     c.send_raw(b"*8\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$2\r\na1\r\n$2\r\nb2\r\n$1\r\n$\r\n$1\r\n$\r\n")
-    time.sleep(0.1)
+    wait_blocked(server, 1)
     cmd(r, "XADD", "b2", "7-0", "k", "v")
     assert text(c.read()) == [["b2", [entry("7-0", "k", "v")]]]
     assert cmd(c, "PING") == "PONG"
@@ -199,7 +215,7 @@ def test_thousand_blocked_clients_woken_by_one_xadd(server, r):
     conns = [server.conn() for _ in range(1000)]
     for c in conns:
         c.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$5\r\n10000\r\n$7\r\nSTREAMS\r\n$4\r\nhot1\r\n$1\r\n0\r\n")
-    time.sleep(0.5)
+    wait_blocked(server, 1000)
     start = time.monotonic()
     cmd(r, "XADD", "hot1", "1-0", "f", "v")
     for c in conns:
@@ -212,9 +228,9 @@ def test_thousand_blocked_clients_woken_by_one_xadd(server, r):
 def test_disconnected_blocked_client_is_cleaned_up(server, r):
     c = server.conn()
     c.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$1\r\n0\r\n$7\r\nSTREAMS\r\n$4\r\ngone\r\n$1\r\n$\r\n")
-    time.sleep(0.1)
+    wait_blocked(server, 1)
     c.close()
-    time.sleep(0.1)
+    wait_blocked(server, 0, exact=True)
     # The server survives serving a key whose only waiter is gone.
     assert cmd(r, "XADD", "gone", "1-0", "f", "v") == "1-0"
     assert cmd(r, "PING") == "PONG"
