@@ -157,12 +157,7 @@ public final class StreamGroup {
     }
 
     func consumerIndex(_ name: UnsafeRawBufferPointer) -> (found: Bool, index: Int) {
-        var lo = 0, hi = consumers.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if compareBytes(consumers[mid].name, name) < 0 { lo = mid + 1 } else { hi = mid }
-        }
-        return (lo < consumers.count && compareBytes(consumers[lo].name, name) == 0, lo)
+        indexByName(consumers, name, \.name)
     }
 
     public func consumer(named name: UnsafeRawBufferPointer) -> StreamConsumer? {
@@ -190,6 +185,16 @@ public final class StreamGroup {
 }
 
 /// Byte order comparison (memcmp, then length), as radix-tree keys sort.
+/// Binary search in `items` sorted by name (byte order): where `name` is or would go.
+func indexByName<T>(_ items: [T], _ name: UnsafeRawBufferPointer, _ nameOf: (T) -> [UInt8]) -> (found: Bool, index: Int) {
+    var lo = 0, hi = items.count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if compareBytes(nameOf(items[mid]), name) < 0 { lo = mid + 1 } else { hi = mid }
+    }
+    return (lo < items.count && compareBytes(nameOf(items[lo]), name) == 0, lo)
+}
+
 public func compareBytes(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Int {
     let n = Swift.min(a.count, b.count)
     let c = a.withUnsafeBytes { n == 0 ? 0 : memcmp($0.baseAddress!, b.baseAddress!, n) }
@@ -541,12 +546,7 @@ public final class Stream {
     // MARK: Groups
 
     func groupIndex(_ name: UnsafeRawBufferPointer) -> (found: Bool, index: Int) {
-        var lo = 0, hi = groups.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if compareBytes(groups[mid].name, name) < 0 { lo = mid + 1 } else { hi = mid }
-        }
-        return (lo < groups.count && compareBytes(groups[lo].name, name) == 0, lo)
+        indexByName(groups, name, \.name)
     }
 
     public func group(named name: UnsafeRawBufferPointer) -> StreamGroup? {
