@@ -35,12 +35,19 @@ def nodes(tmp_path):
         n.kill()
 
 
-def master_node(nodes, n=2):
-    return nodes("--save", "", *shards(n))
+def master_node(nodes, n=2, *extra):
+    return nodes("--save", "", *shards(n), *extra)
 
 
-def redis_replica(nodes, master):
-    return nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)
+def redis_replica(nodes, master, *extra):
+    return nodes("--save", "", *extra, "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)
+
+
+def valkeyper_replica(nodes, master, n=2, *extra):
+    return nodes("--save", "", *shards(n), *extra, "--replicaof", "127.0.0.1", str(master.port))
+
+
+DEBUG = ("--enable-debug-command", "yes")
 
 
 def link_up(replica):
@@ -387,11 +394,10 @@ def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
 
 
 def test_debug_digest_agrees_between_master_and_replicas(nodes):
-    master = master_node(nodes)
+    master = master_node(nodes, 2, *DEBUG)
     m = master.conn()
-    vk = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
-    rd = nodes("--save", "", "--enable-debug-command", "yes", "--replicaof", "127.0.0.1", str(master.port),
-               binary=REDIS_SERVER)
+    vk = valkeyper_replica(nodes, master, 2, *DEBUG)
+    rd = redis_replica(nodes, master, *DEBUG)
     assert m.cmd("DEBUG", "DIGEST") == "0" * 40
     for i in range(50):
         m.cmd("SET", "k%d" % i, "v%d" % i)

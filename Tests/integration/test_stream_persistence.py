@@ -229,7 +229,8 @@ def test_streams_reach_a_valkeyper_replica(repl_nodes):
     wait_until(lambda: info_fields(rc, "replication").get("master_link_status") == "up", timeout=20,
                message="the replica's link")
     assert m.cmd("WAIT", "1", "10000") == 1
-    assert rc.cmd("XINFO", "STREAM", "s", "FULL") == m.cmd("XINFO", "STREAM", "s", "FULL"), "after the full sync"
+    wait_until(lambda: rc.cmd("XINFO", "STREAM", "s", "FULL") == m.cmd("XINFO", "STREAM", "s", "FULL"), timeout=10,
+               message="the stream as the full sync left it")
     for i in range(300):
         m.cmd("XADD", "auto", "*", "i", str(i))
     m.cmd("XADD", "auto", "MAXLEN", "~", "150", "*", "trim", "1")
