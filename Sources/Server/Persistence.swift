@@ -80,13 +80,15 @@ enum Persistence {
         }
     }
 
-    /// The RDB of the shards' copies in memory (a replica's full resync payload).
-    static func rdbInMemory(parts: [[UInt8]], compression: Bool, checksum: Bool) -> [UInt8]? {
+    /// The RDB of the shards' copies in memory (a replica's full resync payload), with the
+    /// replication history a replica serving it passes on (`replication`).
+    static func rdbInMemory(parts: [[UInt8]], compression: Bool, checksum: Bool,
+                            replication: ReplicationHistory? = nil) -> [UInt8]? {
         let writer = RDBWriter(memoryWithVersion: 10)
         writer.compression = compression
         writer.checksum = checksum
         do {
-            try writeRecords(parts: parts, prefix: 0, to: writer)
+            try writeRecords(parts: parts, prefix: 0, to: writer, replication: replication)
             try writer.commit()
         } catch {
             Log.warning("Failed writing the RDB for a replica: \(error)")

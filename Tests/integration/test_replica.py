@@ -564,3 +564,29 @@ def test_silent_master_times_out(make_server):
         assert rc.cmd("PING") == "PONG"
     finally:
         fake.stop()
+
+
+def test_a_replica_of_a_replica_learns_the_streams_database_from_the_payload(master, make_server):
+    """redis-server -> ValKeyper -> (ValKeyper, redis-server) leaves that join while the stream
+    is in db 9: the middle passes its master's stream on without a SELECT of its own, so its
+    payload names the stream's database (repl-stream-db, as Redis's does) and the leaves start
+    there."""
+    mc = master.conn()
+    middle = start_replica(make_server, master.port)
+    wait_synced(mc, middle.conn())
+    mc.cmd("SELECT", 9)
+    mc.cmd("SET", "x", "1")
+    wait_synced(mc, middle.conn())
+    leaves = [make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(middle.port))]
+    redis_leaf = RedisMaster()  # a redis-server, made a replica of the middle
+    try:
+        assert redis_leaf.conn().cmd("REPLICAOF", "127.0.0.1", str(middle.port)) == "OK"
+        for leaf in leaves + [redis_leaf]:
+            wait_until(lambda: info(leaf.conn()).get("master_link_status") == "up", timeout=20,
+                       message="a leaf's link")
+        mc.cmd("SET", "y", "2")
+        for leaf in leaves + [redis_leaf]:
+            wait_synced(middle.conn(), leaf.conn())
+            wait_same_data(mc, leaf.conn())
+    finally:
+        redis_leaf.stop()

@@ -428,3 +428,37 @@ def test_a_replica_without_its_master_refuses_data_commands_when_told_not_to_ser
     assert c.cmd("INFO", "replication").decode().startswith("# Replication\r\nrole:slave")
     assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes") == "OK"
     assert c.cmd("GET", "k") is None
+
+
+# ------------------------------------------------ the stream's database after a full resync
+
+
+
+def test_replicas_that_attach_later_apply_writes_in_the_right_database(nodes):
+    """A second replica's stream starts after its snapshot, in a database it cannot know: the
+    master must SELECT before the next write (as Redis forces after every full resync), or
+    `SET y` lands in db 0 of the late replicas."""
+    master = master_node(nodes, 2, *DEBUG)
+    m = master.conn()
+    a = valkeyper_replica(nodes, master, 2, *DEBUG)
+    wait_until(lambda: link_up(a), timeout=20, message="replica A up")
+    m.cmd("SELECT", "9")
+    m.cmd("SET", "x", "1")
+    b = valkeyper_replica(nodes, master, 2, *DEBUG)
+    c = redis_replica(nodes, master, *DEBUG)
+    wait_until(lambda: link_up(b) and link_up(c), timeout=20, message="replicas B and C up")
+    m.cmd("SET", "y", "2")
+    assert m.cmd("WAIT", "3", "10000") == 3
+    digest = m.cmd("DEBUG", "DIGEST")
+    for replica in (a, b):
+        wait_until(lambda: replica.conn().cmd("DEBUG", "DIGEST") == digest, message="the master's digest")
+    # redis-server's dataset digest is not ours (DIGEST-VALUE is): compare C with a
+    # redis-server holding what the master holds, and its values with the master's.
+    reference = nodes("--save", "", *DEBUG, binary=REDIS_SERVER).conn()
+    for command in (("SELECT", "9"), ("SET", "x", "1"), ("SET", "y", "2")):
+        reference.cmd(*command)
+    wait_until(lambda: c.conn().cmd("DEBUG", "DIGEST") == reference.cmd("DEBUG", "DIGEST"),
+               message="the redis-server replica's digest")
+    rc = c.conn()
+    assert rc.cmd("SELECT", "9") == "OK"
+    assert rc.cmd("DEBUG", "DIGEST-VALUE", "x", "y") == m.cmd("DEBUG", "DIGEST-VALUE", "x", "y")

@@ -179,6 +179,17 @@ extension Worker {
         return ReplicationHistory(replid: replid, offset: link.cachedOffset, db: link.cachedDB)
     }
 
+    /// The history a full resync's payload carries when this server is a replica (Redis's
+    /// rdbPopulateSaveInfo: above all the master client's database). Its own replicas need
+    /// the stream's database: the master's stream it passes on has no SELECT at their start.
+    /// Taken at the snapshot's point on worker 0, which applies the master's stream (a SELECT
+    /// there runs at once) and records the point in the same order as the stream's bytes.
+    func replicationHistoryForSyncPayload() -> ReplicationHistory? {
+        guard context.replication.isReplica.load(ordering: .relaxed), let link = masterLink, let c = link.client,
+              !link.masterReplid.isEmpty else { return nil }
+        return ReplicationHistory(replid: link.masterReplid, offset: link.processedOffset, db: c.db)
+    }
+
     /// REPLICAOF NO ONE: closes the link; the data stays.
     func stopFollowingMaster() {
         guard let link = masterLink else { return }
@@ -503,8 +514,9 @@ extension Worker {
         var keys = 0, skipped = 0
         let payload = link.payload
         link.payload = []
+        var streamDB = 0
         do {
-            _ = try RDBReader.load(bytes: payload) { record in
+            let aux = try RDBReader.load(bytes: payload) { record in
                 guard record.db < databases else {
                     throw RDBError(offset: 0, message: "the master's data uses database \(record.db) but databases is \(databases)")
                 }
@@ -525,6 +537,10 @@ extension Worker {
                 }
                 keys += 1
             }
+            // The stream's database at the payload's point (Redis's rsi.repl_stream_db): a
+            // master that is itself a replica passes its master's stream on without a SELECT
+            // of its own.
+            if let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases { streamDB = db }
         } catch {
             dropMasterLink(link, reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
             return
@@ -547,7 +563,7 @@ extension Worker {
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
             // The sequencer takes the master's history as this server's (replid, offset, backlog).
             self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
-            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: 0)
+            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: streamDB)
         }
         startInternal(op)
     }

@@ -173,6 +173,10 @@ final class ReplicationMaster {
             let id = payload.loadUnaligned(as: UInt64.self)
             ensureBacklog()
             snapshotOffsets[id] = stream.endOffset
+            // The new replica's stream starts here, in a database it cannot know: the next
+            // command gets a SELECT (Redis sets slaveseldb = -1 in
+            // replicationSetupSlaveForFullResync), which every other replica receives too.
+            streamDB = -1
             startFullResync(snapshot: id)
         }
     }

@@ -62,12 +62,15 @@ extension Worker {
         let context = self.context
         let started = Clock.monotonicMilliseconds()
         var ignored = ByteBuffer(capacity: 64)
+        let history = HistoryAtSnapshot()
         Log.notice("Starting BGSAVE for SYNC with target: replicas sockets")
         beginIncrementalSnapshot(client: nil, out: &ignored, atPoint: { [unowned self] in
             for id in ids { self.propagation?.snapshotPoint(id: id) }
+            history.value = self.replicationHistoryForSyncPayload()
         }) { parts, _ in
             ServerMain.spawnThread {
-                let rdb = Persistence.rdbInMemory(parts: parts, compression: settings.compression, checksum: settings.checksum)
+                let rdb = Persistence.rdbInMemory(parts: parts, compression: settings.compression, checksum: settings.checksum,
+                                                  replication: history.value)
                 Log.notice("Snapshot for SYNC ready: \(rdb?.count ?? 0) bytes in \(Clock.monotonicMilliseconds() - started) ms")
                 persistence.saveInProgress.store(false, ordering: .releasing)
                 for id in ids { context.postToSequencer(.syncPayload(id: id, rdb: rdb)) }
