@@ -61,6 +61,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .syncPayload(let id, let rdb): master.payloadArrived(id: id, rdb: rdb)
                 case .resetStream(let replid, let offset): master.resetStream(replid: replid, offset: offset)
                 case .wait(let request): master.addWait(request)
+                case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 }
             }

@@ -41,15 +41,23 @@ enum ServerCommands {
     ]
 
     /// INFO [section ...]: every worker reports its own part, then the sum is rendered.
+    /// With the replication section, once master_repl_offset includes every acknowledged write.
     static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         let sections = ServerInfo.selectSections((1..<args.count).map { lowercased(args[$0]) })
         let caller = c.id
         let resp = c.resp  // as sent: the client's next commands may run before the reply is written
-        w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
-            let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
-            let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
-            out.writeVerbatim(text, resp)
-        })
+        let gather: Worker.OffsetReply = { w, c, out in
+            w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
+                let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
+                let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
+                out.writeVerbatim(text, resp)
+            })
+        }
+        if sections.contains("replication") {
+            w.withCurrentReplicationOffset(c, out: &out, gather)
+        } else {
+            gather(w, c, &out)
+        }
     }
 
     static func dbsize(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import wait_until
+from resp import encode
 from test_persistence import REDIS_SERVER, Node, info_fields, needs_redis, shards
 
 pytestmark = needs_redis
@@ -432,6 +433,7 @@ def test_a_replica_without_its_master_refuses_data_commands_when_told_not_to_ser
 
 # ------------------------------------------------ the stream's database after a full resync
 
+NO_PINGS = ("--repl-ping-replica-period", "3600")   # offsets below count every byte
 
 
 def test_replicas_that_attach_later_apply_writes_in_the_right_database(nodes):
@@ -462,3 +464,22 @@ def test_replicas_that_attach_later_apply_writes_in_the_right_database(nodes):
     rc = c.conn()
     assert rc.cmd("SELECT", "9") == "OK"
     assert rc.cmd("DEBUG", "DIGEST-VALUE", "x", "y") == m.cmd("DEBUG", "DIGEST-VALUE", "x", "y")
+
+
+def test_info_and_role_offsets_include_every_acknowledged_write(nodes):
+    """master_repl_offset read right after a write (on any connection, of any worker)
+    already counts it, as in Redis."""
+    master = master_node(nodes, 2, *NO_PINGS)
+    raw = RawReplica(master.port)  # the stream exists from here
+    writers = [master.conn() for _ in range(4)]   # connections are spread over both workers
+    readers = [master.conn() for _ in range(3)]
+    expected = raw.offset + len(encode("SELECT", "0"))
+    for i in range(300):
+        key = "k%d" % i
+        assert writers[i % 4].cmd("SET", key, "v") == "OK"
+        expected += len(encode("SET", key, "v"))
+        reader = readers[i % 3]
+        if i % 2:
+            assert int(info_fields(reader, "replication")["master_repl_offset"]) == expected, i
+        else:
+            assert reader.cmd("ROLE")[1] == expected, i

@@ -97,8 +97,13 @@ enum ReplicationCommands {
         replication.status.withLock { s in s.replicas.filter { $0.state == "online" && $0.ackOffset >= s.masterReplOffset }.count }
     }
 
-    /// ROLE as Redis: the master's offset and its replicas, or the replica's view of its master.
+    /// ROLE as Redis: the master's offset (including every acknowledged write) and its
+    /// replicas, or the replica's view of its master.
     static func role(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+        w.withCurrentReplicationOffset(c, out: &out) { w, _, out in writeRole(w, &out) }
+    }
+
+    private static func writeRole(_ w: Worker, _ out: inout ByteBuffer) {
         let s = w.context.replication.status.withLock { $0 }
         if w.context.replication.isReplica.load(ordering: .relaxed), let host = s.masterHost {
             out.writeArrayHeader(5)

@@ -95,6 +95,18 @@ final class ReplicationMaster {
     private var lastPublishedMs: Int64 = 0
     private var publishPending = false
 
+    // MARK: INFO and ROLE
+
+    /// A question for the offset (INFO, ROLE): answered once the stream holds every record
+    /// numbered below `sequenceBound`, so the published offset includes every write
+    /// acknowledged before the question was asked.
+    struct OffsetQuery {
+        let sequenceBound: UInt64
+        let worker: Int
+        let answer: @Sendable (Worker) -> Void
+    }
+    private var offsetQueries: [OffsetQuery] = []
+
     /// Replies that go back to workers, sent by the sequencer after each pass.
     var outgoing: [(worker: Int, message: WorkerMessage)] = []
 
@@ -456,6 +468,7 @@ final class ReplicationMaster {
             if !replicas.isEmpty { emitControl("*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n") }
         }
         flush(loop: &loop)
+        serveOffsetQueries(now: now)
         if let backlog {
             let size = settings.backlogSize
             // Replicas whose stream has a start keep it; the others start at the end or later.
@@ -513,6 +526,22 @@ final class ReplicationMaster {
         waits.append(w)
     }
 
+    func addOffsetQuery(_ q: OffsetQuery) {
+        offsetQueries.append(q)
+    }
+
+    /// Publishes the fields INFO and ROLE read, then lets each question whose records are all
+    /// merged be answered (the answers leave after this pass, behind the publication).
+    private func serveOffsetQueries(now: Int64) {
+        guard offsetQueries.contains(where: { mergedBelow >= $0.sequenceBound }) else { return }
+        publish(now: now, force: true)
+        var still: [OffsetQuery] = []
+        for q in offsetQueries {
+            if mergedBelow >= q.sequenceBound { outgoing.append((q.worker, .control(q.answer))) } else { still.append(q) }
+        }
+        offsetQueries = still
+    }
+
     private func serveWaits(now: Int64) {
         guard !waits.isEmpty else { return }
         var still: [WaitRequest] = []
@@ -535,10 +564,10 @@ final class ReplicationMaster {
 
     /// How long the sequencer may sleep. Records left unmerged wait only for a worker to
     /// clear its floor (it does right after handing its records over, without waking the
-    /// sequencer again), so they get another pass within a millisecond; WAIT deadlines need
-    /// a fine clock, replicas a coarse one.
+    /// sequencer again), so they get another pass within a millisecond, and so do questions
+    /// for the offset; WAIT deadlines need a fine clock, replicas a coarse one.
     var timerMs: Int32 {
-        if queued.contains(where: { !$0.isEmpty }) { return 1 }
+        if queued.contains(where: { !$0.isEmpty }) || !offsetQueries.isEmpty { return 1 }
         return !waits.isEmpty || publishPending ? 5 : !replicas.isEmpty ? 100 : -1
     }
 
@@ -562,12 +591,12 @@ final class ReplicationMaster {
 
     // MARK: INFO
 
-    private func publish(now: Int64) {
+    private func publish(now: Int64, force: Bool = false) {
         let offset = backlog?.endOffset ?? -1
-        // INFO, ROLE and min-replicas-to-write read this: every 10 ms is fresh enough, except
-        // when replicas come or go.
+        // min-replicas-to-write reads this: every 10 ms is fresh enough, except when replicas
+        // come or go; INFO and ROLE ask for a fresh one (`force`, see serveOffsetQueries).
         let changed = offset != lastPublished.offset || !replicas.isEmpty
-        guard replicas.count != lastPublished.replicas || (changed && now - lastPublishedMs >= 10) else {
+        guard force || replicas.count != lastPublished.replicas || (changed && now - lastPublishedMs >= 10) else {
             publishPending = changed   // the timer brings the sequencer back for it
             return
         }

@@ -9,6 +9,8 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case resetStream(replid: String, offset: Int64)
     /// WAIT from a client: answer when enough replicas acknowledged its writes, or at the deadline.
     case wait(ReplicationMaster.WaitRequest)
+    /// INFO or ROLE: publish an offset that includes every write acknowledged so far.
+    case offsetQuery(ReplicationMaster.OffsetQuery)
     /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.
     case killReplicas
 }
