@@ -433,6 +433,7 @@ def test_a_replica_without_its_master_refuses_data_commands_when_told_not_to_ser
 
 # ------------------------------------------------ the stream's database after a full resync
 
+SELECT9 = encode("SELECT", "9")
 NO_PINGS = ("--repl-ping-replica-period", "3600")   # offsets below count every byte
 
 
@@ -464,6 +465,48 @@ def test_replicas_that_attach_later_apply_writes_in_the_right_database(nodes):
     rc = c.conn()
     assert rc.cmd("SELECT", "9") == "OK"
     assert rc.cmd("DEBUG", "DIGEST-VALUE", "x", "y") == m.cmd("DEBUG", "DIGEST-VALUE", "x", "y")
+
+
+def raw_stream_after_two_full_resyncs(nodes, redis):
+    """The scenario above seen by two hand-made replicas (no PINGs in the way)."""
+    if redis:   # disk-based sync: +FULLRESYNC at once, as ours
+        master = nodes("--save", "", *NO_PINGS, "--repl-diskless-sync", "no", binary=REDIS_SERVER)
+    else:
+        master = master_node(nodes, 2, *NO_PINGS)
+    m = master.conn()
+    a = RawReplica(master.port)
+    m.cmd("SELECT", "9")
+    m.cmd("SET", "x", "1")
+    b = RawReplica(master.port)
+    m.cmd("SET", "y", "2")
+    return {"a": (a.offset, a.commands_until(["SET", "y", "2"])),
+            "b": (b.offset, b.commands_until(["SET", "y", "2"])),
+            "master_repl_offset": int(info_fields(m, "replication")["master_repl_offset"])}
+
+
+def test_the_forced_select_sits_where_redis_puts_it(nodes):
+    ours = raw_stream_after_two_full_resyncs(nodes, redis=False)
+    theirs = raw_stream_after_two_full_resyncs(nodes, redis=True)
+    assert ours == theirs
+    # A fresh master's stream starts at 0; the second replica's at the end of SELECT 9, SET x 1;
+    # both then get SELECT 9 again before SET y 2.
+    set_x, set_y = encode("SET", "x", "1"), encode("SET", "y", "2")
+    assert ours["a"] == (0, [["SELECT", "9"], ["SET", "x", "1"], ["SELECT", "9"], ["SET", "y", "2"]])
+    assert ours["b"] == (len(SELECT9 + set_x), [["SELECT", "9"], ["SET", "y", "2"]])
+    assert ours["master_repl_offset"] == len(SELECT9 + set_x + SELECT9 + set_y)
+
+
+@pytest.mark.parametrize("redis", [False, True], ids=["valkeyper", "redis-server"])
+def test_a_fresh_master_answers_fullresync_at_offset_zero(nodes, redis):
+    if redis:
+        master = nodes("--save", "", "--repl-diskless-sync", "no", binary=REDIS_SERVER)
+    else:
+        master = master_node(nodes)
+    raw = RawReplica(master.port)
+    assert raw.offset == 0
+    fields = info_fields(master.conn(), "replication")
+    assert (fields["master_repl_offset"], fields["repl_backlog_first_byte_offset"], fields["repl_backlog_histlen"]) \
+        == ("0", "1", "0")
 
 
 def test_info_and_role_offsets_include_every_acknowledged_write(nodes):

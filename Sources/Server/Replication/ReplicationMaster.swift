@@ -58,6 +58,7 @@ final class ReplicationMaster {
         var parser = RequestParser(maxBulkLength: 1024 * 1024)
         var wantsWrite = false
         var softLimitSinceMs: Int64 = 0
+        let attachedMs: Int64
         init(_ h: ReplicaHandoff, phase: Phase, now: Int64) {
             fd = h.fd
             ip = h.ip
@@ -65,9 +66,15 @@ final class ReplicationMaster {
             capabilities = h.capabilities
             self.phase = phase
             lastAckMs = now
+            attachedMs = now
             if !h.pendingOutput.isEmpty { preamble = [h.pendingOutput] }
         }
         var isOnline: Bool { if case .online = phase { return true }; return false }
+        /// A full resync whose snapshot point is not in the stream yet (+FULLRESYNC not sent).
+        var awaitsSnapshotPoint: Bool {
+            if case .waitingForSnapshot = phase { return position == 0 }
+            return false
+        }
     }
     private(set) var replicas: [Int32: Replica] = [:]
     private var nextSnapshotID: UInt64 = 0
@@ -90,7 +97,9 @@ final class ReplicationMaster {
     }
     private var waits: [WaitRequest] = []
     private var getAckRequested = false
-    private var lastPingMs: Int64 = 0
+    /// The last PING (or, while no replica is attached, the last pass): the next comes a
+    /// repl-ping-replica-period later, never as a replica attaches.
+    private var lastPingMs: Int64
     private var lastPublished: (offset: Int64, replicas: Int) = (-1, -1)
     private var lastPublishedMs: Int64 = 0
     private var publishPending = false
@@ -117,6 +126,7 @@ final class ReplicationMaster {
         queued = Array(repeating: [], count: context.workerCount)
         cursor = Array(repeating: 0, count: context.workerCount)
         replid = context.replication.status.withLock { $0.replid }
+        lastPingMs = Clock.unixMilliseconds()
     }
 
     // MARK: Records
@@ -269,6 +279,7 @@ final class ReplicationMaster {
     }
 
     private func add(_ replica: Replica, loop: inout EventLoop) {
+        if replicas.isEmpty { lastPingMs = replica.attachedMs }
         replicas[replica.fd] = replica
         loop.add(replica.fd, events: EventLoop.readable, token: Self.tokenBase | UInt64(UInt32(bitPattern: replica.fd)))
         replica.wantsWrite = false
@@ -458,12 +469,14 @@ final class ReplicationMaster {
         let period = settings.pingPeriodMs
         // A replica's replicas get its master's PINGs, passed on with the stream (Redis's
         // replicationFeedSlaves emits nothing of its own while masterhost is set).
-        if !replicas.isEmpty && now - lastPingMs >= period && !state.isReplica.load(ordering: .relaxed) {
+        let quiet = replicas.isEmpty || state.isReplica.load(ordering: .relaxed)
+        let holding = holdsControlForSnapshotPoint(now: now)
+        if now - lastPingMs >= period && (quiet || !holding) {
             lastPingMs = now
-            emitControl("*1\r\n$4\r\nPING\r\n")
+            if !quiet { emitControl("*1\r\n$4\r\nPING\r\n") }
         }
         serveWaits(now: now)
-        if getAckRequested {
+        if getAckRequested && !holding {
             getAckRequested = false
             if !replicas.isEmpty { emitControl("*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n") }
         }
@@ -476,6 +489,15 @@ final class ReplicationMaster {
             backlog.trim(toSize: size, keepFrom: needed)
         }
         publish(now: now)
+    }
+
+    /// Redis answers PSYNC with +FULLRESYNC at once, so nothing of its own (PING, GETACK)
+    /// lands between a replica's PSYNC and the offset it is given. Ours waits for the
+    /// snapshot's point, and the master's own commands wait for it too, for up to a second:
+    /// a snapshot held back longer (by a running save) lets them in, as the stream moves on
+    /// in Redis while a replica waits for a BGSAVE to end.
+    private func holdsControlForSnapshotPoint(now: Int64) -> Bool {
+        replicas.values.contains { $0.awaitsSnapshotPoint && now - $0.attachedMs < 1000 }
     }
 
     /// client-output-buffer-limit replica: a replica that owes too much is dropped.
