@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import answers_ping, free_port, wait_until
-from resp import Conn, Error
+from resp import Conn, Error, encode
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0")
@@ -590,3 +590,101 @@ def test_a_replica_of_a_replica_learns_the_streams_database_from_the_payload(mas
             wait_same_data(mc, leaf.conn())
     finally:
         redis_leaf.stop()
+
+
+class ScriptedMaster:
+    """A master played by the test: it answers the handshake up to PSYNC, then the test sends
+    the payload and the stream and reads the replica's ACKs."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.listener.settimeout(20)
+        self.port = self.listener.getsockname()[1]
+        self.conn = None
+        self.buf = b""
+
+    def accept_until_psync(self):
+        self.conn, _ = self.listener.accept()
+        self.conn.settimeout(20)
+        while True:
+            words = self.command()
+            name = words[0].upper()
+            if name == b"PSYNC":
+                return words[1:]
+            self.conn.sendall(b"+PONG\r\n" if name == b"PING" else b"+OK\r\n")
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.conn.recv(65536)
+            assert chunk, "the replica closed the link"
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def command(self):
+        head = self._line()
+        assert head.startswith(b"*"), head
+        words = []
+        for _ in range(int(head[1:])):
+            n = int(self._line()[1:])
+            while len(self.buf) < n + 2:
+                self.buf += self.conn.recv(65536)
+            words.append(self.buf[:n])
+            self.buf = self.buf[n + 2:]
+        return words
+
+    def ack(self):
+        words = self.command()
+        assert words[:2] == [b"REPLCONF", b"ACK"], words
+        return int(words[2])
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+        self.listener.close()
+
+
+PING = encode("PING")
+GETACK = encode("REPLCONF", "GETACK", "*")
+EMPTY_RDB_7_0 = b"REDIS0010\xff" + b"\x00" * 8  # a version redis-server 7.0 loads
+
+
+@pytest.fixture
+def scripted():
+    m = ScriptedMaster()
+    yield m
+    m.close()
+
+
+def test_no_ack_of_its_own_after_a_payload_with_a_length(scripted, make_server):
+    """Redis 7.0 acknowledges at once only a diskless (EOF-marked) payload; after `$<length>`
+    its first ACK comes from the once-a-second timer, or here from the GETACK that follows
+    the payload (answered with the offset before it: the PING's 14 bytes)."""
+    start_replica(make_server, scripted.port)
+    assert scripted.accept_until_psync() == [b"?", b"-1"]
+    scripted.conn.sendall(b"+FULLRESYNC " + REPLID + b" 0\r\n$%d\r\n" % len(EMPTY_RDB) + EMPTY_RDB + PING + GETACK)
+    assert scripted.ack() == len(PING)
+
+
+@pytest.mark.parametrize("binary", ["valkeyper", "redis-server"])
+def test_an_eof_marked_payload_is_acknowledged_at_once(scripted, make_server, binary):
+    """A diskless master starts the stream only once the replica's first ACK put it online."""
+    if binary == "valkeyper":
+        start_replica(make_server, scripted.port)
+    else:
+        replica = RedisMaster()
+        assert replica.conn().cmd("REPLICAOF", "127.0.0.1", str(scripted.port)) == "OK"
+    try:
+        scripted.accept_until_psync()
+        mark = b"e" * 40
+        scripted.conn.sendall(b"+FULLRESYNC " + REPLID + b" 0\r\n$EOF:" + mark + b"\r\n" + EMPTY_RDB_7_0 + mark)
+        assert scripted.ack() == 0
+        scripted.conn.sendall(PING + GETACK)
+        while (offset := scripted.ack()) == 0:  # the timer's ACKs may come in between
+            pass
+        assert offset == len(PING)
+    finally:
+        if binary != "valkeyper":
+            replica.stop()

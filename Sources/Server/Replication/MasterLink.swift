@@ -443,7 +443,7 @@ extension Worker {
                 context.postToSequencer(.killReplicas)
             }
             Log.notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
-            startStreaming(link, replid: history, offset: link.cachedOffset, db: link.cachedDB)
+            startStreaming(link, replid: history, offset: link.cachedOffset, db: link.cachedDB, ackNow: false)
         } else if hasPrefix(line, "-NOMASTERLINK") || hasPrefix(line, "-LOADING") {
             dropMasterLink(link, reason: "Master is currently unable to PSYNC but should be in the future: \(text(line))")
         } else {
@@ -514,6 +514,9 @@ extension Worker {
         var keys = 0, skipped = 0
         let payload = link.payload
         link.payload = []
+        // Redis acknowledges at once only a diskless transfer (it puts such a replica online);
+        // after a `$<length>` payload the first ACK comes from the once-a-second timer.
+        let ackNow = link.eofMark != nil
         var streamDB = 0
         do {
             let aux = try RDBReader.load(bytes: payload) { record in
@@ -563,7 +566,7 @@ extension Worker {
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
             // The sequencer takes the master's history as this server's (replid, offset, backlog).
             self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
-            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: streamDB)
+            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: streamDB, ackNow: ackNow)
         }
         startInternal(op)
     }
@@ -571,7 +574,8 @@ extension Worker {
     // MARK: Stream
 
     /// The link carries the master's command stream from here: it becomes the master client.
-    private func startStreaming(_ link: MasterLink, replid: String, offset: Int64, db: Int) {
+    /// `ackNow`: acknowledge at once (after a diskless payload, which the master waits for).
+    private func startStreaming(_ link: MasterLink, replid: String, offset: Int64, db: Int, ackNow: Bool) {
         let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
         let c = Client(fd: link.fd, id: id, peer: "\(link.host):\(link.port)", local: Socket.localAddress(link.fd),
                        now: nowMs, maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
@@ -607,8 +611,11 @@ extension Worker {
             s.readOffset = offset + Int64(c.input.count)
         }
         publishLinkState(link)
-        // The first ACK also tells a master that streamed the payload that the replica is online.
-        sendAck(link)
+        if ackNow {
+            sendAck(link)  // a master that streamed the payload waits for it to put us online
+        } else {
+            link.lastAckMs = Clock.monotonicMilliseconds()  // the timer's ACK comes a second later
+        }
         processMasterStream(c)
     }
 
