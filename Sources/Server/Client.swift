@@ -87,6 +87,14 @@ final class Client {
     /// True when `ticket` is the oldest reply still expected.
     func isNextReply(_ ticket: UInt32) -> Bool { head < slots.count && firstTicket == ticket }
 
+    /// The ticket `takeTicket` hands out next.
+    var nextTicket: UInt32 { firstTicket &+ UInt32(slots.count - head) }
+
+    /// True once every reply before `ticket` has been delivered (a replica's applied offset).
+    func repliesDelivered(before ticket: UInt32) -> Bool {
+        !hasOutstandingReplies || Int32(bitPattern: firstTicket &- ticket) >= 0
+    }
+
     /// Reserves the next reply position for a reply that will arrive later.
     func takeTicket() -> UInt32 {
         slots.append(Slot(ready: false, muted: muted, range: 0..<0))

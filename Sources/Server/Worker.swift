@@ -138,6 +138,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             serveBlockedStreams()
             sendBatches()
             handOffReplicationRecords()
+            advanceMasterLinkAppliedOffset()
             flushClients()
         }
     }

@@ -106,8 +106,8 @@ def same_data(master_conn, replica_conn):
 
 
 def wait_same_data(master_conn, replica_conn, timeout=10):
-    """Awaits the master's data on the replica: equal offsets alone could pass early (a
-    ValKeyper replica counts a command as it hands it to a shard, before the shard ran it)."""
+    """Awaits the master's data on the replica, comparing the data itself and not only the
+    offsets, which say that the stream was applied but not what it did."""
     deadline = time.monotonic() + timeout
     while not same_data(master_conn, replica_conn):
         if time.monotonic() > deadline:

@@ -526,3 +526,18 @@ def test_info_and_role_offsets_include_every_acknowledged_write(nodes):
             assert int(info_fields(reader, "replication")["master_repl_offset"]) == expected, i
         else:
             assert reader.cmd("ROLE")[1] == expected, i
+
+
+def test_after_wait_a_valkeyper_replica_has_the_write(nodes):
+    """WAIT counts a replica once it ran the write: a read there right after sees it, even
+    when the write went to another shard of the replica than the one its link lives on."""
+    master = master_node(nodes)
+    replica = valkeyper_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    readers = [replica.conn() for _ in range(2)]  # one per worker of the replica
+    for i in range(400):
+        key = "k%d" % i
+        m.cmd("SET", key, str(i))
+        assert m.cmd("WAIT", "1", "10000") == 1
+        assert readers[i % 2].cmd("GET", key) == str(i).encode(), key

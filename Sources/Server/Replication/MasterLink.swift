@@ -57,9 +57,12 @@ final class MasterLink {
     // Streaming.
     var client: Client?
     var masterReplid = ""
-    /// Offset of the last byte applied (Redis's reploff) and of the last byte read.
+    /// Offset of the last byte dispatched (the stream's position: PSYNC, the dump's history)
+    /// and of the last byte read; what has run is `appliedOffset` (Redis's reploff, what
+    /// ACKs, INFO and ROLE report).
     var processedOffset: Int64 = 0
     var readOffset: Int64 = 0
+    var appliedOffset = AppliedOffset()
     /// Bytes of a MULTI ... EXEC from the master still open: counted and passed on whole
     /// once the transaction ends (a link lost inside it resumes before the MULTI).
     var openTransaction = ByteBuffer(capacity: 0)
@@ -112,6 +115,7 @@ final class MasterLink {
         eofMark = nil
         haveBulkHeader = false
         openTransaction.clear()
+        appliedOffset.reset(to: 0)
         client = nil
         generation += 1
     }
@@ -276,9 +280,9 @@ extension Worker {
         flushMasterLink(link)
     }
 
-    private func sendAck(_ link: MasterLink) {
+    func sendAck(_ link: MasterLink, offset: Int64) {
         link.lastAckMs = Clock.monotonicMilliseconds()
-        send(to: link, ["REPLCONF", "ACK", String(link.processedOffset)])
+        send(to: link, ["REPLCONF", "ACK", String(offset)])
     }
 
     // MARK: Events
@@ -593,6 +597,7 @@ extension Worker {
         link.client = c
         link.masterReplid = replid
         link.processedOffset = offset
+        link.appliedOffset.reset(to: offset)
         link.readOffset = offset + Int64(c.input.count)
         link.state = .connected
         link.retryDelayMs = MasterLink.firstRetryDelayMs
@@ -612,7 +617,7 @@ extension Worker {
         }
         publishLinkState(link)
         if ackNow {
-            sendAck(link)  // a master that streamed the payload waits for it to put us online
+            sendAck(link, offset: offset)  // a master that streamed the payload waits for it to put us online
         } else {
             link.lastAckMs = Clock.monotonicMilliseconds()  // the timer's ACK comes a second later
         }
@@ -634,7 +639,7 @@ extension Worker {
                                                    : UnsafeRawPointer(frame.baseAddress!)
                 let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
                 if argIs(args[0], "replconf") {
-                    if args.count >= 2 && argIs(args[1], "getack") { sendAck(link) }
+                    if args.count >= 2 && argIs(args[1], "getack") { answerGetAck(link) }
                 } else {
                     execute(c, args)
                 }
@@ -656,8 +661,8 @@ extension Worker {
         publishOffsets(link)
     }
 
-    /// A command from the master ran: count its bytes and pass them on to this server's own
-    /// replicas (a transaction's, once it is over).
+    /// A command from the master was dispatched: count its bytes and pass them on to this
+    /// server's own replicas (a transaction's, once it is over).
     private func applied(_ link: MasterLink, _ bytes: UnsafeRawBufferPointer, inTransaction: Bool) {
         if inTransaction {
             link.openTransaction.append(bytes)
@@ -672,10 +677,11 @@ extension Worker {
             link.processedOffset += Int64(link.openTransaction.count)
             link.openTransaction.clear()
         }
+        if let c = link.client { link.appliedOffset.dispatched(upTo: link.processedOffset, master: c) }
     }
 
-    private func publishOffsets(_ link: MasterLink) {
-        let (read, processed, now) = (link.readOffset, link.processedOffset, Clock.unixMilliseconds())
+    func publishOffsets(_ link: MasterLink) {
+        let (read, processed, now) = (link.readOffset, link.appliedOffset.offset, Clock.unixMilliseconds())
         context.replication.status.withLock { s in
             s.readOffset = read
             s.processedOffset = processed
@@ -713,7 +719,7 @@ extension Worker {
             if mono - link.lastIOMs > timeoutMs {
                 dropMasterLink(link, reason: "MASTER timeout: no data nor PING received...")
             } else if mono - link.lastAckMs >= 1000 {
-                sendAck(link)
+                sendAck(link, offset: link.appliedOffset.offset)
             }
         }
     }
