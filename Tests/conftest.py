@@ -37,12 +37,13 @@ def wait_until(condition, timeout=10.0, interval=0.01, message="condition"):
 
 
 def answers_ping(port):
-    """True once a server on `port` accepts a connection and answers PING."""
+    """True once a server on `port` accepts a connection and answers PING (or asks for a
+    password first)."""
     try:
         c = Conn(port, timeout=1)
-        ok = c.cmd("PING") == "PONG"
+        reply = c.cmd("PING")
         c.close()
-        return ok
+        return reply == "PONG" or str(reply).startswith("NOAUTH")
     except OSError:
         return False
 

@@ -10,6 +10,9 @@ final class Client {
     let id: UInt64
     let peer: String
     let local: String
+    /// Connected from 127.0.0.1 or ::1 (Redis's islocalClient): exempt from protected mode,
+    /// allowed DEBUG with enable-debug-command local.
+    let isLocal: Bool
     let createdAt: Int64  // unix ms
 
     var input = ByteBuffer(capacity: 16 * 1024)
@@ -76,6 +79,7 @@ final class Client {
         self.id = id
         self.peer = peer
         self.local = local
+        isLocal = PeerAddress.isLocal(peer)
         createdAt = now
         lastInteraction = now
         parser = RequestParser(maxBulkLength: maxBulk)

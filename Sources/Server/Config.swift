@@ -149,6 +149,8 @@ enum LiveConfig {
     static let replicaServeStaleData = Atomic<Bool>(true)
     /// `replica-read-only`: a replica refuses clients' writes.
     static let replicaReadOnly = Atomic<Bool>(true)
+    /// `enable-debug-command` (a ProtectedAction raw value): who may run DEBUG.
+    static let debugCommand = Atomic<Int>(ProtectedAction.no.rawValue)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
@@ -158,8 +160,22 @@ enum LiveConfig {
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
         replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
         replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
+        debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
         Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
         Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
+    }
+}
+
+/// Values of enable-debug-command and enable-protected-configs (Redis's PROTECTED_ACTION_ALLOWED_*).
+enum ProtectedAction: Int, Sendable {
+    case no = 0, yes, local
+
+    init(_ value: String) {
+        switch value {
+        case "yes": self = .yes
+        case "local": self = .local
+        default: self = .no
+        }
     }
 }
 
@@ -267,7 +283,7 @@ struct Config: Sendable {
             ConfigParameter("cluster-enabled", .bool, "no", mutable: false),
             ConfigParameter("always-show-logo", .bool, "no", mutable: false),
             ConfigParameter("enable-protected-configs", .enumeration(["no", "yes", "local"]), "no", mutable: false),
-            ConfigParameter("enable-debug-command", .enumeration(["no", "yes", "local"]), "yes", mutable: false),
+            ConfigParameter("enable-debug-command", .enumeration(["no", "yes", "local"]), "no", mutable: false),
             ConfigParameter("enable-module-command", .enumeration(["no", "yes", "local"]), "no", mutable: false),
         ]
     }()

@@ -91,6 +91,12 @@ extension Worker {
             return
         }
         c.lastCommandIndex = index
+        if route.isProtected && !DebugCommands.allowed(c) {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError(string: DebugCommands.notAllowed) }
+            return
+        }
         if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true

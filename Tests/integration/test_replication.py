@@ -387,9 +387,9 @@ def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
 
 
 def test_debug_digest_agrees_between_master_and_replicas(nodes):
-    master = master_node(nodes)
+    master = nodes("--save", "", *shards(2), "--enable-debug-command", "yes")
     m = master.conn()
-    vk = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    vk = nodes("--save", "", *shards(2), "--enable-debug-command", "yes", "--replicaof", "127.0.0.1", str(master.port))
     rd = nodes("--save", "", "--enable-debug-command", "yes", "--replicaof", "127.0.0.1", str(master.port),
                binary=REDIS_SERVER)
     assert m.cmd("DEBUG", "DIGEST") == "0" * 40
