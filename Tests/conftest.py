@@ -53,12 +53,21 @@ class Server:
     fixed_args = ()
 
     def __init__(self, *args, cwd=None):
-        self.port = free_port()
         self.dir = cwd or tempfile.mkdtemp(prefix="valkeyper-test-")
-        self.log = open(os.path.join(self.dir, "server.log"), "w+")
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--dir", self.dir, *self.fixed_args, *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, message="server to accept connections")
+        for attempt in range(5):
+            self.port = free_port()
+            self.log = open(os.path.join(self.dir, "server.log"), "w+")
+            self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--dir", self.dir, *self.fixed_args,
+                                          *args], stdout=self.log, stderr=subprocess.STDOUT)
+            try:
+                wait_until(self._ready, message="server to accept connections")
+                return
+            except AssertionError as e:
+                # The free port was taken meanwhile (by a client's ephemeral port, for a server
+                # bound to 0.0.0.0): try another one.
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+                self.log.close()
 
     def _ready(self):
         if self.proc.poll() is not None:

@@ -149,6 +149,8 @@ enum LiveConfig {
     static let replicaServeStaleData = Atomic<Bool>(true)
     /// `replica-read-only`: a replica refuses clients' writes.
     static let replicaReadOnly = Atomic<Bool>(true)
+    /// `protected-mode`: without a password, only local clients are accepted.
+    static let protectedMode = Atomic<Bool>(true)
     /// `enable-debug-command` (a ProtectedAction raw value): who may run DEBUG.
     static let debugCommand = Atomic<Int>(ProtectedAction.no.rawValue)
 
@@ -160,6 +162,7 @@ enum LiveConfig {
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
         replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
         replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
+        protectedMode.store(config.bool("protected-mode"), ordering: .relaxed)
         debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
         Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
         Stream.nodeMaxEntries = config.integer("stream-node-max-entries")

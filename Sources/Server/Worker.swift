@@ -194,10 +194,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while let (fd, peer) = Socket.accept(listenFD) {
             let limit = context.maxClients.load(ordering: .relaxed)
             if context.connectedClients.load(ordering: .relaxed) >= limit {
-                let msg: StaticString = "-ERR max number of clients reached\r\n"
-                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
-                Socket.close(fd)
-                context.rejectedConnections.add(1, ordering: .relaxed)
+                refuse(fd, "-ERR max number of clients reached\r\n")
+                continue
+            }
+            if ProtectedMode.refuses(peer: peer) {
+                refuse(fd, ProtectedMode.denial)
                 continue
             }
             context.connectedClients.add(1, ordering: .relaxed)
@@ -210,6 +211,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 send(.connection(fd: fd, peer: peer), to: target)
             }
         }
+    }
+
+    /// Answers a connection that is not admitted and closes it; counted before the close, so
+    /// a client that sees the close also sees the count in INFO.
+    private func refuse(_ fd: Int32, _ text: StaticString) {
+        context.rejectedConnections.add(1, ordering: .relaxed)
+        _ = Glibc.write(fd, text.utf8Start, text.utf8CodeUnitCount)
+        Socket.close(fd)
     }
 
     func register(fd: Int32, peer: String) {
