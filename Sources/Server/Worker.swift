@@ -166,6 +166,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 masterLinkCron()
             }
             closeIdleClients()
+            closeClientsOverOutputLimits()
         }
         // A replica's keys expire only by its master's DELs.
         if let shard, due || expiryBacklog, !context.replication.isReplica.load(ordering: .relaxed) {
@@ -252,7 +253,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if c.isClosed { return }
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
             // Stop reading from a client that is being closed or whose replies are piling up.
-            if c.closeAfterReply { return }
+            if c.closeAfterReply || c.closeASAP { return }
             switch Socket.read(c.fd, into: &c.input) {
             case .bytes(let n):
                 stats.inputBytes.add(n, ordering: .relaxed)
@@ -267,7 +268,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
     }
 
-    func markForFlush(_ c: Client) {
+    /// Every reply added to a client's output comes through here: the client is written at the
+    /// end of the loop iteration, and once its output outgrows the 16 KB Redis keeps in a
+    /// client's static buffer, its output buffer limit is checked (one compare otherwise).
+    @inline(__always) func markForFlush(_ c: Client) {
+        if c.pendingOutputBytes > ReplyMemory.bufferBytes { enforceOutputLimit(c) }
         if !c.inFlushList {
             c.inFlushList = true
             flushList.append(c)
@@ -283,6 +288,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func writeOut(_ c: Client) {
+        if c.closeASAP {
+            closeClient(c)
+            return
+        }
         if !c.output.isEmpty {
             let before = c.output.count
             let result = Socket.write(c.fd, from: &c.output)
