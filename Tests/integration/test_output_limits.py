@@ -6,6 +6,7 @@ reply list), and only omem counts against the limits. Every test runs the same s
 redis-server 7.0 and ValKeyper; CONFIG SET replies are compared byte for byte."""
 import re
 import select
+import signal
 import socket
 import time
 
@@ -216,3 +217,33 @@ def test_config_set_same_as_redis(servers):
             assert current[1] == current[0], (name, value)
     for c in (redis, vk):
         assert c.cmd("CONFIG", "SET", "maxmemory", "0") == "OK"
+
+
+def test_replica_soft_limit_follows_the_same_rule(make_server, make_redis):
+    """The replica class: a replica that stops reading is dropped once its stream stays over
+    the soft limit for more than the soft seconds, by a redis-server master and a ValKeyper
+    master alike, each logging Redis's line."""
+    for master in (make_redis(), make_server("--threads", "2", "--shards", "2")):
+        m = master.conn()
+        replica = make_redis("--replicaof", "127.0.0.1", str(master.port))
+        wait_until(lambda: b"master_link_status:up" in replica.conn().cmd("INFO", "replication"), timeout=20,
+                   message="replica link up")
+        assert m.cmd("CONFIG", "SET", "client-output-buffer-limit", "replica 0 256kb 2") == "OK"
+        replica.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            value = "x" * 10000
+            i = 0
+
+            def dropped():
+                nonlocal i
+                for _ in range(20):
+                    m.cmd("SET", "big%d" % (i % 50), value)
+                    i += 1
+                return b"connected_slaves:0" in m.cmd("INFO", "replication")
+            wait_until(dropped, timeout=30, message="the master to drop its stopped replica")
+            assert time.monotonic() - started > 2.0
+            assert "for overcoming of output buffer limits." in master.output()
+            assert m.cmd("PING") == "PONG"
+        finally:
+            replica.proc.send_signal(signal.SIGCONT)
