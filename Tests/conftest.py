@@ -1,5 +1,6 @@
 """Starts the real valkeyper-server binary on a free port for each test module."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from resp import Conn  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BINARY = os.environ.get("VALKEYPER_BIN", os.path.join(ROOT, ".build", "release", "valkeyper-server"))
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0")
 
 
 def free_port():
@@ -34,24 +37,37 @@ def wait_until(condition, timeout=10.0, interval=0.01, message="condition"):
 
 
 def answers_ping(port):
-    """True once a server on `port` accepts a connection and answers PING."""
+    """True once a server on `port` accepts a connection and answers PING (or asks for a
+    password first)."""
     try:
         c = Conn(port, timeout=1)
-        ok = c.cmd("PING") == "PONG"
+        reply = c.cmd("PING")
         c.close()
-        return ok
+        return reply == "PONG" or str(reply).startswith("NOAUTH")
     except OSError:
         return False
 
 
 class Server:
+    binary = BINARY
+    fixed_args = ()
+
     def __init__(self, *args, cwd=None):
-        self.port = free_port()
         self.dir = cwd or tempfile.mkdtemp(prefix="valkeyper-test-")
-        self.log = open(os.path.join(self.dir, "server.log"), "w+")
-        self.proc = subprocess.Popen([BINARY, "--port", str(self.port), "--dir", self.dir, *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, message="server to accept connections")
+        for attempt in range(5):
+            self.port = free_port()
+            self.log = open(os.path.join(self.dir, "server.log"), "w+")
+            self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--dir", self.dir, *self.fixed_args,
+                                          *args], stdout=self.log, stderr=subprocess.STDOUT)
+            try:
+                wait_until(self._ready, message="server to accept connections")
+                return
+            except AssertionError as e:
+                # The free port was taken meanwhile (by a client's ephemeral port, for a server
+                # bound to 0.0.0.0): try another one.
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+                self.log.close()
 
     def _ready(self):
         if self.proc.poll() is not None:
@@ -80,13 +96,20 @@ class Server:
             return f.read()
 
 
+class RedisServer(Server):
+    """Debian's redis-server 7.0 on a free port, the reference of differential tests."""
+    binary = REDIS_SERVER
+    fixed_args = ("--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+
+
 @pytest.fixture(scope="module")
-def server():
+def server(request):
     """One server per test module: two shards so cross-shard paths are exercised, or as many
     as VALKEYPER_TEST_SHARDS says (`make test` also runs the suite on one shard, the default
-    on two cores, where transactions take their lock-free inline path)."""
+    on two cores, where transactions take their lock-free inline path). A module's
+    SERVER_ARGS are added (e.g. `--enable-debug-command yes` where tests use DEBUG)."""
     n = os.environ.get("VALKEYPER_TEST_SHARDS", "2")
-    s = Server("--threads", n, "--shards", n)
+    s = Server("--threads", n, "--shards", n, *getattr(request.module, "SERVER_ARGS", ()))
     yield s
     assert s.alive(), "server died during the module:\n" + s.output()
     s.stop()
@@ -107,6 +130,22 @@ def make_server():
 
     def start(*args):
         s = Server(*args)
+        started.append(s)
+        return s
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def make_redis():
+    """Starts redis-server 7.0 processes (stopped after the test); skips without one."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs Debian's redis-server 7.0")
+    started = []
+
+    def start(*args):
+        s = RedisServer(*args)
         started.append(s)
         return s
     yield start

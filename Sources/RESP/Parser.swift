@@ -164,15 +164,16 @@ public struct RequestParser: ~Copyable {
     }
 
     private mutating func parseInline(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> ParseOutcome {
-        guard let base = frame.baseAddress, let hit = memchr(base, 10, frame.count) else {
+        // Redis finds the line's end with strchr, which stops at a NUL: a NUL before the
+        // newline means "no line yet", so the request waits for more bytes until it is too big.
+        guard let base = frame.baseAddress, let hit = memchr(base, 10, frame.count),
+              memchr(base, 0, base.distance(to: UnsafeRawPointer(hit))) == nil else {
             if frame.count > Self.inlineMaxSize { return fail("Protocol error: too big inline request") }
             return .incomplete(atLeast: frame.count + 1)
         }
         let newline = base.distance(to: UnsafeRawPointer(hit))
         var lineEnd = newline
         if lineEnd > 0 && frame[lineEnd - 1] == 13 { lineEnd -= 1 }
-        // A NUL ends the line, as it ends the C string Redis splits.
-        if let nul = memchr(base, 0, lineEnd) { lineEnd = base.distance(to: UnsafeRawPointer(nul)) }
         argumentCount = 0
         spansInScratch = true
         inlineScratch.clear()

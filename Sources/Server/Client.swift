@@ -10,6 +10,9 @@ final class Client {
     let id: UInt64
     let peer: String
     let local: String
+    /// Connected from 127.0.0.1 or ::1 (Redis's islocalClient): exempt from protected mode,
+    /// allowed DEBUG with enable-debug-command local.
+    let isLocal: Bool
     let createdAt: Int64  // unix ms
 
     var input = ByteBuffer(capacity: 16 * 1024)
@@ -31,6 +34,13 @@ final class Client {
         lastCommandIndex.map { CommandTable.shared.specs[Int($0)].name } ?? "NULL"
     }
     var closeAfterReply = false
+    /// Over its output buffer limit (Redis's CLIENT_CLOSE_ASAP): its output is dropped, it
+    /// reads and runs nothing more, and the loop closes it when it flushes clients.
+    var closeASAP = false
+    /// The client-output-buffer-limit class it is held to (pub/sub will switch it to .pubsub).
+    var outputClass = OutputBufferClass.normal
+    /// Unix second its output was first seen over the soft limit (0: not over).
+    var softLimitSince: Int64 = 0
     /// A multi-step cross-shard operation of this client is in flight: its next commands
     /// wait in `input` so that they see the operation's effects.
     var pausedByOperation = false
@@ -70,16 +80,22 @@ final class Client {
     private var firstTicket: UInt32 = 0   // ticket of slots[head]
     private var head = 0
     private var deferred = ByteBuffer(capacity: 64)
+    /// Bytes at the front of `deferred` already moved to `output` (freed when it empties).
+    private var deferredMoved = 0
 
     init(fd: Int32, id: UInt64, peer: String, local: String, now: Int64, maxBulk: Int) {
         self.fd = fd
         self.id = id
         self.peer = peer
         self.local = local
+        isLocal = PeerAddress.isLocal(peer)
         createdAt = now
         lastInteraction = now
         parser = RequestParser(maxBulkLength: maxBulk)
     }
+
+    /// Replies waiting to be written: the output, and those queued behind outstanding ones.
+    var pendingOutputBytes: Int { output.count + deferred.count - deferredMoved }
 
     /// True while some earlier reply is still outstanding: new replies must queue.
     var hasOutstandingReplies: Bool { head < slots.count }
@@ -124,12 +140,14 @@ final class Client {
         while head < slots.count && slots[head].ready {
             let r = slots[head].range
             output.append(UnsafeRawBufferPointer(start: deferred.base + r.lowerBound, count: r.count))
+            deferredMoved += r.count
             advance()
         }
         if head == slots.count {
             slots.removeAll(keepingCapacity: true)
             head = 0
             deferred.clear()
+            deferredMoved = 0
         }
     }
 

@@ -64,18 +64,19 @@ enum ClientCommands {
         if c.isMaster { flags += "M" }
         if c.transaction != nil { flags += "x" }
         if c.closeAfterReply { flags += "c" }
+        if c.closeASAP { flags += "A" }
         if c.noEvict { flags += "e" }
         if c.noTouch { flags += "T" }
         if flags.isEmpty { flags = "N" }
         let queryBuffer = c.input.count, queryFree = c.input.capacity - c.input.count
-        let reply = output ?? OutputState(capacity: c.output.capacity, pending: c.output.count)
-        let pending = reply.pending
+        let reply = output ?? OutputState(capacity: c.output.capacity, pending: c.pendingOutputBytes)
+        let memory = ReplyMemory(pending: reply.pending)
         let totalMemory = c.input.capacity + reply.capacity + argvMemory + clientOverheadBytes
         return "id=\(c.id) addr=\(c.peer) laddr=\(c.local) fd=\(c.fd) name=\(c.name ?? "")"
             + " age=\(now / 1000 - c.createdAt / 1000) idle=\(now / 1000 - c.lastInteraction / 1000)"
             + " flags=\(flags) db=\(c.db) sub=0 psub=0 ssub=0 multi=\(c.transaction.map { $0.commands.count } ?? -1) qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
-            + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(reply.capacity) rbp=\(reply.capacity) obl=\(pending)"
-            + " oll=0 omem=0 tot-mem=\(totalMemory) events=\(c.wantsWrite ? "rw" : "r") cmd=\(c.lastCommand)"
+            + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(reply.capacity) rbp=\(reply.capacity) obl=\(memory.bufferedBytes)"
+            + " oll=\(memory.blocks) omem=\(memory.listBytes) tot-mem=\(totalMemory) events=\(c.wantsWrite ? "rw" : "r") cmd=\(c.lastCommand)"
             + " user=default redir=-1 resp=\(c.resp.rawValue)"
     }
 

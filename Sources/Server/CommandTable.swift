@@ -71,6 +71,9 @@ struct CommandFlags: OptionSet, Sendable {
     static let movableKeys = CommandFlags(rawValue: 1 << 12)
     static let skipSlowlog = CommandFlags(rawValue: 1 << 13)
     static let noAsyncLoading = CommandFlags(rawValue: 1 << 14)
+    /// Allowed only as a config says (Redis's CMD_PROTECTED: DEBUG and enable-debug-command);
+    /// COMMAND INFO does not show it, as in Redis.
+    static let protected = CommandFlags(rawValue: 1 << 15)
     /// Internal part of a split command: not reachable by name from clients.
     static let `internal` = CommandFlags(rawValue: 1 << 31)
 
@@ -149,6 +152,8 @@ final class CommandTable: Sendable {
         let isWrite: Bool
         /// Allowed on a replica whose master link is down with replica-serve-stale-data no.
         let allowedWhenStale: Bool
+        /// DEBUG: refused unless enable-debug-command allows the client.
+        let isProtected: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -164,7 +169,7 @@ final class CommandTable: Sendable {
 
     static let shared = CommandTable(families: [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        ServerCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ])
 
@@ -216,7 +221,8 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
                          isWrite: spec.flags.contains(.write),
-                         allowedWhenStale: spec.flags.contains(.stale))
+                         allowedWhenStale: spec.flags.contains(.stale),
+                         isProtected: spec.flags.contains(.protected))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map { spec in

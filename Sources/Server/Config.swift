@@ -108,7 +108,8 @@ struct ConfigError: Error, CustomStringConvertible {
 }
 
 /// Redis's memtoull: digits then an optional unit (b, k=1000, kb=1024, m, mb, g, gb; any
-/// case); no sign. Returns nil where Redis reports "argument must be a memory value".
+/// case); no sign. As in Redis, a number past 64 bits saturates (strtoull) and the unit
+/// multiplies with wrap-around. Returns nil where Redis reports "argument must be a memory value".
 func parseMemory(_ raw: String) -> UInt64? {
     let bytes = Array(raw.utf8)
     if bytes.first == UInt8(ascii: "-") { return nil }
@@ -117,16 +118,15 @@ func parseMemory(_ raw: String) -> UInt64? {
     let unit = String(decoding: bytes[digits...], as: UTF8.self).lowercased()
     let factors: [String: UInt64] = ["": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1_000_000, "mb": 1 << 20,
                                      "g": 1_000_000_000, "gb": 1 << 30]
-    guard let factor = factors[unit] else { return nil }
+    guard let factor = factors[unit], digits < 128 else { return nil }  // Redis copies the digits to a 128-byte buffer
     var value: UInt64 = 0
     for d in bytes[0..<digits] {
         let (m, o1) = value.multipliedReportingOverflow(by: 10)
         let (s, o2) = m.addingReportingOverflow(UInt64(d - 48))
-        if o1 || o2 { return nil }
+        if o1 || o2 { value = .max; break }
         value = s
     }
-    let (result, overflow) = value.multipliedReportingOverflow(by: factor)
-    return overflow ? nil : result
+    return value &* factor
 }
 
 /// Redis's string2ll over a Swift string.
@@ -149,6 +149,12 @@ enum LiveConfig {
     static let replicaServeStaleData = Atomic<Bool>(true)
     /// `replica-read-only`: a replica refuses clients' writes.
     static let replicaReadOnly = Atomic<Bool>(true)
+    /// `client-output-buffer-limit`, per client class.
+    static let outputLimits = OutputBufferLimitTable()
+    /// `protected-mode`: without a password, only local clients are accepted.
+    static let protectedMode = Atomic<Bool>(true)
+    /// `enable-debug-command` (a ProtectedAction raw value): who may run DEBUG.
+    static let debugCommand = Atomic<Int>(ProtectedAction.no.rawValue)
 
     /// Publishes the values the data path reads (start-up and after CONFIG SET).
     static func publish(_ config: Config) {
@@ -158,8 +164,24 @@ enum LiveConfig {
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
         replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
         replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
+        protectedMode.store(config.bool("protected-mode"), ordering: .relaxed)
+        outputLimits.publish(config.value("client-output-buffer-limit"))
+        debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
         Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
         Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
+    }
+}
+
+/// Values of enable-debug-command and enable-protected-configs (Redis's PROTECTED_ACTION_ALLOWED_*).
+enum ProtectedAction: Int, Sendable {
+    case no = 0, yes, local
+
+    init(_ value: String) {
+        switch value {
+        case "yes": self = .yes
+        case "local": self = .local
+        default: self = .no
+        }
     }
 }
 
@@ -267,7 +289,7 @@ struct Config: Sendable {
             ConfigParameter("cluster-enabled", .bool, "no", mutable: false),
             ConfigParameter("always-show-logo", .bool, "no", mutable: false),
             ConfigParameter("enable-protected-configs", .enumeration(["no", "yes", "local"]), "no", mutable: false),
-            ConfigParameter("enable-debug-command", .enumeration(["no", "yes", "local"]), "yes", mutable: false),
+            ConfigParameter("enable-debug-command", .enumeration(["no", "yes", "local"]), "no", mutable: false),
             ConfigParameter("enable-module-command", .enumeration(["no", "yes", "local"]), "no", mutable: false),
         ]
     }()
@@ -431,30 +453,27 @@ private func normalizeKeyspaceEvents(_ raw: String, _ current: String) -> Result
 }
 
 /// `client-output-buffer-limit`: "<class> <hard> <soft> <soft-seconds>" groups; the
-/// classes given replace theirs, the others keep their current limits.
+/// classes given replace theirs, the others keep their current limits (Redis's
+/// updateClientOutputBufferLimit: all groups are checked before any is applied).
 private func normalizeOutputBufferLimit(_ raw: String, _ current: String) -> Result<String, ConfigError> {
-    let classes = ["normal", "slave", "pubsub"]
-    var limits: [String: [String]] = [:]
-    let now = current.split(separator: " ").map(String.init)
-    var i = 0
-    while i + 3 < now.count { limits[now[i]] = Array(now[i + 1...i + 3]); i += 4 }
-    let words = raw.split(separator: " ").map(String.init)
+    var limits = OutputBufferClass.allCases.map { OutputBufferLimit.parse(current, for: $0) }
+    // Split on single spaces as Redis's sdssplitlen does: "a  b" has an empty word, "" none.
+    let words = raw.isEmpty ? [] : raw.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
     guard words.count % 4 == 0 else {
         return .failure(ConfigError("Wrong number of arguments in buffer limit configuration."))
     }
-    i = 0
-    while i < words.count {
-        var name = words[i].lowercased()
-        if name == "replica" { name = "slave" }
-        guard classes.contains(name) else {
+    for i in stride(from: 0, to: words.count, by: 4) {
+        guard let cls = OutputBufferClass(configName: words[i]) else {
             return .failure(ConfigError("Invalid client class specified in buffer limit configuration."))
         }
         guard let hard = parseMemory(words[i + 1]), let soft = parseMemory(words[i + 2]),
-              let seconds = Int(words[i + 3]), seconds >= 0 else {
+              let seconds = parseSoftSeconds(words[i + 3]) else {
             return .failure(ConfigError("Error in hard, soft or soft_seconds setting in buffer limit configuration."))
         }
-        limits[name] = [String(hard), String(soft), String(seconds)]
-        i += 4
+        limits[cls.rawValue] = OutputBufferLimit(hardBytes: hard, softBytes: soft, softSeconds: seconds)
     }
-    return .success(classes.map { "\($0) " + (limits[$0] ?? ["0", "0", "0"]).joined(separator: " ") }.joined(separator: " "))
+    return .success(OutputBufferClass.allCases.map { cls in
+        let l = limits[cls.rawValue]
+        return "\(cls.configName) \(l.hardBytes) \(l.softBytes) \(l.softSeconds)"
+    }.joined(separator: " "))
 }

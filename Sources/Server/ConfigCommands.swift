@@ -66,10 +66,10 @@ enum ConfigCommands {
 
     /// Protected configs need enable-protected-configs yes (or local, from a local client).
     private static func protectedAllowed(_ config: Config, _ c: Client) -> Bool {
-        switch config.value("enable-protected-configs") {
-        case "yes": return true
-        case "local": return c.peer.hasPrefix("127.") || c.peer.hasPrefix("::1") || c.peer.hasPrefix("[::1]")
-        default: return false
+        switch ProtectedAction(config.value("enable-protected-configs")) {
+        case .yes: return true
+        case .local: return c.isLocal
+        case .no: return false
         }
     }
 

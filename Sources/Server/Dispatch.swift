@@ -6,7 +6,7 @@ extension Worker {
     func process(_ c: Client) {
         if c.isMaster { processMasterStream(c); return }
         var position = 0
-        parsing: while position < c.input.count && !c.closeAfterReply && !c.pausedByOperation {
+        parsing: while position < c.input.count && !c.closeAfterReply && !c.closeASAP && !c.pausedByOperation {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
             var consumed = 0
             switch c.parser.parse(frame, consumed: &consumed) {
@@ -91,6 +91,12 @@ extension Worker {
             return
         }
         c.lastCommandIndex = index
+        if route.isProtected && !DebugCommands.allowed(c) {
+            commandStats.reject(Int(index))
+            c.transaction?.failed = true
+            withReply(c) { $0.writeError(string: DebugCommands.notAllowed) }
+            return
+        }
         if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true

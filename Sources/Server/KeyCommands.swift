@@ -4,9 +4,9 @@ import Shards
 import Glibc
 #endif
 
-/// Generic key commands (Redis's db.c, expire.c, object.c and two of debug.c's knobs):
+/// Generic key commands (Redis's db.c, expire.c and object.c):
 /// DEL, EXISTS, TYPE, the TTL family, KEYS, SCAN, RANDOMKEY, RENAME, COPY, MOVE, SWAPDB,
-/// OBJECT, DEBUG SLEEP / SET-ACTIVE-EXPIRE.
+/// OBJECT.
 ///
 /// Commands that span shards run as a `MultiShardOperation`, under intent locks on all
 /// their keys for all their steps (see Locking.swift): no client sees a cross-shard
@@ -105,15 +105,6 @@ enum KeyCommands {
                     ]),
         CommandSpec("__object", arity: 5, flags: [.internal], group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
 
-        // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
-        CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale], group: "server",
-                    summary: "A container for debugging commands.", run: .client(debug)),
-        CommandSpec("__digest", arity: -2, flags: [.internal], group: "server",
-                    run: .keyed(DatasetDigest.shardPart, split: nil, crossShard: nil)),
-        CommandSpec("__digest_value", arity: -2, flags: [.internal], group: "server",
-                    run: .keyed(DatasetDigest.valuePart, split: nil, crossShard: nil)),
-        CommandSpec("__set_active_expire", arity: 3, flags: [.internal], group: "server",
-                    run: .keyed(setActiveExpirePart, split: nil, crossShard: nil)),
     ]
 
     /// Table indices of the internal parts that client handlers address directly.
@@ -846,59 +837,6 @@ enum KeyCommands {
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
         ], &out)
-    }
-
-    // MARK: DEBUG
-
-    /// DEBUG SLEEP and SET-ACTIVE-EXPIRE; any other subcommand, or the wrong number of
-    /// arguments, gets Redis's subcommand syntax error.
-    static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        if argIs(args[1], "sleep") && args.count == 3 {
-            debugSleep(w, args, &out)
-        } else if argIs(args[1], "digest") && args.count == 2 {
-            let databases = w.context.databases
-            w.fanOut(c, args, part: "__digest", out: &out) { op, out in
-                let digest = DatasetDigest.combine((0..<op.parts.count).map { op.reply($0) }, databases: databases)
-                out.writeSimple(string: Digest.hex(digest))
-                return true
-            }
-        } else if argIs(args[1], "digest-value") {
-            let keys = args.count - 2
-            w.fanOut(c, args, part: "__digest_value", out: &out) { op, out in
-                out.writeArrayHeader(keys)
-                for k in 0..<keys {
-                    var d = [UInt8](repeating: 0, count: 20)
-                    for p in 0..<op.parts.count {
-                        let r = op.reply(p)
-                        for j in 0..<20 where r.count >= (k + 1) * 20 { d[j] ^= r[k * 20 + j] }
-                    }
-                    out.writeSimple(string: Digest.hex(d))
-                }
-                return true
-            }
-        } else if argIs(args[1], "set-active-expire") && args.count == 3 {
-            w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
-        } else {
-            writeSubcommandSyntaxError(args, &out)
-        }
-    }
-
-    /// DEBUG SLEEP seconds (fractions allowed): blocks this worker, its connections and its
-    /// shard, as Redis blocks its one thread.
-    static func debugSleep(_ w: Worker, _ args: Arguments, _ out: inout ByteBuffer) {
-        let seconds = args.string(2).withCString { strtod($0, nil) }
-        let micros = Int64(max(0, min(seconds * 1_000_000, Double(Int64.max / 2))))
-        var request = timespec(tv_sec: Int(micros / 1_000_000), tv_nsec: Int((micros % 1_000_000) * 1000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-        w.refreshClock()
-        out.writeOK()
-    }
-
-    /// DEBUG SET-ACTIVE-EXPIRE 0|1, on each shard (atoi semantics, as Redis).
-    static func setActiveExpirePart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        ctx.shard.activeExpireEnabled = args.string(2).withCString { atoi($0) } != 0
-        out.writeOK()
     }
 }
 

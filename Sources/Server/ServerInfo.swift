@@ -62,7 +62,8 @@ extension Worker {
         for case let c? in clientsByFD where !c.isClosed {
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
             let output = c.id == caller ? 0 : c.output.capacity
-            if c.id != caller { r.maxOutputBuffer = max(r.maxOutputBuffer, c.output.count) }
+            // Redis's client_recent_max_output_buffer tracks the reply list's memory (omem).
+            if c.id != caller { r.maxOutputBuffer = max(r.maxOutputBuffer, ReplyMemory(pending: c.pendingOutputBytes).listBytes) }
             r.clientMemory += c.input.capacity + output + ClientCommands.clientOverheadBytes
         }
         if let shard {

@@ -167,6 +167,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 masterLinkCron()
             }
             closeIdleClients()
+            closeClientsOverOutputLimits()
         }
         // A replica's keys expire only by its master's DELs.
         if let shard, due || expiryBacklog, !context.replication.isReplica.load(ordering: .relaxed) {
@@ -195,10 +196,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while let (fd, peer) = Socket.accept(listenFD) {
             let limit = context.maxClients.load(ordering: .relaxed)
             if context.connectedClients.load(ordering: .relaxed) >= limit {
-                let msg: StaticString = "-ERR max number of clients reached\r\n"
-                _ = Glibc.write(fd, msg.utf8Start, msg.utf8CodeUnitCount)
-                Socket.close(fd)
-                context.rejectedConnections.add(1, ordering: .relaxed)
+                refuse(fd, "-ERR max number of clients reached\r\n")
+                continue
+            }
+            if ProtectedMode.refuses(peer: peer) {
+                refuse(fd, ProtectedMode.denial)
                 continue
             }
             context.connectedClients.add(1, ordering: .relaxed)
@@ -211,6 +213,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 send(.connection(fd: fd, peer: peer), to: target)
             }
         }
+    }
+
+    /// Answers a connection that is not admitted and closes it; counted before the close, so
+    /// a client that sees the close also sees the count in INFO.
+    private func refuse(_ fd: Int32, _ text: StaticString) {
+        context.rejectedConnections.add(1, ordering: .relaxed)
+        _ = Glibc.write(fd, text.utf8Start, text.utf8CodeUnitCount)
+        Socket.close(fd)
     }
 
     func register(fd: Int32, peer: String) {
@@ -244,7 +254,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if c.isClosed { return }
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
             // Stop reading from a client that is being closed or whose replies are piling up.
-            if c.closeAfterReply { return }
+            if c.closeAfterReply || c.closeASAP { return }
             switch Socket.read(c.fd, into: &c.input) {
             case .bytes(let n):
                 stats.inputBytes.add(n, ordering: .relaxed)
@@ -259,7 +269,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
     }
 
-    func markForFlush(_ c: Client) {
+    /// Every reply added to a client's output comes through here: the client is written at the
+    /// end of the loop iteration, and once its output outgrows the 16 KB Redis keeps in a
+    /// client's static buffer, its output buffer limit is checked (one compare otherwise).
+    @inline(__always) func markForFlush(_ c: Client) {
+        if c.pendingOutputBytes > ReplyMemory.bufferBytes { enforceOutputLimit(c) }
         if !c.inFlushList {
             c.inFlushList = true
             flushList.append(c)
@@ -275,6 +289,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func writeOut(_ c: Client) {
+        if c.closeASAP {
+            closeClient(c)
+            return
+        }
         if !c.output.isEmpty {
             let before = c.output.count
             let result = Socket.write(c.fd, from: &c.output)

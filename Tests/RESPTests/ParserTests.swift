@@ -17,7 +17,7 @@ let validFrames: [(frame: [UInt8], arguments: [String])] = [
     (Array("ECHO \"\\xZZ\"\r\n".utf8), ["ECHO", "xZZ"]),  // not hex: the backslash only escapes 'x'
     (Array("ECHO 'it\\'s' 'a\\nb'\r\n".utf8), ["ECHO", "it's", "a\\nb"]),
     (Array("ECHO \"\" ''\r\n".utf8), ["ECHO", "", ""]),
-    (Array("GET a\u{0}b c\r\n".utf8), ["GET", "a"]),  // a NUL ends the line, as in Redis
+    (Array("ECHO \"a\\x00b\"\r\n".utf8), ["ECHO", "a\u{0}b"]),  // an escaped NUL is kept
 ]
 
 @Suite struct RequestParserValidTests {
@@ -220,6 +220,20 @@ let validFrames: [(frame: [UInt8], arguments: [String])] = [
         #expect(parseOnce(&parser, String(repeating: "a", count: limit)).outcome == .incomplete(atLeast: limit + 1))
         #expect(parseOnce(&parser, String(repeating: "a", count: limit + 1)).outcome
                 == .protocolError("Protocol error: too big inline request"))
+    }
+
+    /// Redis looks for an inline line's end with strchr, which stops at a NUL: the line never
+    /// ends, and the request is refused once it is too big (not cut at the NUL).
+    @Test func nulInInlineLineWaitsUntilTooBig() {
+        var parser = RequestParser()
+        let line = Array("SET nk2 v\u{0}tail\r\n".utf8)
+        #expect(parseOnce(&parser, line[...]).outcome == .incomplete(atLeast: line.count + 1))
+        let limit = RequestParser.inlineMaxSize
+        let more = line + Array(repeating: UInt8(ascii: "a"), count: limit - line.count) + [10]
+        #expect(parseOnce(&parser, more[...]).outcome == .protocolError("Protocol error: too big inline request"))
+        // A NUL after the newline belongs to the next line.
+        var next = RequestParser()
+        #expect(parseOnce(&next, "PING\r\n\u{0}\r\n") == Parsed(outcome: .command, arguments: ["PING"], consumed: 6))
     }
 
     @Test func tooBigMultibulkCountString() {

@@ -42,6 +42,7 @@ COMMANDS_PER_SEED = 3000
 TTL_TOLERANCE_MS = 250   # two servers set a key this far apart, at most
 IDLE_TOLERANCE_S = 2
 HISTORY = 40   # commands shown before a mismatch
+SERVER_ARGS = ("--enable-debug-command", "yes")  # DEBUG SET-ACTIVE-EXPIRE, as redis-server below
 KEEP_GOING = os.environ.get("DIFF_KEEP_GOING") == "1"
 
 

@@ -13,6 +13,7 @@ from conftest import wait_until
 from resp import Error
 
 PAIRS = 24  # key pairs per cross-shard check: all on one shard by chance is ~2^-24
+SERVER_ARGS = ("--enable-debug-command", "yes")  # DEBUG SLEEP / SET-ACTIVE-EXPIRE (default: no, as Redis)
 
 
 def err(reply):

@@ -69,6 +69,55 @@ def test_inline_unbalanced_quotes(server):
     assert c.is_closed()
 
 
+def read_until_closed(c):
+    """Every byte the server sends until it closes the connection."""
+    data = c.buf
+    c.sock.settimeout(10)
+    while True:
+        chunk = c.sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_inline_nul_waits_for_a_line_end_as_redis(server, make_redis):
+    """Redis finds an inline line's end with strchr, which stops at a NUL: a line holding a
+    NUL never ends, nothing runs (not even the commands after it), and once the pending
+    request passes 64 KB it is refused as too big. Exactly what redis-server 7.0 does."""
+    redis = make_redis()
+    # 65537 bytes in all: the request is too big only once every byte is in, so the
+    # server has read everything before it closes (no reset losing the reply).
+    head = b"SET nk2 v\x00tail\r\nSET after 1\r\n"
+    payload = head + b"PING\r\n" * ((65537 - len(head)) // 6)
+    payload += b"x" * (65537 - len(payload))
+    replies = []
+    for s in (redis, server):
+        s.conn().cmd("DEL", "nk2", "after")
+        c = s.conn()
+        c.send_raw(payload)
+        replies.append(read_until_closed(c))
+        assert s.conn().cmd("EXISTS", "nk2", "after") == 0
+    assert replies[0] == b"-ERR Protocol error: too big inline request\r\n"
+    assert replies[1] == replies[0]
+
+
+def test_inline_quotes_and_escapes_same_as_redis(server, make_redis):
+    """sdssplitargs: quotes, escapes (an escaped NUL is kept), separators; replies compared
+    byte for byte with redis-server 7.0."""
+    redis = make_redis()
+    lines = [b"SET nk3 \"a\\x00b\"", b"STRLEN nk3", b"GET nk3", b"SET q \"\\x4a\\xzz\\n\\t\\\"\"", b"GET q",
+             b"SET s 'it\\'s \\n'", b"GET s", b"ECHO \"\" ''", b"SET\ta\tb", b"GET a", b"ECHO a\x0bb",
+             b"SET \"sp ace\" 1", b"EXISTS \"sp ace\"", b"   ", b"ECHO \"x\"\t", b"DEL nk3 q s a \"sp ace\""]
+    for bad in (b"ECHO \"a\"b", b"ECHO 'a", b"ECHO \"a\\\""):
+        replies = []
+        for s in (redis, server):
+            c = s.conn()
+            c.send_raw(b"\r\n".join(lines) + b"\r\n" + bad + b"\r\n")
+            replies.append(read_until_closed(c))
+        assert replies[0].endswith(b"-ERR Protocol error: unbalanced quotes in request\r\n")
+        assert replies[1] == replies[0], bad
+
+
 # ---------------------------------------------------------------- malformed multibulk
 
 def test_multibulk_counts(server):

@@ -57,7 +57,8 @@ final class ReplicationMaster {
         var input = ByteBuffer(capacity: 1024)
         var parser = RequestParser(maxBulkLength: 1024 * 1024)
         var wantsWrite = false
-        var softLimitSinceMs: Int64 = 0
+        /// Unix second its stream was first seen over the soft output limit (0: not over).
+        var softLimitSince: Int64 = 0
         let attachedMs: Int64
         init(_ h: ReplicaHandoff, phase: Phase, now: Int64) {
             fd = h.fd
@@ -442,7 +443,7 @@ final class ReplicationMaster {
     private struct Settings {
         var pingPeriodMs: Int64 = 10_000
         var backlogSize: Int64 = 1 << 20
-        var outputLimits: (hard: Int64, soft: Int64, seconds: Int64) = (256 << 20, 64 << 20, 60)
+        var outputLimits = OutputBufferLimit(hardBytes: 256 << 20, softBytes: 64 << 20, softSeconds: 60)
         var timeoutMs: Int64 = 60_000
         var maxLagMs: Int64 = 10_000
         var readAtMs: Int64 = 0
@@ -454,7 +455,7 @@ final class ReplicationMaster {
         settings = context.config.withLock { c in
             Settings(pingPeriodMs: Int64(c.integer("repl-ping-replica-period")) * 1000,
                      backlogSize: Int64(c.integer("repl-backlog-size")),
-                     outputLimits: Self.replicaOutputLimits(c.value("client-output-buffer-limit")),
+                     outputLimits: OutputBufferLimit.parse(c.value("client-output-buffer-limit"), for: .replica),
                      timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
                      maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
                      readAtMs: now)
@@ -500,23 +501,24 @@ final class ReplicationMaster {
         replicas.values.contains { $0.awaitsSnapshotPoint && now - $0.attachedMs < 1000 }
     }
 
-    /// client-output-buffer-limit replica: a replica that owes too much is dropped.
+    /// client-output-buffer-limit replica: a replica that owes too much is dropped, by the
+    /// rule normal clients follow (Redis's checkClientOutputBufferLimits: the soft limit after
+    /// more than its seconds), logged as Redis logs it.
     private func enforceOutputLimits(now: Int64) {
         guard let backlog else { return }
-        let (hard, soft, seconds) = settings.outputLimits
+        var limit = settings.outputLimits
+        // As in Redis, a replica hard limit below the backlog size is raised to it: a partial
+        // resync would otherwise succeed only to be dropped.
+        if limit.hardBytes > 0 && limit.hardBytes < UInt64(settings.backlogSize) {
+            limit.hardBytes = UInt64(settings.backlogSize)
+        }
         for r in Array(replicas.values) {
             // The stream it has yet to receive, counted from its start point (also while the
             // RDB payload is still on its way); the payload itself is not charged, as in Redis.
             let owed = r.position > 0 ? backlog.endOffset + 1 - r.position : 0
-            if hard > 0 && owed >= hard {
+            if limit.reached(usage: UInt64(max(owed, 0)), nowSeconds: now / 1000, softSince: &r.softLimitSince) {
+                Log.warning("Client replica \(r.ip):\(r.port) scheduled to be closed ASAP for overcoming of output buffer limits.")
                 drop(r, reason: "output buffer limit: \(owed) bytes owed")
-                continue
-            }
-            if soft > 0 && owed >= soft {
-                if r.softLimitSinceMs == 0 { r.softLimitSinceMs = now }
-                if now - r.softLimitSinceMs >= seconds * 1000 { drop(r, reason: "output buffer soft limit") }
-            } else {
-                r.softLimitSinceMs = 0
             }
         }
     }
@@ -528,18 +530,6 @@ final class ReplicationMaster {
         for r in Array(replicas.values) where r.isOnline && now - r.lastAckMs > timeout {
             drop(r, reason: "timeout: no ACK for \(timeout / 1000) seconds")
         }
-    }
-
-    static func replicaOutputLimits(_ value: String) -> (hard: Int64, soft: Int64, seconds: Int64) {
-        let words = value.split(separator: " ").map(String.init)
-        var i = 0
-        while i + 3 < words.count {
-            if words[i] == "slave" || words[i] == "replica" {
-                return (Int64(words[i + 1]) ?? 0, Int64(words[i + 2]) ?? 0, Int64(words[i + 3]) ?? 0)
-            }
-            i += 4
-        }
-        return (256 << 20, 64 << 20, 60)
     }
 
     // MARK: WAIT

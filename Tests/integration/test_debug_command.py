@@ -1,0 +1,78 @@
+"""DEBUG and enable-debug-command as in Redis 7.0: refused by default (the option is `no`),
+allowed with `yes`, or with `local` from 127.0.0.1 only; the option cannot be changed at
+run time; DEBUG HELP is Redis's text. Replies are compared byte for byte with redis-server."""
+from conftest import needs_redis
+from resp import Conn, encode
+
+pytestmark = needs_redis
+
+NOT_ALLOWED = (b'-ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you can '
+               b'run it from a local connection, otherwise you need to set this option in the configuration file, '
+               b'and then restart the server.\r\n')
+
+
+def replies(port, commands, source=None):
+    """The exact bytes of each reply to `commands`, sent as one pipeline."""
+    c = Conn(port, source=source)
+    c.send_raw(b"".join(encode(*cmd) for cmd in commands))
+    out = [c.read_raw() for _ in commands]
+    c.close()
+    return out
+
+
+def same_replies(servers, commands, source=None):
+    got = [replies(s.port, commands, source) for s in servers]
+    assert got[1] == got[0], commands
+    return got[0]
+
+
+def test_debug_is_refused_by_default(make_server, make_redis):
+    servers = (make_redis(), make_server())
+    got = same_replies(servers, [("DEBUG", "SLEEP", "0"), ("DEBUG", "HELP"), ("debug", "digest"), ("DEBUG",),
+                                 ("DEBUG", "NOSUCH"), ("CONFIG", "GET", "enable-debug-command"),
+                                 ("CONFIG", "SET", "enable-debug-command", "yes"),
+                                 ("CONFIG", "SET", "enable-debug-command", "local"),
+                                 ("MULTI",), ("DEBUG", "SLEEP", "0"), ("SET", "k", "v"), ("EXEC",), ("GET", "k")])
+    assert got[0] == NOT_ALLOWED and got[1] == NOT_ALLOWED and got[2] == NOT_ALLOWED
+    assert got[3] == b"-ERR wrong number of arguments for 'debug' command\r\n"   # arity is checked first
+    assert got[5] == b"*2\r\n$20\r\nenable-debug-command\r\n$2\r\nno\r\n"
+    assert got[6] == (b"-ERR CONFIG SET failed (possibly related to argument 'enable-debug-command') - "
+                      b"can't set immutable config\r\n")
+    assert got[11] == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+    assert got[12] == b"$-1\r\n"
+    # INFO counts the refusals (and the arity error) as rejected calls, as Redis does.
+    lines = [[line for line in s.conn().cmd("INFO", "commandstats").decode().split("\r\n")
+              if line.startswith("cmdstat_debug:")] for s in servers]
+    assert lines[0] == ["cmdstat_debug:calls=0,usec=0,usec_per_call=0.00,rejected_calls=6,failed_calls=0"]
+    assert lines[1] == lines[0]
+
+
+def test_refusal_comes_before_authentication(make_server, make_redis):
+    args = ("--requirepass", "pw")
+    got = same_replies((make_redis(*args), make_server(*args)),
+                       [("DEBUG", "SLEEP", "0"), ("PING",), ("AUTH", "pw"), ("DEBUG", "SLEEP", "0")])
+    assert got == [NOT_ALLOWED, b"-NOAUTH Authentication required.\r\n", b"+OK\r\n", NOT_ALLOWED]
+
+
+def test_debug_allowed_with_yes(make_server, make_redis):
+    args = ("--enable-debug-command", "yes")
+    servers = (make_redis(*args), make_server(*args))
+    got = same_replies(servers, [("DEBUG", "SLEEP", "0"), ("DEBUG", "SET-ACTIVE-EXPIRE", "1"),
+                                 ("DEBUG", "DIGEST"), ("DEBUG", "HELP"), ("DEBUG", "HELP", "x"),
+                                 ("CONFIG", "GET", "enable-debug-command")])
+    assert got[0] == b"+OK\r\n"
+    assert got[2] == b"+" + b"0" * 40 + b"\r\n"
+    assert got[3].startswith(b"*106\r\n+DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n")
+    assert got[3].endswith(b"+HELP\r\n+    Prints this help.\r\n")
+    assert got[4] == b"-ERR unknown subcommand or wrong number of arguments for 'HELP'. Try DEBUG HELP.\r\n"
+
+
+def test_debug_local_allows_only_127_0_0_1(make_server, make_redis):
+    """`local` is Redis's islocalClient: the address must be 127.0.0.1 (or ::1); another
+    loopback address such as 127.0.0.2 is not local. Protected mode is off here, so that
+    127.0.0.2 may connect at all."""
+    args = ("--enable-debug-command", "local", "--protected-mode", "no")
+    servers = (make_redis(*args), make_server(*args))
+    commands = [("DEBUG", "SLEEP", "0"), ("CONFIG", "GET", "enable-debug-command")]
+    assert same_replies(servers, commands)[0] == b"+OK\r\n"
+    assert same_replies(servers, commands, source="127.0.0.2")[0] == NOT_ALLOWED
