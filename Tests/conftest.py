@@ -1,5 +1,6 @@
 """Starts the real valkeyper-server binary on a free port for each test module."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -112,3 +113,25 @@ def make_server():
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_port():
+    """A real redis-server 7.0 on a free port, for differential tests (one per test module)."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is missing: install it with scripts/setup.sh --test"
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="valkeyper-diff-redis-")
+    log = open(os.path.join(directory, "redis.log"), "w+")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", directory, "--enable-debug-command", "yes"],
+                            stdout=log, stderr=subprocess.STDOUT)
+
+    def ready():
+        assert proc.poll() is None, "redis-server exited early"
+        return answers_ping(port)
+    wait_until(ready, message="redis-server to accept connections")
+    yield port
+    proc.terminate()
+    proc.wait(10)
+    log.close()

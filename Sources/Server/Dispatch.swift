@@ -57,39 +57,26 @@ extension Worker {
         c.commandsProcessed += 1
         stats.commandsProcessed.add(1, ordering: .relaxed)
         c.beginCommandReplies()
-        guard var index = table.lookup(args[0]) else {
-            c.lastCommandIndex = nil
+        // Unknown commands and subcommands and wrong arities are refused before anything
+        // runs or is queued, and a transaction they were sent in is discarded at EXEC.
+        let resolution = table.resolve(args)
+        guard case .command(let index) = resolution else {
             c.transaction?.failed = true
-            withReply(c) { out in writeUnknownCommand(args, into: &out) }
-            return
-        }
-        var route = table.routes[Int(index)]
-        if route.kind == .container && args.count >= 2 {
-            guard let subIndex = table.subcommand(of: index, named: lowercased(args[1])) else {
-                c.transaction?.failed = true
-                let container = table.specs[Int(index)].name.uppercased()
-                withReply(c) { out in
-                    var text = ErrorText("ERR unknown subcommand '")
-                    text.append(argument: args[1], limit: 128)
-                    text.append("'. Try \(container) HELP.")
-                    out.writeError(text)
+            switch resolution {
+            case .wrongArity(let index):
+                c.lastCommandIndex = index
+                commandStats.reject(Int(index))
+                if table.specs[Int(index)].name == "exec" {
+                    withReply(c) { TransactionCommands.abortExec(self, c, error: "ERR wrong number of arguments for 'exec' command", &$0) }
+                    return
                 }
-                return
+            default:
+                c.lastCommandIndex = nil
             }
-            index = subIndex
-            route = table.routes[Int(index)]
-        }
-        guard route.arityOK(args.count) else {
-            c.transaction?.failed = true
-            commandStats.reject(Int(index))
-            let name = table.specs[Int(index)].name
-            if name == "exec" {
-                withReply(c) { TransactionCommands.abortExec(self, c, error: "ERR wrong number of arguments for 'exec' command", &$0) }
-                return
-            }
-            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
+            withReply(c) { out in table.writeRefusal(resolution, args, into: &out) }
             return
         }
+        let route = table.routes[Int(index)]
         c.lastCommandIndex = index
         if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
             commandStats.reject(Int(index))
