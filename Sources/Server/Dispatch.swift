@@ -346,6 +346,7 @@ extension Worker {
             operations.append(op)
         }
         op.slot = slot
+        op.command = commandStats.current
         op.propagationTag = newPropagationTag()
         return slot
     }
@@ -414,7 +415,7 @@ extension Worker {
         }
         var resumed: Client?
         if op.clientFD >= 0, Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
-            deliverDeferredReply(to: c, ticket: op.ticket, reply)
+            deliverDeferredReply(to: c, ticket: op.ticket, reply, command: op.command)
             if op.pausesClient { c.pausedByOperation = false; resumed = c }
         }
         finishLocked(op)

@@ -15,10 +15,13 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
     private var answers: [Answer?]
     private var remaining: Int
     private let finish: Finish
+    /// The command asking (its failed calls count an error reply).
+    private let command: Int
 
-    init(client: Client, ticket: UInt32, workers: Int, finish: @escaping Finish) {
+    init(client: Client, ticket: UInt32, workers: Int, command: Int, finish: @escaping Finish) {
         self.client = client
         self.ticket = ticket
+        self.command = command
         answers = Array(repeating: nil, count: workers)
         remaining = workers
         self.finish = finish
@@ -31,7 +34,7 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
         guard remaining == 0, !client.isClosed else { return }
         var reply = ByteBuffer(capacity: 1024)
         finish(home, client, answers.map { $0! }, &reply)
-        home.deliverDeferredReply(to: client, ticket: ticket, reply.readable)
+        home.deliverDeferredReply(to: client, ticket: ticket, reply.readable, command: command)
     }
 }
 
@@ -47,7 +50,8 @@ extension Worker {
             finish(self, c, [mine], &out)
             return
         }
-        let gather = WorkerGather<Answer>(client: c, ticket: c.takeTicket(), workers: count, finish: finish)
+        let gather = WorkerGather<Answer>(client: c, ticket: c.takeTicket(), workers: count,
+                                          command: commandStats.current, finish: finish)
         gather.record(mine, from: index, on: self)
         let origin = index
         for target in 0..<count where target != index {
@@ -65,9 +69,10 @@ extension Worker {
     }
 
     /// Fills a client's reserved reply slot with a reply computed later on this worker.
-    func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer) {
+    /// `command`: the table index of the command answered, whose failed calls an error counts.
+    func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer, command: Int = -1) {
         guard !c.isClosed else { return }
-        if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: -1) }
+        if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: command) }
         c.fill(ticket: ticket, with: bytes)
         markForFlush(c)
         startOperationAwaitingTurn(c)

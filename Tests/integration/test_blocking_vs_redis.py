@@ -1,6 +1,7 @@
 """Blocked XREAD/XREADGROUP served by any write that makes their key ready, byte for byte
 against redis-server 7.0: RENAME, COPY, MOVE, SWAPDB, FLUSHDB, deletion and overwrite, XADD
-and XGROUP DESTROY, inside and outside MULTI.
+and XGROUP DESTROY, inside and outside MULTI; and what INFO commandstats counts for a
+blocked command (failed_calls when it is woken by an error).
 
 Each scenario runs the same way on both servers: a reader blocks (BLOCK 0), some commands
 run, then anything still waiting is released the same way (the key deleted, then an entry
@@ -146,3 +147,45 @@ def test_swapdb_under_a_blocked_xread(server, redis_port, other):
 ], ids=lambda a: " ".join(" ".join(c) for c in a))
 def test_writes_that_wake_a_blocked_xreadgroup(server, redis_port, actions):
     same_as_redis(server, redis_port, WITH_GROUP, xreadgroup("d"), actions, GROUP_STATE)
+
+
+def commandstats(port, names):
+    """The counters (no timings) of `names` in INFO commandstats."""
+    c = Conn(port)
+    try:
+        text = c.cmd("INFO", "commandstats").decode()
+    finally:
+        c.close()
+    lines = re.findall(r"^cmdstat_(\S+?):calls=(\d+),usec=\d+,usec_per_call=[\d.]+,(.*)\r$", text, re.M)
+    return {name: (calls, rest) for name, calls, rest in lines if name in names}
+
+
+@pytest.mark.parametrize("actions", [[("XGROUP", "DESTROY", "d", "g")], [("DEL", "d")], [("XADD", "d", "2-0", "f", "v")],
+                                     [("RENAME", "src", "d")]], ids=lambda a: " ".join(a[0]))
+def test_commandstats_of_a_blocked_xreadgroup(server, redis_port, actions):
+    """Redis 7.0 counts the call when it blocks, and a failed call when an error wakes it
+    (NOGROUP, UNBLOCKED)."""
+    names = {"xreadgroup", "xread"}
+    stats = []
+    for port in (redis_port, server.port):
+        c = Conn(port)
+        c.cmd("CONFIG", "RESETSTAT")
+        c.close()
+        run_scenario(port, WITH_GROUP + SOURCE_WITHOUT_GROUP, xreadgroup("d"), actions, [])
+        stats.append(commandstats(port, names))
+    assert stats[1] == stats[0]
+
+
+def test_xreadgroup_error_from_a_remote_shard_is_a_failed_call(server, redis_port):
+    """An error reply that comes back from another worker's shard counts as the command's failed call."""
+    stats = []
+    for port in (redis_port, server.port):
+        c = Conn(port)
+        c.cmd("FLUSHALL")
+        c.cmd("CONFIG", "RESETSTAT")
+        for k in SOURCES:
+            c.cmd("XADD", k, "1-0", "f", "v")
+            assert str(c.cmd("XREADGROUP", "GROUP", "nogroup", "c", "STREAMS", k, ">")).startswith("NOGROUP")
+        stats.append(commandstats(port, {"xreadgroup", "xadd"}))
+        c.close()
+    assert stats[1] == stats[0]
