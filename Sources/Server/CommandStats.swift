@@ -65,6 +65,13 @@ final class CommandStats {
 
     func reject(_ command: Int) { counters[command].rejected += 1 }
 
+    /// A command EXEC ran, given its reply: a call (not timed), failed if the reply is an
+    /// error, which counts in errorstats as Redis counts the errors inside a transaction.
+    func countQueued(_ command: Int, reply: UnsafeRawBufferPointer) {
+        counters[command].calls += 1
+        if reply.count > 0 && reply[0] == UInt8(ascii: "-") { recordError(reply, command: command) }
+    }
+
     /// Counts an error reply (`-PREFIX message`) under its prefix, as Redis's errorstats,
     /// and as a failed call of `command` (or of the running command when -1 is not given).
     func recordError(_ reply: UnsafeRawBufferPointer, command: Int) {

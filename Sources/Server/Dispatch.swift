@@ -55,7 +55,6 @@ extension Worker {
 
     func execute(_ c: Client, _ args: Arguments) {
         c.commandsProcessed += 1
-        stats.commandsProcessed.add(1, ordering: .relaxed)
         c.beginCommandReplies()
         // Unknown commands and subcommands and wrong arities are refused before anything
         // runs or is queued, and a transaction they were sent in is discarded at EXEC.
@@ -122,6 +121,8 @@ extension Worker {
             }
             return
         }
+        // Counted as Redis's call() counts: a command that runs (not one refused or queued).
+        stats.commandsProcessed.add(1, ordering: .relaxed)
         let started = commandStats.begin(Int(index))
         defer { commandStats.end(Int(index), startedAt: started) }
         switch route.kind {

@@ -115,3 +115,29 @@ def test_every_wrong_arity_is_refused_in_multi_as_redis_does(pair):
             same_replies(pair, [("MULTI",), ("SET", "t", "1"), args, ("EXEC",), ("EXISTS", "t"), args])
             checked += 1
     assert checked > 100
+
+
+def counters(conn):
+    """total_commands_processed and total_error_replies."""
+    text = conn.cmd("INFO", "stats").decode()
+    return [int(re.search(r"%s:(\d+)" % name, text).group(1))
+            for name in ("total_commands_processed", "total_error_replies")]
+
+
+def test_commands_run_by_exec_count_as_redis_counts_them(pair):
+    """Each command EXEC runs is a call (failed if it answers an error, counted in errorstats);
+    a queued command counts only when it runs, a refused one never."""
+    redis, vk = pair
+    for c in pair:
+        c.cmd("SET", "s", "text")
+        c.cmd("CONFIG", "RESETSTAT")
+    before = [counters(c) for c in pair]
+    for keys in (("a", "s"), ("{t}1", "{t}2"), ("k:1", "k:2"), ("k:3", "k:4")):  # one shard, or two
+        same_replies(pair, [("MULTI",), ("INCR", keys[1]), ("SET", keys[0], "1"), ("XADD", keys[1], "*", "f", "v"),
+                            ("GET", keys[0]), ("MGET", keys[0], keys[1]), ("PING",), ("EXEC",),
+                            ("MULTI",), ("SET", keys[0], "2"), ("GET",), ("EXEC",)])
+    assert commandstats(vk) == commandstats(redis)
+    assert vk.raw("INFO", "errorstats") == redis.raw("INFO", "errorstats")
+    after = [counters(c) for c in pair]
+    redis_delta, vk_delta = ([a - b for a, b in zip(x, y)] for x, y in zip(after, before))
+    assert vk_delta == redis_delta
