@@ -408,10 +408,7 @@ extension Worker {
             let bytes = Array(reply)
             finishLocked(op)
             releaseOperation(slot)
-            if let exec = operations[parent.slot] {
-                bytes.withUnsafeBytes { exec.nestedReply(item: parent.item, $0) }
-                if exec.remaining == 0 { continueOperation(slot: parent.slot, exec) }
-            }
+            bytes.withUnsafeBytes { deliverNestedReply($0, toExecAt: parent.slot, item: parent.item) }
             return
         }
         var resumed: Client?
@@ -423,6 +420,14 @@ extension Worker {
         releaseOperation(slot)
         // Run the commands that arrived while the client waited.
         if let c = resumed, !c.input.isEmpty { process(c) }
+    }
+
+    /// The reply of a command inside EXEC that answered later (its own operation, a gather):
+    /// EXEC continues once it has them all.
+    func deliverNestedReply(_ reply: UnsafeRawBufferPointer, toExecAt slot: Int, item: Int) {
+        guard let exec = operations[slot] else { return }
+        exec.nestedReply(item: item, reply)
+        if exec.remaining == 0 { continueOperation(slot: slot, exec) }
     }
 
     /// Releases the operation's locks, if it took any.

@@ -108,6 +108,10 @@ enum TransactionCommands {
         var partOfItem: [(part: Int, item: Int)] = []
     }
 
+    /// Commands that answer once every worker has (`askEveryWorker`): with several workers
+    /// they cannot run in the inline path, which writes every reply at once.
+    private static let gathering: Set<String> = ["info", "client|list", "client|kill", "config|resetstat"]
+
     /// Commands inside EXEC that touch no keys and need no locks.
     private static func isConnectionLocal(_ spec: CommandSpec) -> Bool {
         if spec.group == "connection" || spec.group == "transactions" { return true }
@@ -238,7 +242,8 @@ enum TransactionCommands {
                         }
                         return true
                     case .client:
-                        return isConnectionLocal(w.table.specs[Int(command.index)])
+                        let spec = w.table.specs[Int(command.index)]
+                        return isConnectionLocal(spec) && (w.context.workerCount == 1 || !gathering.contains(spec.name))
                     case .container:
                         return false
                     }

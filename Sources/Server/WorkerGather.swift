@@ -11,16 +11,20 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
     typealias Finish = (Worker, Client, [Answer], inout ByteBuffer) -> Void
 
     private let client: Client
+    /// Where the reply goes: the client's ticket, or the EXEC that ran the command.
     private let ticket: UInt32
+    private let exec: (slot: Int, item: Int)?
     private var answers: [Answer?]
     private var remaining: Int
     private let finish: Finish
     /// The command asking (its failed calls count an error reply).
     private let command: Int
 
-    init(client: Client, ticket: UInt32, workers: Int, command: Int, finish: @escaping Finish) {
+    init(client: Client, ticket: UInt32, exec: (slot: Int, item: Int)?, workers: Int, command: Int,
+         finish: @escaping Finish) {
         self.client = client
         self.ticket = ticket
+        self.exec = exec
         self.command = command
         answers = Array(repeating: nil, count: workers)
         remaining = workers
@@ -31,7 +35,15 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
     func record(_ answer: Answer, from worker: Int, on home: Worker) {
         answers[worker] = answer
         remaining -= 1
-        guard remaining == 0, !client.isClosed else { return }
+        guard remaining == 0 else { return }
+        if let exec {
+            // The EXEC waits for this reply (and holds its locks) even if the client is gone.
+            var reply = ByteBuffer(capacity: 1024)
+            finish(home, client, answers.map { $0! }, &reply)
+            home.deliverNestedReply(reply.readable, toExecAt: exec.slot, item: exec.item)
+            return
+        }
+        guard !client.isClosed else { return }
         var reply = ByteBuffer(capacity: 1024)
         finish(home, client, answers.map { $0! }, &reply)
         home.deliverDeferredReply(to: client, ticket: ticket, reply.readable, command: command)
@@ -50,7 +62,10 @@ extension Worker {
             finish(self, c, [mine], &out)
             return
         }
-        let gather = WorkerGather<Answer>(client: c, ticket: c.takeTicket(), workers: count,
+        // Inside EXEC the reply is the transaction's, in its place: EXEC waits for it.
+        let exec = currentNesting.map { (slot: $0.slot, item: $0.item) }
+        if let exec { operations[exec.slot]?.remaining += 1 }
+        let gather = WorkerGather<Answer>(client: c, ticket: exec == nil ? c.takeTicket() : 0, exec: exec, workers: count,
                                           command: commandStats.current, finish: finish)
         gather.record(mine, from: index, on: self)
         let origin = index

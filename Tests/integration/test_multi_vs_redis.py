@@ -141,3 +141,20 @@ def test_commands_run_by_exec_count_as_redis_counts_them(pair):
     after = [counters(c) for c in pair]
     redis_delta, vk_delta = ([a - b for a, b in zip(x, y)] for x, y in zip(after, before))
     assert vk_delta == redis_delta
+
+
+def reply_shape(reply):
+    return [type(x).__name__ for x in reply] if isinstance(reply, list) else reply
+
+
+def test_commands_answered_by_every_worker_keep_their_place_in_exec(pair):
+    """INFO, CLIENT LIST/KILL and CONFIG RESETSTAT gather every worker's answer: inside EXEC
+    their replies still come in their place in the array."""
+    commands = [("MULTI",), ("INFO", "server"), ("CONFIG", "GET", "maxclients"), ("CLIENT", "LIST"), ("PING",),
+                ("CONFIG", "RESETSTAT"), ("CLIENT", "KILL", "ID", "999999"), ("SET", "x", "1"), ("EXEC",)]
+    redis, vk = pair
+    expected, actual = redis.pipeline(commands), vk.pipeline(commands)
+    assert [reply_shape(r) for r in actual] == [reply_shape(r) for r in expected]
+    for i in (1, 3, 4, 5, 6):  # CONFIG GET, PING, CONFIG RESETSTAT, CLIENT KILL, SET
+        assert actual[-1][i] == expected[-1][i], commands[i + 1]
+    assert vk.raw("PING") == b"+PONG\r\n"
