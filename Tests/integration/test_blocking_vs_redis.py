@@ -189,3 +189,20 @@ def test_xreadgroup_error_from_a_remote_shard_is_a_failed_call(server, redis_por
         stats.append(commandstats(port, {"xreadgroup", "xadd"}))
         c.close()
     assert stats[1] == stats[0]
+
+
+def test_expiry_of_the_key_of_a_blocked_xreadgroup(server, redis_port):
+    """Active expiry deletes the stream: the blocked XREADGROUP is unblocked, as by DEL."""
+    for port in (redis_port, server.port):
+        r, blocked = Conn(port), Conn(port)
+        r.cmd("FLUSHALL")
+        for args in WITH_GROUP:
+            r.cmd(*args)
+        wait_until(lambda: blocked_clients(r) == 0, message="earlier readers to be gone")
+        blocked.send_raw(encode(*xreadgroup("d")))
+        wait_until(lambda: blocked_clients(r) == 1, message="the reader to block")
+        r.cmd("PEXPIRE", "d", "1")
+        assert blocked.read_raw() == b"-UNBLOCKED the stream key no longer exists\r\n", port
+        assert r.cmd("EXISTS", "d") == 0
+        r.close()
+        blocked.close()
