@@ -9,8 +9,8 @@ import Shards
 /// split). A part that finds nothing to serve and may block registers a waiter on its
 /// shard and answers `+BLOCKED`; the operation then waits for one more reply from each
 /// blocked part: the answer when a write makes its key ready (BlockedClients.swift), a null
-/// on timeout or cancellation. The
-/// first data reply cancels the operation's other waiters (XREAD over several shards).
+/// on timeout or cancellation. The first data reply cancels the operation's other waiters
+/// (XREAD over several shards).
 enum StreamReads {
     static let blockedMarker: StaticString = "+BLOCKED\r\n"
     static let xreadPartIndex = CommandTable.shared.index(of: "__xread")!
