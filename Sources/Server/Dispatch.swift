@@ -114,6 +114,7 @@ extension Worker {
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true
+                commandStats.reject(Int(index))
                 withReply(c) { $0.writeError("ERR Command not allowed inside a transaction") }
             } else {
                 transaction.queue(index, args)
