@@ -151,3 +151,12 @@ def make_redis():
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_port():
+    """A real redis-server 7.0 on a free port, for differential tests (one per test module)."""
+    assert REDIS_SERVER, "redis-server is missing: install it with scripts/setup.sh --test"
+    s = RedisServer("--enable-debug-command", "yes")
+    yield s.port
+    s.stop()

@@ -57,7 +57,6 @@ final class Client {
     var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
     var noEvict = false          // CLIENT NO-EVICT (flag 'e')
-    var noTouch = false          // CLIENT NO-TOUCH (flag 'T')
     /// The replica's link to its master (flag 'M'): its commands are never refused nor answered.
     var isMaster = false
 

@@ -1,9 +1,10 @@
 import RESP
 import Shards
 
-/// CLIENT subcommands (Redis 7.0's clientCommand in networking.c, plus 7.2's SETINFO and
-/// NO-TOUCH). Connections live on several workers: LIST and KILL ask every worker about
-/// its own connections (`Worker.askEveryWorker`) and reply when all have answered.
+/// CLIENT subcommands (Redis 7.0's clientCommand in networking.c, plus 7.2's SETINFO, which
+/// redis-py sends on connect; not 7.2's NO-TOUCH, unknown to 7.0). Connections live on
+/// several workers: LIST and KILL ask every worker about its own connections
+/// (`Worker.askEveryWorker`) and reply when all have answered.
 enum ClientCommands {
     static let specs: [CommandSpec] = [
         sub("id", 2, [.noscript, .loading, .stale], "Returns the unique client ID of the connection.", id),
@@ -14,7 +15,6 @@ enum ClientCommands {
         sub("getname", 2, [.noscript, .loading, .stale], "Returns the name of the connection.", getname),
         sub("setinfo", 4, [.noscript, .loading, .stale], "Sets information specific to the client or connection.", setinfo),
         sub("no-evict", 3, [.admin, .noscript, .loading, .stale], "Sets the client eviction mode of the connection.", noEvict),
-        sub("no-touch", 3, [.noscript, .loading, .stale], "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", noTouch),
         sub("reply", 3, [.noscript, .loading, .stale], "Instructs the server whether to reply to commands.", reply),
         sub("getredir", 2, [.noscript, .loading, .stale], "Returns the client ID to which the connection's tracking notifications are redirected.", getredir),
         sub("trackinginfo", 2, [.noscript, .loading, .stale], "Returns information about server-assisted client-side caching for the connection.", trackinginfo),
@@ -66,7 +66,6 @@ enum ClientCommands {
         if c.closeAfterReply { flags += "c" }
         if c.closeASAP { flags += "A" }
         if c.noEvict { flags += "e" }
-        if c.noTouch { flags += "T" }
         if flags.isEmpty { flags = "N" }
         let queryBuffer = c.input.count, queryFree = c.input.capacity - c.input.count
         let reply = output ?? OutputState(capacity: c.output.capacity, pending: c.pendingOutputBytes)
@@ -314,7 +313,7 @@ enum ClientCommands {
         out.writeOK()
     }
 
-    /// ON/OFF switches (NO-EVICT, NO-TOUCH); nil after a syntax error reply.
+    /// ON/OFF switches (NO-EVICT); nil after a syntax error reply.
     private static func onOff(_ arg: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Bool? {
         if argIs(arg, "on") { return true }
         if argIs(arg, "off") { return false }
@@ -325,12 +324,6 @@ enum ClientCommands {
     static func noEvict(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let on = onOff(args[2], &out) else { return }
         c.noEvict = on
-        out.writeOK()
-    }
-
-    static func noTouch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let on = onOff(args[2], &out) else { return }
-        c.noTouch = on
         out.writeOK()
     }
 

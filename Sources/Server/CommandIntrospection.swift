@@ -4,6 +4,7 @@ import Shards
 /// COMMAND and its subcommands (Redis 7.0's commandCommand family in server.c): the
 /// command table described as Redis describes its own.
 enum CommandIntrospection {
+    /// COMMAND alone, and its subcommands (dispatch has checked the subcommand and its arity).
     static func command(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         let table = w.table
         guard args.count >= 2 else {
@@ -12,7 +13,6 @@ enum CommandIntrospection {
         }
         switch lowercased(args[1]) {
         case "count":
-            guard args.count == 2 else { return arityError("count", &out) }
             out.writeInteger(table.publicCommands.count)
         case "info":
             if args.count == 2 { return writeInfos(table.publicCommands, table, c.resp, &out) }
@@ -30,10 +30,8 @@ enum CommandIntrospection {
         case "list":
             list(table, args, c.resp, &out)
         case "getkeys", "getkeysandflags":
-            guard args.count >= 4 else { return arityError(lowercased(args[1]), &out) }
             getKeys(table, args.dropFirst(2), withFlags: argIs(args[1], "getkeysandflags"), c.resp, &out)
         case "help":
-            guard args.count == 2 else { return arityError("help", &out) }
             writeHelp("COMMAND", [
                 "(no subcommand)",
                 "    Return details about all Redis commands.",
@@ -62,10 +60,6 @@ enum CommandIntrospection {
         }
     }
 
-    private static func arityError(_ sub: String, _ out: inout ByteBuffer) {
-        out.writeError(string: "ERR wrong number of arguments for 'command|\(sub)' command")
-    }
-
     /// A command by its full name ("get", "config|get"), any case.
     static func lookup(fullName: String, _ table: CommandTable) -> CommandSpec? {
         let name = fullName.lowercased()
@@ -74,11 +68,10 @@ enum CommandIntrospection {
               !table.specs[Int(top)].flags.contains(.internal) else { return nil }
         let spec = table.specs[Int(top)]
         if parts.count == 1 { return spec }
-        // A container's subcommands, or COMMAND's own (described though it dispatches them itself).
         return spec.subcommands.first { $0.name == name }
     }
 
-    /// COMMAND's subcommands, for COMMAND INFO/DOCS/LIST (the handler above runs them).
+    /// COMMAND's subcommands: dispatch checks them as a container's; the handler above runs them.
     static let subcommands: [CommandSpec] = [
         sub("count", 2, "Returns a count of commands."),
         sub("docs", -2, "Returns documentary information about one, multiple or all commands."),
@@ -265,8 +258,10 @@ enum CommandIntrospection {
     private static func getKeys(_ table: CommandTable, _ inner: Arguments, withFlags: Bool, _ resp: RESPVersion,
                                 _ out: inout ByteBuffer) {
         guard var index = table.lookup(inner[0]) else { out.writeError("ERR Invalid command specified"); return }
-        if case .container = table.specs[Int(index)].run {
-            guard inner.count >= 2, let sub = table.subcommand(of: index, named: lowercased(inner[1])) else {
+        // Redis's lookupCommand: a command with subcommands given an argument (GETKEYS's arity
+        // guarantees one) means the subcommand.
+        if table.routes[Int(index)].hasSubcommands {
+            guard let sub = table.subcommand(of: index, named: lowercased(inner[1])) else {
                 out.writeError("ERR Invalid command specified")
                 return
             }

@@ -46,16 +46,17 @@ final class CommandStats {
 
     deinit { counters.deallocate() }
 
-    /// Counts a call about to run; returns a start time when this call is sampled, else 0.
+    /// A call about to run; returns a start time when this call is sampled, else 0.
     @inline(__always) func begin(_ command: Int) -> UInt64 {
         current = command
-        let calls = counters[command].calls
-        counters[command].calls = calls + 1
-        return calls & CommandStats.sampleMask == 0 ? monotonicNanos() : 0
+        return counters[command].calls & CommandStats.sampleMask == 0 ? monotonicNanos() : 0
     }
 
+    /// Counts the call once it has run, as Redis's call() does (INFO does not see itself,
+    /// CONFIG RESETSTAT's own call survives the reset; a call that blocked counts now).
     @inline(__always) func end(_ command: Int, startedAt start: UInt64) {
         current = -1
+        counters[command].calls += 1
         if start != 0 {
             counters[command].sampledNanos += Int(monotonicNanos() &- start)
             counters[command].samples += 1
@@ -63,6 +64,13 @@ final class CommandStats {
     }
 
     func reject(_ command: Int) { counters[command].rejected += 1 }
+
+    /// A command EXEC ran, given its reply: a call (not timed), failed if the reply is an
+    /// error, which counts in errorstats as Redis counts the errors inside a transaction.
+    func countQueued(_ command: Int, reply: UnsafeRawBufferPointer) {
+        counters[command].calls += 1
+        if reply.count > 0 && reply[0] == UInt8(ascii: "-") { recordError(reply, command: command) }
+    }
 
     /// Counts an error reply (`-PREFIX message`) under its prefix, as Redis's errorstats,
     /// and as a failed call of `command` (or of the running command when -1 is not given).

@@ -16,7 +16,7 @@ enum CommandSyntax {
         "client|kill": "ip:port|[ID client-id] [TYPE (NORMAL|MASTER|SLAVE|REPLICA|PUBSUB)] [USER username] "
             + "[ADDR ip:port] [LADDR ip:port] [SKIPME (YES|NO)]",
         "client|setname": "connection-name", "client|setinfo": "(LIB-NAME libname|LIB-VER libver)",
-        "client|no-evict": "(ON|OFF)", "client|no-touch": "(ON|OFF)", "client|reply": "(ON|OFF|SKIP)",
+        "client|no-evict": "(ON|OFF)", "client|reply": "(ON|OFF|SKIP)",
         "client|caching": "(YES|NO)", "client|unblock": "client-id [TIMEOUT|ERROR]",
         // server
         "info": "[section [section ...]]", "flushdb": "[ASYNC|SYNC]", "flushall": "[ASYNC|SYNC]",

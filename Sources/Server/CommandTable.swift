@@ -50,7 +50,8 @@ enum CommandRun: Sendable {
     /// to run it per key (`part` is a shard command taking `stride` keyed arguments);
     /// without a split, `crossShard` (a client handler) takes over, if any.
     case keyed(ShardHandler, split: (part: String, stride: Int, combine: SplitCombine)?, crossShard: ClientHandler?)
-    /// A container: the real command is the subcommand in argument 1.
+    /// A container: the real command is the subcommand in argument 1 (a command with
+    /// subcommands that also runs alone, as COMMAND, is `.client` with `subcommands`).
     case container
 }
 
@@ -137,6 +138,8 @@ final class CommandTable: Sendable {
     struct Route {
         enum Kind: UInt8 { case client, keyed, container }
         let kind: Kind
+        /// Argument 1 names a subcommand (containers, and COMMAND given arguments).
+        let hasSubcommands: Bool
         let arity: Int32
         let firstKey: Int16
         let lastKey: Int16
@@ -180,7 +183,7 @@ final class CommandTable: Sendable {
             for spec in family {
                 let containerIndex = specs.count
                 specs.append(spec)
-                if case .container = spec.run {
+                if !spec.subcommands.isEmpty {
                     var subs: [String: UInt16] = [:]
                     for sub in spec.subcommands {
                         let subName = String(sub.name.split(separator: "|").last!)
@@ -214,7 +217,7 @@ final class CommandTable: Sendable {
             case .keyed(_, let s, _): kind = .keyed; split = s
             case .container: kind = .container
             }
-            return Route(kind: kind, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
+            return Route(kind: kind, hasSubcommands: !spec.subcommands.isEmpty, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
                          splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
                          transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
@@ -323,6 +326,45 @@ final class CommandTable: Sendable {
 
     func subcommand(of container: UInt16, named name: String) -> UInt16? {
         subcommandIndex[Int(container)]?[name.lowercased()]
+    }
+
+    /// What a request names, checked as Redis's processCommand checks it before running or
+    /// queueing anything (commandCheckExistence, commandCheckArity): the command (for a
+    /// command with subcommands given an argument, the subcommand), or why it is refused.
+    enum Resolution: Equatable {
+        case command(UInt16)
+        case unknownCommand
+        case unknownSubcommand(container: UInt16)
+        case wrongArity(UInt16)
+    }
+
+    @inline(__always)
+    func resolve(_ args: Arguments) -> Resolution {
+        guard var index = lookup(args[0]) else { return .unknownCommand }
+        if routes[Int(index)].hasSubcommands && args.count >= 2 {
+            guard let sub = subcommandIndex[Int(index)]?[lowercased(args[1])] else {
+                return .unknownSubcommand(container: index)
+            }
+            index = sub
+        }
+        return routes[Int(index)].arityOK(args.count) ? .command(index) : .wrongArity(index)
+    }
+
+    /// Redis's reply to a request `resolve` refused (nothing for `.command`).
+    func writeRefusal(_ resolution: Resolution, _ args: Arguments, into out: inout ByteBuffer) {
+        switch resolution {
+        case .command:
+            return
+        case .unknownCommand:
+            writeUnknownCommand(args, into: &out)
+        case .unknownSubcommand(let container):
+            var text = ErrorText("ERR unknown subcommand '")
+            text.append(argument: args[1], limit: 128)
+            text.append("'. Try \(specs[Int(container)].name.uppercased()) HELP.")
+            out.writeError(text)
+        case .wrongArity(let index):
+            out.writeError(string: "ERR wrong number of arguments for '\(specs[Int(index)].name)' command")
+        }
     }
 
     /// Top-level commands (not subcommands, not internal parts).

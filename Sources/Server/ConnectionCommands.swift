@@ -128,7 +128,6 @@ enum ConnectionCommands {
         c.resp = .resp2
         c.name = nil
         c.noEvict = false
-        c.noTouch = false
         c.repliesOff = false
         c.skipNextReply = false
         c.muted = false

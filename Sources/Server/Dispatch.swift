@@ -55,41 +55,27 @@ extension Worker {
 
     func execute(_ c: Client, _ args: Arguments) {
         c.commandsProcessed += 1
-        stats.commandsProcessed.add(1, ordering: .relaxed)
         c.beginCommandReplies()
-        guard var index = table.lookup(args[0]) else {
-            c.lastCommandIndex = nil
+        // Unknown commands and subcommands and wrong arities are refused before anything
+        // runs or is queued, and a transaction they were sent in is discarded at EXEC.
+        let resolution = table.resolve(args)
+        guard case .command(let index) = resolution else {
             c.transaction?.failed = true
-            withReply(c) { out in writeUnknownCommand(args, into: &out) }
-            return
-        }
-        var route = table.routes[Int(index)]
-        if route.kind == .container && args.count >= 2 {
-            guard let subIndex = table.subcommand(of: index, named: lowercased(args[1])) else {
-                c.transaction?.failed = true
-                let container = table.specs[Int(index)].name.uppercased()
-                withReply(c) { out in
-                    var text = ErrorText("ERR unknown subcommand '")
-                    text.append(argument: args[1], limit: 128)
-                    text.append("'. Try \(container) HELP.")
-                    out.writeError(text)
+            switch resolution {
+            case .wrongArity(let index):
+                c.lastCommandIndex = index
+                commandStats.reject(Int(index))
+                if table.specs[Int(index)].name == "exec" {
+                    withReply(c) { TransactionCommands.abortExec(self, c, error: "ERR wrong number of arguments for 'exec' command", &$0) }
+                    return
                 }
-                return
+            default:
+                c.lastCommandIndex = nil
             }
-            index = subIndex
-            route = table.routes[Int(index)]
-        }
-        guard route.arityOK(args.count) else {
-            c.transaction?.failed = true
-            commandStats.reject(Int(index))
-            let name = table.specs[Int(index)].name
-            if name == "exec" {
-                withReply(c) { TransactionCommands.abortExec(self, c, error: "ERR wrong number of arguments for 'exec' command", &$0) }
-                return
-            }
-            withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
+            withReply(c) { out in table.writeRefusal(resolution, args, into: &out) }
             return
         }
+        let route = table.routes[Int(index)]
         c.lastCommandIndex = index
         if route.isProtected && !DebugCommands.allowed(c) {
             commandStats.reject(Int(index))
@@ -134,6 +120,7 @@ extension Worker {
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true
+                commandStats.reject(Int(index))
                 withReply(c) { $0.writeError("ERR Command not allowed inside a transaction") }
             } else {
                 transaction.queue(index, args)
@@ -141,6 +128,8 @@ extension Worker {
             }
             return
         }
+        // Counted as Redis's call() counts: a command that runs (not one refused or queued).
+        stats.commandsProcessed.add(1, ordering: .relaxed)
         let started = commandStats.begin(Int(index))
         defer { commandStats.end(Int(index), startedAt: started) }
         switch route.kind {
@@ -365,6 +354,7 @@ extension Worker {
             operations.append(op)
         }
         op.slot = slot
+        op.command = commandStats.current
         op.propagationTag = newPropagationTag()
         return slot
     }
@@ -425,21 +415,26 @@ extension Worker {
             let bytes = Array(reply)
             finishLocked(op)
             releaseOperation(slot)
-            if let exec = operations[parent.slot] {
-                bytes.withUnsafeBytes { exec.nestedReply(item: parent.item, $0) }
-                if exec.remaining == 0 { continueOperation(slot: parent.slot, exec) }
-            }
+            bytes.withUnsafeBytes { deliverNestedReply($0, toExecAt: parent.slot, item: parent.item) }
             return
         }
         var resumed: Client?
         if op.clientFD >= 0, Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
-            deliverDeferredReply(to: c, ticket: op.ticket, reply)
+            deliverDeferredReply(to: c, ticket: op.ticket, reply, command: op.command)
             if op.pausesClient { c.pausedByOperation = false; resumed = c }
         }
         finishLocked(op)
         releaseOperation(slot)
         // Run the commands that arrived while the client waited.
         if let c = resumed, !c.input.isEmpty { process(c) }
+    }
+
+    /// The reply of a command inside EXEC that answered later (its own operation, a gather):
+    /// EXEC continues once it has them all.
+    func deliverNestedReply(_ reply: UnsafeRawBufferPointer, toExecAt slot: Int, item: Int) {
+        guard let exec = operations[slot] else { return }
+        exec.nestedReply(item: item, reply)
+        if exec.remaining == 0 { continueOperation(slot: slot, exec) }
     }
 
     /// Releases the operation's locks, if it took any.

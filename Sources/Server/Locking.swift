@@ -175,7 +175,10 @@ extension Worker {
     func releaseLock(_ lock: TransactionLock, shard shardIndex: Int) {
         guard let shard else { return }
         pendingLocks[lock.id] = nil
-        for id in shard.locks.release(lock.id) { grant(id, shard: shardIndex) }
+        let granted = shard.locks.release(lock.id)
+        // Keys the operation made ready are served before the commands that waited for it.
+        serveReadyKeys()
+        for id in granted { grant(id, shard: shardIndex) }
         resumeWaiting()
     }
 

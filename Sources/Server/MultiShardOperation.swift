@@ -69,6 +69,9 @@ final class MultiShardOperation {
     var transaction: UInt64 = 0
     /// Its slot in the worker's operation table, once started.
     var slot = -1
+    /// The command that started it (table index, -1 for none): a late error reply counts as
+    /// its failed call, as Redis counts a blocked XREADGROUP woken by NOGROUP.
+    var command = -1
 
     var needsLocks: Bool { forceLocks || lockPlan.count > 1 }
     /// Runs once the operation is over (EXEC forgets the client's WATCHes here).

@@ -58,7 +58,7 @@ extension Worker {
         publishStats()
         var r = WorkerReport()
         r.clients = clientCount
-        r.blockedClients = streamClientState.blocked.count
+        r.blockedClients = blockedClients.operationOf.count
         for case let c? in clientsByFD where !c.isClosed {
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
             let output = c.id == caller ? 0 : c.output.capacity

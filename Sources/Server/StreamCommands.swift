@@ -286,7 +286,7 @@ enum StreamCommands {
             s.trim(strategy, approximate: o.approximate, limit: o.limit)
         }
         if ctx.replicating { propagateXAdd(ctx, args, o, id: id, s) }  // concrete ID, exact trim
-        StreamBlocking.signal(ctx, key: args[1])
+        ctx.shard.blocked.signal(db: ctx.db, key: args[1])
     }
 
     static func writeTopItemError(_ out: inout ByteBuffer) {

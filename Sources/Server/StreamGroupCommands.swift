@@ -228,7 +228,7 @@ enum StreamGroupCommands {
             changed(ctx, key)
             out.writeInteger(1)
             // Clients blocked reading this group get NOGROUP.
-            StreamBlocking.signal(ctx, key: key)
+            ctx.shard.blocked.signal(db: ctx.db, key: key)
         } else if argIs(sub, "createconsumer") && args.count == 5, let g = group {
             let created = g.createConsumer(named: args[4], now: ctx.shard.now) != nil
             if created { changed(ctx, key) }
@@ -754,10 +754,10 @@ enum StreamGroupCommands {
                     &out) { return }
         let deadline = Int64(parseStrictInt(args[7]) ?? -1)
         if deadline >= 0, let sink = ctx.sink {
-            StreamBlocking.register(ctx, sink: sink, keys: [Array(key)],
-                                    request: .xreadgroup(group: Array(groupName), consumer: Array(consumerName),
-                                                         count: count, noack: noack, stream: s),
-                                    deadline: deadline)
+            ctx.block(StreamReads.xreadgroupPartIndex, on: [Array(key)], sink: sink,
+                      request: StreamWait.xreadgroup(group: Array(groupName), consumer: Array(consumerName), count: count,
+                                                     noack: noack),
+                      deadline: deadline)
             out.append(StreamReads.blockedMarker)
             return
         }

@@ -8,8 +8,9 @@ import Shards
 /// its streams (they must live on one shard: its reads change the group, so they are not
 /// split). A part that finds nothing to serve and may block registers a waiter on its
 /// shard and answers `+BLOCKED`; the operation then waits for one more reply from each
-/// blocked part: the data when an XADD wakes it, a null on timeout or cancellation. The
-/// first data reply cancels the operation's other waiters (XREAD over several shards).
+/// blocked part: the answer when a write makes its key ready (BlockedClients.swift), a null
+/// on timeout or cancellation. The first data reply cancels the operation's other waiters
+/// (XREAD over several shards).
 enum StreamReads {
     static let blockedMarker: StaticString = "+BLOCKED\r\n"
     static let xreadPartIndex = CommandTable.shared.index(of: "__xread")!
@@ -112,7 +113,7 @@ enum StreamReads {
             if !blocked.isEmpty && !answered {
                 op.state = 1
                 op.remaining = blocked.count
-                w.streamClientState.blocked[op.clientID] = op.slot
+                w.blockedClients.operationOf[op.clientID] = op.slot
                 return false
             }
             // Some stream had data (or an error): the waiters registered meanwhile must go
@@ -159,8 +160,8 @@ enum StreamReads {
         if let s = stream, serveXRead(s, key: key, after: after, count: count, &out) { return }
         let deadline = Int64(parseStrictInt(args[4]) ?? -1)
         if deadline >= 0, let sink = ctx.sink {
-            StreamBlocking.register(ctx, sink: sink, keys: [Array(key)], request: .xread(after: after, count: count),
-                                    deadline: deadline)
+            ctx.block(xreadPartIndex, on: [Array(key)], sink: sink, request: StreamWait.xread(after: after, count: count),
+                      deadline: deadline)
             out.append(blockedMarker)
             return
         }
@@ -246,31 +247,12 @@ enum StreamReads {
                 cancelOthers(op, w: w)
             }
         }
-        op.onFinish = { [unowned w] in w.streamClientState.blocked[clientID] = nil }
+        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
         _ = w
     }
 
     static func cancelOthers(_ op: MultiShardOperation, w: Worker) {
         let shards = Set(op.parts.map(\.shard))
-        for s in shards { w.cancelBlockedStreamReads(clientID: op.clientID, slot: op.slot, shard: s) }
-    }
-}
-
-extension Worker {
-    /// Cancels the waiters of `c` (it closed) on every shard it blocked on.
-    func cancelBlockedStreamReads(of c: Client) {
-        guard let slot = streamClientState.blocked[c.id] else { return }
-        streamClientState.blocked[c.id] = nil
-        guard let op = operations.indices.contains(slot) ? operations[slot] : nil, op.clientID == c.id else { return }
-        for s in Set(op.parts.map(\.shard)) { cancelBlockedStreamReads(clientID: c.id, slot: slot, shard: s) }
-    }
-
-    func cancelBlockedStreamReads(clientID: UInt64, slot: Int, shard: Int) {
-        let owner = context.owner(ofShard: shard)
-        if owner == index {
-            StreamBlocking.cancel(self, clientID: clientID, slot: slot)
-        } else {
-            send(.control({ w in StreamBlocking.cancel(w, clientID: clientID, slot: slot) }), to: owner)
-        }
+        for s in shards { w.cancelBlockedRequest(clientID: op.clientID, slot: op.slot, shard: s) }
     }
 }

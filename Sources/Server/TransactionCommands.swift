@@ -108,6 +108,10 @@ enum TransactionCommands {
         var partOfItem: [(part: Int, item: Int)] = []
     }
 
+    /// Commands that answer once every worker has (`askEveryWorker`): with several workers
+    /// they cannot run in the inline path, which writes every reply at once.
+    private static let gathering: Set<String> = ["info", "client|list", "client|kill", "config|resetstat"]
+
     /// Commands inside EXEC that touch no keys and need no locks.
     private static func isConnectionLocal(_ spec: CommandSpec) -> Bool {
         if spec.group == "connection" || spec.group == "transactions" { return true }
@@ -153,7 +157,10 @@ enum TransactionCommands {
                 }
             }
             out.writeArrayHeader(state.items.count)
-            for r in state.replies { out.append(r) }
+            for (item, r) in state.replies.enumerated() {
+                out.append(r)
+                r.withUnsafeBytes { countRun(w, state.items[item].command, reply: $0) }
+            }
             return true
         }
         op.nestedReplyHandler = { item, bytes in state.replies[item] = Array(bytes) }
@@ -235,7 +242,8 @@ enum TransactionCommands {
                         }
                         return true
                     case .client:
-                        return isConnectionLocal(w.table.specs[Int(command.index)])
+                        let spec = w.table.specs[Int(command.index)]
+                        return isConnectionLocal(spec) && (w.context.workerCount == 1 || !gathering.contains(spec.name))
                     case .container:
                         return false
                     }
@@ -262,17 +270,26 @@ enum TransactionCommands {
                 for command in tx.commands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                          spans: spans.baseAddress! + command.firstSpan, count: command.count)
+                    let start = out.count
                     if let handler = w.table.shardHandlers[Int(command.index)] {
                         CommandTable.run(command.index, handler,
                                     ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out, tag: tag)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {
                         handler(w, c, args, &out)
                     }
+                    countRun(w, command.index, reply: UnsafeRawBufferPointer(start: out.base + start, count: out.count - start))
                 }
             }
         }
         if tag != 0 { w.propagation?.complete(tag: tag) }
         return true
+    }
+
+    /// Counts a command EXEC ran, as Redis's call() counts each command of a transaction
+    /// (INFO commandstats, errorstats, total_commands_processed).
+    private static func countRun(_ w: Worker, _ command: UInt16, reply: UnsafeRawBufferPointer) {
+        w.stats.commandsProcessed.add(1, ordering: .relaxed)
+        w.commandStats.countQueued(Int(command), reply: reply)
     }
 
     /// Runs one queued command that is not a single-shard part (a server command, or keys

@@ -19,6 +19,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let stats: WorkerStats
     /// INFO commandstats/errorstats counters; touched only by this worker's thread.
     let commandStats = CommandStats(commands: CommandTable.shared.specs.count)
+    /// This worker's clients blocked in a command (XREAD/XREADGROUP BLOCK), by operation.
+    let blockedClients = BlockedClientsOfWorker()
 
     var clientsByFD: [Client?] = []
     var clientCount = 0
@@ -135,7 +137,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             drainRings()
             advanceSnapshot()
             runTimers()
-            serveBlockedStreams()
+            serveBlockedClients()
             sendBatches()
             handOffReplicationRecords()
             advanceMasterLinkAppliedOffset()
@@ -146,7 +148,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private func nextTimeout() -> Int32 {
         if expiryBacklog || hasOverflow || shard?.snapshotActive == true { return 0 }
         var wait = nextTickMs - Clock.monotonicMilliseconds()
-        if let deadline = nextBlockedStreamDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
+        if let deadline = nextBlockedDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
     }
 
@@ -245,7 +247,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // Queued MULTI commands die with the client; its WATCHes are forgotten.
         c.transaction = nil
         unwatchAll(c)
-        cancelBlockedStreamReads(of: c)
+        cancelBlockedRequest(of: c)
     }
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
@@ -448,6 +450,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 batch.replyEnds.append(batch.replies.count)
             }
         }
+        // Blocked clients whose keys these commands made ready are served before the replies
+        // leave: a client's next command must find them served (Redis serves them after each
+        // command), and it may arrive while this loop iteration still drains its rings.
+        serveReadyKeys()
         send(.replies(batch), to: batch.origin)
     }
 

@@ -11,14 +11,21 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
     typealias Finish = (Worker, Client, [Answer], inout ByteBuffer) -> Void
 
     private let client: Client
+    /// Where the reply goes: the client's ticket, or the EXEC that ran the command.
     private let ticket: UInt32
+    private let exec: (slot: Int, item: Int)?
     private var answers: [Answer?]
     private var remaining: Int
     private let finish: Finish
+    /// The command asking (its failed calls count an error reply).
+    private let command: Int
 
-    init(client: Client, ticket: UInt32, workers: Int, finish: @escaping Finish) {
+    init(client: Client, ticket: UInt32, exec: (slot: Int, item: Int)?, workers: Int, command: Int,
+         finish: @escaping Finish) {
         self.client = client
         self.ticket = ticket
+        self.exec = exec
+        self.command = command
         answers = Array(repeating: nil, count: workers)
         remaining = workers
         self.finish = finish
@@ -28,10 +35,18 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
     func record(_ answer: Answer, from worker: Int, on home: Worker) {
         answers[worker] = answer
         remaining -= 1
-        guard remaining == 0, !client.isClosed else { return }
+        guard remaining == 0 else { return }
+        if let exec {
+            // The EXEC waits for this reply (and holds its locks) even if the client is gone.
+            var reply = ByteBuffer(capacity: 1024)
+            finish(home, client, answers.map { $0! }, &reply)
+            home.deliverNestedReply(reply.readable, toExecAt: exec.slot, item: exec.item)
+            return
+        }
+        guard !client.isClosed else { return }
         var reply = ByteBuffer(capacity: 1024)
         finish(home, client, answers.map { $0! }, &reply)
-        home.deliverDeferredReply(to: client, ticket: ticket, reply.readable)
+        home.deliverDeferredReply(to: client, ticket: ticket, reply.readable, command: command)
     }
 }
 
@@ -47,7 +62,11 @@ extension Worker {
             finish(self, c, [mine], &out)
             return
         }
-        let gather = WorkerGather<Answer>(client: c, ticket: c.takeTicket(), workers: count, finish: finish)
+        // Inside EXEC the reply is the transaction's, in its place: EXEC waits for it.
+        let exec = currentNesting.map { (slot: $0.slot, item: $0.item) }
+        if let exec { operations[exec.slot]?.remaining += 1 }
+        let gather = WorkerGather<Answer>(client: c, ticket: exec == nil ? c.takeTicket() : 0, exec: exec, workers: count,
+                                          command: commandStats.current, finish: finish)
         gather.record(mine, from: index, on: self)
         let origin = index
         for target in 0..<count where target != index {
@@ -65,9 +84,10 @@ extension Worker {
     }
 
     /// Fills a client's reserved reply slot with a reply computed later on this worker.
-    func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer) {
+    /// `command`: the table index of the command answered, whose failed calls an error counts.
+    func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer, command: Int = -1) {
         guard !c.isClosed else { return }
-        if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: -1) }
+        if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: command) }
         c.fill(ticket: ticket, with: bytes)
         markForFlush(c)
         startOperationAwaitingTurn(c)

@@ -19,6 +19,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     public let locks = IntentLocks()
     /// WATCHed keys; every mutation below reports to it through `noteModified`.
     public let watches = WatchTable()
+    /// Clients blocked on keys; every mutation below that adds, replaces or removes a key
+    /// marks it ready (a value changed in place is signalled by its command).
+    public let blocked = BlockedKeys()
 
     /// Cached clock: unix milliseconds, refreshed by the worker before each batch.
     public var now: Int64 = 0
@@ -102,8 +105,10 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
         if snapshotActive { copyForSnapshot(t.pointee.entry(at: slot)) }
         let e = t.pointee.remove(at: slot)
-        if !watches.isEmpty || propagation != nil, let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
+        if !watches.isEmpty || propagation != nil || !blocked.isEmpty,
+           let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
             if !watches.isEmpty { watches.touch(db: db, key: e.key) }
+            blocked.signal(db: db, key: e.key)
             // Replicas never expire keys themselves: the master's DEL does it, in stream order.
             propagation?.expired(db: db, key: e.key)
         }
@@ -155,6 +160,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let t = table(db)
         if let slot = t.pointee.find(key, hash: hash) {
             noteModified(db: db, key: key)  // a new key is reported by `insert`
+            blocked.signal(db: db, key: key)
             let old = t.pointee.entry(at: slot)
             let oldExpire = old.expireAt
             let oldExpired = isExpired(old)
@@ -200,6 +206,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)
         t.pointee.insertNew(e)
         applyExpire(e, from: 0, to: expireAt, table: t, newBlock: true)
+        blocked.signal(db: db, key: e.key)
     }
 
     /// Replaces the entry stored under `old`'s key with `new` (same key), keeping `new.expireAt`.
@@ -216,6 +223,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         old.expireAt = 0
         retire(old)
         applyExpire(new, from: oldExpire, to: target, table: t, newBlock: true)
+        blocked.signal(db: db, key: new.key)
     }
 
     /// Sets or clears (0) the TTL of a live entry.
@@ -249,6 +257,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let removed = t.pointee.remove(at: slot)
         if removed.expireAt != 0 { t.pointee.expiringCount -= 1 }
         retire(removed)
+        blocked.signal(db: db, key: key)
         return true
     }
 
@@ -269,6 +278,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let copy = e.copy(newKey: nil)
         e.expireAt = 0
         retire(e)
+        blocked.signal(db: db, key: key)
         return copy
     }
 
@@ -317,6 +327,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             watches.touchAll(db: db) { key in key.withUnsafeBytes { lookup(db: db, key: $0) != nil } }
         }
         t.pointee.removeAll { e in e.expireAt = 0; retire(e) }
+        blocked.signalAll(db: db)
     }
 
     public func flushAll() {
@@ -334,6 +345,9 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             }
         }
         tableOfDatabase.swapAt(a, b)
+        // Clients stay blocked on their database's keys, which now hold the other's values.
+        blocked.signalAll(db: a)
+        blocked.signalAll(db: b)
     }
 
     public func forEach(db: Int, _ body: (Entry) -> Void) {

@@ -83,11 +83,10 @@ def test_client_setinfo_and_modes(r):
         b"-ERR lib-name cannot contain spaces, newlines or special characters.\r\n"
     assert r.raw("CLIENT", "SETINFO", "foo", "x") == b"-ERR Unrecognized option 'foo'\r\n"
     assert r.raw("CLIENT", "NO-EVICT", "on") == b"+OK\r\n"
-    assert r.raw("CLIENT", "NO-TOUCH", "ON") == b"+OK\r\n"
-    info = r.cmd("CLIENT", "INFO")
-    assert b" flags=eT " in info
+    assert b" flags=e " in r.cmd("CLIENT", "INFO")
     assert r.raw("CLIENT", "NO-EVICT", "off") == b"+OK\r\n"
-    assert r.raw("CLIENT", "NO-TOUCH", "off") == b"+OK\r\n"
+    # NO-TOUCH is Redis 7.2's: 7.0 does not know it.
+    assert r.raw("CLIENT", "NO-TOUCH", "ON") == b"-ERR unknown subcommand 'NO-TOUCH'. Try CLIENT HELP.\r\n"
     assert b" flags=N " in r.cmd("CLIENT", "INFO")
     assert r.raw("CLIENT", "GETREDIR") == b":-1\r\n"
     assert r.raw("CLIENT", "UNPAUSE") == b"+OK\r\n"

@@ -28,14 +28,11 @@ import collections
 import os
 import random
 import re
-import shutil
-import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import wait_until
 from resp import Conn, encode
 
 COMMANDS_PER_SEED = 3000
@@ -52,35 +49,6 @@ def seeds():
         first, last = (int(x) for x in spec.split(":"))
         return list(range(first, last + 1))
     return [1, 2, 3, 4, 5, 6]
-
-
-# MARK: the real Redis
-
-@pytest.fixture(scope="module")
-def redis_port():
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is missing: install it with scripts/setup.sh --test"
-    port = free_port()
-    directory = tempfile.mkdtemp(prefix="valkeyper-diff-redis-")
-    log = open(os.path.join(directory, "redis.log"), "w+")
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", directory, "--enable-debug-command", "yes"],
-                            stdout=log, stderr=subprocess.STDOUT)
-
-    def ready():
-        assert proc.poll() is None, "redis-server exited early"
-        try:
-            c = Conn(port, timeout=1)
-            ok = c.cmd("PING") == "PONG"
-            c.close()
-            return ok
-        except OSError:
-            return False
-    wait_until(ready, message="redis-server to accept connections")
-    yield port
-    proc.terminate()
-    proc.wait(10)
-    log.close()
 
 
 # MARK: the generator
@@ -442,7 +410,7 @@ class Generator:
 
     def client(self):
         """CLIENT subcommands with deterministic replies (not ID, INFO, LIST, REPLY, PAUSE), no
-        kill that could match a real connection, and Redis 7.0's (no SETINFO, NO-TOUCH: 7.2)."""
+        kill that could match a real connection, and Redis 7.0's (no SETINFO: 7.2)."""
         r = self.r
         word_ = r.choice([b"on", b"OFF", b"yes", b"no", b"x", b"", b"1", b"99999", b"-1", b"abc", b"timeout", b"error"])
         return [word("client", r)] + r.choice([
@@ -860,7 +828,7 @@ def test_config_set_get_same_as_redis(server, redis_port, seed):
 # MARK: COMMAND INFO / GETKEYSANDFLAGS
 
 # Redis 7.2 subcommands ValKeyper has too (redis-py 5 sends CLIENT SETINFO on connect).
-NEWER_THAN_REDIS_7_0 = {b"client|setinfo", b"client|no-touch"}
+NEWER_THAN_REDIS_7_0 = {b"client|setinfo"}
 
 
 def command_info(conn, name):
