@@ -61,7 +61,8 @@ static void format_address(const struct sockaddr_storage *ss, char *out, size_t 
         inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
         port = ntohs(a->sin6_port);
     }
-    snprintf(out, out_len, "%s:%d", ip, port);
+    /* As Redis's anetFormatAddr: IPv6 addresses in brackets. */
+    snprintf(out, out_len, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
 int vk_accept(int listen_fd, char *peer, size_t peer_len) {

@@ -5,7 +5,7 @@ import re
 import time
 
 from conftest import wait_until
-from resp import Error, Map
+from resp import Conn, Error, Map
 
 LINE = re.compile(
     r"^id=(\d+) addr=(\S+) laddr=(\S+) fd=(\d+) name=(\S*) age=(\d+) idle=(\d+) flags=([A-Za-z]+) db=(\d+) "
@@ -341,3 +341,25 @@ def test_idle_timeout(make_server):
         assert busy.cmd("PING") == "PONG"
         time.sleep(0.2)
     assert busy.cmd("CONFIG", "SET", "timeout", "0") == "OK"
+
+
+def test_ipv6_addresses_in_brackets(make_server, make_redis):
+    """CLIENT INFO/LIST write an IPv6 peer as Redis's anetFormatAddr does: [ip]:port; CLIENT KILL
+    ADDR takes the same text."""
+    def addresses(port):
+        c = Conn(port, host="::1")
+        info = c.cmd("CLIENT", "INFO")
+        info = info.decode() if isinstance(info, bytes) else info
+        addr = re.search(r"\baddr=(\S+)", info).group(1)
+        laddr = re.search(r"\bladdr=(\S+)", info).group(1)
+        other = Conn(port, host="::1")
+        killed = other.cmd("CLIENT", "KILL", "ADDR", addr)
+        other.close()
+        return addr, laddr, killed
+    ours = make_server("--bind", "127.0.0.1 ::1")
+    theirs = make_redis("--bind", "127.0.0.1 ::1")
+    addr, laddr, killed = addresses(ours.port)
+    raddr, rladdr, rkilled = addresses(theirs.port)
+    assert addr.startswith("[::1]:") and raddr.startswith("[::1]:")
+    assert laddr == "[::1]:%d" % ours.port and rladdr == "[::1]:%d" % theirs.port
+    assert killed == rkilled == 1

@@ -100,7 +100,7 @@ extension Worker {
         context.connectedClients.subtract(1, ordering: .relaxed)  // INFO counts replicas apart
         c.transaction = nil
         unwatchAll(c)
-        let ip = c.peer.split(separator: ":").dropLast().joined(separator: ":")
+        let ip = String(PeerAddress.ip(of: c.peer))
         let port = c.replicaListeningPort != 0 ? c.replicaListeningPort : Int(c.peer.split(separator: ":").last ?? "") ?? 0
         context.postToSequencer(.replicaAttached(ReplicaHandoff(fd: c.fd, ip: ip, listeningPort: port,
                                                                 capabilities: c.replicaCapabilities, replid: replid,
