@@ -61,7 +61,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
+    /// Where a finished operation's combined reply is built.
     var partScratch = ByteBuffer(capacity: 1024)
+    /// Where a part that runs on this worker's shard writes its reply: not `partScratch`, which
+    /// may hold the reply of the EXEC whose combine is starting that part's operation.
+    var inlinePartScratch = ByteBuffer(capacity: 1024)
     var waitScratch = ByteBuffer(capacity: 1024)
 
     var nowMs: Int64 = 0
