@@ -19,7 +19,7 @@ enum ReplicaMode {
 /// driven by its epoll loop (events under `Worker.masterLinkToken`) and its timer. Once the
 /// master's data is loaded, the connection becomes a Client flagged as the master whose
 /// commands run through the normal dispatch with their replies dropped.
-final class MasterLink {
+final class MasterLink: @unchecked Sendable {  // touched only by worker 0's thread
     enum State: Equatable { case connect, connecting, handshake, transfer, loading, connected }
     enum Expect { case pong, auth, replconf, psync }
 
@@ -545,9 +545,14 @@ extension Worker {
         op.onFinish = { [unowned self] in
             guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
-            // The sequencer takes the master's history as this server's (replid, offset, backlog).
-            self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
-            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: 0)
+            // The sequencer takes the master's history as this server's (replid, offset, backlog);
+            // the stream starts once it has: records it holds are merged before its events, so
+            // commands applied now would land in the old history and vanish with it.
+            let (replid, offset) = (link.syncReplid, link.syncOffset)
+            self.context.postToSequencer(.resetStream(replid: replid, offset: offset, then: { worker in
+                guard worker.masterLink === link, link.generation == generation, link.state == .loading else { return }
+                worker.startStreaming(link, replid: replid, offset: offset, db: 0)
+            }))
         }
         startInternal(op)
     }
