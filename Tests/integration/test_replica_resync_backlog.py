@@ -52,3 +52,47 @@ def test_stream_right_behind_a_full_sync_reaches_the_replica_backlog(master_kind
         wait_until(lambda: int(info(r)["master_repl_offset"]) == target,
                    message="round %d: the replica's backlog ends where its applied stream does (%s)"
                    % (round_, {k: v for k, v in info(r).items() if "offset" in k}))
+
+
+def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_server):
+    """A replica killed after a SAVE restarts from its dump, whose replication id and offset
+    let it continue with a partial resync; its own stream (master_repl_offset, the backlog
+    its replicas read) continues from that offset too, as a redis-server replica's does. It
+    used to start again from 0, so every offset this replica reported or passed on was short
+    by the whole history before the restart."""
+    from conftest import Server
+    master = make_server("--threads", "2", "--shards", "2", "--save", "")
+    m = master.conn()
+    replica = make_server("--save", "", "--replicaof", "127.0.0.1", str(master.port))
+    for i in range(200):
+        m.cmd("SET", "k%d" % i, "v%d" % i)
+
+    def caught_up(node):
+        return lambda: info(node.conn())["slave_repl_offset"] == info(m)["master_repl_offset"]
+    wait_until(caught_up(replica), timeout=20, message="replica in sync")
+    assert replica.conn().cmd("SAVE") == "OK"
+    replica.proc.kill()
+    replica.proc.wait()
+    m.cmd("SELECT", "3")
+    for i in range(50):
+        m.cmd("INCR", "while-down")
+    again = Server("--save", "", "--replicaof", "127.0.0.1", str(master.port), cwd=replica.dir)
+    try:
+        r = again.conn()
+        wait_until(lambda: info(r).get("master_link_status") == "up", timeout=20, message="link up")
+        assert info(m, "stats")["sync_partial_ok"] == "1"
+        chained = make_server("--save", "", "--replicaof", "127.0.0.1", str(again.port))
+        wait_until(lambda: info(chained.conn()).get("master_link_status") == "up", timeout=20,
+                   message="chained replica up")
+        m.cmd("SELECT", "0")   # (a SELECT the chained replica needs: it attached while the stream was in db 3)
+        m.cmd("INCR", "after")
+        for node in (again, chained):
+            wait_until(caught_up(node), message="%d applied everything" % node.port)
+            wait_until(lambda: info(node.conn())["master_repl_offset"] == info(m)["master_repl_offset"],
+                       message="the stream of %d continues the master's offsets (%s)"
+                       % (node.port, {k: v for k, v in info(node.conn()).items() if "offset" in k}))
+        digest = m.cmd("DEBUG", "DIGEST")
+        assert again.conn().cmd("DEBUG", "DIGEST") == digest
+        assert chained.conn().cmd("DEBUG", "DIGEST") == digest
+    finally:
+        again.stop()

@@ -161,7 +161,14 @@ extension Worker {
             s.syncInProgress = false
             s.masterLinkState = link.roleState
         }
-        connectToMaster(link)
+        guard let restored else { connectToMaster(link); return }
+        // This server's stream continues that history (Redis takes its replid and offset from
+        // the dump): the sequencer takes it before the link can bring any of the stream.
+        link.nextAttemptMs = .max
+        context.postToSequencer(.resetStream(replid: restored.replid, offset: restored.offset, then: { worker in
+            guard worker.masterLink === link, link.state == .connect, link.nextAttemptMs == .max else { return }
+            worker.connectToMaster(link)
+        }))
     }
 
     /// The replication history a dump saved now should carry (Redis's rdbPopulateSaveInfo for
