@@ -55,6 +55,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var masterLink: MasterLink?
     /// Full resyncs waiting for a snapshot (worker 0), by snapshot id.
     var pendingReplicationSnapshots: [UInt64] = []
+    /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
+    var masterStreamHold = MasterStreamHold.none
     /// Set by dispatch for a write command that coordinates shards itself: the operation it
     /// starts propagates as this command (db, RESP bytes) rather than as its parts.
     var nextPropagateAs: (db: Int, command: [UInt8])?
@@ -137,6 +139,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
             }
             drainRings()
+            if masterStreamHold != .none { serviceMasterStreamHold() }
             advanceSnapshot()
             runTimers()
             serveBlockedStreams()

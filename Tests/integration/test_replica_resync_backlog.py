@@ -96,3 +96,45 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
         assert chained.conn().cmd("DEBUG", "DIGEST") == digest
     finally:
         again.stop()
+
+
+def test_full_syncs_served_by_a_sharded_replica_under_load_match_its_stream(make_server):
+    """A replica with several shards serving full syncs to its own replica while its master
+    streams writes: each snapshot holds exactly the commands before its point in the stream.
+    The replica passes a command on when worker 0 dispatches it, and it runs on its shard
+    later: a snapshot taken meanwhile could miss a command that its stream had before the
+    point (or hold one that came after), and the chained replica kept the difference."""
+    master = make_server("--threads", "2", "--shards", "2", "--save", "")
+    middle = make_server("--threads", "2", "--shards", "3", "--save", "", "--replicaof", "127.0.0.1", str(master.port))
+    chained = make_server("--save", "", "--replicaof", "127.0.0.1", str(middle.port))
+    stop = threading.Event()
+
+    def writer(n):
+        c = master.conn()
+        i = 0
+        while not stop.is_set():
+            c.pipeline([("SET", "k%d:%d" % (n, i % 300), str(i)), ("DEL", "k%d:%d" % (n, i * 7 % 300))])
+            i += 1
+        c.close()
+    writers = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for t in writers:
+        t.start()
+    c = chained.conn()
+    try:
+        for _ in range(40):
+            wait_until(lambda: info(c).get("master_link_status") == "up", timeout=20, message="chained link up")
+            # A new replication id after NO ONE: the next sync is a full one, from a snapshot.
+            assert c.cmd("REPLICAOF", "NO", "ONE") == "OK"
+            assert c.cmd("REPLICAOF", "127.0.0.1", str(middle.port)) == "OK"
+        wait_until(lambda: info(c).get("master_link_status") == "up", timeout=20, message="chained link up")
+    finally:
+        stop.set()
+        for t in writers:
+            t.join()
+    m = master.conn()
+    for node in (middle, chained):
+        wait_until(lambda: info(node.conn())["slave_repl_offset"] == info(m)["master_repl_offset"],
+                   message="replica %d applied everything" % node.port)
+    digest = m.cmd("DEBUG", "DIGEST")
+    assert middle.conn().cmd("DEBUG", "DIGEST") == digest
+    assert chained.conn().cmd("DEBUG", "DIGEST") == digest

@@ -612,7 +612,7 @@ extension Worker {
     /// master client here). Each one's bytes are counted and passed on after it ran; REPLCONF
     /// GETACK is answered at once with the offset before it, as Redis does.
     func processMasterStream(_ c: Client) {
-        guard let link = masterLink, link.client === c, link.state == .connected else { return }
+        guard let link = masterLink, link.client === c, link.state == .connected, masterStreamHold == .none else { return }
         var position = 0
         parsing: while position < c.input.count && !c.pausedByOperation && !c.isClosed && link.client === c {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
