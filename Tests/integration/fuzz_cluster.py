@@ -129,7 +129,9 @@ class Node:
 OWN_CLOCKS = (b"seen-time", b"active-time")
 # Fields Redis 7.0 itself does not replicate exactly: a replica learns a group's last ID from
 # XREADGROUP's XCLAIM ... LASTID, which leaves entries-read unknown there (nil, or the count
-# at XGROUP CREATE), while the master counts; lag follows from it. A dump keeps them exact.
+# at XGROUP CREATE), while the master counts; lag follows from it. Nor does it replicate a
+# consumer that XREADGROUP ... 0 (its history) creates while it delivers nothing: consumers
+# with nothing pending are left out too. A dump keeps all of them exact.
 NOT_REPLICATED = (b"entries-read", b"lag")
 
 STREAM_SECTIONS = (b"groups", b"consumers")
@@ -159,8 +161,16 @@ def loosen(space):
 def stream_fields_strip(fields, names):
     if not isinstance(fields, dict):
         return fields
-    return {k: ({g: stream_fields_strip(x, names) for g, x in v.items()} if k in STREAM_SECTIONS else v)
-            for k, v in fields.items() if k not in names}
+    out = {}
+    for k, v in fields.items():
+        if k in names:
+            continue
+        if k == b"consumers":
+            v = {c: x for c, x in v.items() if x.get(b"pel-count") != 0}
+        if k in STREAM_SECTIONS:
+            v = {g: stream_fields_strip(x, names) for g, x in v.items()}
+        out[k] = v
+    return out
 
 
 def nested_diff(a, b, path=""):
