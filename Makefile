@@ -4,7 +4,7 @@
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run build test unit integration setup
+.PHONY: run build test unit integration setup fuzz
 
 setup:
 	@scripts/setup.sh
@@ -21,6 +21,13 @@ test:
 	$(SWIFT) test
 	VALKEYPER_TEST_SHARDS=1 python3 -m pytest -q Tests/integration
 	python3 -m pytest -q Tests/integration Tests/interop
+
+# The replication fuzz test alone (it also runs once in `make test`, in the two-shard pass):
+#   make fuzz FUZZ_SECONDS=300 [FUZZ_SEED=1234]
+FUZZ_SECONDS ?= 45
+fuzz:
+	VALKEYPER_FUZZ_SECONDS=$(FUZZ_SECONDS) VALKEYPER_FUZZ_SEED=$(FUZZ_SEED) \
+		python3 -m pytest -q -s Tests/integration/test_replication_fuzz.py
 
 unit:
 	$(SWIFT) test

@@ -477,13 +477,13 @@ extension Worker {
                     return true
                 }
                 if waits { continue }
-                partScratch.clear()
+                inlinePartScratch.clear()
                 op.withArguments(of: part) { args in
                     CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
                                                                          clientID: op.clientID, sink: sink, origin: index),
-                                     args, &partScratch, tag: op.propagationTag)
+                                     args, &inlinePartScratch, tag: op.propagationTag)
                 }
-                op.record(part: p, reply: partScratch.readable)
+                op.record(part: p, reply: inlinePartScratch.readable)
             } else {
                 let b = batch(forWorker: owner)
                 op.withArguments(of: part) { args in

@@ -121,14 +121,16 @@ enum DatasetDigest {
     }
 
     /// `__digest`: for each database with keys on this shard, its index, key count and the
-    /// XOR of its keys' digests (XOR: the order keys are visited in does not matter).
+    /// XOR of its keys' digests as Redis folds them (`xorDigest`: the SHA-1 of each key's
+    /// digest; XOR, so the order keys are visited in does not matter). Keys past their
+    /// deadline but not yet deleted count, as in Redis's walk of its dict.
     static let shardPart: ShardHandler = { ctx, _, out in
         let shard = ctx.shard
         for db in 0..<shard.databaseCount where shard.keyCount(db: db) > 0 {
             var combined = [UInt8](repeating: 0, count: 20)
-            shard.forEach(db: db) { e in
+            shard.forEachStored(db: db) { e in
                 let d = digest(of: e, includingKey: true)
-                for j in 0..<20 { combined[j] ^= d[j] }
+                d.withUnsafeBytes { Digest.xor(&combined, $0) }
             }
             var header = (UInt32(db), UInt32(shard.keyCount(db: db)))
             withUnsafeBytes(of: &header) { out.append($0) }
@@ -139,7 +141,8 @@ enum DatasetDigest {
     /// `__digest_value key...`: each key's value digest if this shard has it, else zeros.
     static let valuePart: ShardHandler = { ctx, args, out in
         for i in 2..<args.count {
-            let d = ctx.shard.lookup(db: ctx.db, key: args[i]).map { digest(of: $0, includingKey: false) }
+            // Not `lookup`: Redis reads the dict directly, so an expired key still has a digest.
+            let d = ctx.shard.storedEntry(db: ctx.db, key: args[i]).map { digest(of: $0, includingKey: false) }
                 ?? [UInt8](repeating: 0, count: 20)
             d.withUnsafeBytes { out.append($0) }
         }

@@ -59,7 +59,9 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 switch event {
                 case .replicaAttached(let handoff): master.attach(handoff, loop: &loop, now: now)
                 case .syncPayload(let id, let rdb): master.payloadArrived(id: id, rdb: rdb)
-                case .resetStream(let replid, let offset): master.resetStream(replid: replid, offset: offset)
+                case .resetStream(let replid, let offset, let then):
+                    master.resetStream(replid: replid, offset: offset)
+                    master.outgoing.append((0, .control(then)))
                 case .wait(let request): master.addWait(request)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")

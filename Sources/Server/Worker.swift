@@ -57,13 +57,19 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var masterLink: MasterLink?
     /// Full resyncs waiting for a snapshot (worker 0), by snapshot id.
     var pendingReplicationSnapshots: [UInt64] = []
+    /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
+    var masterStreamHold = MasterStreamHold.none
     /// Set by dispatch for a write command that coordinates shards itself: the operation it
     /// starts propagates as this command (db, RESP bytes) rather than as its parts.
     var nextPropagateAs: (db: Int, command: [UInt8])?
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
+    /// Where a finished operation's combined reply is built.
     var partScratch = ByteBuffer(capacity: 1024)
+    /// Where a part that runs on this worker's shard writes its reply: not `partScratch`, which
+    /// may hold the reply of the EXEC whose combine is starting that part's operation.
+    var inlinePartScratch = ByteBuffer(capacity: 1024)
     var waitScratch = ByteBuffer(capacity: 1024)
 
     var nowMs: Int64 = 0
@@ -135,6 +141,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
             }
             drainRings()
+            if masterStreamHold != .none { serviceMasterStreamHold() }
             advanceSnapshot()
             runTimers()
             serveBlockedClients()

@@ -350,6 +350,19 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         blocked.signalAll(db: b)
     }
 
+    /// Every stored entry of `db`, logically expired ones too (DEBUG DIGEST sees them, as
+    /// Redis's walk of its dict does).
+    public func forEachStored(db: Int, _ body: (Entry) -> Void) {
+        table(db).pointee.forEach(body)
+    }
+
+    /// The stored entry of `key`, even past its deadline, without expiring it (DEBUG).
+    public func storedEntry(db: Int, key: UnsafeRawBufferPointer) -> Entry? {
+        let t = table(db)
+        guard let slot = t.pointee.find(key, hash: KeyTable.hash(key)) else { return nil }
+        return t.pointee.entry(at: slot)
+    }
+
     public func forEach(db: Int, _ body: (Entry) -> Void) {
         let now = self.now
         table(db).pointee.forEach { e in

@@ -412,7 +412,8 @@ def test_debug_digest_agrees_between_master_and_replicas(nodes):
     digest = m.cmd("DEBUG", "DIGEST")
     assert digest != "0" * 40
     wait_until(lambda: vk.conn().cmd("DEBUG", "DIGEST") == digest, message="same digest on the ValKeyper replica")
-    # Per key, the digest is Redis's own (DEBUG DIGEST-VALUE).
+    # The dataset digest is Redis's own, and so is each key's (DEBUG DIGEST-VALUE).
+    wait_until(lambda: rd.conn().cmd("DEBUG", "DIGEST") == digest, message="same digest on the redis-server replica")
     keys = ["k1", "ttl", "s", "missing"]
     wait_until(lambda: rd.conn().cmd("DEBUG", "DIGEST-VALUE", *keys) == m.cmd("DEBUG", "DIGEST-VALUE", *keys),
                message="same value digests on the redis-server replica")

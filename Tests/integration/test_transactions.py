@@ -266,6 +266,27 @@ def test_multi_key_commands_across_shards(r):
     assert r.cmd("DBSIZE") == 0
 
 
+def test_cross_shard_command_answered_at_once_inside_exec_sends_one_reply(make_server):
+    """A RENAME or COPY across shards inside EXEC whose first step runs on the client's own
+    shard and answers at once (a missing source) replies once, inside EXEC's array. It used
+    to leave a copy of that answer in front of the array, one reply too many. One worker
+    owns both shards here, so whichever shard the source is on, it is the client's."""
+    server = make_server("--threads", "1", "--shards", "2")
+    c = server.conn()
+    keys = ["k%d" % i for i in range(8)]
+    for src in keys:
+        for dst in keys:
+            if src == dst:
+                continue
+            for command, answer in (("RENAME", b"-ERR no such key\r\n"), ("COPY", b":0\r\n")):
+                c.send_raw(encode("MULTI") + encode(command, src, dst) + encode("EXEC") + encode("PING"))
+                expected = b"+OK\r\n+QUEUED\r\n*1\r\n" + answer + b"+PONG\r\n"
+                got = b""
+                while len(got) < len(expected) and not got.endswith(b"+PONG\r\n"):
+                    c._fill()
+                    got, c.buf = got + c.buf, b""
+                assert got == expected, (command, src, dst)
+
 # ---------------------------------------------------------------- WATCH / UNWATCH
 
 def exec_after_watch(c):

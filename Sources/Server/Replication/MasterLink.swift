@@ -19,7 +19,7 @@ enum ReplicaMode {
 /// driven by its epoll loop (events under `Worker.masterLinkToken`) and its timer. Once the
 /// master's data is loaded, the connection becomes a Client flagged as the master whose
 /// commands run through the normal dispatch with their replies dropped.
-final class MasterLink {
+final class MasterLink: @unchecked Sendable {  // touched only by worker 0's thread
     enum State: Equatable { case connect, connecting, handshake, transfer, loading, connected }
     enum Expect { case pong, auth, replconf, psync }
 
@@ -165,7 +165,14 @@ extension Worker {
             s.syncInProgress = false
             s.masterLinkState = link.roleState
         }
-        connectToMaster(link)
+        guard let restored else { connectToMaster(link); return }
+        // This server's stream continues that history (Redis takes its replid and offset from
+        // the dump): the sequencer takes it before the link can bring any of the stream.
+        link.nextAttemptMs = .max
+        context.postToSequencer(.resetStream(replid: restored.replid, offset: restored.offset, then: { worker in
+            guard worker.masterLink === link, link.state == .connect, link.nextAttemptMs == .max else { return }
+            worker.connectToMaster(link)
+        }))
     }
 
     /// The replication history a dump saved now should carry (Redis's rdbPopulateSaveInfo for
@@ -568,9 +575,14 @@ extension Worker {
         op.onFinish = { [unowned self] in
             guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
-            // The sequencer takes the master's history as this server's (replid, offset, backlog).
-            self.context.postToSequencer(.resetStream(replid: link.syncReplid, offset: link.syncOffset))
-            self.startStreaming(link, replid: link.syncReplid, offset: link.syncOffset, db: streamDB, ackNow: ackNow)
+            // The sequencer takes the master's history as this server's (replid, offset, backlog);
+            // the stream starts once it has: records it holds are merged before its events, so
+            // commands applied now would land in the old history and vanish with it.
+            let (replid, offset, db) = (link.syncReplid, link.syncOffset, streamDB)
+            self.context.postToSequencer(.resetStream(replid: replid, offset: offset, then: { worker in
+                guard worker.masterLink === link, link.generation == generation, link.state == .loading else { return }
+                worker.startStreaming(link, replid: replid, offset: offset, db: db, ackNow: ackNow)
+            }))
         }
         startInternal(op)
     }
@@ -628,7 +640,7 @@ extension Worker {
     /// master client here). Each one's bytes are counted and passed on after it ran; REPLCONF
     /// GETACK is answered at once with the offset before it, as Redis does.
     func processMasterStream(_ c: Client) {
-        guard let link = masterLink, link.client === c, link.state == .connected else { return }
+        guard let link = masterLink, link.client === c, link.state == .connected, masterStreamHold == .none else { return }
         var position = 0
         parsing: while position < c.input.count && !c.pausedByOperation && !c.isClosed && link.client === c {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)

@@ -6,7 +6,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case syncPayload(id: UInt64, rdb: [UInt8]?)
     /// Replica side: a full sync from the master was loaded; this server's stream is now the
     /// master's (`replid`), at `offset`. Drops this server's own replicas (they must resync).
-    case resetStream(replid: String, offset: Int64)
+    /// `then` runs on worker 0 once the reset is done: the master's stream is applied (and
+    /// recorded) only from there, so none of it is merged into the history being replaced.
+    case resetStream(replid: String, offset: Int64, then: @Sendable (Worker) -> Void)
     /// WAIT from a client: answer when enough replicas acknowledged its writes, or at the deadline.
     case wait(ReplicationMaster.WaitRequest)
     /// INFO or ROLE: publish an offset that includes every write acknowledged so far.

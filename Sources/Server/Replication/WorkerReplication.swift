@@ -40,6 +40,11 @@ extension Worker {
     }
 }
 
+/// Whether a replica's master stream waits for a snapshot for its own replicas: until the
+/// master's commands in flight have run (`drain`), until the snapshot point (`untilPoint`),
+/// then `resume` (Worker.masterStreamHold, on worker 0).
+enum MasterStreamHold { case none, drain, untilPoint, resume }
+
 /// Full resyncs and WAIT, on the worker side.
 extension Worker {
     /// The sequencer wants a snapshot for a full resync (worker 0). It waits for a running
@@ -53,8 +58,21 @@ extension Worker {
     func startReplicationSnapshotIfPossible() {
         guard !pendingReplicationSnapshots.isEmpty else { return }
         let persistence = context.persistence
+        // A replica records its master's commands when worker 0 dispatches them, and they run
+        // on their shards later: the snapshot waits until none is in flight, and none starts
+        // until its point is taken (it would be in the stream before the point but run after
+        // its shard's lock), or the snapshot and the stream after its point disagree.
+        if let c = masterLink?.client {
+            guard !persistence.saveInProgress.load(ordering: .relaxed) else { return }
+            masterStreamHold = .drain
+            if c.hasOutstandingReplies { return }  // run() comes back each iteration
+        }
         guard persistence.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
-        else { return }
+        else {
+            if masterStreamHold == .drain { masterStreamHold = .resume }
+            return
+        }
+        if masterLink != nil { masterStreamHold = .untilPoint }
         activatePropagationIfNeeded()
         let ids = pendingReplicationSnapshots
         pendingReplicationSnapshots = []
@@ -67,6 +85,8 @@ extension Worker {
         beginIncrementalSnapshot(client: nil, out: &ignored, atPoint: { [unowned self] in
             for id in ids { self.propagation?.snapshotPoint(id: id) }
             history.value = self.replicationHistoryForSyncPayload()
+            // run() resumes the stream, outside this operation's combine.
+            if self.masterStreamHold == .untilPoint { self.masterStreamHold = .resume }
         }) { parts, _ in
             ServerMain.spawnThread {
                 let rdb = Persistence.rdbInMemory(parts: parts, compression: settings.compression, checksum: settings.checksum,
@@ -75,6 +95,19 @@ extension Worker {
                 persistence.saveInProgress.store(false, ordering: .releasing)
                 for id in ids { context.postToSequencer(.syncPayload(id: id, rdb: rdb)) }
             }
+        }
+    }
+
+    /// run()'s step while a replica's master stream is held for a snapshot (worker 0).
+    func serviceMasterStreamHold() {
+        switch masterStreamHold {
+        case .drain:
+            startReplicationSnapshotIfPossible()
+        case .resume:
+            masterStreamHold = .none
+            if let c = masterLink?.client { processMasterStream(c) }
+        case .none, .untilPoint:
+            break
         }
     }
 
