@@ -4,6 +4,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 /// Persistence state shared by the workers (INFO persistence, LASTSAVE, save rules).

@@ -1,3 +1,4 @@
+import Values
 /// SHA-1 (FIPS 180-1), for DEBUG DIGEST, which Redis computes with it: not for security.
 struct SHA1 {
     private var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)

@@ -2,6 +2,7 @@ import RESP
 import Shards
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 extension Stream: KeyspaceObject {

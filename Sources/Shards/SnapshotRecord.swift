@@ -1,3 +1,5 @@
+import Values
+
 /// The record format of a shard's snapshot copy: db u32 (its top byte the RDB type of the
 /// value, 0 for a string), key length u32, value length u32, expire-at i64, then the key and
 /// value bytes (native endianness: it never leaves the process). A string's value is its

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Server
+import TestSupport
 
 /// Finds an executable on PATH (the interop tests skip when redis-server is absent).
 func findExecutable(_ name: String) -> String? {
@@ -92,7 +93,7 @@ final class RedisServer {
 
 /// Values covering every string encoding Redis picks, and their boundaries.
 func interopValues() -> [(key: String, value: [UInt8])] {
-    var rng = TestRNG(state: 99)
+    var rng = SplitMix64(seed: 99)
     var values: [(String, [UInt8])] = []
     for v in ["0", "-1", "127", "128", "-128", "-129", "32767", "32768", "-32768", "65535", "2147483647",
               "-2147483648", "2147483648", "9223372036854775807", "007", "+5", "-0", "1.5"] {

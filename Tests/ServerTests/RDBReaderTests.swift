@@ -1,6 +1,8 @@
 import Glibc
 import Testing
 @testable import Server
+import TestSupport
+import Values
 
 @Suite struct RDBReaderTests {
     @Test func readsARedisDump() throws {
@@ -68,7 +70,7 @@ import Testing
     }
 
     @Test func randomGarbageNeverCrashes() {
-        var rng = TestRNG(state: 42)
+        var rng = SplitMix64(seed: 42)
         let header = bytes("REDIS0011")
         for round in 0..<30000 {
             var dump = header
@@ -362,7 +364,7 @@ import Testing
     /// result as reading from memory.
     @Test func largeFileMatchesInMemoryRead() throws {
         var b = DumpBuilder(version: 10)
-        var rng = TestRNG(state: 9)
+        var rng = SplitMix64(seed: 9)
         for i in 0..<3000 {
             let value = (0..<rng.below(300)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             b.op(RDB.typeString)

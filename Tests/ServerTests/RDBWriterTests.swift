@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import Server
+import TestSupport
 
 extension RDBWriter {
     func put(_ key: [UInt8], _ value: [UInt8], expireAtMs: Int64 = 0) throws {
@@ -21,7 +22,7 @@ let standardAux: [(String, String)] = [
     @Test func roundTripsThroughTheReader() throws {
         let dir = makeTempDir("w")
         defer { removeTree(dir) }
-        var rng = TestRNG(state: 7)
+        var rng = SplitMix64(seed: 7)
         var expected: [RDBRecord] = []
         let values: [[UInt8]] = [
             bytes("0"), bytes("-1"), bytes("127"), bytes("128"), bytes("-32768"), bytes("2147483647"),

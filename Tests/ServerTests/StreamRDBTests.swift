@@ -2,6 +2,7 @@ import Glibc
 import Testing
 @testable import Server
 import Shards
+import Values
 
 // Streams in dumps and snapshots: the RDB encoding round trips, every truncation and
 // corrupt byte fails cleanly, older and newer stream types load, and a snapshot copy

@@ -1,5 +1,6 @@
 import Glibc
 import Shards
+import Values
 
 /// A key's value as read from a dump. Types the server does not hold yet are skipped
 /// (their bytes are parsed past, not kept) and reported with their RDB type byte.

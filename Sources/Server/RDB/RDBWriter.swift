@@ -1,6 +1,7 @@
 import Glibc
 import Shards
 import Synchronization
+import Values
 
 /// A failed system call while writing a dump. `reason` is strerror's text, as Redis logs it
 /// ("Write error saving DB on disk: No space left on device").

@@ -5,6 +5,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 /// What shard handlers need to know about the master link without the server context

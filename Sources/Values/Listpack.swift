@@ -248,23 +248,58 @@ public enum Listpack {
         if vk_malloc_usable_size(lp) > n + 64 { lp = realloc(lp, n)! }
     }
 
-    /// Walks every element checking that encodings and backlens stay inside the block.
+    /// Redis's lpValidateIntegrity (deep): every element's encoding known, its data and
+    /// backlen inside the block, the backlen the one its size gives, the elements filling the
+    /// block exactly and matching the header's count (unless that says 65535, unknown).
     static func isWellFormed(_ lp: UnsafeRawPointer) -> Bool {
         let total = totalBytes(lp)
         var p = headerSize
         var n = 0
         while p < total - 1 {
-            let b = lp.load(fromByteOffset: p, as: UInt8.self)
-            if b == eof { return false }
-            let header = (b & 0xF0 == 0xE0 || b & 0xE0 == 0xC0) ? 2 : (b == 0xF0 ? 5 : 1)
-            guard p + header < total else { return false }
-            let size = elementSize(lp + p)
-            guard size > 0, p + size < total else { return false }
-            p += size
+            guard let end = validatedElementEnd(lp, at: p, total: total) else { return false }
+            p = end
             n += 1
         }
         let stored = storedCount(lp)
         return p == total - 1 && (stored == 65535 || stored == n)
+    }
+
+    /// The end of the element at `at` (its backlen included) in a block of `total` bytes
+    /// whose contents are not trusted yet (lpValidateNext), or nil if it is malformed.
+    static func validatedElementEnd(_ lp: UnsafeRawPointer, at: Int, total: Int) -> Int? {
+        guard at < total - 1 else { return nil }
+        let b = lp.load(fromByteOffset: at, as: UInt8.self)
+        let available = total - 1 - at
+        let encoded: Int
+        if b & 0x80 == 0 {
+            encoded = 1
+        } else if b & 0xC0 == 0x80 {
+            encoded = 1 + Int(b & 0x3F)
+        } else if b & 0xE0 == 0xC0 {
+            encoded = 2
+        } else if b & 0xF0 == 0xE0 {
+            guard available >= 2 else { return nil }
+            encoded = 2 + (Int(b & 0x0F) << 8 | Int(lp.load(fromByteOffset: at + 1, as: UInt8.self)))
+        } else {
+            switch b {
+            case 0xF1: encoded = 3
+            case 0xF2: encoded = 4
+            case 0xF3: encoded = 5
+            case 0xF4: encoded = 9
+            case 0xF0:
+                guard available >= 5 else { return nil }
+                encoded = 5 + Int(UInt32(littleEndian: lp.loadUnaligned(fromByteOffset: at + 1, as: UInt32.self)))
+            default: return nil
+            }
+        }
+        let backlen = backlenSize(encoded)
+        guard encoded + backlen <= available else { return nil }
+        var expected: [UInt8] = []
+        appendBacklen(encoded, into: &expected)
+        for (i, byte) in expected.enumerated() where lp.load(fromByteOffset: at + encoded + i, as: UInt8.self) != byte {
+            return nil
+        }
+        return at + encoded + backlen
     }
 }
 
