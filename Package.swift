@@ -26,8 +26,8 @@ let package = Package(
         .target(name: "Net", dependencies: ["CShim", "RESP"], swiftSettings: fast),
         .target(name: "Server", dependencies: ["CShim", "RESP", "Net", "Values", "Shards"], swiftSettings: fast),
         .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
-        // What every test target shares (the seeded generator).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // What every test target shares (the seeded generator, sample values).
+        .target(name: "TestSupport", dependencies: ["Values"], path: "Tests/TestSupport"),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"]),
         .testTarget(name: "ValuesTests", dependencies: ["Values", "TestSupport"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards", "TestSupport"]),

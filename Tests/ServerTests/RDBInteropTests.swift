@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Server
 import TestSupport
+import Values
 
 /// Finds an executable on PATH (the interop tests skip when redis-server is absent).
 func findExecutable(_ name: String) -> String? {
@@ -168,7 +169,7 @@ struct RDBInteropTests {
         #expect(byKey["3/ttl-db-3"]?.expireAtMs == 4_100_000_000_999)
         #expect(byKey["0/after-types"]?.value == .string(bytes("still read")))
         for (key, type) in expectedTypes { #expect(byKey["0/\(key)"]?.value == .unsupported(type: type), "\(key)") }
-        guard case .stream(let s) = byKey["0/stream"]?.value else { Issue.record("the stream did not load"); return }
+        guard case .object(let o) = byKey["0/stream"]?.value, let s = o as? Values.Stream else { Issue.record("the stream did not load"); return }
         #expect(entries(s) == ["1-1 f=v", "2-1 f=w"])
         #expect(s.groups.count == 1 && s.groups[0].pel.count == 1 && s.groups[0].consumers.first?.name == bytes("alice"))
     }

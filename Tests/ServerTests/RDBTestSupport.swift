@@ -1,5 +1,6 @@
 import Glibc
 @testable import Server
+import TestSupport
 
 /// Builds hand-made dumps byte by byte, for the cases Redis itself won't write.
 struct DumpBuilder {
@@ -82,7 +83,6 @@ private func format4(_ v: Int) -> String {
     return String(repeating: "0", count: 4 - s.count) + s
 }
 
-func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 func hexBytes(_ hex: String) -> [UInt8] {
     var out: [UInt8] = []

@@ -120,8 +120,8 @@ final class RDBWriter {
     }
 
     /// One object key: `encoding` is its value's RDB encoding as a snapshot copied it (plain
-    /// strings, see RDBPlainSink). With compression on, a stream is re-encoded so its
-    /// listpacks are LZF-compressed as Redis writes them.
+    /// strings, see RDBPlainSink). With compression on, the value is decoded and written
+    /// again so its strings (a stream's listpacks) are LZF-compressed as Redis writes them.
     func writeObject(key: UnsafeRawBufferPointer, type: UInt8, encoding: UnsafeRawBufferPointer, expireAtMs: Int64) throws {
         if expireAtMs != 0 {
             let p = try reserve(9)
@@ -130,11 +130,10 @@ final class RDBWriter {
         }
         try append(type)
         try writeRawString(key)
-        if compression && type == Stream.rdbTypeV2 {
-            var source = RDBPlainSource(encoding)
-            let stream = try Stream.readRDB(type: type, from: &source)
+        if compression, ValueTypes.type(forRDB: type) != nil {
+            let value = try ValueTypes.decodeSnapshot(rdbType: type, encoding)
             var sink = self
-            try stream.writeRDB(to: &sink)
+            try value.writeRDB(to: &sink)
         } else {
             try append(encoding)
         }

@@ -5,14 +5,10 @@ import Glibc
 // A stream's RDB object encoding (Redis 7's rdbSaveObject / rdbLoadObject for
 // RDB_TYPE_STREAM_LISTPACKS, _2 and _3).
 
-extension Stream: SnapshotSerializable {
+extension Stream {
     public static let rdbTypeV1: UInt8 = 15   // RDB_TYPE_STREAM_LISTPACKS
     public static let rdbTypeV2: UInt8 = 19   // RDB_TYPE_STREAM_LISTPACKS_2 (Redis 7.0)
     public static let rdbTypeV3: UInt8 = 21   // RDB_TYPE_STREAM_LISTPACKS_3 (Redis 7.2)
-
-    public var rdbType: UInt8 { Stream.rdbTypeV2 }
-
-    public func appendRDB(to sink: inout RDBPlainSink) { try! writeRDB(to: &sink) }  // the plain sink never throws
 
     // MARK: Writing (rdbSaveObject, OBJ_STREAM, RDB 10)
 
