@@ -146,7 +146,7 @@ public enum Listpack {
     @inline(__always) public static func integer(_ lp: UnsafeRawPointer, _ p: Int) -> Int64 {
         switch get(lp, p) {
         case .integer(let v): return v
-        case .bytes(let b): return parseInt64(b) ?? 0
+        case .bytes(let b): return parseStrictInt(b).map { Int64($0) } ?? 0
         }
     }
 
@@ -168,7 +168,7 @@ public enum Listpack {
 
     /// Encodes `value` as Redis's lpAppend would (integer if it reads as one) into `buf`.
     static func encode(string value: UnsafeRawBufferPointer, into buf: inout [UInt8]) {
-        if value.count <= 20, let v = parseInt64(value) { encode(integer: v, into: &buf); return }
+        if value.count <= 20, let v = parseStrictInt(value) { encode(integer: Int64(v), into: &buf); return }
         let n = value.count
         let start = buf.count
         if n < 64 {
@@ -301,31 +301,4 @@ public enum Listpack {
         }
         return at + encoded + backlen
     }
-}
-
-/// Redis's string2ll: a canonical decimal 64-bit integer, else nil.
-@inline(__always) public func parseInt64(_ s: UnsafeRawBufferPointer) -> Int64? {
-    let n = s.count
-    guard n > 0, n <= 20 else { return nil }
-    if n == 1 && s[0] == UInt8(ascii: "0") { return 0 }
-    var i = 0
-    let negative = s[0] == UInt8(ascii: "-")
-    if negative { i = 1; guard n > 1 else { return nil } }
-    guard s[i] >= UInt8(ascii: "1"), s[i] <= UInt8(ascii: "9") else { return nil }
-    var magnitude: UInt64 = 0
-    while i < n {
-        let c = s[i]
-        guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
-        let (t, o1) = magnitude.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = t.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
-        guard !o1, !o2 else { return nil }
-        magnitude = sum
-        i += 1
-    }
-    if negative {
-        guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
-        return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
-    }
-    guard magnitude <= UInt64(Int64.max) else { return nil }
-    return Int64(magnitude)
 }

@@ -48,7 +48,8 @@ public struct RDBPlainSink: RDBItemSink {
         }
     }
     public mutating func rdbString(_ s: UnsafeRawBufferPointer) {
-        if s.count <= 11, let v = parseInt64(s), v >= -(1 << 31), v < 1 << 31 {
+        if s.count <= 11, let n = parseStrictInt(s), n >= -(1 << 31), n < 1 << 31 {
+            let v = Int64(n)
             let width = v >= -(1 << 7) && v < 1 << 7 ? 1 : v >= -(1 << 15) && v < 1 << 15 ? 2 : 4
             bytes.append(0xC0 | UInt8(width == 1 ? 0 : width == 2 ? 1 : 2))
             for i in 0..<width { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * Int64(i)))) }

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import RESP
 @testable import Server
 import TestSupport
 
@@ -216,7 +217,7 @@ let standardAux: [(String, String)] = [
     }
 
     @Test func canonicalIntegersFollowString2ll() {
-        func parse(_ s: String) -> Int64? { bytes(s).withUnsafeBytes { canonicalInteger($0) } }
+        func parse(_ s: String) -> Int64? { bytes(s).withUnsafeBytes { parseStrictInt($0).map { Int64($0) } } }
         #expect(parse("0") == 0)
         #expect(parse("-1") == -1)
         #expect(parse("9223372036854775807") == Int64.max)

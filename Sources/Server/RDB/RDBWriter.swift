@@ -1,4 +1,5 @@
 import Glibc
+import RESP
 import Shards
 import Synchronization
 import Values
@@ -196,7 +197,7 @@ final class RDBWriter {
 
     private func writeRawString(_ s: UnsafeRawBufferPointer) throws {
         let len = s.count
-        if len <= 11, let value = canonicalInteger(s), try writeInteger(value) { return }
+        if len <= 11, let value = parseStrictInt(s), try writeInteger(Int64(value)) { return }
         // Under 20 bytes LZF can't compress even "aaaaaaaaaaaaaaaaaa".
         if compression && len > 20, try writeCompressed(s) { return }
         try writeLength(UInt64(len))
@@ -333,10 +334,6 @@ final class RDBWriter {
         }
     }
 }
-
-/// Redis's string2ll: the value of a string that is exactly a canonical decimal integer
-/// (no sign but "-", no leading zeros, no spaces, fits in 64 bits), else nil.
-func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? { parseInt64(s) }
 
 /// The stream encoder writes its items straight into the dump.
 extension RDBWriter: RDBItemSink {

@@ -56,7 +56,7 @@ enum StreamNodeCheck {
             let v: Int64?
             switch Listpack.get(lp, p) {
             case .integer(let i): v = i
-            case .bytes(let b): v = parseInt64(b)
+            case .bytes(let b): v = parseStrictInt(b).map { Int64($0) }
             }
             p = end
             return v
