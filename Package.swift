@@ -13,18 +13,24 @@ let package = Package(
         .executable(name: "valkeyper-server", targets: ["valkeyper-server"]),
         // For the separate Benchmarks/ package, which depends on this one by path.
         .library(name: "RESP", targets: ["RESP"]),
+        .library(name: "Values", targets: ["Values"]),
         .library(name: "Shards", targets: ["Shards"]),
     ],
     targets: [
         // epoll, accept4, eventfd and the jemalloc probe: what Glibc's module lacks.
         .target(name: "CShim", linkerSettings: [.linkedLibrary("jemalloc"), .linkedLibrary("dl")]),
         .target(name: "RESP", swiftSettings: fast),
-        .target(name: "Shards", dependencies: ["CShim", "RESP"], swiftSettings: fast),
+        // Value types (listpack, stream...): data structures and their RDB encodings, no keyspace.
+        .target(name: "Values", dependencies: ["CShim", "RESP"], swiftSettings: fast),
+        .target(name: "Shards", dependencies: ["CShim", "RESP", "Values"], swiftSettings: fast),
         .target(name: "Net", dependencies: ["CShim", "RESP"], swiftSettings: fast),
-        .target(name: "Server", dependencies: ["CShim", "RESP", "Net", "Shards"], swiftSettings: fast),
+        .target(name: "Server", dependencies: ["CShim", "RESP", "Net", "Values", "Shards"], swiftSettings: fast),
         .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"]),
-        .testTarget(name: "ShardsTests", dependencies: ["Shards"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server"]),
+        // What every test target shares (the seeded generator, sample values).
+        .target(name: "TestSupport", dependencies: ["Values"], path: "Tests/TestSupport"),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"]),
+        .testTarget(name: "ValuesTests", dependencies: ["Values", "TestSupport"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Values", "TestSupport"]),
     ]
 )

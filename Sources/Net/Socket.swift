@@ -58,12 +58,17 @@ public enum Socket {
         let fd = vk_accept(listenFD, &peer, 64)
         if fd < 0 { return nil }
         _ = vk_set_nodelay(fd)
-        return (fd, String(cString: peer))
+        return (fd, text(ofNulTerminated: peer))
     }
 
     public static func localAddress(_ fd: Int32) -> String {
         var out = [CChar](repeating: 0, count: 64)
-        return vk_local_address(fd, &out, 64) == 0 ? String(cString: out) : "?"
+        return vk_local_address(fd, &out, 64) == 0 ? text(ofNulTerminated: out) : "?"
+    }
+
+    /// The text a C function wrote into `buffer`, up to its NUL.
+    private static func text(ofNulTerminated buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     public static func close(_ fd: Int32) { _ = Glibc.close(fd) }

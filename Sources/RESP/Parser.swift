@@ -254,6 +254,7 @@ public struct RequestParser: ~Copyable {
 }
 
 /// Redis's string2ll: optional '-', no '+', no leading zeros, no spaces, fits in Int64.
+/// The one implementation: the parser, listpacks and RDB (Values) and commands use it.
 @inlinable public func parseStrictInt(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
     var i = from
     guard i < to else { return nil }

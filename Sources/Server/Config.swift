@@ -3,6 +3,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 /// One configuration parameter as CONFIG GET/SET and the command line see it, typed

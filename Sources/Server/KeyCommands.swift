@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -134,7 +135,7 @@ enum KeyCommands {
     /// Redis's type name of a value ("string", later "list", "hash"...).
     static func typeName(_ e: Entry) -> String {
         guard e.kind == .object else { return "string" }
-        return (e.object as? KeyspaceObject)?.typeName ?? "unknown"
+        return (e.object as? any ValueType)?.typeName ?? "unknown"
     }
 
     // MARK: DEL, EXISTS, TOUCH, TYPE
@@ -525,7 +526,7 @@ enum KeyCommands {
     /// A new block holding `e`'s value and TTL under `key`; values of other types are
     /// duplicated (COPY must not share a mutable value).
     static func duplicate(_ e: Entry, key: UnsafeRawBufferPointer) -> Entry {
-        if e.kind == .object, let value = e.object as? KeyspaceObject {
+        if e.kind == .object, let value = e.object as? any ValueType {
             let d = Entry.makeObject(key: key, hash: KeyTable.hash(key), object: value.duplicate())
             d.expireAt = e.expireAt
             return d
@@ -815,7 +816,7 @@ enum KeyCommands {
     /// "embstr" up to 44 bytes, else "raw" (and always "raw" once APPEND/SETRANGE wrote them;
     /// never "int" for INCRBYFLOAT's text).
     static func encodingName(_ e: Entry) -> String {
-        if e.kind == .object { return (e.object as? KeyspaceObject)?.encodingName ?? "unknown" }
+        if e.kind == .object { return (e.object as? any ValueType)?.encodingName ?? "unknown" }
         if e.flags.contains(.rawEncoding) { return "raw" }
         let value = e.value
         if value.count <= 20 && !e.flags.contains(.notIntegerEncoded) && parseStrictInt(value) != nil { return "int" }
@@ -838,12 +839,4 @@ enum KeyCommands {
             "    <key>.",
         ], &out)
     }
-}
-
-/// What a non-string value (lists, hashes... from later command families) tells the
-/// generic key commands: TYPE/SCAN TYPE, OBJECT ENCODING, and COPY's deep copy.
-protocol KeyspaceObject: AnyObject {
-    var typeName: String { get }
-    var encodingName: String { get }
-    func duplicate() -> AnyObject
 }

@@ -4,6 +4,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 /// Persistence state shared by the workers (INFO persistence, LASTSAVE, save rules).
@@ -181,35 +182,28 @@ extension Persistence {
             switch record.value {
             case .string(let value):
                 value.withUnsafeBytes { v in _ = shard.setString(db: record.db, key: k, value: v, expireAt: record.expireAtMs) }
-            case .stream(let s):
-                storeObject(s, db: record.db, key: k, expireAt: record.expireAtMs, in: shard)
+            case .object(let value):
+                storeObject(value, db: record.db, key: k, expireAt: record.expireAtMs, in: shard)
             case .unsupported:
                 break
             }
         }
     }
 
-    static func storeObject(_ object: AnyObject, db: Int, key: UnsafeRawBufferPointer, expireAt: Int64, in shard: Shard) {
+    static func storeObject(_ object: any ValueType, db: Int, key: UnsafeRawBufferPointer, expireAt: Int64, in shard: Shard) {
         _ = shard.delete(db: db, key: key)  // a duplicate key: the later one wins, as for strings
         shard.insertNew(Entry.makeObject(key: key, hash: KeyTable.hash(key), object: object), db: db, expireAt: expireAt)
     }
 
-    /// An object record of a replica's full-sync load (`encoding`: its plain RDB encoding, made
-    /// from a stream the reader has validated already).
+    /// An object record of a replica's full-sync load (`encoding`: its snapshot encoding, made
+    /// from a value the reader has validated already).
     static func storeObject(db: Int, key: UnsafeRawBufferPointer, type: UInt8, encoding: UnsafeRawBufferPointer,
                             expireAt: Int64, in shard: Shard) {
-        var source = RDBPlainSource(encoding)
-        guard let stream = try? Stream.readRDB(type: type, from: &source) else {
+        guard let value = try? ValueTypes.decodeSnapshot(rdbType: type, encoding) else {
             Log.warning("A key of the master's data did not decode on its shard: skipped")
             return
         }
-        storeObject(stream, db: db, key: key, expireAt: expireAt, in: shard)
-    }
-
-    static func snapshotEncoding(of object: SnapshotSerializable) -> [UInt8] {
-        var sink = RDBPlainSink()
-        object.appendRDB(to: &sink)
-        return sink.bytes
+        storeObject(value, db: db, key: key, expireAt: expireAt, in: shard)
     }
 }
 

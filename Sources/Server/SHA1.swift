@@ -1,3 +1,4 @@
+import Values
 /// SHA-1 (FIPS 180-1), for DEBUG DIGEST, which Redis computes with it: not for security.
 struct SHA1 {
     private var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0)
@@ -65,6 +66,14 @@ struct SHA1 {
 /// Redis's dataset digest arithmetic (debug.c): a 20-byte digest that keys are XORed into
 /// (so order does not matter) and values mixed into (so it does).
 enum Digest {
+    /// The digest as value types mix themselves into it.
+    struct State: ValueDigest {
+        var bytes: [UInt8]
+        mutating func mix(_ data: UnsafeRawBufferPointer) { Digest.mix(&bytes, data) }
+        mutating func mix(bigEndian value: UInt32) { Digest.mix(&bytes, bigEndian: value) }
+        mutating func xor(_ data: UnsafeRawBufferPointer) { Digest.xor(&bytes, data) }
+    }
+
     static func xor(_ digest: inout [UInt8], _ bytes: UnsafeRawBufferPointer) {
         let hash = SHA1.hash(bytes)
         for j in 0..<20 { digest[j] ^= hash[j] }
@@ -101,17 +110,10 @@ enum DatasetDigest {
         if e.kind == .string {
             Digest.mix(&digest, bigEndian: 0)   // OBJ_STRING
             Digest.mix(&digest, e.value)
-        } else if let s = e.object as? Stream {
-            Digest.mix(&digest, bigEndian: 6)   // OBJ_STREAM: each entry's "ms.seq", fields and values
-            s.forEach(from: StreamID(ms: 0, seq: 0), to: StreamID(ms: .max, seq: .max)) { entry in
-                let id = Array("\(entry.id.ms).\(entry.id.seq)".utf8)
-                id.withUnsafeBytes { Digest.mix(&digest, $0) }
-                entry.forEachPair { f, v in
-                    Listpack.withBytes(entry.lp, f) { Digest.mix(&digest, $0) }
-                    Listpack.withBytes(entry.lp, v) { Digest.mix(&digest, $0) }
-                }
-                return true
-            }
+        } else if let value = e.object as? any ValueType {
+            var state = Digest.State(bytes: digest)
+            value.digest(into: &state)
+            digest = state.bytes
         }
         if e.expireAt != 0 {
             let mark = Array("!!expire!!".utf8)

@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 
 /// What XREAD and XREADGROUP wait for when they block (the generic machinery is
 /// `BlockedKeys` and `BlockedClients.swift`). A ready key is judged as it is now, as

@@ -2,13 +2,8 @@ import RESP
 import Shards
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
-
-extension Stream: KeyspaceObject {
-    var typeName: String { "stream" }
-    var encodingName: String { "stream" }
-    func duplicate() -> AnyObject { let copy: Stream = duplicate(); return copy }
-}
 
 /// Stream commands (Redis 7.0's t_stream.c): XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM,
 /// XSETID, XREAD; the consumer group commands are in StreamGroupCommands.swift.

@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 
 /// Consumer groups (Redis 7.0's t_stream.c): XGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM,
 /// XINFO, and the shard side of XREADGROUP (its client side is in StreamReads.swift).

@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 
 /// XREAD and XREADGROUP, blocking included.
 ///

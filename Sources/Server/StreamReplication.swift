@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 
 /// The forms in which stream writes reach replicas when they differ from the command as
 /// it came (Redis 7.0's xaddCommand and xtrimCommand rewrites).

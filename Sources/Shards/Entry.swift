@@ -1,4 +1,5 @@
 import CShim
+import Values
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,7 +115,12 @@ public struct Entry: Equatable {
     }
 
     // Non-string values: the value area holds one retained object reference.
-    public static func makeObject(key: UnsafeRawBufferPointer, hash: UInt32, object: AnyObject) -> Entry {
+    public static func makeObject(key: UnsafeRawBufferPointer, hash: UInt32, object: any ValueType) -> Entry {
+        makeObject(key: key, hash: hash, sharing: object)
+    }
+
+    /// The same for an object taken from another entry (already known to be a value type).
+    static func makeObject(key: UnsafeRawBufferPointer, hash: UInt32, sharing object: AnyObject) -> Entry {
         let e = allocate(key: key, hash: hash, valueLength: MemoryLayout<UnsafeRawPointer>.size)
         e.kind = .object
         e.valuePointer.storeBytes(of: Unmanaged.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer.self)

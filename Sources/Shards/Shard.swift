@@ -583,7 +583,7 @@ extension Entry {
         let hash = newKey.map { KeyTable.hash($0) } ?? self.hash
         let e: Entry
         if kind == .object, let obj = object {
-            e = Entry.makeObject(key: key, hash: hash, object: obj)
+            e = Entry.makeObject(key: key, hash: hash, sharing: obj)
         } else {
             e = Entry.makeString(key: key, hash: hash, value: value)
             e.flags = flags.intersection(.encoding)

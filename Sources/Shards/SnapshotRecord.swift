@@ -1,3 +1,5 @@
+import Values
+
 /// The record format of a shard's snapshot copy: db u32 (its top byte the RDB type of the
 /// value, 0 for a string), key length u32, value length u32, expire-at i64, then the key and
 /// value bytes (native endianness: it never leaves the process). A string's value is its
@@ -15,14 +17,12 @@ public enum SnapshotRecord {
         emit(e.value)
     }
 
-    /// Emits the record of object entry `e` (a value that serializes itself), or nothing
-    /// for an object that does not.
+    /// Emits the record of object entry `e`: its value's snapshot encoding, made now.
     public static func encodeObject(_ e: Entry, db: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
-        guard let object = e.object as? SnapshotSerializable else { return }
-        var sink = RDBPlainSink()
-        object.appendRDB(to: &sink)
-        encode(e, db: db, type: object.rdbType, valueLength: sink.bytes.count, emit)
-        sink.bytes.withUnsafeBytes { emit($0) }
+        guard let value = e.object as? any ValueType else { return }
+        let encoding = value.snapshotEncoding()
+        encode(e, db: db, type: value.rdbType, valueLength: encoding.count, emit)
+        encoding.withUnsafeBytes { emit($0) }
     }
 
     @inline(__always)

@@ -1,5 +1,6 @@
 import Testing
 import RESP
+import TestSupport
 
 /// Frames that must parse to the given arguments, multibulk and inline.
 let validFrames: [(frame: [UInt8], arguments: [String])] = [

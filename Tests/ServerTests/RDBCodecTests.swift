@@ -1,5 +1,6 @@
 import Testing
 @testable import Server
+import TestSupport
 
 @Suite struct CRC64Tests {
     @Test func checkValue() {
@@ -8,7 +9,7 @@ import Testing
     }
 
     @Test func incrementalEqualsWholeForEverySplit() {
-        var rng = TestRNG(state: 1)
+        var rng = SplitMix64(seed: 1)
         let data = (0..<1000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let whole = CRC64.checksum(data)
         for split in [0, 1, 7, 8, 9, 63, 500, 999, 1000] {
@@ -30,7 +31,7 @@ import Testing
             }
             return crc
         }
-        var rng = TestRNG(state: 2)
+        var rng = SplitMix64(seed: 2)
         for len in [1, 5, 8, 13, 64, 257] {
             let data = (0..<len).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             #expect(CRC64.checksum(data) == bitwise(data))
@@ -56,7 +57,7 @@ import Testing
     }
 
     @Test func roundTripsVariedInputs() throws {
-        var rng = TestRNG(state: 3)
+        var rng = SplitMix64(seed: 3)
         var inputs: [[UInt8]] = [[1], [1, 2], [1, 2, 3], bytes("abcabcabcabcabcabc")]
         inputs.append([UInt8](repeating: 0, count: 100_000))  // long runs: 264-byte references
         inputs.append((0..<5000).map { _ in UInt8(truncatingIfNeeded: rng.next()) })  // incompressible
@@ -78,7 +79,7 @@ import Testing
     }
 
     @Test func compressionRespectsTheLimit() {
-        var rng = TestRNG(state: 4)
+        var rng = SplitMix64(seed: 4)
         let random = (0..<1000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         #expect(LZF.compress(random, limit: random.count - 4) == nil)  // does not fit: store verbatim
         let zeros = [UInt8](repeating: 0, count: 1000)
@@ -96,7 +97,7 @@ import Testing
         #expect(LZF.decompress([0x00, 0x61, 0x20, 0x00], count: 3) == nil)  // output too small
         #expect(LZF.decompress([0x00, 0x61, 0x20, 0x00], count: 5) == nil)  // size mismatch (4 produced)
         #expect(LZF.decompress([0x00, 0x61, 0x20, 0x00], count: 4) == bytes("aaaa"))
-        var rng = TestRNG(state: 5)
+        var rng = SplitMix64(seed: 5)
         for _ in 0..<20000 {  // garbage never crashes
             let junk = (0..<rng.below(40) + 1).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
             _ = LZF.decompress(junk, count: rng.below(200))

@@ -1,5 +1,6 @@
 import Glibc
 @testable import Server
+import TestSupport
 
 /// Builds hand-made dumps byte by byte, for the cases Redis itself won't write.
 struct DumpBuilder {
@@ -82,7 +83,6 @@ private func format4(_ v: Int) -> String {
     return String(repeating: "0", count: 4 - s.count) + s
 }
 
-func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 func hexBytes(_ hex: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -149,19 +149,6 @@ func writeFile(_ path: String, _ data: [UInt8]) {
 }
 
 func fileExists(_ path: String) -> Bool { access(path, F_OK) == 0 }
-
-/// Deterministic pseudo-random numbers for fuzzing.
-struct TestRNG {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 /// A small dump written by redis-server 7.0.15 (SAVE): db 0 holds a list (RDB type 18),
 /// strings of every encoding and one key with a TTL; db 1 a hash (type 16) and an int.

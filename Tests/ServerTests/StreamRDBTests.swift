@@ -2,88 +2,12 @@ import Glibc
 import Testing
 @testable import Server
 import Shards
+import Values
+import TestSupport
 
 // Streams in dumps and snapshots: the RDB encoding round trips, every truncation and
 // corrupt byte fails cleanly, older and newer stream types load, and a snapshot copy
 // is the stream as it was when the snapshot began.
-
-/// Appends an entry with the given field/value pairs.
-func appendEntry(_ s: Stream, _ id: StreamID, _ pairs: [(String, String)]) {
-    var flat: [UInt8] = []
-    var ranges: [Range<Int>] = []
-    for (f, v) in pairs {
-        for part in [f, v] {
-            let start = flat.count
-            flat += Array(part.utf8)
-            ranges.append(start..<flat.count)
-        }
-    }
-    flat.withUnsafeBytes { b in
-        s.append(id: id, pairs: pairs.count) { UnsafeRawBufferPointer(rebasing: b[ranges[$0]]) }
-    }
-}
-
-/// A stream with several nodes, entries with their own fields, deleted entries (a whole
-/// node's worth too), two groups with PELs and consumers (one numeric, one idle).
-func sampleStream(entries: Int = 260, withGroups: Bool = true) -> Stream {
-    let s = Stream()
-    var ids: [StreamID] = []
-    for i in 1...entries {
-        let id = StreamID(ms: 1_700_000_000_000 + UInt64(i / 3), seq: UInt64(i % 3))
-        ids.append(id)
-        if i % 5 == 0 {
-            appendEntry(s, id, [("other", "\(i)"), ("blob", String(repeating: "v", count: i % 90))])
-        } else {
-            appendEntry(s, id, [("f", "value-\(i)"), ("n", "\(i * 1000)")])
-        }
-    }
-    for (i, id) in ids.enumerated() where i % 7 == 3 || (i >= 100 && i < 200) {
-        s.delete(id)
-        s.maxDeletedEntryID = max(s.maxDeletedEntryID, id)
-    }
-    s.firstID = s.edgeID(first: true) ?? .zero
-    guard withGroups else { return s }
-    let g = bytes("readers").withUnsafeBytes { s.createGroup(named: $0, lastID: ids[min(40, ids.count - 1)], entriesRead: 41)! }
-    _ = bytes("idle").withUnsafeBytes { s.createGroup(named: $0, lastID: .zero, entriesRead: -1)! }
-    let alice = bytes("alice").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_001_000)! }
-    let numeric = bytes("12345").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_002_000)! }
-    _ = bytes("nobody").withUnsafeBytes { g.createConsumer(named: $0, now: 1_700_000_003_000)! }
-    for (n, i) in [1, 2, 5, 8, 13, 21, 34].filter({ $0 < ids.count }).enumerated() {
-        let owner = n % 2 == 0 ? alice : numeric
-        let nack = StreamNACK(deliveryTime: 1_700_000_000_500 + Int64(i), deliveryCount: Int64(n + 1), consumer: owner)
-        g.pel.insert(ids[i], nack)
-        owner.pel.insert(ids[i], nack)
-    }
-    return s
-}
-
-func encoding(_ s: Stream) -> [UInt8] {
-    var sink = RDBPlainSink()
-    s.appendRDB(to: &sink)
-    return sink.bytes
-}
-
-func decode(_ bytes: [UInt8], type: UInt8 = Stream.rdbTypeV2) throws -> Stream {
-    try bytes.withUnsafeBytes { b in
-        var source = RDBPlainSource(b)
-        return try Stream.readRDB(type: type, from: &source)
-    }
-}
-
-/// Every live entry as "id f=v ..." (what XRANGE shows).
-func entries(_ s: Stream, reverse: Bool = false) -> [String] {
-    var out: [String] = []
-    s.forEach(from: .zero, to: .max, reverse: reverse) { e in
-        var line = e.id.description
-        e.forEachPair { f, v in
-            Listpack.withBytes(e.lp, f) { line += " " + String(decoding: $0, as: UTF8.self) }
-            Listpack.withBytes(e.lp, v) { line += "=" + String(decoding: $0, as: UTF8.self) }
-        }
-        out.append(line)
-        return true
-    }
-    return out
-}
 
 /// A one-key dump of stream `s` written by RDBWriter.
 func streamDump(_ s: Stream, key: String = "s", compression: Bool, expireAtMs: Int64 = 0) throws -> [UInt8] {
@@ -161,7 +85,7 @@ func encodeStream(_ s: Stream, type: UInt8) -> [UInt8] {
         let s = sampleStream()
         let dump = try streamDump(s, compression: compression, expireAtMs: 4_000_000_000_000)
         let (records, _) = try loadAll(dump)
-        #expect(records == [RDBRecord(db: 0, key: bytes("s"), value: .stream(s), expireAtMs: 4_000_000_000_000)])
+        #expect(records == [RDBRecord(db: 0, key: bytes("s"), value: .object(s), expireAtMs: 4_000_000_000_000)])
         let plain = try streamDump(s, compression: false)
         #expect(compression == (dump.count < plain.count), "listpacks are LZF-compressed")
     }
@@ -335,7 +259,7 @@ struct StreamRDBInteropTests {
         try script(redis, lines)
         let original = try #require(readFile(dir + "/dump.rdb"))
         let (records, aux) = try loadAll(original)
-        let streams = records.filter { if case .stream = $0.value { return true } else { return false } }
+        let streams = records.filter { if case .object = $0.value { return true } else { return false } }
         #expect(streams.count == 3)
         let writer = try RDBWriter(path: dir + "/ours.rdb")
         writer.compression = compression
@@ -343,10 +267,10 @@ struct StreamRDBInteropTests {
         try writer.selectDB(0, keys: records.count, expires: 0)
         for r in records {
             switch r.value {
-            case .stream(let s):
-                let enc = encoding(s)
+            case .object(let o):
+                let enc = o.snapshotEncoding()
                 try r.key.withUnsafeBytes { k in
-                    try enc.withUnsafeBytes { try writer.writeObject(key: k, type: Stream.rdbTypeV2, encoding: $0, expireAtMs: 0) }
+                    try enc.withUnsafeBytes { try writer.writeObject(key: k, type: o.rdbType, encoding: $0, expireAtMs: 0) }
                 }
             default:
                 try writer.put(r)

@@ -1,5 +1,6 @@
 import Testing
 import Shards
+import TestSupport
 
 @Suite struct ExpiryHeapTests {
     @Test func popsInDeadlineOrderWithRandomDeadlines() {

@@ -3,6 +3,7 @@ import Testing
 import Glibc
 #endif
 import Shards
+import TestSupport
 
 /// A KeyTable plus a model of what it should hold, for tests that churn it.
 final class TableHarness {

@@ -3,6 +3,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 extension SPSCRing.PushResult {

@@ -17,19 +17,6 @@ func makeEntry(_ key: String, value: String = "v", hash: UInt32? = nil) -> Entry
     }
 }
 
-/// A small deterministic generator (tests must be repeatable).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A joinable OS thread (not a task: the ring tests need two threads truly in parallel).
 final class OSThread {
     private final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }

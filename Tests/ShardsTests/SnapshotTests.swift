@@ -1,5 +1,6 @@
 import Testing
 @testable import Shards
+import TestSupport
 
 /// Copy-on-write snapshots: the copy is the shard as it was at `beginSnapshot`, whatever
 /// changes while it is taken a few entries at a time.

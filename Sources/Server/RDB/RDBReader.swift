@@ -1,29 +1,28 @@
 import Glibc
 import Shards
+import Values
 
-/// A key's value as read from a dump. Types the server does not hold yet are skipped
-/// (their bytes are parsed past, not kept) and reported with their RDB type byte.
+/// A key's value as read from a dump: a string, a value of a registered type
+/// (`ValueTypes`), or a type the server does not hold yet, skipped (its bytes parsed past,
+/// not kept) and reported with its RDB type byte.
 enum RDBValue: Equatable {
     case string([UInt8])
-    case stream(Stream)
+    case object(any ValueType)
     case unsupported(type: UInt8)
 
-    /// Streams are equal when their RDB encodings are.
+    /// Objects are equal when their types and RDB encodings are.
     static func == (a: RDBValue, b: RDBValue) -> Bool {
         switch (a, b) {
         case (.string(let x), .string(let y)): return x == y
         case (.unsupported(let x), .unsupported(let y)): return x == y
-        case (.stream(let x), .stream(let y)):
-            var sx = RDBPlainSink(), sy = RDBPlainSink()
-            x.appendRDB(to: &sx)
-            y.appendRDB(to: &sy)
-            return sx.bytes == sy.bytes
+        case (.object(let x), .object(let y)):
+            return x.rdbType == y.rdbType && x.snapshotEncoding() == y.snapshotEncoding()
         default: return false
         }
     }
 }
 
-/// A loaded stream belongs to whoever takes the record (one shard, at start-up).
+/// A loaded object belongs to whoever takes the record (one shard, at start-up).
 extension RDBValue: @unchecked Sendable {}
 
 struct RDBRecord: Equatable {
@@ -311,6 +310,9 @@ private struct RDBParser: ~Copyable {
     // MARK: Values
 
     private mutating func readValue(type: UInt8) throws -> RDBValue {
+        if let valueType = ValueTypes.type(forRDB: type) {
+            return .object(try valueType.readRDB(type: type, from: &self))
+        }
         switch type {
         case RDB.typeString:
             return .string(try string())
@@ -345,10 +347,8 @@ private struct RDBParser: ~Copyable {
                 }
                 try skipString()
             }
-        case RDB.typeStreamListpacks, RDB.typeStreamListpacks2, RDB.typeStreamListpacks3:
-            return .stream(try Stream.readRDB(type: type, from: &self))
         default:
-            preconditionFailure("readValue called for an unreadable type")
+            preconditionFailure("readValue called for a type neither registered nor skippable")
         }
         return .unsupported(type: type)
     }

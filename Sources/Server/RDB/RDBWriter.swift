@@ -1,6 +1,8 @@
 import Glibc
+import RESP
 import Shards
 import Synchronization
+import Values
 
 /// A failed system call while writing a dump. `reason` is strerror's text, as Redis logs it
 /// ("Write error saving DB on disk: No space left on device").
@@ -119,8 +121,8 @@ final class RDBWriter {
     }
 
     /// One object key: `encoding` is its value's RDB encoding as a snapshot copied it (plain
-    /// strings, see RDBPlainSink). With compression on, a stream is re-encoded so its
-    /// listpacks are LZF-compressed as Redis writes them.
+    /// strings, see RDBPlainSink). With compression on, the value is decoded and written
+    /// again so its strings (a stream's listpacks) are LZF-compressed as Redis writes them.
     func writeObject(key: UnsafeRawBufferPointer, type: UInt8, encoding: UnsafeRawBufferPointer, expireAtMs: Int64) throws {
         if expireAtMs != 0 {
             let p = try reserve(9)
@@ -129,11 +131,10 @@ final class RDBWriter {
         }
         try append(type)
         try writeRawString(key)
-        if compression && type == Stream.rdbTypeV2 {
-            var source = RDBPlainSource(encoding)
-            let stream = try Stream.readRDB(type: type, from: &source)
+        if compression, ValueTypes.type(forRDB: type) != nil {
+            let value = try ValueTypes.decodeSnapshot(rdbType: type, encoding)
             var sink = self
-            try stream.writeRDB(to: &sink)
+            try value.writeRDB(to: &sink)
         } else {
             try append(encoding)
         }
@@ -196,7 +197,7 @@ final class RDBWriter {
 
     private func writeRawString(_ s: UnsafeRawBufferPointer) throws {
         let len = s.count
-        if len <= 11, let value = canonicalInteger(s), try writeInteger(value) { return }
+        if len <= 11, let value = parseStrictInt(s), try writeInteger(Int64(value)) { return }
         // Under 20 bytes LZF can't compress even "aaaaaaaaaaaaaaaaaa".
         if compression && len > 20, try writeCompressed(s) { return }
         try writeLength(UInt64(len))
@@ -333,10 +334,6 @@ final class RDBWriter {
         }
     }
 }
-
-/// Redis's string2ll: the value of a string that is exactly a canonical decimal integer
-/// (no sign but "-", no leading zeros, no spaces, fits in 64 bits), else nil.
-func canonicalInteger(_ s: UnsafeRawBufferPointer) -> Int64? { parseInt64(s) }
 
 /// The stream encoder writes its items straight into the dump.
 extension RDBWriter: RDBItemSink {

@@ -5,6 +5,7 @@ import Shards
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import Values
 #endif
 
 /// What shard handlers need to know about the master link without the server context
@@ -534,11 +535,11 @@ extension Worker {
                 guard record.db < databases else {
                     throw RDBError(offset: 0, message: "the master's data uses database \(record.db) but databases is \(databases)")
                 }
-                // A stream travels to its shard as its RDB encoding (`__load` decodes it there).
+                // An object travels to its shard as its snapshot encoding (`__load` decodes it there).
                 let value: [UInt8], type: UInt8
                 switch record.value {
                 case .string(let bytes): (value, type) = (bytes, 0)
-                case .stream(let stream): (value, type) = (Persistence.snapshotEncoding(of: stream), stream.rdbType)
+                case .object(let object): (value, type) = (object.snapshotEncoding(), object.rdbType)
                 case .unsupported: skipped += 1; return
                 }
                 record.key.withUnsafeBytes { k in

@@ -146,7 +146,7 @@ public enum Listpack {
     @inline(__always) public static func integer(_ lp: UnsafeRawPointer, _ p: Int) -> Int64 {
         switch get(lp, p) {
         case .integer(let v): return v
-        case .bytes(let b): return parseInt64(b) ?? 0
+        case .bytes(let b): return parseStrictInt(b).map { Int64($0) } ?? 0
         }
     }
 
@@ -168,7 +168,7 @@ public enum Listpack {
 
     /// Encodes `value` as Redis's lpAppend would (integer if it reads as one) into `buf`.
     static func encode(string value: UnsafeRawBufferPointer, into buf: inout [UInt8]) {
-        if value.count <= 20, let v = parseInt64(value) { encode(integer: v, into: &buf); return }
+        if value.count <= 20, let v = parseStrictInt(value) { encode(integer: Int64(v), into: &buf); return }
         let n = value.count
         let start = buf.count
         if n < 64 {
@@ -248,49 +248,57 @@ public enum Listpack {
         if vk_malloc_usable_size(lp) > n + 64 { lp = realloc(lp, n)! }
     }
 
-    /// Walks every element checking that encodings and backlens stay inside the block.
+    /// Redis's lpValidateIntegrity (deep): every element's encoding known, its data and
+    /// backlen inside the block, the backlen the one its size gives, the elements filling the
+    /// block exactly and matching the header's count (unless that says 65535, unknown).
     static func isWellFormed(_ lp: UnsafeRawPointer) -> Bool {
         let total = totalBytes(lp)
         var p = headerSize
         var n = 0
         while p < total - 1 {
-            let b = lp.load(fromByteOffset: p, as: UInt8.self)
-            if b == eof { return false }
-            let header = (b & 0xF0 == 0xE0 || b & 0xE0 == 0xC0) ? 2 : (b == 0xF0 ? 5 : 1)
-            guard p + header < total else { return false }
-            let size = elementSize(lp + p)
-            guard size > 0, p + size < total else { return false }
-            p += size
+            guard let end = validatedElementEnd(lp, at: p, total: total) else { return false }
+            p = end
             n += 1
         }
         let stored = storedCount(lp)
         return p == total - 1 && (stored == 65535 || stored == n)
     }
-}
 
-/// Redis's string2ll: a canonical decimal 64-bit integer, else nil.
-@inline(__always) public func parseInt64(_ s: UnsafeRawBufferPointer) -> Int64? {
-    let n = s.count
-    guard n > 0, n <= 20 else { return nil }
-    if n == 1 && s[0] == UInt8(ascii: "0") { return 0 }
-    var i = 0
-    let negative = s[0] == UInt8(ascii: "-")
-    if negative { i = 1; guard n > 1 else { return nil } }
-    guard s[i] >= UInt8(ascii: "1"), s[i] <= UInt8(ascii: "9") else { return nil }
-    var magnitude: UInt64 = 0
-    while i < n {
-        let c = s[i]
-        guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
-        let (t, o1) = magnitude.multipliedReportingOverflow(by: 10)
-        let (sum, o2) = t.addingReportingOverflow(UInt64(c - UInt8(ascii: "0")))
-        guard !o1, !o2 else { return nil }
-        magnitude = sum
-        i += 1
+    /// The end of the element at `at` (its backlen included) in a block of `total` bytes
+    /// whose contents are not trusted yet (lpValidateNext), or nil if it is malformed.
+    static func validatedElementEnd(_ lp: UnsafeRawPointer, at: Int, total: Int) -> Int? {
+        guard at < total - 1 else { return nil }
+        let b = lp.load(fromByteOffset: at, as: UInt8.self)
+        let available = total - 1 - at
+        let encoded: Int
+        if b & 0x80 == 0 {
+            encoded = 1
+        } else if b & 0xC0 == 0x80 {
+            encoded = 1 + Int(b & 0x3F)
+        } else if b & 0xE0 == 0xC0 {
+            encoded = 2
+        } else if b & 0xF0 == 0xE0 {
+            guard available >= 2 else { return nil }
+            encoded = 2 + (Int(b & 0x0F) << 8 | Int(lp.load(fromByteOffset: at + 1, as: UInt8.self)))
+        } else {
+            switch b {
+            case 0xF1: encoded = 3
+            case 0xF2: encoded = 4
+            case 0xF3: encoded = 5
+            case 0xF4: encoded = 9
+            case 0xF0:
+                guard available >= 5 else { return nil }
+                encoded = 5 + Int(UInt32(littleEndian: lp.loadUnaligned(fromByteOffset: at + 1, as: UInt32.self)))
+            default: return nil
+            }
+        }
+        let backlen = backlenSize(encoded)
+        guard encoded + backlen <= available else { return nil }
+        var expected: [UInt8] = []
+        appendBacklen(encoded, into: &expected)
+        for (i, byte) in expected.enumerated() where lp.load(fromByteOffset: at + encoded + i, as: UInt8.self) != byte {
+            return nil
+        }
+        return at + encoded + backlen
     }
-    if negative {
-        guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
-        return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
-    }
-    guard magnitude <= UInt64(Int64.max) else { return nil }
-    return Int64(magnitude)
 }
