@@ -9,6 +9,7 @@ matches the stream from its point on (found by test_replication_fuzz.py):
   started again from offset 0;
 - a sharded replica's snapshot for its own replica could miss a command its stream had
   before the snapshot point (commands are passed on when dispatched, run later)."""
+import re
 import threading
 
 import pytest
@@ -16,12 +17,14 @@ import pytest
 from conftest import wait_until
 from test_replica import info, master  # noqa: F401 (fixture)
 
+DEBUG = ("--enable-debug-command", "yes")
+
 
 @pytest.mark.parametrize("master_kind", ["valkeyper", "redis"])
 def test_stream_right_behind_a_full_sync_reaches_the_replica_backlog(master_kind, make_server, request):  # noqa: F811
-    master = make_server("--threads", "2", "--shards", "2", "--save", "") if master_kind == "valkeyper" \
+    master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG) if master_kind == "valkeyper" \
         else request.getfixturevalue("master")
-    replica = make_server("--threads", "2", "--shards", "2", "--save", "")
+    replica = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
     r = replica.conn()
     for round_ in range(6):
         stop = threading.Event()
@@ -65,9 +68,9 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
     used to start again from 0, so every offset this replica reported or passed on was short
     by the whole history before the restart."""
     from conftest import Server
-    master = make_server("--threads", "2", "--shards", "2", "--save", "")
+    master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
     m = master.conn()
-    replica = make_server("--save", "", "--replicaof", "127.0.0.1", str(master.port))
+    replica = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port))
     for i in range(200):
         m.cmd("SET", "k%d" % i, "v%d" % i)
 
@@ -80,12 +83,12 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
     m.cmd("SELECT", "3")
     for i in range(50):
         m.cmd("INCR", "while-down")
-    again = Server("--save", "", "--replicaof", "127.0.0.1", str(master.port), cwd=replica.dir)
+    again = Server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port), cwd=replica.dir)
     try:
         r = again.conn()
         wait_until(lambda: info(r).get("master_link_status") == "up", timeout=20, message="link up")
         assert info(m, "stats")["sync_partial_ok"] == "1"
-        chained = make_server("--save", "", "--replicaof", "127.0.0.1", str(again.port))
+        chained = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(again.port))
         wait_until(lambda: info(chained.conn()).get("master_link_status") == "up", timeout=20,
                    message="chained replica up")
         m.cmd("SELECT", "0")   # (a SELECT the chained replica needs: it attached while the stream was in db 3)
@@ -96,6 +99,7 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
                        message="the stream of %d continues the master's offsets (%s)"
                        % (node.port, {k: v for k, v in info(node.conn()).items() if "offset" in k}))
         digest = m.cmd("DEBUG", "DIGEST")
+        assert re.fullmatch("[0-9a-f]{40}", digest)
         assert again.conn().cmd("DEBUG", "DIGEST") == digest
         assert chained.conn().cmd("DEBUG", "DIGEST") == digest
     finally:
@@ -108,9 +112,9 @@ def test_full_syncs_served_by_a_sharded_replica_under_load_match_its_stream(make
     The replica passes a command on when worker 0 dispatches it, and it runs on its shard
     later: a snapshot taken meanwhile could miss a command that its stream had before the
     point (or hold one that came after), and the chained replica kept the difference."""
-    master = make_server("--threads", "2", "--shards", "2", "--save", "")
-    middle = make_server("--threads", "2", "--shards", "3", "--save", "", "--replicaof", "127.0.0.1", str(master.port))
-    chained = make_server("--save", "", "--replicaof", "127.0.0.1", str(middle.port))
+    master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
+    middle = make_server("--threads", "2", "--shards", "3", "--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port))
+    chained = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(middle.port))
     stop = threading.Event()
 
     def writer(n):
@@ -140,5 +144,6 @@ def test_full_syncs_served_by_a_sharded_replica_under_load_match_its_stream(make
         wait_until(lambda: info(node.conn())["slave_repl_offset"] == info(m)["master_repl_offset"],
                    message="replica %d applied everything" % node.port)
     digest = m.cmd("DEBUG", "DIGEST")
+    assert re.fullmatch("[0-9a-f]{40}", digest)
     assert middle.conn().cmd("DEBUG", "DIGEST") == digest
     assert chained.conn().cmd("DEBUG", "DIGEST") == digest
