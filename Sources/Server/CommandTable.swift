@@ -99,6 +99,12 @@ struct CommandSpec: Sendable {
     let summary: String
     let run: CommandRun
     var subcommands: [CommandSpec] = []
+    /// What clients read about the command (COMMAND INFO, DOCS, GETKEYS), set by `described`.
+    private(set) var since = ""
+    private(set) var acl: [ACLCategory] = []
+    private(set) var tips: [String] = []
+    private(set) var keySpecs: [KeySpec] = []
+    private(set) var arguments: [CommandArgument] = []
 
     init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
          group: String, summary: String = "", run: CommandRun, subcommands: [CommandSpec] = []) {
@@ -112,6 +118,19 @@ struct CommandSpec: Sendable {
         self.summary = summary
         self.run = run
         self.subcommands = subcommands
+    }
+
+    /// The row with what COMMAND INFO and COMMAND DOCS report beyond how it runs: the version
+    /// that introduced it, ACL categories (in Redis's order), tips, key specifications and arguments.
+    func described(since: String, acl: [ACLCategory], tips: [String] = [], keySpecs: [KeySpec] = [],
+                   arguments: [CommandArgument] = []) -> CommandSpec {
+        var spec = self
+        spec.since = since
+        spec.acl = ACLCategory.allCases.filter(acl.contains)
+        spec.tips = tips
+        spec.keySpecs = keySpecs
+        spec.arguments = arguments
+        return spec
     }
 
     /// Index of the last key argument for `argc` arguments.

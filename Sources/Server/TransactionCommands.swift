@@ -34,16 +34,22 @@ final class TransactionQueue {
 enum TransactionCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Starts a transaction.", run: .client(multi)),
+                    summary: "Starts a transaction.", run: .client(multi))
+            .described(since: "1.2.0", acl: [.fast, .transaction]),
         CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], group: "transactions",
-                    summary: "Executes all commands in a transaction.", run: .client(exec)),
+                    summary: "Executes all commands in a transaction.", run: .client(exec))
+            .described(since: "1.2.0", acl: [.slow, .transaction]),
         CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Discards a transaction.", run: .client(discard)),
+                    summary: "Discards a transaction.", run: .client(discard))
+            .described(since: "2.0.0", acl: [.fast, .transaction]),
         CommandSpec("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast, .allowBusy], keys: (1, -1, 1),
                     group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
-                    run: .client(watch)),
+                    run: .client(watch))
+            .described(since: "2.2.0", acl: [.fast, .transaction], keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Forgets about watched keys of a transaction.", run: .client(unwatch)),
+                    summary: "Forgets about watched keys of a transaction.", run: .client(unwatch))
+            .described(since: "2.2.0", acl: [.fast, .transaction]),
         CommandSpec("__watch", arity: 2, flags: [.internal], keys: (1, 1, 1), group: "transactions",
                     run: .keyed({ ctx, args, out in
                         ctx.shard.watches.watch(client: ctx.clientID, db: ctx.db, key: args[1])

@@ -5,10 +5,24 @@ import Shards
 enum ReplicaCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("replicaof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
-                    summary: "Configures a server as replica of another, or promotes it to a master.", run: .client(replicaof)),
+                    summary: "Configures a server as replica of another, or promotes it to a master.", run: .client(replicaof))
+            .described(since: "5.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [
+                           .oneOf("args", [
+                               .block("host-port", [.string("host"), .integer("port")]),
+                               .block("no-one", [.token("NO"), .token("ONE")]),
+                           ]),
+                       ]),
         CommandSpec("slaveof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
                     summary: "Sets a Redis server as a replica of another, or promotes it to being a master.",
-                    run: .client(replicaof)),
+                    run: .client(replicaof))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [
+                           .oneOf("args", [
+                               .block("host-port", [.string("host"), .integer("port")]),
+                               .block("no-one", [.token("NO"), .token("ONE")]),
+                           ]),
+                       ]),
         CommandSpec("__load", arity: 2, flags: [.internal], group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
     ]
 
