@@ -120,6 +120,10 @@ import Testing
                 if !accepted {
                     #expect(reply == "-ERR wrong number of arguments for '\(c.name)' command\r\n", "\(c.name) \(n)")
                     #expect(tx.failed && tx.commands.isEmpty, "\(c.name) \(n)")
+                } else if table.routes[Int(c.index)].isProtected {
+                    // DEBUG, refused by enable-debug-command (no by default) before anything else.
+                    #expect(reply == "-\(DebugCommands.notAllowed)\r\n", "\(c.name) \(n)")
+                    #expect(tx.failed && tx.commands.isEmpty, "\(c.name) \(n)")
                 } else if table.routes[Int(c.index)].noMulti {
                     #expect(reply == "-ERR Command not allowed inside a transaction\r\n", "\(c.name) \(n)")
                     #expect(tx.failed && tx.commands.isEmpty, "\(c.name) \(n)")
