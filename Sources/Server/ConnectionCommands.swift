@@ -13,7 +13,7 @@ enum ConnectionCommands {
         CommandSpec("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
                     summary: "Returns the given string.", run: .client(echo))
             .described(since: "1.0.0", acl: [.fast, .connection], arguments: [.string("message")]),
-        CommandSpec("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
+        CommandSpec("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], inMulti: .runsAtOnce, group: "connection",
                     summary: "Closes the connection.", run: .client(quit))
             .described(since: "1.0.0", acl: [.fast, .connection]),
         CommandSpec("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
@@ -36,7 +36,7 @@ enum ConnectionCommands {
                                .string("clientname", token: "SETNAME").optional,
                            ]).optional,
                        ]),
-        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
+        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], inMulti: .runsAtOnce, group: "connection",
                     summary: "Resets the connection.", run: .client(reset))
             .described(since: "6.2.0", acl: [.fast, .connection]),
         CommandSpec("client", arity: -2, group: "connection",

@@ -15,28 +15,28 @@ enum KeyCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
                     summary: "Deletes one or more keys.",
-                    run: .keyed(del, split: (part: "del", stride: 1, combine: .sumIntegers), crossShard: nil))
+                    run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
                     summary: "Asynchronously deletes one or more keys.",
-                    run: .keyed(del, split: (part: "unlink", stride: 1, combine: .sumIntegers), crossShard: nil))
+                    run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "4.0.0", acl: [.keyspace, .write, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
                     summary: "Determines whether one or more keys exist.",
-                    run: .keyed(exists, split: (part: "exists", stride: 1, combine: .sumIntegers), crossShard: nil))
+                    run: .keyed(exists, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
                     summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-                    run: .keyed(touch, split: (part: "touch", stride: 1, combine: .sumIntegers), crossShard: nil))
+                    run: .keyed(touch, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "3.2.1", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
@@ -140,7 +140,7 @@ enum KeyCommands {
             .described(since: "1.0.0", acl: [.keyspace, .read, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "nondeterministic_output_order"],
                        arguments: [.pattern("pattern")]),
-        CommandSpec("__keys", arity: 2, flags: [.internal], group: "generic", run: .keyed(keysPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .keys, arity: 2, group: "generic", run: .keyed(keysPart, split: nil, crossShard: nil)),
         CommandSpec("scan", arity: -2, flags: [.readonly], group: "generic",
                     summary: "Iterates over the key names in the database.", run: .client(scan))
             .described(since: "2.8.0", acl: [.keyspace, .read, .slow],
@@ -151,12 +151,12 @@ enum KeyCommands {
                            .integer("count", token: "COUNT").optional,
                            .string("type", token: "TYPE").optional,
                        ]),
-        CommandSpec("__scan", arity: -3, flags: [.internal], group: "generic", run: .keyed(scanPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .scan, arity: -3, group: "generic", run: .keyed(scanPart, split: nil, crossShard: nil)),
         CommandSpec("randomkey", arity: 1, flags: [.readonly], group: "generic",
                     summary: "Returns a random key name from the database.", run: .client(randomKey))
             .described(since: "1.0.0", acl: [.keyspace, .read, .slow],
                        tips: ["request_policy:all_shards", "nondeterministic_output"]),
-        CommandSpec("__randomkey", arity: 1, flags: [.internal], group: "generic",
+        CommandSpec(part: .randomkey, arity: 1, group: "generic",
                     run: .keyed(randomKeyPart, split: nil, crossShard: nil)),
 
         CommandSpec("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
@@ -184,9 +184,9 @@ enum KeyCommands {
                            .integer("destination-db", token: "DB").optional,
                            .token("REPLACE").optional,
                        ]),
-        CommandSpec("__detach", arity: 3, flags: [.internal], group: "generic", run: .keyed(detachPart, split: nil, crossShard: nil)),
-        CommandSpec("__copyout", arity: 3, flags: [.internal], group: "generic", run: .keyed(copyOutPart, split: nil, crossShard: nil)),
-        CommandSpec("__attach", arity: 5, flags: [.internal], group: "generic", run: .keyed(attachPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .detach, propagation: .marked, arity: 3, group: "generic", run: .keyed(detachPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .copyOut, arity: 3, group: "generic", run: .keyed(copyOutPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .attach, propagation: .marked, arity: 5, group: "generic", run: .keyed(attachPart, split: nil, crossShard: nil)),
         CommandSpec("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
                     summary: "Moves a key to another database.", run: .keyed(move, split: nil, crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
@@ -196,7 +196,7 @@ enum KeyCommands {
                     summary: "Swaps two Redis databases.", run: .client(swapdb))
             .described(since: "4.0.0", acl: [.keyspace, .write, .fast, .dangerous],
                        arguments: [.integer("index1"), .integer("index2")]),
-        CommandSpec("__swapdb", arity: 3, flags: [.internal], group: "server", run: .keyed(swapdbPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .swapdb, propagation: .alwaysMarked, arity: 3, group: "server", run: .keyed(swapdbPart, split: nil, crossShard: nil)),
 
         CommandSpec("object", arity: -2, group: "generic", summary: "A container for object introspection commands.",
                     run: .container, subcommands: [
@@ -229,19 +229,19 @@ enum KeyCommands {
                             .described(since: "6.2.0", acl: [.keyspace, .slow]),
                     ])
             .described(since: "2.2.3", acl: [.slow]),
-        CommandSpec("__object", arity: 5, flags: [.internal], group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .object, arity: 5, group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
 
     ]
 
     /// Table indices of the internal parts that client handlers address directly.
     private enum Part {
-        static let scan = CommandTable.shared.index(of: "__scan")!
-        static let object = CommandTable.shared.index(of: "__object")!
-        static let detach = CommandTable.shared.index(of: "__detach")!
-        static let copyOut = CommandTable.shared.index(of: "__copyout")!
-        static let attach = CommandTable.shared.index(of: "__attach")!
+        static let scan = CommandTable.shared.index(of: .scan)
+        static let object = CommandTable.shared.index(of: .object)
+        static let detach = CommandTable.shared.index(of: .detach)
+        static let copyOut = CommandTable.shared.index(of: .copyOut)
+        static let attach = CommandTable.shared.index(of: .attach)
         /// Counts existing keys without hit/miss accounting (a write's lookup).
-        static let countExisting = CommandTable.shared.index(of: "__count_existing")!
+        static let countExisting = CommandTable.shared.index(of: .countExisting)
     }
 
     // MARK: Lookups
@@ -381,7 +381,7 @@ enum KeyCommands {
     // MARK: KEYS
 
     static func keys(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__keys", out: &out) { op, out in
+        w.fanOut(c, args, part: .keys, out: &out) { op, out in
             concatenateArrays(op, into: &out)
             return true
         }
@@ -458,7 +458,7 @@ enum KeyCommands {
             return true
         }
         op.pausesClient = true  // later steps must run before the client's next commands
-        name = op.store(string: "__scan")
+        name = op.store(string: InternalCommand.scan.name)
         zero = op.store(string: "0")
         shardCount = op.store(string: String(shards))
         for i in 2..<args.count { options.append(op.store(args[i])) }
@@ -604,7 +604,7 @@ enum KeyCommands {
     /// Each shard answers with its key count and one random key; the pick among shards is
     /// weighted by their counts so that every key is about equally likely.
     static func randomKey(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__randomkey", out: &out) { op, out in
+        w.fanOut(c, args, part: .randomkey, out: &out) { op, out in
             var candidates: [(weight: Int, key: UnsafeRawBufferPointer)] = []
             for i in 0..<op.parts.count {
                 let r = op.reply(i)
@@ -881,7 +881,7 @@ enum KeyCommands {
         let n = w.context.databases
         guard a >= 0 && a < n && b >= 0 && b < n else { out.writeError(Errors.dbIndexOutOfRange); return }
         // Every shard swaps its two tables, under whole-shard locks (the fan-out takes them).
-        w.fanOut(c, args, part: "__swapdb", out: &out) { op, out in
+        w.fanOut(c, args, part: .swapdb, out: &out) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true
         }

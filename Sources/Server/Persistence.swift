@@ -239,7 +239,7 @@ final class SnapshotCollection {
 extension Worker {
     /// Snapshots every shard and hands the copies to `finish` on this worker.
     func snapshot(client: Client?, out: inout ByteBuffer, finish: @escaping ([[UInt8]], Int, inout ByteBuffer) -> Void) {
-        guard let part = table.index(of: "__snapshot") else { return }
+        let part = table.index(of: .snapshot)
         let combine: MultiShardOperation.Combine = { op, out in
             var parts: [[UInt8]] = []
             var changes = 0
@@ -253,7 +253,7 @@ extension Worker {
         }
         let op = client.map { MultiShardOperation(client: $0, combine: combine) }
             ?? MultiShardOperation(internalWithDB: 0, combine: combine)
-        let name = op.store(string: "__snapshot")
+        let name = op.store(string: InternalCommand.snapshot.name)
         for s in 0..<context.shardCount {
             op.addPart(shard: s, command: part, spanIndices: [name])
             op.lockWholeShard(s)
@@ -335,7 +335,7 @@ extension Worker {
     /// `atPoint` runs at the snapshot's point in time, with every shard still locked.
     func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer, atPoint: (() -> Void)? = nil,
                                   finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
-        guard let part = table.index(of: "__snapshot_begin") else { return }
+        let part = table.index(of: .snapshotBegin)
         let collection = SnapshotCollection(shards: context.shardCount, finish: finish)
         snapshotCollection = collection
         let combine: MultiShardOperation.Combine = { op, out in
@@ -350,7 +350,7 @@ extension Worker {
         }
         let op = client.map { MultiShardOperation(client: $0, combine: combine) }
             ?? MultiShardOperation(internalWithDB: 0, combine: combine)
-        let name = op.store(string: "__snapshot_begin")
+        let name = op.store(string: InternalCommand.snapshotBegin.name)
         let requester = op.store(string: String(index))
         for s in 0..<context.shardCount {
             op.addPart(shard: s, command: part, spanIndices: [name, requester])
@@ -468,9 +468,9 @@ enum PersistenceCommands {
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
                     summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave))
             .described(since: "1.0.0", acl: [.admin, .fast, .dangerous], tips: ["nondeterministic_output"]),
-        CommandSpec("__snapshot", arity: -1, flags: [.internal], group: "server",
+        CommandSpec(part: .snapshot, arity: -1, group: "server",
                     run: .keyed(Persistence.snapshotPart, split: nil, crossShard: nil)),
-        CommandSpec("__snapshot_begin", arity: 2, flags: [.internal], group: "server",
+        CommandSpec(part: .snapshotBegin, arity: 2, group: "server",
                     run: .keyed(Persistence.beginSnapshotPart, split: nil, crossShard: nil)),
     ]
 

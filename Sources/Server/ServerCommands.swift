@@ -18,21 +18,21 @@ enum ServerCommands {
                     summary: "Returns the number of keys in the database.", run: .client(dbsize))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:all_shards", "response_policy:agg_sum"]),
-        CommandSpec("__dbsize", arity: -1, flags: [.internal], group: "server",
+        CommandSpec(part: .dbsize, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in out.writeInteger(ctx.shard.keyCount(db: ctx.db)) }, split: nil, crossShard: nil)),
         CommandSpec("flushdb", arity: -1, flags: [.write], group: "server",
                     summary: "Removes all keys from the current database.", run: .client(flushdb))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
                        arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
-        CommandSpec("__flushdb", arity: -1, flags: [.internal], group: "server",
+        CommandSpec(part: .flushdb, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flush(db: ctx.db); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("flushall", arity: -1, flags: [.write], group: "server",
                     summary: "Removes all keys from all databases.", run: .client(flushall))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
                        arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
-        CommandSpec("__flushall", arity: -1, flags: [.internal], group: "server",
+        CommandSpec(part: .flushall, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flushAll(); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
                     summary: "Returns the server time.", run: .client(time))
@@ -86,7 +86,7 @@ enum ServerCommands {
     }
 
     static func dbsize(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__dbsize", out: &out) { op, out in
+        w.fanOut(c, args, part: .dbsize, out: &out) { op, out in
             out.writeInteger(op.sumOfIntegers() ?? 0)
             return true
         }
@@ -103,12 +103,12 @@ enum ServerCommands {
 
     static func flushdb(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: "__flushdb", out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushdb, out: &out) { _, out in out.writeOK(); return true }
     }
 
     static func flushall(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: "__flushall", out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushall, out: &out) { _, out in out.writeOK(); return true }
     }
 
     static func time(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {

@@ -101,7 +101,7 @@ enum StreamCommands {
                                .string("id").multiple,
                            ]),
                        ]),
-        CommandSpec("__xread", arity: -4, flags: [.internal], keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xread, arity: -4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(StreamReads.xreadPart, split: nil, crossShard: nil)),
     ]
 

@@ -152,9 +152,9 @@ enum StreamGroupCommands {
                                .string("id").multiple,
                            ]),
                        ]),
-        CommandSpec("__xreadgroup", arity: 8, flags: [.internal], keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xreadgroup, propagation: .marked, arity: 8, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupPart, split: nil, crossShard: nil)),
-        CommandSpec("__xreadgroup_check", arity: 4, flags: [.internal], keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xreadgroupCheck, arity: 4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupCheckPart, split: nil, crossShard: nil)),
     ]
 

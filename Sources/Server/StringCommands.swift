@@ -72,11 +72,11 @@ enum StringCommands {
                        ]),
         CommandSpec("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
                     summary: "Atomically returns the string values of one or more keys.",
-                    run: .keyed(mget, split: (part: "__mget", stride: 1, combine: .array), crossShard: nil))
+                    run: .keyed(mget, split: (part: .mget, stride: 1, combine: .array), crossShard: nil))
             .described(since: "1.0.0", acl: [.read, .string, .fast], tips: ["request_policy:multi_shard"],
                        keySpecs: [KeySpec(["RO", "access"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
-        CommandSpec("__mget", arity: -2, flags: [.internal], keys: (1, 1, 1), group: "string",
+        CommandSpec(part: .mget, arity: -2, keys: (1, 1, 1), group: "string",
                     run: .keyed(mgetPart, split: nil, crossShard: nil)),
         // MSET does not use `split`: an even argument count must get the arity error before
         // anything is split in pairs, so the cross-shard path is a client handler that checks it.
@@ -94,7 +94,7 @@ enum StringCommands {
                        tips: ["request_policy:multi_shard", "response_policy:agg_min"],
                        keySpecs: [KeySpec(["OW", "insert"], index: 1, lastKey: -1, keyStep: 2)],
                        arguments: [.block("key_value", [.key("key"), .string("value")]).multiple]),
-        CommandSpec("__count_existing", arity: -2, flags: [.internal], keys: (1, -1, 1), group: "string",
+        CommandSpec(part: .countExisting, arity: -2, keys: (1, -1, 1), group: "string",
                     run: .keyed(countExisting, split: nil, crossShard: nil)),
         CommandSpec("append", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
                     summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
@@ -418,7 +418,7 @@ enum StringCommands {
     }
 
     private static let msetIndex = CommandTable.shared.index(of: "mset")!
-    private static let existsCheckIndex = CommandTable.shared.index(of: "__count_existing")!
+    private static let existsCheckIndex = CommandTable.shared.index(of: .countExisting)
 
     /// Argument indices per shard: for each shard touched, [0 (the name), k, v, k, v...]
     /// (`withValues`) or [0, k, k...]. The operation stores the arguments in order, so an

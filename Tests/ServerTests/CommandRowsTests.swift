@@ -48,3 +48,56 @@ import Testing
         for spec in publicRows { check(spec.arguments, spec.name) }
     }
 }
+
+/// Internal parts are typed values resolved when the table is built: a part without its
+/// row, or two rows with one name, stop the table from being built (at start-up).
+@Suite struct InternalCommandTests {
+    @Test func everyPartResolvesToItsOwnRow() {
+        let table = CommandTable.shared
+        var seen = Set<UInt16>()
+        for part in InternalCommand.allCases {
+            let index = table.index(of: part)
+            #expect(table.specs[Int(index)].name == part.name)
+            #expect(table.specs[Int(index)].flags.contains(.internal))
+            #expect(seen.insert(index).inserted)
+        }
+        let internalRows = table.specs.filter { $0.flags.contains(.internal) }.map(\.name)
+        #expect(Set(internalRows) == Set(InternalCommand.allCases.map(\.name)))
+    }
+
+    @Test func clientsCannotNameAPart() {
+        for part in InternalCommand.allCases {
+            let bytes = Array(part.name.utf8)
+            #expect(bytes.withUnsafeBytes { CommandTable.shared.lookup($0) } == nil, "\(part.name)")
+        }
+    }
+
+    @Test func aMissingPartFailsTheTable() {
+        let withoutLoad = CommandTable.families.map { family in
+            family.filter { $0.name != InternalCommand.load.name }
+        }
+        #expect(throws: CommandTable.RowError.missingInternalPart("__load")) {
+            try CommandTable(families: withoutLoad)
+        }
+    }
+
+    @Test func aDuplicateNameFailsTheTable() {
+        #expect(throws: CommandTable.RowError.duplicateName("get")) {
+            try CommandTable(families: CommandTable.families + [StringCommands.specs.filter { $0.name == "get" }])
+        }
+    }
+
+    @Test func propagationAndMultiBehaviourComeFromTheRows() {
+        let table = CommandTable.shared
+        for part in [InternalCommand.detach, .attach, .xreadgroup] {
+            #expect(table.propagation[Int(table.index(of: part))] == .marked)
+        }
+        for part in [InternalCommand.swapdb, .flushdb, .flushall] {
+            #expect(table.propagation[Int(table.index(of: part))] == .alwaysMarked)
+        }
+        #expect(table.propagation[Int(table.index(of: "set")!)] == .asItself)
+        #expect(table.propagation[Int(table.index(of: "get")!)] == Propagation.none)
+        let atOnce = table.specs.indices.filter { table.routes[$0].transactionControl }.map { table.specs[$0].name }
+        #expect(Set(atOnce) == ["multi", "exec", "discard", "watch", "quit", "reset"])
+    }
+}

@@ -23,7 +23,7 @@ enum ReplicaCommands {
                                .block("no-one", [.token("NO"), .token("ONE")]),
                            ]),
                        ]),
-        CommandSpec("__load", arity: 2, flags: [.internal], group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .load, arity: 2, group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
     ]
 
     /// REPLICAOF host port | NO ONE (Redis's replicaofCommand).
