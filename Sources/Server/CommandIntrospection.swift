@@ -73,21 +73,21 @@ enum CommandIntrospection {
 
     /// COMMAND's subcommands: dispatch checks them as a container's; the handler above runs them.
     static let subcommands: [CommandSpec] = [
-        sub("count", 2, "Returns a count of commands.")
+        sub("count", 2, "Number of commands this server knows.")
             .described(since: "2.8.13", acl: [.slow, .connection]),
-        sub("docs", -2, "Returns documentary information about one, multiple or all commands.")
+        sub("docs", -2, "Documentation of the named commands, or of every command: group, version and arguments.")
             .described(since: "7.0.0", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
                        arguments: [.string("command-name").optional.multiple]),
-        sub("getkeys", -4, "Extracts the key names from an arbitrary command.")
+        sub("getkeys", -4, "Names the keys a full command line would touch.")
             .described(since: "2.8.13", acl: [.slow, .connection]),
-        sub("getkeysandflags", -4, "Extracts the key names and access flags for an arbitrary command.")
+        sub("getkeysandflags", -4, "Names the keys a full command line would touch, with how each is accessed.")
             .described(since: "7.0.0", acl: [.slow, .connection]),
-        sub("help", 2, "Returns helpful text about the different subcommands.")
+        sub("help", 2, "Lists the subcommands and what they do.")
             .described(since: "5.0.0", acl: [.slow, .connection]),
-        sub("info", -2, "Returns information about one, multiple or all commands.")
+        sub("info", -2, "Arity, flags, key positions and ACL categories of the named commands, or of all.")
             .described(since: "2.8.13", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
                        arguments: [.string("command-name").optional.multiple]),
-        sub("list", -2, "Returns a list of command names.")
+        sub("list", -2, "Full names of the commands, optionally filtered.")
             .described(since: "7.0.0", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
                        arguments: [
                            .oneOf("filterby", token: "FILTERBY", [

@@ -10,7 +10,7 @@ enum DebugCommands {
     static let specs: [CommandSpec] = [
         // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
         CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale, .protected], group: "server",
-                    summary: "A container for debugging commands.", run: .client(debug))
+                    summary: "Debugging and testing aids.", run: .client(debug))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec(part: .digest, arity: -2, group: "server",
                     run: .keyed(DatasetDigest.shardPart, split: nil, crossShard: nil)),

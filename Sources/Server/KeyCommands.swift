@@ -14,40 +14,40 @@ import Glibc
 enum KeyCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
-                    summary: "Deletes one or more keys.",
+                    summary: "Removes keys.",
                     run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Asynchronously deletes one or more keys.",
+                    summary: "Removes keys, freeing large values later.",
                     run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "4.0.0", acl: [.keyspace, .write, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Determines whether one or more keys exist.",
+                    summary: "Counts how many of the keys exist.",
                     run: .keyed(exists, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+                    summary: "Marks keys as just used and counts those that exist.",
                     run: .keyed(touch, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
             .described(since: "3.2.1", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
                        keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Determines the type of value stored at a key.", run: .keyed(type, split: nil, crossShard: nil))
+                    summary: "The kind of value a key holds.", run: .keyed(type, split: nil, crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO"], index: 1)],
                        arguments: [.key("key")]),
 
         CommandSpec("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key in seconds.",
+                    summary: "Makes a key expire after some seconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "expire", seconds: true, absolute: false) },
                                 split: nil, crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
@@ -63,7 +63,7 @@ enum KeyCommands {
                            ]).optional,
                        ]),
         CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key in milliseconds.",
+                    summary: "Makes a key expire after some milliseconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "pexpire", seconds: false, absolute: false) },
                                 split: nil, crossShard: nil))
             .described(since: "2.6.0", acl: [.keyspace, .write, .fast],
@@ -79,7 +79,7 @@ enum KeyCommands {
                            ]).optional,
                        ]),
         CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key to a Unix timestamp.",
+                    summary: "Makes a key expire at a Unix time in seconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "expireat", seconds: true, absolute: true) },
                                 split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.keyspace, .write, .fast],
@@ -95,7 +95,7 @@ enum KeyCommands {
                            ]).optional,
                        ]),
         CommandSpec("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+                    summary: "Makes a key expire at a Unix time in milliseconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "pexpireat", seconds: false, absolute: true) },
                                 split: nil, crossShard: nil))
             .described(since: "2.6.0", acl: [.keyspace, .write, .fast],
@@ -111,38 +111,38 @@ enum KeyCommands {
                            ]).optional,
                        ]),
         CommandSpec("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time in seconds of a key.",
+                    summary: "Seconds until a key expires.",
                     run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: false) }, split: nil, crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast], tips: ["nondeterministic_output"],
                        keySpecs: [KeySpec(["RO", "access"], index: 1)], arguments: [.key("key")]),
         CommandSpec("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time in milliseconds of a key.",
+                    summary: "Milliseconds until a key expires.",
                     run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: false) }, split: nil, crossShard: nil))
             .described(since: "2.6.0", acl: [.keyspace, .read, .fast], tips: ["nondeterministic_output"],
                        keySpecs: [KeySpec(["RO", "access"], index: 1)], arguments: [.key("key")]),
         CommandSpec("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time of a key as a Unix timestamp.",
+                    summary: "When a key expires, as Unix seconds.",
                     run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: true) }, split: nil, crossShard: nil))
             .described(since: "7.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO", "access"], index: 1)],
                        arguments: [.key("key")]),
         CommandSpec("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+                    summary: "When a key expires, as Unix milliseconds.",
                     run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: true) }, split: nil, crossShard: nil))
             .described(since: "7.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO", "access"], index: 1)],
                        arguments: [.key("key")]),
         CommandSpec("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Removes the expiration time of a key.", run: .keyed(persist, split: nil, crossShard: nil))
+                    summary: "Makes a key permanent.", run: .keyed(persist, split: nil, crossShard: nil))
             .described(since: "2.2.0", acl: [.keyspace, .write, .fast],
                        keySpecs: [KeySpec(["RW", "update"], index: 1)], arguments: [.key("key")]),
 
         CommandSpec("keys", arity: 2, flags: [.readonly], group: "generic",
-                    summary: "Returns all key names that match a pattern.", run: .client(keys))
+                    summary: "Every key name matching a glob pattern.", run: .client(keys))
             .described(since: "1.0.0", acl: [.keyspace, .read, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "nondeterministic_output_order"],
                        arguments: [.pattern("pattern")]),
         CommandSpec(part: .keys, arity: 2, group: "generic", run: .keyed(keysPart, split: nil, crossShard: nil)),
         CommandSpec("scan", arity: -2, flags: [.readonly], group: "generic",
-                    summary: "Iterates over the key names in the database.", run: .client(scan))
+                    summary: "Walks the key names with a cursor, a batch per call.", run: .client(scan))
             .described(since: "2.8.0", acl: [.keyspace, .read, .slow],
                        tips: ["nondeterministic_output", "request_policy:special"],
                        arguments: [
@@ -153,28 +153,28 @@ enum KeyCommands {
                        ]),
         CommandSpec(part: .scan, arity: -3, group: "generic", run: .keyed(scanPart, split: nil, crossShard: nil)),
         CommandSpec("randomkey", arity: 1, flags: [.readonly], group: "generic",
-                    summary: "Returns a random key name from the database.", run: .client(randomKey))
+                    summary: "Any one key name of the selected database.", run: .client(randomKey))
             .described(since: "1.0.0", acl: [.keyspace, .read, .slow],
                        tips: ["request_policy:all_shards", "nondeterministic_output"]),
         CommandSpec(part: .randomkey, arity: 1, group: "generic",
                     run: .keyed(randomKeyPart, split: nil, crossShard: nil)),
 
         CommandSpec("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
-                    summary: "Renames a key and overwrites the destination.",
+                    summary: "Gives a key a new name, replacing any key of that name.",
                     run: .keyed({ rename($0, $1, &$2, nx: false) }, split: nil,
                                 crossShard: { renameAcrossShards($0, $1, $2, nx: false, &$3) }))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "update"], index: 2)],
                        arguments: [.key("key"), .key("newkey", spec: 1)]),
         CommandSpec("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
-                    summary: "Renames a key only when the target key name doesn't exist.",
+                    summary: "Gives a key a new name unless that name is taken.",
                     run: .keyed({ rename($0, $1, &$2, nx: true) }, split: nil,
                                 crossShard: { renameAcrossShards($0, $1, $2, nx: true, &$3) }))
             .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "insert"], index: 2)],
                        arguments: [.key("key"), .key("newkey", spec: 1)]),
         CommandSpec("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
-                    summary: "Copies the value of a key to a new key.",
+                    summary: "Duplicates a key's value under another name, optionally in another database.",
                     run: .keyed(copy, split: nil, crossShard: copyAcrossShards))
             .described(since: "6.2.0", acl: [.keyspace, .write, .slow],
                        keySpecs: [KeySpec(["RO", "access"], index: 1), KeySpec(["OW", "update"], index: 2)],
@@ -188,44 +188,44 @@ enum KeyCommands {
         CommandSpec(part: .copyOut, arity: 3, group: "generic", run: .keyed(copyOutPart, split: nil, crossShard: nil)),
         CommandSpec(part: .attach, propagation: .marked, arity: 5, group: "generic", run: .keyed(attachPart, split: nil, crossShard: nil)),
         CommandSpec("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Moves a key to another database.", run: .keyed(move, split: nil, crossShard: nil))
+                    summary: "Transfers a key to another database unless it exists there.", run: .keyed(move, split: nil, crossShard: nil))
             .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
                        keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
                        arguments: [.key("key"), .integer("db")]),
         CommandSpec("swapdb", arity: 3, flags: [.write, .fast], group: "server",
-                    summary: "Swaps two Redis databases.", run: .client(swapdb))
+                    summary: "Exchanges the contents of two databases.", run: .client(swapdb))
             .described(since: "4.0.0", acl: [.keyspace, .write, .fast, .dangerous],
                        arguments: [.integer("index1"), .integer("index2")]),
         CommandSpec(part: .swapdb, propagation: .alwaysMarked, arity: 3, group: "server", run: .keyed(swapdbPart, split: nil, crossShard: nil)),
 
-        CommandSpec("object", arity: -2, group: "generic", summary: "A container for object introspection commands.",
+        CommandSpec("object", arity: -2, group: "generic", summary: "Internals of the value stored at a key.",
                     run: .container, subcommands: [
                         CommandSpec("object|encoding", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the internal encoding of a Redis object.", run: .client(object))
+                                    summary: "How a key's value is represented in memory.", run: .client(object))
                             .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
                                        tips: ["nondeterministic_output"],
                                        keySpecs: [KeySpec(["RO"], index: 2)],
                                        arguments: [.key("key")]),
                         CommandSpec("object|freq", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the logarithmic access frequency counter of a Redis object.", run: .client(object))
+                                    summary: "A key's access-frequency counter (LFU policies).", run: .client(object))
                             .described(since: "4.0.0", acl: [.keyspace, .read, .slow],
                                        tips: ["nondeterministic_output"],
                                        keySpecs: [KeySpec(["RO"], index: 2)],
                                        arguments: [.key("key")]),
                         CommandSpec("object|idletime", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the time since the last access to a Redis object.", run: .client(object))
+                                    summary: "Seconds since a key was last used.", run: .client(object))
                             .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
                                        tips: ["nondeterministic_output"],
                                        keySpecs: [KeySpec(["RO"], index: 2)],
                                        arguments: [.key("key")]),
                         CommandSpec("object|refcount", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the reference count of a value of a key.", run: .client(object))
+                                    summary: "How many references share a key's value.", run: .client(object))
                             .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
                                        tips: ["nondeterministic_output"],
                                        keySpecs: [KeySpec(["RO"], index: 2)],
                                        arguments: [.key("key")]),
                         CommandSpec("object|help", arity: 2, flags: [.loading, .stale], group: "generic",
-                                    summary: "Returns helpful text about the different subcommands.", run: .client(objectHelp))
+                                    summary: "Lists the subcommands and what they do.", run: .client(objectHelp))
                             .described(since: "6.2.0", acl: [.keyspace, .slow]),
                     ])
             .described(since: "2.2.3", acl: [.slow]),

@@ -460,13 +460,13 @@ extension Worker {
 enum PersistenceCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
-                    summary: "Synchronously saves the database(s) to disk.", run: .client(save))
+                    summary: "Writes a snapshot of every database to the dump file, blocking until it is written.", run: .client(save))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
-                    summary: "Asynchronously saves the database(s) to disk.", run: .client(bgsave))
+                    summary: "Starts writing a snapshot of every database to the dump file in the background.", run: .client(bgsave))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous], arguments: [.token("SCHEDULE").optional]),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-                    summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave))
+                    summary: "When the dump file was last written successfully (Unix seconds).", run: .client(lastsave))
             .described(since: "1.0.0", acl: [.admin, .fast, .dangerous], tips: ["nondeterministic_output"]),
         CommandSpec(part: .snapshot, arity: -1, group: "server",
                     run: .keyed(Persistence.snapshotPart, split: nil, crossShard: nil)),

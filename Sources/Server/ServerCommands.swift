@@ -10,35 +10,35 @@ import Glibc
 enum ServerCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("info", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns information and statistics about the server.", run: .client(info))
+                    summary: "Server state and statistics, by section.", run: .client(info))
             .described(since: "1.0.0", acl: [.slow, .dangerous],
                        tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
                        arguments: [.string("section").optional.multiple]),
         CommandSpec("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
-                    summary: "Returns the number of keys in the database.", run: .client(dbsize))
+                    summary: "Number of keys in the selected database.", run: .client(dbsize))
             .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
                        tips: ["request_policy:all_shards", "response_policy:agg_sum"]),
         CommandSpec(part: .dbsize, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in out.writeInteger(ctx.shard.keyCount(db: ctx.db)) }, split: nil, crossShard: nil)),
         CommandSpec("flushdb", arity: -1, flags: [.write], group: "server",
-                    summary: "Removes all keys from the current database.", run: .client(flushdb))
+                    summary: "Empties the selected database.", run: .client(flushdb))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
                        arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
         CommandSpec(part: .flushdb, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flush(db: ctx.db); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("flushall", arity: -1, flags: [.write], group: "server",
-                    summary: "Removes all keys from all databases.", run: .client(flushall))
+                    summary: "Empties every database.", run: .client(flushall))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
                        tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
                        arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
         CommandSpec(part: .flushall, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flushAll(); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-                    summary: "Returns the server time.", run: .client(time))
+                    summary: "The server's clock: seconds and microseconds.", run: .client(time))
             .described(since: "2.6.0", acl: [.fast], tips: ["nondeterministic_output"]),
         CommandSpec("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .allowBusy], group: "server",
-                    summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: .client(shutdown))
+                    summary: "Stops the server, saving first unless told otherwise.", run: .client(shutdown))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous],
                        arguments: [
                            .oneOf("nosave_save", [.token("NOSAVE"), .token("SAVE")]).optional,
@@ -48,18 +48,18 @@ enum ServerCommands {
                        ]),
         ConfigCommands.spec,
         CommandSpec("command", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command),
+                    summary: "Describes every command the server knows.", run: .client(CommandIntrospection.command),
                     subcommands: CommandIntrospection.subcommands)
             .described(since: "2.8.13", acl: [.slow, .connection], tips: ["nondeterministic_output_order"]),
-        CommandSpec("function", arity: -2, group: "scripting", summary: "A container for function commands.",
+        CommandSpec("function", arity: -2, group: "scripting", summary: "Manages function libraries.",
                     run: .container, subcommands: [
                         CommandSpec("function|flush", arity: -2, flags: [.write, .noscript], group: "scripting",
-                                    summary: "Deletes all libraries and functions.", run: .client(functionFlush))
+                                    summary: "Removes every function library.", run: .client(functionFlush))
                             .described(since: "7.0.0", acl: [.write, .slow, .scripting],
                                        tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
                                        arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
                         CommandSpec("function|help", arity: 2, flags: [.loading, .stale], group: "scripting",
-                                    summary: "Returns helpful text about the different subcommands.", run: .client(functionHelp))
+                                    summary: "Lists the subcommands and what they do.", run: .client(functionHelp))
                             .described(since: "7.0.0", acl: [.slow, .scripting]),
                     ])
             .described(since: "7.0.0", acl: [.slow]),

@@ -34,21 +34,21 @@ final class TransactionQueue {
 enum TransactionCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], inMulti: .runsAtOnce, group: "transactions",
-                    summary: "Starts a transaction.", run: .client(multi))
+                    summary: "Begins queueing commands for EXEC.", run: .client(multi))
             .described(since: "1.2.0", acl: [.fast, .transaction]),
         CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], inMulti: .runsAtOnce, group: "transactions",
-                    summary: "Executes all commands in a transaction.", run: .client(exec))
+                    summary: "Runs the queued commands as one unit, unless a watched key changed.", run: .client(exec))
             .described(since: "1.2.0", acl: [.slow, .transaction]),
         CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], inMulti: .runsAtOnce, group: "transactions",
-                    summary: "Discards a transaction.", run: .client(discard))
+                    summary: "Drops the queued commands.", run: .client(discard))
             .described(since: "2.0.0", acl: [.fast, .transaction]),
         CommandSpec("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast, .allowBusy], keys: (1, -1, 1),
-                    inMulti: .runsAtOnce, group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
+                    inMulti: .runsAtOnce, group: "transactions", summary: "Makes the next EXEC fail if any of these keys changes first.",
                     run: .client(watch))
             .described(since: "2.2.0", acl: [.fast, .transaction], keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
         CommandSpec("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Forgets about watched keys of a transaction.", run: .client(unwatch))
+                    summary: "Stops watching every key.", run: .client(unwatch))
             .described(since: "2.2.0", acl: [.fast, .transaction]),
         CommandSpec(part: .watch, arity: 2, keys: (1, 1, 1), group: "transactions",
                     run: .keyed({ ctx, args, out in

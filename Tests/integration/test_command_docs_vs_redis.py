@@ -149,3 +149,17 @@ def test_every_command_has_docs_and_info(both):
     assert sorted(info) == listed
     assert sorted(docs) == listed
     assert vk.cmd("COMMAND", "COUNT") == len(vk.cmd("COMMAND"))
+
+
+def test_summaries_are_our_own_words(both):
+    """Summaries are written for ValKeyper, not copied from Redis's documentation."""
+    ours, theirs = ours_and_theirs(both, "DOCS")
+    ours, theirs = flatten_docs(ours), flatten_docs(theirs)
+
+    def summary(doc):
+        doc = {text(k): v for k, v in doc.items()}
+        return text(doc.get("summary", "")).rstrip(".").lower()
+
+    copied = [name for name in ours if name in theirs and summary(ours[name]) == summary(theirs[name])]
+    assert all(summary(doc) for doc in ours.values())
+    assert not copied, copied

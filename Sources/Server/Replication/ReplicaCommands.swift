@@ -5,7 +5,7 @@ import Shards
 enum ReplicaCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("replicaof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
-                    summary: "Configures a server as replica of another, or promotes it to a master.", run: .client(replicaof))
+                    summary: "Follows another server as its replica, or stops following (NO ONE).", run: .client(replicaof))
             .described(since: "5.0.0", acl: [.admin, .slow, .dangerous],
                        arguments: [
                            .oneOf("args", [
@@ -14,7 +14,7 @@ enum ReplicaCommands {
                            ]),
                        ]),
         CommandSpec("slaveof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
-                    summary: "Sets a Redis server as a replica of another, or promotes it to being a master.",
+                    summary: "Follows another server as its replica, or stops following (older name of REPLICAOF).",
                     run: .client(replicaof))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous],
                        arguments: [
