@@ -7,21 +7,73 @@ import Shards
 /// (`Worker.askEveryWorker`) and reply when all have answered.
 enum ClientCommands {
     static let specs: [CommandSpec] = [
-        sub("id", 2, [.noscript, .loading, .stale], "Returns the unique client ID of the connection.", id),
-        sub("info", 2, [.noscript, .loading, .stale], "Returns information about the connection.", info),
-        sub("list", -2, [.admin, .noscript, .loading, .stale], "Lists open connections.", list),
-        sub("kill", -3, [.admin, .noscript, .loading, .stale], "Terminates open connections.", kill),
-        sub("setname", 3, [.noscript, .loading, .stale], "Sets the connection name.", setname),
-        sub("getname", 2, [.noscript, .loading, .stale], "Returns the name of the connection.", getname),
-        sub("setinfo", 4, [.noscript, .loading, .stale], "Sets information specific to the client or connection.", setinfo),
-        sub("no-evict", 3, [.admin, .noscript, .loading, .stale], "Sets the client eviction mode of the connection.", noEvict),
-        sub("reply", 3, [.noscript, .loading, .stale], "Instructs the server whether to reply to commands.", reply),
-        sub("getredir", 2, [.noscript, .loading, .stale], "Returns the client ID to which the connection's tracking notifications are redirected.", getredir),
-        sub("trackinginfo", 2, [.noscript, .loading, .stale], "Returns information about server-assisted client-side caching for the connection.", trackinginfo),
-        sub("caching", 3, [.noscript, .loading, .stale], "Instructs the server whether to track the keys in the next request.", caching),
-        sub("unblock", -3, [.admin, .noscript, .loading, .stale], "Unblocks a client blocked by a blocking command from a different connection.", unblock),
-        sub("unpause", 2, [.admin, .noscript, .loading, .stale], "Resumes processing commands from paused clients.", { _, _, _, out in out.writeOK() }),
-        sub("help", 2, [.loading, .stale], "Returns helpful text about the different subcommands.", help),
+        sub("id", 2, [.noscript, .loading, .stale], "This connection's ID.", id)
+            .described(since: "5.0.0", acl: [.slow, .connection]),
+        sub("info", 2, [.noscript, .loading, .stale], "One CLIENT LIST line about this connection.", info)
+            .described(since: "6.2.0", acl: [.slow, .connection], tips: ["nondeterministic_output"]),
+        sub("list", -2, [.admin, .noscript, .loading, .stale], "One line per open connection, optionally filtered by type or ID.", list)
+            .described(since: "2.4.0", acl: [.admin, .slow, .dangerous, .connection],
+                       tips: ["nondeterministic_output"],
+                       arguments: [
+                           .oneOf("normal_master_replica_pubsub", token: "TYPE", [
+                               .token("NORMAL"),
+                               .token("MASTER"),
+                               .token("REPLICA"),
+                               .token("PUBSUB"),
+                           ]).optional,
+                           .block("id", token: "ID", [.integer("client-id").multiple]).optional,
+                       ]),
+        sub("kill", -3, [.admin, .noscript, .loading, .stale], "Closes the connections matching the filters.", kill)
+            .described(since: "2.4.0", acl: [.admin, .slow, .dangerous, .connection],
+                       arguments: [
+                           .oneOf("filter", [
+                               .string("ip:port"),
+                               .oneOf("new-format", [
+                                   .integer("client-id", token: "ID").optional,
+                                   .oneOf("normal_master_slave_pubsub", token: "TYPE", [
+                                       .token("NORMAL"),
+                                       .token("MASTER"),
+                                       .token("SLAVE"),
+                                       .token("REPLICA"),
+                                       .token("PUBSUB"),
+                                   ]).optional,
+                                   .string("username", token: "USER").optional,
+                                   .string("ip:port", token: "ADDR").optional,
+                                   .string("ip:port", token: "LADDR").optional,
+                                   .string("yes/no", token: "SKIPME").optional,
+                               ]).multiple,
+                           ]),
+                       ]),
+        sub("setname", 3, [.noscript, .loading, .stale], "Names this connection.", setname)
+            .described(since: "2.6.9", acl: [.slow, .connection], arguments: [.string("connection-name")]),
+        sub("getname", 2, [.noscript, .loading, .stale], "This connection's name.", getname)
+            .described(since: "2.6.9", acl: [.slow, .connection]),
+        sub("setinfo", 4, [.noscript, .loading, .stale], "Records the client library's name or version for CLIENT LIST.", setinfo)
+            .described(since: "7.2.0", acl: [.slow, .connection],
+                       arguments: [.oneOf("attr", [.string("libname", token: "LIB-NAME"), .string("libver", token: "LIB-VER")])]),
+        sub("no-evict", 3, [.admin, .noscript, .loading, .stale], "Exempts this connection from client eviction, or not.", noEvict)
+            .described(since: "7.0.0", acl: [.admin, .slow, .dangerous, .connection],
+                       arguments: [.oneOf("enabled", [.token("ON"), .token("OFF")])]),
+        sub("reply", 3, [.noscript, .loading, .stale], "Turns replies to this connection's commands on or off, or skips the next one.", reply)
+            .described(since: "3.2.0", acl: [.slow, .connection],
+                       arguments: [.oneOf("on_off_skip", [.token("ON"), .token("OFF"), .token("SKIP")])]),
+        sub("getredir", 2, [.noscript, .loading, .stale], "Where this connection's tracking notifications go.", getredir)
+            .described(since: "6.0.0", acl: [.slow, .connection]),
+        sub("trackinginfo", 2, [.noscript, .loading, .stale], "Client-side caching state of this connection.", trackinginfo)
+            .described(since: "6.2.0", acl: [.slow, .connection]),
+        sub("caching", 3, [.noscript, .loading, .stale], "Whether the keys of the next command are tracked.", caching)
+            .described(since: "6.0.0", acl: [.slow, .connection],
+                       arguments: [.oneOf("mode", [.token("YES"), .token("NO")])]),
+        sub("unblock", -3, [.admin, .noscript, .loading, .stale], "Wakes another connection waiting in a blocking command.", unblock)
+            .described(since: "5.0.0", acl: [.admin, .slow, .dangerous, .connection],
+                       arguments: [
+                           .integer("client-id"),
+                           .oneOf("timeout_error", [.token("TIMEOUT"), .token("ERROR")]).optional,
+                       ]),
+        sub("unpause", 2, [.admin, .noscript, .loading, .stale], "Lets paused connections run commands again.", { _, _, _, out in out.writeOK() })
+            .described(since: "6.2.0", acl: [.admin, .slow, .dangerous, .connection]),
+        sub("help", 2, [.loading, .stale], "Lists the subcommands and what they do.", help)
+            .described(since: "5.0.0", acl: [.slow, .connection]),
     ]
 
     private static func sub(_ name: String, _ arity: Int, _ flags: CommandFlags, _ summary: String,

@@ -73,13 +73,29 @@ enum CommandIntrospection {
 
     /// COMMAND's subcommands: dispatch checks them as a container's; the handler above runs them.
     static let subcommands: [CommandSpec] = [
-        sub("count", 2, "Returns a count of commands."),
-        sub("docs", -2, "Returns documentary information about one, multiple or all commands."),
-        sub("getkeys", -4, "Extracts the key names from an arbitrary command."),
-        sub("getkeysandflags", -4, "Extracts the key names and access flags for an arbitrary command."),
-        sub("help", 2, "Returns helpful text about the different subcommands."),
-        sub("info", -2, "Returns information about one, multiple or all commands."),
-        sub("list", -2, "Returns a list of command names."),
+        sub("count", 2, "Number of commands this server knows.")
+            .described(since: "2.8.13", acl: [.slow, .connection]),
+        sub("docs", -2, "Documentation of the named commands, or of every command: group, version and arguments.")
+            .described(since: "7.0.0", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
+                       arguments: [.string("command-name").optional.multiple]),
+        sub("getkeys", -4, "Names the keys a full command line would touch.")
+            .described(since: "2.8.13", acl: [.slow, .connection]),
+        sub("getkeysandflags", -4, "Names the keys a full command line would touch, with how each is accessed.")
+            .described(since: "7.0.0", acl: [.slow, .connection]),
+        sub("help", 2, "Lists the subcommands and what they do.")
+            .described(since: "5.0.0", acl: [.slow, .connection]),
+        sub("info", -2, "Arity, flags, key positions and ACL categories of the named commands, or of all.")
+            .described(since: "2.8.13", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
+                       arguments: [.string("command-name").optional.multiple]),
+        sub("list", -2, "Full names of the commands, optionally filtered.")
+            .described(since: "7.0.0", acl: [.slow, .connection], tips: ["nondeterministic_output_order"],
+                       arguments: [
+                           .oneOf("filterby", token: "FILTERBY", [
+                               .string("module-name", token: "MODULE"),
+                               .string("category", token: "ACLCAT"),
+                               .pattern("pattern", token: "PATTERN"),
+                           ]).optional,
+                       ]),
     ]
 
     private static func sub(_ name: String, _ arity: Int, _ summary: String) -> CommandSpec {
@@ -108,26 +124,15 @@ enum CommandIntrospection {
         let categories = aclCategories(spec)
         out.writeSetHeader(categories.count, resp)
         for cat in categories { out.writeSimple(string: cat) }
-        let tips = CommandMetadata.of(spec.name)?.tips ?? []
-        out.writeSetHeader(tips.count, resp)
-        for tip in tips { out.writeBulk(string: tip) }
-        let specs = keySpecs(spec)
-        out.writeSetHeader(specs.count, resp)
-        for keySpec in specs { writeKeySpec(keySpec, resp, &out) }
+        out.writeSetHeader(spec.tips.count, resp)
+        for tip in spec.tips { out.writeBulk(string: tip) }
+        out.writeSetHeader(spec.keySpecs.count, resp)
+        for keySpec in spec.keySpecs { writeKeySpec(keySpec, resp, &out) }
         out.writeSetHeader(spec.subcommands.count, resp)
         for sub in spec.subcommands { writeInfo(sub, resp, &out) }
     }
 
-    /// Redis's key specifications of the command, or the one its (first, last, step) range implies.
-    static func keySpecs(_ spec: CommandSpec) -> [CommandMetadata.KeySpec] {
-        if let known = CommandMetadata.of(spec.name) { return known.keys }
-        guard spec.firstKey > 0 else { return [] }
-        return [CommandMetadata.KeySpec(keyFlags(spec), index: spec.firstKey,
-                                        lastKey: spec.lastKey >= 0 ? spec.lastKey - spec.firstKey : spec.lastKey,
-                                        keyStep: spec.step)]
-    }
-
-    private static func writeKeySpec(_ keySpec: CommandMetadata.KeySpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
+    private static func writeKeySpec(_ keySpec: KeySpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         out.writeMapHeader(keySpec.notes == nil ? 3 : 4, resp)
         if let notes = keySpec.notes {
             out.writeBulk(string: "notes"); out.writeBulk(string: notes)
@@ -159,50 +164,29 @@ enum CommandIntrospection {
         out.writeBulk(string: "limit"); out.writeInteger(keySpec.limit)
     }
 
-    /// Key access flags as Redis's key specs word them, guessed from the command's flags
-    /// (for commands without Redis metadata).
-    static func keyFlags(_ spec: CommandSpec) -> [String] {
-        if spec.flags.contains(.readonly) { return ["RO", "access"] }
-        if spec.flags.contains(.write) { return ["RW", "update"] }
-        return ["RW", "access", "update"]
-    }
-
-    /// ACL categories in Redis's table order: Redis's own, or derived from the flags and
-    /// the group for commands without Redis metadata.
+    /// ACL categories as COMMAND INFO names them.
     static func aclCategories(_ spec: CommandSpec) -> [String] {
-        if let known = CommandMetadata.of(spec.name) { return known.acl.map { "@" + $0 } }
-        var cats: Set<String> = []
-        if spec.group == "generic" { cats.insert("keyspace") }
-        if spec.flags.contains(.readonly) { cats.insert("read") }
-        if spec.flags.contains(.write) { cats.insert("write") }
-        let byGroup = ["string": "string", "list": "list", "hash": "hash", "set": "set", "sorted-set": "sortedset",
-                       "sorted_set": "sortedset", "bitmap": "bitmap", "hyperloglog": "hyperloglog", "geo": "geo",
-                       "stream": "stream", "pubsub": "pubsub", "connection": "connection", "transactions": "transaction",
-                       "scripting": "scripting"]
-        if let cat = byGroup[spec.group] { cats.insert(cat) }
-        if spec.flags.contains(.admin) { cats.formUnion(["admin", "dangerous"]) }
-        cats.insert(spec.flags.contains(.fast) ? "fast" : "slow")
-        if spec.flags.contains(.blocking) { cats.insert("blocking") }
-        let order = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog",
-                     "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous", "connection",
-                     "transaction", "scripting"]
-        return order.filter(cats.contains).map { "@" + $0 }
+        spec.acl.map { "@" + $0.rawValue }
     }
 
     // MARK: DOCS
 
-    /// summary, group, arguments (for redis-cli's hints) and subcommands.
+    /// summary, since, group, arguments (for redis-cli's hints) and subcommands.
     static func writeDocs(_ spec: CommandSpec, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         let hasSummary = !spec.summary.isEmpty
-        let arguments = CommandSyntax.arguments(of: spec.name) ?? []
-        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (arguments.isEmpty ? 0 : 1) + (spec.subcommands.isEmpty ? 0 : 1), resp)
+        let hasSince = !spec.since.isEmpty
+        out.writeMapHeader(1 + (hasSummary ? 1 : 0) + (hasSince ? 1 : 0) + (spec.arguments.isEmpty ? 0 : 1)
+                           + (spec.subcommands.isEmpty ? 0 : 1), resp)
         if hasSummary {
             out.writeBulk(string: "summary"); out.writeBulk(string: spec.summary)
         }
+        if hasSince {
+            out.writeBulk(string: "since"); out.writeBulk(string: spec.since)
+        }
         out.writeBulk(string: "group"); out.writeBulk(string: spec.group)
-        if !arguments.isEmpty {
+        if !spec.arguments.isEmpty {
             out.writeBulk(string: "arguments")
-            CommandSyntax.write(arguments, resp, &out)
+            writeArguments(spec.arguments, resp, &out)
         }
         if !spec.subcommands.isEmpty {
             out.writeBulk(string: "subcommands")
@@ -210,6 +194,33 @@ enum CommandIntrospection {
             for sub in spec.subcommands {
                 out.writeBulk(string: sub.name)
                 writeDocs(sub, resp, &out)
+            }
+        }
+    }
+
+    /// Arguments as COMMAND DOCS lists them: a map per argument, fields in Redis's order.
+    static func writeArguments(_ arguments: [CommandArgument], _ resp: RESPVersion, _ out: inout ByteBuffer) {
+        out.writeArrayHeader(arguments.count)
+        for a in arguments {
+            let flags = CommandArgument.Flags.names.filter { a.flags.contains($0.0) }.map(\.1)
+            out.writeMapHeader(2 + (a.keySpecIndex == nil ? 0 : 1) + (a.token == nil ? 0 : 1) + (flags.isEmpty ? 0 : 1)
+                               + (a.children.isEmpty ? 0 : 1), resp)
+            out.writeBulk(string: "name"); out.writeBulk(string: a.name)
+            out.writeBulk(string: "type"); out.writeBulk(string: a.kind.rawValue)
+            if let index = a.keySpecIndex {
+                out.writeBulk(string: "key_spec_index"); out.writeInteger(index)
+            }
+            if let token = a.token {
+                out.writeBulk(string: "token"); out.writeBulk(string: token)
+            }
+            if !flags.isEmpty {
+                out.writeBulk(string: "flags")
+                out.writeSetHeader(flags.count, resp)
+                for f in flags { out.writeSimple(string: f) }
+            }
+            if !a.children.isEmpty {
+                out.writeBulk(string: "arguments")
+                writeArguments(a.children, resp, &out)
             }
         }
     }
@@ -268,11 +279,11 @@ enum CommandIntrospection {
             index = sub
         }
         let spec = table.specs[Int(index)]
-        guard spec.firstKey > 0 || !keySpecs(spec).isEmpty else { out.writeError("ERR The command has no key arguments"); return }
+        guard !spec.keySpecs.isEmpty else { out.writeError("ERR The command has no key arguments"); return }
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
-        for keySpec in keySpecs(spec) {
+        for keySpec in spec.keySpecs {
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
@@ -296,7 +307,7 @@ enum CommandIntrospection {
     }
 
     /// The arguments a key specification names in `args` (Redis's getKeysUsingKeySpecs).
-    private static func keyRange(_ keySpec: CommandMetadata.KeySpec, _ args: Arguments) -> (Int, Int)? {
+    private static func keyRange(_ keySpec: KeySpec, _ args: Arguments) -> (Int, Int)? {
         var first = keySpec.index
         if let keyword = keySpec.keyword {
             guard let at = (keySpec.index..<args.count).first(where: { lowercased(args[$0]) == keyword.lowercased() })

@@ -49,7 +49,8 @@ enum CommandRun: Sendable {
     /// Runs on the shard that owns the keys. If the keys span shards, `split` says how
     /// to run it per key (`part` is a shard command taking `stride` keyed arguments);
     /// without a split, `crossShard` (a client handler) takes over, if any.
-    case keyed(ShardHandler, split: (part: String, stride: Int, combine: SplitCombine)?, crossShard: ClientHandler?)
+    /// The split `part` is nil when the command itself runs per key (DEL, EXISTS...).
+    case keyed(ShardHandler, split: (part: InternalCommand?, stride: Int, combine: SplitCombine)?, crossShard: ClientHandler?)
     /// A container: the real command is the subcommand in argument 1 (a command with
     /// subcommands that also runs alone, as COMMAND, is `.client` with `subcommands`).
     case container
@@ -87,7 +88,26 @@ struct CommandFlags: OptionSet, Sendable {
     ]
 }
 
-/// One row of the command table, as Redis's: name, arity, flags, key positions, handler.
+/// What a command does inside MULTI (Redis's processCommand: MULTI, EXEC, DISCARD, WATCH,
+/// QUIT and RESET are not queued). Commands MULTI refuses have the `noMulti` flag.
+enum InMulti: Sendable {
+    case queued
+    case runsAtOnce
+}
+
+/// How a shard command reaches replicas when it changed something (Redis's dirty counter).
+enum Propagation: UInt8, Sendable {
+    case none
+    /// A write command: as it came, unless the handler propagated a rewritten form itself.
+    case asItself
+    /// An internal part: only marks its operation as changing data (the operation
+    /// propagates as the command that started it: RENAME, MOVE, COPY, FLUSHALL, SWAPDB...);
+    /// `alwaysMarked` even without a change (Redis forces FLUSHALL, FLUSHDB and SWAPDB).
+    case marked, alwaysMarked
+}
+
+/// One row of the command table, as Redis's src/commands/*.json: name, arity, flags, key
+/// positions, how it runs and propagates, and what COMMAND INFO/DOCS say about it.
 struct CommandSpec: Sendable {
     let name: String             // lowercase; "client|setname" style full name for subcommands
     let arity: Int               // exact if positive, minimum |arity| if negative (name included)
@@ -97,21 +117,62 @@ struct CommandSpec: Sendable {
     let step: Int
     let group: String            // COMMAND DOCS group ("string", "generic", "server", "connection")
     let summary: String
+    let inMulti: InMulti
+    /// Write commands propagate as themselves; internal parts say how (default: not at all).
+    let propagation: Propagation
     let run: CommandRun
     var subcommands: [CommandSpec] = []
+    /// What clients read about the command (COMMAND INFO, DOCS, GETKEYS), set by `described`.
+    private(set) var since = ""
+    private(set) var acl: [ACLCategory] = []
+    private(set) var tips: [String] = []
+    private(set) var keySpecs: [KeySpec] = []
+    private(set) var arguments: [CommandArgument] = []
 
     init(_ name: String, arity: Int, flags: CommandFlags = [], keys: (Int, Int, Int) = (0, 0, 0),
-         group: String, summary: String = "", run: CommandRun, subcommands: [CommandSpec] = []) {
+         inMulti: InMulti = .queued, group: String, summary: String = "", run: CommandRun,
+         subcommands: [CommandSpec] = []) {
         self.name = name
         self.arity = arity
         self.flags = flags
         firstKey = keys.0
         lastKey = keys.1
         step = keys.2
+        self.inMulti = inMulti
         self.group = group
         self.summary = summary
+        propagation = flags.contains(.write) ? .asItself : .none
         self.run = run
         self.subcommands = subcommands
+    }
+
+    /// An internal part's row: named by `part`, unreachable by clients.
+    init(part: InternalCommand, propagation: Propagation = .none, arity: Int, keys: (Int, Int, Int) = (0, 0, 0),
+         group: String, run: CommandRun) {
+        name = part.name
+        self.arity = arity
+        flags = .internal
+        firstKey = keys.0
+        lastKey = keys.1
+        step = keys.2
+        inMulti = .queued
+        self.group = group
+        summary = ""
+        self.propagation = propagation
+        self.run = run
+    }
+
+    /// The row with what COMMAND INFO and COMMAND DOCS report beyond how it runs: the version
+    /// that introduced it, ACL categories (in Redis's order), tips, key specifications and arguments.
+    func described(since: String, acl: [ACLCategory], tips: [String] = [], keySpecs: [KeySpec] = [],
+                   arguments: [CommandArgument] = []) -> CommandSpec {
+        var spec = self
+        spec.since = since
+        spec.acl = ACLCategory.allCases.filter(acl.contains)
+        spec.tips = tips
+        spec.keySpecs = keySpecs
+        spec.arguments = arguments
+        return spec
     }
 
     /// Index of the last key argument for `argc` arguments.
@@ -169,14 +230,29 @@ final class CommandTable: Sendable {
     private let byLength: [[(name: [UInt8], index: UInt16)]]
     /// For containers: subcommand name → spec index, by container index.
     private let subcommandIndex: [Int: [String: UInt16]]
+    /// Every row by its full name (COMMAND INFO/DOCS look names up here).
+    private let byName: [String: UInt16]
+    /// The row of each internal part, by `InternalCommand.rawValue`.
+    private let internalIndex: [UInt16]
 
-    static let shared = CommandTable(families: [
+    /// Every family's rows: adding a family is one line here.
+    static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
         ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
-    ])
+    ]
 
-    init(families: [[CommandSpec]]) {
+    static let shared: CommandTable = {
+        do { return try CommandTable(families: families) } catch { fatalError("command table: \(error)") }
+    }()
+
+    /// Why rows cannot form a table: found when the table is built, at start-up.
+    enum RowError: Error, Equatable {
+        case duplicateName(String)
+        case missingInternalPart(String)
+    }
+
+    init(families: [[CommandSpec]]) throws {
         var specs: [CommandSpec] = []
         var subIndex: [Int: [String: UInt16]] = [:]
         for family in families {
@@ -194,24 +270,28 @@ final class CommandTable: Sendable {
                 }
             }
         }
-        var byName: [String: Int] = [:]
-        for (i, s) in specs.enumerated() { byName[s.name] = i }
+        var byName: [String: UInt16] = [:]
+        for (i, s) in specs.enumerated() {
+            guard byName.updateValue(UInt16(i), forKey: s.name) == nil else { throw RowError.duplicateName(s.name) }
+        }
+        internalIndex = try InternalCommand.allCases.map { part in
+            guard let i = byName[part.name] else { throw RowError.missingInternalPart(part.name) }
+            return i
+        }
+        let internalIndex = self.internalIndex
         var byLength = [[(name: [UInt8], index: UInt16)]](repeating: [], count: 40)
         for (i, s) in specs.enumerated() where !s.name.contains("|") && !s.flags.contains(.internal) {
             precondition(s.name.utf8.count < 40)
             byLength[s.name.utf8.count].append((Array(s.name.utf8), UInt16(i)))
         }
-        splitPart = specs.map { spec in
-            if case .keyed(_, let split?, _) = spec.run {
-                guard let i = byName[split.part] else { preconditionFailure("no part command \(split.part)") }
-                return UInt16(i)
-            }
-            return 0
+        splitPart = specs.enumerated().map { i, spec in
+            guard case .keyed(_, let split?, _) = spec.run else { return 0 }
+            return split.part.map { internalIndex[$0.rawValue] } ?? UInt16(i)
         }
         self.specs = specs
         routes = specs.map { spec in
             var kind = Route.Kind.client
-            var split: (part: String, stride: Int, combine: SplitCombine)?
+            var split: (part: InternalCommand?, stride: Int, combine: SplitCombine)?
             switch spec.run {
             case .client: kind = .client
             case .keyed(_, let s, _): kind = .keyed; split = s
@@ -220,7 +300,7 @@ final class CommandTable: Sendable {
             return Route(kind: kind, hasSubcommands: !spec.subcommands.isEmpty, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
                          splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
-                         transactionControl: ["multi", "exec", "discard", "watch", "quit", "reset"].contains(spec.name),
+                         transactionControl: spec.inMulti == .runsAtOnce,
                          noMulti: spec.flags.contains(.noMulti),
                          deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
                          isWrite: spec.flags.contains(.write),
@@ -228,34 +308,13 @@ final class CommandTable: Sendable {
                          isProtected: spec.flags.contains(.protected))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
-        propagation = specs.map { spec in
-            if spec.flags.contains(.write) { return .asItself }
-            guard spec.flags.contains(.internal) && Self.internalWrites.contains(spec.name) else { return .none }
-            return Self.alwaysPropagated.contains(spec.name) ? .alwaysMarked : .marked
-        }
+        propagation = specs.map(\.propagation)
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
         self.byLength = byLength
+        self.byName = byName
         subcommandIndex = subIndex
     }
 
-    /// Internal parts that change data: their operation propagates as the command that
-    /// started it (RENAME, MOVE, COPY, MSETNX, FLUSHALL, SWAPDB...), so they only report a change.
-    static let internalWrites: Set<String> = ["__detach", "__attach", "__swapdb", "__flushdb", "__flushall", "__xreadgroup"]
-
-    /// Records a write command for replication when it changed something (Redis's dirty
-    /// counter), as it came unless the handler propagated a rewritten form itself.
-    /// FLUSHALL, FLUSHDB and SWAPDB propagate even when they changed nothing (Redis forces it).
-    static let alwaysPropagated: Set<String> = ["__swapdb", "__flushdb", "__flushall"]
-
-    /// How a shard command reaches replicas when it changed something (Redis's dirty counter).
-    enum Propagation: UInt8 {
-        case none
-        /// A write command: as it came, unless the handler propagated a rewritten form itself.
-        case asItself
-        /// An internal part: only marks its operation as changing data (the operation
-        /// propagates as the command that started it); `alwaysMarked` even without a change.
-        case marked, alwaysMarked
-    }
     let propagation: [Propagation]
 
     /// Runs a shard handler; while replicating, records the write for the stream. Every
@@ -320,8 +379,15 @@ final class CommandTable: Sendable {
         return nil
     }
 
+    /// The row of a full name ("get", "client|list", "__mget"), or nil.
     func index(of name: String) -> UInt16? {
-        specs.firstIndex { $0.name == name }.map { UInt16($0) }
+        byName[name]
+    }
+
+    /// The row of an internal part (resolved when the table was built).
+    @inline(__always)
+    func index(of part: InternalCommand) -> UInt16 {
+        internalIndex[part.rawValue]
     }
 
     func subcommand(of container: UInt16, named name: String) -> UInt16? {

@@ -6,15 +6,24 @@ import Glibc
 
 /// CONFIG GET/SET/RESETSTAT/REWRITE/HELP (Redis 7.0's config.c).
 enum ConfigCommands {
-    static let spec = CommandSpec("config", arity: -2, group: "server", summary: "A container for server configuration commands.",
+    static let spec = CommandSpec("config", arity: -2, group: "server", summary: "Reads and changes the server's configuration.",
                                   run: .container, subcommands: [
-        sub("get", -3, "Returns the effective values of configuration parameters.", get),
-        sub("set", -4, "Sets configuration parameters in-flight.", set),
-        sub("resetstat", 2, "Resets the server's statistics.", resetstat),
-        sub("rewrite", 2, "Persists the effective configuration to file.", rewrite),
+        sub("get", -3, "Current values of the parameters matching the patterns.", get)
+            .described(since: "2.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [.block("parameter", [.string("parameter")]).multiple]),
+        sub("set", -4, "Changes parameters while the server runs.", set)
+            .described(since: "2.0.0", acl: [.admin, .slow, .dangerous],
+                       tips: ["request_policy:all_nodes", "response_policy:all_succeeded"],
+                       arguments: [.block("parameter_value", [.string("parameter"), .string("value")]).multiple]),
+        sub("resetstat", 2, "Zeroes the counters INFO reports.", resetstat)
+            .described(since: "2.0.0", acl: [.admin, .slow, .dangerous]),
+        sub("rewrite", 2, "Writes the running configuration back to the config file.", rewrite)
+            .described(since: "2.8.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("config|help", arity: 2, flags: [.loading, .stale], group: "server",
-                    summary: "Returns helpful text about the different subcommands.", run: .client(help)),
+                    summary: "Lists the subcommands and what they do.", run: .client(help))
+            .described(since: "5.0.0", acl: [.slow]),
     ])
+        .described(since: "2.0.0", acl: [.slow])
 
     private static func sub(_ name: String, _ arity: Int, _ summary: String, _ handler: @escaping ClientHandler) -> CommandSpec {
         CommandSpec("config|" + name, arity: arity, flags: [.admin, .noscript, .loading, .stale], group: "server",

@@ -6,21 +6,42 @@ import Shards
 enum ConnectionCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("ping", arity: -1, flags: [.fast], group: "connection",
-                    summary: "Returns the server's liveliness response.", run: .client(ping)),
+                    summary: "Checks the connection: PONG, or the message given.", run: .client(ping))
+            .described(since: "1.0.0", acl: [.fast, .connection],
+                       tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
+                       arguments: [.string("message").optional]),
         CommandSpec("echo", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
-                    summary: "Returns the given string.", run: .client(echo)),
-        CommandSpec("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
-                    summary: "Closes the connection.", run: .client(quit)),
+                    summary: "Replies with its argument.", run: .client(echo))
+            .described(since: "1.0.0", acl: [.fast, .connection], arguments: [.string("message")]),
+        CommandSpec("quit", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], inMulti: .runsAtOnce, group: "connection",
+                    summary: "Says OK and closes this connection.", run: .client(quit))
+            .described(since: "1.0.0", acl: [.fast, .connection]),
         CommandSpec("select", arity: 2, flags: [.loading, .stale, .fast], group: "connection",
-                    summary: "Changes the selected database.", run: .client(select)),
+                    summary: "Switches this connection to another database.", run: .client(select))
+            .described(since: "1.0.0", acl: [.fast, .connection], arguments: [.integer("index")]),
         CommandSpec("auth", arity: -2, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
-                    summary: "Authenticates the connection.", run: .client(auth)),
+                    summary: "Logs this connection in with a password.", run: .client(auth))
+            .described(since: "1.0.0", acl: [.fast, .connection],
+                       arguments: [.string("username").optional, .string("password")]),
         CommandSpec("hello", arity: -1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
-                    summary: "Handshakes with the Redis server.", run: .client(hello)),
-        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], group: "connection",
-                    summary: "Resets the connection.", run: .client(reset)),
+                    summary: "Chooses the protocol version, optionally authenticating and naming the connection.", run: .client(hello))
+            .described(since: "6.0.0", acl: [.fast, .connection],
+                       arguments: [
+                           .block("arguments", [
+                               .integer("protover"),
+                               .block("username_password", token: "AUTH", [
+                                   .string("username"),
+                                   .string("password"),
+                               ]).optional,
+                               .string("clientname", token: "SETNAME").optional,
+                           ]).optional,
+                       ]),
+        CommandSpec("reset", arity: 1, flags: [.noscript, .loading, .stale, .fast, .noAuth, .allowBusy], inMulti: .runsAtOnce, group: "connection",
+                    summary: "Returns this connection to its initial state.", run: .client(reset))
+            .described(since: "6.2.0", acl: [.fast, .connection]),
         CommandSpec("client", arity: -2, group: "connection",
-                    summary: "A container for client connection commands.", run: .container, subcommands: ClientCommands.specs),
+                    summary: "Inspects and manages connections.", run: .container, subcommands: ClientCommands.specs)
+            .described(since: "2.4.0", acl: [.slow]),
     ]
 
     static func ping(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {

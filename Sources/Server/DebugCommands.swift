@@ -10,12 +10,13 @@ enum DebugCommands {
     static let specs: [CommandSpec] = [
         // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
         CommandSpec("debug", arity: -2, flags: [.admin, .noscript, .loading, .stale, .protected], group: "server",
-                    summary: "A container for debugging commands.", run: .client(debug)),
-        CommandSpec("__digest", arity: -2, flags: [.internal], group: "server",
+                    summary: "Debugging and testing aids.", run: .client(debug))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
+        CommandSpec(part: .digest, arity: -2, group: "server",
                     run: .keyed(DatasetDigest.shardPart, split: nil, crossShard: nil)),
-        CommandSpec("__digest_value", arity: -2, flags: [.internal], group: "server",
+        CommandSpec(part: .digestValue, arity: -2, group: "server",
                     run: .keyed(DatasetDigest.valuePart, split: nil, crossShard: nil)),
-        CommandSpec("__set_active_expire", arity: 3, flags: [.internal], group: "server",
+        CommandSpec(part: .setActiveExpire, arity: 3, group: "server",
                     run: .keyed(setActiveExpirePart, split: nil, crossShard: nil)),
     ]
 
@@ -42,14 +43,14 @@ enum DebugCommands {
             debugSleep(w, args, &out)
         } else if argIs(args[1], "digest") && args.count == 2 {
             let databases = w.context.databases
-            w.fanOut(c, args, part: "__digest", out: &out) { op, out in
+            w.fanOut(c, args, part: .digest, out: &out) { op, out in
                 let digest = DatasetDigest.combine((0..<op.parts.count).map { op.reply($0) }, databases: databases)
                 out.writeSimple(string: Digest.hex(digest))
                 return true
             }
         } else if argIs(args[1], "digest-value") {
             let keys = args.count - 2
-            w.fanOut(c, args, part: "__digest_value", out: &out) { op, out in
+            w.fanOut(c, args, part: .digestValue, out: &out) { op, out in
                 out.writeArrayHeader(keys)
                 for k in 0..<keys {
                     var d = [UInt8](repeating: 0, count: 20)
@@ -62,7 +63,7 @@ enum DebugCommands {
                 return true
             }
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
-            w.fanOut(c, args, part: "__set_active_expire", out: &out) { _, out in out.writeOK(); return true }
+            w.fanOut(c, args, part: .setActiveExpire, out: &out) { _, out in out.writeOK(); return true }
         } else {
             writeSubcommandSyntaxError(args, &out)
         }

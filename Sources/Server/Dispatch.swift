@@ -277,9 +277,9 @@ extension Worker {
     }
 
     /// A part on every shard with the command's own arguments (DBSIZE, KEYS, FLUSHDB...).
-    func fanOut(_ c: Client, _ args: Arguments, part: String, out: inout ByteBuffer,
+    func fanOut(_ c: Client, _ args: Arguments, part: InternalCommand, out: inout ByteBuffer,
                 combine: @escaping MultiShardOperation.Combine) {
-        guard let partIndex = table.index(of: part) else { return }
+        let partIndex = table.index(of: part)
         let op = MultiShardOperation(client: c, combine: combine)
         var indices: [Int] = []
         for i in 0..<args.count { indices.append(op.store(args[i])) }

@@ -15,108 +15,234 @@ import Glibc
 enum KeyCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
-                    summary: "Deletes one or more keys.",
-                    run: .keyed(del, split: (part: "del", stride: 1, combine: .sumIntegers), crossShard: nil)),
+                    summary: "Removes keys.",
+                    run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
+                       tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
+                       keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("unlink", arity: -2, flags: [.write, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Asynchronously deletes one or more keys.",
-                    run: .keyed(del, split: (part: "unlink", stride: 1, combine: .sumIntegers), crossShard: nil)),
+                    summary: "Removes keys, freeing large values later.",
+                    run: .keyed(del, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
+            .described(since: "4.0.0", acl: [.keyspace, .write, .fast],
+                       tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
+                       keySpecs: [KeySpec(["RM", "delete"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("exists", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Determines whether one or more keys exist.",
-                    run: .keyed(exists, split: (part: "exists", stride: 1, combine: .sumIntegers), crossShard: nil)),
+                    summary: "Counts how many of the keys exist.",
+                    run: .keyed(exists, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
+                       tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
+                       keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("touch", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "generic",
-                    summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
-                    run: .keyed(touch, split: (part: "touch", stride: 1, combine: .sumIntegers), crossShard: nil)),
+                    summary: "Marks keys as just used and counts those that exist.",
+                    run: .keyed(touch, split: (part: nil, stride: 1, combine: .sumIntegers), crossShard: nil))
+            .described(since: "3.2.1", acl: [.keyspace, .read, .fast],
+                       tips: ["request_policy:multi_shard", "response_policy:agg_sum"],
+                       keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("type", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Determines the type of value stored at a key.", run: .keyed(type, split: nil, crossShard: nil)),
+                    summary: "The kind of value a key holds.", run: .keyed(type, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO"], index: 1)],
+                       arguments: [.key("key")]),
 
         CommandSpec("expire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key in seconds.",
+                    summary: "Makes a key expire after some seconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "expire", seconds: true, absolute: false) },
-                                split: nil, crossShard: nil)),
+                                split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .integer("seconds"),
+                           .oneOf("condition", [
+                               .token("NX"),
+                               .token("XX"),
+                               .token("GT"),
+                               .token("LT"),
+                           ]).optional,
+                       ]),
         CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key in milliseconds.",
+                    summary: "Makes a key expire after some milliseconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "pexpire", seconds: false, absolute: false) },
-                                split: nil, crossShard: nil)),
+                                split: nil, crossShard: nil))
+            .described(since: "2.6.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .integer("milliseconds"),
+                           .oneOf("condition", [
+                               .token("NX"),
+                               .token("XX"),
+                               .token("GT"),
+                               .token("LT"),
+                           ]).optional,
+                       ]),
         CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key to a Unix timestamp.",
+                    summary: "Makes a key expire at a Unix time in seconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "expireat", seconds: true, absolute: true) },
-                                split: nil, crossShard: nil)),
+                                split: nil, crossShard: nil))
+            .described(since: "1.2.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .unixTime("unix-time-seconds"),
+                           .oneOf("condition", [
+                               .token("NX"),
+                               .token("XX"),
+                               .token("GT"),
+                               .token("LT"),
+                           ]).optional,
+                       ]),
         CommandSpec("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+                    summary: "Makes a key expire at a Unix time in milliseconds.",
                     run: .keyed({ expireGeneric($0, $1, &$2, name: "pexpireat", seconds: false, absolute: true) },
-                                split: nil, crossShard: nil)),
+                                split: nil, crossShard: nil))
+            .described(since: "2.6.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .unixTime("unix-time-milliseconds"),
+                           .oneOf("condition", [
+                               .token("NX"),
+                               .token("XX"),
+                               .token("GT"),
+                               .token("LT"),
+                           ]).optional,
+                       ]),
         CommandSpec("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time in seconds of a key.",
-                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: false) }, split: nil, crossShard: nil)),
+                    summary: "Seconds until a key expires.",
+                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: false) }, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .fast], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1)], arguments: [.key("key")]),
         CommandSpec("pttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time in milliseconds of a key.",
-                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: false) }, split: nil, crossShard: nil)),
+                    summary: "Milliseconds until a key expires.",
+                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: false) }, split: nil, crossShard: nil))
+            .described(since: "2.6.0", acl: [.keyspace, .read, .fast], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1)], arguments: [.key("key")]),
         CommandSpec("expiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time of a key as a Unix timestamp.",
-                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: true) }, split: nil, crossShard: nil)),
+                    summary: "When a key expires, as Unix seconds.",
+                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: false, absolute: true) }, split: nil, crossShard: nil))
+            .described(since: "7.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [.key("key")]),
         CommandSpec("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
-                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: true) }, split: nil, crossShard: nil)),
+                    summary: "When a key expires, as Unix milliseconds.",
+                    run: .keyed({ ttlGeneric($0, $1, &$2, milliseconds: true, absolute: true) }, split: nil, crossShard: nil))
+            .described(since: "7.0.0", acl: [.keyspace, .read, .fast], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [.key("key")]),
         CommandSpec("persist", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Removes the expiration time of a key.", run: .keyed(persist, split: nil, crossShard: nil)),
+                    summary: "Makes a key permanent.", run: .keyed(persist, split: nil, crossShard: nil))
+            .described(since: "2.2.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)], arguments: [.key("key")]),
 
         CommandSpec("keys", arity: 2, flags: [.readonly], group: "generic",
-                    summary: "Returns all key names that match a pattern.", run: .client(keys)),
-        CommandSpec("__keys", arity: 2, flags: [.internal], group: "generic", run: .keyed(keysPart, split: nil, crossShard: nil)),
+                    summary: "Every key name matching a glob pattern.", run: .client(keys))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .slow, .dangerous],
+                       tips: ["request_policy:all_shards", "nondeterministic_output_order"],
+                       arguments: [.pattern("pattern")]),
+        CommandSpec(part: .keys, arity: 2, group: "generic", run: .keyed(keysPart, split: nil, crossShard: nil)),
         CommandSpec("scan", arity: -2, flags: [.readonly], group: "generic",
-                    summary: "Iterates over the key names in the database.", run: .client(scan)),
-        CommandSpec("__scan", arity: -3, flags: [.internal], group: "generic", run: .keyed(scanPart, split: nil, crossShard: nil)),
+                    summary: "Walks the key names with a cursor, a batch per call.", run: .client(scan))
+            .described(since: "2.8.0", acl: [.keyspace, .read, .slow],
+                       tips: ["nondeterministic_output", "request_policy:special"],
+                       arguments: [
+                           .integer("cursor"),
+                           .pattern("pattern", token: "MATCH").optional,
+                           .integer("count", token: "COUNT").optional,
+                           .string("type", token: "TYPE").optional,
+                       ]),
+        CommandSpec(part: .scan, arity: -3, group: "generic", run: .keyed(scanPart, split: nil, crossShard: nil)),
         CommandSpec("randomkey", arity: 1, flags: [.readonly], group: "generic",
-                    summary: "Returns a random key name from the database.", run: .client(randomKey)),
-        CommandSpec("__randomkey", arity: 1, flags: [.internal], group: "generic",
+                    summary: "Any one key name of the selected database.", run: .client(randomKey))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .slow],
+                       tips: ["request_policy:all_shards", "nondeterministic_output"]),
+        CommandSpec(part: .randomkey, arity: 1, group: "generic",
                     run: .keyed(randomKeyPart, split: nil, crossShard: nil)),
 
         CommandSpec("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
-                    summary: "Renames a key and overwrites the destination.",
+                    summary: "Gives a key a new name, replacing any key of that name.",
                     run: .keyed({ rename($0, $1, &$2, nx: false) }, split: nil,
-                                crossShard: { renameAcrossShards($0, $1, $2, nx: false, &$3) })),
+                                crossShard: { renameAcrossShards($0, $1, $2, nx: false, &$3) }))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "update"], index: 2)],
+                       arguments: [.key("key"), .key("newkey", spec: 1)]),
         CommandSpec("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
-                    summary: "Renames a key only when the target key name doesn't exist.",
+                    summary: "Gives a key a new name unless that name is taken.",
                     run: .keyed({ rename($0, $1, &$2, nx: true) }, split: nil,
-                                crossShard: { renameAcrossShards($0, $1, $2, nx: true, &$3) })),
+                                crossShard: { renameAcrossShards($0, $1, $2, nx: true, &$3) }))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "insert"], index: 2)],
+                       arguments: [.key("key"), .key("newkey", spec: 1)]),
         CommandSpec("copy", arity: -3, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "generic",
-                    summary: "Copies the value of a key to a new key.",
-                    run: .keyed(copy, split: nil, crossShard: copyAcrossShards)),
-        CommandSpec("__detach", arity: 3, flags: [.internal], group: "generic", run: .keyed(detachPart, split: nil, crossShard: nil)),
-        CommandSpec("__copyout", arity: 3, flags: [.internal], group: "generic", run: .keyed(copyOutPart, split: nil, crossShard: nil)),
-        CommandSpec("__attach", arity: 5, flags: [.internal], group: "generic", run: .keyed(attachPart, split: nil, crossShard: nil)),
+                    summary: "Duplicates a key's value under another name, optionally in another database.",
+                    run: .keyed(copy, split: nil, crossShard: copyAcrossShards))
+            .described(since: "6.2.0", acl: [.keyspace, .write, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1), KeySpec(["OW", "update"], index: 2)],
+                       arguments: [
+                           .key("source"),
+                           .key("destination", spec: 1),
+                           .integer("destination-db", token: "DB").optional,
+                           .token("REPLACE").optional,
+                       ]),
+        CommandSpec(part: .detach, propagation: .marked, arity: 3, group: "generic", run: .keyed(detachPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .copyOut, arity: 3, group: "generic", run: .keyed(copyOutPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .attach, propagation: .marked, arity: 5, group: "generic", run: .keyed(attachPart, split: nil, crossShard: nil)),
         CommandSpec("move", arity: 3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
-                    summary: "Moves a key to another database.", run: .keyed(move, split: nil, crossShard: nil)),
+                    summary: "Transfers a key to another database unless it exists there.", run: .keyed(move, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("db")]),
         CommandSpec("swapdb", arity: 3, flags: [.write, .fast], group: "server",
-                    summary: "Swaps two Redis databases.", run: .client(swapdb)),
-        CommandSpec("__swapdb", arity: 3, flags: [.internal], group: "server", run: .keyed(swapdbPart, split: nil, crossShard: nil)),
+                    summary: "Exchanges the contents of two databases.", run: .client(swapdb))
+            .described(since: "4.0.0", acl: [.keyspace, .write, .fast, .dangerous],
+                       arguments: [.integer("index1"), .integer("index2")]),
+        CommandSpec(part: .swapdb, propagation: .alwaysMarked, arity: 3, group: "server", run: .keyed(swapdbPart, split: nil, crossShard: nil)),
 
-        CommandSpec("object", arity: -2, group: "generic", summary: "A container for object introspection commands.",
+        CommandSpec("object", arity: -2, group: "generic", summary: "Internals of the value stored at a key.",
                     run: .container, subcommands: [
                         CommandSpec("object|encoding", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the internal encoding of a Redis object.", run: .client(object)),
+                                    summary: "How a key's value is represented in memory.", run: .client(object))
+                            .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
+                                       tips: ["nondeterministic_output"],
+                                       keySpecs: [KeySpec(["RO"], index: 2)],
+                                       arguments: [.key("key")]),
                         CommandSpec("object|freq", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the logarithmic access frequency counter of a Redis object.", run: .client(object)),
+                                    summary: "A key's access-frequency counter (LFU policies).", run: .client(object))
+                            .described(since: "4.0.0", acl: [.keyspace, .read, .slow],
+                                       tips: ["nondeterministic_output"],
+                                       keySpecs: [KeySpec(["RO"], index: 2)],
+                                       arguments: [.key("key")]),
                         CommandSpec("object|idletime", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the time since the last access to a Redis object.", run: .client(object)),
+                                    summary: "Seconds since a key was last used.", run: .client(object))
+                            .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
+                                       tips: ["nondeterministic_output"],
+                                       keySpecs: [KeySpec(["RO"], index: 2)],
+                                       arguments: [.key("key")]),
                         CommandSpec("object|refcount", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "generic",
-                                    summary: "Returns the reference count of a value of a key.", run: .client(object)),
+                                    summary: "How many references share a key's value.", run: .client(object))
+                            .described(since: "2.2.3", acl: [.keyspace, .read, .slow],
+                                       tips: ["nondeterministic_output"],
+                                       keySpecs: [KeySpec(["RO"], index: 2)],
+                                       arguments: [.key("key")]),
                         CommandSpec("object|help", arity: 2, flags: [.loading, .stale], group: "generic",
-                                    summary: "Returns helpful text about the different subcommands.", run: .client(objectHelp)),
-                    ]),
-        CommandSpec("__object", arity: 5, flags: [.internal], group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
+                                    summary: "Lists the subcommands and what they do.", run: .client(objectHelp))
+                            .described(since: "6.2.0", acl: [.keyspace, .slow]),
+                    ])
+            .described(since: "2.2.3", acl: [.slow]),
+        CommandSpec(part: .object, arity: 5, group: "generic", run: .keyed(objectPart, split: nil, crossShard: nil)),
 
     ]
 
     /// Table indices of the internal parts that client handlers address directly.
     private enum Part {
-        static let scan = CommandTable.shared.index(of: "__scan")!
-        static let object = CommandTable.shared.index(of: "__object")!
-        static let detach = CommandTable.shared.index(of: "__detach")!
-        static let copyOut = CommandTable.shared.index(of: "__copyout")!
-        static let attach = CommandTable.shared.index(of: "__attach")!
+        static let scan = CommandTable.shared.index(of: .scan)
+        static let object = CommandTable.shared.index(of: .object)
+        static let detach = CommandTable.shared.index(of: .detach)
+        static let copyOut = CommandTable.shared.index(of: .copyOut)
+        static let attach = CommandTable.shared.index(of: .attach)
         /// Counts existing keys without hit/miss accounting (a write's lookup).
-        static let countExisting = CommandTable.shared.index(of: "__count_existing")!
+        static let countExisting = CommandTable.shared.index(of: .countExisting)
     }
 
     // MARK: Lookups
@@ -256,7 +382,7 @@ enum KeyCommands {
     // MARK: KEYS
 
     static func keys(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__keys", out: &out) { op, out in
+        w.fanOut(c, args, part: .keys, out: &out) { op, out in
             concatenateArrays(op, into: &out)
             return true
         }
@@ -333,7 +459,7 @@ enum KeyCommands {
             return true
         }
         op.pausesClient = true  // later steps must run before the client's next commands
-        name = op.store(string: "__scan")
+        name = op.store(string: InternalCommand.scan.name)
         zero = op.store(string: "0")
         shardCount = op.store(string: String(shards))
         for i in 2..<args.count { options.append(op.store(args[i])) }
@@ -479,7 +605,7 @@ enum KeyCommands {
     /// Each shard answers with its key count and one random key; the pick among shards is
     /// weighted by their counts so that every key is about equally likely.
     static func randomKey(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__randomkey", out: &out) { op, out in
+        w.fanOut(c, args, part: .randomkey, out: &out) { op, out in
             var candidates: [(weight: Int, key: UnsafeRawBufferPointer)] = []
             for i in 0..<op.parts.count {
                 let r = op.reply(i)
@@ -756,7 +882,7 @@ enum KeyCommands {
         let n = w.context.databases
         guard a >= 0 && a < n && b >= 0 && b < n else { out.writeError(Errors.dbIndexOutOfRange); return }
         // Every shard swaps its two tables, under whole-shard locks (the fan-out takes them).
-        w.fanOut(c, args, part: "__swapdb", out: &out) { op, out in
+        w.fanOut(c, args, part: .swapdb, out: &out) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true
         }

@@ -233,7 +233,7 @@ final class SnapshotCollection {
 extension Worker {
     /// Snapshots every shard and hands the copies to `finish` on this worker.
     func snapshot(client: Client?, out: inout ByteBuffer, finish: @escaping ([[UInt8]], Int, inout ByteBuffer) -> Void) {
-        guard let part = table.index(of: "__snapshot") else { return }
+        let part = table.index(of: .snapshot)
         let combine: MultiShardOperation.Combine = { op, out in
             var parts: [[UInt8]] = []
             var changes = 0
@@ -247,7 +247,7 @@ extension Worker {
         }
         let op = client.map { MultiShardOperation(client: $0, combine: combine) }
             ?? MultiShardOperation(internalWithDB: 0, combine: combine)
-        let name = op.store(string: "__snapshot")
+        let name = op.store(string: InternalCommand.snapshot.name)
         for s in 0..<context.shardCount {
             op.addPart(shard: s, command: part, spanIndices: [name])
             op.lockWholeShard(s)
@@ -329,7 +329,7 @@ extension Worker {
     /// `atPoint` runs at the snapshot's point in time, with every shard still locked.
     func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer, atPoint: (() -> Void)? = nil,
                                   finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
-        guard let part = table.index(of: "__snapshot_begin") else { return }
+        let part = table.index(of: .snapshotBegin)
         let collection = SnapshotCollection(shards: context.shardCount, finish: finish)
         snapshotCollection = collection
         let combine: MultiShardOperation.Combine = { op, out in
@@ -344,7 +344,7 @@ extension Worker {
         }
         let op = client.map { MultiShardOperation(client: $0, combine: combine) }
             ?? MultiShardOperation(internalWithDB: 0, combine: combine)
-        let name = op.store(string: "__snapshot_begin")
+        let name = op.store(string: InternalCommand.snapshotBegin.name)
         let requester = op.store(string: String(index))
         for s in 0..<context.shardCount {
             op.addPart(shard: s, command: part, spanIndices: [name, requester])
@@ -454,14 +454,17 @@ extension Worker {
 enum PersistenceCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("save", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
-                    summary: "Synchronously saves the database(s) to disk.", run: .client(save)),
+                    summary: "Writes a snapshot of every database to the dump file, blocking until it is written.", run: .client(save))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
-                    summary: "Asynchronously saves the database(s) to disk.", run: .client(bgsave)),
+                    summary: "Starts writing a snapshot of every database to the dump file in the background.", run: .client(bgsave))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous], arguments: [.token("SCHEDULE").optional]),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-                    summary: "Returns the Unix timestamp of the last successful save to disk.", run: .client(lastsave)),
-        CommandSpec("__snapshot", arity: -1, flags: [.internal], group: "server",
+                    summary: "When the dump file was last written successfully (Unix seconds).", run: .client(lastsave))
+            .described(since: "1.0.0", acl: [.admin, .fast, .dangerous], tips: ["nondeterministic_output"]),
+        CommandSpec(part: .snapshot, arity: -1, group: "server",
                     run: .keyed(Persistence.snapshotPart, split: nil, crossShard: nil)),
-        CommandSpec("__snapshot_begin", arity: 2, flags: [.internal], group: "server",
+        CommandSpec(part: .snapshotBegin, arity: 2, group: "server",
                     run: .keyed(Persistence.beginSnapshotPart, split: nil, crossShard: nil)),
     ]
 

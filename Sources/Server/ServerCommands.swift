@@ -10,34 +10,59 @@ import Glibc
 enum ServerCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("info", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns information and statistics about the server.", run: .client(info)),
+                    summary: "Server state and statistics, by section.", run: .client(info))
+            .described(since: "1.0.0", acl: [.slow, .dangerous],
+                       tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+                       arguments: [.string("section").optional.multiple]),
         CommandSpec("dbsize", arity: 1, flags: [.readonly, .fast], group: "server",
-                    summary: "Returns the number of keys in the database.", run: .client(dbsize)),
-        CommandSpec("__dbsize", arity: -1, flags: [.internal], group: "server",
+                    summary: "Number of keys in the selected database.", run: .client(dbsize))
+            .described(since: "1.0.0", acl: [.keyspace, .read, .fast],
+                       tips: ["request_policy:all_shards", "response_policy:agg_sum"]),
+        CommandSpec(part: .dbsize, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in out.writeInteger(ctx.shard.keyCount(db: ctx.db)) }, split: nil, crossShard: nil)),
         CommandSpec("flushdb", arity: -1, flags: [.write], group: "server",
-                    summary: "Removes all keys from the current database.", run: .client(flushdb)),
-        CommandSpec("__flushdb", arity: -1, flags: [.internal], group: "server",
+                    summary: "Empties the selected database.", run: .client(flushdb))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
+                       tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
+                       arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
+        CommandSpec(part: .flushdb, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flush(db: ctx.db); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("flushall", arity: -1, flags: [.write], group: "server",
-                    summary: "Removes all keys from all databases.", run: .client(flushall)),
-        CommandSpec("__flushall", arity: -1, flags: [.internal], group: "server",
+                    summary: "Empties every database.", run: .client(flushall))
+            .described(since: "1.0.0", acl: [.keyspace, .write, .slow, .dangerous],
+                       tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
+                       arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
+        CommandSpec(part: .flushall, propagation: .alwaysMarked, arity: -1, group: "server",
                     run: .keyed({ ctx, _, out in ctx.shard.flushAll(); out.writeOK() }, split: nil, crossShard: nil)),
         CommandSpec("time", arity: 1, flags: [.loading, .stale, .fast], group: "server",
-                    summary: "Returns the server time.", run: .client(time)),
+                    summary: "The server's clock: seconds and microseconds.", run: .client(time))
+            .described(since: "2.6.0", acl: [.fast], tips: ["nondeterministic_output"]),
         CommandSpec("shutdown", arity: -1, flags: [.admin, .noscript, .loading, .stale, .noMulti, .allowBusy], group: "server",
-                    summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", run: .client(shutdown)),
+                    summary: "Stops the server, saving first unless told otherwise.", run: .client(shutdown))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [
+                           .oneOf("nosave_save", [.token("NOSAVE"), .token("SAVE")]).optional,
+                           .token("NOW").optional,
+                           .token("FORCE").optional,
+                           .token("ABORT").optional,
+                       ]),
         ConfigCommands.spec,
         CommandSpec("command", arity: -1, flags: [.loading, .stale], group: "server",
-                    summary: "Returns detailed information about all commands.", run: .client(CommandIntrospection.command),
-                    subcommands: CommandIntrospection.subcommands),
-        CommandSpec("function", arity: -2, group: "scripting", summary: "A container for function commands.",
+                    summary: "Describes every command the server knows.", run: .client(CommandIntrospection.command),
+                    subcommands: CommandIntrospection.subcommands)
+            .described(since: "2.8.13", acl: [.slow, .connection], tips: ["nondeterministic_output_order"]),
+        CommandSpec("function", arity: -2, group: "scripting", summary: "Manages function libraries.",
                     run: .container, subcommands: [
                         CommandSpec("function|flush", arity: -2, flags: [.write, .noscript], group: "scripting",
-                                    summary: "Deletes all libraries and functions.", run: .client(functionFlush)),
+                                    summary: "Removes every function library.", run: .client(functionFlush))
+                            .described(since: "7.0.0", acl: [.write, .slow, .scripting],
+                                       tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
+                                       arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
                         CommandSpec("function|help", arity: 2, flags: [.loading, .stale], group: "scripting",
-                                    summary: "Returns helpful text about the different subcommands.", run: .client(functionHelp)),
-                    ]),
+                                    summary: "Lists the subcommands and what they do.", run: .client(functionHelp))
+                            .described(since: "7.0.0", acl: [.slow, .scripting]),
+                    ])
+            .described(since: "7.0.0", acl: [.slow]),
     ]
 
     /// INFO [section ...]: every worker reports its own part, then the sum is rendered.
@@ -61,7 +86,7 @@ enum ServerCommands {
     }
 
     static func dbsize(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: "__dbsize", out: &out) { op, out in
+        w.fanOut(c, args, part: .dbsize, out: &out) { op, out in
             out.writeInteger(op.sumOfIntegers() ?? 0)
             return true
         }
@@ -78,12 +103,12 @@ enum ServerCommands {
 
     static func flushdb(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: "__flushdb", out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushdb, out: &out) { _, out in out.writeOK(); return true }
     }
 
     static func flushall(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: "__flushall", out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushall, out: &out) { _, out in out.writeOK(); return true }
     }
 
     static func time(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {

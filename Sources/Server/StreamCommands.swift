@@ -10,27 +10,93 @@ import Values
 enum StreamCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("xadd", arity: -5, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Appends a new message to a stream. Creates the key if it doesn't exist.",
-                    run: .keyed(xadd, split: nil, crossShard: nil)),
+                    summary: "Adds an entry to a stream, optionally trimming it.",
+                    run: .keyed(xadd, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .fast], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1, notes: "UPDATE instead of INSERT because of the optional trimming feature")],
+                       arguments: [
+                           .key("key"),
+                           .token("NOMKSTREAM").optional,
+                           .block("trim", [
+                               .oneOf("strategy", [.token("MAXLEN"), .token("MINID")]),
+                               .oneOf("operator", [
+                                   .token("=", name: "equal"),
+                                   .token("~", name: "approximately"),
+                               ]).optional,
+                               .string("threshold"),
+                               .integer("count", token: "LIMIT").optional,
+                           ]).optional,
+                           .oneOf("id_or_auto", [.token("*", name: "auto_id"), .string("id")]),
+                           .block("field_value", [.string("field"), .string("value")]).multiple,
+                       ]),
         CommandSpec("xrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "stream",
-                    summary: "Returns the messages from a stream within a range of IDs.",
-                    run: .keyed({ xrange($0, $1, &$2, reverse: false) }, split: nil, crossShard: nil)),
+                    summary: "Entries of a stream between two IDs.",
+                    run: .keyed({ xrange($0, $1, &$2, reverse: false) }, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.read, .stream, .slow], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("start"),
+                           .string("end"),
+                           .integer("count", token: "COUNT").optional,
+                       ]),
         CommandSpec("xrevrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "stream",
-                    summary: "Returns the messages from a stream within a range of IDs in reverse order.",
-                    run: .keyed({ xrange($0, $1, &$2, reverse: true) }, split: nil, crossShard: nil)),
+                    summary: "Entries of a stream between two IDs, newest first.",
+                    run: .keyed({ xrange($0, $1, &$2, reverse: true) }, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.read, .stream, .slow], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("end"),
+                           .string("start"),
+                           .integer("count", token: "COUNT").optional,
+                       ]),
         CommandSpec("xlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Return the number of messages in a stream.", run: .keyed(xlen, split: nil, crossShard: nil)),
+                    summary: "Number of entries in a stream.", run: .keyed(xlen, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.read, .stream, .fast], keySpecs: [KeySpec(["RO"], index: 1)],
+                       arguments: [.key("key")]),
         CommandSpec("xdel", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Returns the number of messages after removing them from a stream.",
-                    run: .keyed(xdel, split: nil, crossShard: nil)),
+                    summary: "Removes entries from a stream by ID.",
+                    run: .keyed(xdel, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .fast], keySpecs: [KeySpec(["RW", "delete"], index: 1)],
+                       arguments: [.key("key"), .string("id").multiple]),
         CommandSpec("xtrim", arity: -4, flags: [.write], keys: (1, 1, 1), group: "stream",
-                    summary: "Deletes messages from the beginning of a stream.", run: .keyed(xtrim, split: nil, crossShard: nil)),
+                    summary: "Drops the oldest entries of a stream, by length or minimum ID.", run: .keyed(xtrim, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .slow], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RW", "delete"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .block("trim", [
+                               .oneOf("strategy", [.token("MAXLEN"), .token("MINID")]),
+                               .oneOf("operator", [
+                                   .token("=", name: "equal"),
+                                   .token("~", name: "approximately"),
+                               ]).optional,
+                               .string("threshold"),
+                               .integer("count", token: "LIMIT").optional,
+                           ]),
+                       ]),
         CommandSpec("xsetid", arity: -3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "An internal command for replicating stream values.", run: .keyed(xsetid, split: nil, crossShard: nil)),
+                    summary: "Sets a stream's last ID and counters (used by replication).", run: .keyed(xsetid, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .fast], keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("last-id"),
+                           .integer("entries_added", token: "ENTRIESADDED").optional,
+                           .string("max_deleted_entry_id", token: "MAXDELETEDID").optional,
+                       ]),
         CommandSpec("xread", arity: -4, flags: [.readonly, .blocking, .movableKeys], group: "stream",
-                    summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
-                    run: .client(StreamReads.xread)),
-        CommandSpec("__xread", arity: -4, flags: [.internal], keys: (1, 1, 1), group: "stream",
+                    summary: "Entries after given IDs from one or more streams, optionally waiting for new ones.",
+                    run: .client(StreamReads.xread))
+            .described(since: "5.0.0", acl: [.read, .stream, .slow, .blocking],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, lastKey: -1, keyword: "STREAMS", limit: 2)],
+                       arguments: [
+                           .integer("count", token: "COUNT").optional,
+                           .integer("milliseconds", token: "BLOCK").optional,
+                           .block("streams", token: "STREAMS", [
+                               .key("key").multiple,
+                               .string("id").multiple,
+                           ]),
+                       ]),
+        CommandSpec(part: .xread, arity: -4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(StreamReads.xreadPart, split: nil, crossShard: nil)),
     ]
 

@@ -12,51 +12,150 @@ import Values
 /// the group's last ID moved, XGROUP CREATECONSUMER for a consumer NOACK reads created.
 enum StreamGroupCommands {
     static let specs: [CommandSpec] = [
-        CommandSpec("xgroup", arity: -2, group: "stream", summary: "A container for consumer groups commands.",
+        CommandSpec("xgroup", arity: -2, group: "stream", summary: "Consumer group management.",
                     run: .container, subcommands: [
             CommandSpec("xgroup|create", arity: -5, flags: [.write, .denyOOM], keys: (2, 2, 1), group: "stream",
-                        summary: "Create a consumer group.", run: .keyed(xgroup, split: nil, crossShard: nil)),
+                        summary: "Adds a consumer group to a stream.", run: .keyed(xgroup, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.write, .stream, .slow],
+                           keySpecs: [KeySpec(["RW", "insert"], index: 2)],
+                           arguments: [
+                               .key("key"),
+                               .string("groupname"),
+                               .oneOf("id", [.string("id"), .token("$", name: "new_id")]),
+                               .token("MKSTREAM").optional,
+                               .integer("entries_read", token: "ENTRIESREAD").optional,
+                           ]),
             CommandSpec("xgroup|createconsumer", arity: 5, flags: [.write, .denyOOM], keys: (2, 2, 1), group: "stream",
-                        summary: "Create a consumer in a consumer group.", run: .keyed(xgroup, split: nil, crossShard: nil)),
+                        summary: "Adds a named consumer to a group.", run: .keyed(xgroup, split: nil, crossShard: nil))
+                .described(since: "6.2.0", acl: [.write, .stream, .slow],
+                           keySpecs: [KeySpec(["RW", "insert"], index: 2)],
+                           arguments: [.key("key"), .string("groupname"), .string("consumername")]),
             CommandSpec("xgroup|delconsumer", arity: 5, flags: [.write], keys: (2, 2, 1), group: "stream",
-                        summary: "Delete a consumer from a consumer group.", run: .keyed(xgroup, split: nil, crossShard: nil)),
+                        summary: "Removes a consumer and its pending entries from a group.", run: .keyed(xgroup, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.write, .stream, .slow],
+                           keySpecs: [KeySpec(["RW", "delete"], index: 2)],
+                           arguments: [.key("key"), .string("groupname"), .string("consumername")]),
             CommandSpec("xgroup|destroy", arity: 4, flags: [.write], keys: (2, 2, 1), group: "stream",
-                        summary: "Destroy a consumer group.", run: .keyed(xgroup, split: nil, crossShard: nil)),
+                        summary: "Removes a consumer group from a stream.", run: .keyed(xgroup, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.write, .stream, .slow],
+                           keySpecs: [KeySpec(["RW", "delete"], index: 2)],
+                           arguments: [.key("key"), .string("groupname")]),
             CommandSpec("xgroup|setid", arity: -5, flags: [.write], keys: (2, 2, 1), group: "stream",
-                        summary: "Set a consumer group to an arbitrary last delivered ID value.",
-                        run: .keyed(xgroup, split: nil, crossShard: nil)),
+                        summary: "Moves a group's last-delivered ID.",
+                        run: .keyed(xgroup, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.write, .stream, .slow],
+                           keySpecs: [KeySpec(["RW", "update"], index: 2)],
+                           arguments: [
+                               .key("key"),
+                               .string("groupname"),
+                               .oneOf("id", [.string("id"), .token("$", name: "new_id")]),
+                               .integer("entries_read", token: "ENTRIESREAD").optional,
+                           ]),
             CommandSpec("xgroup|help", arity: 2, flags: [.loading, .stale], group: "stream",
-                        summary: "Show helpful text about the different subcommands", run: .client(xgroupHelp)),
-        ]),
-        CommandSpec("xinfo", arity: -2, group: "stream", summary: "A container for stream introspection commands.",
+                        summary: "Lists the subcommands and what they do.", run: .client(xgroupHelp))
+                .described(since: "5.0.0", acl: [.stream, .slow]),
+        ])
+            .described(since: "5.0.0", acl: [.slow]),
+        CommandSpec("xinfo", arity: -2, group: "stream", summary: "Stream, group and consumer introspection.",
                     run: .container, subcommands: [
             CommandSpec("xinfo|consumers", arity: 4, flags: [.readonly], keys: (2, 2, 1), group: "stream",
-                        summary: "List the consumers in a consumer group", run: .keyed(xinfo, split: nil, crossShard: nil)),
+                        summary: "The consumers of a group with their pending counts and idle times.", run: .keyed(xinfo, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.read, .stream, .slow], tips: ["nondeterministic_output"],
+                           keySpecs: [KeySpec(["RO", "access"], index: 2)],
+                           arguments: [.key("key"), .string("groupname")]),
             CommandSpec("xinfo|groups", arity: 3, flags: [.readonly], keys: (2, 2, 1), group: "stream",
-                        summary: "List the consumer groups of a stream", run: .keyed(xinfo, split: nil, crossShard: nil)),
+                        summary: "The groups of a stream with their consumers, pending entries and last-delivered IDs.", run: .keyed(xinfo, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.read, .stream, .slow],
+                           keySpecs: [KeySpec(["RO", "access"], index: 2)], arguments: [.key("key")]),
             CommandSpec("xinfo|stream", arity: -3, flags: [.readonly], keys: (2, 2, 1), group: "stream",
-                        summary: "Get information about a stream", run: .keyed(xinfo, split: nil, crossShard: nil)),
+                        summary: "Length, nodes, IDs and entries of a stream, optionally in full detail.", run: .keyed(xinfo, split: nil, crossShard: nil))
+                .described(since: "5.0.0", acl: [.read, .stream, .slow],
+                           keySpecs: [KeySpec(["RO", "access"], index: 2)],
+                           arguments: [
+                               .key("key"),
+                               .block("full", token: "FULL", [
+                                   .integer("count", token: "COUNT").optional,
+                               ]).optional,
+                           ]),
             CommandSpec("xinfo|help", arity: 2, flags: [.loading, .stale], group: "stream",
-                        summary: "Show helpful text about the different subcommands", run: .client(xinfoHelp)),
-        ]),
+                        summary: "Lists the subcommands and what they do.", run: .client(xinfoHelp))
+                .described(since: "5.0.0", acl: [.stream, .slow]),
+        ])
+            .described(since: "5.0.0", acl: [.slow]),
         CommandSpec("xack", arity: -4, flags: [.write, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Marks a pending message as correctly processed, effectively removing it from the pending entries list of the consumer group. Return value of the command is the number of messages successfully acknowledged, that is, the IDs we were actually able to resolve in the PEL.",
-                    run: .keyed(xack, split: nil, crossShard: nil)),
+                    summary: "Acknowledges entries of a group, taking them off its pending list.",
+                    run: .keyed(xack, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .fast], keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [.key("key"), .string("group"), .string("id").multiple]),
         CommandSpec("xpending", arity: -3, flags: [.readonly], keys: (1, 1, 1), group: "stream",
-                    summary: "Return information and entries from a stream consumer group pending entries list, that are messages fetched but never acknowledged.",
-                    run: .keyed(xpending, split: nil, crossShard: nil)),
+                    summary: "A group's delivered but unacknowledged entries: a summary, or the entries in an ID range.",
+                    run: .keyed(xpending, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.read, .stream, .slow], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("group"),
+                           .block("filters", [
+                               .integer("min-idle-time", token: "IDLE").optional,
+                               .string("start"),
+                               .string("end"),
+                               .integer("count"),
+                               .string("consumer").optional,
+                           ]).optional,
+                       ]),
         CommandSpec("xclaim", arity: -6, flags: [.write, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to the specified consumer.",
-                    run: .keyed(xclaim, split: nil, crossShard: nil)),
+                    summary: "Hands pending entries of a group over to another consumer.",
+                    run: .keyed(xclaim, split: nil, crossShard: nil))
+            .described(since: "5.0.0", acl: [.write, .stream, .fast], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("group"),
+                           .string("consumer"),
+                           .string("min-idle-time"),
+                           .string("id").multiple,
+                           .integer("ms", token: "IDLE").optional,
+                           .unixTime("unix-time-milliseconds", token: "TIME").optional,
+                           .integer("count", token: "RETRYCOUNT").optional,
+                           .token("FORCE").optional,
+                           .token("JUSTID").optional,
+                           .string("id", token: "LASTID").optional,
+                       ]),
         CommandSpec("xautoclaim", arity: -6, flags: [.write, .fast], keys: (1, 1, 1), group: "stream",
-                    summary: "Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to the specified consumer.",
-                    run: .keyed(xautoclaim, split: nil, crossShard: nil)),
+                    summary: "Hands pending entries idle long enough over to another consumer, scanning from a start ID.",
+                    run: .keyed(xautoclaim, split: nil, crossShard: nil))
+            .described(since: "6.2.0", acl: [.write, .stream, .fast], tips: ["nondeterministic_output"],
+                       keySpecs: [KeySpec(["RW", "delete"], index: 1)],
+                       arguments: [
+                           .key("key"),
+                           .string("group"),
+                           .string("consumer"),
+                           .string("min-idle-time"),
+                           .string("start"),
+                           .integer("count", token: "COUNT").optional,
+                           .token("JUSTID").optional,
+                       ]),
         CommandSpec("xreadgroup", arity: -7, flags: [.write, .blocking, .movableKeys], group: "stream",
-                    summary: "Return new entries from a stream using a consumer group, or access the history of the pending entries for a given consumer. Can block.",
-                    run: .client(StreamReads.xreadgroup)),
-        CommandSpec("__xreadgroup", arity: 8, flags: [.internal], keys: (1, 1, 1), group: "stream",
+                    summary: "Delivers entries to a consumer of a group (new ones, or its own pending ones), optionally waiting.",
+                    run: .client(StreamReads.xreadgroup))
+            .described(since: "5.0.0", acl: [.write, .stream, .slow, .blocking],
+                       keySpecs: [KeySpec(["RO", "access"], index: 4, lastKey: -1, keyword: "STREAMS", limit: 2)],
+                       arguments: [
+                           .block("group_consumer", token: "GROUP", [
+                               .string("group"),
+                               .string("consumer"),
+                           ]),
+                           .integer("count", token: "COUNT").optional,
+                           .integer("milliseconds", token: "BLOCK").optional,
+                           .token("NOACK").optional,
+                           .block("streams", token: "STREAMS", [
+                               .key("key").multiple,
+                               .string("id").multiple,
+                           ]),
+                       ]),
+        CommandSpec(part: .xreadgroup, propagation: .marked, arity: 8, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupPart, split: nil, crossShard: nil)),
-        CommandSpec("__xreadgroup_check", arity: 4, flags: [.internal], keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xreadgroupCheck, arity: 4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupCheckPart, split: nil, crossShard: nil)),
     ]
 

@@ -14,7 +14,7 @@ import Values
 /// (XREAD over several shards).
 enum StreamReads {
     static let blockedMarker: StaticString = "+BLOCKED\r\n"
-    static let xreadPartIndex = CommandTable.shared.index(of: "__xread")!
+    static let xreadPartIndex = CommandTable.shared.index(of: .xread)
 
     struct ReadArgs {
         var count = 0
@@ -93,7 +93,7 @@ enum StreamReads {
         let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
         let canBlock = r.blockMs != nil && w.currentNesting == nil
         let op = MultiShardOperation(client: c) { [unowned w] op, out in combine(op, w, &out) }
-        let name = op.store(string: "__xread")
+        let name = op.store(string: InternalCommand.xread.name)
         let count = op.store(string: String(r.count))
         let dl = op.store(string: String(canBlock ? deadline : -1))
         for k in 0..<r.streams {
@@ -184,8 +184,8 @@ enum StreamReads {
 
     // MARK: XREADGROUP
 
-    static let xreadgroupPartIndex = CommandTable.shared.index(of: "__xreadgroup")!
-    static let xreadgroupCheckIndex = CommandTable.shared.index(of: "__xreadgroup_check")!
+    static let xreadgroupPartIndex = CommandTable.shared.index(of: .xreadgroup)
+    static let xreadgroupCheckIndex = CommandTable.shared.index(of: .xreadgroupCheck)
 
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...: one part per
     /// stream, as XREAD. With several streams every one is checked first (type, group, ID),
@@ -206,7 +206,7 @@ enum StreamReads {
             let key = args[r.streamsAt + k]
             keys.append((w.shardOf(key), op.store(key), op.store(args[r.streamsAt + r.streams + k])))
         }
-        let serveName = op.store(string: "__xreadgroup")
+        let serveName = op.store(string: InternalCommand.xreadgroup.name)
         let addServeParts = { (op: MultiShardOperation) in
             for k in keys {
                 op.addPart(shard: k.shard, command: xreadgroupPartIndex,
@@ -224,7 +224,7 @@ enum StreamReads {
         }
         if keys.count > 1 {
             op.state = -1
-            let checkName = op.store(string: "__xreadgroup_check")
+            let checkName = op.store(string: InternalCommand.xreadgroupCheck.name)
             for k in keys {
                 op.addPart(shard: k.shard, command: xreadgroupCheckIndex, spanIndices: [checkName, k.key, k.id, group])
             }

@@ -8,71 +8,145 @@ import Glibc
 enum StringCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Returns the string value of a key.", run: .keyed(get, split: nil, crossShard: nil)),
+                    summary: "Reads a string.", run: .keyed(get, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.read, .string, .fast], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [.key("key")]),
         CommandSpec("set", arity: -3, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-                    summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
-                    run: .keyed(set, split: nil, crossShard: nil)),
+                    summary: "Stores a string, with optional conditions, expiry and the old value in reply.",
+                    run: .keyed(set, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .slow],
+                       keySpecs: [KeySpec(["RW", "access", "update", "variable_flags"], index: 1, notes: "RW and ACCESS due to the optional `GET` argument")],
+                       arguments: [
+                           .key("key"),
+                           .string("value"),
+                           .oneOf("condition", [.token("NX"), .token("XX")]).optional,
+                           .token("GET").optional,
+                           .oneOf("expiration", [
+                               .integer("seconds", token: "EX"),
+                               .integer("milliseconds", token: "PX"),
+                               .unixTime("unix-time-seconds", token: "EXAT"),
+                               .unixTime("unix-time-milliseconds", token: "PXAT"),
+                               .token("KEEPTTL"),
+                           ]).optional,
+                       ]),
         CommandSpec("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Set the string value of a key only when the key doesn't exist.",
-                    run: .keyed(setnx, split: nil, crossShard: nil)),
+                    summary: "Stores a string unless the key exists.",
+                    run: .keyed(setnx, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast], keySpecs: [KeySpec(["OW", "insert"], index: 1)],
+                       arguments: [.key("key"), .string("value")]),
         CommandSpec("setex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-                    summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
-                    run: .keyed(setex, split: nil, crossShard: nil)),
+                    summary: "Stores a string that expires after some seconds.",
+                    run: .keyed(setex, split: nil, crossShard: nil))
+            .described(since: "2.0.0", acl: [.write, .string, .slow], keySpecs: [KeySpec(["OW", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("seconds"), .string("value")]),
         CommandSpec("psetex", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-                    summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
-                    run: .keyed(psetex, split: nil, crossShard: nil)),
+                    summary: "Stores a string that expires after some milliseconds.",
+                    run: .keyed(psetex, split: nil, crossShard: nil))
+            .described(since: "2.6.0", acl: [.write, .string, .slow], keySpecs: [KeySpec(["OW", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("milliseconds"), .string("value")]),
         CommandSpec("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Returns the previous string value of a key after setting it to a new value.",
-                    run: .keyed(getset, split: nil, crossShard: nil)),
+                    summary: "Stores a string and replies with the one it replaced.",
+                    run: .keyed(getset, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
+                       arguments: [.key("key"), .string("value")]),
         CommandSpec("getdel", arity: 2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Returns the string value of a key after deleting the key.",
-                    run: .keyed(getdel, split: nil, crossShard: nil)),
+                    summary: "Reads a string and removes the key.",
+                    run: .keyed(getdel, split: nil, crossShard: nil))
+            .described(since: "6.2.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1)], arguments: [.key("key")]),
         CommandSpec("getex", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Returns the string value of a key after setting its expiration time.",
-                    run: .keyed(getex, split: nil, crossShard: nil)),
+                    summary: "Reads a string and changes or removes its expiry.",
+                    run: .keyed(getex, split: nil, crossShard: nil))
+            .described(since: "6.2.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1, notes: "RW and UPDATE because it changes the TTL")],
+                       arguments: [
+                           .key("key"),
+                           .oneOf("expiration", [
+                               .integer("seconds", token: "EX"),
+                               .integer("milliseconds", token: "PX"),
+                               .unixTime("unix-time-seconds", token: "EXAT"),
+                               .unixTime("unix-time-milliseconds", token: "PXAT"),
+                               .token("PERSIST"),
+                           ]).optional,
+                       ]),
         CommandSpec("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
-                    summary: "Atomically returns the string values of one or more keys.",
-                    run: .keyed(mget, split: (part: "__mget", stride: 1, combine: .array), crossShard: nil)),
-        CommandSpec("__mget", arity: -2, flags: [.internal], keys: (1, 1, 1), group: "string",
+                    summary: "Reads several strings at once.",
+                    run: .keyed(mget, split: (part: .mget, stride: 1, combine: .array), crossShard: nil))
+            .described(since: "1.0.0", acl: [.read, .string, .fast], tips: ["request_policy:multi_shard"],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
+        CommandSpec(part: .mget, arity: -2, keys: (1, 1, 1), group: "string",
                     run: .keyed(mgetPart, split: nil, crossShard: nil)),
         // MSET does not use `split`: an even argument count must get the arity error before
         // anything is split in pairs, so the cross-shard path is a client handler that checks it.
         CommandSpec("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
-                    summary: "Atomically creates or modifies the string values of one or more keys.",
-                    run: .keyed(mset, split: nil, crossShard: msetAcrossShards)),
+                    summary: "Stores several strings at once.",
+                    run: .keyed(mset, split: nil, crossShard: msetAcrossShards))
+            .described(since: "1.0.1", acl: [.write, .string, .slow],
+                       tips: ["request_policy:multi_shard", "response_policy:all_succeeded"],
+                       keySpecs: [KeySpec(["OW", "update"], index: 1, lastKey: -1, keyStep: 2)],
+                       arguments: [.block("key_value", [.key("key"), .string("value")]).multiple]),
         CommandSpec("msetnx", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
-                    summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
-                    run: .keyed(msetnx, split: nil, crossShard: msetnxAcrossShards)),
-        CommandSpec("__count_existing", arity: -2, flags: [.internal], keys: (1, -1, 1), group: "string",
+                    summary: "Stores several strings at once, only if none of the keys exists.",
+                    run: .keyed(msetnx, split: nil, crossShard: msetnxAcrossShards))
+            .described(since: "1.0.1", acl: [.write, .string, .slow],
+                       tips: ["request_policy:multi_shard", "response_policy:agg_min"],
+                       keySpecs: [KeySpec(["OW", "insert"], index: 1, lastKey: -1, keyStep: 2)],
+                       arguments: [.block("key_value", [.key("key"), .string("value")]).multiple]),
+        CommandSpec(part: .countExisting, arity: -2, keys: (1, -1, 1), group: "string",
                     run: .keyed(countExisting, split: nil, crossShard: nil)),
         CommandSpec("append", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
-                    run: .keyed(append, split: nil, crossShard: nil)),
+                    summary: "Adds bytes at the end of a string, creating it if needed.",
+                    run: .keyed(append, split: nil, crossShard: nil))
+            .described(since: "2.0.0", acl: [.write, .string, .fast], keySpecs: [KeySpec(["RW", "insert"], index: 1)],
+                       arguments: [.key("key"), .string("value")]),
         CommandSpec("strlen", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Returns the length of a string value.", run: .keyed(strlen, split: nil, crossShard: nil)),
+                    summary: "Length of a string in bytes.", run: .keyed(strlen, split: nil, crossShard: nil))
+            .described(since: "2.2.0", acl: [.read, .string, .fast], keySpecs: [KeySpec(["RO"], index: 1)],
+                       arguments: [.key("key")]),
         CommandSpec("getrange", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
-                    summary: "Returns a substring of the string stored at a key.",
-                    run: .keyed(getrange, split: nil, crossShard: nil)),
+                    summary: "Bytes of a string between two offsets.",
+                    run: .keyed(getrange, split: nil, crossShard: nil))
+            .described(since: "2.4.0", acl: [.read, .string, .slow], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [.key("key"), .integer("start"), .integer("end")]),
         CommandSpec("substr", arity: 4, flags: [.readonly], keys: (1, 1, 1), group: "string",
-                    summary: "Returns a substring from a string value.", run: .keyed(getrange, split: nil, crossShard: nil)),
+                    summary: "Bytes of a string between two offsets (older name of GETRANGE).", run: .keyed(getrange, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.read, .string, .slow], keySpecs: [KeySpec(["RO", "access"], index: 1)],
+                       arguments: [.key("key"), .integer("start"), .integer("end")]),
         CommandSpec("setrange", arity: 4, flags: [.write, .denyOOM], keys: (1, 1, 1), group: "string",
-                    summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
-                    run: .keyed(setrange, split: nil, crossShard: nil)),
+                    summary: "Writes bytes into a string at an offset, padding with zeros if needed.",
+                    run: .keyed(setrange, split: nil, crossShard: nil))
+            .described(since: "2.2.0", acl: [.write, .string, .slow], keySpecs: [KeySpec(["RW", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("offset"), .string("value")]),
         CommandSpec("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-                    run: .keyed(incr, split: nil, crossShard: nil)),
+                    summary: "Adds one to an integer string (a missing key counts as 0).",
+                    run: .keyed(incr, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)], arguments: [.key("key")]),
         CommandSpec("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
-                    run: .keyed(decr, split: nil, crossShard: nil)),
+                    summary: "Subtracts one from an integer string (a missing key counts as 0).",
+                    run: .keyed(decr, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)], arguments: [.key("key")]),
         CommandSpec("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-                    run: .keyed(incrby, split: nil, crossShard: nil)),
+                    summary: "Adds an integer to an integer string (a missing key counts as 0).",
+                    run: .keyed(incrby, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("increment")]),
         CommandSpec("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
-                    run: .keyed(decrby, split: nil, crossShard: nil)),
+                    summary: "Subtracts an integer from an integer string (a missing key counts as 0).",
+                    run: .keyed(decrby, split: nil, crossShard: nil))
+            .described(since: "1.0.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
+                       arguments: [.key("key"), .integer("decrement")]),
         CommandSpec("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "string",
-                    summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
-                    run: .keyed(incrbyfloat, split: nil, crossShard: nil)),
+                    summary: "Adds a decimal number to a numeric string (a missing key counts as 0).",
+                    run: .keyed(incrbyfloat, split: nil, crossShard: nil))
+            .described(since: "2.6.0", acl: [.write, .string, .fast],
+                       keySpecs: [KeySpec(["RW", "access", "update"], index: 1)],
+                       arguments: [.key("key"), .double("increment")]),
     ]
 
     // MARK: GET
@@ -344,7 +418,7 @@ enum StringCommands {
     }
 
     private static let msetIndex = CommandTable.shared.index(of: "mset")!
-    private static let existsCheckIndex = CommandTable.shared.index(of: "__count_existing")!
+    private static let existsCheckIndex = CommandTable.shared.index(of: .countExisting)
 
     /// Argument indices per shard: for each shard touched, [0 (the name), k, v, k, v...]
     /// (`withValues`) or [0, k, k...]. The operation stores the arguments in order, so an

@@ -33,18 +33,24 @@ final class TransactionQueue {
 /// (cross-shard and server commands) run one at a time in between, in queue order.
 enum TransactionCommands {
     static let specs: [CommandSpec] = [
-        CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Starts a transaction.", run: .client(multi)),
-        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], group: "transactions",
-                    summary: "Executes all commands in a transaction.", run: .client(exec)),
-        CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Discards a transaction.", run: .client(discard)),
+        CommandSpec("multi", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], inMulti: .runsAtOnce, group: "transactions",
+                    summary: "Begins queueing commands for EXEC.", run: .client(multi))
+            .described(since: "1.2.0", acl: [.fast, .transaction]),
+        CommandSpec("exec", arity: 1, flags: [.noscript, .loading, .stale, .skipSlowlog], inMulti: .runsAtOnce, group: "transactions",
+                    summary: "Runs the queued commands as one unit, unless a watched key changed.", run: .client(exec))
+            .described(since: "1.2.0", acl: [.slow, .transaction]),
+        CommandSpec("discard", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], inMulti: .runsAtOnce, group: "transactions",
+                    summary: "Drops the queued commands.", run: .client(discard))
+            .described(since: "2.0.0", acl: [.fast, .transaction]),
         CommandSpec("watch", arity: -2, flags: [.noscript, .loading, .stale, .fast, .allowBusy], keys: (1, -1, 1),
-                    group: "transactions", summary: "Monitors changes to keys to determine the execution of a transaction.",
-                    run: .client(watch)),
+                    inMulti: .runsAtOnce, group: "transactions", summary: "Makes the next EXEC fail if any of these keys changes first.",
+                    run: .client(watch))
+            .described(since: "2.2.0", acl: [.fast, .transaction], keySpecs: [KeySpec(["RO"], index: 1, lastKey: -1)],
+                       arguments: [.key("key").multiple]),
         CommandSpec("unwatch", arity: 1, flags: [.noscript, .loading, .stale, .fast, .allowBusy], group: "transactions",
-                    summary: "Forgets about watched keys of a transaction.", run: .client(unwatch)),
-        CommandSpec("__watch", arity: 2, flags: [.internal], keys: (1, 1, 1), group: "transactions",
+                    summary: "Stops watching every key.", run: .client(unwatch))
+            .described(since: "2.2.0", acl: [.fast, .transaction]),
+        CommandSpec(part: .watch, arity: 2, keys: (1, 1, 1), group: "transactions",
                     run: .keyed({ ctx, args, out in
                         ctx.shard.watches.watch(client: ctx.clientID, db: ctx.db, key: args[1])
                         out.writeOK()
@@ -71,7 +77,7 @@ enum TransactionCommands {
 
     static func watch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         guard c.transaction == nil else { out.writeError("ERR WATCH inside MULTI is not allowed"); return }
-        guard let part = w.table.index(of: "__watch") else { return }
+        let part = w.table.index(of: .watch)
         let op = MultiShardOperation(client: c) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true

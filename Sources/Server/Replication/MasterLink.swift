@@ -563,10 +563,10 @@ extension Worker {
         if skipped > 0 {
             Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
         }
-        guard let loadPart = table.index(of: "__load") else { return }
+        let loadPart = table.index(of: .load)
         let generation = link.generation
         let op = MultiShardOperation(internalWithDB: 0) { _, _ in true }
-        let name = op.store(string: "__load")
+        let name = op.store(string: InternalCommand.load.name)
         for s in 0..<shards {
             let records = parts[s].withUnsafeBytes { op.store($0) }
             op.addPart(shard: s, command: loadPart, spanIndices: [name, records])

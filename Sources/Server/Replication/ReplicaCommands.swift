@@ -5,11 +5,25 @@ import Shards
 enum ReplicaCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("replicaof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
-                    summary: "Configures a server as replica of another, or promotes it to a master.", run: .client(replicaof)),
+                    summary: "Follows another server as its replica, or stops following (NO ONE).", run: .client(replicaof))
+            .described(since: "5.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [
+                           .oneOf("args", [
+                               .block("host-port", [.string("host"), .integer("port")]),
+                               .block("no-one", [.token("NO"), .token("ONE")]),
+                           ]),
+                       ]),
         CommandSpec("slaveof", arity: 3, flags: [.admin, .noscript, .stale, .noAsyncLoading], group: "server",
-                    summary: "Sets a Redis server as a replica of another, or promotes it to being a master.",
-                    run: .client(replicaof)),
-        CommandSpec("__load", arity: 2, flags: [.internal], group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
+                    summary: "Follows another server as its replica, or stops following (older name of REPLICAOF).",
+                    run: .client(replicaof))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [
+                           .oneOf("args", [
+                               .block("host-port", [.string("host"), .integer("port")]),
+                               .block("no-one", [.token("NO"), .token("ONE")]),
+                           ]),
+                       ]),
+        CommandSpec(part: .load, arity: 2, group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
     ]
 
     /// REPLICAOF host port | NO ONE (Redis's replicaofCommand).

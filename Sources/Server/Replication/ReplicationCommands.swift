@@ -5,16 +5,24 @@ import Shards
 enum ReplicationCommands {
     static let specs: [CommandSpec] = [
         CommandSpec("replconf", arity: -1, flags: [.admin, .noscript, .loading, .stale, .allowBusy], group: "server",
-                    summary: "An internal command for configuring the replication stream.", run: .client(replconf)),
+                    summary: "Replica-to-master settings and acknowledgements (used by replication).", run: .client(replconf))
+            .described(since: "3.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("psync", arity: -3, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
-                    summary: "An internal command used in replication.", run: .client(psync)),
+                    summary: "Starts replication from a master (used by replicas).", run: .client(psync))
+            .described(since: "2.8.0", acl: [.admin, .slow, .dangerous],
+                       arguments: [.string("replicationid"), .integer("offset")]),
         CommandSpec("sync", arity: 1, flags: [.admin, .noscript, .noAsyncLoading, .noMulti], group: "server",
-                    summary: "An internal command used in replication.", run: .client(sync)),
+                    summary: "Starts replication from a master (used by replicas).", run: .client(sync))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("wait", arity: 3, flags: [.noscript], group: "generic",
-                    summary: "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
-                    run: .client(wait)),
+                    summary: "Waits until enough replicas acknowledged this connection's writes, or a timeout.",
+                    run: .client(wait))
+            .described(since: "3.0.0", acl: [.slow, .connection],
+                       tips: ["request_policy:all_shards", "response_policy:agg_min"],
+                       arguments: [.integer("numreplicas"), .integer("timeout")]),
         CommandSpec("role", arity: 1, flags: [.noscript, .loading, .stale, .fast], group: "server",
-                    summary: "Returns the replication role.", run: .client(role)),
+                    summary: "Whether this server is a master or a replica, with its replication state.", run: .client(role))
+            .described(since: "2.8.12", acl: [.admin, .fast, .dangerous]),
     ]
 
     /// Redis's replconfCommand, master side: options a replica sends before PSYNC.

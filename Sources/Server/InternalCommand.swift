@@ -1,0 +1,43 @@
+/// The internal commands: the parts of operations that span shards (a fan-out's part on
+/// every shard, a split command's part per key, the steps of RENAME across shards...).
+/// Clients cannot name them. Their rows are declared with `CommandSpec(part:)`, so a row's
+/// name comes from here, and the table resolves every case to its row once, when it is
+/// built: code refers to a part by this type, never by a name looked up at run time.
+enum InternalCommand: Int, CaseIterable, Sendable {
+    case mget, countExisting
+    case keys, scan, randomkey, object, detach, copyOut, attach, swapdb
+    case dbsize, flushdb, flushall
+    case digest, digestValue, setActiveExpire
+    case watch
+    case xread, xreadgroup, xreadgroupCheck
+    case snapshot, snapshotBegin, load
+
+    /// The row's name ("__" keeps it apart from every name a client can send).
+    var name: String {
+        switch self {
+        case .mget: "__mget"
+        case .countExisting: "__count_existing"
+        case .keys: "__keys"
+        case .scan: "__scan"
+        case .randomkey: "__randomkey"
+        case .object: "__object"
+        case .detach: "__detach"
+        case .copyOut: "__copyout"
+        case .attach: "__attach"
+        case .swapdb: "__swapdb"
+        case .dbsize: "__dbsize"
+        case .flushdb: "__flushdb"
+        case .flushall: "__flushall"
+        case .digest: "__digest"
+        case .digestValue: "__digest_value"
+        case .setActiveExpire: "__set_active_expire"
+        case .watch: "__watch"
+        case .xread: "__xread"
+        case .xreadgroup: "__xreadgroup"
+        case .xreadgroupCheck: "__xreadgroup_check"
+        case .snapshot: "__snapshot"
+        case .snapshotBegin: "__snapshot_begin"
+        case .load: "__load"
+        }
+    }
+}
