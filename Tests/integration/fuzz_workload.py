@@ -296,16 +296,16 @@ class Generator:
     def swapdb(self):
         return ["SWAPDB", str(self.pick_db()), str(self.pick_db())]
 
-    # Flushes stay rare (a few dozen FLUSHDB and a handful of FLUSHALL in a minute): each one
+    # Flushes stay rare (about a dozen FLUSHDB and one or two FLUSHALL in a minute): each one
     # also wipes the evidence of a write a replica got wrong. Other calls just read.
 
     def flushdb(self):
-        if self.r.random() < 0.01:
+        if self.r.random() < 0.004:
             return ["FLUSHDB"] + self.r.choice([[], ["SYNC"], ["ASYNC"]])
         return ["DBSIZE"]
 
     def flushall(self):
-        if self.r.random() < 0.05:
+        if self.r.random() < 0.01:
             return ["FLUSHALL"] + self.r.choice([[], ["SYNC"], ["ASYNC"]])
         return ["DBSIZE"]
 
