@@ -119,7 +119,7 @@ extension Worker {
                 let part = op.parts[p]
                 let owner = context.owner(ofShard: part.shard)
                 guard owner != index else { continue }
-                let b = lock.eager[part.shard] ?? Batch(origin: index, target: owner)
+                let b = lock.eager[part.shard] ?? spareBatch(forWorker: owner)
                 lock.eager[part.shard] = b
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,

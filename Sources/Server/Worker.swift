@@ -408,10 +408,19 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// The batch of requests being filled for the worker owning `shard`.
     func batch(forWorker target: Int) -> Batch {
         if let b = outgoing[target] { return b }
-        let b = batchPool[target].popLast() ?? Batch(origin: index, target: target)
+        let b = spareBatch(forWorker: target)
         outgoing[target] = b
         return b
     }
+
+    /// An empty batch for `target` from the pool (a lock request's eager parts take one).
+    func spareBatch(forWorker target: Int) -> Batch {
+        batchPool[target].popLast() ?? Batch(origin: index, target: target)
+    }
+
+    /// Spare batches kept per target: every batch that comes back is pooled, and batches
+    /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
+    static let maxSpareBatches = 8
 
     func sendBatches() {
         if hasOverflow { retryOverflow() }
@@ -470,7 +479,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             deliverReply(r.sink, command: r.command, batch.reply(i))
         }
         batch.reset()
-        batchPool[batch.target].append(batch)
+        if batchPool[batch.target].count < Worker.maxSpareBatches { batchPool[batch.target].append(batch) }
     }
 
     /// Hands one shard reply to the client ticket or operation part it belongs to.

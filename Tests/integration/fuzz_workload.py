@@ -8,6 +8,11 @@ commands collide on the same keys, across shards and across types. TTLs are eith
 final comparison); `short_deadline_ms` is the latest short deadline handed out, after which
 no short TTL is left.
 
+Besides the hot keys, each client writes fresh keys ("u:<client>:<n>") that nothing else
+touches, deletes some later and changes the TTL of others: a write a replica lost or applied
+in the wrong database stays visible there to the end, where on a hot key the next write
+would hide it.
+
 A generator belongs to one client; its choices come from its own seeded RNG. What it learns
 from replies (stream IDs, its database after an EXEC) only steers later choices."""
 import collections
@@ -54,6 +59,8 @@ class Generator:
         self.shared = shared
         self.name = client_name
         self.db = 0
+        self.fresh_count = 0
+        self.fresh_keys = collections.deque(maxlen=64)   # (db, key) this client created
         self.builders = [
             (14, self.set_), (3, self.setex), (2, self.psetex), (2, self.setnx), (2, self.getset),
             (2, self.getdel), (3, self.getex), (3, self.append), (3, self.setrange), (6, self.counter),
@@ -62,7 +69,7 @@ class Generator:
             (2, self.move), (1, self.swapdb), (1, self.flushdb), (0.05, self.flushall),
             (10, self.xadd), (2, self.xtrim), (2, self.xdel), (3, self.xgroup), (5, self.xreadgroup),
             (3, self.xack), (3, self.xclaim), (2, self.xautoclaim), (1, self.xsetid),
-            (8, self.read),
+            (8, self.read), (8, self.fresh),
         ]
         self.total = sum(w for w, _ in self.builders)
 
@@ -289,13 +296,18 @@ class Generator:
     def swapdb(self):
         return ["SWAPDB", str(self.pick_db()), str(self.pick_db())]
 
+    # Flushes stay rare (about a dozen FLUSHDB and one or two FLUSHALL in a minute): each one
+    # also wipes the evidence of a write a replica got wrong. Other calls just read.
+
     def flushdb(self):
-        if self.r.random() < 0.3:   # most calls just read, so that a flush stays rare
+        if self.r.random() < 0.004:
             return ["FLUSHDB"] + self.r.choice([[], ["SYNC"], ["ASYNC"]])
         return ["DBSIZE"]
 
     def flushall(self):
-        return ["FLUSHALL"] + self.r.choice([[], ["SYNC"], ["ASYNC"]])
+        if self.r.random() < 0.01:
+            return ["FLUSHALL"] + self.r.choice([[], ["SYNC"], ["ASYNC"]])
+        return ["DBSIZE"]
 
     # MARK: streams
 
@@ -422,6 +434,31 @@ class Generator:
             if r.random() < 0.5:
                 c += ["MAXDELETEDID", self.stream_id(key)]
         return c
+
+    # MARK: fresh keys (written once, deleted or given a TTL once: nothing heals a lost write)
+
+    def fresh_key(self):
+        self.fresh_count += 1
+        key = "u:%s:%d" % (self.name, self.fresh_count)
+        self.fresh_keys.append((self.db, key))
+        return key
+
+    def fresh(self):
+        """A write to keys no other command touches: the hot keys above are rewritten all
+        the time, which hides a write a replica lost or applied in the wrong database."""
+        r = self.r
+        mine = [k for db, k in self.fresh_keys if db == self.db]
+        roll = r.random()
+        if roll < 0.45 or not mine:
+            c = ["SET", self.fresh_key(), self.value()]
+            if r.random() < 0.3:
+                c += ["EX", str(r.randint(*LONG_TTL_MS) // 1000)]
+            return c
+        if roll < 0.65:
+            return ["MSET", self.fresh_key(), self.value(), self.fresh_key(), self.value()]
+        if roll < 0.9:
+            return ["DEL"] + r.sample(mine, min(len(mine), r.randint(1, 3)))
+        return r.choice([["PEXPIRE", r.choice(mine), str(r.randint(*LONG_TTL_MS))], ["PERSIST", r.choice(mine)]])
 
     # MARK: reads (the master expires what they find past its deadline, and propagates DEL)
 

@@ -42,6 +42,7 @@ SECONDS = float(os.environ.get("VALKEYPER_FUZZ_SECONDS", "45"))
 SEED = int(os.environ.get("VALKEYPER_FUZZ_SEED") or random.SystemRandom().randrange(1, 1 << 31))
 CLIENTS = 4
 SYNC_TIMEOUT = 90   # seconds for the replicas to catch up once the writes stop
+MEMORY_LIMIT = 128 << 20   # bytes a ValKeyper node may use at the end (see check_memory)
 
 pytestmark = [
     pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0"),
@@ -265,6 +266,18 @@ class Run:
         self.log("compared at offset %d: %d keys" % (offset, len(expected)))
         return offset, digest, expected, problems
 
+    def check_memory(self):
+        """Memory stays in proportion to the data (a few thousand small keys and 16 MB of
+        backlog at most): a leak per command shows after a minute of writes."""
+        problems = []
+        for n in self.nodes:
+            if n.kind == "valkeyper":
+                used = int(n.info("memory")["used_memory"])
+                self.log("%r used_memory %d" % (n, used))
+                if used > MEMORY_LIMIT:
+                    problems.append("%r uses %d bytes of memory (limit %d)" % (n, used, MEMORY_LIMIT))
+        return problems
+
     def check_dump(self, offset, digest, expected):
         """The master's SAVE, loaded by a fresh redis-server, holds the same data."""
         assert self.master.cmd("SAVE") == "OK"
@@ -309,7 +322,10 @@ def test_replicas_converge_under_random_writes_and_disturbances():
         if not problems:
             problems = run.check_dump(offset, digest, expected)
         assert not problems, run.report("\n".join(problems))
+        problems = run.check_memory()
+        assert not problems, run.report("\n".join(problems))
         assert len(expected) > 0, run.report("nothing left to compare")
+        print("\n".join(run.events[-len(run.nodes):]))
         ok = True
     except Exception as e:
         if isinstance(e, AssertionError) and "seed %d:" % SEED in str(e):
