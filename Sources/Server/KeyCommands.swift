@@ -13,6 +13,10 @@ import Glibc
 /// their keys for all their steps (see Locking.swift): no client sees a cross-shard
 /// RENAME or COPY half done.
 enum KeyCommands {
+    /// The EXPIRE family's optional NX|XX|GT|LT, as COMMAND DOCS describes it.
+    private static let expireCondition: CommandArgument =
+        .oneOf("condition", [.token("NX"), .token("XX"), .token("GT"), .token("LT")]).optional
+
     static let specs: [CommandSpec] = [
         CommandSpec("del", arity: -2, flags: [.write], keys: (1, -1, 1), group: "generic",
                     summary: "Removes keys.",
@@ -56,12 +60,7 @@ enum KeyCommands {
                        arguments: [
                            .key("key"),
                            .integer("seconds"),
-                           .oneOf("condition", [
-                               .token("NX"),
-                               .token("XX"),
-                               .token("GT"),
-                               .token("LT"),
-                           ]).optional,
+                           expireCondition,
                        ]),
         CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
                     summary: "Makes a key expire after some milliseconds.",
@@ -72,12 +71,7 @@ enum KeyCommands {
                        arguments: [
                            .key("key"),
                            .integer("milliseconds"),
-                           .oneOf("condition", [
-                               .token("NX"),
-                               .token("XX"),
-                               .token("GT"),
-                               .token("LT"),
-                           ]).optional,
+                           expireCondition,
                        ]),
         CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
                     summary: "Makes a key expire at a Unix time in seconds.",
@@ -88,12 +82,7 @@ enum KeyCommands {
                        arguments: [
                            .key("key"),
                            .unixTime("unix-time-seconds"),
-                           .oneOf("condition", [
-                               .token("NX"),
-                               .token("XX"),
-                               .token("GT"),
-                               .token("LT"),
-                           ]).optional,
+                           expireCondition,
                        ]),
         CommandSpec("pexpireat", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "generic",
                     summary: "Makes a key expire at a Unix time in milliseconds.",
@@ -104,12 +93,7 @@ enum KeyCommands {
                        arguments: [
                            .key("key"),
                            .unixTime("unix-time-milliseconds"),
-                           .oneOf("condition", [
-                               .token("NX"),
-                               .token("XX"),
-                               .token("GT"),
-                               .token("LT"),
-                           ]).optional,
+                           expireCondition,
                        ]),
         CommandSpec("ttl", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "generic",
                     summary: "Seconds until a key expires.",
