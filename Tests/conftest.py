@@ -124,17 +124,22 @@ def r(server):
     c.close()
 
 
-@pytest.fixture
-def make_server():
+def _starter(kind):
+    """A fixture body: a function that starts `kind` servers, all stopped after the test."""
     started = []
 
     def start(*args):
-        s = Server(*args)
+        s = kind(*args)
         started.append(s)
         return s
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def make_server():
+    yield from _starter(Server)
 
 
 @pytest.fixture
@@ -142,15 +147,7 @@ def make_redis():
     """Starts redis-server 7.0 processes (stopped after the test); skips without one."""
     if REDIS_SERVER is None:
         pytest.skip("needs Debian's redis-server 7.0")
-    started = []
-
-    def start(*args):
-        s = RedisServer(*args)
-        started.append(s)
-        return s
-    yield start
-    for s in started:
-        s.stop()
+    yield from _starter(RedisServer)
 
 
 @pytest.fixture(scope="module")
