@@ -8,6 +8,14 @@ import Values
 /// Stream commands (Redis 7.0's t_stream.c): XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM,
 /// XSETID, XREAD; the consumer group commands are in StreamGroupCommands.swift.
 enum StreamCommands {
+    /// XADD's and XTRIM's MAXLEN|MINID [=|~] threshold [LIMIT count], as COMMAND DOCS describes it.
+    private static let trimArgument: CommandArgument = .block("trim", [
+        .oneOf("strategy", [.token("MAXLEN"), .token("MINID")]),
+        .oneOf("operator", [.token("=", name: "equal"), .token("~", name: "approximately")]).optional,
+        .string("threshold"),
+        .integer("count", token: "LIMIT").optional,
+    ])
+
     static let specs: [CommandSpec] = [
         CommandSpec("xadd", arity: -5, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "stream",
                     summary: "Adds an entry to a stream, optionally trimming it.",
@@ -17,15 +25,7 @@ enum StreamCommands {
                        arguments: [
                            .key("key"),
                            .token("NOMKSTREAM").optional,
-                           .block("trim", [
-                               .oneOf("strategy", [.token("MAXLEN"), .token("MINID")]),
-                               .oneOf("operator", [
-                                   .token("=", name: "equal"),
-                                   .token("~", name: "approximately"),
-                               ]).optional,
-                               .string("threshold"),
-                               .integer("count", token: "LIMIT").optional,
-                           ]).optional,
+                           trimArgument.optional,
                            .oneOf("id_or_auto", [.token("*", name: "auto_id"), .string("id")]),
                            .block("field_value", [.string("field"), .string("value")]).multiple,
                        ]),
@@ -64,15 +64,7 @@ enum StreamCommands {
                        keySpecs: [KeySpec(["RW", "delete"], index: 1)],
                        arguments: [
                            .key("key"),
-                           .block("trim", [
-                               .oneOf("strategy", [.token("MAXLEN"), .token("MINID")]),
-                               .oneOf("operator", [
-                                   .token("=", name: "equal"),
-                                   .token("~", name: "approximately"),
-                               ]).optional,
-                               .string("threshold"),
-                               .integer("count", token: "LIMIT").optional,
-                           ]),
+                           trimArgument,
                        ]),
         CommandSpec("xsetid", arity: -3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "stream",
                     summary: "Sets a stream's last ID and counters (used by replication).", run: .keyed(xsetid, split: nil, crossShard: nil))
