@@ -10,7 +10,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "integration"))
-from resp import Conn  # noqa: E402
+from resp import Conn, encode  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BINARY = os.environ.get("VALKEYPER_BIN", os.path.join(ROOT, ".build", "release", "valkeyper-server"))
@@ -34,6 +34,29 @@ def wait_until(condition, timeout=10.0, interval=0.01, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + message)
         time.sleep(interval)
+
+
+def connections_on_two_workers(port):
+    """Two connections served by different worker threads of a two-worker server started with
+    `--enable-debug-command yes`: the second still answers while the first sleeps in DEBUG
+    SLEEP. Worker 0 accepts every connection and hands them out in turn, so while it sleeps
+    nothing is answered: then the newer connection becomes the one that sleeps."""
+    first = Conn(port)
+    for _ in range(8):
+        first.send_raw(encode("DEBUG", "SLEEP", "0.5"))
+        second = Conn(port, timeout=0.25)
+        try:
+            answered = second.cmd("PING") == "PONG"
+        except socket.timeout:
+            answered = False
+        assert first.read() == "OK"
+        if answered:
+            second.sock.settimeout(10)
+            return first, second
+        first.close()
+        first = Conn(port)
+        second.close()
+    raise AssertionError("no two connections landed on different workers")
 
 
 def answers_ping(port):

@@ -8,6 +8,10 @@ struct ReplySink {
         case dropped
     }
     var kind: Kind
+    /// operation: the operation's generation (in the padding after `kind`). A part's reply
+    /// that comes after its operation ended (a blocked read's other waits, cancelled) must
+    /// not reach the operation that took the slot since.
+    var generation: UInt16 = 0
     /// client: the connection's fd; operation: the operation's slot in the worker's table.
     var index: Int32
     /// The client's id (for a client sink it also guards against fd reuse).

@@ -100,24 +100,26 @@ extension Worker {
     func cancelBlockedRequest(of c: Client) {
         guard let slot = blockedClients.operationOf.removeValue(forKey: c.id) else { return }
         guard let op = operations.indices.contains(slot) ? operations[slot] : nil, op.clientID == c.id else { return }
-        for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(clientID: c.id, slot: slot, shard: s) }
+        for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(of: op, shard: s) }
     }
 
-    /// Cancels the waits of operation `slot` on `shard`, on the worker owning it.
-    func cancelBlockedRequest(clientID: UInt64, slot: Int, shard: Int) {
+    /// Cancels the waits of operation `op` on `shard`, on the worker owning it.
+    func cancelBlockedRequest(of op: MultiShardOperation, shard: Int) {
+        let (clientID, slot, generation) = (op.clientID, op.slot, op.generation)
         let owner = context.owner(ofShard: shard)
         if owner == index {
-            cancelBlockedClient(clientID, slot: slot)
+            cancelBlockedClient(clientID, slot: slot, generation: generation)
         } else {
-            send(.control({ w in w.cancelBlockedClient(clientID, slot: slot) }), to: owner)
+            send(.control({ w in w.cancelBlockedClient(clientID, slot: slot, generation: generation) }), to: owner)
         }
     }
 
     /// Cancels the waiters of `clientID` for operation `slot` on this worker's shard (another
     /// key served it, or the client closed).
-    func cancelBlockedClient(_ clientID: UInt64, slot: Int) {
+    func cancelBlockedClient(_ clientID: UInt64, slot: Int, generation: UInt16) {
         guard let blocked = shard?.blocked else { return }
-        for case let waiter as BlockedClient in blocked.waiters(ofClient: clientID) where waiter.sink.index == Int32(slot) {
+        for case let waiter as BlockedClient in blocked.waiters(ofClient: clientID)
+            where waiter.sink.index == Int32(slot) && waiter.sink.generation == generation {
             blocked.remove(waiter)
             answer(waiter, BlockedClient.noAnswer)
         }

@@ -6,7 +6,7 @@ extension Worker {
     func process(_ c: Client) {
         if c.isMaster { processMasterStream(c); return }
         var position = 0
-        parsing: while position < c.input.count && !c.closeAfterReply && !c.closeASAP && !c.pausedByOperation {
+        parsing: while position < c.input.count && !c.closeAfterReply && !c.closeASAP && !c.pausedByOperation && !c.isClosed {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
             var consumed = 0
             switch c.parser.parse(frame, consumed: &consumed) {
@@ -354,6 +354,8 @@ extension Worker {
             operations.append(op)
         }
         op.slot = slot
+        nextOperationGeneration &+= 1
+        op.generation = nextOperationGeneration
         op.command = commandStats.current
         op.propagationTag = newPropagationTag()
         return slot
@@ -419,9 +421,9 @@ extension Worker {
             return
         }
         var resumed: Client?
-        if op.clientFD >= 0, Int(op.clientFD) < clientsByFD.count, let c = clientsByFD[Int(op.clientFD)], c.id == op.clientID {
+        if op.clientFD >= 0, let c = client(fd: op.clientFD, id: op.clientID) {
             deliverDeferredReply(to: c, ticket: op.ticket, reply, command: op.command)
-            if op.pausesClient { c.pausedByOperation = false; resumed = c }
+            if op.pausesClient && !c.isClosed { c.pausedByOperation = false; resumed = c }
         }
         finishLocked(op)
         releaseOperation(slot)
@@ -465,7 +467,8 @@ extension Worker {
         for p in range where !op.eagerParts.contains(p) {
             let part = op.parts[p]
             let owner = context.owner(ofShard: part.shard)
-            let sink = ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p))
+            let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
+                                 ticket: UInt32(p))
             if owner == index, let shard {
                 guard let handler = table.shardHandlers[Int(part.command)] else { continue }
                 let waits = op.withArguments(of: part) { args -> Bool in

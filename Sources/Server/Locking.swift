@@ -123,7 +123,8 @@ extension Worker {
                 lock.eager[part.shard] = b
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
-                          sink: ReplySink(kind: .operation, index: Int32(slot), id: op.clientID, ticket: UInt32(p)),
+                          sink: ReplySink(kind: .operation, generation: op.generation, index: Int32(slot),
+                                          id: op.clientID, ticket: UInt32(p)),
                           transaction: id, tag: op.propagationTag)
                 }
                 op.eagerParts.insert(p)

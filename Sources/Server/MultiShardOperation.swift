@@ -67,8 +67,10 @@ final class MultiShardOperation {
     var parent: (slot: Int, item: Int)?
     /// The transaction whose locks this operation runs under (0: none).
     var transaction: UInt64 = 0
-    /// Its slot in the worker's operation table, once started.
+    /// Its slot in the worker's operation table, once started, and what tells it apart from
+    /// the operations that had the slot before (ReplySink.generation).
     var slot = -1
+    var generation: UInt16 = 0
     /// The command that started it (table index, -1 for none): a late error reply counts as
     /// its failed call, as Redis counts a blocked XREADGROUP woken by NOGROUP.
     var command = -1

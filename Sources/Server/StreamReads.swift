@@ -254,6 +254,6 @@ enum StreamReads {
 
     static func cancelOthers(_ op: MultiShardOperation, w: Worker) {
         let shards = Set(op.parts.map(\.shard))
-        for s in shards { w.cancelBlockedRequest(clientID: op.clientID, slot: op.slot, shard: s) }
+        for s in shards { w.cancelBlockedRequest(of: op, shard: s) }
     }
 }

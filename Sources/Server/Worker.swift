@@ -24,6 +24,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     var clientsByFD: [Client?] = []
     var clientCount = 0
+    /// Closed clients whose dispatched commands still run, by id (ClosingClients.swift).
+    var closingClients: [UInt64: Client] = [:]
     private var flushList: [Client] = []
     private var nextConnectionTarget = 0
 
@@ -35,6 +37,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private var hasOverflow = false
 
     var operations: [MultiShardOperation?] = []
+    /// Told apart operations that take the same slot one after the other (ReplySink.generation).
+    var nextOperationGeneration: UInt16 = 0
     /// Replies of commands that waited for a lock, per origin worker, sent with the batches.
     var lateReplies: [Batch?]
     /// Commands waiting on this worker's shard until locks they conflict with are released.
@@ -255,6 +259,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         c.transaction = nil
         unwatchAll(c)
         cancelBlockedRequest(of: c)
+        keepWhileRepliesOwed(c)
     }
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
@@ -492,9 +497,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 c.fill(ticket: sink.ticket, with: bytes)
                 markForFlush(c)
                 startOperationAwaitingTurn(c)
+            } else if !closingClients.isEmpty, let c = closingClients[sink.id] {
+                settleClosedClientReply(c, ticket: sink.ticket)
             }
         case .operation:
-            guard let op = operations[Int(sink.index)] else { return }
+            guard let op = operations[Int(sink.index)], op.generation == sink.generation else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
             // Recording may re-enter (a blocked XREAD served here cancels its other waits,
             // whose replies are delivered inline) and finish the operation inside: its slot

@@ -43,7 +43,10 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
             home.deliverNestedReply(reply.readable, toExecAt: exec.slot, item: exec.item)
             return
         }
-        guard !client.isClosed else { return }
+        if client.isClosed {
+            home.settleClosedClientReply(client, ticket: ticket)
+            return
+        }
         var reply = ByteBuffer(capacity: 1024)
         finish(home, client, answers.map { $0! }, &reply)
         home.deliverDeferredReply(to: client, ticket: ticket, reply.readable, command: command)
@@ -86,7 +89,10 @@ extension Worker {
     /// Fills a client's reserved reply slot with a reply computed later on this worker.
     /// `command`: the table index of the command answered, whose failed calls an error counts.
     func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer, command: Int = -1) {
-        guard !c.isClosed else { return }
+        if c.isClosed {
+            settleClosedClientReply(c, ticket: ticket)
+            return
+        }
         if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: command) }
         c.fill(ticket: ticket, with: bytes)
         markForFlush(c)

@@ -5,12 +5,13 @@ working on many key pairs (at least one pair lands on two shards), and same-shar
 paths by {hashtags}.
 """
 import random
+import socket
 import time
 
 import pytest
 
-from conftest import wait_until
-from resp import Error
+from conftest import connections_on_two_workers, wait_until
+from resp import Error, encode
 
 PAIRS = 24  # key pairs per cross-shard check: all on one shard by chance is ~2^-24
 SERVER_ARGS = ("--enable-debug-command", "yes")  # DEBUG SLEEP / SET-ACTIVE-EXPIRE (default: no, as Redis)
@@ -645,3 +646,35 @@ def test_cross_shard_operations_do_not_pile_up_memory(make_server):
         r.pipeline([("MSET", *[x for k in keys for x in (k, "v")]), ("DEL", *keys), ("DBSIZE",), ("SWAPDB", "0", "1")])
     # 4000 operations: 12 KB per remote shard each would be about 90 MB.
     assert used_memory(r) - start < 4 * 1024 * 1024
+
+
+def sleep_a_shard_under(writer, keys):
+    """SETs `keys` one at a time from `writer` until one is not answered at once: that key's
+    shard sleeps (DEBUG SLEEP on its worker) and the SET is still on its way. Returns how
+    many SETs were sent."""
+    writer.sock.settimeout(0.2)
+    for sent, k in enumerate(keys, 1):
+        writer.send_raw(encode("SET", k, "v"))
+        try:
+            assert writer.read() == "OK"
+        except socket.timeout:
+            return sent
+    raise AssertionError("no SET waited for the sleeping worker")
+
+
+def test_commands_sent_before_a_close_all_run(make_server):
+    """A client that pipelines writes and a multi-shard DEL, then closes at once, has them all
+    run: Redis runs what it has read before it sees the close. Here the DEL waits for the
+    client's earlier SETs, which a sleeping shard holds up, while the client goes away."""
+    s = make_server("--threads", "2", "--shards", "2", *SERVER_ARGS)
+    sleeper, writer = connections_on_two_workers(s.port)
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "2"))
+    keys = ["k%d" % i for i in range(40)]
+    sent = sleep_a_shard_under(writer, keys)
+    writer.send_raw(b"".join(encode("SET", k, "v") for k in keys[sent:]) + encode("DEL", *keys))
+    writer.close()
+    assert sleeper.read() == "OK"
+    c = s.conn()
+    # Until the DEL runs, the SETs answered before the sleep are there.
+    wait_until(lambda: c.cmd("DBSIZE") == 0, message="the DEL sent before the close to run")
+    assert c.cmd("PING") == "PONG"

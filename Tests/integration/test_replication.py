@@ -4,12 +4,13 @@ for transactions and cross-shard commands, expirations as DEL), partial resync f
 backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
 import os
 import signal
+import socket
 import threading
 import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import connections_on_two_workers, wait_until
 from resp import encode
 from test_persistence import REDIS_SERVER, Node, info_fields, needs_redis, shards
 
@@ -392,6 +393,46 @@ def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
     assert (stats["sync_full"], stats["sync_partial_ok"]) == ("1", "1")
     wait_in_sync(master, again)
     assert again.conn().cmd("GET", "k1") == b"2"
+
+
+def test_a_link_dropped_with_commands_in_flight_loses_none_of_them(nodes):
+    """The master's commands a replica has dispatched to a shard still run when the link drops
+    before they did, and the next link continues after them: its offset counts them. One of
+    the replica's workers sleeps (DEBUG SLEEP) while the master writes and drops the link;
+    with the sleeper on the worker that does not own the link, a multi-shard DEL waits for
+    SETs held up on the sleeping shard. Both workers take their turn as the sleeper."""
+    master = master_node(nodes, 2, *DEBUG)
+    m = master.conn()
+    replica = valkeyper_replica(nodes, master, 2, *DEBUG)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica up")
+    first, second = connections_on_two_workers(replica.port)
+    keys = ["k%d" % i for i in range(40)]
+    for round, (sleeper, other) in enumerate([(first, second), (second, first)]):
+        sleeper.send_raw(encode("DEBUG", "SLEEP", "2"))
+        # A GET not answered at once shows the sleep has begun (when the sleeper is the worker
+        # serving the link, nothing of the stream is read until it wakes).
+        other.sock.settimeout(0.2)
+        for k in keys:
+            other.send_raw(encode("GET", k))
+            try:
+                other.read()
+            except socket.timeout:
+                break
+        else:
+            raise AssertionError("no GET waited for the sleeping worker")
+        for k in keys:
+            m.cmd("SET", k, "v%d" % round)
+        assert m.cmd("DEL", *keys) == len(keys)
+        m.cmd("MSET", *[x for k in keys[:8] for x in (k, "after%d" % round)])
+        assert m.cmd("CLIENT", "KILL", "TYPE", "replica") == 1
+        assert sleeper.read() == "OK"
+        other.sock.settimeout(10)
+        other.read()  # the GET that waited
+        m.cmd("SET", "round", str(round))
+        wait_until(lambda: link_up(replica), timeout=20, message="the link back up")
+        assert m.cmd("WAIT", "1", "10000") == 1
+        assert other.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST")
+        assert other.cmd("DBSIZE") == 9
 
 
 def test_debug_digest_agrees_between_master_and_replicas(nodes):

@@ -40,12 +40,6 @@ from resp import Conn
 
 SECONDS = float(os.environ.get("VALKEYPER_FUZZ_SECONDS", "45"))
 SEED = int(os.environ.get("VALKEYPER_FUZZ_SEED") or random.SystemRandom().randrange(1, 1 << 31))
-# Known open divergence (issue 10, seed 274673303): CLIENT KILL TYPE master on a sharded ValKeyper
-# replica while the master's cross-shard commands are in flight can lose one of them (the replica
-# reached the master's offset without a `COPY k s2 DB 1` that ran on the master just before the
-# kill). Until it is fixed, `make test` leaves that event out on ValKeyper replicas so that CI stays
-# meaningful for everything else; `make fuzz` (VALKEYPER_FUZZ_ALL_EVENTS=1) keeps it in.
-ALL_EVENTS = os.environ.get("VALKEYPER_FUZZ_ALL_EVENTS") == "1"
 CLIENTS = 4
 SYNC_TIMEOUT = 90   # seconds for the replicas to catch up once the writes stop
 MEMORY_LIMIT = 128 << 20   # bytes a ValKeyper node may use at the end (see check_memory)
@@ -160,9 +154,7 @@ class Run:
         kind = r.choices(["kill_link", "kill_replicas", "detach", "restart", "sigstop", "move", "bgsave"],
                          weights=[3, 2, 2, 3, 1, 1, 1])[0]
         node = r.choice(self.replicas)
-        if kind == "kill_link" and not ALL_EVENTS and node.kind == "valkeyper":
-            self.log("%r CLIENT KILL TYPE master left out (known divergence; VALKEYPER_FUZZ_ALL_EVENTS=1 keeps it)" % node)
-        elif kind == "kill_link":
+        if kind == "kill_link":
             self.log("%r CLIENT KILL TYPE master -> %r" % (node, node.cmd("CLIENT", "KILL", "TYPE", "master")))
         elif kind == "kill_replicas":
             upstream = r.choice([self.master, self.vk1])

@@ -33,7 +33,11 @@ extension Worker {
     }
 
     private func answerWithCurrentOffset(fd: Int32, id: UInt64, ticket: UInt32, _ render: OffsetReply) {
-        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)], c.id == id else { return }
+        guard let c = client(fd: fd, id: id) else { return }
+        if c.isClosed {
+            settleClosedClientReply(c, ticket: ticket)
+            return
+        }
         var reply = ByteBuffer(capacity: 1024)
         // `render` may itself answer later (INFO gathers every worker's report): it then takes
         // the next ticket, and this one is filled with nothing.

@@ -57,6 +57,11 @@ final class MasterLink: @unchecked Sendable {  // touched only by worker 0's thr
 
     // Streaming.
     var client: Client?
+    /// The master client of a link that dropped while commands it sent still ran on other
+    /// shards (ClosingClients.swift). The next link waits for them: its stream continues
+    /// from the offset counted when they were dispatched, and a command of it must not
+    /// overtake one of theirs.
+    var closedClient: Client?
     var masterReplid = ""
     /// Offset of the last byte dispatched (the stream's position: PSYNC, the dump's history)
     /// and of the last byte read; what has run is `appliedOffset` (Redis's reploff, what
@@ -147,6 +152,7 @@ extension Worker {
             link.cachedDB = restored.db
         } else if let old = masterLink {
             dropMasterLink(old, reason: nil)
+            link.closedClient = old.closedClient
             link.cachedReplid = old.cachedReplid
             link.cachedOffset = old.cachedOffset
             link.cachedDB = old.cachedDB
@@ -166,7 +172,11 @@ extension Worker {
             s.syncInProgress = false
             s.masterLinkState = link.roleState
         }
-        guard let restored else { connectToMaster(link); return }
+        guard let restored else {
+            // Else the timer connects once the dropped link's commands have run.
+            if link.closedClient == nil { connectToMaster(link) }
+            return
+        }
         // This server's stream continues that history (Redis takes its replid and offset from
         // the dump): the sequencer takes it before the link can bring any of the stream.
         link.nextAttemptMs = .max
@@ -235,7 +245,9 @@ extension Worker {
     }
 
     /// Closes the link (logging `reason`) and, unless it is being replaced, retries later.
-    /// A link that was streaming keeps its master's history for a partial resync.
+    /// A link that was streaming keeps its master's history for a partial resync: the offset
+    /// of what was dispatched, which all runs even if some of it is still on its way to a
+    /// shard (the next link waits for that, see `closedClient`).
     func dropMasterLink(_ link: MasterLink, reason: String?) {
         if let reason { Log.warning(reason) }
         let wasConnected = link.state == .connected
@@ -246,8 +258,11 @@ extension Worker {
                 link.cachedDB = c.db
                 Log.notice("Caching the disconnected master state.")
             }
-            ReplicaMode.masterClientID.store(0, ordering: .relaxed)
+            // ReplicaMode.masterClientID stays: the commands still running are the master's
+            // (their writes see keys past their deadline, as the master's do). The next
+            // link's client replaces it.
             if !c.isClosed { closeClient(c) }  // closes the fd
+            if c.hasOutstandingReplies { link.closedClient = c }
         } else if link.fd >= 0 {
             loop.remove(link.fd)
             Socket.close(link.fd)
@@ -707,6 +722,12 @@ extension Worker {
         context.replication.status.withLock { $0.masterLinkState = state }
     }
 
+    /// The dropped master client's last command has run: the next link may start.
+    func masterClientSettled(_ link: MasterLink) {
+        link.closedClient = nil
+        if link.state == .connect && Clock.monotonicMilliseconds() >= link.nextAttemptMs { connectToMaster(link) }
+    }
+
     // MARK: Timer (worker 0, every tick)
 
     func masterLinkCron() {
@@ -719,7 +740,7 @@ extension Worker {
         let timeoutMs = Int64(context.config.withLock { $0.integer("repl-timeout") }) * 1000
         switch link.state {
         case .connect:
-            if mono >= link.nextAttemptMs { connectToMaster(link) }
+            if mono >= link.nextAttemptMs && link.closedClient == nil { connectToMaster(link) }
         case .connecting, .handshake:
             if mono - link.lastIOMs > timeoutMs { dropMasterLink(link, reason: "Timeout connecting to the MASTER...") }
         case .transfer:
