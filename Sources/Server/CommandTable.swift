@@ -207,17 +207,13 @@ final class CommandTable: Sendable {
         let step: Int16
         let hasSplit: Bool
         let splitStride: Int16
-        let noAuth: Bool
         /// Runs at once even inside MULTI (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
         let transactionControl: Bool
         let noMulti: Bool
-        /// Refused while a failed background save stops writes (write commands, and PING as in Redis).
-        let deniedOnDiskError: Bool
-        let isWrite: Bool
-        /// Allowed on a replica whose master link is down with replica-serve-stale-data no.
-        let allowedWhenStale: Bool
-        /// DEBUG: refused unless enable-debug-command allows the client.
-        let isProtected: Bool
+        /// The admission rules that concern it (bit i: AdmissionRule.rules[i]).
+        let admission: UInt8
+        /// An admin command: the server state admission reads may have changed after it.
+        let isAdmin: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -299,13 +295,11 @@ final class CommandTable: Sendable {
             }
             return Route(kind: kind, hasSubcommands: !spec.subcommands.isEmpty, arity: Int32(spec.arity), firstKey: Int16(spec.firstKey),
                          lastKey: Int16(spec.lastKey), step: Int16(spec.step), hasSplit: split != nil,
-                         splitStride: Int16(split?.stride ?? 0), noAuth: spec.flags.contains(.noAuth),
+                         splitStride: Int16(split?.stride ?? 0),
                          transactionControl: spec.inMulti == .runsAtOnce,
                          noMulti: spec.flags.contains(.noMulti),
-                         deniedOnDiskError: spec.flags.contains(.write) || spec.name == "ping",
-                         isWrite: spec.flags.contains(.write),
-                         allowedWhenStale: spec.flags.contains(.stale),
-                         isProtected: spec.flags.contains(.protected))
+                         admission: AdmissionRule.mask(for: spec),
+                         isAdmin: spec.flags.contains(.admin))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)

@@ -77,44 +77,11 @@ extension Worker {
         }
         let route = table.routes[Int(index)]
         c.lastCommandIndex = index
-        if route.isProtected && !DebugCommands.allowed(c) {
+        let candidates = route.admission & armedAdmission
+        if candidates != 0, let refusal = admissionRefusal(c, candidates: candidates) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
-            withReply(c) { $0.writeError(string: DebugCommands.notAllowed) }
-            return
-        }
-        if !c.authenticated && !route.noAuth && LiveConfig.passwordRequired.load(ordering: .relaxed) {
-            commandStats.reject(Int(index))
-            c.transaction?.failed = true
-            withReply(c) { $0.writeError("NOAUTH Authentication required.") }
-            return
-        }
-        if route.deniedOnDiskError && !context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed)
-            && !c.isMaster && writesStoppedByDiskError() {
-            commandStats.reject(Int(index))
-            c.transaction?.failed = true
-            withReply(c) { $0.writeError(Errors.diskError) }
-            return
-        }
-        if route.isWrite && LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0 && !enoughGoodReplicas() {
-            commandStats.reject(Int(index))
-            c.transaction?.failed = true
-            withReply(c) { $0.writeError("NOREPLICAS Not enough good replicas to write.") }
-            return
-        }
-        if context.replication.isReplica.load(ordering: .relaxed) && !c.isMaster
-            && route.isWrite && LiveConfig.replicaReadOnly.load(ordering: .relaxed) {
-            commandStats.reject(Int(index))
-            c.transaction?.failed = true
-            withReply(c) { $0.writeError("READONLY You can't write against a read only replica.") }
-            return
-        }
-        if !route.allowedWhenStale && context.replication.isReplica.load(ordering: .relaxed)
-            && !context.replication.masterLinkUp.load(ordering: .relaxed)
-            && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed) && !c.isMaster {
-            commandStats.reject(Int(index))
-            c.transaction?.failed = true
-            withReply(c) { $0.writeError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.") }
+            withReply(c) { $0.writeError(string: refusal) }
             return
         }
         if let transaction = c.transaction, !route.transactionControl {
@@ -138,6 +105,7 @@ extension Worker {
             if propagation != nil { preparePropagation(c, args, index: index) }
             withReply(c) { out in handler(self, c, args, &out) }
             nextPropagateAs = nil
+            if route.isAdmin { refreshArmedAdmission() }
         case .keyed:
             let shardIndex = shardOf(args[Int(route.firstKey)])
             if context.shardCount > 1 {

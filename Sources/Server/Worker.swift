@@ -76,6 +76,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var inlinePartScratch = ByteBuffer(capacity: 1024)
     var waitScratch = ByteBuffer(capacity: 1024)
 
+    /// Admission rules the server's state can trip now (Admission.swift).
+    var armedAdmission: UInt8 = 0
     var nowMs: Int64 = 0
     private var nextTickMs: Int64 = 0
     private var expiryBacklog = false
@@ -131,6 +133,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while !context.shuttingDown.load(ordering: .relaxed) {
             let n = loop.wait(timeoutMs: nextTimeout())
             refreshClock()
+            refreshArmedAdmission()
             activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)
