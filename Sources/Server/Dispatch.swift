@@ -102,9 +102,7 @@ extension Worker {
         switch route.kind {
         case .client:
             let handler = table.clientHandlers[Int(index)].unsafelyUnwrapped
-            if propagation != nil { preparePropagation(c, args, index: index) }
-            withReply(c) { out in handler(self, c, args, &out) }
-            nextPropagateAs = nil
+            withCall(c, args, index: index) { withReply(c) { out in handler(self, c, args, &out) } }
             if route.isAdmin { refreshArmedAdmission() }
         case .keyed:
             let shardIndex = shardOf(args[Int(route.firstKey)])
@@ -137,30 +135,12 @@ extension Worker {
                          combine: split.combine, out: &out)
             }
         } else if let crossShard {
-            nextOperationLocks = []
-            let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
-            var i = Int(route.firstKey)
-            while i <= last {
-                nextOperationLocks.append((shardOf(args[i]), IntentLocks.lockKey(args[i])))
-                i += max(1, Int(route.step))
+            withCall(c, args, index: index, lockingKeysOf: route) {
+                withReply(c) { out in crossShard(self, c, args, &out) }
             }
-            if propagation != nil { preparePropagation(c, args, index: index) }
-            withReply(c) { out in crossShard(self, c, args, &out) }
-            nextOperationLocks = []
-            nextPropagateAs = nil
         } else {
             withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
-    }
-
-    /// A write command that coordinates shards itself propagates as itself (the operation
-    /// it starts picks this up), not as its internal parts.
-    func preparePropagation(_ c: Client, _ args: Arguments, index: UInt16) {
-        guard table.specs[Int(index)].flags.contains(.write) else { return }
-        var bytes = ByteBuffer(capacity: 64)
-        bytes.writeArrayHeader(args.count)
-        for i in 0..<args.count { bytes.writeBulk(args[i]) }
-        nextPropagateAs = (c.db, Array(bytes.readable))
     }
 
     /// min-replicas-to-write on a master: enough replicas acknowledged recently (Redis's
@@ -262,15 +242,12 @@ extension Worker {
     /// otherwise takes a ticket and finishes when the last remote part returns.
     func start(_ op: MultiShardOperation, client c: Client, out: inout ByteBuffer) {
         let slot = register(op)
-        for (shard, key) in nextOperationLocks {
+        let (locks, propagateAs) = takeCallForOperation()
+        for (shard, key) in locks {
             op.lockPlan[shard, default: .init()].keys.insert(key)
         }
-        nextOperationLocks = []
-        if let command = nextPropagateAs {
-            op.propagateAs = command
-            nextPropagateAs = nil
-        }
-        if let nesting = currentNesting {
+        if let propagateAs { op.propagateAs = propagateAs }
+        if let nesting = call.nesting {
             op.propagationParent = operations[nesting.slot]?.propagationTag ?? 0
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
             op.transaction = nesting.transaction
@@ -473,9 +450,7 @@ extension Worker {
         let route = table.routes[Int(index)]
         switch route.kind {
         case .client:
-            if propagation != nil { preparePropagation(c, args, index: index) }
-            table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &out)
-            nextPropagateAs = nil
+            withCall(c, args, index: index) { table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &out) }
         case .keyed:
             guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
             let shards = Set(stride(from: Int(route.firstKey), through: min(route.lastKeyIndex(argumentCount: args.count),
@@ -489,9 +464,7 @@ extension Worker {
                 runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
                          combine: split.combine, out: &out)
             } else if let crossShard {
-                if propagation != nil { preparePropagation(c, args, index: index) }
-                crossShard(self, c, args, &out)
-                nextPropagateAs = nil
+                withCall(c, args, index: index) { crossShard(self, c, args, &out) }
             } else {
                 out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
             }

@@ -488,7 +488,7 @@ enum PersistenceCommands {
         let state = w.context.persistence
         if state.saveInProgress.load(ordering: .acquiring) {
             out.writeError("ERR Background save already in progress")
-        } else if w.currentNesting != nil {
+        } else if w.call.nesting != nil {
             state.backgroundSaveScheduled.store(true, ordering: .relaxed)
             out.append("+Background saving scheduled\r\n")
         } else if !w.backgroundSave(client: c, out: &out) {

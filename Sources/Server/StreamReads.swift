@@ -91,7 +91,7 @@ enum StreamReads {
         guard let r = parse(args, from: 1, xreadgroup: false, &out) else { return }
         // Inside MULTI a read never blocks (Redis: a timeout at once).
         let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
-        let canBlock = r.blockMs != nil && w.currentNesting == nil
+        let canBlock = r.blockMs != nil && w.call.nesting == nil
         let op = MultiShardOperation(client: c) { [unowned w] op, out in combine(op, w, &out) }
         let name = op.store(string: InternalCommand.xread.name)
         let count = op.store(string: String(r.count))
@@ -193,10 +193,10 @@ enum StreamReads {
     /// already moved an earlier stream's group.
     static func xreadgroup(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
         // Replicas get the XCLAIM/XGROUP forms the parts propagate, never XREADGROUP itself.
-        w.nextPropagateAs = nil
+        w.call.propagateAs = nil
         guard let r = parse(args, from: 1, xreadgroup: true, &out), let groupAt = r.group else { return }
         let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
-        let canBlock = r.blockMs != nil && w.currentNesting == nil
+        let canBlock = r.blockMs != nil && w.call.nesting == nil
         let op = MultiShardOperation(client: c) { _, _ in true }
         let group = op.store(args[groupAt]), consumer = op.store(args[groupAt + 1])
         let count = op.store(string: String(r.count)), noack = op.store(string: r.noack ? "1" : "0")

@@ -305,7 +305,7 @@ enum TransactionCommands {
         var reply = ByteBuffer(capacity: 64)
         let savedDB = c.db
         c.db = it.db
-        w.currentNesting = (op.transaction, op.slot, item)
+        w.call.nesting = (op.transaction, op.slot, item)
         op.spans.withUnsafeBufferPointer { spans in
             let gathered = it.spans.map { spans[$0] }
             gathered.withUnsafeBufferPointer { g in
@@ -313,7 +313,7 @@ enum TransactionCommands {
                 w.runInTransaction(c, command: it.command, args: args, out: &reply)
             }
         }
-        w.currentNesting = nil
+        w.call.nesting = nil
         // SELECT inside the transaction moves the client; other nested commands leave db alone.
         if w.table.specs[Int(it.command)].name != "select" { c.db = savedDB }
         if reply.count > 0 { state.replies[item] = reply.bytes }

@@ -47,10 +47,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var nextTransactionID: UInt64 = 0
     /// The background save this worker gathers shard copies for, if any.
     var snapshotCollection: SnapshotCollection?
-    /// Keys a cross-shard command handler's operation must lock (set by dispatch).
-    var nextOperationLocks: [(Int, UInt64)] = []
-    /// Set while a command inside EXEC runs: operations it starts join the EXEC.
-    var currentNesting: (transaction: UInt64, slot: Int, item: Int)?
+    /// The command now running, as the operation it may start needs it (CommandCall.swift).
+    var call = CommandCall()
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
     var freeOperationSlots: [Int] = []
@@ -63,9 +61,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var pendingReplicationSnapshots: [UInt64] = []
     /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
     var masterStreamHold = MasterStreamHold.none
-    /// Set by dispatch for a write command that coordinates shards itself: the operation it
-    /// starts propagates as this command (db, RESP bytes) rather than as its parts.
-    var nextPropagateAs: (db: Int, command: [UInt8])?
 
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
@@ -258,12 +253,17 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         clientsByFD[Int(c.fd)] = nil
         clientCount -= 1
         context.connectedClients.subtract(1, ordering: .relaxed)
-        // Queued MULTI commands die with the client; its WATCHes are forgotten.
-        c.transaction = nil
-        unwatchAll(c)
-        cancelBlockedRequest(of: c)
-        keepWhileRepliesOwed(c)
+        for hook in Worker.disconnectHooks { hook(self, c) }
     }
+
+    /// What each subsystem does when a client closes, in this order. A subsystem that keeps
+    /// state per client (pub/sub subscriptions, client tracking next) adds its line here.
+    static let disconnectHooks: [@Sendable (Worker, Client) -> Void] = [
+        { _, c in c.transaction = nil },           // queued MULTI commands die with the client
+        { w, c in w.unwatchAll(c) },                // its WATCHes are forgotten on every shard
+        { w, c in w.cancelBlockedRequest(of: c) },  // a blocked read stops waiting
+        { w, c in w.keepWhileRepliesOwed(c) },      // what it sent before closing still runs
+    ]
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
         guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)] else { return }

@@ -66,7 +66,7 @@ extension Worker {
             return
         }
         // Inside EXEC the reply is the transaction's, in its place: EXEC waits for it.
-        let exec = currentNesting.map { (slot: $0.slot, item: $0.item) }
+        let exec = call.nesting.map { (slot: $0.slot, item: $0.item) }
         if let exec { operations[exec.slot]?.remaining += 1 }
         let gather = WorkerGather<Answer>(client: c, ticket: exec == nil ? c.takeTicket() : 0, exec: exec, workers: count,
                                           command: commandStats.current, finish: finish)

@@ -50,7 +50,7 @@ extension Worker {
     /// A command run by EXEC (nested under its locks, or inline, where the client's current
     /// command is still EXEC) answers at once, as inside Redis's EXEC nothing blocks.
     private func isInsideExec(_ c: Client) -> Bool {
-        if currentNesting != nil || c.transaction != nil { return true }
+        if call.nesting != nil || c.transaction != nil { return true }
         guard let running = c.lastCommandIndex else { return false }
         return table.specs[Int(running)].name == "exec"
     }

@@ -86,7 +86,7 @@ enum ReplicationCommands {
         guard let wanted = args.integer(1) else { out.writeError(Errors.notInteger); return }
         guard let timeout = args.integer(2) else { out.writeError("ERR timeout is not an integer or out of range"); return }
         guard timeout >= 0 else { out.writeError("ERR timeout is negative"); return }
-        if w.currentNesting != nil || c.transaction != nil {
+        if w.call.nesting != nil || c.transaction != nil {
             // Inside EXEC Redis cannot block: it answers with the acks it has.
             out.writeInteger(acknowledgedNow(replication))
             return
