@@ -120,7 +120,7 @@ import Testing
                 if !accepted {
                     #expect(reply == "-ERR wrong number of arguments for '\(c.name)' command\r\n", "\(c.name) \(n)")
                     #expect(tx.failed && tx.commands.isEmpty, "\(c.name) \(n)")
-                } else if table.routes[Int(c.index)].isProtected {
+                } else if table.specs[Int(c.index)].flags.contains(.protected) {
                     // DEBUG with enable-debug-command no (the default): refused after the arity check.
                     #expect(reply == "-" + DebugCommands.notAllowed + "\r\n", "\(c.name) \(n)")
                     #expect(tx.failed && tx.commands.isEmpty, "\(c.name) \(n)")

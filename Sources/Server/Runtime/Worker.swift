@@ -95,6 +95,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         overflow = Array(repeating: [], count: context.workerCount)
         lateReplies = Array(repeating: nil, count: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
+        refreshArmedAdmission()
     }
 
     var servesConnections: Bool { index < context.connectionWorkers }
