@@ -99,7 +99,7 @@ extension Worker {
     /// Cancels the waits of `c` (it closed) on every shard it blocked on.
     func cancelBlockedRequest(of c: Client) {
         guard let slot = blockedClients.operationOf.removeValue(forKey: c.id) else { return }
-        guard let op = operations.indices.contains(slot) ? operations[slot] : nil, op.clientID == c.id else { return }
+        guard let op = operations[slot], op.clientID == c.id else { return }
         for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(of: op, shard: s) }
     }
 
@@ -134,8 +134,7 @@ extension Worker {
             blockedClients.answers.append((waiter.sink, waiter.command, bytes))
             return
         }
-        let batch = lateReplies[waiter.origin] ?? Batch(origin: waiter.origin, target: index)
-        lateReplies[waiter.origin] = batch
+        let batch = outbox.lateReplyBatch(to: waiter.origin)
         bytes.withUnsafeBytes { batch.addReply(command: waiter.command, sink: waiter.sink, reply: $0) }
     }
 

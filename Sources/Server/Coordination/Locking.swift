@@ -15,6 +15,31 @@ struct WaitingCommand {
     let tag: UInt64
 }
 
+/// The commands waiting on a worker's shard, in arrival order, and how many each client has
+/// there: a client's later command for the shard waits behind its earlier one, so its order
+/// holds.
+struct WaitingCommands {
+    private(set) var queue: [WaitingCommand] = []
+    private var perClient: [UInt64: Int] = [:]
+
+    var isEmpty: Bool { queue.isEmpty }
+    func hasCommand(of client: UInt64) -> Bool { perClient[client] != nil }
+
+    mutating func append(_ w: WaitingCommand) {
+        queue.append(w)
+        perClient[w.client, default: 0] += 1
+    }
+
+    /// Takes every waiting command out (those still blocked are appended again).
+    mutating func takeAll() -> [WaitingCommand] {
+        defer {
+            queue.removeAll()
+            perClient.removeAll()
+        }
+        return queue
+    }
+}
+
 /// Intent locks on the worker side: requesting and releasing them for multi-shard
 /// operations, granting them on the owned shard, and holding back single commands that
 /// touch locked keys (so no client sees a transaction half-applied).
@@ -28,7 +53,7 @@ extension Worker {
     @inline(never)
     func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
         if shard.locks.isIdle && waiting.isEmpty { return false }
-        if waitingClients[client] != nil { return true }
+        if waiting.hasCommand(of: client) { return true }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         guard route.firstKey > 0, args.count > Int(route.firstKey) else { return false }
@@ -52,16 +77,13 @@ extension Worker {
         }
         waiting.append(WaitingCommand(command: command, db: db, resp: resp, bytes: bytes, spans: spans,
                                       sink: sink, origin: origin, client: sink.id, tag: tag))
-        waitingClients[sink.id, default: 0] += 1
     }
 
     /// Runs the waiting commands that no lock blocks any more, in arrival order; a client's
     /// command stays behind its earlier one that still waits.
     func resumeWaiting() {
         guard let shard, !waiting.isEmpty else { return }
-        let queue = waiting
-        waiting.removeAll()
-        waitingClients.removeAll()
+        let queue = waiting.takeAll()
         for w in queue {
             let blocked = w.bytes.withUnsafeBytes { bytes in
                 w.spans.withUnsafeBufferPointer { spans in
@@ -73,7 +95,6 @@ extension Worker {
             }
             if blocked {
                 waiting.append(w)
-                waitingClients[w.client, default: 0] += 1
                 continue
             }
             waitScratch.clear()
@@ -91,9 +112,7 @@ extension Worker {
             if w.origin == index {
                 deliverReply(w.sink, command: w.command, waitScratch.readable)
             } else {
-                let b = lateReplies[w.origin] ?? Batch(origin: w.origin, target: index)
-                lateReplies[w.origin] = b
-                b.addReply(command: w.command, sink: w.sink, reply: waitScratch.readable)
+                outbox.lateReplyBatch(to: w.origin).addReply(command: w.command, sink: w.sink, reply: waitScratch.readable)
             }
         }
     }
@@ -119,7 +138,7 @@ extension Worker {
                 let part = op.parts[p]
                 let owner = context.owner(ofShard: part.shard)
                 guard owner != index else { continue }
-                let b = lock.eager[part.shard] ?? spareBatch(forWorker: owner)
+                let b = lock.eager[part.shard] ?? outbox.spareBatch(for: owner)
                 lock.eager[part.shard] = b
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,

@@ -1,8 +1,8 @@
 import RESP
 
 /// The refusals a command can meet once it has resolved and before it runs or is queued,
-/// one row each, in Redis 7.0's processCommand order. A new one (OOM, ACL's NOPERM, BUSY) is
-/// a row here.
+/// one case each, in Redis 7.0's processCommand order. A new one (OOM, ACL's NOPERM, BUSY) is
+/// a case here: which commands it concerns, when the server's state arms it, whom it refuses.
 ///
 /// Checking them costs one AND on the command path: each command's row says which rules
 /// concern it (`CommandTable.Route.admission`, from its flags), and each worker keeps which
@@ -10,61 +10,90 @@ import RESP
 /// by an armed rule asks the rule about its client. The armed set is read at the start of
 /// each loop pass and again after every admin command (CONFIG SET, REPLICAOF, SAVE...), the
 /// commands that change it from a client, so a client's next command sees its own change.
-struct AdmissionRule {
+enum AdmissionRule: Int, CaseIterable {
+    /// DEBUG and the like, as enable-debug-command allows (Redis's CMD_PROTECTED).
+    case protectedCommand
+    case authentication
+    /// stop-writes-on-bgsave-error after a failed background save.
+    case diskError
+    case minReplicas
+    case readOnlyReplica
+    case staleReplica
+
     /// Whether the rule concerns commands of this row (asked once, when the table is built).
-    let concerns: @Sendable (CommandSpec) -> Bool
+    func concerns(_ spec: CommandSpec) -> Bool {
+        switch self {
+        case .protectedCommand: return spec.flags.contains(.protected)
+        case .authentication: return !spec.flags.contains(.noAuth)
+        case .diskError: return spec.flags.contains(.write) || spec.name == "ping"  // PING too, as in Redis
+        case .minReplicas, .readOnlyReplica: return spec.flags.contains(.write)
+        case .staleReplica: return !spec.flags.contains(.stale)
+        }
+    }
+
     /// Whether the server's state can trip the rule now: cheap, global.
-    let armed: @Sendable (Worker) -> Bool
+    @inline(__always)
+    func isArmed(_ context: ServerContext) -> Bool {
+        switch self {
+        case .protectedCommand:
+            return LiveConfig.debugCommand.load(ordering: .relaxed) != ProtectedAction.yes.rawValue
+        case .authentication:
+            return LiveConfig.passwordRequired.load(ordering: .relaxed)
+        case .diskError:
+            return !context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed)
+        case .minReplicas:
+            return LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0
+        case .readOnlyReplica:
+            return context.replication.isReplica.load(ordering: .relaxed) && LiveConfig.replicaReadOnly.load(ordering: .relaxed)
+        case .staleReplica:
+            return context.replication.isReplica.load(ordering: .relaxed)
+                && !context.replication.masterLinkUp.load(ordering: .relaxed)
+                && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed)
+        }
+    }
+
     /// Whether it refuses this client's command now.
-    let refuses: @Sendable (Worker, Client) -> Bool
-    let error: String
+    func refuses(_ c: Client, on w: Worker) -> Bool {
+        switch self {
+        case .protectedCommand: return !DebugCommands.allowed(c)
+        case .authentication: return !c.authenticated
+        case .diskError: return !c.isMaster && w.writesStoppedByDiskError()
+        case .minReplicas: return !w.enoughGoodReplicas()
+        case .readOnlyReplica, .staleReplica: return !c.isMaster
+        }
+    }
 
-    static let rules: [AdmissionRule] = [
-        // DEBUG and the like, as enable-debug-command allows (Redis's CMD_PROTECTED).
-        AdmissionRule(concerns: { $0.flags.contains(.protected) },
-                      armed: { _ in LiveConfig.debugCommand.load(ordering: .relaxed) != ProtectedAction.yes.rawValue },
-                      refuses: { _, c in !DebugCommands.allowed(c) },
-                      error: DebugCommands.notAllowed),
-        AdmissionRule(concerns: { !$0.flags.contains(.noAuth) },
-                      armed: { _ in LiveConfig.passwordRequired.load(ordering: .relaxed) },
-                      refuses: { _, c in !c.authenticated },
-                      error: "NOAUTH Authentication required."),
-        // stop-writes-on-bgsave-error: writes, and PING as in Redis.
-        AdmissionRule(concerns: { $0.flags.contains(.write) || $0.name == "ping" },
-                      armed: { w in !w.context.persistence.lastBackgroundSaveOK.load(ordering: .relaxed) },
-                      refuses: { w, c in !c.isMaster && w.writesStoppedByDiskError() },
-                      error: String(describing: Errors.diskError)),
-        AdmissionRule(concerns: { $0.flags.contains(.write) },
-                      armed: { _ in LiveConfig.minReplicasToWrite.load(ordering: .relaxed) > 0 },
-                      refuses: { w, _ in !w.enoughGoodReplicas() },
-                      error: "NOREPLICAS Not enough good replicas to write."),
-        AdmissionRule(concerns: { $0.flags.contains(.write) },
-                      armed: { w in w.context.replication.isReplica.load(ordering: .relaxed)
-                                    && LiveConfig.replicaReadOnly.load(ordering: .relaxed) },
-                      refuses: { _, c in !c.isMaster },
-                      error: "READONLY You can't write against a read only replica."),
-        AdmissionRule(concerns: { !$0.flags.contains(.stale) },
-                      armed: { w in w.context.replication.isReplica.load(ordering: .relaxed)
-                                    && !w.context.replication.masterLinkUp.load(ordering: .relaxed)
-                                    && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed) },
-                      refuses: { _, c in !c.isMaster },
-                      error: "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
-    ]
+    var error: String {
+        switch self {
+        case .protectedCommand: return DebugCommands.notAllowed
+        case .authentication: return "NOAUTH Authentication required."
+        case .diskError: return String(describing: Errors.diskError)
+        case .minReplicas: return "NOREPLICAS Not enough good replicas to write."
+        case .readOnlyReplica: return "READONLY You can't write against a read only replica."
+        case .staleReplica: return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        }
+    }
 
-    /// The rules that concern commands of `spec`, as a bit set (bit i: rules[i]).
+    /// The rules that concern commands of `spec`, as a bit set (bit i: the rule of raw value i).
     static func mask(for spec: CommandSpec) -> UInt8 {
         var mask: UInt8 = 0
-        for (i, rule) in rules.enumerated() where rule.concerns(spec) { mask |= 1 << i }
+        for rule in allCases where rule.concerns(spec) { mask |= 1 << rule.rawValue }
+        return mask
+    }
+
+    /// The rules the server's state can trip now.
+    static func armedMask(_ context: ServerContext) -> UInt8 {
+        var mask: UInt8 = 0
+        for rule in allCases where rule.isArmed(context) { mask |= 1 << rule.rawValue }
         return mask
     }
 }
 
 extension Worker {
     /// Reads which admission rules the server's state can trip now.
+    @inline(__always)
     func refreshArmedAdmission() {
-        var mask: UInt8 = 0
-        for (i, rule) in AdmissionRule.rules.enumerated() where rule.armed(self) { mask |= 1 << i }
-        armedAdmission = mask
+        armedAdmission = AdmissionRule.armedMask(context)
     }
 
     /// The first rule among `candidates` (concerned and armed) that refuses `c`, if any.
@@ -72,10 +101,9 @@ extension Worker {
     func admissionRefusal(_ c: Client, candidates: UInt8) -> String? {
         var bits = candidates
         while bits != 0 {
-            let i = bits.trailingZeroBitCount
+            let rule = AdmissionRule(rawValue: bits.trailingZeroBitCount)!
             bits &= bits - 1
-            let rule = AdmissionRule.rules[i]
-            if rule.refuses(self, c) { return rule.error }
+            if rule.refuses(c, on: self) { return rule.error }
         }
         return nil
     }

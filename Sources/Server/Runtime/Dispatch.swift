@@ -290,17 +290,7 @@ extension Worker {
 
     /// Gives the operation a slot in the operation table (replies find it by slot).
     private func register(_ op: MultiShardOperation) -> Int {
-        let slot: Int
-        if let free = freeOperationSlots.popLast() {
-            slot = free
-            operations[slot] = op
-        } else {
-            slot = operations.count
-            operations.append(op)
-        }
-        op.slot = slot
-        nextOperationGeneration &+= 1
-        op.generation = nextOperationGeneration
+        let slot = operations.register(op)
         op.command = commandStats.current
         op.propagationTag = newPropagationTag()
         return slot
@@ -402,8 +392,7 @@ extension Worker {
     }
 
     private func releaseOperation(_ slot: Int) {
-        operations[slot] = nil
-        freeOperationSlots.append(slot)
+        operations.release(slot)
     }
 
     private func sendParts(_ op: MultiShardOperation, slot: Int) {

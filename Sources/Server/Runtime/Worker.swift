@@ -29,21 +29,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private var flushList: [Client] = []
     private var nextConnectionTarget = 0
 
-    /// Batch being filled for each target worker, and returned batches for reuse.
-    private var outgoing: [Batch?]
-    private var batchPool: [[Batch]]
-    /// Messages that found a target's ring full; retried each iteration.
-    private var overflow: [[WorkerMessage]]
-    private var hasOverflow = false
-
-    var operations: [MultiShardOperation?] = []
-    /// Told apart operations that take the same slot one after the other (ReplySink.generation).
-    var nextOperationGeneration: UInt16 = 0
-    /// Replies of commands that waited for a lock, per origin worker, sent with the batches.
-    var lateReplies: [Batch?]
+    /// Batches and messages on their way to the other workers (Outbox.swift).
+    var outbox: Outbox
+    /// The multi-shard operations this worker coordinates (OperationTable.swift).
+    var operations = OperationTable()
     /// Commands waiting on this worker's shard until locks they conflict with are released.
-    var waiting: [WaitingCommand] = []
-    var waitingClients: [UInt64: Int] = [:]
+    var waiting = WaitingCommands()
     var nextTransactionID: UInt64 = 0
     /// The background save this worker gathers shard copies for, if any.
     var snapshotCollection: SnapshotCollection?
@@ -51,7 +42,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var call = CommandCall()
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
-    var freeOperationSlots: [Int] = []
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     var nextPropagationTag: UInt64 = 0
@@ -90,10 +80,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         shard = index < context.shardCount ? Shard(index: index, databases: context.databases) : nil
         waker = context.wakers[index]
         stats = context.stats[index]
-        outgoing = Array(repeating: nil, count: context.workerCount)
-        batchPool = Array(repeating: [], count: context.workerCount)
-        overflow = Array(repeating: [], count: context.workerCount)
-        lateReplies = Array(repeating: nil, count: context.workerCount)
+        outbox = Outbox(owner: index, workers: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
         refreshArmedAdmission()
     }
@@ -156,7 +143,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func nextTimeout() -> Int32 {
-        if expiryBacklog || hasOverflow || shard?.snapshotActive == true { return 0 }
+        if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true { return 0 }
         var wait = nextTickMs - Clock.monotonicMilliseconds()
         if let deadline = nextBlockedDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
@@ -348,32 +335,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     // MARK: Rings
 
     func send(_ message: WorkerMessage, to target: Int) {
-        if !overflow[target].isEmpty {
-            overflow[target].append(message)
-            return
-        }
-        switch context.ring(from: index, to: target).push(message) {
-        case .pushed(let wake):
-            if wake { context.wakers[target].wake() }
-        case .full:
-            overflow[target].append(message)
-            hasOverflow = true
-        }
-    }
-
-    private func retryOverflow() {
-        hasOverflow = false
-        for target in 0..<overflow.count where !overflow[target].isEmpty {
-            var sent = 0
-            let ring = context.ring(from: index, to: target)
-            for message in overflow[target] {
-                guard case .pushed(let wake) = ring.push(message) else { break }
-                if wake { context.wakers[target].wake() }
-                sent += 1
-            }
-            overflow[target].removeFirst(sent)
-            if !overflow[target].isEmpty { hasOverflow = true }
-        }
+        outbox.send(message, to: target, context: context)
     }
 
     private func drainRings() {
@@ -414,38 +376,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
     }
 
-    /// The batch of requests being filled for the worker owning `shard`.
-    func batch(forWorker target: Int) -> Batch {
-        if let b = outgoing[target] { return b }
-        let b = spareBatch(forWorker: target)
-        outgoing[target] = b
-        return b
-    }
+    /// The batch of requests being filled for worker `target`.
+    @inline(__always) func batch(forWorker target: Int) -> Batch { outbox.batch(for: target) }
 
-    /// An empty batch for `target` from the pool (a lock request's eager parts take one).
-    func spareBatch(forWorker target: Int) -> Batch {
-        batchPool[target].popLast() ?? Batch(origin: index, target: target)
-    }
-
-    /// Spare batches kept per target: every batch that comes back is pooled, and batches
-    /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
-    static let maxSpareBatches = 8
-
-    func sendBatches() {
-        if hasOverflow { retryOverflow() }
-        for origin in 0..<lateReplies.count {
-            if let b = lateReplies[origin] {
-                lateReplies[origin] = nil
-                send(.replies(b), to: origin)
-            }
-        }
-        for target in 0..<outgoing.count {
-            if let b = outgoing[target] {
-                outgoing[target] = nil
-                send(.requests(b), to: target)
-            }
-        }
-    }
+    func sendBatches() { outbox.flush(context: context) }
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
@@ -487,8 +421,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         for (i, r) in batch.requests.enumerated() {
             deliverReply(r.sink, command: r.command, batch.reply(i))
         }
-        batch.reset()
-        if batchPool[batch.target].count < Worker.maxSpareBatches { batchPool[batch.target].append(batch) }
+        outbox.recycle(batch)
     }
 
     /// Hands one shard reply to the client ticket or operation part it belongs to.
@@ -505,7 +438,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 settleClosedClientReply(c, ticket: sink.ticket)
             }
         case .operation:
-            guard let op = operations[Int(sink.index)], op.generation == sink.generation else { return }
+            guard let op = operations.operation(slot: Int(sink.index), generation: sink.generation) else { return }
             op.record(part: Int(sink.ticket), reply: bytes)
             // Recording may re-enter (a blocked XREAD served here cancels its other waits,
             // whose replies are delivered inline) and finish the operation inside: its slot

@@ -1,0 +1,41 @@
+/// The multi-shard operations a worker coordinates, by slot: a part's reply names its
+/// operation's slot and generation (`ReplySink`), so finding it is an index, and a reply
+/// that outlived its operation (a cancelled wait of a blocked read) is told apart from the
+/// operation that took the slot since. Slots are reused last-freed first.
+struct OperationTable {
+    private var slots: [MultiShardOperation?] = []
+    private var free: [Int] = []
+    private var lastGeneration: UInt16 = 0
+
+    /// The operation in `slot`, if any (nil for a slot out of range too).
+    subscript(slot: Int) -> MultiShardOperation? {
+        slot >= 0 && slot < slots.count ? slots[slot] : nil
+    }
+
+    /// The operation a part's reply is for: in its slot, of its generation.
+    func operation(slot: Int, generation: UInt16) -> MultiShardOperation? {
+        guard let op = self[slot], op.generation == generation else { return nil }
+        return op
+    }
+
+    /// Gives `op` a slot and a generation; returns the slot.
+    mutating func register(_ op: MultiShardOperation) -> Int {
+        let slot: Int
+        if let reused = free.popLast() {
+            slot = reused
+            slots[slot] = op
+        } else {
+            slot = slots.count
+            slots.append(op)
+        }
+        lastGeneration &+= 1
+        op.slot = slot
+        op.generation = lastGeneration
+        return slot
+    }
+
+    mutating func release(_ slot: Int) {
+        slots[slot] = nil
+        free.append(slot)
+    }
+}

@@ -1,0 +1,105 @@
+import Shards
+
+/// What a worker sends to the other workers: the batch of requests being filled for each
+/// (sent once per loop pass: one ring push and at most one wake-up per target, however many
+/// commands a pass carries), replies of commands that waited on this shard for a lock or a
+/// blocked key (`lateReplies`, sent with them), the pool of batches that came back, and
+/// messages that found a ring full (kept in order and retried every pass; the loop does not
+/// sleep while any wait).
+struct Outbox {
+    /// The worker this outbox belongs to.
+    let owner: Int
+    private var filling: [Batch?]
+    private var pool: [[Batch]]
+    private var overflow: [[WorkerMessage]]
+    private(set) var hasOverflow = false
+    /// Replies for each origin worker of commands that waited on this worker's shard.
+    var lateReplies: [Batch?]
+
+    /// Spare batches kept per target: every batch that comes back is pooled, and batches
+    /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
+    static let maxSpareBatches = 8
+
+    init(owner: Int, workers: Int) {
+        self.owner = owner
+        filling = Array(repeating: nil, count: workers)
+        pool = Array(repeating: [], count: workers)
+        overflow = Array(repeating: [], count: workers)
+        lateReplies = Array(repeating: nil, count: workers)
+    }
+
+    /// Pushes `message` on the ring to `target`, behind any message still waiting for room.
+    mutating func send(_ message: WorkerMessage, to target: Int, context: ServerContext) {
+        if !overflow[target].isEmpty {
+            overflow[target].append(message)
+            return
+        }
+        switch context.ring(from: owner, to: target).push(message) {
+        case .pushed(let wake):
+            if wake { context.wakers[target].wake() }
+        case .full:
+            overflow[target].append(message)
+            hasOverflow = true
+        }
+    }
+
+    private mutating func retryOverflow(context: ServerContext) {
+        hasOverflow = false
+        for target in 0..<overflow.count where !overflow[target].isEmpty {
+            var sent = 0
+            let ring = context.ring(from: owner, to: target)
+            for message in overflow[target] {
+                guard case .pushed(let wake) = ring.push(message) else { break }
+                if wake { context.wakers[target].wake() }
+                sent += 1
+            }
+            overflow[target].removeFirst(sent)
+            if !overflow[target].isEmpty { hasOverflow = true }
+        }
+    }
+
+    /// The batch of requests being filled for worker `target`.
+    @inline(__always)
+    mutating func batch(for target: Int) -> Batch {
+        if let b = filling[target] { return b }
+        let b = spareBatch(for: target)
+        filling[target] = b
+        return b
+    }
+
+    /// An empty batch for `target` from the pool (a lock request's eager parts take one).
+    mutating func spareBatch(for target: Int) -> Batch {
+        pool[target].popLast() ?? Batch(origin: owner, target: target)
+    }
+
+    /// The batch that carries late replies to `origin` this pass.
+    mutating func lateReplyBatch(to origin: Int) -> Batch {
+        if let b = lateReplies[origin] { return b }
+        let b = Batch(origin: origin, target: owner)
+        lateReplies[origin] = b
+        return b
+    }
+
+    /// A batch whose replies were delivered: kept for reuse.
+    mutating func recycle(_ batch: Batch) {
+        batch.reset()
+        if pool[batch.target].count < Outbox.maxSpareBatches { pool[batch.target].append(batch) }
+    }
+
+    /// End of a loop pass: what waited for room, then late replies, then the filled batches.
+    mutating func flush(context: ServerContext) {
+        if hasOverflow { retryOverflow(context: context) }
+        for target in 0..<lateReplies.count {
+            if let b = lateReplies[target] {
+                lateReplies[target] = nil
+                send(.replies(b), to: target, context: context)
+            }
+        }
+        for target in 0..<filling.count {
+            if let b = filling[target] {
+                filling[target] = nil
+                send(.requests(b), to: target, context: context)
+            }
+        }
+    }
+}
