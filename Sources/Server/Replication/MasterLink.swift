@@ -127,10 +127,11 @@ final class MasterLink: @unchecked Sendable {  // touched only by worker 0's thr
     }
 }
 
-/// Text of a reply line for the log.
-private func text(_ line: [UInt8]) -> String { String(decoding: line, as: UTF8.self) }
+/// Text of a line from the master, for the log.
+func masterText(_ line: [UInt8]) -> String { String(decoding: line, as: UTF8.self) }
 
-private func hasPrefix(_ line: [UInt8], _ prefix: String) -> Bool {
+/// Whether a line from the master starts with `prefix`.
+func masterLine(_ line: [UInt8], startsWith prefix: String) -> Bool {
     line.count >= prefix.utf8.count && line.starts(with: prefix.utf8)
 }
 
@@ -221,7 +222,7 @@ extension Worker {
 
     // MARK: Connection
 
-    private func connectToMaster(_ link: MasterLink) {
+    func connectToMaster(_ link: MasterLink) {
         let fd = link.host.withCString { vk_connect_tcp($0, Int32(clamping: link.port)) }
         link.lastIOMs = Clock.monotonicMilliseconds()
         guard fd >= 0 else {
@@ -237,7 +238,7 @@ extension Worker {
         publishLinkState(link)
     }
 
-    private func scheduleRetry(_ link: MasterLink) {
+    func scheduleRetry(_ link: MasterLink) {
         link.state = .connect
         link.nextAttemptMs = Clock.monotonicMilliseconds() + link.retryDelayMs
         link.retryDelayMs = min(link.retryDelayMs * 2, MasterLink.maxRetryDelayMs)
@@ -283,7 +284,7 @@ extension Worker {
     }
 
     /// Writes what the link has queued; waits for EPOLLOUT if the socket is full.
-    private func flushMasterLink(_ link: MasterLink) {
+    func flushMasterLink(_ link: MasterLink) {
         guard link.fd >= 0, !link.output.isEmpty else { return }
         switch Socket.write(link.fd, from: &link.output) {
         case .closed, .failed:
@@ -298,7 +299,7 @@ extension Worker {
         }
     }
 
-    private func send(to link: MasterLink, _ words: [String]) {
+    func send(to link: MasterLink, _ words: [String]) {
         link.queue(words)
         flushMasterLink(link)
     }
@@ -348,7 +349,7 @@ extension Worker {
         }
     }
 
-    private func masterLinkReceived(_ link: MasterLink, bytes n: Int) {
+    func masterLinkReceived(_ link: MasterLink, bytes n: Int) {
         switch link.state {
         case .handshake: masterHandshake(link)
         case .transfer: masterTransfer(link)
@@ -364,368 +365,6 @@ extension Worker {
             && !(link.state == .transfer && link.haveBulkHeader) {
             dropMasterLink(link, reason: "Bad protocol from MASTER: a line of more than \(MasterLink.maxLineLength) bytes, are you sure the host and port are right?")
         }
-    }
-
-    // MARK: Handshake (Redis 7.0's syncWithMaster)
-
-    private func masterHandshake(_ link: MasterLink) {
-        while link.state == .handshake, let line = link.takeLine() {
-            guard let step = link.expecting.first else {
-                dropMasterLink(link, reason: "Unexpected data from MASTER during the handshake: '\(text(line))'")
-                return
-            }
-            // The master may send newlines to keep the connection alive before answering PSYNC.
-            if line.isEmpty && step == .psync { continue }
-            link.expecting.removeFirst()
-            switch step {
-            case .pong:
-                // A master that wants a password still proves it is alive with -NOAUTH.
-                if line.first == UInt8(ascii: "-") && !hasPrefix(line, "-NOAUTH") && !hasPrefix(line, "-NOPERM")
-                    && !hasPrefix(line, "-ERR operation not permitted") {
-                    dropMasterLink(link, reason: "Error reply to PING from master: '\(text(line))'")
-                    return
-                }
-                Log.notice("Master replied to PING, replication can continue...")
-                sendHandshake(link)
-            case .auth:
-                if line.first == UInt8(ascii: "-") {
-                    dropMasterLink(link, reason: "Unable to AUTH to MASTER: \(text(line))")
-                    return
-                }
-            case .replconf:
-                if line.first == UInt8(ascii: "-") {
-                    Log.notice("(Non critical) Master does not understand REPLCONF: \(text(line))")
-                }
-                if link.expecting.isEmpty { sendPsync(link) }
-            case .psync:
-                handlePsyncReply(link, line)
-            }
-        }
-    }
-
-    /// AUTH (if masterauth is set) and the REPLCONFs, pipelined as Redis 7.0 does.
-    private func sendHandshake(_ link: MasterLink) {
-        let (password, user) = context.config.withLock { ($0.value("masterauth"), $0.value("masteruser")) }
-        var expect: [MasterLink.Expect] = []
-        if !password.isEmpty {
-            link.queue(user.isEmpty ? ["AUTH", password] : ["AUTH", user, password])
-            expect.append(.auth)
-        }
-        link.queue(["REPLCONF", "listening-port", String(context.port)])
-        link.queue(["REPLCONF", "capa", "eof", "capa", "psync2"])
-        expect += [.replconf, .replconf]
-        link.expecting = expect
-        flushMasterLink(link)
-    }
-
-    private func sendPsync(_ link: MasterLink) {
-        if let replid = link.cachedReplid {
-            Log.notice("Trying a partial resynchronization (request \(replid):\(link.cachedOffset + 1)).")
-            link.queue(["PSYNC", replid, String(link.cachedOffset + 1)])
-        } else {
-            Log.notice("Partial resynchronization not possible (no cached master)")
-            link.queue(["PSYNC", "?", "-1"])
-        }
-        link.expecting = [.psync]
-        flushMasterLink(link)
-    }
-
-    private func handlePsyncReply(_ link: MasterLink, _ line: [UInt8]) {
-        let words = text(line).split(separator: " ").map(String.init)
-        if hasPrefix(line, "+FULLRESYNC") {
-            guard words.count == 3, words[1].utf8.count == 40, let offset = Int64(words[2]),
-                  ReplicationHistory.plausible(offset) else {
-                dropMasterLink(link, reason: "Master replied with wrong +FULLRESYNC syntax: '\(text(line))'")
-                return
-            }
-            Log.notice("Full resync from master: \(words[1]):\(offset)")
-            if link.cachedReplid != nil { Log.notice("Discarding previously cached master state.") }
-            // The data is about to be replaced: if this sync fails, the next one starts over.
-            link.cachedReplid = nil
-            link.syncReplid = words[1]
-            link.syncOffset = offset
-            link.state = .transfer
-            context.replication.status.withLock { s in
-                s.syncInProgress = true
-                s.syncTotalBytes = -1
-                s.syncReadBytes = 0
-                s.syncLastIOMs = Clock.unixMilliseconds()
-            }
-            publishLinkState(link)
-            masterTransfer(link)
-        } else if hasPrefix(line, "+CONTINUE"), let replid = link.cachedReplid {
-            Log.notice("Successful partial resynchronization with master.")
-            var history = replid
-            if words.count >= 2, words[1].utf8.count == 40, words[1] != replid {
-                // The master's history has a new id (a failover): the old one stays valid up to here.
-                history = words[1]
-                let offset = link.cachedOffset
-                context.replication.status.withLock { s in
-                    s.replid2 = replid
-                    s.secondReplOffset = offset + 1
-                    s.replid = history
-                }
-                Log.notice("Master replication ID changed to \(history)")
-                // This server's own replicas must learn of the new id: they reconnect (Redis's disconnectSlaves).
-                context.postToSequencer(.killReplicas)
-            }
-            Log.notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.")
-            startStreaming(link, replid: history, offset: link.cachedOffset, db: link.cachedDB, ackNow: false)
-        } else if hasPrefix(line, "-NOMASTERLINK") || hasPrefix(line, "-LOADING") {
-            dropMasterLink(link, reason: "Master is currently unable to PSYNC but should be in the future: \(text(line))")
-        } else {
-            dropMasterLink(link, reason: "Unexpected reply to PSYNC from master: '\(text(line))'")
-        }
-    }
-
-    // MARK: Full resync payload
-
-    private func masterTransfer(_ link: MasterLink) {
-        if !link.haveBulkHeader {
-            while let line = link.takeLine() {
-                if line.isEmpty { continue }  // keepalive newlines while the master prepares the RDB
-                if line.first == UInt8(ascii: "-") {
-                    dropMasterLink(link, reason: "MASTER aborted replication with an error: \(text(line))")
-                    return
-                }
-                guard line.first == UInt8(ascii: "$") else {
-                    dropMasterLink(link, reason: "Bad protocol from MASTER, the first byte is not '$' (we received '\(text(line).prefix(128))'), are you sure the host and port are right?")
-                    return
-                }
-                if hasPrefix(line, "$EOF:") && line.count == 5 + 40 {
-                    link.eofMark = Array(line[5...])
-                    Log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk")
-                } else if let n = Int(text(Array(line[1...]))), n >= 0 {
-                    link.payloadLength = n
-                    Log.notice("MASTER <-> REPLICA sync: receiving \(n) bytes from master to disk")
-                } else {
-                    dropMasterLink(link, reason: "Bad protocol from MASTER: bad payload length '\(text(line).prefix(128))'")
-                    return
-                }
-                link.haveBulkHeader = true
-                let total = Int64(link.eofMark == nil ? link.payloadLength : 0)
-                context.replication.status.withLock { $0.syncTotalBytes = total }
-                break
-            }
-            guard link.haveBulkHeader else { return }
-        }
-        let available = link.input.readable
-        var done = false
-        if link.eofMark == nil {
-            let take = min(link.payloadLength - link.payload.count, available.count)
-            link.payload.append(contentsOf: available[0..<take])
-            link.input.discardFront(take)
-            done = link.payload.count == link.payloadLength
-        } else if let mark = link.eofMark {
-            link.payload.append(contentsOf: available)
-            link.input.clear()
-            done = link.payload.count >= mark.count && link.payload.suffix(mark.count).elementsEqual(mark)
-            if done { link.payload.removeLast(mark.count) }
-        }
-        let read = Int64(link.payload.count)
-        context.replication.status.withLock { s in
-            s.syncReadBytes = read
-            s.syncLastIOMs = Clock.unixMilliseconds()
-        }
-        if done { loadMasterPayload(link) }
-    }
-
-    /// Parses the payload into per-shard records, then replaces every shard's data with them
-    /// in one fan-out under whole-shard locks (each shard loads its part on its own thread).
-    private func loadMasterPayload(_ link: MasterLink) {
-        link.state = .loading
-        Log.notice("MASTER <-> REPLICA sync: Flushing old data")
-        Log.notice("MASTER <-> REPLICA sync: Loading DB in memory")
-        let shards = context.shardCount, databases = context.databases
-        var parts = [[UInt8]](repeating: [], count: shards)
-        var keys = 0, skipped = 0
-        let payload = link.payload
-        link.payload = []
-        // Redis acknowledges at once only a diskless transfer (it puts such a replica online);
-        // after a `$<length>` payload the first ACK comes from the once-a-second timer.
-        let ackNow = link.eofMark != nil
-        var streamDB = 0
-        do {
-            let aux = try RDBReader.load(bytes: payload) { record in
-                guard record.db < databases else {
-                    throw RDBError(offset: 0, message: "the master's data uses database \(record.db) but databases is \(databases)")
-                }
-                // An object travels to its shard as its snapshot encoding (`__load` decodes it there).
-                let value: [UInt8], type: UInt8
-                switch record.value {
-                case .string(let bytes): (value, type) = (bytes, 0)
-                case .object(let object): (value, type) = (object.snapshotEncoding(), object.rdbType)
-                case .unsupported: skipped += 1; return
-                }
-                record.key.withUnsafeBytes { k in
-                    value.withUnsafeBytes { v in
-                        let s = KeyHash.shard(of: k, count: shards)
-                        // Keys already past their deadline are kept: the master's DELs expire them.
-                        SnapshotRecord.encode(db: record.db, key: k, value: v, expireAt: record.expireAtMs,
-                                              type: type) { parts[s].append(contentsOf: $0) }
-                    }
-                }
-                keys += 1
-            }
-            // The stream's database at the payload's point (Redis's rsi.repl_stream_db): a
-            // master that is itself a replica passes its master's stream on without a SELECT
-            // of its own.
-            if let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases { streamDB = db }
-        } catch {
-            dropMasterLink(link, reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
-            return
-        }
-        if skipped > 0 {
-            Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
-        }
-        let loadPart = table.index(of: .load)
-        let generation = link.generation
-        let op = MultiShardOperation(internalWithDB: 0) { _, _ in true }
-        let name = op.store(string: InternalCommand.load.name)
-        for s in 0..<shards {
-            let records = parts[s].withUnsafeBytes { op.store($0) }
-            op.addPart(shard: s, command: loadPart, spanIndices: [name, records])
-            op.lockWholeShard(s)
-        }
-        // After the locks are released: the stream that queued meanwhile runs next.
-        op.onFinish = { [unowned self] in
-            guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
-            Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
-            // The sequencer takes the master's history as this server's (replid, offset, backlog);
-            // the stream starts once it has: records it holds are merged before its events, so
-            // commands applied now would land in the old history and vanish with it.
-            let (replid, offset, db) = (link.syncReplid, link.syncOffset, streamDB)
-            self.context.postToSequencer(.resetStream(replid: replid, offset: offset, then: { worker in
-                guard worker.masterLink === link, link.generation == generation, link.state == .loading else { return }
-                worker.startStreaming(link, replid: replid, offset: offset, db: db, ackNow: ackNow)
-            }))
-        }
-        startInternal(op)
-    }
-
-    // MARK: Stream
-
-    /// The link carries the master's command stream from here: it becomes the master client.
-    /// `ackNow`: acknowledge at once (after a diskless payload, which the master waits for).
-    private func startStreaming(_ link: MasterLink, replid: String, offset: Int64, db: Int, ackNow: Bool) {
-        let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
-        let c = Client(fd: link.fd, id: id, peer: "\(link.host):\(link.port)", local: Socket.localAddress(link.fd),
-                       now: nowMs, maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
-        c.isMaster = true
-        c.repliesOff = true  // nothing is written back but ACKs, which the link sends itself
-        c.authenticated = true
-        c.db = db
-        c.input.append(link.input.readable)
-        link.input.clear()
-        let slot = Int(link.fd)
-        if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
-        clientsByFD[slot] = c
-        clientCount += 1
-        context.connectedClients.add(1, ordering: .relaxed)
-        link.client = c
-        link.masterReplid = replid
-        link.processedOffset = offset
-        link.appliedOffset.reset(to: offset)
-        link.readOffset = offset + Int64(c.input.count)
-        link.state = .connected
-        link.retryDelayMs = MasterLink.firstRetryDelayMs
-        ReplicaMode.masterClientID.store(id, ordering: .relaxed)
-        // A replica always keeps the stream it applies (backlog, its own replicas), as Redis
-        // creates its backlog on the first sync: the workers start recording.
-        context.replication.propagating.store(true, ordering: .releasing)
-        let now = Clock.unixMilliseconds()
-        context.replication.status.withLock { s in
-            s.linkUp = true
-            self.context.replication.masterLinkUp.store(true, ordering: .relaxed)
-            s.syncInProgress = false
-            s.lastIOMs = now
-            s.linkDownSinceMs = 0
-            s.processedOffset = offset
-            s.readOffset = offset + Int64(c.input.count)
-        }
-        publishLinkState(link)
-        if ackNow {
-            sendAck(link, offset: offset)  // a master that streamed the payload waits for it to put us online
-        } else {
-            link.lastAckMs = Clock.monotonicMilliseconds()  // the timer's ACK comes a second later
-        }
-        processMasterStream(c)
-    }
-
-    /// Runs the complete commands in the master client's input (Dispatch.process sends the
-    /// master client here). Each one's bytes are counted and passed on after it ran; REPLCONF
-    /// GETACK is answered at once with the offset before it, as Redis does.
-    func processMasterStream(_ c: Client) {
-        guard let link = masterLink, link.client === c, link.state == .connected, masterStreamHold == .none else { return }
-        var position = 0
-        parsing: while position < c.input.count && !c.pausedByOperation && !c.isClosed && link.client === c {
-            let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
-            var consumed = 0
-            switch c.parser.parse(frame, consumed: &consumed) {
-            case .command:
-                let base = c.parser.spansInScratch ? UnsafeRawPointer(c.parser.inlineScratch.base)
-                                                   : UnsafeRawPointer(frame.baseAddress!)
-                let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
-                if argIs(args[0], "replconf") {
-                    if args.count >= 2 && argIs(args[1], "getack") { answerGetAck(link) }
-                } else {
-                    execute(c, args)
-                }
-                applied(link, UnsafeRawBufferPointer(rebasing: frame[0..<consumed]), inTransaction: c.transaction != nil)
-                position += consumed
-            case .empty:
-                applied(link, UnsafeRawBufferPointer(rebasing: frame[0..<consumed]), inTransaction: c.transaction != nil)
-                position += consumed
-            case .incomplete:
-                break parsing
-            case .protocolError(let message):
-                c.input.discardFront(position)
-                publishOffsets(link)
-                dropMasterLink(link, reason: "Protocol error from MASTER (\(message)): dropping the link")
-                return
-            }
-        }
-        if link.client === c { c.input.discardFront(position) }
-        publishOffsets(link)
-    }
-
-    /// A command from the master was dispatched: count its bytes and pass them on to this
-    /// server's own replicas (a transaction's, once it is over).
-    private func applied(_ link: MasterLink, _ bytes: UnsafeRawBufferPointer, inTransaction: Bool) {
-        if inTransaction {
-            link.openTransaction.append(bytes)
-            return
-        }
-        if link.openTransaction.isEmpty {
-            feedReplicationStream(bytes)
-            link.processedOffset += Int64(bytes.count)
-        } else {
-            link.openTransaction.append(bytes)
-            feedReplicationStream(link.openTransaction.readable)
-            link.processedOffset += Int64(link.openTransaction.count)
-            link.openTransaction.clear()
-        }
-        if let c = link.client { link.appliedOffset.dispatched(upTo: link.processedOffset, master: c) }
-    }
-
-    func publishOffsets(_ link: MasterLink) {
-        let (read, processed, now) = (link.readOffset, link.appliedOffset.offset, Clock.unixMilliseconds())
-        context.replication.status.withLock { s in
-            s.readOffset = read
-            s.processedOffset = processed
-            s.lastIOMs = now
-        }
-    }
-
-    private func publishLinkState(_ link: MasterLink) {
-        let state = link.roleState
-        context.replication.status.withLock { $0.masterLinkState = state }
-    }
-
-    /// The dropped master client's last command has run: the next link may start.
-    func masterClientSettled(_ link: MasterLink) {
-        link.closedClient = nil
-        if link.state == .connect && Clock.monotonicMilliseconds() >= link.nextAttemptMs { connectToMaster(link) }
     }
 
     // MARK: Timer (worker 0, every tick)
