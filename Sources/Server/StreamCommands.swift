@@ -285,7 +285,8 @@ enum StreamCommands {
                 return nil
             }
         } else {
-            let perNode = 100 * LiveConfig.streamNodeMaxEntries.load(ordering: .relaxed)
+            // Wrapping, as Redis's C multiplication: a huge stream-node-max-entries must not trap.
+            let perNode = 100 &* LiveConfig.streamNodeMaxEntries.load(ordering: .relaxed)
             o.limit = o.approximate ? min(max(perNode, 1), 10000) : 0
             if perNode <= 0 { o.limit = 10000 }
         }
