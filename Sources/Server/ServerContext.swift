@@ -67,6 +67,8 @@ final class ServerContext: Sendable {
     let replication: ReplicationState
     /// Cold-path events for the sequencer from any thread (replicas handed over, full-sync
     /// payloads, WAIT): the rings are single-producer, these are not.
+    /// ThreadSanitizer reports the two sides of this lock as a race when it is contended: it
+    /// cannot see Mutex's futex path (docs/ARCHITECTURE.md, "Settings read while the server runs").
     let sequencerInbox = Mutex<[SequencerEvent]>([])
 
     init(config: Config, port: Int) {
