@@ -39,6 +39,9 @@ final class WorkerStats: Sendable {
 /// Process-wide state shared by all workers. Everything here is immutable after start-up,
 /// atomic, or behind a mutex that the data path never takes. Settings that change while the
 /// server runs are read from LiveConfig, not from here.
+/// ThreadSanitizer reports the two sides of a contended Mutex here (config, sequencerInbox)
+/// as racing: it cannot see Mutex's futex path (docs/ARCHITECTURE.md, "Settings read while
+/// the server runs").
 final class ServerContext: Sendable {
     let config: Mutex<Config>
     let workerCount: Int
@@ -67,8 +70,6 @@ final class ServerContext: Sendable {
     let replication: ReplicationState
     /// Cold-path events for the sequencer from any thread (replicas handed over, full-sync
     /// payloads, WAIT): the rings are single-producer, these are not.
-    /// ThreadSanitizer reports the two sides of this lock as a race when it is contended: it
-    /// cannot see Mutex's futex path (docs/ARCHITECTURE.md, "Settings read while the server runs").
     let sequencerInbox = Mutex<[SequencerEvent]>([])
 
     init(config: Config, port: Int) {
