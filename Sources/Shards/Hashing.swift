@@ -5,6 +5,8 @@ import Glibc
 /// Bulk byte hashing for keys (wyhash-style 64-bit mixing, 8 bytes per step).
 /// Seeded once per process so clients cannot aim collisions at a table.
 public enum KeyHash {
+    /// Written once by start-up before any worker thread exists, read-only after (threads
+    /// started later see it through pthread_create's happens-before).
     nonisolated(unsafe) public static var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     @inline(__always) static func mix(_ a: UInt64, _ b: UInt64) -> UInt64 {

@@ -18,7 +18,7 @@ public func appendEntry(_ s: Stream, _ id: StreamID, _ pairs: [(String, String)]
         }
     }
     flat.withUnsafeBytes { b in
-        s.append(id: id, pairs: pairs.count) { UnsafeRawBufferPointer(rebasing: b[ranges[$0]]) }
+        s.append(id: id, pairs: pairs.count, limits: .redisDefaults) { UnsafeRawBufferPointer(rebasing: b[ranges[$0]]) }
     }
 }
 

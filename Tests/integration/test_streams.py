@@ -86,6 +86,20 @@ def test_xadd_trim_options(r):
     assert cmd(r, "XLEN", "s") == 5
 
 
+def test_approximate_trim_with_the_largest_stream_node_max_entries(server, r):
+    # The default LIMIT is 100 * stream-node-max-entries, which wraps in Redis's C: it must
+    # not trap (it did). The replies are Redis 7.0.15's: `~ 0` drops each whole node.
+    cmd(r, "CONFIG", "SET", "stream-node-max-entries", "9223372036854775807")
+    try:
+        assert cmd(r, "XADD", "huge", "MAXLEN", "~", "0", "1-0", "f", "v") == "1-0"
+        assert cmd(r, "XTRIM", "huge", "MAXLEN", "~", "0") == 0
+        assert cmd(r, "XADD", "huge", "MAXLEN", "~", "0", "2-0", "f", "v") == "2-0"
+        assert cmd(r, "XLEN", "huge") == 0
+        assert server.alive()
+    finally:
+        cmd(r, "CONFIG", "SET", "stream-node-max-entries", "100")
+
+
 def test_xrange_xrevrange(r):
     cmd(r, "XADD", "s", "1-1", "a", "1", "b", "2")
     cmd(r, "XADD", "s", "1-2", "a", "3", "b", "4")

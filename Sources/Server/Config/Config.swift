@@ -136,43 +136,6 @@ func parseStrictInt(string: String) -> Int? {
     return s.withUTF8 { parseStrictInt(UnsafeRawBufferPointer($0)) }
 }
 
-/// State the data path reads without the config mutex (relaxed atomics).
-enum LiveConfig {
-    /// requirepass is set: new connections start unauthenticated.
-    static let passwordRequired = Atomic<Bool>(false)
-    /// `timeout`: seconds of inactivity after which a connection is closed (0: never).
-    static let idleTimeoutSeconds = Atomic<Int>(0)
-    /// `proto-max-bulk-len`: also the longest string APPEND and SETRANGE may build.
-    static let maxStringLength = Atomic<Int>(512 * 1024 * 1024)
-    /// `min-replicas-to-write`: writes need this many replicas with a recent ACK (0: off).
-    static let minReplicasToWrite = Atomic<Int>(0)
-    /// `replica-serve-stale-data`: a replica whose link is down still answers data commands.
-    static let replicaServeStaleData = Atomic<Bool>(true)
-    /// `replica-read-only`: a replica refuses clients' writes.
-    static let replicaReadOnly = Atomic<Bool>(true)
-    /// `client-output-buffer-limit`, per client class.
-    static let outputLimits = OutputBufferLimitTable()
-    /// `protected-mode`: without a password, only local clients are accepted.
-    static let protectedMode = Atomic<Bool>(true)
-    /// `enable-debug-command` (a ProtectedAction raw value): who may run DEBUG.
-    static let debugCommand = Atomic<Int>(ProtectedAction.no.rawValue)
-
-    /// Publishes the values the data path reads (start-up and after CONFIG SET).
-    static func publish(_ config: Config) {
-        passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
-        idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
-        maxStringLength.store(config.protoMaxBulkLen, ordering: .relaxed)
-        minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
-        replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
-        replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
-        protectedMode.store(config.bool("protected-mode"), ordering: .relaxed)
-        outputLimits.publish(config.value("client-output-buffer-limit"))
-        debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
-        Stream.nodeMaxBytes = config.integer("stream-node-max-bytes")
-        Stream.nodeMaxEntries = config.integer("stream-node-max-entries")
-    }
-}
-
 /// Values of enable-debug-command and enable-protected-configs (Redis's PROTECTED_ACTION_ALLOWED_*).
 enum ProtectedAction: Int, Sendable {
     case no = 0, yes, local

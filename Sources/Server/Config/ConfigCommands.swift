@@ -121,23 +121,19 @@ enum ConfigCommands {
 
     /// Makes new values take effect where the server caches them.
     static func apply(_ w: Worker, names: Set<String>) {
-        let config = w.context.config.withLock { $0 }
-        let ctx = w.context
-        ctx.maxClients.store(config.maxClients, ordering: .relaxed)
-        ctx.hz.store(config.hz, ordering: .relaxed)
-        LiveConfig.publish(config)
+        // Published under the lock: two CONFIG SETs on different workers publish in the order
+        // they changed the config, so the later one's values are the ones that stay.
+        let config = w.context.config.withLock { config in
+            LiveConfig.publish(config)
+            return config
+        }
         if names.contains("proto-max-bulk-len") {
             let limit = config.protoMaxBulkLen
-            ctx.protoMaxBulkLen.store(limit, ordering: .relaxed)
             w.broadcast { worker in
                 for case let client? in worker.clientsByFD { client.parser.maxBulkLength = limit }
             }
         }
         if names.contains("dir") { _ = chdir(config.value("dir")) }
-        if names.contains("loglevel"),
-           let level = Log.Level(rawValue: ["debug", "verbose", "notice", "warning"].firstIndex(of: config.value("loglevel")) ?? 2) {
-            Log.level = level
-        }
     }
 
     // MARK: RESETSTAT, REWRITE, HELP

@@ -5,8 +5,24 @@ import Glibc
 /// Redis-style log lines ("pid:M 26 Nov 2026 14:00:00.000 * text") on stdout or the logfile.
 /// Cold paths only: start-up, shutdown, errors.
 enum Log {
-    enum Level: Int { case debug = 0, verbose, notice, warning, nothing }
-    nonisolated(unsafe) static var level = Level.notice
+    enum Level: Int {
+        case debug = 0, verbose, notice, warning, nothing
+
+        /// The `loglevel` value's level (notice for anything else).
+        init(name: String) {
+            switch name {
+            case "debug": self = .debug
+            case "verbose": self = .verbose
+            case "warning": self = .warning
+            case "nothing": self = .nothing
+            default: self = .notice
+            }
+        }
+    }
+
+    /// Set by LiveConfig.publish: CONFIG SET changes it while every thread may log.
+    static var level: Level { Level(rawValue: LiveConfig.logLevel.load(ordering: .relaxed)) ?? .notice }
+    /// Where lines go: written once by start-up (the logfile), before any other thread exists.
     nonisolated(unsafe) static var fd: Int32 = 1
 
     static func notice(_ text: String) { write(.notice, "*", text) }

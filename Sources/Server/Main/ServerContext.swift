@@ -37,7 +37,11 @@ final class WorkerStats: Sendable {
 }
 
 /// Process-wide state shared by all workers. Everything here is immutable after start-up,
-/// atomic, or behind a mutex that the data path never takes.
+/// atomic, or behind a mutex that the data path never takes. Settings that change while the
+/// server runs are read from LiveConfig, not from here.
+/// ThreadSanitizer reports the two sides of a contended Mutex here (config, sequencerInbox)
+/// as racing: it cannot see Mutex's futex path (docs/ARCHITECTURE.md, "Settings read while
+/// the server runs").
 final class ServerContext: Sendable {
     let config: Mutex<Config>
     let workerCount: Int
@@ -56,9 +60,6 @@ final class ServerContext: Sendable {
     let startTimeMs: Int64
     let runID: String
 
-    let maxClients: Atomic<Int>
-    let protoMaxBulkLen: Atomic<Int>
-    let hz: Atomic<Int>
     let connectedClients = Atomic<Int>(0)
     let totalConnections = Atomic<Int>(0)
     let rejectedConnections = Atomic<Int>(0)
@@ -84,9 +85,6 @@ final class ServerContext: Sendable {
         toSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         fromSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         stats = (0..<workerCount).map { _ in WorkerStats(databases: config.databases) }
-        maxClients = Atomic(config.maxClients)
-        protoMaxBulkLen = Atomic(config.protoMaxBulkLen)
-        hz = Atomic(config.hz)
         self.port = port
         startTimeMs = Clock.unixMilliseconds()
         var rng = SystemRandomNumberGenerator()

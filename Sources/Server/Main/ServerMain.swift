@@ -45,8 +45,7 @@ public enum ServerMain {
         """
 
     static func start(_ config: Config) -> Never {
-        if let level = Log.Level(rawValue: ["debug", "verbose", "notice", "warning", "nothing"]
-            .firstIndex(of: config.value("loglevel")) ?? 2) { Log.level = level }
+        LiveConfig.publish(config)
         let logfile = config.value("logfile")
         if !logfile.isEmpty {
             let f = open(logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
@@ -57,7 +56,7 @@ public enum ServerMain {
             Log.fd = f
         }
         var rng = SystemRandomNumberGenerator()
-        KeyHash.seed = rng.next()
+        KeyHash.seed = rng.next()  // before any worker starts: read-only from then on
 
         let dir = config.value("dir")
         if chdir(dir) != 0 {
@@ -185,7 +184,6 @@ enum StartupOptions {
                 throw ConfigError("\(source): \(error.description)")
             }
         }
-        LiveConfig.publish(config)
         return config
     }
 

@@ -18,7 +18,7 @@ extension Worker {
     func startStreaming(_ link: MasterLink, replid: String, offset: Int64, db: Int, ackNow: Bool) {
         let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
         let c = Client(fd: link.fd, id: id, peer: "\(link.host):\(link.port)", local: Socket.localAddress(link.fd),
-                       now: nowMs, maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
+                       now: nowMs, maxBulk: LiveConfig.protoMaxBulkLen.load(ordering: .relaxed))
         c.isMaster = true
         c.repliesOff = true  // nothing is written back but ACKs, which the link sends itself
         c.authenticated = true

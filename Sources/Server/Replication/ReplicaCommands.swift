@@ -40,7 +40,7 @@ enum ReplicaCommands {
                 let (replid, replid2, offset) = replication.status.withLock { ($0.replid, $0.replid2, $0.secondReplOffset) }
                 Log.notice("Setting secondary replication ID to \(replid2), valid up to offset: \(offset). New replication ID is \(replid)")
                 w.onMasterLinkWorker { $0.stopFollowingMaster() }
-                Log.notice("MASTER MODE enabled (user request from '\(ClientCommands.infoLine(c, now: w.nowMs, argvMemory: 0))')")
+                Log.notice("MASTER MODE enabled (user request from '\(ClientCommands.infoLine(c, now: w.nowMs, argvMemory: 0, output: .init(out)))')")
             }
             out.writeOK()
             return
@@ -65,7 +65,7 @@ enum ReplicaCommands {
         setReplicaMode(true, from: w)
         w.context.config.withLock { try? $0.set("replicaof", "\(host) \(port)") }
         w.onMasterLinkWorker { $0.followMaster(host: host, port: port, offerOwnHistory: !wasReplica) }
-        Log.notice("REPLICAOF \(host):\(port) enabled (user request from '\(ClientCommands.infoLine(c, now: w.nowMs, argvMemory: 0))')")
+        Log.notice("REPLICAOF \(host):\(port) enabled (user request from '\(ClientCommands.infoLine(c, now: w.nowMs, argvMemory: 0, output: .init(out)))')")
         out.writeOK()
     }
 

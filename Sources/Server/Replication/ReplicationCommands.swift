@@ -58,7 +58,7 @@ enum ReplicationCommands {
             return
         }
         let offset = Int64(args.string(2)) ?? -1
-        w.handOverReplica(c, replid: args.string(1), offset: offset)
+        w.handOverReplica(c, reply: &out, replid: args.string(1), offset: offset)
     }
 
     /// The pre-PSYNC protocol: a full resync without the +FULLRESYNC line.
@@ -68,7 +68,7 @@ enum ReplicationCommands {
             return
         }
         c.replicaCapabilities.insert("legacy-sync")
-        w.handOverReplica(c, replid: "?", offset: -1)
+        w.handOverReplica(c, reply: &out, replid: "?", offset: -1)
     }
 
     /// A replica serves its own replicas only while its link to its master is up.

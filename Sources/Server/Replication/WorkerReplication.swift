@@ -122,9 +122,19 @@ extension Worker {
     }
 
     /// PSYNC/SYNC: the connection becomes a replica, served by the sequencer thread from now on.
-    func handOverReplica(_ c: Client, replid: String, offset: Int64) {
-        let pending = Array(c.output.readable)
-        c.output.clear()
+    /// `out` is the command's reply buffer: c.output itself, lent for the command by withReply,
+    /// unless earlier replies are outstanding (then a scratch buffer). Pending bytes are taken
+    /// through `out` while c.output is lent, never through c.output: that overlapping access
+    /// is an exclusivity violation (it trapped the debug build on every PSYNC).
+    func handOverReplica(_ c: Client, reply out: inout ByteBuffer, replid: String, offset: Int64) {
+        let pending: [UInt8]
+        if c.hasOutstandingReplies {
+            pending = Array(c.output.readable)
+            c.output.clear()
+        } else {
+            pending = Array(out.readable)
+            out.clear()
+        }
         c.isClosed = true          // this worker forgets it, without closing the socket
         c.pausedByOperation = true
         loop.remove(c.fd)

@@ -158,7 +158,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         let mono = Clock.monotonicMilliseconds()
         let due = mono >= nextTickMs
         if due {
-            nextTickMs = mono + Int64(1000 / max(1, context.hz.load(ordering: .relaxed)))
+            nextTickMs = mono + Int64(1000 / max(1, LiveConfig.hz.load(ordering: .relaxed)))
             publishStats()
             if index == 0 {
                 checkSaveRules()
@@ -193,7 +193,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     private func acceptConnections(from listenFD: Int32) {
         while let (fd, peer) = Socket.accept(listenFD) {
-            let limit = context.maxClients.load(ordering: .relaxed)
+            let limit = LiveConfig.maxClients.load(ordering: .relaxed)
             if context.connectedClients.load(ordering: .relaxed) >= limit {
                 refuse(fd, "-ERR max number of clients reached\r\n")
                 continue
@@ -225,7 +225,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     func register(fd: Int32, peer: String) {
         let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
         let client = Client(fd: fd, id: id, peer: peer, local: Socket.localAddress(fd), now: nowMs,
-                            maxBulk: context.protoMaxBulkLen.load(ordering: .relaxed))
+                            maxBulk: LiveConfig.protoMaxBulkLen.load(ordering: .relaxed))
         let slot = Int(fd)
         if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
         clientsByFD[slot] = client

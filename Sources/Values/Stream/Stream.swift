@@ -1,5 +1,4 @@
 import CShim
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -206,19 +205,6 @@ public func compareBytes(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Int {
 /// find an ID, appends at the tail, whole nodes dropped from the head when trimming),
 /// plus the metadata and consumer groups Redis 7 keeps.
 public final class Stream {
-    /// stream-node-max-bytes and stream-node-max-entries (Redis's defaults until CONFIG
-    /// publishes them; set by the config thread, read by every shard).
-    private static let nodeMaxBytesValue = Atomic<Int>(4096)
-    private static let nodeMaxEntriesValue = Atomic<Int>(100)
-    public static var nodeMaxBytes: Int {
-        get { nodeMaxBytesValue.load(ordering: .relaxed) }
-        set { nodeMaxBytesValue.store(newValue, ordering: .relaxed) }
-    }
-    public static var nodeMaxEntries: Int {
-        get { nodeMaxEntriesValue.load(ordering: .relaxed) }
-        set { nodeMaxEntriesValue.store(newValue, ordering: .relaxed) }
-    }
-
     public static let flagDeleted: Int64 = 1
     public static let flagSameFields: Int64 = 2
 
@@ -240,8 +226,9 @@ public final class Stream {
     // MARK: Appending
 
     /// Appends an entry with `pairs` field/value pairs (`element(i)`: field i/2 or value).
-    /// The caller has checked that `id` is greater than `lastID`.
-    public func append(id: StreamID, pairs: Int, element: (Int) -> UnsafeRawBufferPointer) {
+    /// The caller has checked that `id` is greater than `lastID`; `limits` say when the tail
+    /// node is full and a new one starts.
+    public func append(id: StreamID, pairs: Int, limits: StreamNodeLimits, element: (Int) -> UnsafeRawBufferPointer) {
         var totalElementBytes = 0
         for i in 0..<(pairs * 2) { totalElementBytes += element(i).count }
         var tail: Int? = nodes.isEmpty ? nil : nodes.count - 1
@@ -250,10 +237,10 @@ public final class Stream {
             let first = Listpack.first(lp)!
             let count = Listpack.integer(lp, first) + Listpack.integer(lp, Listpack.next(lp, first)!)
             // 0 (or more than a listpack may hold) means Redis's STREAM_LISTPACK_MAX_SIZE.
-            var maxBytes = Stream.nodeMaxBytes
+            var maxBytes = limits.maxBytes
             if maxBytes <= 0 || maxBytes > 1 << 30 { maxBytes = 1 << 30 }
             if Listpack.totalBytes(lp) + totalElementBytes >= maxBytes
-                || (Stream.nodeMaxEntries > 0 && count >= Int64(Stream.nodeMaxEntries)) {
+                || (limits.maxEntries > 0 && count >= Int64(limits.maxEntries)) {
                 tail = nil
             }
         }

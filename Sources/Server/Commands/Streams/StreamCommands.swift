@@ -285,8 +285,10 @@ enum StreamCommands {
                 return nil
             }
         } else {
-            o.limit = o.approximate ? min(max(100 * Stream.nodeMaxEntries, 1), 10000) : 0
-            if 100 * Stream.nodeMaxEntries <= 0 { o.limit = 10000 }
+            // Wrapping, as Redis's C multiplication: a huge stream-node-max-entries must not trap.
+            let perNode = 100 &* LiveConfig.streamNodeMaxEntries.load(ordering: .relaxed)
+            o.limit = o.approximate ? min(max(perNode, 1), 10000) : 0
+            if perNode <= 0 { o.limit = 10000 }
         }
         return o
     }
@@ -333,7 +335,7 @@ enum StreamCommands {
         }
         guard id > s.lastID else { writeTopItemError(&out); return }
         ctx.shard.noteModified(db: ctx.db, key: args[1])
-        s.append(id: id, pairs: n / 2) { args[fieldStart + $0] }
+        s.append(id: id, pairs: n / 2, limits: LiveConfig.streamNodeLimits) { args[fieldStart + $0] }
         writeID(id, &out)
         if let strategy = o.strategy {
             s.trim(strategy, approximate: o.approximate, limit: o.limit)

@@ -480,7 +480,7 @@ enum StringCommands {
     /// Redis's checkStringLength: `size + append` must fit proto-max-bulk-len.
     private static func lengthOK(_ size: Int, _ append: Int, _ out: inout ByteBuffer) -> Bool {
         let (total, overflow) = size.addingReportingOverflow(append)
-        if overflow || total > LiveConfig.maxStringLength.load(ordering: .relaxed) {
+        if overflow || total > LiveConfig.protoMaxBulkLen.load(ordering: .relaxed) {
             out.writeError("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
             return false
         }

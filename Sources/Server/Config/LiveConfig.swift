@@ -1,0 +1,60 @@
+import Synchronization
+import Values
+
+/// The one home of every setting that threads read while the server runs (workers, the
+/// sequencer, the replica link, the logger). Each is a relaxed atomic: a value stands alone
+/// and no reader needs two of them to agree. `publish` writes them all, at start-up before
+/// any thread starts and after every CONFIG SET; nothing else does.
+enum LiveConfig {
+    /// requirepass is set: new connections start unauthenticated.
+    static let passwordRequired = Atomic<Bool>(false)
+    /// `timeout`: seconds of inactivity after which a connection is closed (0: never).
+    static let idleTimeoutSeconds = Atomic<Int>(0)
+    /// `proto-max-bulk-len`: the largest bulk argument a new connection's parser accepts, and
+    /// the longest string APPEND and SETRANGE may build.
+    static let protoMaxBulkLen = Atomic<Int>(512 * 1024 * 1024)
+    /// `maxclients`: further connections are refused.
+    static let maxClients = Atomic<Int>(10000)
+    /// `hz`: housekeeping ticks per second (stored clamped to 1...500).
+    static let hz = Atomic<Int>(10)
+    /// `min-replicas-to-write`: writes need this many replicas with a recent ACK (0: off).
+    static let minReplicasToWrite = Atomic<Int>(0)
+    /// `replica-serve-stale-data`: a replica whose link is down still answers data commands.
+    static let replicaServeStaleData = Atomic<Bool>(true)
+    /// `replica-read-only`: a replica refuses clients' writes.
+    static let replicaReadOnly = Atomic<Bool>(true)
+    /// `client-output-buffer-limit`, per client class.
+    static let outputLimits = OutputBufferLimitTable()
+    /// `protected-mode`: without a password, only local clients are accepted.
+    static let protectedMode = Atomic<Bool>(true)
+    /// `enable-debug-command` (a ProtectedAction raw value): who may run DEBUG.
+    static let debugCommand = Atomic<Int>(ProtectedAction.no.rawValue)
+    /// `stream-node-max-bytes` and `stream-node-max-entries`: when XADD starts a new node.
+    static let streamNodeMaxBytes = Atomic<Int>(StreamNodeLimits.redisDefaults.maxBytes)
+    static let streamNodeMaxEntries = Atomic<Int>(StreamNodeLimits.redisDefaults.maxEntries)
+    /// `loglevel` (a Log.Level raw value): the least severe line Log writes.
+    static let logLevel = Atomic<Int>(Log.Level.notice.rawValue)
+
+    static var streamNodeLimits: StreamNodeLimits {
+        StreamNodeLimits(maxBytes: streamNodeMaxBytes.load(ordering: .relaxed),
+                         maxEntries: streamNodeMaxEntries.load(ordering: .relaxed))
+    }
+
+    /// Publishes every live setting from `config` (start-up and after CONFIG SET).
+    static func publish(_ config: Config) {
+        passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
+        idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
+        protoMaxBulkLen.store(config.protoMaxBulkLen, ordering: .relaxed)
+        maxClients.store(config.maxClients, ordering: .relaxed)
+        hz.store(config.hz, ordering: .relaxed)
+        minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
+        replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
+        replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
+        protectedMode.store(config.bool("protected-mode"), ordering: .relaxed)
+        outputLimits.publish(config.value("client-output-buffer-limit"))
+        debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
+        streamNodeMaxBytes.store(config.integer("stream-node-max-bytes"), ordering: .relaxed)
+        streamNodeMaxEntries.store(config.integer("stream-node-max-entries"), ordering: .relaxed)
+        logLevel.store(Log.Level(name: config.value("loglevel")).rawValue, ordering: .relaxed)
+    }
+}
