@@ -33,8 +33,8 @@ def wait_synced(master_conn, replica_conn, timeout=20):
 
 def assert_same_data(master_conn, replica_conn):
     """Keys and values equal; TTLs the same deadline (PTTLs read a moment apart)."""
-    assert_same_keyspace(keyspace(replica_conn, clock="PTTL"), keyspace(master_conn, clock="PTTL"),
-                         ttl_slack_ms=3000)
+    expected = keyspace(master_conn, clock="PTTL")   # the master first, then the replica
+    assert_same_keyspace(keyspace(replica_conn, clock="PTTL"), expected, ttl_slack_ms=3000)
 
 
 def wait_same_data(master_conn, replica_conn, timeout=10):
@@ -52,8 +52,8 @@ def wait_same_data(master_conn, replica_conn, timeout=10):
 
 def same_data(master, replica, dbs=range(4)):
     """The same keys, values and presence of a TTL in `dbs` of two server processes."""
-    return same_keyspace(ttl_presence(keyspace(replica.conn(), dbs, clock="PTTL")),
-                         ttl_presence(keyspace(master.conn(), dbs, clock="PTTL")))
+    expected = ttl_presence(keyspace(master.conn(), dbs, clock="PTTL"))   # the master first
+    return same_keyspace(ttl_presence(keyspace(replica.conn(), dbs, clock="PTTL")), expected)
 
 
 def wait_in_sync(master, replica, dbs=range(4)):
