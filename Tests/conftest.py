@@ -108,14 +108,3 @@ def data_dir():
     d = tempfile.mkdtemp(prefix="vk-persist-")
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-# Until every test module imports these from `support` (the next commits), the old names:
-from support.marks import needs_redis  # noqa: E402,F401
-from support.processes import answers_ping, free_port  # noqa: E402,F401
-from support.waiting import wait_until  # noqa: E402,F401
-from support.workers import connections_on_two_workers  # noqa: E402,F401
-
-
-def Server(*args, cwd=None):  # noqa: N802
-    return ServerProcess(*args, data_dir=cwd)
