@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from support.processes import BINARY, REDIS_SERVER, TEST_SHARDS, ServerProcess
+from support.processes import BINARY, REDIS_SERVER, TEST_SHARDS, ServerProcess, shards
 from support.replication import redis_master
 
 
@@ -16,7 +16,7 @@ def server(request):
     as VALKEYPER_TEST_SHARDS says (`make test` also runs the suite on one shard, the default
     on two cores, where transactions take their lock-free inline path). A module's
     SERVER_ARGS are added (e.g. `--enable-debug-command yes` where tests use DEBUG)."""
-    s = ServerProcess("--threads", TEST_SHARDS, "--shards", TEST_SHARDS, *getattr(request.module, "SERVER_ARGS", ()))
+    s = ServerProcess(*shards(TEST_SHARDS), *getattr(request.module, "SERVER_ARGS", ()))
     yield s
     assert s.alive(), "server died during the module:\n" + s.output()
     s.stop()
@@ -31,9 +31,9 @@ def r(server):
     c.close()
 
 
-def _starter(stop, **defaults):
-    """A fixture body: a function that starts server processes, each stopped by `stop` after
-    the test (also one that failed to start)."""
+def _starter(**defaults):
+    """A fixture body: a function that starts server processes, each stopped after the test
+    (also one that failed to start)."""
     started = []
 
     def start(*args, wait=True, **kw):
@@ -43,14 +43,14 @@ def _starter(stop, **defaults):
         return s
     yield start
     for s in started:
-        stop(s)
+        s.stop()
 
 
 @pytest.fixture
 def make_server():
     """Starts valkeyper-server processes (`make_server(*args, data_dir=...)`), stopped after
     the test."""
-    yield from _starter(ServerProcess.stop)
+    yield from _starter()
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def make_redis():
     """Starts redis-server 7.0 processes (stopped after the test); skips without one."""
     if REDIS_SERVER is None:
         pytest.skip("needs Debian's redis-server 7.0")
-    yield from _starter(ServerProcess.stop, binary=REDIS_SERVER)
+    yield from _starter(binary=REDIS_SERVER)
 
 
 @pytest.fixture(scope="module")
