@@ -13,113 +13,37 @@ a chained replica moved between masters, BGSAVE on the master.
 value digest, its absolute deadline, and for streams what the digest leaves out (consumer
 groups, pending entries, consumers, the stream's counters)."""
 import os
-import shutil
-import signal
-import subprocess
-import time
 
-from conftest import BINARY, free_port
 from fuzz_workload import DATABASES
-from resp import Conn, Error
+from support.info import info
+from support.processes import BINARY, REDIS_SERVER, ServerProcess
+from support.resp import Error
 
-REDIS_SERVER = shutil.which("redis-server")
 
+class Node(ServerProcess):
+    """A server of the cluster: it keeps its data directory and port across restarts
+    (`start()` again after `sigkill()`); a replica follows `upstream`, which may change."""
 
-class Node:
     def __init__(self, name, kind, root, args=(), upstream=None):
-        self.name, self.kind, self.args = name, kind, list(args)
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir)
-        self.log_path = os.path.join(self.dir, "server.log")
-        self.port = free_port()
+        self.name, self.kind = name, kind
         self.upstream = upstream   # the node it replicates from; None for the master
-        self.proc = None
-        self.starts = 0
+        data_dir = os.path.join(root, name)
+        os.makedirs(data_dir)
+        super().__init__("--save", "", "--enable-debug-command", "yes", *args, data_dir=data_dir, start=False,
+                         binary=BINARY if kind == "valkeyper" else REDIS_SERVER)
 
     def __repr__(self):
         return "%s(%s :%d)" % (self.name, self.kind, self.port)
 
-    def command_line(self):
-        binary = BINARY if self.kind == "valkeyper" else REDIS_SERVER
-        extra = ["--bind", "127.0.0.1", "--appendonly", "no"] if self.kind == "redis" else []
+    def arguments(self):
         replicaof = ["--replicaof", "127.0.0.1", str(self.upstream.port)] if self.upstream else []
-        return [binary, "--port", str(self.port), "--dir", self.dir, "--save", "", "--enable-debug-command", "yes",
-                *extra, *self.args, *replicaof]
-
-    def start(self, timeout=30):
-        """Starts the process and waits for PONG; on a port taken meanwhile, takes another."""
-        for attempt in range(3):
-            self.starts += 1
-            log = open(self.log_path, "ab")
-            log.write(b"\n==== start %d (port %d)\n" % (self.starts, self.port))
-            log.flush()
-            self.proc = subprocess.Popen(self.command_line(), stdout=log, stderr=subprocess.STDOUT)
-            log.close()
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                if self.answers():
-                    return
-                time.sleep(0.01)
-            if self.proc.poll() is None:
-                raise AssertionError("%r did not answer PING within %d s" % (self, timeout))
-            if "failed listening on port" not in self.last_start_log().lower():
-                raise AssertionError("%r exited at start (code %s):\n%s" % (self, self.proc.returncode,
-                                                                          self.last_start_log()[-3000:]))
-            self.port = free_port()
-        raise AssertionError("%r found no free port" % self)
-
-    def answers(self):
-        try:
-            c = Conn(self.port, timeout=2)
-            try:
-                return c.cmd("PING") == "PONG"
-            finally:
-                c.close()
-        except OSError:
-            return False
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def sigkill(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc is not None:
-            self.sigkill()
-
-    def conn(self, timeout=10):
-        return Conn(self.port, timeout=timeout)
-
-    def cmd(self, *args):
-        c = self.conn()
-        try:
-            return c.cmd(*args)
-        finally:
-            c.close()
+        return [*self.args, *replicaof]
 
     def info(self, section="replication"):
-        text = self.cmd("INFO", section)
-        if isinstance(text, Error):
-            raise AssertionError("%r: INFO %s: %s" % (self, section, text))
-        return dict(line.split(":", 1) for line in text.decode().split("\r\n") if line and not line.startswith("#"))
+        return info(self, section)
 
     def offset(self):
         return int(self.info()["master_repl_offset"])
-
-    def last_start_log(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().rsplit(b"\n==== start ", 1)[-1].decode(errors="replace")
-
-    def log_tail(self, n=4000):
-        with open(self.log_path, "rb") as f:
-            data = f.read()
-        return data[-n:].decode(errors="replace")
 
 
 # MARK: reading a whole keyspace

@@ -18,7 +18,7 @@ from replies (stream IDs, its database after an EXEC) only steers later choices.
 import collections
 import time
 
-from resp import Error
+from support.resp import Error
 
 DATABASES = 16
 STRING_KEYS = ["a", "b", "c", "d", "n1", "n2", "f", "{t}1", "{t}2", "{t}3", "{u}1", "{u}2"]

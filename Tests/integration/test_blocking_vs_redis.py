@@ -11,14 +11,15 @@ import re
 
 import pytest
 
-from conftest import wait_until
-from resp import Conn, encode
+from support.info import info
+from support.resp import Conn, encode
+from support.waiting import wait_until
 
 RELEASE_ID = "9999999999999-0"
 
 
 def blocked_clients(conn):
-    return int(re.search(rb"blocked_clients:(\d+)", conn.cmd("INFO", "clients")).group(1))
+    return int(info(conn, "clients")["blocked_clients"])
 
 
 def xread(key):

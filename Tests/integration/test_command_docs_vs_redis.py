@@ -8,7 +8,7 @@ What we deliberately differ in is listed below with the reason; anything else is
 """
 import pytest
 
-from resp import Conn
+from support.resp import Conn
 
 # Commands Redis 7.0 lacks that we have on purpose.
 NOT_IN_REDIS_7_0 = {

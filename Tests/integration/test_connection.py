@@ -4,8 +4,8 @@ Expected bytes are Redis 7.0.15's."""
 import re
 import time
 
-from conftest import wait_until
-from resp import Conn, Error, Map
+from support.resp import Conn, Error, Map
+from support.waiting import wait_until
 
 LINE = re.compile(
     r"^id=(\d+) addr=(\S+) laddr=(\S+) fd=(\d+) name=(\S*) age=(\d+) idle=(\d+) flags=([A-Za-z]+) db=(\d+) "

@@ -1,8 +1,8 @@
 """DEBUG and enable-debug-command as in Redis 7.0: refused by default (the option is `no`),
 allowed with `yes`, or with `local` from 127.0.0.1 only; the option cannot be changed at
 run time; DEBUG HELP is Redis's text. Replies are compared byte for byte with redis-server."""
-from conftest import needs_redis
-from resp import Conn, encode
+from support.marks import needs_redis
+from support.resp import Conn, encode
 
 pytestmark = needs_redis
 

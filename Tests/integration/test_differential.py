@@ -32,8 +32,9 @@ import time
 
 import pytest
 
-from conftest import wait_until
-from resp import Conn, encode
+from support.info import info
+from support.resp import Conn, encode
+from support.waiting import wait_until
 
 COMMANDS_PER_SEED = 3000
 TTL_TOLERANCE_MS = 250   # two servers set a key this far apart, at most
@@ -700,9 +701,7 @@ class Differ:
 def keyspace_stats(conn):
     """Lookups that found a key, that did not, and keys expired: the same commands must
     count the same."""
-    text = conn.cmd("INFO", "stats")
-    fields = dict(line.split(":", 1) for line in (text.decode() if isinstance(text, bytes) else text).split("\r\n")
-                  if ":" in line)
+    fields = info(conn, "stats")
     return {name: fields[name] for name in ("keyspace_hits", "keyspace_misses", "expired_keys")}
 
 

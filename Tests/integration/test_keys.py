@@ -8,10 +8,10 @@ import random
 import socket
 import time
 
-import pytest
-
-from conftest import connections_on_two_workers, wait_until
-from resp import Error, encode
+from support.info import info
+from support.resp import Error, encode
+from support.waiting import wait_until
+from support.workers import connections_on_two_workers
 
 PAIRS = 24  # key pairs per cross-shard check: all on one shard by chance is ~2^-24
 SERVER_ARGS = ("--enable-debug-command", "yes")  # DEBUG SLEEP / SET-ACTIVE-EXPIRE (default: no, as Redis)
@@ -27,12 +27,7 @@ def set_many(r, keys, value="v"):
 
 
 def used_memory(r):
-    info = r.cmd("INFO", "memory")
-    text = info.decode() if isinstance(info, bytes) else info
-    for line in text.split("\r\n"):
-        if line.startswith("used_memory:"):
-            return int(line.split(":")[1])
-    raise AssertionError("no used_memory in INFO")
+    return int(info(r, "memory")["used_memory"])
 
 
 def full_scan(r, *options):

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from resp import Conn
+from support.info import info
+from support.resp import Conn
 
 NEWER_THAN_REDIS_7_0 = {b"client|setinfo"}
 
@@ -90,9 +91,9 @@ def test_last_command_of_a_refused_request(server, redis_port):
 def every_command_and_subcommand(conn):
     """(name, arity) of every command the server lists, and of their subcommands."""
     found = []
-    for info in conn.cmd("COMMAND"):
-        found.append((info[0], info[1]))
-        found += [(sub[0], sub[1]) for sub in info[9]]
+    for row in conn.cmd("COMMAND"):
+        found.append((row[0], row[1]))
+        found += [(sub[0], sub[1]) for sub in row[9]]
     return [(n, a) for n, a in found if n not in NEWER_THAN_REDIS_7_0]
 
 
@@ -119,9 +120,8 @@ def test_every_wrong_arity_is_refused_in_multi_as_redis_does(pair):
 
 def counters(conn):
     """total_commands_processed and total_error_replies."""
-    text = conn.cmd("INFO", "stats").decode()
-    return [int(re.search(r"%s:(\d+)" % name, text).group(1))
-            for name in ("total_commands_processed", "total_error_replies")]
+    fields = info(conn, "stats")
+    return [int(fields[name]) for name in ("total_commands_processed", "total_error_replies")]
 
 
 def test_commands_run_by_exec_count_as_redis_counts_them(pair):

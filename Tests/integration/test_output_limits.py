@@ -12,8 +12,11 @@ import time
 
 import pytest
 
-from conftest import needs_redis, wait_until
-from resp import Conn
+from support.info import info
+from support.marks import needs_redis
+from support.replication import link_up
+from support.resp import Conn
+from support.waiting import wait_until
 
 pytestmark = needs_redis
 
@@ -122,8 +125,7 @@ def test_client_list_reports_obl_oll_omem(servers):
         obl, oll, omem = int(fields["obl"]), int(fields["oll"]), int(fields["omem"])
         assert obl <= 16384 and oll >= 1 and omem >= oll * 16384, fields
         # INFO's client_recent_max_output_buffer is omem too (Redis updates it from its cron).
-        wait_until(lambda: int(re.search(r"client_recent_max_output_buffer:(\d+)",
-                                         control.cmd("INFO", "clients").decode()).group(1)) >= omem,
+        wait_until(lambda: int(info(control, "clients")["client_recent_max_output_buffer"]) >= omem,
                    message=name + " to report the output buffer in INFO")
         # Read everything: the counters fall back to zero.
         flood.sock.setblocking(True)
@@ -229,8 +231,7 @@ def test_replica_soft_limit_follows_the_same_rule(make_server, make_redis):
     for master in (make_redis(), make_server("--threads", "2", "--shards", "2")):
         m = master.conn()
         replica = make_redis("--replicaof", "127.0.0.1", str(master.port))
-        wait_until(lambda: b"master_link_status:up" in replica.conn().cmd("INFO", "replication"), timeout=20,
-                   message="replica link up")
+        wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
         assert m.cmd("CONFIG", "SET", "client-output-buffer-limit", "replica 0 256kb 2") == "OK"
         replica.proc.send_signal(signal.SIGSTOP)
         try:
@@ -243,7 +244,7 @@ def test_replica_soft_limit_follows_the_same_rule(make_server, make_redis):
                 for _ in range(20):
                     m.cmd("SET", "big%d" % (i % 50), value)
                     i += 1
-                return b"connected_slaves:0" in m.cmd("INFO", "replication")
+                return info(m, "replication")["connected_slaves"] == "0"
             wait_until(dropped, timeout=30, message="the master to drop its stopped replica")
             assert time.monotonic() - started > 2.0
             assert "for overcoming of output buffer limits." in master.output()

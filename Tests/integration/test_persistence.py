@@ -8,108 +8,20 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
-from conftest import BINARY, answers_ping, free_port, wait_until
-from resp import Conn, Error
-
-REDIS_SERVER = shutil.which("redis-server")
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0")
+from support.dataset import assert_same_keyspace, keyspace
+from support.info import info
+from support.load import Writer
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, shards
+from support.resp import Error
+from support.waiting import wait_until
 
 DUMP = "dump.rdb"
-
-
-def info_fields(conn, section="persistence"):
-    text = conn.cmd("INFO", section).decode()
-    return dict(line.split(":", 1) for line in text.split("\r\n") if line and not line.startswith("#"))
-
-
-class Node:
-    """A valkeyper-server (or redis-server) process on `data_dir`."""
-
-    def __init__(self, data_dir, *args, binary=BINARY, wait=True):
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.logs = tempfile.mkdtemp(prefix="vk-persist-logs-")
-        self.stdout = open(os.path.join(self.logs, "stdout"), "w+b")
-        self.stderr = open(os.path.join(self.logs, "stderr"), "w+b")
-        extra = ["--bind", "127.0.0.1", "--appendonly", "no"] if binary != BINARY else []
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--dir", data_dir, *extra, *args],
-                                     stdout=self.stdout, stderr=self.stderr)
-        if wait:
-            self.wait_ready()
-
-    def wait_ready(self):
-        wait_until(self._ready, timeout=30, message="server to accept connections")
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("server exited early (code %s):\n%s%s"
-                                 % (self.proc.returncode, self.output(), self.errors()))
-        return answers_ping(self.port)
-
-    def conn(self):
-        return Conn(self.port)
-
-    def output(self):
-        self.stdout.seek(0)
-        return self.stdout.read().decode(errors="replace")
-
-    def errors(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
-
-    def wait_exit(self, timeout=30):
-        return self.proc.wait(timeout)
-
-    def shutdown(self, *args):
-        """SHUTDOWN [args]: the server closes the connection and exits; returns the exit code."""
-        c = self.conn()
-        c.send_raw(b"".join([b"*%d\r\n" % (1 + len(args))] +
-                            [b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in ("SHUTDOWN",) + args]))
-        assert c.is_closed(timeout=30), "SHUTDOWN %s did not close the connection" % " ".join(args)
-        c.close()
-        return self.wait_exit()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.stdout.close()
-        self.stderr.close()
-        shutil.rmtree(self.logs, ignore_errors=True)
-
-
-@pytest.fixture
-def nodes():
-    """Starts servers (`nodes(dir, *args)`); any still running at the end are killed."""
-    started = []
-
-    def start(data_dir, *args, wait=True, **kw):
-        n = Node(data_dir, *args, wait=False, **kw)
-        started.append(n)  # before waiting, so a server that fails to start is cleaned up too
-        if wait:
-            n.wait_ready()
-        return n
-    yield start
-    for n in started:
-        n.kill()
-
-
-@pytest.fixture
-def data_dir():
-    d = tempfile.mkdtemp(prefix="vk-persist-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def shards(n):
-    return ("--threads", str(n), "--shards", str(n))
 
 
 def dump_bytes(d, name=DUMP):
@@ -173,21 +85,6 @@ def fill(conn, now_ms):
     conn.cmd("SELECT", 0)
 
 
-def keyspace(conn, dbs=range(16)):
-    """{db: {key: (value, PEXPIRETIME)}} for every key (PEXPIRETIME is absolute, so it must
-    survive a save and a load exactly)."""
-    out = {}
-    for db in dbs:
-        assert conn.cmd("SELECT", db) == "OK"
-        keys = conn.cmd("KEYS", "*")
-        if not keys:
-            continue
-        replies = conn.pipeline([c for k in keys for c in (("GET", k), ("PEXPIRETIME", k))])
-        out[db] = {k: (replies[2 * i], replies[2 * i + 1]) for i, k in enumerate(keys)}
-    conn.cmd("SELECT", 0)
-    return out
-
-
 def pttls(conn, space):
     out = {}
     for db, keys in space.items():
@@ -199,21 +96,11 @@ def pttls(conn, space):
     return out
 
 
-def assert_same_keyspace(actual, expected):
-    assert sorted(actual) == sorted(expected), "databases differ"
-    for db in expected:
-        missing = set(expected[db]) - set(actual[db])
-        extra = set(actual[db]) - set(expected[db])
-        assert not missing and not extra, "db %d: missing %r, extra %r" % (db, list(missing)[:5], list(extra)[:5])
-        for k, v in expected[db].items():
-            assert actual[db][k] == v, "db %d key %r differs" % (db, k[:40])
-
-
 # ---------------------------------------------------------------- 1. round trip
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1), (2, 2)])
 def test_round_trip_across_restart_and_shard_counts(nodes, data_dir, before, after):
-    a = nodes(data_dir, *shards(before))
+    a = nodes(*shards(before), data_dir=data_dir)
     c = a.conn()
     fill(c, int(time.time() * 1000))
     expected = keyspace(c)
@@ -224,7 +111,7 @@ def test_round_trip_across_restart_and_shard_counts(nodes, data_dir, before, aft
     assert a.shutdown("NOSAVE") == 0
     dumped = dump_bytes(data_dir)
 
-    b = nodes(data_dir, *shards(after))
+    b = nodes(*shards(after), data_dir=data_dir)
     c = b.conn()
     assert_same_keyspace(keyspace(c), expected)
     # PTTLs went down by about the time spent restarting, not more: at most the time from
@@ -234,7 +121,7 @@ def test_round_trip_across_restart_and_shard_counts(nodes, data_dir, before, aft
     elapsed_ms = (time.monotonic() - saved_at) * 1000
     for key, t in ttl_after.items():
         assert ttl_before[key] - elapsed_ms - 50 <= t <= ttl_before[key], key
-    f = info_fields(c)
+    f = info(c, "persistence")
     total = sum(len(k) for k in expected.values())
     assert f["rdb_last_load_keys_loaded"] == str(total)
     assert f["rdb_last_load_keys_expired"] == "0"
@@ -245,7 +132,7 @@ def test_round_trip_across_restart_and_shard_counts(nodes, data_dir, before, aft
 
 
 def test_keys_expired_at_load_are_dropped(nodes, data_dir):
-    a = nodes(data_dir, *shards(2))
+    a = nodes(*shards(2), data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "short", "lived", "PX", 1500)
     c.cmd("SELECT", 3)
@@ -260,38 +147,38 @@ def test_keys_expired_at_load_are_dropped(nodes, data_dir):
     # Await the clock passing the key's deadline before the restart.
     wait_until(lambda: time.time() * 1000 > deadline + 20, message="the TTL to pass")
 
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert c.cmd("EXISTS", "short") == 0
     assert c.cmd("GET", "kept") == b"forever"
     c.cmd("SELECT", 3)
     assert c.cmd("KEYS", "*") == [b"long3"]
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_load_keys_expired"] == "2"
     assert f["rdb_last_load_keys_loaded"] == "2"
 
 
 def test_missing_dump_starts_empty(nodes, data_dir):
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert c.cmd("DBSIZE") == 0
     assert c.cmd("KEYS", "*") == []
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_load_keys_loaded"] == "0" and f["rdb_last_load_keys_expired"] == "0"
     assert os.listdir(data_dir) == []
 
 
 def test_dbfilename_is_used_for_save_and_load(nodes, data_dir):
-    a = nodes(data_dir, "--dbfilename", "other.rdb")
+    a = nodes("--dbfilename", "other.rdb", data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "k", "v")
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
     assert os.listdir(data_dir) == ["other.rdb"]
-    assert nodes(data_dir, "--dbfilename", "other.rdb").conn().cmd("GET", "k") == b"v"
-    assert nodes(data_dir).conn().cmd("DBSIZE") == 0  # dump.rdb does not exist
+    assert nodes("--dbfilename", "other.rdb", data_dir=data_dir).conn().cmd("GET", "k") == b"v"
+    assert nodes(data_dir=data_dir).conn().cmd("DBSIZE") == 0  # dump.rdb does not exist
 
 
 def test_save_replaces_the_previous_dump(nodes, data_dir):
-    a = nodes(data_dir, *shards(2))
+    a = nodes(*shards(2), data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "old", "1")
     assert c.cmd("SAVE") == "OK"
@@ -300,7 +187,7 @@ def test_save_replaces_the_previous_dump(nodes, data_dir):
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
     assert sorted(os.listdir(data_dir)) == [DUMP], "no temp file left behind"
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert c.cmd("KEYS", "*") == [b"new"]
 
 
@@ -328,7 +215,7 @@ def strings_only(space):
 def test_dump_written_by_redis_loads_identically(nodes, data_dir, compression):
     redis_dir = tempfile.mkdtemp(prefix="vk-persist-redis-")
     try:
-        r = nodes(redis_dir, "--save", "", "--rdbcompression", compression, binary=REDIS_SERVER)
+        r = nodes("--save", "", "--rdbcompression", compression, binary=REDIS_SERVER, data_dir=redis_dir)
         rc = r.conn()
         redis_fill(rc, int(time.time() * 1000))
         expected = strings_only(keyspace(rc))
@@ -336,30 +223,30 @@ def test_dump_written_by_redis_loads_identically(nodes, data_dir, compression):
         shutil.copy(os.path.join(redis_dir, DUMP), os.path.join(data_dir, DUMP))
     finally:
         shutil.rmtree(redis_dir, ignore_errors=True)
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert_same_keyspace(strings_only(keyspace(c)), expected)
-    assert int(info_fields(c)["rdb_last_load_keys_loaded"]) >= sum(len(k) for k in expected.values())
+    assert int(info(c, "persistence")["rdb_last_load_keys_loaded"]) >= sum(len(k) for k in expected.values())
 
 
 @needs_redis
 @pytest.mark.parametrize("options", [(), ("--rdbcompression", "no"), ("--rdbchecksum", "no")])
 def test_dump_written_by_valkeyper_loads_into_redis(nodes, data_dir, options):
-    a = nodes(data_dir, *shards(2), *options)
+    a = nodes(*shards(2), *options, data_dir=data_dir)
     c = a.conn()
     fill(c, int(time.time() * 1000))
     expected = keyspace(c)
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
-    r = nodes(data_dir, "--save", "", binary=REDIS_SERVER)
+    r = nodes("--save", "", binary=REDIS_SERVER, data_dir=data_dir)
     rc = r.conn()
     assert_same_keyspace(keyspace(rc), expected)
-    assert info_fields(rc)["rdb_last_load_keys_loaded"] == str(sum(len(k) for k in expected.values()))
+    assert info(rc, "persistence")["rdb_last_load_keys_loaded"] == str(sum(len(k) for k in expected.values()))
 
 
 # ---------------------------------------------------------------- 3. bad files
 
 def start_expecting_failure(nodes, data_dir, *args):
-    n = nodes(data_dir, *args, wait=False)
+    n = nodes(*args, wait=False, data_dir=data_dir)
     code = n.wait_exit()
     return code, n.errors(), n.output()
 
@@ -368,7 +255,7 @@ RAW = random.Random(1).randbytes(1024)  # incompressible: stored as is, findable
 
 
 def write_valid_dump(nodes, data_dir):
-    a = nodes(data_dir, *shards(2))
+    a = nodes(*shards(2), data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "a", "1")
     c.cmd("SET", "text", "hello world " * 20)
@@ -425,7 +312,7 @@ def test_checksum_not_verified_when_rdbchecksum_is_off(nodes, data_dir):
     bad[good.index(RAW) + 10] ^= 0x01
     with open(os.path.join(data_dir, DUMP), "wb") as f:
         f.write(bytes(bad))
-    c = nodes(data_dir, "--rdbchecksum", "no").conn()
+    c = nodes("--rdbchecksum", "no", data_dir=data_dir).conn()
     value = bytearray(RAW)
     value[10] ^= 0x01
     assert c.cmd("GET", "raw") == bytes(value)
@@ -437,7 +324,7 @@ def test_garbage_and_foreign_files_are_refused(nodes, data_dir):
 
 
 def test_dump_using_more_databases_than_configured_is_refused(nodes, data_dir):
-    a = nodes(data_dir)
+    a = nodes(data_dir=data_dir)
     c = a.conn()
     c.cmd("SELECT", 9)
     c.cmd("SET", "k", "v")
@@ -449,25 +336,25 @@ def test_dump_using_more_databases_than_configured_is_refused(nodes, data_dir):
 # ---------------------------------------------------------------- 4. BGSAVE
 
 def bgsave_done(c):
-    return info_fields(c)["rdb_bgsave_in_progress"] == "0"
+    return info(c, "persistence")["rdb_bgsave_in_progress"] == "0"
 
 
 def test_bgsave_reply_lastsave_and_info(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     c = a.conn()
     started = c.cmd("LASTSAVE")
     assert abs(started - time.time()) < 5, "LASTSAVE starts at the start-up time"
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_save_time"] == str(started)
     assert f["rdb_last_bgsave_status"] == "ok" and f["rdb_last_bgsave_time_sec"] == "-1"
     c.cmd("SET", "k", "v")
-    assert int(info_fields(c)["rdb_changes_since_last_save"]) > 0
+    assert int(info(c, "persistence")["rdb_changes_since_last_save"]) > 0
     # LASTSAVE has one-second resolution: await the next second so a save must move it.
     wait_until(lambda: int(time.time()) > started, message="the next second")
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
     wait_until(lambda: c.cmd("LASTSAVE") > started, message="LASTSAVE to advance")
     wait_until(lambda: bgsave_done(c), message="the background save to finish")
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_bgsave_status"] == "ok"
     assert int(f["rdb_last_bgsave_time_sec"]) >= 0
     assert f["rdb_current_bgsave_time_sec"] == "-1"
@@ -475,11 +362,11 @@ def test_bgsave_reply_lastsave_and_info(nodes, data_dir):
     assert int(f["rdb_last_save_time"]) == c.cmd("LASTSAVE")
     assert os.path.exists(os.path.join(data_dir, DUMP))
     assert a.shutdown("NOSAVE") == 0
-    assert nodes(data_dir).conn().cmd("GET", "k") == b"v"
+    assert nodes(data_dir=data_dir).conn().cmd("GET", "k") == b"v"
 
 
 def test_bgsave_syntax(nodes, data_dir):
-    c = nodes(data_dir, "--save", "").conn()
+    c = nodes("--save", "", data_dir=data_dir).conn()
     assert c.raw("BGSAVE", "NOW") == b"-ERR syntax error\r\n"
     assert c.raw("BGSAVE", "SCHEDULE", "x") == b"-ERR syntax error\r\n"
     assert c.raw("SAVE", "x") == b"-ERR wrong number of arguments for 'save' command\r\n"
@@ -492,89 +379,76 @@ def test_bgsave_syntax(nodes, data_dir):
 def test_bgsave_in_exec_is_scheduled_after_the_transaction(nodes, data_dir):
     """Redis answers BGSAVE inside EXEC with "scheduled" and its timer starts the save
     after the transaction: the dump holds the transaction's writes."""
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     c = a.conn()
     assert c.cmd("MULTI") == "OK"
     assert c.cmd("SET", "before", "1") == "QUEUED"
     assert c.cmd("BGSAVE") == "QUEUED"
     assert c.cmd("SET", "after", "2") == "QUEUED"
     assert c.raw("EXEC") == b"*3\r\n+OK\r\n+Background saving scheduled\r\n+OK\r\n"
-    wait_until(lambda: info_fields(c)["rdb_saves"] == "1" and bgsave_done(c), message="the scheduled save")
-    assert info_fields(c)["rdb_last_bgsave_status"] == "ok"
+    wait_until(lambda: info(c, "persistence")["rdb_saves"] == "1" and bgsave_done(c), message="the scheduled save")
+    assert info(c, "persistence")["rdb_last_bgsave_status"] == "ok"
     assert a.shutdown("NOSAVE") == 0
-    assert nodes(data_dir).conn().cmd("MGET", "before", "after") == [b"1", b"2"]
+    assert nodes(data_dir=data_dir).conn().cmd("MGET", "before", "after") == [b"1", b"2"]
 
 
 def test_save_is_refused_in_multi(nodes, data_dir):
-    c = nodes(data_dir, "--save", "").conn()
+    c = nodes("--save", "", data_dir=data_dir).conn()
     assert c.cmd("MULTI") == "OK"
     assert c.raw("SAVE") == b"-ERR Command not allowed inside a transaction\r\n"
     assert c.raw("EXEC") == b"-EXECABORT Transaction discarded because of previous errors.\r\n"
 
 
-class Writer(threading.Thread):
-    """SETs w:<id>:0, w:<id>:1, ... one at a time, each acknowledged before the next."""
-
-    def __init__(self, port, number):
-        super().__init__(daemon=True)
-        self.conn = Conn(port)
-        self.number = number
-        self.acked = 0
-        self.stop = threading.Event()
-        self.error = None
-
-    def run(self):
-        try:
-            while not self.stop.is_set():
-                reply = self.conn.cmd("SET", "w:%d:%d" % (self.number, self.acked), self.acked)
-                assert reply == "OK", reply
-                self.acked += 1
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.error = e
+def set_in_turn(number):
+    """A writer's step: SETs w:<number>:0, w:<number>:1, ... one at a time, each
+    acknowledged before the next."""
+    def step(conn, i):
+        reply = conn.cmd("SET", "w:%d:%d" % (number, i), i)
+        assert reply == "OK", reply
+    return step
 
 
 def test_bgsave_under_concurrent_writes_is_a_consistent_snapshot(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     c = a.conn()
     pre = {b"pre:%d" % i: b"%d" % (i * 7) for i in range(5000)}
     c.pipeline([("SET", k, v) for k, v in pre.items()])
-    writers = [Writer(a.port, i) for i in range(3)]
+    writers = [Writer(a.port, set_in_turn(i)) for i in range(3)]
     for w in writers:
         w.start()
-    wait_until(lambda: all(w.acked >= 50 for w in writers), message="writers to get going")
-    acked_before = [w.acked for w in writers]
+    wait_until(lambda: all(w.done >= 50 for w in writers), message="writers to get going")
+    acked_before = [w.done for w in writers]
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
     wait_until(lambda: bgsave_done(c), message="the background save to finish")
-    wait_until(lambda: all(w.acked >= b + 50 for w, b in zip(writers, acked_before)),
+    wait_until(lambda: all(w.done >= b + 50 for w, b in zip(writers, acked_before)),
                message="writes after the snapshot")
     for w in writers:
-        w.stop.set()
+        w.stopping.set()
     for w in writers:
-        w.join(10)
-        assert w.error is None, w.error
-    assert info_fields(c)["rdb_last_bgsave_status"] == "ok"
+        w.stop()
+    assert info(c, "persistence")["rdb_last_bgsave_status"] == "ok"
     assert a.shutdown("NOSAVE") == 0
 
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     got = c.pipeline([("GET", k) for k in pre])
     assert got == list(pre.values()), "keys written before BGSAVE are all in the dump"
-    for w, before in zip(writers, acked_before):
-        keys = c.cmd("KEYS", "w:%d:*" % w.number)
+    for number, (w, before) in enumerate(zip(writers, acked_before)):
+        keys = c.cmd("KEYS", "w:%d:*" % number)
         present = sorted(int(k.split(b":")[2]) for k in keys)
         # One point in time: each writer's keys are a prefix, holding everything
         # acknowledged before BGSAVE was sent, and the values are right.
-        assert present == list(range(len(present))), "writer %d: not a prefix" % w.number
-        assert before <= len(present) <= w.acked
-        values = c.pipeline([("GET", "w:%d:%d" % (w.number, i)) for i in range(len(present))])
+        assert present == list(range(len(present))), "writer %d: not a prefix" % number
+        assert before <= len(present) <= w.done
+        values = c.pipeline([("GET", "w:%d:%d" % (number, i)) for i in range(len(present))])
         assert values == [b"%d" % i for i in range(len(present))]
 
 
 def test_bgsave_twice_quickly(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "", "--rdbcompression", "no")
+    a = nodes(*shards(2), "--save", "", "--rdbcompression", "no", data_dir=data_dir)
     c = a.conn()
     big = os.urandom(1 << 20)
     c.pipeline([("SET", "big:%d" % i, big) for i in range(40)])
-    before = int(info_fields(c)["rdb_saves"])
+    before = int(info(c, "persistence")["rdb_saves"])
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
     second = c.raw("BGSAVE")
     # Redis 7.0: another BGSAVE while one runs is refused, with SCHEDULE too (that only
@@ -585,12 +459,12 @@ def test_bgsave_twice_quickly(nodes, data_dir):
         assert c.raw("BGSAVE", "SCHEDULE") in (busy, b"+Background saving started\r\n")
         assert c.raw("SAVE") in (busy, b"+OK\r\n")
     wait_until(lambda: bgsave_done(c), timeout=60, message="background saves to finish")
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_bgsave_status"] == "ok"
     assert int(f["rdb_saves"]) > before
     assert sorted(os.listdir(data_dir)) == [DUMP], "no temp file left behind"
     assert a.shutdown("NOSAVE") == 0
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert c.cmd("DBSIZE") == 40
     assert c.cmd("GET", "big:39") == big
 
@@ -598,63 +472,63 @@ def test_bgsave_twice_quickly(nodes, data_dir):
 # ---------------------------------------------------------------- 5. save rules and signals
 
 def test_save_rule_triggers_a_background_save(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "1 1")
+    a = nodes(*shards(2), "--save", "1 1", data_dir=data_dir)
     c = a.conn()
     assert c.cmd("CONFIG", "GET", "save") == [b"save", b"1 1"]
     c.cmd("SET", "k", "v")
-    wait_until(lambda: info_fields(c)["rdb_changes_since_last_save"] == "0", message="the save rule to fire")
+    wait_until(lambda: info(c, "persistence")["rdb_changes_since_last_save"] == "0", message="the save rule to fire")
     wait_until(lambda: bgsave_done(c))
     assert os.path.exists(os.path.join(data_dir, DUMP))
-    assert info_fields(c)["rdb_last_bgsave_status"] == "ok"
+    assert info(c, "persistence")["rdb_last_bgsave_status"] == "ok"
     a.proc.kill()  # no final save: what is on disk came from the rule
     a.wait_exit()
-    assert nodes(data_dir).conn().cmd("GET", "k") == b"v"
+    assert nodes(data_dir=data_dir).conn().cmd("GET", "k") == b"v"
 
 
 def test_failed_automatic_save_is_retried_after_a_delay(nodes, data_dir):
     """After a failed background save, save rules wait CONFIG_BGSAVE_RETRY_DELAY (5 s)
     before trying again, rather than at every timer tick."""
-    a = nodes(data_dir, "--save", "")
+    a = nodes("--save", "", data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "k", "v")
     shutil.rmtree(data_dir)
     assert c.cmd("CONFIG", "SET", "save", "1 1") == "OK"
-    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "err" and bgsave_done(c),
+    wait_until(lambda: info(c, "persistence")["rdb_last_bgsave_status"] == "err" and bgsave_done(c),
                message="the first, failing, automatic save")
     failed_at = time.monotonic()
-    tries = info_fields(c)["rdb_saves"]
+    tries = info(c, "persistence")["rdb_saves"]
     os.mkdir(data_dir)
     # Poll for three seconds: no new attempt may start in that time.
-    wait_until(lambda: info_fields(c)["rdb_saves"] != tries or time.monotonic() > failed_at + 3,
+    wait_until(lambda: info(c, "persistence")["rdb_saves"] != tries or time.monotonic() > failed_at + 3,
                timeout=10, interval=0.05)
-    assert info_fields(c)["rdb_saves"] == tries, "retried within the delay"
-    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "ok", timeout=15, message="the retry")
+    assert info(c, "persistence")["rdb_saves"] == tries, "retried within the delay"
+    wait_until(lambda: info(c, "persistence")["rdb_last_bgsave_status"] == "ok", timeout=15, message="the retry")
     assert time.monotonic() - failed_at >= 4
     assert os.path.exists(os.path.join(data_dir, DUMP))
 
 
 def test_save_rule_set_by_config_set(nodes, data_dir):
-    a = nodes(data_dir, "--save", "")
+    a = nodes("--save", "", data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "k", "v")
     assert c.cmd("CONFIG", "SET", "save", "1 1") == "OK"
     wait_until(lambda: os.path.exists(os.path.join(data_dir, DUMP)), message="the save rule to fire")
-    wait_until(lambda: bgsave_done(c) and info_fields(c)["rdb_changes_since_last_save"] == "0")
+    wait_until(lambda: bgsave_done(c) and info(c, "persistence")["rdb_changes_since_last_save"] == "0")
 
 
 def test_no_save_rule_fires_without_changes(nodes, data_dir):
-    a = nodes(data_dir, "--save", "1 1")
+    a = nodes("--save", "1 1", data_dir=data_dir)
     c = a.conn()
     # Await two timer ticks' worth of seconds: with no change the rule must not fire.
     started = time.time()
     wait_until(lambda: time.time() > started + 2.2, timeout=5, message="time to pass")
-    assert info_fields(c)["rdb_saves"] == "0"
+    assert info(c, "persistence")["rdb_saves"] == "0"
     assert os.listdir(data_dir) == []
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_without_save_rules_writes_no_dump(nodes, data_dir, sig):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     a.conn().cmd("SET", "k", "v")
     a.proc.send_signal(sig)
     assert a.wait_exit() == 0
@@ -663,61 +537,61 @@ def test_signal_without_save_rules_writes_no_dump(nodes, data_dir, sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_with_save_rules_writes_a_final_dump(nodes, data_dir, sig):
-    a = nodes(data_dir, *shards(2), "--save", "3600 1")
+    a = nodes(*shards(2), "--save", "3600 1", data_dir=data_dir)
     c = a.conn()
     fill(c, int(time.time() * 1000))
     expected = keyspace(c)
     a.proc.send_signal(sig)
     assert a.wait_exit() == 0
     assert sorted(os.listdir(data_dir)) == [DUMP]
-    assert_same_keyspace(keyspace(nodes(data_dir, *shards(1)).conn()), expected)
+    assert_same_keyspace(keyspace(nodes(*shards(1), data_dir=data_dir).conn()), expected)
 
 
 def test_default_config_saves_on_sigterm(nodes, data_dir):
-    a = nodes(data_dir)
+    a = nodes(data_dir=data_dir)
     a.conn().cmd("SET", "k", "v")
     a.proc.terminate()
     assert a.wait_exit() == 0
-    assert nodes(data_dir).conn().cmd("GET", "k") == b"v"
+    assert nodes(data_dir=data_dir).conn().cmd("GET", "k") == b"v"
 
 
 def test_changes_since_last_save_counts_each_write_once(nodes, data_dir):
-    c = nodes(data_dir, "--save", "").conn()
+    c = nodes("--save", "", data_dir=data_dir).conn()
     c.cmd("SET", "k", "v")     # new key
     c.cmd("SET", "k2", "v")    # new key
     c.cmd("SET", "k", "w")     # overwrite
-    assert info_fields(c)["rdb_changes_since_last_save"] == "3"  # Redis 7.0.15 says 3
+    assert info(c, "persistence")["rdb_changes_since_last_save"] == "3"  # Redis 7.0.15 says 3
 
 
 # ---------------------------------------------------------------- 6. SHUTDOWN and failing saves
 
 def test_shutdown_save_writes_a_dump_even_without_rules(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     a.conn().cmd("SET", "k", "v")
     assert a.shutdown("SAVE") == 0
-    assert nodes(data_dir).conn().cmd("GET", "k") == b"v"
+    assert nodes(data_dir=data_dir).conn().cmd("GET", "k") == b"v"
 
 
 def test_shutdown_nosave_writes_none(nodes, data_dir):
-    a = nodes(data_dir, *shards(2))  # default save rules
+    a = nodes(*shards(2), data_dir=data_dir)  # default save rules
     a.conn().cmd("SET", "k", "v")
     assert a.shutdown("NOSAVE") == 0
     assert os.listdir(data_dir) == []
 
 
 def test_plain_shutdown_follows_the_save_rules(nodes, data_dir):
-    a = nodes(data_dir)
+    a = nodes(data_dir=data_dir)
     a.conn().cmd("SET", "k", "v")
     assert a.shutdown() == 0
     assert os.listdir(data_dir) == [DUMP]
-    b = nodes(data_dir, "--save", "")
+    b = nodes("--save", "", data_dir=data_dir)
     b.conn().cmd("SET", "k", "changed")
     assert b.shutdown() == 0
-    assert nodes(data_dir).conn().cmd("GET", "k") == b"v", "no rules: the old dump stays"
+    assert nodes(data_dir=data_dir).conn().cmd("GET", "k") == b"v", "no rules: the old dump stays"
 
 
 def test_shutdown_nosave_keeps_the_old_dump(nodes, data_dir):
-    a = nodes(data_dir)
+    a = nodes(data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "k", "saved")
     assert c.cmd("SAVE") == "OK"
@@ -728,7 +602,7 @@ def test_shutdown_nosave_keeps_the_old_dump(nodes, data_dir):
 
 
 def test_failing_save_replies_an_error_and_the_server_keeps_serving(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "k", "v")
     shutil.rmtree(data_dir)
@@ -738,7 +612,7 @@ def test_failing_save_replies_an_error_and_the_server_keeps_serving(nodes, data_
 
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
     wait_until(lambda: bgsave_done(c), message="the background save to end")
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_bgsave_status"] == "err"
     assert int(f["rdb_changes_since_last_save"]) > 0
     assert f["rdb_saves"] == "2", "failed saves count too, as in Redis"
@@ -751,17 +625,17 @@ def test_failing_save_replies_an_error_and_the_server_keeps_serving(nodes, data_
     # Once the directory is back, saving works again and a SAVE resets the status (as rdbSave does).
     os.mkdir(data_dir)
     assert c.cmd("SAVE") == "OK"
-    f = info_fields(c)
+    f = info(c, "persistence")
     assert f["rdb_last_bgsave_status"] == "ok" and f["rdb_changes_since_last_save"] == "0"
     shutil.rmtree(data_dir)
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
-    wait_until(lambda: bgsave_done(c) and info_fields(c)["rdb_last_bgsave_status"] == "err")
+    wait_until(lambda: bgsave_done(c) and info(c, "persistence")["rdb_last_bgsave_status"] == "err")
     os.mkdir(data_dir)
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
-    wait_until(lambda: bgsave_done(c) and info_fields(c)["rdb_last_bgsave_status"] == "ok",
+    wait_until(lambda: bgsave_done(c) and info(c, "persistence")["rdb_last_bgsave_status"] == "ok",
                message="a successful background save")
     assert a.shutdown("NOSAVE") == 0
-    assert nodes(data_dir).conn().cmd("MGET", "k", "k2") == [b"v", b"v2"]
+    assert nodes(data_dir=data_dir).conn().cmd("MGET", "k", "k2") == [b"v", b"v2"]
 
 
 MISCONF = (b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
@@ -771,11 +645,11 @@ MISCONF = (b"-MISCONF Redis is configured to save RDB snapshots, but it's curren
 
 
 def test_failed_background_save_stops_writes_until_a_save_succeeds(nodes, data_dir):
-    c = nodes(data_dir, "--save", "3600 1").conn()
+    c = nodes("--save", "3600 1", data_dir=data_dir).conn()
     c.cmd("SET", "before", "1")
     shutil.rmtree(data_dir)
     assert c.cmd("BGSAVE") == "Background saving started"
-    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "err", message="the save to fail")
+    wait_until(lambda: info(c, "persistence")["rdb_last_bgsave_status"] == "err", message="the save to fail")
     assert c.raw("SET", "a", "b") == MISCONF
     assert c.raw("PING") == MISCONF                          # as Redis: PING is refused too
     assert c.raw("GET", "before") == b"$1\r\n1\r\n"          # reads go on
@@ -788,12 +662,12 @@ def test_failed_background_save_stops_writes_until_a_save_succeeds(nodes, data_d
     assert c.raw("SET", "a", "c") == MISCONF
     os.makedirs(data_dir)
     assert c.cmd("BGSAVE") == "Background saving started"
-    wait_until(lambda: info_fields(c)["rdb_last_bgsave_status"] == "ok", message="the save to succeed")
+    wait_until(lambda: info(c, "persistence")["rdb_last_bgsave_status"] == "ok", message="the save to succeed")
     assert c.raw("SET", "a", "d") == b"+OK\r\n"
 
 
 def test_kill_9_during_bgsave_leaves_a_readable_dump(nodes, data_dir):
-    a = nodes(data_dir, "--save", "")
+    a = nodes("--save", "", data_dir=data_dir)
     c = a.conn()
     c.cmd("SET", "first", "generation")
     assert c.cmd("SAVE") == "OK"
@@ -808,7 +682,7 @@ def test_kill_9_during_bgsave_leaves_a_readable_dump(nodes, data_dir):
     after = dump_bytes(data_dir)
     # Either the old dump untouched, or (if the rename won the race) a complete new one.
     assert after == before or len(after) > 200_000 * 1000
-    b = nodes(data_dir, "--save", "")
+    b = nodes("--save", "", data_dir=data_dir)
     assert b.conn().cmd("GET", "first") == b"generation"
     leftovers = [f for f in os.listdir(data_dir) if f.startswith("temp-")]
     # A dead save's temp file may remain, as with Redis; it never replaces the dump.

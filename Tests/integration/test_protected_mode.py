@@ -13,12 +13,13 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import BINARY, REDIS_SERVER, free_port, needs_redis, wait_until
-from resp import Conn
+from support.info import info
+from support.marks import needs_redis
+from support.processes import BINARY, REDIS_SERVER, ServerProcess
+from support.resp import Conn
 
 pytestmark = needs_redis
 
@@ -57,7 +58,7 @@ def assert_denied(conn):
 
 
 def stats(conn):
-    fields = dict(line.split(":", 1) for line in conn.cmd("INFO", "stats").decode().split("\r\n") if ":" in line)
+    fields = info(conn, "stats")
     return int(fields["total_connections_received"]), int(fields["rejected_connections"])
 
 
@@ -139,22 +140,15 @@ needs_namespace = pytest.mark.skipif(NAMESPACE_PROBLEM is not None, reason=str(N
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-class NamespacedServer:
+class NamespacedServer(ServerProcess):
     """A server alone in a new network namespace where `lo` also holds 10.255.255.1; it
     vanishes with the process. Connections are made from inside the namespace (setns on
     this thread while the socket is created)."""
 
     def __init__(self, binary, *args):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="valkeyper-netns-")
-        self.log = open(os.path.join(self.dir, "server.log"), "w+")
-        self.proc = subprocess.Popen(["unshare", "-n", "sh", "-c", NAMESPACE_SETUP, "sh", binary,
-                                      "--port", str(self.port), "--dir", self.dir, "--save", "", *args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, message="namespaced server to answer")
+        super().__init__("--save", "", *args, binary=binary, prefix=("unshare", "-n", "sh", "-c", NAMESPACE_SETUP, "sh"))
 
-    def _ready(self):
-        assert self.proc.poll() is None, "server exited early"
+    def answers(self):
         try:
             return self.conn("127.0.0.1", timeout=1).cmd("PING") == "PONG"
         except OSError:
@@ -175,11 +169,6 @@ class NamespacedServer:
         finally:
             os.close(own)
             os.close(theirs)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ import resource
 import socket
 import time
 
-from conftest import wait_until
-from resp import Conn, encode
+from support.info import info
+from support.resp import encode
+from support.waiting import wait_until
 
 # Enough descriptors for the many-connections test, for this process and the server it starts.
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -14,10 +15,7 @@ if _soft != resource.RLIM_INFINITY and _soft < 12000:
 
 
 def used_memory(c):
-    for line in c.cmd("INFO", "memory").decode().split("\r\n"):
-        if line.startswith("used_memory:"):
-            return int(line.split(":")[1])
-    raise AssertionError("no used_memory")
+    return int(info(c, "memory")["used_memory"])
 
 
 def protocol_error(server, data, expected):
@@ -247,9 +245,7 @@ def test_many_idle_connections(server):
 
 
 def info_clients(c):
-    for line in c.cmd("INFO", "clients").decode().split("\r\n"):
-        if line.startswith("connected_clients:"):
-            return line.split(":")[1]
+    return info(c, "clients")["connected_clients"]
 
 
 def test_maxclients(make_server):

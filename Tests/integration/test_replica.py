@@ -3,128 +3,24 @@
 Full sync of existing data, the command stream applied, READONLY, REPLICAOF/SLAVEOF/ROLE,
 INFO replication's replica lines, promotion with REPLICAOF NO ONE, partial resync after a
 lost link, and masters that send garbage."""
-import os
-import shutil
 import socket
-import subprocess
 import tempfile
 import threading
-import time
 
 import pytest
 
-from conftest import answers_ping, free_port, wait_until
-from resp import Conn, Error, encode
+from support.info import info, info_keys
+from support.marks import needs_redis
+from support.processes import TEST_SHARDS, free_port, shards
+from support.replication import link_up, redis_master, wait_same_data, wait_synced
+from support.resp import encode
+from support.waiting import wait_until
 
-REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="needs Debian's redis-server 7.0")
-
-SHARDS = os.environ.get("VALKEYPER_TEST_SHARDS", "2")
-
-
-class RedisMaster:
-    """A redis-server 7.0 on a free port (diskless sync without delay: syncs start at once)."""
-
-    def __init__(self, port=None, data_dir=None, save=""):
-        self.port = port or free_port()
-        self.dir = data_dir or tempfile.mkdtemp(prefix="vk-replica-master-")
-        self.log = open(os.path.join(self.dir, "redis.log"), "a")
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", save, "--dir", self.dir,
-             "--appendonly", "no", "--repl-diskless-sync-delay", "0",
-             "--enable-debug-command", "yes"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: answers_ping(self.port), message="redis-server to start")
-
-    def conn(self):
-        return Conn(self.port)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.log.close()
-
-
-@pytest.fixture
-def master():
-    m = RedisMaster()
-    yield m
-    m.stop()
-
-
-def info(conn, section="replication"):
-    text = conn.cmd("INFO", section).decode()
-    return dict(line.split(":", 1) for line in text.split("\r\n") if line and not line.startswith("#"))
-
-
-def info_keys(conn, section="replication"):
-    text = conn.cmd("INFO", section).decode()
-    return [line.split(":", 1)[0] for line in text.split("\r\n") if line and not line.startswith("#")]
+pytestmark = needs_redis
 
 
 def start_replica(make_server, master_port, *extra):
-    return make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(master_port), *extra)
-
-
-def synced(master_conn, replica_conn):
-    """The link is up and the replica has applied everything the master has produced."""
-    r = info(replica_conn)
-    if r.get("master_link_status") != "up":
-        return False
-    return int(r["slave_repl_offset"]) == int(info(master_conn)["master_repl_offset"])
-
-
-def wait_synced(master_conn, replica_conn, timeout=20):
-    wait_until(lambda: synced(master_conn, replica_conn), timeout=timeout, message="the replica to catch up")
-
-
-def dataset(conn, databases=range(16)):
-    """{db: {key: (value, has_ttl, pttl)}} by SCAN + GET + PTTL."""
-    out = {}
-    for db in databases:
-        assert conn.cmd("SELECT", db) == "OK"
-        keys = set()
-        cursor = b"0"
-        while True:
-            cursor, batch = conn.cmd("SCAN", cursor, "COUNT", 100)
-            keys.update(batch)
-            if cursor == b"0":
-                break
-        if keys:
-            out[db] = {k: (conn.cmd("GET", k), conn.cmd("PTTL", k)) for k in keys}
-    conn.cmd("SELECT", 0)
-    return out
-
-
-def same_data(master_conn, replica_conn):
-    try:
-        assert_same_data(master_conn, replica_conn)
-        return True
-    except AssertionError:
-        return False
-
-
-def wait_same_data(master_conn, replica_conn, timeout=10):
-    """Awaits the master's data on the replica, comparing the data itself and not only the
-    offsets, which say that the stream was applied but not what it did."""
-    deadline = time.monotonic() + timeout
-    while not same_data(master_conn, replica_conn):
-        if time.monotonic() > deadline:
-            assert_same_data(master_conn, replica_conn)  # fails, showing the difference
-        time.sleep(0.01)
-
-
-def assert_same_data(master_conn, replica_conn):
-    m, r = dataset(master_conn), dataset(replica_conn)
-    assert sorted(m) == sorted(r)
-    for db in m:
-        assert sorted(m[db]) == sorted(r[db]), "keys of db %d" % db
-        for k, (value, pttl) in m[db].items():
-            rvalue, rpttl = r[db][k]
-            assert rvalue == value, (db, k)
-            # The same absolute deadline, read a moment apart.
-            assert (pttl < 0) == (rpttl < 0) and abs(pttl - rpttl) < 3000, (db, k, pttl, rpttl)
+    return make_server(*shards(TEST_SHARDS), "--replicaof", "127.0.0.1", str(master_port), *extra)
 
 
 def test_full_sync_of_existing_data(master, make_server):
@@ -211,7 +107,7 @@ def test_read_only_replica(master, make_server):
     assert rc.cmd("CONFIG", "SET", "replica-read-only", "no") == "OK"
     assert rc.cmd("SET", "local", "1") == "OK"
     assert rc.cmd("CONFIG", "SET", "replica-read-only", "yes") == "OK"
-    assert info(rc)["slave_read_only"] == "1"
+    assert info(rc, "replication")["slave_read_only"] == "1"
 
 
 def test_info_and_role(master, make_server):
@@ -219,12 +115,12 @@ def test_info_and_role(master, make_server):
     replica = start_replica(make_server, master.port)
     rc = replica.conn()
     wait_synced(mc, rc)
-    keys = info_keys(rc)
+    keys = info_keys(rc, "replication")
     assert keys[:11] == ["role", "master_host", "master_port", "master_link_status", "master_last_io_seconds_ago",
                          "master_sync_in_progress", "slave_read_repl_offset", "slave_repl_offset",
                          "slave_priority", "slave_read_only", "replica_announced"]
     assert keys[11] == "connected_slaves"
-    fields = info(rc)
+    fields = info(rc, "replication")
     assert fields["role"] == "slave"
     assert fields["master_host"] == "127.0.0.1" and fields["master_port"] == str(master.port)
     assert fields["master_sync_in_progress"] == "0"
@@ -233,7 +129,7 @@ def test_info_and_role(master, make_server):
     assert role[:4] == [b"slave", b"127.0.0.1", master.port, b"connected"]
     assert role[4] >= offset
     # The master sees this replica with the port it listens on.
-    wait_until(lambda: "port=%d,state=online" % replica.port in info(mc).get("slave0", ""),
+    wait_until(lambda: "port=%d,state=online" % replica.port in info(mc, "replication").get("slave0", ""),
                message="the master to list the replica online")
     assert rc.cmd("CONFIG", "GET", "replicaof") == [b"replicaof", b"127.0.0.1 %d" % master.port]
     clients = rc.cmd("CLIENT", "LIST", "TYPE", "master").decode()
@@ -257,7 +153,7 @@ def test_replica_of_unreachable_master(make_server):
     port = free_port()  # nobody listens there
     replica = start_replica(make_server, port)
     rc = replica.conn()
-    fields = info(rc)
+    fields = info(rc, "replication")
     assert fields["role"] == "slave" and fields["master_link_status"] == "down"
     assert fields["master_last_io_seconds_ago"] == "-1"
     assert fields["slave_repl_offset"] == "1"
@@ -266,7 +162,7 @@ def test_replica_of_unreachable_master(make_server):
     assert rc.cmd("ROLE")[4] == -1
     assert rc.cmd("GET", "x") is None
     assert rc.cmd("REPLICAOF", "NO", "ONE") == "OK"
-    assert info(rc)["role"] == "master"
+    assert info(rc, "replication")["role"] == "master"
     assert rc.cmd("SET", "x", "1") == "OK"
 
 
@@ -278,10 +174,11 @@ def test_promotion_keeps_data_and_accepts_writes(master, make_server):
     replica = start_replica(make_server, master.port)
     rc = replica.conn()
     wait_synced(mc, rc)
-    replid_before = info(mc)["master_replid"]
-    wait_until(lambda: info(rc)["master_replid"] == replid_before, message="the replica to take the master's history")
+    replid_before = info(mc, "replication")["master_replid"]
+    wait_until(lambda: info(rc, "replication")["master_replid"] == replid_before,
+               message="the replica to take the master's history")
     assert rc.raw("REPLICAOF", "NO", "ONE") == b"+OK\r\n"
-    fields = info(rc)
+    fields = info(rc, "replication")
     assert fields["role"] == "master"
     assert fields["master_replid2"] == replid_before
     assert fields["master_replid"] != replid_before
@@ -299,7 +196,7 @@ def test_promotion_keeps_data_and_accepts_writes(master, make_server):
 def test_replicaof_at_run_time_replaces_data(master, make_server):
     mc = master.conn()
     mc.cmd("SET", "from-master", "1")
-    node = make_server("--threads", SHARDS, "--shards", SHARDS)
+    node = make_server(*shards(TEST_SHARDS))
     nc = node.conn()
     nc.cmd("SET", "local", "old")
     assert nc.raw("REPLICAOF", "127.0.0.1", str(master.port)) == b"+OK\r\n"
@@ -360,7 +257,7 @@ def test_partial_resync_after_the_master_drops_the_link(master, make_server):
 
 def test_master_restart_then_resync(make_server):
     data = tempfile.mkdtemp(prefix="vk-replica-master-")
-    master = RedisMaster(data_dir=data, save="3600 1")
+    master = redis_master(data_dir=data, save="3600 1")
     try:
         mc = master.conn()
         mc.cmd("SET", "k", "1")
@@ -369,12 +266,12 @@ def test_master_restart_then_resync(make_server):
         wait_synced(mc, rc)
         port = master.port
         master.conn().send_raw(b"*1\r\n$8\r\nSHUTDOWN\r\n")  # saves, with the replication id
-        master.proc.wait(10)
-        master.log.close()
-        wait_until(lambda: info(rc)["master_link_status"] == "down", message="the replica to see the link down")
+        master.wait_exit(10)
+        wait_until(lambda: info(rc, "replication")["master_link_status"] == "down",
+                   message="the replica to see the link down")
         assert rc.cmd("GET", "k") == b"1"  # still serving reads
-        assert int(info(rc)["master_link_down_since_seconds"]) >= 0
-        master = RedisMaster(port=port, data_dir=data, save="3600 1")
+        assert int(info(rc, "replication")["master_link_down_since_seconds"]) >= 0
+        master = redis_master(port=port, data_dir=data, save="3600 1")
         mc = master.conn()
         mc.cmd("SET", "k2", "2")
         wait_synced(mc, rc)
@@ -484,7 +381,7 @@ def test_chained_replicas_keep_the_masters_offsets(master, make_server):
     mc.cmd("SET", "pre", "1")
     middle = start_replica(make_server, master.port)
     wait_synced(mc, middle.conn())
-    leaf = make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(middle.port))
+    leaf = make_server(*shards(TEST_SHARDS), "--replicaof", "127.0.0.1", str(middle.port))
     lc = leaf.conn()
     wait_synced(middle.conn(), lc)
     mc.cmd("SET", "a", "1")
@@ -501,15 +398,16 @@ def test_chained_replicas_keep_the_masters_offsets(master, make_server):
     wait_same_data(mc, lc)
     # Same history and offset all along the chain (read until no PING moves them in between).
     def same_offsets():
-        offsets = {info(mc)["master_repl_offset"], info(middle.conn())["master_repl_offset"],
-                   info(lc)["master_repl_offset"], info(lc)["slave_repl_offset"]}
+        offsets = {info(mc, "replication")["master_repl_offset"],
+                   info(middle.conn(), "replication")["master_repl_offset"],
+                   info(lc, "replication")["master_repl_offset"], info(lc, "replication")["slave_repl_offset"]}
         return len(offsets) == 1
     wait_until(same_offsets, message="the same offset along the chain")
-    assert info(lc)["master_replid"] == info(mc)["master_replid"]
+    assert info(lc, "replication")["master_replid"] == info(mc, "replication")["master_replid"]
 
 
 def test_valkeyper_master_and_replica(make_server):
-    vk_master = make_server("--threads", SHARDS, "--shards", SHARDS)
+    vk_master = make_server(*shards(TEST_SHARDS))
     mc = vk_master.conn()
     mc.cmd("SET", "ttl", "v", "EX", 500)
     mc.cmd("MSET", "a", "1", "b", "2", "c", "3")
@@ -526,7 +424,7 @@ def test_valkeyper_master_and_replica(make_server):
 
 
 def test_masterauth(make_server):
-    m = RedisMaster()
+    m = redis_master()
     try:
         m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
         replica = start_replica(make_server, m.port, "--masterauth", "secret")
@@ -541,14 +439,14 @@ def test_masterauth(make_server):
 
 
 def test_wrong_masterauth_retries(make_server):
-    m = RedisMaster()
+    m = redis_master()
     try:
         m.conn().cmd("CONFIG", "SET", "requirepass", "secret")
         replica = start_replica(make_server, m.port, "--masterauth", "wrong")
         wait_until(lambda: "Unable to AUTH to MASTER" in replica.output(), message="the AUTH failure in the log")
-        assert info(replica.conn())["master_link_status"] == "down"
+        assert info(replica.conn(), "replication")["master_link_status"] == "down"
         assert replica.conn().cmd("CONFIG", "SET", "masterauth", "secret") == "OK"
-        wait_until(lambda: info(replica.conn())["master_link_status"] == "up", message="the link with the right password")
+        wait_until(lambda: link_up(replica), message="the link with the right password")
     finally:
         m.stop()
 
@@ -558,8 +456,8 @@ def test_silent_master_times_out(make_server):
     try:
         replica = start_replica(make_server, fake.port, "--repl-timeout", "1")
         rc = replica.conn()
-        wait_until(lambda: info(rc)["master_sync_in_progress"] == "1", message="the transfer to start")
-        fields = info(rc)
+        wait_until(lambda: info(rc, "replication")["master_sync_in_progress"] == "1", message="the transfer to start")
+        fields = info(rc, "replication")
         assert fields["master_sync_total_bytes"] == "100" and fields["master_sync_read_bytes"] == "5"
         assert fields["master_sync_left_bytes"] == "95" and fields["master_sync_perc"] == "5.00"
         wait_until(lambda: "Timeout receiving bulk data from MASTER" in replica.output(), message="the timeout")
@@ -580,13 +478,12 @@ def test_a_replica_of_a_replica_learns_the_streams_database_from_the_payload(mas
     mc.cmd("SELECT", 9)
     mc.cmd("SET", "x", "1")
     wait_synced(mc, middle.conn())
-    leaves = [make_server("--threads", SHARDS, "--shards", SHARDS, "--replicaof", "127.0.0.1", str(middle.port))]
-    redis_leaf = RedisMaster()  # a redis-server, made a replica of the middle
+    leaves = [make_server(*shards(TEST_SHARDS), "--replicaof", "127.0.0.1", str(middle.port))]
+    redis_leaf = redis_master()  # a redis-server, made a replica of the middle
     try:
         assert redis_leaf.conn().cmd("REPLICAOF", "127.0.0.1", str(middle.port)) == "OK"
         for leaf in leaves + [redis_leaf]:
-            wait_until(lambda: info(leaf.conn()).get("master_link_status") == "up", timeout=20,
-                       message="a leaf's link")
+            wait_until(lambda: link_up(leaf), timeout=20, message="a leaf's link")
         mc.cmd("SET", "y", "2")
         for leaf in leaves + [redis_leaf]:
             wait_synced(middle.conn(), leaf.conn())
@@ -677,7 +574,7 @@ def test_an_eof_marked_payload_is_acknowledged_at_once(scripted, make_server, bi
     if binary == "valkeyper":
         start_replica(make_server, scripted.port)
     else:
-        replica = RedisMaster()
+        replica = redis_master()
         assert replica.conn().cmd("REPLICAOF", "127.0.0.1", str(scripted.port)) == "OK"
     try:
         scripted.accept_until_psync()

@@ -10,55 +10,44 @@ matches the stream from its point on (found by test_replication_fuzz.py):
 - a sharded replica's snapshot for its own replica could miss a command its stream had
   before the snapshot point (commands are passed on when dispatched, run later)."""
 import re
-import threading
 
 import pytest
 
-from conftest import wait_until
-from test_replica import info, master  # noqa: F401 (fixture)
+from support.info import info
+from support.load import Writer
+from support.replication import link_up
+from support.waiting import wait_until
 
 DEBUG = ("--enable-debug-command", "yes")
 
 
 @pytest.mark.parametrize("master_kind", ["valkeyper", "redis"])
-def test_stream_right_behind_a_full_sync_reaches_the_replica_backlog(master_kind, make_server, request):  # noqa: F811
+def test_stream_right_behind_a_full_sync_reaches_the_replica_backlog(master_kind, make_server, request):
     master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG) if master_kind == "valkeyper" \
         else request.getfixturevalue("master")
     replica = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
     r = replica.conn()
     for round_ in range(6):
-        stop = threading.Event()
-        written = []
-
-        def writer():
-            c = master.conn()
-            i = 0
-            while not stop.is_set():
-                c.cmd("SELECT", str(i % 3))
-                c.cmd("SET", "k%d" % (i % 50), "v%d" % i)
-                written.append(i)
-                i += 1
-            c.close()
-        t = threading.Thread(target=writer)
-        t.start()
-        try:
-            wait_until(lambda: len(written) > 100, message="writes under way")
+        def step(c, i):
+            c.cmd("SELECT", str(i % 3))
+            c.cmd("SET", "k%d" % (i % 50), "v%d" % i)
+        writer = Writer(master.port, step)
+        with writer:
+            wait_until(lambda: writer.done > 100, message="writes under way")
             # A new replication id after NO ONE: the next sync is a full one, under load.
             assert r.cmd("REPLICAOF", "NO", "ONE") == "OK"
             assert r.cmd("REPLICAOF", "127.0.0.1", str(master.port)) == "OK"
-            wait_until(lambda: info(r).get("master_link_status") == "up", timeout=20, message="link up")
-            synced_at = len(written)
-            wait_until(lambda: len(written) > synced_at + 100, message="writes after the sync")
-        finally:
-            stop.set()
-            t.join()
+            wait_until(lambda: link_up(r), timeout=20, message="link up")
+            synced_at = writer.done
+            wait_until(lambda: writer.done > synced_at + 100, message="writes after the sync")
         m = master.conn()
-        wait_until(lambda: info(r)["slave_repl_offset"] == info(m)["master_repl_offset"],
+        wait_until(lambda: info(r, "replication")["slave_repl_offset"]
+                   == info(m, "replication")["master_repl_offset"],
                    message="round %d: the replica applies everything" % round_)
-        target = int(info(r)["slave_repl_offset"])
-        wait_until(lambda: int(info(r)["master_repl_offset"]) == target,
+        target = int(info(r, "replication")["slave_repl_offset"])
+        wait_until(lambda: int(info(r, "replication")["master_repl_offset"]) == target,
                    message="round %d: the replica's backlog ends where its applied stream does (%s)"
-                   % (round_, {k: v for k, v in info(r).items() if "offset" in k}))
+                   % (round_, {k: v for k, v in info(r, "replication").items() if "offset" in k}))
 
 
 def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_server):
@@ -67,7 +56,6 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
     its replicas read) continues from that offset too, as a redis-server replica's does. It
     used to start again from 0, so every offset this replica reported or passed on was short
     by the whole history before the restart."""
-    from conftest import Server
     master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
     m = master.conn()
     replica = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port))
@@ -75,29 +63,29 @@ def test_replica_restarted_from_its_dump_continues_the_master_offsets(make_serve
         m.cmd("SET", "k%d" % i, "v%d" % i)
 
     def caught_up(node):
-        return lambda: info(node.conn())["slave_repl_offset"] == info(m)["master_repl_offset"]
+        return lambda: (info(node.conn(), "replication")["slave_repl_offset"]
+                        == info(m, "replication")["master_repl_offset"])
     wait_until(caught_up(replica), timeout=20, message="replica in sync")
     assert replica.conn().cmd("SAVE") == "OK"
-    replica.proc.kill()
-    replica.proc.wait()
+    replica.kill()
     m.cmd("SELECT", "3")
     for i in range(50):
         m.cmd("INCR", "while-down")
-    again = Server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port), cwd=replica.dir)
+    again = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port), data_dir=replica.dir)
     try:
         r = again.conn()
-        wait_until(lambda: info(r).get("master_link_status") == "up", timeout=20, message="link up")
+        wait_until(lambda: link_up(r), timeout=20, message="link up")
         assert info(m, "stats")["sync_partial_ok"] == "1"
         chained = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(again.port))
-        wait_until(lambda: info(chained.conn()).get("master_link_status") == "up", timeout=20,
-                   message="chained replica up")
+        wait_until(lambda: link_up(chained), timeout=20, message="chained replica up")
         m.cmd("SELECT", "0")   # (a SELECT the chained replica needs: it attached while the stream was in db 3)
         m.cmd("INCR", "after")
         for node in (again, chained):
             wait_until(caught_up(node), message="%d applied everything" % node.port)
-            wait_until(lambda: info(node.conn())["master_repl_offset"] == info(m)["master_repl_offset"],
+            wait_until(lambda: info(node.conn(), "replication")["master_repl_offset"]
+                       == info(m, "replication")["master_repl_offset"],
                        message="the stream of %d continues the master's offsets (%s)"
-                       % (node.port, {k: v for k, v in info(node.conn()).items() if "offset" in k}))
+                       % (node.port, {k: v for k, v in info(node.conn(), "replication").items() if "offset" in k}))
         digest = m.cmd("DEBUG", "DIGEST")
         assert re.fullmatch("[0-9a-f]{40}", digest)
         assert again.conn().cmd("DEBUG", "DIGEST") == digest
@@ -115,33 +103,31 @@ def test_full_syncs_served_by_a_sharded_replica_under_load_match_its_stream(make
     master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
     middle = make_server("--threads", "2", "--shards", "3", "--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(master.port))
     chained = make_server("--save", "", *DEBUG, "--replicaof", "127.0.0.1", str(middle.port))
-    stop = threading.Event()
 
-    def writer(n):
-        c = master.conn()
-        i = 0
-        while not stop.is_set():
+    def pipelines_of(n):
+        def step(c, i):
             c.pipeline([("SET", "k%d:%d" % (n, i % 300), str(i)), ("DEL", "k%d:%d" % (n, i * 7 % 300))])
-            i += 1
-        c.close()
-    writers = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
-    for t in writers:
-        t.start()
+        return step
+    writers = [Writer(master.port, pipelines_of(n)) for n in range(3)]
+    for w in writers:
+        w.start()
     c = chained.conn()
     try:
         for _ in range(40):
-            wait_until(lambda: info(c).get("master_link_status") == "up", timeout=20, message="chained link up")
+            wait_until(lambda: link_up(c), timeout=20, message="chained link up")
             # A new replication id after NO ONE: the next sync is a full one, from a snapshot.
             assert c.cmd("REPLICAOF", "NO", "ONE") == "OK"
             assert c.cmd("REPLICAOF", "127.0.0.1", str(middle.port)) == "OK"
-        wait_until(lambda: info(c).get("master_link_status") == "up", timeout=20, message="chained link up")
+        wait_until(lambda: link_up(c), timeout=20, message="chained link up")
     finally:
-        stop.set()
-        for t in writers:
-            t.join()
+        for w in writers:
+            w.stopping.set()
+        for w in writers:
+            w.stop()
     m = master.conn()
     for node in (middle, chained):
-        wait_until(lambda: info(node.conn())["slave_repl_offset"] == info(m)["master_repl_offset"],
+        wait_until(lambda: info(node.conn(), "replication")["slave_repl_offset"]
+                   == info(m, "replication")["master_repl_offset"],
                    message="replica %d applied everything" % node.port)
     digest = m.cmd("DEBUG", "DIGEST")
     assert re.fullmatch("[0-9a-f]{40}", digest)

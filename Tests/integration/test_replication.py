@@ -2,7 +2,6 @@
 (full resync from a copy-on-write snapshot, the write stream with rewritten TTLs, MULTI/EXEC
 for transactions and cross-shard commands, expirations as DEL), partial resync from the
 backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
-import os
 import signal
 import socket
 import threading
@@ -10,31 +9,16 @@ import time
 
 import pytest
 
-from conftest import connections_on_two_workers, wait_until
-from resp import encode
-from test_persistence import REDIS_SERVER, Node, info_fields, needs_redis, shards
+from support.info import info
+from support.load import Writer
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, free_port, shards
+from support.replication import link_up, same_data, wait_in_sync
+from support.resp import encode
+from support.waiting import wait_until
+from support.workers import connections_on_two_workers
 
 pytestmark = needs_redis
-
-
-@pytest.fixture
-def nodes(tmp_path):
-    started = []
-
-    def start(*args, binary=None, wait=True, data_dir=None):
-        d = data_dir or tmp_path / ("node%d" % len(started))
-        os.makedirs(d, exist_ok=True)
-        kw = {"binary": binary} if binary else {}
-        n = Node(str(d), *args, wait=False, **kw)
-        started.append(n)
-        if wait:
-            n.wait_ready()
-        return n
-    yield start
-    for n in started:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGCONT)
-        n.kill()
 
 
 def master_node(nodes, n=2, *extra):
@@ -50,36 +34,6 @@ def valkeyper_replica(nodes, master, n=2, *extra):
 
 
 DEBUG = ("--enable-debug-command", "yes")
-
-
-def link_up(replica):
-    return info_fields(replica.conn(), "replication").get("master_link_status") == "up"
-
-
-def keyspace(conn, dbs=range(4)):
-    """{db: {key: (value, has_ttl)}} read with SCAN/GET/PTTL."""
-    space = {}
-    for db in dbs:
-        conn.cmd("SELECT", str(db))
-        keys, cursor = [], b"0"
-        while True:
-            cursor, batch = conn.cmd("SCAN", cursor, "COUNT", "1000")
-            keys += batch
-            if cursor == b"0":
-                break
-        space[db] = {k: (conn.cmd("GET", k), conn.cmd("PTTL", k) > 0) for k in keys}
-    conn.cmd("SELECT", "0")
-    return space
-
-
-def same_data(master, replica, dbs=range(4)):
-    return keyspace(master.conn(), dbs) == keyspace(replica.conn(), dbs)
-
-
-def wait_in_sync(master, replica, dbs=range(4)):
-    m = master.conn()
-    assert m.cmd("WAIT", "1", "10000") == 1
-    wait_until(lambda: same_data(master, replica, dbs), timeout=10, message="replica data equal to the master's")
 
 
 def test_full_resync_then_stream_to_redis_replica(nodes):
@@ -126,14 +80,14 @@ def test_full_resync_then_stream_to_redis_replica(nodes):
     assert r.cmd("TTL", "a") == -1
     assert 0 < r.cmd("PTTL", "c") <= 100000
     assert r.cmd("SELECT", "2") == "OK" and r.cmd("GET", "in2") == b"yes"
-    rm = info_fields(m, "replication")
+    rm = info(m, "replication")
     assert rm["role"] == "master" and rm["connected_slaves"] == "1"
     assert rm["slave0"].startswith("ip=127.0.0.1,port=%d,state=online," % replica.port)
     assert int(rm["master_repl_offset"]) > 0 and rm["repl_backlog_active"] == "1"
-    assert info_fields(m, "stats")["sync_full"] == "1"
+    assert info(m, "stats")["sync_full"] == "1"
     # The replica's offset is the master's: the stream's bytes count the same on both sides.
-    wait_until(lambda: info_fields(replica.conn(), "replication")["master_repl_offset"]
-               == info_fields(m, "replication")["master_repl_offset"], message="offsets equal")
+    wait_until(lambda: info(replica.conn(), "replication")["master_repl_offset"]
+               == info(m, "replication")["master_repl_offset"], message="offsets equal")
 
 
 def test_relative_ttls_reach_the_replica_as_absolute_deadlines(nodes):
@@ -192,29 +146,19 @@ def test_partial_resync_after_the_link_is_killed_under_load(nodes):
     master = master_node(nodes)
     replica = redis_replica(nodes, master)
     wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
-    stop = threading.Event()
-    written = []
-
-    def writer():
-        c = master.conn()
-        i = 0
-        while not stop.is_set():
-            c.cmd("SET", "w%d" % i, str(i))
-            c.cmd("INCR", "count")
-            written.append(i)
-            i += 1
-    t = threading.Thread(target=writer)
-    t.start()
-    wait_until(lambda: len(written) > 200, message="writes under way")
-    assert master.conn().cmd("CLIENT", "KILL", "TYPE", "replica") == 1
-    wait_until(lambda: len(written) > 600, message="writes after the kill")
-    wait_until(lambda: info_fields(master.conn(), "stats")["sync_partial_ok"] == "1", timeout=20,
-               message="partial resync")
-    stop.set()
-    t.join()
-    assert info_fields(master.conn(), "stats")["sync_full"] == "1"
+    def step(c, i):
+        c.cmd("SET", "w%d" % i, str(i))
+        c.cmd("INCR", "count")
+    writer = Writer(master.port, step)
+    with writer:
+        wait_until(lambda: writer.done > 200, message="writes under way")
+        assert master.conn().cmd("CLIENT", "KILL", "TYPE", "replica") == 1
+        wait_until(lambda: writer.done > 600, message="writes after the kill")
+        wait_until(lambda: info(master.conn(), "stats")["sync_partial_ok"] == "1", timeout=20,
+                   message="partial resync")
+    assert info(master.conn(), "stats")["sync_full"] == "1"
     wait_in_sync(master, replica, dbs=[0])
-    assert int(replica.conn().cmd("GET", "count")) == len(written)
+    assert int(replica.conn().cmd("GET", "count")) == writer.done
 
 
 def test_a_replica_that_stops_reading_is_dropped_at_the_output_limit(nodes):
@@ -229,9 +173,9 @@ def test_a_replica_that_stops_reading_is_dropped_at_the_output_limit(nodes):
         value = "x" * 10000
         for i in range(2000):   # 20 MB, far beyond the socket buffers and the limit
             m.cmd("SET", "big%d" % (i % 50), value)
-            if info_fields(m, "replication")["connected_slaves"] == "0":
+            if info(m, "replication")["connected_slaves"] == "0":
                 break
-        wait_until(lambda: info_fields(m, "replication")["connected_slaves"] == "0", message="replica dropped")
+        wait_until(lambda: info(m, "replication")["connected_slaves"] == "0", message="replica dropped")
         assert m.cmd("PING") == "PONG"
     finally:
         replica.proc.send_signal(signal.SIGCONT)
@@ -339,14 +283,14 @@ def test_a_restarted_replica_continues_with_a_partial_resync(nodes):
     wait_in_sync(master, replica, dbs=[0])
     # Redis keeps its master's replication id and offset in the RDB it saves at shutdown,
     # and asks for a partial resync after the restart.
-    replica_dir = replica.data_dir
+    replica_dir = replica.dir
     assert replica.shutdown("SAVE") == 0
     m.cmd("SET", "while-down", "yes")
     again = nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER,
                   data_dir=replica_dir)
     wait_until(lambda: link_up(again), timeout=20, message="restarted replica link up")
-    assert info_fields(m, "stats")["sync_partial_ok"] == "1"
-    assert info_fields(m, "stats")["sync_full"] == "1"
+    assert info(m, "stats")["sync_partial_ok"] == "1"
+    assert info(m, "stats")["sync_full"] == "1"
     wait_in_sync(master, again, dbs=[0])
 
 
@@ -365,7 +309,7 @@ def test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync(nodes
     a.conn().cmd("SET", "after", "promotion")
     assert b.conn().cmd("REPLICAOF", "127.0.0.1", str(a.port)) == "OK"
     wait_until(lambda: link_up(b), timeout=20, message="b follows a")
-    stats = info_fields(a.conn(), "stats")
+    stats = info(a.conn(), "stats")
     assert stats["sync_partial_ok"] == "1" and stats["sync_full"] == "0"
     wait_until(lambda: same_data(a, b, [0]), message="b has a's data")
     assert b.conn().cmd("GET", "after") == b"promotion"
@@ -383,13 +327,13 @@ def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
     m.cmd("SET", "in3", "x")
     m.cmd("SELECT", "0")
     wait_in_sync(master, replica)
-    replica_dir = replica.data_dir
+    replica_dir = replica.dir
     assert replica.shutdown("SAVE") == 0
     m.cmd("SET", "while-down", "yes")
     m.cmd("INCR", "k1")
     again = nodes("--save", "", *shards(n), "--replicaof", "127.0.0.1", str(master.port), data_dir=replica_dir)
     wait_until(lambda: link_up(again), timeout=20, message="restarted replica link up")
-    stats = info_fields(m, "stats")
+    stats = info(m, "stats")
     assert (stats["sync_full"], stats["sync_partial_ok"]) == ("1", "1")
     wait_in_sync(master, again)
     assert again.conn().cmd("GET", "k1") == b"2"
@@ -461,7 +405,6 @@ def test_debug_digest_agrees_between_master_and_replicas(nodes):
 
 
 def test_a_replica_without_its_master_refuses_data_commands_when_told_not_to_serve_stale_data(nodes):
-    from conftest import free_port
     replica = nodes("--save", "", "--replicaof", "127.0.0.1", str(free_port()))
     c = replica.conn()
     assert c.cmd("CONFIG", "SET", "replica-serve-stale-data", "no") == "OK"
@@ -523,7 +466,7 @@ def raw_stream_after_two_full_resyncs(nodes, redis):
     m.cmd("SET", "y", "2")
     return {"a": (a.offset, a.commands_until(["SET", "y", "2"])),
             "b": (b.offset, b.commands_until(["SET", "y", "2"])),
-            "master_repl_offset": int(info_fields(m, "replication")["master_repl_offset"])}
+            "master_repl_offset": int(info(m, "replication")["master_repl_offset"])}
 
 
 def test_the_forced_select_sits_where_redis_puts_it(nodes):
@@ -546,7 +489,7 @@ def test_a_fresh_master_answers_fullresync_at_offset_zero(nodes, redis):
         master = master_node(nodes)
     raw = RawReplica(master.port)
     assert raw.offset == 0
-    fields = info_fields(master.conn(), "replication")
+    fields = info(master.conn(), "replication")
     assert (fields["master_repl_offset"], fields["repl_backlog_first_byte_offset"], fields["repl_backlog_histlen"]) \
         == ("0", "1", "0")
 
@@ -565,7 +508,7 @@ def test_info_and_role_offsets_include_every_acknowledged_write(nodes):
         expected += len(encode("SET", key, "v"))
         reader = readers[i % 3]
         if i % 2:
-            assert int(info_fields(reader, "replication")["master_repl_offset"]) == expected, i
+            assert int(info(reader, "replication")["master_repl_offset"]) == expected, i
         else:
             assert reader.cmd("ROLE")[1] == expected, i
 

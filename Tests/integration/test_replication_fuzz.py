@@ -34,9 +34,10 @@ import traceback
 
 import pytest
 
-from fuzz_cluster import REDIS_SERVER, Node, dataset, diff, loosen
+from fuzz_cluster import Node, dataset, diff, loosen
 from fuzz_workload import Generator, SharedState, malformed, now_ms, out_of_step
-from resp import Conn
+from support.processes import REDIS_SERVER
+from support.resp import Conn
 
 SECONDS = float(os.environ.get("VALKEYPER_FUZZ_SECONDS", "45"))
 SEED = int(os.environ.get("VALKEYPER_FUZZ_SEED") or random.SystemRandom().randrange(1, 1 << 31))
@@ -174,7 +175,7 @@ class Run:
             how = r.choice(["save", "plain", "no dump"])
             if how == "save":
                 self.expect_ok(node, "SAVE")
-            node.sigkill()
+            node.kill()
             if how == "no dump" and os.path.exists(os.path.join(node.dir, "dump.rdb")):
                 os.unlink(os.path.join(node.dir, "dump.rdb"))
             self.log("%r killed (%s)" % (node, how))
@@ -337,6 +338,6 @@ def test_replicas_converge_under_random_writes_and_disturbances():
             print("kept running for inspection: %r" % run.nodes)
         else:
             for n in run.nodes:
-                n.stop()
+                n.kill()
         if ok:
             shutil.rmtree(root, ignore_errors=True)

@@ -2,22 +2,10 @@
 import os
 import re
 
-import subprocess
-
-from conftest import BINARY, free_port, wait_until
-from resp import Conn, Map
-
-
-def info_fields(text):
-    """INFO text -> {field: value} (section headers dropped)."""
-    if isinstance(text, bytes):
-        text = text.decode()
-    fields = {}
-    for line in text.split("\r\n"):
-        if line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            fields[k] = v
-    return fields
+from support.info import parse_info
+from support.processes import ServerProcess
+from support.resp import Map
+from support.waiting import wait_until
 
 
 def sections(text):
@@ -32,7 +20,7 @@ def test_info_default_sections(r):
                               "Modules", "Errorstats", "Cluster", "Keyspace"]
     # a blank line between sections, CRLF everywhere
     assert b"\r\n\r\n# Clients\r\n" in text and b"\n" not in text.replace(b"\r\n", b"")
-    f = info_fields(text)
+    f = parse_info(text)
     assert f["redis_version"] == "7.0.15"
     assert re.match(r"^\d+\.\d+\.\d+$", f["valkeyper_version"])
     assert f["redis_mode"] == "standalone" and f["role"] == "master"
@@ -64,7 +52,7 @@ def test_info_keyspace_counts_every_shard(r):
     r.cmd("SELECT", "2")
     for i in range(7):
         r.cmd("SET", "other:%d" % i, "v", "EX", "100")
-    f = info_fields(r.cmd("INFO", "keyspace"))
+    f = parse_info(r.cmd("INFO", "keyspace"))
     assert f["db0"] == "keys=100,expires=0,avg_ttl=0"
     assert f["db2"] == "keys=7,expires=7,avg_ttl=0"
     assert "db1" not in f
@@ -76,13 +64,13 @@ def test_info_stats_and_clients(server):
     c.cmd("SET", "a", "1")
     c.cmd("GET", "a")
     c.cmd("GET", "missing")
-    f = info_fields(c.cmd("INFO", "stats"))
+    f = parse_info(c.cmd("INFO", "stats"))
     assert f["keyspace_hits"] == "1" and f["keyspace_misses"] == "1"
     assert int(f["total_commands_processed"]) >= 3
     assert int(f["total_net_input_bytes"]) > 0
     others = [server.conn() for _ in range(4)]
     # A connection counts once the server has accepted it, which may be just after connect() returns.
-    wait_until(lambda: int(info_fields(c.cmd("INFO", "clients"))["connected_clients"]) >= 5,
+    wait_until(lambda: int(parse_info(c.cmd("INFO", "clients"))["connected_clients"]) >= 5,
                message="the new connections to be accepted")
     for o in others:
         o.close()
@@ -112,11 +100,11 @@ def test_commandstats_and_errorstats(server):
     assert field("client|list", 1) == 1
     assert field("select", 5) == 1
     assert "nope" not in stats
-    errors = info_fields(c.cmd("INFO", "errorstats"))
+    errors = parse_info(c.cmd("INFO", "errorstats"))
     assert errors == {"errorstat_ERR": "count=4"}
-    assert info_fields(c.cmd("INFO", "stats"))["total_error_replies"] == "4"
+    assert parse_info(c.cmd("INFO", "stats"))["total_error_replies"] == "4"
     assert c.raw("CONFIG", "RESETSTAT") == b"+OK\r\n"
-    assert info_fields(c.cmd("INFO", "errorstats")) == {}
+    assert parse_info(c.cmd("INFO", "errorstats")) == {}
     # As Redis counts them: a call once it has run (RESETSTAT's own survives the reset, and the
     # INFO above counts; the INFO below does not see itself).
     assert sorted(re.findall(r"^cmdstat_(\S+?):", c.cmd("INFO", "commandstats").decode(), re.M)) == \
@@ -128,18 +116,18 @@ def test_errorstats_prefixes(r):
     r.cmd("HELLO", "9")
     r.cmd("AUTH", "bob", "x")
     r.cmd("AUTH", "bob", "x")
-    errors = info_fields(r.cmd("INFO", "errorstats"))
+    errors = parse_info(r.cmd("INFO", "errorstats"))
     assert errors == {"errorstat_NOPROTO": "count=1", "errorstat_WRONGPASS": "count=2"}
 
 
 def test_info_memory(r):
-    f = info_fields(r.cmd("INFO", "memory"))
+    f = parse_info(r.cmd("INFO", "memory"))
     for k in ["used_memory", "used_memory_rss", "used_memory_peak", "total_system_memory", "maxmemory"]:
         assert int(f[k]) >= 0
     assert int(f["used_memory_peak"]) >= int(f["used_memory"]) > 0
     assert re.match(r"^\d+(\.\d\d[KMGT])?B?$", f["used_memory_human"]) or f["used_memory_human"].endswith(("K", "M", "G"))
     r.cmd("CONFIG", "SET", "maxmemory", "100mb")
-    f = info_fields(r.cmd("INFO", "memory"))
+    f = parse_info(r.cmd("INFO", "memory"))
     assert f["maxmemory"] == "104857600" and f["maxmemory_human"] == "100.00M"
     r.cmd("CONFIG", "SET", "maxmemory", "0")
 
@@ -299,35 +287,10 @@ def test_config_resetstat_rewrite_help(r):
     ]
 
 
-class ConfigFileServer:
-    """A server started as `valkeyper-server <file> --port N` (the config file must come first)."""
-
-    def __init__(self, conf, *args):
-        self.port = free_port()
-        self.proc = subprocess.Popen([BINARY, str(conf), "--port", str(self.port), *args],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._ready, message="server to accept connections")
-
-    def _ready(self):
-        assert self.proc.poll() is None, "server exited early"
-        try:
-            Conn(self.port, timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def conn(self):
-        return Conn(self.port)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def test_config_rewrite_with_file(tmp_path):
     conf = tmp_path / "valkeyper.conf"
     conf.write_text("# my settings\nhz 20\nmaxmemory 1mb\nhz 30\nsave 100 1\nsave 200 2\n")
-    s = ConfigFileServer(conf, "--threads", "2", "--shards", "2", "--dir", str(tmp_path))
+    s = ServerProcess("--threads", "2", "--shards", "2", config_file=conf, data_dir=tmp_path)
     try:
         r = s.conn()
         assert r.cmd("CONFIG", "GET", "hz") == [b"hz", b"30"]
@@ -344,7 +307,7 @@ def test_config_rewrite_with_file(tmp_path):
     finally:
         s.stop()
     # the rewritten file starts a server with the same settings
-    s = ConfigFileServer(conf, "--dir", str(tmp_path))
+    s = ServerProcess(config_file=conf, data_dir=tmp_path)
     try:
         r = s.conn()
         assert r.cmd("CONFIG", "GET", "hz", "maxmemory-policy") == [b"hz", b"15", b"maxmemory-policy", b"allkeys-lru"]

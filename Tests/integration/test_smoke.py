@@ -1,5 +1,5 @@
 """Basic round trips: the harness itself and the first commands."""
-from resp import Error
+from support.resp import Error
 
 
 def test_ping_echo(r):

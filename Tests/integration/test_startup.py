@@ -1,8 +1,7 @@
 """Start-up: options and config files as redis-server takes them; bad ones fail cleanly."""
 import subprocess
 
-from conftest import BINARY, free_port, wait_until
-from resp import Conn
+from support.processes import BINARY
 
 
 def run_bad(*args):
@@ -26,27 +25,14 @@ def test_missing_config_file_fails():
     assert code == 1 and len(lines) == 1 and "/nonexistent/valkeyper.conf" in lines[0]
 
 
-def test_config_file_then_command_line_overrides(tmp_path):
-    port = free_port()
+def test_config_file_then_command_line_overrides(make_server, tmp_path):
     conf = tmp_path / "v.conf"
     conf.write_text('# comment\nport 1\nmaxclients 123\nsave ""\nhz 20\n')
-    p = subprocess.Popen([BINARY, str(conf), "--port", str(port), "--dir", str(tmp_path)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def up():
-            try:
-                c = Conn(port, timeout=1)
-                return c
-            except OSError:
-                return None
-        c = wait_until(up, message="server with config file")
-        assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"123"]
-        assert c.cmd("CONFIG", "GET", "hz") == [b"hz", b"20"]
-        assert c.cmd("CONFIG", "GET", "save") == [b"save", b""]
-        c.close()
-    finally:
-        p.terminate()
-        p.wait(10)
+    c = make_server(config_file=conf, data_dir=tmp_path).conn()
+    assert c.cmd("CONFIG", "GET", "maxclients") == [b"maxclients", b"123"]
+    assert c.cmd("CONFIG", "GET", "hz") == [b"hz", b"20"]
+    assert c.cmd("CONFIG", "GET", "save") == [b"save", b""]
+    c.close()
 
 
 def test_bad_line_in_config_file_names_it(tmp_path):

@@ -2,13 +2,11 @@
 workers), XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO. Expected bytes were taken from
 redis-server 7.0.15 running the same commands (idle times and delivery times, which
 depend on the moment, are checked by range)."""
-from conftest import wait_until
-import threading
 import time
 
-from resp import Error
-
-from test_streams import blocked_count, cmd, entry, text, wait_blocked, WRONGTYPE, INVALID_ID
+from support.info import info
+from support.streams import INVALID_ID, WRONGTYPE, blocked_count, cmd, entry, text, wait_blocked
+from support.waiting import wait_until
 
 KEY_REQUIRED = (b"-ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use "
                 b"the MKSTREAM option to create an empty stream automatically.\r\n")
@@ -385,7 +383,7 @@ def test_extreme_numbers_from_clients_do_not_overflow(server, r):
     blocked = server.conn()
     blocked.send_raw(b"*6\r\n$5\r\nXREAD\r\n$5\r\nBLOCK\r\n$19\r\n9223372036854775807\r\n$7\r\nSTREAMS\r\n$1\r\ns\r\n$1\r\n$\r\n")
     # The XADD must come after the read blocked (`$` means entries newer than that moment).
-    wait_until(lambda: b"blocked_clients:1\r\n" in r.cmd("INFO", "clients"), message="reader blocked")
+    wait_until(lambda: info(r, "clients")["blocked_clients"] == "1", message="reader blocked")
     assert r.cmd("XADD", "s", "1-0", "f", "v") == b"1-0"
     assert blocked.read()[0][0] == b"s"
     blocked.close()

@@ -3,15 +3,19 @@ redis-server 7.0 both ways (groups, PELs and consumers included), BGSAVE under X
 redis-server 7.0 replica of a ValKeyper master seeing XADD * and XTRIM ~ exactly."""
 import os
 import shutil
-import signal
 import tempfile
-import threading
 
 import pytest
 
-from conftest import wait_until
-from resp import Error
-from test_persistence import DUMP, REDIS_SERVER, Node, info_fields, needs_redis, nodes, data_dir, shards  # noqa: F401
+from support.info import info
+from support.load import Writer
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, shards
+from support.replication import link_up
+from support.resp import Error
+from support.waiting import wait_until
+
+DUMP = "dump.rdb"
 
 
 def fill_streams(c, n=350):
@@ -46,14 +50,14 @@ def stream_state(c, dbs=(0, 3)):
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])
 def test_streams_survive_save_and_restart(nodes, data_dir, before, after):
-    a = nodes(data_dir, *shards(before))
+    a = nodes(*shards(before), data_dir=data_dir)
     c = a.conn()
     fill_streams(c)
     expected = stream_state(c)
     assert len(expected[0]) == 4 and expected[0][b"emptied"][1] == 0
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
-    c = nodes(data_dir, *shards(after)).conn()
+    c = nodes(*shards(after), data_dir=data_dir).conn()
     assert stream_state(c) == expected
     # The loaded streams keep working, after their stored last IDs.
     assert isinstance(c.cmd("XADD", "emptied", "9-9", "k", "v"), Error), "the stored last ID holds"
@@ -90,7 +94,7 @@ def test_redis_stream_dump_loads_and_comes_back_identical(nodes, data_dir, compr
     equal), saves them, and redis-server loads ValKeyper's dump into the very same state."""
     redis_dir = tempfile.mkdtemp(prefix="vk-streams-redis-")
     try:
-        r = nodes(redis_dir, "--save", "", "--rdbcompression", compression, binary=REDIS_SERVER)
+        r = nodes("--save", "", "--rdbcompression", compression, binary=REDIS_SERVER, data_dir=redis_dir)
         rc = r.conn()
         redis_groups(rc)
         fill_streams(rc)
@@ -101,19 +105,19 @@ def test_redis_stream_dump_loads_and_comes_back_identical(nodes, data_dir, compr
         shutil.copy(os.path.join(redis_dir, DUMP), os.path.join(data_dir, DUMP))
     finally:
         shutil.rmtree(redis_dir, ignore_errors=True)
-    a = nodes(data_dir, *shards(2), "--rdbcompression", compression)
+    a = nodes(*shards(2), "--rdbcompression", compression, data_dir=data_dir)
     c = a.conn()
     assert stream_state(c) == expected_streams
     assert group_view(c) == expected_groups
     assert c.cmd("SAVE") == "OK"
     assert a.shutdown("NOSAVE") == 0
-    rc = nodes(data_dir, "--save", "", binary=REDIS_SERVER).conn()
+    rc = nodes("--save", "", binary=REDIS_SERVER, data_dir=data_dir).conn()
     assert stream_state(rc) == expected_streams
     assert group_view(rc) == expected_groups
 
 
 def test_bgsave_while_xadds_run_holds_the_state_at_its_start(nodes, data_dir):
-    a = nodes(data_dir, *shards(2), "--save", "")
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
     c = a.conn()
     # Enough keys that the copy-on-write walk spans many loop turns.
     for start in range(0, 200000, 20000):
@@ -125,32 +129,23 @@ def test_bgsave_while_xadds_run_holds_the_state_at_its_start(nodes, data_dir):
     c.pipeline([("XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "STREAMS", k, ">") for k in keys])
     expected = stream_state(c)
     expected_groups = groups_state(c, keys)
-    writer = a.conn()
-    stop = threading.Event()
-
-    def write():
-        i = 0
-        while not stop.is_set():
-            k = keys[i % len(keys)]
-            writer.pipeline([("XADD", k, "*", "late", str(i)), ("XTRIM", k, "MAXLEN", "10"), ("XDEL", k, "0-1"),
-                             ("XREADGROUP", "GROUP", "g", "c%d" % i, "COUNT", "2", "STREAMS", k, ">"),
-                             ("XACK", k, "g", *[e[0] for e in writer.cmd("XPENDING", k, "g", "-", "+", "3")]),
-                             ("XGROUP", "SETID", k, "g", "0")])
-            i += 1
+    def step(writer, i):
+        k = keys[i % len(keys)]
+        writer.pipeline([("XADD", k, "*", "late", str(i)), ("XTRIM", k, "MAXLEN", "10"), ("XDEL", k, "0-1"),
+                         ("XREADGROUP", "GROUP", "g", "c%d" % i, "COUNT", "2", "STREAMS", k, ">"),
+                         ("XACK", k, "g", *[e[0] for e in writer.cmd("XPENDING", k, "g", "-", "+", "3")]),
+                         ("XGROUP", "SETID", k, "g", "0")])
+    writer = Writer(a.port, step)
     # The writer's first pipeline goes out right after BGSAVE's reply: every later change
     # must stay out of the dump.
     assert c.raw("BGSAVE") == b"+Background saving started\r\n"
-    t = threading.Thread(target=write)
-    t.start()
-    try:
-        wait_until(lambda: info_fields(c)["rdb_bgsave_in_progress"] == "0", timeout=60, message="BGSAVE to finish")
-    finally:
-        stop.set()
-        t.join()
-    assert info_fields(c)["rdb_last_bgsave_status"] == "ok"
+    with writer:
+        wait_until(lambda: info(c, "persistence")["rdb_bgsave_in_progress"] == "0", timeout=60,
+                   message="BGSAVE to finish")
+    assert info(c, "persistence")["rdb_last_bgsave_status"] == "ok"
     assert c.cmd("XLEN", keys[0]) == 10, "the writer changed the streams"
     assert a.shutdown("NOSAVE") == 0
-    c = nodes(data_dir, *shards(2)).conn()
+    c = nodes(*shards(2), data_dir=data_dir).conn()
     assert stream_state(c) == expected
     assert groups_state(c, keys) == expected_groups
 
@@ -163,33 +158,14 @@ def groups_state(c, keys):
 
 # ---------------------------------------------------------------- replication to redis-server 7.0
 
-@pytest.fixture
-def repl_nodes(tmp_path):
-    started = []
-
-    def start(*args, binary=None):
-        d = tmp_path / ("node%d" % len(started))
-        d.mkdir()
-        n = Node(str(d), *args, wait=False, **({"binary": binary} if binary else {}))
-        started.append(n)
-        n.wait_ready()
-        return n
-    yield start
-    for n in started:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGCONT)
-        n.kill()
-
-
 @needs_redis
-def test_stream_writes_reach_a_redis_replica_exactly(repl_nodes):
-    master = repl_nodes("--save", "", *shards(2))
+def test_stream_writes_reach_a_redis_replica_exactly(nodes):
+    master = nodes("--save", "", *shards(2))
     m = master.conn()
     fill_streams(m)  # before the replica: arrives in the full resync's dump
-    replica = repl_nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)
+    replica = nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)
     rc = replica.conn()
-    wait_until(lambda: info_fields(rc, "replication").get("master_link_status") == "up", timeout=20,
-               message="the replica's link")
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
     # Auto IDs, approximate trims (with and without LIMIT), MINID, NOMKSTREAM, XDEL, XSETID.
     for i in range(600):
         m.cmd("XADD", "auto", "*", "i", str(i))
@@ -217,17 +193,16 @@ def test_stream_writes_reach_a_redis_replica_exactly(repl_nodes):
     assert rc.cmd("XRANGE", "s3", "-", "+") == [[b"7-7", [b"in", b"db3"]]]
 
 
-def test_streams_reach_a_valkeyper_replica(repl_nodes):
+def test_streams_reach_a_valkeyper_replica(nodes):
     """Full sync (streams with groups travel in the dump) and then the stream of writes."""
-    master = repl_nodes("--save", "", *shards(2))
+    master = nodes("--save", "", *shards(2))
     m = master.conn()
     fill_streams(m)
     m.cmd("XGROUP", "CREATE", "s", "g", "0")
     m.cmd("XREADGROUP", "GROUP", "g", "alice", "COUNT", "3", "STREAMS", "s", ">")
-    replica = repl_nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
+    replica = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port))
     rc = replica.conn()
-    wait_until(lambda: info_fields(rc, "replication").get("master_link_status") == "up", timeout=20,
-               message="the replica's link")
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("XINFO", "STREAM", "s", "FULL") == m.cmd("XINFO", "STREAM", "s", "FULL"), timeout=10,
                message="the stream as the full sync left it")

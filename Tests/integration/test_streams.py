@@ -3,47 +3,9 @@ blocking XREAD across workers. Expected bytes were checked against redis-server 
 import threading
 import time
 
-from conftest import wait_until
-from resp import Conn, Error
-
-WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
-INVALID_ID = b"-ERR Invalid stream ID specified as stream command argument\r\n"
-TOP_ITEM = b"-ERR The ID specified in XADD is equal or smaller than the target stream top item\r\n"
-
-
-def text(v):
-    """Replies with bulk strings decoded, for comparing with str literals."""
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, list):
-        return [text(x) for x in v]
-    if isinstance(v, dict):
-        return {text(k): text(x) for k, x in v.items()}
-    return v
-
-
-def cmd(c, *args):
-    return text(c.cmd(*args))
-
-
-def entry(id_, *fv):
-    return [id_, list(fv)]
-
-
-def blocked_count(server):
-    """INFO's blocked_clients."""
-    c = server.conn()
-    try:
-        info = c.cmd("INFO", "clients").decode()
-        return int(info.split("blocked_clients:")[1].split("\r\n")[0])
-    finally:
-        c.close()
-
-
-def wait_blocked(server, n, exact=False):
-    """Awaits INFO's blocked_clients reaching n (at least n unless `exact`)."""
-    wait_until(lambda: blocked_count(server) == n if exact else blocked_count(server) >= n,
-               message="%d blocked clients" % n)
+from support.info import info
+from support.streams import INVALID_ID, TOP_ITEM, WRONGTYPE, cmd, entry, text, wait_blocked
+from support.waiting import wait_until
 
 
 def test_xadd_ids_and_errors(r):
@@ -252,8 +214,7 @@ def test_disconnected_blocked_client_is_cleaned_up(server, r):
 
 def test_info_counts_blocked_clients(server, r):
     def blocked():
-        info = r.cmd("INFO", "clients").decode()
-        return int(info.split("blocked_clients:")[1].split("\r\n")[0])
+        return int(info(r, "clients")["blocked_clients"])
     assert blocked() == 0
     readers = [server.conn() for _ in range(3)]
     for i, c in enumerate(readers):

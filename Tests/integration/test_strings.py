@@ -4,10 +4,8 @@ Expected values were checked against a real redis-server 7.0 (VALKEYPER_BIN set 
 that drops --threads/--shards and runs redis-server): every test passes there too, including
 the ones skipped here until PTTL and a non-string type exist.
 """
-import pytest
-
-from conftest import wait_until
-from resp import Error
+from support.resp import Error
+from support.waiting import wait_until
 
 NOT_INT = b"-ERR value is not an integer or out of range\r\n"
 NOT_FLOAT = b"-ERR value is not a valid float\r\n"

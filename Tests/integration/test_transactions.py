@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import wait_until
-from resp import Error, encode
+from support.resp import Error, encode
+from support.waiting import wait_until
 
 KEYS = ["key:%d" % i for i in range(51)]
 EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
