@@ -315,6 +315,29 @@ def test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync(nodes
     assert b.conn().cmd("GET", "after") == b"promotion"
 
 
+def test_a_replica_promoted_at_once_keeps_its_masters_id_valid_up_to_all_it_applied(nodes):
+    """REPLICAOF NO ONE right after the master died: the old id stays valid (second_repl_offset)
+    up to the last byte of the master's stream the replica applied, as Redis's
+    shiftReplicationId does, even before this server's own stream has merged those bytes."""
+    master = master_node(nodes, 2, "--repl-ping-replica-period", "3600")  # no PING after the writes
+    m = master.conn()
+    a = valkeyper_replica(nodes, master)
+    wait_until(lambda: link_up(a), timeout=20, message="replica up")
+    replid = info(m, "replication")["master_replid"]
+    for i in range(50):
+        m.cmd("SET", "k%d" % i, str(i))
+    assert m.cmd("WAIT", "1", "10000") == 1
+    written = int(info(m, "replication")["master_repl_offset"])
+    master.kill()
+    # Nothing that reads the replica's offsets before the promotion (INFO replication would
+    # give its stream time to catch up).
+    c = a.conn()
+    assert c.cmd("REPLICAOF", "NO", "ONE") == "OK"
+    fields = info(c, "replication")
+    assert fields["master_replid2"] == replid
+    assert int(fields["second_repl_offset"]) == written + 1
+
+
 @pytest.mark.parametrize("n", [1, 2])
 def test_a_restarted_valkeyper_replica_continues_from_its_dump(nodes, n):
     master = master_node(nodes)

@@ -21,10 +21,8 @@ def keyspace(conn, dbs=range(16), clock="PEXPIRETIME"):
         keys = scan_keys(conn)
         if not keys:
             continue
-        # Key by key, not pipelined, as the replication tests always read: a faster read
-        # lets test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync promote
-        # a replica before its offset has caught up (a server race, left to the server side).
-        out[db] = {k: (conn.cmd("GET", k), conn.cmd(clock, k)) for k in keys}
+        replies = conn.pipeline([c for k in keys for c in (("GET", k), (clock, k))])
+        out[db] = {k: (replies[2 * i], replies[2 * i + 1]) for i, k in enumerate(keys)}
     conn.cmd("SELECT", 0)
     return out
 

@@ -168,6 +168,7 @@ extension Worker {
             let offset = link.cachedReplid == nil ? 1 : link.cachedOffset
             s.readOffset = offset
             s.processedOffset = offset
+            s.passedOnOffset = link.cachedReplid == nil ? nil : link.cachedOffset
             s.linkUp = false
             self.context.replication.masterLinkUp.store(false, ordering: .relaxed)
             s.syncInProgress = false
@@ -278,6 +279,7 @@ extension Worker {
             if link.cachedReplid != nil {
                 s.processedOffset = link.cachedOffset
                 s.readOffset = link.cachedOffset
+                s.passedOnOffset = link.cachedOffset
             }
         }
         scheduleRetry(link)

@@ -49,6 +49,7 @@ extension Worker {
             s.lastIOMs = now
             s.linkDownSinceMs = 0
             s.processedOffset = offset
+            s.passedOnOffset = offset
             s.readOffset = offset + Int64(c.input.count)
         }
         publishLinkState(link)
@@ -117,10 +118,12 @@ extension Worker {
     }
 
     func publishOffsets(_ link: MasterLink) {
-        let (read, processed, now) = (link.readOffset, link.appliedOffset.offset, Clock.unixMilliseconds())
+        let (read, processed, passedOn, now) = (link.readOffset, link.appliedOffset.offset, link.processedOffset,
+                                                Clock.unixMilliseconds())
         context.replication.status.withLock { s in
             s.readOffset = read
             s.processedOffset = processed
+            s.passedOnOffset = passedOn
             s.lastIOMs = now
         }
     }

@@ -56,6 +56,9 @@ final class ReplicationState: Sendable {
         /// Stream bytes received and applied from the master (slave_read_repl_offset / slave_repl_offset).
         var readOffset: Int64 = 0
         var processedOffset: Int64 = 0
+        /// End of the master's stream this server has passed on to its own (dispatched, fed to
+        /// the sequencer, which may not have merged it yet); nil without a master's history.
+        var passedOnOffset: Int64?
         /// ROLE's link state: connect, connecting, handshake, sync, connected.
         var masterLinkState = "connect"
         /// Unix ms of the last payload bytes of a full sync (master_sync_last_io_seconds_ago).
@@ -77,10 +80,14 @@ final class ReplicationState: Sendable {
 
     /// REPLICAOF NO ONE (and a failover): a new history that keeps the old id valid up to
     /// here, so replicas of the old master can continue from this one (Redis's shiftReplicationId).
+    /// "Here" is the end of the master's stream this replica passed on: the sequencer's
+    /// offset reaches it once it has merged what the link fed it, which may be a moment later
+    /// (a replica promoted right after its master died would otherwise keep the old id valid
+    /// only up to an earlier offset, and the other replicas would need a full resync).
     func shiftReplicationID() {
         status.withLock { s in
             s.replid2 = s.replid
-            s.secondReplOffset = s.masterReplOffset + 1
+            s.secondReplOffset = max(s.masterReplOffset, s.passedOnOffset ?? 0) + 1
             s.replid = Self.randomID()
         }
     }
