@@ -130,7 +130,7 @@ enum ConfigCommands {
         if names.contains("proto-max-bulk-len") {
             let limit = config.protoMaxBulkLen
             w.broadcast { worker in
-                for case let client? in worker.clientsByFD { client.parser.maxBulkLength = limit }
+                for client in worker.clients.open { client.parser.maxBulkLength = limit }
             }
         }
         if names.contains("dir") { _ = chdir(config.value("dir")) }

@@ -57,9 +57,9 @@ extension Worker {
     func report(caller: UInt64) -> WorkerReport {
         publishStats()
         var r = WorkerReport()
-        r.clients = clientCount
+        r.clients = clients.count
         r.blockedClients = blockedClients.operationOf.count
-        for case let c? in clientsByFD where !c.isClosed {
+        for c in clients.open where !c.isClosed {
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
             let output = c.id == caller ? 0 : c.output.capacity
             // Redis's client_recent_max_output_buffer tracks the reply list's memory (omem).

@@ -25,10 +25,7 @@ extension Worker {
         c.db = db
         c.input.append(link.input.readable)
         link.input.clear()
-        let slot = Int(link.fd)
-        if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
-        clientsByFD[slot] = c
-        clientCount += 1
+        clients.add(c)
         context.connectedClients.add(1, ordering: .relaxed)
         link.client = c
         link.masterReplid = replid

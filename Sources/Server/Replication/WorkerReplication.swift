@@ -138,8 +138,7 @@ extension Worker {
         c.isClosed = true          // this worker forgets it, without closing the socket
         c.pausedByOperation = true
         loop.remove(c.fd)
-        clientsByFD[Int(c.fd)] = nil
-        clientCount -= 1
+        clients.remove(c)
         context.connectedClients.subtract(1, ordering: .relaxed)  // INFO counts replicas apart
         c.transaction = nil
         unwatchAll(c)

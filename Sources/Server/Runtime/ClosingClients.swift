@@ -1,6 +1,6 @@
 /// A client that disconnects while commands it sent still run on other shards. Redis runs
 /// every command it has read before it notices a close, and so does this server: what was
-/// dispatched still runs. The closed client is kept (out of `clientsByFD`, whose slot a new
+/// dispatched still runs. The closed client is kept (out of the fd table, whose slot a new
 /// connection may take) until its last reply is in, so its replies keep their order and what
 /// waits on that order still happens: an operation waiting for its turn (Locking.swift) asks
 /// for its locks once the earlier replies are in, and a replica's next master link starts
@@ -10,15 +10,12 @@ extension Worker {
     /// Called as `c` closes: kept while replies are owed to it.
     func keepWhileRepliesOwed(_ c: Client) {
         guard c.hasOutstandingReplies else { return }
-        closingClients[c.id] = c
+        clients.closing[c.id] = c
     }
 
     /// The client that `fd` and `id` named when a reply was promised: the connection still
     /// open, or the closed one still owed replies.
-    func client(fd: Int32, id: UInt64) -> Client? {
-        if fd >= 0, Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)], c.id == id { return c }
-        return closingClients.isEmpty ? nil : closingClients[id]
-    }
+    func client(fd: Int32, id: UInt64) -> Client? { clients.client(fd: fd, id: id) }
 
     /// A reply for a closed client: it takes its place in order and is dropped; an operation
     /// that waited for it may start; the client is forgotten once nothing more is owed.
@@ -27,7 +24,7 @@ extension Worker {
         c.output.clear()
         startOperationAwaitingTurn(c)
         if !c.hasOutstandingReplies && c.operationAwaitingTurn == nil {
-            closingClients[c.id] = nil
+            clients.closing[c.id] = nil
             if let link = masterLink, link.closedClient === c { masterClientSettled(link) }
         }
     }

@@ -145,7 +145,7 @@ extension Worker {
         let limited = OutputBufferClass.allCases.map { !LiveConfig.outputLimits.limit($0).isDisabled }
         guard limited.contains(true) else { return }
         var over: [Client] = []
-        for case let c? in clientsByFD where !c.isClosed && !c.closeASAP && limited[c.outputClass.rawValue]
+        for c in clients.open where !c.isClosed && !c.closeASAP && limited[c.outputClass.rawValue]
             && c.pendingOutputBytes > ReplyMemory.bufferBytes && outputLimitReached(c) {
             over.append(c)
         }

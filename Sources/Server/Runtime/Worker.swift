@@ -22,10 +22,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// This worker's clients blocked in a command (XREAD/XREADGROUP BLOCK), by operation.
     let blockedClients = BlockedClientsOfWorker()
 
-    var clientsByFD: [Client?] = []
-    var clientCount = 0
-    /// Closed clients whose dispatched commands still run, by id (ClosingClients.swift).
-    var closingClients: [UInt64: Client] = [:]
+    /// This worker's connections, and closed clients still owed replies (ClientTable.swift).
+    var clients = ClientTable()
     private var flushList: [Client] = []
     private var nextConnectionTarget = 0
 
@@ -176,7 +174,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     func publishStats() {
-        stats.clients.store(clientCount, ordering: .relaxed)
+        stats.clients.store(clients.count, ordering: .relaxed)
         guard let shard else { return }
         for db in 0..<context.databases {
             stats.keys[db].store(shard.keyCount(db: db), ordering: .relaxed)
@@ -226,10 +224,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         let id = context.nextClientID.add(1, ordering: .relaxed).oldValue
         let client = Client(fd: fd, id: id, peer: peer, local: Socket.localAddress(fd), now: nowMs,
                             maxBulk: LiveConfig.protoMaxBulkLen.load(ordering: .relaxed))
-        let slot = Int(fd)
-        if slot >= clientsByFD.count { clientsByFD += Array(repeating: nil, count: slot + 64 - clientsByFD.count) }
-        clientsByFD[slot] = client
-        clientCount += 1
+        clients.add(client)
         loop.add(fd, events: EventLoop.readable, token: UInt64(fd))
     }
 
@@ -238,8 +233,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         c.isClosed = true
         loop.remove(c.fd)
         Socket.close(c.fd)
-        clientsByFD[Int(c.fd)] = nil
-        clientCount -= 1
+        clients.remove(c)
         context.connectedClients.subtract(1, ordering: .relaxed)
         for hook in Worker.disconnectHooks { hook(self, c) }
     }
@@ -254,7 +248,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     ]
 
     private func handleClientEvent(fd: Int32, flags: UInt32) {
-        guard Int(fd) < clientsByFD.count, let c = clientsByFD[Int(fd)] else { return }
+        guard let c = clients[fd: Int(fd)] else { return }
         if flags & EventLoop.writable != 0 { writeOut(c) }
         if c.isClosed { return }
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
@@ -428,13 +422,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     func deliverReply(_ sink: ReplySink, command: UInt16, _ bytes: UnsafeRawBufferPointer) {
         switch sink.kind {
         case .client:
-            let slot = Int(sink.index)
-            if slot < clientsByFD.count, let c = clientsByFD[slot], c.id == sink.id {
+            if let c = clients[fd: Int(sink.index)], c.id == sink.id {
                 if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(command)) }
                 c.fill(ticket: sink.ticket, with: bytes)
                 markForFlush(c)
                 startOperationAwaitingTurn(c)
-            } else if !closingClients.isEmpty, let c = closingClients[sink.id] {
+            } else if !clients.closing.isEmpty, let c = clients.closing[sink.id] {
                 settleClosedClientReply(c, ticket: sink.ticket)
             }
         case .operation:

@@ -166,7 +166,7 @@ enum ClientCommands {
     static func lines(on w: Worker, type: ClientType?, ids: Set<UInt64>?, caller: UInt64, callerArgv: Int,
                       callerOutput: OutputState) -> [Line] {
         var lines: [Line] = []
-        for case let c? in w.clientsByFD where !c.isClosed {
+        for c in w.clients.open where !c.isClosed {
             if let type, ClientCommands.type(of: c) != type { continue }
             if let ids, !ids.contains(c.id) { continue }
             let isCaller = c.id == caller
@@ -246,7 +246,7 @@ enum ClientCommands {
     static func killMatching(on w: Worker, _ filter: KillFilter) -> Killed {
         var result = Killed()
         var victims: [Client] = []
-        for case let c? in w.clientsByFD where !c.isClosed && filter.matches(c) {
+        for c in w.clients.open where !c.isClosed && filter.matches(c) {
             if c.id == filter.caller {
                 if filter.skipCaller { continue }
                 result.includesCaller = true
@@ -499,7 +499,7 @@ extension Worker {
         guard timeout > 0 else { return }
         let now = nowMs / 1000
         var idle: [Client] = []
-        for case let c? in clientsByFD where !c.isClosed && !c.isMaster && !c.hasOutstandingReplies && now - c.lastInteraction / 1000 > timeout {
+        for c in clients.open where !c.isClosed && !c.isMaster && !c.hasOutstandingReplies && now - c.lastInteraction / 1000 > timeout {
             idle.append(c)
         }
         for c in idle {
