@@ -315,6 +315,19 @@ def test_a_promoted_replica_serves_the_other_replica_with_a_partial_resync(nodes
     assert b.conn().cmd("GET", "after") == b"promotion"
 
 
+def test_a_client_blocked_in_wait_counts_as_blocked_until_it_closes(make_server, make_redis):
+    """WAIT without the replicas it asks for blocks (timeout 0: for good): INFO counts the
+    client in blocked_clients, as Redis does, and a close releases it on both servers."""
+    for server in (make_server(*shards(2)), make_redis()):
+        waiter = server.conn()
+        waiter.send_raw(encode("WAIT", "1", "0"))
+        c = server.conn()
+        wait_until(lambda: info(c, "clients")["blocked_clients"] == "1", message="the WAIT blocked")
+        waiter.close()
+        wait_until(lambda: info(c, "clients")["blocked_clients"] == "0", message="the WAIT released")
+        assert c.cmd("WAIT", "0", "0") == 0
+
+
 def test_a_replica_promoted_at_once_keeps_its_masters_id_valid_up_to_all_it_applied(nodes):
     """REPLICAOF NO ONE right after the master died: the old id stays valid (second_repl_offset)
     up to the last byte of the master's stream the replica applied, as Redis's

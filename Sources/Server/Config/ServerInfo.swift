@@ -60,6 +60,7 @@ extension Worker {
         r.clients = clients.count
         r.blockedClients = blockedClients.operationOf.count
         for c in clients.open where !c.isClosed {
+            if c.inWait { r.blockedClients += 1 }  // Redis counts a client blocked in WAIT too
             r.maxInputBuffer = max(r.maxInputBuffer, c.input.count)
             let output = c.id == caller ? 0 : c.output.capacity
             // Redis's client_recent_max_output_buffer tracks the reply list's memory (omem).

@@ -63,6 +63,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                     master.resetStream(replid: replid, offset: offset)
                     master.outgoing.append((0, .control(then)))
                 case .wait(let request): master.addWait(request)
+                case .cancelWait(let clientID): master.cancelWait(clientID: clientID)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 }

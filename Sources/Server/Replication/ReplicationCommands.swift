@@ -95,6 +95,7 @@ enum ReplicationCommands {
         w.handOffReplicationRecords()
         let ticket = c.takeTicket()
         c.pausedByOperation = true
+        c.inWait = true
         let bound = replication.clock.next.load(ordering: .sequentiallyConsistent)
         w.context.postToSequencer(.wait(ReplicationMaster.WaitRequest(
             worker: w.index, clientFD: c.fd, clientID: c.id, ticket: ticket, replicas: wanted,

@@ -534,6 +534,16 @@ final class ReplicationMaster {
 
     // MARK: WAIT
 
+    /// A WAIT whose client closed is answered at once (Redis unblocks a disconnected client).
+    func cancelWait(clientID: UInt64) {
+        waits.removeAll { w in
+            guard w.clientID == clientID else { return false }
+            let ticket = w.ticket, fd = w.clientFD, id = w.clientID
+            outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: 0) })))
+            return true
+        }
+    }
+
     func addWait(_ w: WaitRequest) {
         waits.append(w)
     }

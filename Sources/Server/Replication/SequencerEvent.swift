@@ -11,6 +11,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case resetStream(replid: String, offset: Int64, then: @Sendable (Worker) -> Void)
     /// WAIT from a client: answer when enough replicas acknowledged its writes, or at the deadline.
     case wait(ReplicationMaster.WaitRequest)
+    /// The client of a pending WAIT closed: answer it now (the answer is dropped), so the
+    /// worker stops keeping the closed client (ClosingClients.swift) and nothing waits forever.
+    case cancelWait(clientID: UInt64)
     /// INFO or ROLE: publish an offset that includes every write acknowledged so far.
     case offsetQuery(ReplicationMaster.OffsetQuery)
     /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.

@@ -44,6 +44,8 @@ final class Client {
     /// A multi-step cross-shard operation of this client is in flight: its next commands
     /// wait in `input` so that they see the operation's effects.
     var pausedByOperation = false
+    /// Blocked in WAIT: the sequencer answers it (cancelled if the client closes first).
+    var inWait = false
     var isClosed = false
     var wantsWrite = false       // EPOLLOUT registered
     var inFlushList = false

@@ -244,6 +244,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         { _, c in c.transaction = nil },           // queued MULTI commands die with the client
         { w, c in w.unwatchAll(c) },                // its WATCHes are forgotten on every shard
         { w, c in w.cancelBlockedRequest(of: c) },  // a blocked read stops waiting
+        { w, c in if c.inWait { w.context.postToSequencer(.cancelWait(clientID: c.id)) } },  // and a WAIT
         { w, c in w.keepWhileRepliesOwed(c) },      // what it sent before closing still runs
     ]
 
