@@ -74,6 +74,14 @@ public struct RequestParser: ~Copyable {
 
     deinit { spans.deallocate() }
 
+    /// The arguments of the command `parse` just returned from `frame`: in the frame, or in
+    /// `inlineScratch` for an inline command whose quoting had to be undone.
+    @inlinable
+    public func arguments(in frame: UnsafeRawBufferPointer) -> Arguments {
+        let base = spansInScratch ? UnsafeRawPointer(inlineScratch.base) : frame.baseAddress!
+        return Arguments(base: base, spans: spans, count: argumentCount)
+    }
+
     /// True while a frame is partly received (for a mid-frame disconnect count, etc.).
     public var isMidFrame: Bool { inFrame }
 

@@ -5,13 +5,12 @@ working on many key pairs (at least one pair lands on two shards), and same-shar
 paths by {hashtags}.
 """
 import random
-import socket
 import time
 
 from support.info import info
 from support.resp import Error, encode
 from support.waiting import wait_until
-from support.workers import connections_on_two_workers
+from support.workers import connections_on_two_workers, send_until_one_waits
 
 PAIRS = 24  # key pairs per cross-shard check: all on one shard by chance is ~2^-24
 SERVER_ARGS = ("--enable-debug-command", "yes")  # DEBUG SLEEP / SET-ACTIVE-EXPIRE (default: no, as Redis)
@@ -643,20 +642,6 @@ def test_cross_shard_operations_do_not_pile_up_memory(make_server):
     assert used_memory(r) - start < 4 * 1024 * 1024
 
 
-def sleep_a_shard_under(writer, keys):
-    """SETs `keys` one at a time from `writer` until one is not answered at once: that key's
-    shard sleeps (DEBUG SLEEP on its worker) and the SET is still on its way. Returns how
-    many SETs were sent."""
-    writer.sock.settimeout(0.2)
-    for sent, k in enumerate(keys, 1):
-        writer.send_raw(encode("SET", k, "v"))
-        try:
-            assert writer.read() == "OK"
-        except socket.timeout:
-            return sent
-    raise AssertionError("no SET waited for the sleeping worker")
-
-
 def test_commands_sent_before_a_close_all_run(make_server):
     """A client that pipelines writes and a multi-shard DEL, then closes at once, has them all
     run: Redis runs what it has read before it sees the close. Here the DEL waits for the
@@ -665,7 +650,8 @@ def test_commands_sent_before_a_close_all_run(make_server):
     sleeper, writer = connections_on_two_workers(s.port)
     sleeper.send_raw(encode("DEBUG", "SLEEP", "2"))
     keys = ["k%d" % i for i in range(40)]
-    sent = sleep_a_shard_under(writer, keys)
+    # SETs until one waits for the sleeping shard: it is still on its way.
+    sent = send_until_one_waits(writer, [("SET", k, "v") for k in keys], expect="OK")
     writer.send_raw(b"".join(encode("SET", k, "v") for k in keys[sent:]) + encode("DEL", *keys))
     writer.close()
     assert sleeper.read() == "OK"

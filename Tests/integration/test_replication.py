@@ -3,7 +3,6 @@
 for transactions and cross-shard commands, expirations as DEL), partial resync from the
 backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
 import signal
-import socket
 import threading
 import time
 
@@ -16,7 +15,7 @@ from support.processes import REDIS_SERVER, free_port, shards
 from support.replication import link_up, same_data, wait_in_sync
 from support.resp import encode
 from support.waiting import wait_until
-from support.workers import connections_on_two_workers
+from support.workers import connections_on_two_workers, send_until_one_waits
 
 pytestmark = needs_redis
 
@@ -391,15 +390,7 @@ def test_a_link_dropped_with_commands_in_flight_loses_none_of_them(nodes):
         sleeper.send_raw(encode("DEBUG", "SLEEP", "2"))
         # A GET not answered at once shows the sleep has begun (when the sleeper is the worker
         # serving the link, nothing of the stream is read until it wakes).
-        other.sock.settimeout(0.2)
-        for k in keys:
-            other.send_raw(encode("GET", k))
-            try:
-                other.read()
-            except socket.timeout:
-                break
-        else:
-            raise AssertionError("no GET waited for the sleeping worker")
+        send_until_one_waits(other, [("GET", k) for k in keys])
         for k in keys:
             m.cmd("SET", k, "v%d" % round)
         assert m.cmd("DEL", *keys) == len(keys)

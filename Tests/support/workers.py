@@ -25,3 +25,20 @@ def connections_on_two_workers(port):
         first = Conn(port)
         second.close()
     raise AssertionError("no two connections landed on different workers")
+
+
+def send_until_one_waits(conn, commands, expect=None):
+    """Sends `commands` one at a time on `conn` until one is not answered within 0.2 s: its
+    shard's worker sleeps (DEBUG SLEEP) and the command is still on its way. Each reply before
+    it must equal `expect` (if given). Returns how many were sent; the last one's reply comes
+    once the sleep is over (the connection keeps its short timeout: raise it to read that)."""
+    conn.sock.settimeout(0.2)
+    for sent, command in enumerate(commands, 1):
+        conn.send_raw(encode(*command))
+        try:
+            reply = conn.read()
+        except socket.timeout:
+            return sent
+        if expect is not None:
+            assert reply == expect
+    raise AssertionError("no command waited for the sleeping worker")

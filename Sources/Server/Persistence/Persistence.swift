@@ -412,7 +412,7 @@ extension Worker {
 
     /// A SHUTDOWN that failed on worker 0 (for a client of this worker).
     func deliverShutdownError(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
-        guard let c = client(fd: fd, id: id) else { return }
+        guard let c = clients.client(fd: fd, id: id) else { return }
         bytes.withUnsafeBytes { deliverDeferredReply(to: c, ticket: ticket, $0) }
     }
 

@@ -33,7 +33,7 @@ extension Worker {
     }
 
     private func answerWithCurrentOffset(fd: Int32, id: UInt64, ticket: UInt32, _ render: OffsetReply) {
-        guard let c = client(fd: fd, id: id) else { return }
+        guard let c = clients.client(fd: fd, id: id) else { return }
         if c.isClosed {
             settleClosedClientReply(c, ticket: ticket)
             return

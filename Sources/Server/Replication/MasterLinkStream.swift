@@ -69,9 +69,7 @@ extension Worker {
             var consumed = 0
             switch c.parser.parse(frame, consumed: &consumed) {
             case .command:
-                let base = c.parser.spansInScratch ? UnsafeRawPointer(c.parser.inlineScratch.base)
-                                                   : UnsafeRawPointer(frame.baseAddress!)
-                let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
+                let args = c.parser.arguments(in: frame)
                 if argIs(args[0], "replconf") {
                     if args.count >= 2 && argIs(args[1], "getack") { answerGetAck(link) }
                 } else {

@@ -355,9 +355,7 @@ final class ReplicationMaster {
             switch r.parser.parse(frame, consumed: &consumed) {
             case .command:
                 position += consumed
-                let base = r.parser.spansInScratch ? UnsafeRawPointer(r.parser.inlineScratch.base)
-                                                   : UnsafeRawPointer(frame.baseAddress!)
-                let args = Arguments(base: base, spans: r.parser.spans, count: r.parser.argumentCount)
+                let args = r.parser.arguments(in: frame)
                 if args.count >= 3, argIs(args[0], "replconf"), argIs(args[1], "ack"),
                    let offset = Int64(args.string(2)) {
                     r.ackOffset = max(r.ackOffset, offset)
@@ -538,10 +536,15 @@ final class ReplicationMaster {
     func cancelWait(clientID: UInt64) {
         waits.removeAll { w in
             guard w.clientID == clientID else { return false }
-            let ticket = w.ticket, fd = w.clientFD, id = w.clientID
-            outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: 0) })))
+            answer(w, count: 0)
             return true
         }
+    }
+
+    /// Sends a WAIT's answer to its client's worker.
+    private func answer(_ w: WaitRequest, count: Int) {
+        let ticket = w.ticket, fd = w.clientFD, id = w.clientID
+        outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: count) })))
     }
 
     func addWait(_ w: WaitRequest) {
@@ -574,8 +577,7 @@ final class ReplicationMaster {
             }
             let acked = replicas.values.filter { $0.isOnline && $0.ackOffset >= w.targetOffset }.count
             if acked >= w.replicas || (w.deadlineMs != 0 && now >= w.deadlineMs) {
-                let ticket = w.ticket, fd = w.clientFD, id = w.clientID
-                outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: acked) })))
+                answer(w, count: acked)
             } else {
                 getAckRequested = true
                 still.append(w)

@@ -113,7 +113,7 @@ extension Worker {
 
     /// The sequencer's answer to a WAIT.
     func finishWait(fd: Int32, id: UInt64, ticket: UInt32, count: Int) {
-        guard let c = client(fd: fd, id: id) else { return }
+        guard let c = clients.client(fd: fd, id: id) else { return }
         c.inWait = false
         var reply = ByteBuffer(capacity: 32)
         reply.writeInteger(count)

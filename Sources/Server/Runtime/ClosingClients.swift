@@ -13,10 +13,6 @@ extension Worker {
         clients.closing[c.id] = c
     }
 
-    /// The client that `fd` and `id` named when a reply was promised: the connection still
-    /// open, or the closed one still owed replies.
-    func client(fd: Int32, id: UInt64) -> Client? { clients.client(fd: fd, id: id) }
-
     /// A reply for a closed client: it takes its place in order and is dropped; an operation
     /// that waited for it may start; the client is forgotten once nothing more is owed.
     func settleClosedClientReply(_ c: Client, ticket: UInt32) {

@@ -12,9 +12,7 @@ extension Worker {
             switch c.parser.parse(frame, consumed: &consumed) {
             case .command:
                 position += consumed
-                let base = c.parser.spansInScratch ? UnsafeRawPointer(c.parser.inlineScratch.base)
-                                                   : UnsafeRawPointer(frame.baseAddress!)
-                let args = Arguments(base: base, spans: c.parser.spans, count: c.parser.argumentCount)
+                let args = c.parser.arguments(in: frame)
                 execute(c, args)
             case .empty:
                 position += consumed
@@ -356,7 +354,7 @@ extension Worker {
             return
         }
         var resumed: Client?
-        if op.clientFD >= 0, let c = client(fd: op.clientFD, id: op.clientID) {
+        if let c = clients.client(fd: op.clientFD, id: op.clientID) {
             deliverDeferredReply(to: c, ticket: op.ticket, reply, command: op.command)
             if op.pausesClient && !c.isClosed { c.pausedByOperation = false; resumed = c }
         }

@@ -423,13 +423,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     func deliverReply(_ sink: ReplySink, command: UInt16, _ bytes: UnsafeRawBufferPointer) {
         switch sink.kind {
         case .client:
-            if let c = clients[fd: Int(sink.index)], c.id == sink.id {
-                if bytes.count > 0 && bytes[0] == UInt8(ascii: "-") { commandStats.recordError(bytes, command: Int(command)) }
-                c.fill(ticket: sink.ticket, with: bytes)
-                markForFlush(c)
-                startOperationAwaitingTurn(c)
-            } else if !clients.closing.isEmpty, let c = clients.closing[sink.id] {
-                settleClosedClientReply(c, ticket: sink.ticket)
+            if let c = clients.client(fd: sink.index, id: sink.id) {
+                deliverDeferredReply(to: c, ticket: sink.ticket, bytes, command: Int(command))
             }
         case .operation:
             guard let op = operations.operation(slot: Int(sink.index), generation: sink.generation) else { return }
