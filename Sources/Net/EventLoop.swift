@@ -1,4 +1,5 @@
 import CShim
+import Synchronization
 import RESP
 #if canImport(Glibc)
 import Glibc
@@ -42,13 +43,39 @@ public struct EventLoop: ~Copyable {
 }
 
 /// A counter fd that wakes a sleeping loop: written by other threads, read by the owner.
-public struct Waker: Sendable {
+///
+/// The owner says when it is about to block (`willSleep`, then one last look at its rings)
+/// and when it is back (`awake`); producers signal only a sleeping owner (`wakeIfAsleep`),
+/// so two busy threads exchange messages without a system call. Both sides' stores and
+/// loads (the flag here, the ring's tail) are sequentially consistent: an owner that finds
+/// its rings empty after raising the flag and a producer that pushed before reading it
+/// cannot both miss (Dekker's pattern; an eventcount).
+public final class Waker: Sendable {
     public let fd: Int32
+    private let asleep = Atomic<Bool>(false)
+
     public init() {
         fd = vk_eventfd()
         precondition(fd >= 0, "eventfd failed: errno \(errno)")
     }
+
+    /// Signals the owner whether or not it sleeps (for producers outside the ring protocol).
     public func wake() { _ = vk_eventfd_signal(fd) }
+
+    /// Producer side, after a push: signals the owner only if it is blocked or about to be.
+    @inline(__always)
+    public func wakeIfAsleep() {
+        if asleep.load(ordering: .sequentiallyConsistent), asleep.exchange(false, ordering: .sequentiallyConsistent) {
+            wake()
+        }
+    }
+
+    /// Owner side: raise before the last look at the rings that precedes a blocking wait.
+    public func willSleep() { asleep.store(true, ordering: .sequentiallyConsistent) }
+
+    /// Owner side: after the wait, or when the last look found work.
+    public func awake() { asleep.store(false, ordering: .relaxed) }
+
     public func drain() { _ = vk_eventfd_drain(fd) }
 }
 

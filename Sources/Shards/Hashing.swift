@@ -58,11 +58,32 @@ public enum KeyHash {
         return UnsafeRawBufferPointer(start: base + open + 1, count: close - open - 1)
     }
 
-    /// Shard owning `key` among `shardCount`.
+    /// Redis Cluster's hash slot of `key` (0...16383): CRC16-XMODEM of its sharding part,
+    /// as cluster.c's keyHashSlot computes it.
+    public static func slot(of key: UnsafeRawBufferPointer) -> Int {
+        let part = shardingPart(key)
+        var crc: UInt16 = 0
+        crc16Table.withUnsafeBufferPointer { table in
+            for byte in part {
+                crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
+            }
+        }
+        return Int(crc & 0x3FFF)
+    }
+
+    /// Shard owning `key` among `shardCount`: its hash slot modulo the count. Slots, not the
+    /// process-seeded hash, so a key's shard is the same in every run and in every tool that
+    /// knows Redis Cluster's slots (benchmarks put keys on chosen shards; cluster mode maps
+    /// slots to nodes the same way).
     public static func shard(of key: UnsafeRawBufferPointer, count shardCount: Int) -> Int {
         if shardCount == 1 { return 0 }
-        let h = hash(shardingPart(key))
-        // High bits choose the shard; tables use the low bits, so the two stay independent.
-        return Int((h >> 32) % UInt64(shardCount))
+        return slot(of: key) % shardCount
+    }
+
+    /// CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), one entry per byte value.
+    static let crc16Table: [UInt16] = (0..<256).map { byte in
+        var crc = UInt16(byte) << 8
+        for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        return crc
     }
 }

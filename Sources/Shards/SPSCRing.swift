@@ -3,10 +3,11 @@ import Synchronization
 /// A bounded single-producer single-consumer ring.
 ///
 /// Exactly one thread pushes and exactly one thread pops; no lock. `push` reports whether
-/// the consumer had drained everything before this element: only then does the producer
-/// need to wake it (eventfd), so a busy consumer is never signalled. The tail store and
-/// the head load on each side are sequentially consistent, so a consumer that finds the
-/// ring empty just before sleeping and a producer that finds it non-empty cannot both miss.
+/// the consumer had drained everything before this element: only then may it be asleep
+/// waiting for one (its `Waker` says whether it is), so pushes onto a ring with work in it
+/// never look further. The tail store and the head load on each side are sequentially
+/// consistent, so a consumer that finds the ring empty just before sleeping and a producer
+/// that finds it non-empty cannot both miss; `hasElements` is the consumer's last look.
 public final class SPSCRing<Element>: @unchecked Sendable {
     // Memory: `buffer` slots are written only by the producer before publishing `tail`,
     // and read only by the consumer after observing `tail`.
@@ -47,6 +48,11 @@ public final class SPSCRing<Element>: @unchecked Sendable {
         let element = (buffer + (h & mask)).move()
         head.store(h + 1, ordering: .sequentiallyConsistent)
         return element
+    }
+
+    /// Consumer side, before it sleeps: sequentially consistent with the producer's push.
+    public var hasElements: Bool {
+        head.load(ordering: .relaxed) != tail.load(ordering: .sequentiallyConsistent)
     }
 
     /// Approximate, for either side.

@@ -256,6 +256,15 @@ final class TableHarness {
         #expect(shards.allSatisfy { abs($0 - perShard) < perShard / 50 }, "shards \(shards)")
     }
 
+    @Test func slotsAreRedisClusterSlots() {
+        // Values from redis-cli CLUSTER KEYSLOT on Redis 7.0.
+        #expect(withBytes("foo") { KeyHash.slot(of: $0) } == 12182)
+        #expect(withBytes("bar") { KeyHash.slot(of: $0) } == 5061)
+        #expect(withBytes("{user1000}.following") { KeyHash.slot(of: $0) } == withBytes("user1000") { KeyHash.slot(of: $0) })
+        #expect(withBytes("") { KeyHash.slot(of: $0) } == 0)
+        #expect(withBytes("123456789") { KeyHash.slot(of: $0) } == 0x31C3 & 0x3FFF)
+    }
+
     @Test func hashTagsColocate() {
         func shard(_ key: String) -> Int { withBytes(key) { KeyHash.shard(of: $0, count: 7) } }
         #expect(shard("{user:1}:a") == shard("{user:1}:b"))

@@ -17,23 +17,6 @@ func makeEntry(_ key: String, value: String = "v", hash: UInt32? = nil) -> Entry
     }
 }
 
-/// A joinable OS thread (not a task: the ring tests need two threads truly in parallel).
-final class OSThread {
-    private final class Box { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
-    private var handle = pthread_t()
-
-    init(_ body: @escaping () -> Void) {
-        let box = Unmanaged.passRetained(Box(body)).toOpaque()
-        let rc = pthread_create(&handle, nil, { arg in
-            Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-    }
-
-    func join() { pthread_join(handle, nil) }
-}
-
 /// Per-thread allocation counters from jemalloc (`thread.allocated` / `thread.deallocated`):
 /// exact for the calling thread whatever other tests allocate meanwhile. nil when malloc
 /// is not jemalloc's.

@@ -26,7 +26,14 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
         let master = ReplicationMaster(context: context)
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
-            let n = loop.wait(timeoutMs: pending ? 1 : master.timerMs)
+            var timeout = pending ? 1 : master.timerMs
+            if timeout != 0 {
+                // Workers signal the waker only while this thread says it sleeps (Waker).
+                context.sequencerWaker.willSleep()
+                if context.toSequencer.contains(where: { $0.hasElements }) { timeout = 0 }
+            }
+            let n = loop.wait(timeoutMs: timeout)
+            context.sequencerWaker.awake()
             let now = Clock.unixMilliseconds()
             for i in 0..<max(n, 0) where loop.token(i) >= ReplicationMaster.tokenBase {
                 master.handleEvent(fd: Int32(truncatingIfNeeded: loop.token(i) & 0xFFFF_FFFF), flags: loop.flags(i),
@@ -78,7 +85,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
     private func send(_ message: WorkerMessage, to worker: Int) {
         guard overflow[worker].isEmpty else { overflow[worker].append(message); return }
         switch context.fromSequencer[worker].push(message) {
-        case .pushed(let wake): if wake { context.wakers[worker].wake() }
+        case .pushed(let wake): if wake { context.wakers[worker].wakeIfAsleep() }
         case .full: overflow[worker].append(message)
         }
     }
@@ -88,7 +95,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
             var sent = 0
             for message in overflow[worker] {
                 guard case .pushed(let wake) = context.fromSequencer[worker].push(message) else { break }
-                if wake { context.wakers[worker].wake() }
+                if wake { context.wakers[worker].wakeIfAsleep() }
                 sent += 1
             }
             overflow[worker].removeFirst(sent)

@@ -36,7 +36,7 @@ struct Outbox {
         }
         switch context.ring(from: owner, to: target).push(message) {
         case .pushed(let wake):
-            if wake { context.wakers[target].wake() }
+            if wake { context.wakers[target].wakeIfAsleep() }
         case .full:
             overflow[target].append(message)
             hasOverflow = true
@@ -50,7 +50,7 @@ struct Outbox {
             let ring = context.ring(from: owner, to: target)
             for message in overflow[target] {
                 guard case .pushed(let wake) = ring.push(message) else { break }
-                if wake { context.wakers[target].wake() }
+                if wake { context.wakers[target].wakeIfAsleep() }
                 sent += 1
             }
             overflow[target].removeFirst(sent)

@@ -112,7 +112,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         nowMs = Clock.unixMilliseconds()
         shard?.now = nowMs
         while !context.shuttingDown.load(ordering: .relaxed) {
-            let n = loop.wait(timeoutMs: nextTimeout())
+            let n = loop.wait(timeoutMs: sleepUnlessMessagesWait(nextTimeout()))
+            waker.awake()
             refreshClock()
             refreshArmedAdmission()
             activatePropagationIfNeeded()
@@ -138,6 +139,17 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             advanceMasterLinkAppliedOffset()
             flushClients()
         }
+    }
+
+    /// Before a blocking wait: tells producers this worker sleeps (they signal its waker only
+    /// then), and looks at its rings once more; a message pushed meanwhile means no sleep.
+    private func sleepUnlessMessagesWait(_ timeout: Int32) -> Int32 {
+        guard timeout != 0 else { return 0 }
+        waker.willSleep()
+        for source in 0..<context.workerCount where source != index {
+            if context.ring(from: source, to: index).hasElements { return 0 }
+        }
+        return context.fromSequencer[index].hasElements ? 0 : timeout
     }
 
     private func nextTimeout() -> Int32 {
@@ -361,7 +373,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while true {
             switch context.toSequencer[index].push(message) {
             case .pushed(let wake):
-                if wake { context.sequencerWaker.wake() }
+                if wake { context.sequencerWaker.wakeIfAsleep() }
                 return
             case .full:
                 // The sequencer only forwards; a full ring drains in microseconds.
