@@ -87,7 +87,7 @@ final class MultiShardOperation {
     }
 
     func lockKey(_ key: UnsafeRawBufferPointer, shard: Int) {
-        lockPlan[shard, default: .init()].keys.insert(IntentLocks.lockKey(key))
+        lockPlan[shard, default: .init()].keys.append(IntentLocks.lockKey(key))
     }
 
     func lockWholeShard(_ shard: Int) {

@@ -16,7 +16,8 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
     var eager: [Int: Batch] = [:]
 
     struct ShardLockSet {
-        var keys: Set<UInt64> = []
+        /// Lock keys, possibly repeated (the request keeps each once).
+        var keys: [UInt64] = []
         var wholeShard = false
     }
 

@@ -242,7 +242,7 @@ extension Worker {
         let slot = register(op)
         let (locks, propagateAs) = takeCallForOperation()
         for (shard, key) in locks {
-            op.lockPlan[shard, default: .init()].keys.insert(key)
+            op.lockPlan[shard, default: .init()].keys.append(key)
         }
         if let propagateAs { op.propagateAs = propagateAs }
         if let nesting = call.nesting {

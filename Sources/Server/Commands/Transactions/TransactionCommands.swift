@@ -221,6 +221,17 @@ enum TransactionCommands {
         }
         if !pending.isEmpty { state.steps.append(.parts(pending)) }
         state.replies = Array(repeating: [], count: state.items.count)
+        if state.steps.count == 1, case .parts(let items) = state.steps[0] {
+            // Every queued command runs on one shard (the common transaction): its parts are
+            // known now, so those for other workers travel with the lock request and run as
+            // their shard grants it, one hop instead of a grant and a round trip.
+            for item in items {
+                let it = state.items[item]
+                op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db, resp: c.resp)
+                state.partOfItem.append((op.parts.count - 1, item))
+            }
+            state.next = 1
+        }
         w.start(op, client: c, out: &out)
     }
 
