@@ -158,3 +158,15 @@ def test_commands_answered_by_every_worker_keep_their_place_in_exec(pair):
     for i in (1, 3, 4, 5, 6):  # CONFIG GET, PING, CONFIG RESETSTAT, CLIENT KILL, SET
         assert actual[-1][i] == expected[-1][i], commands[i + 1]
     assert vk.raw("PING") == b"+PONG\r\n"
+
+
+def test_commands_that_would_wait_answer_at_once_inside_exec(pair):
+    """WAIT, XREAD BLOCK and XREADGROUP BLOCK inside EXEC answer at once, as Redis's do
+    (nothing blocks inside a transaction): they see they run in EXEC from the call EXEC
+    passes them. Without that they would block for good and the read would time out."""
+    for c in pair:
+        c.cmd("XGROUP", "CREATE", "k:1", "g", "$", "MKSTREAM")
+    same_replies(pair, [("MULTI",), ("WAIT", "1", "0"), ("XREAD", "BLOCK", "0", "STREAMS", "k:1", "k:2", "$", "$"),
+                        ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "k:1", ">"),
+                        ("SET", "k:3", "1"), ("EXEC",), ("PING",),
+                        ("MULTI",), ("XREAD", "BLOCK", "0", "STREAMS", "k:2", "$"), ("EXEC",), ("GET", "k:3")])

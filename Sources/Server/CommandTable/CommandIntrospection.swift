@@ -5,7 +5,7 @@ import Shards
 /// command table described as Redis describes its own.
 enum CommandIntrospection {
     /// COMMAND alone, and its subcommands (dispatch has checked the subcommand and its arity).
-    static func command(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func command(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let table = w.table
         guard args.count >= 2 else {
             writeInfos(table.publicCommands, table, c.resp, &out)

@@ -33,7 +33,7 @@ struct ShardContext {
 }
 
 typealias ShardHandler = @Sendable (ShardContext, Arguments, inout ByteBuffer) -> Void
-typealias ClientHandler = @Sendable (Worker, Client, Arguments, inout ByteBuffer) -> Void
+typealias ClientHandler = @Sendable (Worker, Client, Arguments, inout CommandCall, inout ByteBuffer) -> Void
 
 /// How the replies of a command split per key are put back together.
 enum SplitCombine: Sendable {

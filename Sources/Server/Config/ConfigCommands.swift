@@ -43,7 +43,7 @@ enum ConfigCommands {
 
     /// Patterns without glob characters are looked up exactly and answered under the name
     /// as typed; globs match every name and alias. A parameter is reported once.
-    static func get(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func get(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let config = w.context.config.withLock { $0 }
         var pairs: [(String, String)] = []
         var reported = Set<String>()   // lowercased names already in the reply
@@ -84,7 +84,7 @@ enum ConfigCommands {
 
     /// Several name/value pairs, applied all or none; the first problem found is reported,
     /// in Redis's order: names first, then values.
-    static func set(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func set(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard args.count % 2 == 0 else { out.writeError(Errors.syntax); return }
         let pairs = stride(from: 2, to: args.count, by: 2).map { (args.string($0), args.string($0 + 1)) }
         let failure: String? = w.context.config.withLock { config in
@@ -138,14 +138,14 @@ enum ConfigCommands {
 
     // MARK: RESETSTAT, REWRITE, HELP
 
-    static func resetstat(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func resetstat(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         w.context.totalConnections.store(0, ordering: .relaxed)
         w.context.rejectedConnections.store(0, ordering: .relaxed)
         ServerInfo.peakMemory.store(0, ordering: .relaxed)
-        w.askEveryWorker(c, out: &out, ask: { worker in worker.resetStatistics() }, finish: { _, _, _, out in out.writeOK() })
+        w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.resetStatistics() }, finish: { _, _, _, out in out.writeOK() })
     }
 
-    static func rewrite(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func rewrite(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let config = w.context.config.withLock { $0 }
         guard let path = config.configFile else {
             out.writeError("ERR The server is running without a config file")
@@ -160,7 +160,7 @@ enum ConfigCommands {
         }
     }
 
-    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("CONFIG", [
             "GET <pattern>",
             "    Return parameters matching the glob-like <pattern> and their values.",

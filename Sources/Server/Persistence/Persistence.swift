@@ -231,8 +231,10 @@ final class SnapshotCollection {
 
 /// SAVE, BGSAVE, LASTSAVE, and the save rules' background saves.
 extension Worker {
-    /// Snapshots every shard and hands the copies to `finish` on this worker.
-    func snapshot(client: Client?, out: inout ByteBuffer, finish: @escaping ([[UInt8]], Int, inout ByteBuffer) -> Void) {
+    /// Snapshots every shard and hands the copies to `finish` on this worker. `call` is the
+    /// asking command's (an empty one when the server asks, without a client).
+    func snapshot(client: Client?, call: inout CommandCall, out: inout ByteBuffer,
+                  finish: @escaping ([[UInt8]], Int, inout ByteBuffer) -> Void) {
         let part = table.index(of: .snapshot)
         let combine: MultiShardOperation.Combine = { op, out in
             var parts: [[UInt8]] = []
@@ -253,7 +255,7 @@ extension Worker {
             op.lockWholeShard(s)
         }
         if let client {
-            start(op, client: client, out: &out)
+            start(op, client: client, call: &call, out: &out)
         } else {
             startInternal(op)
         }
@@ -265,11 +267,12 @@ extension Worker {
     }
 
     /// SAVE: writes the dump on this thread, then replies.
-    func saveNow(client: Client?, out: inout ByteBuffer, then: @escaping (Bool, inout ByteBuffer) -> Void) {
+    func saveNow(client: Client?, call: inout CommandCall, out: inout ByteBuffer,
+                 then: @escaping (Bool, inout ByteBuffer) -> Void) {
         let state = context.persistence
         let settings = saveSettings
         state.saves.add(1, ordering: .relaxed)
-        snapshot(client: client, out: &out) { parts, changes, out in
+        snapshot(client: client, call: &call, out: &out) { parts, changes, out in
             // Still under the snapshot's locks: the replication history matches the copies.
             if let error = Persistence.write(parts: parts, prefix: 8, path: settings.path, compression: settings.compression,
                                              checksum: settings.checksum, replication: self.replicationHistoryForDump()) {
@@ -288,7 +291,7 @@ extension Worker {
     /// BGSAVE: the snapshot is taken under the locks, the file is written by a thread of its own.
     /// Returns false if a save is already running.
     @discardableResult
-    func backgroundSave(client: Client?, out: inout ByteBuffer) -> Bool {
+    func backgroundSave(client: Client?, call: inout CommandCall, out: inout ByteBuffer) -> Bool {
         let state = context.persistence
         guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return false }
@@ -300,7 +303,7 @@ extension Worker {
         Log.notice("Background saving started")
         let started = Clock.monotonicMilliseconds()
         let history = HistoryAtSnapshot()
-        beginIncrementalSnapshot(client: client, out: &out, atPoint: { [unowned self] in
+        beginIncrementalSnapshot(client: client, call: &call, out: &out, atPoint: { [unowned self] in
             history.value = self.replicationHistoryForDump()
         }) { parts, changes in
             ServerMain.spawnThread {
@@ -327,7 +330,7 @@ extension Worker {
     /// then copy their data a bounded slice per loop iteration while serving, and send the
     /// copies here. `finish` gets them, in shard order, when the last one has arrived.
     /// `atPoint` runs at the snapshot's point in time, with every shard still locked.
-    func beginIncrementalSnapshot(client: Client?, out: inout ByteBuffer, atPoint: (() -> Void)? = nil,
+    func beginIncrementalSnapshot(client: Client?, call: inout CommandCall, out: inout ByteBuffer, atPoint: (() -> Void)? = nil,
                                   finish: @escaping @Sendable ([[UInt8]], Int) -> Void) {
         let part = table.index(of: .snapshotBegin)
         let collection = SnapshotCollection(shards: context.shardCount, finish: finish)
@@ -350,7 +353,7 @@ extension Worker {
             op.addPart(shard: s, command: part, spanIndices: [name, requester])
             op.lockWholeShard(s)
         }
-        if let client { start(op, client: client, out: &out) } else { startInternal(op) }
+        if let client { start(op, client: client, call: &call, out: &out) } else { startInternal(op) }
     }
 
     /// A shard's finished snapshot copy arrived (on the worker that asked for it).
@@ -393,8 +396,9 @@ extension Worker {
             || now - state.lastBackgroundSaveTry.load(ordering: .relaxed) > Self.backgroundSaveRetryDelay
         else { return }
         var ignored = ByteBuffer(capacity: 16)
+        var noCommand = CommandCall()
         if state.backgroundSaveScheduled.load(ordering: .relaxed) {
-            if backgroundSave(client: nil, out: &ignored) { state.backgroundSaveScheduled.store(false, ordering: .relaxed) }
+            if backgroundSave(client: nil, call: &noCommand, out: &ignored) { state.backgroundSaveScheduled.store(false, ordering: .relaxed) }
             return
         }
         let rules = context.config.withLock { $0.value("save") }.split(separator: " ").compactMap { Int($0) }
@@ -405,7 +409,7 @@ extension Worker {
         // Strictly more seconds than the rule says, as in Redis ("save 1 1" waits two seconds).
         for i in stride(from: 0, to: rules.count - 1, by: 2) where changes >= rules[i + 1] && elapsed > Int64(rules[i]) {
             Log.notice("\(rules[i + 1]) changes in \(rules[i]) seconds. Saving...")
-            backgroundSave(client: nil, out: &ignored)
+            backgroundSave(client: nil, call: &noCommand, out: &ignored)
             return
         }
     }
@@ -417,7 +421,7 @@ extension Worker {
     }
 
     /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
-    func shutdown(client: Client?, save: Bool?, out: inout ByteBuffer) {
+    func shutdown(client: Client?, save: Bool?, call: inout CommandCall, out: inout ByteBuffer) {
         let rules = context.config.withLock { $0.value("save") }
         let wantSave = save ?? !rules.isEmpty
         if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
@@ -427,7 +431,8 @@ extension Worker {
             let (fd, id, origin) = (client?.fd ?? -1, client?.id ?? 0, index)
             send(.control({ w in
                 var reply = ByteBuffer(capacity: 64)
-                w.shutdown(client: nil, save: save, out: &reply)
+                var noCommand = CommandCall()
+                w.shutdown(client: nil, save: save, call: &noCommand, out: &reply)
                 guard let ticket else { return }
                 let bytes = Array(reply.readable)
                 w.send(.control({ back in back.deliverShutdownError(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
@@ -440,7 +445,7 @@ extension Worker {
             exit(0)
         }
         Log.notice("Saving the final RDB snapshot before exiting.")
-        saveNow(client: client, out: &out) { ok, out in
+        saveNow(client: client, call: &call, out: &out) { ok, out in
             if ok {
                 Log.notice("Redis is now ready to exit, bye bye...")
                 exit(0)
@@ -468,17 +473,17 @@ enum PersistenceCommands {
                     run: .keyed(Persistence.beginSnapshotPart, split: nil, crossShard: nil)),
     ]
 
-    static func save(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func save(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let state = w.context.persistence
         guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { out.writeError("ERR Background save already in progress"); return }
-        w.saveNow(client: c, out: &out) { ok, out in
+        w.saveNow(client: c, call: &call, out: &out) { ok, out in
             state.saveInProgress.store(false, ordering: .releasing)
             if ok { out.writeOK() } else { out.writeError("ERR") }
         }
     }
 
-    static func bgsave(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func bgsave(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if args.count > 2 || (args.count == 2 && !argIs(args[1], "schedule")) {
             out.writeError(Errors.syntax)
             return
@@ -488,15 +493,15 @@ enum PersistenceCommands {
         let state = w.context.persistence
         if state.saveInProgress.load(ordering: .acquiring) {
             out.writeError("ERR Background save already in progress")
-        } else if w.call.nesting != nil {
+        } else if call.nesting != nil {
             state.backgroundSaveScheduled.store(true, ordering: .relaxed)
             out.append("+Background saving scheduled\r\n")
-        } else if !w.backgroundSave(client: c, out: &out) {
+        } else if !w.backgroundSave(client: c, call: &call, out: &out) {
             out.writeError("ERR Background save already in progress")
         }
     }
 
-    static func lastsave(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func lastsave(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeInteger(Int(w.context.persistence.lastSaveTime.load(ordering: .relaxed)))
     }
 }

@@ -10,16 +10,18 @@ import RESP
 /// is rendered then. Writes pay nothing for it: the cost is on INFO's path, not SET's, and a
 /// lock or a per-write publication would have put it on every write.
 extension Worker {
-    typealias OffsetReply = @Sendable (Worker, Client, inout ByteBuffer) -> Void
+    /// Renders the reply; the call is the command's when it runs at once, an empty one later.
+    typealias OffsetReply = @Sendable (Worker, Client, CommandCall, inout ByteBuffer) -> Void
 
     /// Runs `render` now if the published offset cannot lag (nothing is recorded) or the
     /// command may not wait (inside EXEC); otherwise once the sequencer has published an
     /// offset that includes every write acknowledged so far. The client's later commands
     /// wait meanwhile, so replies keep their order.
-    func withCurrentReplicationOffset(_ c: Client, out: inout ByteBuffer, _ render: @escaping OffsetReply) {
+    func withCurrentReplicationOffset(_ c: Client, call: CommandCall, out: inout ByteBuffer,
+                                      _ render: @escaping OffsetReply) {
         let replication = context.replication
-        guard replication.propagating.load(ordering: .acquiring), !isInsideExec(c) else {
-            render(self, c, &out)
+        guard replication.propagating.load(ordering: .acquiring), !isInsideExec(c, call) else {
+            render(self, c, call, &out)
             return
         }
         handOffReplicationRecords()
@@ -41,7 +43,7 @@ extension Worker {
         var reply = ByteBuffer(capacity: 1024)
         // `render` may itself answer later (INFO gathers every worker's report): it then takes
         // the next ticket, and this one is filled with nothing.
-        render(self, c, &reply)
+        render(self, c, CommandCall(), &reply)
         deliverDeferredReply(to: c, ticket: ticket, reply.readable)
         c.pausedByOperation = false
         if !c.input.isEmpty { process(c) }
@@ -49,7 +51,7 @@ extension Worker {
 
     /// A command run by EXEC (nested under its locks, or inline, where the client's current
     /// command is still EXEC) answers at once, as inside Redis's EXEC nothing blocks.
-    private func isInsideExec(_ c: Client) -> Bool {
+    private func isInsideExec(_ c: Client, _ call: CommandCall) -> Bool {
         if call.nesting != nil || c.transaction != nil { return true }
         guard let running = c.lastCommandIndex else { return false }
         return table.specs[Int(running)].name == "exec"

@@ -27,7 +27,7 @@ enum ReplicaCommands {
     ]
 
     /// REPLICAOF host port | NO ONE (Redis's replicaofCommand).
-    static func replicaof(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func replicaof(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let replication = w.context.replication
         if argIs(args[1], "no") && argIs(args[2], "one") {
             let wasReplica = replication.status.withLock { s -> Bool in

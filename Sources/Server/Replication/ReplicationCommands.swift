@@ -26,7 +26,7 @@ enum ReplicationCommands {
     ]
 
     /// Redis's replconfCommand, master side: options a replica sends before PSYNC.
-    static func replconf(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func replconf(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard args.count % 2 == 1 else { out.writeError(Errors.syntax); return }
         var i = 1
         while i < args.count {
@@ -52,7 +52,7 @@ enum ReplicationCommands {
         out.writeOK()
     }
 
-    static func psync(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func psync(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard !w.context.replication.isReplica.load(ordering: .relaxed) || replicaCanServe(w) else {
             out.writeError("NOMASTERLINK Can't SYNC while not connected with my master")
             return
@@ -62,7 +62,7 @@ enum ReplicationCommands {
     }
 
     /// The pre-PSYNC protocol: a full resync without the +FULLRESYNC line.
-    static func sync(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func sync(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard !w.context.replication.isReplica.load(ordering: .relaxed) || replicaCanServe(w) else {
             out.writeError("NOMASTERLINK Can't SYNC while not connected with my master")
             return
@@ -77,7 +77,7 @@ enum ReplicationCommands {
     }
 
     /// WAIT numreplicas timeout: how many replicas acknowledged this client's writes.
-    static func wait(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func wait(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let replication = w.context.replication
         if replication.isReplica.load(ordering: .relaxed) {
             out.writeError("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.")
@@ -86,7 +86,7 @@ enum ReplicationCommands {
         guard let wanted = args.integer(1) else { out.writeError(Errors.notInteger); return }
         guard let timeout = args.integer(2) else { out.writeError("ERR timeout is not an integer or out of range"); return }
         guard timeout >= 0 else { out.writeError("ERR timeout is negative"); return }
-        if w.call.nesting != nil || c.transaction != nil {
+        if call.nesting != nil || c.transaction != nil {
             // Inside EXEC Redis cannot block: it answers with the acks it has.
             out.writeInteger(acknowledgedNow(replication))
             return
@@ -108,8 +108,8 @@ enum ReplicationCommands {
 
     /// ROLE as Redis: the master's offset (including every acknowledged write) and its
     /// replicas, or the replica's view of its master.
-    static func role(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.withCurrentReplicationOffset(c, out: &out) { w, _, out in writeRole(w, &out) }
+    static func role(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        w.withCurrentReplicationOffset(c, call: call, out: &out) { w, _, _, out in writeRole(w, &out) }
     }
 
     private static func writeRole(_ w: Worker, _ out: inout ByteBuffer) {

@@ -80,9 +80,10 @@ extension Worker {
         let context = self.context
         let started = Clock.monotonicMilliseconds()
         var ignored = ByteBuffer(capacity: 64)
+        var noCommand = CommandCall()
         let history = HistoryAtSnapshot()
         Log.notice("Starting BGSAVE for SYNC with target: replicas sockets")
-        beginIncrementalSnapshot(client: nil, out: &ignored, atPoint: { [unowned self] in
+        beginIncrementalSnapshot(client: nil, call: &noCommand, out: &ignored, atPoint: { [unowned self] in
             for id in ids { self.propagation?.snapshotPoint(id: id) }
             history.value = self.replicationHistoryForSyncPayload()
             // run() resumes the stream, outside this operation's combine.

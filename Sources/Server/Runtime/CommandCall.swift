@@ -1,26 +1,46 @@
 import RESP
 import Shards
 
-/// What the command now running on this worker hands to the multi-shard operation it may
-/// start: set by dispatch around the handler (`withCall`), taken by `Worker.start`. Handlers
-/// start operations deep inside their own helpers; this keeps what dispatch knows about the
-/// command (its keys, its bytes, the EXEC it runs in) in one value with one lifetime.
+/// What dispatch knows about the command it runs, for the multi-shard operation its handler
+/// may start (its keys, its bytes, the EXEC it runs in). Dispatch builds one per client or
+/// cross-shard handler and passes it down (`inout`: the first operation takes what it
+/// needs), through the handler's helpers, to `Worker.start`. Nothing of it is kept on the
+/// worker: a command's call lives exactly as long as its handler runs.
 struct CommandCall {
+    /// The EXEC a command queued in MULTI runs in: its operation's slot, and the command's
+    /// place among the replies.
+    typealias Nesting = (transaction: UInt64, slot: Int, item: Int)
+
     /// Keys the operation must lock (a cross-shard command's keys), with their shards.
     var locks: [(shard: Int, key: UInt64)] = []
     /// The write to propagate in place of the operation's parts: the command as sent.
     var propagateAs: (db: Int, command: [UInt8])?
     /// Set while a command queued in MULTI runs inside EXEC: the operation it starts joins
     /// that EXEC (its locks, its replication group, its reply).
-    var nesting: (transaction: UInt64, slot: Int, item: Int)?
+    var nesting: Nesting?
+
+    init(nesting: Nesting? = nil) {
+        self.nesting = nesting
+    }
+
+    /// What an operation starting now takes from the command (once: a second operation of
+    /// the same command starts without them).
+    mutating func takeForOperation() -> (locks: [(shard: Int, key: UInt64)], propagateAs: (db: Int, command: [UInt8])?) {
+        defer {
+            locks = []
+            propagateAs = nil
+        }
+        return (locks, propagateAs)
+    }
 }
 
 extension Worker {
-    /// Runs a handler that may start an operation: a write propagates as itself while this
-    /// server replicates, and the operation locks `lockingKeysOf`'s keys if given.
+    /// The call of a command about to run: a write propagates as itself while this server
+    /// replicates, and the operation locks `lockingKeysOf`'s keys if given.
     @inline(__always)
-    func withCall(_ c: Client, _ args: Arguments, index: UInt16, lockingKeysOf route: CommandTable.Route? = nil,
-                  _ body: () -> Void) {
+    func commandCall(_ c: Client, _ args: Arguments, index: UInt16, lockingKeysOf route: CommandTable.Route? = nil,
+                     nesting: CommandCall.Nesting? = nil) -> CommandCall {
+        var call = CommandCall(nesting: nesting)
         if propagation != nil, table.specs[Int(index)].flags.contains(.write) {
             var bytes = ByteBuffer(capacity: 64)
             bytes.writeArrayHeader(args.count)
@@ -35,18 +55,6 @@ extension Worker {
                 i += max(1, Int(route.step))
             }
         }
-        body()
-        call.locks.removeAll(keepingCapacity: true)
-        call.propagateAs = nil
-    }
-
-    /// What an operation starting now takes from the running command (once: a second
-    /// operation of the same command starts without them).
-    func takeCallForOperation() -> (locks: [(shard: Int, key: UInt64)], propagateAs: (db: Int, command: [UInt8])?) {
-        defer {
-            call.locks.removeAll(keepingCapacity: true)
-            call.propagateAs = nil
-        }
-        return (call.locks, call.propagateAs)
+        return call
     }
 }

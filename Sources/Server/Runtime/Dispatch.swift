@@ -100,7 +100,8 @@ extension Worker {
         switch route.kind {
         case .client:
             let handler = table.clientHandlers[Int(index)].unsafelyUnwrapped
-            withCall(c, args, index: index) { withReply(c) { out in handler(self, c, args, &out) } }
+            var call = commandCall(c, args, index: index)
+            withReply(c) { out in handler(self, c, args, &call, &out) }
             if route.isAdmin { refreshArmedAdmission() }
         case .keyed:
             let shardIndex = shardOf(args[Int(route.firstKey)])
@@ -128,14 +129,14 @@ extension Worker {
     private func runAcrossShards(_ c: Client, _ args: Arguments, index: UInt16, route: CommandTable.Route) {
         guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
         if let split {
+            var call = CommandCall()  // its parts lock and propagate themselves
             withReply(c) { out in
                 runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
-                         combine: split.combine, out: &out)
+                         combine: split.combine, call: &call, out: &out)
             }
         } else if let crossShard {
-            withCall(c, args, index: index, lockingKeysOf: route) {
-                withReply(c) { out in crossShard(self, c, args, &out) }
-            }
+            var call = commandCall(c, args, index: index, lockingKeysOf: route)
+            withReply(c) { out in crossShard(self, c, args, &call, &out) }
         } else {
             withReply(c) { $0.writeError("CROSSSLOT Keys in request don't hash to the same slot") }
         }
@@ -195,7 +196,7 @@ extension Worker {
 
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
     func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
-                          combine: SplitCombine, out: inout ByteBuffer) {
+                  combine: SplitCombine, call: inout CommandCall, out: inout ByteBuffer) {
         let op = MultiShardOperation(client: c) { op, out in
             if let error = op.firstError() { out.append(error); return true }
             switch combine {
@@ -219,11 +220,11 @@ extension Worker {
             op.lockKey(args[i], shard: shardOf(args[i]))
             i += Int(route.step)
         }
-        start(op, client: c, out: &out)
+        start(op, client: c, call: &call, out: &out)
     }
 
     /// A part on every shard with the command's own arguments (DBSIZE, KEYS, FLUSHDB...).
-    func fanOut(_ c: Client, _ args: Arguments, part: InternalCommand, out: inout ByteBuffer,
+    func fanOut(_ c: Client, _ args: Arguments, part: InternalCommand, call: inout CommandCall, out: inout ByteBuffer,
                 combine: @escaping MultiShardOperation.Combine) {
         let partIndex = table.index(of: part)
         let op = MultiShardOperation(client: c, combine: combine)
@@ -233,14 +234,15 @@ extension Worker {
             op.addPart(shard: s, command: partIndex, spanIndices: indices)
             op.lockWholeShard(s)
         }
-        start(op, client: c, out: &out)
+        start(op, client: c, call: &call, out: &out)
     }
 
     /// Sends the operation's parts; if they all ran inline, writes the reply to `out` now,
-    /// otherwise takes a ticket and finishes when the last remote part returns.
-    func start(_ op: MultiShardOperation, client c: Client, out: inout ByteBuffer) {
+    /// otherwise takes a ticket and finishes when the last remote part returns. `call` is the
+    /// command's (CommandCall.swift): its keys to lock, its bytes to propagate, its EXEC.
+    func start(_ op: MultiShardOperation, client c: Client, call: inout CommandCall, out: inout ByteBuffer) {
         let slot = register(op)
-        let (locks, propagateAs) = takeCallForOperation()
+        let (locks, propagateAs) = call.takeForOperation()
         for (shard, key) in locks {
             op.lockPlan[shard, default: .init()].keys.append(key)
         }
@@ -432,12 +434,15 @@ extension Worker {
 
 extension Worker {
     /// Runs a command queued in MULTI that is not a single-shard part: as dispatch would,
-    /// but writing its reply to `out`; operations it starts join the running EXEC.
-    func runInTransaction(_ c: Client, command index: UInt16, args: Arguments, out: inout ByteBuffer) {
+    /// but writing its reply to `out`; operations it starts join the running EXEC (`nesting`,
+    /// which every call made here carries).
+    func runInTransaction(_ c: Client, command index: UInt16, args: Arguments, nesting: CommandCall.Nesting,
+                          out: inout ByteBuffer) {
         let route = table.routes[Int(index)]
         switch route.kind {
         case .client:
-            withCall(c, args, index: index) { table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &out) }
+            var call = commandCall(c, args, index: index, nesting: nesting)
+            table.clientHandlers[Int(index)].unsafelyUnwrapped(self, c, args, &call, &out)
         case .keyed:
             guard case .keyed(_, let split, let crossShard) = table.specs[Int(index)].run else { return }
             let shards = Set(stride(from: Int(route.firstKey), through: min(route.lastKeyIndex(argumentCount: args.count),
@@ -446,12 +451,16 @@ extension Worker {
             if shards.count == 1, let shard = shards.first {
                 let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
                 op.addPart(shard: shard, command: index, spanIndices: (0..<args.count).map { op.store(args[$0]) })
-                start(op, client: c, out: &out)
+                var call = CommandCall(nesting: nesting)
+                start(op, client: c, call: &call, out: &out)
             } else if let split {
+                var call = CommandCall(nesting: nesting)
                 runSplit(c, args, route: route, part: table.splitPart[Int(index)], stride: split.stride,
-                         combine: split.combine, out: &out)
+                         combine: split.combine, call: &call, out: &out)
             } else if let crossShard {
-                withCall(c, args, index: index) { crossShard(self, c, args, &out) }
+                // EXEC's locks cover its keys already: only the bytes to propagate are added.
+                var call = commandCall(c, args, index: index, nesting: nesting)
+                crossShard(self, c, args, &call, &out)
             } else {
                 out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
             }

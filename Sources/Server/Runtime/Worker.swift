@@ -36,8 +36,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var nextTransactionID: UInt64 = 0
     /// The background save this worker gathers shard copies for, if any.
     var snapshotCollection: SnapshotCollection?
-    /// The command now running, as the operation it may start needs it (CommandCall.swift).
-    var call = CommandCall()
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
     /// Replication records of this worker (and its shard), once replication is active.
@@ -102,7 +100,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             if signal == SIGHUP { continue }
             Log.warning("Received \(name) scheduling shutdown...")
             var ignored = ByteBuffer(capacity: 16)
-            shutdown(client: nil, save: nil, out: &ignored)
+            var noCommand = CommandCall()
+            shutdown(client: nil, save: nil, call: &noCommand, out: &ignored)
         }
     }
 

@@ -56,7 +56,8 @@ final class WorkerGather<Answer: Sendable>: @unchecked Sendable {
 extension Worker {
     /// Asks every worker `ask` (run on that worker's thread) and replies with `finish`
     /// once all answered. With one worker, or when all answers are local, it replies now.
-    func askEveryWorker<Answer: Sendable>(_ c: Client, out: inout ByteBuffer,
+    /// `call` is the asking command's: inside EXEC the answer is the transaction's.
+    func askEveryWorker<Answer: Sendable>(_ c: Client, call: CommandCall, out: inout ByteBuffer,
                                           ask: @escaping @Sendable (Worker) -> Answer,
                                           finish: @escaping WorkerGather<Answer>.Finish) {
         let count = context.workerCount

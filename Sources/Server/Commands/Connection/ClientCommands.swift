@@ -70,7 +70,7 @@ enum ClientCommands {
                            .integer("client-id"),
                            .oneOf("timeout_error", [.token("TIMEOUT"), .token("ERROR")]).optional,
                        ]),
-        sub("unpause", 2, [.admin, .noscript, .loading, .stale], "Lets paused connections run commands again.", { _, _, _, out in out.writeOK() })
+        sub("unpause", 2, [.admin, .noscript, .loading, .stale], "Lets paused connections run commands again.", { _, _, _, _, out in out.writeOK() })
             .described(since: "6.2.0", acl: [.admin, .slow, .dangerous, .connection]),
         sub("help", 2, [.loading, .stale], "Lists the subcommands and what they do.", help)
             .described(since: "5.0.0", acl: [.slow, .connection]),
@@ -81,11 +81,11 @@ enum ClientCommands {
         CommandSpec("client|" + name, arity: arity, flags: flags, group: "connection", summary: summary, run: .client(handler))
     }
 
-    static func id(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func id(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeInteger(Int(c.id))
     }
 
-    static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let line = infoLine(c, now: w.nowMs, argvMemory: argumentBytes(args), output: OutputState(out))
         out.writeVerbatim(line + "\n", c.resp)
     }
@@ -176,7 +176,7 @@ enum ClientCommands {
         return lines
     }
 
-    static func list(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func list(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         var type: ClientType?
         var ids: [UInt64]?
         if args.count == 4 && argIs(args[2], "type") {
@@ -201,7 +201,7 @@ enum ClientCommands {
         // The reply is written later, after the client's next (pipelined) commands may have
         // run: it takes the protocol of when the command was sent (a HELLO may follow).
         let resp = c.resp
-        w.askEveryWorker(c, out: &out, ask: { worker in
+        w.askEveryWorker(c, call: call, out: &out, ask: { worker in
             lines(on: worker, type: wantedType, ids: idSet, caller: caller, callerArgv: callerArgv, callerOutput: callerOutput)
         }, finish: { _, _, answers, out in
             let all = answers.flatMap { $0 }
@@ -259,7 +259,7 @@ enum ClientCommands {
         return result
     }
 
-    static func kill(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func kill(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         var filter = KillFilter(caller: c.id)
         let oldForm = args.count == 3
         if oldForm {
@@ -312,7 +312,7 @@ enum ClientCommands {
             return
         }
         let chosen = filter
-        w.askEveryWorker(c, out: &out, ask: { worker in killMatching(on: worker, chosen) }, finish: { _, client, answers, out in
+        w.askEveryWorker(c, call: call, out: &out, ask: { worker in killMatching(on: worker, chosen) }, finish: { _, client, answers, out in
             let killed = answers.reduce(0) { $0 + $1.count }
             if oldForm {
                 if killed == 0 { out.writeError("ERR No such client") } else { out.writeOK() }
@@ -341,15 +341,15 @@ enum ClientCommands {
         value.allSatisfy { $0 >= 33 && $0 <= 126 }
     }
 
-    static func setname(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func setname(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if setName(c, args[2], &out) { out.writeOK() }
     }
 
-    static func getname(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func getname(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if let name = c.name { out.writeBulk(string: name) } else { out.writeNull(c.resp) }
     }
 
-    static func setinfo(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func setinfo(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let attribute = args.string(2)
         let isName = argIs(args[2], "lib-name")
         guard isName || argIs(args[2], "lib-ver") else {
@@ -373,14 +373,14 @@ enum ClientCommands {
         return nil
     }
 
-    static func noEvict(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func noEvict(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let on = onOff(args[2], &out) else { return }
         c.noEvict = on
         out.writeOK()
     }
 
     /// REPLY ON answers +OK; OFF and SKIP answer nothing (their own reply is dropped).
-    static func reply(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func reply(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if argIs(args[2], "on") {
             c.repliesOff = false
             c.skipNextReply = false
@@ -399,11 +399,11 @@ enum ClientCommands {
 
     // MARK: Tracking and blocking (no client-side caching, no blocking commands yet)
 
-    static func getredir(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func getredir(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeInteger(-1)
     }
 
-    static func trackinginfo(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func trackinginfo(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeMapHeader(3, c.resp)
         out.writeBulk(string: "flags")
         out.writeSetHeader(1, c.resp)
@@ -414,11 +414,11 @@ enum ClientCommands {
         out.writeArrayHeader(0)
     }
 
-    static func caching(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func caching(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeError("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
     }
 
-    static func unblock(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func unblock(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard args.count <= 4 else {
             writeSubcommandSyntaxError(args, &out)
             return
@@ -431,7 +431,7 @@ enum ClientCommands {
         out.writeInteger(0)
     }
 
-    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("CLIENT", [
             "CACHING (YES|NO)",
             "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",

@@ -44,7 +44,7 @@ enum ConnectionCommands {
             .described(since: "2.4.0", acl: [.slow]),
     ]
 
-    static func ping(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func ping(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if args.count > 2 {
             out.writeError("ERR wrong number of arguments for 'ping' command")
         } else if args.count == 2 {
@@ -54,17 +54,17 @@ enum ConnectionCommands {
         }
     }
 
-    static func echo(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func echo(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeBulk(args[1])
     }
 
-    static func quit(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func quit(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         out.writeOK()
         c.closeAfterReply = true
     }
 
     /// SELECT: getIntFromObjectOrReply's two errors, then the range check.
-    static func select(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func select(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let db = args.integer(1) else { out.writeError(Errors.notInteger); return }
         guard db >= Int(Int32.min) && db <= Int(Int32.max) else {
             out.writeError("ERR value is out of range, value must between -2147483648 and 2147483647")
@@ -82,7 +82,7 @@ enum ConnectionCommands {
         return required.isEmpty || password == required
     }
 
-    static func auth(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func auth(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard args.count <= 3 else { out.writeError(Errors.syntax); return }
         if args.count == 2 && !LiveConfig.passwordRequired.load(ordering: .relaxed) {
             out.writeError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
@@ -97,7 +97,7 @@ enum ConnectionCommands {
         out.writeOK()
     }
 
-    static func hello(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func hello(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         var version: RESPVersion?
         var i = 1
         if args.count >= 2 {
@@ -142,7 +142,7 @@ enum ConnectionCommands {
     }
 
     /// RESET: back to a fresh connection's state (Redis's clearClientConnectionState).
-    static func reset(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func reset(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         c.transaction = nil
         w.unwatchAll(c)
         c.db = 0

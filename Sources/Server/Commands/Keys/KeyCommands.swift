@@ -147,14 +147,14 @@ enum KeyCommands {
         CommandSpec("rename", arity: 3, flags: [.write], keys: (1, 2, 1), group: "generic",
                     summary: "Gives a key a new name, replacing any key of that name.",
                     run: .keyed({ rename($0, $1, &$2, nx: false) }, split: nil,
-                                crossShard: { renameAcrossShards($0, $1, $2, nx: false, &$3) }))
+                                crossShard: { renameAcrossShards($0, $1, $2, nx: false, &$3, &$4) }))
             .described(since: "1.0.0", acl: [.keyspace, .write, .slow],
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "update"], index: 2)],
                        arguments: [.key("key"), .key("newkey", spec: 1)]),
         CommandSpec("renamenx", arity: 3, flags: [.write, .fast], keys: (1, 2, 1), group: "generic",
                     summary: "Gives a key a new name unless that name is taken.",
                     run: .keyed({ rename($0, $1, &$2, nx: true) }, split: nil,
-                                crossShard: { renameAcrossShards($0, $1, $2, nx: true, &$3) }))
+                                crossShard: { renameAcrossShards($0, $1, $2, nx: true, &$3, &$4) }))
             .described(since: "1.0.0", acl: [.keyspace, .write, .fast],
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["OW", "insert"], index: 2)],
                        arguments: [.key("key"), .key("newkey", spec: 1)]),

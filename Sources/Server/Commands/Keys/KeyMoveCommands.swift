@@ -156,7 +156,8 @@ extension KeyCommands {
     /// RENAMENX first checks both keys (the error for a missing source wins over 0);
     /// then the source is detached, then attached at the destination. If a destination
     /// appeared in between, RENAMENX puts the value back under the source key.
-    static func renameAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, nx: Bool, _ out: inout ByteBuffer) {
+    static func renameAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, nx: Bool, _ call: inout CommandCall,
+                                   _ out: inout ByteBuffer) {
         let srcShard = w.shardOf(args[1]), dstShard = w.shardOf(args[2])
         let db = c.db
         enum Step: Int { case check, detach, attach, putBack }
@@ -204,7 +205,7 @@ extension KeyCommands {
             op.state = Step.detach.rawValue
             op.addPart(shard: srcShard, command: Part.detach, spanIndices: [name, src, dst])
         }
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     static func isZero(_ reply: UnsafeRawBufferPointer) -> Bool {
@@ -212,7 +213,7 @@ extension KeyCommands {
     }
 
     /// COPY of keys on two shards: copy out of the source, then attach at the destination.
-    static func copyAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func copyAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let (target, replace) = parseCopyOptions(args, db: c.db, databases: w.context.databases,
                                                        out: &out) else { return }
         let dstShard = w.shardOf(args[2])
@@ -240,12 +241,12 @@ extension KeyCommands {
         dbSpan = op.store(string: String(target))
         mode = op.store(string: replace ? "replace" : "nx")
         op.addPart(shard: w.shardOf(args[1]), command: Part.copyOut, spanIndices: [name, src, dst])
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     // MARK: SWAPDB
 
-    static func swapdb(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func swapdb(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let a = parseStrictInt(args[1]), a >= Int(Int32.min), a <= Int(Int32.max) else {
             out.writeError("ERR invalid first DB index")
             return
@@ -257,7 +258,7 @@ extension KeyCommands {
         let n = w.context.databases
         guard a >= 0 && a < n && b >= 0 && b < n else { out.writeError(Errors.dbIndexOutOfRange); return }
         // Every shard swaps its two tables, under whole-shard locks (the fan-out takes them).
-        w.fanOut(c, args, part: .swapdb, out: &out) { op, out in
+        w.fanOut(c, args, part: .swapdb, call: &call, out: &out) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true
         }

@@ -9,8 +9,8 @@ import Glibc
 extension KeyCommands {
     // MARK: KEYS
 
-    static func keys(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: .keys, out: &out) { op, out in
+    static func keys(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        w.fanOut(c, args, part: .keys, call: &call, out: &out) { op, out in
             concatenateArrays(op, into: &out)
             return true
         }
@@ -65,7 +65,7 @@ extension KeyCommands {
     /// key present for the whole scan is returned at least once. A call that finishes a
     /// shard with room left under COUNT goes on with the next shard, so a small keyspace
     /// is returned in one call, cursor 0, as Redis does.
-    static func scan(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func scan(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let cursor = parseCursor(args[1]) else { out.writeError("ERR invalid cursor"); return }
         let shards = UInt64(w.context.shardCount)
         let count = scanCount(args)
@@ -93,7 +93,7 @@ extension KeyCommands {
         for i in 2..<args.count { options.append(op.store(args[i])) }
         op.addPart(shard: Int(cursor % shards), command: Part.scan,
                    spanIndices: [name, op.store(string: String(cursor / shards)), shardCount] + options)
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// SCAN's COUNT if well-formed, else the default (the shard part reports bad options).
@@ -218,22 +218,22 @@ extension KeyCommands {
     }
 
     /// Runs one internal part on `shard` and relays its reply as the command's reply.
-    static func runOnePart(_ w: Worker, _ c: Client, shard: Int, part: UInt16, out: inout ByteBuffer,
+    static func runOnePart(_ w: Worker, _ c: Client, shard: Int, part: UInt16, call: inout CommandCall, out: inout ByteBuffer,
                            arguments: (MultiShardOperation) -> [Int]) {
         let op = MultiShardOperation(client: c) { op, out in
             out.append(op.reply(0))
             return true
         }
         op.addPart(shard: shard, command: part, spanIndices: arguments(op))
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     // MARK: RANDOMKEY
 
     /// Each shard answers with its key count and one random key; the pick among shards is
     /// weighted by their counts so that every key is about equally likely.
-    static func randomKey(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: .randomkey, out: &out) { op, out in
+    static func randomKey(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        w.fanOut(c, args, part: .randomkey, call: &call, out: &out) { op, out in
             var candidates: [(weight: Int, key: UnsafeRawBufferPointer)] = []
             for i in 0..<op.parts.count {
                 let r = op.reply(i)

@@ -11,12 +11,12 @@ extension KeyCommands {
 
     /// OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key. The client's worker reads the eviction
     /// policy (the shard has no config) and passes it to the key's shard.
-    static func object(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func object(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let (policy, maxmemory) = w.context.config.withLock { ($0.value("maxmemory-policy"), $0.integer("maxmemory")) }
         let lfu = policy.hasSuffix("lfu")
         // Redis shares the integers 0..<10000 unless an LRU/LFU policy needs per-key metadata.
         let sharedIntegers = maxmemory == 0 || !(policy.hasSuffix("lru") || lfu)
-        runOnePart(w, c, shard: w.shardOf(args[2]), part: Part.object, out: &out) { op in
+        runOnePart(w, c, shard: w.shardOf(args[2]), part: Part.object, call: &call, out: &out) { op in
             [op.store(args[1]), op.store(args[1]), op.store(args[2]),
              op.store(string: lfu ? "1" : "0"), op.store(string: sharedIntegers ? "1" : "0")]
         }
@@ -59,7 +59,7 @@ extension KeyCommands {
         return value.count <= 44 ? "embstr" : "raw"
     }
 
-    static func objectHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func objectHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("OBJECT", [
             "ENCODING <key>",
             "    Return the kind of internal representation used in order to store the value",

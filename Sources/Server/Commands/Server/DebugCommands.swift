@@ -36,21 +36,21 @@ enum DebugCommands {
 
     /// The subcommands ValKeyper has; any other subcommand, or the wrong number of
     /// arguments, gets Redis's subcommand syntax error.
-    static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func debug(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if argIs(args[1], "help") && args.count == 2 {
             help(&out)
         } else if argIs(args[1], "sleep") && args.count == 3 {
             debugSleep(w, args, &out)
         } else if argIs(args[1], "digest") && args.count == 2 {
             let databases = w.context.databases
-            w.fanOut(c, args, part: .digest, out: &out) { op, out in
+            w.fanOut(c, args, part: .digest, call: &call, out: &out) { op, out in
                 let digest = DatasetDigest.combine((0..<op.parts.count).map { op.reply($0) }, databases: databases)
                 out.writeSimple(string: Digest.hex(digest))
                 return true
             }
         } else if argIs(args[1], "digest-value") {
             let keys = args.count - 2
-            w.fanOut(c, args, part: .digestValue, out: &out) { op, out in
+            w.fanOut(c, args, part: .digestValue, call: &call, out: &out) { op, out in
                 out.writeArrayHeader(keys)
                 for k in 0..<keys {
                     var d = [UInt8](repeating: 0, count: 20)
@@ -63,7 +63,7 @@ enum DebugCommands {
                 return true
             }
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
-            w.fanOut(c, args, part: .setActiveExpire, out: &out) { _, out in out.writeOK(); return true }
+            w.fanOut(c, args, part: .setActiveExpire, call: &call, out: &out) { _, out in out.writeOK(); return true }
         } else {
             writeSubcommandSyntaxError(args, &out)
         }

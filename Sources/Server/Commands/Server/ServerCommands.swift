@@ -67,26 +67,26 @@ enum ServerCommands {
 
     /// INFO [section ...]: every worker reports its own part, then the sum is rendered.
     /// With the replication section, once master_repl_offset includes every acknowledged write.
-    static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func info(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let sections = ServerInfo.selectSections((1..<args.count).map { lowercased(args[$0]) })
         let caller = c.id
         let resp = c.resp  // as sent: the client's next commands may run before the reply is written
-        let gather: Worker.OffsetReply = { w, c, out in
-            w.askEveryWorker(c, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
+        let gather: Worker.OffsetReply = { w, c, call, out in
+            w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
                 let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
                 let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
                 out.writeVerbatim(text, resp)
             })
         }
         if sections.contains("replication") {
-            w.withCurrentReplicationOffset(c, out: &out, gather)
+            w.withCurrentReplicationOffset(c, call: call, out: &out, gather)
         } else {
-            gather(w, c, &out)
+            gather(w, c, call, &out)
         }
     }
 
-    static func dbsize(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
-        w.fanOut(c, args, part: .dbsize, out: &out) { op, out in
+    static func dbsize(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        w.fanOut(c, args, part: .dbsize, call: &call, out: &out) { op, out in
             out.writeInteger(op.sumOfIntegers() ?? 0)
             return true
         }
@@ -101,24 +101,24 @@ enum ServerCommands {
         return true
     }
 
-    static func flushdb(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func flushdb(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: .flushdb, out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushdb, call: &call, out: &out) { _, out in out.writeOK(); return true }
     }
 
-    static func flushall(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func flushall(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard flushOptionOK(args, &out) else { return }
-        w.fanOut(c, args, part: .flushall, out: &out) { _, out in out.writeOK(); return true }
+        w.fanOut(c, args, part: .flushall, call: &call, out: &out) { _, out in out.writeOK(); return true }
     }
 
-    static func time(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func time(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let us = Clock.unixMicroseconds()
         out.writeArrayHeader(2)
         out.writeBulkDecimal(Int(us / 1_000_000))
         out.writeBulkDecimal(Int(us % 1_000_000))
     }
 
-    static func shutdown(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func shutdown(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         var save: Bool?
         for i in 1..<args.count {
             if argIs(args[i], "nosave") { save = false }
@@ -133,12 +133,12 @@ enum ServerCommands {
                 return
             }
         }
-        w.shutdown(client: c, save: save, out: &out)
+        w.shutdown(client: c, save: save, call: &call, out: &out)
     }
 
     // MARK: FUNCTION (no scripting engine: FLUSH has nothing to delete)
 
-    static func functionFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func functionFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if args.count > 3 {
             writeSubcommandSyntaxError(args, &out)
         } else if args.count == 3 && !argIs(args[2], "sync") && !argIs(args[2], "async") {
@@ -148,7 +148,7 @@ enum ServerCommands {
         }
     }
 
-    static func functionHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func functionHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("FUNCTION", [
             "FLUSH [ASYNC|SYNC]",
             "    Delete all the libraries.",

@@ -252,7 +252,7 @@ enum StreamGroupCommands {
 
     // MARK: XGROUP
 
-    static func xgroupHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func xgroupHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("XGROUP", [
             "CREATE <key> <groupname> <id|$> [option]",
             "    Create a new consumer group. Options are:",

@@ -6,7 +6,7 @@ import Values
 extension StreamGroupCommands {
     // MARK: XINFO
 
-    static func xinfoHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func xinfoHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         writeHelp("XINFO", [
             "CONSUMERS <key> <groupname>",
             "    Show consumers of <groupname>.",

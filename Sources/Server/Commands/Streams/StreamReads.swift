@@ -87,11 +87,11 @@ enum StreamReads {
         return overflow ? 0 : sum
     }
 
-    static func xread(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func xread(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let r = parse(args, from: 1, xreadgroup: false, &out) else { return }
         // Inside MULTI a read never blocks (Redis: a timeout at once).
         let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
-        let canBlock = r.blockMs != nil && w.call.nesting == nil
+        let canBlock = r.blockMs != nil && call.nesting == nil
         let op = MultiShardOperation(client: c) { [unowned w] op, out in combine(op, w, &out) }
         let name = op.store(string: InternalCommand.xread.name)
         let count = op.store(string: String(r.count))
@@ -102,7 +102,7 @@ enum StreamReads {
                        spanIndices: [name, op.store(key), op.store(args[r.streamsAt + r.streams + k]), count, dl])
         }
         prepareBlocking(w, op)
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// Combines the parts: the streams with data as a map (RESP3) or array of pairs, a
@@ -191,12 +191,12 @@ enum StreamReads {
     /// stream, as XREAD. With several streams every one is checked first (type, group, ID),
     /// as Redis does before serving any: a later stream's error must not follow reads that
     /// already moved an earlier stream's group.
-    static func xreadgroup(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func xreadgroup(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         // Replicas get the XCLAIM/XGROUP forms the parts propagate, never XREADGROUP itself.
-        w.call.propagateAs = nil
+        call.propagateAs = nil
         guard let r = parse(args, from: 1, xreadgroup: true, &out), let groupAt = r.group else { return }
         let deadline: Int64 = r.blockMs.map { StreamReads.deadline(after: $0, now: w.nowMs) } ?? -1
-        let canBlock = r.blockMs != nil && w.call.nesting == nil
+        let canBlock = r.blockMs != nil && call.nesting == nil
         let op = MultiShardOperation(client: c) { _, _ in true }
         let group = op.store(args[groupAt]), consumer = op.store(args[groupAt + 1])
         let count = op.store(string: String(r.count)), noack = op.store(string: r.noack ? "1" : "0")
@@ -232,7 +232,7 @@ enum StreamReads {
             addServeParts(op)
         }
         prepareBlocking(w, op)
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     // MARK: Blocking bookkeeping on the client's worker

@@ -441,7 +441,7 @@ enum StringCommands {
     }
 
     /// MSET whose keys span shards: one MSET part per shard with that shard's pairs.
-    static func msetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func msetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard pairsOK(args, &out) else { return }
         let op = MultiShardOperation(client: c) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
@@ -449,14 +449,14 @@ enum StringCommands {
         }
         storeAll(op, args)
         for g in pairsByShard(w, args, withValues: true) { op.addPart(shard: g.shard, command: msetIndex, spanIndices: g.spans) }
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// MSETNX whose keys span shards, in two steps: count the existing keys on every shard,
     /// then, only if there are none, set the pairs (an MSET part per shard).
     /// Both steps run under locks on all the keys, so no other client can create one of
     /// them in between.
-    static func msetnxAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func msetnxAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard pairsOK(args, &out) else { return }
         let setSteps = pairsByShard(w, args, withValues: true)
         let op = MultiShardOperation(client: c) { op, out in
@@ -472,7 +472,7 @@ enum StringCommands {
         for g in pairsByShard(w, args, withValues: false) {
             op.addPart(shard: g.shard, command: existsCheckIndex, spanIndices: g.spans)
         }
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     // MARK: APPEND / STRLEN / GETRANGE / SETRANGE

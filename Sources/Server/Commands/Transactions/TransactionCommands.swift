@@ -57,25 +57,25 @@ enum TransactionCommands {
                     }, split: nil, crossShard: nil)),
     ]
 
-    static func multi(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func multi(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard c.transaction == nil else { out.writeError("ERR MULTI calls can not be nested"); return }
         c.transaction = TransactionQueue()
         out.writeOK()
     }
 
-    static func discard(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func discard(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard c.transaction != nil else { out.writeError("ERR DISCARD without MULTI"); return }
         c.transaction = nil
         w.unwatchAll(c)
         out.writeOK()
     }
 
-    static func unwatch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func unwatch(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         w.unwatchAll(c)
         out.writeOK()
     }
 
-    static func watch(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func watch(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard c.transaction == nil else { out.writeError("ERR WATCH inside MULTI is not allowed"); return }
         let part = w.table.index(of: .watch)
         let op = MultiShardOperation(client: c) { op, out in
@@ -88,7 +88,7 @@ enum TransactionCommands {
             c.watchedShards.insert(shard)
             op.addPart(shard: shard, command: part, spanIndices: [name, op.store(args[i])])
         }
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// Redis's execCommandAbort: a rejected EXEC discards the transaction and its watches.
@@ -125,7 +125,7 @@ enum TransactionCommands {
         return ["info", "config", "command", "time", "lastsave", "client"].contains(base)
     }
 
-    static func exec(_ w: Worker, _ c: Client, _ args: Arguments, _ out: inout ByteBuffer) {
+    static func exec(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let tx = c.transaction else { out.writeError("ERR EXEC without MULTI"); return }
         c.transaction = nil
         if tx.failed {
@@ -137,7 +137,7 @@ enum TransactionCommands {
             out.writeArrayHeader(0)
             return
         }
-        if runInline(w, c, tx, &out) { return }
+        if runInline(w, c, tx, &call, &out) { return }
         let state = ExecState()
         let resp = c.resp
         let client = c
@@ -232,14 +232,15 @@ enum TransactionCommands {
             }
             state.next = 1
         }
-        w.start(op, client: c, out: &out)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// The common case needs no locks: every queued command runs on this worker's own shard
     /// (or touches no keys) and no lock or waiting command is pending there. Then the
     /// transaction runs here and now, in one go: nothing else can interleave on this
     /// thread, which is all the atomicity it needs. Returns false to take the general path.
-    private static func runInline(_ w: Worker, _ c: Client, _ tx: TransactionQueue, _ out: inout ByteBuffer) -> Bool {
+    private static func runInline(_ w: Worker, _ c: Client, _ tx: TransactionQueue, _ call: inout CommandCall,
+                                  _ out: inout ByteBuffer) -> Bool {
         guard let shard = w.shard, shard.locks.isIdle, !w.hasWaitingCommands else { return false }
         let own = w.index
         for s in c.watchedShards where w.context.owner(ofShard: s) != own { return false }
@@ -292,7 +293,8 @@ enum TransactionCommands {
                         CommandTable.run(command.index, handler,
                                     ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out, tag: tag)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {
-                        handler(w, c, args, &out)
+                        // Connection-local, starting no operation: it runs within EXEC's own call.
+                        handler(w, c, args, &call, &out)
                     }
                     countRun(w, command.index, reply: UnsafeRawBufferPointer(start: out.base + start, count: out.count - start))
                 }
@@ -316,15 +318,13 @@ enum TransactionCommands {
         var reply = ByteBuffer(capacity: 64)
         let savedDB = c.db
         c.db = it.db
-        w.call.nesting = (op.transaction, op.slot, item)
         op.spans.withUnsafeBufferPointer { spans in
             let gathered = it.spans.map { spans[$0] }
             gathered.withUnsafeBufferPointer { g in
                 let args = Arguments(base: UnsafeRawPointer(op.storage.base), spans: g.baseAddress!, count: g.count)
-                w.runInTransaction(c, command: it.command, args: args, out: &reply)
+                w.runInTransaction(c, command: it.command, args: args, nesting: (op.transaction, op.slot, item), out: &reply)
             }
         }
-        w.call.nesting = nil
         // SELECT inside the transaction moves the client; other nested commands leave db alone.
         if w.table.specs[Int(it.command)].name != "select" { c.db = savedDB }
         if reply.count > 0 { state.replies[item] = reply.bytes }
