@@ -26,7 +26,7 @@ final class MasterLink: @unchecked Sendable {  // touched only by worker 0's thr
     /// The link's states and the moves between them (all through `transition(to:)`):
     ///
     ///     connect ──> connecting ──> handshake ──> transfer ──> loading ──> connected
-    ///                                    └──────── +CONTINUE ──────────────────^
+    ///                                  └──────── +CONTINUE ─────────────────────┘
     ///
     /// and from any state back to `connect` (a failed connect, a drop, a timeout), where the
     /// timer connects again after a backoff.
