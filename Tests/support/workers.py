@@ -8,7 +8,9 @@ def connections_on_two_workers(port):
     """Two connections served by different worker threads of a two-worker server started with
     `--enable-debug-command yes`: the second still answers while the first sleeps in DEBUG
     SLEEP. Worker 0 accepts every connection and hands them out in turn, so while it sleeps
-    nothing is answered: then the newer connection becomes the one that sleeps."""
+    nothing is answered: then the newer connection, which worker 0 handed to the next worker
+    once it woke, becomes the one that sleeps (a fresh one would land on worker 0 again, as
+    every second connection does, and answer only if accepted before the sleep began)."""
     first = Conn(port)
     for _ in range(8):
         first.send_raw(encode("DEBUG", "SLEEP", "0.5"))
@@ -18,12 +20,12 @@ def connections_on_two_workers(port):
         except socket.timeout:
             answered = False
         assert first.read() == "OK"
+        second.sock.settimeout(10)
         if answered:
-            second.sock.settimeout(10)
             return first, second
+        assert second.read() == "PONG"
         first.close()
-        first = Conn(port)
-        second.close()
+        first = second
     raise AssertionError("no two connections landed on different workers")
 
 

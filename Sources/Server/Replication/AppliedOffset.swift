@@ -49,28 +49,27 @@ struct AppliedOffset {
     }
 }
 
-extension Worker {
+extension MasterLink {
     /// Worker 0, once per loop iteration: the master's commands that ran on other shards
     /// since are now counted (published for INFO and ROLE), and a GETACK waiting for them
     /// is answered.
-    func advanceMasterLinkAppliedOffset() {
-        guard let link = masterLink, link.appliedOffset.isBehind, let c = link.client,
-              link.appliedOffset.advance(master: c) else { return }
-        publishOffsets(link)
-        if let owed = link.appliedOffset.owedAck, link.appliedOffset.offset >= owed {
-            link.appliedOffset.owedAck = nil
-            sendAck(link, offset: owed)
+    func advanceAppliedOffset() {
+        guard appliedOffset.isBehind, let c = client, appliedOffset.advance(master: c) else { return }
+        publishOffsets()
+        if let owed = appliedOffset.owedAck, appliedOffset.offset >= owed {
+            appliedOffset.owedAck = nil
+            sendAck(offset: owed)
         }
     }
 
     /// REPLCONF GETACK: answered with the offset before it (Redis's reploff at that moment)
     /// once everything up to there has run.
-    func answerGetAck(_ link: MasterLink) {
-        let wanted = link.processedOffset
-        if link.appliedOffset.offset >= wanted {
-            sendAck(link, offset: wanted)
+    func answerGetAck() {
+        let wanted = processedOffset
+        if appliedOffset.offset >= wanted {
+            sendAck(offset: wanted)
         } else {
-            link.appliedOffset.owedAck = wanted
+            appliedOffset.owedAck = wanted
         }
     }
 }

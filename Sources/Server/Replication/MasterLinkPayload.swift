@@ -10,73 +10,73 @@ import Values
 
 /// A full resync's payload (`$<length>` or diskless `$EOF:<mark>`): read, parsed into
 /// per-shard records and loaded by one fan-out under whole-shard locks.
-extension Worker {
+extension MasterLink {
     // MARK: Full resync payload
 
-    func masterTransfer(_ link: MasterLink) {
-        if !link.haveBulkHeader {
-            while let line = link.takeLine() {
+    func transfer() {
+        if !haveBulkHeader {
+            while let line = takeLine() {
                 if line.isEmpty { continue }  // keepalive newlines while the master prepares the RDB
                 if line.first == UInt8(ascii: "-") {
-                    dropMasterLink(link, reason: "MASTER aborted replication with an error: \(masterText(line))")
+                    drop(reason: "MASTER aborted replication with an error: \(masterText(line))")
                     return
                 }
                 guard line.first == UInt8(ascii: "$") else {
-                    dropMasterLink(link, reason: "Bad protocol from MASTER, the first byte is not '$' (we received '\(masterText(line).prefix(128))'), are you sure the host and port are right?")
+                    drop(reason: "Bad protocol from MASTER, the first byte is not '$' (we received '\(masterText(line).prefix(128))'), are you sure the host and port are right?")
                     return
                 }
                 if masterLine(line, startsWith: "$EOF:") && line.count == 5 + 40 {
-                    link.eofMark = Array(line[5...])
+                    eofMark = Array(line[5...])
                     Log.notice("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk")
                 } else if let n = Int(masterText(Array(line[1...]))), n >= 0 {
-                    link.payloadLength = n
+                    payloadLength = n
                     Log.notice("MASTER <-> REPLICA sync: receiving \(n) bytes from master to disk")
                 } else {
-                    dropMasterLink(link, reason: "Bad protocol from MASTER: bad payload length '\(masterText(line).prefix(128))'")
+                    drop(reason: "Bad protocol from MASTER: bad payload length '\(masterText(line).prefix(128))'")
                     return
                 }
-                link.haveBulkHeader = true
-                let total = Int64(link.eofMark == nil ? link.payloadLength : 0)
+                haveBulkHeader = true
+                let total = Int64(eofMark == nil ? payloadLength : 0)
                 context.replication.status.withLock { $0.syncTotalBytes = total }
                 break
             }
-            guard link.haveBulkHeader else { return }
+            guard haveBulkHeader else { return }
         }
-        let available = link.input.readable
+        let available = input.readable
         var done = false
-        if link.eofMark == nil {
-            let take = min(link.payloadLength - link.payload.count, available.count)
-            link.payload.append(contentsOf: available[0..<take])
-            link.input.discardFront(take)
-            done = link.payload.count == link.payloadLength
-        } else if let mark = link.eofMark {
-            link.payload.append(contentsOf: available)
-            link.input.clear()
-            done = link.payload.count >= mark.count && link.payload.suffix(mark.count).elementsEqual(mark)
-            if done { link.payload.removeLast(mark.count) }
+        if eofMark == nil {
+            let take = min(payloadLength - payload.count, available.count)
+            payload.append(contentsOf: available[0..<take])
+            input.discardFront(take)
+            done = payload.count == payloadLength
+        } else if let mark = eofMark {
+            payload.append(contentsOf: available)
+            input.clear()
+            done = payload.count >= mark.count && payload.suffix(mark.count).elementsEqual(mark)
+            if done { payload.removeLast(mark.count) }
         }
-        let read = Int64(link.payload.count)
+        let read = Int64(payload.count)
         context.replication.status.withLock { s in
             s.syncReadBytes = read
             s.syncLastIOMs = Clock.unixMilliseconds()
         }
-        if done { loadMasterPayload(link) }
+        if done { loadPayload() }
     }
 
     /// Parses the payload into per-shard records, then replaces every shard's data with them
     /// in one fan-out under whole-shard locks (each shard loads its part on its own thread).
-    func loadMasterPayload(_ link: MasterLink) {
-        link.state = .loading
+    private func loadPayload() {
+        transition(to: .loading)
         Log.notice("MASTER <-> REPLICA sync: Flushing old data")
         Log.notice("MASTER <-> REPLICA sync: Loading DB in memory")
         let shards = context.shardCount, databases = context.databases
         var parts = [[UInt8]](repeating: [], count: shards)
         var keys = 0, skipped = 0
-        let payload = link.payload
-        link.payload = []
+        let payload = self.payload
+        self.payload = []
         // Redis acknowledges at once only a diskless transfer (it puts such a replica online);
         // after a `$<length>` payload the first ACK comes from the once-a-second timer.
-        let ackNow = link.eofMark != nil
+        let ackNow = eofMark != nil
         var streamDB = 0
         do {
             let aux = try RDBReader.load(bytes: payload) { record in
@@ -105,14 +105,14 @@ extension Worker {
             // of its own.
             if let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases { streamDB = db }
         } catch {
-            dropMasterLink(link, reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
+            drop(reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
             return
         }
         if skipped > 0 {
             Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
         }
-        let loadPart = table.index(of: .load)
-        let generation = link.generation
+        let loadPart = worker.table.index(of: .load)
+        let attempt = generation
         let op = MultiShardOperation(internalWithDB: 0) { _, _ in true }
         let name = op.store(string: InternalCommand.load.name)
         for s in 0..<shards {
@@ -121,18 +121,18 @@ extension Worker {
             op.lockWholeShard(s)
         }
         // After the locks are released: the stream that queued meanwhile runs next.
-        op.onFinish = { [unowned self] in
-            guard self.masterLink === link, link.generation == generation, link.state == .loading else { return }
+        op.onFinish = { [self] in
+            guard isCurrent, generation == attempt, state == .loading else { return }
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
             // The sequencer takes the master's history as this server's (replid, offset, backlog);
             // the stream starts once it has: records it holds are merged before its events, so
             // commands applied now would land in the old history and vanish with it.
-            let (replid, offset, db) = (link.syncReplid, link.syncOffset, streamDB)
-            self.context.postToSequencer(.resetStream(replid: replid, offset: offset, then: { worker in
-                guard worker.masterLink === link, link.generation == generation, link.state == .loading else { return }
-                worker.startStreaming(link, replid: replid, offset: offset, db: db, ackNow: ackNow)
+            let (replid, offset, db) = (syncReplid, syncOffset, streamDB)
+            context.postToSequencer(.resetStream(replid: replid, offset: offset, then: { [self] _ in
+                guard isCurrent, generation == attempt, state == .loading else { return }
+                startStreaming(replid: replid, offset: offset, db: db, ackNow: ackNow)
             }))
         }
-        startInternal(op)
+        worker.startInternal(op)
     }
 }

@@ -21,7 +21,7 @@ extension Worker {
         startOperationAwaitingTurn(c)
         if !c.hasOutstandingReplies && c.operationAwaitingTurn == nil {
             clients.closing[c.id] = nil
-            if let link = masterLink, link.closedClient === c { masterClientSettled(link) }
+            if let link = masterLink, link.closedClient === c { link.closedClientSettled() }
         }
     }
 }

@@ -122,7 +122,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 switch token {
                 case Worker.wakerToken: waker.drain()
                 case Worker.signalToken: handleSignals()
-                case Worker.masterLinkToken: masterLinkEvent(flags: flags)
+                case Worker.masterLinkToken: masterLink?.onEvent(flags: flags)
                 case Worker.listenerToken..<(Worker.listenerToken + 64):
                     acceptConnections(from: listenFDs[Int(token - Worker.listenerToken)])
                 default: handleClientEvent(fd: Int32(truncatingIfNeeded: token), flags: flags)
@@ -135,7 +135,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             serveBlockedClients()
             sendBatches()
             handOffReplicationRecords()
-            advanceMasterLinkAppliedOffset()
+            masterLink?.advanceAppliedOffset()
             flushClients()
         }
     }
@@ -172,7 +172,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             if index == 0 {
                 checkSaveRules()
                 startReplicationSnapshotIfPossible()
-                masterLinkCron()
+                masterLink?.cron()
             }
             closeIdleClients()
             closeClientsOverOutputLimits()
