@@ -1,11 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Sanitizer builds (VALKEYPER_SANITIZE=1, with --sanitize=thread) leave jemalloc out: the
-// sanitizer's runtime replaces malloc/free but not C++ operator new/delete, so with jemalloc
-// linked, libstdc++ and the Swift runtime get memory from jemalloc's operator new and hand it
-// back to the sanitizer's free, which aborts. The VALKEYPER_SANITIZE compile condition lets
-// the tests that read jemalloc's counters skip.
+// Sanitizer builds (VALKEYPER_SANITIZE=1, with --sanitize=thread; `make tsan`) leave jemalloc
+// out: the sanitizer's runtime, as swiftc links it, replaces malloc/free but not C++ operator
+// new/delete, so with jemalloc linked, libstdc++ and the Swift runtime get memory from
+// jemalloc's operator new, whose operator delete passes it to free, the sanitizer's, which
+// aborts. The VALKEYPER_SANITIZE compile condition lets the tests of jemalloc's counters skip.
 let sanitizerBuild = Context.environment["VALKEYPER_SANITIZE"] == "1"
 let sanitizerDefine: [SwiftSetting] = sanitizerBuild ? [.define("VALKEYPER_SANITIZE")] : []
 let allocator: [LinkerSetting] = sanitizerBuild ? [] : [.linkedLibrary("jemalloc")]
@@ -26,7 +26,7 @@ let package = Package(
         .library(name: "Shards", targets: ["Shards"]),
     ],
     targets: [
-        // epoll, accept4, eventfd and the jemalloc probe: what Glibc's module lacks.
+        // epoll, accept4, eventfd, the jemalloc and sanitizer probes: what Glibc's module lacks.
         .target(name: "CShim", linkerSettings: allocator + [.linkedLibrary("dl")]),
         .target(name: "RESP", swiftSettings: fast),
         // Value types (listpack, stream...): data structures and their RDB encodings, no keyspace.
