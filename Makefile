@@ -1,10 +1,12 @@
 # The two commands of the README:
 #   make run    build (release) and start the server on embedded defaults (port 6379, data in .)
 #   make test   install test peers, build, and run every test (unit, integration, interop)
+# And, not part of `make test` (too slow for CI's budget):
+#   make tsan   the unit tests and the integration suite under ThreadSanitizer (scripts/tsan.sh)
 SWIFT ?= swift
 ARGS ?=
 
-.PHONY: run build test unit integration setup fuzz
+.PHONY: run build test unit integration setup fuzz tsan
 
 setup:
 	@scripts/setup.sh
@@ -34,3 +36,11 @@ unit:
 
 integration:
 	python3 -m pytest -q Tests/integration Tests/interop
+
+# A debug build with ThreadSanitizer in .build-tsan (VALKEYPER_SANITIZE=1: without jemalloc),
+# its unit tests, then the integration and interop suites against its server; fails on any
+# report. TSAN_ARGS picks pytest arguments: make tsan TSAN_ARGS=Tests/integration/test_keys.py
+TSAN_ARGS ?=
+tsan:
+	@scripts/setup.sh --test
+	SWIFT=$(SWIFT) scripts/tsan.sh $(TSAN_ARGS)

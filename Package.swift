@@ -1,6 +1,15 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Sanitizer builds (VALKEYPER_SANITIZE=1, with --sanitize=thread; `make tsan`) leave jemalloc
+// out: the sanitizer's runtime, as swiftc links it, replaces malloc/free but not C++ operator
+// new/delete, so with jemalloc linked, libstdc++ and the Swift runtime get memory from
+// jemalloc's operator new, whose operator delete passes it to free, the sanitizer's, which
+// aborts. The VALKEYPER_SANITIZE compile condition lets the tests of jemalloc's counters skip.
+let sanitizerBuild = Context.environment["VALKEYPER_SANITIZE"] == "1"
+let sanitizerDefine: [SwiftSetting] = sanitizerBuild ? [.define("VALKEYPER_SANITIZE")] : []
+let allocator: [LinkerSetting] = sanitizerBuild ? [] : [.linkedLibrary("jemalloc")]
+
 // Release builds drop dynamic exclusivity checks: the hot path's state is owned by
 // one thread by construction (see docs/ARCHITECTURE.md), so the checks only cost.
 let fast: [SwiftSetting] = [
@@ -17,8 +26,8 @@ let package = Package(
         .library(name: "Shards", targets: ["Shards"]),
     ],
     targets: [
-        // epoll, accept4, eventfd and the jemalloc probe: what Glibc's module lacks.
-        .target(name: "CShim", linkerSettings: [.linkedLibrary("jemalloc"), .linkedLibrary("dl")]),
+        // epoll, accept4, eventfd, the jemalloc and sanitizer probes: what Glibc's module lacks.
+        .target(name: "CShim", linkerSettings: allocator + [.linkedLibrary("dl")]),
         .target(name: "RESP", swiftSettings: fast),
         // Value types (listpack, stream...): data structures and their RDB encodings, no keyspace.
         .target(name: "Values", dependencies: ["CShim", "RESP"], swiftSettings: fast),
@@ -27,7 +36,8 @@ let package = Package(
         .target(name: "Server", dependencies: ["CShim", "RESP", "Net", "Values", "Shards"], swiftSettings: fast),
         .executableTarget(name: "valkeyper-server", dependencies: ["Server"], swiftSettings: fast),
         // What every test target shares (the seeded generator, sample values).
-        .target(name: "TestSupport", dependencies: ["Values"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Values"], path: "Tests/TestSupport",
+                swiftSettings: sanitizerDefine),
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"]),
         .testTarget(name: "ValuesTests", dependencies: ["Values", "TestSupport"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards", "TestSupport"]),

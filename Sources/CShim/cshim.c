@@ -140,21 +140,25 @@ int vk_eventfd_drain(int fd) {
 
 typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
 
-static mallctl_fn jemalloc_mallctl(void) {
-    static mallctl_fn cached = NULL;
-    static int probed = 0;
-    if (probed) return cached;
-    probed = 1;
+static mallctl_fn probed_mallctl = NULL;
+static pthread_once_t mallctl_probe = PTHREAD_ONCE_INIT;
+
+static void probe_mallctl(void) {
     // jemalloc serves malloc only if the malloc that the process resolves lives in
     // the same object as mallctl: merely linking the library is not enough.
     void *ctl = dlsym(RTLD_DEFAULT, "mallctl");
     void *mal = dlsym(RTLD_DEFAULT, "malloc");
-    if (!ctl || !mal) return NULL;
+    if (!ctl || !mal) return;
     Dl_info ctl_info, mal_info;
-    if (!dladdr(ctl, &ctl_info) || !dladdr(mal, &mal_info)) return NULL;
-    if (ctl_info.dli_fbase != mal_info.dli_fbase) return NULL;
-    cached = (mallctl_fn)ctl;
-    return cached;
+    if (!dladdr(ctl, &ctl_info) || !dladdr(mal, &mal_info)) return;
+    if (ctl_info.dli_fbase != mal_info.dli_fbase) return;
+    probed_mallctl = (mallctl_fn)ctl;
+}
+
+// Probed once: INFO may ask from several workers at a time.
+static mallctl_fn jemalloc_mallctl(void) {
+    pthread_once(&mallctl_probe, probe_mallctl);
+    return probed_mallctl;
 }
 
 const char *vk_jemalloc_version(void) {
@@ -179,6 +183,27 @@ static size_t jemalloc_stat(const char *name) {
 size_t vk_jemalloc_allocated(void) { return jemalloc_stat("stats.allocated"); }
 size_t vk_jemalloc_resident(void) { return jemalloc_stat("stats.resident"); }
 size_t vk_malloc_usable_size(void *ptr) { return malloc_usable_size(ptr); }
+
+// Defined by a sanitizer's runtime (linked into the executable by --sanitize=...), absent
+// otherwise: weak, so a normal build links and sees NULL.
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
+size_t vk_sanitizer_allocated(void) {
+    return __sanitizer_get_current_allocated_bytes ? __sanitizer_get_current_allocated_bytes() : 0;
+}
+
+// A sanitizer replaces malloc and free but, as swiftc links its runtime, not C++'s operator
+// new and delete. With jemalloc linked too, jemalloc's operator new hands out its own memory
+// and its operator delete passes it to free, the sanitizer's, which aborts deep in its
+// allocator ("CHECK failed: sanitizer_allocator_secondary.h"). Say so at once instead.
+__attribute__((constructor)) static void refuse_sanitizer_with_jemalloc(void) {
+    if (!__sanitizer_get_current_allocated_bytes || !dlsym(RTLD_DEFAULT, "mallctl")) return;
+    static const char message[] =
+        "valkeyper: built with a sanitizer but linked with jemalloc, which cannot work together: "
+        "build with VALKEYPER_SANITIZE=1 in the environment (see `make tsan`)\n";
+    (void)!write(STDERR_FILENO, message, sizeof message - 1);
+    _exit(1);
+}
 
 void vk_process_cpu(int64_t *user_us, int64_t *sys_us) {
     struct rusage ru;

@@ -105,7 +105,7 @@ let validFrames: [(frame: [UInt8], arguments: [String])] = [
     }
 
     /// The parser reserves nothing for what a header announces (jemalloc's per-thread counter).
-    @Test func announcedSizesAllocateNothing() throws {
+    @Test(.needsJemalloc) func announcedSizesAllocateNothing() throws {
         var parser = RequestParser()
         let frames = [Array("*1\r\n$536870912\r\n".utf8), Array("*2147483647\r\n$1\r\na\r\n".utf8)]
         _ = frames[0].withUnsafeBytes { f in var c = 0; return parser.parse(f, consumed: &c) }  // warm up

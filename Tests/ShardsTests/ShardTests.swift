@@ -1,5 +1,6 @@
 import Testing
 import Shards
+import TestSupport
 
 // Small helpers so tests read as commands.
 extension Shard {
@@ -280,7 +281,7 @@ extension Shard {
 @Suite(.serialized) struct ShardMemoryTests {
     /// A deleted key that the heap still references stays allocated (marked dead) until
     /// its heap item is popped, and is freed then.
-    @Test func deletedEntryWithHeapItemIsFreedWhenPopped() throws {
+    @Test(.needsJemalloc) func deletedEntryWithHeapItemIsFreedWhenPopped() throws {
         try #require(ThreadHeap.isActive, "needs jemalloc's per-thread counters")
         let shard = Shard(index: 0, databases: 1)
         shard.now = 1_000
@@ -302,7 +303,7 @@ extension Shard {
 
     /// A workload through every path that retires blocks; afterwards (shard released) this
     /// thread's allocations must balance.
-    @Test func mixedWorkloadLeaksNothing() throws {
+    @Test(.needsJemalloc) func mixedWorkloadLeaksNothing() throws {
         try #require(ThreadHeap.isActive, "needs jemalloc's per-thread counters")
         Self.workload()  // warm up: the runtime caches metadata on first use
         let before = ThreadHeap.net!

@@ -1,6 +1,10 @@
 """Start-up: options and config files as redis-server takes them; bad ones fail cleanly."""
 import subprocess
 
+import pytest
+
+from support.info import info
+from support.marks import SANITIZER_BUILD, needs_jemalloc
 from support.processes import BINARY
 
 
@@ -43,10 +47,24 @@ def test_bad_line_in_config_file_names_it(tmp_path):
     assert "bad.conf:2" in lines[0] and "maxclients" in lines[0]
 
 
-def test_info_reports_versions_and_jemalloc(make_server):
+def test_info_reports_versions(make_server):
     s = make_server()
     c = s.conn()
     info = str(c.cmd("INFO", "server"))
     assert "redis_version:7.0.15" in info and "valkeyper_version:" in info
-    memory = str(c.cmd("INFO", "memory"))
+
+
+@needs_jemalloc
+def test_jemalloc_serves_malloc(make_server):
+    memory = str(make_server().conn().cmd("INFO", "memory"))
     assert "mem_allocator:jemalloc-5" in memory
+
+
+@pytest.mark.skipif(not SANITIZER_BUILD, reason="only sanitizer builds (VALKEYPER_SANITIZE=1) leave jemalloc out")
+def test_sanitizer_build_reports_libc_allocator(make_server):
+    """Without jemalloc the server says libc, as redis-server built without it does, and
+    used_memory is the sanitizer allocator's count, not the resident size."""
+    memory = info(make_server().conn(), "memory")
+    assert memory["mem_allocator"] == "libc"
+    # ThreadSanitizer's shadow memory is resident too: far more than what is allocated.
+    assert int(memory["used_memory"]) * 2 < int(memory["used_memory_rss"])

@@ -46,6 +46,9 @@ const char *vk_jemalloc_version(void);
 size_t vk_jemalloc_allocated(void);
 size_t vk_jemalloc_resident(void);
 size_t vk_malloc_usable_size(void *ptr);
+// Bytes a sanitizer's allocator holds (sanitizer builds, where its malloc replaces
+// jemalloc's); 0 when no sanitizer runtime is linked.
+size_t vk_sanitizer_allocated(void);
 
 // CPU time of this process (user, system) in microseconds.
 void vk_process_cpu(int64_t *user_us, int64_t *sys_us);

@@ -111,10 +111,13 @@ enum ServerInfo {
     /// Highest used_memory seen by INFO (Redis samples it in serverCron).
     static let peakMemory = Atomic<Int>(0)
 
-    /// Bytes allocated: jemalloc's own count when it serves malloc, else the resident size.
+    /// Bytes allocated: jemalloc's own count when it serves malloc, the sanitizer allocator's
+    /// in a sanitizer build (no jemalloc there), else the resident size.
     static func usedMemory() -> Int {
         let jemalloc = vk_jemalloc_allocated()
-        return jemalloc > 0 ? jemalloc : vk_process_rss()
+        if jemalloc > 0 { return jemalloc }
+        let sanitizer = vk_sanitizer_allocated()
+        return sanitizer > 0 ? sanitizer : vk_process_rss()
     }
 
     /// Every section in Redis's output order; "modules" also answers to "module_list".

@@ -60,7 +60,7 @@ enum Persistence {
     /// Aux fields Redis writes at the top of a dump (with a replica's history, in its place).
     static func aux(replication: ReplicationHistory? = nil) -> [(String, String)] {
         [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
-         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(vk_jemalloc_allocated()))]
+         ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(ServerInfo.usedMemory()))]
             + (replication?.auxFields ?? []) + [("aof-base", "0")]
     }
 
