@@ -118,6 +118,23 @@ enum TransactionCommands {
     /// they cannot run in the inline path, which writes every reply at once.
     private static let gathering: Set<String> = ["info", "client|list", "client|kill", "config|resetstat"]
 
+    /// What EXEC asks about each queued command, by table index, worked out once: reading a
+    /// `CommandSpec` copies it (strings and arrays: a retain and release each) per command.
+    private struct QueuedCommandTraits {
+        var connectionLocal: [Bool] = []
+        var gathers: [Bool] = []
+        var isSelect: [Bool] = []
+    }
+    private static let traits: QueuedCommandTraits = {
+        var t = QueuedCommandTraits()
+        for spec in CommandTable.shared.specs {
+            t.connectionLocal.append(isConnectionLocal(spec))
+            t.gathers.append(gathering.contains(spec.name))
+            t.isSelect.append(spec.name == "select")
+        }
+        return t
+    }()
+
     /// Commands inside EXEC that touch no keys and need no locks.
     private static func isConnectionLocal(_ spec: CommandSpec) -> Bool {
         if spec.group == "connection" || spec.group == "transactions" { return true }
@@ -189,7 +206,6 @@ enum TransactionCommands {
                                            spans: spans.baseAddress! + command.firstSpan, count: command.count)
                     let indices = (0..<queued.count).map { op.store(queued[$0]) }
                     let route = w.table.routes[Int(command.index)]
-                    let spec = w.table.specs[Int(command.index)]
                     var home: Int?
                     if route.kind == .keyed {
                         let last = min(route.lastKeyIndex(argumentCount: queued.count), queued.count - 1)
@@ -202,10 +218,10 @@ enum TransactionCommands {
                             i += max(1, Int(route.step))
                         }
                         if shards.count == 1 { home = shards.first }
-                    } else if !isConnectionLocal(spec) {
+                    } else if !traits.connectionLocal[Int(command.index)] {
                         for s in 0..<w.context.shardCount { op.lockWholeShard(s) }
                     }
-                    if spec.name == "select", queued.count == 2, let n = queued.integer(1), n >= 0, n < w.context.databases {
+                    if traits.isSelect[Int(command.index)], queued.count == 2, let n = queued.integer(1), n >= 0, n < w.context.databases {
                         db = n
                     }
                     state.items.append((command.index, indices, db, home))
@@ -260,8 +276,8 @@ enum TransactionCommands {
                         }
                         return true
                     case .client:
-                        let spec = w.table.specs[Int(command.index)]
-                        return isConnectionLocal(spec) && (w.context.workerCount == 1 || !gathering.contains(spec.name))
+                        let i = Int(command.index)
+                        return traits.connectionLocal[i] && (w.context.workerCount == 1 || !traits.gathers[i])
                     case .container:
                         return false
                     }
@@ -326,7 +342,7 @@ enum TransactionCommands {
             }
         }
         // SELECT inside the transaction moves the client; other nested commands leave db alone.
-        if w.table.specs[Int(it.command)].name != "select" { c.db = savedDB }
+        if !traits.isSelect[Int(it.command)] { c.db = savedDB }
         if reply.count > 0 { state.replies[item] = reply.bytes }
     }
 }
