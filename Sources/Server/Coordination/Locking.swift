@@ -119,11 +119,11 @@ extension Worker {
 
     // MARK: Coordinator side
 
-    /// Asks for the operation's locks: straight to the shard's owner when one shard is
-    /// involved, through the sequencer when several are. May grant synchronously.
+    /// Asks for the operation's locks from each shard's owner, numbered in the global order
+    /// (LockOrder) when several shards are involved. May grant synchronously.
     /// `eager`: remote parts may go with the lock request. Only when the client has nothing
-    /// else in flight: an earlier command of it still travelling to a shard in a batch could
-    /// otherwise run after these parts, which come by the sequencer's ring.
+    /// else in flight: an earlier command of it still waiting in this pass's batch (sent at
+    /// the end of the pass) or queued on a shard could otherwise run after these parts.
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool) {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
@@ -151,10 +151,35 @@ extension Worker {
         }
         if op.lockPlan.count == 1, let shard = op.lockPlan.keys.first {
             let owner = context.owner(ofShard: shard)
-            if owner == index { queueLock(lock, shard: shard) } else { send(.lock(lock, shard: shard), to: owner) }
+            if owner == index { queueLock(lock, shard: shard) } else { send(.lock(lock, shard: shard, order: 0), to: owner) }
         } else {
-            sendToSequencer(.schedule(lock))
+            // Numbered, then straight to every shard's owner (our own shard's request waits for
+            // the next drain, like everyone else's: see LockOrder).
+            let order = context.lockOrder.take(worker: index, floorHeld: lockFloorHeld)
+            var toWake: [Int] = []
+            for shard in lock.shards.keys {
+                let owner = context.owner(ofShard: shard)
+                if owner == index {
+                    orderedLocks.add(lock, shard: shard, order: order)
+                } else if outbox.push(.lock(lock, shard: shard, order: order), to: owner, context: context) {
+                    toWake.append(owner)
+                }
+            }
+            if outbox.hasOverflow {
+                lockFloorHeld = true  // cleared once the messages waiting for ring room are out
+            } else {
+                lockFloorHeld = false
+                context.lockOrder.cleared(worker: index)
+            }
+            for owner in toWake { context.wakers[owner].wakeIfAsleep() }
         }
+    }
+
+    /// Queues, in number order, the numbered lock requests nothing numbered lower can still
+    /// precede.
+    func queueOrderedLocks(below bound: UInt64) {
+        guard !orderedLocks.isEmpty else { return }
+        for r in orderedLocks.take(below: bound) { queueLock(r.lock, shard: r.shard) }
     }
 
     /// Asks for the locks of the client's operation that waited for its earlier replies,

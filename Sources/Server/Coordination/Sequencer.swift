@@ -1,20 +1,14 @@
 import Net
 import Shards
 
-/// The sequencer thread: gives work that spans shards one global order.
-///
-/// A worker that must lock keys on several shards sends its `TransactionLock` here; the
-/// sequencer forwards it to every shard involved, in arrival order. Since the sequencer is
-/// the only producer of its ring to each worker, every shard queues multi-shard requests
-/// in the same order, which is what makes intent locks deadlock-free (see IntentLocks).
-/// Work confined to one shard skips the sequencer and goes to that shard directly.
-/// It also runs the master side of replication (ReplicationMaster): the workers' write
-/// records are merged here into the one replication stream.
+/// The sequencer thread: the master side of replication (ReplicationMaster). The workers'
+/// write records are merged here into the one replication stream, which it serves to the
+/// replicas, with WAIT and the backlog. (It used to forward multi-shard lock requests too;
+/// they now take their order from `LockOrder` and go to the shards directly.)
 final class Sequencer: @unchecked Sendable {  // touched only by the sequencer thread after start
     let context: ServerContext
     private var loop = EventLoop(capacity: 16)
     private var overflow: [[WorkerMessage]]
-    private(set) var sequenced: UInt64 = 0
 
     init(context: ServerContext) {
         self.context = context
@@ -47,11 +41,6 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
             for (worker, ring) in context.toSequencer.enumerated() {
                 while let message = ring.pop() {
                     switch message {
-                    case .schedule(let lock):
-                        sequenced += 1
-                        for shard in lock.shards.keys.sorted() {
-                            send(.lock(lock, shard: shard), to: context.owner(ofShard: shard))
-                        }
                     case .records(let batch):
                         master.receive(batch, from: worker)
                     default:

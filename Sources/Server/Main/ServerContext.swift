@@ -67,6 +67,8 @@ final class ServerContext: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
+    /// The global order of lock requests that span shards (Coordination/LockOrder.swift).
+    let lockOrder: LockOrder
     let replication: ReplicationState
     /// Cold-path events for the sequencer from any thread (replicas handed over, full-sync
     /// payloads, WAIT): the rings are single-producer, these are not.
@@ -78,6 +80,7 @@ final class ServerContext: Sendable {
         connectionWorkers = config.threads
         databases = config.databases
         replication = ReplicationState(workers: max(config.threads, config.shards))
+        lockOrder = LockOrder(workers: max(config.threads, config.shards))
         var rings: [SPSCRing<WorkerMessage>] = []
         for _ in 0..<(workerCount * workerCount) { rings.append(SPSCRing(capacity: 4096)) }
         self.rings = rings

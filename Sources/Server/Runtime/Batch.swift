@@ -103,10 +103,9 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     case connection(fd: Int32, peer: String)
     /// Run a closure on the target worker (cold control paths: CONFIG SET, SHUTDOWN).
     case control(@Sendable (Worker) -> Void)
-    /// To the sequencer: order this multi-shard lock request.
-    case schedule(TransactionLock)
-    /// To a shard's owner: queue this lock request on the shard.
-    case lock(TransactionLock, shard: Int)
+    /// To a shard's owner: queue this lock request on the shard; a request spanning shards
+    /// carries its number in the global order (LockOrder), one confined to a shard 0.
+    case lock(TransactionLock, shard: Int, order: UInt64)
     /// To the coordinator: the shard granted the lock (and whether a WATCH there is dirty).
     case granted(TransactionLock, shard: Int, watchDirty: Bool)
     /// To a shard's owner: the operation is over; free its locks.

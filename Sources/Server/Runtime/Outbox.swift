@@ -30,16 +30,25 @@ struct Outbox {
 
     /// Pushes `message` on the ring to `target`, behind any message still waiting for room.
     mutating func send(_ message: WorkerMessage, to target: Int, context: ServerContext) {
+        if push(message, to: target, context: context) { context.wakers[target].wakeIfAsleep() }
+    }
+
+    /// `send` without the wake-up: returns whether `target` may need one (its ring was
+    /// drained). For a caller that must finish something first (a numbered lock request
+    /// clears its floor before waking anyone: a woken thread that preempts it would find
+    /// the request's number above its bound and wait for it).
+    mutating func push(_ message: WorkerMessage, to target: Int, context: ServerContext) -> Bool {
         if !overflow[target].isEmpty {
             overflow[target].append(message)
-            return
+            return false
         }
         switch context.ring(from: owner, to: target).push(message) {
-        case .pushed(let wake):
-            if wake { context.wakers[target].wakeIfAsleep() }
+        case .pushed(let drained):
+            return drained
         case .full:
             overflow[target].append(message)
             hasOverflow = true
+            return false
         }
     }
 

@@ -38,6 +38,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var snapshotCollection: SnapshotCollection?
     /// Lock requests queued on this worker's shard, by id.
     var pendingLocks: [UInt64: TransactionLock] = [:]
+    /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
+    var orderedLocks = OrderedLockRequests()
+    /// A numbered lock request of this worker still waits for ring room: its floor stays.
+    var lockFloorHeld = false
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     var nextPropagationTag: UInt64 = 0
@@ -134,6 +138,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             runTimers()
             serveBlockedClients()
             sendBatches()
+            if lockFloorHeld && !outbox.hasOverflow {
+                lockFloorHeld = false
+                context.lockOrder.cleared(worker: index)
+            }
             handOffReplicationRecords()
             masterLink?.advanceAppliedOffset()
             flushClients()
@@ -153,6 +161,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     private func nextTimeout() -> Int32 {
         if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true { return 0 }
+        // A numbered lock request waits for a coordinator still numbering one below it: look
+        // again at once, then every millisecond (it may have lost its core meanwhile).
+        if !orderedLocks.isEmpty { return orderedLocks.passesWaited > 1 ? 1 : 0 }
         var wait = nextTickMs - Clock.monotonicMilliseconds()
         if let deadline = nextBlockedDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
@@ -345,6 +356,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func drainRings() {
+        // Read before draining: lock requests numbered below it are in the rings (LockOrder).
+        let lockBound = context.lockOrder.safeBound()
+        defer { queueOrderedLocks(below: lockBound) }
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
             while let message = ring.pop() { handle(message) }
@@ -359,15 +373,16 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .replies(let batch): deliver(batch)
         case .connection(let fd, let peer): register(fd: fd, peer: peer)
         case .control(let body): body(self)
-        case .schedule, .records: break  // only the sequencer receives these
-        case .lock(let lock, let shard): queueLock(lock, shard: shard)
+        case .records: break  // only the sequencer receives these
+        case .lock(let lock, let shard, let order):
+            if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
         case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
         }
     }
 
-    /// Sends to the sequencer thread (multi-shard lock requests).
+    /// Sends to the sequencer thread (replication records).
     func sendToSequencer(_ message: WorkerMessage) {
         while true {
             switch context.toSequencer[index].push(message) {

@@ -1,0 +1,71 @@
+import Shards
+import Synchronization
+
+/// The one global order of lock requests that span shards, kept without a thread.
+///
+/// Intent locks are deadlock-free because every shard queues multi-shard requests in the
+/// same order. A sequencer thread used to give that order by forwarding every request:
+/// a third thread and an extra hop (and wake-up) per cross-shard operation. Now the
+/// coordinator numbers the request from one atomic counter and sends it straight to each
+/// shard's owner, and a shard queues numbered requests in number order, each only once
+/// nothing numbered below it can still arrive: the replication clock's floors, applied to
+/// locks (see `ReplicationClock`). A coordinator publishes a floor (the counter's value)
+/// before it takes a number and clears it once every message of the request is in its
+/// ring; a shard reads the counter and then every floor *before* draining its rings, and
+/// queues what is numbered below the smallest. A request numbered `n` below that bound was
+/// either pushed before its coordinator cleared its floor, so the drain that follows finds
+/// it, or it is impossible: its coordinator would have held a floor at most `n`, or taken
+/// its number after the counter was read. Requests confined to one shard need no number.
+final class LockOrder: Sendable {
+    private let next = Atomic<UInt64>(1)
+    private let floors: [PendingFloor]
+
+    init(workers: Int) { floors = (0..<workers).map { _ in PendingFloor() } }
+
+    /// Coordinator side: publishes `worker`'s floor (unless it still holds a lower one) and
+    /// returns the request's number. The caller pushes the request everywhere, then calls
+    /// `cleared` (or keeps the floor while a message waits for ring room).
+    func take(worker: Int, floorHeld: Bool) -> UInt64 {
+        if !floorHeld {
+            floors[worker].value.store(next.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
+        }
+        return next.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+    }
+
+    /// Coordinator side: every request `worker` numbered is in its rings.
+    func cleared(worker: Int) {
+        floors[worker].value.store(.max, ordering: .sequentiallyConsistent)
+    }
+
+    /// Shard side, before draining the rings: requests numbered below the result that are
+    /// meant for this shard are in its rings (or were drained before).
+    func safeBound() -> UInt64 {
+        var bound = next.load(ordering: .sequentiallyConsistent)
+        for f in floors { bound = min(bound, f.value.load(ordering: .sequentiallyConsistent)) }
+        return bound
+    }
+}
+
+/// Numbered lock requests a worker has received for its shard and not yet queued, kept
+/// until everything numbered below them has arrived.
+struct OrderedLockRequests {
+    private var waiting: [(order: UInt64, lock: TransactionLock, shard: Int)] = []
+    /// Drains in a row that left requests waiting.
+    private(set) var passesWaited = 0
+
+    var isEmpty: Bool { waiting.isEmpty }
+
+    mutating func add(_ lock: TransactionLock, shard: Int, order: UInt64) {
+        waiting.append((order, lock, shard))
+    }
+
+    /// Takes the requests numbered below `bound`, in number order.
+    mutating func take(below bound: UInt64) -> [(order: UInt64, lock: TransactionLock, shard: Int)] {
+        guard !waiting.isEmpty else { return [] }
+        if waiting.count > 1 { waiting.sort { $0.order < $1.order } }
+        let ready = waiting.prefix { $0.order < bound }
+        waiting.removeFirst(ready.count)
+        passesWaited = waiting.isEmpty ? 0 : passesWaited + 1
+        return Array(ready)
+    }
+}
