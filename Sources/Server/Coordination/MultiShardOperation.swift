@@ -111,6 +111,15 @@ final class MultiShardOperation {
         self.combine = combine
     }
 
+    /// Room for what the operation will hold, when it is known up front (EXEC's plan): one
+    /// allocation each instead of a doubling series.
+    func reserve(parts: Int, spans spanCount: Int, bytes: Int) {
+        self.parts.reserveCapacity(parts)
+        replyRanges.reserveCapacity(parts)
+        spans.reserveCapacity(spanCount)
+        storage.reserve(bytes)
+    }
+
     /// Copies `bytes` into the operation and returns its span.
     @discardableResult
     func store(_ bytes: UnsafeRawBufferPointer) -> Int {

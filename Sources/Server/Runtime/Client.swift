@@ -52,6 +52,9 @@ final class Client {
     var commandsProcessed = 0
     /// Commands queued by MULTI, until EXEC or DISCARD.
     var transaction: TransactionQueue?
+    /// The queue of the client's last transaction, emptied with its capacity kept: a client
+    /// that runs MULTI ... EXEC over and over allocates its queue once.
+    var spareTransaction: TransactionQueue?
     /// A multi-shard operation of this client that asks for its locks once every earlier
     /// reply is in (its slot in the worker's operation table).
     var operationAwaitingTurn: Int?

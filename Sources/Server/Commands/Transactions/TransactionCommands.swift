@@ -14,6 +14,14 @@ final class TransactionQueue {
     /// A queue-time error happened: EXEC answers EXECABORT.
     var failed = false
 
+    /// Empties the queue for the client's next MULTI, keeping what it allocated.
+    func reset() {
+        storage.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        commands.removeAll(keepingCapacity: true)
+        failed = false
+    }
+
     func queue(_ index: UInt16, _ args: Arguments) {
         let first = spans.count
         for i in 0..<args.count {
@@ -59,13 +67,20 @@ enum TransactionCommands {
 
     static func multi(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard c.transaction == nil else { out.writeError("ERR MULTI calls can not be nested"); return }
-        c.transaction = TransactionQueue()
+        if let spare = c.spareTransaction {
+            c.spareTransaction = nil
+            c.transaction = spare
+        } else {
+            c.transaction = TransactionQueue()
+        }
         out.writeOK()
     }
 
     static func discard(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        guard c.transaction != nil else { out.writeError("ERR DISCARD without MULTI"); return }
+        guard let tx = c.transaction else { out.writeError("ERR DISCARD without MULTI"); return }
         c.transaction = nil
+        tx.reset()
+        c.spareTransaction = tx
         w.unwatchAll(c)
         out.writeOK()
     }
@@ -111,7 +126,9 @@ enum TransactionCommands {
         var steps: [Step] = []
         var next = 0
         var replies: [[UInt8]] = []
-        var partOfItem: [(part: Int, item: Int)] = []
+        /// The part each item ran as (-1: it ran nested, its reply is in `replies`). Part
+        /// replies stay in the operation's reply buffer until EXEC answers: no copies.
+        var partOfItem: [Int] = []
     }
 
     /// Commands that answer once every worker has (`askEveryWorker`): with several workers
@@ -145,6 +162,11 @@ enum TransactionCommands {
     static func exec(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let tx = c.transaction else { out.writeError("ERR EXEC without MULTI"); return }
         c.transaction = nil
+        // Everything below copies what it keeps out of the queue (runInline runs from it).
+        defer {
+            tx.reset()
+            c.spareTransaction = tx
+        }
         if tx.failed {
             w.unwatchAll(c)
             out.writeError("EXECABORT Transaction discarded because of previous errors.")
@@ -159,8 +181,6 @@ enum TransactionCommands {
         let resp = c.resp
         let client = c
         let op = MultiShardOperation(client: c) { [unowned w] op, out in
-            for (part, item) in state.partOfItem { state.replies[item] = Array(op.reply(part)) }
-            state.partOfItem.removeAll()
             while state.next < state.steps.count {
                 let step = state.steps[state.next]
                 state.next += 1
@@ -171,7 +191,7 @@ enum TransactionCommands {
                         // HELLO inside the transaction changes the protocol of the replies after it.
                         op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db,
                                    resp: client.resp)
-                        state.partOfItem.append((op.parts.count - 1, item))
+                        state.partOfItem[item] = op.parts.count - 1
                     }
                     return false
                 case .nested(let item):
@@ -180,9 +200,17 @@ enum TransactionCommands {
                 }
             }
             out.writeArrayHeader(state.items.count)
-            for (item, r) in state.replies.enumerated() {
-                out.append(r)
-                r.withUnsafeBytes { countRun(w, state.items[item].command, reply: $0) }
+            for item in state.items.indices {
+                let part = state.partOfItem[item]
+                if part >= 0 {
+                    let r = op.reply(part)
+                    out.append(r)
+                    countRun(w, state.items[item].command, reply: r)
+                } else {
+                    let r = state.replies[item]
+                    out.append(r)
+                    r.withUnsafeBytes { countRun(w, state.items[item].command, reply: $0) }
+                }
             }
             return true
         }
@@ -199,6 +227,8 @@ enum TransactionCommands {
         // and the shard it runs on whole, if it has one.
         var db = c.db
         var pending: [Int] = []
+        state.items.reserveCapacity(tx.commands.count)
+        op.reserve(parts: tx.commands.count, spans: tx.spans.count * 2, bytes: tx.storage.count)
         tx.storage.withUnsafeBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
                 for command in tx.commands {
@@ -237,6 +267,7 @@ enum TransactionCommands {
         }
         if !pending.isEmpty { state.steps.append(.parts(pending)) }
         state.replies = Array(repeating: [], count: state.items.count)
+        state.partOfItem = Array(repeating: -1, count: state.items.count)
         if state.steps.count == 1, case .parts(let items) = state.steps[0] {
             // Every queued command runs on one shard (the common transaction): its parts are
             // known now, so those for other workers travel with the lock request and run as
@@ -244,7 +275,7 @@ enum TransactionCommands {
             for item in items {
                 let it = state.items[item]
                 op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db, resp: c.resp)
-                state.partOfItem.append((op.parts.count - 1, item))
+                state.partOfItem[item] = op.parts.count - 1
             }
             state.next = 1
         }
