@@ -63,9 +63,10 @@ struct OrderedLockRequests {
     mutating func take(below bound: UInt64) -> [(order: UInt64, lock: TransactionLock, shard: Int)] {
         guard !waiting.isEmpty else { return [] }
         if waiting.count > 1 { waiting.sort { $0.order < $1.order } }
-        let ready = waiting.prefix { $0.order < bound }
-        waiting.removeFirst(ready.count)
+        let n = waiting.firstIndex { $0.order >= bound } ?? waiting.count
+        let ready = Array(waiting[..<n])
+        waiting.removeFirst(n)
         passesWaited = waiting.isEmpty ? 0 : passesWaited + 1
-        return Array(ready)
+        return ready
     }
 }
