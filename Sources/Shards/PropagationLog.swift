@@ -4,18 +4,20 @@ import Synchronization
 import Glibc
 #endif
 
-/// The global order of replicated writes: every record takes the next number when it is
-/// made, on the thread that made it, so the sequencer can merge the workers' logs into
-/// one stream in the order the writes took effect (see docs/ARCHITECTURE.md, Replication).
-public final class ReplicationClock: Sendable {
+/// A global order taken on many threads and consumed elsewhere: each thing takes the next
+/// number on the thread that makes it, and a consumer learns below which number nothing
+/// can still arrive. Two users: replicated writes (every record is numbered when it is
+/// made, so the sequencer merges the workers' logs in the order the writes took effect;
+/// see docs/ARCHITECTURE.md, Replication) and multi-shard lock requests (LockOrder).
+public final class OrderClock: Sendable {
     public let next = Atomic<UInt64>(1)
-    /// Per worker: a lower bound of the numbers in records it has made but not yet handed
-    /// to the sequencer (`UInt64.max`: none). The sequencer emits only below every floor.
+    /// Per worker: a lower bound of the numbers it has taken but not yet handed over
+    /// (`UInt64.max`: none). A consumer takes only what is below every floor.
     public let floors: [PendingFloor]
 
     public init(workers: Int) { floors = (0..<workers).map { _ in PendingFloor() } }
 
-    /// Everything numbered below the result has reached the sequencer's rings (if it was
+    /// Everything numbered below the result has reached the consumer's rings (if it was
     /// made at all). Reads the clock before the floors: see PropagationLog.stamp.
     public func safeBound() -> UInt64 {
         var bound = next.load(ordering: .sequentiallyConsistent)
@@ -63,10 +65,10 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     public var recordsOwnWrites = true
     public var isEmpty: Bool { buffer.count == 0 }
 
-    private let clock: ReplicationClock
+    private let clock: OrderClock
     private let floor: PendingFloor
 
-    public init(clock: ReplicationClock, worker: Int) {
+    public init(clock: OrderClock, worker: Int) {
         self.clock = clock
         floor = clock.floors[worker]
     }

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func commandsAreRESPArraysNumberedInOrder() {
-        let clock = ReplicationClock(workers: 1)
+        let clock = OrderClock(workers: 1)
         let log = PropagationLog(clock: clock, worker: 0)
         withArguments(["SET", "k", "v"]) { log.command(db: 3, $0) }
         log.command(db: 0, .text("PEXPIREAT"), .text("k"), .text("123"))
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func theFloorCoversUnsentRecordsUntilHandOff() {
-        let clock = ReplicationClock(workers: 2)
+        let clock = OrderClock(workers: 2)
         let a = PropagationLog(clock: clock, worker: 0)
         let b = PropagationLog(clock: clock, worker: 1)
         #expect(clock.safeBound() == 1)
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aReplicaRecordsNoExpiries() {
-        let log = PropagationLog(clock: ReplicationClock(workers: 1), worker: 0)
+        let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
         log.recordsOwnWrites = false
         "k".utf8CString.withUnsafeBytes { log.expired(db: 0, key: UnsafeRawBufferPointer(rebasing: $0.dropLast())) }
         #expect(log.isEmpty)

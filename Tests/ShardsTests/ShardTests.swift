@@ -91,7 +91,7 @@ extension Shard {
 @Suite struct ShardExpiryTests {
     @Test func lazyExpiryAtTheDeadline() {
         let shard = Shard(index: 0, databases: 1)
-        let log = PropagationLog(clock: ReplicationClock(workers: 1), worker: 0)
+        let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
         shard.propagation = log
         shard.now = 1_000
         shard.set("k", "v", expireAt: 2_000)

@@ -9,7 +9,7 @@ import Synchronization
 /// coordinator numbers the request from one atomic counter and sends it straight to each
 /// shard's owner, and a shard queues numbered requests in number order, each only once
 /// nothing numbered below it can still arrive: the replication clock's floors, applied to
-/// locks (see `ReplicationClock`). A coordinator publishes a floor (the counter's value)
+/// locks (an `OrderClock` of its own). A coordinator publishes a floor (the counter's value)
 /// before it takes a number and clears it once every message of the request is in its
 /// ring; a shard reads the counter and then every floor *before* draining its rings, and
 /// queues what is numbered below the smallest. A request numbered `n` below that bound was
@@ -17,33 +17,28 @@ import Synchronization
 /// it, or it is impossible: its coordinator would have held a floor at most `n`, or taken
 /// its number after the counter was read. Requests confined to one shard need no number.
 final class LockOrder: Sendable {
-    private let next = Atomic<UInt64>(1)
-    private let floors: [PendingFloor]
+    private let clock: OrderClock
 
-    init(workers: Int) { floors = (0..<workers).map { _ in PendingFloor() } }
+    init(workers: Int) { clock = OrderClock(workers: workers) }
 
     /// Coordinator side: publishes `worker`'s floor (unless it still holds a lower one) and
     /// returns the request's number. The caller pushes the request everywhere, then calls
     /// `cleared` (or keeps the floor while a message waits for ring room).
     func take(worker: Int, floorHeld: Bool) -> UInt64 {
         if !floorHeld {
-            floors[worker].value.store(next.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
+            clock.floors[worker].value.store(clock.next.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
         }
-        return next.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+        return clock.next.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
     }
 
     /// Coordinator side: every request `worker` numbered is in its rings.
     func cleared(worker: Int) {
-        floors[worker].value.store(.max, ordering: .sequentiallyConsistent)
+        clock.floors[worker].value.store(.max, ordering: .sequentiallyConsistent)
     }
 
     /// Shard side, before draining the rings: requests numbered below the result that are
     /// meant for this shard are in its rings (or were drained before).
-    func safeBound() -> UInt64 {
-        var bound = next.load(ordering: .sequentiallyConsistent)
-        for f in floors { bound = min(bound, f.value.load(ordering: .sequentiallyConsistent)) }
-        return bound
-    }
+    func safeBound() -> UInt64 { clock.safeBound() }
 }
 
 /// Numbered lock requests a worker has received for its shard and not yet queued, kept

@@ -36,7 +36,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
             context.sequencerWaker.drain()
             retryOverflow()
             // Read the clock and floors before draining: every record numbered below the
-            // bound is then in the rings (see ReplicationClock.safeBound).
+            // bound is then in the rings (see OrderClock.safeBound).
             let bound = context.replication.clock.safeBound()
             for (worker, ring) in context.toSequencer.enumerated() {
                 while let message = ring.pop() {

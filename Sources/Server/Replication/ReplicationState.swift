@@ -14,7 +14,7 @@ final class ReplicationState: Sendable {
     let isReplica = Atomic<Bool>(false)
     /// A replica's link to its master is up (streaming); read by the MASTERDOWN check.
     let masterLinkUp = Atomic<Bool>(false)
-    let clock: ReplicationClock
+    let clock: OrderClock
 
     /// Online replicas whose last ACK is within min-replicas-max-lag seconds.
     let goodReplicas = Atomic<Int>(0)
@@ -69,7 +69,7 @@ final class ReplicationState: Sendable {
     let restoredHistory = Mutex<ReplicationHistory?>(nil)
 
     init(workers: Int) {
-        clock = ReplicationClock(workers: workers)
+        clock = OrderClock(workers: workers)
         status = Mutex(Status(replid: Self.randomID()))
     }
 
