@@ -146,11 +146,11 @@ public final class IntentLocks {
     public func blocks(key: UnsafeRawBufferPointer) -> Bool {
         if heldWholeShard > 0 { return true }
         if keyQueues.isEmpty { return false }
-        return keyQueues[IntentLocks.lockKey(key)]?.headGranted ?? false
+        return holds(IntentLocks.lockKey(key))
     }
 
-    /// `blocks(key:)` for a lock key already hashed (tests).
-    func holdsForTesting(_ lockKey: UInt64) -> Bool {
+    /// `blocks(key:)` for a lock key already hashed.
+    func holds(_ lockKey: UInt64) -> Bool {
         heldWholeShard > 0 || (keyQueues[lockKey]?.headGranted ?? false)
     }
 

@@ -117,7 +117,7 @@ import TestSupport
                 #expect(got.count == Set(got).count)
             }
             for key: UInt64 in 0..<12 {
-                #expect(locks.holdsForTesting(key) == model.holds(key))
+                #expect(locks.holds(key) == model.holds(key))
             }
             #expect(locks.wholeShardHeld == model.queue.contains { $0.granted && $0.whole })
             #expect(locks.isIdle == model.queue.isEmpty)
