@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 
 @Suite struct IntentLocksTests {
-    func request(_ id: UInt64, _ keys: [UInt64], whole: Bool = false) -> IntentLocks.Request {
-        IntentLocks.Request(id: id, keys: keys, wholeShard: whole)
+    func request(_ id: UInt64, _ keys: [UInt64], whole: Bool = false, chain: UInt64 = 0) -> IntentLocks.Request {
+        IntentLocks.Request(id: id, keys: keys, wholeShard: whole, chain: chain)
     }
 
     @Test func disjointRequestsAreGrantedTogether() {
@@ -54,6 +54,30 @@ import TestSupport
         #expect(queued.withUnsafeBytes { locks.blocks(key: $0) })
     }
 
+    @Test func aChainFollowsItsGrantedRequestsButNotOthers() {
+        let locks = IntentLocks()
+        #expect(locks.enqueue(request(1, [10, 11], chain: 7)) == [1])
+        // Same chain, keys held by 1: granted behind it at once.
+        #expect(locks.enqueue(request(2, [10], chain: 7)) == [2])
+        // Another chain, or none, waits for the holders.
+        #expect(locks.enqueue(request(3, [11], chain: 8)).isEmpty)
+        #expect(locks.enqueue(request(4, [10], chain: 0)).isEmpty)
+        // Chain 7 again, but 4 (not of the chain) is ahead of it on key 10.
+        #expect(locks.enqueue(request(5, [10], chain: 7)).isEmpty)
+        #expect(locks.release(2).isEmpty)
+        #expect(locks.release(1) == [3, 4])
+        #expect(locks.release(4) == [5])
+    }
+
+    @Test func aChainWaitsForAnUngrantedRequestAhead() {
+        let locks = IntentLocks()
+        #expect(locks.enqueue(request(1, [10], chain: 0)) == [1])
+        #expect(locks.enqueue(request(2, [10, 20], chain: 7)).isEmpty)
+        // 3 follows 2 on key 20, but 2 is not granted: 3 waits, and then follows at once.
+        #expect(locks.enqueue(request(3, [20], chain: 7)).isEmpty)
+        #expect(locks.release(1) == [2, 3])
+    }
+
     @Test func releasingAnUnknownIdChangesNothing() {
         let locks = IntentLocks()
         #expect(locks.release(42).isEmpty)
@@ -62,24 +86,27 @@ import TestSupport
 }
 
 /// The per-key queues against the rule they implement, on random workloads: a request is
-/// granted once no earlier queued request shares a key with it (a whole-shard request
-/// shares every key), and single commands see exactly the granted requests' keys.
+/// granted once every earlier queued request sharing a key with it is granted and of its
+/// (non-zero) chain, none if it has no chain (a whole-shard request shares every key and
+/// has no chain), and single commands see exactly the granted requests' keys.
 @Suite struct IntentLocksModelTests {
     /// The rule, checked by brute force over the queue in arrival order.
     struct Model {
-        var queue: [(id: UInt64, keys: Set<UInt64>, whole: Bool, granted: Bool)] = []
+        var queue: [(id: UInt64, keys: Set<UInt64>, whole: Bool, chain: UInt64, granted: Bool)] = []
 
         mutating func grantReady() -> Set<UInt64> {
             var granted = Set<UInt64>()
-            var taken = Set<UInt64>()
             for i in queue.indices {
                 let r = queue[i]
                 if r.whole {
                     if i == 0 && !r.granted { queue[i].granted = true; granted.insert(r.id) }
                     break
                 }
-                if !r.granted && r.keys.isDisjoint(with: taken) { queue[i].granted = true; granted.insert(r.id) }
-                taken.formUnion(r.keys)
+                guard !r.granted else { continue }
+                let free = queue[..<i].allSatisfy { earlier in
+                    earlier.keys.isDisjoint(with: r.keys) || (earlier.granted && r.chain != 0 && earlier.chain == r.chain)
+                }
+                if free { queue[i].granted = true; granted.insert(r.id) }
             }
             return granted
         }
@@ -100,11 +127,14 @@ import TestSupport
             if live.isEmpty || rng.next() % 100 < 55 {
                 let whole = rng.next() % 40 == 0
                 let keys = whole ? [] : (0..<(1 + Int(rng.next() % 4))).map { _ in rng.next() % 12 }
+                let chain = whole ? 0 : rng.next() % 3
                 let id = nextID
                 nextID += 1
-                model.queue.append((id, Set(keys), whole, false))
+                model.queue.append((id, Set(keys), whole, chain, false))
                 let expected = model.grantReady()
-                #expect(Set(locks.enqueue(IntentLocks.Request(id: id, keys: keys, wholeShard: whole))) == expected)
+                let got = locks.enqueue(IntentLocks.Request(id: id, keys: keys, wholeShard: whole, chain: chain))
+                #expect(Set(got) == expected)
+                #expect(got.count == Set(got).count)
             } else {
                 // Release a granted request (as operations do), rarely one still waiting.
                 let granted = model.queue.filter(\.granted).map(\.id)
