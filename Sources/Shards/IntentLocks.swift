@@ -39,6 +39,18 @@ public final class IntentLocks {
             self.chain = wholeShard ? 0 : chain
             if keys.count < 2 {
                 self.keys = keys
+            } else if keys.count <= 8 {
+                // A transaction's few keys: a scan, and no copy at all when none repeats.
+                var repeats = false
+                for i in 1..<keys.count where keys[..<i].contains(keys[i]) { repeats = true; break }
+                if repeats {
+                    var distinct: [UInt64] = []
+                    distinct.reserveCapacity(keys.count)
+                    for k in keys where !distinct.contains(k) { distinct.append(k) }
+                    self.keys = distinct
+                } else {
+                    self.keys = keys
+                }
             } else {
                 var sorted = keys
                 sorted.sort()
@@ -95,8 +107,8 @@ public final class IntentLocks {
         }
     }
 
-    private var queued: [UInt64: Queued] = [:]
-    private var keyQueues: [UInt64: KeyQueue] = [:]
+    private var queued = IDMap<Queued>()
+    private var keyQueues = IDMap<KeyQueue>()
     /// Whole-shard requests still queued, in arrival order (rare: FLUSHALL, KEYS, EXEC of a
     /// server command...).
     private var wholeShardRequests: [UInt64] = []
@@ -152,18 +164,22 @@ public final class IntentLocks {
         } else {
             for k in r.keys {
                 guard let i = keyQueues.index(forKey: k), let p = keyQueues.values[i].position(of: id) else { continue }
-                var q = keyQueues.values[i]
-                if p < q.granted {
-                    q.granted -= 1
-                    q.grantedChain = q.granted == 0 ? 0 : chainOfHolders(q, excluding: id)
-                } else if p == q.granted {
-                    q.frontCounted = false
-                }
-                if !q.remove(at: p) {
+                if keyQueues.values[i].count == 1 {
                     keyQueues.remove(at: i)
                     continue
                 }
-                keyQueues.values[i] = q
+                if p < keyQueues.values[i].granted {
+                    keyQueues.values[i].granted -= 1
+                    if keyQueues.values[i].granted == 0 {
+                        keyQueues.values[i].grantedChain = 0
+                    } else if keyQueues.values[i].grantedChain == 0 {
+                        // Mixed holders: the one leaving may have been the odd one out.
+                        keyQueues.values[i].grantedChain = chainOfHolders(keyQueues.values[i], excluding: id)
+                    }
+                } else if p == keyQueues.values[i].granted {
+                    keyQueues.values[i].frontCounted = false
+                }
+                _ = keyQueues.values[i].remove(at: p)
                 if let next = countFront(atQueue: i) { candidates.append(next) }
             }
         }
@@ -213,7 +229,7 @@ public final class IntentLocks {
 
     /// The first request after the holders of queue `i`, if nothing ahead stops it there
     /// any more: counts it free on this key (once) and returns it when that was its last key.
-    private func countFront(atQueue i: Dictionary<UInt64, KeyQueue>.Index) -> UInt64? {
+    private func countFront(atQueue i: IDMap<KeyQueue>.Storage.Index) -> UInt64? {
         let q = keyQueues.values[i]
         guard !q.frontCounted, q.granted < q.count else { return nil }
         let next = q[q.granted]

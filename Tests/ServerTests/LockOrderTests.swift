@@ -28,7 +28,7 @@ import Testing
     @Test func requestsAreQueuedInNumberOrderBelowTheBound() {
         var requests = OrderedLockRequests()
         func lock(_ id: UInt64) -> TransactionLock {
-            TransactionLock(id: id, coordinator: 0, operationSlot: 0, watchingClient: nil, shards: [:])
+            TransactionLock(id: id, coordinator: 0, operationSlot: 0, watchingClient: nil, shards: ShardMap())
         }
         requests.add(lock(7), shard: 0, order: 7)
         requests.add(lock(3), shard: 0, order: 3)

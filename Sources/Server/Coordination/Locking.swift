@@ -20,7 +20,7 @@ struct WaitingCommand {
 /// holds.
 struct WaitingCommands {
     private(set) var queue: [WaitingCommand] = []
-    private var perClient: [UInt64: Int] = [:]
+    private var perClient = IDMap<Int>()
 
     var isEmpty: Bool { queue.isEmpty }
     func hasCommand(of client: UInt64) -> Bool { perClient[client] != nil }
@@ -44,7 +44,9 @@ struct WaitingCommands {
 /// operations, granting them on the owned shard, and holding back single commands that
 /// touch locked keys (so no client sees a transaction half-applied).
 extension Worker {
-    var hasWaitingCommands: Bool { !waiting.isEmpty }
+    /// Commands wait on this shard, or chained lock requests not yet granted hold back
+    /// their clients' next commands: single commands must be checked (mustWait).
+    var hasWaitingCommands: Bool { !waiting.isEmpty || !chainedRequestsPending.isEmpty }
 
     // MARK: Single commands
 
@@ -52,8 +54,8 @@ extension Worker {
     /// shard), or an earlier command of the same client is already waiting here.
     @inline(never)
     func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
-        if shard.locks.isIdle && waiting.isEmpty { return false }
-        if waiting.hasCommand(of: client) { return true }
+        if shard.locks.isIdle && !hasWaitingCommands { return false }
+        if waiting.hasCommand(of: client) || chainedRequestsPending[client] != nil { return true }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         guard route.firstKey > 0, args.count > Int(route.firstKey) else { return false }
@@ -124,20 +126,26 @@ extension Worker {
     /// `eager`: remote parts may go with the lock request. Only when the client has nothing
     /// else in flight: an earlier command of it still waiting in this pass's batch (sent at
     /// the end of the pass) or queued on a shard could otherwise run after these parts.
-    func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool) {
+    /// `numbered`: take a number in the global order even for a single shard (chains).
+    func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
-                                   watchingClient: op.watchingClient, shards: op.lockPlan)
+                                   watchingClient: op.watchingClient, shards: op.lockPlan,
+                                   chain: op.chained ? op.clientID : 0)
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count
         if eager && op.watchingClient == nil {
-            // Without a WATCH to check first, remote shards run their parts when they grant.
+            // Without a WATCH to check first, every shard runs its parts when it grants.
             for p in op.unsent {
                 let part = op.parts[p]
                 let owner = context.owner(ofShard: part.shard)
-                guard owner != index else { continue }
+                if owner == index {
+                    lock.localPartsAtGrant = true
+                    op.parts[p].runsAtGrant = true
+                    continue
+                }
                 let b = lock.eager[part.shard] ?? outbox.spareBatch(for: owner)
                 lock.eager[part.shard] = b
                 op.withArguments(of: part) { args in
@@ -146,12 +154,12 @@ extension Worker {
                                           id: op.clientID, ticket: UInt32(p)),
                           transaction: id, tag: op.propagationTag)
                 }
-                op.eagerParts.insert(p)
+                op.parts[p].runsAtGrant = true
             }
         }
-        if op.lockPlan.count == 1, let shard = op.lockPlan.keys.first {
+        if op.lockPlan.count == 1 && !numbered, let shard = op.lockPlan.keys.first {
             let owner = context.owner(ofShard: shard)
-            if owner == index { queueLock(lock, shard: shard) } else { send(.lock(lock, shard: shard, order: 0), to: owner) }
+            if owner == index { lockArrived(lock, shard: shard, order: 0) } else { send(.lock(lock, shard: shard, order: 0), to: owner) }
         } else {
             // Numbered, then straight to every shard's owner (our own shard's request waits for
             // the next drain, like everyone else's: see LockOrder).
@@ -160,7 +168,7 @@ extension Worker {
             for shard in lock.shards.keys {
                 let owner = context.owner(ofShard: shard)
                 if owner == index {
-                    orderedLocks.add(lock, shard: shard, order: order)
+                    lockArrived(lock, shard: shard, order: order)
                 } else if outbox.push(.lock(lock, shard: shard, order: order), to: owner, context: context) {
                     toWake.append(owner)
                 }
@@ -211,10 +219,21 @@ extension Worker {
 
     // MARK: Shard side
 
+    /// A lock request reached this shard: queued now, or once nothing numbered below it can
+    /// still come (LockOrder). A chained one holds back its client's later commands here
+    /// until it is granted and its parts have run.
+    func lockArrived(_ lock: TransactionLock, shard: Int, order: UInt64) {
+        if lock.chain != 0 { chainedRequestsPending[lock.chain, default: 0] += 1 }
+        if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
+    }
+
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
         guard let shard else { return }
         pendingLocks[lock.id] = lock
-        for id in shard.locks.enqueue(lock.request(for: shardIndex)) { grant(id, shard: shardIndex) }
+        let granted = shard.locks.enqueue(lock.request(for: shardIndex))
+        for id in granted { grant(id, shard: shardIndex) }
+        // A chained grant may free its client's commands that waited behind it.
+        if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
     }
 
     func releaseLock(_ lock: TransactionLock, shard shardIndex: Int) {
@@ -241,11 +260,40 @@ extension Worker {
             }
         }
         if let eager = lock.eager[shardIndex] { execute(eager) }
+        if lock.localPartsAtGrant && lock.coordinator == index { runPartsAtGrant(lock, shard: shardIndex) }
+        if lock.chain != 0, let n = chainedRequestsPending[lock.chain] {
+            chainedRequestsPending[lock.chain] = n > 1 ? n - 1 : nil
+        }
         if lock.coordinator == index {
             lockGranted(lock, shard: shardIndex, watchDirty: dirty)
         } else {
             send(.granted(lock, shard: shardIndex, watchDirty: dirty), to: lock.coordinator)
         }
+    }
+
+    /// Runs the parts of the operation holding `lock` that are on this worker's own shard,
+    /// in part order, as the shard grants it.
+    private func runPartsAtGrant(_ lock: TransactionLock, shard shardIndex: Int) {
+        guard let op = operations[lock.operationSlot], op.transaction == lock.id else { return }
+        for p in 0..<op.parts.count where op.parts[p].shard == shardIndex && op.parts[p].runsAtGrant {
+            runPartHere(op, part: p)
+        }
+    }
+
+    /// Runs part `p` of `op` on this worker's shard and records its reply.
+    func runPartHere(_ op: MultiShardOperation, part p: Int) {
+        guard let shard else { return }
+        let part = op.parts[p]
+        guard let handler = table.shardHandlers[Int(part.command)] else { return }
+        let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(op.slot), id: op.clientID,
+                             ticket: UInt32(p))
+        inlinePartScratch.clear()
+        op.withArguments(of: part) { args in
+            CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
+                                                                 clientID: op.clientID, sink: sink, origin: index),
+                             args, &inlinePartScratch, tag: op.propagationTag)
+        }
+        op.record(part: p, reply: inlinePartScratch.readable)
     }
 
     // MARK: WATCH bookkeeping

@@ -14,6 +14,9 @@ final class MultiShardOperation {
         var argumentCount: Int
         var db: Int
         var resp: RESPVersion
+        /// Sent with the lock request, or on the coordinator's own shard: run by the shard
+        /// when it grants.
+        var runsAtGrant = false
     }
 
     /// Combines the parts' replies into the client's reply and returns true, or adds the
@@ -52,12 +55,10 @@ final class MultiShardOperation {
 
     // Locking (see Locking.swift). An operation whose lock plan names more than one shard,
     // or that forces locking (EXEC), runs only once every shard has granted its locks.
-    var lockPlan: [Int: TransactionLock.ShardLockSet] = [:]
+    var lockPlan = ShardMap<TransactionLock.ShardLockSet>()
     var forceLocks = false
     var lock: TransactionLock?
     var grantsPending = 0
-    /// Parts already sent with the lock request (run by their shard when it grants).
-    var eagerParts = Set<Int>()
     /// EXEC after WATCH: the client whose watches the shards check, and whether one was dirty.
     var watchingClient: UInt64?
     var watchDirty = false
@@ -76,6 +77,19 @@ final class MultiShardOperation {
     var command = -1
 
     var needsLocks: Bool { forceLocks || lockPlan.count > 1 }
+    /// Every part is known when it starts and `combine` answers once they are in (EXEC of
+    /// single-shard commands, MGET/MSET/DEL... across shards): its parts can run as each
+    /// shard grants, and its client need not wait for it (see chains below).
+    var isOneShot = false
+
+    // Chains (TransactionLock.chain): a one-shot operation whose client goes on meanwhile.
+    // It completes (closes its replication group, releases, answers) only after the
+    // client's previous chained operation, which later ones may follow on shared keys.
+    var chained = false
+    var chainPrevious: MultiShardOperation?
+    var chainNext: MultiShardOperation?
+    /// Everything is in, but `chainPrevious` has not completed yet.
+    var completionWaits = false
     /// Runs once the operation is over (EXEC forgets the client's WATCHes here).
     var onFinish: (() -> Void)?
     /// EXEC: receives the reply of a command of the transaction that ran as its own operation.
@@ -139,6 +153,15 @@ final class MultiShardOperation {
         for i in spanIndices { spans.append(spans[i]) }
         parts.append(Part(shard: shard, command: command, firstSpan: first, argumentCount: spanIndices.count,
                           db: db ?? self.db, resp: resp ?? self.resp))
+        replyRanges.append(nil)
+        remaining += 1
+        unsent = unsent.lowerBound..<parts.count
+    }
+
+    /// Adds a part whose arguments are the stored spans `spans`, already contiguous.
+    func addPart(shard: Int, command: UInt16, spans range: Range<Int>, db: Int, resp: RESPVersion) {
+        parts.append(Part(shard: shard, command: command, firstSpan: range.lowerBound, argumentCount: range.count,
+                          db: db, resp: resp))
         replyRanges.append(nil)
         remaining += 1
         unsent = unsent.lowerBound..<parts.count

@@ -10,10 +10,18 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
     let operationSlot: Int
     /// For EXEC after WATCH: the client whose watches each shard checks when granting.
     let watchingClient: UInt64?
-    let shards: [Int: ShardLockSet]
+    let shards: ShardMap<ShardLockSet>
     /// Parts the owner of each (remote) shard runs as soon as it grants, saving the
     /// coordinator a round trip; absent when a WATCH must be checked everywhere first.
-    var eager: [Int: Batch] = [:]
+    var eager = ShardMap<Batch>()
+    /// Parts on the coordinator's own shard run when it grants too (their operation's slot
+    /// says which).
+    var localPartsAtGrant = false
+    /// Non-zero (the client's id) when every part runs at grant and the operation answers
+    /// once: the client goes on with its next commands meanwhile, and its later such
+    /// operations may follow this one on its keys (IntentLocks' chains). Each shard keeps
+    /// the client's later commands behind the request until it is granted.
+    let chain: UInt64
 
     struct ShardLockSet {
         /// Lock keys, possibly repeated (the request keeps each once).
@@ -21,16 +29,31 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
         var wholeShard = false
     }
 
-    init(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, shards: [Int: ShardLockSet]) {
+    init(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, shards: ShardMap<ShardLockSet>,
+         chain: UInt64 = 0) {
         self.id = id
         self.coordinator = coordinator
         self.operationSlot = operationSlot
         self.watchingClient = watchingClient
-        self.shards = shards
+        self.chain = chain
+        if chain == 0 {
+            self.shards = shards
+        } else {
+            // The client's own key on every shard: its chained requests are granted there in
+            // the order they were made, whatever keys they name.
+            var withClient = shards
+            let clientKey = TransactionLock.clientKey(chain)
+            withClient.updateEach { $0.keys.append(clientKey) }
+            self.shards = withClient
+        }
     }
+
+    /// The lock key standing for a client (a collision with a real key's hash only makes
+    /// something wait that need not).
+    static func clientKey(_ client: UInt64) -> UInt64 { (client &+ 0x5EED) &* 0x9E37_79B9_7F4A_7C15 }
 
     func request(for shard: Int) -> IntentLocks.Request {
         let set = shards[shard] ?? ShardLockSet()
-        return IntentLocks.Request(id: id, keys: set.keys, wholeShard: set.wholeShard)
+        return IntentLocks.Request(id: id, keys: set.keys, wholeShard: set.wholeShard, chain: chain)
     }
 }

@@ -43,18 +43,20 @@ struct ShardRequest {
 final class Batch: @unchecked Sendable {  // owned by whichever worker last popped it from a ring
     let origin: Int
     let target: Int
-    var argumentBytes = ByteBuffer(capacity: 4096)
+    var argumentBytes: ByteBuffer
     var spans: [ArgSpan] = []
     var requests: [ShardRequest] = []
-    var replies = ByteBuffer(capacity: 4096)
+    var replies: ByteBuffer
     var replyEnds: [Int] = []
 
-    init(origin: Int, target: Int) {
+    init(origin: Int, target: Int, bytes: Int = 4096, requests count: Int = 32) {
         self.origin = origin
         self.target = target
-        spans.reserveCapacity(64)
-        requests.reserveCapacity(32)
-        replyEnds.reserveCapacity(32)
+        argumentBytes = ByteBuffer(capacity: bytes)
+        replies = ByteBuffer(capacity: bytes)
+        spans.reserveCapacity(count * 2)
+        requests.reserveCapacity(count)
+        replyEnds.reserveCapacity(count)
     }
 
     var isEmpty: Bool { requests.isEmpty }

@@ -58,6 +58,9 @@ final class Client {
     /// A multi-shard operation of this client that asks for its locks once every earlier
     /// reply is in (its slot in the worker's operation table).
     var operationAwaitingTurn: Int?
+    /// Chained operations in flight (MultiShardOperation: chains) and the last one started.
+    var chainedInFlight = 0
+    var lastChained: MultiShardOperation?
     /// Shards holding this client's WATCHed keys.
     var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
@@ -103,6 +106,8 @@ final class Client {
 
     /// True while some earlier reply is still outstanding: new replies must queue.
     var hasOutstandingReplies: Bool { head < slots.count }
+    /// Tickets taken and not yet filled.
+    private(set) var unfilledTickets = 0
 
     /// True when `ticket` is the oldest reply still expected.
     func isNextReply(_ ticket: UInt32) -> Bool { head < slots.count && firstTicket == ticket }
@@ -117,6 +122,7 @@ final class Client {
 
     /// Reserves the next reply position for a reply that will arrive later.
     func takeTicket() -> UInt32 {
+        unfilledTickets += 1
         slots.append(Slot(ready: false, muted: muted, range: 0..<0))
         return firstTicket &+ UInt32(slots.count - head - 1)
     }
@@ -131,7 +137,8 @@ final class Client {
     /// Delivers the reply for `ticket` and moves every reply now in order to `output`.
     func fill(ticket: UInt32, with bytes: UnsafeRawBufferPointer) {
         let index = head + Int(ticket &- firstTicket)
-        guard index >= head && index < slots.count else { return }
+        guard index >= head && index < slots.count, !slots[index].ready else { return }
+        unfilledTickets -= 1
         if index == head {
             if !slots[index].muted { output.append(bytes) }
             advance()

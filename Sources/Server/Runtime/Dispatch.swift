@@ -220,6 +220,7 @@ extension Worker {
             op.lockKey(args[i], shard: shardOf(args[i]))
             i += Int(route.step)
         }
+        op.isOneShot = true
         start(op, client: c, call: &call, out: &out)
     }
 
@@ -252,19 +253,28 @@ extension Worker {
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
             op.transaction = nesting.transaction
             op.parent = (nesting.slot, nesting.item)
-            op.lockPlan = [:]
+            op.lockPlan = ShardMap()
             op.forceLocks = false
         } else if op.needsLocks && !op.lockPlan.isEmpty {
-            op.pausesClient = true
-            if c.hasOutstandingReplies {
-                // Earlier commands of this client are still travelling to their shards: a
-                // lock granted before they arrive would make them wait for this operation,
-                // which may need their effects. Ask for the locks once their replies are in.
-                deferReply(op, client: c)
-                c.operationAwaitingTurn = slot
-                return
+            if canChain(op, client: c) {
+                startChained(op, slot: slot, client: c)
+                if op.grantsPending > 0 || op.chainPrevious != nil {
+                    deferReply(op, client: c)
+                    if op.grantsPending == 0 { runLocked(slot: slot, op) }
+                    return
+                }
+            } else {
+                op.pausesClient = true
+                if c.hasOutstandingReplies {
+                    // Earlier commands of this client are still travelling to their shards: a
+                    // lock granted before they arrive would make them wait for this operation,
+                    // which may need their effects. Ask for the locks once their replies are in.
+                    deferReply(op, client: c)
+                    c.operationAwaitingTurn = slot
+                    return
+                }
+                requestLocks(op, slot: slot, eager: true)
             }
-            requestLocks(op, slot: slot, eager: true)
             if op.grantsPending > 0 {
                 deferReply(op, client: c)
                 return
@@ -286,6 +296,51 @@ extension Worker {
         }
         finishLocked(op)
         releaseOperation(slot)
+        _ = endChained(op)  // nothing waits on an operation that completed at once
+    }
+
+    /// A one-shot operation whose every part runs as its shard grants need not stop its
+    /// client: each shard keeps the client's later commands behind the lock request until it
+    /// is granted (chainedRequestsPending), so they still come after the operation there.
+    /// Only if nothing else of the client is in flight but such operations: an earlier
+    /// plain command still in this pass's batch could otherwise arrive after the request.
+    private func canChain(_ op: MultiShardOperation, client c: Client) -> Bool {
+        guard op.isOneShot, op.watchingClient == nil, c.unfilledTickets == c.chainedInFlight,
+              !op.unsent.isEmpty else { return false }
+        // Every locked shard has a part to run at grant.
+        for shard in op.lockPlan.keys where !op.parts[op.unsent].contains(where: { $0.shard == shard }) { return false }
+        return true
+    }
+
+    private func startChained(_ op: MultiShardOperation, slot: Int, client c: Client) {
+        op.chained = true
+        if let previous = c.lastChained {
+            op.chainPrevious = previous
+            previous.chainNext = op
+        }
+        c.lastChained = op
+        c.chainedInFlight += 1
+        // Numbered even on one shard: a chain makes a later operation wait for an earlier
+        // one's completion, and those waits cannot form a cycle only if, like lock waits,
+        // they always point down the one global order (a direct request has no place in it).
+        requestLocks(op, slot: slot, eager: true, numbered: true)
+    }
+
+    /// A chained operation is over: its client may chain anew, and the next one of its
+    /// chain may complete (returned, if it was only waiting for this one).
+    private func endChained(_ op: MultiShardOperation) -> MultiShardOperation? {
+        guard op.chained else { return nil }
+        op.chained = false
+        if let c = clients.client(fd: op.clientFD, id: op.clientID) {
+            c.chainedInFlight -= 1
+            if c.lastChained === op { c.lastChained = nil }
+        }
+        guard let next = op.chainNext else { return nil }
+        op.chainNext = nil
+        next.chainPrevious = nil
+        guard next.completionWaits else { return nil }
+        next.completionWaits = false
+        return next
     }
 
     /// Gives the operation a slot in the operation table (replies find it by slot).
@@ -333,6 +388,10 @@ extension Worker {
 
     /// Called when an operation's last outstanding part has arrived.
     func continueOperation(slot: Int, _ op: MultiShardOperation) {
+        if op.chainPrevious != nil {
+            op.completionWaits = true  // completes right after the one before it in its chain
+            return
+        }
         while true {
             partScratch.clear()
             if op.combine(op, &partScratch) {
@@ -362,6 +421,7 @@ extension Worker {
         }
         finishLocked(op)
         releaseOperation(slot)
+        if let next = endChained(op) { continueOperation(slot: next.slot, next) }
         // Run the commands that arrived while the client waited.
         if let c = resumed, !c.input.isEmpty { process(c) }
     }
@@ -398,13 +458,13 @@ extension Worker {
     private func sendParts(_ op: MultiShardOperation, slot: Int) {
         let range = op.unsent
         op.unsent = op.parts.count..<op.parts.count
-        for p in range where !op.eagerParts.contains(p) {
+        for p in range where !op.parts[p].runsAtGrant {
             let part = op.parts[p]
             let owner = context.owner(ofShard: part.shard)
             let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
                                  ticket: UInt32(p))
             if owner == index, let shard {
-                guard let handler = table.shardHandlers[Int(part.command)] else { continue }
+                guard table.shardHandlers[Int(part.command)] != nil else { continue }
                 let waits = op.withArguments(of: part) { args -> Bool in
                     guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
                           mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)
@@ -414,13 +474,7 @@ extension Worker {
                     return true
                 }
                 if waits { continue }
-                inlinePartScratch.clear()
-                op.withArguments(of: part) { args in
-                    CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
-                                                                         clientID: op.clientID, sink: sink, origin: index),
-                                     args, &inlinePartScratch, tag: op.propagationTag)
-                }
-                op.record(part: p, reply: inlinePartScratch.readable)
+                runPartHere(op, part: p)
             } else {
                 let b = batch(forWorker: owner)
                 op.withArguments(of: part) { args in

@@ -18,7 +18,7 @@ struct Outbox {
 
     /// Spare batches kept per target: every batch that comes back is pooled, and batches
     /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
-    static let maxSpareBatches = 8
+    static let maxSpareBatches = 64
 
     init(owner: Int, workers: Int) {
         self.owner = owner
@@ -76,9 +76,10 @@ struct Outbox {
         return b
     }
 
-    /// An empty batch for `target` from the pool (a lock request's eager parts take one).
+    /// An empty batch for `target` from the pool (a lock request's eager parts take one:
+    /// small when new, as a pipelining client has one in flight per transaction).
     mutating func spareBatch(for target: Int) -> Batch {
-        pool[target].popLast() ?? Batch(origin: owner, target: target)
+        pool[target].popLast() ?? Batch(origin: owner, target: target, bytes: 256, requests: 4)
     }
 
     /// The batch that carries late replies to `origin` this pass.

@@ -37,9 +37,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// The background save this worker gathers shard copies for, if any.
     var snapshotCollection: SnapshotCollection?
     /// Lock requests queued on this worker's shard, by id.
-    var pendingLocks: [UInt64: TransactionLock] = [:]
+    var pendingLocks = IDMap<TransactionLock>()
     /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
     var orderedLocks = OrderedLockRequests()
+    /// Chained lock requests (TransactionLock.chain) on this shard not granted yet, per
+    /// client: that client's later commands here wait behind them.
+    var chainedRequestsPending = IDMap<Int>()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
     /// Replication records of this worker (and its shard), once replication is active.
@@ -375,7 +378,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .control(let body): body(self)
         case .records: break  // only the sequencer receives these
         case .lock(let lock, let shard, let order):
-            if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
+            lockArrived(lock, shard: shard, order: order)
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
         case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)

@@ -122,7 +122,7 @@ enum TransactionCommands {
     }
 
     private final class ExecState {
-        var items: [(command: UInt16, spans: [Int], db: Int, shard: Int?)] = []
+        var items: [(command: UInt16, spans: Range<Int>, db: Int, shard: Int?)] = []
         var steps: [Step] = []
         var next = 0
         var replies: [[UInt8]] = []
@@ -189,7 +189,7 @@ enum TransactionCommands {
                     for item in items {
                         let it = state.items[item]
                         // HELLO inside the transaction changes the protocol of the replies after it.
-                        op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db,
+                        op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db,
                                    resp: client.resp)
                         state.partOfItem[item] = op.parts.count - 1
                     }
@@ -234,27 +234,29 @@ enum TransactionCommands {
                 for command in tx.commands {
                     let queued = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                            spans: spans.baseAddress! + command.firstSpan, count: command.count)
-                    let indices = (0..<queued.count).map { op.store(queued[$0]) }
+                    let firstSpan = op.spans.count
+                    for i in 0..<queued.count { op.store(queued[i]) }
+                    let spanRange = firstSpan..<op.spans.count
                     let route = w.table.routes[Int(command.index)]
                     var home: Int?
                     if route.kind == .keyed {
                         let last = min(route.lastKeyIndex(argumentCount: queued.count), queued.count - 1)
-                        var shards = Set<Int>()
+                        var spansShards = false
                         var i = Int(route.firstKey)
                         while i <= last {
                             let s = w.shardOf(queued[i])
-                            shards.insert(s)
+                            if home == nil { home = s } else if home != s { spansShards = true }
                             op.lockKey(queued[i], shard: s)
                             i += max(1, Int(route.step))
                         }
-                        if shards.count == 1 { home = shards.first }
+                        if spansShards { home = nil }
                     } else if !traits.connectionLocal[Int(command.index)] {
                         for s in 0..<w.context.shardCount { op.lockWholeShard(s) }
                     }
                     if traits.isSelect[Int(command.index)], queued.count == 2, let n = queued.integer(1), n >= 0, n < w.context.databases {
                         db = n
                     }
-                    state.items.append((command.index, indices, db, home))
+                    state.items.append((command.index, spanRange, db, home))
                     let item = state.items.count - 1
                     if home != nil {
                         pending.append(item)
@@ -274,10 +276,11 @@ enum TransactionCommands {
             // their shard grants it, one hop instead of a grant and a round trip.
             for item in items {
                 let it = state.items[item]
-                op.addPart(shard: it.shard!, command: it.command, spanIndices: it.spans, db: it.db, resp: c.resp)
+                op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db, resp: c.resp)
                 state.partOfItem[item] = op.parts.count - 1
             }
             state.next = 1
+            op.isOneShot = true
         }
         w.start(op, client: c, call: &call, out: &out)
     }
@@ -366,11 +369,9 @@ enum TransactionCommands {
         let savedDB = c.db
         c.db = it.db
         op.spans.withUnsafeBufferPointer { spans in
-            let gathered = it.spans.map { spans[$0] }
-            gathered.withUnsafeBufferPointer { g in
-                let args = Arguments(base: UnsafeRawPointer(op.storage.base), spans: g.baseAddress!, count: g.count)
-                w.runInTransaction(c, command: it.command, args: args, nesting: (op.transaction, op.slot, item), out: &reply)
-            }
+            let args = Arguments(base: UnsafeRawPointer(op.storage.base), spans: spans.baseAddress! + it.spans.lowerBound,
+                                 count: it.spans.count)
+            w.runInTransaction(c, command: it.command, args: args, nesting: (op.transaction, op.slot, item), out: &reply)
         }
         // SELECT inside the transaction moves the client; other nested commands leave db alone.
         if !traits.isSelect[Int(it.command)] { c.db = savedDB }
