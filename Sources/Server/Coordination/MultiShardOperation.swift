@@ -63,7 +63,7 @@ final class MultiShardOperation {
     var watchingClient: UInt64?
     var watchDirty = false
     /// Reply when a WATCH turned out dirty (EXEC: a null array).
-    var abortReply: ((inout ByteBuffer) -> Void)?
+    var abortReply: ((MultiShardOperation, inout ByteBuffer) -> Void)?
     /// An operation started by a command inside EXEC reports to the EXEC operation.
     var parent: (slot: Int, item: Int)?
     /// The transaction whose locks this operation runs under (0: none).

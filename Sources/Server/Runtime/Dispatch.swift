@@ -280,7 +280,7 @@ extension Worker {
                 return
             }
             if op.watchDirty {
-                op.abortReply?(&out)
+                op.abortReply?(op, &out)
                 finishLocked(op)
                 releaseOperation(slot)
                 return
@@ -378,7 +378,7 @@ extension Worker {
     func runLocked(slot: Int, _ op: MultiShardOperation) {
         if op.watchDirty {
             partScratch.clear()
-            op.abortReply?(&partScratch)
+            op.abortReply?(op, &partScratch)
             complete(slot: slot, op, reply: partScratch.readable)
             return
         }

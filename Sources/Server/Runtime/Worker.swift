@@ -55,6 +55,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
     var masterStreamHold = MasterStreamHold.none
 
+    /// EXEC's plan of the transaction being started (kept for its capacity).
+    var execPlanScratch: [TransactionCommands.ExecItem] = []
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
     /// Where a finished operation's combined reply is built.

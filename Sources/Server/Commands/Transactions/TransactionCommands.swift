@@ -116,19 +116,83 @@ enum TransactionCommands {
 
     // MARK: EXEC
 
+    /// A queued command in EXEC's plan: its arguments (spans stored in the operation), its
+    /// database, and the shard it runs on whole, if it has one.
+    struct ExecItem {
+        var command: UInt16
+        var spans: Range<Int>
+        var db: Int
+        var shard: Int?
+    }
+
     private enum Step {
         case parts([Int])      // items that run as parts, in parallel
         case nested(Int)       // an item that runs on its own, at the coordinator
     }
 
     private final class ExecState {
-        var items: [(command: UInt16, spans: Range<Int>, db: Int, shard: Int?)] = []
+        var items: [ExecItem] = []
         var steps: [Step] = []
         var next = 0
         var replies: [[UInt8]] = []
         /// The part each item ran as (-1: it ran nested, its reply is in `replies`). Part
         /// replies stay in the operation's reply buffer until EXEC answers: no copies.
         var partOfItem: [Int] = []
+    }
+
+    /// Runs the transaction as steps: runs of single-shard commands as parts, the others
+    /// (server commands, several shards) one at a time in between, in queue order.
+    private static func planSteps(_ w: Worker, _ c: Client, _ op: MultiShardOperation, items: [ExecItem]) {
+        let state = ExecState()
+        state.items = items
+        var pending: [Int] = []
+        for (item, it) in items.enumerated() {
+            if it.shard != nil {
+                pending.append(item)
+            } else {
+                if !pending.isEmpty { state.steps.append(.parts(pending)); pending = [] }
+                state.steps.append(.nested(item))
+            }
+        }
+        if !pending.isEmpty { state.steps.append(.parts(pending)) }
+        state.replies = Array(repeating: [], count: items.count)
+        state.partOfItem = Array(repeating: -1, count: items.count)
+        let client = c
+        op.nestedReplyHandler = { item, bytes in state.replies[item] = Array(bytes) }
+        op.combine = { [unowned w] op, out in
+            while state.next < state.steps.count {
+                let step = state.steps[state.next]
+                state.next += 1
+                switch step {
+                case .parts(let items):
+                    for item in items {
+                        let it = state.items[item]
+                        // HELLO inside the transaction changes the protocol of the replies after it.
+                        op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db,
+                                   resp: client.resp)
+                        state.partOfItem[item] = op.parts.count - 1
+                    }
+                    return false
+                case .nested(let item):
+                    runNested(w, client, op, item: item, state: state)
+                    if op.remaining > 0 { return false }
+                }
+            }
+            out.writeArrayHeader(state.items.count)
+            for item in state.items.indices {
+                let part = state.partOfItem[item]
+                if part >= 0 {
+                    let r = op.reply(part)
+                    out.append(r)
+                    countRun(w, state.items[item].command, reply: r)
+                } else {
+                    let r = state.replies[item]
+                    out.append(r)
+                    r.withUnsafeBytes { countRun(w, state.items[item].command, reply: $0) }
+                }
+            }
+            return true
+        }
     }
 
     /// Commands that answer once every worker has (`askEveryWorker`): with several workers
@@ -177,57 +241,23 @@ enum TransactionCommands {
             return
         }
         if runInline(w, c, tx, &call, &out) { return }
-        let state = ExecState()
-        let resp = c.resp
-        let client = c
-        let op = MultiShardOperation(client: c) { [unowned w] op, out in
-            while state.next < state.steps.count {
-                let step = state.steps[state.next]
-                state.next += 1
-                switch step {
-                case .parts(let items):
-                    for item in items {
-                        let it = state.items[item]
-                        // HELLO inside the transaction changes the protocol of the replies after it.
-                        op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db,
-                                   resp: client.resp)
-                        state.partOfItem[item] = op.parts.count - 1
-                    }
-                    return false
-                case .nested(let item):
-                    runNested(w, client, op, item: item, state: state)
-                    if op.remaining > 0 { return false }
-                }
-            }
-            out.writeArrayHeader(state.items.count)
-            for item in state.items.indices {
-                let part = state.partOfItem[item]
-                if part >= 0 {
-                    let r = op.reply(part)
-                    out.append(r)
-                    countRun(w, state.items[item].command, reply: r)
-                } else {
-                    let r = state.replies[item]
-                    out.append(r)
-                    r.withUnsafeBytes { countRun(w, state.items[item].command, reply: $0) }
-                }
-            }
-            return true
-        }
-        op.nestedReplyHandler = { item, bytes in state.replies[item] = Array(bytes) }
+        let op = MultiShardOperation(client: c) { _, _ in true }  // combine set below
         op.forceLocks = true
-        op.abortReply = { out in out.writeNullArray(resp) }
+        op.abortReply = { op, out in out.writeNullArray(op.resp) }
         if !c.watchedShards.isEmpty {
             op.watchingClient = c.id
             for s in c.watchedShards where op.lockPlan[s] == nil { op.lockPlan[s] = .init() }
+            let client = c
+            op.onFinish = { [unowned w] in w.unwatchAll(client) }
         }
-        op.onFinish = { [unowned w] in w.unwatchAll(client) }
 
         // Plan: one item per queued command, with its db (SELECT inside MULTI moves it)
         // and the shard it runs on whole, if it has one.
+        var items = w.execPlanScratch
+        items.removeAll(keepingCapacity: true)
+        defer { w.execPlanScratch = items }
         var db = c.db
-        var pending: [Int] = []
-        state.items.reserveCapacity(tx.commands.count)
+        var allOnOneShardEach = true
         op.reserve(parts: tx.commands.count, spans: tx.spans.count * 2, bytes: tx.storage.count)
         tx.storage.withUnsafeBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
@@ -256,31 +286,30 @@ enum TransactionCommands {
                     if traits.isSelect[Int(command.index)], queued.count == 2, let n = queued.integer(1), n >= 0, n < w.context.databases {
                         db = n
                     }
-                    state.items.append((command.index, spanRange, db, home))
-                    let item = state.items.count - 1
-                    if home != nil {
-                        pending.append(item)
-                    } else {
-                        if !pending.isEmpty { state.steps.append(.parts(pending)); pending = [] }
-                        state.steps.append(.nested(item))
-                    }
+                    if home == nil { allOnOneShardEach = false }
+                    items.append(ExecItem(command: command.index, spans: spanRange, db: db, shard: home))
                 }
             }
         }
-        if !pending.isEmpty { state.steps.append(.parts(pending)) }
-        state.replies = Array(repeating: [], count: state.items.count)
-        state.partOfItem = Array(repeating: -1, count: state.items.count)
-        if state.steps.count == 1, case .parts(let items) = state.steps[0] {
+        if allOnOneShardEach {
             // Every queued command runs on one shard (the common transaction): its parts are
-            // known now, so those for other workers travel with the lock request and run as
-            // their shard grants it, one hop instead of a grant and a round trip.
-            for item in items {
-                let it = state.items[item]
+            // known now, so each shard runs its own as it grants the locks, one hop instead
+            // of a grant and a round trip, and part i answers item i.
+            for it in items {
                 op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db, resp: c.resp)
-                state.partOfItem[item] = op.parts.count - 1
             }
-            state.next = 1
             op.isOneShot = true
+            op.combine = { [unowned w] op, out in
+                out.writeArrayHeader(op.parts.count)
+                for p in 0..<op.parts.count {
+                    let r = op.reply(p)
+                    out.append(r)
+                    countRun(w, op.parts[p].command, reply: r)
+                }
+                return true
+            }
+        } else {
+            planSteps(w, c, op, items: items)
         }
         w.start(op, client: c, call: &call, out: &out)
     }
