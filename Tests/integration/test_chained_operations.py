@@ -1,0 +1,146 @@
+"""Pipelined cross-shard operations (chains): a client that pipelines transactions or
+multi-key commands whose keys sit on several shards does not wait for each one before the
+next starts, yet every command of it still takes effect in the order sent, on every shard,
+for itself, for other clients and for replicas. With one shard these run inline and the
+same assertions hold."""
+import threading
+
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, shards
+from support.replication import link_up, same_data
+from support.resp import Conn, encode
+from support.slots import keys_on_two_shards
+from support.waiting import wait_until
+
+
+def transaction(*commands):
+    return [("MULTI",)] + list(commands) + [("EXEC",)]
+
+
+def test_pipelined_transactions_see_each_other_in_order(server):
+    c = server.conn()
+    a, b = keys_on_two_shards("chain:order")
+    c.cmd("DEL", a, b)
+    n = 60
+    commands = []
+    for _ in range(n):
+        commands += transaction(("INCR", a), ("INCRBY", b, 2))
+    commands += [("MGET", a, b)]
+    replies = c.pipeline(commands)
+    execs = [r for r in replies if isinstance(r, list)][:-1]
+    assert execs == [[i, 2 * i] for i in range(1, n + 1)]
+    assert replies[-1] == [b"%d" % n, b"%d" % (2 * n)]
+
+
+def test_plain_commands_after_a_pipelined_transaction_run_after_it(server):
+    c = server.conn()
+    a, b = keys_on_two_shards("chain:plain")
+    c.cmd("MSET", a, "0", b, "0")
+    replies = c.pipeline(transaction(("SET", a, "t"), ("SET", b, "t"))
+                         + [("GET", a), ("GET", b), ("SET", a, "after"), ("APPEND", b, "+")]
+                         + transaction(("GET", a), ("GET", b)))
+    assert replies[3] == ["OK", "OK"]
+    assert replies[4:8] == [b"t", b"t", "OK", 2]
+    assert replies[-1] == [b"after", b"t+"]
+
+
+def test_pipelined_multi_key_commands_keep_their_order(server):
+    c = server.conn()
+    keys = keys_on_two_shards("chain:mset", 4)
+    commands = []
+    for i in range(50):
+        commands.append(("MSET",) + tuple(x for k in keys for x in (k, str(i))))
+        commands.append(("MGET",) + tuple(keys))
+        commands.append(("DEL",) + tuple(keys[:2]))
+        commands.append(("EXISTS",) + tuple(keys))
+    replies = c.pipeline(commands)
+    for i in range(50):
+        assert replies[4 * i:4 * i + 4] == ["OK", [b"%d" % i] * 4, 2, 2]
+
+
+def test_a_watch_set_behind_a_pipelined_transaction_still_guards_the_next_one(server):
+    c, other = server.conn(), server.conn()
+    a, b = keys_on_two_shards("chain:watch")
+    c.cmd("MSET", a, "0", b, "0")
+    # The WATCH comes after a transaction still in flight: its end must not drop the WATCH.
+    replies = c.pipeline(transaction(("INCR", a), ("INCR", b)) + [("WATCH", a), ("GET", a)])
+    assert replies[3] == [1, 1] and replies[4:] == ["OK", b"1"]
+    assert other.cmd("SET", a, "changed") == "OK"
+    assert c.pipeline(transaction(("SET", b, "x"))) == ["OK", "QUEUED", None]
+    assert c.cmd("GET", b) == b"1"
+
+
+def test_readers_never_see_a_pipelined_chain_half_applied(server):
+    """Transfers pipelined 16 deep between two keys on different shards, read meanwhile by
+    other clients with MGET, with GETs of one key then the other, and by transactions."""
+    a, b = keys_on_two_shards("chain:bank")
+    setup = server.conn()
+    setup.cmd("MSET", a, "1000", b, "1000")
+    stop = threading.Event()
+    failures = []
+
+    def writer():
+        c = Conn(server.port)
+        batch = b"".join(encode(*x) for x in transaction(("DECRBY", a, "7"), ("INCRBY", b, "7")) * 16)
+        while not stop.is_set():
+            c.send_raw(batch)
+            for _ in range(16 * 4):
+                c.read()
+
+    def reader(kind):
+        c = Conn(server.port)
+        try:
+            while not stop.is_set():
+                if kind == "mget":
+                    x, y = c.cmd("MGET", a, b)
+                else:
+                    x, y = c.pipeline(transaction(("GET", a), ("GET", b)))[-1]
+                assert int(x) + int(y) == 2000, (kind, x, y)
+        except AssertionError as e:
+            failures.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=writer, daemon=True) for _ in range(2)]
+    threads += [threading.Thread(target=reader, args=(k,), daemon=True) for k in ("mget", "multi")]
+    for t in threads:
+        t.start()
+    stop.wait(1.5)
+    stop.set()
+    for t in threads:
+        t.join(20)
+        assert not t.is_alive(), "a client got stuck"
+    assert not failures, failures
+    x, y = setup.cmd("MGET", a, b)
+    assert int(x) + int(y) == 2000 and int(x) < 1000
+
+
+def test_a_client_that_leaves_mid_chain_leaves_nothing_locked(server):
+    a, b = keys_on_two_shards("chain:quit")
+    c = Conn(server.port)
+    c.send_raw(b"".join(encode(*x) for x in transaction(("INCR", a), ("INCR", b)) * 50))
+    c.close()
+    other = server.conn()
+    wait_until(lambda: other.cmd("GET", a) == b"50", timeout=10, message="the chain to finish")
+    assert other.pipeline(transaction(("INCR", a), ("INCR", b))) == ["OK", "QUEUED", "QUEUED", [51, 51]]
+
+
+@needs_redis
+def test_replicas_apply_a_pipelined_chain_in_order(nodes):
+    master = nodes("--save", "", *shards(2))
+    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
+                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
+    for r in replicas:
+        wait_until(lambda: link_up(r), timeout=20, message="replica link up")
+    a, b = keys_on_two_shards("chain:repl")
+    c = master.conn()
+    commands = []
+    for i in range(100):
+        # SETs, not INCRs: applied out of order they would leave different values.
+        commands += transaction(("SET", a, str(i)), ("SET", b, str(i)), ("APPEND", "log", "%d," % i))
+        commands.append(("MSET", a, "m%d" % i, b, "m%d" % i))
+    c.pipeline(commands)
+    assert c.cmd("MGET", a, b) == [b"m99", b"m99"]
+    assert c.cmd("WAIT", "2", "10000") == 2
+    for r in replicas:
+        wait_until(lambda: same_data(master, r), timeout=10, message="replica data equal to the master's")
+        assert r.conn().cmd("GET", "log") == "".join("%d," % i for i in range(100)).encode()
