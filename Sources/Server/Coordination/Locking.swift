@@ -130,6 +130,12 @@ extension Worker {
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
+        if op.chained {
+            // The client's own key on every shard: its chained requests are granted there in
+            // the order they were made, whatever keys they name.
+            let clientKey = TransactionLock.clientKey(op.clientID)
+            op.lockPlan.updateEach { $0.keys.append(clientKey) }
+        }
         let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
                                    watchingClient: op.watchingClient, shards: op.lockPlan,
                                    chain: op.chained ? op.clientID : 0)
@@ -259,10 +265,15 @@ extension Worker {
                 }
             }
         }
-        if let eager = lock.eager[shardIndex] { execute(eager) }
         if lock.localPartsAtGrant && lock.coordinator == index { runPartsAtGrant(lock, shard: shardIndex) }
         if lock.chain != 0, let n = chainedRequestsPending[lock.chain] {
             chainedRequestsPending[lock.chain] = n > 1 ? n - 1 : nil
+        }
+        if let eager = lock.eager[shardIndex] {
+            // The parts' replies tell the coordinator of the grant too: one message, not two.
+            eager.grant = (lock, shardIndex)
+            execute(eager)
+            return
         }
         if lock.coordinator == index {
             lockGranted(lock, shard: shardIndex, watchDirty: dirty)

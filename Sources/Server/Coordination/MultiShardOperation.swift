@@ -23,10 +23,10 @@ final class MultiShardOperation {
     /// parts of a next step and returns false.
     typealias Combine = (MultiShardOperation, inout ByteBuffer) -> Bool
 
-    let clientFD: Int32
-    let clientID: UInt64
-    let db: Int
-    let resp: RESPVersion
+    private(set) var clientFD: Int32
+    private(set) var clientID: UInt64
+    private(set) var db: Int
+    private(set) var resp: RESPVersion
     var ticket: UInt32 = 0
     var deferred = false
 
@@ -114,6 +114,54 @@ final class MultiShardOperation {
         db = client.db
         resp = client.resp
         self.combine = combine
+    }
+
+    /// Makes a finished operation new for `client` (OperationTable keeps finished ones for
+    /// reuse: a pipelining client starts one per transaction). Every stored property is set
+    /// back here; buffers keep their capacity unless it grew large.
+    func reuse(client: Client, combine: @escaping Combine) {
+        clientFD = client.fd
+        clientID = client.id
+        db = client.db
+        resp = client.resp
+        self.combine = combine
+        ticket = 0
+        deferred = false
+        storage.clear()
+        storage.shrinkIfEmpty(to: 16 * 1024)
+        replies.clear()
+        replies.shrinkIfEmpty(to: 16 * 1024)
+        let keep = spans.capacity <= 1024
+        spans.removeAll(keepingCapacity: keep)
+        parts.removeAll(keepingCapacity: keep)
+        replyRanges.removeAll(keepingCapacity: keep)
+        unsent = 0..<0
+        remaining = 0
+        state = 0
+        pausesClient = false
+        propagationTag = 0
+        propagationParent = 0
+        propagateAs = nil
+        lockPlan = ShardMap()  // the last lock request shares its storage
+        forceLocks = false
+        lock = nil
+        grantsPending = 0
+        watchingClient = nil
+        watchDirty = false
+        abortReply = nil
+        parent = nil
+        transaction = 0
+        slot = -1
+        generation = 0
+        command = -1
+        isOneShot = false
+        chained = false
+        chainPrevious = nil
+        chainNext = nil
+        completionWaits = false
+        onFinish = nil
+        nestedReplyHandler = nil
+        onRecord = nil
     }
 
     /// An operation of the server's own (a save-rule snapshot, a shutdown save): no client.

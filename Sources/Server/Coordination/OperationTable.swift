@@ -6,6 +6,11 @@ struct OperationTable {
     private var slots: [MultiShardOperation?] = []
     private var free: [Int] = []
     private var lastGeneration: UInt16 = 0
+    /// Finished operations: reusable from the next loop pass on (nothing of the pass that
+    /// finished one still looks at it then), up to `maxSpare`.
+    private var retired: [MultiShardOperation] = []
+    private var spare: [MultiShardOperation] = []
+    static let maxSpare = 256
 
     /// The operation in `slot`, if any (nil for a slot out of range too).
     subscript(slot: Int) -> MultiShardOperation? {
@@ -35,7 +40,22 @@ struct OperationTable {
     }
 
     mutating func release(_ slot: Int) {
+        if let op = slots[slot], retired.count < OperationTable.maxSpare { retired.append(op) }
         slots[slot] = nil
         free.append(slot)
+    }
+
+    /// A finished operation made new for `client`, or a new one.
+    mutating func make(client: Client, combine: @escaping MultiShardOperation.Combine) -> MultiShardOperation {
+        guard let op = spare.popLast() else { return MultiShardOperation(client: client, combine: combine) }
+        op.reuse(client: client, combine: combine)
+        return op
+    }
+
+    /// Start of a loop pass: what finished in earlier passes becomes reusable.
+    mutating func recycleRetired() {
+        guard !retired.isEmpty else { return }
+        for op in retired where spare.count < OperationTable.maxSpare { spare.append(op) }
+        retired.removeAll(keepingCapacity: true)
     }
 }

@@ -36,16 +36,7 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
         self.operationSlot = operationSlot
         self.watchingClient = watchingClient
         self.chain = chain
-        if chain == 0 {
-            self.shards = shards
-        } else {
-            // The client's own key on every shard: its chained requests are granted there in
-            // the order they were made, whatever keys they name.
-            var withClient = shards
-            let clientKey = TransactionLock.clientKey(chain)
-            withClient.updateEach { $0.keys.append(clientKey) }
-            self.shards = withClient
-        }
+        self.shards = shards
     }
 
     /// The lock key standing for a client (a collision with a real key's hash only makes

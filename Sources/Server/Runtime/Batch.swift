@@ -48,6 +48,9 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     var requests: [ShardRequest] = []
     var replies: ByteBuffer
     var replyEnds: [Int] = []
+    /// Eager parts of a lock request (Locking.swift): coming back, they also say that the
+    /// shard granted the lock.
+    var grant: (lock: TransactionLock, shard: Int)?
 
     init(origin: Int, target: Int, bytes: Int = 4096, requests count: Int = 32) {
         self.origin = origin
@@ -82,6 +85,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     }
 
     func reset() {
+        grant = nil
         argumentBytes.clear()
         argumentBytes.shrinkIfEmpty(to: 4096)
         spans.removeAll(keepingCapacity: true)

@@ -197,7 +197,7 @@ extension Worker {
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
     func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
                   combine: SplitCombine, call: inout CommandCall, out: inout ByteBuffer) {
-        let op = MultiShardOperation(client: c) { op, out in
+        let op = operations.make(client: c) { op, out in
             if let error = op.firstError() { out.append(error); return true }
             switch combine {
             case .sumIntegers:

@@ -18,7 +18,7 @@ struct Outbox {
 
     /// Spare batches kept per target: every batch that comes back is pooled, and batches
     /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
-    static let maxSpareBatches = 64
+    static let maxSpareBatches = 256
 
     init(owner: Int, workers: Int) {
         self.owner = owner

@@ -122,6 +122,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         while !context.shuttingDown.load(ordering: .relaxed) {
             let n = loop.wait(timeoutMs: sleepUnlessMessagesWait(nextTimeout()))
             waker.awake()
+            operations.recycleRetired()
             refreshClock()
             refreshArmedAdmission()
             activatePropagationIfNeeded()
@@ -447,7 +448,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         for (i, r) in batch.requests.enumerated() {
             deliverReply(r.sink, command: r.command, batch.reply(i))
         }
+        let grant = batch.grant
         outbox.recycle(batch)
+        if let grant { lockGranted(grant.lock, shard: grant.shard, watchDirty: false) }
     }
 
     /// Hands one shard reply to the client ticket or operation part it belongs to.

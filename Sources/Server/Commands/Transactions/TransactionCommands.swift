@@ -241,7 +241,7 @@ enum TransactionCommands {
             return
         }
         if runInline(w, c, tx, &call, &out) { return }
-        let op = MultiShardOperation(client: c) { _, _ in true }  // combine set below
+        let op = w.operations.make(client: c) { _, _ in true }  // combine set below
         op.forceLocks = true
         op.abortReply = { op, out in out.writeNullArray(op.resp) }
         if !c.watchedShards.isEmpty {
