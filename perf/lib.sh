@@ -53,11 +53,20 @@ wait_ready() {  # port pid
     die "server on port $port did not answer PING"
 }
 
+# The server defaults to a worker per core, for a machine of its own. These scripts run the
+# load generator on the same machine, so unless ARGS choose --threads, the server gets half
+# the cores (at least one), as many shards, and the load generator the rest.
+shared_machine_workers() { local n; n=$(nproc); echo $(( n / 2 > 0 ? n / 2 : 1 )); }
+
 # start_server NAME PORT ARGS...: NAME is valkeyper or redis. Sets SERVER_PID.
 start_server() {
     local name="$1" port="$2"; shift 2
     local dir; dir="$(mktemp -d "/tmp/perf-$name-XXXXXX")"
     TMP_DIRS+=("$dir")
+    if [ "$name" = valkeyper ] && ! printf '%s\n' "$*" | grep -q -- '--threads'; then
+        local n; n=$(shared_machine_workers)
+        set -- --threads "$n" --shards "$n" "$@"
+    fi
     case "$name" in
         valkeyper) "$VALKEYPER_BIN" --port "$port" --dir "$dir" "$@" >"$dir/server.log" 2>&1 & ;;
         redis) redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" "$@" \
