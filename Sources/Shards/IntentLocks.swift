@@ -14,14 +14,14 @@
 /// (a single pass over the whole queue on every event cost ~5k instructions of set hashing
 /// per cross-shard transaction with 80 in flight).
 ///
-/// Chains: a client that pipelines transactions would otherwise wait a round trip to the
-/// coordinator per transaction, each holding its keys until every shard has run its part.
-/// A request whose work here runs the moment it is granted may carry a chain (the
-/// client's id): it is then also granted behind granted requests of the same chain on its
-/// keys, since their work here is done and it comes after them in the global order on
-/// every shard. Single commands still wait until the last holder releases, so nobody sees
-/// a chain half-applied; the coordinator completes a chain's requests in order (their
-/// replication groups close in that order).
+/// Chains: pipelined transactions would otherwise wait a round trip to their coordinator
+/// each, every one holding its keys until every shard has run its part. A request whose
+/// work here runs the moment it is granted may carry a chain (its coordinator's): it is
+/// then also granted behind granted requests of the same chain on its keys, since their
+/// work here is done and it comes after them in the global order on every shard. Single
+/// commands still wait until the last holder releases, so nobody sees a chain
+/// half-applied; the coordinator completes a chain's requests in order (their replication
+/// groups close in that order).
 public final class IntentLocks {
     public struct Request {
         public let id: UInt64

@@ -138,7 +138,7 @@ extension Worker {
         }
         let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
                                    watchingClient: op.watchingClient, shards: op.lockPlan,
-                                   chain: op.chained ? op.clientID : 0)
+                                   chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count
@@ -229,7 +229,7 @@ extension Worker {
     /// still come (LockOrder). A chained one holds back its client's later commands here
     /// until it is granted and its parts have run.
     func lockArrived(_ lock: TransactionLock, shard: Int, order: UInt64) {
-        if lock.chain != 0 { chainedRequestsPending[lock.chain, default: 0] += 1 }
+        if lock.chainedClient != 0 { chainedRequestsPending[lock.chainedClient, default: 0] += 1 }
         if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
     }
 
@@ -266,8 +266,8 @@ extension Worker {
             }
         }
         if lock.localPartsAtGrant && lock.coordinator == index { runPartsAtGrant(lock, shard: shardIndex) }
-        if lock.chain != 0, let n = chainedRequestsPending[lock.chain] {
-            chainedRequestsPending[lock.chain] = n > 1 ? n - 1 : nil
+        if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
+            chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
         if let eager = lock.eager[shardIndex] {
             // The parts' replies tell the coordinator of the grant too: one message, not two.

@@ -84,7 +84,7 @@ final class MultiShardOperation {
 
     // Chains (TransactionLock.chain): a one-shot operation whose client goes on meanwhile.
     // It completes (closes its replication group, releases, answers) only after the
-    // client's previous chained operation, which later ones may follow on shared keys.
+    // previous chained operation of its worker, as later ones may follow it on shared keys.
     var chained = false
     var chainPrevious: MultiShardOperation?
     var chainNext: MultiShardOperation?

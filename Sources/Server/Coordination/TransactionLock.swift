@@ -17,11 +17,13 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
     var localPartsAtGrant = false
-    /// Non-zero (the client's id) when every part runs at grant and the operation answers
-    /// once: the client goes on with its next commands meanwhile, and its later such
-    /// operations may follow this one on its keys (IntentLocks' chains). Each shard keeps
-    /// the client's later commands behind the request until it is granted.
+    /// Non-zero when every part runs at grant and the operation answers once (a chained
+    /// operation, MultiShardOperation): the coordinator's chain (its index + 1), whose later
+    /// requests may follow this one on its keys (IntentLocks' chains)...
     let chain: UInt64
+    /// ...and its client, whose later commands each shard keeps behind the request until it
+    /// is granted.
+    let chainedClient: UInt64
 
     struct ShardLockSet {
         /// Lock keys, possibly repeated (the request keeps each once).
@@ -30,12 +32,13 @@ final class TransactionLock: @unchecked Sendable {  // immutable once sent
     }
 
     init(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, shards: ShardMap<ShardLockSet>,
-         chain: UInt64 = 0) {
+         chain: UInt64 = 0, chainedClient: UInt64 = 0) {
         self.id = id
         self.coordinator = coordinator
         self.operationSlot = operationSlot
         self.watchingClient = watchingClient
         self.chain = chain
+        self.chainedClient = chainedClient
         self.shards = shards
     }
 

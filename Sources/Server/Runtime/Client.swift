@@ -58,9 +58,8 @@ final class Client {
     /// A multi-shard operation of this client that asks for its locks once every earlier
     /// reply is in (its slot in the worker's operation table).
     var operationAwaitingTurn: Int?
-    /// Chained operations in flight (MultiShardOperation: chains) and the last one started.
+    /// Chained operations in flight (MultiShardOperation: chains).
     var chainedInFlight = 0
-    var lastChained: MultiShardOperation?
     /// Shards holding this client's WATCHed keys.
     var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)

@@ -314,11 +314,11 @@ extension Worker {
 
     private func startChained(_ op: MultiShardOperation, slot: Int, client c: Client) {
         op.chained = true
-        if let previous = c.lastChained {
+        if let previous = lastChained {
             op.chainPrevious = previous
             previous.chainNext = op
         }
-        c.lastChained = op
+        lastChained = op
         c.chainedInFlight += 1
         // Numbered even on one shard: a chain makes a later operation wait for an earlier
         // one's completion, and those waits cannot form a cycle only if, like lock waits,
@@ -331,10 +331,8 @@ extension Worker {
     private func endChained(_ op: MultiShardOperation) -> MultiShardOperation? {
         guard op.chained else { return nil }
         op.chained = false
-        if let c = clients.client(fd: op.clientFD, id: op.clientID) {
-            c.chainedInFlight -= 1
-            if c.lastChained === op { c.lastChained = nil }
-        }
+        if let c = clients.client(fd: op.clientFD, id: op.clientID) { c.chainedInFlight -= 1 }
+        if lastChained === op { lastChained = nil }
         guard let next = op.chainNext else { return nil }
         op.chainNext = nil
         next.chainPrevious = nil
