@@ -295,3 +295,29 @@ public struct RequestParser: ~Copyable {
 @inlinable public func parseStrictInt(_ bytes: UnsafeRawBufferPointer) -> Int? {
     parseStrictInt(bytes, from: 0, to: bytes.count)
 }
+
+/// Steps over RESP replies our own shards wrote (well formed by construction): where a
+/// line ends and where one element ends, for splicing elements of one array reply into
+/// another (a cross-shard MGET).
+public enum RESPScan {
+    /// The offset just past the "\r\n" of the line that starts at `start`, if complete.
+    public static func lineEnd(_ r: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var i = start
+        while i + 1 < r.count {
+            if r[i] == 13 && r[i + 1] == 10 { return i + 2 }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The offset just past the element that starts at `start`: a bulk string (or its
+    /// null), or any one-line element (integer, simple string, error, RESP3 null).
+    public static func elementEnd(_ r: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < r.count, let line = lineEnd(r, from: start) else { return nil }
+        guard r[start] == UInt8(ascii: "$") else { return line }
+        guard let n = parseStrictInt(r, from: start + 1, to: line - 2) else { return nil }
+        if n < 0 { return line }
+        let end = line + n + 2
+        return end <= r.count ? end : nil
+    }
+}

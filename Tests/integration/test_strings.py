@@ -260,6 +260,13 @@ def test_mget_mset_across_shards(r):
     assert r.cmd("MGET", keys[0], keys[1]) == [b"c", b"b"]
     r.cmd("HELLO", "3")
     assert r.raw("MGET", "nokey:1", keys[5], "nokey:2") == b"*3\r\n" + NULL3 + bulk("v5") + NULL3
+    # Values that look like RESP, empty values and keys of other types, spliced from the
+    # shards' replies.
+    assert r.raw("MSET", keys[0], b"\r\n$3\r\n*1\r\n", keys[1], "") == OK
+    r.cmd("DEL", keys[2])
+    r.cmd("XADD", keys[2], "*", "f", "v")
+    assert r.raw("MGET", keys[1], keys[2], keys[0], keys[1]) == (
+        b"*4\r\n" + bulk("") + NULL3 + bulk(b"\r\n$3\r\n*1\r\n") + bulk(""))
 
 
 def test_mget_mset_same_shard(r):
@@ -538,5 +545,5 @@ def test_arity_errors(r):
             assert r.raw(name, *(["x"] * n)) == err, name
         assert r.raw(name, *(["x"] * (n - 2))) == err, name
     # Internal parts are not commands.
-    assert r.raw("__mget", "k").startswith(b"-ERR unknown command '__mget'")
+    assert r.raw("__keys", "*").startswith(b"-ERR unknown command '__keys'")
     assert r.raw("__count_existing", "k").startswith(b"-ERR unknown command")

@@ -373,7 +373,7 @@ final class CommandTable: Sendable {
         return nil
     }
 
-    /// The row of a full name ("get", "client|list", "__mget"), or nil.
+    /// The row of a full name ("get", "client|list", "__keys"), or nil.
     func index(of name: String) -> UInt16? {
         byName[name]
     }

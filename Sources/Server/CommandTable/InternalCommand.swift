@@ -4,7 +4,7 @@
 /// name comes from here, and the table resolves every case to its row once, when it is
 /// built: code refers to a part by this type, never by a name looked up at run time.
 enum InternalCommand: Int, CaseIterable, Sendable {
-    case mget, countExisting
+    case countExisting
     case keys, scan, randomkey, object, detach, copyOut, attach, swapdb
     case dbsize, flushdb, flushall
     case digest, digestValue, setActiveExpire
@@ -15,7 +15,6 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
         switch self {
-        case .mget: "__mget"
         case .countExisting: "__count_existing"
         case .keys: "__keys"
         case .scan: "__scan"

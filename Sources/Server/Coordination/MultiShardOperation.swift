@@ -42,6 +42,9 @@ final class MultiShardOperation {
     var combine: Combine
     /// Scratch state for multi-step operations.
     var state = 0
+    /// For an operation that groups a command's keys by shard (MGET): the part that holds
+    /// each key, in argument order.
+    var shardPart: [Int] = []
     /// Set by multi-step operations (a step waits for the previous one's replies): the
     /// client's next commands run only once the operation has finished.
     var pausesClient = false
@@ -135,6 +138,7 @@ final class MultiShardOperation {
         spans.removeAll(keepingCapacity: keep)
         parts.removeAll(keepingCapacity: keep)
         replyRanges.removeAll(keepingCapacity: keep)
+        shardPart.removeAll(keepingCapacity: keep)
         unsent = 0..<0
         remaining = 0
         state = 0

@@ -72,12 +72,10 @@ enum StringCommands {
                        ]),
         CommandSpec("mget", arity: -2, flags: [.readonly, .fast], keys: (1, -1, 1), group: "string",
                     summary: "Reads several strings at once.",
-                    run: .keyed(mget, split: (part: .mget, stride: 1, combine: .array), crossShard: nil))
+                    run: .keyed(mget, split: nil, crossShard: mgetAcrossShards))
             .described(since: "1.0.0", acl: [.read, .string, .fast], tips: ["request_policy:multi_shard"],
                        keySpecs: [KeySpec(["RO", "access"], index: 1, lastKey: -1)],
                        arguments: [.key("key").multiple]),
-        CommandSpec(part: .mget, arity: -2, keys: (1, 1, 1), group: "string",
-                    run: .keyed(mgetPart, split: nil, crossShard: nil)),
         // MSET does not use `split`: an even argument count must get the arity error before
         // anything is split in pairs, so the cross-shard path is a client handler that checks it.
         CommandSpec("mset", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 2), group: "string",
@@ -362,11 +360,6 @@ enum StringCommands {
         for i in 1..<args.count { writeValueOrNull(ctx, key: args[i], &out) }
     }
 
-    /// One key of a split MGET: its value, or a null (also for other types: MGET never says WRONGTYPE).
-    static func mgetPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        writeValueOrNull(ctx, key: args[1], &out)
-    }
-
     private static func writeValueOrNull(_ ctx: ShardContext, key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) {
         if let e = ctx.shard.lookupForRead(db: ctx.db, key: key), e.kind == .string {
             out.writeBulk(e.value)
@@ -443,12 +436,56 @@ enum StringCommands {
     /// MSET whose keys span shards: one MSET part per shard with that shard's pairs.
     static func msetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard pairsOK(args, &out) else { return }
-        let op = MultiShardOperation(client: c) { op, out in
+        let op = w.operations.make(client: c) { op, out in
             if let error = op.firstError() { out.append(error) } else { out.writeOK() }
             return true
         }
         storeAll(op, args)
         for g in pairsByShard(w, args, withValues: true) { op.addPart(shard: g.shard, command: msetIndex, spanIndices: g.spans) }
+        op.isOneShot = true
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    private static let mgetIndex = CommandTable.shared.index(of: "mget")!
+
+    /// MGET whose keys span shards: one MGET part per shard with that shard's keys (not a
+    /// part per key); the reply takes each key's value from its shard's array in turn.
+    static func mgetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let op = w.operations.make(client: c) { op, out in
+            // Part p answers its shard's keys in argument order: a cursor into each reply.
+            var cursors = [Int](repeating: 0, count: op.parts.count)
+            for p in 0..<op.parts.count {
+                let r = op.reply(p)
+                guard r.count > 0, r[0] == UInt8(ascii: "*"), let header = RESPScan.lineEnd(r, from: 0) else {
+                    out.append(r)  // an error (none is expected from MGET)
+                    return true
+                }
+                cursors[p] = header
+            }
+            out.writeArrayHeader(op.shardPart.count)
+            for p in op.shardPart {
+                let r = op.reply(p)
+                let end = RESPScan.elementEnd(r, from: cursors[p]) ?? r.count
+                out.append(UnsafeRawBufferPointer(rebasing: r[cursors[p]..<end]))
+                cursors[p] = end
+            }
+            return true
+        }
+        storeAll(op, args)
+        // Parts in the order their shards first appear; each holds [name, its keys...].
+        var partOfShard = [Int](repeating: -1, count: w.context.shardCount)
+        var groups: [(shard: Int, spans: [Int])] = []
+        for i in 1..<args.count {
+            let s = w.shardOf(args[i])
+            if partOfShard[s] < 0 {
+                partOfShard[s] = groups.count
+                groups.append((s, [0]))
+            }
+            groups[partOfShard[s]].spans.append(i)
+            op.shardPart.append(partOfShard[s])
+        }
+        for g in groups { op.addPart(shard: g.shard, command: mgetIndex, spanIndices: g.spans) }
+        op.isOneShot = true
         w.start(op, client: c, call: &call, out: &out)
     }
 
