@@ -144,3 +144,19 @@ def test_replicas_apply_a_pipelined_chain_in_order(nodes):
     for r in replicas:
         wait_until(lambda: same_data(master, r), timeout=10, message="replica data equal to the master's")
         assert r.conn().cmd("GET", "log") == "".join("%d," % i for i in range(100)).encode()
+
+
+def test_thousands_of_chained_transactions_on_one_pair(server):
+    """100 connections each pipelining 100 transactions on the same two keys: every worker's
+    chain grows thousands long and completes in turn (in a loop, not by recursion)."""
+    a, b = keys_on_two_shards("chain:long")
+    setup = server.conn()
+    setup.cmd("DEL", a, b)
+    conns = [Conn(server.port) for _ in range(100)]
+    batch = b"".join(encode(*x) for x in transaction(("INCR", a), ("INCR", b))) * 100
+    for c in conns:
+        c.send_raw(batch)
+    for c in conns:
+        replies = [c.read() for _ in range(400)]
+        assert replies[-1][0] == replies[-1][1]
+    assert setup.cmd("MGET", a, b) == [b"10000", b"10000"]

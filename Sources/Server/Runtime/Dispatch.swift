@@ -326,6 +326,16 @@ extension Worker {
         requestLocks(op, slot: slot, eager: true, numbered: true)
     }
 
+    /// Completes `op`, whose turn in its chain came, and those after it whose turn comes
+    /// with it: in a loop, not by recursion (a chain may be thousands of operations long).
+    private func completeInTurn(_ op: MultiShardOperation) {
+        chainTurns.append(op)
+        guard !completingChainTurns else { return }
+        completingChainTurns = true
+        while let next = chainTurns.popLast() { continueOperation(slot: next.slot, next) }
+        completingChainTurns = false
+    }
+
     /// A chained operation is over: its client may chain anew, and the next one of its
     /// chain may complete (returned, if it was only waiting for this one).
     private func endChained(_ op: MultiShardOperation) -> MultiShardOperation? {
@@ -419,7 +429,7 @@ extension Worker {
         }
         finishLocked(op)
         releaseOperation(slot)
-        if let next = endChained(op) { continueOperation(slot: next.slot, next) }
+        if let next = endChained(op) { completeInTurn(next) }
         // Run the commands that arrived while the client waited.
         if let c = resumed, !c.input.isEmpty { process(c) }
     }

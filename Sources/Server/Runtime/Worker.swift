@@ -55,8 +55,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
     var masterStreamHold = MasterStreamHold.none
 
-    /// The chained operation this worker started last (MultiShardOperation: chains).
+    /// The chained operation this worker started last (MultiShardOperation: chains), and
+    /// those whose turn to complete came while another was completing.
     var lastChained: MultiShardOperation?
+    var chainTurns: [MultiShardOperation] = []
+    var completingChainTurns = false
     /// EXEC's plan of the transaction being started (kept for its capacity).
     var execPlanScratch: [TransactionCommands.ExecItem] = []
     /// Reply scratch for replies that must queue behind outstanding ones.
