@@ -8,7 +8,10 @@ matches the stream from its point on (found by test_replication_fuzz.py):
 - a replica restarted from its dump continued the master's history but its own stream
   started again from offset 0;
 - a sharded replica's snapshot for its own replica could miss a command its stream had
-  before the snapshot point (commands are passed on when dispatched, run later)."""
+  before the snapshot point (commands are passed on when dispatched, run later);
+- a replica with several workers saved its dump without its master's history when SAVE or
+  BGSAVE came on a connection of a worker other than the one that owns the link."""
+import pathlib
 import re
 
 import pytest
@@ -17,6 +20,7 @@ from support.info import info
 from support.load import Writer
 from support.replication import link_up
 from support.waiting import wait_until
+from support.workers import connections_on_two_workers
 
 DEBUG = ("--enable-debug-command", "yes")
 
@@ -133,3 +137,27 @@ def test_full_syncs_served_by_a_sharded_replica_under_load_match_its_stream(make
     assert re.fullmatch("[0-9a-f]{40}", digest)
     assert middle.conn().cmd("DEBUG", "DIGEST") == digest
     assert chained.conn().cmd("DEBUG", "DIGEST") == digest
+
+
+@pytest.mark.parametrize("command", ["SAVE", "BGSAVE"])
+def test_a_sharded_replica_saves_its_masters_history_from_any_worker(command, make_server):
+    master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
+    m = master.conn()
+    replica = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG,
+                          "--replicaof", "127.0.0.1", str(master.port))
+    for i in range(100):
+        m.cmd("SET", "k%d" % i, "v%d" % i)
+    wait_until(lambda: info(replica.conn(), "replication")["slave_repl_offset"]
+               == info(m, "replication")["master_repl_offset"], timeout=20, message="replica in sync")
+    dump = pathlib.Path(replica.dir) / "dump.rdb"
+    for c in connections_on_two_workers(replica.port):   # one on each worker
+        if dump.exists():
+            dump.unlink()
+        if command == "SAVE":
+            assert c.cmd("SAVE") == "OK"
+        else:
+            assert c.cmd("BGSAVE") == "Background saving started"
+            wait_until(lambda: dump.exists() and info(c, "persistence")["rdb_bgsave_in_progress"] == "0",
+                       message="the background save to finish")
+        data = dump.read_bytes()
+        assert b"repl-id" in data and b"repl-offset" in data

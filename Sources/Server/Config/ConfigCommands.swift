@@ -115,7 +115,18 @@ enum ConfigCommands {
             return nil
         }
         if let failure { out.writeError(string: failure); return }
-        apply(w, names: Set(pairs.map { Config.parameter(named: $0.0)!.name }))
+        let names = Set(pairs.map { Config.parameter(named: $0.0)!.name })
+        apply(w, names: names)
+        if names.contains("proto-max-bulk-len") {
+            // Every worker's open connections take the new limit before the OK: a client that
+            // sends a big argument after it, on any connection, meets the limit (Redis has
+            // one thread, so it always does).
+            let limit = w.context.config.withLock { $0.protoMaxBulkLen }
+            w.askEveryWorker(c, call: call, out: &out, ask: { worker in
+                for client in worker.clients.open { client.parser.maxBulkLength = limit }
+            }, finish: { _, _, _, out in out.writeOK() })
+            return
+        }
         out.writeOK()
     }
 
@@ -126,12 +137,6 @@ enum ConfigCommands {
         let config = w.context.config.withLock { config in
             LiveConfig.publish(config)
             return config
-        }
-        if names.contains("proto-max-bulk-len") {
-            let limit = config.protoMaxBulkLen
-            w.broadcast { worker in
-                for client in worker.clients.open { client.parser.maxBulkLength = limit }
-            }
         }
         if names.contains("dir") { _ = chdir(config.value("dir")) }
     }

@@ -414,8 +414,9 @@ extension Worker {
         }
     }
 
-    /// A SHUTDOWN that failed on worker 0 (for a client of this worker).
-    func deliverShutdownError(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
+    /// The reply of a command this worker's client asked worker 0 to run (a replica's SAVE,
+    /// a SHUTDOWN that failed there).
+    func deliverRemoteReply(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
         guard let c = clients.client(fd: fd, id: id) else { return }
         bytes.withUnsafeBytes { deliverDeferredReply(to: c, ticket: ticket, $0) }
     }
@@ -435,7 +436,7 @@ extension Worker {
                 w.shutdown(client: nil, save: save, call: &noCommand, out: &reply)
                 guard let ticket else { return }
                 let bytes = Array(reply.readable)
-                w.send(.control({ back in back.deliverShutdownError(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+                w.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
             }), to: 0)
             return
         }
@@ -477,6 +478,22 @@ enum PersistenceCommands {
         let state = w.context.persistence
         guard state.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { out.writeError("ERR Background save already in progress"); return }
+        if w.index != 0 && call.nesting == nil && w.context.replication.isReplica.load(ordering: .relaxed) {
+            // A replica's dump carries its master's history (a restart then resyncs partially)
+            // only when taken on worker 0, which owns the link: the save runs there.
+            let ticket = c.takeTicket()
+            let (fd, id, origin) = (c.fd, c.id, w.index)
+            w.send(.control({ zero in
+                var noCommand = CommandCall()
+                var unused = ByteBuffer(capacity: 16)
+                zero.saveNow(client: nil, call: &noCommand, out: &unused) { ok, _ in
+                    state.saveInProgress.store(false, ordering: .releasing)
+                    let bytes = Array((ok ? "+OK\r\n" : "-ERR\r\n").utf8)
+                    zero.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+                }
+            }), to: 0)
+            return
+        }
         w.saveNow(client: c, call: &call, out: &out) { ok, out in
             state.saveInProgress.store(false, ordering: .releasing)
             if ok { out.writeOK() } else { out.writeError("ERR") }
@@ -496,6 +513,18 @@ enum PersistenceCommands {
         } else if call.nesting != nil {
             state.backgroundSaveScheduled.store(true, ordering: .relaxed)
             out.append("+Background saving scheduled\r\n")
+        } else if w.index != 0 && w.context.replication.isReplica.load(ordering: .relaxed) {
+            // As SAVE: a replica's snapshot point is taken on worker 0, which owns the link.
+            let ticket = c.takeTicket()
+            let (fd, id, origin) = (c.fd, c.id, w.index)
+            w.send(.control({ zero in
+                var noCommand = CommandCall()
+                var unused = ByteBuffer(capacity: 64)  // a save without a client answers nobody
+                let started = zero.backgroundSave(client: nil, call: &noCommand, out: &unused)
+                let bytes = Array((started ? "+Background saving started\r\n"
+                                           : "-ERR Background save already in progress\r\n").utf8)
+                zero.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+            }), to: 0)
         } else if !w.backgroundSave(client: c, call: &call, out: &out) {
             out.writeError("ERR Background save already in progress")
         }

@@ -136,8 +136,8 @@ final class Client {
     /// Delivers the reply for `ticket` and moves every reply now in order to `output`.
     func fill(ticket: UInt32, with bytes: UnsafeRawBufferPointer) {
         let index = head + Int(ticket &- firstTicket)
-        guard index >= head && index < slots.count, !slots[index].ready else { return }
-        unfilledTickets -= 1
+        guard index >= head && index < slots.count else { return }
+        if !slots[index].ready { unfilledTickets -= 1 }
         if index == head {
             if !slots[index].muted { output.append(bytes) }
             advance()

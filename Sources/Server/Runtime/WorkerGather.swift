@@ -81,12 +81,6 @@ extension Worker {
         }
     }
 
-    /// Runs `body` on every worker (its own thread), without waiting for it (CONFIG SET side effects).
-    func broadcast(_ body: @escaping @Sendable (Worker) -> Void) {
-        body(self)
-        for target in 0..<context.workerCount where target != index { send(.control(body), to: target) }
-    }
-
     /// Fills a client's reserved reply slot with a reply computed later on this worker.
     /// `command`: the table index of the command answered, whose failed calls an error counts.
     func deliverDeferredReply(to c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer, command: Int = -1) {

@@ -197,7 +197,7 @@ enum TransactionCommands {
 
     /// Commands that answer once every worker has (`askEveryWorker`): with several workers
     /// they cannot run in the inline path, which writes every reply at once.
-    private static let gathering: Set<String> = ["info", "client|list", "client|kill", "config|resetstat"]
+    private static let gathering: Set<String> = ["info", "client|list", "client|kill", "config|resetstat", "config|set"]
 
     /// What EXEC asks about each queued command, by table index, worked out once: reading a
     /// `CommandSpec` copies it (strings and arrays: a retain and release each) per command.
