@@ -48,6 +48,12 @@ extension Worker {
     /// their clients' next commands: single commands must be checked (mustWait).
     var hasWaitingCommands: Bool { !waiting.isEmpty || !chainedRequestsPending.isEmpty }
 
+    /// A command of `client` waits on this shard, or a chained lock request of it is not
+    /// granted here yet: the client's next command here must come after them.
+    func hasQueuedWork(of client: UInt64) -> Bool {
+        waiting.hasCommand(of: client) || chainedRequestsPending[client] != nil
+    }
+
     // MARK: Single commands
 
     /// Whether a command must wait: a granted lock holds one of its keys (or the whole
@@ -55,7 +61,7 @@ extension Worker {
     @inline(never)
     func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
         if shard.locks.isIdle && !hasWaitingCommands { return false }
-        if waiting.hasCommand(of: client) || chainedRequestsPending[client] != nil { return true }
+        if hasQueuedWork(of: client) { return true }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         guard route.firstKey > 0, args.count > Int(route.firstKey) else { return false }

@@ -315,12 +315,17 @@ enum TransactionCommands {
     }
 
     /// The common case needs no locks: every queued command runs on this worker's own shard
-    /// (or touches no keys) and no lock or waiting command is pending there. Then the
-    /// transaction runs here and now, in one go: nothing else can interleave on this
-    /// thread, which is all the atomicity it needs. Returns false to take the general path.
+    /// (or touches no keys), no granted lock holds one of its keys, and nothing of the
+    /// client waits on the shard. Then the transaction runs here and now, in one go:
+    /// nothing else can interleave on this thread, which is all the atomicity it needs (a
+    /// lock request still queued for one of its keys just comes after it). Returns false to
+    /// take the general path.
     private static func runInline(_ w: Worker, _ c: Client, _ tx: TransactionQueue, _ call: inout CommandCall,
                                   _ out: inout ByteBuffer) -> Bool {
-        guard let shard = w.shard, shard.locks.isIdle, !w.hasWaitingCommands else { return false }
+        // Keys held by a granted lock belong to an operation in flight (as for single
+        // commands, mustWait); the client's own commands queued on the shard come first.
+        guard let shard = w.shard, !shard.locks.wholeShardHeld, !w.hasQueuedWork(of: c.id) else { return false }
+        let checkLocks = !shard.locks.isIdle
         let own = w.index
         for s in c.watchedShards where w.context.owner(ofShard: s) != own { return false }
         let fits = tx.storage.withUnsafeBytes { bytes in
@@ -335,6 +340,7 @@ enum TransactionCommands {
                         var i = Int(route.firstKey)
                         while i <= last {
                             if w.context.owner(ofShard: w.shardOf(args[i])) != own { return false }
+                            if checkLocks && shard.locks.blocks(key: args[i]) { return false }
                             i += max(1, Int(route.step))
                         }
                         return true
