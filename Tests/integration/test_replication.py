@@ -308,6 +308,25 @@ def test_a_group_read_reaches_replicas_before_the_writes_after_it(nodes):
         assert last_delivered_id(r, dst, "g") == last_delivered_id(m, dst, "g") == b"1-1", dst
 
 
+def test_a_flush_from_the_worker_without_the_shard_reaches_replicas_before_the_writes_after_it(nodes):
+    """One shard, two workers: FLUSHDB from the worker without the shard is an operation (its
+    part runs on the other worker) that propagates as itself. Without a lock it went out once
+    its reply was back, after a SET pipelined behind it had run on the shard, so replicas
+    flushed that SET away."""
+    master = nodes("--save", "", "--threads", "2", "--shards", "1", *DEBUG)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    # A database per connection: the other's FLUSHDB must not hide what this one left.
+    for db, c in enumerate(connections_on_two_workers(master.port)):
+        assert c.cmd("SELECT", str(db)) == "OK"
+        assert c.pipeline([["FLUSHDB"], ["SET", "after", "x"]]) == ["OK", "OK"]
+    assert master.conn().cmd("WAIT", "1", "10000") == 1   # the replica has applied it all
+    r = replica.conn()
+    for db in (0, 1):
+        assert r.cmd("SELECT", str(db)) == "OK"
+        assert r.cmd("KEYS", "*") == [b"after"], db
+
+
 def test_a_restarted_replica_continues_with_a_partial_resync(nodes):
     master = master_node(nodes)
     m = master.conn()
