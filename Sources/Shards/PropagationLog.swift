@@ -144,7 +144,13 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
         buffer.append(scratch.readable)
     }
 
-    public func touched() { header(.touched, db: 0, tag: tag, length: 0) }
+    /// Marks group `tag` as having changed data. Outside a group it means nothing (there is
+    /// no operation to propagate as itself), and a mark with tag 0 would open a group that
+    /// never closes.
+    public func touched() {
+        guard tag != 0 else { return }
+        header(.touched, db: 0, tag: tag, length: 0)
+    }
 
     /// Closes group `tag`: emit it (or `replacement`, if any record came) or fold it into `parent`.
     public func complete(tag: UInt64, parent: UInt64 = 0, db: Int = 0, replacement: UnsafeRawBufferPointer? = nil) {

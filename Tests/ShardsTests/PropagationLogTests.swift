@@ -64,6 +64,17 @@ import Testing
         #expect(clock.safeBound() == 3)                       // nothing outstanding
     }
 
+    /// A part of an operation without a group (tag 0: its records go out as they come)
+    /// marks nothing: the mark would open a group that no `complete` ever closes.
+    @Test func aChangeMarkOutsideAGroupRecordsNothing() {
+        let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
+        log.touched()
+        #expect(log.isEmpty)
+        log.tag = 9
+        log.touched()
+        #expect(records(log).map(\.kind) == [.touched])
+    }
+
     @Test func aReplicaRecordsNoExpiries() {
         let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
         log.recordsOwnWrites = false

@@ -14,6 +14,7 @@ from support.marks import needs_redis
 from support.processes import REDIS_SERVER, free_port, shards
 from support.replication import link_up, same_data, wait_in_sync
 from support.resp import encode
+from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 from support.workers import connections_on_two_workers, send_until_one_waits
 
@@ -270,6 +271,60 @@ def test_the_stream_carries_transactions_whole_and_cross_shard_commands_as_thems
     assert sorted(got[3:7]) == [["INCR", k] for k in ("a", "b", "c", "d")]
     assert got[8][:4] == ["SET", "e", "5", "PXAT"]
     assert got[9] == ["SET", "end", "x"]
+
+
+def last_delivered_id(conn, key, group):
+    for g in conn.cmd("XINFO", "GROUPS", key):
+        fields = dict(zip(g[0::2], g[1::2]))
+        if fields[b"name"] == group.encode():
+            return fields[b"last-delivered-id"]
+    return None
+
+
+def test_a_group_read_reaches_replicas_before_the_writes_after_it(nodes):
+    """XREADGROUP's XCLAIMs go out when its part runs on the stream's shard, not when the reply
+    is back on the client's worker: a RENAME pipelined behind it ran on that shard in between,
+    and replicas got the RENAME first, then XCLAIMs for a key that no longer existed (the
+    master kept the pending entry and the group's new last ID, no replica had them)."""
+    master = master_node(nodes, 2)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    # One stream on each shard: whichever worker serves this connection, one of them sits on
+    # the other worker's shard.
+    tags = keys_on_two_shards("t")
+    for tag in tags:
+        src, dst = "{%s}src" % tag, "{%s}dst" % tag
+        m.cmd("XADD", src, "1-1", "f", "v")
+        assert m.cmd("XGROUP", "CREATE", src, "g", "0") == "OK"
+        read, renamed = m.pipeline([["XREADGROUP", "GROUP", "g", "c2", "STREAMS", src, ">"], ["RENAME", src, dst]])
+        assert read == [[src.encode(), [[b"1-1", [b"f", b"v"]]]]] and renamed == "OK"
+    assert m.cmd("WAIT", "1", "10000") == 1   # the replica has applied everything before it
+    r = replica.conn()
+    for tag in tags:
+        dst = "{%s}dst" % tag
+        assert m.cmd("XPENDING", dst, "g") == [1, b"1-1", b"1-1", [[b"c2", b"1"]]]
+        assert r.cmd("XPENDING", dst, "g") == m.cmd("XPENDING", dst, "g"), dst
+        assert last_delivered_id(r, dst, "g") == last_delivered_id(m, dst, "g") == b"1-1", dst
+
+
+def test_a_flush_from_the_worker_without_the_shard_reaches_replicas_before_the_writes_after_it(nodes):
+    """One shard, two workers: FLUSHDB from the worker without the shard is an operation (its
+    part runs on the other worker) that propagates as itself. Without a lock it went out once
+    its reply was back, after a SET pipelined behind it had run on the shard, so replicas
+    flushed that SET away."""
+    master = nodes("--save", "", "--threads", "2", "--shards", "1", *DEBUG)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    # A database per connection: the other's FLUSHDB must not hide what this one left.
+    for db, c in enumerate(connections_on_two_workers(master.port)):
+        assert c.cmd("SELECT", str(db)) == "OK"
+        assert c.pipeline([["FLUSHDB"], ["SET", "after", "x"]]) == ["OK", "OK"]
+    assert master.conn().cmd("WAIT", "1", "10000") == 1   # the replica has applied it all
+    r = replica.conn()
+    for db in (0, 1):
+        assert r.cmd("SELECT", str(db)) == "OK"
+        assert r.cmd("KEYS", "*") == [b"after"], db
 
 
 def test_a_restarted_replica_continues_with_a_partial_resync(nodes):

@@ -57,7 +57,10 @@ final class MultiShardOperation {
     var propagateAs: (db: Int, command: [UInt8])?
 
     // Locking (see Locking.swift). An operation whose lock plan names more than one shard,
-    // or that forces locking (EXEC), runs only once every shard has granted its locks.
+    // that forces locking (EXEC), or that propagates as itself runs only once every shard
+    // has granted its locks. The last even on one shard: its replication group is emitted
+    // when it finishes, so the locks must keep later writes on that shard from reaching
+    // replicas first (a FLUSHDB from a worker without the only shard, then a SET).
     var lockPlan = ShardMap<TransactionLock.ShardLockSet>()
     var forceLocks = false
     var lock: TransactionLock?
@@ -79,7 +82,7 @@ final class MultiShardOperation {
     /// its failed call, as Redis counts a blocked XREADGROUP woken by NOGROUP.
     var command = -1
 
-    var needsLocks: Bool { forceLocks || lockPlan.count > 1 }
+    var needsLocks: Bool { forceLocks || lockPlan.count > 1 || propagateAs != nil }
     /// Every part is known when it starts and `combine` answers once they are in (EXEC of
     /// single-shard commands, MGET/MSET/DEL... across shards): its parts can run as each
     /// shard grants, and its client need not wait for it (see chains below).

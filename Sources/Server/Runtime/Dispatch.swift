@@ -285,6 +285,13 @@ extension Worker {
                 releaseOperation(slot)
                 return
             }
+        } else if op.propagateAs == nil && !op.forceLocks {
+            // No lock keeps other writes off its keys until it finishes (XREADGROUP, reads):
+            // its parts' records go out as they are made. Held for a group closed when the
+            // last reply is in, they would reach replicas after writes its shards ran in
+            // between (a pipelined RENAME of the stream XREADGROUP read: replicas then got
+            // the RENAME first, and the XCLAIMs for a key that no longer existed).
+            op.propagationTag = 0
         }
         while true {
             sendParts(op, slot: slot)
@@ -445,8 +452,9 @@ extension Worker {
     /// Releases the operation's locks, if it took any.
     private func finishLocked(_ op: MultiShardOperation) {
         // Closes the operation's replication group while its locks still hold, so nothing
-        // that conflicts with it can be recorded between its writes and this point.
-        if let log = propagation {
+        // that conflicts with it can be recorded between its writes and this point (tag 0:
+        // no group, its records went out as they came).
+        if let log = propagation, op.propagationTag != 0 {
             if let replacement = op.propagateAs {
                 replacement.command.withUnsafeBytes {
                     log.complete(tag: op.propagationTag, parent: op.propagationParent, db: replacement.db, replacement: $0)
