@@ -13,6 +13,7 @@ matches the stream from its point on (found by test_replication_fuzz.py):
   BGSAVE came on a connection of a worker other than the one that owns the link."""
 import pathlib
 import re
+import time
 
 import pytest
 
@@ -161,3 +162,31 @@ def test_a_sharded_replica_saves_its_masters_history_from_any_worker(command, ma
                        message="the background save to finish")
         data = dump.read_bytes()
         assert b"repl-id" in data and b"repl-offset" in data
+
+
+def test_a_replica_restarted_from_its_dump_keeps_keys_that_expired_meanwhile(make_server):
+    """As Redis's rdbLoad on a replica: a key whose deadline passed while the replica was
+    down stays (hidden from reads) until the master's DEL, instead of being dropped at load,
+    which let the master's later commands on that key find a different state here."""
+    master = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG)
+    m = master.conn()
+    assert m.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0") == "OK"
+    replica = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG,
+                          "--replicaof", "127.0.0.1", str(master.port))
+    m.cmd("SET", "stay", "v")
+    m.cmd("SET", "gone", "v", "PX", "300")
+    deadline = time.monotonic() + 0.3
+    wait_until(lambda: info(replica.conn(), "replication")["slave_repl_offset"]
+               == info(m, "replication")["master_repl_offset"], timeout=20, message="replica in sync")
+    assert replica.conn().cmd("SAVE") == "OK"
+    replica.kill()
+    wait_until(lambda: time.monotonic() > deadline + 0.05, message="the deadline to pass")
+    again = make_server("--threads", "2", "--shards", "2", "--save", "", *DEBUG,
+                        "--replicaof", "127.0.0.1", str(master.port), data_dir=replica.dir)
+    r = again.conn()
+    wait_until(lambda: link_up(r), timeout=20, message="link up")
+    assert info(m, "stats")["sync_partial_ok"] == "1"
+    assert r.cmd("DBSIZE") == 2
+    assert r.cmd("GET", "gone") is None        # expired: hidden from reads
+    assert m.cmd("GET", "gone") is None        # the master expires it and propagates a DEL
+    wait_until(lambda: r.cmd("DBSIZE") == 1, message="the master's DEL to reach the replica")

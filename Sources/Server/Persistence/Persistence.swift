@@ -143,6 +143,10 @@ enum Persistence {
         let now = Clock.unixMilliseconds()
         var loaded = 0, expired = 0
         let started = Clock.monotonicMilliseconds()
+        // A replica keeps keys whose deadline passed while it was down and waits for its
+        // master's DEL, as Redis's rdbLoad does (only a master drops them): dropped, the
+        // master's later commands on such a key found something else here.
+        let keepExpired = !config.value("replicaof").isEmpty
         for w in workers { w.shard?.now = now }
         do {
             // Like Redis, rdbchecksum no also skips the check on load.
@@ -151,7 +155,7 @@ enum Persistence {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
                 if case .unsupported = record.value { return }  // types not supported yet
-                if record.expireAtMs != 0 && record.expireAtMs <= now {
+                if record.expireAtMs != 0 && record.expireAtMs <= now && !keepExpired {
                     expired += 1
                     return
                 }
