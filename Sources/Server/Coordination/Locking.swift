@@ -129,7 +129,8 @@ extension Worker {
 
     /// Asks for the operation's locks from each shard's owner, numbered in the global order
     /// (LockOrder) when several shards are involved. May grant synchronously.
-    /// `eager`: remote parts may go with the lock request. Only when the client has nothing
+    /// `eager`: every part runs as its shard grants (those for other workers travel with the
+    /// lock request), unless a WATCH must be checked first. Only when the client has nothing
     /// else in flight: an earlier command of it still waiting in this pass's batch (sent at
     /// the end of the pass) or queued on a shard could otherwise run after these parts.
     /// `numbered`: take a number in the global order even for a single shard (chains).
