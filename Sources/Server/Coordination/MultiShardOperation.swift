@@ -206,11 +206,7 @@ final class MultiShardOperation {
     func addPart(shard: Int, command: UInt16, spanIndices: [Int], db: Int? = nil, resp: RESPVersion? = nil) {
         let first = spans.count
         for i in spanIndices { spans.append(spans[i]) }
-        parts.append(Part(shard: shard, command: command, firstSpan: first, argumentCount: spanIndices.count,
-                          db: db ?? self.db, resp: resp ?? self.resp))
-        replyRanges.append(nil)
-        remaining += 1
-        unsent = unsent.lowerBound..<parts.count
+        addPart(shard: shard, command: command, spans: first..<spans.count, db: db ?? self.db, resp: resp ?? self.resp)
     }
 
     /// Adds a part whose arguments are the stored spans `spans`, already contiguous.

@@ -418,8 +418,23 @@ extension Worker {
         }
     }
 
-    /// The reply of a command this worker's client asked worker 0 to run (a replica's SAVE,
-    /// a SHUTDOWN that failed there).
+    /// Runs `body` on worker 0 for a client of this worker (a replica's saves: its dump
+    /// carries the master's history only when taken there, beside the link) and delivers
+    /// what `body` hands to `answer` as the client's reply. Without a client, nobody is
+    /// answered.
+    func onWorkerZero(for client: Client?,
+                      _ body: @escaping @Sendable (Worker, _ answer: @escaping @Sendable ([UInt8]) -> Void) -> Void) {
+        let ticket = client?.takeTicket()
+        let (fd, id, origin) = (client?.fd ?? -1, client?.id ?? 0, index)
+        send(.control({ zero in
+            body(zero) { bytes in
+                guard let ticket else { return }
+                zero.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+            }
+        }), to: 0)
+    }
+
+    /// The reply of a command this worker's client asked worker 0 to run (onWorkerZero).
     func deliverRemoteReply(fd: Int32, id: UInt64, ticket: UInt32, _ bytes: [UInt8]) {
         guard let c = clients.client(fd: fd, id: id) else { return }
         bytes.withUnsafeBytes { deliverDeferredReply(to: c, ticket: ticket, $0) }
@@ -432,16 +447,12 @@ extension Worker {
         if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
             // A replica's final dump carries its master's history only when saved on worker 0,
             // which owns the link; the save's error, if any, is answered from there.
-            let ticket = client?.takeTicket()
-            let (fd, id, origin) = (client?.fd ?? -1, client?.id ?? 0, index)
-            send(.control({ w in
+            onWorkerZero(for: client) { zero, answer in
                 var reply = ByteBuffer(capacity: 64)
                 var noCommand = CommandCall()
-                w.shutdown(client: nil, save: save, call: &noCommand, out: &reply)
-                guard let ticket else { return }
-                let bytes = Array(reply.readable)
-                w.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
-            }), to: 0)
+                zero.shutdown(client: nil, save: save, call: &noCommand, out: &reply)
+                answer(Array(reply.readable))
+            }
             return
         }
         Log.notice("User requested shutdown...")
@@ -485,17 +496,14 @@ enum PersistenceCommands {
         if w.index != 0 && call.nesting == nil && w.context.replication.isReplica.load(ordering: .relaxed) {
             // A replica's dump carries its master's history (a restart then resyncs partially)
             // only when taken on worker 0, which owns the link: the save runs there.
-            let ticket = c.takeTicket()
-            let (fd, id, origin) = (c.fd, c.id, w.index)
-            w.send(.control({ zero in
+            w.onWorkerZero(for: c) { zero, answer in
                 var noCommand = CommandCall()
                 var unused = ByteBuffer(capacity: 16)
                 zero.saveNow(client: nil, call: &noCommand, out: &unused) { ok, _ in
                     state.saveInProgress.store(false, ordering: .releasing)
-                    let bytes = Array((ok ? "+OK\r\n" : "-ERR\r\n").utf8)
-                    zero.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
+                    answer(Array((ok ? "+OK\r\n" : "-ERR\r\n").utf8))
                 }
-            }), to: 0)
+            }
             return
         }
         w.saveNow(client: c, call: &call, out: &out) { ok, out in
@@ -519,16 +527,13 @@ enum PersistenceCommands {
             out.append("+Background saving scheduled\r\n")
         } else if w.index != 0 && w.context.replication.isReplica.load(ordering: .relaxed) {
             // As SAVE: a replica's snapshot point is taken on worker 0, which owns the link.
-            let ticket = c.takeTicket()
-            let (fd, id, origin) = (c.fd, c.id, w.index)
-            w.send(.control({ zero in
+            w.onWorkerZero(for: c) { zero, answer in
                 var noCommand = CommandCall()
                 var unused = ByteBuffer(capacity: 64)  // a save without a client answers nobody
                 let started = zero.backgroundSave(client: nil, call: &noCommand, out: &unused)
-                let bytes = Array((started ? "+Background saving started\r\n"
-                                           : "-ERR Background save already in progress\r\n").utf8)
-                zero.send(.control({ back in back.deliverRemoteReply(fd: fd, id: id, ticket: ticket, bytes) }), to: origin)
-            }), to: 0)
+                answer(Array((started ? "+Background saving started\r\n"
+                                      : "-ERR Background save already in progress\r\n").utf8))
+            }
         } else if !w.backgroundSave(client: c, call: &call, out: &out) {
             out.writeError("ERR Background save already in progress")
         }
