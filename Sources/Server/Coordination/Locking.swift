@@ -200,7 +200,12 @@ extension Worker {
     /// precede.
     func queueOrderedLocks(below bound: UInt64) {
         guard !orderedLocks.isEmpty else { return }
-        for r in orderedLocks.take(below: bound) { queueLock(r.lock, shard: r.shard) }
+        var ready = readyLocksScratch
+        readyLocksScratch = []  // a lock queued below may queue others: they get a new list
+        orderedLocks.take(below: bound, into: &ready)
+        for r in ready { queueLock(r.lock, shard: r.shard) }
+        ready.removeAll(keepingCapacity: true)
+        readyLocksScratch = ready
     }
 
     /// Asks for the locks of the client's operation that waited for its earlier replies,
@@ -242,25 +247,37 @@ extension Worker {
 
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
         guard let shard else { return }
-        pendingLocks[lock.id] = lock
-        let granted = shard.locks.enqueue(lock.request(for: shardIndex))
-        for id in granted { grant(id, shard: shardIndex) }
+        var granted = takeGrantScratch()
+        shard.locks.enqueue(lock.request(for: shardIndex), holder: lock, into: &granted)
+        for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
+        grantScratch = granted
     }
 
     func releaseLock(_ lock: TransactionLock, shard shardIndex: Int) {
         guard let shard else { return }
-        pendingLocks[lock.id] = nil
-        let granted = shard.locks.release(lock.id)
+        var granted = takeGrantScratch()
+        shard.locks.release(lock.id, into: &granted)
         // Keys the operation made ready are served before the commands that waited for it.
         serveReadyKeys()
-        for id in granted { grant(id, shard: shardIndex) }
+        for g in granted { grant(g, shard: shardIndex) }
         resumeWaiting()
+        grantScratch = granted
     }
 
-    private func grant(_ id: UInt64, shard shardIndex: Int) {
-        guard let lock = pendingLocks[id], let shard else { return }
+    /// The worker's grant list, emptied and owned by the caller until it gives it back (a
+    /// grant that runs parts may queue or release other locks meanwhile: they get a new one).
+    private func takeGrantScratch() -> [IntentLocks.Grant] {
+        var list = grantScratch
+        grantScratch = []
+        list.removeAll(keepingCapacity: true)
+        return list
+    }
+
+    private func grant(_ g: IntentLocks.Grant, shard shardIndex: Int) {
+        guard let holder = g.holder, let shard else { return }
+        let lock = unsafeDowncast(holder, to: TransactionLock.self)  // queueLock's holders are all locks
         var dirty = false
         if let client = lock.watchingClient {
             dirty = shard.watches.isDirty(client)

@@ -60,6 +60,8 @@ final class Client {
     var operationAwaitingTurn: Int?
     /// Chained operations in flight (MultiShardOperation: chains).
     var chainedInFlight = 0
+    /// When the worker first held this client's output back for them (-1: not held).
+    var heldBackSinceMs: Int64 = -1
     /// Shards holding this client's WATCHed keys.
     var watchedShards: Set<Int> = []
     var authenticated = !LiveConfig.passwordRequired.load(ordering: .relaxed)
