@@ -214,6 +214,8 @@ final class CommandTable: Sendable {
         let admission: UInt8
         /// An admin command: the server state admission reads may have changed after it.
         let isAdmin: Bool
+        /// May block its client (XREAD BLOCK...): its reply can take any time.
+        let mayBlock: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -299,7 +301,7 @@ final class CommandTable: Sendable {
                          transactionControl: spec.inMulti == .runsAtOnce,
                          noMulti: spec.flags.contains(.noMulti),
                          admission: AdmissionRule.mask(for: spec),
-                         isAdmin: spec.flags.contains(.admin))
+                         isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)

@@ -83,7 +83,7 @@ final class Client {
     }
 
     // Ordered reply tickets.
-    private struct Slot { var ready: Bool; var muted = false; var range: Range<Int> }
+    private struct Slot { var ready: Bool; var muted = false; var quick = false; var range: Range<Int> }
     private var slots: [Slot] = []
     private var firstTicket: UInt32 = 0   // ticket of slots[head]
     private var head = 0
@@ -107,8 +107,15 @@ final class Client {
 
     /// True while some earlier reply is still outstanding: new replies must queue.
     var hasOutstandingReplies: Bool { head < slots.count }
-    /// Tickets taken and not yet filled.
+    /// Tickets taken and not yet filled, and how many of them are quick (`takeTicket`).
     private(set) var unfilledTickets = 0
+    private(set) var unfilledQuickTickets = 0
+
+    /// Every reply still expected comes back soon: a command on another worker's shard
+    /// that cannot block, or a chained operation (Worker.holdsOutputBack).
+    var awaitsOnlyQuickReplies: Bool {
+        unfilledTickets > 0 && unfilledTickets == unfilledQuickTickets + chainedInFlight
+    }
 
     /// True when `ticket` is the oldest reply still expected.
     func isNextReply(_ ticket: UInt32) -> Bool { head < slots.count && firstTicket == ticket }
@@ -121,10 +128,13 @@ final class Client {
         !hasOutstandingReplies || Int32(bitPattern: firstTicket &- ticket) >= 0
     }
 
-    /// Reserves the next reply position for a reply that will arrive later.
-    func takeTicket() -> UInt32 {
+    /// Reserves the next reply position for a reply that will arrive later; `quick`: a
+    /// command sent to another worker's shard that cannot block there (its reply comes
+    /// back within a pass or two unless a lock holds it).
+    func takeTicket(quick: Bool = false) -> UInt32 {
         unfilledTickets += 1
-        slots.append(Slot(ready: false, muted: muted, range: 0..<0))
+        if quick { unfilledQuickTickets += 1 }
+        slots.append(Slot(ready: false, muted: muted, quick: quick, range: 0..<0))
         return firstTicket &+ UInt32(slots.count - head - 1)
     }
 
@@ -139,7 +149,10 @@ final class Client {
     func fill(ticket: UInt32, with bytes: UnsafeRawBufferPointer) {
         let index = head + Int(ticket &- firstTicket)
         guard index >= head && index < slots.count else { return }
-        if !slots[index].ready { unfilledTickets -= 1 }
+        if !slots[index].ready {
+            unfilledTickets -= 1
+            if slots[index].quick { unfilledQuickTickets -= 1 }
+        }
         if index == head {
             if !slots[index].muted { output.append(bytes) }
             advance()

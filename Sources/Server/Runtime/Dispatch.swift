@@ -179,7 +179,7 @@ extension Worker {
             let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
             withReply(c) { out in handler(ctx, args, &out) }
         } else {
-            let ticket = c.takeTicket()
+            let ticket = c.takeTicket(quick: !table.routes[Int(command)].mayBlock)
             batch(forWorker: owner).add(command: command, db: c.db, resp: c.resp, arguments: args,
                                         sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
         }

@@ -333,13 +333,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         swap(&flushList, &heldBack)
     }
 
-    /// A pipelining client whose only outstanding replies are chained operations' (they
-    /// come back within a pass or two) gets its output in one write once they are in, not
-    /// the part before them now and the rest next pass: a cross-shard pipeline cost ~1.8
-    /// sends per batch, redis-server one. Held back at most a millisecond or two (a chained
-    /// operation waiting behind a long-held lock), and never past a 16 KB output.
+    /// A pipelining client whose outstanding replies all come back within a pass or two
+    /// (commands on another worker's shard that cannot block, chained operations) gets its
+    /// output in one write once they are in, not the part before them now and the rest
+    /// next pass: a cross-shard pipeline cost ~1.8 sends per batch, redis-server one. Held
+    /// back at most a millisecond or two (a lock may hold such a reply), and never past a
+    /// 16 KB output.
     private func holdsOutputBack(_ c: Client) -> Bool {
-        guard c.chainedInFlight > 0, c.unfilledTickets == c.chainedInFlight, !c.closeASAP, !c.closeAfterReply,
+        guard c.awaitsOnlyQuickReplies, !c.closeASAP, !c.closeAfterReply,
               !c.output.isEmpty, c.output.count < ReplyMemory.bufferBytes else { return false }
         if c.heldBackSinceMs < 0 { c.heldBackSinceMs = nowMs }
         return nowMs - c.heldBackSinceMs < 2
