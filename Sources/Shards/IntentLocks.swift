@@ -122,10 +122,10 @@ public final class IntentLocks {
 
     private var entries: [Entry] = []
     private var freeEntries: [Int] = []
-    private var slotOf = IDMap<Int>()
+    private var slotOf = SlotMap()
     private var queues: [KeyQueue] = []
     private var freeQueues: [Int] = []
-    private var queueOf = IDMap<Int>()
+    private var queueOf = SlotMap()
     /// Whole-shard requests still queued (slots), in arrival order (rare: FLUSHALL, KEYS,
     /// EXEC of a server command...).
     private var wholeShardRequests: [Int] = []

@@ -241,7 +241,7 @@ extension Worker {
     /// still come (LockOrder). A chained one holds back its client's later commands here
     /// until it is granted and its parts have run.
     func lockArrived(_ lock: TransactionLock, shard: Int, order: UInt64) {
-        if lock.chainedClient != 0 { chainedRequestsPending[lock.chainedClient, default: 0] += 1 }
+        if lock.chainedClient != 0 { chainedRequestsPending[lock.chainedClient] = (chainedRequestsPending[lock.chainedClient] ?? 0) + 1 }
         if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
     }
 

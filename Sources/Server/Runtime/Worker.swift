@@ -45,7 +45,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var readyLocksScratch: OrderedLockRequests.Ready = []
     /// Chained lock requests (TransactionLock.chain) on this shard not granted yet, per
     /// client: that client's later commands here wait behind them.
-    var chainedRequestsPending = IDMap<Int>()
+    var chainedRequestsPending = SlotMap()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
     /// Replication records of this worker (and its shard), once replication is active.
