@@ -14,6 +14,10 @@ struct ShardContext {
     /// Where a later reply for this request goes (a blocked stream read), and the worker it came from.
     var sink: ReplySink? = nil
     var origin = -1
+    /// The worker running the command, for a handler that runs others in turn (a
+    /// transaction sent whole to its shard's owner). Set where requests from other workers
+    /// run; that worker outlives the call.
+    unowned(unsafe) var worker: Worker? = nil
 
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
     @inline(__always) var replicating: Bool { shard.recordsWrites }
@@ -236,7 +240,8 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
+        ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs, TransactionCommands.onOwnerSpecs,
+        PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]
 

@@ -8,7 +8,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case keys, scan, randomkey, object, detach, copyOut, attach, swapdb
     case dbsize, flushdb, flushall
     case digest, digestValue, setActiveExpire
-    case watch
+    case watch, execHere
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
 
@@ -31,6 +31,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .digestValue: "__digest_value"
         case .setActiveExpire: "__set_active_expire"
         case .watch: "__watch"
+        case .execHere: "__exec"
         case .xread: "__xread"
         case .xreadgroup: "__xreadgroup"
         case .xreadgroupCheck: "__xreadgroup_check"

@@ -112,7 +112,8 @@ extension Worker {
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress!, count: spans.count)
                         CommandTable.run(w.command, handler, ShardContext(shard: shard, db: w.db, resp: w.resp,
-                                                                          clientID: w.client, sink: w.sink, origin: w.origin),
+                                                                          clientID: w.client, sink: w.sink, origin: w.origin,
+                                                                          worker: self),
                                          args, &waitScratch, tag: w.tag)
                     }
                 }

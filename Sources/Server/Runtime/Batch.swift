@@ -76,6 +76,28 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
                                      argumentCount: Int32(arguments.count), sink: sink, transaction: transaction, tag: tag))
     }
 
+    /// Adds a whole transaction as one request (TransactionOnOwner): argument 0 empty, 1 a
+    /// header of (command index u16, argument count u32) per queued command, little-endian,
+    /// then the queued commands' arguments.
+    func add(command: UInt16, db: Int, resp: RESPVersion, transaction tx: TransactionQueue, headerBytesPerCommand: Int,
+             sink: ReplySink) {
+        let first = spans.count
+        spans.append(ArgSpan(offset: argumentBytes.count, count: 0))
+        let headerStart = argumentBytes.count
+        for queued in tx.commands {
+            let index = queued.index
+            argumentBytes.append(UInt8(truncatingIfNeeded: index))
+            argumentBytes.append(UInt8(truncatingIfNeeded: index >> 8))
+            for b in 0..<4 { argumentBytes.append(UInt8(truncatingIfNeeded: queued.count >> (8 * b))) }
+        }
+        spans.append(ArgSpan(offset: headerStart, count: tx.commands.count * headerBytesPerCommand))
+        let base = argumentBytes.count
+        tx.storage.withUnsafeBytes { argumentBytes.append($0) }
+        for span in tx.spans { spans.append(ArgSpan(offset: base + span.offset, count: span.count)) }
+        requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
+                                     argumentCount: Int32(2 + tx.spans.count), sink: sink))
+    }
+
     /// Adds a reply computed outside a request batch (a command that waited for a lock).
     func addReply(command: UInt16, sink: ReplySink, reply: UnsafeRawBufferPointer) {
         requests.append(ShardRequest(command: command, db: 0, resp: .resp2, firstSpan: Int32(spans.count),

@@ -460,7 +460,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
                     CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
-                                                                      clientID: r.sink.id, sink: r.sink, origin: batch.origin),
+                                                                      clientID: r.sink.id, sink: r.sink, origin: batch.origin,
+                                                                      worker: self),
                                      args, &batch.replies, tag: r.tag)
                 }
                 batch.replyEnds.append(batch.replies.count)

@@ -241,6 +241,7 @@ enum TransactionCommands {
             return
         }
         if runInline(w, c, tx, &call, &out) { return }
+        if runOnOwner(w, c, tx) { return }
         let op = w.operations.make(client: c) { _, _ in true }  // combine set below
         op.forceLocks = true
         op.abortReply = { op, out in out.writeNullArray(op.resp) }
@@ -391,7 +392,7 @@ enum TransactionCommands {
 
     /// Counts a command EXEC ran, as Redis's call() counts each command of a transaction
     /// (INFO commandstats, errorstats, total_commands_processed).
-    private static func countRun(_ w: Worker, _ command: UInt16, reply: UnsafeRawBufferPointer) {
+    static func countRun(_ w: Worker, _ command: UInt16, reply: UnsafeRawBufferPointer) {
         w.stats.commandsProcessed.add(1, ordering: .relaxed)
         w.commandStats.countQueued(Int(command), reply: reply)
     }
