@@ -48,6 +48,8 @@ extension Worker {
             call.propagateAs = (c.db, Array(bytes.readable))
         }
         if let route {
+            call.locks = lockListScratch  // its capacity, given back by start()
+            lockListScratch = []
             let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
             var i = Int(route.firstKey)
             while i <= last {

@@ -214,9 +214,10 @@ extension Worker {
         let last = route.lastKeyIndex(argumentCount: args.count)
         var i = Int(route.firstKey)
         while i <= last && i + stride <= args.count {  // a short final group is the command's own error
-            var indices = [name]
-            for j in 0..<stride { indices.append(op.store(args[i + j])) }
-            op.addPart(shard: shardOf(args[i]), command: part, spanIndices: indices)
+            let first = op.spans.count
+            op.spans.append(op.spans[name])
+            for j in 0..<stride { op.store(args[i + j]) }
+            op.addPart(shard: shardOf(args[i]), command: part, spans: first..<op.spans.count, db: op.db, resp: op.resp)
             op.lockKey(args[i], shard: shardOf(args[i]))
             i += Int(route.step)
         }
@@ -243,10 +244,12 @@ extension Worker {
     /// command's (CommandCall.swift): its keys to lock, its bytes to propagate, its EXEC.
     func start(_ op: MultiShardOperation, client c: Client, call: inout CommandCall, out: inout ByteBuffer) {
         let slot = register(op)
-        let (locks, propagateAs) = call.takeForOperation()
+        var (locks, propagateAs) = call.takeForOperation()
         for (shard, key) in locks {
             op.lockPlan[shard, default: .init()].keys.append(key)
         }
+        locks.removeAll(keepingCapacity: true)
+        lockListScratch = locks
         if let propagateAs { op.propagateAs = propagateAs }
         if let nesting = call.nesting {
             op.propagationParent = operations[nesting.slot]?.propagationTag ?? 0

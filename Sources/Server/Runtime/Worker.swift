@@ -43,6 +43,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
     var orderedLocks = OrderedLockRequests()
     var readyLocksScratch: OrderedLockRequests.Ready = []
+    /// The lock list a command call fills (commandCall) and an operation empties (start).
+    var lockListScratch: [(shard: Int, key: UInt64)] = []
     /// Chained lock requests (TransactionLock.chain) on this shard not granted yet, per
     /// client: that client's later commands here wait behind them.
     var chainedRequestsPending = SlotMap()

@@ -441,7 +441,25 @@ enum StringCommands {
             return true
         }
         storeAll(op, args)
-        for g in pairsByShard(w, args, withValues: true) { op.addPart(shard: g.shard, command: msetIndex, spanIndices: g.spans) }
+        // One part per shard, in the order shards first appear: [name, k, v, k, v...], its
+        // pairs in argument order. Each pair's shard is kept on the stack meanwhile.
+        let pairs = (args.count - 1) / 2
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: pairs + w.context.shardCount) { scratch in
+            let shardOfPair = UnsafeMutableBufferPointer(rebasing: scratch[..<pairs])
+            let seen = UnsafeMutableBufferPointer(rebasing: scratch[pairs...])
+            seen.initialize(repeating: 0)
+            for p in 0..<pairs { shardOfPair[p] = w.shardOf(args[1 + 2 * p]) }
+            for p in 0..<pairs where seen[shardOfPair[p]] == 0 {
+                seen[shardOfPair[p]] = 1
+                let first = op.spans.count
+                op.spans.append(op.spans[0])
+                for q in p..<pairs where shardOfPair[q] == shardOfPair[p] {
+                    op.spans.append(op.spans[1 + 2 * q])
+                    op.spans.append(op.spans[2 + 2 * q])
+                }
+                op.addPart(shard: shardOfPair[p], command: msetIndex, spans: first..<op.spans.count, db: op.db, resp: op.resp)
+            }
+        }
         op.isOneShot = true
         w.start(op, client: c, call: &call, out: &out)
     }
@@ -452,39 +470,49 @@ enum StringCommands {
     /// part per key); the reply takes each key's value from its shard's array in turn.
     static func mgetAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         let op = w.operations.make(client: c) { op, out in
-            // Part p answers its shard's keys in argument order: a cursor into each reply.
-            var cursors = [Int](repeating: 0, count: op.parts.count)
-            for p in 0..<op.parts.count {
-                let r = op.reply(p)
-                guard r.count > 0, r[0] == UInt8(ascii: "*"), let header = RESPScan.lineEnd(r, from: 0) else {
-                    out.append(r)  // an error (none is expected from MGET)
-                    return true
+            // Part p answers its shard's keys in argument order: a cursor into each reply
+            // (on the stack: a cross-shard MGET allocates nothing of its own).
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: op.parts.count) { cursors in
+                for p in 0..<op.parts.count {
+                    let r = op.reply(p)
+                    guard r.count > 0, r[0] == UInt8(ascii: "*"), let header = RESPScan.lineEnd(r, from: 0) else {
+                        out.append(r)  // an error (none is expected from MGET)
+                        return true
+                    }
+                    cursors[p] = header
                 }
-                cursors[p] = header
+                out.writeArrayHeader(op.shardPart.count)
+                for p in op.shardPart {
+                    let r = op.reply(p)
+                    let end = RESPScan.elementEnd(r, from: cursors[p]) ?? r.count
+                    out.append(UnsafeRawBufferPointer(rebasing: r[cursors[p]..<end]))
+                    cursors[p] = end
+                }
+                return true
             }
-            out.writeArrayHeader(op.shardPart.count)
-            for p in op.shardPart {
-                let r = op.reply(p)
-                let end = RESPScan.elementEnd(r, from: cursors[p]) ?? r.count
-                out.append(UnsafeRawBufferPointer(rebasing: r[cursors[p]..<end]))
-                cursors[p] = end
-            }
-            return true
         }
         storeAll(op, args)
-        // Parts in the order their shards first appear; each holds [name, its keys...].
-        var partOfShard = [Int](repeating: -1, count: w.context.shardCount)
-        var groups: [(shard: Int, spans: [Int])] = []
-        for i in 1..<args.count {
-            let s = w.shardOf(args[i])
-            if partOfShard[s] < 0 {
-                partOfShard[s] = groups.count
-                groups.append((s, [0]))
+        // Parts in the order their shards first appear; each holds [name, its keys...]:
+        // first each key's part, then one pass over the keys per part.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: w.context.shardCount) { partOfShard in
+            partOfShard.initialize(repeating: -1)
+            var shards = 0
+            for i in 1..<args.count {
+                let s = w.shardOf(args[i])
+                if partOfShard[s] < 0 {
+                    partOfShard[s] = shards
+                    shards += 1
+                }
+                op.shardPart.append(partOfShard[s])
             }
-            groups[partOfShard[s]].spans.append(i)
-            op.shardPart.append(partOfShard[s])
+            for part in 0..<shards {
+                let first = op.spans.count
+                op.spans.append(op.spans[0])
+                for i in 1..<args.count where op.shardPart[i - 1] == part { op.spans.append(op.spans[i]) }
+                let shard = partOfShard.firstIndex(of: part)!
+                op.addPart(shard: shard, command: mgetIndex, spans: first..<op.spans.count, db: op.db, resp: op.resp)
+            }
         }
-        for g in groups { op.addPart(shard: g.shard, command: mgetIndex, spanIndices: g.spans) }
         op.isOneShot = true
         w.start(op, client: c, call: &call, out: &out)
     }
