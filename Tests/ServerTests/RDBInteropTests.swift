@@ -133,7 +133,7 @@ struct RDBInteropTests {
         try redis.set("ttl-db-3", bytes("t"), db: 3)
         try redis.cli(["PEXPIREAT", "ttl-db-3", "4100000000999"], db: 3)
         let ints = (0..<600).map { "\($0)" }
-        let expectedTypes: [String: UInt8] = ["list": 18, "smallhash": 16, "bighash": 4, "intset": 11,
+        let expectedTypes: [String: UInt8] = ["list": 18, "intset": 11,
                                               "strset": 2, "smallzset": 17, "bigzset": 5]
         try redis.cli(["RPUSH", "list", "a", "b", "c"])
         try redis.cli(["HSET", "smallhash", "f", "v"])
@@ -157,7 +157,7 @@ struct RDBInteropTests {
         var byKey: [String: RDBRecord] = [:]
         for r in records { byKey["\(r.db)/" + String(decoding: r.key, as: UTF8.self)] = r }
         #expect(byKey.count == records.count, "no duplicate keys")
-        #expect(records.count == values.count + expectedTypes.count + 7)
+        #expect(records.count == values.count + expectedTypes.count + 9)
         for (key, value) in values {
             #expect(byKey["0/\(key)"]?.value == .string(value), "\(key)")
             #expect(byKey["0/\(key)"]?.expireAtMs == 0)
@@ -169,6 +169,13 @@ struct RDBInteropTests {
         #expect(byKey["3/ttl-db-3"]?.expireAtMs == 4_100_000_000_999)
         #expect(byKey["0/after-types"]?.value == .string(bytes("still read")))
         for (key, type) in expectedTypes { #expect(byKey["0/\(key)"]?.value == .unsupported(type: type), "\(key)") }
+        if case .object(let o)? = byKey["0/smallhash"]?.value, let h = o as? Hash {
+            #expect(h.encodingName == "listpack" && pairsOf(h) == ["f": "v"])
+        } else { Issue.record("smallhash did not load as a hash") }
+        if case .object(let o)? = byKey["0/bighash"]?.value, let h = o as? Hash {
+            #expect(h.encodingName == "hashtable")
+            #expect(pairsOf(h) == Dictionary(uniqueKeysWithValues: ints.map { ("f\($0)", $0) }))
+        } else { Issue.record("bighash did not load as a hash") }
         guard case .object(let o) = byKey["0/stream"]?.value, let s = o as? Values.Stream else { Issue.record("the stream did not load"); return }
         #expect(entries(s) == ["1-1 f=v", "2-1 f=w"])
         #expect(s.groups.count == 1 && s.groups[0].pel.count == 1 && s.groups[0].consumers.first?.name == bytes("alice"))
