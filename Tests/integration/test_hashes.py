@@ -361,3 +361,22 @@ def test_hincrbyfloat_reaches_a_valkeyper_replica_as_hset(nodes):
     stats = info(rc, "commandstats")
     assert "cmdstat_hincrbyfloat" not in stats
     assert stats["cmdstat_hset"].startswith("calls=2,")
+
+
+def test_limits_from_the_config_file_and_command_line(make_server, tmp_path):
+    """The old ziplist names work in a config file and on the command line."""
+    conf = tmp_path / "hashes.conf"
+    conf.write_text("hash-max-ziplist-entries 2\nhash-max-ziplist-value 3\n")
+    s = make_server(config_file=conf)
+    c = s.conn()
+    assert c.cmd("CONFIG", "GET", "hash-max-listpack-entries") == [b"hash-max-listpack-entries", b"2"]
+    assert c.cmd("CONFIG", "GET", "hash-max-ziplist-value") == [b"hash-max-ziplist-value", b"3"]
+    c.cmd("HSET", "h", "a", "1", "b", "2")
+    assert c.cmd("OBJECT", "ENCODING", "h") == b"listpack"
+    c.cmd("HSET", "h", "c", "3")
+    assert c.cmd("OBJECT", "ENCODING", "h") == b"hashtable"
+    c.cmd("HSET", "v", "a", "abcd")
+    assert c.cmd("OBJECT", "ENCODING", "v") == b"hashtable"
+    c2 = make_server("--hash-max-listpack-entries", "1").conn()
+    c2.cmd("HSET", "h", "a", "1", "b", "2")
+    assert c2.cmd("OBJECT", "ENCODING", "h") == b"hashtable"
