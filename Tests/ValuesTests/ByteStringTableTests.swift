@@ -41,9 +41,12 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
         #expect(t.count == 1)
     }
 
-    @Test func randomOperationsAgreeWithAModel() {
+    /// With 1 slot moved per write, most operations meet a resize under way.
+    @Test(arguments: [1, 128])
+    func randomOperationsAgreeWithAModel(migrationStep: Int) {
         var rng = SplitMix64(seed: 42)
-        let t = ByteStringTable()
+        let t = ByteStringTable(minimumCapacity: 0, migrationStep: migrationStep)
+        var sawResizing = false
         var model: [[UInt8]: [UInt8]?] = [:]
         for step in 0..<60_000 {
             // The key range widens then narrows, so the table grows and shrinks.
@@ -67,28 +70,40 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
                 if let h, let expected = model[key] { #expect(t.value(h).map(Array.init) == expected) }
             }
             #expect(t.count == model.count)
+            if t.isResizing { sawResizing = true }
+            if step % 997 == 0 {
+                var rng2 = SplitMix64(seed: UInt64(step))
+                if let h = t.randomHandle(using: &rng2) { #expect(model[Array(t.key(h))] != nil) }
+                #expect(t.handles().count == model.count)
+            }
         }
+        #expect(sawResizing)
         #expect(contents(t) == model)
         #expect(contents(t.copy()) == model)
     }
 
-    @Test func scanReturnsEveryKeyAcrossResizes() {
+    @Test(arguments: [1, 7, 128])
+    func scanReturnsEveryKeyAcrossResizes(migrationStep: Int) {
         var rng = SplitMix64(seed: 7)
-        let t = ByteStringTable()
+        let t = ByteStringTable(minimumCapacity: 0, migrationStep: migrationStep)
         let stable = (0..<2_000).map { bytes("stable:\($0)") }
         for k in stable { _ = k.withUnsafeBytes { t.set($0, value: nil) } }
         var seen = Set<[UInt8]>()
         var cursor: UInt64 = 0
         var calls = 0
+        var callsDuringResizes = 0
         repeat {
+            if t.isResizing { callsDuringResizes += 1 }
             cursor = t.scan(cursor: cursor) { k, _ in seen.insert(Array(k)) }
             calls += 1
-            // Churn between calls: add many (growth), then remove them (shrinking).
-            if calls == 50 { for i in 0..<20_000 { _ = bytes("churn:\(i)").withUnsafeBytes { t.set($0, value: nil) } } }
-            if calls == 3_000 { for i in 0..<20_000 { _ = bytes("churn:\(i)").withUnsafeBytes { t.remove($0) } } }
+            // Churn between calls: add many (growth), then remove them (shrinking), a few
+            // per call so that calls land in the middle of resizes.
+            if calls >= 50 && calls < 2_050 { for i in 0..<10 { _ = bytes("churn:\(calls * 10 + i)").withUnsafeBytes { t.set($0, value: nil) } } }
+            if calls >= 3_000 && calls < 5_000 { for i in 0..<10 { _ = bytes("churn:\((calls - 2_950) * 10 + i)").withUnsafeBytes { t.remove($0) } } }
             _ = rng.next()
         } while cursor != 0 && calls < 1_000_000
         #expect(cursor == 0)
+        #expect(callsDuringResizes > 0)
         for k in stable { #expect(seen.contains(k)) }
     }
 
