@@ -380,3 +380,27 @@ def test_limits_from_the_config_file_and_command_line(make_server, tmp_path):
     c2 = make_server("--hash-max-listpack-entries", "1").conn()
     c2.cmd("HSET", "h", "a", "1", "b", "2")
     assert c2.cmd("OBJECT", "ENCODING", "h") == b"hashtable"
+
+
+@needs_redis
+def test_a_valkeyper_replica_of_redis_ends_with_its_digest(master, nodes):
+    """Hashes of every encoding in the full sync's dump, then a mixed stream of hash writes
+    (Redis's own HSET rewrite of HINCRBYFLOAT included): the digests end equal."""
+    m = master.conn()
+    fill_hashes(m)
+    replica = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port),
+                    "--enable-debug-command", "yes")
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    for i in range(300):
+        m.cmd("HINCRBYFLOAT", "fl", "f%d" % (i % 5), "1.1")
+        m.cmd("HSET", "grow", "f%d" % i, "v" * (i % 90))
+        m.cmd("HINCRBY", "big", "f%d" % i, i)
+        if i % 3 == 0:
+            m.cmd("HDEL", "grow", "f%d" % (i // 2))
+    m.cmd("HDEL", "small", "name", "n", "neg", "bin")   # the key goes
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
+    assert rc.cmd("EXISTS", "small") == 0
+    assert rc.cmd("OBJECT", "ENCODING", "grow") == m.cmd("OBJECT", "ENCODING", "grow") == b"hashtable"
