@@ -31,7 +31,8 @@ public final class Hash {
     /// Field count (a listpack's header count saturates at 65535).
     public private(set) var count = 0
 
-    public init() { storage = .listpack(Listpack.new()) }
+    /// A new hash: an empty listpack of its header only (the first write sizes it).
+    public init() { storage = .listpack(Listpack.new(capacity: 0)) }
 
     init(listpack lp: UnsafeMutableRawPointer, count: Int) {
         storage = .listpack(lp)
@@ -68,15 +69,12 @@ public final class Hash {
 
     /// hashTypeTryConversion: before a write of these field and value arguments, a long
     /// one (or a listpack about to pass 1 GB) turns the listpack into a table.
-    public func convertIfNeeded(forArguments lengths: some Sequence<Int>) {
+    /// `longest`: the longest argument's length; `total`: all of them together.
+    public func convertIfNeeded(longest: Int, total: Int) {
         guard case .listpack(let lp) = storage else { return }
-        let limit = HashLimits.value
-        var sum = 0
-        for n in lengths {
-            if n > limit { convertToTable(); return }
-            sum += n
+        if longest > HashLimits.value || Listpack.totalBytes(lp) + total > HashLimits.listpackSafetySize {
+            convertToTable()
         }
-        if Listpack.totalBytes(lp) + sum > HashLimits.listpackSafetySize { convertToTable() }
     }
 
     // MARK: Listpack walking

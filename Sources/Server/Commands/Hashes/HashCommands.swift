@@ -133,7 +133,14 @@ enum HashCommands {
     static func hset(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, okReply: Bool) {
         guard args.count % 2 == 0 else { wrongArity(okReply ? "hmset" : "hset", &out); return }
         guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
-        h.convertIfNeeded(forArguments: (2..<args.count).lazy.map { args[$0].count })
+        if h.isListpack {
+            var longest = 0, total = 0
+            for i in 2..<args.count {
+                longest = max(longest, args[i].count)
+                total += args[i].count
+            }
+            h.convertIfNeeded(longest: longest, total: total)
+        }
         var created = 0
         for i in stride(from: 2, to: args.count, by: 2) where h.set(args[i], args[i + 1]) { created += 1 }
         ctx.shard.noteModified(db: ctx.db, key: args[1])
@@ -143,7 +150,7 @@ enum HashCommands {
     static func hsetnx(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
         if h.contains(args[2]) { out.writeInteger(0); return }
-        h.convertIfNeeded(forArguments: [args[2].count, args[3].count])
+        h.convertIfNeeded(longest: max(args[2].count, args[3].count), total: args[2].count + args[3].count)
         h.set(args[2], args[3])
         ctx.shard.noteModified(db: ctx.db, key: args[1])
         out.writeInteger(1)
