@@ -196,6 +196,7 @@ struct RDBInteropTests {
         try redis.set("ttl", bytes("v"))
         try redis.cli(["PEXPIREAT", "ttl", "4000000000123"])
         try redis.set("other-db", bytes(String(repeating: "xy", count: 40)), db: 7)
+        try redis.cli(["HSET", "smallhash", "f", "v", "n", "12", "neg", "-5000", "long", String(repeating: "ab", count: 30)])
         try redis.cli(["SAVE"])
         let original = readFile(dir + "/dump.rdb")!
         #expect(original.suffix(8).allSatisfy { $0 == 0 } == !checksum)
@@ -237,8 +238,11 @@ struct RDBInteropTests {
         let values = interopValues()
         let writer = try RDBWriter(path: dir + "/ours.rdb")
         try writer.writeHeader(aux: standardAux)
-        try writer.selectDB(0, keys: values.count + 2, expires: 2)
+        let big = (0..<600).map { ("f\($0)", String(repeating: "v", count: $0 % 80)) }
+        try writer.selectDB(0, keys: values.count + 4, expires: 2)
         for (key, value) in values { try writer.put(bytes(key), value) }
+        try writer.put(RDBRecord(db: 0, key: bytes("smallhash"), value: .object(hashOf([("a", "1"), ("b", "-20")])), expireAtMs: 0))
+        try writer.put(RDBRecord(db: 0, key: bytes("bighash"), value: .object(hashOf(big)), expireAtMs: 0))
         try writer.put(bytes("ttl"), bytes("v"), expireAtMs: 4_000_000_000_123)
         try writer.put(bytes("expired"), bytes("gone"), expireAtMs: 1_000)  // Redis drops it on load
         try writer.selectDB(9, keys: 1, expires: 0)
@@ -255,7 +259,12 @@ struct RDBInteropTests {
 
         let redis = try RedisServer(dir: dir, dbfilename: "ours.rdb")
         defer { redis.stop() }
-        #expect(try redis.value(["DBSIZE"]) == bytes(String(values.count + 1)))
+        #expect(try redis.value(["DBSIZE"]) == bytes(String(values.count + 3)))
+        #expect(try redis.value(["OBJECT", "ENCODING", "smallhash"]) == bytes("listpack"))
+        #expect(try redis.value(["HGET", "smallhash", "b"]) == bytes("-20"))
+        #expect(try redis.value(["OBJECT", "ENCODING", "bighash"]) == bytes("hashtable"))
+        #expect(try redis.value(["HLEN", "bighash"]) == bytes("600"))
+        #expect(try redis.value(["HGET", "bighash", "f79"]) == bytes(String(repeating: "v", count: 79)))
         for (key, value) in values { #expect(try redis.value(["GET", key]) == value, "\(key)") }
         #expect(try redis.value(["PEXPIRETIME", "ttl"]) == bytes("4000000000123"))
         #expect(try redis.value(["EXISTS", "expired"]) == bytes("0"))
