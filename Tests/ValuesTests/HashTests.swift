@@ -8,6 +8,11 @@ import TestSupport
 
 private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 
+private func hexBytes(_ hex: String) -> [UInt8] {
+    let digits = Array(hex.utf8)
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<($0 + 2)], as: UTF8.self), radix: 16)! }
+}
+
 private func set(_ h: Hash, _ f: String, _ v: String) -> Bool {
     b(f).withUnsafeBytes { fb in b(v).withUnsafeBytes { h.set(fb, $0) } }
 }
@@ -169,6 +174,36 @@ private func zipmap(_ pairs: [(String, String)], free: Int = 0) -> [UInt8] {
                 if let got = try? decode(type, c) { _ = pairs(got) }
             }
         }
+    }
+
+    /// Payloads of Redis's tests/integration/corrupt-dump.tcl (RESTORE's type byte and
+    /// value, without version and CRC) that Redis refuses: every one must throw here too.
+    @Test(arguments: [
+        ("ziplist entry length past its end", "0d1b1b00000016000000040000026100040262000414630004026400ff"),
+        ("ziplist zlbytes wrong", "0d1b2500000016000000040000026100040262000402630004026400ff"),
+        ("ziplist duplicate fields", "0d1b1b00000016000000040000026100040262000402610004026400ff"),
+        ("ziplist duplicates, wrong count",
+         "0d3d3d0000003a000000141300f502f502f202535f3104f302f302f702f702f802025f3704f102f102f602025f3504f402025f3304fa02025f3904f902f9ff"),
+        ("listpack duplicate fields", "101717000000040082610003826200038261000382640003ff"),
+        ("type 4 duplicate fields", "04020161016201610164"),
+        ("empty zipmap", "090200ff"),
+        ("ziplist entry header past the end", "0d191900000016000000060000f102f102f202025f31049902f3ff"),
+        ("ziplist uneven entries",
+         "0d3d3d00000038000000140000f202025f31041c02f702f102f102f502f502f402025f3304f602025f3504f802025f3704f902f902f302f302fa02025f39ff"),
+    ])
+    func redisCorruptPayloadsAreRefused(name: String, hex: String) {
+        let payload = hexBytes(hex)
+        #expect(throws: (any Error).self, "\(name)") { try decode(payload[0], Array(payload.dropFirst())) }
+    }
+
+    /// A fuzzer finding Redis accepts (corrupt-dump.tcl "hash crash"): integer fields and
+    /// values in immediate encodings.
+    @Test func redisFuzzerHashLoads() throws {
+        let payload = hexBytes("0d191900000016000000060000f102f102f202025f3104f302f3ff")
+        let h = try decode(payload[0], Array(payload.dropFirst()))
+        #expect(pairs(h) == ["0": "0", "1": "_1", "2": "2"])
+        #expect(set(h, "394891450", "1635910264"))
+        #expect(b("887312884855").withUnsafeBytes { f in h.withValue(f) { $0 == nil } })
     }
 
     @Test func digestMixesEachPairIntoAnElementDigest() {

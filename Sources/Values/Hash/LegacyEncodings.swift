@@ -113,7 +113,8 @@ enum LegacyEncodings {
             out.append((key, Array(z[p..<(p + vl)])))
             p += vl + free
         }
-        guard p == end else { return nil }
+        // An empty zipmap is corrupt (zipmapValidateIntegrity), not an empty key.
+        guard p == end, !out.isEmpty else { return nil }
         guard z[0] >= 254 || Int(z[0]) == out.count else { return nil }
         return out
     }
