@@ -152,14 +152,14 @@ public enum Listpack {
 
     /// Calls `body` with the element's bytes (integers as their decimal text).
     @inline(__always)
-    public static func withBytes<R>(_ lp: UnsafeRawPointer, _ p: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    public static func withBytes<R>(_ lp: UnsafeRawPointer, _ p: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         switch get(lp, p) {
-        case .bytes(let b): return body(b)
+        case .bytes(let b): return try body(b)
         case .integer(let v):
             var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            return withUnsafeMutableBytes(of: &scratch) { tmp in
+            return try withUnsafeMutableBytes(of: &scratch) { tmp in
                 let n = writeDecimal(Int(v), to: tmp.baseAddress!)
-                return body(UnsafeRawBufferPointer(rebasing: tmp[0..<n]))
+                return try body(UnsafeRawBufferPointer(rebasing: tmp[0..<n]))
             }
         }
     }
@@ -300,5 +300,66 @@ public enum Listpack {
             return nil
         }
         return at + encoded + backlen
+    }
+}
+
+// MARK: Editing in place (hashes)
+
+extension Listpack {
+    /// Replaces the element at `p` by `value` encoded as lpAppend would encode it (the
+    /// listpack may move; the elements after it shift).
+    public static func replace(_ lp: inout UnsafeMutableRawPointer, at p: Int, withString value: UnsafeRawBufferPointer) {
+        var enc: [UInt8] = []
+        encode(string: value, into: &enc)
+        splice(&lp, at: p, removing: elementSize(lp + p), inserting: enc)
+    }
+
+    /// Removes `elements` elements starting at `p`.
+    public static func delete(_ lp: inout UnsafeMutableRawPointer, at p: Int, elements: Int) {
+        var end = p
+        for _ in 0..<elements { end += elementSize(lp + end) }
+        splice(&lp, at: p, removing: end - p, inserting: [])
+        let c = storedCount(lp)
+        if c != 65535 { setCount(lp, c - elements) } else { setCount(lp, countElements(lp)) }
+    }
+
+    /// Replaces `removing` bytes at `p` by the bytes `inserting` (whole elements).
+    static func splice(_ lp: inout UnsafeMutableRawPointer, at p: Int, removing: Int, inserting: [UInt8]) {
+        let total = totalBytes(lp)
+        let newTotal = total - removing + inserting.count
+        if inserting.count > removing && vk_malloc_usable_size(lp) < newTotal { lp = realloc(lp, newTotal + newTotal / 4)! }
+        if inserting.count != removing { memmove(lp + p + inserting.count, lp + p + removing, total - p - removing) }
+        if !inserting.isEmpty { inserting.withUnsafeBytes { (lp + p).copyMemory(from: $0.baseAddress!, byteCount: inserting.count) } }
+        setTotalBytes(lp, newTotal)
+    }
+
+    /// The number of elements, counted by walking (the header says 65535 when it does not know).
+    public static func countElements(_ lp: UnsafeRawPointer) -> Int {
+        let stored = storedCount(lp)
+        if stored != 65535 { return stored }
+        var n = 0
+        var p = first(lp)
+        while let at = p { n += 1; p = next(lp, at) }
+        return n
+    }
+
+    /// True if the element at `p` reads as the bytes `s` (integers compared as their text).
+    @inline(__always)
+    public static func equals(_ lp: UnsafeRawPointer, _ p: Int, _ s: UnsafeRawBufferPointer) -> Bool {
+        switch get(lp, p) {
+        case .bytes(let b):
+            return b.count == s.count && (s.count == 0 || memcmp(b.baseAddress!, s.baseAddress!, s.count) == 0)
+        case .integer(let v):
+            guard s.count <= 20, let n = parseStrictInt(s) else { return false }
+            return Int64(n) == v
+        }
+    }
+
+    /// The length of the element's text (an integer's decimal digits).
+    public static func textLength(_ lp: UnsafeRawPointer, _ p: Int) -> Int {
+        switch get(lp, p) {
+        case .bytes(let b): return b.count
+        case .integer: return withBytes(lp, p) { $0.count }
+        }
     }
 }

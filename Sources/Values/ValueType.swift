@@ -24,10 +24,14 @@ public protocol ValueType: AnyObject, SendableMetatype {
     func digest<D: ValueDigest>(into digest: inout D)
     /// A deep copy sharing nothing mutable (COPY).
     func duplicate() -> Self
+    /// True for a collection with no element: Redis never keeps one under a key, and skips
+    /// one read from a dump (RDB_LOAD_ERR_EMPTY_KEY).
+    var isEmptyCollection: Bool { get }
 }
 
 extension ValueType {
     public var typeName: String { Self.typeName }
+    public var isEmptyCollection: Bool { false }
 
     /// The copy a snapshot takes: the value's RDB encoding, made now, so later writes cannot
     /// reach it (plain strings; the RDB writer compresses them if asked).
@@ -47,4 +51,7 @@ public protocol ValueDigest {
     mutating func mix(bigEndian value: UInt32)
     /// xorDigest: XOR the SHA1 of `bytes` in (order-free collections use it).
     mutating func xor(_ bytes: UnsafeRawBufferPointer)
+    /// xorDigest of an element digest: `build` mixes an element's parts into a fresh zero
+    /// digest (Redis's eledigest), which is then XORed in (hash pairs, sorted-set members).
+    mutating func xorElement(_ build: (inout Self) -> Void)
 }

@@ -133,7 +133,7 @@ struct RDBInteropTests {
         try redis.set("ttl-db-3", bytes("t"), db: 3)
         try redis.cli(["PEXPIREAT", "ttl-db-3", "4100000000999"], db: 3)
         let ints = (0..<600).map { "\($0)" }
-        let expectedTypes: [String: UInt8] = ["list": 18, "smallhash": 16, "bighash": 4, "intset": 11,
+        let expectedTypes: [String: UInt8] = ["list": 18, "intset": 11,
                                               "strset": 2, "smallzset": 17, "bigzset": 5]
         try redis.cli(["RPUSH", "list", "a", "b", "c"])
         try redis.cli(["HSET", "smallhash", "f", "v"])
@@ -157,7 +157,7 @@ struct RDBInteropTests {
         var byKey: [String: RDBRecord] = [:]
         for r in records { byKey["\(r.db)/" + String(decoding: r.key, as: UTF8.self)] = r }
         #expect(byKey.count == records.count, "no duplicate keys")
-        #expect(records.count == values.count + expectedTypes.count + 7)
+        #expect(records.count == values.count + expectedTypes.count + 9)
         for (key, value) in values {
             #expect(byKey["0/\(key)"]?.value == .string(value), "\(key)")
             #expect(byKey["0/\(key)"]?.expireAtMs == 0)
@@ -169,6 +169,13 @@ struct RDBInteropTests {
         #expect(byKey["3/ttl-db-3"]?.expireAtMs == 4_100_000_000_999)
         #expect(byKey["0/after-types"]?.value == .string(bytes("still read")))
         for (key, type) in expectedTypes { #expect(byKey["0/\(key)"]?.value == .unsupported(type: type), "\(key)") }
+        if case .object(let o)? = byKey["0/smallhash"]?.value, let h = o as? Hash {
+            #expect(h.encodingName == "listpack" && pairsOf(h) == ["f": "v"])
+        } else { Issue.record("smallhash did not load as a hash") }
+        if case .object(let o)? = byKey["0/bighash"]?.value, let h = o as? Hash {
+            #expect(h.encodingName == "hashtable")
+            #expect(pairsOf(h) == Dictionary(uniqueKeysWithValues: ints.map { ("f\($0)", $0) }))
+        } else { Issue.record("bighash did not load as a hash") }
         guard case .object(let o) = byKey["0/stream"]?.value, let s = o as? Values.Stream else { Issue.record("the stream did not load"); return }
         #expect(entries(s) == ["1-1 f=v", "2-1 f=w"])
         #expect(s.groups.count == 1 && s.groups[0].pel.count == 1 && s.groups[0].consumers.first?.name == bytes("alice"))
@@ -189,6 +196,7 @@ struct RDBInteropTests {
         try redis.set("ttl", bytes("v"))
         try redis.cli(["PEXPIREAT", "ttl", "4000000000123"])
         try redis.set("other-db", bytes(String(repeating: "xy", count: 40)), db: 7)
+        try redis.cli(["HSET", "smallhash", "f", "v", "n", "12", "neg", "-5000", "long", String(repeating: "ab", count: 30)])
         try redis.cli(["SAVE"])
         let original = readFile(dir + "/dump.rdb")!
         #expect(original.suffix(8).allSatisfy { $0 == 0 } == !checksum)
@@ -230,8 +238,11 @@ struct RDBInteropTests {
         let values = interopValues()
         let writer = try RDBWriter(path: dir + "/ours.rdb")
         try writer.writeHeader(aux: standardAux)
-        try writer.selectDB(0, keys: values.count + 2, expires: 2)
+        let big = (0..<600).map { ("f\($0)", String(repeating: "v", count: $0 % 80)) }
+        try writer.selectDB(0, keys: values.count + 4, expires: 2)
         for (key, value) in values { try writer.put(bytes(key), value) }
+        try writer.put(RDBRecord(db: 0, key: bytes("smallhash"), value: .object(hashOf([("a", "1"), ("b", "-20")])), expireAtMs: 0))
+        try writer.put(RDBRecord(db: 0, key: bytes("bighash"), value: .object(hashOf(big)), expireAtMs: 0))
         try writer.put(bytes("ttl"), bytes("v"), expireAtMs: 4_000_000_000_123)
         try writer.put(bytes("expired"), bytes("gone"), expireAtMs: 1_000)  // Redis drops it on load
         try writer.selectDB(9, keys: 1, expires: 0)
@@ -248,7 +259,12 @@ struct RDBInteropTests {
 
         let redis = try RedisServer(dir: dir, dbfilename: "ours.rdb")
         defer { redis.stop() }
-        #expect(try redis.value(["DBSIZE"]) == bytes(String(values.count + 1)))
+        #expect(try redis.value(["DBSIZE"]) == bytes(String(values.count + 3)))
+        #expect(try redis.value(["OBJECT", "ENCODING", "smallhash"]) == bytes("listpack"))
+        #expect(try redis.value(["HGET", "smallhash", "b"]) == bytes("-20"))
+        #expect(try redis.value(["OBJECT", "ENCODING", "bighash"]) == bytes("hashtable"))
+        #expect(try redis.value(["HLEN", "bighash"]) == bytes("600"))
+        #expect(try redis.value(["HGET", "bighash", "f79"]) == bytes(String(repeating: "v", count: 79)))
         for (key, value) in values { #expect(try redis.value(["GET", key]) == value, "\(key)") }
         #expect(try redis.value(["PEXPIRETIME", "ttl"]) == bytes("4000000000123"))
         #expect(try redis.value(["EXISTS", "expired"]) == bytes("0"))

@@ -1,6 +1,7 @@
 import Glibc
 @testable import Server
 import TestSupport
+import Values
 
 /// Builds hand-made dumps byte by byte, for the cases Redis itself won't write.
 struct DumpBuilder {
@@ -168,6 +169,20 @@ let redisDumpRecords: [RDBRecord] = [
     RDBRecord(db: 0, key: bytes("bin"), value: .string([0x61, 0, 0x62, 0x0d, 0x0a, 0x63]), expireAtMs: 0),
     RDBRecord(db: 0, key: bytes("big"), value: .string(bytes("12345678901")), expireAtMs: 0),
     RDBRecord(db: 0, key: bytes("a"), value: .string(bytes(String(repeating: "a", count: 54))), expireAtMs: 0),
-    RDBRecord(db: 1, key: bytes("h"), value: .unsupported(type: 16), expireAtMs: 0),
+    RDBRecord(db: 1, key: bytes("h"), value: .object(hashOf([("f", "v")])), expireAtMs: 0),
     RDBRecord(db: 1, key: bytes("other"), value: .string(bytes("7")), expireAtMs: 0),
 ]
+
+/// A hash of these pairs, built as HSET would (listpack while small).
+func hashOf(_ pairs: [(String, String)]) -> Hash {
+    let h = Hash()
+    for (f, v) in pairs { bytes(f).withUnsafeBytes { fb in bytes(v).withUnsafeBytes { _ = h.set(fb, $0) } } }
+    return h
+}
+
+/// A hash's pairs, for comparisons that do not depend on its encoding's order.
+func pairsOf(_ h: Hash) -> [String: String] {
+    var out: [String: String] = [:]
+    h.forEach { f, v in out[String(decoding: f, as: UTF8.self)] = String(decoding: v, as: UTF8.self) }
+    return out
+}

@@ -10,8 +10,18 @@ extension RDBWriter {
     }
 
     func put(_ record: RDBRecord) throws {
-        guard case .string(let value) = record.value else { fatalError("strings only") }
-        try put(record.key, value, expireAtMs: record.expireAtMs)
+        switch record.value {
+        case .string(let value):
+            try put(record.key, value, expireAtMs: record.expireAtMs)
+        case .object(let o):
+            try record.key.withUnsafeBytes { k in
+                try o.snapshotEncoding().withUnsafeBytes {
+                    try writeObject(key: k, type: o.rdbType, encoding: $0, expireAtMs: record.expireAtMs)
+                }
+            }
+        case .unsupported:
+            Issue.record("a record of a type not held cannot be written")
+        }
     }
 }
 

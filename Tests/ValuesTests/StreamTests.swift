@@ -83,7 +83,8 @@ private func stream(_ n: Int) -> Stream {
 
     @Test func registryFindsStreamsByEveryRDBType() {
         for t: UInt8 in [15, 19, 21] { #expect(ValueTypes.type(forRDB: t) == Stream.self) }
-        for t: UInt8 in [0, 1, 14, 16, 20, 255] { #expect(ValueTypes.type(forRDB: t) == nil) }
+        for t: UInt8 in [0, 1, 14, 20, 255] { #expect(ValueTypes.type(forRDB: t) == nil) }
+        for t: UInt8 in [4, 9, 13, 16] { #expect(ValueTypes.type(forRDB: t) == Hash.self) }
     }
 
     @Test func valueTypeMembers() throws {
@@ -114,6 +115,7 @@ private func stream(_ n: Int) -> Stream {
             mutating func mix(_ bytes: UnsafeRawBufferPointer) { items.append(Array(bytes)) }
             mutating func mix(bigEndian value: UInt32) { items.append([UInt8(value)]) }
             mutating func xor(_ bytes: UnsafeRawBufferPointer) { items.append(Array(bytes)) }
+            mutating func xorElement(_ build: (inout Recorder) -> Void) { build(&self) }
         }
         var d = Recorder()
         let s = Stream()

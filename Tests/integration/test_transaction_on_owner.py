@@ -40,6 +40,9 @@ def test_replies_and_errors_inside_come_back_as_exec_array(r):
         assert exec_reply[:2] == ["OK", 2]
         assert str(exec_reply[2]) == "ERR value is not an integer or out of range"
         assert exec_reply[3:] == [2, b"2x", [b"2x", b"text"]]
+        h = "{%s}h" % t
+        assert r.pipeline(transaction(("HSET", h, "f", "1", "g", "2"), ("HINCRBY", h, "f", "5"), ("HGET", h, "f"),
+                                      ("HINCRBY", s, "f", "1")))[-1][:3] == [2, 6, b"6"]
 
 
 def test_nested_commands_are_counted_as_redis_counts_them(r):

@@ -62,3 +62,19 @@ def test_errors_raise(client):
         client.execute_command("GET")
     with pytest.raises(redis.ResponseError, match="unknown command"):
         client.execute_command("NOSUCHCOMMAND", "x")
+
+
+def test_hashes(client):
+    assert client.hset("h", mapping={"a": "1", "b": "two"}) == 2
+    assert client.hset("h", "c", "3") == 1
+    assert client.hgetall("h") == {b"a": b"1", b"b": b"two", b"c": b"3"}
+    assert client.hmget("h", ["a", "nope"]) == [b"1", None]
+    assert client.hincrby("h", "a", 5) == 6
+    assert client.hincrbyfloat("h", "f", 1.5) == 1.5
+    assert client.hkeys("h") == [b"a", b"b", b"c", b"f"]
+    assert client.hrandfield("h", 2, withvalues=True) is not None
+    assert client.hexists("h", "b") and client.hstrlen("h", "b") == 3
+    assert client.hdel("h", "a", "b") == 2 and client.hlen("h") == 2
+    client.hset("big", mapping={"f%d" % i: i for i in range(1000)})
+    assert dict(client.hscan_iter("big")) == {b"f%d" % i: b"%d" % i for i in range(1000)}
+    assert client.object("encoding", "big") == b"hashtable"

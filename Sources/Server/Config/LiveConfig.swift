@@ -56,5 +56,8 @@ enum LiveConfig {
         streamNodeMaxBytes.store(config.integer("stream-node-max-bytes"), ordering: .relaxed)
         streamNodeMaxEntries.store(config.integer("stream-node-max-entries"), ordering: .relaxed)
         logLevel.store(Log.Level(name: config.value("loglevel")).rawValue, ordering: .relaxed)
+        // Kept in Values, where hashes and the RDB loader read them.
+        HashLimits.maxListpackEntries.store(config.integer("hash-max-listpack-entries"), ordering: .relaxed)
+        HashLimits.maxListpackValue.store(config.integer("hash-max-listpack-value"), ordering: .relaxed)
     }
 }

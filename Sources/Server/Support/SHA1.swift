@@ -72,6 +72,11 @@ enum Digest {
         mutating func mix(_ data: UnsafeRawBufferPointer) { Digest.mix(&bytes, data) }
         mutating func mix(bigEndian value: UInt32) { Digest.mix(&bytes, bigEndian: value) }
         mutating func xor(_ data: UnsafeRawBufferPointer) { Digest.xor(&bytes, data) }
+        mutating func xorElement(_ build: (inout State) -> Void) {
+            var element = State(bytes: [UInt8](repeating: 0, count: 20))
+            build(&element)
+            element.bytes.withUnsafeBytes { Digest.xor(&bytes, $0) }
+        }
     }
 
     static func xor(_ digest: inout [UInt8], _ bytes: UnsafeRawBufferPointer) {

@@ -183,6 +183,8 @@ private struct RDBParser: ~Copyable {
                 }
                 let key = try string()
                 let value = try readValue(type: type)
+                // An empty collection is skipped, as Redis skips an empty key (RDB_LOAD_ERR_EMPTY_KEY).
+                if case .object(let o) = value, o.isEmptyCollection { expireAt = nil; continue }
                 try body(RDBRecord(db: db, key: key, value: value, expireAtMs: expireAt.map { max($0, 1) } ?? 0))
                 expireAt = nil
             }

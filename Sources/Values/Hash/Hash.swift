@@ -1,0 +1,233 @@
+import CShim
+import RESP
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// When a hash leaves the listpack encoding (`hash-max-listpack-entries`, `-value`): the
+/// server publishes its live settings here; commands and the RDB loader read them.
+public enum HashLimits {
+    public static let maxListpackEntries = Atomic<Int>(512)  // Redis 7.0's built-in default (redis.conf ships 128)
+    public static let maxListpackValue = Atomic<Int>(64)
+    /// Redis's LISTPACK_MAX_SAFETY_SIZE (lpSafeToAdd): a listpack never grows past 1 GB.
+    public static let listpackSafetySize = 1 << 30
+
+    static var entries: Int { maxListpackEntries.load(ordering: .relaxed) }
+    static var value: Int { maxListpackValue.load(ordering: .relaxed) }
+}
+
+/// A hash (Redis's OBJ_HASH) in one of Redis 7.0's two encodings: a listpack of
+/// field, value, field, value... while it is small (insertion order, what an RDB type 16
+/// record holds as is), a `ByteStringTable` once it has more than `hash-max-listpack-entries`
+/// fields or a field or value longer than `hash-max-listpack-value`. The conversion happens
+/// in one place (`convertToTable`, Redis's hashTypeConvert) and only one way.
+public final class Hash {
+    enum Storage {
+        case listpack(UnsafeMutableRawPointer)
+        case table(ByteStringTable)
+    }
+    var storage: Storage
+    /// Field count (a listpack's header count saturates at 65535).
+    public private(set) var count = 0
+
+    /// A new hash: an empty listpack of its header only (the first write sizes it).
+    public init() { storage = .listpack(Listpack.new(capacity: 0)) }
+
+    init(listpack lp: UnsafeMutableRawPointer, count: Int) {
+        storage = .listpack(lp)
+        self.count = count
+    }
+
+    init(table: ByteStringTable) {
+        storage = .table(table)
+        count = table.count
+    }
+
+    deinit {
+        if case .listpack(let lp) = storage { free(lp) }
+    }
+
+    public var isListpack: Bool {
+        if case .listpack = storage { return true }
+        return false
+    }
+
+    // MARK: Encoding conversion
+
+    /// hashTypeConvert(OBJ_ENCODING_HT): the listpack's pairs into a table. The only way a
+    /// hash changes encoding; never back.
+    public func convertToTable() {
+        guard case .listpack(let lp) = storage else { return }
+        let t = ByteStringTable(minimumCapacity: count)
+        Hash.forEachPair(lp) { f, v in
+            Listpack.withBytes(lp, f) { fb in Listpack.withBytes(lp, v) { vb in _ = t.set(fb, value: vb) } }
+        }
+        free(lp)
+        storage = .table(t)
+    }
+
+    /// hashTypeTryConversion: before a write of these field and value arguments, a long
+    /// one (or a listpack about to pass 1 GB) turns the listpack into a table.
+    /// `longest`: the longest argument's length; `total`: all of them together.
+    public func convertIfNeeded(longest: Int, total: Int) {
+        guard case .listpack(let lp) = storage else { return }
+        if longest > HashLimits.value || Listpack.totalBytes(lp) + total > HashLimits.listpackSafetySize {
+            convertToTable()
+        }
+    }
+
+    // MARK: Listpack walking
+
+    /// Calls `body` with the offsets of each field and its value.
+    static func forEachPair(_ lp: UnsafeRawPointer, _ body: (Int, Int) -> Void) {
+        var p = Listpack.first(lp)
+        while let f = p, let v = Listpack.next(lp, f) {
+            body(f, v)
+            p = Listpack.next(lp, v)
+        }
+    }
+
+    /// The offset of `field` in the listpack (the value is the next element).
+    static func find(_ lp: UnsafeRawPointer, _ field: UnsafeRawBufferPointer) -> Int? {
+        var p = Listpack.first(lp)
+        while let f = p, let v = Listpack.next(lp, f) {
+            if Listpack.equals(lp, f, field) { return f }
+            p = Listpack.next(lp, v)
+        }
+        return nil
+    }
+
+    // MARK: Reading
+
+    public func contains(_ field: UnsafeRawBufferPointer) -> Bool {
+        switch storage {
+        case .listpack(let lp): return Hash.find(lp, field) != nil
+        case .table(let t): return t.find(field) != nil
+        }
+    }
+
+    /// Calls `body` with the value of `field` (nil if absent).
+    public func withValue<R>(_ field: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        switch storage {
+        case .listpack(let lp):
+            guard let f = Hash.find(lp, field) else { return try body(nil) }
+            return try Listpack.withBytes(lp, Listpack.next(lp, f)!) { try body($0) }
+        case .table(let t):
+            guard let h = t.find(field) else { return try body(nil) }
+            return try body(t.value(h) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// The length of `field`'s value (HSTRLEN), 0 if absent.
+    public func valueLength(_ field: UnsafeRawBufferPointer) -> Int {
+        switch storage {
+        case .listpack(let lp):
+            guard let f = Hash.find(lp, field) else { return 0 }
+            return Listpack.textLength(lp, Listpack.next(lp, f)!)
+        case .table(let t):
+            guard let h = t.find(field) else { return 0 }
+            return t.value(h)?.count ?? 0
+        }
+    }
+
+    /// Calls `body` with every field and value (listpack: insertion order).
+    public func forEach(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        switch storage {
+        case .listpack(let lp):
+            var p = Listpack.first(lp)
+            while let f = p, let v = Listpack.next(lp, f) {
+                try Listpack.withBytes(lp, f) { fb in try Listpack.withBytes(lp, v) { vb in try body(fb, vb) } }
+                p = Listpack.next(lp, v)
+            }
+        case .table(let t):
+            try t.forEach { f, v in try body(f, v ?? UnsafeRawBufferPointer(start: nil, count: 0)) }
+        }
+    }
+
+    // MARK: Writing
+
+    /// hashTypeSet: stores `value` under `field`; true if the field is new. A field or value
+    /// too long for the listpack converts first (the HINCRBY* path; HSET converted already),
+    /// and passing the entry limit converts after.
+    @discardableResult
+    public func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+        if case .listpack = storage, field.count > HashLimits.value || value.count > HashLimits.value {
+            convertToTable()
+        }
+        switch storage {
+        case .listpack(var lp):
+            if let f = Hash.find(lp, field) {
+                Listpack.replace(&lp, at: Listpack.next(lp, f)!, withString: value)
+                storage = .listpack(lp)
+                return false
+            }
+            var enc: [UInt8] = []
+            Listpack.encode(string: field, into: &enc)
+            Listpack.encode(string: value, into: &enc)
+            Listpack.append(&lp, encoded: enc, count: 2)
+            storage = .listpack(lp)
+            count += 1
+            if count > HashLimits.entries { convertToTable() }
+            return true
+        case .table(let t):
+            let added = t.set(field, value: value)
+            if added { count += 1 }
+            return added
+        }
+    }
+
+    /// hashTypeDelete: true if `field` was there.
+    @discardableResult
+    public func remove(_ field: UnsafeRawBufferPointer) -> Bool {
+        switch storage {
+        case .listpack(var lp):
+            guard let f = Hash.find(lp, field) else { return false }
+            Listpack.delete(&lp, at: f, elements: 2)
+            storage = .listpack(lp)
+        case .table(let t):
+            guard t.remove(field) else { return false }
+        }
+        count -= 1
+        return true
+    }
+
+    // MARK: Sampling and scanning
+
+    /// One field-value pair chosen uniformly at random (count > 0).
+    public func randomPair<G: RandomNumberGenerator>(using rng: inout G,
+                                                     _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        switch storage {
+        case .listpack(let lp):
+            var p = Listpack.first(lp)!
+            for _ in 0..<(Int.random(in: 0..<count, using: &rng) * 2) { p = Listpack.next(lp, p)! }
+            let v = Listpack.next(lp, p)!
+            Listpack.withBytes(lp, p) { fb in Listpack.withBytes(lp, v) { vb in body(fb, vb) } }
+        case .table(let t):
+            let h = t.randomHandle(using: &rng)!
+            body(t.key(h), t.value(h) ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+    }
+
+    /// The listpack's pair offsets (for sampling many pairs without walking each time).
+    public func pairOffsets() -> [(field: Int, value: Int)] {
+        guard case .listpack(let lp) = storage else { return [] }
+        var out: [(Int, Int)] = []
+        out.reserveCapacity(count)
+        Hash.forEachPair(lp) { out.append(($0, $1)) }
+        return out
+    }
+
+    /// Calls `body` with the pair at listpack offsets (from `pairOffsets`), or table handle.
+    public func withPair(listpackField f: Int, value v: Int,
+                         _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        guard case .listpack(let lp) = storage else { return }
+        Listpack.withBytes(lp, f) { fb in Listpack.withBytes(lp, v) { vb in body(fb, vb) } }
+    }
+
+    /// The table, when the hash is in the hashtable encoding.
+    public var table: ByteStringTable? {
+        if case .table(let t) = storage { return t }
+        return nil
+    }
+}
