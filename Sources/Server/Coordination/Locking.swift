@@ -253,6 +253,7 @@ extension Worker {
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
+        granted.removeAll(keepingCapacity: true)  // drops the locks it held
         grantScratch = granted
     }
 
@@ -264,6 +265,7 @@ extension Worker {
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }
         resumeWaiting()
+        granted.removeAll(keepingCapacity: true)
         grantScratch = granted
     }
 

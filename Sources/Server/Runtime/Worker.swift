@@ -42,6 +42,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var grantScratch: [IntentLocks.Grant] = []
     /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
     var orderedLocks = OrderedLockRequests()
+    /// Reused list of the numbered requests queueOrderedLocks queues in one go.
     var readyLocksScratch: OrderedLockRequests.Ready = []
     /// The lock list a command call fills (commandCall) and an operation empties (start).
     var lockListScratch: [(shard: Int, key: UInt64)] = []
