@@ -24,10 +24,14 @@ public protocol ValueType: AnyObject, SendableMetatype {
     func digest<D: ValueDigest>(into digest: inout D)
     /// A deep copy sharing nothing mutable (COPY).
     func duplicate() -> Self
+    /// A collection with nothing in it: an RDB load skips such a key, as Redis does
+    /// (RDB_LOAD_ERR_EMPTY_KEY).
+    var isEmptyCollection: Bool { get }
 }
 
 extension ValueType {
     public var typeName: String { Self.typeName }
+    public var isEmptyCollection: Bool { false }
 
     /// The copy a snapshot takes: the value's RDB encoding, made now, so later writes cannot
     /// reach it (plain strings; the RDB writer compresses them if asked).
@@ -47,4 +51,7 @@ public protocol ValueDigest {
     mutating func mix(bigEndian value: UInt32)
     /// xorDigest: XOR the SHA1 of `bytes` in (order-free collections use it).
     mutating func xor(_ bytes: UnsafeRawBufferPointer)
+    /// One element of an order-free collection of pairs (zset member and score): a fresh
+    /// 20-byte digest with `first` then `second` mixed in, xorDigest'ed into this one.
+    mutating func xorMixed(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer)
 }

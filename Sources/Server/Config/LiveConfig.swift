@@ -56,5 +56,11 @@ enum LiveConfig {
         streamNodeMaxBytes.store(config.integer("stream-node-max-bytes"), ordering: .relaxed)
         streamNodeMaxEntries.store(config.integer("stream-node-max-entries"), ordering: .relaxed)
         logLevel.store(Log.Level(name: config.value("loglevel")).rawValue, ordering: .relaxed)
+        // Kept in the Values module, whose RDB loads read them too.
+        SortedSetLimits.publish(SortedSetLimits(maxEntries: Int(clamping: UInt64(config.value("zset-max-listpack-entries")) ?? 128),
+                                                maxValue: Int(clamping: UInt64(config.value("zset-max-listpack-value")) ?? 64)))
     }
+
+    /// `zset-max-listpack-entries` / `-value`: when a sorted set stops being a listpack.
+    static var sortedSetLimits: SortedSetLimits { SortedSetLimits.current }
 }

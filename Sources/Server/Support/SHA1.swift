@@ -72,6 +72,12 @@ enum Digest {
         mutating func mix(_ data: UnsafeRawBufferPointer) { Digest.mix(&bytes, data) }
         mutating func mix(bigEndian value: UInt32) { Digest.mix(&bytes, bigEndian: value) }
         mutating func xor(_ data: UnsafeRawBufferPointer) { Digest.xor(&bytes, data) }
+        mutating func xorMixed(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) {
+            var element = [UInt8](repeating: 0, count: 20)
+            Digest.mix(&element, first)
+            Digest.mix(&element, second)
+            element.withUnsafeBytes { Digest.xor(&bytes, $0) }
+        }
     }
 
     static func xor(_ digest: inout [UInt8], _ bytes: UnsafeRawBufferPointer) {

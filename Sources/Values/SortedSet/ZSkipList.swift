@@ -1,0 +1,257 @@
+/// The big sorted set's encoding (Redis's "skiplist": zskiplist + dict): a skiplist ordered
+/// by (score, member) whose links carry spans, so rank, nth-element and range bounds are
+/// O(log n), plus a member -> score table for O(1) ZSCORE and finding a member to delete.
+///
+/// Why a skiplist and not an order-statistic B+tree (Dragonfly's sorted_map, ~40% leaner):
+/// Redis's algorithm is short, well known and its span arithmetic can be checked against
+/// a sorted-array model in a unit test; a B+tree with counted children needs node splits,
+/// merges and rebalancing that would not have been as sure in the time given. The nodes
+/// live in one arena array addressed by Int32 (no object per node, no ARC chain to release
+/// recursively when a long list is freed); swapping the arena for B+tree pages later keeps
+/// this type's interface.
+public final class ZSkipList {
+    static let maxLevel = 32
+
+    struct Level {
+        var forward: Int32 = 0   // 0: none (slot 0 is the header, never a successor)
+        var span: Int32 = 0
+    }
+
+    struct Node {
+        var member: [UInt8]
+        var score: Double
+        var backward: Int32      // 0: none (the first node)
+        var levels: [Level]
+    }
+
+    var nodes: [Node]
+    var freeSlots: [Int32] = []
+    var tail: Int32 = 0
+    public private(set) var count = 0
+    var level = 1
+    var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// Member -> score (the dict of Redis's zset).
+    public private(set) var scores: [[UInt8]: Double] = [:]
+
+    public init() {
+        nodes = [Node(member: [], score: 0, backward: 0, levels: Array(repeating: Level(), count: ZSkipList.maxLevel))]
+    }
+
+    public func score(of member: [UInt8]) -> Double? { scores[member] }
+
+    /// zslRandomLevel: each level with probability 1/4.
+    func randomLevel() -> Int {
+        var lvl = 1
+        while true {
+            random = random &+ 0x9E37_79B9_7F4A_7C15
+            var z = random
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            if z & 0xFFFF < 0x4000 && lvl < ZSkipList.maxLevel { lvl += 1 } else { return lvl }
+        }
+    }
+
+    /// (score, member) order: by score, then by member bytes.
+    @inline(__always) func precedes(_ n: Int32, _ score: Double, _ member: UnsafeRawBufferPointer) -> Bool {
+        let s = nodes[Int(n)].score
+        if s != score { return s < score }
+        return nodes[Int(n)].member.withUnsafeBytes { compareBytes($0, member) } < 0
+    }
+
+    /// Inserts a member that is not in the set (zslInsert + dictAdd).
+    public func insert(_ member: [UInt8], score: Double) {
+        precondition(scores.updateValue(score, forKey: member) == nil, "zset member inserted twice")
+        var update = [Int32](repeating: 0, count: ZSkipList.maxLevel)
+        var rank = [Int](repeating: 0, count: ZSkipList.maxLevel)
+        var x: Int32 = 0
+        member.withUnsafeBytes { m in
+            for i in stride(from: level - 1, through: 0, by: -1) {
+                rank[i] = i == level - 1 ? 0 : rank[i + 1]
+                while true {
+                    let f = nodes[Int(x)].levels[i].forward
+                    guard f != 0, precedes(f, score, m) else { break }
+                    rank[i] += Int(nodes[Int(x)].levels[i].span)
+                    x = f
+                }
+                update[i] = x
+            }
+        }
+        let lvl = randomLevel()
+        if lvl > level {
+            for i in level..<lvl {
+                rank[i] = 0
+                update[i] = 0
+                nodes[0].levels[i].span = Int32(count)
+            }
+            level = lvl
+        }
+        let node = Node(member: member, score: score, backward: update[0], levels: Array(repeating: Level(), count: lvl))
+        let n: Int32
+        if let slot = freeSlots.popLast() { n = slot; nodes[Int(n)] = node } else { n = Int32(nodes.count); nodes.append(node) }
+        for i in 0..<lvl {
+            let u = Int(update[i])
+            nodes[Int(n)].levels[i].forward = nodes[u].levels[i].forward
+            nodes[u].levels[i].forward = n
+            nodes[Int(n)].levels[i].span = nodes[u].levels[i].span - Int32(rank[0] - rank[i])
+            nodes[u].levels[i].span = Int32(rank[0] - rank[i]) + 1
+        }
+        if lvl < level { for i in lvl..<level { nodes[Int(update[i])].levels[i].span += 1 } }
+        let next = nodes[Int(n)].levels[0].forward
+        if next != 0 { nodes[Int(next)].backward = n } else { tail = n }
+        count += 1
+    }
+
+    /// Removes `member` (zslDelete + dictDelete); false if absent.
+    @discardableResult
+    public func remove(_ member: [UInt8]) -> Bool {
+        guard let score = scores.removeValue(forKey: member) else { return false }
+        var update = [Int32](repeating: 0, count: ZSkipList.maxLevel)
+        var x: Int32 = 0
+        member.withUnsafeBytes { m in
+            for i in stride(from: level - 1, through: 0, by: -1) {
+                while true {
+                    let f = nodes[Int(x)].levels[i].forward
+                    guard f != 0, precedes(f, score, m) else { break }
+                    x = f
+                }
+                update[i] = x
+            }
+        }
+        let target = nodes[Int(update[0])].levels[0].forward
+        precondition(target != 0 && nodes[Int(target)].member == member, "zset skiplist and table disagree")
+        unlink(target, update)
+        return true
+    }
+
+    /// zslDeleteNode: unlinks node `x` given its predecessors at each level.
+    func unlink(_ x: Int32, _ update: [Int32]) {
+        let xi = Int(x)
+        for i in 0..<level {
+            let u = Int(update[i])
+            if nodes[u].levels[i].forward == x {
+                nodes[u].levels[i].span += nodes[xi].levels[i].span - 1
+                nodes[u].levels[i].forward = nodes[xi].levels[i].forward
+            } else {
+                nodes[u].levels[i].span -= 1
+            }
+        }
+        let next = nodes[xi].levels[0].forward
+        if next != 0 { nodes[Int(next)].backward = nodes[xi].backward } else { tail = nodes[xi].backward }
+        while level > 1 && nodes[0].levels[level - 1].forward == 0 { level -= 1 }
+        count -= 1
+        nodes[xi].member = []
+        nodes[xi].levels = []
+        freeSlots.append(x)
+        if count == 0 { nodes.removeSubrange(1...); freeSlots = []; tail = 0 }
+    }
+
+    /// 0-based rank of `member`, nil if absent (zslGetRank minus one).
+    public func rank(of member: [UInt8]) -> Int? {
+        guard let score = scores[member] else { return nil }
+        var x: Int32 = 0
+        var rank = 0
+        return member.withUnsafeBytes { m -> Int? in
+            for i in stride(from: level - 1, through: 0, by: -1) {
+                while true {
+                    let f = nodes[Int(x)].levels[i].forward
+                    guard f != 0 else { break }
+                    let s = nodes[Int(f)].score
+                    let before = s < score || (s == score && nodes[Int(f)].member.withUnsafeBytes { compareBytes($0, m) } <= 0)
+                    guard before else { break }
+                    rank += Int(nodes[Int(x)].levels[i].span)
+                    x = f
+                }
+                if x != 0 && nodes[Int(x)].member == member { return rank - 1 }
+            }
+            return nil
+        }
+    }
+
+    /// The node at 0-based `rank` (zslGetElementByRank).
+    func node(atRank rank: Int) -> Int32 {
+        var x: Int32 = 0
+        var traversed = 0
+        let target = rank + 1
+        for i in stride(from: level - 1, through: 0, by: -1) {
+            while true {
+                let f = nodes[Int(x)].levels[i].forward
+                guard f != 0, traversed + Int(nodes[Int(x)].levels[i].span) <= target else { break }
+                traversed += Int(nodes[Int(x)].levels[i].span)
+                x = f
+            }
+            if traversed == target { return x }
+        }
+        preconditionFailure("rank \(rank) out of 0..<\(count)")
+    }
+
+    /// How many elements, from the first, satisfy `isBefore` (which must hold for a prefix
+    /// of the order): the rank where a range starts or ends, in O(log n).
+    public func prefixCount(_ isBefore: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
+        var x: Int32 = 0
+        var rank = 0
+        for i in stride(from: level - 1, through: 0, by: -1) {
+            while true {
+                let f = nodes[Int(x)].levels[i].forward
+                guard f != 0, nodes[Int(f)].member.withUnsafeBytes({ isBefore($0, nodes[Int(f)].score) }) else { break }
+                rank += Int(nodes[Int(x)].levels[i].span)
+                x = f
+            }
+        }
+        return rank
+    }
+
+    /// Visits elements from 0-based `rank` on, towards the end or the start, while `body` says so.
+    public func forEach(fromRank rank: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        guard rank >= 0 && rank < count else { return }
+        var x = node(atRank: rank)
+        while x != 0 {
+            let more = nodes[Int(x)].member.withUnsafeBytes { body($0, nodes[Int(x)].score) }
+            guard more else { return }
+            x = reverse ? nodes[Int(x)].backward : nodes[Int(x)].levels[0].forward
+        }
+    }
+
+    /// The members of 0-based ranks `start...end`, in order (for deletion by range).
+    public func members(ranks: ClosedRange<Int>) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(ranks.count)
+        var x = node(atRank: ranks.lowerBound)
+        for _ in ranks {
+            out.append(nodes[Int(x)].member)
+            x = nodes[Int(x)].levels[0].forward
+        }
+        return out
+    }
+
+    /// Checks the links and spans against a walk of level 0 (unit tests).
+    public func isConsistent() -> Bool {
+        var order: [Int32] = []
+        var x = nodes[0].levels[0].forward
+        var prev: Int32 = 0
+        while x != 0 {
+            if nodes[Int(x)].backward != prev { return false }
+            order.append(x)
+            prev = x
+            x = nodes[Int(x)].levels[0].forward
+        }
+        guard order.count == count, scores.count == count, tail == prev else { return false }
+        var position: [Int32: Int] = [0: 0]
+        for (i, n) in order.enumerated() { position[n] = i + 1 }
+        for i in 0..<level {
+            var y: Int32 = 0
+            while true {
+                let f = nodes[Int(y)].levels[i].forward
+                let to = f == 0 ? count + 1 : position[f]!
+                if f != 0 && Int(nodes[Int(y)].levels[i].span) != to - position[y]! { return false }
+                if f == 0 { break }
+                y = f
+            }
+        }
+        for j in 1..<max(order.count, 1) {
+            let a = nodes[Int(order[j - 1])], b = nodes[Int(order[j])]
+            if a.score > b.score || (a.score == b.score && a.member.lexicographicallyPrecedes(b.member) == false) { return false }
+        }
+        return true
+    }
+}
