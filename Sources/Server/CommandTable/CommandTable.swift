@@ -233,7 +233,7 @@ final class CommandTable: Sendable {
 
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs, SortedSetCommands.specs,
         ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]

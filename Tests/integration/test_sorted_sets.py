@@ -1,0 +1,316 @@
+"""Sorted-set commands (Redis 7.0's t_zset.c): every command, option and error against
+Debian's redis-server 7.0 byte for byte in RESP2 and RESP3, in both encodings and across
+the listpack -> skiplist conversion at both thresholds; DEBUG DIGEST-VALUE equal to
+redis-server's; ZRANDMEMBER and ZSCAN by their contracts; RDB round trips both ways."""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, shards
+from support.resp import Conn, Error
+
+SERVER_ARGS = ("--enable-debug-command", "yes")
+
+# Members and scores that exercise the score text: integers, -0, 0.1 (17 digits), inf.
+SMALL = ("ZADD", "z", "1", "a", "2", "b", "2", "bb", "3", "c", "0.1", "d", "-0", "e", "inf", "f", "-inf", "g",
+         "1.5", "h", "1e20", "i", "-12345", "j")
+BIG = ("ZADD", "big") + tuple(x for i in range(200) for x in (str((i * 37) % 50 / 4), "m%03d" % i))
+LEX = ("ZADD", "lex") + tuple(x for w in "abcdefghij" for x in ("0", w))
+BIGLEX = ("ZADD", "biglex") + tuple(x for i in range(150) for x in ("0", "w%03d" % i))
+WRONG = ("SET", "str", "v")
+
+SCRIPTS = {
+    "zadd_flags": [
+        SMALL,
+        ("ZADD", "z", "NX", "5", "a", "4", "new"), ("ZADD", "z", "XX", "10", "a", "7", "absent"),
+        ("ZADD", "z", "CH", "11", "a", "12", "fresh"), ("ZADD", "z", "GT", "1", "a"), ("ZADD", "z", "GT", "CH", "20", "a"),
+        ("ZADD", "z", "LT", "CH", "30", "b"), ("ZADD", "z", "LT", "CH", "-30", "b"), ("ZADD", "z", "gt", "ch", "5", "gtnew"),
+        ("ZADD", "z", "INCR", "5", "a"), ("ZADD", "z", "INCR", "0", "a"), ("ZADD", "z", "NX", "INCR", "1", "a"),
+        ("ZADD", "z", "XX", "INCR", "1", "nobody"), ("ZADD", "z", "GT", "INCR", "-1", "a"),
+        ("ZADD", "z", "LT", "INCR", "-1", "a"), ("ZADD", "z", "INCR", "1", "a", "2", "b"),
+        ("ZADD", "z", "NX", "XX", "1", "a"), ("ZADD", "z", "GT", "LT", "1", "a"), ("ZADD", "z", "NX", "GT", "1", "a"),
+        ("ZADD", "z", "NX", "LT", "1", "a"), ("ZADD", "z", "1"), ("ZADD", "z"), ("ZADD", "z", "x", "a"),
+        ("ZADD", "z", "1", "a", "x"), ("ZADD", "z", "1", "a", "nan", "b"), ("ZADD", "z", "1e400", "a"),
+        ("ZADD", "z", " 1", "a"), ("ZADD", "z", "1 ", "a"), ("ZADD", "z", "", "a"), ("ZADD", "z", "0x10", "hex"),
+        ("ZADD", "z", "1e-400", "a"), ("ZADD", "z", "+inf", "f2"), ("ZADD", "z", "INCR", "-inf", "f"),
+        ("ZADD", "z", "INCR", "inf", "g"),
+        ("ZADD", "nokey", "XX", "1", "a"), ("ZADD", "nokey", "XX", "INCR", "1", "a"), ("EXISTS", "nokey"),
+        ("ZADD", "z2", "NX", "CH", "1", "a", "1", "a"), ("ZADD", "z2", "3", "x", "1", "x"),
+        ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZRANGE", "z2", "0", "-1", "WITHSCORES"),
+        ("TYPE", "z"), ("OBJECT", "ENCODING", "z"),
+    ],
+    "zincrby": [
+        SMALL, ("ZINCRBY", "z", "1", "a"), ("ZINCRBY", "z", "x", "a"), ("ZINCRBY", "z", "1.5", "newm"),
+        ("ZINCRBY", "nokey", "2", "m"), ("ZINCRBY", "z", "-inf", "f"), ("ZINCRBY", "z", "inf", "g"),
+        ("ZINCRBY", "z", "0.2", "d"), ("ZINCRBY", "z", "nan", "d"), ("ZINCRBY", "z", "1"), ("ZINCRBY", "z", "NX", "a"),
+        ("ZSCORE", "z", "d"), ("ZSCORE", "nokey", "m"),
+    ],
+    "zrem_zcard_zscore": [
+        SMALL, ("ZCARD", "z"), ("ZREM", "z", "a", "a", "nobody", "b"), ("ZCARD", "z"), ("ZREM", "nokey", "a"),
+        ("ZREM", "z"), ("ZSCORE", "z", "c"), ("ZSCORE", "z", "a"), ("ZSCORE", "z", "f"), ("ZSCORE", "z", "e"),
+        ("ZMSCORE", "z", "c", "nobody", "d", "g"), ("ZMSCORE", "nokey", "a", "b"), ("ZMSCORE", "z"),
+        ("ZADD", "one", "1", "x"), ("ZREM", "one", "x"), ("EXISTS", "one"), ("ZCARD", "nokey"),
+    ],
+    "zcount_zlexcount": [
+        SMALL, LEX,
+        ("ZCOUNT", "z", "-inf", "+inf"), ("ZCOUNT", "z", "(1", "3"), ("ZCOUNT", "z", "1", "(3"),
+        ("ZCOUNT", "z", "(1", "(1"), ("ZCOUNT", "z", "3", "1"), ("ZCOUNT", "z", "", ""), ("ZCOUNT", "z", "1x", "2"),
+        ("ZCOUNT", "z", "nan", "1"), ("ZCOUNT", "z", "(", "1"), ("ZCOUNT", "z", " 1", "2"), ("ZCOUNT", "z", "-0", "0"),
+        ("ZCOUNT", "nokey", "x", "1"), ("ZCOUNT", "nokey", "0", "1"), ("ZCOUNT", "z", "(inf", "inf"),
+        ("ZLEXCOUNT", "lex", "-", "+"), ("ZLEXCOUNT", "lex", "[b", "(e"), ("ZLEXCOUNT", "lex", "(b", "[e"),
+        ("ZLEXCOUNT", "lex", "+", "-"), ("ZLEXCOUNT", "lex", "-", "-"), ("ZLEXCOUNT", "lex", "b", "e"),
+        ("ZLEXCOUNT", "lex", "[", "+"), ("ZLEXCOUNT", "lex", "(", "+"), ("ZLEXCOUNT", "lex", "+x", "+"),
+        ("ZLEXCOUNT", "nokey", "-", "+"), ("ZLEXCOUNT", "nokey", "x", "+"), ("ZLEXCOUNT", "lex", "[c", "[c"),
+    ],
+    "zrank": [
+        SMALL, ("ZRANK", "z", "a"), ("ZRANK", "z", "g"), ("ZRANK", "z", "f"), ("ZRANK", "z", "nobody"),
+        ("ZREVRANK", "z", "a"), ("ZREVRANK", "z", "f"), ("ZREVRANK", "z", "nobody"), ("ZRANK", "nokey", "a"),
+        ("ZREVRANK", "nokey", "a"), ("ZRANK", "z", "a", "WITHSCORE"),
+    ],
+    "zrange": [
+        SMALL, LEX,
+        ("ZRANGE", "z", "0", "-1"), ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZRANGE", "z", "2", "4", "REV"),
+        ("ZRANGE", "z", "-3", "-1", "withscores"), ("ZRANGE", "z", "5", "2"), ("ZRANGE", "z", "100", "200"),
+        ("ZRANGE", "z", "-100", "1"), ("ZRANGE", "z", "x", "1"), ("ZRANGE", "z", "0", "1", "LIMIT", "0", "1"),
+        ("ZRANGE", "z", "0", "1", "LIMIT", "0", "-1"), ("ZRANGE", "z", "0", "1", "REV", "REV"),
+        ("ZRANGE", "z", "(1", "3", "BYSCORE"), ("ZRANGE", "z", "3", "(1", "BYSCORE", "REV", "WITHSCORES"),
+        ("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "2", "3"),
+        ("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "2", "-1"),
+        ("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "-1", "3"),
+        ("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "100", "3"),
+        ("ZRANGE", "z", "-inf", "+inf", "BYSCORE", "LIMIT", "0", "0"),
+        ("ZRANGE", "z", "+inf", "-inf", "BYSCORE", "REV", "LIMIT", "1", "2", "WITHSCORES"),
+        ("ZRANGE", "z", "x", "1", "BYSCORE"), ("ZRANGE", "z", "0", "1", "BYSCORE", "BYLEX"),
+        ("ZRANGE", "lex", "[b", "(e", "BYLEX"), ("ZRANGE", "lex", "(e", "[b", "BYLEX", "REV"),
+        ("ZRANGE", "lex", "-", "+", "BYLEX", "LIMIT", "1", "2"), ("ZRANGE", "lex", "-", "+", "BYLEX", "WITHSCORES"),
+        ("ZRANGE", "lex", "x", "+", "BYLEX"), ("ZRANGE", "z", "0", "1", "LIMIT", "x", "1", "BYSCORE"),
+        ("ZRANGE", "z", "0", "1", "LIMIT", "1"), ("ZRANGE", "z", "0", "1", "FOO"), ("ZRANGE", "nokey", "0", "-1"),
+        ("ZRANGE", "nokey", "x", "-1"),
+        ("ZREVRANGE", "z", "0", "2"), ("ZREVRANGE", "z", "0", "2", "WITHSCORES"), ("ZREVRANGE", "z", "0", "2", "REV"),
+        ("ZREVRANGE", "z", "0", "2", "BYSCORE"),
+        ("ZRANGEBYSCORE", "z", "1", "3"), ("ZRANGEBYSCORE", "z", "-inf", "inf", "WITHSCORES", "LIMIT", "1", "4"),
+        ("ZRANGEBYSCORE", "z", "1", "3", "REV"), ("ZRANGEBYSCORE", "z", "1", "3", "BYLEX"),
+        ("ZRANGEBYSCORE", "z", "1", "3", "LIMIT", "0"),
+        ("ZREVRANGEBYSCORE", "z", "3", "1"), ("ZREVRANGEBYSCORE", "z", "1", "3"),
+        ("ZREVRANGEBYSCORE", "z", "+inf", "-inf", "WITHSCORES", "LIMIT", "0", "3"),
+        ("ZRANGEBYLEX", "lex", "-", "[c"), ("ZRANGEBYLEX", "lex", "-", "+", "LIMIT", "2", "2"),
+        ("ZRANGEBYLEX", "lex", "-", "+", "WITHSCORES"), ("ZREVRANGEBYLEX", "lex", "+", "(g"),
+        ("ZREVRANGEBYLEX", "lex", "[c", "[g"), ("ZREVRANGEBYLEX", "lex", "+", "-", "LIMIT", "1", "3"),
+        ("ZRANGEBYLEX", "lex", "a", "b"), ("ZRANGEBYLEX", "nokey", "-", "+"),
+    ],
+    "zremrange": [
+        SMALL, LEX, ("ZREMRANGEBYRANK", "z", "0", "1"), ("ZREMRANGEBYRANK", "z", "-2", "-1"),
+        ("ZREMRANGEBYRANK", "z", "5", "2"), ("ZREMRANGEBYRANK", "z", "x", "1"), ("ZREMRANGEBYRANK", "nokey", "0", "1"),
+        ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZREMRANGEBYSCORE", "z", "(1", "3"),
+        ("ZREMRANGEBYSCORE", "z", "x", "3"), ("ZREMRANGEBYSCORE", "z", "5", "3"), ("ZRANGE", "z", "0", "-1"),
+        ("ZREMRANGEBYLEX", "lex", "[b", "(d"), ("ZREMRANGEBYLEX", "lex", "b", "d"), ("ZREMRANGEBYLEX", "lex", "+", "-"),
+        ("ZRANGE", "lex", "0", "-1"), ("ZREMRANGEBYLEX", "lex", "-", "+"), ("EXISTS", "lex"),
+        ("ZREMRANGEBYRANK", "z", "0", "-1"), ("EXISTS", "z"),
+    ],
+    "zpop": [
+        SMALL, ("ZPOPMIN", "z"), ("ZPOPMAX", "z"), ("ZPOPMIN", "z", "2"), ("ZPOPMAX", "z", "3"), ("ZPOPMIN", "z", "0"),
+        ("ZPOPMIN", "z", "-1"), ("ZPOPMIN", "z", "x"), ("ZPOPMIN", "z", "1", "2"), ("ZPOPMIN", "nokey"),
+        ("ZPOPMAX", "nokey", "2"), ("ZPOPMIN", "z", "100"), ("EXISTS", "z"), ("ZPOPMAX", "nokey", "0"),
+    ],
+    "zrandmember_errors": [
+        SMALL, ("ZRANDMEMBER", "z", "x"), ("ZRANDMEMBER", "z", "1", "foo"), ("ZRANDMEMBER", "z", "1", "WITHSCORES", "x"),
+        ("ZRANDMEMBER", "z", "-9223372036854775808"), ("ZRANDMEMBER", "z", "9223372036854775807", "WITHSCORES"),
+        ("ZRANDMEMBER", "z", "-4611686018427387904", "WITHSCORES"), ("ZRANDMEMBER", "nokey"),
+        ("ZRANDMEMBER", "nokey", "5"), ("ZRANDMEMBER", "z", "0"), ("ZRANDMEMBER", "z", "100", "WITHSCORES"),
+        ("ZRANDMEMBER", "z", "12"),
+    ],
+    "zscan_listpack": [
+        SMALL, ("ZSCAN", "z", "0"), ("ZSCAN", "z", "0", "MATCH", "b*"), ("ZSCAN", "z", "0", "COUNT", "0"),
+        ("ZSCAN", "z", "x"), ("ZSCAN", "nokey", "0"), ("ZSCAN", "nokey", "x"), ("ZSCAN", "z", "0", "TYPE", "zset"),
+        ("ZSCAN", "z", "0", "COUNT", "x"), ("ZSCAN", "z", "0", "COUNT"),
+    ],
+    "wrongtype": [
+        WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
+        ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
+        ("ZRANK", "str", "a"), ("ZREVRANK", "str", "a"), ("ZRANGE", "str", "0", "1"), ("ZREVRANGE", "str", "0", "1"),
+        ("ZRANGEBYSCORE", "str", "0", "1"), ("ZREVRANGEBYSCORE", "str", "0", "1"), ("ZRANGEBYLEX", "str", "-", "+"),
+        ("ZREVRANGEBYLEX", "str", "+", "-"), ("ZREMRANGEBYRANK", "str", "0", "1"), ("ZREMRANGEBYSCORE", "str", "0", "1"),
+        ("ZREMRANGEBYLEX", "str", "-", "+"), ("ZPOPMIN", "str"), ("ZPOPMAX", "str", "0"), ("ZRANDMEMBER", "str"),
+        ("ZRANDMEMBER", "str", "0"), ("ZSCAN", "str", "0"), ("ZADD", "str", "x", "a"), ("ZCOUNT", "str", "x", "1"),
+        ("ZADD", "str", "XX", "1", "a"),
+    ],
+    "skiplist": [
+        BIG, BIGLEX, ("OBJECT", "ENCODING", "big"), ("ZCARD", "big"), ("ZRANGE", "big", "0", "-1", "WITHSCORES"),
+        ("ZRANGE", "big", "10", "30", "REV", "WITHSCORES"), ("ZRANGE", "big", "(2", "5", "BYSCORE", "LIMIT", "3", "20"),
+        ("ZRANGE", "big", "5", "(2", "BYSCORE", "REV", "LIMIT", "3", "20", "WITHSCORES"), ("ZCOUNT", "big", "(2", "5"),
+        ("ZRANK", "big", "m100"), ("ZREVRANK", "big", "m100"), ("ZSCORE", "big", "m199"),
+        ("ZMSCORE", "big", "m001", "zz", "m150"),
+        ("ZADD", "big", "XX", "CH", "100", "m001", "-1", "m002"), ("ZADD", "big", "INCR", "0.5", "m003"),
+        ("ZINCRBY", "big", "-0.25", "m004"), ("ZREM", "big", "m005", "m006", "nobody"),
+        ("ZRANGE", "big", "0", "20", "WITHSCORES"), ("ZREMRANGEBYRANK", "big", "3", "9"),
+        ("ZREMRANGEBYSCORE", "big", "(3", "4"), ("ZPOPMIN", "big", "3"), ("ZPOPMAX", "big"),
+        ("ZRANGE", "big", "0", "-1", "WITHSCORES"), ("ZLEXCOUNT", "biglex", "[w010", "(w100"),
+        ("ZRANGE", "biglex", "(w140", "+", "BYLEX"), ("ZRANGE", "biglex", "[w020", "(w010", "BYLEX", "REV", "LIMIT", "2", "4"),
+        ("ZREMRANGEBYLEX", "biglex", "[w010", "(w100"), ("ZCARD", "biglex"), ("OBJECT", "ENCODING", "biglex"),
+    ],
+    "conversion": [
+        ("ZADD", "n", *[x for i in range(128) for x in (str(i), "m%d" % i)]), ("OBJECT", "ENCODING", "n"),
+        ("ZADD", "n", "1", "m1"), ("OBJECT", "ENCODING", "n"), ("ZADD", "n", "500", "last"), ("OBJECT", "ENCODING", "n"),
+        ("ZPOPMIN", "n", "100"), ("OBJECT", "ENCODING", "n"),
+        ("ZADD", "v", "1", "x" * 64), ("OBJECT", "ENCODING", "v"), ("ZADD", "v", "2", "y" * 65), ("OBJECT", "ENCODING", "v"),
+        ("ZADD", "w", "1", "y" * 65), ("OBJECT", "ENCODING", "w"),
+        ("ZINCRBY", "u", "1", "y" * 65), ("OBJECT", "ENCODING", "u"),
+    ],
+}
+
+
+def conns(server, redis_port, protocol):
+    pair = (Conn(redis_port), server.conn())
+    for c in pair:
+        c.cmd("FLUSHALL")
+        if protocol == 3:
+            c.cmd("HELLO", "3")
+    return pair
+
+
+@needs_redis
+@pytest.mark.parametrize("protocol", [2, 3])
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_replies_are_redis_own(server, redis_port, protocol, name):
+    redis, ours = conns(server, redis_port, protocol)
+    for command in SCRIPTS[name]:
+        assert ours.raw(*command) == redis.raw(*command), command
+
+
+@needs_redis
+def test_digests_are_redis_own(server, redis_port):
+    redis, ours = conns(server, redis_port, 2)
+    for c in (redis, ours):
+        for command in (SMALL, BIG, LEX, ("ZADD", "one", "0.1", "x"), ("ZADD", "neg", "-0", "m", "1e-300", "n")):
+            c.cmd(*command)
+    for key in ("z", "big", "lex", "one", "neg"):
+        assert ours.cmd("DEBUG", "DIGEST-VALUE", key) == redis.cmd("DEBUG", "DIGEST-VALUE", key), key
+    assert ours.cmd("DEBUG", "DIGEST") == redis.cmd("DEBUG", "DIGEST")
+
+
+@needs_redis
+@pytest.mark.parametrize("name", ["small", "big"])
+def test_config_aliases_and_thresholds(server, redis_port, name):
+    redis, ours = conns(server, redis_port, 2)
+    try:
+        for c in (redis, ours):
+            assert c.cmd("CONFIG", "SET", "zset-max-ziplist-entries", "4") == "OK"
+            assert c.cmd("CONFIG", "SET", "zset-max-listpack-value", "8") == "OK"
+        script = [("CONFIG", "GET", "zset-max-listpack-entries"), ("CONFIG", "GET", "zset-max-ziplist-value")]
+        for n in range(1, 7):
+            script += [("ZADD", "t", str(n), "m%d" % n), ("OBJECT", "ENCODING", "t")]
+        script += [("ZADD", "s", "1", "12345678"), ("OBJECT", "ENCODING", "s"), ("ZADD", "s", "1", "123456789"),
+                   ("OBJECT", "ENCODING", "s"), ("ZADD", "e", "1", "123456789"), ("OBJECT", "ENCODING", "e")]
+        for command in script:
+            assert ours.raw(*command) == redis.raw(*command), command
+    finally:
+        for c in (redis, ours):
+            c.cmd("CONFIG", "SET", "zset-max-listpack-entries", "128")
+            c.cmd("CONFIG", "SET", "zset-max-listpack-value", "64")
+
+
+@pytest.mark.parametrize("size", [5, 300])
+def test_zrandmember_contracts(r, size):
+    r.cmd("ZADD", "z", *[x for i in range(size) for x in (str(i), "m%d" % i)])
+    members = {("m%d" % i).encode() for i in range(size)}
+    one = r.cmd("ZRANDMEMBER", "z")
+    assert one in members
+    distinct = r.cmd("ZRANDMEMBER", "z", "4")
+    assert len(distinct) == 4 and len(set(distinct)) == 4 and set(distinct) <= members
+    repeated = r.cmd("ZRANDMEMBER", "z", "-20")
+    assert len(repeated) == 20 and set(repeated) <= members
+    pairs = r.cmd("ZRANDMEMBER", "z", "-3", "WITHSCORES")
+    assert len(pairs) == 6
+    for m, s in zip(pairs[::2], pairs[1::2]):
+        assert int(m[1:]) == int(s)
+    r.cmd("HELLO", "3")
+    nested = r.cmd("ZRANDMEMBER", "z", "3", "WITHSCORES")
+    assert len(nested) == 3 and all(len(p) == 2 and isinstance(p[1], float) for p in nested)
+    assert len(r.cmd("ZRANDMEMBER", "z", str(size + 10))) == size
+
+
+def test_zscan_of_a_skiplist_returns_every_member_while_others_change(r):
+    r.cmd("ZADD", "z", *[x for i in range(1000) for x in (str(i % 300), "m%d" % i)])
+    assert r.cmd("OBJECT", "ENCODING", "z") == b"skiplist"
+    seen = {}
+    cursor = "0"
+    calls = 0
+    while True:
+        cursor, items = r.cmd("ZSCAN", "z", cursor, "COUNT", "50")
+        calls += 1
+        for m, s in zip(items[::2], items[1::2]):
+            seen[m] = s
+        # churn: members come and go between calls (the m<i> of the test never do)
+        r.cmd("ZADD", "z", str(calls % 300), "churn%d" % calls)
+        r.cmd("ZREM", "z", "churn%d" % (calls - 1))
+        if cursor == b"0":
+            break
+    assert 10 < calls < 200
+    for i in range(1000):
+        assert seen[("m%d" % i).encode()] == str(i % 300).encode()
+    _, items = r.cmd("ZSCAN", "z", "0", "MATCH", "m99*", "COUNT", "10000")
+    assert sorted(items[::2]) == sorted(b"m99" + x for x in [b""] + [str(i).encode() for i in range(10)])
+
+
+def zset_state(c, dbs=(0, 2)):
+    out = {}
+    for db in dbs:
+        c.cmd("SELECT", db)
+        for k in c.cmd("KEYS", "*"):
+            out[(db, k)] = (c.cmd("OBJECT", "ENCODING", k), c.cmd("ZRANGE", k, "0", "-1", "WITHSCORES"),
+                            c.cmd("PTTL", k) > 0)
+    c.cmd("SELECT", 0)
+    return out
+
+
+def fill(c):
+    c.cmd(*SMALL)
+    c.cmd(*BIG)
+    c.cmd(*BIGLEX)
+    c.cmd("ZADD", "ttl", "1", "x")
+    c.cmd("PEXPIRE", "ttl", "100000000")
+    c.cmd("SELECT", 2)
+    c.cmd("ZADD", "db2", "2.5", "y", "-inf", "z")
+    c.cmd("SELECT", 0)
+
+
+def test_sorted_sets_survive_save_and_restart(nodes, data_dir):
+    a = nodes(*shards(2), data_dir=data_dir)
+    c = a.conn()
+    fill(c)
+    expected = zset_state(c)
+    assert expected[(0, b"big")][0] == b"skiplist" and expected[(0, b"z")][0] == b"listpack"
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(1), data_dir=data_dir).conn()
+    assert zset_state(c) == expected
+
+
+@needs_redis
+@pytest.mark.parametrize("compression", ["yes", "no"])
+def test_redis_dumps_load_and_come_back_identical(nodes, data_dir, compression):
+    redis_dir = tempfile.mkdtemp(prefix="vk-zsets-redis-")
+    try:
+        r = nodes("--save", "", "--rdbcompression", compression, "--enable-debug-command", "yes",
+                  binary=REDIS_SERVER, data_dir=redis_dir)
+        rc = r.conn()
+        fill(rc)
+        expected = zset_state(rc)
+        digest = rc.cmd("DEBUG", "DIGEST")
+        assert rc.cmd("SAVE") == "OK"
+        r.shutdown("NOSAVE")
+        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
+    finally:
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    a = nodes(*shards(2), "--rdbcompression", compression, "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    assert zset_state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
+    assert zset_state(rc) == expected
+    assert rc.cmd("DEBUG", "DIGEST") == digest
