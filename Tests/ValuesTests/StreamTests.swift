@@ -114,6 +114,7 @@ private func stream(_ n: Int) -> Stream {
             mutating func mix(_ bytes: UnsafeRawBufferPointer) { items.append(Array(bytes)) }
             mutating func mix(bigEndian value: UInt32) { items.append([UInt8(value)]) }
             mutating func xor(_ bytes: UnsafeRawBufferPointer) { items.append(Array(bytes)) }
+            mutating func xorMixed(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) { items.append(Array(a) + Array(b)) }
         }
         var d = Recorder()
         let s = Stream()

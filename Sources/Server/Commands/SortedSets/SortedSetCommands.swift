@@ -343,12 +343,12 @@ enum SortedSetCommands {
         let rest = args.count - i
         guard rest % 2 == 0 && rest > 0 else { out.writeError(Errors.syntax); return }
         let pairs = rest / 2
-        if incr && pairs > 1 { out.writeError("ERR INCR option supports a single increment-element pair"); return }
         if nx && xx { out.writeError("ERR XX and NX options at the same time are not compatible"); return }
         if (gt && nx) || (lt && nx) || (gt && lt) {
             out.writeError("ERR GT, LT, and/or NX options at the same time are not compatible")
             return
         }
+        if incr && pairs > 1 { out.writeError("ERR INCR option supports a single increment-element pair"); return }
         var scores: [Double] = []
         scores.reserveCapacity(pairs)
         for j in 0..<pairs {
