@@ -80,6 +80,9 @@ ZSCORES = [b"1", b"2", b"-1", b"0", b"1.5", b"inf", b"-inf", b"+inf", b"0.1", b"
 ZBAD_SCORES = [b"x", b"nan", b"", b" 1", b"(1", b"1e400", b"0x10"]
 ZRANGE_BOUNDS = [b"-inf", b"+inf", b"(1", b"1", b"2", b"(2", b"0", b"-1", b"1.5", b"(inf", b"inf", b"3", b"(-inf",
                  b"x", b"nan", b"", b"(", b"-0"]
+# Member ranges are only defined on sets whose scores are all equal (Redis's answer otherwise
+# depends on its skiplist's random levels): these keys only ever get score 0.
+LEX_KEYS = [b"lex", b"{t}lex"]
 ZLEX_BOUNDS = [b"-", b"+", b"[a", b"(a", b"[m1", b"(m2", b"[c", b"(b", b"[", b"(", b"a", b"+x", b"[\x00z", b"[zzz"]
 HUGE_TIMES = [b"9223372036854775807", b"9223372036854775", b"9223372036854776", b"-9223372036854775808",
               b"-9223372036854775", b"0", b"-1", b"-100"]
@@ -115,7 +118,7 @@ class Generator:
             # sorted sets
             (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
             (2, self.zscore), (1, self.zmscore), (2, self.zcount), (1, self.zlexcount), (2, self.zrank),
-            (4, self.zrange), (2, self.zremrange), (2, self.zpop),
+            (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -514,6 +517,14 @@ class Generator:
             pairs += [self.zscore_arg(), self.zmember()]
         return [word("zadd", r), self.key()] + [word(f.decode(), r) for f in flags] + pairs
 
+    def zadd_lex(self):
+        r = self.r
+        flags = [word(f, r) for f in ("NX", "XX", "CH") if r.random() < 0.1]
+        args = [word("zadd", r), r.choice(LEX_KEYS)] + flags
+        for _ in range(r.randint(1, 20) if r.random() < 0.9 else 130):
+            args += [b"0", self.zmember()]
+        return args
+
     def zadd_many(self):
         """Enough members (or one long enough) to cross into a skiplist, or to stop just short."""
         r = self.r
@@ -546,7 +557,7 @@ class Generator:
 
     def zlexcount(self):
         r = self.r
-        return [word("zlexcount", r), self.key(), r.choice(ZLEX_BOUNDS), r.choice(ZLEX_BOUNDS)]
+        return [word("zlexcount", r), r.choice(LEX_KEYS), r.choice(ZLEX_BOUNDS), r.choice(ZLEX_BOUNDS)]
 
     def zrank(self):
         r = self.r
@@ -560,7 +571,7 @@ class Generator:
             "score" if "score" in form else "lex" if "lex" in form else "rank"
         bounds = {"rank": lambda: self.integer(-5, 5), "score": lambda: r.choice(ZRANGE_BOUNDS),
                   "lex": lambda: r.choice(ZLEX_BOUNDS)}[kind]
-        args = [word(form, r), self.key(), bounds(), bounds()]
+        args = [word(form, r), r.choice(LEX_KEYS) if kind == "lex" else self.key(), bounds(), bounds()]
         options = []
         if form == "zrange" and kind != "rank":
             options.append([word("by" + kind, r)])
@@ -580,7 +591,7 @@ class Generator:
         kind = r.choice(["rank", "score", "lex"])
         bounds = {"rank": lambda: self.integer(-5, 5), "score": lambda: r.choice(ZRANGE_BOUNDS),
                   "lex": lambda: r.choice(ZLEX_BOUNDS)}[kind]
-        return [word("zremrangeby" + kind, r), self.key(), bounds(), bounds()]
+        return [word("zremrangeby" + kind, r), r.choice(LEX_KEYS) if kind == "lex" else self.key(), bounds(), bounds()]
 
     def zpop(self):
         r = self.r
@@ -801,6 +812,8 @@ class Differ:
             for key in KEYS:
                 for name in (b"GET", b"PTTL", b"TYPE"):
                     self.run([name, key])
+                self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
+            for key in LEX_KEYS:
                 self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
 
 

@@ -8,7 +8,7 @@ import Values
 /// The rows' COMMAND INFO/DOCS fields are redis-server 7.0's.
 enum SortedSetCommands {
     static let specs: [CommandSpec] = [
-        CommandSpec("zadd", arity: -4, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zadd", arity: -4, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Adds members with scores to a sorted set, or updates their scores.",
                     run: .keyed({ zadd($0, $1, &$2, incrby: false) }, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.write, .sortedset, .fast],
@@ -30,7 +30,7 @@ enum SortedSetCommands {
                                .string("member"),
                            ]).multiple,
                        ]),
-        CommandSpec("zincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Adds to the score of a sorted set's member.",
                     run: .keyed({ zadd($0, $1, &$2, incrby: true) }, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.write, .sortedset, .fast],
@@ -40,7 +40,7 @@ enum SortedSetCommands {
                            .integer("increment"),
                            .string("member"),
                        ]),
-        CommandSpec("zrem", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrem", arity: -3, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes members from a sorted set.",
                     run: .keyed(zrem, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.write, .sortedset, .fast],
@@ -49,7 +49,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .string("member").multiple,
                        ]),
-        CommandSpec("zcard", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zcard", arity: 2, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Number of members in a sorted set.",
                     run: .keyed(zcard, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.read, .sortedset, .fast],
@@ -57,7 +57,7 @@ enum SortedSetCommands {
                        arguments: [
                            .key("key"),
                        ]),
-        CommandSpec("zscore", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zscore", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Score of a sorted set's member.",
                     run: .keyed(zscore, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.read, .sortedset, .fast],
@@ -66,7 +66,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .string("member"),
                        ]),
-        CommandSpec("zmscore", arity: -3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zmscore", arity: -3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Scores of several members of a sorted set.",
                     run: .keyed(zmscore, split: nil, crossShard: nil))
             .described(since: "6.2.0", acl: [.read, .sortedset, .fast],
@@ -75,7 +75,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .string("member").multiple,
                        ]),
-        CommandSpec("zcount", arity: 4, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zcount", arity: 4, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Number of members of a sorted set with scores in a range.",
                     run: .keyed(zcount, split: nil, crossShard: nil))
             .described(since: "2.0.0", acl: [.read, .sortedset, .fast],
@@ -85,7 +85,7 @@ enum SortedSetCommands {
                            .double("min"),
                            .double("max"),
                        ]),
-        CommandSpec("zlexcount", arity: 4, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zlexcount", arity: 4, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Number of members of a sorted set between two members (equal scores).",
                     run: .keyed(zlexcount, split: nil, crossShard: nil))
             .described(since: "2.8.9", acl: [.read, .sortedset, .fast],
@@ -95,7 +95,7 @@ enum SortedSetCommands {
                            .string("min"),
                            .string("max"),
                        ]),
-        CommandSpec("zrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Position of a member in a sorted set, lowest score first.",
                     run: .keyed({ zrank($0, $1, &$2, reverse: false) }, split: nil, crossShard: nil))
             .described(since: "2.0.0", acl: [.read, .sortedset, .fast],
@@ -104,7 +104,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .string("member"),
                        ]),
-        CommandSpec("zrevrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrevrank", arity: 3, flags: [.readonly, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Position of a member in a sorted set, highest score first.",
                     run: .keyed({ zrank($0, $1, &$2, reverse: true) }, split: nil, crossShard: nil))
             .described(since: "2.0.0", acl: [.read, .sortedset, .fast],
@@ -113,7 +113,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .string("member"),
                        ]),
-        CommandSpec("zrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set by position, score or member range.",
                     run: .keyed({ zrange($0, $1, &$2, .auto, reverse: nil) }, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.read, .sortedset, .slow],
@@ -133,7 +133,7 @@ enum SortedSetCommands {
                            ]).optional,
                            .token("WITHSCORES").optional,
                        ]),
-        CommandSpec("zrevrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrevrange", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set by position, highest score first.",
                     run: .keyed({ zrange($0, $1, &$2, .rank, reverse: true) }, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.read, .sortedset, .slow],
@@ -144,7 +144,7 @@ enum SortedSetCommands {
                            .integer("stop"),
                            .token("WITHSCORES").optional,
                        ]),
-        CommandSpec("zrangebyscore", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrangebyscore", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set with scores in a range.",
                     run: .keyed({ zrange($0, $1, &$2, .score, reverse: false) }, split: nil, crossShard: nil))
             .described(since: "1.0.5", acl: [.read, .sortedset, .slow],
@@ -159,7 +159,7 @@ enum SortedSetCommands {
                                .integer("count"),
                            ]).optional,
                        ]),
-        CommandSpec("zrevrangebyscore", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrevrangebyscore", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set with scores in a range, highest first.",
                     run: .keyed({ zrange($0, $1, &$2, .score, reverse: true) }, split: nil, crossShard: nil))
             .described(since: "2.2.0", acl: [.read, .sortedset, .slow],
@@ -174,7 +174,7 @@ enum SortedSetCommands {
                                .integer("count"),
                            ]).optional,
                        ]),
-        CommandSpec("zrangebylex", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrangebylex", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set between two members (equal scores).",
                     run: .keyed({ zrange($0, $1, &$2, .lex, reverse: false) }, split: nil, crossShard: nil))
             .described(since: "2.8.9", acl: [.read, .sortedset, .slow],
@@ -188,7 +188,7 @@ enum SortedSetCommands {
                                .integer("count"),
                            ]).optional,
                        ]),
-        CommandSpec("zrevrangebylex", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrevrangebylex", arity: -4, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Members of a sorted set between two members, last first (equal scores).",
                     run: .keyed({ zrange($0, $1, &$2, .lex, reverse: true) }, split: nil, crossShard: nil))
             .described(since: "2.8.9", acl: [.read, .sortedset, .slow],
@@ -202,7 +202,7 @@ enum SortedSetCommands {
                                .integer("count"),
                            ]).optional,
                        ]),
-        CommandSpec("zremrangebyrank", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zremrangebyrank", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes the members of a sorted set in a range of positions.",
                     run: .keyed({ zremrange($0, $1, &$2, .rank) }, split: nil, crossShard: nil))
             .described(since: "2.0.0", acl: [.write, .sortedset, .slow],
@@ -212,7 +212,7 @@ enum SortedSetCommands {
                            .integer("start"),
                            .integer("stop"),
                        ]),
-        CommandSpec("zremrangebyscore", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zremrangebyscore", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes the members of a sorted set with scores in a range.",
                     run: .keyed({ zremrange($0, $1, &$2, .score) }, split: nil, crossShard: nil))
             .described(since: "1.2.0", acl: [.write, .sortedset, .slow],
@@ -222,7 +222,7 @@ enum SortedSetCommands {
                            .double("min"),
                            .double("max"),
                        ]),
-        CommandSpec("zremrangebylex", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zremrangebylex", arity: 4, flags: [.write], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes the members of a sorted set between two members (equal scores).",
                     run: .keyed({ zremrange($0, $1, &$2, .lex) }, split: nil, crossShard: nil))
             .described(since: "2.8.9", acl: [.write, .sortedset, .slow],
@@ -232,7 +232,7 @@ enum SortedSetCommands {
                            .string("min"),
                            .string("max"),
                        ]),
-        CommandSpec("zpopmin", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zpopmin", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes and returns the members with the lowest scores.",
                     run: .keyed({ zpop($0, $1, &$2, max: false) }, split: nil, crossShard: nil))
             .described(since: "5.0.0", acl: [.write, .sortedset, .fast],
@@ -241,7 +241,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .integer("count").optional,
                        ]),
-        CommandSpec("zpopmax", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zpopmax", arity: -2, flags: [.write, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Removes and returns the members with the highest scores.",
                     run: .keyed({ zpop($0, $1, &$2, max: true) }, split: nil, crossShard: nil))
             .described(since: "5.0.0", acl: [.write, .sortedset, .fast],
@@ -250,7 +250,7 @@ enum SortedSetCommands {
                            .key("key"),
                            .integer("count").optional,
                        ]),
-        CommandSpec("zrandmember", arity: -2, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zrandmember", arity: -2, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Random members of a sorted set.",
                     run: .keyed(zrandmember, split: nil, crossShard: nil))
             .described(since: "6.2.0", acl: [.read, .sortedset, .slow], tips: ["nondeterministic_output"],
@@ -262,7 +262,7 @@ enum SortedSetCommands {
                                .token("WITHSCORES").optional,
                            ]).optional,
                        ]),
-        CommandSpec("zscan", arity: -3, flags: [.readonly], keys: (1, 1, 1), group: "sorted_set",
+        CommandSpec("zscan", arity: -3, flags: [.readonly], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Iterates over a sorted set's members and scores.",
                     run: .keyed(zscan, split: nil, crossShard: nil))
             .described(since: "2.8.0", acl: [.read, .sortedset, .slow], tips: ["nondeterministic_output"],
