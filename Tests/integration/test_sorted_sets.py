@@ -10,7 +10,9 @@ import pytest
 
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
-from support.resp import Conn, Error
+from support.replication import link_up
+from support.resp import Conn
+from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
 
@@ -314,3 +316,53 @@ def test_redis_dumps_load_and_come_back_identical(nodes, data_dir, compression):
     rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
     assert zset_state(rc) == expected
     assert rc.cmd("DEBUG", "DIGEST") == digest
+
+
+def zset_workload(c):
+    """Every sorted-set write, on listpacks and skiplists, with no-op forms between."""
+    fill(c)
+    c.cmd("ZADD", "z", "INCR", "2.5", "a")
+    c.cmd("ZADD", "z", "GT", "CH", "0", "b", "100", "c")
+    c.cmd("ZADD", "z", "XX", "1", "nobody")  # changes nothing
+    c.cmd("ZINCRBY", "big", "0.1", "m007")
+    c.cmd("ZINCRBY", "fresh", "3", "m")
+    c.cmd("ZREM", "z", "d", "nobody")
+    c.cmd("ZPOPMIN", "big", "5")
+    c.cmd("ZPOPMAX", "z")
+    c.cmd("ZPOPMAX", "fresh", "10")
+    c.cmd("ZREMRANGEBYRANK", "big", "10", "19")
+    c.cmd("ZREMRANGEBYSCORE", "big", "(3", "4")
+    c.cmd("ZREMRANGEBYLEX", "biglex", "[w000", "[w099")
+    c.cmd("ZRANDMEMBER", "big", "-5")
+    c.cmd("ZADD", "grow", *[x for i in range(140) for x in (str(i % 7), "g%d" % i)])
+
+
+@needs_redis
+def test_sorted_set_writes_reach_a_redis_replica_exactly(nodes):
+    master = nodes("--save", "", "--enable-debug-command", "yes", *shards(2))
+    m = master.conn()
+    m.cmd(*SMALL)  # before the replica: arrives in the full resync's dump
+    replica = nodes("--save", "", "--enable-debug-command", "yes", "--replicaof", "127.0.0.1", str(master.port),
+                    binary=REDIS_SERVER)
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    zset_workload(m)
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
+    assert zset_state(rc) == zset_state(m)
+
+
+@needs_redis
+def test_sorted_sets_reach_a_valkeyper_replica_of_redis(nodes):
+    master = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER)
+    m = master.conn()
+    m.cmd(*BIG)
+    replica = nodes("--save", "", "--enable-debug-command", "yes", *shards(2), "--replicaof", "127.0.0.1",
+                    str(master.port))
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    zset_workload(m)
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
+    assert zset_state(rc) == zset_state(m)
