@@ -129,6 +129,20 @@ SCRIPTS = {
         ("ZSCAN", "z", "x"), ("ZSCAN", "nokey", "0"), ("ZSCAN", "nokey", "x"), ("ZSCAN", "z", "0", "TYPE", "zset"),
         ("ZSCAN", "z", "0", "COUNT", "x"), ("ZSCAN", "z", "0", "COUNT"),
     ],
+    # d0..d5: some on the source's shard, some on the other one (two shards).
+    "zrangestore": [SMALL, BIG, LEX, WRONG] + [c for d in ("d0", "d1", "d2", "d3", "d4", "d5") for c in [
+        ("ZRANGESTORE", d, "z", "0", "-1"), ("ZRANGE", d, "0", "-1", "WITHSCORES"), ("OBJECT", "ENCODING", d),
+        ("ZRANGESTORE", d, "big", "(1", "5", "BYSCORE", "LIMIT", "2", "50"), ("ZRANGE", d, "0", "-1", "WITHSCORES"),
+        ("OBJECT", "ENCODING", d), ("ZRANGESTORE", d, "big", "0", "-1", "REV"), ("OBJECT", "ENCODING", d),
+        ("ZCARD", d), ("ZRANGESTORE", d, "lex", "[c", "(h", "BYLEX"), ("ZRANGE", d, "0", "-1"),
+        ("ZRANGESTORE", d, "lex", "(h", "[c", "BYLEX", "REV", "LIMIT", "1", "2"), ("ZRANGE", d, "0", "-1"),
+        ("ZRANGESTORE", d, "z", "5", "1"), ("EXISTS", d), ("SET", d, "string"), ("ZRANGESTORE", d, "z", "0", "0"),
+        ("TYPE", d), ("EXPIRE", d, "100"), ("ZRANGESTORE", d, "z", "0", "0"), ("TTL", d),
+        ("ZRANGESTORE", d, "nokey", "0", "-1"), ("EXISTS", d), ("ZRANGESTORE", d, "str", "0", "-1"),
+        ("ZRANGESTORE", d, "z", "0", "-1", "WITHSCORES"), ("ZRANGESTORE", d, "z", "x", "1"),
+        ("ZRANGESTORE", d, "z", "0", "1", "LIMIT", "0", "1"), ("ZRANGESTORE", d, "z", "(", "1", "BYSCORE"),
+        ("ZRANGESTORE", d, "z"), ("ZRANGESTORE", d, d, "0", "-1"),
+    ]],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
         ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
@@ -335,6 +349,9 @@ def zset_workload(c):
     c.cmd("ZREMRANGEBYLEX", "biglex", "[w000", "[w099")
     c.cmd("ZRANDMEMBER", "big", "-5")
     c.cmd("ZADD", "grow", *[x for i in range(140) for x in (str(i % 7), "g%d" % i)])
+    for d in ("d0", "d1"):  # on either shard of `big`
+        c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
+        c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key
 
 
 @needs_redis

@@ -11,6 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
+    case zrangeOut
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -37,6 +38,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .snapshot: "__snapshot"
         case .snapshotBegin: "__snapshot_begin"
         case .load: "__load"
+        case .zrangeOut: "__zrangeout"
         }
     }
 }

@@ -273,6 +273,28 @@ enum SortedSetCommands {
                            .pattern("pattern", token: "MATCH").optional,
                            .integer("count", token: "COUNT").optional,
                        ]),
+        CommandSpec("zrangestore", arity: -5, flags: [.write, .denyOOM], keys: (1, 2, 1), group: "sorted-set",
+                    summary: "Stores a range of a sorted set's members in another key.",
+                    run: .keyed(zrangestore, split: nil, crossShard: zrangestoreAcrossShards))
+            .described(since: "6.2.0", acl: [.write, .sortedset, .slow],
+                       keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2)],
+                       arguments: [
+                           .key("dst"),
+                           .key("src", spec: 1),
+                           .string("min"),
+                           .string("max"),
+                           .oneOf("sortby", [
+                               .token("BYSCORE"),
+                               .token("BYLEX"),
+                           ]).optional,
+                           .token("REV").optional,
+                           .block("offset_count", token: "LIMIT", [
+                               .integer("offset"),
+                               .integer("count"),
+                           ]).optional,
+                       ]),
+        CommandSpec(part: .zrangeOut, arity: -6, keys: (2, 2, 1), group: "sorted-set",
+                    run: .keyed(zrangeOutPart, split: nil, crossShard: nil)),
     ]
 
     // MARK: Helpers
