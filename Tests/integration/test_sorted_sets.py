@@ -143,6 +143,47 @@ SCRIPTS = {
         ("ZRANGESTORE", d, "z", "0", "1", "LIMIT", "0", "1"), ("ZRANGESTORE", d, "z", "(", "1", "BYSCORE"),
         ("ZRANGESTORE", d, "z"), ("ZRANGESTORE", d, d, "0", "-1"),
     ]],
+    # Keys counted by numkeys, all on one shard (hash tag {k}).
+    "setops": [
+        ("ZADD", "{k}a", "1", "x", "2", "y", "3", "z", "inf", "i"), ("ZADD", "{k}b", "10", "y", "20", "z", "30", "w", "-inf", "i"),
+        ("ZADD", "{k}c", "5", "z", "6", "v"), ("SET", "{k}s", "str"),
+        ("ZUNION", "2", "{k}a", "{k}b"), ("ZUNION", "2", "{k}a", "{k}b", "WITHSCORES"),
+        ("ZUNION", "3", "{k}a", "{k}b", "{k}c", "WEIGHTS", "1", "2", "3", "WITHSCORES"),
+        ("ZUNION", "2", "{k}a", "{k}b", "AGGREGATE", "MIN", "WITHSCORES"),
+        ("ZUNION", "2", "{k}a", "{k}b", "AGGREGATE", "max", "withscores"),
+        ("ZUNION", "2", "{k}a", "{k}none", "WITHSCORES"), ("ZUNION", "2", "{k}a", "{k}s"),
+        ("ZUNION", "2", "{k}a", "{k}b", "WEIGHTS", "1", "x"), ("ZUNION", "2", "{k}a", "{k}b", "WEIGHTS", "1"),
+        ("ZUNION", "2", "{k}a", "{k}b", "AGGREGATE", "avg"), ("ZUNION", "0", "{k}a"), ("ZUNION", "3", "{k}a"),
+        ("ZUNION", "x", "{k}a"), ("ZUNION", "-1", "{k}a"), ("ZUNION", "2", "{k}s", "{k}none", "FOO"),
+        ("ZUNION", "2", "{k}a", "{k}a", "WITHSCORES"), ("ZUNION", "1", "{k}a", "WEIGHTS", "0", "WITHSCORES"),
+        ("ZINTER", "2", "{k}a", "{k}b", "WITHSCORES"), ("ZINTER", "2", "{k}a", "{k}b", "WEIGHTS", "2", "0.5", "WITHSCORES"),
+        ("ZINTER", "3", "{k}a", "{k}b", "{k}c", "AGGREGATE", "MAX", "WITHSCORES"), ("ZINTER", "2", "{k}a", "{k}none"),
+        ("ZINTER", "2", "{k}a", "{k}a", "WITHSCORES"), ("ZINTER", "1", "{k}a", "WEIGHTS", "0", "WITHSCORES"),
+        ("ZDIFF", "2", "{k}a", "{k}b", "WITHSCORES"), ("ZDIFF", "3", "{k}b", "{k}a", "{k}c"), ("ZDIFF", "2", "{k}none", "{k}a"),
+        ("ZDIFF", "2", "{k}a", "{k}b", "WEIGHTS", "1", "2"), ("ZDIFF", "1", "{k}a", "AGGREGATE", "SUM"),
+        ("ZDIFF", "2", "{k}a", "{k}a"),
+        ("ZUNIONSTORE", "{k}d", "2", "{k}a", "{k}b"), ("ZRANGE", "{k}d", "0", "-1", "WITHSCORES"), ("OBJECT", "ENCODING", "{k}d"),
+        ("ZUNIONSTORE", "{k}d", "2", "{k}a", "{k}b", "WITHSCORES"), ("ZINTERSTORE", "{k}d", "2", "{k}a", "{k}b", "WEIGHTS", "1", "-1"),
+        ("ZRANGE", "{k}d", "0", "-1", "WITHSCORES"), ("ZINTERSTORE", "{k}d", "2", "{k}a", "{k}c"), ("EXISTS", "{k}d"),
+        ("ZDIFFSTORE", "{k}d", "2", "{k}a", "{k}b"), ("ZRANGE", "{k}d", "0", "-1", "WITHSCORES"),
+        ("ZDIFFSTORE", "{k}d", "1", "{k}none"), ("EXISTS", "{k}d"), ("ZUNIONSTORE", "{k}d", "0", "{k}a"),
+        ("ZUNIONSTORE", "{k}a", "2", "{k}a", "{k}b"), ("ZRANGE", "{k}a", "0", "-1", "WITHSCORES"),
+        ("ZUNIONSTORE", "{k}s", "1", "{k}c"), ("TYPE", "{k}s"), ("ZINTERSTORE", "{k}d", "1", "{k}s", "AGGREGATE"),
+        ("ZINTERCARD", "2", "{k}a", "{k}b"), ("ZINTERCARD", "2", "{k}a", "{k}b", "LIMIT", "1"),
+        ("ZINTERCARD", "2", "{k}a", "{k}b", "LIMIT", "0"), ("ZINTERCARD", "2", "{k}a", "{k}b", "LIMIT", "-1"),
+        ("ZINTERCARD", "2", "{k}a", "{k}b", "LIMIT", "x"), ("ZINTERCARD", "0", "{k}a"), ("ZINTERCARD", "1", "{k}none"),
+        ("ZINTERCARD", "2", "{k}a", "{k}b", "WITHSCORES"), ("ZINTERCARD", "2", "{k}a", "{k}str", "WEIGHTS", "1", "1"),
+        ("ZADD", "{k}big", *[x for i in range(150) for x in (str(i % 9), "b%d" % i)]),
+        ("ZUNIONSTORE", "{k}d", "2", "{k}big", "{k}c", "WEIGHTS", "0.5", "2"), ("OBJECT", "ENCODING", "{k}d"),
+        ("ZRANGE", "{k}d", "0", "-1", "WITHSCORES"), ("ZINTERSTORE", "{k}d", "2", "{k}big", "{k}big"),
+        ("OBJECT", "ENCODING", "{k}d"), ("ZINTERCARD", "2", "{k}big", "{k}d"),
+        ("ZMPOP", "2", "{k}none", "{k}c", "MIN"), ("ZMPOP", "2", "{k}none", "{k}c", "MAX", "COUNT", "10"), ("EXISTS", "{k}c"),
+        ("ZMPOP", "1", "{k}none", "MIN"), ("ZMPOP", "2", "{k}s", "{k}a", "MIN"), ("ZMPOP", "2", "{k}none", "{k}s", "MIN"),
+        ("ZMPOP", "0", "{k}a", "MIN"), ("ZMPOP", "x", "{k}a", "MIN"), ("ZMPOP", "3", "{k}a", "MIN"),
+        ("ZMPOP", "1", "{k}a", "MID"), ("ZMPOP", "1", "{k}a", "MIN", "COUNT", "0"), ("ZMPOP", "1", "{k}a", "MIN", "COUNT"),
+        ("ZMPOP", "1", "{k}a", "MIN", "COUNT", "2", "COUNT", "2"), ("ZMPOP", "1", "{k}a", "max", "count", "2"),
+        ("ZMPOP", "1", "{k}big", "MIN", "COUNT", "3"),
+    ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
         ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
@@ -349,6 +390,12 @@ def zset_workload(c):
     c.cmd("ZREMRANGEBYLEX", "biglex", "[w000", "[w099")
     c.cmd("ZRANDMEMBER", "big", "-5")
     c.cmd("ZADD", "grow", *[x for i in range(140) for x in (str(i % 7), "g%d" % i)])
+    c.cmd("ZADD", "{k}a", "1", "x", "2", "y")
+    c.cmd("ZADD", "{k}b", "3", "y", "4", "w")
+    c.cmd("ZUNIONSTORE", "{k}u", "2", "{k}a", "{k}b", "WEIGHTS", "2", "3", "AGGREGATE", "MAX")
+    c.cmd("ZINTERSTORE", "{k}i", "2", "{k}a", "{k}b")
+    c.cmd("ZDIFFSTORE", "{k}d", "2", "{k}a", "{k}b")
+    c.cmd("ZMPOP", "2", "{k}none", "{k}b", "MAX", "COUNT", "1")
     for d in ("d0", "d1"):  # on either shard of `big`
         c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
         c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key

@@ -11,7 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
-    case zrangeOut
+    case zrangeOut, zsetMulti
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -39,6 +39,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .snapshotBegin: "__snapshot_begin"
         case .load: "__load"
         case .zrangeOut: "__zrangeout"
+        case .zsetMulti: "__zsetmulti"
         }
     }
 }

@@ -42,6 +42,15 @@ public final class SortedSet {
         if limits.maxEntries == 0 || limits.maxValue < firstMemberLength { skiplist = ZSkipList() } else { lp = Listpack.new() }
     }
 
+    /// A set built whole from distinct members (ZUNIONSTORE and the like): a skiplist, then a
+    /// listpack if it fits the limits (zsetConvertToListpackIfNeeded), as Redis builds it.
+    public convenience init(distinct elements: [([UInt8], Double)], limits: SortedSetLimits) {
+        let z = ZSkipList()
+        for (m, s) in elements { z.insert(m, score: s) }
+        self.init(skiplist: z)
+        convertToListpackIfFits(limits)
+    }
+
     init(listpack: UnsafeMutableRawPointer, count: Int) { lp = listpack; self.count = count }
     init(skiplist: ZSkipList) { self.skiplist = skiplist; count = skiplist.count }
 

@@ -295,6 +295,116 @@ enum SortedSetCommands {
                        ]),
         CommandSpec(part: .zrangeOut, arity: -6, keys: (2, 2, 1), group: "sorted-set",
                     run: .keyed(zrangeOutPart, split: nil, crossShard: nil)),
+        CommandSpec("zunion", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Union of sorted sets.",
+                    run: .client(onKeysShard(countAt: 1, destination: false)))
+            .described(since: "6.2.0", acl: [.read, .sortedset, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .integer("weight", token: "WEIGHTS").optional.multiple,
+                           .oneOf("aggregate", token: "AGGREGATE", [
+                               .token("SUM"),
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]).optional,
+                           .token("WITHSCORES").optional,
+                       ]),
+        CommandSpec("zunionstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "sorted-set",
+                    summary: "Stores the union of sorted sets.",
+                    run: .client(onKeysShard(countAt: 2, destination: true)))
+            .described(since: "2.0.0", acl: [.write, .sortedset, .slow],
+                       keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .key("destination"),
+                           .integer("numkeys"),
+                           .key("key", spec: 1).multiple,
+                           .integer("weight", token: "WEIGHTS").optional.multiple,
+                           .oneOf("aggregate", token: "AGGREGATE", [
+                               .token("SUM"),
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]).optional,
+                       ]),
+        CommandSpec("zinter", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Intersection of sorted sets.",
+                    run: .client(onKeysShard(countAt: 1, destination: false)))
+            .described(since: "6.2.0", acl: [.read, .sortedset, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .integer("weight", token: "WEIGHTS").optional.multiple,
+                           .oneOf("aggregate", token: "AGGREGATE", [
+                               .token("SUM"),
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]).optional,
+                           .token("WITHSCORES").optional,
+                       ]),
+        CommandSpec("zinterstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "sorted-set",
+                    summary: "Stores the intersection of sorted sets.",
+                    run: .client(onKeysShard(countAt: 2, destination: true)))
+            .described(since: "2.0.0", acl: [.write, .sortedset, .slow],
+                       keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .key("destination"),
+                           .integer("numkeys"),
+                           .key("key", spec: 1).multiple,
+                           .integer("weight", token: "WEIGHTS").optional.multiple,
+                           .oneOf("aggregate", token: "AGGREGATE", [
+                               .token("SUM"),
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]).optional,
+                       ]),
+        CommandSpec("zdiff", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Members of the first sorted set absent from the others.",
+                    run: .client(onKeysShard(countAt: 1, destination: false)))
+            .described(since: "6.2.0", acl: [.read, .sortedset, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .token("WITHSCORES").optional,
+                       ]),
+        CommandSpec("zdiffstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "sorted-set",
+                    summary: "Stores the members of the first sorted set absent from the others.",
+                    run: .client(onKeysShard(countAt: 2, destination: true)))
+            .described(since: "6.2.0", acl: [.write, .sortedset, .slow],
+                       keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .key("destination"),
+                           .integer("numkeys"),
+                           .key("key", spec: 1).multiple,
+                       ]),
+        CommandSpec("zintercard", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Number of members in the intersection of sorted sets.",
+                    run: .client(onKeysShard(countAt: 1, destination: false)))
+            .described(since: "7.0.0", acl: [.read, .sortedset, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .integer("limit", token: "LIMIT").optional,
+                       ]),
+        CommandSpec("zmpop", arity: -4, flags: [.write, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Removes and returns members with the lowest or highest scores from the first non-empty sorted set.",
+                    run: .client(onKeysShard(countAt: 1, destination: false)))
+            .described(since: "7.0.0", acl: [.write, .sortedset, .slow],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .oneOf("where", [
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]),
+                           .integer("count", token: "COUNT").optional,
+                       ]),
+        CommandSpec(part: .zsetMulti, propagation: .marked, arity: -3, group: "sorted-set",
+                    run: .keyed(multiKeyPartRun, split: nil, crossShard: nil)),
     ]
 
     // MARK: Helpers
