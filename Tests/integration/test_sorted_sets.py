@@ -184,6 +184,16 @@ SCRIPTS = {
         ("ZMPOP", "1", "{k}a", "MIN", "COUNT", "2", "COUNT", "2"), ("ZMPOP", "1", "{k}a", "max", "count", "2"),
         ("ZMPOP", "1", "{k}big", "MIN", "COUNT", "3"),
     ],
+    "generic_commands": [
+        SMALL, BIG, ("TYPE", "z"), ("TYPE", "big"), ("COPY", "z", "zc"), ("ZRANGE", "zc", "0", "-1", "WITHSCORES"),
+        ("OBJECT", "ENCODING", "zc"), ("COPY", "big", "bc"), ("OBJECT", "ENCODING", "bc"), ("ZCARD", "bc"),
+        ("ZADD", "bc", "1000", "new"), ("ZCARD", "big"), ("RENAME", "zc", "zr"), ("ZSCORE", "zr", "h"),
+        ("EXISTS", "zc"), ("MOVE", "zr", "1"), ("SELECT", "1"), ("ZCARD", "zr"), ("SELECT", "0"),
+        ("DEL", "bc"), ("EXPIRE", "big", "100"), ("ZADD", "big", "1", "x"),
+        ("TTL", "big"), ("ZPOPMIN", "z", "100"), ("EXISTS", "z"), ("DEBUG", "DIGEST-VALUE", "big"),
+        ("MULTI",), ("ZADD", "m", "1", "a"), ("ZINCRBY", "m", "2", "a"), ("ZRANGE", "m", "0", "-1", "WITHSCORES"),
+        ("ZUNION", "1", "m", "WITHSCORES"), ("ZMPOP", "1", "m", "MIN"), ("EXEC",),
+    ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
         ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
@@ -217,6 +227,19 @@ SCRIPTS = {
         ("ZINCRBY", "u", "1", "y" * 65), ("OBJECT", "ENCODING", "u"),
     ],
 }
+
+
+def test_scan_type_finds_sorted_sets(r):
+    r.cmd(*SMALL)
+    r.cmd(*BIG)
+    r.cmd("SET", "str", "v")
+    found, cursor = set(), "0"
+    while True:
+        cursor, keys = r.cmd("SCAN", cursor, "TYPE", "zset")
+        found.update(keys)
+        if cursor == b"0":
+            break
+    assert found == {b"z", b"big"}
 
 
 def conns(server, redis_port, protocol):
