@@ -5,6 +5,7 @@ redis-server's; ZRANDMEMBER and ZSCAN by their contracts; RDB round trips both w
 import os
 import shutil
 import tempfile
+import threading
 
 import pytest
 
@@ -194,6 +195,27 @@ SCRIPTS = {
         ("MULTI",), ("ZADD", "m", "1", "a"), ("ZINCRBY", "m", "2", "a"), ("ZRANGE", "m", "0", "-1", "WITHSCORES"),
         ("ZUNION", "1", "m", "WITHSCORES"), ("ZMPOP", "1", "m", "MIN"), ("EXEC",),
     ],
+    # The same over keys of both shards (s1, s3, dst1 on one; s2, s4, dst2, none1 on the other).
+    "setops_across_shards": [
+        ("ZADD", "s1", "1", "x", "2", "y", "3", "z", "inf", "i"), ("ZADD", "s2", "10", "y", "20", "z", "30", "w", "-inf", "i"),
+        ("ZADD", "s3", "5", "z", "6", "v"), ("SET", "s4", "str"),
+        ("ZUNION", "2", "s1", "s2", "WITHSCORES"), ("ZUNION", "3", "s1", "s2", "s3", "WEIGHTS", "1", "2", "3", "WITHSCORES"),
+        ("ZUNION", "2", "s1", "s2", "AGGREGATE", "MIN", "WITHSCORES"), ("ZUNION", "2", "s1", "none1", "WITHSCORES"),
+        ("ZUNION", "2", "s1", "s4"), ("ZUNION", "2", "s1", "s2", "WEIGHTS", "1", "x"), ("ZUNION", "2", "s4", "s1", "FOO"),
+        ("ZUNION", "2", "s1", "s2", "AGGREGATE"), ("ZUNION", "3", "s1", "s2"), ("ZUNION", "0", "s1", "s2"),
+        ("ZINTER", "2", "s1", "s2", "WITHSCORES"), ("ZINTER", "3", "s1", "s2", "s3", "AGGREGATE", "MAX", "WITHSCORES"),
+        ("ZINTER", "2", "s1", "none1"), ("ZDIFF", "2", "s1", "s2", "WITHSCORES"), ("ZDIFF", "3", "s2", "s1", "s3"),
+        ("ZINTERCARD", "2", "s1", "s2"), ("ZINTERCARD", "2", "s1", "s2", "LIMIT", "1"), ("ZINTERCARD", "2", "s1", "s4"),
+        ("ZINTERCARD", "2", "s1", "s2", "LIMIT", "-1"),
+        ("ZUNIONSTORE", "dst1", "2", "s1", "s2"), ("ZRANGE", "dst1", "0", "-1", "WITHSCORES"), ("OBJECT", "ENCODING", "dst1"),
+        ("ZUNIONSTORE", "dst2", "2", "s1", "s3", "WEIGHTS", "2", "0.5"), ("ZRANGE", "dst2", "0", "-1", "WITHSCORES"),
+        ("EXPIRE", "dst2", "100"), ("ZINTERSTORE", "dst2", "2", "s1", "s2"), ("TTL", "dst2"),
+        ("ZRANGE", "dst2", "0", "-1", "WITHSCORES"), ("ZINTERSTORE", "dst2", "2", "s1", "none1"), ("EXISTS", "dst2"),
+        ("ZDIFFSTORE", "dst2", "2", "s2", "s1"), ("ZRANGE", "dst2", "0", "-1", "WITHSCORES"),
+        ("ZDIFFSTORE", "dst1", "2", "none1", "s1"), ("EXISTS", "dst1"), ("ZUNIONSTORE", "dst1", "2", "s1", "s4"),
+        ("ZUNIONSTORE", "s1", "2", "s1", "s2"), ("ZRANGE", "s1", "0", "-1", "WITHSCORES"),
+        ("ZUNIONSTORE", "s4", "1", "s2"), ("TYPE", "s4"), ("ZUNIONSTORE", "dst1", "2", "s1", "s2", "WITHSCORES"),
+    ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
         ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
@@ -227,6 +249,35 @@ SCRIPTS = {
         ("ZINCRBY", "u", "1", "y" * 65), ("OBJECT", "ENCODING", "u"),
     ],
 }
+
+
+def test_union_across_shards_sees_transactions_whole(server):
+    """A writer moves score between two sets on different shards in transactions (their sum
+    stays 0); ZUNIONSTORE and ZUNION over both, under the keys' locks, never see half of one."""
+    a, b = "s1", "s2"   # shards 0 and 1
+    setup = server.conn()
+    setup.cmd("DEL", a, b, "dst1")
+    setup.cmd("ZADD", a, "0", "m")
+    setup.cmd("ZADD", b, "0", "m")
+    done = threading.Event()
+
+    def writer():
+        w = server.conn()
+        for i in range(400):
+            w.pipeline([("MULTI",), ("ZINCRBY", a, "1", "m"), ("ZINCRBY", b, "-1", "m"), ("EXEC",)])
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    reader = server.conn()
+    seen = 0
+    while not done.is_set() or seen < 20:
+        assert reader.cmd("ZUNIONSTORE", "dst1", "2", a, b) == 1
+        assert reader.cmd("ZSCORE", "dst1", "m") == b"0"
+        assert reader.cmd("ZUNION", "2", a, b, "WITHSCORES") == [b"m", b"0"]
+        seen += 1
+    t.join()
+    assert setup.cmd("ZSCORE", a, "m") == b"400"
 
 
 def test_scan_type_finds_sorted_sets(r):
@@ -419,6 +470,8 @@ def zset_workload(c):
     c.cmd("ZINTERSTORE", "{k}i", "2", "{k}a", "{k}b")
     c.cmd("ZDIFFSTORE", "{k}d", "2", "{k}a", "{k}b")
     c.cmd("ZMPOP", "2", "{k}none", "{k}b", "MAX", "COUNT", "1")
+    c.cmd("ZUNIONSTORE", "dst1", "2", "big", "z", "WEIGHTS", "1", "2")  # keys on both shards
+    c.cmd("ZINTERSTORE", "dst2", "2", "big", "big")
     for d in ("d0", "d1"):  # on either shard of `big`
         c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
         c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key

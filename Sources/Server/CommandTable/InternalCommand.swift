@@ -11,7 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
-    case zrangeOut, zsetMulti
+    case zrangeOut, zsetMulti, zfetch
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -40,6 +40,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .load: "__load"
         case .zrangeOut: "__zrangeout"
         case .zsetMulti: "__zsetmulti"
+        case .zfetch: "__zfetch"
         }
     }
 }

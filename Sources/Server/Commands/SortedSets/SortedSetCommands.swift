@@ -405,6 +405,8 @@ enum SortedSetCommands {
                        ]),
         CommandSpec(part: .zsetMulti, propagation: .marked, arity: -3, group: "sorted-set",
                     run: .keyed(multiKeyPartRun, split: nil, crossShard: nil)),
+        CommandSpec(part: .zfetch, arity: 3, keys: (1, 1, 1), group: "sorted-set",
+                    run: .keyed(fetchPartRun, split: nil, crossShard: nil)),
     ]
 
     // MARK: Helpers

@@ -4,9 +4,11 @@ import Values
 
 /// The sorted-set commands whose keys are counted by an argument (numkeys): ZUNION, ZINTER,
 /// ZDIFF and their STORE forms, ZINTERCARD, ZMPOP (zunionInterDiffGenericCommand and
-/// zmpopGenericCommand). The client's worker finds the keys and runs the whole command as one
-/// part on their shard, under locks on every key. For now the keys must live on one shard
-/// (hash tags): keys on several shards are refused with CROSSSLOT.
+/// zmpopGenericCommand). The client's worker finds the keys; if they live on one shard it runs
+/// the whole command as one part there, under locks on every key; if not, the set operations
+/// fetch copies of their sources from each shard and compute on the worker (under the same
+/// locks, so the command is atomic). ZMPOP over keys of several shards is refused with
+/// CROSSSLOT for now.
 extension SortedSetCommands {
     static let multiKeyPart = CommandTable.shared.index(of: .zsetMulti)
 
@@ -23,8 +25,18 @@ extension SortedSetCommands {
             var keys = countedKeys(args, countAt: countAt)
             if destination { keys.insert(1, at: 0) }
             let shard = w.shardOf(args[keys.first ?? 1])
-            for k in keys where w.shardOf(args[k]) != shard {
-                out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            if keys.contains(where: { w.shardOf(args[$0]) != shard }) {
+                for k in keys { call.locks.append((w.shardOf(args[k]), IntentLocks.lockKey(args[k]))) }
+                switch lowercased(args[0]) {
+                case "zunion": setOperationAcrossShards(w, c, args, &call, &out, .union, store: false, cardinalityOnly: false)
+                case "zinter": setOperationAcrossShards(w, c, args, &call, &out, .inter, store: false, cardinalityOnly: false)
+                case "zdiff": setOperationAcrossShards(w, c, args, &call, &out, .diff, store: false, cardinalityOnly: false)
+                case "zunionstore": setOperationAcrossShards(w, c, args, &call, &out, .union, store: true, cardinalityOnly: false)
+                case "zinterstore": setOperationAcrossShards(w, c, args, &call, &out, .inter, store: true, cardinalityOnly: false)
+                case "zdiffstore": setOperationAcrossShards(w, c, args, &call, &out, .diff, store: true, cardinalityOnly: false)
+                case "zintercard": setOperationAcrossShards(w, c, args, &call, &out, .inter, store: false, cardinalityOnly: true)
+                default: out.writeError("CROSSSLOT Keys in request don't hash to the same slot")  // ZMPOP, for now
+                }
                 return
             }
             for k in keys { call.locks.append((shard, IntentLocks.lockKey(args[k]))) }
@@ -69,72 +81,73 @@ extension SortedSetCommands {
         }
     }
 
-    /// zunionInterDiffGenericCommand: the keys are looked up (WRONGTYPE first), then the
-    /// options read, then the result computed over the inputs ordered by size, as Redis.
-    static func setOperation(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, _ op: SetOperation,
-                             store: Bool, cardinalityOnly: Bool = false) {
-        let countAt = store ? 2 : 1
-        guard let n = parseLong(args[countAt], &out) else { return }
-        guard n >= 1 else {
-            out.writeError(string: "ERR at least 1 input key is needed for '\(lowercased(args[0]))' command")
-            return
-        }
-        guard n <= args.count - countAt - 1 else { out.writeError(Errors.syntax); return }
-        var sources: [SortedSet?] = []
-        for i in 0..<n {
-            let key = args[countAt + 1 + i]
-            guard let e = store ? ctx.shard.lookup(db: ctx.db, key: key) : ctx.shard.lookupForRead(db: ctx.db, key: key) else {
-                sources.append(nil)
-                continue
-            }
-            guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
-            sources.append(z)
-        }
-        var weights = [Double](repeating: 1, count: n)
+    /// What follows a set operation's keys: WEIGHTS, AGGREGATE, WITHSCORES, LIMIT.
+    struct SetOptions {
+        var weights: [Double]
         var how = Aggregate.sum
         var withScores = false
         var limit = 0
-        var j = countAt + 1 + n
+    }
+
+    /// The options after the `n` keys (Redis reads them after looking the keys up: a
+    /// WRONGTYPE wins over their errors). Returns the options or the error text.
+    static func parseSetOptions(_ args: Arguments, from first: Int, keys n: Int, _ op: SetOperation, store: Bool,
+                                cardinalityOnly: Bool) -> Result<SetOptions, SetOptionError> {
+        var o = SetOptions(weights: [Double](repeating: 1, count: n))
+        var j = first
         while j < args.count {
             let remaining = args.count - j
             if op != .diff && !cardinalityOnly && remaining >= n + 1 && argIs(args[j], "weights") {
                 for i in 0..<n {
-                    guard let w = ZScore.parse(args[j + 1 + i]) else { out.writeError("ERR weight value is not a float"); return }
-                    weights[i] = w
+                    guard let w = ZScore.parse(args[j + 1 + i]) else { return .failure(.init("ERR weight value is not a float")) }
+                    o.weights[i] = w
                 }
                 j += n + 1
             } else if op != .diff && !cardinalityOnly && remaining >= 2 && argIs(args[j], "aggregate") {
                 let a = args[j + 1]
-                if argIs(a, "sum") { how = .sum } else if argIs(a, "min") { how = .min } else if argIs(a, "max") { how = .max }
-                else { out.writeError(Errors.syntax); return }
+                if argIs(a, "sum") { o.how = .sum } else if argIs(a, "min") { o.how = .min } else if argIs(a, "max") { o.how = .max }
+                else { return .failure(.init("ERR syntax error")) }
                 j += 2
             } else if !store && !cardinalityOnly && argIs(args[j], "withscores") {
-                withScores = true
+                o.withScores = true
                 j += 1
             } else if cardinalityOnly && remaining >= 2 && argIs(args[j], "limit") {
-                guard let l = parseStrictInt(args[j + 1]), l >= 0 else { out.writeError("ERR LIMIT can't be negative"); return }
-                limit = l
+                guard let l = parseStrictInt(args[j + 1]), l >= 0 else { return .failure(.init("ERR LIMIT can't be negative")) }
+                o.limit = l
                 j += 2
             } else {
-                out.writeError(Errors.syntax)
-                return
+                return .failure(.init("ERR syntax error"))
             }
         }
+        return .success(o)
+    }
+
+    struct SetOptionError: Error {
+        let text: String
+        init(_ text: String) { self.text = text }
+    }
+
+    /// The result of a set operation over `sources` (nil: a missing key): its members with
+    /// their scores (unsorted), or just how many for ZINTERCARD. The inputs are taken
+    /// smallest first (a stable sort, as glibc's qsort) for union and intersection, as Redis
+    /// does, so sums add up in the same order.
+    static func compute(_ op: SetOperation, _ sources: [SortedSet?], _ o: SetOptions,
+                        cardinalityOnly: Bool) -> (elements: [([UInt8], Double)], cardinality: Int) {
+        let n = sources.count
         var result: [([UInt8], Double)] = []
         var cardinality = 0
+        let order = (0..<n).sorted { (sources[$0]?.count ?? 0, $0) < (sources[$1]?.count ?? 0, $1) }
         switch op {
         case .union:
-            // One source after the other, smallest first (a stable sort, as glibc's qsort).
-            let order = (0..<n).sorted { (sources[$0]?.count ?? 0, $0) < (sources[$1]?.count ?? 0, $1) }
             var index: [[UInt8]: Int] = [:]
             for i in order {
                 guard let z = sources[i] else { continue }
                 z.forEach { m, s in
-                    var score = weights[i] * s
+                    var score = o.weights[i] * s
                     if score.isNaN { score = 0 }
                     let member = Array(m)
                     if let at = index[member] {
-                        aggregate(&result[at].1, score, how)
+                        aggregate(&result[at].1, score, o.how)
                     } else {
                         index[member] = result.count
                         result.append((member, score))
@@ -142,22 +155,21 @@ extension SortedSetCommands {
                 }
             }
         case .inter:
-            let order = (0..<n).sorted { (sources[$0]?.count ?? 0, $0) < (sources[$1]?.count ?? 0, $1) }
             guard let first = sources[order[0]], first.count > 0 else { break }
             first.forEach(fromRank: 0) { m, s in
-                var score = weights[order[0]] * s
+                var score = o.weights[order[0]] * s
                 if score.isNaN { score = 0 }
                 for i in order.dropFirst() {
                     guard let z = sources[i] else { return true }
                     let value: Double
-                    if z === first { value = s * weights[i] }
-                    else if let v = z.score(m) { value = v * weights[i] }
+                    if z === first { value = s * o.weights[i] }
+                    else if let v = z.score(m) { value = v * o.weights[i] }
                     else { return true }
-                    aggregate(&score, value, how)
+                    aggregate(&score, value, o.how)
                 }
                 if cardinalityOnly {
                     cardinality += 1
-                    return limit == 0 || cardinality < limit
+                    return o.limit == 0 || cardinality < o.limit
                 }
                 result.append((Array(m), score))
                 return true
@@ -169,21 +181,154 @@ extension SortedSetCommands {
                 result.append((Array(m), s))
             }
         }
+        return (result, cardinality)
+    }
+
+    /// zunionInterDiffGenericCommand on one shard: numkeys checked, the keys looked up
+    /// (WRONGTYPE first), then the options, then the result stored or sent.
+    static func setOperation(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, _ op: SetOperation,
+                             store: Bool, cardinalityOnly: Bool = false) {
+        let countAt = store ? 2 : 1
+        guard let n = checkedKeyCount(args, countAt: countAt, &out) else { return }
+        var sources: [SortedSet?] = []
+        for i in 0..<n {
+            let key = args[countAt + 1 + i]
+            guard let e = store ? ctx.shard.lookup(db: ctx.db, key: key) : ctx.shard.lookupForRead(db: ctx.db, key: key) else {
+                sources.append(nil)
+                continue
+            }
+            guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+            sources.append(z)
+        }
+        let o: SetOptions
+        switch parseSetOptions(args, from: countAt + 1 + n, keys: n, op, store: store, cardinalityOnly: cardinalityOnly) {
+        case .failure(let e): out.writeError(string: e.text); return
+        case .success(let parsed): o = parsed
+        }
+        let (elements, cardinality) = compute(op, sources, o, cardinalityOnly: cardinalityOnly)
         if cardinalityOnly { out.writeInteger(cardinality); return }
-        let limits = LiveConfig.sortedSetLimits
-        let set = SortedSet(distinct: result, limits: limits)
+        let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
         if store {
             let dst = args[1]
+            ctx.shard.delete(db: ctx.db, key: dst)
             if set.count > 0 {
-                ctx.shard.delete(db: ctx.db, key: dst)
                 ctx.shard.insertNew(Entry.makeObject(key: dst, hash: KeyTable.hash(dst), object: set), db: ctx.db, expireAt: 0)
-            } else {
-                ctx.shard.delete(db: ctx.db, key: dst)
             }
             out.writeInteger(set.count)
             return
         }
-        writeElements(set, fromRank: 0, count: set.count, reverse: false, withScores: withScores, &out, ctx.resp)
+        writeElements(set, fromRank: 0, count: set.count, reverse: false, withScores: o.withScores, &out, ctx.resp)
+    }
+
+    /// numkeys as zunionInterDiffGenericCommand checks it, before any key is looked up.
+    static func checkedKeyCount(_ args: Arguments, countAt: Int, _ out: inout ByteBuffer) -> Int? {
+        guard let n = parseLong(args[countAt], &out) else { return nil }
+        guard n >= 1 else {
+            out.writeError(string: "ERR at least 1 input key is needed for '\(lowercased(args[0]))' command")
+            return nil
+        }
+        guard n <= args.count - countAt - 1 else { out.writeError(Errors.syntax); return nil }
+        return n
+    }
+
+    // MARK: Across shards
+
+    static let fetchPart = CommandTable.shared.index(of: .zfetch)
+
+    /// `__zfetch key write|read` on the key's shard: the sorted set's RDB type and snapshot
+    /// encoding as one bulk, `:0` if missing, WRONGTYPE if another type.
+    static func fetchPartRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let found = argIs(args[2], "write") ? ctx.shard.lookup(db: ctx.db, key: args[1])
+            : ctx.shard.lookupForRead(db: ctx.db, key: args[1])
+        guard let e = found else { out.writeInteger(0); return }
+        guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+        var bytes = [z.rdbType]
+        bytes += z.snapshotEncoding()
+        out.writeBulk(bytes)
+    }
+
+    /// A set operation whose keys live on several shards: every source is fetched (a copy
+    /// of its encoding) from its shard under the locks of all the keys, the result is
+    /// computed on the client's worker, then attached at the destination's shard (or the
+    /// destination deleted if the result is empty) or sent.
+    static func setOperationAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                         _ out: inout ByteBuffer, _ setOp: SetOperation, store: Bool, cardinalityOnly: Bool) {
+        let countAt = store ? 2 : 1
+        guard let n = checkedKeyCount(args, countAt: countAt, &out) else { return }
+        let options = parseSetOptions(args, from: countAt + 1 + n, keys: n, setOp, store: store, cardinalityOnly: cardinalityOnly)
+        let resp = c.resp
+        let dstShard = store ? w.shardOf(args[1]) : 0
+        let dstKey = store ? Array(args[1]) : []
+        var name = 0, dst = 0, dbSpan = 0, mode = 0
+        var stored = 0
+        let op = MultiShardOperation(client: c) { op, out in
+            switch op.state {
+            case 0:
+                if let error = op.firstError() { out.append(error); return true }
+                let o: SetOptions
+                switch options {
+                case .failure(let e): out.writeError(string: e.text); return true
+                case .success(let parsed): o = parsed
+                }
+                var sources: [SortedSet?] = []
+                for i in 0..<n {
+                    let r = op.reply(i)
+                    guard let body = bulkBody(r), body.count > 0,
+                          let z = try? ValueTypes.decodeSnapshot(rdbType: body[0], UnsafeRawBufferPointer(rebasing: body[1...])) as? SortedSet
+                    else { sources.append(nil); continue }
+                    sources.append(z)
+                }
+                let (elements, cardinality) = compute(setOp, sources, o, cardinalityOnly: cardinalityOnly)
+                if cardinalityOnly { out.writeInteger(cardinality); return true }
+                let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
+                guard store else {
+                    writeElements(set, fromRank: 0, count: set.count, reverse: false, withScores: o.withScores, &out, resp)
+                    return true
+                }
+                stored = set.count
+                if set.count > 0 {
+                    var handoff = ByteBuffer(capacity: 16)
+                    dstKey.withUnsafeBytes { key in
+                        KeyCommands.writeHandoff(Entry.makeObject(key: key, hash: KeyTable.hash(key), object: set), &handoff)
+                    }
+                    guard let raw = KeyCommands.handoffBytes(handoff.readable) else { out.writeError("ERR handoff"); return true }
+                    op.state = 1
+                    op.addPart(shard: dstShard, command: Part.attach, spanIndices: [name, dst, op.store(raw), dbSpan, mode])
+                } else {
+                    op.state = 2
+                    op.addPart(shard: dstShard, command: Part.detach, spanIndices: [name, dst, dst])
+                }
+                return false
+            case 1:
+                out.writeInteger(stored)
+                return true
+            default:
+                if let block = KeyCommands.handoffBytes(op.reply(op.parts.count - 1)) { KeyCommands.handoffEntry(block)?.free() }
+                out.writeInteger(0)
+                return true
+            }
+        }
+        op.pausesClient = true  // later steps must run before the client's next commands
+        name = op.store(string: InternalCommand.zfetch.name)
+        let how = op.store(string: store ? "write" : "read")
+        if store {
+            dst = op.store(args[1])
+            dbSpan = op.store(string: String(c.db))
+            mode = op.store(string: "replace")
+        }
+        for i in 0..<n {
+            let key = args[countAt + 1 + i]
+            op.addPart(shard: w.shardOf(key), command: fetchPart, spanIndices: [name, op.store(key), how])
+        }
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// The body of a bulk-string reply, or nil for any other reply.
+    static func bulkBody(_ r: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard r.count >= 4, r[0] == UInt8(ascii: "$"), let cr = r.firstIndex(of: 13),
+              let n = parseStrictInt(UnsafeRawBufferPointer(rebasing: r[1..<cr])), n >= 0,
+              cr + 2 + n + 2 == r.count else { return nil }
+        return UnsafeRawBufferPointer(rebasing: r[(cr + 2)..<(cr + 2 + n)])
     }
 
     // MARK: ZMPOP
