@@ -215,6 +215,16 @@ SCRIPTS = {
         ("ZDIFFSTORE", "dst1", "2", "none1", "s1"), ("EXISTS", "dst1"), ("ZUNIONSTORE", "dst1", "2", "s1", "s4"),
         ("ZUNIONSTORE", "s1", "2", "s1", "s2"), ("ZRANGE", "s1", "0", "-1", "WITHSCORES"),
         ("ZUNIONSTORE", "s4", "1", "s2"), ("TYPE", "s4"), ("ZUNIONSTORE", "dst1", "2", "s1", "s2", "WITHSCORES"),
+        ("SET", "dst2", "str"),
+        ("ZMPOP", "2", "none1", "s1", "MIN"), ("ZMPOP", "3", "none1", "s2", "s1", "MAX", "COUNT", "2"),
+        ("ZMPOP", "2", "dst2", "s1", "MIN"), ("ZMPOP", "2", "none1", "dst1", "MIN"), ("ZMPOP", "2", "s1", "s2", "MID"),
+        ("ZMPOP", "2", "s1", "s2", "MIN", "COUNT", "0"), ("ZMPOP", "2", "s1", "s2"), ("ZMPOP", "2", "s1", "s2", "MIN", "x"),
+        ("ZMPOP", "2", "s3", "s2", "MAX", "COUNT", "100"), ("EXISTS", "s3"), ("ZMPOP", "2", "s3", "s2", "MAX", "COUNT", "100"),
+        ("ZMPOP", "2", "s3", "s2", "MAX"), ("ZMPOP", "2", "s3", "none1", "MAX"),
+        ("ZADD", "s1", "1", "a", "2", "b"), ("ZADD", "s2", "3", "b", "4", "c"),
+        ("MULTI",), ("ZUNIONSTORE", "dst1", "2", "s1", "s2"), ("ZINTER", "2", "s1", "s2", "WITHSCORES"),
+        ("ZMPOP", "2", "none1", "s1", "MIN"), ("ZRANGE", "dst1", "0", "-1", "WITHSCORES"), ("ZINTERCARD", "2", "s1", "s2"),
+        ("EXEC",),
     ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
@@ -472,6 +482,7 @@ def zset_workload(c):
     c.cmd("ZMPOP", "2", "{k}none", "{k}b", "MAX", "COUNT", "1")
     c.cmd("ZUNIONSTORE", "dst1", "2", "big", "z", "WEIGHTS", "1", "2")  # keys on both shards
     c.cmd("ZINTERSTORE", "dst2", "2", "big", "big")
+    c.cmd("ZMPOP", "3", "dst1x", "dst2", "big", "MAX", "COUNT", "3")  # keys on both shards
     for d in ("d0", "d1"):  # on either shard of `big`
         c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
         c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key

@@ -62,8 +62,15 @@ public final class ZSkipList {
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
     public func insert(_ member: [UInt8], score: Double) {
         precondition(scores.updateValue(score, forKey: member) == nil, "zset member inserted twice")
-        var update = [Int32](repeating: 0, count: ZSkipList.maxLevel)
-        var rank = [Int](repeating: 0, count: ZSkipList.maxLevel)
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: ZSkipList.maxLevel) { rank in
+                link(member, score: score, update: update, rank: rank)
+            }
+        }
+    }
+
+    private func link(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Int32>,
+                      rank: UnsafeMutableBufferPointer<Int>) {
         var x: Int32 = 0
         member.withUnsafeBytes { m in
             for i in stride(from: level - 1, through: 0, by: -1) {

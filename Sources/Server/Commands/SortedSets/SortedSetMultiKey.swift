@@ -7,8 +7,8 @@ import Values
 /// zmpopGenericCommand). The client's worker finds the keys; if they live on one shard it runs
 /// the whole command as one part there, under locks on every key; if not, the set operations
 /// fetch copies of their sources from each shard and compute on the worker (under the same
-/// locks, so the command is atomic). ZMPOP over keys of several shards is refused with
-/// CROSSSLOT for now.
+/// locks, so the command is atomic); ZMPOP probes its keys on their shards, then pops on the
+/// shard of the first that exists.
 extension SortedSetCommands {
     static let multiKeyPart = CommandTable.shared.index(of: .zsetMulti)
 
@@ -35,7 +35,7 @@ extension SortedSetCommands {
                 case "zinterstore": setOperationAcrossShards(w, c, args, &call, &out, .inter, store: true, cardinalityOnly: false)
                 case "zdiffstore": setOperationAcrossShards(w, c, args, &call, &out, .diff, store: true, cardinalityOnly: false)
                 case "zintercard": setOperationAcrossShards(w, c, args, &call, &out, .inter, store: false, cardinalityOnly: true)
-                default: out.writeError("CROSSSLOT Keys in request don't hash to the same slot")  // ZMPOP, for now
+                default: zmpopAcrossShards(w, c, args, &call, &out)
                 }
                 return
             }
@@ -235,13 +235,15 @@ extension SortedSetCommands {
 
     static let fetchPart = CommandTable.shared.index(of: .zfetch)
 
-    /// `__zfetch key write|read` on the key's shard: the sorted set's RDB type and snapshot
-    /// encoding as one bulk, `:0` if missing, WRONGTYPE if another type.
+    /// `__zfetch key write|read|probe` on the key's shard: the sorted set's RDB type and
+    /// snapshot encoding as one bulk (`:1` for a probe), `:0` if missing, WRONGTYPE if
+    /// another type. `read` counts a keyspace hit or miss; `write` and `probe` do not.
     static func fetchPartRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let found = argIs(args[2], "write") ? ctx.shard.lookup(db: ctx.db, key: args[1])
+        let found = argIs(args[2], "write") || argIs(args[2], "probe") ? ctx.shard.lookup(db: ctx.db, key: args[1])
             : ctx.shard.lookupForRead(db: ctx.db, key: args[1])
         guard let e = found else { out.writeInteger(0); return }
         guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+        if argIs(args[2], "probe") { out.writeInteger(1); return }
         var bytes = [z.rdbType]
         bytes += z.snapshotEncoding()
         out.writeBulk(bytes)
@@ -319,6 +321,72 @@ extension SortedSetCommands {
         for i in 0..<n {
             let key = args[countAt + 1 + i]
             op.addPart(shard: w.shardOf(key), command: fetchPart, spanIndices: [name, op.store(key), how])
+        }
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// ZMPOP over keys of several shards, under the locks of every key: each key is probed
+    /// (missing, a sorted set, or another type), then the first that exists is popped on its
+    /// shard (as ZMPOP over that one key: the reply names it), or WRONGTYPE if it is no
+    /// sorted set, or a null array if none exists. The arguments are checked first, as Redis
+    /// checks them before looking at any key.
+    static func zmpopAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                  _ out: inout ByteBuffer) {
+        let n = parseStrictInt(args[1]) ?? 0  // valid: the keys were found from it
+        let whereAt = n + 2
+        guard whereAt < args.count, argIs(args[whereAt], "min") || argIs(args[whereAt], "max") else {
+            out.writeError(Errors.syntax)
+            return
+        }
+        var count = -1
+        var j = whereAt + 1
+        while j < args.count {
+            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
+                guard let v = parseStrictInt(args[j + 1]), v >= 1 else {
+                    out.writeError("ERR count should be greater than 0")
+                    return
+                }
+                count = v
+                j += 2
+            } else {
+                out.writeError(Errors.syntax)
+                return
+            }
+        }
+        let keys = (2..<(2 + n)).map { Array(args[$0]) }
+        let shards = keys.map { k in k.withUnsafeBytes { w.shardOf($0) } }
+        let side = Array(args[whereAt])
+        let resp = c.resp
+        var name = 0
+        let op = MultiShardOperation(client: c) { op, out in
+            guard op.state == 0 else {
+                out.append(op.reply(op.parts.count - 1))
+                return true
+            }
+            for i in 0..<n {
+                let r = op.reply(i)
+                if KeyCommands.isZero(r) { continue }
+                if r.first == UInt8(ascii: "-") { out.append(r); return true }
+                op.state = 1
+                var spans = [name, op.store(string: "zmpop"), op.store(string: "1")]
+                keys[i].withUnsafeBytes { spans.append(op.store($0)) }
+                side.withUnsafeBytes { spans.append(op.store($0)) }
+                spans.append(op.store(string: "COUNT"))
+                spans.append(op.store(string: String(max(count, 1))))
+                op.addPart(shard: shards[i], command: multiKeyPart, spanIndices: spans)
+                return false
+            }
+            out.writeNullArray(resp)
+            return true
+        }
+        op.pausesClient = true  // the pop must run before the client's next commands
+        name = op.store(string: InternalCommand.zsetMulti.name)
+        let fetch = op.store(string: InternalCommand.zfetch.name)
+        let probe = op.store(string: "probe")
+        for i in 0..<n {
+            keys[i].withUnsafeBytes { k in
+                op.addPart(shard: shards[i], command: fetchPart, spanIndices: [fetch, op.store(k), probe])
+            }
         }
         w.start(op, client: c, call: &call, out: &out)
     }
