@@ -6,13 +6,15 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
 import pytest
 
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
-from support.resp import Conn
+from support.resp import Conn, encode
+from support.streams import blocked_count
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -226,6 +228,19 @@ SCRIPTS = {
         ("ZMPOP", "2", "none1", "s1", "MIN"), ("ZRANGE", "dst1", "0", "-1", "WITHSCORES"), ("ZINTERCARD", "2", "s1", "s2"),
         ("EXEC",),
     ],
+    # Blocking pops that find data, fail, or time out at once (10 ms), and never block in MULTI.
+    "blocking_pops": [
+        # z, nokey, {nokey}2 and str2 share a shard (a blocking pop's keys must).
+        SMALL, ("SET", "str2", "v"), ("BZPOPMIN", "z", "0"), ("BZPOPMAX", "nokey", "z", "0"), ("BZPOPMIN", "nokey", "0.01"),
+        ("BZPOPMAX", "nokey", "{nokey}2", "0.01"), ("BZPOPMIN", "str2", "z", "0"), ("BZPOPMIN", "nokey", "str2", "0"),
+        ("BZPOPMIN", "z", "x"), ("BZPOPMIN", "z", "-1"), ("BZPOPMIN", "z", "1e100"), ("BZPOPMIN", "z", "nan"),
+        ("BZPOPMIN", "z", "inf"), ("BZPOPMIN", "z"), ("BZMPOP", "0", "1", "z", "MIN"),
+        ("BZMPOP", "0", "2", "nokey", "z", "MAX", "COUNT", "3"), ("BZMPOP", "0.01", "1", "nokey", "MIN"),
+        ("BZMPOP", "x", "1", "z", "MIN"), ("BZMPOP", "0", "0", "z", "MIN"), ("BZMPOP", "0", "x", "z", "MIN"),
+        ("BZMPOP", "0", "1", "z", "MID"), ("BZMPOP", "0", "1", "z", "MIN", "COUNT", "0"), ("BZMPOP", "0", "2", "z", "MIN"),
+        ("BZMPOP", "0", "1", "str2", "MIN"), ("BZMPOP", "0", "1", "z", "MAX", "COUNT", "100"), ("EXISTS", "z"),
+        ("MULTI",), ("BZPOPMIN", "nokey", "0"), ("BZMPOP", "0", "1", "nokey", "MIN"), ("EXEC",),
+    ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
         ("ZSCORE", "str", "a"), ("ZMSCORE", "str", "a"), ("ZCOUNT", "str", "0", "1"), ("ZLEXCOUNT", "str", "-", "+"),
@@ -288,6 +303,50 @@ def test_union_across_shards_sees_transactions_whole(server):
         seen += 1
     t.join()
     assert setup.cmd("ZSCORE", a, "m") == b"400"
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blocking_pops_are_served_by_writes_from_other_connections(server, r, protocol):
+    """Waiters on keys of both shards (each request's keys on one shard) are served in the
+    order they blocked, by ZADD, ZUNIONSTORE or RENAME, with the reply shape of their
+    command; a timeout gives a null array; replicas get ZPOPMIN/ZPOPMAX."""
+    conns = []
+    for _ in range(4):
+        c = server.conn()
+        if protocol == 3:
+            c.cmd("HELLO", "3")
+        conns.append(c)
+    a, b = "s1", "s2"   # shards 0 and 1
+    conns[0].send_raw(encode("BZPOPMIN", a, "0"))
+    wait_until(lambda: blocked_count(server) == 1, message="one blocked client")
+    conns[1].send_raw(encode("BZMPOP", "0", "1", a, "MAX", "COUNT", "2"))
+    conns[2].send_raw(encode("BZPOPMAX", b, "{s2}x", "0"))
+    wait_until(lambda: blocked_count(server) == 3, message="three blocked clients")
+    r.cmd("ZADD", a, "1", "m1", "2", "m2", "3", "m3", "4", "m4")
+    assert conns[0].read() == [b"s1", b"m1", 1.0 if protocol == 3 else b"1"]
+    assert conns[1].read() == [b"s1", [[b"m4", 4.0 if protocol == 3 else b"4"], [b"m3", 3.0 if protocol == 3 else b"3"]]]
+    assert r.cmd("ZRANGE", a, "0", "-1") == [b"m2"]
+    r.cmd("ZADD", "{s2}src", "5", "e")
+    r.cmd("RENAME", "{s2}src", "{s2}x")
+    assert conns[2].read() == [b"{s2}x", b"e", 5.0 if protocol == 3 else b"5"]
+    assert r.cmd("EXISTS", "{s2}x") == 0
+    start = time.monotonic()
+    assert conns[3].raw("BZPOPMIN", b, "0.2") == (b"_\r\n" if protocol == 3 else b"*-1\r\n")
+    assert time.monotonic() - start >= 0.19
+    assert conns[3].raw("BZPOPMIN", a, b, "0") == b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    for c in conns:
+        c.close()
+    wait_until(lambda: blocked_count(server) == 0, message="no blocked client")
+
+
+def test_blocked_pop_of_a_closed_client_is_dropped(server, r):
+    c = server.conn()
+    c.send_raw(encode("BZPOPMIN", "gone", "0"))
+    wait_until(lambda: blocked_count(server) == 1, message="one blocked client")
+    c.close()
+    wait_until(lambda: blocked_count(server) == 0, message="no blocked client")
+    assert r.cmd("ZADD", "gone", "1", "a") == 1
+    assert r.cmd("ZCARD", "gone") == 1
 
 
 def test_scan_type_finds_sorted_sets(r):
@@ -483,6 +542,8 @@ def zset_workload(c):
     c.cmd("ZUNIONSTORE", "dst1", "2", "big", "z", "WEIGHTS", "1", "2")  # keys on both shards
     c.cmd("ZINTERSTORE", "dst2", "2", "big", "big")
     c.cmd("ZMPOP", "3", "dst1x", "dst2", "big", "MAX", "COUNT", "3")  # keys on both shards
+    c.cmd("BZPOPMIN", "big", "0")
+    c.cmd("BZMPOP", "0", "1", "big", "MAX", "COUNT", "2")
     for d in ("d0", "d1"):  # on either shard of `big`
         c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
         c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key
@@ -498,6 +559,12 @@ def test_sorted_set_writes_reach_a_redis_replica_exactly(nodes):
     rc = replica.conn()
     wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
     zset_workload(m)
+    # A pop served from a wait reaches the replica as the ZPOPMAX it was.
+    waiting = master.conn()
+    waiting.send_raw(encode("BZPOPMAX", "wake", "0"))
+    wait_until(lambda: blocked_count(master) == 1, message="one blocked client")
+    m.cmd("ZADD", "wake", "1", "a", "2", "b")
+    assert waiting.read() == [b"wake", b"b", b"2"]
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")

@@ -11,7 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
-    case zrangeOut, zsetMulti, zfetch
+    case zrangeOut, zsetMulti, zfetch, bzpop
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -41,6 +41,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .zrangeOut: "__zrangeout"
         case .zsetMulti: "__zsetmulti"
         case .zfetch: "__zfetch"
+        case .bzpop: "__bzpop"
         }
     }
 }

@@ -407,6 +407,41 @@ enum SortedSetCommands {
                     run: .keyed(multiKeyPartRun, split: nil, crossShard: nil)),
         CommandSpec(part: .zfetch, arity: 3, keys: (1, 1, 1), group: "sorted-set",
                     run: .keyed(fetchPartRun, split: nil, crossShard: nil)),
+        CommandSpec("bzpopmin", arity: -3, flags: [.write, .noscript, .blocking, .fast], keys: (1, -2, 1), group: "sorted-set",
+                    summary: "Removes and returns the member with the lowest score of the first non-empty sorted set, waiting for one if none.",
+                    run: .client({ bzpop($0, $1, $2, &$3, &$4, max: false) }))
+            .described(since: "5.0.0", acl: [.write, .sortedset, .fast, .blocking],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1, lastKey: -2)],
+                       arguments: [
+                           .key("key").multiple,
+                           .double("timeout"),
+                       ]),
+        CommandSpec("bzpopmax", arity: -3, flags: [.write, .noscript, .blocking, .fast], keys: (1, -2, 1), group: "sorted-set",
+                    summary: "Removes and returns the member with the highest score of the first non-empty sorted set, waiting for one if none.",
+                    run: .client({ bzpop($0, $1, $2, &$3, &$4, max: true) }))
+            .described(since: "5.0.0", acl: [.write, .sortedset, .fast, .blocking],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 1, lastKey: -2)],
+                       arguments: [
+                           .key("key").multiple,
+                           .double("timeout"),
+                       ]),
+        CommandSpec("bzmpop", arity: -5, flags: [.write, .blocking, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
+                    summary: "Removes and returns members of the first non-empty sorted set, waiting for one if none.",
+                    run: .client(bzmpop))
+            .described(since: "7.0.0", acl: [.write, .sortedset, .slow, .blocking],
+                       keySpecs: [KeySpec(["RW", "access", "delete"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
+                       arguments: [
+                           .double("timeout"),
+                           .integer("numkeys"),
+                           .key("key").multiple,
+                           .oneOf("where", [
+                               .token("MIN"),
+                               .token("MAX"),
+                           ]),
+                           .integer("count", token: "COUNT").optional,
+                       ]),
+        CommandSpec(part: .bzpop, propagation: .marked, arity: -5, group: "sorted-set",
+                    run: .keyed(blockingPopPartRun, split: nil, crossShard: nil)),
     ]
 
     // MARK: Helpers
