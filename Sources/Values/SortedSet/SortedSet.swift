@@ -137,7 +137,7 @@ public final class SortedSet {
     public func convertToListpackIfFits(_ limits: SortedSetLimits) {
         guard let z = skiplist, count <= limits.maxEntries else { return }
         var longest = 0
-        for m in z.scores.keys { longest = max(longest, m.count) }
+        for m in z.members { longest = max(longest, m.count) }
         guard longest <= limits.maxValue else { return }
         var enc: [UInt8] = []
         z.forEach(fromRank: 0, reverse: false) { m, s in
@@ -250,9 +250,7 @@ public final class SortedSet {
             lpDelete(at: p)
             lpInsert(member, score: score)
         } else {
-            let m = Array(member)
-            skiplist!.remove(m)
-            skiplist!.insert(m, score: score)
+            skiplist!.setScore(Array(member), score)
         }
     }
 

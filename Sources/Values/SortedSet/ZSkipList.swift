@@ -6,9 +6,11 @@
 /// Redis's algorithm is short, well known and its span arithmetic can be checked against
 /// a sorted-array model in a unit test; a B+tree with counted children needs node splits,
 /// merges and rebalancing that would not have been as sure in the time given. The nodes
-/// live in one arena array addressed by Int32 (no object per node, no ARC chain to release
-/// recursively when a long list is freed); swapping the arena for B+tree pages later keeps
-/// this type's interface.
+/// live in one arena array addressed by Int32 and their levels in another (no object per
+/// node, no level array per node, no ARC chain to release recursively when a long list is
+/// freed); the member table maps to nodes, so a score change that keeps a node between its
+/// neighbours is made in place (zslUpdateScore). Swapping the arenas for B+tree pages later
+/// keeps this type's interface.
 public final class ZSkipList {
     static let maxLevel = 32
 
@@ -21,23 +23,34 @@ public final class ZSkipList {
         var member: [UInt8]
         var score: Double
         var backward: Int32      // 0: none (the first node)
-        var levels: [Level]
+        var levelBase: Int32     // its `height` levels in `levels` from here
+        var height: Int32
     }
 
     var nodes: [Node]
+    var levels: [Level]
     var freeSlots: [Int32] = []
+    /// Released level blocks by height, for reuse.
+    var freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
     var tail: Int32 = 0
     public private(set) var count = 0
     var level = 1
     var random: UInt64 = 0x9E37_79B9_7F4A_7C15
-    /// Member -> score (the dict of Redis's zset).
-    public private(set) var scores: [[UInt8]: Double] = [:]
+    /// Member -> node (the dict of Redis's zset).
+    var index: [[UInt8]: Int32] = [:]
 
     public init() {
-        nodes = [Node(member: [], score: 0, backward: 0, levels: Array(repeating: Level(), count: ZSkipList.maxLevel))]
+        nodes = [Node(member: [], score: 0, backward: 0, levelBase: 0, height: Int32(ZSkipList.maxLevel))]
+        levels = Array(repeating: Level(), count: ZSkipList.maxLevel)
     }
 
-    public func score(of member: [UInt8]) -> Double? { scores[member] }
+    /// Where node `n`'s level `i` is in `levels`.
+    @inline(__always) func at(_ n: Int32, _ i: Int) -> Int { Int(nodes[Int(n)].levelBase) + i }
+
+    public func score(of member: [UInt8]) -> Double? { index[member].map { nodes[Int($0)].score } }
+
+    /// Every member (no order).
+    public var members: Dictionary<[UInt8], Int32>.Keys { index.keys }
 
     /// zslRandomLevel: each level with probability 1/4.
     func randomLevel() -> Int {
@@ -61,24 +74,25 @@ public final class ZSkipList {
 
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
     public func insert(_ member: [UInt8], score: Double) {
-        precondition(scores.updateValue(score, forKey: member) == nil, "zset member inserted twice")
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
+        precondition(index[member] == nil, "zset member inserted twice")
+        let n = withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: ZSkipList.maxLevel) { rank in
                 link(member, score: score, update: update, rank: rank)
             }
         }
+        index[member] = n
     }
 
     private func link(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Int32>,
-                      rank: UnsafeMutableBufferPointer<Int>) {
+                      rank: UnsafeMutableBufferPointer<Int>) -> Int32 {
         var x: Int32 = 0
         member.withUnsafeBytes { m in
             for i in stride(from: level - 1, through: 0, by: -1) {
                 rank[i] = i == level - 1 ? 0 : rank[i + 1]
                 while true {
-                    let f = nodes[Int(x)].levels[i].forward
+                    let f = levels[at(x, i)].forward
                     guard f != 0, precedes(f, score, m) else { break }
-                    rank[i] += Int(nodes[Int(x)].levels[i].span)
+                    rank[i] += Int(levels[at(x, i)].span)
                     x = f
                 }
                 update[i] = x
@@ -89,87 +103,117 @@ public final class ZSkipList {
             for i in level..<lvl {
                 rank[i] = 0
                 update[i] = 0
-                nodes[0].levels[i].span = Int32(count)
+                levels[i].span = Int32(count)  // the header's levels come first
             }
             level = lvl
         }
-        let node = Node(member: member, score: score, backward: update[0], levels: Array(repeating: Level(), count: lvl))
+        let base: Int32
+        if let reused = freeLevels[lvl].popLast() {
+            base = reused
+            for i in 0..<lvl { levels[Int(base) + i] = Level() }
+        } else {
+            base = Int32(levels.count)
+            levels.append(contentsOf: repeatElement(Level(), count: lvl))
+        }
+        let node = Node(member: member, score: score, backward: update[0], levelBase: base, height: Int32(lvl))
         let n: Int32
         if let slot = freeSlots.popLast() { n = slot; nodes[Int(n)] = node } else { n = Int32(nodes.count); nodes.append(node) }
         for i in 0..<lvl {
-            let u = Int(update[i])
-            nodes[Int(n)].levels[i].forward = nodes[u].levels[i].forward
-            nodes[u].levels[i].forward = n
-            nodes[Int(n)].levels[i].span = nodes[u].levels[i].span - Int32(rank[0] - rank[i])
-            nodes[u].levels[i].span = Int32(rank[0] - rank[i]) + 1
+            let u = at(update[i], i), me = Int(base) + i
+            levels[me].forward = levels[u].forward
+            levels[u].forward = n
+            levels[me].span = levels[u].span - Int32(rank[0] - rank[i])
+            levels[u].span = Int32(rank[0] - rank[i]) + 1
         }
-        if lvl < level { for i in lvl..<level { nodes[Int(update[i])].levels[i].span += 1 } }
-        let next = nodes[Int(n)].levels[0].forward
+        if lvl < level { for i in lvl..<level { levels[at(update[i], i)].span += 1 } }
+        let next = levels[Int(base)].forward
         if next != 0 { nodes[Int(next)].backward = n } else { tail = n }
         count += 1
+        return n
     }
 
     /// Removes `member` (zslDelete + dictDelete); false if absent.
     @discardableResult
     public func remove(_ member: [UInt8]) -> Bool {
-        guard let score = scores.removeValue(forKey: member) else { return false }
-        var update = [Int32](repeating: 0, count: ZSkipList.maxLevel)
-        var x: Int32 = 0
-        member.withUnsafeBytes { m in
-            for i in stride(from: level - 1, through: 0, by: -1) {
-                while true {
-                    let f = nodes[Int(x)].levels[i].forward
-                    guard f != 0, precedes(f, score, m) else { break }
-                    x = f
+        guard let target = index.removeValue(forKey: member) else { return false }
+        let score = nodes[Int(target)].score
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
+            var x: Int32 = 0
+            member.withUnsafeBytes { m in
+                for i in stride(from: level - 1, through: 0, by: -1) {
+                    while true {
+                        let f = levels[at(x, i)].forward
+                        guard f != 0, precedes(f, score, m) else { break }
+                        x = f
+                    }
+                    update[i] = x
                 }
-                update[i] = x
             }
+            precondition(levels[at(update[0], 0)].forward == target, "zset skiplist and table disagree")
+            unlink(target, update)
         }
-        let target = nodes[Int(update[0])].levels[0].forward
-        precondition(target != 0 && nodes[Int(target)].member == member, "zset skiplist and table disagree")
-        unlink(target, update)
         return true
     }
 
+    /// zslUpdateScore: in place if the node stays between its neighbours, else moved.
+    public func setScore(_ member: [UInt8], _ score: Double) {
+        guard let n = index[member] else { return }
+        let back = nodes[Int(n)].backward, next = levels[at(n, 0)].forward
+        if (back == 0 || nodes[Int(back)].score < score) && (next == 0 || nodes[Int(next)].score > score) {
+            nodes[Int(n)].score = score
+            return
+        }
+        remove(member)
+        insert(member, score: score)
+    }
+
     /// zslDeleteNode: unlinks node `x` given its predecessors at each level.
-    func unlink(_ x: Int32, _ update: [Int32]) {
+    func unlink(_ x: Int32, _ update: UnsafeMutableBufferPointer<Int32>) {
         let xi = Int(x)
+        let height = Int(nodes[xi].height)
         for i in 0..<level {
-            let u = Int(update[i])
-            if nodes[u].levels[i].forward == x {
-                nodes[u].levels[i].span += nodes[xi].levels[i].span - 1
-                nodes[u].levels[i].forward = nodes[xi].levels[i].forward
+            let u = at(update[i], i)
+            if levels[u].forward == x {
+                levels[u].span += levels[at(x, i)].span - 1
+                levels[u].forward = levels[at(x, i)].forward
             } else {
-                nodes[u].levels[i].span -= 1
+                levels[u].span -= 1
             }
         }
-        let next = nodes[xi].levels[0].forward
+        let next = levels[at(x, 0)].forward
         if next != 0 { nodes[Int(next)].backward = nodes[xi].backward } else { tail = nodes[xi].backward }
-        while level > 1 && nodes[0].levels[level - 1].forward == 0 { level -= 1 }
+        while level > 1 && levels[level - 1].forward == 0 { level -= 1 }
         count -= 1
+        freeLevels[height].append(nodes[xi].levelBase)
         nodes[xi].member = []
-        nodes[xi].levels = []
         freeSlots.append(x)
-        if count == 0 { nodes.removeSubrange(1...); freeSlots = []; tail = 0 }
+        if count == 0 {
+            nodes.removeSubrange(1...)
+            levels.removeSubrange(ZSkipList.maxLevel...)
+            freeSlots = []
+            freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
+            tail = 0
+        }
     }
 
     /// 0-based rank of `member`, nil if absent (zslGetRank minus one).
     public func rank(of member: [UInt8]) -> Int? {
-        guard let score = scores[member] else { return nil }
+        guard let target = index[member] else { return nil }
+        let score = nodes[Int(target)].score
         var x: Int32 = 0
         var rank = 0
         return member.withUnsafeBytes { m -> Int? in
             for i in stride(from: level - 1, through: 0, by: -1) {
                 while true {
-                    let f = nodes[Int(x)].levels[i].forward
+                    let f = levels[at(x, i)].forward
                     guard f != 0 else { break }
                     let s = nodes[Int(f)].score
                     let before = s < score || (s == score && nodes[Int(f)].member.withUnsafeBytes { compareBytes($0, m) } <= 0)
                     guard before else { break }
-                    rank += Int(nodes[Int(x)].levels[i].span)
+                    rank += Int(levels[at(x, i)].span)
                     x = f
                 }
-                if x != 0 && nodes[Int(x)].member == member { return rank - 1 }
+                if x == target { return rank - 1 }
             }
             return nil
         }
@@ -182,9 +226,9 @@ public final class ZSkipList {
         let target = rank + 1
         for i in stride(from: level - 1, through: 0, by: -1) {
             while true {
-                let f = nodes[Int(x)].levels[i].forward
-                guard f != 0, traversed + Int(nodes[Int(x)].levels[i].span) <= target else { break }
-                traversed += Int(nodes[Int(x)].levels[i].span)
+                let f = levels[at(x, i)].forward
+                guard f != 0, traversed + Int(levels[at(x, i)].span) <= target else { break }
+                traversed += Int(levels[at(x, i)].span)
                 x = f
             }
             if traversed == target { return x }
@@ -199,9 +243,9 @@ public final class ZSkipList {
         var rank = 0
         for i in stride(from: level - 1, through: 0, by: -1) {
             while true {
-                let f = nodes[Int(x)].levels[i].forward
+                let f = levels[at(x, i)].forward
                 guard f != 0, nodes[Int(f)].member.withUnsafeBytes({ isBefore($0, nodes[Int(f)].score) }) else { break }
-                rank += Int(nodes[Int(x)].levels[i].span)
+                rank += Int(levels[at(x, i)].span)
                 x = f
             }
         }
@@ -215,7 +259,7 @@ public final class ZSkipList {
         while x != 0 {
             let more = nodes[Int(x)].member.withUnsafeBytes { body($0, nodes[Int(x)].score) }
             guard more else { return }
-            x = reverse ? nodes[Int(x)].backward : nodes[Int(x)].levels[0].forward
+            x = reverse ? nodes[Int(x)].backward : levels[at(x, 0)].forward
         }
     }
 
@@ -226,31 +270,31 @@ public final class ZSkipList {
         var x = node(atRank: ranks.lowerBound)
         for _ in ranks {
             out.append(nodes[Int(x)].member)
-            x = nodes[Int(x)].levels[0].forward
+            x = levels[at(x, 0)].forward
         }
         return out
     }
 
-    /// Checks the links and spans against a walk of level 0 (unit tests).
+    /// Checks the links, spans and the member table against a walk of level 0 (unit tests).
     public func isConsistent() -> Bool {
         var order: [Int32] = []
-        var x = nodes[0].levels[0].forward
+        var x = levels[0].forward
         var prev: Int32 = 0
         while x != 0 {
             if nodes[Int(x)].backward != prev { return false }
             order.append(x)
             prev = x
-            x = nodes[Int(x)].levels[0].forward
+            x = levels[at(x, 0)].forward
         }
-        guard order.count == count, scores.count == count, tail == prev else { return false }
+        guard order.count == count, index.count == count, tail == prev else { return false }
+        for n in order where index[nodes[Int(n)].member] != n { return false }
         var position: [Int32: Int] = [0: 0]
         for (i, n) in order.enumerated() { position[n] = i + 1 }
         for i in 0..<level {
             var y: Int32 = 0
             while true {
-                let f = nodes[Int(y)].levels[i].forward
-                let to = f == 0 ? count + 1 : position[f]!
-                if f != 0 && Int(nodes[Int(y)].levels[i].span) != to - position[y]! { return false }
+                let f = levels[at(y, i)].forward
+                if f != 0 && Int(levels[at(y, i)].span) != position[f]! - position[y]! { return false }
                 if f == 0 { break }
                 y = f
             }
