@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RESP
 
 /// Sorted-set scores as Redis 7.0 parses and prints them (util.c, object.c, t_zset.c).
 public enum ZScore {
@@ -13,7 +14,7 @@ public enum ZScore {
             let n: Int
             // The common case, a small integer, without snprintf (same text as %.17g).
             if d.magnitude < 4503599627370496, d == d.rounded(.towardZero), d != 0 || d.sign == .plus {
-                n = Int(bitPattern: UInt(bitPattern: writeDecimalText(Int64(d), tmp.baseAddress!)))
+                n = writeDecimal(Int(d), to: tmp.baseAddress!)
             } else if d.isInfinite {
                 n = d < 0 ? copyText("-inf", base) : copyText("inf", base)
             } else {
@@ -35,25 +36,17 @@ public enum ZScore {
         return n
     }
 
-    private static func writeDecimalText(_ v: Int64, _ out: UnsafeMutableRawPointer) -> Int {
-        var digits: [UInt8] = []
-        var u = v.magnitude
-        repeat { digits.append(UInt8(48 + u % 10)); u /= 10 } while u > 0
-        if v < 0 { digits.append(UInt8(ascii: "-")) }
-        for (i, b) in digits.reversed().enumerated() { out.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
-        return digits.count
-    }
-
     /// Runs strtod over `bytes` as a C string (copied, NUL-terminated): the value, how many
     /// bytes it consumed and whether it overflowed or underflowed (ERANGE).
     static func strtodC(_ bytes: UnsafeRawBufferPointer) -> (value: Double, consumed: Int, rangeError: Bool) {
-        var text = [CChar](repeating: 0, count: bytes.count + 1)
-        text.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
-        return text.withUnsafeBufferPointer { p in
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { p in
+            let base = p.baseAddress!
+            if bytes.count > 0 { UnsafeMutableRawPointer(base).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
+            base[bytes.count] = 0
             var end: UnsafeMutablePointer<CChar>?
             errno = 0
-            let v = strtod(p.baseAddress!, &end)
-            let consumed = end.map { UnsafePointer($0) - p.baseAddress! } ?? 0
+            let v = strtod(base, &end)
+            let consumed = end.map { UnsafePointer($0) - UnsafePointer(base) } ?? 0
             return (v, consumed, errno == ERANGE)
         }
     }
