@@ -211,3 +211,47 @@ func rdbRoundTrips(size: Int) throws {
     zl.withUnsafeBytes { bad.rdbString($0) }
     #expect(throws: (any Error).self) { try bad.bytes.withUnsafeBytes { try ValueTypes.decodeSnapshot(rdbType: 12, $0) } }
 }
+
+/// Every truncation and random byte changes of valid encodings (types 3, 5, 12, 17) either
+/// throw or load a set every operation can walk: nothing traps.
+@Test func damagedEncodingsThrowOrLoadUsably() throws {
+    var rng = SplitMix64(seed: 17)
+    var samples: [(UInt8, [UInt8])] = []
+    for size in [3, 150] {
+        let z = SortedSet(firstMemberLength: 1, limits: .redisDefaults)
+        for i in 0..<size { member(i).withUnsafeBytes { z.insert($0, score: Double(i % 5) * 1.5, limits: .redisDefaults) } }
+        samples.append((z.rdbType, z.snapshotEncoding()))
+    }
+    var text = RDBPlainSink()  // type 3: scores as text, including the special lengths
+    text.rdbLength(3)
+    for (m, score) in [("a", [3, 49, 46, 53]), ("b", [254]), ("c", [255])] as [(String, [UInt8])] {
+        Array(m.utf8).withUnsafeBytes { text.rdbString($0) }
+        score.withUnsafeBytes { text.rdbRaw($0) }
+    }
+    samples.append((3, text.bytes))
+    var zl = RDBPlainSink()
+    let ziplist: [UInt8] = [16, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 0x01, 0x61, 3, 0xF2, 0xFF]
+    ziplist.withUnsafeBytes { zl.rdbString($0) }
+    samples.append((12, zl.bytes))
+    for (type, bytes) in samples {
+        var variants: [[UInt8]] = (0..<bytes.count).map { Array(bytes[0..<$0]) }
+        for _ in 0..<300 {
+            var v = bytes
+            for _ in 0..<(1 + rng.below(3)) { v[rng.below(v.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+            variants.append(v)
+        }
+        for v in variants {
+            guard let z = try? v.withUnsafeBytes({ try ValueTypes.decodeSnapshot(rdbType: type, $0) }) as? SortedSet else { continue }
+            var members: [[UInt8]] = []
+            z.forEach { m, _ in members.append(Array(m)) }
+            #expect(members.count == z.count)
+            if let first = members.first {
+                _ = first.withUnsafeBytes { z.rank($0) }
+                _ = z.ranks(in: ScoreRange(min: -.infinity, max: .infinity))
+                z.convertToSkiplist()
+                first.withUnsafeBytes { _ = z.remove($0) }
+                _ = z.snapshotEncoding()
+            }
+        }
+    }
+}

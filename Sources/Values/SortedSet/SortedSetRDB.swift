@@ -76,7 +76,8 @@ extension SortedSet {
         }
     }
 
-    /// zsetZiplistValidateIntegrity's deep pass: an even number of elements, no member twice.
+    /// zsetZiplistValidateIntegrity's deep pass: an even number of elements, no member twice;
+    /// and (beyond Redis) no score reading as NaN, which no ordering could hold.
     /// Returns the number of pairs.
     static func validatedPairs(_ lp: UnsafeRawPointer) -> Int? {
         var seen = Set<[UInt8]>()
@@ -85,6 +86,8 @@ extension SortedSet {
         while let e = p {
             if n % 2 == 0 {
                 guard seen.insert(Listpack.withBytes(lp, e) { Array($0) }).inserted else { return nil }
+            } else if lpScore(lp, e).isNaN {
+                return nil
             }
             n += 1
             p = Listpack.next(lp, e)
