@@ -293,7 +293,7 @@ enum SortedSetCommands {
                                .integer("count"),
                            ]).optional,
                        ]),
-        CommandSpec(part: .zrangeOut, arity: -6, keys: (2, 2, 1), group: "sorted-set",
+        CommandSpec(part: .zrangeOut, arity: -5, keys: (2, 2, 1), group: "sorted-set",
                     run: .keyed(zrangeOutPart, split: nil, crossShard: nil)),
         CommandSpec("zunion", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
                     summary: "Union of sorted sets.",
