@@ -118,7 +118,7 @@ class Generator:
             # sorted sets
             (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
             (2, self.zscore), (1, self.zmscore), (2, self.zcount), (1, self.zlexcount), (2, self.zrank),
-            (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex),
+            (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex), (3, self.zsetop),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -592,6 +592,32 @@ class Generator:
         bounds = {"rank": lambda: self.integer(-5, 5), "score": lambda: r.choice(ZRANGE_BOUNDS),
                   "lex": lambda: r.choice(ZLEX_BOUNDS)}[kind]
         return [word("zremrangeby" + kind, r), r.choice(LEX_KEYS) if kind == "lex" else self.key(), bounds(), bounds()]
+
+    def zsetop(self):
+        """Set operations, stores and ZMPOP over keys of one or both shards."""
+        r = self.r
+        n = r.randint(1, 3)
+        keys = [self.key() for _ in range(n)]
+        count = self.integer(n, n) if r.random() < 0.9 else r.choice([b"0", b"-1", b"x", b"%d" % (n + 2)])
+        form = r.choice(["zunion", "zinter", "zdiff", "zunionstore", "zinterstore", "zdiffstore", "zintercard",
+                         "zrangestore", "zmpop"])
+        if form == "zrangestore":
+            return [word(form, r), self.key(), self.key(), self.integer(-3, 3), self.integer(-3, 3)]
+        if form == "zmpop":
+            args = [word(form, r), count] + keys + [word(r.choice(["min", "max"]), r)]
+            if r.random() < 0.5:
+                args += [word("count", r), self.integer(0, 4)]
+            return args
+        args = [word(form, r)] + ([self.key()] if form.endswith("store") else []) + [count] + keys
+        if form in ("zunion", "zinter", "zunionstore", "zinterstore") and r.random() < 0.4:
+            args += [word("weights", r)] + [r.choice([b"1", b"2", b"0.5", b"-1", b"0", b"inf"]) for _ in keys]
+        if form in ("zunion", "zinter", "zunionstore", "zinterstore") and r.random() < 0.4:
+            args += [word("aggregate", r), word(r.choice(["sum", "min", "max"]), r)]
+        if form in ("zunion", "zinter", "zdiff") and r.random() < 0.5:
+            args.append(word("withscores", r))
+        if form == "zintercard" and r.random() < 0.5:
+            args += [word("limit", r), self.integer(0, 3)]
+        return args
 
     def zpop(self):
         r = self.r

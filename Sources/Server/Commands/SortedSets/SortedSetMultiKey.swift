@@ -193,7 +193,7 @@ extension SortedSetCommands {
         var sources: [SortedSet?] = []
         for i in 0..<n {
             let key = args[countAt + 1 + i]
-            guard let e = store ? ctx.shard.lookup(db: ctx.db, key: key) : ctx.shard.lookupForRead(db: ctx.db, key: key) else {
+            guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else {  // a read even for a store, as Redis 7.0
                 sources.append(nil)
                 continue
             }
@@ -249,10 +249,11 @@ extension SortedSetCommands {
         out.writeBulk(bytes)
     }
 
-    /// A set operation whose keys live on several shards: every source is fetched (a copy
-    /// of its encoding) from its shard under the locks of all the keys, the result is
-    /// computed on the client's worker, then attached at the destination's shard (or the
-    /// destination deleted if the result is empty) or sent.
+    /// A set operation whose keys live on several shards, under the locks of all the keys:
+    /// every source is probed (type only, nothing counted), then fetched (a copy of its
+    /// encoding, a keyspace hit or miss) up to the first of another type, as Redis looks
+    /// them up in order; the result is computed on the client's worker, then attached at
+    /// the destination's shard (or the destination deleted if the result is empty) or sent.
     static func setOperationAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                          _ out: inout ByteBuffer, _ setOp: SetOperation, store: Bool, cardinalityOnly: Bool) {
         let countAt = store ? 2 : 1
@@ -261,10 +262,22 @@ extension SortedSetCommands {
         let resp = c.resp
         let dstShard = store ? w.shardOf(args[1]) : 0
         let dstKey = store ? Array(args[1]) : []
-        var name = 0, dst = 0, dbSpan = 0, mode = 0
+        var name = 0, dst = 0, dbSpan = 0, mode = 0, fetchName = 0, read = 0
+        var keySpans: [Int] = []
+        let keyShards = (0..<n).map { w.shardOf(args[countAt + 1 + $0]) }
         var stored = 0
         let op = MultiShardOperation(client: c) { op, out in
             switch op.state {
+            case -1:
+                // The probes told where the first key of another type is: the keys up to it
+                // are looked up again, counted as Redis counts them (it stops there).
+                var last = n - 1
+                for i in 0..<n where op.reply(i).first == UInt8(ascii: "-") { last = i; break }
+                op.state = 0
+                for i in 0...last {
+                    op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [fetchName, keySpans[i], read])
+                }
+                return false
             case 0:
                 if let error = op.firstError() { out.append(error); return true }
                 let o: SetOptions
@@ -274,7 +287,7 @@ extension SortedSetCommands {
                 }
                 var sources: [SortedSet?] = []
                 for i in 0..<n {
-                    let r = op.reply(i)
+                    let r = op.reply(n + i)
                     guard let body = bulkBody(r), body.count > 0,
                           let z = try? ValueTypes.decodeSnapshot(rdbType: body[0], UnsafeRawBufferPointer(rebasing: body[1...])) as? SortedSet
                     else { sources.append(nil); continue }
@@ -312,15 +325,18 @@ extension SortedSetCommands {
         }
         op.pausesClient = true  // later steps must run before the client's next commands
         name = op.store(string: InternalCommand.zfetch.name)
-        let how = op.store(string: store ? "write" : "read")
+        fetchName = name
+        read = op.store(string: "read")
+        let probe = op.store(string: "probe")
         if store {
             dst = op.store(args[1])
             dbSpan = op.store(string: String(c.db))
             mode = op.store(string: "replace")
         }
+        op.state = -1
         for i in 0..<n {
-            let key = args[countAt + 1 + i]
-            op.addPart(shard: w.shardOf(key), command: fetchPart, spanIndices: [name, op.store(key), how])
+            keySpans.append(op.store(args[countAt + 1 + i]))
+            op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [name, keySpans[i], probe])
         }
         w.start(op, client: c, call: &call, out: &out)
     }
