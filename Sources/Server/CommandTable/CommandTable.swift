@@ -81,8 +81,8 @@ struct CommandFlags: OptionSet, Sendable {
 
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
-        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.skipSlowlog, "skip_slowlog"),
-        (.fast, "fast"), (.noAuth, "no_auth"), (.blocking, "blocking"), (.noAsyncLoading, "no_async_loading"),
+        (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"), (.stale, "stale"),
+        (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"), (.noAsyncLoading, "no_async_loading"),
         (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
         (.movableKeys, "movablekeys"),
     ]
