@@ -229,6 +229,31 @@ public enum Listpack {
         if c != 65535 { setCount(lp, c + count) }
     }
 
+    /// Inserts already encoded elements (`count` of them) before the element at offset `p`
+    /// (the terminator's offset appends); the listpack may move.
+    public static func insert(_ lp: inout UnsafeMutableRawPointer, encoded: [UInt8], count: Int, at p: Int) {
+        let total = totalBytes(lp)
+        let newTotal = total + encoded.count
+        if vk_malloc_usable_size(lp) < newTotal { lp = realloc(lp, newTotal + newTotal / 8)! }
+        memmove(lp + p + encoded.count, lp + p, total - p)
+        encoded.withUnsafeBytes { (lp + p).copyMemory(from: $0.baseAddress!, byteCount: encoded.count) }
+        setTotalBytes(lp, newTotal)
+        let c = storedCount(lp)
+        if c != 65535 { setCount(lp, c + count) }
+    }
+
+    /// Removes the elements in bytes `from..<to` (`count` of them).
+    public static func delete(_ lp: inout UnsafeMutableRawPointer, from: Int, to: Int, count: Int) {
+        let total = totalBytes(lp)
+        memmove(lp + from, lp + to, total - to)
+        setTotalBytes(lp, total - (to - from))
+        let c = storedCount(lp)
+        if c != 65535 { setCount(lp, c - count) }
+    }
+
+    /// The offset just past the element at `p` (the next element's or the terminator's).
+    @inline(__always) public static func end(_ lp: UnsafeRawPointer, _ p: Int) -> Int { p + elementSize(lp + p) }
+
     /// Replaces the integer element at `p` (the listpack may move and the tail shift).
     public static func replaceInteger(_ lp: inout UnsafeMutableRawPointer, at p: Int, with v: Int64) {
         var enc: [UInt8] = []

@@ -263,16 +263,17 @@ import Values
         key(RDB.typeList); b.length(2); b.string("a"); b.int8(5)
         key(RDB.typeSet); b.length(1); b.string("m")
         key(RDB.typeZSet); b.length(3); b.string("x"); b.op(3); b.raw(bytes("1.5"))
-        b.string("y"); b.op(254); b.string("z"); b.op(253)
+        b.string("y"); b.op(254); b.string("z"); b.op(255)
         key(RDB.typeHash); b.length(1); b.string("f"); b.string("v")
         key(RDB.typeZSet2); b.length(1); b.string("m"); b.littleEndian(0x3ff8_0000_0000_0000, 8)
         key(RDB.typeHashZipmap); b.string([1, 1] + bytes("f") + [1, 0] + bytes("v") + [0xFF])
-        for t in RDB.typeListZiplist...RDB.typeZSetZiplist { key(t); b.string([1, 2, 3, 4]) }
+        for t in RDB.typeListZiplist...RDB.typeSetIntset { key(t); b.string([1, 2, 3, 4]) }
+        key(RDB.typeZSetZiplist); b.string([16, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 0x01, 0x61, 3, 0xF2, 0xFF])  // zset ziplist "a" 1
         key(RDB.typeHashZiplist); b.string([17, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 1] + bytes("f") + [3, 1] + bytes("v") + [0xFF])
         key(RDB.typeListQuicklist); b.length(2); b.string([9, 9]); b.string([8])
         key(RDB.typeStreamListpacks); streamBody(&b, type: RDB.typeStreamListpacks)
         key(RDB.typeHashListpack); b.string([13, 0, 0, 0, 2, 0, 0x81] + bytes("f") + [2, 0x81] + bytes("v") + [2, 0xFF])
-        key(RDB.typeZSetListpack); b.string([1])
+        key(RDB.typeZSetListpack); b.string([12, 0, 0, 0, 2, 0, 0x81, 0x61, 0x02, 0x01, 0x01, 0xFF])  // "a" 1
         key(RDB.typeListQuicklist2); b.length(2); b.length(2); b.string([1, 2]); b.length(1); b.string("plain")
         key(RDB.typeStreamListpacks2); streamBody(&b, type: RDB.typeStreamListpacks2)
         b.setString("last", "ok")
@@ -281,6 +282,12 @@ import Values
         for (r, type) in zip(records.dropLast(), expected) {
             if [RDB.typeHash, RDB.typeHashZipmap, RDB.typeHashZiplist, RDB.typeHashListpack].contains(type) {
                 #expect(r.value == .object(hashOf([("f", "v")])), "type \(type)")
+            } else if [RDB.typeZSet, RDB.typeZSet2, RDB.typeZSetZiplist, RDB.typeZSetListpack].contains(type) {
+                guard case .object(let o) = r.value, let z = o as? SortedSet else { Issue.record("type \(type) did not load as a zset"); continue }
+                var got: [String] = []
+                z.forEach { m, s in got.append(String(decoding: m, as: UTF8.self) + "=" + ZScore.text(s)) }
+                let want = [RDB.typeZSet: ["z=-inf", "x=1.5", "y=inf"], RDB.typeZSet2: ["m=1.5"]][type] ?? ["a=1"]
+                #expect(got == want)
             } else if streamTypes.contains(type) {
                 guard case .object(let o) = r.value, let s = o as? Stream else { Issue.record("type \(type) did not load as a stream"); continue }
                 #expect(entries(s) == entries(sampleStream(entries: 5)))

@@ -1,7 +1,7 @@
 """The write mix of the replication fuzz test: random commands over a small key space.
 
 Every write command ValKeyper has (strings, generic key commands, streams and consumer
-groups), MULTI/EXEC blocks mixing them (some under WATCH), pipelines, and reads that make
+groups, sorted sets), MULTI/EXEC blocks mixing them (some under WATCH), pipelines, and reads that make
 the master expire keys lazily, across databases 0-15 with keys from a small pool so that
 commands collide on the same keys, across shards and across types. TTLs are either short
 (under 3 s, so keys expire during the run) or long (an hour or more, so they survive to the
@@ -23,6 +23,8 @@ from support.resp import Error
 DATABASES = 16
 STRING_KEYS = ["a", "b", "c", "d", "n1", "n2", "f", "{t}1", "{t}2", "{t}3", "{u}1", "{u}2"]
 STREAM_KEYS = ["s1", "s2", "{t}s", "{u}s"]
+ZSET_KEYS = ["z1", "z2", "{t}z", "{t}z2", "{u}z"]
+ZMEMBERS = ["m%d" % i for i in range(12)] + ["x" * 70]
 GROUPS = ["g1", "g2"]
 CONSUMERS = ["c1", "c2", "c3"]
 FIELDS = ["f", "g", "h"]
@@ -69,6 +71,8 @@ class Generator:
             (2, self.move), (1, self.swapdb), (1, self.flushdb), (0.05, self.flushall),
             (10, self.xadd), (2, self.xtrim), (2, self.xdel), (3, self.xgroup), (5, self.xreadgroup),
             (3, self.xack), (3, self.xclaim), (2, self.xautoclaim), (1, self.xsetid),
+            (8, self.zadd), (2, self.zincrby), (2, self.zrem), (2, self.zpop), (1, self.zremrange),
+            (1, self.zstore), (1, self.zmpop), (1, self.bzpop),
             (8, self.read), (8, self.fresh),
         ]
         self.total = sum(w for w, _ in self.builders)
@@ -116,7 +120,7 @@ class Generator:
         """A command for MULTI: anything but a blocking read (it would not block there)."""
         while True:
             c = self.command()
-            if not (c[0] == "XREADGROUP" and "BLOCK" in c):
+            if not (c[0] == "XREADGROUP" and "BLOCK" in c) and c[0] not in ("BZPOPMIN", "BZPOPMAX", "BZMPOP"):
                 return c
 
     def observe(self, commands, replies):
@@ -149,7 +153,10 @@ class Generator:
         return self.r.choice(STRING_KEYS if self.r.random() < 0.04 else STREAM_KEYS)
 
     def any_key(self):
-        return self.r.choice(STRING_KEYS + STREAM_KEYS)
+        return self.r.choice(STRING_KEYS + STREAM_KEYS + ZSET_KEYS)
+
+    def zset_key(self):
+        return self.r.choice(STRING_KEYS if self.r.random() < 0.03 else ZSET_KEYS)
 
     def value(self):
         r = self.r
@@ -436,6 +443,64 @@ class Generator:
         return c
 
     # MARK: fresh keys (written once, deleted or given a TTL once: nothing heals a lost write)
+
+    # MARK: sorted sets
+
+    def zscore(self):
+        r = self.r
+        return r.choice(["0", "1", "-1", "1.5", "2.25", "100", "-inf", "inf", str(r.randint(-50, 50))])
+
+    def zadd(self):
+        r = self.r
+        flags = [f for f in ("NX", "XX", "GT", "CH") if r.random() < 0.1]
+        if "NX" in flags and "GT" in flags:
+            flags.remove("GT")
+        if r.random() < 0.1:
+            return ["ZADD", self.zset_key()] + flags + ["INCR", self.zscore(), r.choice(ZMEMBERS)]
+        pairs = []
+        for _ in range(r.randint(1, 5) if r.random() < 0.95 else 140):
+            pairs += [self.zscore(), r.choice(ZMEMBERS) if r.random() < 0.9 else "n%d" % r.randint(0, 300)]
+        return ["ZADD", self.zset_key()] + flags + pairs
+
+    def zincrby(self):
+        return ["ZINCRBY", self.zset_key(), self.zscore(), self.r.choice(ZMEMBERS)]
+
+    def zrem(self):
+        return ["ZREM", self.zset_key()] + self.r.sample(ZMEMBERS, self.r.randint(1, 3))
+
+    def zpop(self):
+        r = self.r
+        return [r.choice(["ZPOPMIN", "ZPOPMAX"]), self.zset_key()] + ([str(r.randint(1, 4))] if r.random() < 0.5 else [])
+
+    def zremrange(self):
+        r = self.r
+        return r.choice([["ZREMRANGEBYRANK", self.zset_key(), "0", str(r.randint(0, 3))],
+                         ["ZREMRANGEBYSCORE", self.zset_key(), "-inf", str(r.randint(-10, 10))]])
+
+    def zstore(self):
+        """Sets built from sets, their keys on one shard or on several."""
+        r = self.r
+        keys = r.sample(ZSET_KEYS, 2)
+        return r.choice([
+            ["ZUNIONSTORE", self.zset_key(), "2"] + keys + ["WEIGHTS", "1", "2"],
+            ["ZINTERSTORE", self.zset_key(), "2"] + keys + ["AGGREGATE", r.choice(["MIN", "MAX", "SUM"])],
+            ["ZDIFFSTORE", self.zset_key(), "2"] + keys,
+            ["ZRANGESTORE", self.zset_key(), keys[0], "0", str(r.randint(0, 5))],
+        ])
+
+    def zmpop(self):
+        r = self.r
+        keys = r.sample(ZSET_KEYS, r.randint(1, 3))
+        return ["ZMPOP", str(len(keys))] + keys + [r.choice(["MIN", "MAX"]), "COUNT", str(r.randint(1, 3))]
+
+    def bzpop(self):
+        """A blocking pop that waits a moment at most (its keys on one shard)."""
+        r = self.r
+        keys = r.choice([["{t}z"], ["{t}z", "{t}z2"], ["{u}z"], ["z1"], ["z2"]])
+        timeout = "0.0%d" % r.randint(1, 3)
+        if r.random() < 0.5:
+            return [r.choice(["BZPOPMIN", "BZPOPMAX"])] + keys + [timeout]
+        return ["BZMPOP", timeout, str(len(keys))] + keys + [r.choice(["MIN", "MAX"])]
 
     def fresh_key(self):
         self.fresh_count += 1

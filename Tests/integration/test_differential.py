@@ -1,8 +1,8 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string, hash and generic key commands (plus connection,
-CLIENT and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
+Each seed drives one stream of string, hash, sorted-set and generic key commands (plus
+connection, CLIENT and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
 keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
 ranges). The stream switches between RESP2 and RESP3 and between two connections, and
 sends some bursts as pipelines. Every third seed turns active expiry off and adds TTLs of a
@@ -76,6 +76,17 @@ INT_ARGUMENTS = [b"abc", b"", b"1.5", b" 1", b"1 ", b"+3", b"-0", b"0x1", b"007"
                  b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808",
                  b"-9223372036854775809", b"18446744073709551616", b"2147483647", b"2147483648",
                  b"-2147483649", b"1e3"]
+# Sorted sets: few members and scores so that ties, updates and GT/LT outcomes happen.
+ZMEMBERS = [b"a", b"b", b"c", b"m1", b"m2", b"m10", b"", b"\x00z", b"7", b"-3", b"x" * 64, b"y" * 65]
+ZSCORES = [b"1", b"2", b"-1", b"0", b"1.5", b"inf", b"-inf", b"+inf", b"0.1", b"1e3", b"-0", b"3", b"2.5",
+           b"1e20", b"-12345"]
+ZBAD_SCORES = [b"x", b"nan", b"", b" 1", b"(1", b"1e400", b"0x10"]
+ZRANGE_BOUNDS = [b"-inf", b"+inf", b"(1", b"1", b"2", b"(2", b"0", b"-1", b"1.5", b"(inf", b"inf", b"3", b"(-inf",
+                 b"x", b"nan", b"", b"(", b"-0"]
+# Member ranges are only defined on sets whose scores are all equal (Redis's answer otherwise
+# depends on its skiplist's random levels): these keys only ever get score 0.
+LEX_KEYS = [b"lex", b"{t}lex"]
+ZLEX_BOUNDS = [b"-", b"+", b"[a", b"(a", b"[m1", b"(m2", b"[c", b"(b", b"[", b"(", b"a", b"+x", b"[\x00z", b"[zzz"]
 HUGE_TIMES = [b"9223372036854775807", b"9223372036854775", b"9223372036854776", b"-9223372036854775808",
               b"-9223372036854775", b"0", b"-1", b"-100"]
 
@@ -110,6 +121,10 @@ class Generator:
             (1, self.hexists), (1, self.hlen), (1, self.hstrlen), (2, self.hincrby), (2, self.hincrbyfloat),
             (1, self.hrandfield), (1, self.hscan),
             (0.5, self.hello), (0.3, self.unknown), (0.5, self.client), (0.2, self.auth), (0.3, self.getkeys),
+            # sorted sets
+            (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
+            (2, self.zscore), (1, self.zmscore), (2, self.zcount), (1, self.zlexcount), (2, self.zrank),
+            (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex), (3, self.zsetop),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -568,6 +583,133 @@ class Generator:
                 commands.append([b"EXISTS", args[1]])
         return commands
 
+    # Sorted sets
+
+    def zmember(self):
+        r = self.r
+        return r.choice(ZMEMBERS) if r.random() < 0.8 else b"m%d" % r.randint(0, 200)
+
+    def zscore_arg(self):
+        return self.r.choice(ZBAD_SCORES) if self.r.random() < 0.05 else self.r.choice(ZSCORES)
+
+    def zadd(self):
+        r = self.r
+        flags = [f for f in (b"NX", b"XX", b"GT", b"LT", b"CH", b"INCR") if r.random() < 0.12]
+        r.shuffle(flags)
+        pairs = []
+        for _ in range(1 if b"INCR" in flags and r.random() < 0.9 else r.randint(1, 4)):
+            pairs += [self.zscore_arg(), self.zmember()]
+        return [word("zadd", r), self.key()] + [word(f.decode(), r) for f in flags] + pairs
+
+    def zadd_lex(self):
+        r = self.r
+        flags = [word(f, r) for f in ("NX", "XX", "CH") if r.random() < 0.1]
+        args = [word("zadd", r), r.choice(LEX_KEYS)] + flags
+        for _ in range(r.randint(1, 20) if r.random() < 0.9 else 130):
+            args += [b"0", self.zmember()]
+        return args
+
+    def zadd_many(self):
+        """Enough members (or one long enough) to cross into a skiplist, or to stop just short."""
+        r = self.r
+        n = r.choice([127, 128, 129, 140])
+        args = [b"ZADD", self.key()]
+        for i in range(n):
+            args += [b"%d" % r.randint(-5, 5), b"m%d" % i]
+        return args
+
+    def zincrby(self):
+        r = self.r
+        return [word("zincrby", r), self.key(), r.choice(FLOAT_INCREMENTS) if r.random() < 0.3 else self.zscore_arg(),
+                self.zmember()]
+
+    def zrem(self):
+        return [word("zrem", self.r), self.key()] + [self.zmember() for _ in range(self.r.randint(1, 4))]
+
+    def zcard(self):
+        return [word("zcard", self.r), self.key()]
+
+    def zscore(self):
+        return [word("zscore", self.r), self.key(), self.zmember()]
+
+    def zmscore(self):
+        return [word("zmscore", self.r), self.key()] + [self.zmember() for _ in range(self.r.randint(1, 4))]
+
+    def zcount(self):
+        r = self.r
+        return [word("zcount", r), self.key(), r.choice(ZRANGE_BOUNDS), r.choice(ZRANGE_BOUNDS)]
+
+    def zlexcount(self):
+        r = self.r
+        return [word("zlexcount", r), r.choice(LEX_KEYS), r.choice(ZLEX_BOUNDS), r.choice(ZLEX_BOUNDS)]
+
+    def zrank(self):
+        r = self.r
+        return [word(r.choice(["zrank", "zrevrank"]), r), self.key(), self.zmember()]
+
+    def zrange(self):
+        r = self.r
+        form = r.choice(["zrange", "zrange", "zrange", "zrevrange", "zrangebyscore", "zrevrangebyscore",
+                         "zrangebylex", "zrevrangebylex"])
+        kind = r.choice(["rank", "score", "lex"]) if form == "zrange" else \
+            "score" if "score" in form else "lex" if "lex" in form else "rank"
+        bounds = {"rank": lambda: self.integer(-5, 5), "score": lambda: r.choice(ZRANGE_BOUNDS),
+                  "lex": lambda: r.choice(ZLEX_BOUNDS)}[kind]
+        args = [word(form, r), r.choice(LEX_KEYS) if kind == "lex" else self.key(), bounds(), bounds()]
+        options = []
+        if form == "zrange" and kind != "rank":
+            options.append([word("by" + kind, r)])
+        if form == "zrange" and r.random() < 0.3:
+            options.append([word("rev", r)])
+        if r.random() < 0.4:
+            options.append([word("withscores", r)])
+        if r.random() < 0.3:
+            options.append([word("limit", r), self.integer(-1, 4), self.integer(-1, 5)])
+        r.shuffle(options)
+        for o in options:
+            args += o
+        return args
+
+    def zremrange(self):
+        r = self.r
+        kind = r.choice(["rank", "score", "lex"])
+        bounds = {"rank": lambda: self.integer(-5, 5), "score": lambda: r.choice(ZRANGE_BOUNDS),
+                  "lex": lambda: r.choice(ZLEX_BOUNDS)}[kind]
+        return [word("zremrangeby" + kind, r), r.choice(LEX_KEYS) if kind == "lex" else self.key(), bounds(), bounds()]
+
+    def zsetop(self):
+        """Set operations, stores and ZMPOP over keys of one or both shards."""
+        r = self.r
+        n = r.randint(1, 3)
+        keys = [self.key() for _ in range(n)]
+        count = self.integer(n, n) if r.random() < 0.9 else r.choice([b"0", b"-1", b"x", b"%d" % (n + 2)])
+        form = r.choice(["zunion", "zinter", "zdiff", "zunionstore", "zinterstore", "zdiffstore", "zintercard",
+                         "zrangestore", "zmpop"])
+        if form == "zrangestore":
+            return [word(form, r), self.key(), self.key(), self.integer(-3, 3), self.integer(-3, 3)]
+        if form == "zmpop":
+            args = [word(form, r), count] + keys + [word(r.choice(["min", "max"]), r)]
+            if r.random() < 0.5:
+                args += [word("count", r), self.integer(0, 4)]
+            return args
+        args = [word(form, r)] + ([self.key()] if form.endswith("store") else []) + [count] + keys
+        if form in ("zunion", "zinter", "zunionstore", "zinterstore") and r.random() < 0.4:
+            args += [word("weights", r)] + [r.choice([b"1", b"2", b"0.5", b"-1", b"0", b"inf"]) for _ in keys]
+        if form in ("zunion", "zinter", "zunionstore", "zinterstore") and r.random() < 0.4:
+            args += [word("aggregate", r), word(r.choice(["sum", "min", "max"]), r)]
+        if form in ("zunion", "zinter", "zdiff") and r.random() < 0.5:
+            args.append(word("withscores", r))
+        if form == "zintercard" and r.random() < 0.5:
+            args += [word("limit", r), self.integer(0, 3)]
+        return args
+
+    def zpop(self):
+        r = self.r
+        args = [word(r.choice(["zpopmin", "zpopmax"]), r), self.key()]
+        if r.random() < 0.6:
+            args.append(self.integer(-1, 5))
+        return args
+
     def command(self):
         pick = self.r.uniform(0, self.total_weight)
         for weight, build in self.builders:
@@ -859,6 +1001,9 @@ class Differ:
             for key in KEYS:
                 for name in (b"GET", b"PTTL", b"TYPE", b"HGETALL", b"OBJECT ENCODING"):
                     self.run(name.split() + [key])
+                self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
+            for key in LEX_KEYS:
+                self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
 
 
 def keyspace_stats(conn):

@@ -20,6 +20,10 @@ struct KeySpec: Sendable {
     let keyword: String?
     /// > 1: keeps the first 1/limit of the range (XREAD: the keys, not the IDs).
     let limit: Int
+    /// Keys counted by an argument (find_keys "keynum": ZUNION's numkeys): the count at
+    /// `index + keyCountAt`, the keys from `index + firstKeyAt`, every `keyStep`.
+    var keyCountAt: Int? = nil
+    var firstKeyAt = 1
 
     init(_ flags: [String], index: Int, lastKey: Int = 0, keyStep: Int = 1, notes: String? = nil,
          keyword: String? = nil, limit: Int = 0) {
@@ -30,6 +34,13 @@ struct KeySpec: Sendable {
         self.notes = notes
         self.keyword = keyword
         self.limit = limit
+    }
+
+    /// A key specification whose keys are counted by an argument (find_keys "keynum").
+    init(_ flags: [String], index: Int, keyCountAt: Int, firstKeyAt: Int, keyStep: Int = 1) {
+        self.init(flags, index: index, keyStep: keyStep)
+        self.keyCountAt = keyCountAt
+        self.firstKeyAt = firstKeyAt
     }
 }
 

@@ -156,6 +156,15 @@ enum CommandIntrospection {
         }
         out.writeBulk(string: "find_keys")
         out.writeMapHeader(2, resp)
+        if let countAt = keySpec.keyCountAt {
+            out.writeBulk(string: "type"); out.writeBulk(string: "keynum")
+            out.writeBulk(string: "spec")
+            out.writeMapHeader(3, resp)
+            out.writeBulk(string: "keynumidx"); out.writeInteger(countAt)
+            out.writeBulk(string: "firstkey"); out.writeInteger(keySpec.firstKeyAt)
+            out.writeBulk(string: "keystep"); out.writeInteger(keySpec.keyStep)
+            return
+        }
         out.writeBulk(string: "type"); out.writeBulk(string: "range")
         out.writeBulk(string: "spec")
         out.writeMapHeader(3, resp)
@@ -313,6 +322,12 @@ enum CommandIntrospection {
             guard let at = (keySpec.index..<args.count).first(where: { lowercased(args[$0]) == keyword.lowercased() })
             else { return nil }
             first = at + 1
+        }
+        if let countAt = keySpec.keyCountAt {
+            guard first + countAt < args.count, let n = parseStrictInt(args[first + countAt]), n >= 0,
+                  n <= args.count else { return nil }
+            let start = first + keySpec.firstKeyAt
+            return (start, start + (n - 1) * max(keySpec.keyStep, 1))
         }
         var last = keySpec.lastKey >= 0 ? first + keySpec.lastKey : args.count + keySpec.lastKey
         if keySpec.limit > 1 { last = first + (last - first + 1) / keySpec.limit - 1 }

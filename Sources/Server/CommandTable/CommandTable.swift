@@ -85,8 +85,8 @@ struct CommandFlags: OptionSet, Sendable {
 
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
-        (.noscript, "noscript"), (.loading, "loading"), (.stale, "stale"), (.skipSlowlog, "skip_slowlog"),
-        (.fast, "fast"), (.noAuth, "no_auth"), (.blocking, "blocking"), (.noAsyncLoading, "no_async_loading"),
+        (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"), (.stale, "stale"),
+        (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"), (.noAsyncLoading, "no_async_loading"),
         (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
         (.movableKeys, "movablekeys"),
     ]
@@ -240,7 +240,7 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        HashCommands.specs, ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs,
+        HashCommands.specs, SortedSetCommands.specs, ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]

@@ -59,5 +59,11 @@ enum LiveConfig {
         // Kept in Values, where hashes and the RDB loader read them.
         HashLimits.maxListpackEntries.store(config.integer("hash-max-listpack-entries"), ordering: .relaxed)
         HashLimits.maxListpackValue.store(config.integer("hash-max-listpack-value"), ordering: .relaxed)
+        // Kept in the Values module, whose RDB loads read them too.
+        SortedSetLimits.publish(SortedSetLimits(maxEntries: Int(clamping: UInt64(config.value("zset-max-listpack-entries")) ?? 128),
+                                                maxValue: Int(clamping: UInt64(config.value("zset-max-listpack-value")) ?? 64)))
     }
+
+    /// `zset-max-listpack-entries` / `-value`: when a sorted set stops being a listpack.
+    static var sortedSetLimits: SortedSetLimits { SortedSetLimits.current }
 }

@@ -313,7 +313,9 @@ private struct RDBParser: ~Copyable {
 
     private mutating func readValue(type: UInt8) throws -> RDBValue {
         if let valueType = ValueTypes.type(forRDB: type) {
-            return .object(try valueType.readRDB(type: type, from: &self))
+            let value = try valueType.readRDB(type: type, from: &self)
+            // Redis skips a key whose collection is empty (RDB_LOAD_ERR_EMPTY_KEY).
+            return value.isEmptyCollection ? .unsupported(type: type) : .object(value)
         }
         switch type {
         case RDB.typeString:

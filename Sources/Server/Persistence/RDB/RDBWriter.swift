@@ -129,13 +129,17 @@ final class RDBWriter {
             p[0] = RDB.opExpireTimeMs
             store(UInt64(bitPattern: expireAtMs), littleEndianBytes: 8, at: p + 1)
         }
-        try append(type)
-        try writeRawString(key)
         if compression, ValueTypes.type(forRDB: type) != nil {
+            // The decoded value's own type byte: decoding may change the encoding (a small
+            // sorted set copied as a skiplist loads as a listpack, as Redis loads it).
             let value = try ValueTypes.decodeSnapshot(rdbType: type, encoding)
+            try append(value.rdbType)
+            try writeRawString(key)
             var sink = self
             try value.writeRDB(to: &sink)
         } else {
+            try append(type)
+            try writeRawString(key)
             try append(encoding)
         }
     }

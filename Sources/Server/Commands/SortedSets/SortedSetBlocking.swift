@@ -1,0 +1,159 @@
+import RESP
+import Shards
+import Values
+
+/// BZPOPMIN, BZPOPMAX and BZMPOP (blockingGenericZpopCommand) on the generic blocking
+/// machinery (BlockedClients.swift): the client's worker checks the arguments and runs one
+/// part on the keys' shard; the part pops from the first non-empty sorted set or, if none,
+/// leaves a waiter on every key and answers `+BLOCKED`. A write that makes a key ready
+/// serves the waiter (`ZSetWait`). Popping consumes, so the keys must live on one shard
+/// (as XREADGROUP's streams): two shards could otherwise both serve one waiter.
+/// Replicas get what was popped as ZPOPMIN/ZPOPMAX (with COUNT for BZMPOP), as Redis
+/// rewrites it. Inside MULTI nothing blocks: a null array at once.
+extension SortedSetCommands {
+    static let blockingPopPart = CommandTable.shared.index(of: .bzpop)
+
+    /// getTimeoutFromObjectOrReply in seconds: a long double, milliseconds rounded up; a
+    /// value that does not fit is negative, as Redis's conversion makes it. Returns the
+    /// timeout in ms (0: forever).
+    static func parseTimeout(_ b: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Int64? {
+        guard let seconds = StringCommands.parseLongDouble(b) else {
+            out.writeError("ERR timeout is not a float or out of range")
+            return nil
+        }
+        let ms = (seconds * 1000).rounded(.up)
+        let t: Int64 = ms.isFinite && ms >= -9.223372036854775808e18 && ms < 9.223372036854775808e18 ? Int64(ms) : .min
+        guard t >= 0 else { out.writeError("ERR timeout is negative"); return nil }
+        return t
+    }
+
+    static func bzpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
+                      max: Bool) {
+        guard let timeout = parseTimeout(args[args.count - 1], &out) else { return }
+        startBlockingPop(w, c, args, &call, &out, keys: Array(1..<(args.count - 1)), max: max, count: -1, timeout: timeout)
+    }
+
+    /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+    static func bzmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let timeout = parseTimeout(args[1], &out) else { return }
+        guard let n = parseStrictInt(args[2]), n >= 1 else { out.writeError("ERR numkeys should be greater than 0"); return }
+        guard n < args.count - 3 else { out.writeError(Errors.syntax); return }
+        let whereAt = n + 3
+        let max: Bool
+        if argIs(args[whereAt], "min") { max = false } else if argIs(args[whereAt], "max") { max = true }
+        else { out.writeError(Errors.syntax); return }
+        var count = -1
+        var j = whereAt + 1
+        while j < args.count {
+            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
+                guard let v = parseStrictInt(args[j + 1]), v >= 1 else {
+                    out.writeError("ERR count should be greater than 0")
+                    return
+                }
+                count = v
+                j += 2
+            } else {
+                out.writeError(Errors.syntax)
+                return
+            }
+        }
+        startBlockingPop(w, c, args, &call, &out, keys: Array(3..<(3 + n)), max: max, count: Swift.max(count, 1),
+                         timeout: timeout)
+    }
+
+    /// `count` -1: BZPOPMIN/BZPOPMAX's reply (`key member score`); else BZMPOP's.
+    static func startBlockingPop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                 _ out: inout ByteBuffer, keys: [Int], max: Bool, count: Int, timeout: Int64) {
+        call.propagateAs = nil  // the part propagates what it popped
+        let shard = w.shardOf(args[keys[0]])
+        if keys.contains(where: { w.shardOf(args[$0]) != shard }) {
+            out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            return
+        }
+        let deadline: Int64 = call.nesting == nil ? StreamReads.deadline(after: timeout, now: w.nowMs) : -1
+        let resp = c.resp
+        let clientID = c.id
+        let op = MultiShardOperation(client: c) { [unowned w] op, out in
+            let r = op.reply(0)
+            if op.state == 0 && StreamReads.isBlockedMarker(r) {
+                op.state = 1
+                op.remaining = 1
+                w.blockedClients.operationOf[op.clientID] = op.slot
+                return false
+            }
+            if r.elementsEqual(BlockedClient.noAnswer) { out.writeNullArray(resp) } else { out.append(r) }
+            return true
+        }
+        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        var spans = [op.store(string: InternalCommand.bzpop.name), op.store(string: max ? "max" : "min"),
+                     op.store(string: String(count)), op.store(string: String(deadline))]
+        for k in keys { spans.append(op.store(args[k])) }
+        op.addPart(shard: shard, command: blockingPopPart, spanIndices: spans)
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// `__bzpop min|max count deadline key...`: pops from the first non-empty key, or blocks
+    /// (deadline -1: never; 0: forever) answering `+BLOCKED`, or replies `*-1`.
+    static func blockingPopPartRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let max = argIs(args[1], "max")
+        let count = parseStrictInt(args[2]) ?? -1
+        let deadline = Int64(parseStrictInt(args[3]) ?? -1)
+        for k in 4..<args.count {
+            guard let e = ctx.shard.lookup(db: ctx.db, key: args[k]) else { continue }
+            guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+            if z.count == 0 { continue }
+            popServingBlocked(ctx, args[k], z, max: max, count: count, &out)
+            return
+        }
+        if deadline >= 0, let sink = ctx.sink {
+            ctx.block(blockingPopPart, on: (4..<args.count).map { Array(args[$0]) }, sink: sink,
+                      request: ZSetWait(max: max, count: count), deadline: deadline)
+            out.append(StreamReads.blockedMarker)
+            return
+        }
+        out.append(BlockedClient.noAnswer)
+    }
+
+    /// Pops for a blocking pop and propagates it as ZPOPMIN/ZPOPMAX key [count].
+    static func popServingBlocked(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ z: SortedSet, max: Bool,
+                                  count: Int, _ out: inout ByteBuffer) {
+        let resp = ctx.resp
+        let taken = count == -1 ? 1 : min(count, z.count)
+        if count == -1 {
+            out.writeArrayHeader(3)
+            out.writeBulk(key)
+        } else {
+            out.writeArrayHeader(2)
+            out.writeBulk(key)
+            out.writeArrayHeader(taken)
+        }
+        var written = 0
+        z.forEach(fromRank: max ? z.count - 1 : 0, reverse: max) { m, s in
+            if count != -1 { out.writeArrayHeader(2) }
+            out.writeBulk(m)
+            writeScore(s, &out, resp)
+            written += 1
+            return written < taken
+        }
+        ctx.shard.noteModified(db: ctx.db, key: key)
+        z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
+        let name = max ? "ZPOPMAX" : "ZPOPMIN"
+        if count == -1 { ctx.propagate(.text(name), .bytes(key)) } else { ctx.propagate(.text(name), .bytes(key), .text(String(count))) }
+        deleteIfEmpty(ctx, key, z)
+    }
+}
+
+/// What a blocked BZPOPMIN/BZPOPMAX/BZMPOP waits for: a non-empty sorted set at its key. A key
+/// that holds something else keeps it waiting, as in Redis.
+struct ZSetWait: BlockingRequest {
+    let max: Bool
+    let count: Int
+
+    func serve(_ waiter: BlockedClient, key: UnsafeRawBufferPointer, shard: Shard, _ out: inout ByteBuffer) -> Bool {
+        guard let e = shard.lookup(db: waiter.db, key: key), e.kind == .object, let z = e.object as? SortedSet,
+              z.count > 0 else { return false }
+        let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
+        SortedSetCommands.popServingBlocked(ctx, key, z, max: max, count: count, &out)
+        return true
+    }
+}

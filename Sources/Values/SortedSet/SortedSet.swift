@@ -1,0 +1,298 @@
+import CShim
+import RESP
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// When a sorted set is a listpack: at most `maxEntries` members of at most `maxValue`
+/// bytes (zset-max-listpack-entries / -value). RDB loads read the current values here, so
+/// the settings live in this module; the server's LiveConfig publishes into them.
+public struct SortedSetLimits: Sendable {
+    public var maxEntries: Int
+    public var maxValue: Int
+    public init(maxEntries: Int, maxValue: Int) { self.maxEntries = maxEntries; self.maxValue = maxValue }
+
+    public static let redisDefaults = SortedSetLimits(maxEntries: 128, maxValue: 64)
+    static let entries = Atomic<Int>(128)
+    static let value = Atomic<Int>(64)
+    public static var current: SortedSetLimits {
+        SortedSetLimits(maxEntries: entries.load(ordering: .relaxed), maxValue: value.load(ordering: .relaxed))
+    }
+    public static func publish(_ limits: SortedSetLimits) {
+        entries.store(limits.maxEntries, ordering: .relaxed)
+        value.store(limits.maxValue, ordering: .relaxed)
+    }
+}
+
+/// A sorted set (Redis 7.0's t_zset.c), in one of two encodings as Redis keeps them:
+/// - listpack: member then score, pairs sorted by (score, member), while the set is small
+///   (see SortedSetLimits); scores are stored as their d2string text (integers as integers);
+/// - skiplist: ZSkipList, for everything bigger. A set never goes back to a listpack
+///   except when loaded from RDB or built whole (as Redis).
+/// The interface is in ranks (0-based, ascending), so every command is written once.
+public final class SortedSet {
+    /// The listpack encoding, nil when the set is a skiplist.
+    var lp: UnsafeMutableRawPointer?
+    var skiplist: ZSkipList?
+    public private(set) var count = 0
+
+    /// An empty set in the encoding ZADD creates for a first member `firstMemberLength` long.
+    public init(firstMemberLength: Int, limits: SortedSetLimits) {
+        if limits.maxEntries == 0 || limits.maxValue < firstMemberLength { skiplist = ZSkipList() } else { lp = Listpack.new() }
+    }
+
+    /// A set built whole from distinct members (ZUNIONSTORE and the like): a skiplist, then a
+    /// listpack if it fits the limits (zsetConvertToListpackIfNeeded), as Redis builds it.
+    public convenience init(distinct elements: [([UInt8], Double)], limits: SortedSetLimits) {
+        let z = ZSkipList()
+        for (m, s) in elements { z.insert(m, score: s) }
+        self.init(skiplist: z)
+        convertToListpackIfFits(limits)
+    }
+
+    init(listpack: UnsafeMutableRawPointer, count: Int) { lp = listpack; self.count = count }
+    init(skiplist: ZSkipList) { self.skiplist = skiplist; count = skiplist.count }
+
+    deinit { if let lp { free(lp) } }
+
+    public var isListpack: Bool { lp != nil }
+
+    // MARK: Listpack encoding
+
+    /// zzlGetScore: an integer element as is, text through strtod.
+    static func lpScore(_ lp: UnsafeRawPointer, _ sp: Int) -> Double {
+        switch Listpack.get(lp, sp) {
+        case .integer(let v): return Double(v)
+        case .bytes(let b): return ZScore.strtodC(UnsafeRawBufferPointer(rebasing: b.prefix(127))).value
+        }
+    }
+
+    /// Offset of `member`'s element and its score, by a scan (zzlFind).
+    func lpFind(_ lp: UnsafeRawPointer, _ member: UnsafeRawBufferPointer) -> (p: Int, score: Double)? {
+        var p = Listpack.first(lp)
+        while let e = p, let sp = Listpack.next(lp, e) {
+            if Listpack.withBytes(lp, e, { compareBytes($0, member) == 0 }) { return (e, SortedSet.lpScore(lp, sp)) }
+            p = Listpack.next(lp, sp)
+        }
+        return nil
+    }
+
+    /// Offset of the member element at 0-based `rank`.
+    func lpOffset(_ lp: UnsafeRawPointer, rank: Int) -> Int {
+        var p = Listpack.first(lp)!
+        for _ in 0..<rank { p = Listpack.next(lp, Listpack.next(lp, p)!)! }
+        return p
+    }
+
+    /// zzlInsertAt's score element: an integral score within ±2^62 as an integer (double2ll,
+    /// so -0 is stored as 0), any other as its d2string text.
+    static func lpEncode(score: Double, into enc: inout [UInt8]) {
+        if score >= -Double(Int64.max / 2) && score <= Double(Int64.max / 2), score == score.rounded(.towardZero) {
+            Listpack.encode(integer: Int64(score), into: &enc)
+        } else {
+            ZScore.withText(score) { Listpack.encode(string: $0, into: &enc) }
+        }
+    }
+
+    /// zzlInsert: before the first pair greater than (score, member).
+    func lpInsert(_ member: UnsafeRawBufferPointer, score: Double) {
+        var enc: [UInt8] = []
+        Listpack.encode(string: member, into: &enc)
+        SortedSet.lpEncode(score: score, into: &enc)
+        let list = lp!
+        var at = Listpack.totalBytes(list) - 1
+        var p = Listpack.first(list)
+        while let e = p, let sp = Listpack.next(list, e) {
+            let s = SortedSet.lpScore(list, sp)
+            if s > score || (s == score && Listpack.withBytes(list, e, { compareBytes($0, member) }) > 0) { at = e; break }
+            p = Listpack.next(list, sp)
+        }
+        Listpack.insert(&lp!, encoded: enc, count: 2, at: at)
+    }
+
+    /// Removes the pair whose member element is at `p`.
+    func lpDelete(at p: Int) {
+        let list = lp!
+        let end = Listpack.end(list, Listpack.end(list, p))
+        Listpack.delete(&lp!, from: p, to: end, count: 2)
+    }
+
+    /// zsetConvert to skiplist.
+    public func convertToSkiplist() {
+        guard let list = lp else { return }
+        let z = ZSkipList()
+        var p = Listpack.first(list)
+        while let e = p, let sp = Listpack.next(list, e) {
+            z.insert(Listpack.withBytes(list, e) { Array($0) }, score: SortedSet.lpScore(list, sp))
+            p = Listpack.next(list, sp)
+        }
+        free(list)
+        lp = nil
+        skiplist = z
+    }
+
+    /// zsetConvertToListpackIfNeeded (RDB loads, sets built whole): back to a listpack if
+    /// the set fits its limits.
+    public func convertToListpackIfFits(_ limits: SortedSetLimits) {
+        guard let z = skiplist, count <= limits.maxEntries else { return }
+        var longest = 0
+        for m in z.members { longest = max(longest, m.count) }
+        guard longest <= limits.maxValue else { return }
+        var enc: [UInt8] = []
+        z.forEach(fromRank: 0, reverse: false) { m, s in
+            Listpack.encode(string: m, into: &enc)
+            SortedSet.lpEncode(score: s, into: &enc)
+            return true
+        }
+        var list = Listpack.new(capacity: enc.count + Listpack.headerSize + 1)
+        Listpack.append(&list, encoded: enc, count: 2 * count)
+        lp = list
+        skiplist = nil
+    }
+
+    // MARK: Reads
+
+    public func score(_ member: UnsafeRawBufferPointer) -> Double? {
+        if let list = lp { return lpFind(list, member)?.score }
+        return skiplist!.score(of: Array(member))
+    }
+
+    /// 0-based ascending rank of `member`.
+    public func rank(_ member: UnsafeRawBufferPointer) -> Int? {
+        if let list = lp {
+            var p = Listpack.first(list)
+            var r = 0
+            while let e = p, let sp = Listpack.next(list, e) {
+                if Listpack.withBytes(list, e, { compareBytes($0, member) == 0 }) { return r }
+                r += 1
+                p = Listpack.next(list, sp)
+            }
+            return nil
+        }
+        return skiplist!.rank(of: Array(member))
+    }
+
+    /// How many elements from the first satisfy `isBefore` (true on a prefix of the order).
+    public func prefixCount(_ isBefore: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
+        guard let list = lp else { return skiplist!.prefixCount(isBefore) }
+        var n = 0
+        var p = Listpack.first(list)
+        while let e = p, let sp = Listpack.next(list, e) {
+            guard Listpack.withBytes(list, e, { isBefore($0, SortedSet.lpScore(list, sp)) }) else { break }
+            n += 1
+            p = Listpack.next(list, sp)
+        }
+        return n
+    }
+
+    /// The ranks of the elements in a score range: first..<end (empty if none).
+    public func ranks(in range: ScoreRange) -> Range<Int> {
+        if range.isEmpty { return 0..<0 }
+        let first = prefixCount { !range.aboveMin($1) }
+        let end = prefixCount { range.belowMax($1) }
+        return first..<max(first, end)
+    }
+
+    /// The ranks of the elements in a member range (the set's scores all equal).
+    public func ranks(in range: LexRange) -> Range<Int> {
+        if range.isEmpty { return 0..<0 }
+        let first = prefixCount { m, _ in !range.aboveMin(m) }
+        let end = prefixCount { m, _ in range.belowMax(m) }
+        return first..<max(first, end)
+    }
+
+    /// Visits elements from 0-based `rank` towards the end (or the start) while `body` says so.
+    public func forEach(fromRank rank: Int, reverse: Bool = false, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        guard rank >= 0 && rank < count else { return }
+        guard let list = lp else { skiplist!.forEach(fromRank: rank, reverse: reverse, body); return }
+        var p: Int? = lpOffset(list, rank: rank)
+        while let e = p {
+            let sp = Listpack.next(list, e)!
+            guard Listpack.withBytes(list, e, { body($0, SortedSet.lpScore(list, sp)) }) else { return }
+            p = reverse ? Listpack.prev(list, e).flatMap { Listpack.prev(list, $0) } : Listpack.next(list, sp)
+        }
+    }
+
+    /// Every element in ascending order.
+    public func forEach(_ body: (UnsafeRawBufferPointer, Double) -> Void) {
+        forEach(fromRank: 0) { body($0, $1); return true }
+    }
+
+    /// Each member with its score as stored: a listpack's score element as it is (its
+    /// d2string text), a skiplist's score as text (ZSCAN).
+    public func forEachStored(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        guard let list = lp else {
+            forEach { m, s in ZScore.withText(s) { body(m, $0) } }
+            return
+        }
+        var p = Listpack.first(list)
+        while let e = p, let sp = Listpack.next(list, e) {
+            Listpack.withBytes(list, e) { m in Listpack.withBytes(list, sp) { body(m, $0) } }
+            p = Listpack.next(list, sp)
+        }
+    }
+
+    // MARK: Writes
+
+    /// Adds a member known to be absent (zsetAdd's insertion), converting a listpack that
+    /// would grow past its limits first.
+    public func insert(_ member: UnsafeRawBufferPointer, score: Double, limits: SortedSetLimits) {
+        if lp != nil && (count + 1 > limits.maxEntries || member.count > limits.maxValue) { convertToSkiplist() }
+        if lp != nil { lpInsert(member, score: score) } else { skiplist!.insert(Array(member), score: score) }
+        count += 1
+    }
+
+    /// Moves a present member to `score` (delete and reinsert, as zsetAdd does on a change).
+    public func update(_ member: UnsafeRawBufferPointer, to score: Double) {
+        if let list = lp {
+            guard let (p, _) = lpFind(list, member) else { return }
+            lpDelete(at: p)
+            lpInsert(member, score: score)
+        } else {
+            skiplist!.setScore(Array(member), score)
+        }
+    }
+
+    @discardableResult
+    public func remove(_ member: UnsafeRawBufferPointer) -> Bool {
+        if let list = lp {
+            guard let (p, _) = lpFind(list, member) else { return false }
+            lpDelete(at: p)
+        } else {
+            guard skiplist!.remove(Array(member)) else { return false }
+        }
+        count -= 1
+        return true
+    }
+
+    /// Removes the elements of 0-based ranks `ranks`; returns how many.
+    @discardableResult
+    public func removeRanks(_ ranks: Range<Int>) -> Int {
+        let r = ranks.clamped(to: 0..<count)
+        guard !r.isEmpty else { return 0 }
+        if let list = lp {
+            let from = lpOffset(list, rank: r.lowerBound)
+            var to = from
+            for _ in 0..<(2 * r.count) { to = Listpack.end(list, to) }
+            Listpack.delete(&lp!, from: from, to: to, count: 2 * r.count)
+        } else {
+            for m in skiplist!.members(ranks: r.lowerBound...(r.upperBound - 1)) { skiplist!.remove(m) }
+        }
+        count -= r.count
+        return r.count
+    }
+
+    /// A deep copy in the same encoding.
+    public func duplicate() -> SortedSet {
+        if let list = lp {
+            let n = Listpack.totalBytes(list)
+            let copy = malloc(n)!
+            copy.copyMemory(from: list, byteCount: n)
+            return SortedSet(listpack: copy, count: count)
+        }
+        let z = ZSkipList()
+        forEach { m, s in z.insert(Array(m), score: s) }
+        return SortedSet(skiplist: z)
+    }
+}
