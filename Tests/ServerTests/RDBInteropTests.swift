@@ -156,7 +156,7 @@ struct RDBInteropTests {
         var byKey: [String: RDBRecord] = [:]
         for r in records { byKey["\(r.db)/" + String(decoding: r.key, as: UTF8.self)] = r }
         #expect(byKey.count == records.count, "no duplicate keys")
-        #expect(records.count == values.count + expectedTypes.count + 9)
+        #expect(records.count == values.count + expectedTypes.count + 11)  // + hashes, sorted sets, stream, db 3/15, TTL keys...
         for (key, value) in values {
             #expect(byKey["0/\(key)"]?.value == .string(value), "\(key)")
             #expect(byKey["0/\(key)"]?.expireAtMs == 0)
