@@ -5,6 +5,7 @@ public enum ValueTypes {
     public static let all: [any ValueType.Type] = [
         Stream.self,
         Hash.self,
+        SetValue.self,
     ]
 
     /// The type reading RDB type byte `rdbType`, or nil for one no registered type reads.

@@ -59,5 +59,6 @@ enum LiveConfig {
         // Kept in Values, where hashes and the RDB loader read them.
         HashLimits.maxListpackEntries.store(config.integer("hash-max-listpack-entries"), ordering: .relaxed)
         HashLimits.maxListpackValue.store(config.integer("hash-max-listpack-value"), ordering: .relaxed)
+        SetLimits.maxIntsetEntries.store(config.integer("set-max-intset-entries"), ordering: .relaxed)
     }
 }
