@@ -2,8 +2,8 @@
 RESP2 and RESP3 (errors, WRONGTYPE, arity, missing keys, intset order), the intset to
 hashtable conversion (a non-integer member, set-max-intset-entries), SPOP and SRANDMEMBER
 by their properties, SSCAN, the generic commands on sets, dumps exchanged with
-redis-server both ways, and SPOP reaching replicas as SREM / DEL. Multi-key commands use a
-hash tag: their keys share a shard (keys spanning shards are not done yet)."""
+redis-server both ways, and SPOP reaching replicas as SREM / DEL. Multi-key commands run with a
+hash tag (one shard) and none (keys on several shards, one locked operation)."""
 import os
 import shutil
 import tempfile
@@ -96,11 +96,14 @@ SCRIPT = [
 ]
 
 
+@pytest.mark.parametrize("tag", ["{t}", ""], ids=["one-shard", "across-shards"])
 @pytest.mark.parametrize("protocol", ["2", "3"])
-def test_replies_are_redis_own(both, protocol):
+def test_replies_are_redis_own(both, protocol, tag):
+    """Without the hash tag the keys of SINTER, SMOVE... fall on different shards: the
+    replies must not change."""
     for c in both:
         c.cmd("HELLO", protocol)
-    same(both, *SCRIPT)
+    same(both, *[tuple(a.replace("{t}", tag) for a in args) for args in SCRIPT])
     same(both, ("DEBUG", "DIGEST"))
     assert info(both[1], "keyspace")["db0"] == info(both[0], "keyspace")["db0"]
 
@@ -244,6 +247,10 @@ def test_set_writes_reach_a_redis_replica(nodes):
         m.cmd("SPOP", "bigints", "3")
         m.cmd("SRANDMEMBER", "strs", "-3")
         m.cmd("SMOVE", "{x}a", "{x}b", str(i))
+        m.cmd("SMOVE", "xb", "ya", str(i - 1))
+        m.cmd("SADD", "xb", str(i), "x%d" % i)
+        m.cmd("SINTERSTORE", "zu", "xb", "ya", "bigints")
+        m.cmd("SDIFFSTORE", "zd", "bigints", "ya", "xb")
         m.cmd("SADD", "{x}a", str(i + 1))
         m.cmd("SUNIONSTORE", "{x}u", "{x}a", "{x}b")
     m.cmd("SPOP", "ints", "100")

@@ -11,6 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch, execHere
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
+    case setMembers, setStore
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -38,6 +39,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .snapshot: "__snapshot"
         case .snapshotBegin: "__snapshot_begin"
         case .load: "__load"
+        case .setMembers: "__smembers_of"
+        case .setStore: "__sstore"
         }
     }
 }

@@ -2,7 +2,7 @@
 /// (2, 4 or 8 bytes, little-endian), behind an 8-byte header of encoding and length. The
 /// bytes are exactly what an RDB type 11 record holds, so a dump is the array as is.
 /// Adding a value too wide for the current width upgrades the whole array (never back).
-public struct Intset {
+public struct Intset: Sendable {
     /// encoding (u32 LE), length (u32 LE), then the values.
     public private(set) var bytes: [UInt8]
 

@@ -8,7 +8,9 @@ import Values
 enum SetCommands {
     private static func keyOnly(_ flags: [String]) -> [KeySpec] { [KeySpec(flags, index: 1)] }
     private static let manyKeys = [KeySpec(["RO", "access"], index: 1, lastKey: -1)]
-    private static let storeKeys = [KeySpec(["RW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, lastKey: -1)]
+    /// Redis 7.0 flags SINTERSTORE's destination RW, the others' OW.
+    private static let interStoreKeys = [KeySpec(["RW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, lastKey: -1)]
+    private static let storeKeys = [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, lastKey: -1)]
 
     static let specs: [CommandSpec] = [
         CommandSpec("sadd", arity: -3, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "set",
@@ -38,38 +40,44 @@ enum SetCommands {
             .described(since: "1.0.0", acl: [.read, .set, .slow], tips: ["nondeterministic_output_order"],
                        keySpecs: keyOnly(["RO", "access"]), arguments: [.key("key")]),
         CommandSpec("smove", arity: 4, flags: [.write, .fast], keys: (1, 2, 1), group: "set",
-                    summary: "Moves a member from one set to another.", run: .keyed(smove, split: nil, crossShard: nil))
+                    summary: "Moves a member from one set to another.", run: .keyed(smove, split: nil, crossShard: SetAcrossShards.smove))
             .described(since: "1.0.0", acl: [.write, .set, .fast],
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 1), KeySpec(["RW", "insert"], index: 2)],
                        arguments: [.key("source"), .key("destination", spec: 1), .string("member")]),
         CommandSpec("sinter", arity: -2, flags: [.readonly], keys: (1, -1, 1), group: "set",
                     summary: "The members common to all the given sets.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .inter, store: false) }, split: nil, crossShard: nil))
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .inter, store: false) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .inter, store: false) }))
             .described(since: "1.0.0", acl: [.read, .set, .slow], tips: ["nondeterministic_output_order"],
                        keySpecs: manyKeys, arguments: [.key("key").multiple]),
         CommandSpec("sinterstore", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 1), group: "set",
                     summary: "Stores the intersection of sets in a key; replies with its size.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .inter, store: true) }, split: nil, crossShard: nil))
-            .described(since: "1.0.0", acl: [.write, .set, .slow], keySpecs: storeKeys,
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .inter, store: true) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .inter, store: true) }))
+            .described(since: "1.0.0", acl: [.write, .set, .slow], keySpecs: interStoreKeys,
                        arguments: [.key("destination"), .key("key", spec: 1).multiple]),
         CommandSpec("sunion", arity: -2, flags: [.readonly], keys: (1, -1, 1), group: "set",
                     summary: "The members of any of the given sets.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .union, store: false) }, split: nil, crossShard: nil))
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .union, store: false) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .union, store: false) }))
             .described(since: "1.0.0", acl: [.read, .set, .slow], tips: ["nondeterministic_output_order"],
                        keySpecs: manyKeys, arguments: [.key("key").multiple]),
         CommandSpec("sunionstore", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 1), group: "set",
                     summary: "Stores the union of sets in a key; replies with its size.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .union, store: true) }, split: nil, crossShard: nil))
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .union, store: true) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .union, store: true) }))
             .described(since: "1.0.0", acl: [.write, .set, .slow], keySpecs: storeKeys,
                        arguments: [.key("destination"), .key("key", spec: 1).multiple]),
         CommandSpec("sdiff", arity: -2, flags: [.readonly], keys: (1, -1, 1), group: "set",
                     summary: "The members of the first set that are in none of the others.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .diff, store: false) }, split: nil, crossShard: nil))
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .diff, store: false) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .diff, store: false) }))
             .described(since: "1.0.0", acl: [.read, .set, .slow], tips: ["nondeterministic_output_order"],
                        keySpecs: manyKeys, arguments: [.key("key").multiple]),
         CommandSpec("sdiffstore", arity: -3, flags: [.write, .denyOOM], keys: (1, -1, 1), group: "set",
                     summary: "Stores the difference of sets in a key; replies with its size.",
-                    run: .keyed({ SetReads.algebra($0, $1, &$2, .diff, store: true) }, split: nil, crossShard: nil))
+                    run: .keyed({ SetReads.algebra($0, $1, &$2, .diff, store: true) }, split: nil,
+                                crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .diff, store: true) }))
             .described(since: "1.0.0", acl: [.write, .set, .slow], keySpecs: storeKeys,
                        arguments: [.key("destination"), .key("key", spec: 1).multiple]),
         CommandSpec("srandmember", arity: -2, flags: [.readonly], keys: (1, 1, 1), group: "set",
@@ -89,6 +97,10 @@ enum SetCommands {
                        keySpecs: keyOnly(["RO", "access"]),
                        arguments: [.key("key"), .integer("cursor"), .pattern("pattern", token: "MATCH").optional,
                                    .integer("count", token: "COUNT").optional]),
+        CommandSpec(part: .setMembers, arity: -2, keys: (1, -1, 1), group: "set",
+                    run: .keyed(SetAcrossShards.members, split: nil, crossShard: nil)),
+        CommandSpec(part: .setStore, propagation: .marked, arity: -2, keys: (1, 1, 1), group: "set",
+                    run: .keyed(SetAcrossShards.store, split: nil, crossShard: nil)),
     ]
 
     // MARK: Lookups
