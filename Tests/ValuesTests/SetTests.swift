@@ -36,6 +36,8 @@ private func rdbString(_ s: [UInt8]) -> [UInt8] {
     return sink.bytes + s
 }
 
+private func rdbPut(_ sink: inout RDBPlainSink, _ s: String) { b(s).withUnsafeBytes { sink.rdbString($0) } }
+
 /// An intset's bytes: width, count, little-endian values as given (not sorted for you).
 private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
     func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
@@ -92,7 +94,7 @@ private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
         #expect(!tb.isIntset && Set(members(tb)) == Set(members(t)))
         // Type 2 of integers only comes back an intset, as Redis loads it.
         var sink = RDBPlainSink()
-        sink.rdbLength(2); sink.rdbString(b("2")); sink.rdbString(b("1"))
+        sink.rdbLength(2); rdbPut(&sink, "2"); rdbPut(&sink, "1")
         let ints = try decode(2, sink.bytes)
         #expect(ints.isIntset && members(ints) == ["1", "2"])
     }
@@ -109,7 +111,7 @@ private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
             #expect(throws: (any Error).self) { try decode(11, rdbString(blob)) }
         }
         var sink = RDBPlainSink()
-        sink.rdbLength(2); sink.rdbString(b("a")); sink.rdbString(b("a"))
+        sink.rdbLength(2); rdbPut(&sink, "a"); rdbPut(&sink, "a")
         #expect(throws: (any Error).self) { try decode(2, sink.bytes) }
         // Every truncation of a valid record throws.
         let s = SetValue()

@@ -15,6 +15,7 @@ from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
 from support.resp import Conn, Error
+from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -260,3 +261,48 @@ def test_set_writes_reach_a_redis_replica(nodes):
     stats = info(rc, "commandstats")
     assert "cmdstat_spop" not in stats and "cmdstat_srandmember" not in stats
     assert "cmdstat_srem" in stats and "cmdstat_del" in stats
+
+
+@pytest.mark.parametrize("tag", ["{t}", ""], ids=["one-shard", "across-shards"])
+def test_sintercard(both, tag):
+    for c in both:
+        c.cmd("SADD", tag + "a", *[str(i) for i in range(20)])
+        c.cmd("SADD", tag + "b", *[str(i) for i in range(0, 40, 2)], "x")
+        c.cmd("SET", tag + "s", "v")
+    a, b = tag + "a", tag + "b"
+    same(both, ("SINTERCARD", "2", a, b), ("SINTERCARD", "2", a, b, "LIMIT", "3"), ("SINTERCARD", "2", a, b, "LIMIT", "0"),
+         ("SINTERCARD", "1", a), ("SINTERCARD", "2", a, tag + "nokey"), ("SINTERCARD", "2", tag + "nokey", tag + "s"),
+         ("SINTERCARD", "2", a, tag + "s"), ("SINTERCARD", "0", a), ("SINTERCARD", "x", a), ("SINTERCARD", "3", a, b),
+         ("SINTERCARD", "2", a, b, "LIMIT"), ("SINTERCARD", "2", a, b, "LIMIT", "-1"), ("SINTERCARD", "2", a, b, "LIMIT", "x"),
+         ("SINTERCARD", "2", a, b, "BOGUS", "1"), ("SINTERCARD", "2", a, a), ("SINTERCARD", "1"),
+         ("SINTERCARD", "-1", a))
+
+
+def test_cross_shard_store_is_atomic_under_concurrent_writers(server):
+    """While writers move members between two sets on different shards, SUNIONSTORE of the
+    two always sees every member exactly once (never half a move)."""
+    import threading
+    pa, pb = keys_on_two_shards("moving")
+    c = server.conn()
+    c.cmd("DEL", pa, pb, "pu")
+    c.cmd("SADD", pa, *[str(i) for i in range(50)])
+    stop = threading.Event()
+
+    def mover():
+        w = server.conn()
+        i = 0
+        while not stop.is_set():
+            w.cmd("SMOVE", pa, pb, str(i % 50))
+            w.cmd("SMOVE", pb, pa, str((i + 25) % 50))
+            i += 1
+        w.close()
+    t = threading.Thread(target=mover)
+    t.start()
+    try:
+        for _ in range(200):
+            assert c.cmd("SUNIONSTORE", "pu", pa, pb) == 50
+            assert len(c.cmd("SUNION", pa, pb)) == 50
+    finally:
+        stop.set()
+        t.join()
+    assert c.cmd("SCARD", pa) + c.cmd("SCARD", pb) == 50

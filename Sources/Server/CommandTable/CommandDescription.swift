@@ -20,9 +20,13 @@ struct KeySpec: Sendable {
     let keyword: String?
     /// > 1: keeps the first 1/limit of the range (XREAD: the keys, not the IDs).
     let limit: Int
+    /// Keys counted by the argument at this offset from `index` (SINTERCARD's numkeys),
+    /// starting right after it: Redis's `keynum` find_keys.
+    let keyNumIndex: Int?
 
     init(_ flags: [String], index: Int, lastKey: Int = 0, keyStep: Int = 1, notes: String? = nil,
-         keyword: String? = nil, limit: Int = 0) {
+         keyword: String? = nil, limit: Int = 0, keyNumIndex: Int? = nil) {
+        self.keyNumIndex = keyNumIndex
         self.flags = flags
         self.index = index
         self.lastKey = lastKey

@@ -156,6 +156,15 @@ enum CommandIntrospection {
         }
         out.writeBulk(string: "find_keys")
         out.writeMapHeader(2, resp)
+        if let keyNumIndex = keySpec.keyNumIndex {
+            out.writeBulk(string: "type"); out.writeBulk(string: "keynum")
+            out.writeBulk(string: "spec")
+            out.writeMapHeader(3, resp)
+            out.writeBulk(string: "keynumidx"); out.writeInteger(keyNumIndex)
+            out.writeBulk(string: "firstkey"); out.writeInteger(keyNumIndex + 1)
+            out.writeBulk(string: "keystep"); out.writeInteger(keySpec.keyStep)
+            return
+        }
         out.writeBulk(string: "type"); out.writeBulk(string: "range")
         out.writeBulk(string: "spec")
         out.writeMapHeader(3, resp)
@@ -309,6 +318,12 @@ enum CommandIntrospection {
     /// The arguments a key specification names in `args` (Redis's getKeysUsingKeySpecs).
     private static func keyRange(_ keySpec: KeySpec, _ args: Arguments) -> (Int, Int)? {
         var first = keySpec.index
+        if let keyNumIndex = keySpec.keyNumIndex {
+            // keynum: the count at index + keyNumIndex, the keys right after it.
+            let at = first + keyNumIndex
+            guard at < args.count, let n = parseStrictInt(args[at]), n > 0 else { return nil }
+            return (at + 1, at + n)
+        }
         if let keyword = keySpec.keyword {
             guard let at = (keySpec.index..<args.count).first(where: { lowercased(args[$0]) == keyword.lowercased() })
             else { return nil }

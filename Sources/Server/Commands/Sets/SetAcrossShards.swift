@@ -73,27 +73,57 @@ enum SetAcrossShards {
         return sets
     }
 
-    // MARK: SINTER, SUNION, SDIFF and the STORE forms
+    // MARK: SINTER, SUNION, SDIFF, SINTERCARD and the STORE forms
+
+    /// Step 1 of every set-algebra operation: the source keys grouped by shard, one
+    /// `__smembers_of` part per shard, and the sets read back in key order.
+    struct Gather {
+        private var shardOrder: [Int] = []
+        private var keysOfShard: [Int: [Int]] = [:]
+        private var location: [(part: Int, position: Int, name: [UInt8])] = []
+
+        init(_ w: Worker, _ args: Arguments, keys: Range<Int>) {
+            for i in keys {
+                let s = w.shardOf(args[i])
+                if keysOfShard[s] == nil { shardOrder.append(s) }
+                keysOfShard[s, default: []].append(i)
+            }
+            var byArgument: [Int: (Int, Int)] = [:]
+            for (part, s) in shardOrder.enumerated() {
+                for (position, i) in keysOfShard[s]!.enumerated() { byArgument[i] = (part, position) }
+            }
+            for i in keys { location.append((byArgument[i]!.0, byArgument[i]!.1, Array(args[i]))) }
+        }
+
+        func addParts(to op: MultiShardOperation, _ args: Arguments, lock: Bool) {
+            let name = op.store(string: InternalCommand.setMembers.name)
+            for s in shardOrder {
+                var spans = [name]
+                for i in keysOfShard[s]! {
+                    spans.append(op.store(args[i]))
+                    if lock { op.lockKey(args[i], shard: s) }
+                }
+                op.addPart(shard: s, command: membersPart, spanIndices: spans)
+            }
+        }
+
+        /// The sets in key order (nil: missing), one object per distinct key: compute()
+        /// tells a key given twice by identity.
+        func sets(_ op: MultiShardOperation) -> [SetValue?] {
+            let decoded = (0..<op.parts.count).map { decode(op.reply($0)) }
+            var byName: [[UInt8]: SetValue] = [:]
+            var sets: [SetValue?] = []
+            for (part, position, name) in location {
+                guard let s = decoded[part][position] else { sets.append(nil); continue }
+                if let seen = byName[name] { sets.append(seen) } else { byName[name] = s; sets.append(s) }
+            }
+            return sets
+        }
+    }
 
     static func algebra(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
                         _ operation: SetReads.Operation, store: Bool) {
-        let first = store ? 2 : 1
-        // The keys by shard, and where each key's set is in the replies.
-        var shardOrder: [Int] = []
-        var keysOfShard: [Int: [Int]] = [:]
-        for i in first..<args.count {
-            let s = w.shardOf(args[i])
-            if keysOfShard[s] == nil { shardOrder.append(s) }
-            keysOfShard[s, default: []].append(i)
-        }
-        var location: [(part: Int, position: Int)] = Array(repeating: (0, 0), count: args.count)
-        var keyNames: [[UInt8]] = Array(repeating: [], count: args.count)
-        for (part, s) in shardOrder.enumerated() {
-            for (position, i) in keysOfShard[s]!.enumerated() {
-                location[i] = (part, position)
-                keyNames[i] = Array(args[i])
-            }
-        }
+        let gather = Gather(w, args, keys: (store ? 2 : 1)..<args.count)
         let dstShard = store ? w.shardOf(args[1]) : 0
         var dstSpan = 0, storeName = 0
         let resp = c.resp
@@ -103,16 +133,7 @@ enum SetAcrossShards {
                 return true
             }
             if let error = op.firstError() { out.append(error); return true }
-            let decoded = (0..<op.parts.count).map { decode(op.reply($0)) }
-            // One object per distinct key: compute() tells a key given twice by identity.
-            var byName: [[UInt8]: SetValue] = [:]
-            var sets: [SetValue?] = []
-            for i in first..<location.count {
-                let (part, position) = location[i]
-                guard let s = decoded[part][position] else { sets.append(nil); continue }
-                if let seen = byName[keyNames[i]] { sets.append(seen) } else { byName[keyNames[i]] = s; sets.append(s) }
-            }
-            let result = SetReads.compute(operation, sets)
+            let result = SetReads.compute(operation, gather.sets(op))
             guard store else {
                 out.writeSetHeader(result.count, resp)
                 result.forEach { out.writeBulk($0) }
@@ -125,16 +146,40 @@ enum SetAcrossShards {
             return false
         }
         op.pausesClient = store
-        let name = op.store(string: InternalCommand.setMembers.name)
         if store {
             storeName = op.store(string: InternalCommand.setStore.name)
             dstSpan = op.store(args[1])
         }
-        for s in shardOrder {
-            var spans = [name]
-            for i in keysOfShard[s]! { spans.append(op.store(args[i])) }
-            op.addPart(shard: s, command: membersPart, spanIndices: spans)
+        gather.addParts(to: op, args, lock: false)  // the command's keys are locked already
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// SINTERCARD numkeys key... [LIMIT limit] (sinterCardCommand): its keys are found by
+    /// numkeys, so it always runs as an operation, locking its keys itself.
+    static func sintercard(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let numkeys = parseStrictInt(args[1]), numkeys >= 1 else {
+            out.writeError("ERR numkeys should be greater than 0")
+            return
         }
+        guard numkeys <= args.count - 2 else {
+            out.writeError("ERR Number of keys can't be greater than number of args")
+            return
+        }
+        var limit = 0
+        var i = 2 + numkeys
+        while i < args.count {
+            guard argIs(args[i], "limit"), i + 1 < args.count else { out.writeError(Errors.syntax); return }
+            guard let n = parseStrictInt(args[i + 1]), n >= 0 else { out.writeError("ERR LIMIT can't be negative"); return }
+            limit = n
+            i += 2
+        }
+        let gather = Gather(w, args, keys: 2..<(2 + numkeys))
+        let op = MultiShardOperation(client: c) { op, out in
+            if let error = op.firstError() { out.append(error); return true }
+            out.writeInteger(SetReads.intersectionCardinality(gather.sets(op), limit: limit))
+            return true
+        }
+        gather.addParts(to: op, args, lock: true)
         w.start(op, client: c, call: &call, out: &out)
     }
 

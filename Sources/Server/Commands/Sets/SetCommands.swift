@@ -56,6 +56,13 @@ enum SetCommands {
                                 crossShard: { SetAcrossShards.algebra($0, $1, $2, &$3, &$4, .inter, store: true) }))
             .described(since: "1.0.0", acl: [.write, .set, .slow], keySpecs: interStoreKeys,
                        arguments: [.key("destination"), .key("key", spec: 1).multiple]),
+        CommandSpec("sintercard", arity: -3, flags: [.readonly, .movableKeys], group: "set",
+                    summary: "How many members all the given sets have in common, counting up to an optional limit.",
+                    run: .client(SetAcrossShards.sintercard))
+            .described(since: "7.0.0", acl: [.read, .set, .slow],
+                       keySpecs: [KeySpec(["RO", "access"], index: 1, keyNumIndex: 0)],
+                       arguments: [.integer("numkeys"), .key("key").multiple,
+                                   .integer("limit", token: "LIMIT").optional]),
         CommandSpec("sunion", arity: -2, flags: [.readonly], keys: (1, -1, 1), group: "set",
                     summary: "The members of any of the given sets.",
                     run: .keyed({ SetReads.algebra($0, $1, &$2, .union, store: false) }, split: nil,

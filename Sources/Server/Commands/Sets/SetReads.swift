@@ -93,6 +93,24 @@ enum SetReads {
         return result
     }
 
+    /// SINTERCARD's count: members of the smallest set in every other, up to `limit` (0:
+    /// no limit); 0 if a key is missing.
+    static func intersectionCardinality(_ sets: [SetValue?], limit: Int) -> Int {
+        var present = sets.compactMap { $0 }
+        guard present.count == sets.count, !present.isEmpty else { return 0 }
+        present.sort { $0.count < $1.count }
+        let smallest = present[0]
+        var count = 0
+        smallest.forEach { m in
+            if limit != 0 && count >= limit { return }
+            for other in present.dropFirst() where other !== smallest {
+                if !other.contains(m) { return }
+            }
+            count += 1
+        }
+        return count
+    }
+
     static func algebra(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, _ op: Operation, store: Bool) {
         let first = store ? 2 : 1
         guard let sets = sources(ctx, args, from: first, write: store, &out) else { return }
