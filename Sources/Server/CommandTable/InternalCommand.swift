@@ -11,7 +11,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case watch, execHere
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
-    case setMembers, setStore
+    case setMembers, setStore, lookupStats, smoveCheck
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -41,6 +41,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .load: "__load"
         case .setMembers: "__smembers_of"
         case .setStore: "__sstore"
+        case .lookupStats: "__lookup_stats"
+        case .smoveCheck: "__smove_check"
         }
     }
 }

@@ -104,10 +104,14 @@ enum SetCommands {
                        keySpecs: keyOnly(["RO", "access"]),
                        arguments: [.key("key"), .integer("cursor"), .pattern("pattern", token: "MATCH").optional,
                                    .integer("count", token: "COUNT").optional]),
-        CommandSpec(part: .setMembers, arity: -2, keys: (1, -1, 1), group: "set",
+        CommandSpec(part: .setMembers, arity: -3, keys: (2, -1, 1), group: "set",
                     run: .keyed(SetAcrossShards.members, split: nil, crossShard: nil)),
         CommandSpec(part: .setStore, propagation: .marked, arity: -2, keys: (1, 1, 1), group: "set",
                     run: .keyed(SetAcrossShards.store, split: nil, crossShard: nil)),
+        CommandSpec(part: .lookupStats, arity: 3, group: "set",
+                    run: .keyed(SetAcrossShards.lookupStats, split: nil, crossShard: nil)),
+        CommandSpec(part: .smoveCheck, arity: -2, keys: (1, 1, 1), group: "set",
+                    run: .keyed(SetAcrossShards.smoveCheck, split: nil, crossShard: nil)),
     ]
 
     // MARK: Lookups

@@ -113,7 +113,7 @@ enum SetReads {
 
     static func algebra(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, _ op: Operation, store: Bool) {
         let first = store ? 2 : 1
-        guard let sets = sources(ctx, args, from: first, write: store, &out) else { return }
+        guard let sets = sources(ctx, args, from: first, write: false, &out) else { return }  // Redis reads the sources with lookupKeyRead even for a STORE
         let result = compute(op, sets)
         if store {
             let dst = args[1]
