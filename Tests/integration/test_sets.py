@@ -248,7 +248,7 @@ def test_set_writes_reach_a_redis_replica(nodes):
         m.cmd("SPOP", "bigints", "3")
         m.cmd("SRANDMEMBER", "strs", "-3")
         m.cmd("SMOVE", "{x}a", "{x}b", str(i))
-        m.cmd("SMOVE", "xb", "ya", str(i - 1))
+        m.cmd("SMOVE", "xb", "bigints", str(i - 1))
         m.cmd("SADD", "xb", str(i), "x%d" % i)
         m.cmd("SINTERSTORE", "zu", "xb", "ya", "bigints")
         m.cmd("SDIFFSTORE", "zd", "bigints", "ya", "xb")
@@ -306,3 +306,38 @@ def test_cross_shard_store_is_atomic_under_concurrent_writers(server):
         stop.set()
         t.join()
     assert c.cmd("SCARD", pa) + c.cmd("SCARD", pb) == 50
+
+
+@pytest.mark.parametrize("protocol", ["2", "3"])
+def test_set_commands_in_a_transaction(both, protocol):
+    """Cross-shard set commands queued in MULTI run inside EXEC's locks and answer in place."""
+    for c in both:
+        c.cmd("HELLO", protocol)
+    same(both, ("MULTI",), ("SADD", "i", "1", "2", "x"), ("SADD", "j", "2", "3"), ("SUNIONSTORE", "d", "i", "j"),
+         ("SINTER", "i", "j"), ("SINTERCARD", "2", "i", "j", "LIMIT", "1"), ("SMOVE", "i", "j", "1"),
+         ("SDIFF", "i", "j"), ("SET", "str", "v"), ("SUNION", "i", "str"), ("SINTERCARD", "1", "str"),
+         ("SPOP", "j", "10"), ("EXEC",), ("SCARD", "d"), ("OBJECT", "ENCODING", "d"), ("EXISTS", "j"))
+    assert sorted(both[0].cmd("SMEMBERS", "d")) == sorted(both[1].cmd("SMEMBERS", "d"))
+
+
+def test_cross_shard_set_writes_reach_a_valkeyper_replica(nodes):
+    """A two-shard replica applies SPOP's SREMs and the cross-shard STORE forms and SMOVE
+    (propagated as themselves) to the same state."""
+    master = nodes("--save", "", *shards(2), "--enable-debug-command", "yes")
+    m = master.conn()
+    replica = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port),
+                    "--enable-debug-command", "yes")
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    a, b = keys_on_two_shards("rep")
+    for i in range(40):
+        m.cmd("SADD", a, str(i), "m%d" % i)
+        m.cmd("SMOVE", a, b, str(i // 2))
+        m.cmd("SUNIONSTORE", "u", a, b)
+        m.cmd("SINTERSTORE", "n", a, b)
+        m.cmd("SDIFFSTORE", "d", b, a)
+        m.cmd("SPOP", a)
+        m.cmd("SPOP", b, "2")
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
