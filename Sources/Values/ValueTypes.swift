@@ -6,6 +6,7 @@ public enum ValueTypes {
         Stream.self,
         Hash.self,
         SortedSet.self,
+        SetValue.self,
     ]
 
     /// The type reading RDB type byte `rdbType`, or nil for one no registered type reads.

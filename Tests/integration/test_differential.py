@@ -1,7 +1,7 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string, hash, sorted-set and generic key commands (plus
+Each seed drives one stream of string, hash, set, sorted-set and generic key commands (plus
 connection, CLIENT and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
 keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
 ranges). The stream switches between RESP2 and RESP3 and between two connections, and
@@ -13,7 +13,8 @@ Only what is legitimately nondeterministic is normalized: TTLs (a key is set a m
 apart on the two servers), idle times, RANDOMKEY's and HRANDFIELD's picks (checked against
 the hash), SCAN's and HSCAN's cursors and page boundaries (a full scan's set of keys or
 pairs is compared), the order of KEYS, CONFIG GET and of a hashtable-encoded hash's fields
-(HGETALL, HKEYS, HVALS compared as multisets), and the connection id in HELLO.
+(HGETALL, HKEYS, HVALS compared as multisets) and of a set's members (SMEMBERS, SINTER...,
+SPOP and SRANDMEMBER of the whole set), and the connection id in HELLO.
 
 Times are chosen so that no outcome depends on when a command runs: relative TTLs are
 distinct multiples of 1000 s and absolute ones sit 500 s off that grid, so GT/LT never
@@ -58,6 +59,9 @@ def seeds():
 KEYS = [b"a", b"b", b"c", b"n", b"f", b"s", b"{t}1", b"{t}2", b"{t}3", b"{u}1", b"{u}2",
         b"bin\x00key", b"\xff\xfe\x80", b"sp ace", b"crlf\r\nkey", b"L" * 60,
         b"k*", b"k?", b"k[ab]", b"k\\x", b"", b"long:" + b"K" * 400]
+
+SET_MEMBERS = [b"1", b"2", b"-5", b"007", b"-0", b"a", b"", b"\x00\xff", b"9223372036854775807",
+               b"-9223372036854775808", b"70000", b"m:%d", b"%d", b"M" * 64]
 
 HASH_FIELDS = [b"f", b"g", b"h", b"1", b"-5", b"007", b"", b"\x00\xff", b"field:%d", b"F" * 64, b"G" * 65]
 
@@ -120,6 +124,9 @@ class Generator:
             (6, self.hset), (1, self.hsetnx), (3, self.hget), (2, self.hmget), (2, self.hgetall), (2, self.hdel),
             (1, self.hexists), (1, self.hlen), (1, self.hstrlen), (2, self.hincrby), (2, self.hincrbyfloat),
             (1, self.hrandfield), (1, self.hscan),
+            (5, self.sadd), (2, self.srem), (1, self.scard), (2, self.sismember), (1, self.smismember),
+            (2, self.smembers), (3, self.set_algebra), (2, self.set_store), (1, self.sintercard), (2, self.smove),
+            (1, self.whole_set_sample),
             (0.5, self.hello), (0.3, self.unknown), (0.5, self.client), (0.2, self.auth), (0.3, self.getkeys),
             # sorted sets
             (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
@@ -383,6 +390,52 @@ class Generator:
         cursor = b"0" if r.random() < 0.95 else r.choice([b"abc", b"", b"+0", b" 0", b"18446744073709551616"])
         return [word("hscan", r), self.key(), cursor] + self.shuffled(options)
 
+    # Set commands
+
+    def member(self):
+        m = self.r.choice(SET_MEMBERS)
+        return m % self.r.randint(-300, 300) if b"%d" in m else m
+
+    def sadd(self):
+        return [word("sadd", self.r), self.key()] + [self.member() for _ in range(self.r.choice([1, 1, 2, 5, 40, 600]))]
+
+    def srem(self):
+        return [word("srem", self.r), self.key()] + [self.member() for _ in range(self.r.randint(1, 30))]
+
+    def scard(self):
+        return [word("scard", self.r), self.key()]
+
+    def sismember(self):
+        return [word("sismember", self.r), self.key(), self.member()]
+
+    def smismember(self):
+        return [word("smismember", self.r), self.key()] + [self.member() for _ in range(self.r.randint(1, 5))]
+
+    def smembers(self):
+        return [word("smembers", self.r), self.key()]
+
+    def set_algebra(self):
+        return [word(self.r.choice(["sinter", "sunion", "sdiff"]), self.r)] + self.keys_(1, 4)
+
+    def set_store(self):
+        return [word(self.r.choice(["sinterstore", "sunionstore", "sdiffstore"]), self.r), self.key()] + self.keys_(1, 3)
+
+    def sintercard(self):
+        r = self.r
+        keys = self.keys_(1, 3)
+        args = [word("sintercard", r), b"%d" % len(keys) if r.random() < 0.9 else r.choice([b"0", b"9", b"x"])] + keys
+        if r.random() < 0.4:
+            args += [word("limit", r), self.integer(0, 30) if r.random() < 0.9 else b"-1"]
+        return args
+
+    def smove(self):
+        return [word("smove", self.r), self.key(), self.key(), self.member()]
+
+    def whole_set_sample(self):
+        """SPOP and SRANDMEMBER of at least the whole set: deterministic up to order."""
+        r = self.r
+        return [word(r.choice(["spop", "srandmember"]), r), self.key(), r.choice([b"100000", b"0"])]
+
     # Generic key commands
 
     def del_(self):
@@ -537,6 +590,8 @@ class Generator:
             [b"RENAME", b"a"], [b"OBJECT", b"ENCODING", b"k"], [b"object", b"help"], [b"EXPIRE", b"k", b"10"],
             [b"MGET", b"a", b"b"], [b"GETEX", b"k", b"EX", b"1"], [b"SCAN", b"0"], [b"MSETNX", b"a", b"b"], [],
             [b"KEYS", b"*"], [b"client", b"kill", b"x"], [b"config", b"get", b"x"], [b"swapdb", b"0", b"1"],
+            [b"SINTERCARD", b"2", b"a", b"b", b"LIMIT", b"1"], [b"SINTERCARD", b"0", b"a"], [b"SINTERCARD", b"3", b"a"],
+            [b"SUNIONSTORE", b"d", b"a", b"b"], [b"SMOVE", b"a", b"b", b"m"],
         ])
 
     def hello(self):
@@ -864,7 +919,7 @@ class Differ:
                 self.fail(args, expected, actual, "CONFIG GET found different values")
         elif name == "randomkey":
             self.random_key(args, expected, actual)
-        elif name in ("hgetall", "hkeys", "hvals"):
+        elif name in ("hgetall", "hkeys", "hvals", "smembers", "sinter", "sunion", "sdiff", "spop", "srandmember"):
             self.order_free(args, expected, actual)
         elif name == "hrandfield":
             self.random_fields(args, expected, actual)
@@ -900,7 +955,7 @@ class Differ:
                 return "map", sorted(reply.items())
             if name_of(args) == "hgetall":
                 return "array", sorted(zip(reply[::2], reply[1::2]))
-            return "array", sorted(reply)
+            return type(reply).__name__, sorted(reply)   # a RESP3 set stays apart from an array
         if items(expected) != items(actual):
             self.fail(args, expected, actual, "different fields or values")
 

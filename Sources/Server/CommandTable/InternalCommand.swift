@@ -12,6 +12,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case xread, xreadgroup, xreadgroupCheck
     case snapshot, snapshotBegin, load
     case zrangeOut, zsetMulti, zfetch, bzpop
+    case setMembers, setStore, lookupStats, smoveCheck
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -43,6 +44,10 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .zsetMulti: "__zsetmulti"
         case .zfetch: "__zfetch"
         case .bzpop: "__bzpop"
+        case .setMembers: "__smembers_of"
+        case .setStore: "__sstore"
+        case .lookupStats: "__lookup_stats"
+        case .smoveCheck: "__smove_check"
         }
     }
 }

@@ -62,6 +62,7 @@ enum LiveConfig {
         // Kept in the Values module, whose RDB loads read them too.
         SortedSetLimits.publish(SortedSetLimits(maxEntries: Int(clamping: UInt64(config.value("zset-max-listpack-entries")) ?? 128),
                                                 maxValue: Int(clamping: UInt64(config.value("zset-max-listpack-value")) ?? 64)))
+        SetLimits.maxIntsetEntries.store(config.integer("set-max-intset-entries"), ordering: .relaxed)
     }
 
     /// `zset-max-listpack-entries` / `-value`: when a sorted set stops being a listpack.

@@ -1,0 +1,280 @@
+import RESP
+import Shards
+import Values
+
+/// SINTER, SUNION, SDIFF, their STORE forms and SMOVE when their keys live on several
+/// shards: one operation under the locks of all its keys (as EXEC), never CROSSSLOT.
+/// Step 1 copies the source sets out of their shards (`__smembers_of`, a part per shard);
+/// the coordinator computes the result as Redis would (SetReads.compute); a STORE form
+/// then stores it on the destination's shard (`__sstore`). The operation reaches replicas
+/// as the command itself, which gives the same result there.
+enum SetAcrossShards {
+    private static let membersPart = CommandTable.shared.index(of: .setMembers)
+    private static let storePart = CommandTable.shared.index(of: .setStore)
+    private static let statsPart = CommandTable.shared.index(of: .lookupStats)
+    private static let checkPart = CommandTable.shared.index(of: .smoveCheck)
+
+    // MARK: Parts
+
+    /// `__smembers_of r|w key...`: one bulk string holding, per key, 0 (missing), 2 (another
+    /// type) or 1 and its members (u32 count, then u32 length and bytes each). `r` counts
+    /// every lookup as a hit or miss (lookupKeyRead); the coordinator takes back those Redis
+    /// would not have made, past a WRONGTYPE (`__lookup_stats`).
+    static func members(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let read = argIs(args[1], "r")
+        var blob: [UInt8] = []
+        func u32(_ n: Int) { for k in 0..<4 { blob.append(UInt8(truncatingIfNeeded: n >> (8 * k))) } }
+        for i in 2..<args.count {
+            let found = read ? ctx.shard.lookupForRead(db: ctx.db, key: args[i]) : ctx.shard.lookup(db: ctx.db, key: args[i])
+            guard let e = found else { blob.append(0); continue }
+            guard e.kind == .object, let s = e.object as? SetValue else { blob.append(2); continue }
+            blob.append(1)
+            u32(s.count)
+            s.forEach { m in u32(m.count); blob.append(contentsOf: m) }
+        }
+        out.writeBulk(blob)
+    }
+
+    /// `__lookup_stats hits misses`: adds (signed) to the shard's keyspace hit and miss counts.
+    static func lookupStats(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.keyspaceHits += parseStrictInt(args[1]) ?? 0
+        ctx.shard.keyspaceMisses += parseStrictInt(args[2]) ?? 0
+        out.writeOK()
+    }
+
+    /// `__smove_check key [member]` (no hit or miss counted, as lookupKeyWrite): :0 missing,
+    /// :1 a set (without `member`), :2 a set with `member`; WRONGTYPE for another type.
+    static func smoveCheck(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        switch SetCommands.setForWrite(ctx, args[1], &out) {
+        case .wrongType: return
+        case .missing: out.writeInteger(0)
+        case .found(let s): out.writeInteger(args.count > 2 && s.contains(args[2]) ? 2 : 1)
+        }
+    }
+
+    /// `__sstore key member...`: `key` becomes a new set of these members (added in this
+    /// order to an empty intset set, as Redis builds a STORE result), or is deleted if
+    /// there are none; replies with the size.
+    static func store(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let s = SetValue()
+        for i in 2..<args.count { s.add(args[i]) }
+        if s.count > 0 { SetCommands.store(ctx, args[1], s) } else { ctx.shard.delete(db: ctx.db, key: args[1]) }
+        out.writeInteger(s.count)
+    }
+
+    enum Source { case missing, wrongType, set(SetValue) }
+
+    /// Decodes a `__smembers_of` reply into its keys' sources.
+    private static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
+        guard reply.count > 0, reply[0] == UInt8(ascii: "$") else { return [] }
+        var p = 1
+        while p < reply.count && reply[p] != UInt8(ascii: "\r") { p += 1 }
+        p += 2
+        var sources: [Source] = []
+        func u32() -> Int {
+            var n = 0
+            for k in 0..<4 { n |= Int(reply[p + k]) << (8 * k) }
+            p += 4
+            return n
+        }
+        while p < reply.count - 2 {
+            let status = reply[p]
+            p += 1
+            guard status == 1 else { sources.append(status == 0 ? .missing : .wrongType); continue }
+            let s = SetValue()
+            for _ in 0..<u32() {
+                let n = u32()
+                s.add(UnsafeRawBufferPointer(rebasing: reply[p..<(p + n)]))
+                p += n
+            }
+            sources.append(.set(s))
+        }
+        return sources
+    }
+
+    // MARK: SINTER, SUNION, SDIFF, SINTERCARD and the STORE forms
+
+    /// Step 1 of every set-algebra operation: the source keys grouped by shard, one
+    /// `__smembers_of` part per shard, and the sets read back in key order.
+    struct Gather {
+        private var shardOrder: [Int] = []
+        private var keysOfShard: [Int: [Int]] = [:]
+        private var location: [(part: Int, position: Int, name: [UInt8])] = []
+        let read: Bool
+
+        init(_ w: Worker, _ args: Arguments, keys: Range<Int>, read: Bool) {
+            self.read = read
+            for i in keys {
+                let s = w.shardOf(args[i])
+                if keysOfShard[s] == nil { shardOrder.append(s) }
+                keysOfShard[s, default: []].append(i)
+            }
+            var byArgument: [Int: (Int, Int)] = [:]
+            for (part, s) in shardOrder.enumerated() {
+                for (position, i) in keysOfShard[s]!.enumerated() { byArgument[i] = (part, position) }
+            }
+            for i in keys { location.append((byArgument[i]!.0, byArgument[i]!.1, Array(args[i]))) }
+        }
+
+        func addParts(to op: MultiShardOperation, _ args: Arguments, lock: Bool) {
+            let name = op.store(string: InternalCommand.setMembers.name)
+            let mode = op.store(string: read ? "r" : "w")
+            for s in shardOrder {
+                var spans = [name, mode]
+                for i in keysOfShard[s]! {
+                    spans.append(op.store(args[i]))
+                    if lock { op.lockKey(args[i], shard: s) }
+                }
+                op.addPart(shard: s, command: membersPart, spanIndices: spans)
+            }
+        }
+
+        /// The sets in key order (nil: missing), one object per distinct key: compute()
+        /// tells a key given twice by identity. Nil if a key holds another type: then, for a
+        /// read, the lookups Redis would not have made after it are taken back by a next
+        /// step's `__lookup_stats` parts (added to `op`; true returned in `corrected`).
+        func sets(_ op: MultiShardOperation, corrected: inout Bool) -> [SetValue?]? {
+            let decoded = (0..<op.parts.count).map { decode(op.reply($0)) }
+            var byName: [[UInt8]: SetValue] = [:]
+            var sets: [SetValue?] = []
+            var wrongAt: Int?
+            for (k, (part, position, name)) in location.enumerated() {
+                switch decoded[part][position] {
+                case .missing: sets.append(nil)
+                case .wrongType: wrongAt = wrongAt ?? k; sets.append(nil)
+                case .set(let s):
+                    if let seen = byName[name] { sets.append(seen) } else { byName[name] = s; sets.append(s) }
+                }
+            }
+            guard let wrongAt else { return sets }
+            if read {
+                var back: [Int: (hits: Int, misses: Int)] = [:]
+                for (part, position, _) in location[(wrongAt + 1)...] {
+                    let shard = op.parts[part].shard
+                    if case .missing = decoded[part][position] { back[shard, default: (0, 0)].misses -= 1 } else { back[shard, default: (0, 0)].hits -= 1 }
+                }
+                let name = op.store(string: InternalCommand.lookupStats.name)
+                for (shard, d) in back {
+                    op.addPart(shard: shard, command: statsPart,
+                               spanIndices: [name, op.store(string: String(d.hits)), op.store(string: String(d.misses))])
+                    corrected = true
+                }
+            }
+            return nil
+        }
+    }
+
+    static func algebra(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
+                        _ operation: SetReads.Operation, store: Bool) {
+        let gather = Gather(w, args, keys: (store ? 2 : 1)..<args.count, read: true)  // lookupKeyRead, STORE too
+        let dstShard = store ? w.shardOf(args[1]) : 0
+        var dstSpan = 0, storeName = 0
+        let resp = c.resp
+        let op = MultiShardOperation(client: c) { op, out in
+            if op.state == 1 {
+                out.append(op.reply(op.parts.count - 1))
+                return true
+            }
+            if op.state == 2 { out.writeError(Errors.wrongType); return true }
+            if let error = op.firstError() { out.append(error); return true }
+            var corrected = false
+            guard let sets = gather.sets(op, corrected: &corrected) else {
+                if corrected { op.state = 2; return false }
+                out.writeError(Errors.wrongType)
+                return true
+            }
+            let result = SetReads.compute(operation, sets)
+            guard store else {
+                out.writeSetHeader(result.count, resp)
+                result.forEach { out.writeBulk($0) }
+                return true
+            }
+            op.state = 1
+            var spans = [storeName, dstSpan]
+            result.forEach { spans.append(op.store($0)) }
+            op.addPart(shard: dstShard, command: storePart, spanIndices: spans)
+            return false
+        }
+        op.pausesClient = store
+        if store {
+            storeName = op.store(string: InternalCommand.setStore.name)
+            dstSpan = op.store(args[1])
+        }
+        gather.addParts(to: op, args, lock: false)  // the command's keys are locked already
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// SINTERCARD numkeys key... [LIMIT limit] (sinterCardCommand): its keys are found by
+    /// numkeys, so it always runs as an operation, locking its keys itself.
+    static func sintercard(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let numkeys = parseStrictInt(args[1]), numkeys >= 1 else {
+            out.writeError("ERR numkeys should be greater than 0")
+            return
+        }
+        guard numkeys <= args.count - 2 else {
+            out.writeError("ERR Number of keys can't be greater than number of args")
+            return
+        }
+        var limit = 0
+        var i = 2 + numkeys
+        while i < args.count {
+            guard argIs(args[i], "limit"), i + 1 < args.count else { out.writeError(Errors.syntax); return }
+            guard let n = parseStrictInt(args[i + 1]), n >= 0 else { out.writeError("ERR LIMIT can't be negative"); return }
+            limit = n
+            i += 2
+        }
+        let gather = Gather(w, args, keys: 2..<(2 + numkeys), read: true)
+        let op = MultiShardOperation(client: c) { op, out in
+            if op.state == 2 { out.writeError(Errors.wrongType); return true }
+            if let error = op.firstError() { out.append(error); return true }
+            var corrected = false
+            guard let sets = gather.sets(op, corrected: &corrected) else {
+                if corrected { op.state = 2; return false }
+                out.writeError(Errors.wrongType)
+                return true
+            }
+            out.writeInteger(SetReads.intersectionCardinality(sets, limit: limit))
+            return true
+        }
+        gather.addParts(to: op, args, lock: true)
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    // MARK: SMOVE
+
+    private static let sremIndex = CommandTable.shared.index(of: "srem")!
+    private static let saddIndex = CommandTable.shared.index(of: "sadd")!
+
+    /// smoveCommand in two steps: `__smove_check` of the source (0: missing, answered 0
+    /// before any type check of the destination; 2: has the member) and of the destination
+    /// (its type); then SREM from the source and SADD to the destination.
+    static func smove(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let srcShard = w.shardOf(args[1]), dstShard = w.shardOf(args[2])
+        var srem = 0, sadd = 0, src = 0, dst = 0, member = 0
+        let op = MultiShardOperation(client: c) { op, out in
+            if op.state == 1 {
+                if let error = op.firstError() { out.append(error) } else { out.writeInteger(1) }
+                return true
+            }
+            let source = op.reply(0), destination = op.reply(1)
+            func isInteger(_ r: UnsafeRawBufferPointer, _ digit: Character) -> Bool {
+                r.count == 4 && r[0] == UInt8(ascii: ":") && r[1] == digit.asciiValue!
+            }
+            if source.first == UInt8(ascii: "-") { out.append(source); return true }
+            if isInteger(source, "0") { out.writeInteger(0); return true }
+            if destination.first == UInt8(ascii: "-") { out.append(destination); return true }
+            if !isInteger(source, "2") { out.writeInteger(0); return true }
+            op.state = 1
+            op.addPart(shard: srcShard, command: sremIndex, spanIndices: [srem, src, member])
+            op.addPart(shard: dstShard, command: saddIndex, spanIndices: [sadd, dst, member])
+            return false
+        }
+        op.pausesClient = true
+        let check = op.store(string: InternalCommand.smoveCheck.name)
+        srem = op.store(string: "srem"); sadd = op.store(string: "sadd")
+        src = op.store(args[1]); dst = op.store(args[2]); member = op.store(args[3])
+        op.addPart(shard: srcShard, command: checkPart, spanIndices: [check, src, member])
+        op.addPart(shard: dstShard, command: checkPart, spanIndices: [check, dst])
+        w.start(op, client: c, call: &call, out: &out)
+    }
+}
