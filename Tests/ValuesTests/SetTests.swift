@@ -142,6 +142,13 @@ private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
         #expect(throws: (any Error).self) { try decode(20, rdbString(dup)) }
     }
 
+    @Test func intsetMembersReadBackAsTheirText() {
+        let s = SetValue()
+        for m in ["9223372036854775807", "0", "-7", "-9223372036854775808", "10"] { _ = add(s, m) }
+        #expect(members(s) == ["-9223372036854775808", "-7", "0", "10", "9223372036854775807"])
+        #expect(b("-9223372036854775808").withUnsafeBytes { s.contains($0) })
+    }
+
     @Test func duplicateSharesNothing() {
         let s = SetValue()
         _ = add(s, "1")
