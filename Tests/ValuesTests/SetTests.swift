@@ -124,6 +124,32 @@ private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
         #expect((try? decode(11, rdbString(intsetBytes(width: 8, [1, 2])))) != nil)
     }
 
+    /// Flipped bytes in every encoding: any outcome but a crash; an accepted set is readable
+    /// and holds no duplicate.
+    @Test func flippedBytesAreRefusedOrValid() {
+        let ints = SetValue()
+        for i in 0..<40 { _ = add(ints, "\(i * 1000 - 7)") }
+        let strs = SetValue()
+        for i in 0..<30 { _ = add(strs, "m\(i)") }
+        var lp = Listpack.new(capacity: 0)
+        var enc: [UInt8] = []
+        for m in ["1", "x", "300", "yy"] { b(m).withUnsafeBytes { Listpack.encode(string: $0, into: &enc) } }
+        Listpack.append(&lp, encoded: enc, count: 4)
+        let listpack = rdbString(Array(Listpack.bytes(lp)))
+        free(lp)
+        var rng = SplitMix64(seed: 13)
+        for (type, base) in [(UInt8(11), encode(ints)), (UInt8(2), encode(strs)), (UInt8(20), listpack)] {
+            for _ in 0..<3000 {
+                var c = base
+                c[rng.below(c.count)] = UInt8(rng.below(256))
+                if let got = try? decode(type, c) {
+                    let all = members(got)
+                    #expect(Set(all).count == all.count && all.count == got.count)
+                }
+            }
+        }
+    }
+
     @Test func readsRedis72Listpacks() throws {
         var lp = Listpack.new(capacity: 0)
         var enc: [UInt8] = []
@@ -140,6 +166,13 @@ private func intsetBytes(width: Int, _ values: [Int64]) -> [UInt8] {
         let dup = Array(Listpack.bytes(lp2))
         free(lp2)
         #expect(throws: (any Error).self) { try decode(20, rdbString(dup)) }
+    }
+
+    @Test func intsetMembersReadBackAsTheirText() {
+        let s = SetValue()
+        for m in ["9223372036854775807", "0", "-7", "-9223372036854775808", "10"] { _ = add(s, m) }
+        #expect(members(s) == ["-9223372036854775808", "-7", "0", "10", "9223372036854775807"])
+        #expect(b("-9223372036854775808").withUnsafeBytes { s.contains($0) })
     }
 
     @Test func duplicateSharesNothing() {

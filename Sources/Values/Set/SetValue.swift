@@ -4,7 +4,8 @@ import Synchronization
 /// its live setting here; commands and the RDB loader read it.
 public enum SetLimits {
     public static let maxIntsetEntries = Atomic<Int>(512)
-    static var entries: Int { maxIntsetEntries.load(ordering: .relaxed) }
+    /// Capped at 2^30 entries as Redis caps it (an intset's length is 32 bits).
+    static var entries: Int { min(maxIntsetEntries.load(ordering: .relaxed), 1 << 30) }
 }
 
 /// A set (Redis's OBJ_SET) in one of Redis 7.0's two encodings: an `Intset` while every
@@ -78,11 +79,21 @@ public final class SetValue {
         return Int64(v)
     }
 
-    /// Calls `body` with an integer member's decimal text.
+    /// Calls `body` with an integer member's decimal text (formatted on the stack: no
+    /// allocation per member when an intset is read out).
     @inline(__always)
     static func withText<R>(_ v: Int64, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        var s = String(v)
-        return try s.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        try withUnsafeTemporaryAllocation(byteCount: 20, alignment: 1) { buf in
+            var u = v.magnitude
+            var i = 20
+            repeat {
+                i -= 1
+                buf[i] = UInt8(truncatingIfNeeded: 48 + u % 10)
+                u /= 10
+            } while u > 0
+            if v < 0 { i -= 1; buf[i] = UInt8(ascii: "-") }
+            return try body(UnsafeRawBufferPointer(rebasing: buf[i..<20]))
+        }
     }
 
     // MARK: Encoding conversion
