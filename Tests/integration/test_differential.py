@@ -773,7 +773,8 @@ class Generator:
                 break
         args = build()
         # Wrong arity and stray arguments (not where a shorter form would be CLIENT LIST or COMMAND).
-        if self.r.random() < 0.03 and build not in (self.unknown, self.client, self.getkeys):
+        # Nor where a shorter form picks at random (SPOP or SRANDMEMBER without a count).
+        if self.r.random() < 0.03 and build not in (self.unknown, self.client, self.getkeys, self.whole_set_sample):
             if len(args) > 1 and self.r.random() < 0.5:
                 args = args[:-1]
             else:

@@ -341,3 +341,18 @@ def test_cross_shard_set_writes_reach_a_valkeyper_replica(nodes):
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")
+
+
+def test_spop_of_the_whole_set_counts_a_keyspace_hit(r):
+    """Redis answers SPOP key count >= size through sunionDiffGenericCommand, whose read
+    lookup counts a hit; the other SPOP forms look the key up for a write and count none."""
+    def hits():
+        return int(info(r, "stats")["keyspace_hits"])
+    r.cmd("SADD", "pop:s", "a", "b", "c")
+    before = hits()
+    r.cmd("SPOP", "pop:s", "1")
+    r.cmd("SPOP", "pop:s")
+    assert hits() == before
+    r.cmd("SPOP", "pop:s", "100")
+    assert hits() == before + 1
+    assert r.cmd("EXISTS", "pop:s") == 0

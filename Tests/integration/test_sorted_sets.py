@@ -228,6 +228,17 @@ SCRIPTS = {
         ("ZMPOP", "2", "none1", "s1", "MIN"), ("ZRANGE", "dst1", "0", "-1", "WITHSCORES"), ("ZINTERCARD", "2", "s1", "s2"),
         ("EXEC",),
     ],
+    # Plain sets as inputs score 1 each (Redis's zuiInitIterator), on one shard and across two.
+    "plain_sets_as_inputs": [
+        ("ZADD", "{k}z", "2", "a", "5", "b"), ("SADD", "{k}s", "a", "c"), ("SADD", "{k}ints", "1", "2", "3"),
+        ("ZUNION", "2", "{k}z", "{k}s", "WITHSCORES"), ("ZINTER", "2", "{k}z", "{k}s", "WEIGHTS", "1", "3", "WITHSCORES"),
+        ("ZDIFF", "2", "{k}s", "{k}z", "WITHSCORES"), ("ZUNION", "2", "{k}ints", "{k}s", "WITHSCORES"),
+        ("ZINTERCARD", "2", "{k}z", "{k}s"), ("ZUNIONSTORE", "{k}d", "2", "{k}s", "{k}ints"),
+        ("ZRANGE", "{k}d", "0", "-1", "WITHSCORES"), ("OBJECT", "ENCODING", "{k}d"),
+        ("ZADD", "s1", "2", "a", "5", "b"), ("SADD", "s2", "a", "c"),
+        ("ZUNION", "2", "s1", "s2", "WITHSCORES"), ("ZINTERSTORE", "dst1", "2", "s1", "s2", "AGGREGATE", "MAX"),
+        ("ZRANGE", "dst1", "0", "-1", "WITHSCORES"), ("ZDIFF", "2", "s2", "s1"), ("ZINTERCARD", "2", "s2", "s1"),
+    ],
     # Blocking pops that find data, fail, or time out at once (10 ms), and never block in MULTI.
     "blocking_pops": [
         # z, nokey, {nokey}2 and str2 share a shard (a blocking pop's keys must).

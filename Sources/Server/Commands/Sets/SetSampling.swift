@@ -90,6 +90,9 @@ enum SetSampling {
         let size = s.count
         // CASE 1: the whole set: reply it, delete the key, propagate as DEL.
         if count >= size {
+            // Redis replies through sunionDiffGenericCommand here, whose lookupKeyRead counts
+            // a keyspace hit (the other cases look the key up for a write: none).
+            _ = ctx.shard.lookupForRead(db: ctx.db, key: args[1])
             out.writeSetHeader(size, ctx.resp)
             s.forEach { out.writeBulk($0) }
             ctx.shard.delete(db: ctx.db, key: args[1])

@@ -197,7 +197,7 @@ extension SortedSetCommands {
                 sources.append(nil)
                 continue
             }
-            guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+            guard e.kind == .object, let z = source(e.object) else { out.writeError(Errors.wrongType); return }
             sources.append(z)
         }
         let o: SetOptions
@@ -218,6 +218,14 @@ extension SortedSetCommands {
             return
         }
         writeElements(set, fromRank: 0, count: set.count, reverse: false, withScores: o.withScores, &out, ctx.resp)
+    }
+
+    /// A source of ZUNION/ZINTER/ZDIFF (and their STORE and CARD forms): a sorted set, or a
+    /// plain set whose members all score 1, as Redis's zuiInitIterator reads one.
+    static func source(_ object: AnyObject?) -> SortedSet? {
+        if let z = object as? SortedSet { return z }
+        guard let set = object as? SetValue else { return nil }
+        return SortedSet(distinct: set.members().map { ($0, 1.0) }, limits: LiveConfig.sortedSetLimits)
     }
 
     /// numkeys as zunionInterDiffGenericCommand checks it, before any key is looked up.
@@ -242,7 +250,7 @@ extension SortedSetCommands {
         let found = argIs(args[2], "write") || argIs(args[2], "probe") ? ctx.shard.lookup(db: ctx.db, key: args[1])
             : ctx.shard.lookupForRead(db: ctx.db, key: args[1])
         guard let e = found else { out.writeInteger(0); return }
-        guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
+        guard e.kind == .object, let z = source(e.object) else { out.writeError(Errors.wrongType); return }
         if argIs(args[2], "probe") { out.writeInteger(1); return }
         var bytes = [z.rdbType]
         bytes += z.snapshotEncoding()
