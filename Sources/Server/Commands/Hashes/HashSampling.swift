@@ -98,24 +98,8 @@ enum HashSampling {
         guard let h = HashCommands.hashForRead(ctx, args[1], &out, missing: { out in
             out.writeArrayHeader(2); out.writeBulk(string: "0"); out.writeArrayHeader(0)
         }) else { return }
-        var count = 10
-        var pattern: UnsafeRawBufferPointer?
-        var i = 3
-        while i < args.count {
-            let more = args.count - i >= 2
-            if argIs(args[i], "count") && more {
-                guard let n = parseStrictInt(args[i + 1]) else { out.writeError(Errors.notInteger); return }
-                guard n >= 1 else { out.writeError(Errors.syntax); return }
-                count = n
-            } else if argIs(args[i], "match") && more {
-                let p = args[i + 1]
-                pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-            i += 2
-        }
+        guard let options = KeyCommands.parseScanOptions(args, from: 3, allowsType: false, &out) else { return }
+        let count = options.count, pattern = options.pattern
         var body = ByteBuffer(capacity: 256)
         var elements = 0
         func add(_ f: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer?) {

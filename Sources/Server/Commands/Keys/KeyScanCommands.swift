@@ -152,33 +152,47 @@ extension KeyCommands {
         return negative ? 0 &- value : value
     }
 
+    /// SCAN's options, and those of HSCAN, SSCAN and ZSCAN, as Redis's scanGenericCommand
+    /// parses them: COUNT (an integer, at least 1), MATCH (`*` alone matches everything)
+    /// and, for SCAN only, TYPE.
+    struct ScanOptions {
+        var count = 10
+        var pattern: UnsafeRawBufferPointer?
+        var type: String?
+    }
+
+    /// The options from argument `from` on; nil after writing the error.
+    static func parseScanOptions(_ args: Arguments, from: Int, allowsType: Bool, _ out: inout ByteBuffer) -> ScanOptions? {
+        var options = ScanOptions()
+        var i = from
+        while i < args.count {
+            let more = args.count - i >= 2
+            if argIs(args[i], "count") && more {
+                guard let n = args.integer(i + 1) else { out.writeError(Errors.notInteger); return nil }
+                guard n >= 1 else { out.writeError(Errors.syntax); return nil }
+                options.count = n
+            } else if argIs(args[i], "match") && more {
+                let p = args[i + 1]
+                options.pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
+            } else if allowsType && argIs(args[i], "type") && more {
+                options.type = lowercased(args[i + 1])
+            } else {
+                out.writeError(Errors.syntax)
+                return nil
+            }
+            i += 2
+        }
+        return options
+    }
+
     /// One SCAN call on this shard: `__scan local shardCount [options...]`.
     static func scanPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let start = parseCursor(args[1]), let shards = parseCursor(args[2]), shards > 0 else {
             out.writeError("ERR invalid cursor")
             return
         }
-        var count = 10
-        var pattern: UnsafeRawBufferPointer?
-        var wantedType: String?
-        var i = 3
-        while i < args.count {
-            let more = args.count - i >= 2
-            if argIs(args[i], "count") && more {
-                guard let n = args.integer(i + 1) else { out.writeError(Errors.notInteger); return }
-                guard n >= 1 else { out.writeError(Errors.syntax); return }
-                count = n
-            } else if argIs(args[i], "match") && more {
-                let p = args[i + 1]
-                pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
-            } else if argIs(args[i], "type") && more {
-                wantedType = lowercased(args[i + 1])
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-            i += 2
-        }
+        guard let options = KeyCommands.parseScanOptions(args, from: 3, allowsType: true, &out) else { return }
+        let count = options.count, pattern = options.pattern, wantedType = options.type
 
         // As Redis: stop after `count` keys (counted before filtering) or 10×count buckets.
         var cursor = start

@@ -113,24 +113,8 @@ extension SortedSetCommands {
     static func zscan(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let cursor = KeyCommands.parseCursor(args[2]) else { out.writeError("ERR invalid cursor"); return }
         guard let z = setForRead(ctx, args[1], &out, missing: { $0.append("*2\r\n$1\r\n0\r\n*0\r\n") }) else { return }
-        var count = 10
-        var pattern: UnsafeRawBufferPointer?
-        var i = 3
-        while i < args.count {
-            let more = args.count - i >= 2
-            if argIs(args[i], "count") && more {
-                guard let n = parseLong(args[i + 1], &out) else { return }
-                guard n >= 1 else { out.writeError(Errors.syntax); return }
-                count = n
-            } else if argIs(args[i], "match") && more {
-                let p = args[i + 1]
-                pattern = p.count == 1 && p[0] == UInt8(ascii: "*") ? nil : p
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-            i += 2
-        }
+        guard let options = KeyCommands.parseScanOptions(args, from: 3, allowsType: false, &out) else { return }
+        let count = options.count, pattern = options.pattern
         var body = ByteBuffer(capacity: 256)
         var items = 0
         func take(_ m: UnsafeRawBufferPointer, _ scoreText: UnsafeRawBufferPointer) {
