@@ -97,18 +97,14 @@ enum HashCommands {
     /// nil and WRONGTYPE if another type.
     static func hashForRead(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer,
                             missing: (inout ByteBuffer) -> Void) -> Hash? {
-        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else { missing(&out); return nil }
-        guard e.kind == .object, let h = e.object as? Hash else { out.writeError(Errors.wrongType); return nil }
-        return h
+        ctx.value(Hash.self, forReadAt: key, &out, missing: missing)
     }
 
-    enum Lookup { case missing, wrongType, found(Hash) }
+    typealias Lookup = ValueLookup<Hash>
 
     /// The hash at `key` for a write (no hit/miss counted); WRONGTYPE written if another type.
     static func hashForWrite(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Lookup {
-        guard let e = ctx.shard.lookup(db: ctx.db, key: key) else { return .missing }
-        guard e.kind == .object, let h = e.object as? Hash else { out.writeError(Errors.wrongType); return .wrongType }
-        return .found(h)
+        ctx.value(Hash.self, forWriteAt: key, &out)
     }
 
     /// The hash at `key`, created empty if absent (hashTypeLookupWriteOrCreate); nil after

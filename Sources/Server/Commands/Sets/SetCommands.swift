@@ -120,18 +120,14 @@ enum SetCommands {
     /// nil and WRONGTYPE if another type.
     static func setForRead(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer,
                            missing: (inout ByteBuffer) -> Void) -> SetValue? {
-        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else { missing(&out); return nil }
-        guard e.kind == .object, let s = e.object as? SetValue else { out.writeError(Errors.wrongType); return nil }
-        return s
+        ctx.value(SetValue.self, forReadAt: key, &out, missing: missing)
     }
 
-    enum Lookup { case missing, wrongType, found(SetValue) }
+    typealias Lookup = ValueLookup<SetValue>
 
     /// The set at `key` for a write (no hit/miss counted); WRONGTYPE written if another type.
     static func setForWrite(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Lookup {
-        guard let e = ctx.shard.lookup(db: ctx.db, key: key) else { return .missing }
-        guard e.kind == .object, let s = e.object as? SetValue else { out.writeError(Errors.wrongType); return .wrongType }
-        return .found(s)
+        ctx.value(SetValue.self, forWriteAt: key, &out)
     }
 
     /// Stores `s` as a new value under `key`, replacing what was there and its TTL (setKey).

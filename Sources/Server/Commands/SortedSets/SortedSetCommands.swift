@@ -453,18 +453,14 @@ enum SortedSetCommands {
     /// written if absent, nil and WRONGTYPE if another type.
     static func setForRead(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer,
                            missing: (inout ByteBuffer) -> Void) -> SortedSet? {
-        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else { missing(&out); return nil }
-        guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return nil }
-        return z
+        ctx.value(SortedSet.self, forReadAt: key, &out, missing: missing)
     }
 
-    enum Lookup { case missing, wrongType, found(SortedSet) }
+    typealias Lookup = ValueLookup<SortedSet>
 
     /// The sorted set at `key` for a write (no hit/miss counted); `.wrongType` after writing the error.
     static func setForWrite(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Lookup {
-        guard let e = ctx.shard.lookup(db: ctx.db, key: key) else { return .missing }
-        guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return .wrongType }
-        return .found(z)
+        ctx.value(SortedSet.self, forWriteAt: key, &out)
     }
 
     static func create(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, firstMemberLength: Int) -> SortedSet {
