@@ -25,7 +25,7 @@
 public final class IntentLocks {
     public struct Request {
         public let id: UInt64
-        /// Distinct keys (duplicates are dropped here).
+        /// Keys, possibly repeated (a queued request keeps each once).
         public let keys: [UInt64]
         public let wholeShard: Bool
         /// Non-zero: the request's work on this shard runs the moment it is granted (its
@@ -35,30 +35,9 @@ public final class IntentLocks {
 
         public init(id: UInt64, keys: [UInt64], wholeShard: Bool, chain: UInt64 = 0) {
             self.id = id
+            self.keys = keys
             self.wholeShard = wholeShard
-            self.chain = wholeShard ? 0 : chain
-            if keys.count < 2 {
-                self.keys = keys
-            } else if keys.count <= 8 {
-                // A transaction's few keys: a scan, and no copy at all when none repeats.
-                var repeats = false
-                for i in 1..<keys.count where keys[..<i].contains(keys[i]) { repeats = true; break }
-                if repeats {
-                    var distinct: [UInt64] = []
-                    distinct.reserveCapacity(keys.count)
-                    for k in keys where !distinct.contains(k) { distinct.append(k) }
-                    self.keys = distinct
-                } else {
-                    self.keys = keys
-                }
-            } else {
-                var sorted = keys
-                sorted.sort()
-                var distinct: [UInt64] = []
-                distinct.reserveCapacity(sorted.count)
-                for k in sorted where distinct.last != k { distinct.append(k) }
-                self.keys = distinct
-            }
+            self.chain = chain
         }
     }
 
@@ -163,21 +142,40 @@ public final class IntentLocks {
     /// Queues a request with its `holder` (handed back when it is granted); appends what
     /// is granted as a result (possibly this one), in arrival order.
     public func enqueue(_ request: Request, holder: AnyObject?, into granted: inout [Grant]) {
+        request.keys.withUnsafeBufferPointer { keys in
+            enqueue(id: request.id, keys: keys, wholeShard: request.wholeShard, chain: request.chain, holder: holder,
+                    into: &granted)
+        }
+    }
+
+    /// `enqueue(_:holder:into:)` with the keys borrowed: the entry keeps its own copy, in an
+    /// array a released entry leaves behind, so queueing allocates nothing in the steady
+    /// state. Keys may repeat (they are kept once).
+    public func enqueue(id: UInt64, keys: UnsafeBufferPointer<UInt64>, wholeShard: Bool, chain: UInt64,
+                        holder: AnyObject?, into granted: inout [Grant]) {
         arrivals += 1
-        let waitingFor = request.wholeShard ? slotOf.count : request.keys.count
-        let slot = newEntry(Entry(id: request.id, keys: request.keys, holder: holder, wholeShard: request.wholeShard,
-                                  chain: request.chain, arrival: arrivals, waitingFor: waitingFor, live: true))
-        slotOf[request.id] = slot
-        if request.wholeShard {
+        let slot = newEntry()
+        entries[slot].id = id
+        entries[slot].holder = holder
+        entries[slot].wholeShard = wholeShard
+        entries[slot].chain = wholeShard ? 0 : chain
+        entries[slot].arrival = arrivals
+        entries[slot].granted = false
+        entries[slot].live = true
+        if !wholeShard { IntentLocks.appendDistinct(keys, to: &entries[slot].keys) }
+        entries[slot].waitingFor = wholeShard ? slotOf.count : entries[slot].keys.count
+        slotOf[id] = slot
+        if wholeShard {
             wholeShardRequests.append(slot)
         } else {
-            for k in request.keys {
+            for i in entries[slot].keys.indices {
+                let k = entries[slot].keys[i]
                 let q: Int
                 if let existing = queueOf[k] {
                     q = existing
                     queues[q].rest.append(slot)
                 } else {
-                    q = newQueue(KeyQueue(slot))
+                    q = newQueue(first: slot)
                     queueOf[k] = q
                 }
                 _ = countFront(q)
@@ -189,19 +187,35 @@ public final class IntentLocks {
         emit(into: &granted)
     }
 
+    /// Appends `keys` to the empty `list`, each once.
+    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [UInt64]) {
+        if keys.count <= 8 {
+            // A transaction's few keys: a scan.
+            for k in keys where !list.contains(k) { list.append(k) }
+            return
+        }
+        list.append(contentsOf: keys)
+        list.sort()
+        var kept = 0
+        for i in list.indices where kept == 0 || list[kept - 1] != list[i] {
+            list[kept] = list[i]
+            kept += 1
+        }
+        list.removeLast(list.count - kept)
+    }
+
     /// Drops a finished request; appends what this frees to be granted, in arrival order.
     public func release(_ id: UInt64, into granted: inout [Grant]) {
         guard let s = slotOf.removeValue(forKey: id) else { return }
         let arrival = entries[s].arrival
         let wholeShard = entries[s].wholeShard
-        var keys: [UInt64] = []
-        swap(&keys, &entries[s].keys)  // moved out: no copy of the entry
         candidates.removeAll(keepingCapacity: true)
         if wholeShard {
             if entries[s].granted { heldWholeShard -= 1 }
             wholeShardRequests.removeAll { $0 == s }
         } else {
-            for k in keys {
+            for i in entries[s].keys.indices {
+                let k = entries[s].keys[i]
                 guard let q = queueOf[k], let p = queues[q].position(of: s) else { continue }
                 if queues[q].count == 1 {
                     queueOf.removeValue(forKey: k)
@@ -237,6 +251,7 @@ public final class IntentLocks {
         }
         entries[s].holder = nil
         entries[s].live = false
+        entries[s].keys.removeAll(keepingCapacity: true)  // the next request here reuses it
         freeEntries.append(s)
         grantedSlots.removeAll(keepingCapacity: true)
         for c in candidates where entries[c].live && !entries[c].granted && grantable(c) {
@@ -253,33 +268,36 @@ public final class IntentLocks {
     }
 
     /// `blocks(key:)` for a lock key already hashed.
-    func holds(_ lockKey: UInt64) -> Bool {
+    public func holds(_ lockKey: UInt64) -> Bool {
         heldWholeShard > 0 || (queueOf[lockKey].map { queues[$0].granted > 0 } ?? false)
     }
 
     /// True if a granted request holds the whole shard (keyless commands wait for it).
     public var wholeShardHeld: Bool { heldWholeShard > 0 }
 
-    private func newEntry(_ e: Entry) -> Int {
-        if let s = freeEntries.popLast() {
-            entries[s] = e
-            return s
-        }
-        entries.append(e)
+    /// A free entry slot (its keys empty, their array kept), or a new one.
+    private func newEntry() -> Int {
+        if let s = freeEntries.popLast() { return s }
+        entries.append(Entry())
         return entries.count - 1
     }
 
-    private func newQueue(_ q: KeyQueue) -> Int {
-        if let s = freeQueues.popLast() {
-            queues[s] = q
-            return s
+    /// A queue holding `slot` alone: a free one (its `rest` array kept, so a key contended
+    /// again allocates nothing), or a new one.
+    private func newQueue(first slot: Int) -> Int {
+        if let q = freeQueues.popLast() {
+            queues[q].first = slot
+            queues[q].granted = 0
+            queues[q].grantedChain = 0
+            queues[q].frontCounted = false
+            return q
         }
-        queues.append(q)
+        queues.append(KeyQueue(slot))
         return queues.count - 1
     }
 
     private func freeQueue(_ q: Int) {
-        queues[q].rest = []
+        queues[q].rest.removeAll(keepingCapacity: queues[q].rest.capacity <= 64)
         freeQueues.append(q)
     }
 

@@ -28,7 +28,9 @@ import Testing
     @Test func requestsAreQueuedInNumberOrderBelowTheBound() {
         var requests = OrderedLockRequests()
         func lock(_ id: UInt64) -> TransactionLock {
-            TransactionLock(id: id, coordinator: 0, operationSlot: 0, watchingClient: nil, shards: ShardMap())
+            let lock = TransactionLock()
+            lock.fill(id: id, coordinator: 0, operationSlot: 0, watchingClient: nil, plan: LockPlan())
+            return lock
         }
         requests.add(lock(7), shard: 0, order: 7)
         requests.add(lock(3), shard: 0, order: 3)

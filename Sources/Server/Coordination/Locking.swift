@@ -138,15 +138,11 @@ extension Worker {
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
-        if op.chained {
-            // The client's own key on every shard: its chained requests are granted there in
-            // the order they were made, whatever keys they name.
-            let clientKey = TransactionLock.clientKey(op.clientID)
-            op.lockPlan.updateEach { $0.keys.append(clientKey) }
-        }
-        let lock = TransactionLock(id: id, coordinator: index, operationSlot: slot,
-                                   watchingClient: op.watchingClient, shards: op.lockPlan,
-                                   chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
+        let lock = lockPool.take()
+        // A chained request also names the client's own key on every shard: its chained
+        // requests are granted there in the order they were made, whatever keys they name.
+        lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: op.lockPlan,
+                  chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count
@@ -160,8 +156,13 @@ extension Worker {
                     op.parts[p].runsAtGrant = true
                     continue
                 }
-                let b = lock.eager[part.shard] ?? outbox.spareBatch(for: owner)
-                lock.eager[part.shard] = b
+                let b: Batch
+                if let filling = lock.eagerParts(for: part.shard) {
+                    b = filling
+                } else {
+                    b = outbox.spareBatch(for: owner)
+                    lock.setEagerParts(b, for: part.shard)
+                }
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
                           sink: ReplySink(kind: .operation, generation: op.generation, index: Int32(slot),
@@ -171,7 +172,7 @@ extension Worker {
                 op.parts[p].runsAtGrant = true
             }
         }
-        if op.lockPlan.count == 1 && !numbered, let shard = op.lockPlan.keys.first {
+        if op.lockPlan.count == 1 && !numbered, let shard = op.lockPlan.first {
             let owner = context.owner(ofShard: shard)
             if owner == index { lockArrived(lock, shard: shard, order: 0) } else { send(.lock(lock, shard: shard, order: 0), to: owner) }
         } else {
@@ -179,7 +180,8 @@ extension Worker {
             // the next drain, like everyone else's: see LockOrder).
             let order = context.lockOrder.take(worker: index, floorHeld: lockFloorHeld)
             var toWake: [Int] = []
-            for shard in lock.shards.keys {
+            for position in 0..<lock.shardCount {
+                let shard = lock.shard(at: position)
                 let owner = context.owner(ofShard: shard)
                 if owner == index {
                     lockArrived(lock, shard: shard, order: order)
@@ -230,10 +232,12 @@ extension Worker {
     func releaseLocks(_ op: MultiShardOperation) {
         guard let lock = op.lock else { return }
         op.lock = nil
-        for shard in lock.shards.keys {
+        for position in 0..<lock.shardCount {
+            let shard = lock.shard(at: position)
             let owner = context.owner(ofShard: shard)
             if owner == index { releaseLock(lock, shard: shard) } else { send(.release(lock, shard: shard), to: owner) }
         }
+        lockPool.retire(lock)
     }
 
     // MARK: Shard side
@@ -249,7 +253,7 @@ extension Worker {
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
         guard let shard else { return }
         var granted = takeGrantScratch()
-        shard.locks.enqueue(lock.request(for: shardIndex), holder: lock, into: &granted)
+        lock.enqueue(on: shard.locks, shard: shardIndex, into: &granted)
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
@@ -296,7 +300,7 @@ extension Worker {
         if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
             chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
-        if let eager = lock.eager[shardIndex] {
+        if let eager = lock.eagerParts(for: shardIndex) {
             // The parts' replies tell the coordinator of the grant too: one message, not two.
             eager.grant = (lock, shardIndex)
             execute(eager)

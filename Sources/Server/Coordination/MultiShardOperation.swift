@@ -61,7 +61,7 @@ final class MultiShardOperation {
     // has granted its locks. The last even on one shard: its replication group is emitted
     // when it finishes, so the locks must keep later writes on that shard from reaching
     // replicas first (a FLUSHDB from a worker without the only shard, then a SET).
-    var lockPlan = ShardMap<TransactionLock.ShardLockSet>()
+    var lockPlan = LockPlan()
     var forceLocks = false
     var lock: TransactionLock?
     var grantsPending = 0
@@ -107,11 +107,11 @@ final class MultiShardOperation {
     }
 
     func lockKey(_ key: UnsafeRawBufferPointer, shard: Int) {
-        lockPlan[shard, default: .init()].keys.append(IntentLocks.lockKey(key))
+        lockPlan.add(key: IntentLocks.lockKey(key), shard: shard)
     }
 
     func lockWholeShard(_ shard: Int) {
-        lockPlan[shard, default: .init()].wholeShard = true
+        lockPlan.lockWholeShard(shard)
     }
 
     init(client: Client, combine: @escaping Combine) {
@@ -149,7 +149,7 @@ final class MultiShardOperation {
         propagationTag = 0
         propagationParent = 0
         propagateAs = nil
-        lockPlan = ShardMap()  // the last lock request shares its storage
+        lockPlan.removeAll()
         forceLocks = false
         lock = nil
         grantsPending = 0

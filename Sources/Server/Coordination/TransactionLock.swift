@@ -1,53 +1,126 @@
 import Shards
+import Synchronization
 
 /// The lock request of one multi-shard operation (or transaction): which keys it needs on
-/// which shard. Built by the coordinating worker before it is sent, read-only afterwards,
-/// and handed from thread to thread inside ring messages.
-final class TransactionLock: @unchecked Sendable {  // immutable once sent
-    let id: UInt64
+/// which shard. Filled by the coordinating worker before it is sent, read-only while any
+/// other thread holds it (inside ring messages, the shards' lock tables, their ordered
+/// queues), and reused by the coordinator once nobody else does (`TransactionLockPool`).
+final class TransactionLock: @unchecked Sendable {  // written only by the coordinator while it holds the only reference
+    private(set) var id: UInt64 = 0
     /// Worker that runs the operation, and the operation's slot there.
-    let coordinator: Int
-    let operationSlot: Int
+    private(set) var coordinator = 0
+    private(set) var operationSlot = 0
     /// For EXEC after WATCH: the client whose watches each shard checks when granting.
-    let watchingClient: UInt64?
-    let shards: ShardMap<ShardLockSet>
-    /// Parts the owner of each (remote) shard runs as soon as it grants, saving the
-    /// coordinator a round trip; absent when a WATCH must be checked everywhere first.
-    var eager = ShardMap<Batch>()
-    /// Parts on the coordinator's own shard run when it grants too (their operation's slot
-    /// says which).
-    var localPartsAtGrant = false
+    private(set) var watchingClient: UInt64?
     /// Non-zero when every part runs at grant and the operation answers once (a chained
     /// operation, MultiShardOperation): the coordinator's chain (its index + 1), whose later
     /// requests may follow this one on its keys (IntentLocks' chains)...
-    let chain: UInt64
+    private(set) var chain: UInt64 = 0
     /// ...and its client, whose later commands each shard keeps behind the request until it
     /// is granted.
-    let chainedClient: UInt64
+    private(set) var chainedClient: UInt64 = 0
+    /// The shards it locks, in the order the plan named them, each with the end of its keys
+    /// in `keys` (they start where the previous shard's end) and the parts its owner runs
+    /// as soon as it grants, saving the coordinator a round trip (nil when a WATCH must be
+    /// checked everywhere first, or for the coordinator's own shard).
+    private var shardLocks: [(shard: Int, wholeShard: Bool, keysEnd: Int, eager: Batch?)] = []
+    private var keys: [UInt64] = []
+    /// Parts on the coordinator's own shard run when it grants too (their operation's slot
+    /// says which).
+    var localPartsAtGrant = false
 
-    struct ShardLockSet {
-        /// Lock keys, possibly repeated (the request keeps each once).
-        var keys: [UInt64] = []
-        var wholeShard = false
-    }
+    init() {}
 
-    init(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, shards: ShardMap<ShardLockSet>,
-         chain: UInt64 = 0, chainedClient: UInt64 = 0) {
+    var shardCount: Int { shardLocks.count }
+    func shard(at position: Int) -> Int { shardLocks[position].shard }
+
+    /// Makes the lock stand for `plan` (plus the client's own key on every shard when
+    /// `chainedClient` is set: see Locking.requestLocks). Only on a lock no other thread holds.
+    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
+              chain: UInt64 = 0, chainedClient: UInt64 = 0) {
         self.id = id
         self.coordinator = coordinator
         self.operationSlot = operationSlot
         self.watchingClient = watchingClient
         self.chain = chain
         self.chainedClient = chainedClient
-        self.shards = shards
+        localPartsAtGrant = false
+        shardLocks.removeAll(keepingCapacity: true)
+        keys.removeAll(keepingCapacity: true)
+        let clientKey = chainedClient != 0 ? TransactionLock.clientKey(chainedClient) : nil
+        for position in plan.shards.indices {
+            for k in plan.keys where k.position == position { keys.append(k.key) }
+            if let clientKey { keys.append(clientKey) }
+            shardLocks.append((plan.shards[position].index, plan.shards[position].wholeShard, keys.count, nil))
+        }
     }
 
     /// The lock key standing for a client (a collision with a real key's hash only makes
     /// something wait that need not).
     static func clientKey(_ client: UInt64) -> UInt64 { (client &+ 0x5EED) &* 0x9E37_79B9_7F4A_7C15 }
 
-    func request(for shard: Int) -> IntentLocks.Request {
-        let set = shards[shard] ?? ShardLockSet()
-        return IntentLocks.Request(id: id, keys: set.keys, wholeShard: set.wholeShard, chain: chain)
+    private func position(of shard: Int) -> Int? { shardLocks.firstIndex { $0.shard == shard } }
+
+    /// Queues this lock's request for `shard` on `locks`, with the lock as its holder.
+    func enqueue(on locks: IntentLocks, shard: Int, into granted: inout [IntentLocks.Grant]) {
+        guard let i = position(of: shard) else {
+            locks.enqueue(id: id, keys: UnsafeBufferPointer(start: nil, count: 0), wholeShard: false, chain: chain,
+                          holder: self, into: &granted)
+            return
+        }
+        let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
+        keys.withUnsafeBufferPointer { all in
+            locks.enqueue(id: id, keys: UnsafeBufferPointer(rebasing: all[start..<shardLocks[i].keysEnd]),
+                          wholeShard: shardLocks[i].wholeShard, chain: chain, holder: self, into: &granted)
+        }
+    }
+
+    /// The parts the owner of `shard` runs when it grants, if they travel with the request.
+    func eagerParts(for shard: Int) -> Batch? { position(of: shard).flatMap { shardLocks[$0].eager } }
+
+    func setEagerParts(_ batch: Batch, for shard: Int) {
+        if let i = position(of: shard) { shardLocks[i].eager = batch }
+    }
+}
+
+/// The TransactionLocks a worker coordinated, taken back for reuse once no other thread
+/// holds them: a pipelining client starts one per transaction, and allocating each (with
+/// its arrays) and freeing it on whichever thread dropped it last cost ~2.5k instructions
+/// per cross-shard transaction. Locks are retired in the order their operations finish and
+/// are usually released by their shards in about that order, so only the oldest is checked.
+struct TransactionLockPool {
+    private var retired: [TransactionLock?] = []
+    private var head = 0
+    /// Retired locks kept at most (beyond, the oldest is left to ARC).
+    static let capacity = 1024
+
+    /// A lock nobody else holds: the oldest retired one if it is free by now, or a new one.
+    mutating func take() -> TransactionLock {
+        if head < retired.count, isKnownUniquelyReferenced(&retired[head]) {
+            // The shards' last releases of it happened on their threads: see their writes
+            // (none, but their reads must be over) before this thread writes it again.
+            atomicMemoryFence(ordering: .acquiring)
+            let lock = retired[head].take()!
+            head += 1
+            if head == retired.count {
+                retired.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return lock
+        }
+        return TransactionLock()
+    }
+
+    /// Keeps `lock`, whose operation is over, for `take` once its last release is processed.
+    mutating func retire(_ lock: TransactionLock) {
+        if retired.count - head >= TransactionLockPool.capacity {
+            retired[head] = nil
+            head += 1
+        }
+        if head > 0 && head * 2 >= retired.count {
+            retired.removeFirst(head)
+            head = 0
+        }
+        retired.append(lock)
     }
 }

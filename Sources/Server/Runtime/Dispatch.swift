@@ -246,7 +246,7 @@ extension Worker {
         let slot = register(op)
         var (locks, propagateAs) = call.takeForOperation()
         for (shard, key) in locks {
-            op.lockPlan[shard, default: .init()].keys.append(key)
+            op.lockPlan.add(key: key, shard: shard)
         }
         locks.removeAll(keepingCapacity: true)
         lockListScratch = locks
@@ -256,7 +256,7 @@ extension Worker {
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
             op.transaction = nesting.transaction
             op.parent = (nesting.slot, nesting.item)
-            op.lockPlan = ShardMap()
+            op.lockPlan.removeAll()
             op.forceLocks = false
         } else if op.needsLocks && !op.lockPlan.isEmpty {
             if canChain(op, client: c) {
@@ -318,7 +318,9 @@ extension Worker {
         guard op.isOneShot, op.watchingClient == nil, c.unfilledTickets == c.chainedInFlight,
               !op.unsent.isEmpty else { return false }
         // Every locked shard has a part to run at grant.
-        for shard in op.lockPlan.keys where !op.parts[op.unsent].contains(where: { $0.shard == shard }) { return false }
+        for planned in op.lockPlan.shards where !op.parts[op.unsent].contains(where: { $0.shard == planned.index }) {
+            return false
+        }
         return true
     }
 

@@ -36,6 +36,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Commands waiting on this worker's shard until locks they conflict with are released.
     var waiting = WaitingCommands()
     var nextTransactionID: UInt64 = 0
+    /// Lock requests of finished operations, reused once no shard holds them.
+    var lockPool = TransactionLockPool()
     /// The background save this worker gathers shard copies for, if any.
     var snapshotCollection: SnapshotCollection?
     /// Reused list of the lock requests a queue or release on this worker's shard grants.

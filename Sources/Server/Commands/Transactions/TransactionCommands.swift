@@ -247,7 +247,7 @@ enum TransactionCommands {
         op.abortReply = { op, out in out.writeNullArray(op.resp) }
         if !c.watchedShards.isEmpty {
             op.watchingClient = c.id
-            for s in c.watchedShards where op.lockPlan[s] == nil { op.lockPlan[s] = .init() }
+            for s in c.watchedShards { op.lockPlan.include(shard: s) }
             let client = c
             op.onFinish = { [unowned w] in w.unwatchAll(client) }
         }

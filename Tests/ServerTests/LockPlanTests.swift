@@ -1,0 +1,54 @@
+@testable import Server
+import Shards
+import Testing
+
+@Suite struct LockPlanTests {
+    @Test func keysAreGroupedByShardInTheOrderShardsWereNamed() {
+        var plan = LockPlan()
+        plan.add(key: 10, shard: 1)
+        plan.add(key: 20, shard: 0)
+        plan.add(key: 11, shard: 1)
+        plan.include(shard: 3)
+        plan.lockWholeShard(2)
+        #expect(plan.shards.map(\.index) == [1, 0, 3, 2])
+        #expect(plan.shards.map(\.wholeShard) == [false, false, false, true])
+        #expect(plan.count == 4)
+
+        let lock = TransactionLock()
+        lock.fill(id: 9, coordinator: 0, operationSlot: 0, watchingClient: nil, plan: plan)
+        #expect((0..<lock.shardCount).map(lock.shard(at:)) == [1, 0, 3, 2])
+        let locks = IntentLocks()
+        var granted: [IntentLocks.Grant] = []
+        lock.enqueue(on: locks, shard: 1, into: &granted)
+        #expect(granted.map(\.id) == [9])
+        #expect(locks.holds(10) && locks.holds(11) && !locks.holds(20))
+
+        plan.removeAll()
+        #expect(plan.isEmpty && plan.keys.isEmpty)
+    }
+
+    @Test func aChainedLockNamesItsClientOnEveryShard() {
+        var plan = LockPlan()
+        plan.add(key: 10, shard: 0)
+        plan.add(key: 20, shard: 1)
+        let lock = TransactionLock()
+        lock.fill(id: 1, coordinator: 0, operationSlot: 0, watchingClient: nil, plan: plan, chain: 1, chainedClient: 42)
+        for shard in [0, 1] {
+            let locks = IntentLocks()
+            var granted: [IntentLocks.Grant] = []
+            lock.enqueue(on: locks, shard: shard, into: &granted)
+            #expect(locks.holds(TransactionLock.clientKey(42)))
+        }
+    }
+
+    @Test func aRetiredLockIsReusedOnlyOnceNothingElseHoldsIt() {
+        var pool = TransactionLockPool()
+        var heldByAShard: TransactionLock? = pool.take()
+        let identity = ObjectIdentifier(heldByAShard!)
+        pool.retire(heldByAShard!)
+        let whileHeld = pool.take()
+        #expect(ObjectIdentifier(whileHeld) != identity)
+        heldByAShard = nil
+        #expect(ObjectIdentifier(pool.take()) == identity)
+    }
+}
