@@ -88,7 +88,7 @@ extension Worker {
                 commandStats.reject(Int(index))
                 withReply(c) { $0.writeError("ERR Command not allowed inside a transaction") }
             } else {
-                transaction.queue(index, args)
+                transaction.queue(index, args, shard: route.kind == .keyed ? keysShard(route, args) : TransactionQueue.noKeys)
                 withReply(c) { $0.append("+QUEUED\r\n") }
             }
             return
@@ -158,6 +158,20 @@ extension Worker {
 
     @inline(__always) func shardOf(_ key: UnsafeRawBufferPointer) -> Int {
         KeyHash.shard(of: key, count: context.shardCount)
+    }
+
+    /// The one shard of a keyed command's keys (TransactionQueue.Command.shard).
+    func keysShard(_ route: CommandTable.Route, _ args: Arguments) -> Int {
+        let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
+        var i = Int(route.firstKey)
+        guard i <= last else { return TransactionQueue.noKeys }
+        let home = shardOf(args[i])
+        i += max(1, Int(route.step))
+        while i <= last {
+            if shardOf(args[i]) != home { return TransactionQueue.severalShards }
+            i += max(1, Int(route.step))
+        }
+        return home
     }
 
     /// Runs a single-shard command: inline if this worker owns the shard, else via its ring.

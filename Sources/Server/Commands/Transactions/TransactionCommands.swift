@@ -7,7 +7,13 @@ final class TransactionQueue {
         let index: UInt16
         let firstSpan: Int
         let count: Int
+        /// Where its keys live, worked out once as it is queued (EXEC asks three times: can
+        /// it run inline, on one other worker, or how to plan it): their one shard, or
+        /// `noKeys` / `severalShards`.
+        let shard: Int
     }
+    static let noKeys = -1
+    static let severalShards = -2
     var storage: [UInt8] = []
     var spans: [ArgSpan] = []
     var commands: [Command] = []
@@ -22,13 +28,13 @@ final class TransactionQueue {
         failed = false
     }
 
-    func queue(_ index: UInt16, _ args: Arguments) {
+    func queue(_ index: UInt16, _ args: Arguments, shard: Int) {
         let first = spans.count
         for i in 0..<args.count {
             spans.append(ArgSpan(offset: storage.count, count: args[i].count))
             storage.append(contentsOf: args[i])
         }
-        commands.append(Command(index: index, firstSpan: first, count: args.count))
+        commands.append(Command(index: index, firstSpan: first, count: args.count, shard: shard))
     }
 }
 
@@ -272,15 +278,12 @@ enum TransactionCommands {
                     var home: Int?
                     if route.kind == .keyed {
                         let last = min(route.lastKeyIndex(argumentCount: queued.count), queued.count - 1)
-                        var spansShards = false
                         var i = Int(route.firstKey)
                         while i <= last {
-                            let s = w.shardOf(queued[i])
-                            if home == nil { home = s } else if home != s { spansShards = true }
-                            op.lockKey(queued[i], shard: s)
+                            op.lockKey(queued[i], shard: command.shard >= 0 ? command.shard : w.shardOf(queued[i]))
                             i += max(1, Int(route.step))
                         }
-                        if spansShards { home = nil }
+                        if command.shard >= 0 { home = command.shard }
                     } else if !traits.connectionLocal[Int(command.index)] {
                         for s in 0..<w.context.shardCount { op.lockWholeShard(s) }
                     }
@@ -335,13 +338,15 @@ enum TransactionCommands {
                     let route = w.table.routes[Int(command.index)]
                     switch route.kind {
                     case .keyed:
+                        if command.shard == TransactionQueue.noKeys { return true }
+                        guard command.shard >= 0, w.context.owner(ofShard: command.shard) == own else { return false }
+                        guard checkLocks else { return true }
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress! + command.firstSpan, count: command.count)
                         let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
                         var i = Int(route.firstKey)
                         while i <= last {
-                            if w.context.owner(ofShard: w.shardOf(args[i])) != own { return false }
-                            if checkLocks && shard.locks.blocks(key: args[i]) { return false }
+                            if shard.locks.blocks(key: args[i]) { return false }
                             i += max(1, Int(route.step))
                         }
                         return true

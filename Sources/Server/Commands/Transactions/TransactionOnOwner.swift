@@ -29,27 +29,13 @@ extension TransactionCommands {
     static func runOnOwner(_ w: Worker, _ c: Client, _ tx: TransactionQueue) -> Bool {
         guard c.watchedShards.isEmpty, !tx.commands.isEmpty else { return false }
         var home = -1
-        let fits = tx.storage.withUnsafeBytes { bytes in
-            tx.spans.withUnsafeBufferPointer { spans in
-                for command in tx.commands {
-                    let route = w.table.routes[Int(command.index)]
-                    guard route.kind == .keyed, route.firstKey > 0, !route.mayBlock,
-                          w.table.shardHandlers[Int(command.index)] != nil else { return false }
-                    let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
-                                         spans: spans.baseAddress! + command.firstSpan, count: command.count)
-                    let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
-                    var i = Int(route.firstKey)
-                    guard i <= last else { return false }
-                    while i <= last {
-                        let s = w.shardOf(args[i])
-                        if home < 0 { home = s } else if home != s { return false }
-                        i += max(1, Int(route.step))
-                    }
-                }
-                return true
-            }
+        for command in tx.commands {
+            let route = w.table.routes[Int(command.index)]
+            guard route.kind == .keyed, route.firstKey > 0, !route.mayBlock, command.shard >= 0,
+                  w.table.shardHandlers[Int(command.index)] != nil else { return false }
+            if home < 0 { home = command.shard } else if home != command.shard { return false }
         }
-        guard fits, home >= 0 else { return false }
+        guard home >= 0 else { return false }
         let owner = w.context.owner(ofShard: home)
         guard owner != w.index, tx.commands.count <= Int(UInt16.max) else { return false }
         let ticket = c.takeTicket(quick: true)
