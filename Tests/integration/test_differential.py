@@ -132,6 +132,9 @@ class Generator:
             (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
             (2, self.zscore), (1, self.zmscore), (2, self.zcount), (1, self.zlexcount), (2, self.zrank),
             (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex), (3, self.zsetop),
+            # bitmaps
+            (3, self.setbit), (2, self.getbit), (2, self.bitcount), (2, self.bitpos), (2, self.bitop),
+            (2, self.bitfield),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -391,6 +394,64 @@ class Generator:
         return [word("hscan", r), self.key(), cursor] + self.shuffled(options)
 
     # Set commands
+
+    # Bitmaps
+
+    def bit_offset(self):
+        r = self.r
+        if r.random() < 0.1:
+            return r.choice([b"-1", b"x", b"4294967296", b"4294967295" if r.random() < 0.1 else b"70000"])
+        return b"%d" % r.randint(0, 600)
+
+    def setbit(self):
+        return [word("setbit", self.r), self.key(), self.bit_offset(), self.r.choice([b"0", b"1", b"1", b"2", b"x"])]
+
+    def getbit(self):
+        return [word("getbit", self.r), self.key(), self.bit_offset()]
+
+    def bit_range(self, bits):
+        span = 700 if bits else 90
+        return [self.integer(-span, span), self.integer(-span, span)]
+
+    def bitcount(self):
+        r = self.r
+        args = [word("bitcount", r), self.key()]
+        if r.random() < 0.7:
+            bits = r.random() < 0.5
+            args += self.bit_range(bits)
+            if r.random() < 0.7:
+                args.append(word("bit" if bits else "byte", r) if r.random() < 0.95 else b"bits")
+        return args
+
+    def bitpos(self):
+        r = self.r
+        args = [word("bitpos", r), self.key(), r.choice([b"0", b"1", b"1", b"0", b"2"])]
+        n = r.randrange(4)
+        bits = n == 3 and r.random() < 0.6
+        args += self.bit_range(bits)[:min(n, 2)]
+        if n == 3:
+            args.append(word("bit" if bits else "byte", r))
+        return args
+
+    def bitop(self):
+        r = self.r
+        op = r.choice(["and", "or", "xor", "not", "not", "nand"])
+        sources = [self.key()] if op == "not" and r.random() < 0.9 else self.keys_(1, 4)
+        return [word("bitop", r), word(op, r), self.key()] + sources
+
+    def bitfield(self):
+        r = self.r
+        args = [word(r.choice(["bitfield", "bitfield", "bitfield_ro"]), r), self.key()]
+        for _ in range(r.randint(0, 4)):
+            if r.random() < 0.25:
+                args += [word("overflow", r), word(r.choice(["wrap", "sat", "fail", "fail"]), r)]
+            kind = r.choice("iiuu") + str(r.choice([1, 3, 8, 8, 16, 31, 63, 64, 65]))
+            offset = b"#%d" % r.randint(0, 6) if r.random() < 0.3 else self.bit_offset()
+            op = r.choice(["get", "set", "incrby"])
+            args += [word(op, r), kind.encode(), offset]
+            if op != "get":
+                args.append(self.integer(-300, 300) if r.random() < 0.7 else b"%d" % r.randint(-2 ** 63, 2 ** 63 - 1))
+        return args
 
     def member(self):
         m = self.r.choice(SET_MEMBERS)

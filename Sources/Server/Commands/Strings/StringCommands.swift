@@ -555,7 +555,7 @@ enum StringCommands {
     /// Makes `e` (a live string) able to hold `length` value bytes: in place if its block has
     /// room, else in a bigger block (sds-style greedy growth) that replaces it with the same TTL.
     /// Returns the entry to write into, marked raw-encoded; its value length is not changed.
-    private static func growString(_ ctx: ShardContext, _ e: Entry, to length: Int) -> Entry {
+    static func growString(_ ctx: ShardContext, _ e: Entry, to length: Int) -> Entry {
         ctx.shard.noteModified(db: ctx.db, key: e.key)
         if length <= e.valueCapacity {
             e.flags.insert(.rawEncoding)
