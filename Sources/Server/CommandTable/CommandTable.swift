@@ -24,7 +24,9 @@ struct ShardContext {
 
     /// Propagates the command's effect in this form instead of the command as it came
     /// (Redis's rewriteClientCommandVector): absolute deadlines, DEL for a deletion...
-    func propagate(_ parts: PropagatedArgument...) {
+    func propagate(_ parts: PropagatedArgument...) { propagate(parts) }
+
+    func propagate(_ parts: [PropagatedArgument]) {
         guard let log = shard.propagation, log.recordsOwnWrites else { return }
         log.command(db: db, arguments: parts)
     }
@@ -239,7 +241,7 @@ final class CommandTable: Sendable {
 
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
-        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
+        ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, KeyDumpCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
         HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, BitmapCommands.specs, ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,

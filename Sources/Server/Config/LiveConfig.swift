@@ -13,6 +13,8 @@ enum LiveConfig {
     /// `proto-max-bulk-len`: the largest bulk argument a new connection's parser accepts, and
     /// the longest string APPEND and SETRANGE may build.
     static let protoMaxBulkLen = Atomic<Int>(512 * 1024 * 1024)
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE accepts payloads whatever their CRC-64.
+    static let skipChecksumValidation = Atomic<Bool>(false)
     /// `maxclients`: further connections are refused.
     static let maxClients = Atomic<Int>(10000)
     /// `hz`: housekeeping ticks per second (stored clamped to 1...500).

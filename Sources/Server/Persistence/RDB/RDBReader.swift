@@ -37,6 +37,8 @@ struct RDBRecord: Equatable {
 /// The RDB format's constants (Redis 7.x rdb.h).
 enum RDB {
     static let maxVersion = 11
+    /// The version DUMP writes and the newest RESTORE accepts: Redis 7.0's RDB_VERSION.
+    static let dumpVersion = 10
 
     // Opcodes.
     static let opFunctionPreGA: UInt8 = 0xF6
@@ -124,6 +126,32 @@ enum RDBReader {
         var parser = RDBParser(input: RDBInput(bytes: bytes, checksumming: verifyChecksum),
                                verifyChecksum: verifyChecksum)
         return try parser.run(body)
+    }
+}
+
+extension RDBReader {
+    /// RESTORE's payload check (verifyDumpPayload): at least the 10-byte footer, an RDB
+    /// version this server reads, and a matching CRC-64 unless `verifyChecksum` is off.
+    static func dumpPayloadIsValid(_ payload: UnsafeRawBufferPointer, verifyChecksum: Bool = true) -> Bool {
+        guard payload.count >= 10 else { return false }
+        let footer = payload.count - 10
+        let version = Int(payload[footer]) | Int(payload[footer + 1]) << 8
+        guard version <= RDB.dumpVersion else { return false }
+        guard verifyChecksum else { return true }
+        var stored: UInt64 = 0
+        for k in 0..<8 { stored |= UInt64(payload[footer + 2 + k]) << (8 * UInt64(k)) }
+        return CRC64.update(0, UnsafeRawBufferPointer(rebasing: payload[..<(footer + 2)])) == stored
+    }
+
+    /// The value of a valid DUMP payload (rdbLoadObjectType + rdbLoadObject), validated as a
+    /// dump's values are; nil for a malformed one, a type this server does not hold, or an
+    /// empty collection (RESTORE's "Bad data format").
+    static func dumpValue(_ payload: UnsafeRawBufferPointer) -> RDBValue? {
+        var parser = RDBParser(input: RDBInput(bytes: Array(payload), checksumming: false), verifyChecksum: false)
+        parser.version = RDB.dumpVersion
+        guard let value = try? parser.dumpValue() else { return nil }
+        if case .unsupported = value { return nil }
+        return value
     }
 }
 
@@ -307,6 +335,15 @@ private struct RDBParser: ~Copyable {
         }
         guard len <= UInt64(input.remaining) else { throw RDBError(offset: at, message: "Unexpected end of file") }
         try input.skip(Int(len))
+    }
+
+    /// A DUMP payload's value: its type byte, then the value.
+    mutating func dumpValue() throws -> RDBValue {
+        let type = try input.byte()
+        guard RDB.isReadable(type: type) else {
+            throw RDBError(offset: 0, message: "Unknown RDB type \(type)")
+        }
+        return try readValue(type: type)
     }
 
     // MARK: Values

@@ -144,6 +144,35 @@ final class RDBWriter {
         }
     }
 
+    /// DUMP's payload (Redis's createDumpPayload): the value as RDB writes it (type byte,
+    /// then its encoding), the RDB version (2 bytes) and a CRC-64 of everything before it
+    /// (8 bytes), both little-endian. `string` for a string value, else `object`.
+    static func dumpPayload(string: UnsafeRawBufferPointer?, object: (any ValueType)?, compression: Bool = true) -> [UInt8] {
+        let writer = RDBWriter(memoryWithVersion: 10)
+        writer.compression = compression
+        writer.checksum = false
+        do {
+            if let string {
+                try writer.append(RDB.typeString)
+                try writer.writeRawString(string)
+            } else if let object {
+                try writer.append(object.rdbType)
+                var sink = writer
+                try object.writeRDB(to: &sink)
+            }
+            try writer.flush()
+        } catch {
+            preconditionFailure("a memory writer does not fail: \(error)")
+        }
+        writer.finished = true
+        var payload = writer.memoryOutput ?? []
+        payload.append(UInt8(writer.version & 0xFF))
+        payload.append(UInt8(writer.version >> 8))
+        var crc = CRC64.checksum(payload).littleEndian
+        withUnsafeBytes(of: &crc) { payload.append(contentsOf: $0) }
+        return payload
+    }
+
     /// EOF and the checksum, then flush, fsync, rename over the target and fsync the
     /// directory. On failure the temp file is removed and the target left as it was.
     func commit() throws {
