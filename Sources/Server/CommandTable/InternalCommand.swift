@@ -13,7 +13,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case snapshot, snapshotBegin, load
     case zrangeOut, zsetMulti, zfetch, bzpop
     case setMembers, setStore, lookupStats, smoveCheck
-    case bitopSources, bitopStore
+    case stringSources, bitopStore
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -45,7 +45,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .zsetMulti: "__zsetmulti"
         case .zfetch: "__zfetch"
         case .bzpop: "__bzpop"
-        case .bitopSources: "__bitop_sources"
+        case .stringSources: "__string_sources"
         case .bitopStore: "__bitop_store"
         case .setMembers: "__smembers_of"
         case .setStore: "__sstore"

@@ -4,7 +4,7 @@ import Shards
 /// BITOP AND | OR | XOR | NOT destkey key... (bitopCommand of Redis 7.0). Missing keys are
 /// empty strings and shorter strings are zero-padded; the result replaces destkey as a raw
 /// string without TTL, or deletes it when every source is empty. When the keys live on
-/// several shards, the sources are copied to the coordinator (`__bitop_sources`, a part
+/// several shards, the sources are copied to the coordinator (`__string_sources`, a part
 /// per shard), combined there, and stored on destkey's shard (`__bitop_store`), under the
 /// locks of every key; replicas get the BITOP itself.
 enum BitOperations {
@@ -101,11 +101,11 @@ enum BitOperations {
 
     // MARK: Across shards
 
-    private static let sourcesPart = CommandTable.shared.index(of: .bitopSources)
+    static let sourcesPart = CommandTable.shared.index(of: .stringSources)
     private static let storePart = CommandTable.shared.index(of: .bitopStore)
     private static let statsPart = CommandTable.shared.index(of: .lookupStats)
 
-    /// `__bitop_sources key...`: one bulk string holding, per key, 0 (missing), 2 (another
+    /// `__string_sources key...`: one bulk string holding, per key, 0 (missing), 2 (another
     /// type) or 1, a u32 length and the string's bytes; every lookup counts as a read.
     static func sources(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         var blob: [UInt8] = []
@@ -125,10 +125,11 @@ enum BitOperations {
         storeResult(ctx, args[1], Array(args[2]), &out)
     }
 
-    private enum Source { case missing, wrongType, string(Range<Int>) }
+    /// A key as `__string_sources` reports it (also read by LCS across shards).
+    enum Source { case missing, wrongType, string(Range<Int>) }
 
-    /// The sources of a `__bitop_sources` reply, as ranges of the reply's bytes.
-    private static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
+    /// The sources of a `__string_sources` reply, as ranges of the reply's bytes.
+    static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
         guard reply.count > 0, reply[0] == UInt8(ascii: "$") else { return [] }
         var p = 1
         while p < reply.count && reply[p] != UInt8(ascii: "\r") { p += 1 }
@@ -218,7 +219,7 @@ enum BitOperations {
         op.pausesClient = true
         storeName = op.store(string: InternalCommand.bitopStore.name)
         destination = op.store(args[2])
-        let sourcesName = op.store(string: InternalCommand.bitopSources.name)
+        let sourcesName = op.store(string: InternalCommand.stringSources.name)
         for (part, shard) in shardOrder.enumerated() {
             var spans = [sourcesName]
             for i in keysOfPart[part] { spans.append(op.store(args[i])) }

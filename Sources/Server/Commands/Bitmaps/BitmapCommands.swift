@@ -79,7 +79,7 @@ enum BitmapCommands {
                            .block("encoding_offset", token: "GET", [.string("encoding"), .integer("offset")])
                                .optional.multiple.multipleToken,
                        ]),
-        CommandSpec(part: .bitopSources, arity: -2, keys: (1, -1, 1), group: "bitmap",
+        CommandSpec(part: .stringSources, arity: -2, keys: (1, -1, 1), group: "bitmap",
                     run: .keyed(BitOperations.sources, split: nil, crossShard: nil)),
         CommandSpec(part: .bitopStore, propagation: .marked, arity: 3, keys: (1, 1, 1), group: "bitmap",
                     run: .keyed(BitOperations.store, split: nil, crossShard: nil)),
