@@ -184,6 +184,40 @@ size_t vk_jemalloc_allocated(void) { return jemalloc_stat("stats.allocated"); }
 size_t vk_jemalloc_resident(void) { return jemalloc_stat("stats.resident"); }
 size_t vk_malloc_usable_size(void *ptr) { return malloc_usable_size(ptr); }
 
+// MEMORY MALLOC-STATS: malloc_stats_print's report, resolved like mallctl (absent without
+// jemalloc serving malloc). The text is collected into a growing malloc'd buffer.
+typedef void (*malloc_stats_print_fn)(void (*)(void *, const char *), void *, const char *);
+struct stats_text { char *bytes; size_t length, capacity; };
+static void append_stats(void *opaque, const char *text) {
+    struct stats_text *out = opaque;
+    size_t n = strlen(text);
+    if (out->length + n + 1 > out->capacity) {
+        size_t capacity = (out->length + n + 1) * 2;
+        char *grown = realloc(out->bytes, capacity);
+        if (!grown) return;
+        out->bytes = grown;
+        out->capacity = capacity;
+    }
+    memcpy(out->bytes + out->length, text, n);
+    out->length += n;
+    out->bytes[out->length] = 0;
+}
+char *vk_jemalloc_stats_text(void) {
+    if (!jemalloc_mallctl()) return NULL;
+    malloc_stats_print_fn print = (malloc_stats_print_fn)dlsym(RTLD_DEFAULT, "malloc_stats_print");
+    if (!print) return NULL;
+    struct stats_text out = {0};
+    print(append_stats, &out, NULL);
+    return out.bytes;
+}
+
+// MEMORY PURGE: jemalloc's arena.<all>.purge (MALLCTL_ARENAS_ALL is 4096). 0 on success.
+int vk_jemalloc_purge(void) {
+    mallctl_fn ctl = jemalloc_mallctl();
+    if (!ctl) return -1;
+    return ctl("arena.4096.purge", NULL, NULL, NULL, 0);
+}
+
 // Defined by a sanitizer's runtime (linked into the executable by --sanitize=...), absent
 // otherwise: weak, so a normal build links and sees NULL.
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));

@@ -45,6 +45,10 @@ const char *vk_jemalloc_version(void);
 // Bytes allocated through jemalloc (stats.allocated after an epoch refresh); 0 if unknown.
 size_t vk_jemalloc_allocated(void);
 size_t vk_jemalloc_resident(void);
+// malloc_stats_print's report (free() it), or NULL without jemalloc serving malloc.
+char *vk_jemalloc_stats_text(void);
+// Purges every arena's dirty pages: 0 on success, -1 without jemalloc.
+int vk_jemalloc_purge(void);
 size_t vk_malloc_usable_size(void *ptr);
 // Bytes a sanitizer's allocator holds (sanitizer builds, where its malloc replaces
 // jemalloc's); 0 when no sanitizer runtime is linked.

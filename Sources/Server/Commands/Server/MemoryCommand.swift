@@ -1,0 +1,174 @@
+import CShim
+import RESP
+import Shards
+import Values
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// MEMORY USAGE, STATS, DOCTOR, MALLOC-STATS, PURGE and HELP (memoryCommand of Redis 7.0's
+/// object.c). USAGE is answered by the key's shard: the entry's allocation plus the value's
+/// own estimate (ValueType.memoryUsage). STATS and DOCTOR read the same figures as INFO
+/// memory, gathered from every worker.
+enum MemoryCommand {
+    static let spec = CommandSpec("memory", arity: -2, group: "server", summary: "Memory diagnostics: per key, per server, per allocator.",
+                                  run: .container, subcommands: [
+        CommandSpec("memory|usage", arity: -3, flags: [.readonly], keys: (2, 2, 1), group: "server",
+                    summary: "Bytes a key and its value take.", run: .keyed(usage, split: nil, crossShard: nil))
+            .described(since: "4.0.0", acl: [.read, .slow], keySpecs: [KeySpec(["RO"], index: 2)],
+                       arguments: [.key("key"), .integer("count", token: "SAMPLES").optional]),
+        CommandSpec("memory|stats", arity: 2, group: "server", summary: "The server's memory accounting, as a map.",
+                    run: .client(stats))
+            .described(since: "4.0.0", acl: [.slow],
+                       tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+        CommandSpec("memory|doctor", arity: 2, group: "server", summary: "A report of memory problems, if any.",
+                    run: .client(doctor))
+            .described(since: "4.0.0", acl: [.slow],
+                       tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+        CommandSpec("memory|malloc-stats", arity: 2, group: "server", summary: "The allocator's own statistics report.",
+                    run: .client(mallocStats))
+            .described(since: "4.0.0", acl: [.slow],
+                       tips: ["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]),
+        CommandSpec("memory|purge", arity: 2, group: "server", summary: "Returns the allocator's dirty pages to the system.",
+                    run: .client(purge))
+            .described(since: "4.0.0", acl: [.slow], tips: ["request_policy:all_shards", "response_policy:all_succeeded"]),
+        CommandSpec("memory|help", arity: 2, flags: [.loading, .stale], group: "server",
+                    summary: "Lists the subcommands and what they do.", run: .client(help))
+            .described(since: "4.0.0", acl: [.slow]),
+    ])
+        .described(since: "4.0.0", acl: [.slow])
+
+    /// MEMORY USAGE key [SAMPLES count]: collections are measured whole (their estimate is
+    /// kept up to date, not sampled), so SAMPLES is checked and otherwise changes nothing.
+    static func usage(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        var j = 3
+        while j < args.count {
+            guard argIs(args[j], "samples") && j + 1 < args.count else { out.writeError(Errors.syntax); return }
+            guard let samples = args.integer(j + 1) else { out.writeError(Errors.notInteger); return }
+            guard samples >= 0 else { out.writeError(Errors.syntax); return }
+            j += 2
+        }
+        guard let e = ctx.shard.lookup(db: ctx.db, key: args[2]) else { out.writeNull(ctx.resp); return }
+        var bytes = e.allocatedSize
+        if e.kind == .object, let value = e.object as? (any ValueType) { bytes += value.memoryUsage }
+        out.writeInteger(bytes)
+    }
+
+    /// INFO memory's fields, from every worker's report, by name.
+    private static func withMemoryFields(_ w: Worker, _ c: Client, _ call: CommandCall, _ out: inout ByteBuffer,
+                                         _ body: @escaping @Sendable ([String: String], WorkerReport, RESPVersion, inout ByteBuffer) -> Void) {
+        let caller = c.id, resp = c.resp
+        w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
+            let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
+            let text = ServerInfo.render(home.context, table: home.table, report: total, sections: ["memory"])
+            var fields: [String: String] = [:]
+            for line in text.split(separator: "\r\n") where !line.hasPrefix("#") {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
+            }
+            body(fields, total, resp, &out)
+        })
+    }
+
+    /// MEMORY STATS: Redis 7.0's fields in its order (getMemoryOverheadData).
+    static func stats(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        withMemoryFields(w, c, call, &out) { fields, report, resp, out in
+            func integer(_ name: String) -> Int { Int(fields[name] ?? "") ?? 0 }
+            let used = integer("used_memory"), peak = integer("used_memory_peak"), startup = integer("used_memory_startup")
+            let overhead = integer("used_memory_overhead"), dataset = integer("used_memory_dataset")
+            let keys = report.keys.reduce(0, +)
+            let databases = report.keys.indices.filter { report.keys[$0] > 0 || report.expires[$0] > 0 }
+            let netUsage = max(used - startup, 0)
+            func ratio(_ name: String) -> Double { Double(fields[name] ?? "") ?? 0 }
+            let leading: [(String, Int)] = [
+                ("peak.allocated", peak), ("total.allocated", used), ("startup.allocated", startup),
+                ("replication.backlog", integer("mem_replication_backlog")), ("clients.slaves", integer("mem_clients_slaves")),
+                ("clients.normal", integer("mem_clients_normal")), ("cluster.links", integer("mem_cluster_links")),
+                ("aof.buffer", integer("mem_aof_buffer")), ("lua.caches", integer("used_memory_scripts_eval")),
+                ("functions.caches", integer("used_memory_functions")),
+            ]
+            let trailing: [(String, Any)] = [
+                ("overhead.total", overhead), ("keys.count", keys), ("keys.bytes-per-key", keys > 0 ? netUsage / keys : 0),
+                ("dataset.bytes", dataset),
+                ("dataset.percentage", netUsage > 0 ? Double(dataset) * 100 / Double(netUsage) : 0.0),
+                ("peak.percentage", peak > 0 ? Double(used) * 100 / Double(peak) : 0.0),
+                ("allocator.allocated", integer("allocator_allocated")), ("allocator.active", integer("allocator_active")),
+                ("allocator.resident", integer("allocator_resident")),
+                ("allocator-fragmentation.ratio", ratio("allocator_frag_ratio")),
+                ("allocator-fragmentation.bytes", integer("allocator_frag_bytes")),
+                ("allocator-rss.ratio", ratio("allocator_rss_ratio")), ("allocator-rss.bytes", integer("allocator_rss_bytes")),
+                ("rss-overhead.ratio", ratio("rss_overhead_ratio")), ("rss-overhead.bytes", integer("rss_overhead_bytes")),
+                ("fragmentation", ratio("mem_fragmentation_ratio")), ("fragmentation.bytes", integer("mem_fragmentation_bytes")),
+            ]
+            out.writeMapHeader(leading.count + databases.count + trailing.count, resp)
+            for (name, value) in leading {
+                out.writeBulk(string: name)
+                out.writeInteger(value)
+            }
+            // The table overhead shared out by key counts (the shards keep one figure).
+            for db in databases {
+                out.writeBulk(string: "db.\(db)")
+                out.writeMapHeader(3, resp)
+                let main = keys > 0 ? report.tableOverhead * report.keys[db] / keys : 0
+                for (name, value) in [("overhead.hashtable.main", main), ("overhead.hashtable.expires", report.expires[db] * 16),
+                                      ("overhead.hashtable.slot-to-keys", 0)] {
+                    out.writeBulk(string: name)
+                    out.writeInteger(value)
+                }
+            }
+            for (name, value) in trailing {
+                out.writeBulk(string: name)
+                if let d = value as? Double { out.writeDouble(text: formatDouble(d), resp) } else { out.writeInteger(value as! Int) }
+            }
+        }
+    }
+
+    /// Redis's addReplyDouble text (%.17g).
+    private static func formatDouble(_ d: Double) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([d]) { vsnprintf(&buffer, 64, "%.17g", $0) }
+        return String(cString: buffer)
+    }
+
+    /// MEMORY DOCTOR: Redis's report when nothing is wrong, or its text for an instance
+    /// too small to judge (under 5 MB used).
+    static func doctor(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        withMemoryFields(w, c, call, &out) { fields, _, resp, out in
+            let used = Int(fields["used_memory"] ?? "") ?? 0
+            let text = used < 5 * 1024 * 1024
+                ? "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
+                : "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
+            out.writeVerbatim(text, resp)
+        }
+    }
+
+    static func mallocStats(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let report = vk_jemalloc_stats_text() else {
+            out.writeVerbatim("Stats not supported for the current allocator", c.resp)
+            return
+        }
+        defer { free(report) }
+        out.writeVerbatim(String(cString: report), c.resp)
+    }
+
+    static func purge(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        _ = vk_jemalloc_purge()  // Redis answers OK whatever the allocator says
+        out.writeOK()
+    }
+
+    static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        writeHelp("MEMORY", [
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ], &out)
+    }
+}
