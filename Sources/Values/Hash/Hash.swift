@@ -195,12 +195,11 @@ public final class Hash {
     // MARK: Sampling and scanning
 
     /// One field-value pair chosen uniformly at random (count > 0).
-    public func randomPair<G: RandomNumberGenerator>(using rng: inout G,
-                                                     _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+    public func randomPair(using rng: inout FastRandom, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
         switch storage {
         case .listpack(let lp):
             var p = Listpack.first(lp)!
-            for _ in 0..<(Int.random(in: 0..<count, using: &rng) * 2) { p = Listpack.next(lp, p)! }
+            for _ in 0..<(rng.below(count) * 2) { p = Listpack.next(lp, p)! }
             let v = Listpack.next(lp, p)!
             Listpack.withBytes(lp, p) { fb in Listpack.withBytes(lp, v) { vb in body(fb, vb) } }
         case .table(let t):
