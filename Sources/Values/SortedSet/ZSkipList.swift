@@ -42,8 +42,14 @@ public final class ZSkipList {
     static let offsetMask: UInt64 = (1 << 56) - 1
     static let recordHeader = 4  // u32 member length
 
-    var nodes: [Node]
-    var levels: [Level]
+    /// Node 0 is the header. Raw growable buffers rather than arrays: no bounds or
+    /// uniqueness check on the hot walks, and growth by half rather than doubling.
+    var nodes: UnsafeMutablePointer<Node>
+    var nodeCount = 1
+    var nodeCapacity = 16
+    var levels: UnsafeMutablePointer<Level>
+    var levelCount = ZSkipList.maxLevel
+    var levelCapacity = 64
     var freeSlots: [Int32] = []
     /// Released level blocks by height, for reuse.
     var freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
@@ -63,15 +69,25 @@ public final class ZSkipList {
     var slotCapacity = 8
 
     public init() {
-        nodes = [Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << 56, backward: 0, levelBase: 0)]
-        levels = Array(repeating: Level(), count: ZSkipList.maxLevel)
+        nodes = malloc(nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
+        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << 56, backward: 0, levelBase: 0)
+        levels = calloc(levelCapacity, MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
         arena = malloc(arenaCapacity)!
         slots = calloc(slotCapacity, 8)!.bindMemory(to: UInt64.self, capacity: slotCapacity)
     }
 
     deinit {
+        free(nodes)
+        free(levels)
         free(arena)
         free(slots)
+    }
+
+    /// Capacity for `needed` elements: doubling while small, then by half.
+    private static func grown(_ capacity: Int, toHold needed: Int) -> Int {
+        var c = capacity
+        while c < needed { c = c < 1 << 16 ? c * 2 : c + c / 2 }
+        return c
     }
 
     /// Where node `n`'s level `i` is in `levels`.
@@ -231,13 +247,17 @@ public final class ZSkipList {
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
     public func insert(_ m: UnsafeRawBufferPointer, score: Double) {
         let h = ByteStringTable.hash(m)
-        precondition(findSlot(m, hash: h) == nil, "zset member inserted twice")
+        assert(findSlot(m, hash: h) == nil, "zset member inserted twice")
         let n: Int32
         if let slot = freeSlots.popLast() {
             n = slot
         } else {
-            n = Int32(nodes.count)
-            nodes.append(Node(score: 0, ref: 0, backward: 0, levelBase: 0))
+            if nodeCount == nodeCapacity {
+                nodeCapacity = ZSkipList.grown(nodeCapacity, toHold: nodeCount + 1)
+                nodes = realloc(nodes, nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
+            }
+            n = Int32(nodeCount)
+            nodeCount += 1
         }
         // The member's bytes go in first (`m` must not be this set's own bytes: the arena
         // may move); link compares against the copy.
@@ -285,8 +305,13 @@ public final class ZSkipList {
             base = reused
             for i in 0..<lvl { levels[Int(base) + i] = Level() }
         } else {
-            base = Int32(levels.count)
-            levels.append(contentsOf: repeatElement(Level(), count: lvl))
+            if levelCount + lvl > levelCapacity {
+                levelCapacity = ZSkipList.grown(levelCapacity, toHold: levelCount + lvl)
+                levels = realloc(levels, levelCapacity * MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
+            }
+            base = Int32(levelCount)
+            levelCount += lvl
+            for i in 0..<lvl { levels[Int(base) + i] = Level() }
         }
         nodes[Int(n)].levelBase = base
         nodes[Int(n)].ref = nodes[Int(n)].ref & ZSkipList.offsetMask | UInt64(lvl) << 56
@@ -374,8 +399,8 @@ public final class ZSkipList {
     /// Frees an unlinked node (out of the index already): its levels, member bytes and slot.
     private func release(_ x: Int32) {
         if count == 0 {
-            nodes.removeSubrange(1...)
-            levels.removeSubrange(ZSkipList.maxLevel...)
+            nodeCount = 1
+            levelCount = ZSkipList.maxLevel
             freeSlots = []
             freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
             tail = 0
@@ -503,7 +528,7 @@ public final class ZSkipList {
     /// Bytes held: the node and level arrays, the member arena and the index.
     public var memoryUsage: Int {
         MemoryLayout<ZSkipList>.size + 16
-            + nodes.capacity * MemoryLayout<Node>.stride + levels.capacity * MemoryLayout<Level>.stride
+            + nodeCapacity * MemoryLayout<Node>.stride + levelCapacity * MemoryLayout<Level>.stride
             + freeSlots.capacity * 4 + arenaCapacity + slotCapacity * 8
     }
 
