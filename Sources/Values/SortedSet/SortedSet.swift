@@ -232,6 +232,12 @@ public final class SortedSet {
         }
     }
 
+    /// One ZSCAN step of a skiplist (its member index, as Redis's dictScan); nil for a
+    /// listpack, which is returned whole.
+    public func scanStep(cursor: UInt64, _ body: (UnsafeRawBufferPointer, Double) -> Void) -> UInt64? {
+        skiplist?.scan(cursor: cursor, body)
+    }
+
     // MARK: Writes
 
     /// Adds a member known to be absent (zsetAdd's insertion), converting a listpack that

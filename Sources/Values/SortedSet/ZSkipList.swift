@@ -523,6 +523,29 @@ public final class ZSkipList {
         }
     }
 
+    // MARK: Scanning
+
+    /// One step of ZSCAN over the member index, as Redis scans the zset's dict: calls
+    /// `body` for the members whose home slot is the cursor's bucket and returns the next
+    /// cursor (reverse-binary, 0 when done). A member present for the whole scan is
+    /// returned whatever resizes happen between steps: the index is resized at once, and
+    /// deletion only moves a slot within its cluster, never changing its home.
+    public func scan(cursor: UInt64, _ body: (UnsafeRawBufferPointer, Double) -> Void) -> UInt64 {
+        guard count > 0 else { return 0 }
+        let mask = UInt64(slotMask)
+        let bucket = Int(cursor & mask)
+        var i = bucket
+        while slots[i] != 0 {
+            let s = slots[i]
+            if Int(s >> 32) & slotMask == bucket {
+                let n = Int32(truncatingIfNeeded: s)
+                body(member(n), nodes[Int(n)].score)
+            }
+            i = (i + 1) & slotMask
+        }
+        return ((cursor | ~mask).bitSwapped &+ 1).bitSwapped
+    }
+
     // MARK: Size and checks
 
     /// Bytes held: the node and level arrays, the member arena and the index.
