@@ -297,3 +297,25 @@ func rdbRoundTrips(size: Int) throws {
         _ = round
     }
 }
+
+/// ZSCAN's walk of the member index: every member present for the whole scan comes back,
+/// while the index grows (many added) and shrinks (many removed) between steps.
+@Test func skiplistScanSurvivesResizes() {
+    let z = ZSkipList()
+    let kept = (0..<500).map { Array("kept\($0)".utf8) }
+    for m in kept { z.insert(m, score: 1) }
+    var seen = Set<[UInt8]>()
+    var cursor: UInt64 = 0
+    var step = 0
+    repeat {
+        cursor = z.scan(cursor: cursor) { m, s in
+            #expect(s == 1 || s == 2)
+            seen.insert(Array(m))
+        }
+        step += 1
+        if step == 20 { for i in 0..<3000 { z.insert(Array("extra\(i)".utf8), score: 2) } }  // grows twice
+        if step == 200 { for i in 0..<3000 { _ = z.remove(Array("extra\(i)".utf8)) } }  // shrinks back
+    } while cursor != 0
+    #expect(kept.allSatisfy { seen.contains($0) })
+    #expect(z.isConsistent())
+}
