@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Values
 
 /// One partition of the keyspace: a table per database and one expiry heap.
 ///
@@ -35,6 +36,8 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     public var expiredStaleSkips = 0
     public var keyspaceHits = 0
     public var keyspaceMisses = 0
+    /// The draws of SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER and RANDOMKEY on this shard.
+    public var random = FastRandom()
 
     public init(index: Int, databases: Int) {
         self.index = index
@@ -400,7 +403,8 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// deleted and the pick retried, so a live key is found however many have expired
     /// (a replica, which may not delete, gives up after 100 expired picks).
     public func randomEntry(db: Int) -> Entry? {
-        var rng = SystemRandomNumberGenerator()
+        var rng = random
+        defer { random = rng }
         let t = table(db)
         var expiredPicks = 0
         while let e = t.pointee.randomEntry(using: &rng) {

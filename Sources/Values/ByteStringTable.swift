@@ -240,6 +240,13 @@ public final class ByteStringTable {
             return false
         }
         count -= 1
+        shrinkOrCompact()
+        return true
+    }
+
+    /// After a removal: a resize down once the index is less than 1/8 full, else a
+    /// compaction if garbage dominates the arena.
+    private func shrinkOrCompact() {
         if index.capacity > Self.minCapacity && count * 8 < index.capacity {
             var c = index.capacity
             while c > Self.minCapacity && count * 4 < c { c >>= 1 }
@@ -247,7 +254,34 @@ public final class ByteStringTable {
         } else {
             compactIfWasteful()
         }
-        return true
+    }
+
+    /// Removes the record `h` (a handle from `find` or `randomHandle`, before any other
+    /// write): its slot is found by the hash the record keeps, so the key is not hashed
+    /// again (SPOP).
+    public func remove(handle h: Handle) {
+        migrateStep()
+        let hash = recordHash(h)
+        if let i = slot(of: h, in: index, hash: hash) {
+            removeSlot(i, in: index)
+        } else if let o = old, let i = slot(of: h, in: o, hash: hash) {
+            removeSlot(i, in: o)
+        } else {
+            preconditionFailure("ByteStringTable handle \(h) not in the table")
+        }
+        garbage += recordSize(h)
+        count -= 1
+        shrinkOrCompact()
+    }
+
+    private func slot(of h: Handle, in t: Index, hash: UInt32) -> Int? {
+        var i = hashBits(Self.slot(offset: h, hash: hash), capacity: t.capacity) & t.mask
+        while true {
+            let s = t.slots[i]
+            if s == 0 { return nil }
+            if Self.offset(s) == h { return i }
+            i = (i + 1) & t.mask
+        }
     }
 
     /// Backward-shift deletion: later members of the cluster that may move into the hole
@@ -405,11 +439,11 @@ public final class ByteStringTable {
 
     /// A record chosen uniformly (random slots of both indexes until a used one; each is
     /// kept at least 1/8 full, or is being emptied), or nil if empty.
-    public func randomHandle<G: RandomNumberGenerator>(using rng: inout G) -> Handle? {
+    public func randomHandle(using rng: inout FastRandom) -> Handle? {
         guard count > 0 else { return nil }
         let oldCapacity = old?.capacity ?? 0
         while true {
-            let r = Int.random(in: 0..<(index.capacity + oldCapacity), using: &rng)
+            let r = rng.below(index.capacity + oldCapacity)
             let s = r < index.capacity ? index.slots[r] : old!.slots[r - index.capacity]
             if s != 0 { return Self.offset(s) }
         }

@@ -21,7 +21,7 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
         #expect(t.count == 0)
         #expect(bytes("a").withUnsafeBytes { t.find($0) } == nil)
         #expect(t.scan(cursor: 0) { _, _ in Issue.record("no element expected") } == 0)
-        var rng = SplitMix64(seed: 1)
+        var rng = FastRandom(seed: 1)
         #expect(t.randomHandle(using: &rng) == nil)
     }
 
@@ -72,7 +72,7 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
             #expect(t.count == model.count)
             if t.isResizing { sawResizing = true }
             if step % 997 == 0 {
-                var rng2 = SplitMix64(seed: UInt64(step))
+                var rng2 = FastRandom(seed: UInt64(step))
                 if let h = t.randomHandle(using: &rng2) { #expect(model[Array(t.key(h))] != nil) }
                 #expect(t.handles().count == model.count)
             }
@@ -110,7 +110,7 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
     @Test func randomHandleCoversEveryKey() {
         let t = ByteStringTable()
         for i in 0..<20 { _ = bytes("m\(i)").withUnsafeBytes { t.set($0, value: nil) } }
-        var rng = SplitMix64(seed: 3)
+        var rng = FastRandom(seed: 3)
         var seen = Set<[UInt8]>()
         for _ in 0..<2_000 { seen.insert(Array(t.key(t.randomHandle(using: &rng)!))) }
         #expect(seen.count == 20)

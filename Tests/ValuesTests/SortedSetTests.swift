@@ -255,3 +255,67 @@ func rdbRoundTrips(size: Int) throws {
         }
     }
 }
+
+/// The skiplist's own storage under churn: member arena compaction (long members, many
+/// removed), index growth and shrinking, score moves that relink a node, range removal
+/// down to empty and reuse after it, all against the model.
+@Test func skiplistStorageSurvivesChurn() {
+    var rng = SplitMix64(seed: 29)
+    let z = ZSkipList()
+    var model = Model()
+    func long(_ i: Int) -> [UInt8] { Array("member-with-a-longer-name-\(i)".utf8) }
+    for round in 0..<2 {
+        for _ in 0..<8_000 {
+            let m = long(rng.below(1500))
+            switch rng.below(10) {
+            case 0..<5:
+                let s = Double(rng.below(1000))
+                if z.score(of: m) == nil { z.insert(m, score: s) } else { m.withUnsafeBytes { z.setScore($0, s) } }
+                model.set(m, s)
+            case 5..<9:
+                #expect(z.remove(m) == model.items.contains { $0.member == m })
+                model.remove(m)
+            default:
+                let a = rng.below(max(model.items.count, 1)), n = min(rng.below(5), model.items.count - a)
+                if n > 0 {
+                    z.removeRanks(a..<(a + n))
+                    model.items.removeSubrange(a..<(a + n))
+                }
+            }
+        }
+        #expect(z.count == model.items.count)
+        #expect(z.isConsistent())
+        var got: [[UInt8]] = []
+        z.forEach(fromRank: 0, reverse: false) { m, _ in got.append(Array(m)); return true }
+        #expect(got == model.items.map(\.member))
+        for (i, item) in model.items.enumerated() where i % 50 == 0 {
+            #expect(item.member.withUnsafeBytes { z.rank(of: $0) } == i)
+        }
+        z.removeRanks(0..<z.count)
+        model.items.removeAll()
+        #expect(z.count == 0 && z.isConsistent())
+        _ = round
+    }
+}
+
+/// ZSCAN's walk of the member index: every member present for the whole scan comes back,
+/// while the index grows (many added) and shrinks (many removed) between steps.
+@Test func skiplistScanSurvivesResizes() {
+    let z = ZSkipList()
+    let kept = (0..<500).map { Array("kept\($0)".utf8) }
+    for m in kept { z.insert(m, score: 1) }
+    var seen = Set<[UInt8]>()
+    var cursor: UInt64 = 0
+    var step = 0
+    repeat {
+        cursor = z.scan(cursor: cursor) { m, s in
+            #expect(s == 1 || s == 2)
+            seen.insert(Array(m))
+        }
+        step += 1
+        if step == 20 { for i in 0..<3000 { z.insert(Array("extra\(i)".utf8), score: 2) } }  // grows twice
+        if step == 200 { for i in 0..<3000 { _ = z.remove(Array("extra\(i)".utf8)) } }  // shrinks back
+    } while cursor != 0
+    #expect(kept.allSatisfy { seen.contains($0) })
+    #expect(z.isConsistent())
+}

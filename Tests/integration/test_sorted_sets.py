@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, TEST_SHARDS, shards
 from support.replication import link_up
@@ -467,6 +468,20 @@ def test_zscan_of_a_skiplist_returns_every_member_while_others_change(r):
     assert sorted(items[::2]) == sorted(b"m99" + x for x in [b""] + [str(i).encode() for i in range(10)])
 
 
+def test_zscan_of_a_skiplist_with_tied_scores_returns_count_sized_batches(r):
+    # Redis scans the zset's dict, not the score order: COUNT bounds each reply even when
+    # every member has the same score, and the cursor still visits every member.
+    r.cmd("ZADD", "z", *[x for i in range(5000) for x in ("7", "m%d" % i)])
+    cursor, items = r.cmd("ZSCAN", "z", "0", "COUNT", "10")
+    assert cursor != b"0" and 0 < len(items) // 2 < 100
+    seen = {m: s for m, s in zip(items[::2], items[1::2])}
+    while cursor != b"0":
+        cursor, items = r.cmd("ZSCAN", "z", cursor, "COUNT", "10")
+        assert len(items) // 2 < 100
+        seen.update(zip(items[::2], items[1::2]))
+    assert len(seen) == 5000 and set(seen.values()) == {b"7"}
+
+
 def zset_state(c, dbs=(0, 2)):
     out = {}
     for db in dbs:
@@ -574,6 +589,7 @@ def test_sorted_set_writes_reach_a_redis_replica_exactly(nodes):
                     binary=REDIS_SERVER)
     rc = replica.conn()
     wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    rc.cmd("CONFIG", "RESETSTAT")
     zset_workload(m)
     # A pop served from a wait reaches the replica as the ZPOPMAX it was.
     waiting = master.conn()
@@ -585,6 +601,9 @@ def test_sorted_set_writes_reach_a_redis_replica_exactly(nodes):
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")
     assert zset_state(rc) == zset_state(m)
+    # ZMPOP and BZMPOP reach it as the ZPOPMIN/ZPOPMAX Redis 7.0 rewrites them into.
+    stats = info(rc, "commandstats")
+    assert "cmdstat_zmpop" not in stats and "cmdstat_bzmpop" not in stats and "cmdstat_zpopmax" in stats
 
 
 @needs_redis

@@ -28,20 +28,28 @@ public final class Hash {
         case table(ByteStringTable)
     }
     var storage: Storage
-    /// Field count (a listpack's header count saturates at 65535).
-    public private(set) var count = 0
+    /// The field count while a listpack (its header's count saturates at 65535). 32 bits
+    /// hold it (a listpack stays under 1 GB) and keep the object at 32 bytes, not 48: a
+    /// million small hashes are a million of these.
+    private var listpackCount: UInt32 = 0
+
+    public var count: Int {
+        switch storage {
+        case .listpack: return Int(listpackCount)
+        case .table(let t): return t.count
+        }
+    }
 
     /// A new hash: an empty listpack of its header only (the first write sizes it).
     public init() { storage = .listpack(Listpack.new(capacity: 0)) }
 
     init(listpack lp: UnsafeMutableRawPointer, count: Int) {
         storage = .listpack(lp)
-        self.count = count
+        listpackCount = UInt32(count)
     }
 
     init(table: ByteStringTable) {
         storage = .table(table)
-        count = table.count
     }
 
     deinit {
@@ -167,13 +175,11 @@ public final class Hash {
             Listpack.encode(string: value, into: &enc)
             Listpack.append(&lp, encoded: enc, count: 2)
             storage = .listpack(lp)
-            count += 1
+            listpackCount += 1
             if count > HashLimits.entries { convertToTable() }
             return true
         case .table(let t):
-            let added = t.set(field, value: value)
-            if added { count += 1 }
-            return added
+            return t.set(field, value: value)
         }
     }
 
@@ -185,22 +191,21 @@ public final class Hash {
             guard let f = Hash.find(lp, field) else { return false }
             Listpack.delete(&lp, at: f, elements: 2)
             storage = .listpack(lp)
+            listpackCount -= 1
         case .table(let t):
             guard t.remove(field) else { return false }
         }
-        count -= 1
         return true
     }
 
     // MARK: Sampling and scanning
 
     /// One field-value pair chosen uniformly at random (count > 0).
-    public func randomPair<G: RandomNumberGenerator>(using rng: inout G,
-                                                     _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+    public func randomPair(using rng: inout FastRandom, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
         switch storage {
         case .listpack(let lp):
             var p = Listpack.first(lp)!
-            for _ in 0..<(Int.random(in: 0..<count, using: &rng) * 2) { p = Listpack.next(lp, p)! }
+            for _ in 0..<(rng.below(count) * 2) { p = Listpack.next(lp, p)! }
             let v = Listpack.next(lp, p)!
             Listpack.withBytes(lp, p) { fb in Listpack.withBytes(lp, v) { vb in body(fb, vb) } }
         case .table(let t):

@@ -136,13 +136,30 @@ public final class SetValue {
     }
 
     /// One member chosen uniformly at random (count > 0).
-    public func randomMember<G: RandomNumberGenerator, R>(using rng: inout G,
-                                                           _ body: (UnsafeRawBufferPointer) -> R) -> R {
+    public func randomMember<R>(using rng: inout FastRandom, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         switch storage {
         case .intset(let s):
-            return SetValue.withText(s.value(at: Int.random(in: 0..<s.count, using: &rng))) { body($0) }
+            return SetValue.withText(s.value(at: rng.below(s.count))) { body($0) }
         case .table(let t):
             return body(t.key(t.randomHandle(using: &rng)!))
+        }
+    }
+
+    /// SPOP of one: removes a member chosen uniformly at random (count > 0), after calling
+    /// `body` with it. No copy of the member and no second lookup of it.
+    public func popRandom(using rng: inout FastRandom, _ body: (UnsafeRawBufferPointer) -> Void) {
+        switch storage {
+        case .intset(var s):
+            let i = rng.below(s.count)
+            let v = s.value(at: i)
+            SetValue.withText(v) { body($0) }
+            storage = .intset(SetValue.placeholder)  // leave `s` uniquely referenced while it changes
+            s.remove(v)
+            storage = .intset(s)
+        case .table(let t):
+            let h = t.randomHandle(using: &rng)!
+            body(t.key(h))
+            t.remove(handle: h)
         }
     }
 

@@ -124,7 +124,8 @@ public final class SortedSet {
         let z = ZSkipList()
         var p = Listpack.first(list)
         while let e = p, let sp = Listpack.next(list, e) {
-            z.insert(Listpack.withBytes(list, e) { Array($0) }, score: SortedSet.lpScore(list, sp))
+            let score = SortedSet.lpScore(list, sp)
+            Listpack.withBytes(list, e) { z.insert($0, score: score) }
             p = Listpack.next(list, sp)
         }
         free(list)
@@ -136,9 +137,7 @@ public final class SortedSet {
     /// the set fits its limits.
     public func convertToListpackIfFits(_ limits: SortedSetLimits) {
         guard let z = skiplist, count <= limits.maxEntries else { return }
-        var longest = 0
-        for m in z.members { longest = max(longest, m.count) }
-        guard longest <= limits.maxValue else { return }
+        guard z.longestMember <= limits.maxValue else { return }
         var enc: [UInt8] = []
         z.forEach(fromRank: 0, reverse: false) { m, s in
             Listpack.encode(string: m, into: &enc)
@@ -155,7 +154,7 @@ public final class SortedSet {
 
     public func score(_ member: UnsafeRawBufferPointer) -> Double? {
         if let list = lp { return lpFind(list, member)?.score }
-        return skiplist!.score(of: Array(member))
+        return skiplist!.score(of: member)
     }
 
     /// 0-based ascending rank of `member`.
@@ -170,7 +169,7 @@ public final class SortedSet {
             }
             return nil
         }
-        return skiplist!.rank(of: Array(member))
+        return skiplist!.rank(of: member)
     }
 
     /// How many elements from the first satisfy `isBefore` (true on a prefix of the order).
@@ -233,13 +232,19 @@ public final class SortedSet {
         }
     }
 
+    /// One ZSCAN step of a skiplist (its member index, as Redis's dictScan); nil for a
+    /// listpack, which is returned whole.
+    public func scanStep(cursor: UInt64, _ body: (UnsafeRawBufferPointer, Double) -> Void) -> UInt64? {
+        skiplist?.scan(cursor: cursor, body)
+    }
+
     // MARK: Writes
 
     /// Adds a member known to be absent (zsetAdd's insertion), converting a listpack that
     /// would grow past its limits first.
     public func insert(_ member: UnsafeRawBufferPointer, score: Double, limits: SortedSetLimits) {
         if lp != nil && (count + 1 > limits.maxEntries || member.count > limits.maxValue) { convertToSkiplist() }
-        if lp != nil { lpInsert(member, score: score) } else { skiplist!.insert(Array(member), score: score) }
+        if lp != nil { lpInsert(member, score: score) } else { skiplist!.insert(member, score: score) }
         count += 1
     }
 
@@ -250,7 +255,7 @@ public final class SortedSet {
             lpDelete(at: p)
             lpInsert(member, score: score)
         } else {
-            skiplist!.setScore(Array(member), score)
+            skiplist!.setScore(member, score)
         }
     }
 
@@ -260,7 +265,7 @@ public final class SortedSet {
             guard let (p, _) = lpFind(list, member) else { return false }
             lpDelete(at: p)
         } else {
-            guard skiplist!.remove(Array(member)) else { return false }
+            guard skiplist!.remove(member) else { return false }
         }
         count -= 1
         return true
@@ -277,7 +282,7 @@ public final class SortedSet {
             for _ in 0..<(2 * r.count) { to = Listpack.end(list, to) }
             Listpack.delete(&lp!, from: from, to: to, count: 2 * r.count)
         } else {
-            for m in skiplist!.members(ranks: r.lowerBound...(r.upperBound - 1)) { skiplist!.remove(m) }
+            skiplist!.removeRanks(r)
         }
         count -= r.count
         return r.count
@@ -292,7 +297,7 @@ public final class SortedSet {
             return SortedSet(listpack: copy, count: count)
         }
         let z = ZSkipList()
-        forEach { m, s in z.insert(Array(m), score: s) }
+        forEach { m, s in z.insert(m, score: s) }
         return SortedSet(skiplist: z)
     }
 }

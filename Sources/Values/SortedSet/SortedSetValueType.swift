@@ -13,18 +13,12 @@ extension SortedSet: ValueType {
     public var rdbType: UInt8 { isListpack ? SortedSet.rdbTypeListpack : SortedSet.rdbTypeZSet2 }
     public var isEmptyCollection: Bool { count == 0 }
 
-    /// The object and its listpack block; or the skiplist's node and level arenas, each
-    /// member's bytes, and the member table's slots (objectComputeSize counts the same parts).
+    /// The object and its listpack block; or the skiplist's node and level arrays, its
+    /// member arena and index (objectComputeSize counts the same parts).
     public var memoryUsage: Int {
         let object = MemoryLayout<SortedSet>.size + 16
         if let lp { return object + vk_malloc_usable_size(lp) }
-        let z = skiplist!
-        var total = object + MemoryLayout<ZSkipList>.size + 16
-        total += z.nodes.capacity * MemoryLayout<ZSkipList.Node>.stride
-        total += z.levels.capacity * MemoryLayout<ZSkipList.Level>.stride
-        for n in z.nodes { total += 32 + n.member.count }
-        total += z.index.capacity * (MemoryLayout<[UInt8]>.stride + MemoryLayout<Int32>.stride + 1)
-        return total
+        return object + skiplist!.memoryUsage
     }
 
     /// OBJ_ZSET (3), then for each element the SHA1 of a digest with the member and the

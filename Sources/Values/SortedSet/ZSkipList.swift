@@ -1,16 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The big sorted set's encoding (Redis's "skiplist": zskiplist + dict): a skiplist ordered
 /// by (score, member) whose links carry spans, so rank, nth-element and range bounds are
-/// O(log n), plus a member -> score table for O(1) ZSCORE and finding a member to delete.
+/// O(log n), plus a member -> node index for O(1) ZSCORE and finding a member to delete.
 ///
 /// Why a skiplist and not an order-statistic B+tree (Dragonfly's sorted_map, ~40% leaner):
 /// Redis's algorithm is short, well known and its span arithmetic can be checked against
-/// a sorted-array model in a unit test; a B+tree with counted children needs node splits,
-/// merges and rebalancing that would not have been as sure in the time given. The nodes
-/// live in one arena array addressed by Int32 and their levels in another (no object per
-/// node, no level array per node, no ARC chain to release recursively when a long list is
-/// freed); the member table maps to nodes, so a score change that keeps a node between its
-/// neighbours is made in place (zslUpdateScore). Swapping the arenas for B+tree pages later
-/// keeps this type's interface.
+/// a sorted-array model in a unit test. The leanness comes from the layout instead, with
+/// no heap object per member (Redis: a node with its level array, an sds, a dictEntry and
+/// a bucket, ~112 B for a 13-byte member; here ~75):
+/// - nodes are 24-byte records in one array, addressed by Int32; their levels (forward,
+///   span: 8 bytes each, 1.33 per node on average) in a second array;
+/// - member bytes are packed, length first, in one byte arena; a removed member leaves
+///   garbage there, compacted (walking the list) once it passes half of the arena;
+/// - the member index is an open-addressing table of 8-byte slots (32-bit hash, node id),
+///   linear probing with backward-shift deletion, compared against the arena's bytes:
+///   no key copy, and the member is hashed once per lookup with one bulk SipHash.
+/// A score change that keeps a node between its neighbours is made in place; one that
+/// moves it relinks the same node (zslUpdateScore), its member bytes untouched.
 public final class ZSkipList {
     static let maxLevel = 32
 
@@ -20,15 +29,27 @@ public final class ZSkipList {
     }
 
     struct Node {
-        var member: [UInt8]
         var score: Double
+        /// The member's record in the arena (low 56 bits) and the node's height (high 8).
+        var ref: UInt64
         var backward: Int32      // 0: none (the first node)
         var levelBase: Int32     // its `height` levels in `levels` from here
-        var height: Int32
+
+        @inline(__always) var memberOffset: Int { Int(ref & ZSkipList.offsetMask) }
+        @inline(__always) var height: Int { Int(ref >> 56) }
     }
 
-    var nodes: [Node]
-    var levels: [Level]
+    static let offsetMask: UInt64 = (1 << 56) - 1
+    static let recordHeader = 4  // u32 member length
+
+    /// Node 0 is the header. Raw growable buffers rather than arrays: no bounds or
+    /// uniqueness check on the hot walks, and growth by half rather than doubling.
+    var nodes: UnsafeMutablePointer<Node>
+    var nodeCount = 1
+    var nodeCapacity = 16
+    var levels: UnsafeMutablePointer<Level>
+    var levelCount = ZSkipList.maxLevel
+    var levelCapacity = 64
     var freeSlots: [Int32] = []
     /// Released level blocks by height, for reuse.
     var freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
@@ -36,21 +57,170 @@ public final class ZSkipList {
     public private(set) var count = 0
     var level = 1
     var random: UInt64 = 0x9E37_79B9_7F4A_7C15
-    /// Member -> node (the dict of Redis's zset).
-    var index: [[UInt8]: Int32] = [:]
+
+    /// Member records: u32 length, then the bytes.
+    var arena: UnsafeMutableRawPointer
+    var arenaCapacity = 64
+    var arenaUsed = 0
+    var garbage = 0
+
+    /// Member -> node: slots of (hash << 32 | node id), 0 empty; a power-of-two count.
+    var slots: UnsafeMutablePointer<UInt64>
+    var slotCapacity = 8
 
     public init() {
-        nodes = [Node(member: [], score: 0, backward: 0, levelBase: 0, height: Int32(ZSkipList.maxLevel))]
-        levels = Array(repeating: Level(), count: ZSkipList.maxLevel)
+        nodes = malloc(nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
+        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << 56, backward: 0, levelBase: 0)
+        levels = calloc(levelCapacity, MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
+        arena = malloc(arenaCapacity)!
+        slots = calloc(slotCapacity, 8)!.bindMemory(to: UInt64.self, capacity: slotCapacity)
+    }
+
+    deinit {
+        free(nodes)
+        free(levels)
+        free(arena)
+        free(slots)
+    }
+
+    /// Capacity for `needed` elements: doubling while small, then by half.
+    private static func grown(_ capacity: Int, toHold needed: Int) -> Int {
+        var c = capacity
+        while c < needed { c = c < 1 << 16 ? c * 2 : c + c / 2 }
+        return c
     }
 
     /// Where node `n`'s level `i` is in `levels`.
     @inline(__always) func at(_ n: Int32, _ i: Int) -> Int { Int(nodes[Int(n)].levelBase) + i }
 
-    public func score(of member: [UInt8]) -> Double? { index[member].map { nodes[Int($0)].score } }
+    // MARK: Members
 
-    /// Every member (no order).
-    public var members: Dictionary<[UInt8], Int32>.Keys { index.keys }
+    /// Node `n`'s member bytes (valid until the next write).
+    @inline(__always) func member(_ n: Int32) -> UnsafeRawBufferPointer {
+        let o = nodes[Int(n)].memberOffset
+        let length = Int(arena.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+        return UnsafeRawBufferPointer(start: arena + o + ZSkipList.recordHeader, count: length)
+    }
+
+    private func appendMember(_ m: UnsafeRawBufferPointer) -> Int {
+        let size = ZSkipList.recordHeader + m.count
+        if arenaUsed + size > arenaCapacity {
+            var c = arenaCapacity
+            while arenaUsed + size > c { c = c < 1 << 20 ? c * 2 : c + c / 2 }
+            arena = realloc(arena, c)!
+            arenaCapacity = c
+        }
+        let o = arenaUsed
+        arena.storeBytes(of: UInt32(m.count), toByteOffset: o, as: UInt32.self)
+        if m.count > 0 { (arena + o + ZSkipList.recordHeader).copyMemory(from: m.baseAddress!, byteCount: m.count) }
+        arenaUsed += size
+        return o
+    }
+
+    /// Copies the live members into a fresh arena in list order, once garbage passes half.
+    private func compactIfWasteful() {
+        guard garbage > 4096 && garbage * 2 > arenaUsed else { return }
+        let live = arenaUsed - garbage
+        let capacity = max(64, live + live / 4)
+        let fresh = malloc(capacity)!
+        var used = 0
+        var x = levels[0].forward
+        while x != 0 {
+            let o = nodes[Int(x)].memberOffset
+            let size = ZSkipList.recordHeader + Int(arena.loadUnaligned(fromByteOffset: o, as: UInt32.self))
+            (fresh + used).copyMemory(from: arena + o, byteCount: size)
+            nodes[Int(x)].ref = nodes[Int(x)].ref & ~ZSkipList.offsetMask | UInt64(used)
+            used += size
+            x = levels[at(x, 0)].forward
+        }
+        free(arena)
+        arena = fresh
+        arenaCapacity = capacity
+        arenaUsed = used
+        garbage = 0
+    }
+
+    // MARK: Member index
+
+    @inline(__always) private var slotMask: Int { slotCapacity - 1 }
+
+    /// The slot holding `m` (hashed `h`), or nil.
+    private func findSlot(_ m: UnsafeRawBufferPointer, hash h: UInt32) -> Int? {
+        var i = Int(h) & slotMask
+        while true {
+            let s = slots[i]
+            if s == 0 { return nil }
+            if UInt32(truncatingIfNeeded: s >> 32) == h {
+                let n = Int32(truncatingIfNeeded: s)
+                let b = member(n)
+                if b.count == m.count && (m.count == 0 || memcmp(b.baseAddress!, m.baseAddress!, m.count) == 0) {
+                    return i
+                }
+            }
+            i = (i + 1) & slotMask
+        }
+    }
+
+    /// Node of `m`, or nil.
+    @inline(__always) func find(_ m: UnsafeRawBufferPointer) -> Int32? {
+        findSlot(m, hash: ByteStringTable.hash(m)).map { Int32(truncatingIfNeeded: slots[$0]) }
+    }
+
+    private func placeSlot(_ s: UInt64) {
+        var i = Int(s >> 32) & slotMask
+        while slots[i] != 0 { i = (i + 1) & slotMask }
+        slots[i] = s
+    }
+
+    /// A new slot array of `capacity`, every entry placed again by its stored hash (no
+    /// member is read or hashed).
+    private func resizeSlots(to capacity: Int) {
+        let previous = slots, previousCapacity = slotCapacity
+        slots = calloc(capacity, 8)!.bindMemory(to: UInt64.self, capacity: capacity)
+        slotCapacity = capacity
+        for i in 0..<previousCapacity where previous[i] != 0 { placeSlot(previous[i]) }
+        free(previous)
+    }
+
+    private func indexInsert(_ n: Int32, hash h: UInt32) {
+        if (count + 1) * 4 > slotCapacity * 3 { resizeSlots(to: slotCapacity * 2) }
+        placeSlot(UInt64(h) << 32 | UInt64(UInt32(bitPattern: n)))
+    }
+
+    /// Backward-shift deletion: later members of the cluster that may move into the hole
+    /// do, so no probe meets a false end.
+    private func removeSlot(_ start: Int) {
+        let mask = slotMask
+        var hole = start, j = start
+        while true {
+            j = (j + 1) & mask
+            let s = slots[j]
+            if s == 0 { break }
+            let k = Int(s >> 32) & mask
+            let movable = hole <= j ? (k <= hole || k > j) : (k <= hole && k > j)
+            if movable {
+                slots[hole] = s
+                hole = j
+            }
+        }
+        slots[hole] = 0
+    }
+
+    // MARK: Reading
+
+    public func score(of m: UnsafeRawBufferPointer) -> Double? { find(m).map { nodes[Int($0)].score } }
+    public func score(of m: [UInt8]) -> Double? { m.withUnsafeBytes { score(of: $0) } }
+
+    /// The longest member's length (whether the set fits a listpack).
+    public var longestMember: Int {
+        var longest = 0
+        var x = levels[0].forward
+        while x != 0 {
+            longest = max(longest, member(x).count)
+            x = levels[at(x, 0)].forward
+        }
+        return longest
+    }
 
     /// zslRandomLevel: each level with probability 1/4.
     func randomLevel() -> Int {
@@ -66,37 +236,60 @@ public final class ZSkipList {
     }
 
     /// (score, member) order: by score, then by member bytes.
-    @inline(__always) func precedes(_ n: Int32, _ score: Double, _ member: UnsafeRawBufferPointer) -> Bool {
+    @inline(__always) func precedes(_ n: Int32, _ score: Double, _ m: UnsafeRawBufferPointer) -> Bool {
         let s = nodes[Int(n)].score
         if s != score { return s < score }
-        return nodes[Int(n)].member.withUnsafeBytes { compareBytes($0, member) } < 0
+        return compareBytes(member(n), m) < 0
     }
+
+    // MARK: Writing
 
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
-    public func insert(_ member: [UInt8], score: Double) {
-        precondition(index[member] == nil, "zset member inserted twice")
-        let n = withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
-            withUnsafeTemporaryAllocation(of: Int.self, capacity: ZSkipList.maxLevel) { rank in
-                link(member, score: score, update: update, rank: rank)
+    public func insert(_ m: UnsafeRawBufferPointer, score: Double) {
+        let h = ByteStringTable.hash(m)
+        assert(findSlot(m, hash: h) == nil, "zset member inserted twice")
+        let n: Int32
+        if let slot = freeSlots.popLast() {
+            n = slot
+        } else {
+            if nodeCount == nodeCapacity {
+                nodeCapacity = ZSkipList.grown(nodeCapacity, toHold: nodeCount + 1)
+                nodes = realloc(nodes, nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
             }
+            n = Int32(nodeCount)
+            nodeCount += 1
         }
-        index[member] = n
+        // The member's bytes go in first (`m` must not be this set's own bytes: the arena
+        // may move); link compares against the copy.
+        nodes[Int(n)].ref = UInt64(appendMember(m))
+        nodes[Int(n)].score = score
+        withUpdateVectors { update, rank in link(n, member: member(n), update: update, rank: rank) }
+        indexInsert(n, hash: h)
+        count += 1
     }
 
-    private func link(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Int32>,
-                      rank: UnsafeMutableBufferPointer<Int>) -> Int32 {
+    public func insert(_ m: [UInt8], score: Double) { m.withUnsafeBytes { insert($0, score: score) } }
+
+    @inline(__always) private func withUpdateVectors<R>(_ body: (UnsafeMutableBufferPointer<Int32>, UnsafeMutableBufferPointer<Int>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: ZSkipList.maxLevel) { rank in body(update, rank) }
+        }
+    }
+
+    /// Links node `n` (its score and member set, no levels yet) at its place in the order.
+    private func link(_ n: Int32, member m: UnsafeRawBufferPointer, update: UnsafeMutableBufferPointer<Int32>,
+                      rank: UnsafeMutableBufferPointer<Int>) {
+        let score = nodes[Int(n)].score
         var x: Int32 = 0
-        member.withUnsafeBytes { m in
-            for i in stride(from: level - 1, through: 0, by: -1) {
-                rank[i] = i == level - 1 ? 0 : rank[i + 1]
-                while true {
-                    let f = levels[at(x, i)].forward
-                    guard f != 0, precedes(f, score, m) else { break }
-                    rank[i] += Int(levels[at(x, i)].span)
-                    x = f
-                }
-                update[i] = x
+        for i in (0..<level).reversed() {
+            rank[i] = i == level - 1 ? 0 : rank[i + 1]
+            while true {
+                let f = levels[at(x, i)].forward
+                guard f != 0, precedes(f, score, m) else { break }
+                rank[i] += Int(levels[at(x, i)].span)
+                x = f
             }
+            update[i] = x
         }
         let lvl = randomLevel()
         if lvl > level {
@@ -112,12 +305,17 @@ public final class ZSkipList {
             base = reused
             for i in 0..<lvl { levels[Int(base) + i] = Level() }
         } else {
-            base = Int32(levels.count)
-            levels.append(contentsOf: repeatElement(Level(), count: lvl))
+            if levelCount + lvl > levelCapacity {
+                levelCapacity = ZSkipList.grown(levelCapacity, toHold: levelCount + lvl)
+                levels = realloc(levels, levelCapacity * MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
+            }
+            base = Int32(levelCount)
+            levelCount += lvl
+            for i in 0..<lvl { levels[Int(base) + i] = Level() }
         }
-        let node = Node(member: member, score: score, backward: update[0], levelBase: base, height: Int32(lvl))
-        let n: Int32
-        if let slot = freeSlots.popLast() { n = slot; nodes[Int(n)] = node } else { n = Int32(nodes.count); nodes.append(node) }
+        nodes[Int(n)].levelBase = base
+        nodes[Int(n)].ref = nodes[Int(n)].ref & ZSkipList.offsetMask | UInt64(lvl) << 56
+        nodes[Int(n)].backward = update[0]
         for i in 0..<lvl {
             let u = at(update[i], i), me = Int(base) + i
             levels[me].forward = levels[u].forward
@@ -128,49 +326,61 @@ public final class ZSkipList {
         if lvl < level { for i in lvl..<level { levels[at(update[i], i)].span += 1 } }
         let next = levels[Int(base)].forward
         if next != 0 { nodes[Int(next)].backward = n } else { tail = n }
-        count += 1
-        return n
     }
 
-    /// Removes `member` (zslDelete + dictDelete); false if absent.
-    @discardableResult
-    public func remove(_ member: [UInt8]) -> Bool {
-        guard let target = index.removeValue(forKey: member) else { return false }
+    /// The predecessors of node `target` at each level (zslDelete's search).
+    private func predecessors(of target: Int32, _ update: UnsafeMutableBufferPointer<Int32>) {
         let score = nodes[Int(target)].score
-        withUnsafeTemporaryAllocation(of: Int32.self, capacity: ZSkipList.maxLevel) { update in
-            var x: Int32 = 0
-            member.withUnsafeBytes { m in
-                for i in stride(from: level - 1, through: 0, by: -1) {
-                    while true {
-                        let f = levels[at(x, i)].forward
-                        guard f != 0, precedes(f, score, m) else { break }
-                        x = f
-                    }
-                    update[i] = x
-                }
+        let m = member(target)
+        var x: Int32 = 0
+        for i in (0..<level).reversed() {
+            while true {
+                let f = levels[at(x, i)].forward
+                guard f != 0, precedes(f, score, m) else { break }
+                x = f
             }
-            precondition(levels[at(update[0], 0)].forward == target, "zset skiplist and table disagree")
+            update[i] = x
+        }
+        precondition(levels[at(update[0], 0)].forward == target, "zset skiplist and index disagree")
+    }
+
+    /// Removes `m` (zslDelete + dictDelete); false if absent.
+    @discardableResult
+    public func remove(_ m: UnsafeRawBufferPointer) -> Bool {
+        guard let slot = findSlot(m, hash: ByteStringTable.hash(m)) else { return false }
+        let target = Int32(truncatingIfNeeded: slots[slot])
+        removeSlot(slot)
+        withUpdateVectors { update, _ in
+            predecessors(of: target, update)
             unlink(target, update)
         }
+        release(target)
         return true
     }
 
-    /// zslUpdateScore: in place if the node stays between its neighbours, else moved.
-    public func setScore(_ member: [UInt8], _ score: Double) {
-        guard let n = index[member] else { return }
+    public func remove(_ m: [UInt8]) -> Bool { m.withUnsafeBytes { remove($0) } }
+
+    /// zslUpdateScore: in place if the node stays between its neighbours, else unlinked and
+    /// linked again at its new place (the same node and member bytes).
+    public func setScore(_ m: UnsafeRawBufferPointer, _ score: Double) {
+        guard let n = find(m) else { return }
         let back = nodes[Int(n)].backward, next = levels[at(n, 0)].forward
         if (back == 0 || nodes[Int(back)].score < score) && (next == 0 || nodes[Int(next)].score > score) {
             nodes[Int(n)].score = score
             return
         }
-        remove(member)
-        insert(member, score: score)
+        withUpdateVectors { update, rank in
+            predecessors(of: n, update)
+            unlink(n, update)
+            freeLevels[nodes[Int(n)].height].append(nodes[Int(n)].levelBase)
+            nodes[Int(n)].score = score
+            link(n, member: m, update: update, rank: rank)
+        }
+        count += 1  // unlink counted the node out
     }
 
     /// zslDeleteNode: unlinks node `x` given its predecessors at each level.
-    func unlink(_ x: Int32, _ update: UnsafeMutableBufferPointer<Int32>) {
-        let xi = Int(x)
-        let height = Int(nodes[xi].height)
+    private func unlink(_ x: Int32, _ update: UnsafeMutableBufferPointer<Int32>) {
         for i in 0..<level {
             let u = at(update[i], i)
             if levels[u].forward == x {
@@ -181,50 +391,100 @@ public final class ZSkipList {
             }
         }
         let next = levels[at(x, 0)].forward
-        if next != 0 { nodes[Int(next)].backward = nodes[xi].backward } else { tail = nodes[xi].backward }
+        if next != 0 { nodes[Int(next)].backward = nodes[Int(x)].backward } else { tail = nodes[Int(x)].backward }
         while level > 1 && levels[level - 1].forward == 0 { level -= 1 }
         count -= 1
-        freeLevels[height].append(nodes[xi].levelBase)
-        nodes[xi].member = []
-        freeSlots.append(x)
+    }
+
+    /// Frees an unlinked node (out of the index already): its levels, member bytes and slot.
+    private func release(_ x: Int32) {
         if count == 0 {
-            nodes.removeSubrange(1...)
-            levels.removeSubrange(ZSkipList.maxLevel...)
+            nodeCount = 1
+            levelCount = ZSkipList.maxLevel
             freeSlots = []
             freeLevels = [[Int32]](repeating: [], count: ZSkipList.maxLevel + 1)
             tail = 0
+            arenaUsed = 0
+            garbage = 0
+            arenaCapacity = 64
+            arena = realloc(arena, arenaCapacity)!
+            if slotCapacity > 8 { resizeSlots(to: 8) }
+            return
+        }
+        let node = nodes[Int(x)]
+        freeLevels[node.height].append(node.levelBase)
+        garbage += ZSkipList.recordHeader + Int(arena.loadUnaligned(fromByteOffset: node.memberOffset, as: UInt32.self))
+        freeSlots.append(x)
+        if slotCapacity > 8 && count * 8 < slotCapacity {
+            var c = slotCapacity
+            while c > 8 && count * 4 < c { c >>= 1 }
+            resizeSlots(to: c)
+        }
+        compactIfWasteful()
+    }
+
+    /// Removes the elements of 0-based ranks `start..<end` (zslDeleteRangeByRank): one
+    /// search for the first, then each unlinked in turn.
+    public func removeRanks(_ ranks: Range<Int>) {
+        guard !ranks.isEmpty else { return }
+        withUpdateVectors { update, _ in
+            var x: Int32 = 0
+            var traversed = 0
+            for i in (0..<level).reversed() {
+                while true {
+                    let f = levels[at(x, i)].forward
+                    guard f != 0, traversed + Int(levels[at(x, i)].span) <= ranks.lowerBound else { break }
+                    traversed += Int(levels[at(x, i)].span)
+                    x = f
+                }
+                update[i] = x
+            }
+            var n = levels[at(x, 0)].forward
+            for _ in ranks {
+                let next = levels[at(n, 0)].forward
+                let m = member(n)
+                guard let slot = findSlot(m, hash: ByteStringTable.hash(m)) else {
+                    preconditionFailure("zset skiplist and index disagree")
+                }
+                removeSlot(slot)
+                unlink(n, update)
+                release(n)
+                n = next
+            }
         }
     }
 
-    /// 0-based rank of `member`, nil if absent (zslGetRank minus one).
-    public func rank(of member: [UInt8]) -> Int? {
-        guard let target = index[member] else { return nil }
+    // MARK: Ranks and walks
+
+    /// 0-based rank of `m`, nil if absent (zslGetRank minus one).
+    public func rank(of m: UnsafeRawBufferPointer) -> Int? {
+        guard let target = find(m) else { return nil }
         let score = nodes[Int(target)].score
         var x: Int32 = 0
         var rank = 0
-        return member.withUnsafeBytes { m -> Int? in
-            for i in stride(from: level - 1, through: 0, by: -1) {
-                while true {
-                    let f = levels[at(x, i)].forward
-                    guard f != 0 else { break }
-                    let s = nodes[Int(f)].score
-                    let before = s < score || (s == score && nodes[Int(f)].member.withUnsafeBytes { compareBytes($0, m) } <= 0)
-                    guard before else { break }
-                    rank += Int(levels[at(x, i)].span)
-                    x = f
-                }
-                if x == target { return rank - 1 }
+        for i in (0..<level).reversed() {
+            while true {
+                let f = levels[at(x, i)].forward
+                guard f != 0 else { break }
+                let s = nodes[Int(f)].score
+                let before = s < score || (s == score && compareBytes(member(f), m) <= 0)
+                guard before else { break }
+                rank += Int(levels[at(x, i)].span)
+                x = f
             }
-            return nil
+            if x == target { return rank - 1 }
         }
+        return nil
     }
 
     /// The node at 0-based `rank` (zslGetElementByRank).
     func node(atRank rank: Int) -> Int32 {
+        if rank == 0 { return levels[0].forward }  // the pops' ends: no search
+        if rank == count - 1 { return tail }
         var x: Int32 = 0
         var traversed = 0
         let target = rank + 1
-        for i in stride(from: level - 1, through: 0, by: -1) {
+        for i in (0..<level).reversed() {
             while true {
                 let f = levels[at(x, i)].forward
                 guard f != 0, traversed + Int(levels[at(x, i)].span) <= target else { break }
@@ -241,10 +501,10 @@ public final class ZSkipList {
     public func prefixCount(_ isBefore: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
         var x: Int32 = 0
         var rank = 0
-        for i in stride(from: level - 1, through: 0, by: -1) {
+        for i in (0..<level).reversed() {
             while true {
                 let f = levels[at(x, i)].forward
-                guard f != 0, nodes[Int(f)].member.withUnsafeBytes({ isBefore($0, nodes[Int(f)].score) }) else { break }
+                guard f != 0, isBefore(member(f), nodes[Int(f)].score) else { break }
                 rank += Int(levels[at(x, i)].span)
                 x = f
             }
@@ -252,30 +512,50 @@ public final class ZSkipList {
         return rank
     }
 
-    /// Visits elements from 0-based `rank` on, towards the end or the start, while `body` says so.
+    /// Visits elements from 0-based `rank` on, towards the end or the start, while `body`
+    /// says so. `body` must not change the set.
     public func forEach(fromRank rank: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
         guard rank >= 0 && rank < count else { return }
         var x = node(atRank: rank)
         while x != 0 {
-            let more = nodes[Int(x)].member.withUnsafeBytes { body($0, nodes[Int(x)].score) }
-            guard more else { return }
+            guard body(member(x), nodes[Int(x)].score) else { return }
             x = reverse ? nodes[Int(x)].backward : levels[at(x, 0)].forward
         }
     }
 
-    /// The members of 0-based ranks `start...end`, in order (for deletion by range).
-    public func members(ranks: ClosedRange<Int>) -> [[UInt8]] {
-        var out: [[UInt8]] = []
-        out.reserveCapacity(ranks.count)
-        var x = node(atRank: ranks.lowerBound)
-        for _ in ranks {
-            out.append(nodes[Int(x)].member)
-            x = levels[at(x, 0)].forward
+    // MARK: Scanning
+
+    /// One step of ZSCAN over the member index, as Redis scans the zset's dict: calls
+    /// `body` for the members whose home slot is the cursor's bucket and returns the next
+    /// cursor (reverse-binary, 0 when done). A member present for the whole scan is
+    /// returned whatever resizes happen between steps: the index is resized at once, and
+    /// deletion only moves a slot within its cluster, never changing its home.
+    public func scan(cursor: UInt64, _ body: (UnsafeRawBufferPointer, Double) -> Void) -> UInt64 {
+        guard count > 0 else { return 0 }
+        let mask = UInt64(slotMask)
+        let bucket = Int(cursor & mask)
+        var i = bucket
+        while slots[i] != 0 {
+            let s = slots[i]
+            if Int(s >> 32) & slotMask == bucket {
+                let n = Int32(truncatingIfNeeded: s)
+                body(member(n), nodes[Int(n)].score)
+            }
+            i = (i + 1) & slotMask
         }
-        return out
+        return ((cursor | ~mask).bitSwapped &+ 1).bitSwapped
     }
 
-    /// Checks the links, spans and the member table against a walk of level 0 (unit tests).
+    // MARK: Size and checks
+
+    /// Bytes held: the node and level arrays, the member arena and the index.
+    public var memoryUsage: Int {
+        MemoryLayout<ZSkipList>.size + 16
+            + nodeCapacity * MemoryLayout<Node>.stride + levelCapacity * MemoryLayout<Level>.stride
+            + freeSlots.capacity * 4 + arenaCapacity + slotCapacity * 8
+    }
+
+    /// Checks the links, spans and the member index against a walk of level 0 (unit tests).
     public func isConsistent() -> Bool {
         var order: [Int32] = []
         var x = levels[0].forward
@@ -286,8 +566,11 @@ public final class ZSkipList {
             prev = x
             x = levels[at(x, 0)].forward
         }
-        guard order.count == count, index.count == count, tail == prev else { return false }
-        for n in order where index[nodes[Int(n)].member] != n { return false }
+        guard order.count == count, tail == prev else { return false }
+        var indexed = 0
+        for i in 0..<slotCapacity where slots[i] != 0 { indexed += 1 }
+        guard indexed == count else { return false }
+        for n in order where find(member(n)) != n { return false }
         var position: [Int32: Int] = [0: 0]
         for (i, n) in order.enumerated() { position[n] = i + 1 }
         for i in 0..<level {
@@ -300,8 +583,9 @@ public final class ZSkipList {
             }
         }
         for j in 1..<max(order.count, 1) {
-            let a = nodes[Int(order[j - 1])], b = nodes[Int(order[j])]
-            if a.score > b.score || (a.score == b.score && a.member.lexicographicallyPrecedes(b.member) == false) { return false }
+            let a = order[j - 1], b = order[j]
+            let sa = nodes[Int(a)].score, sb = nodes[Int(b)].score
+            if sa > sb || (sa == sb && compareBytes(member(a), member(b)) >= 0) { return false }
         }
         return true
     }

@@ -10,7 +10,8 @@ enum HashSampling {
         guard args.count >= 3 else {
             let resp = ctx.resp
             guard let h = HashCommands.hashForRead(ctx, args[1], &out, missing: { $0.writeNull(resp) }) else { return }
-            var rng = SystemRandomNumberGenerator()
+            var rng = ctx.shard.random
+        defer { ctx.shard.random = rng }
             h.randomPair(using: &rng) { f, _ in out.writeBulk(f) }
             return
         }
@@ -46,7 +47,8 @@ enum HashSampling {
             if withValues { out.writeBulk(v) }
         }
         func header(_ n: Int) { out.writeArrayHeader(withValues && !resp3 ? n * 2 : n) }
-        var rng = SystemRandomNumberGenerator()
+        var rng = ctx.shard.random
+        defer { ctx.shard.random = rng }
 
         // CASE 1: repetitions allowed (or a single field).
         if !unique || count == 1 {

@@ -12,7 +12,8 @@ enum SetSampling {
         guard args.count == 3 else {
             let resp = ctx.resp
             guard let s = SetCommands.setForRead(ctx, args[1], &out, missing: { $0.writeNull(resp) }) else { return }
-            var rng = SystemRandomNumberGenerator()
+            var rng = ctx.shard.random
+        defer { ctx.shard.random = rng }
             s.randomMember(using: &rng) { out.writeBulk($0) }
             return
         }
@@ -25,7 +26,8 @@ enum SetSampling {
         guard let s = SetCommands.setForRead(ctx, args[1], &out, missing: { $0.writeArrayHeader(0) }) else { return }
         let count = Int(requested.magnitude)
         if count == 0 { out.writeArrayHeader(0); return }
-        var rng = SystemRandomNumberGenerator()
+        var rng = ctx.shard.random
+        defer { ctx.shard.random = rng }
         // CASE 1: repetitions allowed (or a single member).
         if requested < 0 || count == 1 {
             out.writeArrayHeader(count)
@@ -60,10 +62,7 @@ enum SetSampling {
         case .missing: out.writeNull(ctx.resp); return
         case .found(let found): s = found
         }
-        var rng = SystemRandomNumberGenerator()
-        let member = s.randomMember(using: &rng) { Array($0) }
-        member.withUnsafeBytes { m in
-            s.remove(m)
+        s.popRandom(using: &ctx.shard.random) { m in
             // The effect, not the draw: replicas remove the same member.
             if ctx.replicating { ctx.propagate(.text("SREM"), .bytes(args[1]), .bytes(m)) }
             out.writeBulk(m)
@@ -100,7 +99,8 @@ enum SetSampling {
             return
         }
         out.writeSetHeader(count, ctx.resp)
-        var rng = SystemRandomNumberGenerator()
+        var rng = ctx.shard.random
+        defer { ctx.shard.random = rng }
         let remaining = size - count
         func popped(_ m: UnsafeRawBufferPointer) {
             out.writeBulk(m)

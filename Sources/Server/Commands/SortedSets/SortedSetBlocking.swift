@@ -138,7 +138,8 @@ extension SortedSetCommands {
         ctx.shard.noteModified(db: ctx.db, key: key)
         z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
         let name = max ? "ZPOPMAX" : "ZPOPMIN"
-        if count == -1 { ctx.propagate(.text(name), .bytes(key)) } else { ctx.propagate(.text(name), .bytes(key), .text(String(count))) }
+        // BZMPOP's count as Redis rewrites it: what was there to pop, if less than asked.
+        if count == -1 { ctx.propagate(.text(name), .bytes(key)) } else { ctx.propagate(.text(name), .bytes(key), .text(String(taken))) }
         deleteIfEmpty(ctx, key, z)
     }
 }

@@ -514,60 +514,61 @@ enum SortedSetCommands {
             return
         }
         if incr && pairs > 1 { out.writeError("ERR INCR option supports a single increment-element pair"); return }
-        var scores: [Double] = []
-        scores.reserveCapacity(pairs)
-        for j in 0..<pairs {
-            guard let s = ZScore.parse(args[i + 2 * j]) else { out.writeError(Errors.notFloat); return }
-            scores.append(s)
-        }
-        let key = args[1]
-        let z: SortedSet
-        switch setForWrite(ctx, key, &out) {
-        case .wrongType: return
-        case .found(let found): z = found
-        case .missing:
-            if xx {
-                if incr { out.writeNull(ctx.resp) } else { out.writeInteger(0) }
-                return
+        // Every score is checked before any is applied; on the stack, not an array per call.
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: pairs) { scores in
+            for j in 0..<pairs {
+                guard let s = ZScore.parse(args[i + 2 * j]) else { out.writeError(Errors.notFloat); return }
+                scores[j] = s
             }
-            z = create(ctx, key, firstMemberLength: args[i + 1].count)
-        }
-        var added = 0, updated = 0, processed = 0
-        var score = 0.0
-        var touched = false
-        let limits = LiveConfig.sortedSetLimits
-        for j in 0..<pairs {
-            let member = args[i + 2 * j + 1]
-            var newScore = scores[j]
-            if let current = z.score(member) {
-                if nx { continue }
-                if incr {
-                    newScore += current
-                    if newScore.isNaN {
-                        out.writeError("ERR resulting score is not a number (NaN)")
-                        return
+            let key = args[1]
+            let z: SortedSet
+            switch setForWrite(ctx, key, &out) {
+            case .wrongType: return
+            case .found(let found): z = found
+            case .missing:
+                if xx {
+                    if incr { out.writeNull(ctx.resp) } else { out.writeInteger(0) }
+                    return
+                }
+                z = create(ctx, key, firstMemberLength: args[i + 1].count)
+            }
+            var added = 0, updated = 0, processed = 0
+            var score = 0.0
+            var touched = false
+            let limits = LiveConfig.sortedSetLimits
+            for j in 0..<pairs {
+                let member = args[i + 2 * j + 1]
+                var newScore = scores[j]
+                if let current = z.score(member) {
+                    if nx { continue }
+                    if incr {
+                        newScore += current
+                        if newScore.isNaN {
+                            out.writeError("ERR resulting score is not a number (NaN)")
+                            return
+                        }
                     }
-                }
-                if (lt && newScore >= current) || (gt && newScore <= current) { continue }
-                processed += 1
-                score = newScore
-                if newScore != current {
+                    if (lt && newScore >= current) || (gt && newScore <= current) { continue }
+                    processed += 1
+                    score = newScore
+                    if newScore != current {
+                        if !touched { ctx.shard.noteModified(db: ctx.db, key: key); touched = true }
+                        z.update(member, to: newScore)
+                        updated += 1
+                    }
+                } else if !xx {
                     if !touched { ctx.shard.noteModified(db: ctx.db, key: key); touched = true }
-                    z.update(member, to: newScore)
-                    updated += 1
+                    z.insert(member, score: newScore, limits: limits)
+                    added += 1
+                    processed += 1
+                    score = newScore
                 }
-            } else if !xx {
-                if !touched { ctx.shard.noteModified(db: ctx.db, key: key); touched = true }
-                z.insert(member, score: newScore, limits: limits)
-                added += 1
-                processed += 1
-                score = newScore
             }
-        }
-        if incr {
-            if processed > 0 { writeScore(score, &out, ctx.resp) } else { out.writeNull(ctx.resp) }
-        } else {
-            out.writeInteger(ch ? added + updated : added)
+            if incr {
+                if processed > 0 { writeScore(score, &out, ctx.resp) } else { out.writeNull(ctx.resp) }
+            } else {
+                out.writeInteger(ch ? added + updated : added)
+            }
         }
     }
 

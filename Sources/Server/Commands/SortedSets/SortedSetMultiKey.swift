@@ -22,6 +22,9 @@ extension SortedSetCommands {
     /// A client handler running the command on its keys' shard (see the type's comment).
     static func onKeysShard(countAt: Int, destination: Bool) -> ClientHandler {
         return { w, c, args, call, out in
+            // ZMPOP propagates what it popped (as ZPOPMIN/ZPOPMAX key count, from its part),
+            // as Redis 7.0's genericZpopCommand rewrites it; the others as sent.
+            if argIs(args[0], "zmpop") { call.propagateAs = nil }
             var keys = countedKeys(args, countAt: countAt)
             if destination { keys.insert(1, at: 0) }
             let shard = w.shardOf(args[keys.first ?? 1])
@@ -426,8 +429,8 @@ extension SortedSetCommands {
     // MARK: ZMPOP
 
     /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first key that
-    /// exists; `[key, [[member, score]...]]`, or a null array. Replicas get it as written
-    /// (on the same data it pops the same members).
+    /// exists; `[key, [[member, score]...]]`, or a null array. Replicas get ZPOPMIN or
+    /// ZPOPMAX of that key with the count popped (Redis 7.0's rewrite in genericZpopCommand).
     static func zmpop(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let n = parseStrictInt(args[1]), n >= 1 else { out.writeError("ERR numkeys should be greater than 0"); return }
         guard n < args.count - 2 else { out.writeError(Errors.syntax); return }
@@ -470,6 +473,7 @@ extension SortedSetCommands {
             }
             ctx.shard.noteModified(db: ctx.db, key: key)
             z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
+            ctx.propagate(.text(max ? "ZPOPMAX" : "ZPOPMIN"), .bytes(key), .text(String(taken)))
             deleteIfEmpty(ctx, key, z)
             return
         }

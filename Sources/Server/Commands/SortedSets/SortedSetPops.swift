@@ -127,34 +127,23 @@ extension SortedSetCommands {
         if z.isListpack {
             z.forEachStored { m, scoreText in take(m, scoreText) }
         } else {
-            let from = cursor == 0 ? -Double.infinity : scoreOfCursor(cursor)
-            let start = z.prefixCount { _, s in s < from }
-            var taken = 0
-            var lastScore = 0.0
-            z.forEach(fromRank: start) { m, s in
-                if taken >= count && s != lastScore {
-                    next = cursorOfScore(s)
-                    return false
-                }
-                ZScore.withText(s) { take(m, $0) }
-                taken += 1
-                lastScore = s
-                return true
-            }
+            // As Redis scans the dict: up to 10×count buckets, until count members were visited.
+            var visited = 0
+            var bucketsLeft = count > Int.max / 10 ? Int.max : count * 10
+            next = cursor
+            repeat {
+                next = z.scanStep(cursor: next) { m, s in
+                    visited += 1
+                    ZScore.withText(s) { take(m, $0) }
+                } ?? 0
+                let budgetRemained = bucketsLeft != 0
+                bucketsLeft -= 1
+                if !budgetRemained { break }
+            } while next != 0 && visited < count
         }
         out.writeArrayHeader(2)
         out.writeBulk(string: String(next))
         out.writeArrayHeader(items)
         out.append(body.readable)
-    }
-
-    /// A score's bits ordered as the scores are (never 0 for a real score): ZSCAN's cursor.
-    static func cursorOfScore(_ d: Double) -> UInt64 {
-        let bits = d.bitPattern
-        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
-    }
-
-    static func scoreOfCursor(_ c: UInt64) -> Double {
-        Double(bitPattern: c & (1 << 63) != 0 ? c & ~(1 << 63) : ~c)
     }
 }
