@@ -188,8 +188,8 @@ public final class SortedSet {
     /// The ranks of the elements in a score range: first..<end (empty if none).
     public func ranks(in range: ScoreRange) -> Range<Int> {
         if range.isEmpty { return 0..<0 }
-        let first = prefixCount { !range.aboveMin($1) }
-        let end = prefixCount { range.belowMax($1) }
+        let first = prefixCount(scoresBefore: { !range.aboveMin($0) })
+        let end = prefixCount(scoresBefore: { range.belowMax($0) })
         return first..<max(first, end)
     }
 
@@ -199,6 +199,50 @@ public final class SortedSet {
         let first = prefixCount { m, _ in !range.aboveMin(m) }
         let end = prefixCount { m, _ in range.belowMax(m) }
         return first..<max(first, end)
+    }
+
+    /// The part of a range ZRANGE... LIMIT selects: the rank to start writing from (the
+    /// highest for `reverse`) and how many, skipping `offset` elements and taking at most
+    /// `limit` (>= 0). One search for the near end, then a walk of at most offset + limit
+    /// elements, as Redis's zslFirstInRange walk: finding the far end too cost a second
+    /// descent, the most expensive step on a big set.
+    public func limitedSelection(in range: ScoreRange, offset: Int, limit: Int, reverse: Bool) -> (first: Int, count: Int) {
+        guard limit > 0, offset >= 0, !range.isEmpty else { return (0, 0) }
+        let start = reverse ? prefixCount(scoresBefore: { range.belowMax($0) }) - 1
+            : prefixCount(scoresBefore: { !range.aboveMin($0) })
+        return walkSelection(from: start, offset: offset, limit: limit, reverse: reverse) { _, score in
+            reverse ? range.aboveMin(score) : range.belowMax(score)
+        }
+    }
+
+    public func limitedSelection(in range: LexRange, offset: Int, limit: Int, reverse: Bool) -> (first: Int, count: Int) {
+        guard limit > 0, offset >= 0, !range.isEmpty else { return (0, 0) }
+        let start = reverse ? prefixCount { m, _ in range.belowMax(m) } - 1 : prefixCount { m, _ in !range.aboveMin(m) }
+        return walkSelection(from: start, offset: offset, limit: limit, reverse: reverse) { m, _ in
+            reverse ? range.aboveMin(m) : range.belowMax(m)
+        }
+    }
+
+    private func walkSelection(from start: Int, offset: Int, limit: Int, reverse: Bool,
+                               _ inRange: (UnsafeRawBufferPointer, Double) -> Bool) -> (first: Int, count: Int) {
+        var skipped = 0, taken = 0
+        forEach(fromRank: start, reverse: reverse) { m, score in
+            guard inRange(m, score) else { return false }
+            if skipped < offset {
+                skipped += 1
+                return true
+            }
+            taken += 1
+            return taken < limit
+        }
+        return (reverse ? start - offset : start + offset, taken)
+    }
+
+    /// prefixCount for a test of scores only: the skiplist then never reads a member's
+    /// bytes on the way down (a cache miss per step on a big set).
+    public func prefixCount(scoresBefore isBefore: (Double) -> Bool) -> Int {
+        guard lp != nil else { return skiplist!.prefixCount(scoresBefore: isBefore) }
+        return prefixCount { _, score in isBefore(score) }
     }
 
     /// Visits elements from 0-based `rank` towards the end (or the start) while `body` says so.

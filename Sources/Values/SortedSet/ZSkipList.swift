@@ -512,6 +512,21 @@ public final class ZSkipList {
         return rank
     }
 
+    /// prefixCount with a test of scores alone: members' bytes are not touched.
+    public func prefixCount(scoresBefore isBefore: (Double) -> Bool) -> Int {
+        var x: Int32 = 0
+        var rank = 0
+        for i in (0..<level).reversed() {
+            while true {
+                let f = levels[at(x, i)].forward
+                guard f != 0, isBefore(nodes[Int(f)].score) else { break }
+                rank += Int(levels[at(x, i)].span)
+                x = f
+            }
+        }
+        return rank
+    }
+
     /// Visits elements from 0-based `rank` on, towards the end or the start, while `body`
     /// says so. `body` must not change the set.
     public func forEach(fromRank rank: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {

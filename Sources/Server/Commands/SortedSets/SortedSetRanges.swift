@@ -83,6 +83,12 @@ extension SortedSetCommands {
             return (q.reverse ? z.count - 1 - ranks.lowerBound : ranks.lowerBound, ranks.count)
         }
         if q.offset > 0 && q.offset >= z.count { return (0, 0) }
+        if q.limit >= 0 {
+            if let range = q.scoreRange {
+                return z.limitedSelection(in: range, offset: q.offset, limit: q.limit, reverse: q.reverse)
+            }
+            return z.limitedSelection(in: q.lexRange!, offset: q.offset, limit: q.limit, reverse: q.reverse)
+        }
         let ranks = q.scoreRange.map { z.ranks(in: $0) } ?? z.ranks(in: q.lexRange!)
         guard q.offset >= 0, ranks.count > q.offset else { return (0, 0) }
         let available = ranks.count - q.offset
