@@ -106,7 +106,7 @@ enum HLL {
     /// Register `i` of dense registers (`registerBytes` bytes): the 6 bits from bit 6i up.
     @inline(__always)
     static func register(_ r: UnsafePointer<UInt8>, _ i: Int) -> UInt8 {
-        let byte = i * 6 >> 3, shift = i * 6 & 7
+        let byte = (i * 6) >> 3, shift = (i * 6) & 7
         let b0 = UInt(r[byte])
         // Only a register starting at bit 4 or 6 of its byte reaches into the next.
         let b1 = shift > 2 ? UInt(r[byte + 1]) : 0
@@ -115,7 +115,7 @@ enum HLL {
 
     @inline(__always)
     static func setRegister(_ r: UnsafeMutablePointer<UInt8>, _ i: Int, _ value: UInt8) {
-        let byte = i * 6 >> 3, shift = i * 6 & 7
+        let byte = (i * 6) >> 3, shift = (i * 6) & 7
         let v = UInt(value & 63)
         r[byte] = UInt8(truncatingIfNeeded: (UInt(r[byte]) & ~(63 << shift)) | (v << shift))
         if shift > 2 {
@@ -250,8 +250,8 @@ enum HLL {
         }
     }
 
-    /// Calls `val` for every VAL run of a sparse body (first register, length, value),
-    /// stopping where a run would pass the last register; false unless the runs cover
+    /// Calls `val` for every VAL run of a sparse body (first register, length, value);
+    /// false, as soon as a run would pass the last register, or unless the runs cover
     /// exactly 16384 registers (the loop of hllSparseToDense and hllMerge).
     @inline(__always)
     static func decodeSparse(_ body: UnsafeRawBufferPointer, _ val: (Int, Int, UInt8) -> Void) -> Bool {
@@ -268,7 +268,7 @@ enum HLL {
                 p += 2
             } else {
                 let run = Int(op & 3) + 1
-                if run + i > registerCount { break }
+                if run + i > registerCount { return false }
                 val(i, run, (op >> 2 & 0x1f) + 1)
                 i += run
                 p += 1
