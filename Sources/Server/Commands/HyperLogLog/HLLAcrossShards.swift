@@ -159,9 +159,9 @@ enum HLLAcrossShards {
                 let reply = op.reply(part)
                 let start = bodies[part].lowerBound + keysOfPart[part].count
                 if reply[start] == 1 { dense = true }
-                for j in 0..<HLL.registerCount {
-                    let v = reply[start + 1 + j]
-                    if v > registers[j] { registers[j] = v }
+                registers.withUnsafeMutableBufferPointer { r in
+                    let part = reply.baseAddress!.assumingMemoryBound(to: UInt8.self) + start + 1
+                    for j in 0..<HLL.registerCount where part[j] > r[j] { r[j] = part[j] }
                 }
             }
             op.state = 1
