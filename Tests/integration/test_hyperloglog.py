@@ -272,3 +272,29 @@ def test_hll_writes_reach_replicas(server, make_server, make_redis, kind):
     m.cmd("PFCOUNT", a, b)
     wait_same_data(m, r)
     assert r.cmd("GET", "merged") == m.cmd("GET", "merged")
+
+
+def test_transactions_and_watch(both):
+    """PFCOUNT/PFMERGE of keys on two shards inside MULTI; a PFCOUNT that writes the cache
+    aborts a WATCHing transaction, one that reads a valid cache does not (as in Redis)."""
+    redis, vk = both
+    a, b, c = keys_on_two_shards("mx", count=3)
+    results = []
+    for conn, port in ((redis, redis.sock.getpeername()[1]), (vk, vk.sock.getpeername()[1])):
+        out = [conn.cmd("PFADD", a, "1", "2"), conn.cmd("PFADD", b, "3"), conn.cmd("MULTI")]
+        for cmd in [("PFCOUNT", a, b), ("PFMERGE", c, a, b), ("PFCOUNT", c), ("PFADD", a, "9"), ("GET", c),
+                    ("PFDEBUG", "ENCODING", c)]:
+            out.append(conn.cmd(*cmd))
+        out.append(conn.cmd("EXEC"))
+        other = Conn(port)
+        conn.cmd("PFADD", "w", "x")
+        for _ in range(2):
+            conn.cmd("WATCH", "w")
+            other.cmd("PFCOUNT", "w")  # writes the cache the first time only
+            conn.cmd("MULTI")
+            conn.cmd("PING")
+            out.append(conn.cmd("EXEC"))
+        other.close()
+        results.append(out)
+    assert results[0] == results[1]
+    assert results[1][-2:] == [None, ["PONG"]]

@@ -161,7 +161,7 @@ enum HLLAcrossShards {
                 if reply[start] == 1 { dense = true }
                 registers.withUnsafeMutableBufferPointer { r in
                     let part = reply.baseAddress!.assumingMemoryBound(to: UInt8.self) + start + 1
-                    for j in 0..<HLL.registerCount where part[j] > r[j] { r[j] = part[j] }
+                    for j in 0..<HLL.registerCount { r[j] = Swift.max(r[j], part[j]) }  // branchless: vectorizes
                 }
             }
             op.state = 1
