@@ -4,7 +4,9 @@ PFDEBUG and PFSELFTEST replies byte for byte in RESP2 and RESP3, the HLL strings
 counts over cardinalities up to 100k, hll-sparse-max-bytes, HLLs moved between the servers
 with GET/SET, corrupt HLL strings (refused with Redis's errors, never a crash), keys on two
 shards, and what replicas receive."""
+import os
 import random
+import shutil
 
 import pytest
 
@@ -198,6 +200,61 @@ def test_corrupt_hlls_refused_like_redis(both):
                     diffs.append("%r on %r:\n  redis     %r\n  valkeyper %r" % (cmd, value, e[:200], a[:200]))
     assert vk.cmd("PING") == "PONG"
     assert not diffs, "%d differences, first:\n%s" % (len(diffs), "\n".join(diffs[:5]))
+
+
+def test_random_sparse_bodies_like_redis(both):
+    """Sparse bodies made of random ZERO, XZERO and VAL opcodes (covering too few or too many
+    registers, cut mid-opcode): every command replies and leaves the strings as redis-server does."""
+    redis, vk = both
+    rng = random.Random(5)
+    diffs = []
+    for _ in range(500):
+        ops = []
+        for _ in range(rng.randrange(0, 12)):
+            kind = rng.random()
+            if kind < 0.4:
+                ops.append(rng.randrange(0, 64))
+            elif kind < 0.7:
+                ops += [0x40 | rng.randrange(64), rng.randrange(256)]
+            else:
+                ops.append(0x80 | rng.randrange(128))
+        if rng.random() < 0.3 and ops:
+            ops = ops[:-1]
+        value = b"HYLL\x01" + b"\x00" * 11 + bytes(ops)
+        commands = [("SET", "z", value), ("PFCOUNT", "z"), ("SET", "z", value),
+                    ("PFADD", "z", *("q%d" % i for i in range(rng.randrange(1, 30)))), ("GET", "z"),
+                    ("SET", "z", value), ("PFDEBUG", "DECODE", "z"), ("PFDEBUG", "TODENSE", "z"), ("GET", "z"),
+                    ("SET", "z", value), ("PFMERGE", "m", "z"), ("GET", "m"), ("DEL", "m"), ("PFCOUNT", "z", "nokey")]
+        for cmd, e, a in zip(commands, pipelined(redis, commands), pipelined(vk, commands)):
+            if e != a:
+                diffs.append("%r on %r:\n  redis     %r\n  valkeyper %r" % (cmd, value, e[:200], a[:200]))
+    assert not diffs, "%d differences, first:\n%s" % (len(diffs), "\n".join(diffs[:5]))
+
+
+def test_hlls_carried_by_rdb_both_ways(make_server, make_redis, tmp_path):
+    """HLLs (sparse, dense, cached or not) saved by redis-server load here and count the same,
+    and the other way round."""
+    dirs = [tmp_path / name for name in ("r1", "v", "r2")]
+    for d in dirs:
+        d.mkdir()
+    r = make_redis("--save", "", data_dir=dirs[0]).conn()
+    r.cmd("PFADD", "sparse", *("s%d" % i for i in range(300)))
+    r.cmd("PFADD", "dense", *("d%d" % i for i in range(20000)))
+    r.cmd("PFADD", "cached", "a", "b", "c")
+    r.cmd("PFCOUNT", "cached")
+    keys = ("sparse", "dense", "cached")
+    before = [(r.cmd("PFCOUNT", k), r.cmd("GET", k)) for k in keys]
+    assert r.cmd("SAVE") == "OK"
+    shutil.copy(os.path.join(dirs[0], "dump.rdb"), os.path.join(dirs[1], "dump.rdb"))
+    v = make_server(data_dir=dirs[1]).conn()
+    assert [(v.cmd("PFCOUNT", k), v.cmd("GET", k)) for k in keys] == before
+    v.cmd("PFADD", "sparse", "more")
+    v.cmd("PFMERGE", "merged", *keys)
+    after = [(v.cmd("PFCOUNT", k), v.cmd("GET", k)) for k in keys + ("merged",)]
+    assert v.cmd("SAVE") == "OK"
+    shutil.copy(os.path.join(dirs[1], "dump.rdb"), os.path.join(dirs[2], "dump.rdb"))
+    r2 = make_redis("--save", "", data_dir=dirs[2]).conn()
+    assert [(r2.cmd("PFCOUNT", k), r2.cmd("GET", k)) for k in keys + ("merged",)] == after
 
 
 def test_random_strings_never_crash(server):
