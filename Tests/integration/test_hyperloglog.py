@@ -84,6 +84,13 @@ BASICS = [
     ("SET", "cached", b"HYLL\x01\x00\x00\x00\x39\x05\x00\x00\x00\x00\x00\x00\x7f\xff"), ("PFCOUNT", "cached"),
     ("PFCOUNT", "cached", "nokey"), ("PFADD", "cached"), ("PFCOUNT", "cached"), ("PFADD", "cached", "q"),
     ("PFCOUNT", "cached"), ("GET", "cached"),
+    # Redis's hyperloglog.tcl corruptions: a tail appended, the magic or the encoding overwritten.
+    ("PFADD", "c1", "a", "b", "c"), ("APPEND", "c1", "hello"), ("PFCOUNT", "c1"), ("PFADD", "c1", "d"),
+    ("PFADD", "c2", "a", "b", "c"), ("SETRANGE", "c2", "0", "0123"), ("PFCOUNT", "c2"),
+    ("PFADD", "c3", "a", "b", "c"), ("SETRANGE", "c3", "4", "x"), ("PFCOUNT", "c3"),
+    ("PFADD", "c4", "a", "b", "c"), ("SETRANGE", "c4", "4", b"\x00"), ("PFCOUNT", "c4"), ("PFADD", "c4", "z"),
+    ("PFADD", "c5", "a", "b", "c"), ("PFCOUNT", "c5"), ("GETRANGE", "c5", "15", "15"), ("PFADD", "c5", "a", "b", "c"),
+    ("GETRANGE", "c5", "15", "15"), ("PFADD", "c5", "1", "2", "3"), ("GETRANGE", "c5", "15", "15"),
 ]
 
 
@@ -255,6 +262,23 @@ def test_hlls_carried_by_rdb_both_ways(make_server, make_redis, tmp_path):
     shutil.copy(os.path.join(dirs[1], "dump.rdb"), os.path.join(dirs[2], "dump.rdb"))
     r2 = make_redis("--save", "", data_dir=dirs[2]).conn()
     assert [(r2.cmd("PFCOUNT", k), r2.cmd("GET", k)) for k in keys + ("merged",)] == after
+
+
+def test_huge_run_lengths_do_not_overflow(server):
+    """hyperloglog.tcl's overflow cases: XZERO runs summing past 2^31 registers, then a VAL;
+    refused as corrupt (the cache marked invalid, so PFCOUNT of one key reads the body too),
+    nothing written out of bounds."""
+    c = server.conn()
+    xzero = bytes([0x40 | (16383 >> 8), 16383 & 0xff])
+    c.cmd("SET", "hll", b"HYLL\x01" + b"\x00" * 10 + b"\x80" + xzero * (131072 + 1000) + b"\xff")
+    assert str(c.cmd("PFCOUNT", "hll", "hll")).startswith("INVALIDOBJ")
+    assert str(c.cmd("PFDEBUG", "GETREG", "hll")).startswith("INVALIDOBJ")
+    assert str(c.cmd("PFCOUNT", "hll")).startswith("INVALIDOBJ")
+    assert str(c.cmd("PFMERGE", "dst", "hll")).startswith("INVALIDOBJ")
+    c.cmd("SET", "hll", b"HYLL\x01" + b"\x00" * 11 + b"\x3f" * 300000 + b"\xff")
+    assert str(c.cmd("PFCOUNT", "hll", "hll")).startswith("INVALIDOBJ")
+    assert str(c.cmd("PFDEBUG", "TODENSE", "hll")).startswith("INVALIDOBJ")
+    assert c.cmd("PING") == "PONG"
 
 
 def test_random_strings_never_crash(server):
