@@ -137,16 +137,21 @@ enum HLL {
     typealias Histogram = [Int]
 
     static func denseHistogram(_ r: UnsafePointer<UInt8>, into h: inout Histogram) {
-        h.withUnsafeMutableBufferPointer { h in
+        // Four histograms, one per register of each 3-byte group, so consecutive increments
+        // of the same count (most registers hold 0 or 1) do not wait on one another.
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 256) { lanes in
+            lanes.initialize(repeating: 0)
+            let l = lanes.baseAddress!
             var b = r
             for _ in 0..<(registerCount / 4) {
                 let b0 = Int(b[0]), b1 = Int(b[1]), b2 = Int(b[2])
-                h[b0 & 63] += 1
-                h[(b0 >> 6 | b1 << 2) & 63] += 1
-                h[(b1 >> 4 | b2 << 4) & 63] += 1
-                h[(b2 >> 2) & 63] += 1
+                l[b0 & 63] += 1
+                l[64 + ((b0 >> 6 | b1 << 2) & 63)] += 1
+                l[128 + ((b1 >> 4 | b2 << 4) & 63)] += 1
+                l[192 + ((b2 >> 2) & 63)] += 1
                 b += 3
             }
+            for v in 0..<64 { h[v] += Int(l[v] + l[64 + v] + l[128 + v] + l[192 + v]) }
         }
     }
 
@@ -175,19 +180,23 @@ enum HLL {
     /// The estimate of registers held one per byte (PFCOUNT of several keys).
     static func estimate(raw registers: [UInt8]) -> UInt64 {
         var h = Histogram(repeating: 0, count: 64)
-        h.withUnsafeMutableBufferPointer { h in
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 256) { lanes in
+            lanes.initialize(repeating: 0)
+            let l = lanes.baseAddress!
             registers.withUnsafeBytes { r in
-                // Eight zero registers at a time (hllRawRegHisto): unions of small HLLs are mostly zeroes.
+                // Eight zero registers at a time (hllRawRegHisto): unions of small HLLs are
+                // mostly zeroes; else four histograms, as in denseHistogram.
                 var i = 0
                 while i < registerCount {
                     if r.loadUnaligned(fromByteOffset: i, as: UInt64.self) == 0 {
-                        h[0] += 8
+                        l[0] += 8
                     } else {
-                        for k in i..<(i + 8) { h[Int(r[k] & 63)] += 1 }
+                        for k in 0..<8 { l[((k & 3) << 6) | Int(r[i + k] & 63)] += 1 }
                     }
                     i += 8
                 }
             }
+            for v in 0..<64 { h[v] = Int(l[v] + l[64 + v] + l[128 + v] + l[192 + v]) }
         }
         return estimate(h)
     }
