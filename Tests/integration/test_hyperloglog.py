@@ -351,8 +351,13 @@ def test_hll_writes_reach_replicas(server, make_server, make_redis, kind):
     m.cmd("PFADD", "sparse", "p", "q")
     m.cmd("PFDEBUG", "TODENSE", "sparse")
     m.cmd("PFCOUNT", a, b)
+    m.cmd("PFADD", "tx", "a", "b")
+    for command in [("MULTI",), ("PFCOUNT", "tx"), ("PFADD", "tx", "c"), ("PFCOUNT", "tx"), ("PFMERGE", "m2", a, b, "tx"),
+                    ("PFCOUNT", "m2"), ("EXEC",)]:
+        m.cmd(*command)
     wait_same_data(m, r)
-    assert r.cmd("GET", "merged") == m.cmd("GET", "merged")
+    for key in ("merged", "m2", "tx", a):
+        assert r.cmd("GET", key) == m.cmd("GET", key)
 
 
 def test_transactions_and_watch(both):
