@@ -67,7 +67,7 @@ BASICS = [
     ("PFMERGE", "h", "s"), ("PFDEBUG", "GETREG", "s"), ("PFDEBUG", "FOO", "s"),
     ("SADD", "set", "a"), ("PFADD", "set", "a"), ("PFCOUNT", "set"), ("PFCOUNT", "h", "set"), ("PFMERGE", "set", "h"),
     ("PFMERGE", "d", "h", "set", "nokey"), ("EXISTS", "d"), ("PFDEBUG", "ENCODING", "set"),
-    ("PFDEBUG", "FOO", "h"), ("PFDEBUG", "foo", "nokey"), ("PFDEBUG", "GETREG", "nokey"), ("PFDEBUG", "GETREG"),
+    ("PFDEBUG", "FOO", "h"), ("PFDEBUG", "foo", "nokey"), ("PFDEBUG", b"\xff\xfe\r\nx", "h"), ("PFDEBUG", b"a\x00b", "h"), ("PFDEBUG", "GETREG", "nokey"), ("PFDEBUG", "GETREG"),
     ("PFDEBUG", "GETREG", "h", "x"), ("PFADD",), ("PFCOUNT",), ("PFMERGE",), ("PFSELFTEST", "x"),
     ("SET", "short", "HYLL"), ("PFCOUNT", "short"), ("SET", "num", "1234567890123456789"), ("PFADD", "num", "a"),
     ("SET", "enc2", b"HYLL\x02" + b"\x00" * 11 + b"\x7f\xff"), ("PFCOUNT", "enc2"),

@@ -89,11 +89,10 @@ enum HLLAcrossShards {
     /// first error in argument order (taking back the lookups Redis would not have made),
     /// else calls `finish` with the merged registers and whether a source was dense.
     /// `finish` returns true if it replied, false if it added a part whose reply is the answer.
-    @discardableResult
     private static func run(_ w: Worker, _ c: Client, _ args: Arguments, firstSource: Int,
                             _ call: inout CommandCall, _ out: inout ByteBuffer,
                             finish: @escaping (MultiShardOperation, [UInt8], Bool, inout ByteBuffer) -> Bool,
-                            prepare: (MultiShardOperation) -> Void = { _ in }) -> Bool {
+                            prepare: (MultiShardOperation) -> Void = { _ in }) {
         var shardOrder: [Int] = []
         var keysOfPart: [[Int]] = []
         var location: [(part: Int, position: Int)] = []
@@ -177,7 +176,6 @@ enum HLLAcrossShards {
         }
         gathered = shardOrder.count
         w.start(op, client: c, call: &call, out: &out)
-        return true
     }
 
     /// The bytes of a bulk reply ("$n\r\n...\r\n") as a range of it.

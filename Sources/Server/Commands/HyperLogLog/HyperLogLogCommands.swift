@@ -174,7 +174,11 @@ enum HyperLogLogCommands {
             guard target.makeDense() else { out.writeError(corrupt); return }
             out.writeInteger(converting ? 1 : 0)
         } else {
-            out.writeError(string: "ERR Unknown PFDEBUG subcommand '\(String(decoding: sub, as: UTF8.self))'")
+            // The name as sent (Redis formats it with %s: up to a NUL byte).
+            var message = Array("ERR Unknown PFDEBUG subcommand '".utf8)
+            message += sub.prefix { $0 != 0 }
+            message.append(UInt8(ascii: "'"))
+            message.withUnsafeBytes { out.writeError(bytes: $0) }
         }
     }
 
