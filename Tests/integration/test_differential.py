@@ -135,6 +135,8 @@ class Generator:
             # bitmaps
             (3, self.setbit), (2, self.getbit), (2, self.bitcount), (2, self.bitpos), (2, self.bitop),
             (2, self.bitfield),
+            # HyperLogLog
+            (3, self.pfadd), (2, self.pfcount), (1, self.pfmerge),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -452,6 +454,18 @@ class Generator:
             if op != "get":
                 args.append(self.integer(-300, 300) if r.random() < 0.7 else b"%d" % r.randint(-2 ** 63, 2 ** 63 - 1))
         return args
+
+    def pfadd(self):
+        r = self.r
+        n = r.choice([0, 1, 1, 3, 10, 60, 400])
+        return [word("pfadd", r), self.key()] + [b"e%d" % r.randint(0, 5000) for _ in range(n)]
+
+    def pfcount(self):
+        return [word("pfcount", self.r)] + self.keys_(1, 3)
+
+    def pfmerge(self):
+        r = self.r
+        return [word("pfmerge", r), self.key()] + (self.keys_(1, 3) if r.random() < 0.9 else [])
 
     def member(self):
         m = self.r.choice(SET_MEMBERS)

@@ -125,7 +125,7 @@ struct CommandSpec: Sendable {
     let summary: String
     let inMulti: InMulti
     /// Write commands propagate as themselves; internal parts say how (default: not at all).
-    let propagation: Propagation
+    private(set) var propagation: Propagation
     let run: CommandRun
     var subcommands: [CommandSpec] = []
     /// What clients read about the command (COMMAND INFO, DOCS, GETKEYS), set by `described`.
@@ -178,6 +178,14 @@ struct CommandSpec: Sendable {
         spec.tips = tips
         spec.keySpecs = keySpecs
         spec.arguments = arguments
+        return spec
+    }
+
+    /// A read command that propagates as itself when it changed data (Redis's PFCOUNT,
+    /// which writes the cardinality it computed into the string's cache).
+    func propagatingAsItself() -> CommandSpec {
+        var spec = self
+        spec.propagation = .asItself
         return spec
     }
 
@@ -242,7 +250,7 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, [StringLCS.spec], KeyCommands.specs, KeyDumpCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, BitmapCommands.specs, ServerCommands.specs, [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
+        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, ServerCommands.specs, [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]

@@ -34,6 +34,8 @@ enum LiveConfig {
     /// `stream-node-max-bytes` and `stream-node-max-entries`: when XADD starts a new node.
     static let streamNodeMaxBytes = Atomic<Int>(StreamNodeLimits.redisDefaults.maxBytes)
     static let streamNodeMaxEntries = Atomic<Int>(StreamNodeLimits.redisDefaults.maxEntries)
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog (header included) before it turns dense.
+    static let hllSparseMaxBytes = Atomic<Int>(3000)
     /// `loglevel` (a Log.Level raw value): the least severe line Log writes.
     static let logLevel = Atomic<Int>(Log.Level.notice.rawValue)
 
@@ -57,6 +59,7 @@ enum LiveConfig {
         debugCommand.store(ProtectedAction(config.value("enable-debug-command")).rawValue, ordering: .relaxed)
         streamNodeMaxBytes.store(config.integer("stream-node-max-bytes"), ordering: .relaxed)
         streamNodeMaxEntries.store(config.integer("stream-node-max-entries"), ordering: .relaxed)
+        hllSparseMaxBytes.store(Int(clamping: UInt64(config.value("hll-sparse-max-bytes")) ?? 3000), ordering: .relaxed)
         logLevel.store(Log.Level(name: config.value("loglevel")).rawValue, ordering: .relaxed)
         // Kept in Values, where hashes and the RDB loader read them.
         HashLimits.maxListpackEntries.store(config.integer("hash-max-listpack-entries"), ordering: .relaxed)
