@@ -240,7 +240,7 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, KeyCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs,
+        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, ServerCommands.specs, DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]

@@ -13,6 +13,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case snapshot, snapshotBegin, load
     case zrangeOut, zsetMulti, zfetch, bzpop
     case setMembers, setStore, lookupStats, smoveCheck
+    case listMulti, listProbe, blockingListPop
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -48,6 +49,9 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .setStore: "__sstore"
         case .lookupStats: "__lookup_stats"
         case .smoveCheck: "__smove_check"
+        case .listMulti: "__listmulti"
+        case .listProbe: "__lprobe"
+        case .blockingListPop: "__blpop"
         }
     }
 }

@@ -1,0 +1,165 @@
+import RESP
+import Shards
+import Values
+
+/// BLPOP, BRPOP, BLMPOP, BLMOVE and BRPOPLPUSH (blockingPopGenericCommand,
+/// blmoveGenericCommand) on the generic blocking machinery (BlockedClients.swift), as the
+/// sorted sets' BZPOP* do: the client's worker checks the arguments in Redis's order and runs
+/// one part on the keys' shard; the part serves from the first non-empty list or leaves a
+/// waiter on every key (`ListWait`) and answers `+BLOCKED`. A push that creates a waited-on
+/// key makes it ready; waiters are served in the order they blocked. Popping consumes, so
+/// the keys (BLMOVE's destination too) must share a shard, as XREADGROUP's streams must.
+/// Replicas get the non-blocking effect: LPOP/RPOP key (with the count taken, for BLMPOP),
+/// LMOVE or RPOPLPUSH. Inside MULTI nothing blocks: a null array at once (a null bulk for
+/// BLMOVE/BRPOPLPUSH, as Redis's CLIENT_DENY_BLOCKING paths answer).
+enum ListBlocking {
+    static let part = CommandTable.shared.index(of: .blockingListPop)
+
+    enum Mode: String { case pop, mpop, move, rpoplpush }
+
+    /// BLPOP/BRPOP key [key ...] timeout.
+    static func bpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
+                     head: Bool) {
+        guard let timeout = SortedSetCommands.parseTimeout(args[args.count - 1], &out) else { return }
+        start(w, c, args, &call, &out, mode: .pop, head: head, count: -1, destination: nil, destinationHead: false,
+              keys: Array(1..<(args.count - 1)), timeout: timeout)
+    }
+
+    /// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]: the timeout is parsed
+    /// after the rest, as lmpopGenericCommand does.
+    static func blmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let parsed = ListAcrossShards.parseMpop(args, countAt: 2, &out) else { return }
+        guard let timeout = SortedSetCommands.parseTimeout(args[1], &out) else { return }
+        start(w, c, args, &call, &out, mode: .mpop, head: parsed.head, count: parsed.count, destination: nil,
+              destinationHead: false, keys: Array(parsed.keys), timeout: timeout)
+    }
+
+    /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout, BRPOPLPUSH source destination timeout.
+    static func blmove(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let (from, to) = ListCommands.moveSides(args, &out) else { return }
+        guard let timeout = SortedSetCommands.parseTimeout(args[args.count - 1], &out) else { return }
+        let mode: Mode = argIs(args[0], "blmove") ? .move : .rpoplpush
+        start(w, c, args, &call, &out, mode: mode, head: from, count: -1, destination: 2, destinationHead: to,
+              keys: [1], timeout: timeout)
+    }
+
+    static func start(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
+                      mode: Mode, head: Bool, count: Int, destination: Int?, destinationHead: Bool, keys: [Int],
+                      timeout: Int64) {
+        call.propagateAs = nil  // the part propagates what it did
+        let shard = w.shardOf(args[keys[0]])
+        let all = destination.map { keys + [$0] } ?? keys
+        if all.contains(where: { w.shardOf(args[$0]) != shard }) {
+            out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            return
+        }
+        let inMulti = call.nesting != nil
+        let deadline: Int64 = inMulti ? -1 : StreamReads.deadline(after: timeout, now: w.nowMs)
+        let resp = c.resp
+        let clientID = c.id
+        let nullBulk = inMulti && (mode == .move || mode == .rpoplpush)
+        let op = MultiShardOperation(client: c) { [unowned w] op, out in
+            let r = op.reply(0)
+            if op.state == 0 && StreamReads.isBlockedMarker(r) {
+                op.state = 1
+                op.remaining = 1
+                w.blockedClients.operationOf[op.clientID] = op.slot
+                return false
+            }
+            if r.elementsEqual(BlockedClient.noAnswer) {
+                if nullBulk { out.writeNull(resp) } else { out.writeNullArray(resp) }
+            } else {
+                out.append(r)
+            }
+            return true
+        }
+        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        var spans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: mode.rawValue),
+                     op.store(string: head ? "left" : "right"), op.store(string: String(count)),
+                     op.store(string: String(deadline))]
+        if let destination { spans.append(op.store(args[destination])) } else { spans.append(op.store(string: "")) }
+        spans.append(op.store(string: destinationHead ? "left" : "right"))
+        for k in keys { spans.append(op.store(args[k])) }
+        op.addPart(shard: shard, command: part, spanIndices: spans)
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// `__blpop mode left|right count deadline destination left|right key...`: serves from
+    /// the first non-empty list, or blocks (deadline -1: never; 0: forever) answering
+    /// `+BLOCKED`, or replies `*-1`.
+    static func partRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let wait = ListWait(mode: Mode(rawValue: String(decoding: args[1], as: UTF8.self)) ?? .pop,
+                            head: argIs(args[2], "left"), count: parseStrictInt(args[3]) ?? -1,
+                            destination: Array(args[5]), destinationHead: argIs(args[6], "left"))
+        let deadline = Int64(parseStrictInt(args[4]) ?? -1)
+        for k in 7..<args.count {
+            switch ListCommands.listForWrite(ctx, args[k], &out) {
+            case .wrongType: return
+            case .missing: continue
+            case .found(let l):
+                wait.serve(ctx, args[k], l, &out)
+                return
+            }
+        }
+        if deadline >= 0, let sink = ctx.sink {
+            ctx.block(part, on: (7..<args.count).map { Array(args[$0]) }, sink: sink, request: wait, deadline: deadline)
+            out.append(StreamReads.blockedMarker)
+            return
+        }
+        out.append(BlockedClient.noAnswer)
+    }
+}
+
+/// What a blocked list pop waits for: a non-empty list at one of its keys (a key holding
+/// something else keeps it waiting, as in Redis).
+struct ListWait: BlockingRequest {
+    let mode: ListBlocking.Mode
+    let head: Bool
+    let count: Int
+    let destination: [UInt8]
+    let destinationHead: Bool
+
+    func serve(_ waiter: BlockedClient, key: UnsafeRawBufferPointer, shard: Shard, _ out: inout ByteBuffer) -> Bool {
+        guard let e = shard.lookup(db: waiter.db, key: key), e.kind == .object, let l = e.object as? ListValue,
+              l.count > 0 else { return false }
+        let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
+        serve(ctx, key, l, &out)
+        return true
+    }
+
+    /// Serves from the non-empty list `l` at `key` (serveClientBlockedOnList) and propagates
+    /// the non-blocking effect.
+    func serve(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ l: ListValue, _ out: inout ByteBuffer) {
+        let side = head ? "LEFT" : "RIGHT"
+        switch mode {
+        case .pop:
+            out.writeArrayHeader(2)
+            out.writeBulk(key)
+            l.withEnd(head: head) { out.writeBulk($0) }
+            l.removeEnds(1, head: head)
+            ListCommands.removed(ctx, key, l)
+            ctx.propagate(.text(head ? "LPOP" : "RPOP"), .bytes(key))
+        case .mpop:
+            let taken = min(count, l.count)
+            out.writeArrayHeader(2)
+            out.writeBulk(key)
+            ListCommands.writeEnd(l, count, head: head, &out)
+            ListCommands.removed(ctx, key, l)
+            ctx.propagate(.text(head ? "LPOP" : "RPOP"), .bytes(key), .text(String(taken)))
+        case .move, .rpoplpush:
+            destination.withUnsafeBytes { dst in
+                var reply = ByteBuffer(capacity: 64)
+                ListCommands.move(ctx, l, key, dst, from: head, to: destinationHead, &reply)
+                let moved = reply.readable.first == UInt8(ascii: "$")
+                out.append(reply.readable)
+                guard moved else { return }
+                if mode == .rpoplpush {
+                    ctx.propagate(.text("RPOPLPUSH"), .bytes(key), .bytes(dst))
+                } else {
+                    ctx.propagate(.text("LMOVE"), .bytes(key), .bytes(dst), .text(side),
+                                  .text(destinationHead ? "LEFT" : "RIGHT"))
+                }
+            }
+        }
+    }
+}

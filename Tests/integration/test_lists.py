@@ -1,0 +1,428 @@
+"""List commands (Redis 7.0's t_list.c) against redis-server 7.0: replies byte for byte in
+RESP2 and RESP3 (errors in Redis's order, WRONGTYPE, arity, missing keys, null shapes),
+quicklist node boundaries (digests and dumps equal to redis-server's), the blocking pops
+(order, timeouts, MULTI, wake-ups from another worker), dumps exchanged with redis-server
+both ways, and writes reaching a redis-server replica with equal digests. Multi-key
+commands run with a hash tag (one shard) and without (keys on several shards)."""
+import os
+import shutil
+import tempfile
+import threading
+import time
+
+import pytest
+
+from support.info import info
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, TEST_SHARDS, shards
+from support.replication import link_up
+from support.resp import Conn, encode
+from support.slots import keys_on_two_shards
+from support.streams import blocked_count
+from support.waiting import wait_until
+
+SERVER_ARGS = ("--enable-debug-command", "yes")
+
+
+@pytest.fixture
+def both(server, redis_port):
+    conns = [Conn(redis_port), server.conn()]
+    for c in conns:
+        assert c.cmd("FLUSHALL") == "OK"
+        c.cmd("CONFIG", "SET", "list-max-listpack-size", "-2")
+        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
+    yield conns
+    for c in conns:
+        c.cmd("CONFIG", "SET", "list-max-listpack-size", "-2")
+        c.close()
+
+
+def same(both, *commands):
+    """Runs each command on both servers; every reply must be equal (all differences listed)."""
+    redis, vk = both
+    diffs = []
+    for args in commands:
+        expected, actual = redis.raw(*args), vk.raw(*args)
+        if actual != expected:
+            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args, expected, actual))
+    assert not diffs, "\n".join(diffs)
+
+
+SCRIPT = [
+    # Pushes and pops, the X forms, counts and their errors.
+    ("RPUSH", "{t}l", "a", "b", "c", "1", "-2", "300000", ""), ("LPUSH", "{t}l", "x", "y"), ("LLEN", "{t}l"),
+    ("LRANGE", "{t}l", "0", "-1"), ("LPUSHX", "{t}nokey", "a"), ("RPUSHX", "{t}nokey", "a"), ("EXISTS", "{t}nokey"),
+    ("LPUSHX", "{t}l", "h1", "h2"), ("RPUSHX", "{t}l", "t1"), ("OBJECT", "ENCODING", "{t}l"), ("TYPE", "{t}l"),
+    ("LPOP", "{t}l"), ("RPOP", "{t}l"), ("LPOP", "{t}l", "2"), ("RPOP", "{t}l", "2"), ("LPOP", "{t}l", "0"),
+    ("LPOP", "{t}nokey"), ("LPOP", "{t}nokey", "2"), ("LPOP", "{t}nokey", "0"), ("RPOP", "{t}nokey", "1"),
+    ("LPOP", "{t}l", "-1"), ("LPOP", "{t}l", "x"), ("LPOP", "{t}nokey", "-1"), ("LPOP", "{t}l", "1", "2"),
+    ("RPOP", "{t}l", "1", "2"), ("LPOP", "{t}l", "9223372036854775807"), ("EXISTS", "{t}l"),
+    ("RPUSH", "{t}l", "a", "b", "c", "d", "e", "a", "b", "c", "a"),
+    # Reads.
+    ("LINDEX", "{t}l", "0"), ("LINDEX", "{t}l", "-1"), ("LINDEX", "{t}l", "9"), ("LINDEX", "{t}l", "-10"),
+    ("LINDEX", "{t}l", "x"), ("LINDEX", "{t}nokey", "x"), ("LINDEX", "{t}nokey", "0"),
+    ("LRANGE", "{t}l", "2", "4"), ("LRANGE", "{t}l", "-3", "-1"), ("LRANGE", "{t}l", "5", "2"),
+    ("LRANGE", "{t}l", "-100", "100"), ("LRANGE", "{t}l", "20", "30"), ("LRANGE", "{t}l", "x", "1"),
+    ("LRANGE", "{t}nokey", "0", "-1"), ("LRANGE", "{t}nokey", "0", "x"), ("LLEN", "{t}nokey"),
+    # LPOS.
+    ("LPOS", "{t}l", "a"), ("LPOS", "{t}l", "a", "RANK", "2"), ("LPOS", "{t}l", "a", "RANK", "-1"),
+    ("LPOS", "{t}l", "a", "RANK", "-2"), ("LPOS", "{t}l", "a", "RANK", "4"), ("LPOS", "{t}l", "a", "COUNT", "0"),
+    ("LPOS", "{t}l", "a", "COUNT", "2"), ("LPOS", "{t}l", "a", "COUNT", "0", "RANK", "-1"),
+    ("LPOS", "{t}l", "a", "COUNT", "0", "MAXLEN", "6"), ("LPOS", "{t}l", "a", "RANK", "-1", "MAXLEN", "2"),
+    ("LPOS", "{t}l", "z"), ("LPOS", "{t}l", "z", "COUNT", "1"), ("LPOS", "{t}nokey", "a"),
+    ("LPOS", "{t}nokey", "a", "COUNT", "1"), ("LPOS", "{t}l", "a", "RANK", "0"), ("LPOS", "{t}l", "a", "RANK", "x"),
+    ("LPOS", "{t}l", "a", "COUNT", "-1"), ("LPOS", "{t}l", "a", "COUNT", "x"), ("LPOS", "{t}l", "a", "MAXLEN", "-1"),
+    ("LPOS", "{t}l", "a", "MAXLEN"), ("LPOS", "{t}l", "a", "BOGUS", "1"), ("LPOS", "{t}l", "a", "RANK", "-9223372036854775808"),
+    ("LPOS", "{t}l", "a", "RANK", "9223372036854775807"),
+    # Edits.
+    ("LSET", "{t}l", "0", "A"), ("LSET", "{t}l", "-1", "Z"), ("LSET", "{t}l", "9", "x"), ("LSET", "{t}l", "x", "y"),
+    ("LSET", "{t}nokey", "0", "x"), ("LSET", "{t}nokey", "x", "x"), ("LRANGE", "{t}l", "0", "-1"),
+    ("LINSERT", "{t}l", "BEFORE", "b", "B0"), ("LINSERT", "{t}l", "after", "c", "C1"), ("LINSERT", "{t}l", "AFTER", "zz", "x"),
+    ("LINSERT", "{t}nokey", "AFTER", "a", "x"), ("LINSERT", "{t}l", "MIDDLE", "a", "x"), ("LINSERT", "{t}nokey", "MIDDLE", "a", "x"),
+    ("LRANGE", "{t}l", "0", "-1"),
+    ("LREM", "{t}l", "1", "b"), ("LREM", "{t}l", "-1", "c"), ("LREM", "{t}l", "0", "a"), ("LREM", "{t}l", "0", "zz"),
+    ("LREM", "{t}l", "x", "a"), ("LREM", "{t}nokey", "x", "a"), ("LREM", "{t}nokey", "1", "a"), ("LRANGE", "{t}l", "0", "-1"),
+    ("RPUSH", "{t}r", "1", "2", "1", "2", "1"), ("LREM", "{t}r", "-2", "1"), ("LRANGE", "{t}r", "0", "-1"),
+    ("LREM", "{t}r", "0", "2"), ("LREM", "{t}r", "5", "1"), ("EXISTS", "{t}r"),
+    ("LTRIM", "{t}l", "1", "-2"), ("LRANGE", "{t}l", "0", "-1"), ("LTRIM", "{t}l", "x", "1"), ("LTRIM", "{t}nokey", "0", "1"),
+    ("LTRIM", "{t}nokey", "x", "1"), ("LTRIM", "{t}l", "5", "2"), ("EXISTS", "{t}l"),
+    # LMOVE, RPOPLPUSH, LMPOP.
+    ("RPUSH", "{t}s", "1", "2", "3"), ("LMOVE", "{t}s", "{t}d", "LEFT", "RIGHT"), ("LMOVE", "{t}s", "{t}d", "right", "left"),
+    ("RPOPLPUSH", "{t}s", "{t}d"), ("EXISTS", "{t}s"), ("LRANGE", "{t}d", "0", "-1"), ("RPOPLPUSH", "{t}nokey", "{t}d"),
+    ("LMOVE", "{t}d", "{t}d", "LEFT", "RIGHT"), ("LRANGE", "{t}d", "0", "-1"), ("RPOPLPUSH", "{t}d", "{t}d"),
+    ("LRANGE", "{t}d", "0", "-1"), ("LMOVE", "{t}d", "{t}d", "UP", "LEFT"), ("LMOVE", "{t}nokey", "{t}d", "LEFT", "UP"),
+    ("SET", "{t}str", "v"), ("LMOVE", "{t}d", "{t}str", "LEFT", "LEFT"), ("RPOPLPUSH", "{t}str", "{t}d"),
+    ("RPOPLPUSH", "{t}nokey", "{t}str"), ("LMOVE", "{t}str", "{t}nokey", "LEFT", "LEFT"), ("LRANGE", "{t}d", "0", "-1"),
+    ("RPUSH", "{t}m1", "a", "b", "c"), ("RPUSH", "{t}m2", "x"),
+    ("LMPOP", "2", "{t}nokey", "{t}m1", "LEFT"), ("LMPOP", "2", "{t}m1", "{t}m2", "RIGHT", "COUNT", "5"),
+    ("LMPOP", "2", "{t}m1", "{t}m2", "LEFT", "COUNT", "5"), ("LMPOP", "2", "{t}m1", "{t}m2", "LEFT"),
+    ("LMPOP", "1", "{t}str", "LEFT"), ("LMPOP", "2", "{t}nokey", "{t}str", "LEFT"), ("LMPOP", "0", "{t}m1", "LEFT"),
+    ("LMPOP", "-1", "{t}m1", "LEFT"), ("LMPOP", "x", "{t}m1", "LEFT"), ("LMPOP", "3", "{t}m1", "LEFT"),
+    ("LMPOP", "1", "{t}m1", "MIDDLE"), ("LMPOP", "1", "{t}m1", "LEFT", "COUNT", "0"), ("LMPOP", "1", "{t}m1", "LEFT", "COUNT"),
+    ("LMPOP", "1", "{t}m1", "LEFT", "COUNT", "1", "COUNT", "2"), ("LMPOP", "1", "{t}m1", "LEFT", "BOGUS"),
+    ("LMPOP", "9223372036854775807", "{t}m1", "LEFT"), ("LMPOP", "2", "{t}m1"),
+    # Non-blocking forms of the blocking pops (nothing waits: the lists have elements).
+    ("RPUSH", "{t}b", "1", "2", "3", "4"), ("BLPOP", "{t}nokey", "{t}b", "0"), ("BRPOP", "{t}b", "0.5"),
+    ("BLMOVE", "{t}b", "{t}d", "LEFT", "LEFT", "0"), ("BRPOPLPUSH", "{t}b", "{t}d", "0"), ("EXISTS", "{t}b"),
+    ("BLMPOP", "0", "1", "{t}d", "RIGHT", "COUNT", "2"), ("BLPOP", "{t}str", "0"), ("BLPOP", "{t}b", "-1"),
+    ("BLPOP", "{t}b", "x"), ("BLPOP", "{t}b", "inf"), ("BLMOVE", "{t}b", "{t}d", "UP", "LEFT", "x"),
+    ("BLMOVE", "{t}d", "{t}str", "LEFT", "LEFT", "0"), ("BLMPOP", "x", "1", "{t}d", "LEFT"),
+    ("BLMPOP", "0", "0", "{t}d", "LEFT"), ("BLMPOP", "-1", "1", "{t}d", "LEFT"), ("BLMPOP", "0", "1", "{t}str", "LEFT"),
+    ("BRPOPLPUSH", "{t}d", "{t}str", "0"), ("BRPOPLPUSH", "{t}d", "{t}d2", "-1"),
+    # Wrong types, arity.
+    ("LPUSH", "{t}str", "a"), ("RPUSHX", "{t}str", "a"), ("LPOP", "{t}str"), ("RPOP", "{t}str", "2"), ("LLEN", "{t}str"),
+    ("LINDEX", "{t}str", "0"), ("LINDEX", "{t}str", "x"), ("LSET", "{t}str", "0", "x"), ("LRANGE", "{t}str", "0", "1"),
+    ("LTRIM", "{t}str", "0", "1"), ("LREM", "{t}str", "0", "a"), ("LINSERT", "{t}str", "BEFORE", "a", "b"),
+    ("LPOS", "{t}str", "a"), ("LPOS", "{t}str", "a", "COUNT", "x"),
+    ("LPUSH", "{t}l"), ("RPUSH",), ("LPOP",), ("LLEN",), ("LINDEX", "{t}l"), ("LSET", "{t}l", "0"), ("LRANGE", "{t}l", "0"),
+    ("LTRIM", "{t}l", "0"), ("LREM", "{t}l", "0"), ("LINSERT", "{t}l", "BEFORE", "a"), ("LPOS", "{t}l"),
+    ("LMOVE", "{t}l", "{t}d", "LEFT"), ("RPOPLPUSH", "{t}l"), ("LMPOP", "1", "{t}l"), ("BLPOP", "{t}l"),
+    ("BLMOVE", "{t}l", "{t}d", "LEFT", "LEFT"), ("BRPOPLPUSH", "{t}l", "{t}d"), ("BLMPOP", "0", "1", "{t}l"),
+    # Binary elements, integers in their encodings, the generic commands.
+    ("RPUSH", "{t}bin", "", "\x00\r\n", "-0", "+1", "007", "9223372036854775807", "-9223372036854775808",
+     "9223372036854775808", "12345678901234567890", "-4096", "4095", "127", "128", "-32768", "8388607"),
+    ("LRANGE", "{t}bin", "0", "-1"), ("LPOS", "{t}bin", "127"), ("LPOS", "{t}bin", "-0"), ("LREM", "{t}bin", "0", "007"),
+    ("DEBUG", "DIGEST-VALUE", "{t}bin", "{t}d", "{t}m1"), ("COPY", "{t}bin", "{t}bin2"), ("LRANGE", "{t}bin2", "0", "-1"),
+    ("RENAME", "{t}bin2", "{t}bin3"), ("LRANGE", "{t}bin3", "0", "-1"), ("OBJECT", "ENCODING", "{t}bin3"), ("DBSIZE",),
+]
+
+
+@pytest.mark.parametrize("tag", ["{t}", ""], ids=["one-shard", "across-shards"])
+@pytest.mark.parametrize("protocol", ["2", "3"])
+def test_replies_are_redis_own(both, protocol, tag):
+    """Without the hash tag the keys of LMOVE, LMPOP... fall on different shards: the
+    replies must not change (the blocking forms need their keys on one shard: left out there)."""
+    for c in both:
+        c.cmd("HELLO", protocol)
+    script = [tuple(a.replace("{t}", tag) for a in args) for args in SCRIPT if tag or not args[0].startswith("B")]
+    same(both, *script)
+    same(both, ("DEBUG", "DIGEST"))
+    assert info(both[1], "keyspace")["db0"] == info(both[0], "keyspace")["db0"]
+
+
+def test_node_fill_follows_the_configured_size(both):
+    """Elements of every size under each list-max-listpack-size (bytes and counts): the
+    same elements, the same digest; quicklist at every size, as Redis 7.0."""
+    sizes = ["-1", "-2", "-5", "1", "3", "128"]
+    for fill in sizes:
+        for c in both:
+            c.cmd("CONFIG", "SET", "list-max-ziplist-size", fill)
+            c.pipeline([("RPUSH" if i % 3 else "LPUSH", "f" + fill, ("%d" % i) * (i % 40) or str(i)) for i in range(600)])
+            c.pipeline([("LINSERT", "f" + fill, "BEFORE", str(i * 7), "ins%d" % i) for i in range(1, 40)])
+        same(both, ("LLEN", "f" + fill), ("LRANGE", "f" + fill, "0", "-1"), ("LINDEX", "f" + fill, "300"),
+             ("OBJECT", "ENCODING", "f" + fill), ("DEBUG", "DIGEST-VALUE", "f" + fill),
+             ("CONFIG", "GET", "list-max-listpack-size"), ("LTRIM", "f" + fill, "17", "-23"),
+             ("LREM", "f" + fill, "0", "1111"), ("LRANGE", "f" + fill, "100", "130"), ("DEBUG", "DIGEST-VALUE", "f" + fill))
+    same(both, ("RPUSH", "one", "a"), ("OBJECT", "ENCODING", "one"), ("DEBUG", "DIGEST"))
+
+
+def test_a_long_list_from_both_ends(both):
+    """LINDEX, LSET and LRANGE anywhere in a list of many nodes."""
+    for c in both:
+        c.pipeline([("RPUSH", "big", "element-%d" % i) for i in range(5000)])
+        c.pipeline([("LPUSH", "big", i) for i in range(3000)])
+    same(both, *[("LINDEX", "big", str(i)) for i in (0, 1, 2999, 3000, 4000, 7999, -1, -8000, -8001, 8000)])
+    same(both, ("LSET", "big", "5000", "mid"), ("LSET", "big", "-2", "end"), ("LRANGE", "big", "4990", "5010"),
+         ("LRANGE", "big", "-5", "-1"), ("LPOS", "big", "mid"), ("LPOS", "big", "7", "RANK", "-1"),
+         ("LPOP", "big", "100"), ("RPOP", "big", "100"), ("LLEN", "big"), ("DEBUG", "DIGEST-VALUE", "big"))
+
+
+def test_blocked_pops_in_the_order_they_blocked(server, r):
+    """Waiters on keys of both shards are served in the order they blocked, each with its
+    command's reply; BLMOVE's element lands in its destination."""
+    conns = [server.conn() for _ in range(5)]
+    a, b = "s1", "s2"   # shards 0 and 1
+    conns[0].send_raw(encode("BLPOP", a, "0"))
+    wait_until(lambda: blocked_count(server) == 1, message="one blocked client")
+    conns[1].send_raw(encode("BLMPOP", "0", "2", "{s1}x", a, "RIGHT", "COUNT", "2"))
+    wait_until(lambda: blocked_count(server) == 2, message="two blocked clients")
+    conns[2].send_raw(encode("BLMOVE", a, "{s1}dst", "LEFT", "RIGHT", "0"))
+    conns[3].send_raw(encode("BRPOPLPUSH", b, "{s2}dst", "0"))
+    conns[4].send_raw(encode("BRPOP", "{s2}x", b, "0"))
+    wait_until(lambda: blocked_count(server) == 5, message="five blocked clients")
+    assert r.cmd("RPUSH", a, "1", "2", "3", "4", "5") == 5
+    assert conns[0].read() == [b"s1", b"1"]
+    assert conns[1].read() == [b"s1", [b"5", b"4"]]
+    assert conns[2].read() == b"2"
+    assert r.cmd("LRANGE", a, "0", "-1") == [b"3"]
+    assert r.cmd("LRANGE", "{s1}dst", "0", "-1") == [b"2"]
+    r.cmd("RPUSH", b, "x", "y")
+    assert conns[3].read() == b"y"
+    assert conns[4].read() == [b"s2", b"x"]
+    assert r.cmd("EXISTS", b) == 0 and r.cmd("LRANGE", "{s2}dst", "0", "-1") == [b"y"]
+    for c in conns:
+        c.close()
+    wait_until(lambda: blocked_count(server) == 0, message="no blocked client")
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_timeouts_and_multi(server, redis_port, protocol):
+    """A timeout answers a null array (BLMOVE too); inside MULTI nothing blocks: a null
+    array, or a null bulk for BLMOVE/BRPOPLPUSH, as redis-server."""
+    pair = [Conn(redis_port), server.conn()]
+    for c in pair:
+        c.cmd("FLUSHALL")
+        c.cmd("HELLO", str(protocol))
+    for cmd in (("BLPOP", "nokey", "0.1"), ("BRPOP", "nokey", "{nokey}2", "0.1"), ("BLMPOP", "0.1", "1", "nokey", "LEFT"),
+                ("BLMOVE", "nokey", "{nokey}d", "LEFT", "LEFT", "0.1"), ("BRPOPLPUSH", "nokey", "{nokey}d", "0.1")):
+        start = time.monotonic()
+        assert pair[1].raw(*cmd) == pair[0].raw(*cmd), cmd
+        assert time.monotonic() - start >= 0.09
+    same(pair, ("MULTI",), ("BLPOP", "nokey", "0"), ("BLMOVE", "nokey", "{nokey}d", "LEFT", "LEFT", "0"),
+         ("BRPOPLPUSH", "nokey", "{nokey}d", "0"), ("BLMPOP", "0", "1", "nokey", "LEFT"), ("RPUSH", "nokey", "a", "b"),
+         ("BLPOP", "nokey", "0"), ("BLMOVE", "nokey", "{nokey}d", "LEFT", "LEFT", "0"), ("EXEC",),
+         ("LRANGE", "{nokey}d", "0", "-1"))
+    if TEST_SHARDS != "1":  # a blocking pop's keys must share a shard
+        assert pair[1].raw("BLPOP", "s1", "s2", "0") == b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
+    for c in pair:
+        c.close()
+
+
+def test_blocked_blmove_onto_a_key_of_another_type(server, redis_port):
+    """The waiter is answered WRONGTYPE when its element arrives and the destination holds
+    another type; the source keeps the element (as redis-server)."""
+    out = []
+    for port in (redis_port, server.port):
+        r, w = Conn(port), Conn(port)
+        r.cmd("FLUSHALL")
+        r.cmd("SET", "{k}d", "str")
+        w.send_raw(encode("BLMOVE", "{k}s", "{k}d", "LEFT", "LEFT", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter")
+        r.cmd("RPUSH", "{k}s", "a")
+        out.append((w.read_raw(), r.raw("LRANGE", "{k}s", "0", "-1"), int(info(r, "clients")["blocked_clients"])))
+        r.close()
+        w.close()
+    assert out[0] == out[1]
+
+
+def test_many_waiters_across_workers(make_server):
+    """With two workers, 200 clients spread over both block on one list and are served in
+    the order they blocked by pushes from connections on either worker."""
+    s = make_server("--threads", "2", "--shards", "2")
+    r1, r2 = s.conn(), s.conn()
+    waiters = []
+    for i in range(200):
+        c = s.conn()
+        c.send_raw(encode("BLPOP", "queue", "0"))
+        waiters.append(c)
+        wait_until(lambda: blocked_count(s) == i + 1, message="waiter %d to block" % i)
+    for i in range(200):
+        (r1 if i % 2 else r2).cmd("RPUSH", "queue", str(i))
+    for i, c in enumerate(waiters):
+        assert c.read() == [b"queue", str(i).encode()]
+        c.close()
+    assert r1.cmd("EXISTS", "queue") == 0
+    wait_until(lambda: blocked_count(s) == 0, message="no blocked client")
+
+
+def test_a_blocked_pop_of_a_closed_client_is_dropped(server, r):
+    c = server.conn()
+    c.send_raw(encode("BLPOP", "gone", "0"))
+    wait_until(lambda: blocked_count(server) == 1, message="one blocked client")
+    c.close()
+    wait_until(lambda: blocked_count(server) == 0, message="no blocked client")
+    assert r.cmd("RPUSH", "gone", "a") == 1
+    assert r.cmd("LLEN", "gone") == 1
+
+
+def test_cross_shard_lmove_is_atomic_under_concurrent_readers(server):
+    """While a writer rotates elements between two lists on different shards, LMPOP-free
+    readers of both (a transaction of two LLENs) always count every element once."""
+    pa, pb = keys_on_two_shards("rot")
+    c = server.conn()
+    c.cmd("DEL", pa, pb)
+    c.cmd("RPUSH", pa, *[str(i) for i in range(50)])
+    stop = threading.Event()
+
+    def mover():
+        w = server.conn()
+        while not stop.is_set():
+            w.cmd("LMOVE", pa, pb, "LEFT", "RIGHT")
+            w.cmd("RPOPLPUSH", pb, pa)
+        w.close()
+    t = threading.Thread(target=mover)
+    t.start()
+    try:
+        for _ in range(200):
+            c.cmd("MULTI")
+            c.cmd("LLEN", pa)
+            c.cmd("LLEN", pb)
+            assert sum(c.cmd("EXEC")) == 50
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(c.cmd("LRANGE", pa, "0", "-1") + c.cmd("LRANGE", pb, "0", "-1"), key=int) == \
+        [str(i).encode() for i in range(50)]
+
+
+def fill_lists(c):
+    c.cmd("RPUSH", "small", "1", "-2", "300000", "9223372036854775807", "a", "")
+    c.pipeline([("RPUSH", "big", "element-%d" % i) for i in range(3000)])
+    c.pipeline([("LPUSH", "ints", str(i * 3)) for i in range(2000)])
+    c.cmd("RPUSH", "huge", "x" * 20000, "y", "z" * 70000)
+    c.cmd("RPUSH", "ttl", "x")
+    c.cmd("PEXPIRE", "ttl", "100000000")
+    c.cmd("SELECT", "3")
+    c.cmd("RPUSH", "in3", "k")
+    c.cmd("SELECT", "0")
+
+
+def list_state(c, dbs=(0, 3)):
+    out = {}
+    for db in dbs:
+        c.cmd("SELECT", db)
+        for k in c.cmd("KEYS", "*"):
+            out[(db, k)] = (c.cmd("LRANGE", k, "0", "-1"), c.cmd("OBJECT", "ENCODING", k),
+                            c.cmd("DEBUG", "DIGEST-VALUE", k), c.cmd("PEXPIRETIME", k) > 0)
+    c.cmd("SELECT", 0)
+    return out
+
+
+@needs_redis
+def test_dumps_exchanged_with_redis(nodes, data_dir):
+    redis_dir = tempfile.mkdtemp(prefix="vk-lists-redis-")
+    try:
+        r = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=redis_dir)
+        rc = r.conn()
+        fill_lists(rc)
+        expected = list_state(rc)
+        digest = rc.cmd("DEBUG", "DIGEST")
+        assert rc.cmd("SAVE") == "OK"
+        r.shutdown("NOSAVE")
+        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
+    finally:
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    a = nodes(*shards(2), "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    assert list_state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
+    assert list_state(rc) == expected
+    assert rc.cmd("DEBUG", "DIGEST") == digest
+
+
+@pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])
+def test_lists_survive_save_and_restart(nodes, data_dir, before, after):
+    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    fill_lists(c)
+    expected = list_state(c)
+    digest = c.cmd("DEBUG", "DIGEST")
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
+    assert list_state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    assert c.cmd("RPUSH", "small", "5") == 7 and c.cmd("LINDEX", "big", "-1") == b"element-2999"
+
+
+@needs_redis
+def test_list_writes_reach_a_redis_replica(nodes):
+    """Pushes, pops, edits, LMOVE and LMPOP across shards and the blocking pops (served at
+    once or later) reach a redis-server replica, which ends with the same digest."""
+    master = nodes("--save", "", *shards(2), "--enable-debug-command", "yes")
+    m = master.conn()
+    fill_lists(m)
+    replica = nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), "--enable-debug-command", "yes",
+                    binary=REDIS_SERVER)
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    rc.cmd("CONFIG", "RESETSTAT")
+    a, b = keys_on_two_shards("rep")
+    waiter = master.conn()
+    for i in range(30):
+        m.cmd("RPUSH", a, str(i), "e%d" % i)
+        m.cmd("LPUSH", b, "b%d" % i)
+        m.cmd("LMOVE", a, b, "LEFT", "RIGHT")
+        m.cmd("RPOPLPUSH", b, a)
+        m.cmd("LMPOP", "2", "nokey", a, "RIGHT", "COUNT", "2")
+        m.cmd("LSET", "big", str(i * 50), "set%d" % i)
+        m.cmd("LINSERT", "big", "AFTER", "element-%d" % (i * 7), "in%d" % i)
+        m.cmd("LREM", "ints", "1", str(i * 9))
+        m.cmd("LTRIM", "ints", "1", "-2")
+        m.cmd("BLPOP", b, "0")
+        m.cmd("BLMPOP", "0", "1", "big", "RIGHT", "COUNT", "3")
+        m.cmd("BLMOVE", "big", "{big}d", "LEFT", "RIGHT", "0")
+        waiter.send_raw(encode("BRPOP", "{w}q", "0"))
+        wait_until(lambda: blocked_count(master) == 1, message="the waiter")
+        m.cmd("RPUSH", "{w}q", "q%d" % i)
+        assert waiter.read() == [b"{w}q", b"q%d" % i]
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
+    stats = info(rc, "commandstats")
+    assert "cmdstat_blpop" not in stats and "cmdstat_brpop" not in stats and "cmdstat_blmove" not in stats
+    assert "cmdstat_lpop" in stats and "cmdstat_rpop" in stats and "cmdstat_lmove" in stats
+
+
+def test_cross_shard_list_writes_reach_a_valkeyper_replica(nodes):
+    master = nodes("--save", "", *shards(2), "--enable-debug-command", "yes")
+    m = master.conn()
+    replica = nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port),
+                    "--enable-debug-command", "yes")
+    rc = replica.conn()
+    wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
+    a, b = keys_on_two_shards("rep")
+    for i in range(40):
+        m.cmd("RPUSH", a, str(i), "m%d" % i)
+        m.cmd("LMOVE", a, b, "RIGHT", "LEFT")
+        m.cmd("LMPOP", "2", b, a, "LEFT", "COUNT", "1")
+        m.cmd("BLMPOP", "0", "1", a, "LEFT")
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
+               message="the replica's digest")
+
+
+def test_scan_type_finds_lists(r):
+    r.cmd("RPUSH", "l1", "a")
+    r.cmd("RPUSH", "l2", "b")
+    r.cmd("SET", "str", "v")
+    found, cursor = set(), "0"
+    while True:
+        cursor, keys = r.cmd("SCAN", cursor, "TYPE", "list")
+        found.update(keys)
+        if cursor == b"0":
+            break
+    assert found == {b"l1", b"l2"}
