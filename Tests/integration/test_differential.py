@@ -1,7 +1,7 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string, hash, set, sorted-set and generic key commands (plus
+Each seed drives one stream of string, hash, list, set, sorted-set and generic key commands (plus
 connection, CLIENT and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
 keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
 ranges). The stream switches between RESP2 and RESP3 and between two connections, and
@@ -132,6 +132,9 @@ class Generator:
             (5, self.zadd), (0.3, self.zadd_many), (2, self.zincrby), (2, self.zrem), (1, self.zcard),
             (2, self.zscore), (1, self.zmscore), (2, self.zcount), (1, self.zlexcount), (2, self.zrank),
             (4, self.zrange), (2, self.zremrange), (2, self.zpop), (2, self.zadd_lex), (3, self.zsetop),
+            # lists
+            (6, self.lpush), (3, self.lpop), (1, self.llen), (2, self.lindex), (2, self.lset), (3, self.lrange),
+            (1, self.ltrim), (2, self.lrem), (2, self.linsert), (2, self.lpos), (2, self.lmove), (1, self.lmpop),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -765,6 +768,73 @@ class Generator:
             args.append(self.integer(-1, 5))
         return args
 
+    # Lists: elements from a small pool so that LREM, LPOS and LINSERT find them.
+
+    def element(self):
+        r = self.r
+        return r.choice([b"a", b"b", b"1", b"-7", b"300000", b"", b"x" * r.randint(50, 300)]) if r.random() < 0.7 \
+            else self.value()
+
+    def lpush(self):
+        r = self.r
+        name = r.choice(["lpush", "rpush", "lpush", "rpush", "lpushx", "rpushx"])
+        return [word(name, r), self.key()] + [self.element() for _ in range(r.choice([1, 1, 2, 5, 40, 300]))]
+
+    def lpop(self):
+        r = self.r
+        args = [word(r.choice(["lpop", "rpop"]), r), self.key()]
+        if r.random() < 0.5:
+            args.append(self.integer(0, 6))
+        return args
+
+    def llen(self):
+        return [word("llen", self.r), self.key()]
+
+    def lindex(self):
+        return [word("lindex", self.r), self.key(), self.integer(-40, 40)]
+
+    def lset(self):
+        return [word("lset", self.r), self.key(), self.integer(-40, 40), self.element()]
+
+    def lrange(self):
+        return [word("lrange", self.r), self.key(), self.integer(-50, 50), self.integer(-50, 50)]
+
+    def ltrim(self):
+        return [word("ltrim", self.r), self.key(), self.integer(-20, 20), self.integer(-20, 400)]
+
+    def lrem(self):
+        return [word("lrem", self.r), self.key(), self.integer(-3, 3), self.element()]
+
+    def linsert(self):
+        r = self.r
+        return [word("linsert", r), self.key(), word(r.choice(["before", "after", "before", "after", "middle"]), r),
+                self.element(), self.element()]
+
+    def lpos(self):
+        r = self.r
+        args = [word("lpos", r), self.key(), self.element()]
+        for option, low, high in (("rank", -3, 3), ("count", 0, 4), ("maxlen", 0, 30)):
+            if r.random() < 0.35:
+                args += [word(option, r), self.integer(low, high)]
+        return args
+
+    def lmove(self):
+        r = self.r
+        if r.random() < 0.3:
+            return [word("rpoplpush", r), self.key(), self.key()]
+        sides = ["left", "right", "left", "right", "up"]
+        return [word("lmove", r), self.key(), self.key(), word(r.choice(sides), r), word(r.choice(sides), r)]
+
+    def lmpop(self):
+        r = self.r
+        n = r.randint(1, 3)
+        keys = [self.key() for _ in range(n)]
+        count = self.integer(n, n) if r.random() < 0.9 else r.choice([b"0", b"-1", b"x", b"%d" % (n + 2)])
+        args = [word("lmpop", r), count] + keys + [word(r.choice(["left", "right"]), r)]
+        if r.random() < 0.5:
+            args += [word("count", r), self.integer(0, 4)]
+        return args
+
     def command(self):
         pick = self.r.uniform(0, self.total_weight)
         for weight, build in self.builders:
@@ -1058,6 +1128,7 @@ class Differ:
                 for name in (b"GET", b"PTTL", b"TYPE", b"HGETALL", b"OBJECT ENCODING"):
                     self.run(name.split() + [key])
                 self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
+                self.run([b"LRANGE", key, b"0", b"-1"])
             for key in LEX_KEYS:
                 self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
 
