@@ -426,3 +426,28 @@ def test_scan_type_finds_lists(r):
         if cursor == b"0":
             break
     assert found == {b"l1", b"l2"}
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_client_unblock(server, redis_port, protocol):
+    """CLIENT UNBLOCK wakes a blocked BLPOP/BLMOVE/BZPOPMIN/XREAD with its timeout reply, or
+    UNBLOCKED with ERROR, and answers 1; 0 for a client that does not wait; as redis-server."""
+    out = []
+    for port in (redis_port, server.port):
+        r, w = Conn(port), Conn(port)
+        r.cmd("FLUSHALL")
+        w.cmd("HELLO", str(protocol))
+        wid = w.cmd("CLIENT", "ID")
+        steps = [r.raw("CLIENT", "UNBLOCK", str(wid)), r.raw("CLIENT", "UNBLOCK", str(wid), "BOGUS")]
+        for blocking, reason in ((("BLPOP", "u", "0"), "TIMEOUT"), (("BLMOVE", "u", "{u}d", "LEFT", "LEFT", "0"), "ERROR"),
+                                 (("BZPOPMIN", "u", "0"), "ERROR"), (("XREAD", "BLOCK", "0", "STREAMS", "u", "$"), "ERROR"),
+                                 (("BLMPOP", "0", "1", "u", "LEFT"), None)):
+            w.send_raw(encode(*blocking))
+            wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter")
+            steps.append(r.raw("CLIENT", "UNBLOCK", str(wid), *([reason] if reason else [])))
+            steps.append(w.read_raw())
+        steps.append(int(info(r, "clients")["blocked_clients"]))
+        out.append(steps)
+        r.close()
+        w.close()
+    assert out[0] == out[1]

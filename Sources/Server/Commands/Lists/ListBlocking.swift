@@ -67,7 +67,7 @@ enum ListBlocking {
                 return false
             }
             if r.elementsEqual(BlockedClient.noAnswer) {
-                if nullBulk { out.writeNull(resp) } else { out.writeNullArray(resp) }
+                if op.unblockedWithError { out.writeError(Worker.unblockedError) } else if nullBulk { out.writeNull(resp) } else { out.writeNullArray(resp) }
             } else {
                 out.append(r)
             }
