@@ -451,3 +451,34 @@ def test_client_unblock(server, redis_port, protocol):
         r.close()
         w.close()
     assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("actions", [
+    [("MULTI",), ("RPUSH", "q", "x"), ("LPOP", "q"), ("EXEC",)],
+    [("MULTI",), ("RPUSH", "q", "x", "y"), ("LPOP", "q"), ("EXEC",)],
+    [("MULTI",), ("RPUSH", "q", "x"), ("RENAME", "q", "{q}2"), ("EXEC",)],
+    [("RPUSH", "{q}src", "a", "b"), ("RENAME", "{q}src", "q")],
+    [("SET", "q", "str"), ("DEL", "q"), ("LPUSH", "q", "z")],
+    [("RPUSH", "{q}src", "a"), ("LMOVE", "{q}src", "q", "LEFT", "LEFT")],
+    [("RPUSH", "{q}src", "a", "b"), ("COPY", "{q}src", "q")],
+], ids=["push-and-pop-in-multi", "push-two-pop-one-in-multi", "push-and-rename-away", "rename-onto",
+        "other-type-first", "lmove-onto", "copy-onto"])
+def test_writes_that_wake_a_blocked_pop(server, redis_port, actions):
+    """A key made ready inside MULTI/EXEC serves its waiter only as EXEC left it; RENAME,
+    COPY and LMOVE onto the key wake it; as redis-server."""
+    out = []
+    for port in (redis_port, server.port):
+        r, w = Conn(port), Conn(port)
+        r.cmd("FLUSHALL")
+        w.send_raw(encode("BLPOP", "q", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter")
+        steps = [r.raw(*a) for a in actions]
+        r.cmd("DEL", "q")
+        r.cmd("RPUSH", "q", "release")
+        steps.append(w.read_raw())
+        steps.append(r.raw("LRANGE", "q", "0", "-1"))
+        steps.append(r.raw("LRANGE", "{q}2", "0", "-1"))
+        out.append(steps)
+        r.close()
+        w.close()
+    assert out[0] == out[1]
