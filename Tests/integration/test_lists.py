@@ -374,6 +374,8 @@ def test_list_writes_reach_a_redis_replica(nodes):
     waiter = master.conn()
     for i in range(30):
         m.cmd("RPUSH", a, str(i), "e%d" % i)
+        m.cmd("BLMOVE", a, b, "RIGHT", "LEFT", "0")   # on two shards, served at once
+        m.cmd("RPUSH", a, "f%d" % i)
         m.cmd("LPUSH", b, "b%d" % i)
         m.cmd("LMOVE", a, b, "LEFT", "RIGHT")
         m.cmd("RPOPLPUSH", b, a)
@@ -389,6 +391,10 @@ def test_list_writes_reach_a_redis_replica(nodes):
         wait_until(lambda: blocked_count(master) == 1, message="the waiter")
         m.cmd("RPUSH", "{w}q", "q%d" % i)
         assert waiter.read() == [b"{w}q", b"q%d" % i]
+        waiter.send_raw(encode("BRPOPLPUSH", "{w}q", b, "0"))   # destination on the other shard
+        wait_until(lambda: blocked_count(master) == 1, message="the waiter")
+        m.cmd("RPUSH", "{w}q", "m%d" % i)
+        assert waiter.read() == b"m%d" % i
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")
@@ -482,3 +488,70 @@ def test_writes_that_wake_a_blocked_pop(server, redis_port, actions):
         r.close()
         w.close()
     assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blmove_across_shards(server, redis_port, protocol):
+    """BLMOVE and BRPOPLPUSH whose destination lives on another shard: served at once,
+    after blocking (by a push, in the order they blocked), timing out, inside MULTI, onto a
+    key of another type, unblocked; the same replies and lists as redis-server."""
+    src, dst = keys_on_two_shards("bm")
+    out = []
+    for port in (redis_port, server.port):
+        r, w1, w2 = Conn(port), Conn(port), Conn(port)
+        for c in (r, w1, w2):
+            c.cmd("HELLO", str(protocol))
+        r.cmd("FLUSHALL")
+        w1id = w1.cmd("CLIENT", "ID")
+        steps = [r.raw("RPUSH", src, "a", "b"), r.raw("BLMOVE", src, dst, "LEFT", "RIGHT", "0"),
+                 r.raw("BRPOPLPUSH", src, dst, "0"), r.raw("EXISTS", src), r.raw("LRANGE", dst, "0", "-1"),
+                 r.raw("BLMOVE", src, dst, "LEFT", "LEFT", "0.05")]
+        w1.send_raw(encode("BLMOVE", src, dst, "RIGHT", "LEFT", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the first waiter")
+        w2.send_raw(encode("BRPOPLPUSH", src, dst, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 2, message="the second waiter")
+        steps.append(r.raw("RPUSH", src, "x"))
+        steps.append(w1.read_raw())
+        steps.append(r.raw("RPUSH", src, "y", "z"))
+        steps.append(w2.read_raw())
+        steps += [r.raw("LRANGE", src, "0", "-1"), r.raw("LRANGE", dst, "0", "-1")]
+        steps += [r.raw("MULTI"), r.raw("BLMOVE", "nokey", dst, "LEFT", "LEFT", "0"),
+                  r.raw("BLMOVE", src, dst, "LEFT", "LEFT", "0"), r.raw("EXEC")]
+        r.cmd("DEL", src)
+        r.cmd("SET", dst, "str")
+        w1.send_raw(encode("BLMOVE", src, dst, "LEFT", "LEFT", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter on a string")
+        steps.append(r.raw("RPUSH", src, "q"))
+        steps.append(w1.read_raw())
+        steps += [r.raw("LRANGE", src, "0", "-1"), r.raw("BLMOVE", src, dst, "LEFT", "LEFT", "0")]
+        r.cmd("DEL", src, dst)
+        w1.send_raw(encode("BLMOVE", src, dst, "LEFT", "LEFT", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter to unblock")
+        steps.append(r.raw("CLIENT", "UNBLOCK", str(w1id), "ERROR"))
+        steps.append(w1.read_raw())
+        steps.append(int(info(r, "clients")["blocked_clients"]))
+        out.append(steps)
+        for c in (r, w1, w2):
+            c.close()
+    assert out[0] == out[1]
+
+
+def test_blmove_waiters_across_shards_are_served_in_order(make_server):
+    """Twenty BLMOVE waiters whose destination is on the other shard, on clients of both
+    workers, get the elements of one push in the order they blocked; nothing is lost or doubled."""
+    s = make_server("--threads", "2", "--shards", "2")
+    src, dst = keys_on_two_shards("order")
+    r = s.conn()
+    waiters = []
+    for i in range(20):
+        c = s.conn()
+        c.send_raw(encode("BLMOVE", src, dst, "LEFT", "RIGHT", "0"))
+        waiters.append(c)
+        wait_until(lambda: blocked_count(s) == i + 1, message="waiter %d to block" % i)
+    assert r.cmd("RPUSH", src, *[str(i) for i in range(25)]) == 25
+    for i, c in enumerate(waiters):
+        assert c.read() == str(i).encode()
+        c.close()
+    assert r.cmd("LRANGE", dst, "0", "-1") == [str(i).encode() for i in range(20)]
+    assert r.cmd("LRANGE", src, "0", "-1") == [str(i).encode() for i in range(20, 25)]
+    wait_until(lambda: blocked_count(s) == 0, message="no blocked client")

@@ -39,6 +39,9 @@ public final class ListValue {
     public private(set) var count = 0
     /// The node fill this list was created with (quicklist->fill).
     public let fill: Int
+    /// Elements promised to cross-shard BLMOVEs woken for this list whose locked move has
+    /// not looked at it yet (never saved or copied): later waiters are only woken for the rest.
+    public var reservedForMoves = 0
     /// One element's encoding, reused so pushes do not allocate.
     private var scratch: [UInt8] = []
 

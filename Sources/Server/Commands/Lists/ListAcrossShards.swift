@@ -19,13 +19,20 @@ enum ListAcrossShards {
     private static let lpushIndex = CommandTable.shared.index(of: "lpush")!
     private static let rpushIndex = CommandTable.shared.index(of: "rpush")!
 
-    /// `__lprobe key` (no hit or miss counted, as lookupKeyWrite): :0 missing, :1 a list,
-    /// WRONGTYPE for another type.
+    /// `__lprobe key [release]` (no hit or miss counted, as lookupKeyWrite): :0 missing, :1 a
+    /// list, WRONGTYPE for another type. `release`: a woken BLMOVE's locked move gives back
+    /// the element promised to it (`ListValue.reservedForMoves`).
     static func probe(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         switch ListCommands.listForWrite(ctx, args[1], &out) {
         case .wrongType: return
         case .missing: out.writeInteger(0)
-        case .found: out.writeInteger(1)
+        case .found(let l):
+            if args.count > 2 {
+                l.reservedForMoves = max(0, l.reservedForMoves - 1)
+                // Judged again once the move lets go: what it leaves may serve other waiters.
+                ctx.shard.blocked.signal(db: ctx.db, key: args[1])
+            }
+            out.writeInteger(1)
         }
     }
 
@@ -190,5 +197,61 @@ enum ListAcrossShards {
         op.addPart(shard: srcShard, command: probePart, spanIndices: [probeName, src])
         op.addPart(shard: dstShard, command: probePart, spanIndices: [probeName, dst])
         w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// The move of a BLMOVE/BRPOPLPUSH across shards whose source was seen non-empty: an
+    /// operation of the server's own under both keys' locks (probe both, pop, push), so
+    /// the element is never in both lists or in neither for anyone. `done` gets the reply
+    /// for the client (the element, or an error), or `ListBlocking.emptyMarker` if the
+    /// source is empty again. Replicas get LMOVE (RPOPLPUSH) as Redis propagates it.
+    static func lockedMove(_ w: Worker, db: Int, resp: RESPVersion, src: [UInt8], dst: [UInt8], from: Bool, to: Bool,
+                           rpoplpush: Bool, done: @escaping ([UInt8]) -> Void) {
+        let srcShard = src.withUnsafeBytes { w.shardOf($0) }, dstShard = dst.withUnsafeBytes { w.shardOf($0) }
+        var srcSpan = 0, dstSpan = 0
+        var popped: [UInt8] = []
+        let op = MultiShardOperation(internalWithDB: db) { op, _ in
+            switch op.state {
+            case 0:
+                let source = op.reply(0), destination = op.reply(1)
+                if source.first == UInt8(ascii: "-") { done(Array(source)); return true }
+                if KeyCommands.isZero(source) { done(ListBlocking.emptyMarker); return true }
+                if destination.first == UInt8(ascii: "-") { done(Array(destination)); return true }
+                op.state = 1
+                op.addPart(shard: srcShard, command: from ? lpopIndex : rpopIndex,
+                           spanIndices: [op.store(string: from ? "lpop" : "rpop"), srcSpan])
+                return false
+            case 1:
+                let r = op.reply(op.parts.count - 1)
+                guard let body = SortedSetCommands.bulkBody(r) else { done(ListBlocking.emptyMarker); return true }
+                popped = Array(body)
+                op.state = 2
+                op.addPart(shard: dstShard, command: to ? lpushIndex : rpushIndex,
+                           spanIndices: [op.store(string: to ? "lpush" : "rpush"), dstSpan, op.store(body)])
+                return false
+            default:
+                var reply = ByteBuffer(capacity: popped.count + 16)
+                if let error = op.firstError() { reply.append(error) } else { reply.writeBulk(popped) }
+                done(Array(reply.readable))
+                return true
+            }
+        }
+        src.withUnsafeBytes { op.lockKey($0, shard: srcShard) }
+        dst.withUnsafeBytes { op.lockKey($0, shard: dstShard) }
+        if w.propagation != nil {
+            var bytes = ByteBuffer(capacity: 64)
+            let sides = [from ? "LEFT" : "RIGHT", to ? "LEFT" : "RIGHT"]
+            bytes.writeArrayHeader(rpoplpush ? 3 : 5)
+            bytes.writeBulk(string: rpoplpush ? "RPOPLPUSH" : "LMOVE")
+            bytes.writeBulk(src)
+            bytes.writeBulk(dst)
+            if !rpoplpush { for s in sides { bytes.writeBulk(string: s) } }
+            op.propagateAs = (db, Array(bytes.readable))
+        }
+        let probeName = op.store(string: InternalCommand.listProbe.name)
+        srcSpan = src.withUnsafeBytes { op.store($0) }
+        dstSpan = dst.withUnsafeBytes { op.store($0) }
+        op.addPart(shard: srcShard, command: probePart, spanIndices: [probeName, srcSpan, op.store(string: "release")])
+        op.addPart(shard: dstShard, command: probePart, spanIndices: [probeName, dstSpan])
+        w.startInternal(op)
     }
 }

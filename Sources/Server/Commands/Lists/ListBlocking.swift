@@ -15,7 +15,9 @@ import Values
 enum ListBlocking {
     static let part = CommandTable.shared.index(of: .blockingListPop)
 
-    enum Mode: String { case pop, mpop, move, rpoplpush }
+    /// `wake`: BLMOVE across shards only waits for the source here (nothing is consumed);
+    /// the move itself is a locked operation (`moveAcrossShards`).
+    enum Mode: String { case pop, mpop, move, rpoplpush, wake }
 
     /// BLPOP/BRPOP key [key ...] timeout.
     static func bpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
@@ -39,8 +41,75 @@ enum ListBlocking {
         guard let (from, to) = ListCommands.moveSides(args, &out) else { return }
         guard let timeout = SortedSetCommands.parseTimeout(args[args.count - 1], &out) else { return }
         let mode: Mode = argIs(args[0], "blmove") ? .move : .rpoplpush
+        if w.shardOf(args[1]) != w.shardOf(args[2]) {
+            // Inside MULTI nothing blocks: LMOVE's cross-shard operation answers (null if empty).
+            if call.nesting != nil { ListAcrossShards.lmove(w, c, args, &call, &out); return }
+            moveAcrossShards(w, c, args, &call, &out, from: from, to: to, timeout: timeout)
+            return
+        }
         start(w, c, args, &call, &out, mode: mode, head: from, count: -1, destination: 2, destinationHead: to,
               keys: [1], timeout: timeout)
+    }
+
+    static let readyMarker: [UInt8] = Array("+READY\r\n".utf8)
+    static let emptyMarker: [UInt8] = Array("+EMPTY\r\n".utf8)
+
+    /// BLMOVE/BRPOPLPUSH with source and destination on two shards, atomic as on one: the
+    /// request waits (without locks) on the source's shard until it holds a list, then an
+    /// operation of the server's own moves the element under both keys' locks
+    /// (`ListAcrossShards.lockedMove`) and hands its reply back; if another client emptied
+    /// the source first, it waits again (behind the waiters that came meanwhile).
+    static func moveAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                 _ out: inout ByteBuffer, from: Bool, to: Bool, timeout: Int64) {
+        call.propagateAs = nil  // the locked move propagates as LMOVE/RPOPLPUSH
+        let srcShard = w.shardOf(args[1])
+        let deadline = StreamReads.deadline(after: timeout, now: w.nowMs)
+        let resp = c.resp
+        let clientID = c.id
+        let db = c.db
+        let src = Array(args[1]), dst = Array(args[2])
+        let rpoplpush = argIs(args[0], "brpoplpush")
+        var waitSpans: [Int] = []
+        let op = MultiShardOperation(client: c) { [unowned w] op, out in
+            let last = op.parts.count - 1
+            let r = op.reply(last)
+            if op.state == 2 {
+                // The locked move's answer.
+                if r.elementsEqual(emptyMarker) {
+                    op.state = 0
+                    op.addPart(shard: srcShard, command: part, spanIndices: waitSpans)
+                    return false
+                }
+                out.append(r)
+                return true
+            }
+            if StreamReads.isBlockedMarker(r) {
+                op.state = 1
+                op.remaining = 1
+                w.blockedClients.operationOf[op.clientID] = op.slot
+                return false
+            }
+            if r.elementsEqual(BlockedClient.noAnswer) {
+                if op.unblockedWithError { out.writeError(Worker.unblockedError) } else { out.writeNullArray(resp) }
+                return true
+            }
+            guard r.elementsEqual(readyMarker) else { out.append(r); return true }
+            op.state = 2
+            op.remaining = 1
+            let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(op.slot), id: op.clientID,
+                                 ticket: UInt32(last))
+            ListAcrossShards.lockedMove(w, db: db, resp: resp, src: src, dst: dst, from: from, to: to,
+                                        rpoplpush: rpoplpush) { [unowned w] bytes in
+                w.blockedClients.answers.append((sink, part, bytes))
+            }
+            return false
+        }
+        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        waitSpans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: Mode.wake.rawValue),
+                     op.store(string: from ? "left" : "right"), op.store(string: "-1"),
+                     op.store(string: String(deadline)), op.store(string: ""), op.store(string: "left"), op.store(args[1])]
+        op.addPart(shard: srcShard, command: part, spanIndices: waitSpans)
+        w.start(op, client: c, call: &call, out: &out)
     }
 
     static func start(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
@@ -97,6 +166,12 @@ enum ListBlocking {
             case .wrongType: return
             case .missing: continue
             case .found(let l):
+                if wait.mode == .wake {
+                    // One woken move at a time per list, so waiters get elements in the order they
+                    // blocked: the others wait for the signal its pop gives.
+                    guard l.reservedForMoves == 0 else { continue }
+                    l.reservedForMoves += 1
+                }
                 wait.serve(ctx, args[k], l, &out)
                 return
             }
@@ -120,8 +195,10 @@ struct ListWait: BlockingRequest {
     let destinationHead: Bool
 
     func serve(_ waiter: BlockedClient, key: UnsafeRawBufferPointer, shard: Shard, _ out: inout ByteBuffer) -> Bool {
+        // Elements promised to woken cross-shard BLMOVEs are theirs: later waiters wait.
         guard let e = shard.lookup(db: waiter.db, key: key), e.kind == .object, let l = e.object as? ListValue,
-              l.count > 0 else { return false }
+              l.count > l.reservedForMoves, mode != .wake || l.reservedForMoves == 0 else { return false }
+        if mode == .wake { l.reservedForMoves += 1 }
         let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
         serve(ctx, key, l, &out)
         return true
@@ -132,6 +209,8 @@ struct ListWait: BlockingRequest {
     func serve(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ l: ListValue, _ out: inout ByteBuffer) {
         let side = head ? "LEFT" : "RIGHT"
         switch mode {
+        case .wake:
+            out.append(ListBlocking.readyMarker)
         case .pop:
             out.writeArrayHeader(2)
             out.writeBulk(key)

@@ -102,7 +102,7 @@ enum ListCommands {
                        arguments: [.integer("numkeys"), .key("key").multiple, side, .integer("count", token: "COUNT").optional]),
         CommandSpec(part: .listMulti, propagation: .marked, arity: -3, group: "list",
                     run: .keyed(ListAcrossShards.multiKeyPartRun, split: nil, crossShard: nil)),
-        CommandSpec(part: .listProbe, arity: 2, keys: (1, 1, 1), group: "list",
+        CommandSpec(part: .listProbe, arity: -2, keys: (1, 1, 1), group: "list",
                     run: .keyed(ListAcrossShards.probe, split: nil, crossShard: nil)),
         CommandSpec("blpop", arity: -3, flags: [.write, .noscript, .blocking], keys: (1, -2, 1), group: "list",
                     summary: "Removes and returns the first element of the first non-empty list, waiting for one if none.",
@@ -222,6 +222,8 @@ enum ListCommands {
             writeEnd(l, count, head: head, &out)
         }
         removed(ctx, args[1], l)
+        // Elements left after a woken cross-shard BLMOVE took its own may serve the next waiters.
+        if l.count > 0 { ctx.shard.blocked.signal(db: ctx.db, key: args[1]) }
     }
 
     /// Writes up to `count` elements from one end as an array (head first, or tail first
