@@ -8,7 +8,9 @@ import Values
 /// one part on the keys' shard; the part serves from the first non-empty list or leaves a
 /// waiter on every key (`ListWait`) and answers `+BLOCKED`. A push that creates a waited-on
 /// key makes it ready; waiters are served in the order they blocked. Popping consumes, so
-/// the keys (BLMOVE's destination too) must share a shard, as XREADGROUP's streams must.
+/// the keys of BLPOP, BRPOP and BLMPOP must share a shard, as XREADGROUP's streams must;
+/// BLMOVE with its destination on another shard waits, then moves under locks
+/// (`moveAcrossShards`).
 /// Replicas get the non-blocking effect: LPOP/RPOP key (with the count taken, for BLMPOP),
 /// LMOVE or RPOPLPUSH. Inside MULTI nothing blocks: a null array at once (a null bulk for
 /// BLMOVE/BRPOPLPUSH, as Redis's CLIENT_DENY_BLOCKING paths answer).
