@@ -236,17 +236,17 @@ def test_blocked_blmove_onto_a_key_of_another_type(server, redis_port):
 
 
 def test_many_waiters_across_workers(make_server):
-    """With two workers, 200 clients spread over both block on one list and are served in
+    """With two workers, 1,000 clients spread over both block on one list and are served in
     the order they blocked by pushes from connections on either worker."""
     s = make_server("--threads", "2", "--shards", "2")
     r1, r2 = s.conn(), s.conn()
     waiters = []
-    for i in range(200):
+    for i in range(1000):
         c = s.conn()
         c.send_raw(encode("BLPOP", "queue", "0"))
         waiters.append(c)
         wait_until(lambda: blocked_count(s) == i + 1, message="waiter %d to block" % i)
-    for i in range(200):
+    for i in range(1000):
         (r1 if i % 2 else r2).cmd("RPUSH", "queue", str(i))
     for i, c in enumerate(waiters):
         assert c.read() == [b"queue", str(i).encode()]
