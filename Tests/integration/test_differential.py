@@ -1183,7 +1183,8 @@ def test_same_replies_as_redis(server, redis_port, seed):
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
     """hash-max-listpack-entries and -value of a few units: most hash writes cross a limit,
-    so the listpack-to-hashtable conversions happen all through the stream."""
+    so the listpack-to-hashtable conversions happen all through the stream; lists of nodes
+    holding 1-3 elements or 4 KB, so pushes, LINSERT, LREM and trims split and drop nodes."""
     pairs = [(Conn(redis_port), server.conn()) for _ in range(2)]
     try:
         for c in pairs[0]:
@@ -1191,6 +1192,7 @@ def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
             assert c.cmd("CONFIG", "RESETSTAT") == "OK"
             assert c.cmd("CONFIG", "SET", "hash-max-listpack-entries", str(seed % 5)) == "OK"
             assert c.cmd("CONFIG", "SET", "hash-max-listpack-value", str(seed % 4 + 1)) == "OK"
+            assert c.cmd("CONFIG", "SET", "list-max-listpack-size", str([1, 2, 3, -1][seed % 4])) == "OK"
         differ = Differ(seed, pairs)
         generator = Generator(seed, int(time.time()) + 500)
         while differ.count < COMMANDS_PER_SEED // 2:
@@ -1203,6 +1205,7 @@ def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
         for c in pairs[0]:
             c.cmd("CONFIG", "SET", "hash-max-listpack-entries", "512")
             c.cmd("CONFIG", "SET", "hash-max-listpack-value", "64")
+            c.cmd("CONFIG", "SET", "list-max-listpack-size", "-2")
         for pair in pairs:
             for c in pair:
                 c.close()
