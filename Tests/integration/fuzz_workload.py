@@ -540,9 +540,9 @@ class Generator:
         return ["LMPOP", str(len(keys))] + keys + [r.choice(["LEFT", "RIGHT"]), "COUNT", str(r.randint(1, 3))]
 
     def blpop(self):
-        """A blocking list pop that waits a moment at most (BLMOVE's keys on one shard or two)."""
+        """A blocking list pop that waits a moment at most (its keys on one shard or several)."""
         r = self.r
-        keys = r.choice([["{t}l"], ["{t}l", "{t}l2"], ["{u}l"], ["l1"], ["l2"]])
+        keys = r.choice([["{t}l"], ["{t}l", "{t}l2"], ["{u}l"], ["l1"], ["l2"], ["l1", "{u}l", "l2"], ["{t}l", "{u}l"]])
         timeout = "0.0%d" % r.randint(1, 3)
         roll = r.random()
         if roll < 0.4:

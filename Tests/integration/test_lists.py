@@ -14,7 +14,7 @@ import pytest
 
 from support.info import info
 from support.marks import needs_redis
-from support.processes import REDIS_SERVER, TEST_SHARDS, shards
+from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
 from support.resp import Conn, encode
 from support.slots import keys_on_two_shards
@@ -212,8 +212,6 @@ def test_timeouts_and_multi(server, redis_port, protocol):
          ("BRPOPLPUSH", "nokey", "{nokey}d", "0"), ("BLMPOP", "0", "1", "nokey", "LEFT"), ("RPUSH", "nokey", "a", "b"),
          ("BLPOP", "nokey", "0"), ("BLMOVE", "nokey", "{nokey}d", "LEFT", "LEFT", "0"), ("EXEC",),
          ("LRANGE", "{nokey}d", "0", "-1"))
-    if TEST_SHARDS != "1":  # a blocking pop's keys must share a shard
-        assert pair[1].raw("BLPOP", "s1", "s2", "0") == b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
     for c in pair:
         c.close()
 
@@ -391,6 +389,10 @@ def test_list_writes_reach_a_redis_replica(nodes):
         wait_until(lambda: blocked_count(master) == 1, message="the waiter")
         m.cmd("RPUSH", "{w}q", "q%d" % i)
         assert waiter.read() == [b"{w}q", b"q%d" % i]
+        waiter.send_raw(encode("BLMPOP", "0", "2", a, b, "LEFT", "COUNT", "2"))   # keys on two shards
+        wait_until(lambda: blocked_count(master) == 0, message="the multi-shard pop")
+        assert waiter.read()[0] in (a.encode(), b.encode())
+        m.cmd("DEL", "{w}q")
         waiter.send_raw(encode("BRPOPLPUSH", "{w}q", b, "0"))   # destination on the other shard
         wait_until(lambda: blocked_count(master) == 1, message="the waiter")
         m.cmd("RPUSH", "{w}q", "m%d" % i)
@@ -555,3 +557,48 @@ def test_blmove_waiters_across_shards_are_served_in_order(make_server):
     assert r.cmd("LRANGE", dst, "0", "-1") == [str(i).encode() for i in range(20)]
     assert r.cmd("LRANGE", src, "0", "-1") == [str(i).encode() for i in range(20, 25)]
     wait_until(lambda: blocked_count(s) == 0, message="no blocked client")
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blocking_pops_over_keys_of_several_shards(server, redis_port, protocol):
+    """BLPOP, BRPOP and BLMPOP whose keys live on both shards: the first key in order that
+    holds a list (or another type) decides, at once or once waiting; timeouts, MULTI and
+    CLIENT UNBLOCK; the same replies and lists as redis-server."""
+    k1, k2, k3 = keys_on_two_shards("multi", count=3)
+    out = []
+    for port in (redis_port, server.port):
+        r, w1, w2 = Conn(port), Conn(port), Conn(port)
+        for c in (r, w1, w2):
+            c.cmd("HELLO", str(protocol))
+        r.cmd("FLUSHALL")
+        w1id = w1.cmd("CLIENT", "ID")
+        steps = [r.raw("RPUSH", k3, "c1", "c2"), r.raw("RPUSH", k2, "b1"), r.raw("BLPOP", k1, k2, k3, "0"),
+                 r.raw("BRPOP", k1, k2, k3, "0"), r.raw("BLMPOP", "0", "3", k1, k2, k3, "LEFT", "COUNT", "5"),
+                 r.raw("BLPOP", k1, k2, "0.05"), r.raw("BLMPOP", "0.05", "2", k1, k2, "RIGHT")]
+        r.cmd("SET", k2, "str")
+        r.cmd("RPUSH", k3, "c3")
+        steps += [r.raw("BLPOP", k1, k2, k3, "0"), r.raw("BLPOP", k1, k3, k2, "0")]
+        r.cmd("DEL", k2)
+        steps += [r.raw("MULTI"), r.raw("BLPOP", k1, k2, "0"), r.raw("RPUSH", k2, "m"),
+                  r.raw("BRPOP", k1, k2, "0"), r.raw("EXEC")]
+        w1.send_raw(encode("BLPOP", k1, k2, k3, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the first waiter")
+        w2.send_raw(encode("BLMPOP", "0", "2", k3, k1, "RIGHT", "COUNT", "2"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 2, message="the second waiter")
+        steps.append(r.raw("RPUSH", k3, "x", "y", "z"))
+        steps.append(w1.read_raw())
+        steps.append(w2.read_raw())
+        steps.append(r.raw("LRANGE", k3, "0", "-1"))
+        w1.send_raw(encode("BRPOP", k1, k2, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter on two shards")
+        steps.append(r.raw("RPUSH", k2, "late"))
+        steps.append(w1.read_raw())
+        w1.send_raw(encode("BLPOP", k1, k2, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter to unblock")
+        steps.append(r.raw("CLIENT", "UNBLOCK", str(w1id), "ERROR"))
+        steps.append(w1.read_raw())
+        steps.append(int(info(r, "clients")["blocked_clients"]))
+        out.append(steps)
+        for c in (r, w1, w2):
+            c.close()
+    assert out[0] == out[1]

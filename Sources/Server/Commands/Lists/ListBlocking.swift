@@ -7,10 +7,9 @@ import Values
 /// sorted sets' BZPOP* do: the client's worker checks the arguments in Redis's order and runs
 /// one part on the keys' shard; the part serves from the first non-empty list or leaves a
 /// waiter on every key (`ListWait`) and answers `+BLOCKED`. A push that creates a waited-on
-/// key makes it ready; waiters are served in the order they blocked. Popping consumes, so
-/// the keys of BLPOP, BRPOP and BLMPOP must share a shard, as XREADGROUP's streams must;
-/// BLMOVE with its destination on another shard waits, then moves under locks
-/// (`moveAcrossShards`).
+/// key makes it ready; waiters are served in the order they blocked. Keys on several
+/// shards wait without consuming, then pop (`popAcrossShards`); BLMOVE with its
+/// destination on another shard waits, then moves under locks (`moveAcrossShards`).
 /// Replicas get the non-blocking effect: LPOP/RPOP key (with the count taken, for BLMPOP),
 /// LMOVE or RPOPLPUSH. Inside MULTI nothing blocks: a null array at once (a null bulk for
 /// BLMOVE/BRPOPLPUSH, as Redis's CLIENT_DENY_BLOCKING paths answer).
@@ -19,7 +18,9 @@ enum ListBlocking {
 
     /// `wake`: BLMOVE across shards only waits for the source here (nothing is consumed);
     /// the move itself is a locked operation (`moveAcrossShards`).
-    enum Mode: String { case pop, mpop, move, rpoplpush, wake }
+    /// `wakeAny`: BLPOP/BRPOP/BLMPOP over keys of several shards wait on each shard for any
+    /// of its keys, answering `R<key>` (an element promised) or `W<key>` (another type).
+    enum Mode: String { case pop, mpop, move, rpoplpush, wake, wakeAny }
 
     /// BLPOP/BRPOP key [key ...] timeout.
     static func bpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer,
@@ -121,7 +122,7 @@ enum ListBlocking {
         let shard = w.shardOf(args[keys[0]])
         let all = destination.map { keys + [$0] } ?? keys
         if all.contains(where: { w.shardOf(args[$0]) != shard }) {
-            out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            popAcrossShards(w, c, args, &call, &out, mode: mode, head: head, count: count, keys: keys, timeout: timeout)
             return
         }
         let inMulti = call.nesting != nil
@@ -155,6 +156,125 @@ enum ListBlocking {
         w.start(op, client: c, call: &call, out: &out)
     }
 
+    static func tagged(_ tag: Character, _ key: UnsafeRawBufferPointer) -> [UInt8] {
+        [tag.asciiValue!] + Array(key)
+    }
+
+    /// BLPOP, BRPOP and BLMPOP over keys of several shards, without locks while waiting: a
+    /// `wakeAny` part per shard looks at its keys in order (an element of the first list is
+    /// promised to the request, or the first key of another type is named) or waits on them
+    /// all. The key that comes first among the shards' answers decides, as Redis looks at the
+    /// keys in order: the other promises are given back (`__lprobe key release`), and the
+    /// element is popped on its shard (`__blpop pop ... release key`), which propagates
+    /// LPOP/RPOP. Once waiting, the first shard to answer wins and the others' waits are
+    /// cancelled. If the list was emptied before the pop (a plain LPOP takes no notice of
+    /// promises), the request looks and waits again. Inside MULTI (deadline -1) nothing waits.
+    static func popAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                _ out: inout ByteBuffer, mode: Mode, head: Bool, count: Int, keys: [Int], timeout: Int64) {
+        let deadline: Int64 = call.nesting != nil ? -1 : StreamReads.deadline(after: timeout, now: w.nowMs)
+        let resp = c.resp
+        let clientID = c.id
+        let keyBytes = keys.map { Array(args[$0]) }
+        let shards = keys.map { w.shardOf(args[$0]) }
+        var shardOrder: [Int] = []
+        for s in shards where !shardOrder.contains(s) { shardOrder.append(s) }
+        var stepStart = 0, consumeAt = 0
+        var waitSpans: [[Int]] = []
+        var consumeHead: [Int] = []
+        var releaseName = 0, releaseWord = 0
+        // Adds one waiting part per shard.
+        func addWaits(_ op: MultiShardOperation) {
+            stepStart = op.parts.count
+            for (i, s) in shardOrder.enumerated() { op.addPart(shard: s, command: part, spanIndices: waitSpans[i]) }
+        }
+        let op = MultiShardOperation(client: c) { [unowned w] op, out in
+            if op.state == 3 {
+                let r = op.reply(consumeAt)
+                if r.elementsEqual(BlockedClient.noAnswer) && deadline >= 0 {
+                    op.state = 0  // emptied meanwhile: look again
+                    addWaits(op)
+                    return false
+                }
+                if r.elementsEqual(BlockedClient.noAnswer) { out.writeNullArray(resp) } else { out.append(r) }
+                return true
+            }
+            if op.state == 4 { out.writeError(Errors.wrongType); return true }
+            let step = stepStart..<op.parts.count
+            func isTagged(_ r: UnsafeRawBufferPointer) -> Bool { r.first == UInt8(ascii: "$") }
+            if op.state == 0 {
+                let blocked = step.filter { StreamReads.isBlockedMarker(op.reply($0)) }
+                let decided = step.contains { isTagged(op.reply($0)) }
+                if !decided && !blocked.isEmpty {
+                    op.state = 1
+                    op.remaining = blocked.count
+                    w.blockedClients.operationOf[op.clientID] = op.slot
+                    return false
+                }
+                if decided && !blocked.isEmpty {
+                    op.state = 2
+                    op.remaining = blocked.count
+                    StreamReads.cancelOthers(op, w: w)
+                    return false
+                }
+            }
+            // Every part of the step has answered: the first key named decides.
+            var answers: [(position: Int, ready: Bool, key: [UInt8])] = []
+            for i in step {
+                guard let body = SortedSetCommands.bulkBody(op.reply(i)), body.count >= 1 else { continue }
+                let key = Array(body[1...])
+                guard let position = keyBytes.firstIndex(of: key) else { continue }
+                answers.append((position, body[0] == UInt8(ascii: "R"), key))
+            }
+            guard let first = answers.min(by: { $0.position < $1.position }) else {
+                if op.unblockedWithError { out.writeError(Worker.unblockedError) } else { out.writeNullArray(resp) }
+                return true
+            }
+            for a in answers where a.ready && a.position != first.position {
+                a.key.withUnsafeBytes { k in
+                    op.addPart(shard: shards[a.position], command: ListAcrossShards.probePart,
+                               spanIndices: [releaseName, op.store(k), releaseWord])
+                }
+            }
+            if !first.ready {
+                op.state = 4
+                if op.parts.count == step.upperBound { out.writeError(Errors.wrongType); return true }
+                return false
+            }
+            op.state = 3
+            consumeAt = op.parts.count
+            first.key.withUnsafeBytes { k in
+                op.addPart(shard: shards[first.position], command: part, spanIndices: consumeHead + [op.store(k)])
+            }
+            return false
+        }
+        op.onRecord = { [unowned w, unowned op] i in
+            // Waiting, and a shard answered: the others' waits are cancelled.
+            if op.state == 1 && op.reply(i).first == UInt8(ascii: "$") {
+                op.state = 2
+                StreamReads.cancelOthers(op, w: w)
+            }
+        }
+        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        let name = op.store(string: InternalCommand.blockingListPop.name)
+        let side = op.store(string: head ? "left" : "right")
+        let countSpan = op.store(string: String(count))
+        let empty = op.store(string: "")
+        let left = op.store(string: "left")
+        let wake = op.store(string: Mode.wakeAny.rawValue)
+        let deadlineSpan = op.store(string: String(deadline))
+        for s in shardOrder {
+            var spans = [name, wake, side, countSpan, deadlineSpan, empty, left]
+            for (i, k) in keyBytes.enumerated() where shards[i] == s { k.withUnsafeBytes { spans.append(op.store($0)) } }
+            waitSpans.append(spans)
+        }
+        consumeHead = [name, op.store(string: mode.rawValue), side, countSpan, op.store(string: "-1"), empty,
+                       op.store(string: "release")]
+        releaseName = op.store(string: InternalCommand.listProbe.name)
+        releaseWord = op.store(string: "release")
+        addWaits(op)
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
     /// `__blpop mode left|right count deadline destination left|right key...`: serves from
     /// the first non-empty list, or blocks (deadline -1: never; 0: forever) answering
     /// `+BLOCKED`, or replies `*-1`.
@@ -163,7 +283,25 @@ enum ListBlocking {
                             head: argIs(args[2], "left"), count: parseStrictInt(args[3]) ?? -1,
                             destination: Array(args[5]), destinationHead: argIs(args[6], "left"))
         let deadline = Int64(parseStrictInt(args[4]) ?? -1)
-        for k in 7..<args.count {
+        if wait.mode == .wakeAny {
+            for k in 7..<args.count {
+                guard let e = ctx.shard.lookup(db: ctx.db, key: args[k]) else { continue }
+                guard e.kind == .object, let l = e.object as? ListValue else {
+                    out.writeBulk(tagged("W", args[k]))
+                    return
+                }
+                guard l.reservedForMoves == 0 else { continue }
+                l.reservedForMoves += 1
+                out.writeBulk(tagged("R", args[k]))
+                return
+            }
+        } else if argIs(args[6], "release"), let e = ctx.shard.lookup(db: ctx.db, key: args[7]), e.kind == .object,
+                  let l = e.object as? ListValue {
+            // The pop of a request woken by `wakeAny`: the element promised to it is taken now.
+            l.reservedForMoves = max(0, l.reservedForMoves - 1)
+            ctx.shard.blocked.signal(db: ctx.db, key: args[7])
+        }
+        for k in 7..<args.count where wait.mode != .wakeAny {
             switch ListCommands.listForWrite(ctx, args[k], &out) {
             case .wrongType: return
             case .missing: continue
@@ -199,8 +337,9 @@ struct ListWait: BlockingRequest {
     func serve(_ waiter: BlockedClient, key: UnsafeRawBufferPointer, shard: Shard, _ out: inout ByteBuffer) -> Bool {
         // Elements promised to woken cross-shard BLMOVEs are theirs: later waiters wait.
         guard let e = shard.lookup(db: waiter.db, key: key), e.kind == .object, let l = e.object as? ListValue,
-              l.count > l.reservedForMoves, mode != .wake || l.reservedForMoves == 0 else { return false }
-        if mode == .wake { l.reservedForMoves += 1 }
+              l.count > l.reservedForMoves, (mode != .wake && mode != .wakeAny) || l.reservedForMoves == 0
+        else { return false }
+        if mode == .wake || mode == .wakeAny { l.reservedForMoves += 1 }
         let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
         serve(ctx, key, l, &out)
         return true
@@ -213,6 +352,8 @@ struct ListWait: BlockingRequest {
         switch mode {
         case .wake:
             out.append(ListBlocking.readyMarker)
+        case .wakeAny:
+            out.writeBulk(ListBlocking.tagged("R", key))
         case .pop:
             out.writeArrayHeader(2)
             out.writeBulk(key)
