@@ -602,3 +602,57 @@ def test_blocking_pops_over_keys_of_several_shards(server, redis_port, protocol)
         for c in (r, w1, w2):
             c.close()
     assert out[0] == out[1]
+
+
+def test_blocking_pops_and_moves_across_shards_lose_and_double_nothing(make_server):
+    """Producers push numbered elements onto lists of both shards while consumers take them
+    with BLPOP/BLMPOP over keys of both shards and BLMOVE/BRPOPLPUSH onto the other shard
+    (whose elements other consumers take in turn): every element is taken exactly once."""
+    s = make_server("--threads", "2", "--shards", "2")
+    qa, qb = keys_on_two_shards("work")
+    moved = keys_on_two_shards("moved")[0]   # qa's shard: BLMOVE from qa stays on one shard
+    total = 3000
+    taken = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def producer(offset):
+        c = s.conn()
+        for i in range(offset, total, 2):
+            c.cmd("RPUSH", qa if i % 3 else qb, str(i))
+        c.close()
+
+    def consumer(kind):
+        c = s.conn()
+        while not stop.is_set():
+            if kind == 0:
+                reply = c.cmd("BLPOP", qa, qb, moved, "0.05")
+                got = [reply[1]] if reply else []
+            elif kind == 1:
+                reply = c.cmd("BLMPOP", "0.05", "3", qb, moved, qa, "RIGHT", "COUNT", "3")
+                got = reply[1] if reply else []
+            elif kind == 2:
+                reply = c.cmd("BLMOVE", qa, moved, "LEFT", "RIGHT", "0.05")
+                got = []   # taken later from `moved`
+            else:
+                reply = c.cmd("BRPOPLPUSH", qb, moved, "0.05")
+                got = []
+            with lock:
+                taken.extend(got)
+        c.close()
+    consumers = [threading.Thread(target=consumer, args=(k % 4,)) for k in range(8)]
+    producers = [threading.Thread(target=producer, args=(k,)) for k in range(2)]
+    for t in consumers + producers:
+        t.start()
+    for t in producers:
+        t.join()
+    r = s.conn()
+    wait_until(lambda: r.cmd("EXISTS", qa, qb) == 0, timeout=20, message="the queues to drain")
+    wait_until(lambda: r.cmd("EXISTS", moved) == 0 or len(taken) + r.cmd("LLEN", moved) == total, timeout=20,
+               message="the moved elements")
+    stop.set()
+    for t in consumers:
+        t.join()
+    rest = r.cmd("LRANGE", moved, "0", "-1")
+    assert sorted(int(x) for x in taken + rest) == list(range(total))
+    wait_until(lambda: blocked_count(s) == 0, message="no blocked client")

@@ -182,9 +182,13 @@ enum ListBlocking {
         var waitSpans: [[Int]] = []
         var consumeHead: [Int] = []
         var releaseName = 0, releaseWord = 0
+        // The parts of the waiting step that have answered once: a part that blocked may
+        // answer again (served, timed out) before the others' first answers are in.
+        var answered = Set<Int>()
         // Adds one waiting part per shard.
         func addWaits(_ op: MultiShardOperation) {
             stepStart = op.parts.count
+            answered.removeAll()
             for (i, s) in shardOrder.enumerated() { op.addPart(shard: s, command: part, spanIndices: waitSpans[i]) }
         }
         let op = MultiShardOperation(client: c) { [unowned w] op, out in
@@ -248,6 +252,12 @@ enum ListBlocking {
             return false
         }
         op.onRecord = { [unowned w, unowned op] i in
+            if op.state == 0 {
+                // A second answer of a part (its wait ended already) replaces its first:
+                // the step still waits for every part's first answer.
+                if !answered.insert(i).inserted { op.remaining += 1 }
+                return
+            }
             // Waiting, and a shard answered: the others' waits are cancelled.
             if op.state == 1 && op.reply(i).first == UInt8(ascii: "$") {
                 op.state = 2
