@@ -7,6 +7,7 @@ public enum ValueTypes {
         Hash.self,
         SortedSet.self,
         SetValue.self,
+        ListValue.self,
     ]
 
     /// The type reading RDB type byte `rdbType`, or nil for one no registered type reads.

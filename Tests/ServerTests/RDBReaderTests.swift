@@ -255,11 +255,12 @@ import Values
         ])
     }
 
-    /// Every value type not held yet is parsed past, so the keys after it still load; hashes
-    /// of every encoding load.
+    /// Every value type not held yet is parsed past, so the keys after it still load; hashes,
+    /// lists, sets and sorted sets of every encoding load.
     @Test func skipsEveryOtherValueType() throws {
         var b = DumpBuilder(version: 9)
         var expected: [UInt8] = []
+        let ziplistX5: [UInt8] = [16, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 1, 0x78, 3, 0xF6, 0xFF]  // "x", 5
         func key(_ type: UInt8) {
             b.op(type)
             b.string("t\(type)")
@@ -272,15 +273,16 @@ import Values
         key(RDB.typeHash); b.length(1); b.string("f"); b.string("v")
         key(RDB.typeZSet2); b.length(1); b.string("m"); b.littleEndian(0x3ff8_0000_0000_0000, 8)
         key(RDB.typeHashZipmap); b.string([1, 1] + bytes("f") + [1, 0] + bytes("v") + [0xFF])
-        key(RDB.typeListZiplist); b.string([1, 2, 3, 4])
+        key(RDB.typeListZiplist); b.string(ziplistX5)
         key(RDB.typeSetIntset); b.string([2, 0, 0, 0, 1, 0, 0, 0, 5, 0])
         key(RDB.typeZSetZiplist); b.string([16, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 0x01, 0x61, 3, 0xF2, 0xFF])  // zset ziplist "a" 1
         key(RDB.typeHashZiplist); b.string([17, 0, 0, 0, 13, 0, 0, 0, 2, 0, 0, 1] + bytes("f") + [3, 1] + bytes("v") + [0xFF])
-        key(RDB.typeListQuicklist); b.length(2); b.string([9, 9]); b.string([8])
+        key(RDB.typeListQuicklist); b.length(2); b.string(ziplistX5); b.string(ziplistX5)
         key(RDB.typeStreamListpacks); streamBody(&b, type: RDB.typeStreamListpacks)
         key(RDB.typeHashListpack); b.string([13, 0, 0, 0, 2, 0, 0x81] + bytes("f") + [2, 0x81] + bytes("v") + [2, 0xFF])
         key(RDB.typeZSetListpack); b.string([12, 0, 0, 0, 2, 0, 0x81, 0x61, 0x02, 0x01, 0x01, 0xFF])  // "a" 1
-        key(RDB.typeListQuicklist2); b.length(2); b.length(2); b.string([1, 2]); b.length(1); b.string("plain")
+        key(RDB.typeListQuicklist2); b.length(2); b.length(2); b.string([13, 0, 0, 0, 2, 0, 0x81, 0x78, 2, 0x81, 0x79, 2, 0xFF])
+        b.length(1); b.string("plain")
         key(RDB.typeStreamListpacks2); streamBody(&b, type: RDB.typeStreamListpacks2)
         b.setString("last", "ok")
         let (records, _) = try loadAll(b.finished())
@@ -297,6 +299,11 @@ import Values
             } else if type == RDB.typeSet || type == RDB.typeSetIntset {
                 guard case .object(let o) = r.value, let set = o as? SetValue else { Issue.record("type \(type) did not load as a set"); continue }
                 #expect(set.members() == [bytes(type == RDB.typeSet ? "m" : "5")])
+            } else if [RDB.typeList, RDB.typeListZiplist, RDB.typeListQuicklist, RDB.typeListQuicklist2].contains(type) {
+                guard case .object(let o) = r.value, let l = o as? ListValue else { Issue.record("type \(type) did not load as a list"); continue }
+                let want = [RDB.typeList: ["a", "5"], RDB.typeListZiplist: ["x", "5"], RDB.typeListQuicklist: ["x", "5", "x", "5"]][type]
+                    ?? ["x", "y", "plain"]
+                #expect(elementsOf(l) == want, "type \(type)")
             } else if streamTypes.contains(type) {
                 guard case .object(let o) = r.value, let s = o as? Stream else { Issue.record("type \(type) did not load as a stream"); continue }
                 #expect(entries(s) == entries(sampleStream(entries: 5)))

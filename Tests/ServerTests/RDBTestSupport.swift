@@ -161,7 +161,7 @@ let redisDump = hexBytes(
         + "c30936016161e02900016161fe01fb02001001680d0d0000000200816602817602ff00056f74686572c007ffaed8f73c89d9be74")
 
 let redisDumpRecords: [RDBRecord] = [
-    RDBRecord(db: 0, key: bytes("list"), value: .unsupported(type: 18), expireAtMs: 0),
+    RDBRecord(db: 0, key: bytes("list"), value: .object(listOf(["x", "y"])), expireAtMs: 0),
     RDBRecord(db: 0, key: bytes("n"), value: .string(bytes("12345")), expireAtMs: 0),
     RDBRecord(db: 0, key: bytes("neg"), value: .string(bytes("-2000000000")), expireAtMs: 0),
     RDBRecord(db: 0, key: bytes("txt"), value: .string(bytes("hello hello hello hello world world world")), expireAtMs: 0),
@@ -174,6 +174,19 @@ let redisDumpRecords: [RDBRecord] = [
 ]
 
 /// A hash of these pairs, built as HSET would (listpack while small).
+func listOf(_ elements: [String]) -> ListValue {
+    let l = ListValue()
+    for e in elements { bytes(e).withUnsafeBytes { l.push($0, head: false) } }
+    return l
+}
+
+/// The elements of a list, as text.
+func elementsOf(_ l: ListValue) -> [String] {
+    var out: [String] = []
+    l.forEach(from: 0) { out.append(String(decoding: $0, as: UTF8.self)); return true }
+    return out
+}
+
 func hashOf(_ pairs: [(String, String)]) -> Hash {
     let h = Hash()
     for (f, v) in pairs { bytes(f).withUnsafeBytes { fb in bytes(v).withUnsafeBytes { _ = h.set(fb, $0) } } }

@@ -83,7 +83,8 @@ private func stream(_ n: Int) -> Stream {
 
     @Test func registryFindsStreamsByEveryRDBType() {
         for t: UInt8 in [15, 19, 21] { #expect(ValueTypes.type(forRDB: t) == Stream.self) }
-        for t: UInt8 in [0, 1, 14, 255] { #expect(ValueTypes.type(forRDB: t) == nil) }
+        for t: UInt8 in [0, 6, 7, 255] { #expect(ValueTypes.type(forRDB: t) == nil) }
+        for t: UInt8 in [1, 10, 14, 18] { #expect(ValueTypes.type(forRDB: t) == ListValue.self) }
         for t: UInt8 in [2, 11, 20] { #expect(ValueTypes.type(forRDB: t) == SetValue.self) }
         for t: UInt8 in [4, 9, 13, 16] { #expect(ValueTypes.type(forRDB: t) == Hash.self) }
     }

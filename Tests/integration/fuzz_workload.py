@@ -1,7 +1,7 @@
 """The write mix of the replication fuzz test: random commands over a small key space.
 
 Every write command ValKeyper has (strings, generic key commands, streams and consumer
-groups, sorted sets), MULTI/EXEC blocks mixing them (some under WATCH), pipelines, and reads that make
+groups, sorted sets, lists), MULTI/EXEC blocks mixing them (some under WATCH), pipelines, and reads that make
 the master expire keys lazily, across databases 0-15 with keys from a small pool so that
 commands collide on the same keys, across shards and across types. TTLs are either short
 (under 3 s, so keys expire during the run) or long (an hour or more, so they survive to the
@@ -24,6 +24,8 @@ DATABASES = 16
 STRING_KEYS = ["a", "b", "c", "d", "n1", "n2", "f", "{t}1", "{t}2", "{t}3", "{u}1", "{u}2"]
 STREAM_KEYS = ["s1", "s2", "{t}s", "{u}s"]
 ZSET_KEYS = ["z1", "z2", "{t}z", "{t}z2", "{u}z"]
+LIST_KEYS = ["l1", "l2", "{t}l", "{t}l2", "{u}l"]
+LIST_ELEMENTS = ["a", "b", "c", "1", "-2", "", "y" * 80]
 ZMEMBERS = ["m%d" % i for i in range(12)] + ["x" * 70]
 GROUPS = ["g1", "g2"]
 CONSUMERS = ["c1", "c2", "c3"]
@@ -73,6 +75,7 @@ class Generator:
             (3, self.xack), (3, self.xclaim), (2, self.xautoclaim), (1, self.xsetid),
             (8, self.zadd), (2, self.zincrby), (2, self.zrem), (2, self.zpop), (1, self.zremrange),
             (1, self.zstore), (1, self.zmpop), (1, self.bzpop),
+            (8, self.lpush), (3, self.lpop), (2, self.ledit), (2, self.lmove), (1, self.lmpop), (1, self.blpop),
             (8, self.read), (8, self.fresh),
         ]
         self.total = sum(w for w, _ in self.builders)
@@ -120,7 +123,8 @@ class Generator:
         """A command for MULTI: anything but a blocking read (it would not block there)."""
         while True:
             c = self.command()
-            if not (c[0] == "XREADGROUP" and "BLOCK" in c) and c[0] not in ("BZPOPMIN", "BZPOPMAX", "BZMPOP"):
+            if not (c[0] == "XREADGROUP" and "BLOCK" in c) and c[0] not in ("BZPOPMIN", "BZPOPMAX", "BZMPOP", "BLPOP",
+                                                                          "BRPOP", "BLMPOP", "BLMOVE", "BRPOPLPUSH"):
                 return c
 
     def observe(self, commands, replies):
@@ -153,7 +157,10 @@ class Generator:
         return self.r.choice(STRING_KEYS if self.r.random() < 0.04 else STREAM_KEYS)
 
     def any_key(self):
-        return self.r.choice(STRING_KEYS + STREAM_KEYS + ZSET_KEYS)
+        return self.r.choice(STRING_KEYS + STREAM_KEYS + ZSET_KEYS + LIST_KEYS)
+
+    def list_key(self):
+        return self.r.choice(STRING_KEYS if self.r.random() < 0.03 else LIST_KEYS)
 
     def zset_key(self):
         return self.r.choice(STRING_KEYS if self.r.random() < 0.03 else ZSET_KEYS)
@@ -502,6 +509,48 @@ class Generator:
             return [r.choice(["BZPOPMIN", "BZPOPMAX"])] + keys + [timeout]
         return ["BZMPOP", timeout, str(len(keys))] + keys + [r.choice(["MIN", "MAX"])]
 
+    # MARK: lists
+
+    def lpush(self):
+        r = self.r
+        return [r.choice(["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), self.list_key()] + \
+            [r.choice(LIST_ELEMENTS) for _ in range(r.choice([1, 1, 3, 50]))]
+
+    def lpop(self):
+        r = self.r
+        return [r.choice(["LPOP", "RPOP"]), self.list_key()] + ([str(r.randint(0, 4))] if r.random() < 0.5 else [])
+
+    def ledit(self):
+        r = self.r
+        key, e = self.list_key(), r.choice(LIST_ELEMENTS)
+        return r.choice([["LSET", key, str(r.randint(-3, 3)), e], ["LREM", key, str(r.randint(-2, 2)), e],
+                         ["LINSERT", key, r.choice(["BEFORE", "AFTER"]), r.choice(LIST_ELEMENTS), e],
+                         ["LTRIM", key, str(r.randint(-5, 2)), str(r.randint(-3, 30))]])
+
+    def lmove(self):
+        """LMOVE/RPOPLPUSH, their keys on one shard or two."""
+        r = self.r
+        if r.random() < 0.3:
+            return ["RPOPLPUSH", self.list_key(), self.list_key()]
+        return ["LMOVE", self.list_key(), self.list_key(), r.choice(["LEFT", "RIGHT"]), r.choice(["LEFT", "RIGHT"])]
+
+    def lmpop(self):
+        r = self.r
+        keys = r.sample(LIST_KEYS, r.randint(1, 3))
+        return ["LMPOP", str(len(keys))] + keys + [r.choice(["LEFT", "RIGHT"]), "COUNT", str(r.randint(1, 3))]
+
+    def blpop(self):
+        """A blocking list pop that waits a moment at most (its keys on one shard or several)."""
+        r = self.r
+        keys = r.choice([["{t}l"], ["{t}l", "{t}l2"], ["{u}l"], ["l1"], ["l2"], ["l1", "{u}l", "l2"], ["{t}l", "{u}l"]])
+        timeout = "0.0%d" % r.randint(1, 3)
+        roll = r.random()
+        if roll < 0.4:
+            return [r.choice(["BLPOP", "BRPOP"])] + keys + [timeout]
+        if roll < 0.7:
+            return ["BLMPOP", timeout, str(len(keys))] + keys + [r.choice(["LEFT", "RIGHT"]), "COUNT", "2"]
+        return ["BLMOVE", keys[0], r.choice(LIST_KEYS), r.choice(["LEFT", "RIGHT"]), r.choice(["LEFT", "RIGHT"]), timeout]
+
     def fresh_key(self):
         self.fresh_count += 1
         key = "u:%s:%d" % (self.name, self.fresh_count)
@@ -535,6 +584,7 @@ class Generator:
             ["MGET", key, self.any_key(), self.any_key()], ["STRLEN", key], ["SCAN", "0", "COUNT", "100"],
             ["KEYS", "*"], ["XLEN", key], ["XRANGE", key, "-", "+", "COUNT", "5"], ["XPENDING", key, r.choice(GROUPS)],
             ["RANDOMKEY"], ["DBSIZE"], ["EXPIRETIME", key], ["OBJECT", "ENCODING", key],
+            ["LRANGE", key, "0", "-1"], ["LLEN", key], ["LINDEX", key, "0"], ["LPOS", key, "a"],
         ])
 
 

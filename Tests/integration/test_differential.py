@@ -1,7 +1,7 @@
 """Differential test: the same random command streams go to ValKeyper (2 shards) and to
 the real redis-server 7.0, and every reply must be the same bytes.
 
-Each seed drives one stream of string, hash, set, sorted-set and generic key commands (plus
+Each seed drives one stream of string, hash, list, set, sorted-set and generic key commands (plus
 connection, CLIENT and COMMAND GETKEYS calls) over a small key space: hash-tagged, binary, empty and long
 keys, in db 0 and 1. Arguments are valid and invalid (arity, integers, options, overflow,
 ranges). The stream switches between RESP2 and RESP3 and between two connections, and
@@ -137,6 +137,9 @@ class Generator:
             (2, self.bitfield),
             # HyperLogLog
             (3, self.pfadd), (2, self.pfcount), (1, self.pfmerge),
+            # lists
+            (6, self.lpush), (3, self.lpop), (1, self.llen), (2, self.lindex), (2, self.lset), (3, self.lrange),
+            (1, self.ltrim), (2, self.lrem), (2, self.linsert), (2, self.lpos), (2, self.lmove), (1, self.lmpop),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -840,6 +843,73 @@ class Generator:
             args.append(self.integer(-1, 5))
         return args
 
+    # Lists: elements from a small pool so that LREM, LPOS and LINSERT find them.
+
+    def element(self):
+        r = self.r
+        return r.choice([b"a", b"b", b"1", b"-7", b"300000", b"", b"x" * r.randint(50, 300)]) if r.random() < 0.7 \
+            else self.value()
+
+    def lpush(self):
+        r = self.r
+        name = r.choice(["lpush", "rpush", "lpush", "rpush", "lpushx", "rpushx"])
+        return [word(name, r), self.key()] + [self.element() for _ in range(r.choice([1, 1, 2, 5, 40, 300]))]
+
+    def lpop(self):
+        r = self.r
+        args = [word(r.choice(["lpop", "rpop"]), r), self.key()]
+        if r.random() < 0.5:
+            args.append(self.integer(0, 6))
+        return args
+
+    def llen(self):
+        return [word("llen", self.r), self.key()]
+
+    def lindex(self):
+        return [word("lindex", self.r), self.key(), self.integer(-40, 40)]
+
+    def lset(self):
+        return [word("lset", self.r), self.key(), self.integer(-40, 40), self.element()]
+
+    def lrange(self):
+        return [word("lrange", self.r), self.key(), self.integer(-50, 50), self.integer(-50, 50)]
+
+    def ltrim(self):
+        return [word("ltrim", self.r), self.key(), self.integer(-20, 20), self.integer(-20, 400)]
+
+    def lrem(self):
+        return [word("lrem", self.r), self.key(), self.integer(-3, 3), self.element()]
+
+    def linsert(self):
+        r = self.r
+        return [word("linsert", r), self.key(), word(r.choice(["before", "after", "before", "after", "middle"]), r),
+                self.element(), self.element()]
+
+    def lpos(self):
+        r = self.r
+        args = [word("lpos", r), self.key(), self.element()]
+        for option, low, high in (("rank", -3, 3), ("count", 0, 4), ("maxlen", 0, 30)):
+            if r.random() < 0.35:
+                args += [word(option, r), self.integer(low, high)]
+        return args
+
+    def lmove(self):
+        r = self.r
+        if r.random() < 0.3:
+            return [word("rpoplpush", r), self.key(), self.key()]
+        sides = ["left", "right", "left", "right", "up"]
+        return [word("lmove", r), self.key(), self.key(), word(r.choice(sides), r), word(r.choice(sides), r)]
+
+    def lmpop(self):
+        r = self.r
+        n = r.randint(1, 3)
+        keys = [self.key() for _ in range(n)]
+        count = self.integer(n, n) if r.random() < 0.9 else r.choice([b"0", b"-1", b"x", b"%d" % (n + 2)])
+        args = [word("lmpop", r), count] + keys + [word(r.choice(["left", "right"]), r)]
+        if r.random() < 0.5:
+            args += [word("count", r), self.integer(0, 4)]
+        return args
+
     def command(self):
         pick = self.r.uniform(0, self.total_weight)
         for weight, build in self.builders:
@@ -1133,6 +1203,7 @@ class Differ:
                 for name in (b"GET", b"PTTL", b"TYPE", b"HGETALL", b"OBJECT ENCODING"):
                     self.run(name.split() + [key])
                 self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
+                self.run([b"LRANGE", key, b"0", b"-1"])
             for key in LEX_KEYS:
                 self.run([b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"])
 
@@ -1187,7 +1258,8 @@ def test_same_replies_as_redis(server, redis_port, seed):
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
     """hash-max-listpack-entries and -value of a few units: most hash writes cross a limit,
-    so the listpack-to-hashtable conversions happen all through the stream."""
+    so the listpack-to-hashtable conversions happen all through the stream; lists of nodes
+    holding 1-3 elements or 4 KB, so pushes, LINSERT, LREM and trims split and drop nodes."""
     pairs = [(Conn(redis_port), server.conn()) for _ in range(2)]
     try:
         for c in pairs[0]:
@@ -1195,6 +1267,7 @@ def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
             assert c.cmd("CONFIG", "RESETSTAT") == "OK"
             assert c.cmd("CONFIG", "SET", "hash-max-listpack-entries", str(seed % 5)) == "OK"
             assert c.cmd("CONFIG", "SET", "hash-max-listpack-value", str(seed % 4 + 1)) == "OK"
+            assert c.cmd("CONFIG", "SET", "list-max-listpack-size", str([1, 2, 3, -1][seed % 4])) == "OK"
         differ = Differ(seed, pairs)
         generator = Generator(seed, int(time.time()) + 500)
         while differ.count < COMMANDS_PER_SEED // 2:
@@ -1207,6 +1280,7 @@ def test_same_replies_with_tiny_hash_limits(server, redis_port, seed):
         for c in pairs[0]:
             c.cmd("CONFIG", "SET", "hash-max-listpack-entries", "512")
             c.cmd("CONFIG", "SET", "hash-max-listpack-value", "64")
+            c.cmd("CONFIG", "SET", "list-max-listpack-size", "-2")
         for pair in pairs:
             for c in pair:
                 c.close()

@@ -37,12 +37,14 @@ def fill(c):
     c.cmd("SADD", "bigset", *["m%d" % i for i in range(700)])
     c.cmd("ZADD", "zset", "1", "a", "2.5", "b", "-3", "c")
     c.cmd("ZADD", "bigzset", *[x for i in range(300) for x in (str(i * 0.5), "m%d" % i)])
+    c.cmd("RPUSH", "list", "a", "1", "b" * 100)
+    c.cmd("RPUSH", "biglist", *["element-%d" % i for i in range(2000)])
     c.cmd("XADD", "stream", "1-1", "f", "v")
     c.cmd("XADD", "stream", "2-1", "f", "w", "g", "x")
 
 
 KEYS = ["str", "int", "bigint", "long", "empty", "hash", "bighash", "intset", "set", "bigset", "zset", "bigzset",
-        "stream"]
+        "stream", "list", "biglist"]
 
 
 def test_dump_matches_redis_byte_for_byte(both):
@@ -51,7 +53,9 @@ def test_dump_matches_redis_byte_for_byte(both):
     fill(vk)
     for key in KEYS:
         if key.startswith("big") or key == "set":
-            continue  # hash tables (7.0 keeps small non-integer sets in one) dump in their own order
+            # Hash tables (7.0 keeps small non-integer sets in one) dump in their own order;
+            # a big list's LZF-compressed nodes may end in other (equally long) back-references.
+            continue
         assert vk.raw("DUMP", key) == redis.raw("DUMP", key), key
     assert vk.raw("DUMP", "nokey") == redis.raw("DUMP", "nokey") == b"$-1\r\n"
 

@@ -15,6 +15,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case setMembers, setStore, lookupStats, smoveCheck
     case stringSources, bitopStore
     case pfGather, pfmergeStore
+    case listMulti, listProbe, blockingListPop
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -54,6 +55,9 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .setStore: "__sstore"
         case .lookupStats: "__lookup_stats"
         case .smoveCheck: "__smove_check"
+        case .listMulti: "__listmulti"
+        case .listProbe: "__lprobe"
+        case .blockingListPop: "__blpop"
         }
     }
 }

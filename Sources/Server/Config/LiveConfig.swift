@@ -68,6 +68,7 @@ enum LiveConfig {
         SortedSetLimits.publish(SortedSetLimits(maxEntries: Int(clamping: UInt64(config.value("zset-max-listpack-entries")) ?? 128),
                                                 maxValue: Int(clamping: UInt64(config.value("zset-max-listpack-value")) ?? 64)))
         SetLimits.maxIntsetEntries.store(config.integer("set-max-intset-entries"), ordering: .relaxed)
+        ListLimits.fill.store(config.integer("list-max-listpack-size"), ordering: .relaxed)
     }
 
     /// `zset-max-listpack-entries` / `-value`: when a sorted set stops being a listpack.

@@ -2,8 +2,8 @@ import RESP
 import Shards
 
 /// What a blocked request waits for and how it is answered: one conformance per blocking
-/// family (streams' XREAD/XREADGROUP today; lists' BLPOP and sorted sets' BZPOPMIN fit
-/// the same way). Everything else (waiting per key, deadlines, ready keys, cancellation,
+/// family (streams' XREAD/XREADGROUP, lists' BLPOP and the like, sorted sets' BZPOP*).
+/// Everything else (waiting per key, deadlines, ready keys, cancellation,
 /// routing the reply) is common and lives here and in `BlockedKeys`.
 protocol BlockingRequest {
     /// Looks at `key` as it is now (it was made ready): writes the reply and returns true
@@ -94,6 +94,20 @@ extension Worker {
             }
         }
         for k in heldBack { blocked.signal(k) }
+    }
+
+    /// The reply of a blocked request woken by CLIENT UNBLOCK ... ERROR.
+    static let unblockedError: StaticString = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+
+    /// CLIENT UNBLOCK on this worker: if client `id` of this worker waits in a blocked
+    /// request, its waits are cancelled (it answers its timeout reply, or UNBLOCKED with
+    /// `error`) and true is returned.
+    func unblockClient(_ id: UInt64, error: Bool) -> Bool {
+        guard let slot = blockedClients.operationOf[id], let op = operations[slot], op.clientID == id,
+              op.state == 1 else { return false }
+        op.unblockedWithError = error
+        for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(of: op, shard: s) }
+        return true
     }
 
     /// Cancels the waits of `c` (it closed) on every shard it blocked on.

@@ -48,6 +48,9 @@ final class MultiShardOperation {
     /// Set by multi-step operations (a step waits for the previous one's replies): the
     /// client's next commands run only once the operation has finished.
     var pausesClient = false
+    /// A blocked request woken by CLIENT UNBLOCK ... ERROR: it answers UNBLOCKED instead of
+    /// its timeout reply.
+    var unblockedWithError = false
 
     // Replication (see PropagationLog): the group its parts' writes are recorded in, the
     // group it folds into (an operation started inside EXEC), and the command to propagate
@@ -146,6 +149,7 @@ final class MultiShardOperation {
         remaining = 0
         state = 0
         pausesClient = false
+        unblockedWithError = false
         propagationTag = 0
         propagationParent = 0
         propagateAs = nil

@@ -186,6 +186,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // Output held back (flushClients) goes out within a millisecond or two even if
         // nothing else wakes the loop.
         if !flushList.isEmpty { return 1 }
+        // Answers queued for blocked requests (a cross-shard BLMOVE's move) go out next pass.
+        if !blockedClients.answers.isEmpty { return 0 }
         var wait = nextTickMs - Clock.monotonicMilliseconds()
         if let deadline = nextBlockedDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))

@@ -427,8 +427,11 @@ enum ClientCommands {
             out.writeError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
             return
         }
-        guard args.integer(2) != nil else { out.writeError(Errors.notInteger); return }
-        out.writeInteger(0)
+        guard let id = args.integer(2) else { out.writeError(Errors.notInteger); return }
+        let error = args.count == 4 && argIs(args[3], "error")
+        let target = UInt64(bitPattern: Int64(id))
+        w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.unblockClient(target, error: error) },
+                         finish: { _, _, unblocked, out in out.writeInteger(unblocked.contains(true) ? 1 : 0) })
     }
 
     static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {

@@ -81,7 +81,11 @@ extension SortedSetCommands {
                 w.blockedClients.operationOf[op.clientID] = op.slot
                 return false
             }
-            if r.elementsEqual(BlockedClient.noAnswer) { out.writeNullArray(resp) } else { out.append(r) }
+            if r.elementsEqual(BlockedClient.noAnswer) {
+                if op.unblockedWithError { out.writeError(Worker.unblockedError) } else { out.writeNullArray(resp) }
+            } else {
+                out.append(r)
+            }
             return true
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }

@@ -124,7 +124,10 @@ enum StreamReads {
         if let error = op.firstError() { out.append(error); return true }
         var withData: [Int] = []
         for i in 0..<op.parts.count where hasData(op.reply(i)) { withData.append(i) }
-        if withData.isEmpty { out.writeNullArray(op.resp); return true }
+        if withData.isEmpty {
+            if op.unblockedWithError { out.writeError(Worker.unblockedError) } else { out.writeNullArray(op.resp) }
+            return true
+        }
         if op.resp == .resp3 { out.writeMapHeader(withData.count, .resp3) } else { out.writeArrayHeader(withData.count) }
         for i in withData {
             let r = op.reply(i)
