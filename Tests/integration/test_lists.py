@@ -178,6 +178,8 @@ def test_blocked_pops_in_the_order_they_blocked(server, r):
     wait_until(lambda: blocked_count(server) == 2, message="two blocked clients")
     conns[2].send_raw(encode("BLMOVE", a, "{s1}dst", "LEFT", "RIGHT", "0"))
     conns[3].send_raw(encode("BRPOPLPUSH", b, "{s2}dst", "0"))
+    # Connections live on different workers: without this wait the next one may block first.
+    wait_until(lambda: blocked_count(server) == 4, message="four blocked clients")
     conns[4].send_raw(encode("BRPOP", "{s2}x", b, "0"))
     wait_until(lambda: blocked_count(server) == 5, message="five blocked clients")
     assert r.cmd("RPUSH", a, "1", "2", "3", "4", "5") == 5
