@@ -34,6 +34,10 @@ final class Client {
         lastCommandIndex.map { CommandTable.shared.specs[Int($0)].name } ?? "NULL"
     }
     var closeAfterReply = false
+    /// Its pub/sub subscriptions (nil: none), and Redis's CLIENT_PUBSUB flag: in RESP2 only
+    /// the subscribe family, PING, QUIT and RESET may run (Dispatch).
+    var subscriptions: ClientSubscriptions?
+    var inPubSubMode = false
     /// Over its output buffer limit (Redis's CLIENT_CLOSE_ASAP): its output is dropped, it
     /// reads and runs nothing more, and the loop closes it when it flushes clients.
     var closeASAP = false

@@ -76,6 +76,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// may hold the reply of the EXEC whose combine is starting that part's operation.
     var inlinePartScratch = ByteBuffer(capacity: 1024)
     var waitScratch = ByteBuffer(capacity: 1024)
+    /// This worker's subscribers (Subscriptions.swift) and its messages for the other
+    /// workers' subscribers (PublishDelivery.swift).
+    var subscriptions = SubscriptionTable()
+    var publishes: PublishOutbox
+    /// Where a message for a subscriber that waits for earlier replies is built.
+    var pushScratch = ByteBuffer(capacity: 256)
 
     /// Admission rules the server's state can trip now (Admission.swift).
     var armedAdmission: UInt8 = 0
@@ -97,6 +103,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         waker = context.wakers[index]
         stats = context.stats[index]
         outbox = Outbox(owner: index, workers: context.workerCount)
+        publishes = PublishOutbox(workers: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
         refreshArmedAdmission()
     }
@@ -287,6 +294,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         { w, c in w.unwatchAll(c) },                // its WATCHes are forgotten on every shard
         { w, c in w.cancelBlockedRequest(of: c) },  // a blocked read stops waiting
         { w, c in if c.inWait { w.context.postToSequencer(.cancelWait(clientID: c.id)) } },  // and a WAIT
+        { w, c in w.unsubscribeAll(c) },            // its pub/sub subscriptions end
         { w, c in w.keepWhileRepliesOwed(c) },      // what it sent before closing still runs
     ]
 
@@ -418,6 +426,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
         case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
+        case .publish(let batch): deliverPublishBatch(batch)
+        case .publishCounts(let batch): receivePublishCounts(batch)
         }
     }
 
@@ -439,7 +449,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// The batch of requests being filled for worker `target`.
     @inline(__always) func batch(forWorker target: Int) -> Batch { outbox.batch(for: target) }
 
-    func sendBatches() { outbox.flush(context: context) }
+    func sendBatches() {
+        flushKeyspaceNotifications()
+        sendPublishBatches()
+        outbox.flush(context: context)
+    }
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
