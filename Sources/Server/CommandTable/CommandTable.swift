@@ -19,6 +19,11 @@ struct ShardContext {
     /// run; that worker outlives the call.
     unowned(unsafe) var worker: Worker? = nil
 
+    /// Records a keyspace notification (Redis's notifyKeyspaceEvent; nothing unless configured).
+    @inline(__always) func notify(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer) {
+        shard.notify(type, event, db: db, key: key)
+    }
+
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
     @inline(__always) var replicating: Bool { shard.recordsWrites }
 

@@ -143,6 +143,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             operations.recycleRetired()
             refreshClock()
             refreshArmedAdmission()
+            shard?.notifyFlags = KeyspaceEvent.configured.load(ordering: .relaxed)
             activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)

@@ -21,6 +21,8 @@ extension KeyCommands {
         let moved = e.copy(newKey: args[2])  // keeps the TTL
         shard.delete(db: ctx.db, key: args[1])
         _ = shard.attach(moved, db: ctx.db, replace: true)
+        ctx.notify(KeyspaceEvent.generic, "rename_from", args[1])
+        ctx.notify(KeyspaceEvent.generic, "rename_to", args[2])
         if nx { out.writeInteger(1) } else { out.writeOK() }
     }
 
@@ -83,6 +85,7 @@ extension KeyCommands {
         guard let e = shard.lookupForRead(db: ctx.db, key: src) else { out.writeInteger(0); return }
         if !replace && shard.lookup(db: target, key: dst) != nil { out.writeInteger(0); return }
         _ = shard.attach(duplicate(e, key: dst), db: target, replace: true)
+        shard.notify(KeyspaceEvent.generic, "copy_to", db: target, key: dst)
         out.writeInteger(1)
     }
 
@@ -95,6 +98,8 @@ extension KeyCommands {
               shard.lookup(db: target, key: args[1]) == nil,
               let e = shard.detach(db: ctx.db, key: args[1]) else { out.writeInteger(0); return }
         _ = shard.attach(e, db: target, replace: true)
+        ctx.notify(KeyspaceEvent.generic, "move_from", args[1])
+        shard.notify(KeyspaceEvent.generic, "move_to", db: target, key: args[1])
         out.writeInteger(1)
     }
 

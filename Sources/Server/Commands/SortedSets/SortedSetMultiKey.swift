@@ -210,9 +210,12 @@ extension SortedSetCommands {
         let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
         if store {
             let dst = args[1]
-            ctx.shard.delete(db: ctx.db, key: dst)
+            let existed = ctx.shard.delete(db: ctx.db, key: dst)
             if set.count > 0 {
                 ctx.shard.insertNew(Entry.makeObject(key: dst, hash: KeyTable.hash(dst), object: set), db: ctx.db, expireAt: 0)
+                ctx.notify(KeyspaceEvent.zset, op == .union ? "zunionstore" : op == .inter ? "zinterstore" : "zdiffstore", dst)
+            } else if existed {
+                ctx.notify(KeyspaceEvent.generic, "del", dst)
             }
             out.writeInteger(set.count)
             return
