@@ -79,6 +79,13 @@ SCRIPT = [
     ("XADD", "{t}x", "1-1", "f", "v"), ("XADD", "{t}x", "MAXLEN", "1", "2-1", "f", "v"),
     ("XADD", "{t}x", "MAXLEN", "5", "3-1", "f", "v"), ("XDEL", "{t}x", "9-9"), ("XDEL", "{t}x", "2-1"),
     ("XTRIM", "{t}x", "MAXLEN", "0"), ("XTRIM", "{t}x", "MAXLEN", "0"), ("XSETID", "{t}x", "5-5"),
+    ("XGROUP", "CREATE", "{t}x", "g", "$"), ("XGROUP", "CREATE", "{t}x", "g", "$"),
+    ("XGROUP", "CREATE", "{t}x2", "g", "0", "MKSTREAM"), ("XGROUP", "SETID", "{t}x", "g", "0"),
+    ("XGROUP", "CREATECONSUMER", "{t}x", "g", "c1"), ("XGROUP", "CREATECONSUMER", "{t}x", "g", "c1"),
+    ("XGROUP", "DELCONSUMER", "{t}x", "g", "c1"), ("XGROUP", "DELCONSUMER", "{t}x", "g", "c1"),
+    ("XGROUP", "DESTROY", "{t}x", "g"), ("XGROUP", "DESTROY", "{t}x", "g"),
+    ("ZADD", "{t}zm", "1", "a", "2", "b"), ("ZMPOP", "1", "{t}zm", "MIN"), ("ZMPOP", "1", "{t}zm", "MAX", "COUNT", "5"),
+    ("ZADD", "{t}zm", "1", "a"), ("BZPOPMAX", "{t}zm", "0"),
     ("SET", "{t}e", "1", "PX", "1"),
 ]
 
@@ -157,6 +164,20 @@ def test_no_events_without_config(pair):
     vk.cmd("DEL", "k")
     assert vk.cmd("PUBLISH", "marker", "m") == 1
     assert sub.read() == [b"pmessage", b"*", b"marker", b"m"]
+
+
+def test_rename_and_copy_across_shards_notify_as_on_one(pair):
+    """RENAME and COPY of keys on two shards send Redis's events (each shard its own, so
+    compared as sets)."""
+    script = [("SET", "src%d" % i, "v") for i in range(8)]
+    script += [("RENAME", "src%d" % i, "dst%d" % i) for i in range(4)]
+    script += [("COPY", "src%d" % i, "copy%d" % i) for i in range(4, 8)]
+    got = []
+    for c in pair:
+        port = c.sock.getpeername()[1]
+        sub = events(c, port, "KEg", script)
+        got.append(sorted(tuple(m) for m in read_all(sub)))
+    assert got[1] == got[0]
 
 
 def test_events_reach_subscribers_on_every_worker(server):

@@ -129,6 +129,7 @@ extension KeyCommands {
         guard let e = ctx.shard.lookup(db: ctx.db, key: args[1]) else { out.writeError(Errors.noSuchKey); return }
         let moved = e.copy(newKey: args[2])
         ctx.shard.delete(db: ctx.db, key: args[1])
+        if argIs(args[0], "__rename") { ctx.notify(KeyspaceEvent.generic, "rename_from", args[1]) }
         writeHandoff(moved, &out)
     }
 
@@ -151,6 +152,12 @@ extension KeyCommands {
             given.free()
         }
         if ctx.shard.attach(e, db: db, replace: argIs(args[4], "replace")) {
+            // The operation (its name, argument 0) says which event Redis sends here.
+            if argIs(args[0], "__rename") {
+                ctx.shard.notify(KeyspaceEvent.generic, "rename_to", db: db, key: args[1])
+            } else if argIs(args[0], "__copy") {
+                ctx.shard.notify(KeyspaceEvent.generic, "copy_to", db: db, key: args[1])
+            }
             out.writeInteger(1)
         } else {
             writeHandoff(e, &out)

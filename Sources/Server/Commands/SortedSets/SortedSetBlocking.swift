@@ -139,6 +139,7 @@ extension SortedSetCommands {
         z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
         let name = max ? "ZPOPMAX" : "ZPOPMIN"
         if count == -1 { ctx.propagate(.text(name), .bytes(key)) } else { ctx.propagate(.text(name), .bytes(key), .text(String(count))) }
+        ctx.notify(KeyspaceEvent.zset, max ? "zpopmax" : "zpopmin", key)
         deleteIfEmpty(ctx, key, z)
     }
 }

@@ -473,6 +473,7 @@ extension SortedSetCommands {
             }
             ctx.shard.noteModified(db: ctx.db, key: key)
             z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
+            ctx.notify(KeyspaceEvent.zset, max ? "zpopmax" : "zpopmin", key)
             deleteIfEmpty(ctx, key, z)
             return
         }
