@@ -86,13 +86,17 @@ public struct PendingNotifications: ~Copyable {
 }
 
 extension Shard {
-    /// Redis's notifyKeyspaceEvent: records `event` on `key` if its class is configured
-    /// (one load and branch otherwise).
+    /// Redis's notifyKeyspaceEvent: records `event` on `key` if its class is configured.
+    /// (Command handlers use `ShardContext.notify`, which tests the flags itself: calling
+    /// a method of the shard from the Server module cost a retain/release per SET.)
     @inline(__always)
     public func notify(_ type: Int, _ event: StaticString, db: Int, key: UnsafeRawBufferPointer) {
-        if notifyFlags & type != 0 {
-            notifications.add(db: db, event: UnsafeRawBufferPointer(start: event.utf8Start, count: event.utf8CodeUnitCount),
-                              key: key)
-        }
+        if notifyFlags & type != 0 { recordNotification(event, db: db, key: key) }
+    }
+
+    @inline(never)
+    public func recordNotification(_ event: StaticString, db: Int, key: UnsafeRawBufferPointer) {
+        notifications.add(db: db, event: UnsafeRawBufferPointer(start: event.utf8Start, count: event.utf8CodeUnitCount),
+                          key: key)
     }
 }

@@ -99,6 +99,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             return e
         }
         keyspaceMisses += 1
+        notify(KeyspaceEvent.keyMiss, "keymiss", db: db, key: key)  // lookupKeyGeneric, reads
         return nil
     }
 

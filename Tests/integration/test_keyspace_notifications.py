@@ -128,6 +128,23 @@ def test_events_match_redis(pair, classes):
     assert read_all(sub) == []
 
 
+MISS_SCRIPT = [
+    ("GET", "{t}no"), ("SET", "{t}k", "v"), ("GET", "{t}k"), ("TTL", "{t}no"), ("TYPE", "{t}no"), ("EXISTS", "{t}no", "{t}k"),
+    ("STRLEN", "{t}no"), ("HGET", "{t}noh", "f"), ("SMEMBERS", "{t}nos"), ("ZSCORE", "{t}noz", "m"),
+    ("XRANGE", "{t}nox", "-", "+"), ("MGET", "{t}no", "{t}k", "{t}no2"), ("GETRANGE", "{t}no", "0", "1"),
+    ("SET", "{t}k", "v2"), ("INCR", "{t}n"), ("DEL", "{t}no"),
+]
+
+
+@pytest.mark.parametrize("classes", ["Em", "KEm", "KEA"])
+def test_key_miss_events_match_redis(pair, classes):
+    redis, vk = pair
+    expected = read_all(events(redis, redis.sock.getpeername()[1], classes, MISS_SCRIPT))
+    sub = events(vk, vk.sock.getpeername()[1], classes, MISS_SCRIPT)
+    assert read_all(sub, len(expected)) == expected
+    assert read_all(sub) == []
+
+
 def test_active_expiry_notifies_expired(pair):
     """A key nobody reads again expires by the active cycle, which publishes "expired"."""
     redis, vk = pair

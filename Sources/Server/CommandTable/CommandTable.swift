@@ -21,7 +21,7 @@ struct ShardContext {
 
     /// Records a keyspace notification (Redis's notifyKeyspaceEvent; nothing unless configured).
     @inline(__always) func notify(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer) {
-        shard.notify(type, event, db: db, key: key)
+        if shard.notifyFlags & type != 0 { shard.recordNotification(event, db: db, key: key) }
     }
 
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).

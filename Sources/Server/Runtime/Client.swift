@@ -41,7 +41,7 @@ final class Client {
     /// Over its output buffer limit (Redis's CLIENT_CLOSE_ASAP): its output is dropped, it
     /// reads and runs nothing more, and the loop closes it when it flushes clients.
     var closeASAP = false
-    /// The client-output-buffer-limit class it is held to (pub/sub will switch it to .pubsub).
+    /// The client-output-buffer-limit class it is held to (.pubsub while subscribed).
     var outputClass = OutputBufferClass.normal
     /// Unix second its output was first seen over the soft limit (0: not over).
     var softLimitSince: Int64 = 0

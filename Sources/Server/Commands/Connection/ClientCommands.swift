@@ -141,7 +141,7 @@ enum ClientCommands {
         return n
     }
 
-    /// Redis's client types; every ValKeyper connection is a normal one.
+    /// Redis's client types (getClientType): the master link, a subscribed client, or normal.
     enum ClientType: Sendable {
         case normal, master, replica, pubsub
 

@@ -239,6 +239,7 @@ enum KeyCommands {
             return e
         }
         ctx.shard.keyspaceMisses += 1
+        ctx.notify(KeyspaceEvent.keyMiss, "keymiss", key)
         return nil
     }
 
