@@ -253,3 +253,25 @@ def test_publish_reaches_replica_subscribers(make_server):
         assert s.read() == [b"message", b"repl", b"hello"]
     # A replica's own PUBLISH is not a write: it is allowed and stays on the replica.
     assert r.cmd("PUBLISH", "repl", "from-replica") == 4
+
+
+def test_publish_waits_for_the_writes_before_it(server):
+    """A pipeline of SET (keys on both shards) then PUBLISH naming the key: whoever gets the
+    message finds the write done, as in Redis, which runs a client's commands in order; the
+    replies stay in order and every PUBLISH counts its subscribers on both workers."""
+    subs = clients(server.port, 2)
+    for s in subs:
+        s.cmd("SUBSCRIBE", "written")
+    reader = Conn(server.port)
+    writer = Conn(server.port)
+    commands = []
+    for i in range(300):
+        commands += [("SET", "w:%d" % i, "v%d" % i), ("PUBLISH", "written", "w:%d" % i)]
+    writer.send_raw(b"".join(encode(*c) for c in commands))
+    # Read while the pipeline still runs: each message must find its key written.
+    for i in range(300):
+        m = subs[0].read()
+        assert m == [b"message", b"written", b"w:%d" % i]
+        assert reader.cmd("GET", m[2]) == b"v%d" % i
+    assert [subs[1].read()[2] for _ in range(300)] == [b"w:%d" % i for i in range(300)]
+    assert [writer.read() for _ in commands] == ["OK", 2] * 300

@@ -38,6 +38,10 @@ final class Client {
     /// the subscribe family, PING, QUIT and RESET may run (Dispatch).
     var subscriptions: ClientSubscriptions?
     var inPubSubMode = false
+    /// A PUBLISH waiting for this client's earlier commands to complete (PublishDelivery),
+    /// and how many of its PUBLISHes wait for other workers' receiver counts.
+    var publishAwaitingTurn: AwaitingPublish?
+    var publishesAwaitingCounts = 0
     /// Over its output buffer limit (Redis's CLIENT_CLOSE_ASAP): its output is dropped, it
     /// reads and runs nothing more, and the loop closes it when it flushes clients.
     var closeASAP = false

@@ -44,6 +44,15 @@ final class PublishBatch: @unchecked Sendable {
     }
 }
 
+/// A PUBLISH that waits for the client's earlier commands (Client.publishAwaitingTurn).
+struct AwaitingPublish {
+    var kind: SubscriptionKind
+    var channel: [UInt8]
+    var message: [UInt8]
+    var ticket: UInt32
+    var command: Int
+}
+
 /// A PUBLISH waiting for the other workers' receiver counts (its reply is the total).
 struct PendingPublish {
     var client: Client
@@ -68,8 +77,35 @@ extension Worker {
     /// PUBLISH / SPUBLISH from client `c`: delivered here at once, and in this pass's batch
     /// for every other worker that has subscribers. The reply is the number of receivers on
     /// all workers: at once when no other worker has any, else when their counts are back.
+    ///
+    /// Redis runs a client's commands in order: a PUBLISH sent after a write must not reach a
+    /// subscriber before that write is done. So while earlier commands of the client (other
+    /// than PUBLISHes waiting for counts) are on their way to other shards, the PUBLISH waits
+    /// (`AwaitingPublish`, the client paused) and runs once their replies are in.
     func publishFromClient(_ c: Client, _ kind: SubscriptionKind, channel: UnsafeRawBufferPointer,
                            message: UnsafeRawBufferPointer, call: CommandCall, out: inout ByteBuffer) {
+        if call.nesting == nil && c.unfilledTickets > c.publishesAwaitingCounts {
+            c.publishAwaitingTurn = AwaitingPublish(kind: kind, channel: [UInt8](channel), message: [UInt8](message),
+                                                    ticket: c.takeTicket(), command: commandStats.current)
+            c.pausedByOperation = true
+            return
+        }
+        _ = runPublish(c, kind, channel: channel, message: message, exec: call.nesting.map { (slot: $0.slot, item: $0.item) },
+                       ticket: nil, out: &out)
+    }
+
+    /// Runs a PUBLISH: true if its reply is complete in `out`; false if it waits for other
+    /// workers' counts (under `ticket`, or one taken now; or its place in EXEC).
+    private func runPublish(_ c: Client, _ kind: SubscriptionKind, channel: UnsafeRawBufferPointer,
+                            message: UnsafeRawBufferPointer, exec: (slot: Int, item: Int)?, ticket given: UInt32?,
+                            out: inout ByteBuffer) -> Bool {
+        // Redis propagates PUBLISH and SPUBLISH to replicas (forceCommandPropagation with
+        // PROPAGATE_REPL), so a replica's subscribers get the master's messages.
+        if let log = propagation, log.recordsOwnWrites {
+            log.command(db: c.db, .text(kind == .channel ? "PUBLISH" : "SPUBLISH"), .bytes(channel), .bytes(message))
+        }
+        // Notifications of earlier commands of this pass go first, as they would in Redis.
+        if let shard, !shard.notifications.isEmpty { flushKeyspaceNotifications() }
         let local = deliverHere(kind, channel: channel, message: message, publisher: c, publisherOut: &out)
         let workers = context.workerCount
         var targets = 0
@@ -80,12 +116,13 @@ extension Worker {
         }
         if targets == 0 {
             out.writeInteger(local)
-            return
+            return true
         }
-        let exec = call.nesting.map { (slot: $0.slot, item: $0.item) }
         if let exec { operations[exec.slot]?.remaining += 1 }
-        let entry = PendingPublish(client: c, ticket: exec == nil ? c.takeTicket(quick: true) : 0, exec: exec,
-                                   receivers: local, remaining: targets.nonzeroBitCount, command: commandStats.current)
+        let ticket = given ?? (exec == nil ? c.takeTicket(quick: true) : 0)
+        if exec == nil { c.publishesAwaitingCounts += 1 }
+        let entry = PendingPublish(client: c, ticket: ticket, exec: exec, receivers: local,
+                                   remaining: targets.nonzeroBitCount, command: commandStats.current)
         let slot: Int32
         if let free = publishes.freeSlots.popLast() {
             slot = free
@@ -97,6 +134,33 @@ extension Worker {
         for t in 0..<workers where targets & (1 << t) != 0 {
             publishBatch(for: t).add(kind, channel: channel, message: message, pending: slot)
         }
+        return false
+    }
+
+    /// A PUBLISH that waited for the client's earlier replies (`publishFromClient`) runs once
+    /// its ticket is the next reply; then the client reads on.
+    func startPublishAwaitingTurn(_ c: Client) {
+        guard let p = c.publishAwaitingTurn, c.isNextReply(p.ticket) else { return }
+        c.publishAwaitingTurn = nil
+        c.pausedByOperation = false
+        var out = ByteBuffer(capacity: 64)
+        let saved = commandStats.current
+        commandStats.current = p.command
+        let complete = p.channel.withUnsafeBytes { channel in
+            p.message.withUnsafeBytes { message in
+                runPublish(c, p.kind, channel: channel, message: message, exec: nil, ticket: p.ticket, out: &out)
+            }
+        }
+        commandStats.current = saved
+        if complete {
+            deliverDeferredReply(to: c, ticket: p.ticket, out.readable, command: p.command)
+        } else if !out.isEmpty && !c.isClosed {
+            // Its own copy of the message (a RESP3 subscriber) precedes the count: every
+            // earlier reply is out, so it goes straight to the output.
+            c.output.append(out.readable)
+            markForFlush(c)
+        }
+        if !c.isClosed && !c.input.isEmpty && !c.pausedByOperation { process(c) }
     }
 
     /// A message the server publishes itself (keyspace notifications): no reply to count for.
@@ -150,6 +214,7 @@ extension Worker {
             }
             publishes.pending[slot] = nil
             publishes.freeSlots.append(Int32(slot))
+            if p.exec == nil { p.client.publishesAwaitingCounts -= 1 }
             var reply = ByteBuffer(capacity: 32)
             reply.writeInteger(p.receivers)
             if let exec = p.exec {

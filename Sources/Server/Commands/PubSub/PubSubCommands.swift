@@ -150,12 +150,10 @@ enum PubSubCommands {
     // MARK: Publishing
 
     static func publish(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        w.propagatePublish(c, args)
         w.publishFromClient(c, .channel, channel: args[1], message: args[2], call: call, out: &out)
     }
 
     static func spublish(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        w.propagatePublish(c, args)
         w.publishFromClient(c, .shardChannel, channel: args[1], message: args[2], call: call, out: &out)
     }
 
@@ -237,11 +235,3 @@ enum PubSubCommands {
     }
 }
 
-extension Worker {
-    /// Redis propagates PUBLISH and SPUBLISH to replicas (forceCommandPropagation with
-    /// PROPAGATE_REPL), so a replica's subscribers get the master's messages.
-    func propagatePublish(_ c: Client, _ args: Arguments) {
-        guard let log = propagation, log.recordsOwnWrites else { return }
-        log.command(db: c.db, args)
-    }
-}
