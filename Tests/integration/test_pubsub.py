@@ -275,3 +275,29 @@ def test_publish_waits_for_the_writes_before_it(server):
         assert reader.cmd("GET", m[2]) == b"v%d" % i
     assert [subs[1].read()[2] for _ in range(300)] == [b"w:%d" % i for i in range(300)]
     assert [writer.read() for _ in commands] == ["OK", 2] * 300
+
+
+def test_subscribers_come_and_go_while_publishing(server):
+    """Subscribers on both workers subscribe, unsubscribe and disconnect (some with unread
+    messages) while a publisher pipelines PUBLISHes and PUBSUB questions: every reply is an
+    integer no larger than the subscribers present, and nothing is left subscribed."""
+    publisher = Conn(server.port)
+    live = []
+    for round_ in range(30):
+        for _ in range(4):
+            s = Conn(server.port)
+            s.send_raw(encode("SUBSCRIBE", "churn", "other") + encode("PSUBSCRIBE", "ch*"))
+            live.append(s)
+        replies = publisher.pipeline([("PUBLISH", "churn", "m%d" % round_)] * 20 + [("PUBSUB", "NUMSUB", "churn")])
+        assert all(isinstance(r, int) and 0 <= r <= 2 * len(live) for r in replies[:-1])
+        for s in live[:2]:
+            if round_ % 2:
+                s.send_raw(encode("UNSUBSCRIBE") + encode("PUNSUBSCRIBE"))
+            s.close()
+        live = live[2:]
+    for s in live:
+        s.close()
+    wait_until(lambda: publisher.cmd("PUBSUB", "NUMSUB", "churn") == [b"churn", 0]
+               and publisher.cmd("PUBSUB", "NUMPAT") == 0, message="every subscription ended")
+    assert publisher.cmd("PUBLISH", "churn", "x") == 0
+    assert server.alive()
