@@ -189,10 +189,18 @@ def test_rename_and_copy_across_shards_notify_as_on_one(pair):
     script = [("SET", "src%d" % i, "v") for i in range(8)]
     script += [("RENAME", "src%d" % i, "dst%d" % i) for i in range(4)]
     script += [("COPY", "src%d" % i, "copy%d" % i) for i in range(4, 8)]
+    # The STORE forms of sets and sorted sets, their keys spread over both shards.
+    script += [("SADD", "s%d" % i, "a", "b%d" % i) for i in range(4)]
+    script += [("ZADD", "z%d" % i, "1", "a", "2", "b%d" % i) for i in range(4)]
+    script += [("SUNIONSTORE", "su", "s0", "s1", "s2"), ("SINTERSTORE", "si", "s0", "s1", "s3"),
+               ("SDIFFSTORE", "sd", "s0", "s1"), ("SINTERSTORE", "sd", "s0", "nokey"),
+               ("ZUNIONSTORE", "zu", "3", "z0", "z1", "z2"), ("ZINTERSTORE", "zi", "2", "z0", "z3"),
+               ("ZDIFFSTORE", "zd", "2", "z0", "z1"), ("ZDIFFSTORE", "zd", "2", "z0", "z0"),
+               ("ZRANGESTORE", "zr", "z1", "0", "-1"), ("ZRANGESTORE", "zr", "z1", "5", "6")]
     got = []
     for c in pair:
         port = c.sock.getpeername()[1]
-        sub = events(c, port, "KEg", script)
+        sub = events(c, port, "KEgsz", script)
         got.append(sorted(tuple(m) for m in read_all(sub)))
     assert got[1] == got[0]
 

@@ -129,8 +129,23 @@ extension KeyCommands {
         guard let e = ctx.shard.lookup(db: ctx.db, key: args[1]) else { out.writeError(Errors.noSuchKey); return }
         let moved = e.copy(newKey: args[2])
         ctx.shard.delete(db: ctx.db, key: args[1])
-        if argIs(args[0], "__rename") { ctx.notify(KeyspaceEvent.generic, "rename_from", args[1]) }
+        if argIs(args[0], "__rename") {
+            ctx.notify(KeyspaceEvent.generic, "rename_from", args[1])
+        } else {
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])  // a sorted-set STORE's empty result
+        }
         writeHandoff(moved, &out)
+    }
+
+    /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE/ZRANGESTORE across shards attach their result with
+    /// parts named after the command (argument 0), whose event this is.
+    static func notifySortedSetStore(_ ctx: ShardContext, _ name: UnsafeRawBufferPointer, db: Int,
+                                     key: UnsafeRawBufferPointer) {
+        let zset = KeyspaceEvent.zset
+        if argIs(name, "zunionstore") { ctx.shard.notify(zset, "zunionstore", db: db, key: key) }
+        else if argIs(name, "zinterstore") { ctx.shard.notify(zset, "zinterstore", db: db, key: key) }
+        else if argIs(name, "zdiffstore") { ctx.shard.notify(zset, "zdiffstore", db: db, key: key) }
+        else if argIs(name, "zrangestore") { ctx.shard.notify(zset, "zrangestore", db: db, key: key) }
     }
 
     /// `__copyout src dst`: hands over a copy of `src` keyed `dst`, or `:0` if `src` is missing.
@@ -157,6 +172,8 @@ extension KeyCommands {
                 ctx.shard.notify(KeyspaceEvent.generic, "rename_to", db: db, key: args[1])
             } else if argIs(args[0], "__copy") {
                 ctx.shard.notify(KeyspaceEvent.generic, "copy_to", db: db, key: args[1])
+            } else {
+                notifySortedSetStore(ctx, args[0], db: db, key: args[1])
             }
             out.writeInteger(1)
         } else {

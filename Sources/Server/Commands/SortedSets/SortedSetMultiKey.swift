@@ -343,11 +343,13 @@ extension SortedSetCommands {
             dst = op.store(args[1])
             dbSpan = op.store(string: String(c.db))
             mode = op.store(string: "replace")
+            // The destination's parts are named after the command: it says their keyspace event.
+            name = op.store(string: setOp == .union ? "zunionstore" : setOp == .inter ? "zinterstore" : "zdiffstore")
         }
         op.state = -1
         for i in 0..<n {
             keySpans.append(op.store(args[countAt + 1 + i]))
-            op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [name, keySpans[i], probe])
+            op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [fetchName, keySpans[i], probe])
         }
         w.start(op, client: c, call: &call, out: &out)
     }

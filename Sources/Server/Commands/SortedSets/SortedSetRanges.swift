@@ -183,6 +183,7 @@ extension SortedSetCommands {
         var spans = [name]
         for i in 1..<args.count { spans.append(op.store(args[i])) }
         op.addPart(shard: w.shardOf(args[2]), command: Part.zrangeOut, spanIndices: spans)
+        name = op.store(string: "zrangestore")  // the destination's parts: their keyspace event
         w.start(op, client: c, call: &call, out: &out)
     }
 
