@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from support.resp import Conn, encode
+from support.resp import Conn, Push, encode
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--threads", "2", "--shards", "2")
@@ -224,5 +224,30 @@ def test_events_reach_subscribers_on_every_worker(server):
         for s in subs:
             got = sorted(s.read()[3] for _ in keys)
             assert got == sorted(k.encode() for k in keys)
+    finally:
+        c.cmd("CONFIG", "SET", "notify-keyspace-events", "")
+
+
+def test_publisher_subscribed_to_its_own_events(server):
+    """A RESP3 client subscribed to keyspace events pipelines writes and PUBLISHes: it gets
+    every reply and every event push (the events of a write made earlier in the same pass
+    are published before the PUBLISH runs, into its own reply stream)."""
+    c = server.conn()
+    c.cmd("CONFIG", "SET", "notify-keyspace-events", "E$")
+    try:
+        c.cmd("HELLO", "3")
+        assert c.cmd("SUBSCRIBE", "__keyevent@0__:set", "news") == Push([b"subscribe", b"__keyevent@0__:set", 1])
+        c.read()
+        commands = []
+        for i in range(50):
+            commands += [("SET", "own:%d" % i, "v"), ("PUBLISH", "news", "n%d" % i)]
+        c.send_raw(b"".join(encode(*x) for x in commands))
+        replies, pushes = [], []
+        while len(replies) < len(commands) or len(pushes) < 100:
+            r = c.read()
+            (pushes if isinstance(r, Push) else replies).append(r)
+        assert replies == ["OK", 1] * 50
+        assert sorted(p[2] for p in pushes if p[1] == b"__keyevent@0__:set") == sorted(b"own:%d" % i for i in range(50))
+        assert [p[2] for p in pushes if p[1] == b"news"] == [b"n%d" % i for i in range(50)]
     finally:
         c.cmd("CONFIG", "SET", "notify-keyspace-events", "")

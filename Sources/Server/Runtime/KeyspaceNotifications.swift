@@ -8,6 +8,14 @@ import Shards
 /// the key), to its own subscribers and, in the pass's one batch per worker, to the others'.
 extension Worker {
     func flushKeyspaceNotifications() {
+        guard let shard, !shard.notifications.isEmpty else { return }  // every loop pass: nothing to do
+        var none = ByteBuffer(capacity: 0)
+        flushKeyspaceNotifications(publisher: nil, publisherOut: &none)
+    }
+
+    /// From inside a command of `publisher` (a PUBLISH), whose output may be borrowed: its
+    /// own copies go to `publisherOut`.
+    func flushKeyspaceNotifications(publisher: Client?, publisherOut: inout ByteBuffer) {
         guard let shard, !shard.notifications.isEmpty else { return }
         let flags = shard.notifyFlags
         var channel = ByteBuffer(capacity: 128)
@@ -16,13 +24,13 @@ extension Worker {
                 channel.clear()
                 channel.append(string: "__keyspace@\(db)__:")
                 channel.append(key)
-                publishFromServer(channel: channel.readable, message: event)
+                publishFromServer(channel: channel.readable, message: event, publisher: publisher, publisherOut: &publisherOut)
             }
             if flags & KeyspaceEvent.keyevent != 0 {
                 channel.clear()
                 channel.append(string: "__keyevent@\(db)__:")
                 channel.append(event)
-                publishFromServer(channel: channel.readable, message: key)
+                publishFromServer(channel: channel.readable, message: key, publisher: publisher, publisherOut: &publisherOut)
             }
         }
     }

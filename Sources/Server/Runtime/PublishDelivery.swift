@@ -104,8 +104,9 @@ extension Worker {
         if let log = propagation, log.recordsOwnWrites {
             log.command(db: c.db, .text(kind == .channel ? "PUBLISH" : "SPUBLISH"), .bytes(channel), .bytes(message))
         }
-        // Notifications of earlier commands of this pass go first, as they would in Redis.
-        if let shard, !shard.notifications.isEmpty { flushKeyspaceNotifications() }
+        // Notifications of earlier commands of this pass go first, as they would in Redis
+        // (the publisher's own copies into `out`: its output may be borrowed now).
+        if let shard, !shard.notifications.isEmpty { flushKeyspaceNotifications(publisher: c, publisherOut: &out) }
         let local = deliverHere(kind, channel: channel, message: message, publisher: c, publisherOut: &out)
         let workers = context.workerCount
         var targets = 0
@@ -164,9 +165,11 @@ extension Worker {
     }
 
     /// A message the server publishes itself (keyspace notifications): no reply to count for.
-    func publishFromServer(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) {
-        var none = ByteBuffer(capacity: 0)
-        _ = deliverHere(.channel, channel: channel, message: message, publisher: nil, publisherOut: &none)
+    /// `publisher`: a client whose output is borrowed by the running command, whose copy goes
+    /// to `publisherOut` instead.
+    func publishFromServer(channel: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer, publisher: Client?,
+                           publisherOut: inout ByteBuffer) {
+        _ = deliverHere(.channel, channel: channel, message: message, publisher: publisher, publisherOut: &publisherOut)
         for t in 0..<context.workerCount where t != index
             && context.stats[t].subscriptions.load(ordering: .sequentiallyConsistent) > 0 {
             publishBatch(for: t).add(.channel, channel: channel, message: message, pending: -1)
