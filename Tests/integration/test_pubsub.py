@@ -301,3 +301,22 @@ def test_subscribers_come_and_go_while_publishing(server):
                and publisher.cmd("PUBSUB", "NUMPAT") == 0, message="every subscription ended")
     assert publisher.cmd("PUBLISH", "churn", "x") == 0
     assert server.alive()
+
+
+def test_resp3_push_reaches_a_blocked_client(pair):
+    """A RESP3 subscriber blocked in XREAD gets a message at once, before the read's reply,
+    as from redis-server; a RESP2 one cannot block while subscribed."""
+    for conn in pair:
+        port = conn.sock.getpeername()[1]
+        conn.cmd("DEL", "blocked-stream")
+        c = Conn(port)
+        c.cmd("HELLO", "3")
+        c.cmd("SUBSCRIBE", "while-blocked")
+        c.send_raw(encode("XREAD", "BLOCK", "0", "STREAMS", "blocked-stream", "$"))
+        wait_until(lambda: any(b"cmd=xread" in line for line in conn.cmd("CLIENT", "LIST").split(b"\n")),
+                   message="client blocked")
+        assert conn.cmd("PUBLISH", "while-blocked", "hi") == 1
+        assert c.read() == Push([b"message", b"while-blocked", b"hi"])
+        conn.cmd("XADD", "blocked-stream", "1-1", "f", "v")
+        assert c.read() == {b"blocked-stream": [[b"1-1", [b"f", b"v"]]]}
+        c.close()

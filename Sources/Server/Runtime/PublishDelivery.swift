@@ -268,7 +268,9 @@ extension Worker {
         return receivers
     }
 
-    /// Appends a message to a subscriber's output, behind replies it still waits for.
+    /// Appends a message to a subscriber's output. A RESP3 push is out of band: it goes out
+    /// at once, between whole replies, even while the client waits for a reply (blocked in
+    /// XREAD, say), as Redis sends it; a RESP2 message waits behind replies still due.
     private func push(to c: Client, publisher: Client?, publisherOut: inout ByteBuffer,
                       _ write: (inout ByteBuffer, RESPVersion) -> Void) {
         if c === publisher {
@@ -277,7 +279,7 @@ extension Worker {
         }
         // Redis drops output for a client being closed or with CLIENT REPLY OFF.
         guard !c.isClosed, !c.closeASAP, !c.repliesOff else { return }
-        if c.hasOutstandingReplies {
+        if c.hasOutstandingReplies && c.resp == .resp2 {
             pushScratch.clear()
             write(&pushScratch, c.resp)
             c.queueReadyReply(pushScratch.readable)
