@@ -102,14 +102,16 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             return e
         }
         keyspaceMisses += 1
+        notify(KeyspaceEvent.keyMiss, "keymiss", db: db, key: key)  // lookupKeyGeneric, reads
         return nil
     }
 
     private func expire(slot: Int, in t: UnsafeMutablePointer<KeyTable>) {
         if snapshotActive { copyForSnapshot(t.pointee.entry(at: slot)) }
         let e = t.pointee.remove(at: slot)
-        if !watches.isEmpty || propagation != nil || !blocked.isEmpty,
+        if !watches.isEmpty || propagation != nil || !blocked.isEmpty || notifyFlags != 0,
            let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
+            notify(KeyspaceEvent.expired, "expired", db: db, key: e.key)
             if !watches.isEmpty { watches.touch(db: db, key: e.key) }
             blocked.signal(db: db, key: e.key)
             // Replicas never expire keys themselves: the master's DEL does it, in stream order.
@@ -125,6 +127,11 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// True when writes are to be recorded (`propagation` set and this server not a replica):
     /// a plain flag, so the command path checks it without touching a reference count.
     public var recordsWrites = false
+
+    /// The keyspace notification classes configured (KeyspaceEvent; 0: none, the common
+    /// case), copied by the worker once per loop pass, and the notifications made since.
+    public var notifyFlags = 0
+    public var notifications = PendingNotifications()
 
     /// True if `key` is present but past its deadline (not yet reclaimed).
     public func isLogicallyExpired(db: Int, key: UnsafeRawBufferPointer) -> Bool {
@@ -204,6 +211,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     private func insert(_ e: Entry, table t: UnsafeMutablePointer<KeyTable>, db: Int, expireAt: Int64) {
         noteModified(db: db, key: e.key)
+        notify(KeyspaceEvent.new, "new", db: db, key: e.key)  // Redis's dbAdd
         markFresh(e)
         e.tableID = UInt16(tableOfDatabase[db])
         e.lastAccess = UInt32(truncatingIfNeeded: now / 1000)

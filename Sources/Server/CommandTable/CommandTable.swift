@@ -19,6 +19,11 @@ struct ShardContext {
     /// run; that worker outlives the call.
     unowned(unsafe) var worker: Worker? = nil
 
+    /// Records a keyspace notification (Redis's notifyKeyspaceEvent; nothing unless configured).
+    @inline(__always) func notify(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer) {
+        if shard.notifyFlags & type != 0 { shard.recordNotification(event, db: db, key: key) }
+    }
+
     /// True while this shard's writes are recorded for replicas (guards building a rewrite).
     @inline(__always) var replicating: Bool { shard.recordsWrites }
 
@@ -77,6 +82,7 @@ struct CommandFlags: OptionSet, Sendable {
     static let noMulti = CommandFlags(rawValue: 1 << 10)
     static let allowBusy = CommandFlags(rawValue: 1 << 11)
     static let movableKeys = CommandFlags(rawValue: 1 << 12)
+    static let pubsub = CommandFlags(rawValue: 1 << 16)
     static let skipSlowlog = CommandFlags(rawValue: 1 << 13)
     static let noAsyncLoading = CommandFlags(rawValue: 1 << 14)
     /// Allowed only as a config says (Redis's CMD_PROTECTED: DEBUG and enable-debug-command);
@@ -86,7 +92,7 @@ struct CommandFlags: OptionSet, Sendable {
     static let `internal` = CommandFlags(rawValue: 1 << 31)
 
     static let names: [(CommandFlags, String)] = [
-        (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"),
+        (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"), (.pubsub, "pubsub"),
         (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"), (.stale, "stale"),
         (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"), (.noAsyncLoading, "no_async_loading"),
         (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
@@ -230,6 +236,8 @@ final class CommandTable: Sendable {
         let isAdmin: Bool
         /// May block its client (XREAD BLOCK...): its reply can take any time.
         let mayBlock: Bool
+        /// May run while a RESP2 client is subscribed (the subscribe family, PING, QUIT, RESET).
+        let allowedInPubSubMode: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -250,7 +258,7 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, [StringLCS.spec], KeyCommands.specs, KeyDumpCommands.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, ServerCommands.specs, [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
+        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, PubSubCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, ServerCommands.specs, [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
     ]
@@ -316,7 +324,8 @@ final class CommandTable: Sendable {
                          transactionControl: spec.inMulti == .runsAtOnce,
                          noMulti: spec.flags.contains(.noMulti),
                          admission: AdmissionRule.mask(for: spec),
-                         isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking))
+                         isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking),
+                         allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)

@@ -409,7 +409,9 @@ private func normalizeKeyspaceEvents(_ raw: String, _ current: String) -> Result
     }
     var out = ""
     if all.isSubset(of: set) {
-        out = "A"
+        // Redis renders A with n as "AKE", dropping the n it still applies; the value here
+        // is what the server applies, so it keeps the n ("AnKE").
+        out = set.contains("n") ? "An" : "A"
     } else {
         for ch in "g$lshzxetdn" where set.contains(ch) { out.append(ch) }
     }

@@ -22,6 +22,9 @@ struct WorkerReport: Sendable {
     var tableOverhead = 0
     /// Clients waiting in a blocking stream read (XREAD/XREADGROUP BLOCK).
     var blockedClients = 0
+    /// Channels, patterns and shard channels with subscribers on the worker: the totals are
+    /// their unions (a channel subscribed on two workers counts once, as in Redis).
+    var pubsubNames: [Set<[UInt8]>] = [[], [], []]
 
     /// The sum of every worker's report.
     static func total(_ reports: [WorkerReport], databases: Int, commands: Int) -> WorkerReport {
@@ -46,6 +49,7 @@ struct WorkerReport: Sendable {
             t.clientMemory += r.clientMemory
             t.tableOverhead += r.tableOverhead
             t.blockedClients += r.blockedClients
+            for k in 0..<3 { t.pubsubNames[k].formUnion(r.pubsubNames[k]) }
         }
         return t
     }
@@ -75,6 +79,7 @@ extension Worker {
             r.misses = shard.keyspaceMisses
             r.tableOverhead = shard.tableOverheadBytes
         }
+        for k in 0..<3 { r.pubsubNames[k] = Set(subscriptions.byKind[k].keys) }
         r.commands = commandStats.snapshot()
         r.errors = commandStats.errors
         r.totalErrors = commandStats.totalErrors
@@ -353,7 +358,8 @@ enum ServerInfo {
             ("expire_cycle_cpu_milliseconds", 0), ("evicted_keys", 0), ("evicted_clients", 0),
             ("total_eviction_exceeded_time", 0), ("current_eviction_exceeded_time", 0),
             ("keyspace_hits", r.hits), ("keyspace_misses", r.misses),
-            ("pubsub_channels", 0), ("pubsub_patterns", 0), ("pubsubshard_channels", 0),
+            ("pubsub_channels", r.pubsubNames[0].count), ("pubsub_patterns", r.pubsubNames[1].count),
+            ("pubsubshard_channels", r.pubsubNames[2].count),
             ("latest_fork_usec", 0), ("total_forks", 0), ("migrate_cached_sockets", 0),
             ("slave_expires_tracked_keys", 0), ("active_defrag_hits", 0), ("active_defrag_misses", 0),
             ("active_defrag_key_hits", 0), ("active_defrag_key_misses", 0), ("total_active_defrag_time", 0),

@@ -214,6 +214,7 @@ extension Worker {
     /// Asks for the locks of the client's operation that waited for its earlier replies,
     /// once they are all in.
     func startOperationAwaitingTurn(_ c: Client) {
+        if c.publishAwaitingTurn != nil { startPublishAwaitingTurn(c) }
         guard let slot = c.operationAwaitingTurn else { return }
         guard let op = operations[slot] else { c.operationAwaitingTurn = nil; return }
         guard c.isNextReply(op.ticket) else { return }

@@ -29,6 +29,8 @@ final class WorkerStats: Sendable {
     let clients = Atomic<Int>(0)
     let tableOverhead = Atomic<Int>(0)
     let changes = Atomic<Int>(0)
+    /// (client, channel or pattern) pairs on the worker: other workers send it PUBLISHes only if nonzero.
+    let subscriptions = Atomic<Int>(0)
 
     init(databases: Int) {
         keys = (0..<databases).map { _ in Counter() }

@@ -109,6 +109,10 @@ enum ReplicaCommands {
     static let loadPart: ShardHandler = { ctx, args, out in
         let shard = ctx.shard
         shard.flushAll()
+        // Loading adds keys without "new" events (Redis's dbAddRDBLoad).
+        let notifyFlags = shard.notifyFlags
+        shard.notifyFlags = 0
+        defer { shard.notifyFlags = notifyFlags }
         SnapshotRecord.forEach(in: args[1]) { db, key, value, expireAt, type in
             if type == 0 {
                 shard.setString(db: db, key: key, value: value, expireAt: expireAt)

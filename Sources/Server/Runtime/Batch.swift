@@ -140,6 +140,10 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     case release(TransactionLock, shard: Int)
     /// To a shard's owner: forget the client's WATCHed keys there.
     case unwatch(client: UInt64, shard: Int)
+    /// Messages for the target's subscribers (PublishDelivery.swift), and that batch coming
+    /// back with their receiver counts when a PUBLISH waits for them.
+    case publish(PublishBatch)
+    case publishCounts(PublishBatch)
     /// To the sequencer: a worker's replication records (see PropagationLog).
     case records(RecordBatch)
 }

@@ -34,10 +34,18 @@ final class Client {
         lastCommandIndex.map { CommandTable.shared.specs[Int($0)].name } ?? "NULL"
     }
     var closeAfterReply = false
+    /// Its pub/sub subscriptions (nil: none), and Redis's CLIENT_PUBSUB flag: in RESP2 only
+    /// the subscribe family, PING, QUIT and RESET may run (Dispatch).
+    var subscriptions: ClientSubscriptions?
+    var inPubSubMode = false
+    /// A PUBLISH waiting for this client's earlier commands to complete (PublishDelivery),
+    /// and how many of its PUBLISHes wait for other workers' receiver counts.
+    var publishAwaitingTurn: AwaitingPublish?
+    var publishesAwaitingCounts = 0
     /// Over its output buffer limit (Redis's CLIENT_CLOSE_ASAP): its output is dropped, it
     /// reads and runs nothing more, and the loop closes it when it flushes clients.
     var closeASAP = false
-    /// The client-output-buffer-limit class it is held to (pub/sub will switch it to .pubsub).
+    /// The client-output-buffer-limit class it is held to (.pubsub while subscribed).
     var outputClass = OutputBufferClass.normal
     /// Unix second its output was first seen over the soft limit (0: not over).
     var softLimitSince: Int64 = 0

@@ -82,6 +82,10 @@ extension Worker {
             withReply(c) { $0.writeError(string: refusal) }
             return
         }
+        if c.inPubSubMode, c.resp == .resp2, !route.allowedInPubSubMode {
+            refuseInPubSubMode(c, index: index)
+            return
+        }
         if let transaction = c.transaction, !route.transactionControl {
             if route.noMulti {
                 transaction.failed = true
@@ -121,6 +125,21 @@ extension Worker {
         case .container:
             let name = table.specs[Int(index)].name
             withReply(c) { $0.writeError(string: "ERR wrong number of arguments for '\(name)' command") }
+        }
+    }
+
+    /// Redis's processCommand refusal for a RESP2 client in subscribed mode (EXEC answers it
+    /// as EXECABORT, as rejectCommand does).
+    @inline(never)
+    private func refuseInPubSubMode(_ c: Client, index: UInt16) {
+        commandStats.reject(Int(index))
+        c.transaction?.failed = true
+        let name = table.specs[Int(index)].name
+        let error = "ERR Can't execute '\(name)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        if name == "exec" {
+            withReply(c) { TransactionCommands.abortExec(self, c, error: error, &$0) }
+        } else {
+            withReply(c) { $0.writeError(string: error) }
         }
     }
 

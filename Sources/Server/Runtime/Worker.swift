@@ -78,6 +78,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// may hold the reply of the EXEC whose combine is starting that part's operation.
     var inlinePartScratch = ByteBuffer(capacity: 1024)
     var waitScratch = ByteBuffer(capacity: 1024)
+    /// This worker's subscribers (Subscriptions.swift) and its messages for the other
+    /// workers' subscribers (PublishDelivery.swift).
+    var subscriptions = SubscriptionTable()
+    var publishes: PublishOutbox
+    /// Where a message for a subscriber that waits for earlier replies is built.
+    var pushScratch = ByteBuffer(capacity: 256)
 
     /// Admission rules the server's state can trip now (Admission.swift).
     var armedAdmission: UInt8 = 0
@@ -99,6 +105,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         waker = context.wakers[index]
         stats = context.stats[index]
         outbox = Outbox(owner: index, workers: context.workerCount)
+        publishes = PublishOutbox(workers: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
         refreshArmedAdmission()
     }
@@ -138,6 +145,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             operations.recycleRetired()
             refreshClock()
             refreshArmedAdmission()
+            shard?.notifyFlags = KeyspaceEvent.configured.load(ordering: .relaxed)
             activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)
@@ -291,6 +299,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         { w, c in w.unwatchAll(c) },                // its WATCHes are forgotten on every shard
         { w, c in w.cancelBlockedRequest(of: c) },  // a blocked read stops waiting
         { w, c in if c.inWait { w.context.postToSequencer(.cancelWait(clientID: c.id)) } },  // and a WAIT
+        { w, c in w.unsubscribeAll(c) },            // its pub/sub subscriptions end
         { w, c in w.keepWhileRepliesOwed(c) },      // what it sent before closing still runs
     ]
 
@@ -422,6 +431,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
         case .release(let lock, let shard): releaseLock(lock, shard: shard)
         case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
+        case .publish(let batch): deliverPublishBatch(batch)
+        case .publishCounts(let batch): receivePublishCounts(batch)
         }
     }
 
@@ -443,7 +454,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// The batch of requests being filled for worker `target`.
     @inline(__always) func batch(forWorker target: Int) -> Batch { outbox.batch(for: target) }
 
-    func sendBatches() { outbox.flush(context: context) }
+    func sendBatches() {
+        flushKeyspaceNotifications()
+        sendPublishBatches()
+        outbox.flush(context: context)
+    }
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
@@ -478,6 +493,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // leave: a client's next command must find them served (Redis serves them after each
         // command), and it may arrive while this loop iteration still drains its rings.
         serveReadyKeys()
+        // Notifications these commands made leave before their replies: on the ring to the
+        // origin they come first, so a subscriber there has them before the writer's reply.
+        if !shard.notifications.isEmpty {
+            flushKeyspaceNotifications()
+            sendPublishBatches()
+        }
         send(.replies(batch), to: batch.origin)
     }
 

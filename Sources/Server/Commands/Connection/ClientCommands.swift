@@ -114,6 +114,7 @@ enum ClientCommands {
     static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil) -> String {
         var flags = ""
         if c.isMaster { flags += "M" }
+        if c.inPubSubMode { flags += "P" }
         if c.transaction != nil { flags += "x" }
         if c.closeAfterReply { flags += "c" }
         if c.closeASAP { flags += "A" }
@@ -125,7 +126,7 @@ enum ClientCommands {
         let totalMemory = c.input.capacity + reply.capacity + argvMemory + clientOverheadBytes
         return "id=\(c.id) addr=\(c.peer) laddr=\(c.local) fd=\(c.fd) name=\(c.name ?? "")"
             + " age=\(now / 1000 - c.createdAt / 1000) idle=\(now / 1000 - c.lastInteraction / 1000)"
-            + " flags=\(flags) db=\(c.db) sub=0 psub=0 ssub=0 multi=\(c.transaction.map { $0.commands.count } ?? -1) qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
+            + " flags=\(flags) db=\(c.db) sub=\(c.subscriptions?[.channel].count ?? 0) psub=\(c.subscriptions?[.pattern].count ?? 0) ssub=\(c.subscriptions?[.shardChannel].count ?? 0) multi=\(c.transaction.map { $0.commands.count } ?? -1) qbuf=\(queryBuffer) qbuf-free=\(queryFree)"
             + " argv-mem=\(argvMemory) multi-mem=0 rbs=\(reply.capacity) rbp=\(reply.capacity) obl=\(memory.bufferedBytes)"
             + " oll=\(memory.blocks) omem=\(memory.listBytes) tot-mem=\(totalMemory) events=\(c.wantsWrite ? "rw" : "r") cmd=\(c.lastCommand)"
             + " user=default redir=-1 resp=\(c.resp.rawValue)"
@@ -140,7 +141,7 @@ enum ClientCommands {
         return n
     }
 
-    /// Redis's client types; every ValKeyper connection is a normal one.
+    /// Redis's client types (getClientType): the master link, a subscribed client, or normal.
     enum ClientType: Sendable {
         case normal, master, replica, pubsub
 
@@ -155,7 +156,7 @@ enum ClientCommands {
         }
     }
 
-    static func type(of c: Client) -> ClientType { c.isMaster ? .master : .normal }
+    static func type(of c: Client) -> ClientType { c.isMaster ? .master : c.inPubSubMode ? .pubsub : .normal }
 
     struct Line: Sendable {
         var id: UInt64

@@ -47,6 +47,11 @@ enum ConnectionCommands {
     static func ping(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         if args.count > 2 {
             out.writeError("ERR wrong number of arguments for 'ping' command")
+        } else if c.inPubSubMode && c.resp == .resp2 {
+            // Subscribed RESP2 clients get PING's answer as a message-shaped array.
+            out.writeArrayHeader(2)
+            out.writeBulk(string: "pong")
+            if args.count == 2 { out.writeBulk(args[1]) } else { out.writeBulk(string: "") }
         } else if args.count == 2 {
             out.writeBulk(args[1])
         } else {
@@ -145,6 +150,7 @@ enum ConnectionCommands {
     static func reset(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         c.transaction = nil
         w.unwatchAll(c)
+        w.unsubscribeAll(c)
         c.db = 0
         c.resp = .resp2
         c.name = nil

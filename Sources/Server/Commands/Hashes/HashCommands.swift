@@ -140,6 +140,7 @@ enum HashCommands {
         var created = 0
         for i in stride(from: 2, to: args.count, by: 2) where h.set(args[i], args[i + 1]) { created += 1 }
         ctx.shard.noteModified(db: ctx.db, key: args[1])
+        ctx.notify(KeyspaceEvent.hash, "hset", args[1])
         if okReply { out.writeOK() } else { out.writeInteger(created) }
     }
 
@@ -149,6 +150,7 @@ enum HashCommands {
         h.convertIfNeeded(longest: max(args[2].count, args[3].count), total: args[2].count + args[3].count)
         h.set(args[2], args[3])
         ctx.shard.noteModified(db: ctx.db, key: args[1])
+        ctx.notify(KeyspaceEvent.hash, "hset", args[1])
         out.writeInteger(1)
     }
 
@@ -167,8 +169,10 @@ enum HashCommands {
             if h.count == 0 { break }
         }
         if deleted > 0 {
+            ctx.notify(KeyspaceEvent.hash, "hdel", args[1])
             if h.count == 0 {
                 ctx.shard.delete(db: ctx.db, key: args[1])
+                ctx.notify(KeyspaceEvent.generic, "del", args[1])
             } else {
                 ctx.shard.noteModified(db: ctx.db, key: args[1])
             }
@@ -197,6 +201,7 @@ enum HashCommands {
             h.set(args[2], UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
         ctx.shard.noteModified(db: ctx.db, key: args[1])
+        ctx.notify(KeyspaceEvent.hash, "hincrby", args[1])
         out.writeInteger(sum)
     }
 
@@ -219,6 +224,7 @@ enum HashCommands {
             let text = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
             h.set(args[2], text)
             ctx.shard.noteModified(db: ctx.db, key: args[1])
+            ctx.notify(KeyspaceEvent.hash, "hincrbyfloat", args[1])
             // The result, not the increment: float arithmetic and formatting must not differ
             // on a replica (Redis rewrites the command as HSET).
             if ctx.replicating { ctx.propagate(.text("HSET"), .bytes(args[1]), .bytes(args[2]), .bytes(text)) }

@@ -66,10 +66,12 @@ extension KeyCommands {
         if when <= Int(shard.now) && shard.expiryDeletesOnAccess {
             shard.delete(db: ctx.db, key: args[1])
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])
         } else {
             shard.setExpire(db: ctx.db, entry: e, at: Int64(when))
             // Replicas get the absolute deadline, whatever the form (expire.c rewrites to PEXPIREAT).
             if ctx.replicating { ctx.propagate(.text("PEXPIREAT"), .bytes(args[1]), .text(String(when))) }
+            ctx.notify(KeyspaceEvent.generic, "expire", args[1])
         }
         out.writeInteger(1)
     }
@@ -94,6 +96,7 @@ extension KeyCommands {
             return
         }
         ctx.shard.setExpire(db: ctx.db, entry: e, at: 0)
+        ctx.notify(KeyspaceEvent.generic, "persist", args[1])
         out.writeInteger(1)
     }
 }

@@ -239,6 +239,7 @@ enum KeyCommands {
             return e
         }
         ctx.shard.keyspaceMisses += 1
+        ctx.notify(KeyspaceEvent.keyMiss, "keymiss", key)
         return nil
     }
 
@@ -252,7 +253,10 @@ enum KeyCommands {
 
     static func del(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         var n = 0
-        for i in 1..<args.count where ctx.shard.delete(db: ctx.db, key: args[i]) { n += 1 }
+        for i in 1..<args.count where ctx.shard.delete(db: ctx.db, key: args[i]) {
+            n += 1
+            ctx.notify(KeyspaceEvent.generic, "del", args[i])
+        }
         out.writeInteger(n)
     }
 

@@ -21,6 +21,8 @@ extension KeyCommands {
         let moved = e.copy(newKey: args[2])  // keeps the TTL
         shard.delete(db: ctx.db, key: args[1])
         _ = shard.attach(moved, db: ctx.db, replace: true)
+        ctx.notify(KeyspaceEvent.generic, "rename_from", args[1])
+        ctx.notify(KeyspaceEvent.generic, "rename_to", args[2])
         if nx { out.writeInteger(1) } else { out.writeOK() }
     }
 
@@ -83,6 +85,7 @@ extension KeyCommands {
         guard let e = shard.lookupForRead(db: ctx.db, key: src) else { out.writeInteger(0); return }
         if !replace && shard.lookup(db: target, key: dst) != nil { out.writeInteger(0); return }
         _ = shard.attach(duplicate(e, key: dst), db: target, replace: true)
+        shard.notify(KeyspaceEvent.generic, "copy_to", db: target, key: dst)
         out.writeInteger(1)
     }
 
@@ -95,6 +98,8 @@ extension KeyCommands {
               shard.lookup(db: target, key: args[1]) == nil,
               let e = shard.detach(db: ctx.db, key: args[1]) else { out.writeInteger(0); return }
         _ = shard.attach(e, db: target, replace: true)
+        ctx.notify(KeyspaceEvent.generic, "move_from", args[1])
+        shard.notify(KeyspaceEvent.generic, "move_to", db: target, key: args[1])
         out.writeInteger(1)
     }
 
@@ -124,7 +129,23 @@ extension KeyCommands {
         guard let e = ctx.shard.lookup(db: ctx.db, key: args[1]) else { out.writeError(Errors.noSuchKey); return }
         let moved = e.copy(newKey: args[2])
         ctx.shard.delete(db: ctx.db, key: args[1])
+        if argIs(args[0], "__rename") {
+            ctx.notify(KeyspaceEvent.generic, "rename_from", args[1])
+        } else {
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])  // a sorted-set STORE's empty result
+        }
         writeHandoff(moved, &out)
+    }
+
+    /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE/ZRANGESTORE across shards attach their result with
+    /// parts named after the command (argument 0), whose event this is.
+    static func notifySortedSetStore(_ ctx: ShardContext, _ name: UnsafeRawBufferPointer, db: Int,
+                                     key: UnsafeRawBufferPointer) {
+        let zset = KeyspaceEvent.zset
+        if argIs(name, "zunionstore") { ctx.shard.notify(zset, "zunionstore", db: db, key: key) }
+        else if argIs(name, "zinterstore") { ctx.shard.notify(zset, "zinterstore", db: db, key: key) }
+        else if argIs(name, "zdiffstore") { ctx.shard.notify(zset, "zdiffstore", db: db, key: key) }
+        else if argIs(name, "zrangestore") { ctx.shard.notify(zset, "zrangestore", db: db, key: key) }
     }
 
     /// `__copyout src dst`: hands over a copy of `src` keyed `dst`, or `:0` if `src` is missing.
@@ -146,6 +167,14 @@ extension KeyCommands {
             given.free()
         }
         if ctx.shard.attach(e, db: db, replace: argIs(args[4], "replace")) {
+            // The operation (its name, argument 0) says which event Redis sends here.
+            if argIs(args[0], "__rename") {
+                ctx.shard.notify(KeyspaceEvent.generic, "rename_to", db: db, key: args[1])
+            } else if argIs(args[0], "__copy") {
+                ctx.shard.notify(KeyspaceEvent.generic, "copy_to", db: db, key: args[1])
+            } else {
+                notifySortedSetStore(ctx, args[0], db: db, key: args[1])
+            }
             out.writeInteger(1)
         } else {
             writeHandoff(e, &out)

@@ -58,7 +58,14 @@ enum SetAcrossShards {
     static func store(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         let s = SetValue()
         for i in 2..<args.count { s.add(args[i]) }
-        if s.count > 0 { SetCommands.store(ctx, args[1], s) } else { ctx.shard.delete(db: ctx.db, key: args[1]) }
+        if s.count > 0 {
+            SetCommands.store(ctx, args[1], s)
+            if argIs(args[0], "sunionstore") { ctx.notify(KeyspaceEvent.set, "sunionstore", args[1]) }
+            else if argIs(args[0], "sinterstore") { ctx.notify(KeyspaceEvent.set, "sinterstore", args[1]) }
+            else if argIs(args[0], "sdiffstore") { ctx.notify(KeyspaceEvent.set, "sdiffstore", args[1]) }
+        } else if ctx.shard.delete(db: ctx.db, key: args[1]) {
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])
+        }
         out.writeInteger(s.count)
     }
 
@@ -197,7 +204,8 @@ enum SetAcrossShards {
         }
         op.pausesClient = store
         if store {
-            storeName = op.store(string: InternalCommand.setStore.name)
+            // Named after the command: the part sends its keyspace event.
+            storeName = op.store(string: operation == .union ? "sunionstore" : operation == .inter ? "sinterstore" : "sdiffstore")
             dstSpan = op.store(args[1])
         }
         gather.addParts(to: op, args, lock: false)  // the command's keys are locked already

@@ -149,7 +149,10 @@ enum SetCommands {
         }
         var added = 0
         for i in 2..<args.count where s.add(args[i]) { added += 1 }
-        if added > 0 { ctx.shard.noteModified(db: ctx.db, key: args[1]) }
+        if added > 0 {
+            ctx.shard.noteModified(db: ctx.db, key: args[1])
+            ctx.notify(KeyspaceEvent.set, "sadd", args[1])
+        }
         out.writeInteger(added)
     }
 
@@ -166,7 +169,8 @@ enum SetCommands {
             if s.count == 0 { break }
         }
         if deleted > 0 {
-            if s.count == 0 { ctx.shard.delete(db: ctx.db, key: args[1]) } else { ctx.shard.noteModified(db: ctx.db, key: args[1]) }
+            ctx.notify(KeyspaceEvent.set, "srem", args[1])
+            removedMember(ctx, from: s, args[1])
         }
         out.writeInteger(deleted)
     }
@@ -193,7 +197,8 @@ enum SetCommands {
             return
         }
         guard src.remove(member) else { out.writeInteger(0); return }
-        if src.count == 0 { ctx.shard.delete(db: ctx.db, key: args[1]) } else { ctx.shard.noteModified(db: ctx.db, key: args[1]) }
+        ctx.notify(KeyspaceEvent.set, "srem", args[1])
+        removedMember(ctx, from: src, args[1])
         let target: SetValue
         if let dst {
             target = dst
@@ -201,7 +206,20 @@ enum SetCommands {
             target = SetValue.create(for: member)
             ctx.shard.insertNew(Entry.makeObject(key: args[2], hash: KeyTable.hash(args[2]), object: target), db: ctx.db, expireAt: 0)
         }
-        if target.add(member) { ctx.shard.noteModified(db: ctx.db, key: args[2]) }
+        if target.add(member) {
+            ctx.shard.noteModified(db: ctx.db, key: args[2])
+            ctx.notify(KeyspaceEvent.set, "sadd", args[2])
+        }
         out.writeInteger(1)
+    }
+
+    /// After members were removed: an emptied set is deleted (with Redis's "del" event).
+    static func removedMember(_ ctx: ShardContext, from s: SetValue, _ key: UnsafeRawBufferPointer) {
+        if s.count == 0 {
+            ctx.shard.delete(db: ctx.db, key: key)
+            ctx.notify(KeyspaceEvent.generic, "del", key)
+        } else {
+            ctx.shard.noteModified(db: ctx.db, key: key)
+        }
     }
 }

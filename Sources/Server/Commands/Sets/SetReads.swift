@@ -119,8 +119,13 @@ enum SetReads {
             let dst = args[1]
             if result.count > 0 {
                 SetCommands.store(ctx, dst, result)
-            } else {
-                ctx.shard.delete(db: ctx.db, key: dst)
+                switch op {
+                case .union: ctx.notify(KeyspaceEvent.set, "sunionstore", dst)
+                case .inter: ctx.notify(KeyspaceEvent.set, "sinterstore", dst)
+                case .diff: ctx.notify(KeyspaceEvent.set, "sdiffstore", dst)
+                }
+            } else if ctx.shard.delete(db: ctx.db, key: dst) {
+                ctx.notify(KeyspaceEvent.generic, "del", dst)
             }
             out.writeInteger(result.count)
             return

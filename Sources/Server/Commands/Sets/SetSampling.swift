@@ -67,7 +67,8 @@ enum SetSampling {
             if ctx.replicating { ctx.propagate(.text("SREM"), .bytes(args[1]), .bytes(m)) }
             out.writeBulk(m)
         }
-        if s.count == 0 { ctx.shard.delete(db: ctx.db, key: args[1]) } else { ctx.shard.noteModified(db: ctx.db, key: args[1]) }
+        ctx.notify(KeyspaceEvent.set, "spop", args[1])
+        SetCommands.removedMember(ctx, from: s, args[1])
     }
 
     /// Redis's SPOP_MOVE_STRATEGY_MUL: past this ratio, choosing the members that stay is cheaper.
@@ -87,6 +88,7 @@ enum SetSampling {
         }
         if count == 0 { out.writeSetHeader(0, ctx.resp); return }
         let size = s.count
+        ctx.notify(KeyspaceEvent.set, "spop", args[1])  // whatever the case, as spopWithCountCommand
         // CASE 1: the whole set: reply it, delete the key, propagate as DEL.
         if count >= size {
             // Redis replies through sunionDiffGenericCommand here, whose lookupKeyRead counts
@@ -96,6 +98,7 @@ enum SetSampling {
             s.forEach { out.writeBulk($0) }
             ctx.shard.delete(db: ctx.db, key: args[1])
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])
             return
         }
         out.writeSetHeader(count, ctx.resp)

@@ -144,6 +144,7 @@ extension SortedSetCommands {
         let name = max ? "ZPOPMAX" : "ZPOPMIN"
         // BZMPOP's count as Redis rewrites it: what was there to pop, if less than asked.
         if count == -1 { ctx.propagate(.text(name), .bytes(key)) } else { ctx.propagate(.text(name), .bytes(key), .text(String(taken))) }
+        ctx.notify(KeyspaceEvent.zset, max ? "zpopmax" : "zpopmin", key)
         deleteIfEmpty(ctx, key, z)
     }
 }

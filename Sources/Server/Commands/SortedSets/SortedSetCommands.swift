@@ -471,7 +471,10 @@ enum SortedSetCommands {
 
     /// Deletes the key of a set a command emptied (Redis never keeps an empty collection).
     static func deleteIfEmpty(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ z: SortedSet) {
-        if z.count == 0 { ctx.shard.delete(db: ctx.db, key: key) }
+        if z.count == 0 {
+            ctx.shard.delete(db: ctx.db, key: key)
+            ctx.notify(KeyspaceEvent.generic, "del", key)
+        }
     }
 
     /// addReplyDouble: RESP3 `,<score>`, RESP2 a bulk string, "%.17g" either way.
@@ -564,6 +567,7 @@ enum SortedSetCommands {
                     score = newScore
                 }
             }
+            if touched { ctx.notify(KeyspaceEvent.zset, incr ? "zincr" : "zadd", key) }
             if incr {
                 if processed > 0 { writeScore(score, &out, ctx.resp) } else { out.writeNull(ctx.resp) }
             } else {
@@ -588,6 +592,7 @@ enum SortedSetCommands {
             deleted += 1
             if z.count == 0 { break }
         }
+        if deleted > 0 { ctx.notify(KeyspaceEvent.zset, "zrem", args[1]) }
         deleteIfEmpty(ctx, args[1], z)
         out.writeInteger(deleted)
     }

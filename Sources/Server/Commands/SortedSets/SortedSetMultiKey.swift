@@ -213,9 +213,12 @@ extension SortedSetCommands {
         let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
         if store {
             let dst = args[1]
-            ctx.shard.delete(db: ctx.db, key: dst)
+            let existed = ctx.shard.delete(db: ctx.db, key: dst)
             if set.count > 0 {
                 ctx.shard.insertNew(Entry.makeObject(key: dst, hash: KeyTable.hash(dst), object: set), db: ctx.db, expireAt: 0)
+                ctx.notify(KeyspaceEvent.zset, op == .union ? "zunionstore" : op == .inter ? "zinterstore" : "zdiffstore", dst)
+            } else if existed {
+                ctx.notify(KeyspaceEvent.generic, "del", dst)
             }
             out.writeInteger(set.count)
             return
@@ -343,11 +346,13 @@ extension SortedSetCommands {
             dst = op.store(args[1])
             dbSpan = op.store(string: String(c.db))
             mode = op.store(string: "replace")
+            // The destination's parts are named after the command: it says their keyspace event.
+            name = op.store(string: setOp == .union ? "zunionstore" : setOp == .inter ? "zinterstore" : "zdiffstore")
         }
         op.state = -1
         for i in 0..<n {
             keySpans.append(op.store(args[countAt + 1 + i]))
-            op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [name, keySpans[i], probe])
+            op.addPart(shard: keyShards[i], command: fetchPart, spanIndices: [fetchName, keySpans[i], probe])
         }
         w.start(op, client: c, call: &call, out: &out)
     }
@@ -474,6 +479,7 @@ extension SortedSetCommands {
             ctx.shard.noteModified(db: ctx.db, key: key)
             z.removeRanks(max ? (z.count - taken)..<z.count : 0..<taken)
             ctx.propagate(.text(max ? "ZPOPMAX" : "ZPOPMIN"), .bytes(key), .text(String(taken)))
+            ctx.notify(KeyspaceEvent.zset, max ? "zpopmax" : "zpopmin", key)
             deleteIfEmpty(ctx, key, z)
             return
         }

@@ -41,6 +41,7 @@ extension SortedSetCommands {
         }
         ctx.shard.noteModified(db: ctx.db, key: key)
         z.removeRanks(max ? (z.count - n)..<z.count : 0..<n)
+        ctx.notify(KeyspaceEvent.zset, max ? "zpopmax" : "zpopmin", key)
         deleteIfEmpty(ctx, key, z)
     }
 

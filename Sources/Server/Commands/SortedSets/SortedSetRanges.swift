@@ -133,9 +133,12 @@ extension SortedSetCommands {
     /// this shard: the destination is replaced (its TTL dropped), or deleted if nothing is selected.
     static func zrangestore(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let result = rangeToStore(ctx, args, &out) else { return }
-        ctx.shard.delete(db: ctx.db, key: args[1])
+        let existed = ctx.shard.delete(db: ctx.db, key: args[1])
         if result.count > 0 {
             ctx.shard.insertNew(Entry.makeObject(key: args[1], hash: KeyTable.hash(args[1]), object: result), db: ctx.db, expireAt: 0)
+            ctx.notify(KeyspaceEvent.zset, "zrangestore", args[1])
+        } else if existed {
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])
         }
         out.writeInteger(result.count)
     }
@@ -186,6 +189,7 @@ extension SortedSetCommands {
         var spans = [name]
         for i in 1..<args.count { spans.append(op.store(args[i])) }
         op.addPart(shard: w.shardOf(args[2]), command: Part.zrangeOut, spanIndices: spans)
+        name = op.store(string: "zrangestore")  // the destination's parts: their keyspace event
         w.start(op, client: c, call: &call, out: &out)
     }
 
@@ -257,6 +261,8 @@ extension SortedSetCommands {
         guard !ranks.isEmpty else { out.writeInteger(0); return }
         ctx.shard.noteModified(db: ctx.db, key: args[1])
         let removed = z.removeRanks(ranks)
+        ctx.notify(KeyspaceEvent.zset, kind == .score ? "zremrangebyscore" : kind == .lex ? "zremrangebylex" : "zremrangebyrank",
+                   args[1])
         deleteIfEmpty(ctx, args[1], z)
         out.writeInteger(removed)
     }

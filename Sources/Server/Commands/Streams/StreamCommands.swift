@@ -337,8 +337,9 @@ enum StreamCommands {
         ctx.shard.noteModified(db: ctx.db, key: args[1])
         s.append(id: id, pairs: n / 2, limits: LiveConfig.streamNodeLimits) { args[fieldStart + $0] }
         writeID(id, &out)
-        if let strategy = o.strategy {
-            s.trim(strategy, approximate: o.approximate, limit: o.limit)
+        ctx.notify(KeyspaceEvent.stream, "xadd", args[1])
+        if let strategy = o.strategy, s.trim(strategy, approximate: o.approximate, limit: o.limit) > 0 {
+            ctx.notify(KeyspaceEvent.stream, "xtrim", args[1])
         }
         if ctx.replicating { propagateXAdd(ctx, args, o, id: id, s) }  // concrete ID, exact trim
         ctx.shard.blocked.signal(db: ctx.db, key: args[1])
@@ -424,6 +425,7 @@ enum StreamCommands {
         if deleted > 0 {
             ctx.shard.noteModified(db: ctx.db, key: args[1])
             if s.length == 0 { s.firstID = .zero } else if firstDeleted { s.firstID = s.edgeID(first: true) ?? .zero }
+            ctx.notify(KeyspaceEvent.stream, "xdel", args[1])
         }
         out.writeInteger(deleted)
     }
@@ -440,6 +442,7 @@ enum StreamCommands {
         if deleted > 0 {
             ctx.shard.noteModified(db: ctx.db, key: args[1])
             if ctx.replicating { propagateXTrim(ctx, args, o, s) }  // `~` made exact
+            ctx.notify(KeyspaceEvent.stream, "xtrim", args[1])
         }
         out.writeInteger(deleted)
     }
@@ -492,6 +495,7 @@ enum StreamCommands {
         s.lastID = id
         if entriesAdded != -1 { s.entriesAdded = UInt64(entriesAdded) }
         if maxDeleted != .zero { s.maxDeletedEntryID = maxDeleted }
+        ctx.notify(KeyspaceEvent.stream, "xsetid", args[1])
         out.writeOK()
     }
 }

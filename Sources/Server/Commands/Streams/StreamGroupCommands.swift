@@ -322,20 +322,28 @@ enum StreamGroupCommands {
             g.lastID = id
             g.entriesRead = entriesRead
             changed(ctx, key)
+            ctx.notify(KeyspaceEvent.stream, "xgroup-setid", key)
             out.writeOK()
         } else if argIs(sub, "destroy") && args.count == 4, let s = stream {
             guard group != nil, s.destroyGroup(named: groupName) else { out.writeInteger(0); return }
             changed(ctx, key)
+            ctx.notify(KeyspaceEvent.stream, "xgroup-destroy", key)
             out.writeInteger(1)
             // Clients blocked reading this group get NOGROUP.
             ctx.shard.blocked.signal(db: ctx.db, key: key)
         } else if argIs(sub, "createconsumer") && args.count == 5, let g = group {
             let created = g.createConsumer(named: args[4], now: ctx.shard.now) != nil
-            if created { changed(ctx, key) }
+            if created {
+                changed(ctx, key)
+                ctx.notify(KeyspaceEvent.stream, "xgroup-createconsumer", key)
+            }
             out.writeInteger(created ? 1 : 0)
         } else if argIs(sub, "delconsumer") && args.count == 5, let g = group {
             let pending = g.deleteConsumer(named: args[4])
-            if pending != nil { changed(ctx, key) }
+            if pending != nil {
+                changed(ctx, key)
+                ctx.notify(KeyspaceEvent.stream, "xgroup-delconsumer", key)
+            }
             out.writeInteger(pending ?? 0)
         } else {
             writeSubcommandSyntaxError(args, &out)
@@ -359,6 +367,7 @@ enum StreamGroupCommands {
             return
         }
         changed(ctx, args[2])
+        ctx.notify(KeyspaceEvent.stream, "xgroup-create", args[2])
         out.writeOK()
     }
 

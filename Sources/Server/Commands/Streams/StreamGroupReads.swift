@@ -63,6 +63,7 @@ extension StreamGroupCommands {
         consumer.seenTime = ctx.shard.now
         if created {
             changed(ctx, key)
+            ctx.notify(KeyspaceEvent.stream, "xgroup-createconsumer", key)  // streamCreateConsumer
             if noack { propagateConsumerCreation(ctx, key: key, groupName: groupName, consumer: name) }
         }
         return consumer

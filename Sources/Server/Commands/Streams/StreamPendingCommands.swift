@@ -202,7 +202,10 @@ extension StreamGroupCommands {
                              name: UnsafeRawBufferPointer) -> StreamConsumer {
         let (consumer, created) = g.consumer(named: name, creatingAt: ctx.shard.now)
         consumer.seenTime = ctx.shard.now
-        if created { changed(ctx, key) }
+        if created {
+            changed(ctx, key)
+            ctx.notify(KeyspaceEvent.stream, "xgroup-createconsumer", key)  // streamCreateConsumer
+        }
         return consumer
     }
 

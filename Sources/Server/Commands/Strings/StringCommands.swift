@@ -269,8 +269,14 @@ enum StringCommands {
             shard.delete(db: ctx.db, key: key)
             shard.expiredKeys += 1
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(key)) }
+            // Redis stores it, then expires it at its next lookup: the same three events.
+            ctx.notify(KeyspaceEvent.string, "set", key)
+            ctx.notify(KeyspaceEvent.generic, "expire", key)
+            ctx.notify(KeyspaceEvent.expired, "expired", key)
         } else {
             shard.setString(db: ctx.db, key: key, value: value, expireAt: o.keepTTL ? nil : (deadline ?? 0))
+            ctx.notify(KeyspaceEvent.string, "set", key)
+            if deadline != nil { ctx.notify(KeyspaceEvent.generic, "expire", key) }
             // Replicas get the absolute deadline (Redis propagates SET key value PXAT ms), and no GET.
             if let d = deadline {
                 if ctx.replicating { ctx.propagate(.text("SET"), .bytes(key), .bytes(value), .text("PXAT"), .text(String(d))) }
@@ -321,12 +327,14 @@ enum StringCommands {
     static func getset(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard replyWithValue(ctx, key: args[1], &out) != .wrongType else { return }
         ctx.shard.setString(db: ctx.db, key: args[1], value: args[2], expireAt: 0)
+        ctx.notify(KeyspaceEvent.string, "set", args[1])
     }
 
     static func getdel(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard replyWithValue(ctx, key: args[1], &out) == .found else { return }
         ctx.shard.delete(db: ctx.db, key: args[1])
         if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
+        ctx.notify(KeyspaceEvent.generic, "del", args[1])
     }
 
     static func getex(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
@@ -344,12 +352,15 @@ enum StringCommands {
         if o.unit != nil && deadline <= shard.now && shard.expiryDeletesOnAccess {
             shard.delete(db: ctx.db, key: args[1])   // EXAT/PXAT in the past (a replica waits for the master's DEL)
             if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(args[1])) }
+            ctx.notify(KeyspaceEvent.generic, "del", args[1])
         } else if o.unit != nil {
             shard.setExpire(db: ctx.db, entry: e, at: deadline)
             if ctx.replicating { ctx.propagate(.text("PEXPIREAT"), .bytes(args[1]), .text(String(deadline))) }
+            ctx.notify(KeyspaceEvent.generic, "expire", args[1])
         } else if o.persist && e.expireAt != 0 {
             shard.setExpire(db: ctx.db, entry: e, at: 0)
             if ctx.replicating { ctx.propagate(.text("PERSIST"), .bytes(args[1])) }
+            ctx.notify(KeyspaceEvent.generic, "persist", args[1])
         }
     }
 
@@ -381,6 +392,7 @@ enum StringCommands {
         var i = 1
         while i + 1 < args.count {
             ctx.shard.setString(db: ctx.db, key: args[i], value: args[i + 1], expireAt: 0)
+            ctx.notify(KeyspaceEvent.string, "set", args[i])
             i += 2
         }
     }
@@ -575,6 +587,7 @@ enum StringCommands {
         let tail = args[2]
         guard let e = ctx.shard.lookup(db: ctx.db, key: args[1]) else {
             ctx.shard.setString(db: ctx.db, key: args[1], value: tail, expireAt: 0)
+            ctx.notify(KeyspaceEvent.string, "append", args[1])
             out.writeInteger(tail.count)
             return
         }
@@ -584,6 +597,7 @@ enum StringCommands {
         let target = growString(ctx, e, to: old + tail.count)
         if tail.count > 0 { (target.valuePointer + old).copyMemory(from: tail.baseAddress!, byteCount: tail.count) }
         target.valueLength = old + tail.count
+        ctx.notify(KeyspaceEvent.string, "append", args[1])
         out.writeInteger(target.valueLength)
     }
 
@@ -633,6 +647,7 @@ enum StringCommands {
             shard.insertNew(target, db: ctx.db, expireAt: 0)
         }
         (target.valuePointer + offset).copyMemory(from: patch.baseAddress!, byteCount: patch.count)
+        ctx.notify(KeyspaceEvent.string, "setrange", args[1])
         out.writeInteger(target.valueLength)
     }
 
@@ -673,6 +688,7 @@ enum StringCommands {
             let n = writeDecimal(sum, to: digits.baseAddress!)
             storeKeepingTTL(ctx, e, key: key, value: UnsafeRawBufferPointer(rebasing: digits[0..<n]))
         }
+        ctx.notify(KeyspaceEvent.string, "incrby", key)
         out.writeInteger(sum)
     }
 
@@ -715,6 +731,7 @@ enum StringCommands {
             storeKeepingTTL(ctx, e, key: args[1], value: text).flags.insert(.notIntegerEncoded)
             // The result, not the increment: float formatting must not differ on the replica.
             if ctx.replicating { ctx.propagate(.text("SET"), .bytes(args[1]), .bytes(text), .text("KEEPTTL")) }
+            ctx.notify(KeyspaceEvent.string, "incrbyfloat", args[1])
             out.writeBulk(text)
         }
     }
