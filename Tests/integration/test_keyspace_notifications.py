@@ -91,6 +91,20 @@ SCRIPT = [
     ("XREADGROUP", "GROUP", "g", "c9", "STREAMS", "{t}xg", "0"), ("XCLAIM", "{t}xg", "g", "c2", "0", "9-9"),
     ("ZADD", "{t}zm", "1", "a", "2", "b"), ("ZMPOP", "1", "{t}zm", "MIN"), ("ZMPOP", "1", "{t}zm", "MAX", "COUNT", "5"),
     ("ZADD", "{t}zm", "1", "a"), ("BZPOPMAX", "{t}zm", "0"),
+    # Lists.
+    ("RPUSH", "{t}li", "a", "b", "c", "d", "e"), ("LPUSH", "{t}li", "z"), ("LPUSHX", "{t}nolist", "a"),
+    ("RPUSHX", "{t}li", "f"), ("LPOP", "{t}li"), ("RPOP", "{t}li", "2"), ("LSET", "{t}li", "0", "A"),
+    ("LINSERT", "{t}li", "BEFORE", "A", "x"), ("LINSERT", "{t}li", "BEFORE", "nosuch", "x"), ("LREM", "{t}li", "0", "nosuch"),
+    ("LREM", "{t}li", "1", "x"), ("LTRIM", "{t}li", "0", "-1"), ("LTRIM", "{t}li", "1", "-1"),
+    ("LMOVE", "{t}li", "{t}li2", "LEFT", "RIGHT"), ("RPOPLPUSH", "{t}li", "{t}li"), ("LMPOP", "2", "{t}nolist", "{t}li", "LEFT"),
+    ("RPUSH", "{t}li3", "a"), ("BLPOP", "{t}li3", "0"), ("RPUSH", "{t}li3", "a", "b"), ("LTRIM", "{t}li3", "5", "6"),
+    ("RPUSH", "{t}li4", "a"), ("LREM", "{t}li4", "0", "a"), ("RPUSH", "{t}li5", "a"), ("BLMOVE", "{t}li5", "{t}li6", "RIGHT", "LEFT", "0"),
+    # Bitmaps and HyperLogLog (strings).
+    ("SETBIT", "{t}bits", "7", "1"), ("SETBIT", "{t}bits", "7", "1"), ("SETBIT", "{t}bits", "100", "0"),
+    ("BITFIELD", "{t}bf", "SET", "u8", "0", "200", "GET", "u8", "0"), ("BITFIELD", "{t}bf", "SET", "u8", "0", "200"),
+    ("BITFIELD", "{t}bf", "GET", "u8", "0"), ("BITOP", "OR", "{t}bo", "{t}bits", "{t}bf"),
+    ("BITOP", "OR", "{t}bo", "{t}nokey"), ("BITOP", "OR", "{t}bo", "{t}nokey"),
+    ("PFADD", "{t}hll", "a", "b"), ("PFADD", "{t}hll", "a"), ("PFCOUNT", "{t}hll"), ("PFMERGE", "{t}hll2", "{t}hll"),
     ("SET", "{t}e", "1", "PX", "1"),
 ]
 

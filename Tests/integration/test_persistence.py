@@ -688,3 +688,39 @@ def test_kill_9_during_bgsave_leaves_a_readable_dump(nodes, data_dir):
     leftovers = [f for f in os.listdir(data_dir) if f.startswith("temp-")]
     # A dead save's temp file may remain, as with Redis; it never replaces the dump.
     assert all(f.endswith(".rdb") for f in leftovers)
+
+
+@pytest.mark.parametrize("pop", ["LPOP", "LREM", "LTRIM", "LMOVE"])
+def test_bgsave_copies_a_list_as_it_was_before_a_concurrent_pop(nodes, data_dir, pop):
+    """A writer sets a counter, then removes one element of a list, step after step; a
+    BGSAVE in between must catch a point in time: the list has lost as many elements as
+    the counter says, or one fewer (between the two writes), never one more (a list copied
+    for the snapshot only after a removal that came after the snapshot's point)."""
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
+    c = a.conn()
+    size = 200000
+    for start in range(0, size, 10000):
+        c.cmd("RPUSH", "{p}list", *[str(i) for i in range(start, start + 10000)])
+
+    def step(conn, i):
+        conn.cmd("SET", "{p}counter", i + 1)
+        if pop == "LPOP":
+            conn.cmd("LPOP", "{p}list")
+        elif pop == "LREM":
+            conn.cmd("LREM", "{p}list", "1", str(i))
+        elif pop == "LTRIM":
+            conn.cmd("LTRIM", "{p}list", "1", "-1")
+        else:
+            conn.cmd("LMOVE", "{p}list", "{p}other", "LEFT", "RIGHT")
+
+    with Writer(a.port, step) as w:
+        wait_until(lambda: w.done >= 20, message="the writer to get going")
+        for _ in range(5):
+            assert c.raw("BGSAVE") == b"+Background saving started\r\n"
+            wait_until(lambda: bgsave_done(c), message="the background save to finish")
+        w.stop()
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(2), data_dir=data_dir).conn()
+    counter = int(c.cmd("GET", "{p}counter"))
+    removed = size - c.cmd("LLEN", "{p}list")
+    assert removed in (counter - 1, counter), (counter, removed)

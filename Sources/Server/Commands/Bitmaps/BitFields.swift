@@ -91,6 +91,7 @@ enum BitFields {
 
         out.writeArrayHeader(ops.count)
         var noted = grew  // a grown string was reported as changed already
+        var changes = 0   // Redis's: writes that changed a value, or any write after growing
         for op in ops {
             guard op.opcode != .get else {
                 out.writeInteger(get(op, from: entry?.value ?? UnsafeRawBufferPointer(start: nil, count: 0)))
@@ -110,8 +111,10 @@ enum BitFields {
                 }
                 write(stored, to: bytes, offset: op.offset, bits: op.bits)
             }
+            if grew || stored != old { changes += 1 }
             out.writeInteger(reply)
         }
+        if changes > 0 { ctx.notify(KeyspaceEvent.string, "setbit", args[1]) }
     }
 
     /// What SET or INCRBY stores (the low `bits` bits) and replies, or nil when it overflows

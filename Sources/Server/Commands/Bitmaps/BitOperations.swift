@@ -74,10 +74,11 @@ enum BitOperations {
     private static func storeResult(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ result: [UInt8],
                                     _ out: inout ByteBuffer) {
         if result.isEmpty {
-            _ = ctx.shard.delete(db: ctx.db, key: key)
+            if ctx.shard.delete(db: ctx.db, key: key) { ctx.notify(KeyspaceEvent.generic, "del", key) }
         } else {
             let e = result.withUnsafeBytes { ctx.shard.setString(db: ctx.db, key: key, value: $0, expireAt: 0) }
             e.flags.insert(.rawEncoding)
+            ctx.notify(KeyspaceEvent.string, "set", key)
         }
         out.writeInteger(result.count)
     }

@@ -143,6 +143,7 @@ enum BitmapCommands {
         if grew || was != (on == 1) {
             if !grew { ctx.shard.noteModified(db: ctx.db, key: args[1]) }
             if on == 1 { byte.pointee |= mask } else { byte.pointee &= ~mask }
+            ctx.notify(KeyspaceEvent.string, "setbit", args[1])
         }
         out.writeInteger(was ? 1 : 0)
     }

@@ -88,6 +88,7 @@ enum HyperLogLogCommands {
         if updated {
             target.willModify()
             HLL.invalidateCache(target.entry.valuePointer)
+            ctx.notify(KeyspaceEvent.string, "pfadd", args[1])
         }
         out.writeInteger(updated ? 1 : 0)
     }
@@ -145,6 +146,7 @@ enum HyperLogLogCommands {
         if useDense && !target.makeDense() { out.writeError(corrupt); return }
         for j in 0..<HLL.registerCount where max[j] != 0 { _ = target.raise(j, max[j]) }
         HLL.invalidateCache(target.entry.valuePointer)
+        ctx.notify(KeyspaceEvent.string, "pfadd", key)
         out.writeOK()
     }
 

@@ -87,7 +87,10 @@ enum KeyDumpCommands {
         if ttl != 0 && !absolute { ttl += Int(ctx.shard.now) }
         if ttl != 0 && ttl <= Int(ctx.shard.now) && !ctx.shard.applyingMasterStream {
             // checkAlreadyExpired: nothing is created.
-            if deleted && ctx.replicating { ctx.propagate(.text("DEL"), .bytes(key)) }
+            if deleted {
+                if ctx.replicating { ctx.propagate(.text("DEL"), .bytes(key)) }
+                ctx.notify(KeyspaceEvent.generic, "del", key)
+            }
             out.writeOK()
             return
         }
@@ -104,6 +107,7 @@ enum KeyDumpCommands {
         ctx.shard.insertNew(entry, db: ctx.db, expireAt: Int64(ttl))
         if idle >= 0 { entry.lastAccess = UInt32(truncatingIfNeeded: max(0, Int(ctx.shard.now / 1000) - idle)) }
         if frequency >= 0 { entry.frequency = UInt8(frequency) }
+        ctx.notify(KeyspaceEvent.generic, "restore", key)
         if ttl != 0 && !absolute && ctx.replicating {
             var rewritten: [PropagatedArgument] = [.text("RESTORE"), .bytes(key), .text(String(ttl))]
             for i in 3..<args.count { rewritten.append(.bytes(args[i])) }

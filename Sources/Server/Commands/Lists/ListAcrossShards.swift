@@ -93,8 +93,9 @@ enum ListAcrossShards {
             case .found(let l):
                 out.writeArrayHeader(2)
                 out.writeBulk(args[k])
+                ListCommands.willChange(ctx, args[k])
                 ListCommands.writeEnd(l, count, head: head, &out)
-                ListCommands.removed(ctx, args[k], l)
+                ListCommands.removed(ctx, args[k], l, event: ListCommands.popEvent(head: head))
                 return
             }
         }

@@ -368,15 +368,17 @@ struct ListWait: BlockingRequest {
             out.writeArrayHeader(2)
             out.writeBulk(key)
             l.withEnd(head: head) { out.writeBulk($0) }
+            ListCommands.willChange(ctx, key)
             l.removeEnds(1, head: head)
-            ListCommands.removed(ctx, key, l)
+            ListCommands.removed(ctx, key, l, event: ListCommands.popEvent(head: head))
             ctx.propagate(.text(head ? "LPOP" : "RPOP"), .bytes(key))
         case .mpop:
             let taken = min(count, l.count)
             out.writeArrayHeader(2)
             out.writeBulk(key)
+            ListCommands.willChange(ctx, key)
             ListCommands.writeEnd(l, count, head: head, &out)
-            ListCommands.removed(ctx, key, l)
+            ListCommands.removed(ctx, key, l, event: ListCommands.popEvent(head: head))
             ctx.propagate(.text(head ? "LPOP" : "RPOP"), .bytes(key), .text(String(taken)))
         case .move, .rpoplpush:
             destination.withUnsafeBytes { dst in

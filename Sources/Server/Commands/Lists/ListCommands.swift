@@ -161,10 +161,24 @@ enum ListCommands {
         return l
     }
 
-    /// After elements were removed: the key goes with its last element (listElementsRemoved).
-    static func removed(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ l: ListValue) {
-        if l.count == 0 { ctx.shard.delete(db: ctx.db, key: key) } else { ctx.shard.noteModified(db: ctx.db, key: key) }
+    /// Before elements are removed or replaced: noteModified first, as every write does
+    /// (WATCH, the write count that decides propagation; a running snapshot has copied the
+    /// list at its lookup already).
+    static func willChange(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer) {
+        ctx.shard.noteModified(db: ctx.db, key: key)
     }
+
+    /// After elements were removed (listElementsRemoved): the command's event, then the key
+    /// goes with its last element ("del").
+    static func removed(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ l: ListValue, event: StaticString) {
+        ctx.notify(KeyspaceEvent.list, event, key)
+        if l.count == 0 {
+            ctx.shard.delete(db: ctx.db, key: key)
+            ctx.notify(KeyspaceEvent.generic, "del", key)
+        }
+    }
+
+    static func popEvent(head: Bool) -> StaticString { head ? "lpop" : "rpop" }
 
     /// getListPositionFromObjectOrReply: LEFT (true) or RIGHT (false), else a syntax error.
     static func parseSide(_ b: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Bool? {
@@ -190,6 +204,7 @@ enum ListCommands {
             l = create(ctx, args[1])
         }
         for i in 2..<args.count { l.push(args[i], head: head) }
+        ctx.notify(KeyspaceEvent.list, head ? "lpush" : "rpush", args[1])
         out.writeInteger(l.count)
     }
 
@@ -215,13 +230,14 @@ enum ListCommands {
         case .found(let found): l = found
         }
         if count == 0 { out.writeArrayHeader(0); return }
+        willChange(ctx, args[1])
         if count == -1 {
             l.withEnd(head: head) { out.writeBulk($0) }
             l.removeEnds(1, head: head)
         } else {
             writeEnd(l, count, head: head, &out)
         }
-        removed(ctx, args[1], l)
+        removed(ctx, args[1], l, event: popEvent(head: head))
         // Elements left after a woken cross-shard BLMOVE took its own may serve the next waiters.
         if l.count > 0 { ctx.shard.blocked.signal(db: ctx.db, key: args[1]) }
     }
@@ -272,11 +288,18 @@ enum ListCommands {
         }
         // One copy of the element: the pop may free the node it lives in.
         let value = src.withEnd(head: from) { Array($0) }!
+        willChange(ctx, srcKey)
         src.removeEnds(1, head: from)
         let target = dst ?? create(ctx, dstKey)
-        if dst != nil { ctx.shard.noteModified(db: ctx.db, key: dstKey) }
+        if dst != nil && src !== target { ctx.shard.noteModified(db: ctx.db, key: dstKey) }
         value.withUnsafeBytes { target.push($0, head: to) }
+        // Redis's order: the push's event, then the pop's (lmoveGenericCommand).
+        ctx.notify(KeyspaceEvent.list, to ? "lpush" : "rpush", dstKey)
+        ctx.notify(KeyspaceEvent.list, popEvent(head: from), srcKey)
         out.writeBulk(value)
-        if src !== target { removed(ctx, srcKey, src) }
+        if src !== target && src.count == 0 {
+            ctx.shard.delete(db: ctx.db, key: srcKey)
+            ctx.notify(KeyspaceEvent.generic, "del", srcKey)
+        }
     }
 }

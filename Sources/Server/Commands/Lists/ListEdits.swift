@@ -31,8 +31,9 @@ enum ListEdits {
         }
         guard let index = parseStrictInt(args[2]) else { out.writeError(Errors.notInteger); return }
         guard let c = l.cursor(at: resolve(index, l.count)) else { out.writeError("ERR index out of range"); return }
+        ListCommands.willChange(ctx, args[1])
         l.replace(c, with: args[3])
-        ctx.shard.noteModified(db: ctx.db, key: args[1])
+        ctx.notify(KeyspaceEvent.list, "lset", args[1])
         out.writeOK()
     }
 
@@ -70,13 +71,15 @@ enum ListEdits {
         case .found(let found): l = found
         }
         let count = l.count
-        if let r = range(start, end, count) {
-            l.removeEnds(r.lowerBound, head: true)
-            l.removeEnds(count - 1 - r.upperBound, head: false)
-        } else {
-            l.removeEnds(count, head: true)
+        let kept = range(start, end, count)
+        let fromHead = kept?.lowerBound ?? count, fromTail = kept.map { count - 1 - $0.upperBound } ?? 0
+        if fromHead + fromTail > 0 {
+            ListCommands.willChange(ctx, args[1])
+            l.removeEnds(fromHead, head: true)
+            l.removeEnds(fromTail, head: false)
         }
-        ListCommands.removed(ctx, args[1], l)
+        // Redis notifies "ltrim" even when nothing went (its dirty count stays put).
+        ListCommands.removed(ctx, args[1], l, event: "ltrim")
         out.writeOK()
     }
 
@@ -96,6 +99,7 @@ enum ListEdits {
             guard var c = l.first else { return }
             while removed < limit {
                 if l.elementEquals(c, element) {
+                    if removed == 0 { ListCommands.willChange(ctx, args[1]) }
                     let node = c.node
                     let nodeGone = l.remove(at: c)
                     removed += 1
@@ -115,6 +119,7 @@ enum ListEdits {
             guard var c = l.last else { return }
             while removed < limit {
                 if l.elementEquals(c, element) {
+                    if removed == 0 { ListCommands.willChange(ctx, args[1]) }
                     let before = c
                     var previous = c
                     let hasPrevious = l.retreat(&previous)
@@ -128,7 +133,7 @@ enum ListEdits {
                 guard l.retreat(&c) else { break }
             }
         }
-        if removed > 0 { ListCommands.removed(ctx, args[1], l) }
+        if removed > 0 { ListCommands.removed(ctx, args[1], l, event: "lrem") }
         out.writeInteger(removed)
     }
 
@@ -148,8 +153,9 @@ enum ListEdits {
         while !l.elementEquals(c, args[3]) {
             guard l.advance(&c) else { out.writeInteger(-1); return }
         }
+        ListCommands.willChange(ctx, args[1])
         l.insert(args[4], at: c, after: after)
-        ctx.shard.noteModified(db: ctx.db, key: args[1])
+        ctx.notify(KeyspaceEvent.list, "linsert", args[1])
         out.writeInteger(l.count)
     }
 
