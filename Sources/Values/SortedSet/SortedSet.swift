@@ -193,9 +193,21 @@ public final class SortedSet {
         return first..<max(first, end)
     }
 
+    /// Redis's zslIsInLexRange / zzlIsInLexRange: the last member is not below the range and
+    /// the first not above it. With equal scores (what lex ranges are for) this only skips
+    /// a search; with mixed scores it decides, as in Redis, that nothing is in range.
+    private func mayHold(_ range: LexRange) -> Bool {
+        guard count > 0 else { return false }
+        var ok = true
+        forEach(fromRank: count - 1) { m, _ in ok = range.aboveMin(m); return false }
+        guard ok else { return false }
+        forEach(fromRank: 0) { m, _ in ok = range.belowMax(m); return false }
+        return ok
+    }
+
     /// The ranks of the elements in a member range (the set's scores all equal).
     public func ranks(in range: LexRange) -> Range<Int> {
-        if range.isEmpty { return 0..<0 }
+        if range.isEmpty || !mayHold(range) { return 0..<0 }
         let first = prefixCount { m, _ in !range.aboveMin(m) }
         let end = prefixCount { m, _ in range.belowMax(m) }
         return first..<max(first, end)
@@ -216,7 +228,7 @@ public final class SortedSet {
     }
 
     public func limitedSelection(in range: LexRange, offset: Int, limit: Int, reverse: Bool) -> (first: Int, count: Int) {
-        guard limit > 0, offset >= 0, !range.isEmpty else { return (0, 0) }
+        guard limit > 0, offset >= 0, !range.isEmpty, mayHold(range) else { return (0, 0) }
         let start = reverse ? prefixCount { m, _ in range.belowMax(m) } - 1 : prefixCount { m, _ in !range.aboveMin(m) }
         return walkSelection(from: start, offset: offset, limit: limit, reverse: reverse) { m, _ in
             reverse ? range.aboveMin(m) : range.belowMax(m)
