@@ -14,6 +14,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case zrangeOut, zsetMulti, zfetch, bzpop
     case setMembers, setStore, lookupStats, smoveCheck
     case stringSources, bitopStore
+    case geoOnShard, geoOut
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -47,6 +48,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .bzpop: "__bzpop"
         case .stringSources: "__string_sources"
         case .bitopStore: "__bitop_store"
+        case .geoOnShard: "__geo"
+        case .geoOut: "__geoout"
         case .setMembers: "__smembers_of"
         case .setStore: "__sstore"
         case .lookupStats: "__lookup_stats"
