@@ -263,6 +263,23 @@ public final class ZSkipList {
         }
     }
 
+    /// `count` elements from `rank` on, reading a member only where `wants` its score (a
+    /// geo search tests most elements by score alone: their members stay out of the cache).
+    public func forEach(fromRank rank: Int, count: Int, wants: (Double) -> Bool,
+                        _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        guard rank >= 0 && rank < self.count else { return }
+        var x = node(atRank: rank)
+        var left = count
+        while x != 0 && left > 0 {
+            let score = nodes[Int(x)].score
+            if wants(score) {
+                guard nodes[Int(x)].member.withUnsafeBytes({ body($0, score) }) else { return }
+            }
+            left -= 1
+            x = levels[at(x, 0)].forward
+        }
+    }
+
     /// The members of 0-based ranks `start...end`, in order (for deletion by range).
     public func members(ranks: ClosedRange<Int>) -> [[UInt8]] {
         var out: [[UInt8]] = []

@@ -143,7 +143,11 @@ enum GeoCommands {
 
     /// addReplyDoubleDistance: "%.4f" as a bulk string.
     static func writeDistance(_ d: Double, _ out: inout ByteBuffer) {
-        out.writeBulk(string: cFormat("%.4f", d))
+        withUnsafeTemporaryAllocation(byteCount: 400, alignment: 1) { buf in
+            let base = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
+            let n = Int(withVaList([d]) { vsnprintf(base, 400, "%.4f", $0) })
+            out.writeBulk(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<max(0, min(n, 399))]))
+        }
     }
 
     /// addReplyHumanLongDouble: ld2string's human form, a bulk string (RESP2) or a double (RESP3).

@@ -203,15 +203,15 @@ enum GeoSearch {
             if !points.isEmpty && limit != 0 && points.count >= limit { break }
             let (lo, hi) = GeoHash.scoreRange(cells[i])
             let ranks = z.ranks(in: ScoreRange(min: lo, max: hi, minExclusive: false, maxExclusive: true))
-            var seen = 0
             if !ranks.isEmpty {
-                z.forEach(fromRank: ranks.lowerBound) { m, s in
-                    seen += 1
-                    if let (x, y) = GeoHash.decodeScore(s), let d = shape.distanceIfInside(x, y) {
-                        points.append(Point(member: Array(m), longitude: x, latitude: y, distance: d, score: s))
-                    }
-                    if !points.isEmpty && limit != 0 && points.count >= limit { return false }
-                    return seen < ranks.count
+                var found = (0.0, 0.0, 0.0)
+                z.forEach(fromRank: ranks.lowerBound, count: ranks.count, wants: { s in
+                    guard let (x, y) = GeoHash.decodeScore(s), let d = shape.distanceIfInside(x, y) else { return false }
+                    found = (x, y, d)
+                    return true
+                }) { m, s in
+                    points.append(Point(member: Array(m), longitude: found.0, latitude: found.1, distance: found.2, score: s))
+                    return limit == 0 || points.count < limit
                 }
             }
             lastProcessed = i
