@@ -60,6 +60,8 @@ KEYS = [b"a", b"b", b"c", b"n", b"f", b"s", b"{t}1", b"{t}2", b"{t}3", b"{u}1", 
         b"bin\x00key", b"\xff\xfe\x80", b"sp ace", b"crlf\r\nkey", b"L" * 60,
         b"k*", b"k?", b"k[ab]", b"k\\x", b"", b"long:" + b"K" * 400]
 
+GEO_KEYS = [b"geo:1", b"geo:2", b"{t}geo"]
+
 SET_MEMBERS = [b"1", b"2", b"-5", b"007", b"-0", b"a", b"", b"\x00\xff", b"9223372036854775807",
                b"-9223372036854775808", b"70000", b"m:%d", b"%d", b"M" * 64]
 
@@ -140,6 +142,8 @@ class Generator:
             # lists
             (6, self.lpush), (3, self.lpop), (1, self.llen), (2, self.lindex), (2, self.lset), (3, self.lrange),
             (1, self.ltrim), (2, self.lrem), (2, self.linsert), (2, self.lpos), (2, self.lmove), (1, self.lmpop),
+            # geo (keys of their own: no member of another command's sorted set ties on distance)
+            (3, self.geoadd), (1, self.geo_read), (3, self.geosearch),
         ]
         if short_ttls:
             # Which expired keys Redis deletes on the way depends on its lookup order (MSETNX
@@ -469,6 +473,52 @@ class Generator:
     def pfmerge(self):
         r = self.r
         return [word("pfmerge", r), self.key()] + (self.keys_(1, 3) if r.random() < 0.9 else [])
+    def geo_point(self):
+        r = self.r
+        if r.random() < 0.03:
+            return [r.choice([b"181", b"x", b"-180", b"180", b"nan"]), r.choice([b"85.06", b"0", b"-85.05112878", b"y"])]
+        return [b"%.6f" % r.uniform(-20, 20), b"%.6f" % r.uniform(-20, 20)]
+
+    def geo_key(self):
+        return self.r.choice(GEO_KEYS) if self.r.random() < 0.97 else self.key()
+
+    def geoadd(self):
+        r = self.r
+        args = [word("geoadd", r), self.r.choice(GEO_KEYS)] + [word(f, r) for f in ("NX", "XX", "CH") if r.random() < 0.1]
+        for _ in range(r.choice([1, 2, 5, 40, 200])):
+            args += self.geo_point() + [b"g%d" % r.randint(0, 400)]
+        return args
+
+    def geo_read(self):
+        r = self.r
+        members = [b"g%d" % r.randint(0, 420) for _ in range(r.randint(1, 5))]
+        kind = r.choice(["geopos", "geohash", "geodist"])
+        if kind == "geodist":
+            return [word(kind, r), self.geo_key()] + members[:1] + [b"g%d" % r.randint(0, 400)] + (
+                [word(r.choice(["m", "km", "mi", "ft", "yd"]), r)] if r.random() < 0.5 else [])
+        return [word(kind, r), self.geo_key()] + members
+
+    def geosearch(self):
+        r = self.r
+        unit = r.choice(["m", "km", "mi", "ft"])
+        size = b"%.2f" % (r.uniform(0, 3000) / {"m": 0.001, "km": 1, "mi": 1.60934, "ft": 0.0003048}[unit])
+        store = r.random() < 0.25
+        args = [word("geosearchstore", r), r.choice(GEO_KEYS)] if store else [word("geosearch", r)]
+        args.append(self.r.choice(GEO_KEYS))
+        args += [word("frommember", r), b"g%d" % r.randint(0, 420)] if r.random() < 0.4 else [word("fromlonlat", r)] + self.geo_point()
+        if r.random() < 0.5:
+            args += [word("byradius", r), size, word(unit, r)]
+        else:
+            args += [word("bybox", r), size, b"%.2f" % (float(size) * r.uniform(0.1, 2)), word(unit, r)]
+        if r.random() < 0.5:
+            args.append(word(r.choice(["asc", "desc"]), r))
+        if r.random() < 0.4:
+            args += [word("count", r), self.integer(1, 30)] + ([word("any", r)] if r.random() < 0.3 else [])
+        if store:
+            args += [word("storedist", r)] if r.random() < 0.4 else []
+        else:
+            args += [word(o, r) for o in ("withcoord", "withdist", "withhash") if r.random() < 0.4]
+        return args
 
     def member(self):
         m = self.r.choice(SET_MEMBERS)

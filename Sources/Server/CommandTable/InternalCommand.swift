@@ -16,6 +16,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case stringSources, bitopStore
     case pfGather, pfmergeStore
     case listMulti, listProbe, blockingListPop
+    case geoOnShard, geoOut
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -51,6 +52,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .bitopStore: "__bitop_store"
         case .pfGather: "__pf_gather"
         case .pfmergeStore: "__pfmerge_store"
+        case .geoOnShard: "__geo"
+        case .geoOut: "__geoout"
         case .setMembers: "__smembers_of"
         case .setStore: "__sstore"
         case .lookupStats: "__lookup_stats"

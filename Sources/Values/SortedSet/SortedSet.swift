@@ -269,6 +269,18 @@ public final class SortedSet {
         }
     }
 
+    /// `count` elements from `rank` on; `body` sees only those whose score `wants` takes.
+    public func forEach(fromRank rank: Int, count: Int, wants: (Double) -> Bool,
+                        _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        if let skiplist { skiplist.forEach(fromRank: rank, count: count, wants: wants, body); return }
+        var left = count
+        forEach(fromRank: rank) { m, s in
+            left -= 1
+            if wants(s) && !body(m, s) { return false }
+            return left > 0
+        }
+    }
+
     /// Every element in ascending order.
     public func forEach(_ body: (UnsafeRawBufferPointer, Double) -> Void) {
         forEach(fromRank: 0) { body($0, $1); return true }

@@ -538,6 +538,23 @@ public final class ZSkipList {
         }
     }
 
+    /// `count` elements from `rank` on, reading a member only where `wants` its score (a
+    /// geo search tests most elements by score alone: their members stay out of the cache).
+    public func forEach(fromRank rank: Int, count: Int, wants: (Double) -> Bool,
+                        _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        guard rank >= 0 && rank < self.count else { return }
+        var x = node(atRank: rank)
+        var left = count
+        while x != 0 && left > 0 {
+            let score = nodes[Int(x)].score
+            if wants(score) {
+                guard body(member(x), score) else { return }
+            }
+            left -= 1
+            x = levels[at(x, 0)].forward
+        }
+    }
+
     // MARK: Scanning
 
     /// One step of ZSCAN over the member index, as Redis scans the zset's dict: calls
