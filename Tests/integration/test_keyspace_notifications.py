@@ -105,6 +105,13 @@ SCRIPT = [
     ("BITFIELD", "{t}bf", "GET", "u8", "0"), ("BITOP", "OR", "{t}bo", "{t}bits", "{t}bf"),
     ("BITOP", "OR", "{t}bo", "{t}nokey"), ("BITOP", "OR", "{t}bo", "{t}nokey"),
     ("PFADD", "{t}hll", "a", "b"), ("PFADD", "{t}hll", "a"), ("PFCOUNT", "{t}hll"), ("PFMERGE", "{t}hll2", "{t}hll"),
+    # Geo (sorted sets).
+    ("GEOADD", "{t}geo", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"),
+    ("GEOADD", "{t}geo", "13.361389", "38.115556", "Palermo"),
+    ("GEOSEARCHSTORE", "{t}gs", "{t}geo", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"),
+    ("GEOSEARCHSTORE", "{t}gs", "{t}geo", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"),
+    ("GEORADIUS", "{t}geo", "15", "37", "200", "km", "STORE", "{t}gr"),
+    ("GEORADIUS", "{t}nogeo", "15", "37", "200", "km", "STORE", "{t}gr"),
     ("SET", "{t}e", "1", "PX", "1"),
 ]
 

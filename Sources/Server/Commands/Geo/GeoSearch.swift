@@ -227,16 +227,19 @@ enum GeoSearch {
         switch outcome {
         case .noSource(let q):
             if let s = q.storeKey {
-                ctx.shard.delete(db: ctx.db, key: args[s])
+                if ctx.shard.delete(db: ctx.db, key: args[s]) { ctx.notify(KeyspaceEvent.generic, "del", args[s]) }
                 out.writeInteger(0)
             } else {
                 out.writeArrayHeader(0)
             }
         case .found(let q, let points):
             if let s = q.storeKey {
-                ctx.shard.delete(db: ctx.db, key: args[s])
+                let deleted = ctx.shard.delete(db: ctx.db, key: args[s])
                 if let result = resultSet(q, points) {
                     ctx.shard.insertNew(Entry.makeObject(key: args[s], hash: KeyTable.hash(args[s]), object: result), db: ctx.db, expireAt: 0)
+                    ctx.notify(KeyspaceEvent.zset, kind == .searchStore ? "geosearchstore" : "georadiusstore", args[s])
+                } else if deleted {
+                    ctx.notify(KeyspaceEvent.generic, "del", args[s])
                 }
                 out.writeInteger(points.count)
             } else {
