@@ -87,18 +87,22 @@ enum MemoryCommand {
                 ("aof.buffer", integer("mem_aof_buffer")), ("lua.caches", integer("used_memory_scripts_eval")),
                 ("functions.caches", integer("used_memory_functions")),
             ]
-            let trailing: [(String, Any)] = [
-                ("overhead.total", overhead), ("keys.count", keys), ("keys.bytes-per-key", keys > 0 ? netUsage / keys : 0),
-                ("dataset.bytes", dataset),
-                ("dataset.percentage", netUsage > 0 ? Double(dataset) * 100 / Double(netUsage) : 0.0),
-                ("peak.percentage", peak > 0 ? Double(used) * 100 / Double(peak) : 0.0),
-                ("allocator.allocated", integer("allocator_allocated")), ("allocator.active", integer("allocator_active")),
-                ("allocator.resident", integer("allocator_resident")),
-                ("allocator-fragmentation.ratio", ratio("allocator_frag_ratio")),
-                ("allocator-fragmentation.bytes", integer("allocator_frag_bytes")),
-                ("allocator-rss.ratio", ratio("allocator_rss_ratio")), ("allocator-rss.bytes", integer("allocator_rss_bytes")),
-                ("rss-overhead.ratio", ratio("rss_overhead_ratio")), ("rss-overhead.bytes", integer("rss_overhead_bytes")),
-                ("fragmentation", ratio("mem_fragmentation_ratio")), ("fragmentation.bytes", integer("mem_fragmentation_bytes")),
+            let trailing: [(String, StatValue)] = [
+                ("overhead.total", .integer(overhead)), ("keys.count", .integer(keys)),
+                ("keys.bytes-per-key", .integer(keys > 0 ? netUsage / keys : 0)), ("dataset.bytes", .integer(dataset)),
+                ("dataset.percentage", .double(netUsage > 0 ? Double(dataset) * 100 / Double(netUsage) : 0)),
+                ("peak.percentage", .double(peak > 0 ? Double(used) * 100 / Double(peak) : 0)),
+                ("allocator.allocated", .integer(integer("allocator_allocated"))),
+                ("allocator.active", .integer(integer("allocator_active"))),
+                ("allocator.resident", .integer(integer("allocator_resident"))),
+                ("allocator-fragmentation.ratio", .double(ratio("allocator_frag_ratio"))),
+                ("allocator-fragmentation.bytes", .integer(integer("allocator_frag_bytes"))),
+                ("allocator-rss.ratio", .double(ratio("allocator_rss_ratio"))),
+                ("allocator-rss.bytes", .integer(integer("allocator_rss_bytes"))),
+                ("rss-overhead.ratio", .double(ratio("rss_overhead_ratio"))),
+                ("rss-overhead.bytes", .integer(integer("rss_overhead_bytes"))),
+                ("fragmentation", .double(ratio("mem_fragmentation_ratio"))),
+                ("fragmentation.bytes", .integer(integer("mem_fragmentation_bytes"))),
             ]
             out.writeMapHeader(leading.count + databases.count + trailing.count, resp)
             for (name, value) in leading {
@@ -118,9 +122,18 @@ enum MemoryCommand {
             }
             for (name, value) in trailing {
                 out.writeBulk(string: name)
-                if let d = value as? Double { out.writeDouble(text: formatDouble(d), resp) } else { out.writeInteger(value as! Int) }
+                switch value {
+                case .integer(let n): out.writeInteger(n)
+                case .double(let d): out.writeDouble(text: formatDouble(d), resp)
+                }
             }
         }
+    }
+
+    /// A MEMORY STATS figure: Redis replies the ratios and percentages as doubles.
+    private enum StatValue {
+        case integer(Int)
+        case double(Double)
     }
 
     /// Redis's addReplyDouble text (%.17g).
