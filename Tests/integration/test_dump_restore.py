@@ -95,6 +95,8 @@ def test_restore_options_and_errors_as_redis(both):
         ("RESTORE", "k3", "100000", good), ("TTL", "k3"), ("RESTORE", "k4", "1", good, "ABSTTL"), ("EXISTS", "k4"),
         ("RESTORE", "k", "1", good, "ABSTTL", "REPLACE"), ("EXISTS", "k"),
         ("RESTORE", "k5", "99999999999999", good, "ABSTTL"), ("PEXPIRETIME", "k5"),
+        ("RESTORE", "k6", "9223372036854775807", good), ("EXISTS", "k6"),
+        ("RESTORE", "k6", "9223372036854775807", good, "ABSTTL"), ("PEXPIRETIME", "k6"),
         ("RESTORE",), ("RESTORE", "k", "0"), ("DUMP",), ("DUMP", "a", "b"),
     ]
     diffs = []

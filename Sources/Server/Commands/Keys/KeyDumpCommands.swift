@@ -84,7 +84,8 @@ enum KeyDumpCommands {
         guard let value = RDBReader.dumpValue(payload) else { out.writeError("ERR Bad data format"); return }
 
         let deleted = replace && ctx.shard.delete(db: ctx.db, key: key)
-        if ttl != 0 && !absolute { ttl += Int(ctx.shard.now) }
+        // Wrapping as Redis's C addition does: a TTL too far out lands in the past (no key).
+        if ttl != 0 && !absolute { ttl = ttl &+ Int(ctx.shard.now) }
         if ttl != 0 && ttl <= Int(ctx.shard.now) && !ctx.shard.applyingMasterStream {
             // checkAlreadyExpired: nothing is created.
             if deleted {
