@@ -6,33 +6,17 @@ import random
 
 import pytest
 
+from support.differential import paired, same
 from support.info import info
 from support.replication import link_up, wait_same_data
-from support.resp import Conn
 from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
-    yield conns
-    for c in conns:
-        c.close()
-
-
-def same(both, *commands):
-    """Runs each command on both servers; every reply must be equal (all differences listed)."""
-    redis, vk = both
-    diffs = []
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        if actual != expected:
-            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args, expected, actual))
-    assert not diffs, "\n".join(diffs)
+    with paired(server, redis_port) as conns:
+        yield conns
 
 
 SETBIT_GETBIT = [

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
+from support.differential import paired
 from support.replication import link_up
-from support.resp import Conn, Error
+from support.resp import Error
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -15,12 +16,8 @@ SERVER_ARGS = ("--enable-debug-command", "yes")
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-    yield conns
-    for c in conns:
-        c.close()
+    with paired(server, redis_port) as conns:
+        yield conns
 
 
 def fill(c):

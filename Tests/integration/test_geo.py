@@ -7,33 +7,16 @@ import socket
 
 import pytest
 
+from support.differential import paired, same
 from support.replication import link_up
-from support.resp import Conn
 from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-    yield conns
-    for c in conns:
-        c.close()
-
-
-def same(both, *commands):
-    """Runs each command on both servers; every reply must be equal (all differences listed)."""
-    redis, vk = both
-    diffs = []
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        if actual != expected:
-            at = next((i for i, (x, y) in enumerate(zip(expected, actual)) if x != y), min(len(expected), len(actual)))
-            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args[:12], expected[max(0, at - 200):at + 200],
-                                                              actual[max(0, at - 200):at + 200]))
-    assert not diffs, "\n".join(diffs[:20])
+    with paired(server, redis_port) as conns:
+        yield conns
 
 
 SICILY = ("GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")

@@ -11,11 +11,12 @@ import tempfile
 
 import pytest
 
+from support.differential import paired, same
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
-from support.resp import Conn, Error
+from support.resp import Error
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -23,27 +24,9 @@ SERVER_ARGS = ("--enable-debug-command", "yes")
 
 @pytest.fixture
 def both(server, redis_port):
-    """A fresh connection to each server (redis first), both flushed, the limits at Redis's
-    defaults."""
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-        c.cmd("CONFIG", "SET", "hash-max-listpack-entries", "512")
-        c.cmd("CONFIG", "SET", "hash-max-listpack-value", "64")
-        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
-    yield conns
-    for c in conns:
-        c.cmd("CONFIG", "SET", "hash-max-listpack-entries", "512")
-        c.cmd("CONFIG", "SET", "hash-max-listpack-value", "64")
-        c.close()
-
-
-def same(both, *commands):
-    """Runs each command on both servers; the reply bytes must be equal."""
-    redis, vk = both
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        assert actual == expected, "%r:\n  redis     %r\n  valkeyper %r" % (args, expected, actual)
+    limits = (("hash-max-listpack-entries", "512"), ("hash-max-listpack-value", "64"))
+    with paired(server, redis_port, config=limits) as conns:
+        yield conns
 
 
 LONG = "x" * 65

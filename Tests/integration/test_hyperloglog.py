@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from support.differential import paired, same
 from support.info import info
 from support.replication import link_up, wait_same_data
 from support.resp import Conn
@@ -19,26 +20,8 @@ from support.waiting import wait_until
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
-        assert c.cmd("CONFIG", "SET", "hll-sparse-max-bytes", "3000") == "OK"
-    yield conns
-    for c in conns:
-        c.cmd("CONFIG", "SET", "hll-sparse-max-bytes", "3000")
-        c.close()
-
-
-def same(both, *commands):
-    """Runs each command on both servers; every reply must be equal (all differences listed)."""
-    redis, vk = both
-    diffs = []
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        if actual != expected:
-            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args, expected[:300], actual[:300]))
-    assert not diffs, "\n".join(diffs)
+    with paired(server, redis_port, config=(("hll-sparse-max-bytes", "3000"),)) as conns:
+        yield conns
 
 
 def pipelined(conn, commands):

@@ -5,28 +5,14 @@ import random
 
 import pytest
 
-from support.resp import Conn
+from support.differential import paired, same
 from support.slots import keys_on_two_shards
 
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-    yield conns
-    for c in conns:
-        c.close()
-
-
-def same(both, *commands):
-    redis, vk = both
-    diffs = []
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        if actual != expected:
-            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args, expected, actual))
-    assert not diffs, "\n".join(diffs)
+    with paired(server, redis_port) as conns:
+        yield conns
 
 
 def script(a, b):

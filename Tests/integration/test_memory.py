@@ -3,17 +3,14 @@
 DOCTOR, HELP, PURGE and MALLOC-STATS."""
 import pytest
 
-from support.resp import Conn, Error
+from support.differential import paired
+from support.resp import Error
 
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-    yield conns
-    for c in conns:
-        c.close()
+    with paired(server, redis_port) as conns:
+        yield conns
 
 
 def test_usage_replies_and_errors_as_redis(both):

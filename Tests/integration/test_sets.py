@@ -10,11 +10,12 @@ import tempfile
 
 import pytest
 
+from support.differential import paired, same
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
-from support.resp import Conn, Error
+from support.resp import Error
 from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
@@ -23,26 +24,8 @@ SERVER_ARGS = ("--enable-debug-command", "yes")
 
 @pytest.fixture
 def both(server, redis_port):
-    conns = [Conn(redis_port), server.conn()]
-    for c in conns:
-        assert c.cmd("FLUSHALL") == "OK"
-        c.cmd("CONFIG", "SET", "set-max-intset-entries", "512")
-        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
-    yield conns
-    for c in conns:
-        c.cmd("CONFIG", "SET", "set-max-intset-entries", "512")
-        c.close()
-
-
-def same(both, *commands):
-    """Runs each command on both servers; every reply must be equal (all differences listed)."""
-    redis, vk = both
-    diffs = []
-    for args in commands:
-        expected, actual = redis.raw(*args), vk.raw(*args)
-        if actual != expected:
-            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args, expected, actual))
-    assert not diffs, "\n".join(diffs)
+    with paired(server, redis_port, config=(("set-max-intset-entries", "512"),)) as conns:
+        yield conns
 
 
 # Deterministic commands (intsets answer in order) and their errors.

@@ -1,0 +1,40 @@
+"""Differential checks against a live redis-server: one connection to each server, flushed and
+set up alike, and a comparison of the reply bytes of the same commands."""
+from contextlib import contextmanager
+
+from support.resp import Conn
+
+
+@contextmanager
+def paired(server, redis_port, config=()):
+    """A fresh connection to redis-server and one to ValKeyper (redis first), both flushed, their
+    statistics reset and the `config` pairs (name, value) set; the pairs are set again when the
+    block ends, so a test that changed them leaves the module's servers as it found them."""
+    conns = [Conn(redis_port), server.conn()]
+    try:
+        for c in conns:
+            assert c.cmd("FLUSHALL") == "OK"
+            for name, value in config:
+                assert c.cmd("CONFIG", "SET", name, value) == "OK"
+            assert c.cmd("CONFIG", "RESETSTAT") == "OK"
+        yield conns
+    finally:
+        for c in conns:
+            for name, value in config:
+                c.cmd("CONFIG", "SET", name, value)
+            c.close()
+
+
+def same(both, *commands):
+    """Runs each command on both servers; every reply must be equal. All differences are
+    listed, each around its first differing byte."""
+    redis, vk = both
+    diffs = []
+    for args in commands:
+        expected, actual = redis.raw(*args), vk.raw(*args)
+        if actual != expected:
+            at = next((i for i, (x, y) in enumerate(zip(expected, actual)) if x != y),
+                      min(len(expected), len(actual)))
+            window = slice(max(0, at - 200), at + 200)
+            diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args[:12], expected[window], actual[window]))
+    assert not diffs, "\n".join(diffs[:20])
