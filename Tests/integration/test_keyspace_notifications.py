@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from support.resp import Conn, Push, encode
+from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--threads", "2", "--shards", "2")
@@ -210,8 +211,8 @@ def test_no_events_without_config(pair):
 
 
 def test_rename_and_copy_across_shards_notify_as_on_one(pair):
-    """RENAME and COPY of keys on two shards send Redis's events (each shard its own, so
-    compared as sets)."""
+    """RENAME, COPY and the STORE forms of sets, sorted sets and GEO with keys on two shards
+    send Redis's events (each shard its own, so compared as sets)."""
     script = [("SET", "src%d" % i, "v") for i in range(8)]
     script += [("RENAME", "src%d" % i, "dst%d" % i) for i in range(4)]
     script += [("COPY", "src%d" % i, "copy%d" % i) for i in range(4, 8)]
@@ -223,6 +224,14 @@ def test_rename_and_copy_across_shards_notify_as_on_one(pair):
                ("ZUNIONSTORE", "zu", "3", "z0", "z1", "z2"), ("ZINTERSTORE", "zi", "2", "z0", "z3"),
                ("ZDIFFSTORE", "zd", "2", "z0", "z1"), ("ZDIFFSTORE", "zd", "2", "z0", "z0"),
                ("ZRANGESTORE", "zr", "z1", "0", "-1"), ("ZRANGESTORE", "zr", "z1", "5", "6")]
+    # The GEO stores, each source with a destination on its shard and one on the other.
+    for src in keys_on_two_shards("g"):
+        script.append(("GEOADD", src, "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"))
+        for dst in keys_on_two_shards("gs"):
+            script += [("GEOSEARCHSTORE", dst, src, "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"),
+                       ("GEOSEARCHSTORE", dst, src, "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m"),
+                       ("GEORADIUS", src, "15", "37", "200", "km", "STORE", dst),
+                       ("GEORADIUS", src, "15", "37", "1", "m", "STORE", dst)]
     got = []
     for c in pair:
         port = c.sock.getpeername()[1]

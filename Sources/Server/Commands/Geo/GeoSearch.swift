@@ -336,46 +336,17 @@ enum GeoSearch {
         KeyCommands.writeHandoff(Entry.makeObject(key: args[1], hash: KeyTable.hash(args[1]), object: result), &out)
     }
 
-    /// A store whose destination is on another shard (as ZRANGESTORE across shards): the
-    /// result is built on the source's shard and attached at the destination (replacing
-    /// it), or the destination deleted if the result is empty.
+    /// A store whose destination is on another shard: the result is built on the source's
+    /// shard (`__geoout <destination> <command as sent>`) and stored at the destination as
+    /// ZRANGESTORE's is.
     static func storeAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                   _ out: inout ByteBuffer, _ kind: Kind, destination: Int) {
-        let dstShard = w.shardOf(args[destination])
-        var name = 0, dst = 0, dbSpan = 0, mode = 0
-        var stored = 0
-        let op = MultiShardOperation(client: c) { op, out in
-            let reply = op.reply(op.parts.count - 1)
-            switch op.state {
-            case 0:
-                if let block = KeyCommands.handoffBytes(reply) {
-                    stored = (KeyCommands.handoffEntry(block)?.object as? SortedSet)?.count ?? 0
-                    op.state = 1
-                    op.addPart(shard: dstShard, command: SortedSetCommands.Part.attach, spanIndices: [name, dst, op.store(block), dbSpan, mode])
-                    return false
-                }
-                guard KeyCommands.isZero(reply) else { out.append(reply); return true }  // an error
-                op.state = 2
-                op.addPart(shard: dstShard, command: SortedSetCommands.Part.detach, spanIndices: [name, dst, dst])
-                return false
-            case 1:
-                out.writeInteger(stored)
-                return true
-            default:
-                if let block = KeyCommands.handoffBytes(reply) { KeyCommands.handoffEntry(block)?.free() }
-                out.writeInteger(0)
-                return true
-            }
+        let event = kind == .searchStore ? "geosearchstore" : "georadiusstore"
+        SortedSetCommands.storeBuiltAcrossShards(w, c, destination: args[destination], source: args[kind.sourceIndex],
+                                                 event: event, buildPart: Part.out, &call, &out) { op in
+            [op.store(string: InternalCommand.geoOut.name), op.store(args[destination])]
+                + (0..<args.count).map { op.store(args[$0]) }
         }
-        op.pausesClient = true  // later steps must run before the client's next commands
-        name = op.store(string: InternalCommand.geoOut.name)
-        dst = op.store(args[destination])
-        dbSpan = op.store(string: String(c.db))
-        mode = op.store(string: "replace")
-        var spans = [name, dst]
-        for i in 0..<args.count { spans.append(op.store(args[i])) }
-        op.addPart(shard: w.shardOf(args[kind.sourceIndex]), command: Part.out, spanIndices: spans)
-        w.start(op, client: c, call: &call, out: &out)
     }
 
     enum Part {

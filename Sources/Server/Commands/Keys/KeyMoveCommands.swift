@@ -137,8 +137,8 @@ extension KeyCommands {
         writeHandoff(moved, &out)
     }
 
-    /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE/ZRANGESTORE across shards attach their result with
-    /// parts named after the command (argument 0), whose event this is.
+    /// ZUNIONSTORE/ZINTERSTORE/ZDIFFSTORE/ZRANGESTORE and the GEO stores across shards attach
+    /// their result with parts named after the command (argument 0), whose event this is.
     static func notifySortedSetStore(_ ctx: ShardContext, _ name: UnsafeRawBufferPointer, db: Int,
                                      key: UnsafeRawBufferPointer) {
         let zset = KeyspaceEvent.zset
@@ -146,6 +146,8 @@ extension KeyCommands {
         else if argIs(name, "zinterstore") { ctx.shard.notify(zset, "zinterstore", db: db, key: key) }
         else if argIs(name, "zdiffstore") { ctx.shard.notify(zset, "zdiffstore", db: db, key: key) }
         else if argIs(name, "zrangestore") { ctx.shard.notify(zset, "zrangestore", db: db, key: key) }
+        else if argIs(name, "geosearchstore") { ctx.shard.notify(zset, "geosearchstore", db: db, key: key) }
+        else if argIs(name, "georadiusstore") { ctx.shard.notify(zset, "georadiusstore", db: db, key: key) }
     }
 
     /// `__copyout src dst`: hands over a copy of `src` keyed `dst`, or `:0` if `src` is missing.

@@ -152,10 +152,26 @@ extension SortedSetCommands {
     }
 
     /// ZRANGESTORE with its keys on two shards: the range is taken on the source's shard and
-    /// attached at the destination (replacing it), or the destination deleted if empty.
+    /// stored at the destination (`storeBuiltAcrossShards`).
     static func zrangestoreAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                         _ out: inout ByteBuffer) {
-        let dstShard = w.shardOf(args[1])
+        storeBuiltAcrossShards(w, c, destination: args[1], source: args[2], event: "zrangestore",
+                               buildPart: Part.zrangeOut, &call, &out) { op in
+            // `__zrangeout <the command's arguments>`
+            [op.store(string: InternalCommand.zrangeOut.name)] + (1..<args.count).map { op.store(args[$0]) }
+        }
+    }
+
+    /// A store whose result is a sorted set built on the source's shard by one part
+    /// (`buildPart` with `buildArguments`; its reply a handoff block keyed by the destination,
+    /// `:0` for an empty result, or an error) while the destination lives on another shard: the block is attached at the
+    /// destination (replacing it), or the destination deleted if the result is empty.
+    /// `event` names the keyspace event of the attach (`notifySortedSetStore`).
+    static func storeBuiltAcrossShards(_ w: Worker, _ c: Client, destination: UnsafeRawBufferPointer,
+                                       source: UnsafeRawBufferPointer, event: String, buildPart: UInt16,
+                                       _ call: inout CommandCall, _ out: inout ByteBuffer,
+                                       buildArguments: (MultiShardOperation) -> [Int]) {
+        let dstShard = w.shardOf(destination)
         var name = 0, dst = 0, dbSpan = 0, mode = 0
         var stored = 0
         let op = MultiShardOperation(client: c) { op, out in
@@ -182,14 +198,11 @@ extension SortedSetCommands {
             }
         }
         op.pausesClient = true  // later steps must run before the client's next commands
-        name = op.store(string: "__zrangeout")
-        dst = op.store(args[1])
+        name = op.store(string: event)  // the destination's parts: their keyspace event
+        dst = op.store(destination)
         dbSpan = op.store(string: String(c.db))
         mode = op.store(string: "replace")
-        var spans = [name]
-        for i in 1..<args.count { spans.append(op.store(args[i])) }
-        op.addPart(shard: w.shardOf(args[2]), command: Part.zrangeOut, spanIndices: spans)
-        name = op.store(string: "zrangestore")  // the destination's parts: their keyspace event
+        op.addPart(shard: w.shardOf(source), command: buildPart, spanIndices: buildArguments(op))
         w.start(op, client: c, call: &call, out: &out)
     }
 
