@@ -112,20 +112,12 @@ enum HashSampling {
         }
         var next: UInt64 = 0
         if let t = h.table {
-            // As Redis: up to 10×count buckets, until count elements (a field and its value
-            // count as two) were visited, filtering by MATCH afterwards.
-            var visited = 0
-            var bucketsLeft = count > Int.max / 10 ? Int.max : count * 10
-            next = cursor
-            repeat {
-                next = t.scan(cursor: next) { f, v in
-                    visited += 2
+            next = KeyCommands.scanBuckets(from: cursor, count: count) { bucket, visited in
+                t.scan(cursor: bucket) { f, v in
+                    visited += 2  // a field and its value, as Redis counts them
                     add(f, v)
                 }
-                let budgetRemained = bucketsLeft != 0
-                bucketsLeft -= 1
-                if !budgetRemained { break }
-            } while next != 0 && visited < count
+            }
         } else {
             h.forEach { add($0, $1) }  // a listpack is returned whole, cursor 0
         }

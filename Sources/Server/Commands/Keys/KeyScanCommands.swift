@@ -152,6 +152,24 @@ extension KeyCommands {
         return negative ? 0 &- value : value
     }
 
+    /// Redis's scanGenericCommand walk of a dict for HSCAN, SSCAN and ZSCAN: one bucket per
+    /// `scanBucket` call from `cursor` on, until `count` elements were visited, the dict is
+    /// done (cursor 0) or 10×count buckets were scanned; the next cursor. `scanBucket` scans
+    /// the bucket at its cursor, adds what it visited (a hash's field and value count two,
+    /// as Redis's reply list counts them) and returns the following cursor.
+    static func scanBuckets(from cursor: UInt64, count: Int, _ scanBucket: (UInt64, inout Int) -> UInt64) -> UInt64 {
+        var visited = 0
+        var bucketsLeft = count > Int.max / 10 ? Int.max : count * 10
+        var next = cursor
+        repeat {
+            next = scanBucket(next, &visited)
+            let budgetRemained = bucketsLeft != 0
+            bucketsLeft -= 1
+            if !budgetRemained { break }
+        } while next != 0 && visited < count
+        return next
+    }
+
     /// SCAN's options, and those of HSCAN, SSCAN and ZSCAN, as Redis's scanGenericCommand
     /// parses them: COUNT (an integer, at least 1), MATCH (`*` alone matches everything)
     /// and, for SCAN only, TYPE.

@@ -154,19 +154,12 @@ enum SetSampling {
         }
         var next: UInt64 = 0
         if let t = s.table {
-            // As Redis: up to 10×count buckets, until count members were visited.
-            var visited = 0
-            var bucketsLeft = count > Int.max / 10 ? Int.max : count * 10
-            next = cursor
-            repeat {
-                next = t.scan(cursor: next) { m, _ in
+            next = KeyCommands.scanBuckets(from: cursor, count: count) { bucket, visited in
+                t.scan(cursor: bucket) { m, _ in
                     visited += 1
                     add(m)
                 }
-                let budgetRemained = bucketsLeft != 0
-                bucketsLeft -= 1
-                if !budgetRemained { break }
-            } while next != 0 && visited < count
+            }
         } else {
             s.forEach { add($0) }  // an intset is returned whole, cursor 0
         }

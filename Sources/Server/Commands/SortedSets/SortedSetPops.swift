@@ -128,19 +128,12 @@ extension SortedSetCommands {
         if z.isListpack {
             z.forEachStored { m, scoreText in take(m, scoreText) }
         } else {
-            // As Redis scans the dict: up to 10×count buckets, until count members were visited.
-            var visited = 0
-            var bucketsLeft = count > Int.max / 10 ? Int.max : count * 10
-            next = cursor
-            repeat {
-                next = z.scanStep(cursor: next) { m, s in
+            next = KeyCommands.scanBuckets(from: cursor, count: count) { bucket, visited in
+                z.scanStep(cursor: bucket) { m, s in
                     visited += 1
                     ZScore.withText(s) { take(m, $0) }
                 } ?? 0
-                let budgetRemained = bucketsLeft != 0
-                bucketsLeft -= 1
-                if !budgetRemained { break }
-            } while next != 0 && visited < count
+            }
         }
         out.writeArrayHeader(2)
         out.writeBulk(string: String(next))
