@@ -104,7 +104,6 @@ enum BitOperations {
 
     static let sourcesPart = CommandTable.shared.index(of: .stringSources)
     private static let storePart = CommandTable.shared.index(of: .bitopStore)
-    private static let statsPart = CommandTable.shared.index(of: .lookupStats)
 
     /// `__string_sources key...`: one bulk string holding, per key, 0 (missing), 2 (another
     /// type) or 1, a u32 length and the string's bytes; every lookup counts as a read.
@@ -131,12 +130,10 @@ enum BitOperations {
 
     /// The sources of a `__string_sources` reply, as ranges of the reply's bytes.
     static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
-        guard reply.count > 0, reply[0] == UInt8(ascii: "$") else { return [] }
-        var p = 1
-        while p < reply.count && reply[p] != UInt8(ascii: "\r") { p += 1 }
-        p += 2
+        let body = SourceGather.bulkBody(reply)
+        var p = body.lowerBound
         var sources: [Source] = []
-        while p < reply.count - 2 {
+        while p < body.upperBound {
             let status = reply[p]
             p += 1
             guard status == 1 else { sources.append(status == 0 ? .missing : .wrongType); continue }
@@ -152,23 +149,7 @@ enum BitOperations {
     static func bitopAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                   _ out: inout ByteBuffer) {
         guard let kind = kind(args, &out) else { return }
-        // Source keys by shard, in the order shards first appear; where each key's answer is.
-        var shardOrder: [Int] = []
-        var keysOfPart: [[Int]] = []
-        var location: [(part: Int, position: Int)] = []
-        for i in 3..<args.count {
-            let s = w.shardOf(args[i])
-            let part: Int
-            if let known = shardOrder.firstIndex(of: s) {
-                part = known
-            } else {
-                part = shardOrder.count
-                shardOrder.append(s)
-                keysOfPart.append([])
-            }
-            location.append((part, keysOfPart[part].count))
-            keysOfPart[part].append(i)
-        }
+        let gather = SourceGather(w, args, keys: 3..<args.count)
         let destinationShard = w.shardOf(args[2])
         var storeName = 0, destination = 0
         let op = MultiShardOperation(client: c) { op, out in
@@ -182,9 +163,9 @@ enum BitOperations {
             default: break
             }
             if let error = op.firstError() { out.append(error); return true }
-            let decoded = (0..<op.parts.count).map { decode(op.reply($0)) }
+            let decoded = (0..<gather.partCount).map { decode(op.reply($0)) }
             var sources: [UnsafeRawBufferPointer] = []
-            for (k, (part, position)) in location.enumerated() {
+            for (k, (part, position)) in gather.location.enumerated() {
                 switch decoded[part][position] {
                 case .missing:
                     sources.append(UnsafeRawBufferPointer(start: nil, count: 0))
@@ -192,21 +173,11 @@ enum BitOperations {
                     sources.append(UnsafeRawBufferPointer(rebasing: op.reply(part)[range]))
                 case .wrongType:
                     // Redis stops at this key: the lookups of the keys after it were not made.
-                    var back: [Int: (hits: Int, misses: Int)] = [:]
-                    for (laterPart, laterPosition) in location[(k + 1)...] {
-                        let shard = shardOrder[laterPart]
-                        if case .missing = decoded[laterPart][laterPosition] {
-                            back[shard, default: (0, 0)].misses -= 1
-                        } else {
-                            back[shard, default: (0, 0)].hits -= 1
-                        }
+                    let corrected = gather.takeBackLookups(after: k, op) { part, position in
+                        if case .missing = decoded[part][position] { return .miss }
+                        return .hit
                     }
-                    guard !back.isEmpty else { out.writeError(Errors.wrongType); return true }
-                    let name = op.store(string: InternalCommand.lookupStats.name)
-                    for (shard, d) in back {
-                        op.addPart(shard: shard, command: statsPart,
-                                   spanIndices: [name, op.store(string: String(d.hits)), op.store(string: String(d.misses))])
-                    }
+                    guard corrected else { out.writeError(Errors.wrongType); return true }
                     op.state = 2
                     return false
                 }
@@ -220,12 +191,7 @@ enum BitOperations {
         op.pausesClient = true
         storeName = op.store(string: InternalCommand.bitopStore.name)
         destination = op.store(args[2])
-        let sourcesName = op.store(string: InternalCommand.stringSources.name)
-        for (part, shard) in shardOrder.enumerated() {
-            var spans = [sourcesName]
-            for i in keysOfPart[part] { spans.append(op.store(args[i])) }
-            op.addPart(shard: shard, command: sourcesPart, spanIndices: spans)
-        }
+        gather.addParts(to: op, command: sourcesPart, name: InternalCommand.stringSources.name, args: args)
         w.start(op, client: c, call: &call, out: &out)
     }
 }

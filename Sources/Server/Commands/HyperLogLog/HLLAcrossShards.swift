@@ -9,7 +9,6 @@ import Shards
 enum HLLAcrossShards {
     private static let gatherPart = CommandTable.shared.index(of: .pfGather)
     private static let storePart = CommandTable.shared.index(of: .pfmergeStore)
-    private static let statsPart = CommandTable.shared.index(of: .lookupStats)
 
     /// What a shard found at each key, in the order Redis looks them up.
     enum Status: UInt8 {
@@ -93,23 +92,7 @@ enum HLLAcrossShards {
                             _ call: inout CommandCall, _ out: inout ByteBuffer,
                             finish: @escaping (MultiShardOperation, [UInt8], Bool, inout ByteBuffer) -> Bool,
                             prepare: (MultiShardOperation) -> Void = { _ in }) {
-        var shardOrder: [Int] = []
-        var keysOfPart: [[Int]] = []
-        var location: [(part: Int, position: Int)] = []
-        for i in firstSource..<args.count {
-            let s = w.shardOf(args[i])
-            let part: Int
-            if let known = shardOrder.firstIndex(of: s) {
-                part = known
-            } else {
-                part = shardOrder.count
-                shardOrder.append(s)
-                keysOfPart.append([])
-            }
-            location.append((part, keysOfPart[part].count))
-            keysOfPart[part].append(i)
-        }
-        var gathered = 0
+        let gather = SourceGather(w, args, keys: firstSource..<args.count)
         var pendingError: StaticString? = nil
         let op = MultiShardOperation(client: c) { op, out in
             switch op.state {
@@ -122,41 +105,38 @@ enum HLLAcrossShards {
             default: break
             }
             if let error = op.firstError() { out.append(error); return true }
-            let bodies = (0..<gathered).map { body(op.reply($0)) }
+            let bodies = (0..<gather.partCount).map { SourceGather.bulkBody(op.reply($0)) }
+            func status(_ part: Int, _ position: Int) -> Status {
+                Status(rawValue: op.reply(part)[bodies[part].lowerBound + position]) ?? .skipped
+            }
             // The first key, in argument order, that is not a valid HLL.
-            for (k, (part, position)) in location.enumerated() {
-                let status = Status(rawValue: op.reply(part)[bodies[part].lowerBound + position]) ?? .missing
+            for (k, (part, position)) in gather.location.enumerated() {
                 let error: StaticString
-                switch status {
+                switch status(part, position) {
                 case .missing, .hll, .skipped: continue
                 case .wrongType: error = Errors.wrongType
                 case .notAnHLL: error = HyperLogLogCommands.notAnHLL
                 case .corrupt: error = HyperLogLogCommands.corrupt
                 }
-                var back: [Int: (hits: Int, misses: Int)] = [:]
-                for (laterPart, laterPosition) in location[(k + 1)...] where laterPart != part {
-                    let later = Status(rawValue: op.reply(laterPart)[bodies[laterPart].lowerBound + laterPosition]) ?? .skipped
-                    switch later {
-                    case .skipped: break
-                    case .missing: back[shardOrder[laterPart], default: (0, 0)].misses -= 1
-                    default: back[shardOrder[laterPart], default: (0, 0)].hits -= 1
+                // The shard stopped there itself (its later keys are `.skipped`); the other
+                // shards looked up keys Redis would not have.
+                let corrected = gather.takeBackLookups(after: k, op) { part, position in
+                    switch status(part, position) {
+                    case .skipped: .notMade
+                    case .missing: .miss
+                    default: .hit
                     }
                 }
-                guard !back.isEmpty else { out.writeError(error); return true }
-                let name = op.store(string: InternalCommand.lookupStats.name)
-                for (shard, d) in back {
-                    op.addPart(shard: shard, command: statsPart,
-                               spanIndices: [name, op.store(string: String(d.hits)), op.store(string: String(d.misses))])
-                }
+                guard corrected else { out.writeError(error); return true }
                 pendingError = error
                 op.state = 2
                 return false
             }
             var registers = [UInt8](repeating: 0, count: HLL.registerCount)
             var dense = false
-            for part in 0..<gathered {
+            for part in 0..<gather.partCount {
                 let reply = op.reply(part)
-                let start = bodies[part].lowerBound + keysOfPart[part].count
+                let start = bodies[part].lowerBound + gather.keysOfPart[part].count
                 if reply[start] == 1 { dense = true }
                 registers.withUnsafeMutableBufferPointer { r in
                     let part = reply.baseAddress!.assumingMemoryBound(to: UInt8.self) + start + 1
@@ -168,21 +148,7 @@ enum HLLAcrossShards {
         }
         op.pausesClient = true
         prepare(op)
-        let gatherName = op.store(string: InternalCommand.pfGather.name)
-        for (part, shard) in shardOrder.enumerated() {
-            var spans = [gatherName]
-            for i in keysOfPart[part] { spans.append(op.store(args[i])) }
-            op.addPart(shard: shard, command: gatherPart, spanIndices: spans)
-        }
-        gathered = shardOrder.count
+        gather.addParts(to: op, command: gatherPart, name: InternalCommand.pfGather.name, args: args)
         w.start(op, client: c, call: &call, out: &out)
-    }
-
-    /// The bytes of a bulk reply ("$n\r\n...\r\n") as a range of it.
-    private static func body(_ reply: UnsafeRawBufferPointer) -> Range<Int> {
-        guard reply.count > 0, reply[0] == UInt8(ascii: "$") else { return 0..<0 }
-        var p = 1
-        while p < reply.count && reply[p] != UInt8(ascii: "\r") { p += 1 }
-        return (p + 2)..<(reply.count - 2)
     }
 }

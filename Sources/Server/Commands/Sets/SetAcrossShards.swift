@@ -11,7 +11,6 @@ import Values
 enum SetAcrossShards {
     private static let membersPart = CommandTable.shared.index(of: .setMembers)
     private static let storePart = CommandTable.shared.index(of: .setStore)
-    private static let statsPart = CommandTable.shared.index(of: .lookupStats)
     private static let checkPart = CommandTable.shared.index(of: .smoveCheck)
 
     // MARK: Parts
@@ -33,13 +32,6 @@ enum SetAcrossShards {
             s.forEach { m in u32(m.count); blob.append(contentsOf: m) }
         }
         out.writeBulk(blob)
-    }
-
-    /// `__lookup_stats hits misses`: adds (signed) to the shard's keyspace hit and miss counts.
-    static func lookupStats(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        ctx.shard.keyspaceHits += parseStrictInt(args[1]) ?? 0
-        ctx.shard.keyspaceMisses += parseStrictInt(args[2]) ?? 0
-        out.writeOK()
     }
 
     /// `__smove_check key [member]` (no hit or miss counted, as lookupKeyWrite): :0 missing,
@@ -73,10 +65,8 @@ enum SetAcrossShards {
 
     /// Decodes a `__smembers_of` reply into its keys' sources.
     private static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
-        guard reply.count > 0, reply[0] == UInt8(ascii: "$") else { return [] }
-        var p = 1
-        while p < reply.count && reply[p] != UInt8(ascii: "\r") { p += 1 }
-        p += 2
+        let body = SourceGather.bulkBody(reply)
+        var p = body.lowerBound
         var sources: [Source] = []
         func u32() -> Int {
             var n = 0
@@ -84,7 +74,7 @@ enum SetAcrossShards {
             p += 4
             return n
         }
-        while p < reply.count - 2 {
+        while p < body.upperBound {
             let status = reply[p]
             p += 1
             guard status == 1 else { sources.append(status == 0 ? .missing : .wrongType); continue }
@@ -101,39 +91,22 @@ enum SetAcrossShards {
 
     // MARK: SINTER, SUNION, SDIFF, SINTERCARD and the STORE forms
 
-    /// Step 1 of every set-algebra operation: the source keys grouped by shard, one
-    /// `__smembers_of` part per shard, and the sets read back in key order.
+    /// Step 1 of every set-algebra operation: the source sets gathered from their shards
+    /// (`__smembers_of`, a part per shard) and read back in key order.
     struct Gather {
-        private var shardOrder: [Int] = []
-        private var keysOfShard: [Int: [Int]] = [:]
-        private var location: [(part: Int, position: Int, name: [UInt8])] = []
+        private let sources: SourceGather
+        private let names: [[UInt8]]
         let read: Bool
 
         init(_ w: Worker, _ args: Arguments, keys: Range<Int>, read: Bool) {
+            sources = SourceGather(w, args, keys: keys)
+            names = keys.map { Array(args[$0]) }
             self.read = read
-            for i in keys {
-                let s = w.shardOf(args[i])
-                if keysOfShard[s] == nil { shardOrder.append(s) }
-                keysOfShard[s, default: []].append(i)
-            }
-            var byArgument: [Int: (Int, Int)] = [:]
-            for (part, s) in shardOrder.enumerated() {
-                for (position, i) in keysOfShard[s]!.enumerated() { byArgument[i] = (part, position) }
-            }
-            for i in keys { location.append((byArgument[i]!.0, byArgument[i]!.1, Array(args[i]))) }
         }
 
         func addParts(to op: MultiShardOperation, _ args: Arguments, lock: Bool) {
-            let name = op.store(string: InternalCommand.setMembers.name)
-            let mode = op.store(string: read ? "r" : "w")
-            for s in shardOrder {
-                var spans = [name, mode]
-                for i in keysOfShard[s]! {
-                    spans.append(op.store(args[i]))
-                    if lock { op.lockKey(args[i], shard: s) }
-                }
-                op.addPart(shard: s, command: membersPart, spanIndices: spans)
-            }
+            sources.addParts(to: op, command: membersPart, name: InternalCommand.setMembers.name,
+                             leading: [op.store(string: read ? "r" : "w")], args: args, lock: lock)
         }
 
         /// The sets in key order (nil: missing), one object per distinct key: compute()
@@ -141,30 +114,23 @@ enum SetAcrossShards {
         /// read, the lookups Redis would not have made after it are taken back by a next
         /// step's `__lookup_stats` parts (added to `op`; true returned in `corrected`).
         func sets(_ op: MultiShardOperation, corrected: inout Bool) -> [SetValue?]? {
-            let decoded = (0..<op.parts.count).map { decode(op.reply($0)) }
+            let decoded = (0..<sources.partCount).map { decode(op.reply($0)) }
             var byName: [[UInt8]: SetValue] = [:]
             var sets: [SetValue?] = []
             var wrongAt: Int?
-            for (k, (part, position, name)) in location.enumerated() {
+            for (k, (part, position)) in sources.location.enumerated() {
                 switch decoded[part][position] {
                 case .missing: sets.append(nil)
                 case .wrongType: wrongAt = wrongAt ?? k; sets.append(nil)
                 case .set(let s):
-                    if let seen = byName[name] { sets.append(seen) } else { byName[name] = s; sets.append(s) }
+                    if let seen = byName[names[k]] { sets.append(seen) } else { byName[names[k]] = s; sets.append(s) }
                 }
             }
             guard let wrongAt else { return sets }
             if read {
-                var back: [Int: (hits: Int, misses: Int)] = [:]
-                for (part, position, _) in location[(wrongAt + 1)...] {
-                    let shard = op.parts[part].shard
-                    if case .missing = decoded[part][position] { back[shard, default: (0, 0)].misses -= 1 } else { back[shard, default: (0, 0)].hits -= 1 }
-                }
-                let name = op.store(string: InternalCommand.lookupStats.name)
-                for (shard, d) in back {
-                    op.addPart(shard: shard, command: statsPart,
-                               spanIndices: [name, op.store(string: String(d.hits)), op.store(string: String(d.misses))])
-                    corrected = true
+                corrected = sources.takeBackLookups(after: wrongAt, op) { part, position in
+                    if case .missing = decoded[part][position] { return .miss }
+                    return .hit
                 }
             }
             return nil

@@ -109,7 +109,7 @@ enum SetCommands {
         CommandSpec(part: .setStore, propagation: .marked, arity: -2, keys: (1, 1, 1), group: "set",
                     run: .keyed(SetAcrossShards.store, split: nil, crossShard: nil)),
         CommandSpec(part: .lookupStats, arity: 3, group: "set",
-                    run: .keyed(SetAcrossShards.lookupStats, split: nil, crossShard: nil)),
+                    run: .keyed(SourceGather.lookupStatsPart, split: nil, crossShard: nil)),
         CommandSpec(part: .smoveCheck, arity: -2, keys: (1, 1, 1), group: "set",
                     run: .keyed(SetAcrossShards.smoveCheck, split: nil, crossShard: nil)),
     ]
