@@ -202,7 +202,7 @@ enum ServerInfo {
             add("tracking_clients", 0)
             add("clients_in_timeout_table", 0)
         case "memory":
-            lines += memorySection(config, r, replicationBuffers: ctx.replication.backlogMemory.load(ordering: .relaxed))
+            lines += memorySection(config, MemoryFigures(ctx, r))
         case "persistence":
             lines.append("# Persistence")
             let p = ctx.persistence
@@ -297,16 +297,36 @@ enum ServerInfo {
         return lines
     }
 
-    private static func memorySection(_ config: Config, _ r: WorkerReport, replicationBuffers: Int) -> [String] {
-        let used = usedMemory()
-        let peak = max(peakMemory.load(ordering: .relaxed), used)
-        peakMemory.store(peak, ordering: .relaxed)
-        let rss = vk_process_rss()
-        let resident = vk_jemalloc_resident()
-        let overhead = r.tableOverhead + r.clientMemory
-        let dataset = max(used - overhead, 0)
-        let system = totalSystemMemory()
-        let maxmemory = config.integer("maxmemory")
+    /// The memory figures INFO memory and MEMORY STATS/DOCTOR report, taken once (reading
+    /// them samples the peak, as Redis's serverCron does).
+    struct MemoryFigures {
+        let used, peak, rss, resident, overhead, dataset, system, maxmemory: Int
+        let clientMemory, replicationBuffers: Int
+
+        init(_ ctx: ServerContext, _ r: WorkerReport) {
+            used = usedMemory()
+            peak = max(peakMemory.load(ordering: .relaxed), used)
+            peakMemory.store(peak, ordering: .relaxed)
+            rss = vk_process_rss()
+            resident = vk_jemalloc_resident()
+            clientMemory = r.clientMemory
+            overhead = r.tableOverhead + r.clientMemory
+            dataset = max(used - overhead, 0)
+            system = totalSystemMemory()
+            maxmemory = ctx.config.withLock { $0.integer("maxmemory") }
+            // The backlog is also the replicas' output buffer (one shared copy, as Redis 7's).
+            replicationBuffers = ctx.replication.backlogMemory.load(ordering: .relaxed)
+        }
+
+        /// jemalloc's active and resident bytes, or what stands in for them without it.
+        var allocatorActive: Int { resident > 0 ? resident : used }
+        var allocatorResident: Int { resident > 0 ? resident : rss }
+        var fragmentationRatio: Double { used > 0 ? Double(rss) / Double(used) : 0 }
+    }
+
+    private static func memorySection(_ config: Config, _ m: MemoryFigures) -> [String] {
+        let used = m.used, peak = m.peak, rss = m.rss, overhead = m.overhead, dataset = m.dataset
+        let system = m.system, maxmemory = m.maxmemory, replicationBuffers = m.replicationBuffers
         let fields: [(String, String)] = [
             ("used_memory", "\(used)"), ("used_memory_human", human(used)),
             ("used_memory_rss", "\(rss)"), ("used_memory_rss_human", human(rss)),
@@ -315,8 +335,8 @@ enum ServerInfo {
             ("used_memory_overhead", "\(overhead)"), ("used_memory_startup", "0"),
             ("used_memory_dataset", "\(dataset)"),
             ("used_memory_dataset_perc", format2(used > 0 ? Double(dataset) * 100 / Double(used) : 0) + "%"),
-            ("allocator_allocated", "\(used)"), ("allocator_active", "\(resident > 0 ? resident : used)"),
-            ("allocator_resident", "\(resident > 0 ? resident : rss)"),
+            ("allocator_allocated", "\(used)"), ("allocator_active", "\(m.allocatorActive)"),
+            ("allocator_resident", "\(m.allocatorResident)"),
             ("total_system_memory", "\(system)"), ("total_system_memory_human", human(system)),
             ("used_memory_lua", "0"), ("used_memory_vm_eval", "0"), ("used_memory_lua_human", "0B"),
             ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
@@ -326,13 +346,12 @@ enum ServerInfo {
             ("maxmemory_policy", config.value("maxmemory-policy")),
             ("allocator_frag_ratio", "1.00"), ("allocator_frag_bytes", "0"), ("allocator_rss_ratio", "1.00"),
             ("allocator_rss_bytes", "0"), ("rss_overhead_ratio", "1.00"), ("rss_overhead_bytes", "0"),
-            ("mem_fragmentation_ratio", format2(used > 0 ? Double(rss) / Double(used) : 0)),
+            ("mem_fragmentation_ratio", format2(m.fragmentationRatio)),
             ("mem_fragmentation_bytes", "\(rss - used)"), ("mem_not_counted_for_evict", "0"),
-            // The backlog is also the replicas' output buffer (one shared copy, as Redis 7's).
             ("mem_replication_backlog", String(replicationBuffers)),
             ("mem_total_replication_buffers", String(replicationBuffers)),
             ("mem_clients_slaves", "0"),
-            ("mem_clients_normal", "\(r.clientMemory)"), ("mem_cluster_links", "0"), ("mem_aof_buffer", "0"),
+            ("mem_clients_normal", "\(m.clientMemory)"), ("mem_cluster_links", "0"), ("mem_aof_buffer", "0"),
             ("mem_allocator", allocatorName), ("active_defrag_running", "0"), ("lazyfree_pending_objects", "0"),
             ("lazyfreed_objects", "0"),
         ]

@@ -54,55 +54,44 @@ enum MemoryCommand {
         out.writeInteger(bytes)
     }
 
-    /// INFO memory's fields, from every worker's report, by name.
-    private static func withMemoryFields(_ w: Worker, _ c: Client, _ call: CommandCall, _ out: inout ByteBuffer,
-                                         _ body: @escaping @Sendable ([String: String], WorkerReport, RESPVersion, inout ByteBuffer) -> Void) {
+    /// The memory figures INFO memory reports, from every worker's report.
+    private static func withMemoryFigures(_ w: Worker, _ c: Client, _ call: CommandCall, _ out: inout ByteBuffer,
+                                          _ body: @escaping @Sendable (ServerInfo.MemoryFigures, WorkerReport, RESPVersion, inout ByteBuffer) -> Void) {
         let caller = c.id, resp = c.resp
         w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
             let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
-            let text = ServerInfo.render(home.context, table: home.table, report: total, sections: ["memory"])
-            var fields: [String: String] = [:]
-            for line in text.split(separator: "\r\n") where !line.hasPrefix("#") {
-                guard let colon = line.firstIndex(of: ":") else { continue }
-                fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
-            }
-            body(fields, total, resp, &out)
+            body(ServerInfo.MemoryFigures(home.context, total), total, resp, &out)
         })
     }
 
     /// MEMORY STATS: Redis 7.0's fields in its order (getMemoryOverheadData).
     static func stats(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        withMemoryFields(w, c, call, &out) { fields, report, resp, out in
-            func integer(_ name: String) -> Int { Int(fields[name] ?? "") ?? 0 }
-            let used = integer("used_memory"), peak = integer("used_memory_peak"), startup = integer("used_memory_startup")
-            let overhead = integer("used_memory_overhead"), dataset = integer("used_memory_dataset")
+        withMemoryFigures(w, c, call, &out) { m, report, resp, out in
+            let used = m.used, peak = m.peak, startup = 0  // nothing is counted as start-up memory
+            let overhead = m.overhead, dataset = m.dataset
             let keys = report.keys.reduce(0, +)
             let databases = report.keys.indices.filter { report.keys[$0] > 0 || report.expires[$0] > 0 }
             let netUsage = max(used - startup, 0)
-            func ratio(_ name: String) -> Double { Double(fields[name] ?? "") ?? 0 }
             let leading: [(String, Int)] = [
                 ("peak.allocated", peak), ("total.allocated", used), ("startup.allocated", startup),
-                ("replication.backlog", integer("mem_replication_backlog")), ("clients.slaves", integer("mem_clients_slaves")),
-                ("clients.normal", integer("mem_clients_normal")), ("cluster.links", integer("mem_cluster_links")),
-                ("aof.buffer", integer("mem_aof_buffer")), ("lua.caches", integer("used_memory_scripts_eval")),
-                ("functions.caches", integer("used_memory_functions")),
+                ("replication.backlog", m.replicationBuffers), ("clients.slaves", 0),
+                ("clients.normal", m.clientMemory), ("cluster.links", 0),
+                ("aof.buffer", 0), ("lua.caches", 0), ("functions.caches", 0),
             ]
             let trailing: [(String, StatValue)] = [
                 ("overhead.total", .integer(overhead)), ("keys.count", .integer(keys)),
                 ("keys.bytes-per-key", .integer(keys > 0 ? netUsage / keys : 0)), ("dataset.bytes", .integer(dataset)),
                 ("dataset.percentage", .double(netUsage > 0 ? Double(dataset) * 100 / Double(netUsage) : 0)),
                 ("peak.percentage", .double(peak > 0 ? Double(used) * 100 / Double(peak) : 0)),
-                ("allocator.allocated", .integer(integer("allocator_allocated"))),
-                ("allocator.active", .integer(integer("allocator_active"))),
-                ("allocator.resident", .integer(integer("allocator_resident"))),
-                ("allocator-fragmentation.ratio", .double(ratio("allocator_frag_ratio"))),
-                ("allocator-fragmentation.bytes", .integer(integer("allocator_frag_bytes"))),
-                ("allocator-rss.ratio", .double(ratio("allocator_rss_ratio"))),
-                ("allocator-rss.bytes", .integer(integer("allocator_rss_bytes"))),
-                ("rss-overhead.ratio", .double(ratio("rss_overhead_ratio"))),
-                ("rss-overhead.bytes", .integer(integer("rss_overhead_bytes"))),
-                ("fragmentation", .double(ratio("mem_fragmentation_ratio"))),
-                ("fragmentation.bytes", .integer(integer("mem_fragmentation_bytes"))),
+                ("allocator.allocated", .integer(used)),
+                ("allocator.active", .integer(m.allocatorActive)),
+                ("allocator.resident", .integer(m.allocatorResident)),
+                // The ratios INFO memory reports as 1.00 (not measured apart).
+                ("allocator-fragmentation.ratio", .double(1)), ("allocator-fragmentation.bytes", .integer(0)),
+                ("allocator-rss.ratio", .double(1)), ("allocator-rss.bytes", .integer(0)),
+                ("rss-overhead.ratio", .double(1)), ("rss-overhead.bytes", .integer(0)),
+                ("fragmentation", .double(m.fragmentationRatio)),
+                ("fragmentation.bytes", .integer(m.rss - used)),
             ]
             out.writeMapHeader(leading.count + databases.count + trailing.count, resp)
             for (name, value) in leading {
@@ -146,8 +135,8 @@ enum MemoryCommand {
     /// MEMORY DOCTOR: Redis's report when nothing is wrong, or its text for an instance
     /// too small to judge (under 5 MB used).
     static func doctor(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        withMemoryFields(w, c, call, &out) { fields, _, resp, out in
-            let used = Int(fields["used_memory"] ?? "") ?? 0
+        withMemoryFigures(w, c, call, &out) { m, _, resp, out in
+            let used = m.used
             let text = used < 5 * 1024 * 1024
                 ? "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
                 : "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
