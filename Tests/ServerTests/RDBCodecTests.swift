@@ -1,6 +1,7 @@
 import Testing
 @testable import Server
 import TestSupport
+import Values
 
 @Suite struct CRC64Tests {
     @Test func checkValue() {

@@ -28,23 +28,33 @@ private func decode(_ type: UInt8, _ bytes: [UInt8]) throws -> ListValue {
     }
 }
 
-/// Checks the list's structure: node counts match their listpacks, no empty node.
+/// Checks the list's structure: node counts match their listpacks, no empty node; once
+/// settled, no middle node is left decompressed for recompression.
 private func checkInvariants(_ l: ListValue) {
     var total = 0
-    for n in l.nodes {
+    for i in l.nodes.indices {
+        let n = l.nodes[i]
         #expect(n.count > 0)
-        #expect(Listpack.countElements(n.lp) == n.count)
-        #expect(Listpack.isWellFormed(n.lp))
+        l.withListpack(i) { lp in
+            #expect(Listpack.countElements(lp) == n.count)
+            #expect(Listpack.isWellFormed(lp))
+        }
         total += n.count
     }
     #expect(total == l.count)
+    l.settle()
+    let d = l.compressDepth
+    if d > 0 && l.nodes.count > 2 * d {
+        for i in d..<(l.nodes.count - d) { #expect(!l.nodes[i].recompress) }
+    }
 }
 
 @Suite(.serialized) struct ListTests {
-    @Test func randomOperationsMatchAnArray() {
+    @Test(arguments: [0, 1, 2])
+    func randomOperationsMatchAnArray(compressDepth: Int) {
         for fill in [-2, -1, 4, 1] {
-            var rng = SplitMix64(seed: UInt64(100 + fill))
-            let l = ListValue(fill: fill)
+            var rng = SplitMix64(seed: UInt64(100 + fill + 10 * compressDepth))
+            let l = ListValue(fill: fill, compressDepth: compressDepth)
             var model: [[UInt8]] = []
             func value() -> [UInt8] {
                 switch rng.next() % 4 {
@@ -55,6 +65,7 @@ private func checkInvariants(_ l: ListValue) {
                 }
             }
             for _ in 0..<4000 {
+                if rng.next() % 4 == 0 { l.settle() }  // as a command's lookup does
                 switch rng.next() % 9 {
                 case 0, 1:
                     let v = value()
@@ -104,7 +115,35 @@ private func checkInvariants(_ l: ListValue) {
             let copy = try! decode(ListValue.rdbTypeQuicklist2, encode(l))
             #expect(elements(copy) == model && copy.nodes.count == l.nodes.count)
             #expect(elements(l.duplicate()) == model)
+            checkInvariants(l)
         }
+    }
+
+    @Test func middleNodesAreCompressedAsRedisQuicklist() {
+        // 100 nodes of 79 100-byte strings: with depth 2 the 96 middle ones are compressed,
+        // and reading the middle (then settling) leaves them so.
+        let l = ListValue(fill: -2, compressDepth: 2)
+        let v = [UInt8](repeating: 65, count: 100)
+        for _ in 0..<(79 * 100) { v.withUnsafeBytes { l.push($0, head: false) } }
+        #expect(l.nodes.count == 100)
+        #expect(l.nodes.indices.filter { l.nodes[$0].isCompressed } == Array(2..<98))
+        var read = 0
+        l.forEach(from: 0) { _ in read += 1; return true }
+        #expect(read == l.count)
+        #expect(l.nodes.filter(\.isCompressed).count == 96)  // the walk compressed what it opened
+        _ = l.withElement(l.cursor(at: 50 * 79)!) { Array($0) }
+        #expect(l.nodes.filter(\.isCompressed).count == 95)
+        l.settle()
+        #expect(l.nodes.filter(\.isCompressed).count == 96)
+        // Popping to under 2 x depth + 1 nodes leaves nothing in the middle.
+        l.removeEnds(79 * 96, head: true)
+        #expect(l.nodes.count == 4 && l.count == 79 * 4)
+        #expect(elements(l) == Array(repeating: v, count: 79 * 4))
+        // Small or incompressible nodes stay as they are (48 bytes at least, 8 saved).
+        let small = ListValue(fill: 1, compressDepth: 1)
+        for i in 0..<10 { b("\(i)").withUnsafeBytes { small.push($0, head: false) } }
+        #expect(small.nodes.filter(\.isCompressed).isEmpty)
+        #expect(ListValue(compressDepth: 1 << 20).compressDepth == 65535)
     }
 
     @Test func nodesFillAsRedisQuicklist() {

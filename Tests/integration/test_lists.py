@@ -139,6 +139,39 @@ def test_node_fill_follows_the_configured_size(both):
     same(both, ("RPUSH", "one", "a"), ("OBJECT", "ENCODING", "one"), ("DEBUG", "DIGEST"))
 
 
+@pytest.mark.parametrize("depth", ["1", "3"])
+def test_compressed_lists_answer_as_redis(both, depth):
+    """list-compress-depth: lists whose middle nodes are LZF-compressed answer every read
+    and edit as redis-server's with the same setting, and take far less memory than the
+    same list uncompressed; DUMP/RESTORE (the RDB encoding) keeps them whole."""
+    try:
+        for c in both:
+            assert c.cmd("CONFIG", "SET", "list-compress-depth", depth) == "OK"
+            c.pipeline([("RPUSH" if i % 3 else "LPUSH", "z", "element-%d-" % (i % 50) + "x" * (i % 70))
+                        for i in range(6000)])
+            c.pipeline([("LINSERT", "z", "BEFORE", "element-%d-" % i + "x" * i, "ins%d" % i) for i in range(1, 60, 7)])
+        vk = both[1]
+        same(both, ("CONFIG", "GET", "list-compress-depth"), ("LLEN", "z"), ("LRANGE", "z", "0", "-1"),
+             ("LINDEX", "z", "3000"), ("LINDEX", "z", "-2999"), ("LSET", "z", "2500", "set"), ("LRANGE", "z", "2490", "2510"),
+             ("LPOS", "z", "set"), ("LREM", "z", "5", "element-7-xxxxxxx"), ("LREM", "z", "-3", "element-8-xxxxxxxx"),
+             ("LTRIM", "z", "40", "-41"), ("LRANGE", "z", "-20", "-1"), ("DEBUG", "DIGEST-VALUE", "z"),
+             ("OBJECT", "ENCODING", "z"))
+        compressed = vk.cmd("MEMORY", "USAGE", "z")
+        payload = vk.cmd("DUMP", "z")
+        assert vk.cmd("RESTORE", "z2", "0", payload) == "OK"
+        assert vk.cmd("DEBUG", "DIGEST-VALUE", "z2") == vk.cmd("DEBUG", "DIGEST-VALUE", "z")
+        assert both[0].cmd("RESTORE", "fromvk", "0", payload) == "OK"  # redis-server reads it
+        assert both[0].cmd("DEBUG", "DIGEST-VALUE", "fromvk") == vk.cmd("DEBUG", "DIGEST-VALUE", "z")
+        # The same list uncompressed (a copy made with depth 0) is over twice as big.
+        assert vk.cmd("CONFIG", "SET", "list-compress-depth", "0") == "OK"
+        assert vk.cmd("RESTORE", "plain", "0", payload) == "OK"
+        assert vk.cmd("MEMORY", "USAGE", "plain") > 2 * compressed
+        same(both, ("LPOP", "z", "3000"), ("RPOP", "z", "100"), ("LRANGE", "z", "0", "-1"))
+    finally:
+        for c in both:
+            c.cmd("CONFIG", "SET", "list-compress-depth", "0")
+
+
 def test_a_long_list_from_both_ends(both):
     """LINDEX, LSET and LRANGE anywhere in a list of many nodes."""
     for c in both:

@@ -70,6 +70,7 @@ enum LiveConfig {
                                                 maxValue: Int(clamping: UInt64(config.value("zset-max-listpack-value")) ?? 64)))
         SetLimits.maxIntsetEntries.store(config.integer("set-max-intset-entries"), ordering: .relaxed)
         ListLimits.fill.store(config.integer("list-max-listpack-size"), ordering: .relaxed)
+        ListLimits.compressDepth.store(config.integer("list-compress-depth"), ordering: .relaxed)
         KeyspaceEvent.configured.store(KeyspaceEvent.flags(config.value("notify-keyspace-events")), ordering: .relaxed)
     }
 

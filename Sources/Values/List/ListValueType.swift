@@ -22,18 +22,20 @@ extension ListValue: ValueType {
 
     public var memoryUsage: Int {
         var bytes = MemoryLayout<ListValue>.size + 16 + 40 + nodes.capacity * MemoryLayout<Node>.stride
-        for n in nodes { bytes += vk_malloc_usable_size(n.lp) }
+        for n in nodes { bytes += vk_malloc_usable_size(n.storage) }
         return bytes
     }
 
     /// OBJ_LIST (1), then each element mixed in order (mixStringObjectDigest).
     public func digest<D: ValueDigest>(into digest: inout D) {
         digest.mix(bigEndian: 1)
-        for n in nodes {
-            var p = Listpack.first(n.lp)
-            while let at = p {
-                Listpack.withBytes(n.lp, at) { digest.mix($0) }
-                p = Listpack.next(n.lp, at)
+        for i in nodes.indices {
+            withListpack(i) { lp in
+                var p = Listpack.first(lp)
+                while let at = p {
+                    Listpack.withBytes(lp, at) { digest.mix($0) }
+                    p = Listpack.next(lp, at)
+                }
             }
         }
     }
@@ -44,9 +46,9 @@ extension ListValue: ValueType {
     /// and its listpack as a string.
     public func writeRDB<S: RDBItemSink>(to sink: inout S) throws {
         try sink.rdbLength(UInt64(nodes.count))
-        for n in nodes {
+        for i in nodes.indices {
             try sink.rdbLength(ListValue.containerPacked)
-            try sink.rdbString(Listpack.bytes(n.lp))
+            try withListpack(i) { try sink.rdbString(Listpack.bytes($0)) }
         }
     }
 
@@ -101,6 +103,7 @@ extension ListValue: ValueType {
         default:
             throw src.rdbCorrupt("Unknown list encoding \(type)")
         }
+        list.compressMiddle()
         return list
     }
 }

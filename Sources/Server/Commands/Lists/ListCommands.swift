@@ -143,15 +143,20 @@ enum ListCommands {
     typealias Lookup = ValueLookup<ListValue>
 
     /// The list at `key` for a read (hit/miss counted): nil and `missing` written if absent,
-    /// nil and WRONGTYPE if another type.
+    /// nil and WRONGTYPE if another type. Every lookup settles the list's compression first
+    /// (the middle nodes an earlier command decompressed: see ListValue).
     static func listForRead(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer,
                             missing: (inout ByteBuffer) -> Void) -> ListValue? {
-        ctx.value(ListValue.self, forReadAt: key, &out, missing: missing)
+        let l = ctx.value(ListValue.self, forReadAt: key, &out, missing: missing)
+        l?.settle()
+        return l
     }
 
     /// The list at `key` for a write (no hit/miss counted); WRONGTYPE written if another type.
     static func listForWrite(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Lookup {
-        ctx.value(ListValue.self, forWriteAt: key, &out)
+        let lookup = ctx.value(ListValue.self, forWriteAt: key, &out)
+        if case .found(let l) = lookup { l.settle() }
+        return lookup
     }
 
     /// A new empty list under `key` (dbAdd: waiters on the key are signalled).

@@ -105,10 +105,10 @@ enum ListEdits {
                     removed += 1
                     // The cursor now holds the next element of the node, or its end.
                     if nodeGone {
-                        guard node < l.nodes.count else { break }
+                        guard node < l.nodeCount else { break }
                         c = ListValue.Cursor(node: node, offset: Listpack.headerSize)
-                    } else if c.offset >= Listpack.totalBytes(l.nodes[node].lp) - 1 {
-                        guard node + 1 < l.nodes.count else { break }
+                    } else if c.offset >= l.nodeEnd(node) {
+                        guard node + 1 < l.nodeCount else { break }
                         c = ListValue.Cursor(node: node + 1, offset: Listpack.headerSize)
                     }
                     continue

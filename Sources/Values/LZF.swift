@@ -6,16 +6,16 @@ import Glibc
 ///     000LLLLL <L+1 literal bytes>
 ///     LLLooooo oooooooo            back reference of L+2 bytes, offset o+1 back
 ///     111ooooo LLLLLLLL oooooooo   back reference of L+9 bytes
-enum LZF {
-    static let maxLiteral = 1 << 5
-    static let maxOffset = 1 << 13
-    static let maxReference = (1 << 8) + (1 << 3)
+public enum LZF {
+    public static let maxLiteral = 1 << 5
+    public static let maxOffset = 1 << 13
+    public static let maxReference = (1 << 8) + (1 << 3)
     /// No stream expands more than this: a 3-byte back reference yields at most 264 bytes.
-    static let maxExpansion = 88
+    public static let maxExpansion = 88
 
     /// Decompresses `input` into `output`; returns the decompressed size, or nil when the
     /// stream is corrupt or does not fit (liblzf's EINVAL and E2BIG).
-    static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+    public static func decompress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
         let inLen = input.count, outLen = output.count
         guard inLen > 0, let src = input.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         guard let dst = output.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
@@ -59,7 +59,7 @@ enum LZF {
     }
 
     /// Decompresses into a new array that must come out exactly `count` bytes long.
-    static func decompress(_ input: [UInt8], count: Int) -> [UInt8]? {
+    public static func decompress(_ input: [UInt8], count: Int) -> [UInt8]? {
         guard count >= 0, count <= input.count * maxExpansion else { return nil }
         var ok = false
         let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -71,7 +71,7 @@ enum LZF {
     }
 
     /// Compresses with a throwaway compressor; nil when the result would exceed `limit` bytes.
-    static func compress(_ input: [UInt8], limit: Int? = nil) -> [UInt8]? {
+    public static func compress(_ input: [UInt8], limit: Int? = nil) -> [UInt8]? {
         let compressor = LZFCompressor()
         let capacity = limit ?? (input.count + input.count / 16 + 64)
         guard capacity > 0 else { return nil }
@@ -87,13 +87,13 @@ enum LZF {
 /// lzf_compress with its hash table kept between calls (Redis keeps it on the stack, 512 KB).
 /// Table entries are stamped with a per-call base so stale ones never count: the output is
 /// what liblzf gives with a fresh table, whatever was compressed before.
-final class LZFCompressor {
+public final class LZFCompressor {
     private static let hashLog = 16
     private static let hashSize = 1 << hashLog
     private let table: UnsafeMutablePointer<Int>
     private var base = 1
 
-    init() {
+    public init() {
         table = .allocate(capacity: Self.hashSize)
         table.initialize(repeating: 0, count: Self.hashSize)
     }
@@ -107,7 +107,7 @@ final class LZFCompressor {
 
     /// Compresses `input` into `output`. Returns the compressed size, or 0 when it does not
     /// fit in `output` (callers then store the bytes verbatim), exactly as lzf_compress.
-    func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
+    public func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int {
         let inEnd = input.count, outEnd = output.count
         guard inEnd > 0, outEnd > 0,
               let src = input.baseAddress?.assumingMemoryBound(to: UInt8.self),
@@ -200,4 +200,26 @@ final class LZFCompressor {
         if lit == 0 { op -= 1 }
         return op
     }
+}
+
+extension LZFCompressor {
+    /// The calling thread's compressor, made on first use (its table is 512 KB): list nodes
+    /// are compressed on the thread of the shard that owns them, which hands nothing else
+    /// down to a value. Released with the thread.
+    public static var ofThisThread: LZFCompressor {
+        if let p = pthread_getspecific(threadKey) {
+            return Unmanaged<LZFCompressor>.fromOpaque(p).takeUnretainedValue()
+        }
+        let compressor = LZFCompressor()
+        pthread_setspecific(threadKey, Unmanaged.passRetained(compressor).toOpaque())
+        return compressor
+    }
+
+    private static let threadKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { p in
+            if let p { Unmanaged<LZFCompressor>.fromOpaque(p).release() }
+        }
+        return key
+    }()
 }
