@@ -3,6 +3,7 @@ allowed with `yes`, or with `local` from 127.0.0.1 only; the option cannot be ch
 run time; DEBUG HELP is Redis's text. Replies are compared byte for byte with redis-server."""
 from support.marks import needs_redis
 from support.resp import Conn, encode
+from support.waiting import wait_until
 
 pytestmark = needs_redis
 
@@ -76,3 +77,61 @@ def test_debug_local_allows_only_127_0_0_1(make_server, make_redis):
     commands = [("DEBUG", "SLEEP", "0"), ("CONFIG", "GET", "enable-debug-command")]
     assert same_replies(servers, commands)[0] == b"+OK\r\n"
     assert same_replies(servers, commands, source="127.0.0.2")[0] == NOT_ALLOWED
+
+
+def fill_every_type(c, keys=300):
+    c.pipeline([("SET", "s%d" % i, "v%d" % i) for i in range(keys)]
+               + [("HSET", "h%d" % i, "f", i, "g", "x" * i) for i in range(keys // 10)]
+               + [("RPUSH", "l%d" % i, *range(i + 1)) for i in range(keys // 10)]
+               + [("SADD", "set%d" % i, *range(i + 1)) for i in range(keys // 10)]
+               + [("ZADD", "z%d" % i, i, "m", i + 1, "n") for i in range(keys // 10)]
+               + [("XADD", "x", "*", "f", i) for i in range(keys // 10)]
+               + [("SELECT", "3"), ("SET", "in3", "v"), ("EXPIRE", "in3", "1000"), ("SELECT", "0")])
+
+
+def test_debug_reload_keeps_the_data_as_redis(make_server, make_redis, tmp_path):
+    """DEBUG RELOAD saves, empties and loads the dump back (every type, every database, TTLs
+    kept), answering as redis-server; NOSAVE loads the dump as it was; NOFLUSH MERGE adds
+    the dump to what is in memory; NOFLUSH alone refuses keys already there; options are
+    checked as Redis checks them."""
+    for d in ("r", "v"):
+        (tmp_path / d).mkdir()
+    servers = (make_redis("--enable-debug-command", "yes", "--dir", str(tmp_path / "r")),
+               make_server("--enable-debug-command", "yes", "--dir", str(tmp_path / "v")))
+    for s in servers:
+        c = s.conn()
+        fill_every_type(c)
+        digest = c.cmd("DEBUG", "DIGEST")
+        assert c.raw("DEBUG", "RELOAD") == b"+OK\r\n"
+        assert c.cmd("DEBUG", "DIGEST") == digest
+        assert c.cmd("SELECT", "3") == "OK" and 0 < c.cmd("TTL", "in3") <= 1000 and c.cmd("SELECT", "0") == "OK"
+        # NOSAVE: what changed since the save is lost.
+        c.cmd("SET", "later", "1")
+        c.cmd("DEL", "s1")
+        assert c.cmd("DEBUG", "RELOAD", "NOSAVE") == "OK"
+        assert c.cmd("DEBUG", "DIGEST") == digest
+        # NOFLUSH MERGE: keys only in memory stay, the dump's replace the rest.
+        c.cmd("SET", "only-here", "1")
+        c.cmd("SET", "s2", "changed")
+        assert c.cmd("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE") == "OK"
+        assert c.cmd("GET", "only-here") == b"1" and c.cmd("GET", "s2") == b"v2"
+        c.close()
+    # NOFLUSH without MERGE meeting a key already in memory: Redis panics ("Duplicated key
+    # found in RDB file"); here the load completes and the reply is Redis's load error.
+    vk = servers[1].conn()
+    assert vk.raw("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH") == b"-ERR Error trying to load the RDB dump, check server logs.\r\n"
+    vk.close()
+    same_replies(servers, [("DEBUG", "RELOAD", "NOSAVE", "BOGUS"), ("DEBUG", "RELOAD", "MERGE", "x"),
+                           ("DBSIZE",), ("DEBUG", "RELOAD", "nosave", "merge"), ("DBSIZE",)])
+
+
+def test_debug_reload_drops_keys_that_expired_since_the_save(make_server, tmp_path):
+    s = make_server("--enable-debug-command", "yes", "--dir", str(tmp_path))
+    c = s.conn()
+    c.cmd("SET", "short", "v", "PX", "100")
+    c.cmd("SET", "long", "v", "EX", "100")
+    assert c.cmd("SAVE") == "OK"
+    c.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0")
+    wait_until(lambda: c.cmd("PTTL", "short") < 0)
+    assert c.cmd("DEBUG", "RELOAD", "NOSAVE") == "OK"
+    assert c.cmd("DBSIZE") == 1 and c.cmd("EXISTS", "long") == 1

@@ -3,7 +3,7 @@ RESP2 and RESP3 (errors, WRONGTYPE, arity, missing keys, listpack order), the li
 hashtable conversion at hash-max-listpack-entries / -value (and the old ziplist names),
 HRANDFIELD and HSCAN (random or order-free, so checked by their properties), the generic
 commands on hashes (TYPE, OBJECT ENCODING, COPY, RENAME, DEBUG DIGEST-VALUE, keyspace
-counts), dumps exchanged with redis-server both ways, DEBUG RELOAD, and HINCRBYFLOAT
+counts), dumps exchanged with redis-server both ways, SAVE and restart, and HINCRBYFLOAT
 reaching replicas as HSET."""
 import os
 import shutil

@@ -70,44 +70,24 @@ extension MasterLink {
         Log.notice("MASTER <-> REPLICA sync: Flushing old data")
         Log.notice("MASTER <-> REPLICA sync: Loading DB in memory")
         let shards = context.shardCount, databases = context.databases
-        var parts = [[UInt8]](repeating: [], count: shards)
-        var keys = 0, skipped = 0
         let payload = self.payload
         self.payload = []
         // Redis acknowledges at once only a diskless transfer (it puts such a replica online);
         // after a `$<length>` payload the first ACK comes from the once-a-second timer.
         let ackNow = eofMark != nil
         var streamDB = 0
+        let records: ShardRecords
         do {
-            let aux = try RDBReader.load(bytes: payload) { record in
-                guard record.db < databases else {
-                    throw RDBError(offset: 0, message: "the master's data uses database \(record.db) but databases is \(databases)")
-                }
-                // An object travels to its shard as its snapshot encoding (`__load` decodes it there).
-                let value: [UInt8], type: UInt8
-                switch record.value {
-                case .string(let bytes): (value, type) = (bytes, 0)
-                case .object(let object): (value, type) = (object.snapshotEncoding(), object.rdbType)
-                case .unsupported: skipped += 1; return
-                }
-                record.key.withUnsafeBytes { k in
-                    value.withUnsafeBytes { v in
-                        let s = KeyHash.shard(of: k, count: shards)
-                        // Keys already past their deadline are kept: the master's DELs expire them.
-                        SnapshotRecord.encode(db: record.db, key: k, value: v, expireAt: record.expireAtMs,
-                                              type: type) { parts[s].append(contentsOf: $0) }
-                    }
-                }
-                keys += 1
-            }
-            // The stream's database at the payload's point (Redis's rsi.repl_stream_db): a
-            // master that is itself a replica passes its master's stream on without a SELECT
-            // of its own.
-            if let db = aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases { streamDB = db }
+            // Keys already past their deadline are kept: the master's DELs expire them.
+            records = try ShardRecords(shards: shards, databases: databases) { try RDBReader.load(bytes: payload, body: $0) }
         } catch {
             drop(reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
             return
         }
+        // The stream's database at the payload's point (Redis's rsi.repl_stream_db): a master
+        // that is itself a replica passes its master's stream on without a SELECT of its own.
+        if let db = records.aux["repl-stream-db"].flatMap({ Int($0) }), db >= 0, db < databases { streamDB = db }
+        let (parts, keys, skipped) = (records.parts, records.keys, records.skipped)
         if skipped > 0 {
             Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
         }

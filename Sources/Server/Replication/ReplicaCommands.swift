@@ -23,7 +23,7 @@ enum ReplicaCommands {
                                .block("no-one", [.token("NO"), .token("ONE")]),
                            ]),
                        ]),
-        CommandSpec(part: .load, arity: 2, group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
+        CommandSpec(part: .load, arity: -2, group: "server", run: .keyed(loadPart, split: nil, crossShard: nil)),
     ]
 
     /// REPLICAOF host port | NO ONE (Redis's replicaofCommand).
@@ -103,17 +103,22 @@ enum ReplicaCommands {
                                 restored: context.replication.restoredHistory.withLock { $0 })
     }
 
-    /// `__load <records>`: a replica's full sync on one shard: every database is emptied and
-    /// the shard's share of the master's keys (SnapshotRecord-encoded) is inserted, keys past
-    /// their deadline included (the master's DELs expire them).
+    /// `__load <records> [noflush]`: a replica's full sync (and DEBUG RELOAD) on one shard:
+    /// every database is emptied (unless `noflush`) and the shard's share of the keys
+    /// (SnapshotRecord-encoded) is inserted, replacing a key of the same name; a replica's
+    /// keys past their deadline included (the master's DELs expire them). Replies with the
+    /// number of keys that replaced one already there.
     static let loadPart: ShardHandler = { ctx, args, out in
         let shard = ctx.shard
-        shard.flushAll()
+        let flush = !(args.count > 2 && argIs(args[2], "noflush"))
+        if flush { shard.flushAll() }
         // Loading adds keys without "new" events (Redis's dbAddRDBLoad).
         let notifyFlags = shard.notifyFlags
         shard.notifyFlags = 0
         defer { shard.notifyFlags = notifyFlags }
+        var replaced = 0
         SnapshotRecord.forEach(in: args[1]) { db, key, value, expireAt, type in
+            if !flush && shard.storedEntry(db: db, key: key) != nil { replaced += 1 }
             if type == 0 {
                 shard.setString(db: db, key: key, value: value, expireAt: expireAt)
             } else {
@@ -121,7 +126,7 @@ enum ReplicaCommands {
             }
         }
         shard.resetChanges()
-        out.writeOK()
+        out.writeInteger(replaced)
     }
 }
 

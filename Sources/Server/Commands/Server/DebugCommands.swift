@@ -66,6 +66,8 @@ enum DebugCommands {
             // Read by RESTORE (and by Redis for RDB loads too): for tests of corrupt payloads.
             LiveConfig.skipChecksumValidation.store(parseStrictInt(args[2]).map { $0 != 0 } ?? false, ordering: .relaxed)
             out.writeOK()
+        } else if argIs(args[1], "reload") {
+            DebugReload.reload(w, c, args, &call, &out)
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
             w.fanOut(c, args, part: .setActiveExpire, call: &call, out: &out) { _, out in out.writeOK(); return true }
         } else {
