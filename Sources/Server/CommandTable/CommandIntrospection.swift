@@ -142,6 +142,15 @@ enum CommandIntrospection {
         for f in keySpec.flags { out.writeSimple(string: f) }
         out.writeBulk(string: "begin_search")
         out.writeMapHeader(2, resp)
+        if keySpec.unknown {
+            out.writeBulk(string: "type"); out.writeBulk(string: "unknown")
+            out.writeBulk(string: "spec"); out.writeMapHeader(0, resp)
+            out.writeBulk(string: "find_keys")
+            out.writeMapHeader(2, resp)
+            out.writeBulk(string: "type"); out.writeBulk(string: "unknown")
+            out.writeBulk(string: "spec"); out.writeMapHeader(0, resp)
+            return
+        }
         if let keyword = keySpec.keyword {
             out.writeBulk(string: "type"); out.writeBulk(string: "keyword")
             out.writeBulk(string: "spec")
@@ -292,7 +301,7 @@ enum CommandIntrospection {
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
-        for keySpec in spec.keySpecs {
+        for keySpec in spec.keySpecs where !keySpec.unknown {
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
