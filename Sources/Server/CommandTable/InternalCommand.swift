@@ -18,6 +18,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case listMulti, listProbe, blockingListPop
     case geoOnShard, geoOut
     case sortHere, sortInOperation, sortGather, sortFetch, sortStore
+    case migrateDump, migrateDelete
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -67,6 +68,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .sortGather: "__sort_gather"
         case .sortFetch: "__sort_fetch"
         case .sortStore: "__sort_store"
+        case .migrateDump: "__migrate_dump"
+        case .migrateDelete: "__migrate_del"
         }
     }
 }
