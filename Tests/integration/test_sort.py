@@ -201,3 +201,17 @@ def test_store_reaches_replicas(make_server):
     assert r.cmd("LRANGE", "across", "0", "-1") == [b"2", b"3", b"1"]
     assert r.cmd("LRANGE", "{k}fromset", "0", "-1") == [b"a", b"b", b"c"]
     assert {slot("w_%d" % i) % 2 for i in (1, 2, 3)} == {0, 1}, "the test wants weights on both shards"
+
+
+def test_getkeys_as_redis(both):
+    calls = [
+        ("COMMAND", "GETKEYS", "SORT", "k", "STORE", "d", "BY", "w_*", "STORE", "e"),
+        ("COMMAND", "GETKEYSANDFLAGS", "SORT", "k", "LIMIT", "0", "1", "STORE", "d"),
+        ("COMMAND", "GETKEYS", "SORT_RO", "k", "BY", "w_*"),
+        ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "", "0", "1", "KEYS", "a", "b"),
+        ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "k", "0", "1", "AUTH2", "u", "p"),
+        ("COMMAND", "GETKEYS", "MIGRATE", "h", "1", "k", "0", "1", "KEYS", "a"),
+    ]
+    for call in calls:
+        r, v = run_both(both, *call)
+        assert r == v, call
