@@ -24,6 +24,8 @@ struct KeySpec: Sendable {
     /// `index + keyCountAt`, the keys from `index + firstKeyAt`, every `keyStep`.
     var keyCountAt: Int? = nil
     var firstKeyAt = 1
+    /// begin_search and find_keys of type "unknown" (SORT's pattern keys, its STORE key).
+    var unknown = false
 
     init(_ flags: [String], index: Int, lastKey: Int = 0, keyStep: Int = 1, notes: String? = nil,
          keyword: String? = nil, limit: Int = 0) {
@@ -34,6 +36,12 @@ struct KeySpec: Sendable {
         self.notes = notes
         self.keyword = keyword
         self.limit = limit
+    }
+
+    /// A key specification whose keys cannot be found from the arguments' positions.
+    init(_ flags: [String], unknown: Bool, notes: String? = nil) {
+        self.init(flags, index: 0, notes: notes)
+        self.unknown = unknown
     }
 
     /// A key specification whose keys are counted by an argument (find_keys "keynum").
@@ -72,6 +80,13 @@ struct CommandArgument: Sendable {
     var optional: CommandArgument { adding(.optional) }
     var multiple: CommandArgument { adding(.multiple) }
     var multipleToken: CommandArgument { adding(.multipleToken) }
+
+    /// The argument found by key specification `index` (SORT's BY and GET patterns).
+    func withKeySpec(_ index: Int) -> CommandArgument {
+        var copy = self
+        copy.keySpecIndex = index
+        return copy
+    }
 
     private func adding(_ extra: Flags) -> CommandArgument {
         var copy = self

@@ -142,6 +142,15 @@ enum CommandIntrospection {
         for f in keySpec.flags { out.writeSimple(string: f) }
         out.writeBulk(string: "begin_search")
         out.writeMapHeader(2, resp)
+        if keySpec.unknown {
+            out.writeBulk(string: "type"); out.writeBulk(string: "unknown")
+            out.writeBulk(string: "spec"); out.writeMapHeader(0, resp)
+            out.writeBulk(string: "find_keys")
+            out.writeMapHeader(2, resp)
+            out.writeBulk(string: "type"); out.writeBulk(string: "unknown")
+            out.writeBulk(string: "spec"); out.writeMapHeader(0, resp)
+            return
+        }
         if let keyword = keySpec.keyword {
             out.writeBulk(string: "type"); out.writeBulk(string: "keyword")
             out.writeBulk(string: "spec")
@@ -292,7 +301,11 @@ enum CommandIntrospection {
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
-        for keySpec in spec.keySpecs {
+        if let procedure = movableKeys(spec.name, inner) {
+            found = procedure
+            guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
+        }
+        for keySpec in spec.keySpecs where !keySpec.unknown && found.isEmpty {
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
@@ -315,11 +328,48 @@ enum CommandIntrospection {
         }
     }
 
+    /// Redis's getkeys procedures for the commands whose key specifications cannot say
+    /// where their keys are: sortGetKeys (the last STORE's key) and migrateGetKeys (KEYS).
+    private static func movableKeys(_ name: String, _ args: Arguments) -> [(position: Int, flags: [String])]? {
+        switch name {
+        case "sort":
+            var keys = [(1, ["RO", "access"])]
+            var store: Int?
+            var i = 2
+            while i < args.count {
+                if argIs(args[i], "limit") { i += 2 } else if argIs(args[i], "get") || argIs(args[i], "by") { i += 1 }
+                else if argIs(args[i], "store") && i + 1 < args.count { store = i + 1 }
+                i += 1
+            }
+            if let store { keys.append((store, ["OW", "update"])) }
+            return keys
+        case "migrate":
+            var first = 3, count = 1
+            var i = 6
+            while i < args.count {
+                if argIs(args[i], "keys") {
+                    guard args[3].isEmpty else { return [] }
+                    first = i + 1
+                    count = args.count - first
+                    break
+                }
+                if argIs(args[i], "auth") { i += 1 } else if argIs(args[i], "auth2") { i += 2 }
+                i += 1
+            }
+            return (first..<(first + count)).map { ($0, ["RW", "access", "delete"]) }
+        default:
+            return nil
+        }
+    }
+
     /// The arguments a key specification names in `args` (Redis's getKeysUsingKeySpecs).
     private static func keyRange(_ keySpec: KeySpec, _ args: Arguments) -> (Int, Int)? {
         var first = keySpec.index
         if let keyword = keySpec.keyword {
-            guard let at = (keySpec.index..<args.count).first(where: { lowercased(args[$0]) == keyword.lowercased() })
+            // A negative start searches backwards from the end (MIGRATE's KEYS).
+            let positions = keySpec.index >= 0 ? Array(keySpec.index..<args.count)
+                : Array(stride(from: args.count + keySpec.index, through: 1, by: -1))
+            guard let at = positions.first(where: { lowercased(args[$0]) == keyword.lowercased() })
             else { return nil }
             first = at + 1
         }

@@ -17,6 +17,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case pfGather, pfmergeStore
     case listMulti, listProbe, blockingListPop
     case geoOnShard, geoOut
+    case sortHere, sortInOperation, sortGather, sortFetch, sortStore
+    case migrateDump, migrateDelete
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -61,6 +63,13 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .listMulti: "__listmulti"
         case .listProbe: "__lprobe"
         case .blockingListPop: "__blpop"
+        case .sortHere: "__sort"
+        case .sortInOperation: "__sortop"
+        case .sortGather: "__sort_gather"
+        case .sortFetch: "__sort_fetch"
+        case .sortStore: "__sort_store"
+        case .migrateDump: "__migrate_dump"
+        case .migrateDelete: "__migrate_del"
         }
     }
 }

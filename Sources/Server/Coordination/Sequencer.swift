@@ -62,6 +62,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .cancelWait(let clientID): master.cancelWait(clientID: clientID)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
+                case .toWorker(let worker, let body): master.outgoing.append((worker, .control(body)))
                 }
             }
             master.merge(below: bound)

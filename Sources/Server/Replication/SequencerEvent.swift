@@ -18,6 +18,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case offsetQuery(ReplicationMaster.OffsetQuery)
     /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.
     case killReplicas
+    /// Runs `body` on worker `worker` (a thread of a command's own, as MIGRATE's transfer,
+    /// hands its outcome back: only the sequencer pushes onto a worker's ring from outside).
+    case toWorker(Int, @Sendable (Worker) -> Void)
 }
 
 /// What the sequencer needs to take over a replica's connection.
