@@ -243,7 +243,7 @@ SCRIPTS = {
     ],
     # Blocking pops that find data, fail, or time out at once (10 ms), and never block in MULTI.
     "blocking_pops": [
-        # z, nokey, {nokey}2 and str2 share a shard (a blocking pop's keys must).
+        # z, nokey, {nokey}2 and str2 share a shard (the cross-shard forms: test_blocking_pops_over_keys_of_several_shards).
         SMALL, ("SET", "str2", "v"), ("BZPOPMIN", "z", "0"), ("BZPOPMAX", "nokey", "z", "0"), ("BZPOPMIN", "nokey", "0.01"),
         ("BZPOPMAX", "nokey", "{nokey}2", "0.01"), ("BZPOPMIN", "str2", "z", "0"), ("BZPOPMIN", "nokey", "str2", "0"),
         ("BZPOPMIN", "z", "x"), ("BZPOPMIN", "z", "-1"), ("BZPOPMIN", "z", "1e100"), ("BZPOPMIN", "z", "nan"),
