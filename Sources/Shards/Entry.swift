@@ -37,6 +37,9 @@ public struct Entry: Equatable {
         /// Integer-encoded string with an object of its own rather than a shared one (what
         /// COPY duplicates): OBJECT REFCOUNT says 1.
         public static let unsharedInteger = Flags(rawValue: 8)
+        /// A small hash whose listpack the value area points to, with no `Hash` object
+        /// (kind `.object`, so generic code sees an object: `object` makes a view).
+        public static let inlineHash = Flags(rawValue: 32)
         /// The flags that tell how Redis would encode a string value.
         public static let encoding: Flags = [.rawEncoding, .notIntegerEncoded, .unsharedInteger]
     }
@@ -114,9 +117,37 @@ public struct Entry: Equatable {
         return n == other.count && (n == 0 || memcmp(raw + Entry.headerSize, other.baseAddress!, n) == 0)
     }
 
-    // Non-string values: the value area holds one retained object reference.
+    // Non-string values: the value area holds one retained object reference, or the
+    // listpack of a small hash (`inlineHash`).
     public static func makeObject(key: UnsafeRawBufferPointer, hash: UInt32, object: any ValueType) -> Entry {
-        makeObject(key: key, hash: hash, sharing: object)
+        if let h = object as? Hash, let lp = h.takeListpack() { return makeInlineHash(key: key, hash: hash, listpack: lp) }
+        return makeObject(key: key, hash: hash, sharing: object)
+    }
+
+    /// A hash key whose entry owns the listpack `lp` (at most `Hash.inlineMaxPairs` pairs):
+    /// 32 bytes less than a `Hash` object per small hash.
+    public static func makeInlineHash(key: UnsafeRawBufferPointer, hash: UInt32, listpack lp: UnsafeMutableRawPointer) -> Entry {
+        let e = allocate(key: key, hash: hash, valueLength: MemoryLayout<UnsafeRawPointer>.size)
+        e.kind = .object
+        e.flags = [.inlineHash]
+        e.valuePointer.storeBytes(of: lp, as: UnsafeMutableRawPointer.self)
+        return e
+    }
+
+    @inlinable public var isInlineHash: Bool { raw.load(fromByteOffset: 25, as: UInt8.self) & Flags.inlineHash.rawValue != 0 }
+
+    /// The listpack of an inline hash; the setter stores its new address after it moved.
+    @inlinable public var inlineListpack: UnsafeMutableRawPointer {
+        get { valuePointer.loadUnaligned(as: UnsafeMutableRawPointer.self) }
+        nonmutating set { valuePointer.storeBytes(of: newValue, as: UnsafeMutableRawPointer.self) }
+    }
+
+    /// Turns an inline hash into one held by `object` (which took over or copied the
+    /// listpack: the entry no longer frees it).
+    public func replaceInlineHash(with object: Hash) {
+        precondition(isInlineHash)
+        flags.remove(.inlineHash)
+        valuePointer.storeBytes(of: Unmanaged.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer.self)
     }
 
     /// The same for an object taken from another entry (already known to be a value type).
@@ -129,13 +160,16 @@ public struct Entry: Equatable {
 
     public var object: AnyObject? {
         guard kind == .object else { return nil }
+        if isInlineHash { return Hash(borrowing: inlineListpack) }
         let p = valuePointer.loadUnaligned(as: UnsafeMutableRawPointer.self)  // keys of any length: the value area is not aligned
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue()
     }
 
     /// Frees the block (and releases an object value). Only for blocks no heap entry references.
     public func free() {
-        if kind == .object {
+        if isInlineHash {
+            Glibc.free(inlineListpack)
+        } else if kind == .object {
             let p = valuePointer.loadUnaligned(as: UnsafeMutableRawPointer.self)  // keys of any length: the value area is not aligned
             Unmanaged<AnyObject>.fromOpaque(p).release()
         }

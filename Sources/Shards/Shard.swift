@@ -594,7 +594,9 @@ extension Entry {
         let key = newKey ?? self.key
         let hash = newKey.map { KeyTable.hash($0) } ?? self.hash
         let e: Entry
-        if kind == .object, let obj = object {
+        if isInlineHash {
+            e = Entry.makeInlineHash(key: key, hash: hash, listpack: Listpack.copy(of: Listpack.bytes(inlineListpack))!)
+        } else if kind == .object, let obj = object {
             e = Entry.makeObject(key: key, hash: hash, sharing: obj)
         } else {
             e = Entry.makeString(key: key, hash: hash, value: value)

@@ -135,6 +135,37 @@ def test_conversion_at_the_thresholds(both):
         assert vk.cmd("DEBUG", "DIGEST-VALUE", key) == redis.cmd("DEBUG", "DIGEST-VALUE", key)
 
 
+def test_small_hashes_kept_by_their_entries(both):
+    """A listpack hash lives in its key's entry without an object: every way a key moves or
+    is copied (RENAME and COPY on one shard and across shards, MOVE, SWAPDB, DUMP/RESTORE)
+    keeps its value and encoding, later writes still convert at the limits,
+    and past 32000 fields (where the listpack header stops counting) nothing changes for
+    clients. Replies and digests equal redis-server's."""
+    same(both, ("HSET", "{a}h", "f1", "v1", "f2", "2", "f3", "-3"), ("RENAME", "{a}h", "{a}r"),
+         ("HGETALL", "{a}r"), ("COPY", "{a}r", "{a}c"), ("HSET", "{a}c", "f4", "v4"), ("HGETALL", "{a}r"),
+         ("HGETALL", "{a}c"), ("RENAME", "{a}c", "elsewhere"), ("COPY", "elsewhere", "other"),
+         ("HDEL", "other", "f1"), ("HGETALL", "elsewhere"), ("HGETALL", "other"), ("MOVE", "other", "3"),
+         ("SELECT", "3"), ("HGETALL", "other"), ("SWAPDB", "0", "3"), ("HGETALL", "other"), ("SELECT", "0"),
+         ("HGETALL", "other"), ("OBJECT", "ENCODING", "other"), ("TYPE", "other"),
+         ("HSET", "other", "long", "x" * 65), ("OBJECT", "ENCODING", "other"), ("HGET", "other", "long"),
+         ("EXPIRE", "{a}r", "100"), ("HSET", "{a}r", "f5", "v5"), ("TTL", "{a}r"), ("DEBUG", "DIGEST"))
+    redis, vk = both
+    for c in both:
+        dump = c.cmd("DUMP", "{a}r")
+        assert c.cmd("RESTORE", "restored", "0", dump) == "OK"
+    same(both, ("HGETALL", "restored"), ("OBJECT", "ENCODING", "restored"), ("HSET", "restored", "n", "1"),
+         ("HGETALL", "restored"), ("HSET", "{a}r", "after", "restore"), ("HGETALL", "{a}r"), ("DEBUG", "DIGEST"))
+    # A listpack past 32000 fields: the entry hands it to an object, still a listpack.
+    for c in both:
+        c.cmd("CONFIG", "SET", "hash-max-listpack-entries", "40000")
+        for start in range(0, 32100, 1000):
+            c.cmd("HSET", "wide", *[x for i in range(start, start + 1000) for x in ("f%d" % i, "1")])
+    same(both, ("HLEN", "wide"), ("OBJECT", "ENCODING", "wide"), ("HGET", "wide", "f32099"),
+         ("HDEL", "wide", "f0", "f32099"), ("HLEN", "wide"), ("HSET", "wide", "f0", "back"), ("HLEN", "wide"),
+         ("DEBUG", "DIGEST-VALUE", "wide"), ("COPY", "wide", "wide2"), ("HLEN", "wide2"),
+         ("OBJECT", "ENCODING", "wide2"), ("DEBUG", "DIGEST"))
+
+
 def pairs(flat):
     return list(zip(flat[::2], flat[1::2]))
 

@@ -12,9 +12,10 @@ import pytest
 
 from support.info import info
 from support.marks import needs_redis
-from support.processes import REDIS_SERVER, TEST_SHARDS, shards
+from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
 from support.resp import Conn, encode
+from support.slots import keys_on_two_shards
 from support.streams import blocked_count
 from support.waiting import wait_until
 
@@ -242,7 +243,7 @@ SCRIPTS = {
     ],
     # Blocking pops that find data, fail, or time out at once (10 ms), and never block in MULTI.
     "blocking_pops": [
-        # z, nokey, {nokey}2 and str2 share a shard (a blocking pop's keys must).
+        # z, nokey, {nokey}2 and str2 share a shard (the cross-shard forms: test_blocking_pops_over_keys_of_several_shards).
         SMALL, ("SET", "str2", "v"), ("BZPOPMIN", "z", "0"), ("BZPOPMAX", "nokey", "z", "0"), ("BZPOPMIN", "nokey", "0.01"),
         ("BZPOPMAX", "nokey", "{nokey}2", "0.01"), ("BZPOPMIN", "str2", "z", "0"), ("BZPOPMIN", "nokey", "str2", "0"),
         ("BZPOPMIN", "z", "x"), ("BZPOPMIN", "z", "-1"), ("BZPOPMIN", "z", "1e100"), ("BZPOPMIN", "z", "nan"),
@@ -252,6 +253,9 @@ SCRIPTS = {
         ("BZMPOP", "0", "1", "z", "MID"), ("BZMPOP", "0", "1", "z", "MIN", "COUNT", "0"), ("BZMPOP", "0", "2", "z", "MIN"),
         ("BZMPOP", "0", "1", "str2", "MIN"), ("BZMPOP", "0", "1", "z", "MAX", "COUNT", "100"), ("EXISTS", "z"),
         ("MULTI",), ("BZPOPMIN", "nokey", "0"), ("BZMPOP", "0", "1", "nokey", "MIN"), ("EXEC",),
+        # BZMPOP parses its timeout after numkeys, the side and COUNT.
+        ("BZMPOP", "x", "0", "z", "MIN"), ("BZMPOP", "x", "1", "z", "MID"), ("BZMPOP", "-1", "1", "z", "MIN", "COUNT", "0"),
+        ("BZMPOP", "-1", "1", "z", "MIN"), ("BZMPOP", "x", "1", "z", "MIN", "COUNT", "1"), ("BZMPOP", "x", "5", "z", "MIN"),
     ],
     "wrongtype": [
         WRONG, ("ZADD", "str", "1", "a"), ("ZINCRBY", "str", "1", "a"), ("ZREM", "str", "a"), ("ZCARD", "str"),
@@ -345,11 +349,124 @@ def test_blocking_pops_are_served_by_writes_from_other_connections(server, r, pr
     start = time.monotonic()
     assert conns[3].raw("BZPOPMIN", b, "0.2") == (b"_\r\n" if protocol == 3 else b"*-1\r\n")
     assert time.monotonic() - start >= 0.19
-    if TEST_SHARDS != "1":  # a blocking pop's keys must share a shard
-        assert conns[3].raw("BZPOPMIN", a, b, "0") == b"-CROSSSLOT Keys in request don't hash to the same slot\r\n"
     for c in conns:
         c.close()
     wait_until(lambda: blocked_count(server) == 0, message="no blocked client")
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_blocking_pops_over_keys_of_several_shards(server, redis_port, protocol):
+    """BZPOPMIN, BZPOPMAX and BZMPOP whose keys live on both shards: the first key in order
+    that holds a sorted set (or another type) decides, at once or once waiting; waiters are
+    served in the order they blocked; timeouts, MULTI, CLIENT UNBLOCK; the same replies,
+    sets and keyspace events as redis-server."""
+    k1, k2, k3 = keys_on_two_shards("zmulti", count=3)
+    out = []
+    for port in (redis_port, server.port):
+        r, w1, w2, sub = Conn(port), Conn(port), Conn(port), Conn(port)
+        for c in (r, w1, w2):
+            c.cmd("HELLO", str(protocol))
+        r.cmd("FLUSHALL")
+        r.cmd("CONFIG", "SET", "notify-keyspace-events", "KEA")
+        sub.cmd("PSUBSCRIBE", "__keyevent@0__:*")
+        w1id = w1.cmd("CLIENT", "ID")
+        steps = [r.raw("ZADD", k3, "1", "c1", "2", "c2"), r.raw("ZADD", k2, "5", "b1"),
+                 r.raw("BZPOPMIN", k1, k2, k3, "0"), r.raw("BZPOPMAX", k1, k2, k3, "0"),
+                 r.raw("BZMPOP", "0", "3", k1, k2, k3, "MIN", "COUNT", "5"),
+                 r.raw("BZPOPMIN", k1, k2, "0.05"), r.raw("BZMPOP", "0.05", "2", k1, k2, "MAX")]
+        r.cmd("SET", k2, "str")
+        r.cmd("ZADD", k3, "3", "c3", "4", "c4")
+        steps += [r.raw("BZPOPMIN", k1, k2, k3, "0"), r.raw("BZMPOP", "0", "2", k1, k2, "MIN"),
+                  r.raw("BZPOPMIN", k1, k3, k2, "0"), r.raw("ZMPOP", "3", k1, k3, k2, "MAX", "COUNT", "9")]
+        r.cmd("DEL", k2)
+        steps += [r.raw("MULTI"), r.raw("BZPOPMIN", k1, k2, "0"), r.raw("ZADD", k2, "1", "m", "2", "n"),
+                  r.raw("BZPOPMAX", k1, k2, "0"), r.raw("BZMPOP", "0", "2", k1, k2, "MIN", "COUNT", "3"),
+                  r.raw("EXEC")]
+        w1.send_raw(encode("BZPOPMIN", k1, k2, k3, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the first waiter")
+        w2.send_raw(encode("BZMPOP", "0", "2", k3, k1, "MAX", "COUNT", "2"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 2, message="the second waiter")
+        steps.append(r.raw("ZADD", k3, "1", "x", "2", "y", "3", "z", "4", "w"))
+        steps.append(w1.read_raw())
+        steps.append(w2.read_raw())
+        steps.append(r.raw("ZRANGE", k3, "0", "-1", "WITHSCORES"))
+        w1.send_raw(encode("BZPOPMAX", k1, k2, "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter on two shards")
+        steps.append(r.raw("ZADD", k2, "7", "late"))
+        steps.append(w1.read_raw())
+        w1.send_raw(encode("BZMPOP", "0", "2", k2, k1, "MIN"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="the waiter to unblock")
+        steps.append(r.raw("CLIENT", "UNBLOCK", str(w1id), "ERROR"))
+        steps.append(w1.read_raw())
+        steps.append(int(info(r, "clients")["blocked_clients"]))
+        steps.append(r.raw("EXISTS", k1, k2, k3))
+        # Keyspace events: each shard keeps its order, the two shards' events interleave freely.
+        r.cmd("PUBLISH", "__keyevent@0__:end", "end")
+        events = []
+        while True:
+            m = sub.read()
+            if m[2] == b"__keyevent@0__:end":
+                break
+            events.append((m[2], m[3]))
+        while out and len(events) < len(out[0][-1]):  # the other shard's may come after `end`
+            m = sub.read()
+            events.append((m[2], m[3]))
+        steps.append(sorted(events))
+        r.cmd("CONFIG", "SET", "notify-keyspace-events", "")
+        out.append(steps)
+        for c in (r, w1, w2, sub):
+            c.close()
+    assert out[0] == out[1]
+
+
+def test_blocking_pops_across_shards_lose_and_double_nothing(make_server):
+    """Producers add numbered members to sorted sets on both shards while consumers take them
+    with BZPOPMIN, BZPOPMAX and BZMPOP over keys of both shards (and a plain ZPOPMIN that
+    ignores promises): every member is taken exactly once."""
+    s = make_server("--threads", "2", "--shards", "2")
+    qa, qb, qc = keys_on_two_shards("zwork", count=3)
+    total = 3000
+    taken = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def producer(offset):
+        c = s.conn()
+        for i in range(offset, total, 2):
+            c.cmd("ZADD", (qa, qb, qc)[i % 3], str(i), str(i))
+        c.close()
+
+    def consumer(kind):
+        c = s.conn()
+        while not stop.is_set():
+            if kind == 0:
+                reply = c.cmd("BZPOPMIN", qa, qb, qc, "0.05")
+                got = [reply[1]] if reply else []
+            elif kind == 1:
+                reply = c.cmd("BZMPOP", "0.05", "3", qb, qc, qa, "MAX", "COUNT", "3")
+                got = [m for m, _ in reply[1]] if reply else []
+            elif kind == 2:
+                reply = c.cmd("BZPOPMAX", qc, qa, "0.05")
+                got = [reply[1]] if reply else []
+            else:
+                reply = c.cmd("ZPOPMIN", (qa, qb)[len(taken) % 2])
+                got = reply[::2]
+            with lock:
+                taken.extend(got)
+        c.close()
+    consumers = [threading.Thread(target=consumer, args=(k % 4,)) for k in range(8)]
+    producers = [threading.Thread(target=producer, args=(k,)) for k in range(2)]
+    for t in consumers + producers:
+        t.start()
+    for t in producers:
+        t.join()
+    r = s.conn()
+    wait_until(lambda: r.cmd("EXISTS", qa, qb, qc) == 0, timeout=20, message="the sets to drain")
+    stop.set()
+    for t in consumers:
+        t.join()
+    assert sorted(int(x) for x in taken) == list(range(total))
+    wait_until(lambda: blocked_count(s) == 0, message="no blocked client")
 
 
 def test_blocked_pop_of_a_closed_client_is_dropped(server, r):
@@ -575,6 +692,10 @@ def zset_workload(c):
     c.cmd("ZMPOP", "3", "dst1x", "dst2", "big", "MAX", "COUNT", "3")  # keys on both shards
     c.cmd("BZPOPMIN", "big", "0")
     c.cmd("BZMPOP", "0", "1", "big", "MAX", "COUNT", "2")
+    za, zb = keys_on_two_shards("bz")
+    c.cmd("ZADD", zb, "1", "x", "2", "y", "3", "z", "4", "w")
+    c.cmd("BZMPOP", "0", "2", za, zb, "MIN", "COUNT", "2")  # keys on both shards
+    c.cmd("BZPOPMAX", za, zb, "0")
     for d in ("d0", "d1"):  # on either shard of `big`
         c.cmd("ZRANGESTORE", d, "big", "0", "30", "REV")
         c.cmd("ZRANGESTORE", d + "x", "big", "5", "1")  # nothing: no key
@@ -597,6 +718,11 @@ def test_sorted_set_writes_reach_a_redis_replica_exactly(nodes):
     wait_until(lambda: blocked_count(master) == 1, message="one blocked client")
     m.cmd("ZADD", "wake", "1", "a", "2", "b")
     assert waiting.read() == [b"wake", b"b", b"2"]
+    za, zb = keys_on_two_shards("wake")  # a wait over both shards, served later
+    waiting.send_raw(encode("BZMPOP", "0", "2", za, zb, "MAX", "COUNT", "5"))
+    wait_until(lambda: blocked_count(master) == 1, message="one blocked client over two shards")
+    m.cmd("ZADD", zb, "1", "a", "2", "b")
+    assert waiting.read() == [zb.encode(), [[b"b", b"2"], [b"a", b"1"]]]
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")

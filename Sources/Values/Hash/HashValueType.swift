@@ -14,7 +14,9 @@ extension Hash: ValueType {
     /// objectComputeSize counts the listpack's bytes, or the dict's entries and strings).
     public var memoryUsage: Int {
         switch storage {
-        case .listpack(let lp): return MemoryLayout<Hash>.size + 16 + vk_malloc_usable_size(lp)
+        case .listpack(let lp):
+            // A listpack its entry keeps has no object of its own.
+            return (ownsStorage ? MemoryLayout<Hash>.size + 16 : 0) + vk_malloc_usable_size(lp)
         case .table(let t): return MemoryLayout<Hash>.size + 16 + t.memoryUsage
         }
     }

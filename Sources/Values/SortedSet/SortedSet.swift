@@ -36,6 +36,9 @@ public final class SortedSet {
     var lp: UnsafeMutableRawPointer?
     var skiplist: ZSkipList?
     public private(set) var count = 0
+    /// Members promised to blocking pops over keys of several shards woken for this set whose
+    /// pop has not run yet (never saved or copied): later waiters are only served the rest.
+    public var promisedToWaiters = 0
 
     /// An empty set in the encoding ZADD creates for a first member `firstMemberLength` long.
     public init(firstMemberLength: Int, limits: SortedSetLimits) {

@@ -96,27 +96,39 @@ enum HashCommands {
     /// The hash at `key` for a read (hit/miss counted): nil and `missing` written if absent,
     /// nil and WRONGTYPE if another type.
     static func hashForRead(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer,
-                            missing: (inout ByteBuffer) -> Void) -> Hash? {
-        ctx.value(Hash.self, forReadAt: key, &out, missing: missing)
+                            missing: (inout ByteBuffer) -> Void) -> HashHandle? {
+        guard let e = ctx.shard.lookupForRead(db: ctx.db, key: key) else { missing(&out); return nil }
+        return handle(e, &out)
     }
 
-    typealias Lookup = ValueLookup<Hash>
+    /// `e`'s hash, or nil and WRONGTYPE.
+    @inline(__always)
+    static func handle(_ e: Entry, _ out: inout ByteBuffer) -> HashHandle? {
+        if e.isInlineHash { return HashHandle(entry: e, object: nil) }
+        guard e.kind == .object, let h = e.object as? Hash else { out.writeError(Errors.wrongType); return nil }
+        return HashHandle(entry: e, object: h)
+    }
+
+    typealias Lookup = ValueLookup<HashHandle>
 
     /// The hash at `key` for a write (no hit/miss counted); WRONGTYPE written if another type.
     static func hashForWrite(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Lookup {
-        ctx.value(Hash.self, forWriteAt: key, &out)
+        guard let e = ctx.shard.lookup(db: ctx.db, key: key) else { return .missing }
+        guard let h = handle(e, &out) else { return .wrongType }
+        return .found(h)
     }
 
     /// The hash at `key`, created empty if absent (hashTypeLookupWriteOrCreate); nil after
-    /// WRONGTYPE.
-    static func hashForWriteOrCreate(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) -> Hash? {
+    /// WRONGTYPE. A new hash is a listpack its entry keeps.
+    static func hashForWriteOrCreate(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer,
+                                     _ out: inout ByteBuffer) -> HashHandle? {
         switch hashForWrite(ctx, key, &out) {
         case .wrongType: return nil
         case .found(let h): return h
         case .missing:
-            let h = Hash()
-            ctx.shard.insertNew(Entry.makeObject(key: key, hash: KeyTable.hash(key), object: h), db: ctx.db, expireAt: 0)
-            return h
+            let e = Entry.makeInlineHash(key: key, hash: KeyTable.hash(key), listpack: Listpack.new(capacity: 0))
+            ctx.shard.insertNew(e, db: ctx.db, expireAt: 0)
+            return HashHandle(entry: e, object: nil)
         }
     }
 
@@ -128,7 +140,7 @@ enum HashCommands {
 
     static func hset(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, okReply: Bool) {
         guard args.count % 2 == 0 else { wrongArity(okReply ? "hmset" : "hset", &out); return }
-        guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
+        guard var h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
         if h.isListpack {
             var longest = 0, total = 0
             for i in 2..<args.count {
@@ -145,7 +157,7 @@ enum HashCommands {
     }
 
     static func hsetnx(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
+        guard var h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
         if h.contains(args[2]) { out.writeInteger(0); return }
         h.convertIfNeeded(longest: max(args[2].count, args[3].count), total: args[2].count + args[3].count)
         h.set(args[2], args[3])
@@ -157,7 +169,7 @@ enum HashCommands {
     // MARK: HDEL
 
     static func hdel(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let h: Hash
+        let h: HashHandle
         switch hashForWrite(ctx, args[1], &out) {
         case .wrongType: return
         case .missing: out.writeInteger(0); return
@@ -184,7 +196,7 @@ enum HashCommands {
 
     static func hincrby(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let increment = parseStrictInt(args[3]) else { out.writeError(Errors.notInteger); return }
-        guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
+        guard var h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
         var current = 0
         let ok = h.withValue(args[2]) { v -> Bool in
             guard let v else { return true }
@@ -208,7 +220,7 @@ enum HashCommands {
     static func hincrbyfloat(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard let increment = StringCommands.parseLongDouble(args[3]) else { out.writeError(Errors.notFloat); return }
         guard increment.isFinite else { out.writeError("ERR value is NaN or Infinity"); return }
-        guard let h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
+        guard var h = hashForWriteOrCreate(ctx, args[1], &out) else { return }
         var current: Float80 = 0
         let ok = h.withValue(args[2]) { v -> Bool in
             guard let v else { return true }

@@ -12,7 +12,7 @@ enum HashReads {
     }
 
     /// addHashFieldToReply: the value, or null.
-    private static func writeValue(_ h: Hash, _ field: UnsafeRawBufferPointer, _ resp: RESPVersion, _ out: inout ByteBuffer) {
+    private static func writeValue(_ h: HashHandle, _ field: UnsafeRawBufferPointer, _ resp: RESPVersion, _ out: inout ByteBuffer) {
         h.withValue(field) { v in
             if let v { out.writeBulk(v) } else { out.writeNull(resp) }
         }
@@ -21,9 +21,9 @@ enum HashReads {
     /// A missing key reads as an empty hash: one null per field.
     static func hmget(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         let e = ctx.shard.lookupForRead(db: ctx.db, key: args[1])
-        var hash: Hash?
+        var hash: HashHandle?
         if let e {
-            guard e.kind == .object, let h = e.object as? Hash else { out.writeError(Errors.wrongType); return }
+            guard let h = HashCommands.handle(e, &out) else { return }
             hash = h
         }
         out.writeArrayHeader(args.count - 2)

@@ -156,133 +156,29 @@ enum ListBlocking {
         w.start(op, client: c, call: &call, out: &out)
     }
 
-    static func tagged(_ tag: Character, _ key: UnsafeRawBufferPointer) -> [UInt8] {
-        [tag.asciiValue!] + Array(key)
-    }
-
-    /// BLPOP, BRPOP and BLMPOP over keys of several shards, without locks while waiting: a
-    /// `wakeAny` part per shard looks at its keys in order (an element of the first list is
-    /// promised to the request, or the first key of another type is named) or waits on them
-    /// all. The key that comes first among the shards' answers decides, as Redis looks at the
-    /// keys in order: the other promises are given back (`__lprobe key release`), and the
+    /// BLPOP, BRPOP and BLMPOP over keys of several shards (BlockingPopAcrossShards): a
+    /// `wakeAny` part per shard promises the request an element of its first list, the first
+    /// key named decides, the other promises are given back (`__lprobe key release`) and the
     /// element is popped on its shard (`__blpop pop ... release key`), which propagates
-    /// LPOP/RPOP. Once waiting, the first shard to answer wins and the others' waits are
-    /// cancelled. If the list was emptied before the pop (a plain LPOP takes no notice of
-    /// promises), the request looks and waits again. Inside MULTI (deadline -1) nothing waits.
+    /// LPOP/RPOP.
     static func popAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                 _ out: inout ByteBuffer, mode: Mode, head: Bool, count: Int, keys: [Int], timeout: Int64) {
         let deadline: Int64 = call.nesting != nil ? -1 : StreamReads.deadline(after: timeout, now: w.nowMs)
-        let resp = c.resp
-        let clientID = c.id
-        let keyBytes = keys.map { Array(args[$0]) }
-        let shards = keys.map { w.shardOf(args[$0]) }
-        var shardOrder: [Int] = []
-        for s in shards where !shardOrder.contains(s) { shardOrder.append(s) }
-        var stepStart = 0, consumeAt = 0
-        var waitSpans: [[Int]] = []
-        var consumeHead: [Int] = []
-        var releaseName = 0, releaseWord = 0
-        // The parts of the waiting step that have answered once: a part that blocked may
-        // answer again (served, timed out) before the others' first answers are in.
-        var answered = Set<Int>()
-        // Adds one waiting part per shard.
-        func addWaits(_ op: MultiShardOperation) {
-            stepStart = op.parts.count
-            answered.removeAll()
-            for (i, s) in shardOrder.enumerated() { op.addPart(shard: s, command: part, spanIndices: waitSpans[i]) }
+        BlockingPopAcrossShards.start(w, c, keys: keys.map { Array(args[$0]) }, deadline: deadline, &call, &out) { op in
+            let name = op.store(string: InternalCommand.blockingListPop.name)
+            let side = op.store(string: head ? "left" : "right")
+            let countSpan = op.store(string: String(count))
+            let empty = op.store(string: "")
+            return BlockingPopAcrossShards.Parts(
+                command: part,
+                wait: [name, op.store(string: Mode.wakeAny.rawValue), side, countSpan, op.store(string: String(deadline)),
+                       empty, op.store(string: "left")],
+                consume: [name, op.store(string: mode.rawValue), side, countSpan, op.store(string: "-1"), empty,
+                          op.store(string: "release")],
+                releaseCommand: ListAcrossShards.probePart,
+                release: [op.store(string: InternalCommand.listProbe.name)],
+                releaseAfter: [op.store(string: "release")])
         }
-        let op = MultiShardOperation(client: c) { [unowned w] op, out in
-            if op.state == 3 {
-                let r = op.reply(consumeAt)
-                if r.elementsEqual(BlockedClient.noAnswer) && deadline >= 0 {
-                    op.state = 0  // emptied meanwhile: look again
-                    addWaits(op)
-                    return false
-                }
-                if r.elementsEqual(BlockedClient.noAnswer) { out.writeNullArray(resp) } else { out.append(r) }
-                return true
-            }
-            if op.state == 4 { out.writeError(Errors.wrongType); return true }
-            let step = stepStart..<op.parts.count
-            func isTagged(_ r: UnsafeRawBufferPointer) -> Bool { r.first == UInt8(ascii: "$") }
-            if op.state == 0 {
-                let blocked = step.filter { StreamReads.isBlockedMarker(op.reply($0)) }
-                let decided = step.contains { isTagged(op.reply($0)) }
-                if !decided && !blocked.isEmpty {
-                    op.state = 1
-                    op.remaining = blocked.count
-                    w.blockedClients.operationOf[op.clientID] = op.slot
-                    return false
-                }
-                if decided && !blocked.isEmpty {
-                    op.state = 2
-                    op.remaining = blocked.count
-                    StreamReads.cancelOthers(op, w: w)
-                    return false
-                }
-            }
-            // Every part of the step has answered: the first key named decides.
-            var answers: [(position: Int, ready: Bool, key: [UInt8])] = []
-            for i in step {
-                guard let body = SortedSetCommands.bulkBody(op.reply(i)), body.count >= 1 else { continue }
-                let key = Array(body[1...])
-                guard let position = keyBytes.firstIndex(of: key) else { continue }
-                answers.append((position, body[0] == UInt8(ascii: "R"), key))
-            }
-            guard let first = answers.min(by: { $0.position < $1.position }) else {
-                if op.unblockedWithError { out.writeError(Worker.unblockedError) } else { out.writeNullArray(resp) }
-                return true
-            }
-            for a in answers where a.ready && a.position != first.position {
-                a.key.withUnsafeBytes { k in
-                    op.addPart(shard: shards[a.position], command: ListAcrossShards.probePart,
-                               spanIndices: [releaseName, op.store(k), releaseWord])
-                }
-            }
-            if !first.ready {
-                op.state = 4
-                if op.parts.count == step.upperBound { out.writeError(Errors.wrongType); return true }
-                return false
-            }
-            op.state = 3
-            consumeAt = op.parts.count
-            first.key.withUnsafeBytes { k in
-                op.addPart(shard: shards[first.position], command: part, spanIndices: consumeHead + [op.store(k)])
-            }
-            return false
-        }
-        op.onRecord = { [unowned w, unowned op] i in
-            if op.state == 0 {
-                // A second answer of a part (its wait ended already) replaces its first:
-                // the step still waits for every part's first answer.
-                if !answered.insert(i).inserted { op.remaining += 1 }
-                return
-            }
-            // Waiting, and a shard answered: the others' waits are cancelled.
-            if op.state == 1 && op.reply(i).first == UInt8(ascii: "$") {
-                op.state = 2
-                StreamReads.cancelOthers(op, w: w)
-            }
-        }
-        op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
-        let name = op.store(string: InternalCommand.blockingListPop.name)
-        let side = op.store(string: head ? "left" : "right")
-        let countSpan = op.store(string: String(count))
-        let empty = op.store(string: "")
-        let left = op.store(string: "left")
-        let wake = op.store(string: Mode.wakeAny.rawValue)
-        let deadlineSpan = op.store(string: String(deadline))
-        for s in shardOrder {
-            var spans = [name, wake, side, countSpan, deadlineSpan, empty, left]
-            for (i, k) in keyBytes.enumerated() where shards[i] == s { k.withUnsafeBytes { spans.append(op.store($0)) } }
-            waitSpans.append(spans)
-        }
-        consumeHead = [name, op.store(string: mode.rawValue), side, countSpan, op.store(string: "-1"), empty,
-                       op.store(string: "release")]
-        releaseName = op.store(string: InternalCommand.listProbe.name)
-        releaseWord = op.store(string: "release")
-        addWaits(op)
-        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// `__blpop mode left|right count deadline destination left|right key...`: serves from
@@ -294,22 +190,12 @@ enum ListBlocking {
                             destination: Array(args[5]), destinationHead: argIs(args[6], "left"))
         let deadline = Int64(parseStrictInt(args[4]) ?? -1)
         if wait.mode == .wakeAny {
-            for k in 7..<args.count {
-                guard let e = ctx.shard.lookup(db: ctx.db, key: args[k]) else { continue }
-                guard e.kind == .object, let l = e.object as? ListValue else {
-                    out.writeBulk(tagged("W", args[k]))
-                    return
-                }
-                guard l.reservedForMoves == 0 else { continue }
-                l.reservedForMoves += 1
-                out.writeBulk(tagged("R", args[k]))
-                return
-            }
+            for k in 7..<args.count where BlockingPopAcrossShards.promiseFirst(
+                ctx.shard.lookup(db: ctx.db, key: args[k]), as: ListValue.self, key: args[k], &out) { return }
         } else if argIs(args[6], "release"), let e = ctx.shard.lookup(db: ctx.db, key: args[7]), e.kind == .object,
                   let l = e.object as? ListValue {
             // The pop of a request woken by `wakeAny`: the element promised to it is taken now.
-            l.reservedForMoves = max(0, l.reservedForMoves - 1)
-            ctx.shard.blocked.signal(db: ctx.db, key: args[7])
+            BlockingPopAcrossShards.takePromise(l, ctx, key: args[7])
         }
         for k in 7..<args.count where wait.mode != .wakeAny {
             switch ListCommands.listForWrite(ctx, args[k], &out) {
@@ -332,6 +218,13 @@ enum ListBlocking {
             return
         }
         out.append(BlockedClient.noAnswer)
+    }
+}
+
+extension ListValue: BlockingPopSource {
+    var promisedToWaiters: Int {
+        get { reservedForMoves }
+        set { reservedForMoves = newValue }
     }
 }
 
@@ -363,7 +256,7 @@ struct ListWait: BlockingRequest {
         case .wake:
             out.append(ListBlocking.readyMarker)
         case .wakeAny:
-            out.writeBulk(ListBlocking.tagged("R", key))
+            out.writeBulk(BlockingPopAcrossShards.tagged("R", key))
         case .pop:
             out.writeArrayHeader(2)
             out.writeBulk(key)

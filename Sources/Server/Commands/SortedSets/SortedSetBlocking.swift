@@ -6,8 +6,8 @@ import Values
 /// machinery (BlockedClients.swift): the client's worker checks the arguments and runs one
 /// part on the keys' shard; the part pops from the first non-empty sorted set or, if none,
 /// leaves a waiter on every key and answers `+BLOCKED`. A write that makes a key ready
-/// serves the waiter (`ZSetWait`). Popping consumes, so the keys must live on one shard
-/// (as XREADGROUP's streams): two shards could otherwise both serve one waiter.
+/// serves the waiter (`ZSetWait`). Keys on several shards wait without consuming and pop
+/// the first key's members once decided (BlockingPopAcrossShards), as the list pops do.
 /// Replicas get what was popped as ZPOPMIN/ZPOPMAX (with COUNT for BZMPOP), as Redis
 /// rewrites it. Inside MULTI nothing blocks: a null array at once.
 extension SortedSetCommands {
@@ -33,9 +33,9 @@ extension SortedSetCommands {
         startBlockingPop(w, c, args, &call, &out, keys: Array(1..<(args.count - 1)), max: max, count: -1, timeout: timeout)
     }
 
-    /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+    /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: the timeout is parsed after
+    /// the rest, as zmpopGenericCommand does.
     static func bzmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        guard let timeout = parseTimeout(args[1], &out) else { return }
         guard let n = parseStrictInt(args[2]), n >= 1 else { out.writeError("ERR numkeys should be greater than 0"); return }
         guard n < args.count - 3 else { out.writeError(Errors.syntax); return }
         let whereAt = n + 3
@@ -57,20 +57,39 @@ extension SortedSetCommands {
                 return
             }
         }
+        guard let timeout = parseTimeout(args[1], &out) else { return }
         startBlockingPop(w, c, args, &call, &out, keys: Array(3..<(3 + n)), max: max, count: Swift.max(count, 1),
                          timeout: timeout)
     }
+
+    /// The modes of `__bzpop`: `pop` serves or waits; `wakeAny` (keys of several shards)
+    /// promises an element and consumes nothing; `take` pops what `wakeAny` promised;
+    /// `release` gives a promise back.
+    enum BlockingPopMode: String { case pop, wakeAny, take, release }
 
     /// `count` -1: BZPOPMIN/BZPOPMAX's reply (`key member score`); else BZMPOP's.
     static func startBlockingPop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                  _ out: inout ByteBuffer, keys: [Int], max: Bool, count: Int, timeout: Int64) {
         call.propagateAs = nil  // the part propagates what it popped
+        let deadline: Int64 = call.nesting == nil ? StreamReads.deadline(after: timeout, now: w.nowMs) : -1
         let shard = w.shardOf(args[keys[0]])
         if keys.contains(where: { w.shardOf(args[$0]) != shard }) {
-            out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+            BlockingPopAcrossShards.start(w, c, keys: keys.map { Array(args[$0]) }, deadline: deadline, &call, &out) { op in
+                let name = op.store(string: InternalCommand.bzpop.name)
+                let side = op.store(string: max ? "max" : "min")
+                let countSpan = op.store(string: String(count))
+                let never = op.store(string: "-1")
+                return BlockingPopAcrossShards.Parts(
+                    command: blockingPopPart,
+                    wait: [name, op.store(string: BlockingPopMode.wakeAny.rawValue), side, countSpan,
+                           op.store(string: String(deadline))],
+                    consume: [name, op.store(string: BlockingPopMode.take.rawValue), side, countSpan, never],
+                    releaseCommand: blockingPopPart,
+                    release: [name, op.store(string: BlockingPopMode.release.rawValue), side, countSpan, never],
+                    releaseAfter: [])
+            }
             return
         }
-        let deadline: Int64 = call.nesting == nil ? StreamReads.deadline(after: timeout, now: w.nowMs) : -1
         let resp = c.resp
         let clientID = c.id
         let op = MultiShardOperation(client: c) { [unowned w] op, out in
@@ -89,29 +108,47 @@ extension SortedSetCommands {
             return true
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
-        var spans = [op.store(string: InternalCommand.bzpop.name), op.store(string: max ? "max" : "min"),
-                     op.store(string: String(count)), op.store(string: String(deadline))]
+        var spans = [op.store(string: InternalCommand.bzpop.name), op.store(string: BlockingPopMode.pop.rawValue),
+                     op.store(string: max ? "max" : "min"), op.store(string: String(count)),
+                     op.store(string: String(deadline))]
         for k in keys { spans.append(op.store(args[k])) }
         op.addPart(shard: shard, command: blockingPopPart, spanIndices: spans)
         w.start(op, client: c, call: &call, out: &out)
     }
 
-    /// `__bzpop min|max count deadline key...`: pops from the first non-empty key, or blocks
-    /// (deadline -1: never; 0: forever) answering `+BLOCKED`, or replies `*-1`.
+    /// `__bzpop mode min|max count deadline key...`: pops from the first non-empty key (its
+    /// members not promised to a woken request), or blocks (deadline -1: never; 0: forever)
+    /// answering `+BLOCKED`, or replies `*-1`. `wakeAny` promises instead of popping; `take`
+    /// and `release` name one key.
     static func blockingPopPartRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let max = argIs(args[1], "max")
-        let count = parseStrictInt(args[2]) ?? -1
-        let deadline = Int64(parseStrictInt(args[3]) ?? -1)
-        for k in 4..<args.count {
+        let mode = BlockingPopMode(rawValue: String(decoding: args[1], as: UTF8.self)) ?? .pop
+        let max = argIs(args[2], "max")
+        let count = parseStrictInt(args[3]) ?? -1
+        let deadline = Int64(parseStrictInt(args[4]) ?? -1)
+        let keys = 5..<args.count
+        switch mode {
+        case .wakeAny:
+            for k in keys where BlockingPopAcrossShards.promiseFirst(
+                ctx.shard.lookup(db: ctx.db, key: args[k]), as: SortedSet.self, key: args[k], &out) { return }
+        case .take, .release:
+            if let e = ctx.shard.lookup(db: ctx.db, key: args[5]), e.kind == .object, let z = e.object as? SortedSet {
+                BlockingPopAcrossShards.takePromise(z, ctx, key: args[5])
+            }
+            if mode == .release { out.writeInteger(1); return }
+        case .pop:
+            break
+        }
+        for k in keys where mode != .wakeAny {
             guard let e = ctx.shard.lookup(db: ctx.db, key: args[k]) else { continue }
             guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
-            if z.count == 0 { continue }
+            // Members promised to woken requests on several shards are theirs.
+            if z.count <= z.promisedToWaiters { continue }
             popServingBlocked(ctx, args[k], z, max: max, count: count, &out)
             return
         }
         if deadline >= 0, let sink = ctx.sink {
-            ctx.block(blockingPopPart, on: (4..<args.count).map { Array(args[$0]) }, sink: sink,
-                      request: ZSetWait(max: max, count: count), deadline: deadline)
+            ctx.block(blockingPopPart, on: keys.map { Array(args[$0]) }, sink: sink,
+                      request: ZSetWait(wakeAny: mode == .wakeAny, max: max, count: count), deadline: deadline)
             out.append(StreamReads.blockedMarker)
             return
         }
@@ -149,17 +186,26 @@ extension SortedSetCommands {
     }
 }
 
-/// What a blocked BZPOPMIN/BZPOPMAX/BZMPOP waits for: a non-empty sorted set at its key. A key
-/// that holds something else keeps it waiting, as in Redis.
+/// What a blocked BZPOPMIN/BZPOPMAX/BZMPOP waits for: a non-empty sorted set at its key (its
+/// members not all promised to woken requests). A key that holds something else keeps it
+/// waiting, as in Redis. `wakeAny`: a request over several shards, answered with a promise.
 struct ZSetWait: BlockingRequest {
+    let wakeAny: Bool
     let max: Bool
     let count: Int
 
     func serve(_ waiter: BlockedClient, key: UnsafeRawBufferPointer, shard: Shard, _ out: inout ByteBuffer) -> Bool {
         guard let e = shard.lookup(db: waiter.db, key: key), e.kind == .object, let z = e.object as? SortedSet,
-              z.count > 0 else { return false }
+              z.count > z.promisedToWaiters, !wakeAny || z.promisedToWaiters == 0 else { return false }
+        if wakeAny {
+            z.promisedToWaiters += 1
+            out.writeBulk(BlockingPopAcrossShards.tagged("R", key))
+            return true
+        }
         let ctx = ShardContext(shard: shard, db: waiter.db, resp: waiter.resp, clientID: waiter.clientID)
         SortedSetCommands.popServingBlocked(ctx, key, z, max: max, count: count, &out)
         return true
     }
 }
+
+extension SortedSet: BlockingPopSource {}
