@@ -17,6 +17,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case pfGather, pfmergeStore
     case listMulti, listProbe, blockingListPop
     case geoOnShard, geoOut
+    case evalHere
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -61,6 +62,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .listMulti: "__listmulti"
         case .listProbe: "__lprobe"
         case .blockingListPop: "__blpop"
+        case .evalHere: "__eval"
         }
     }
 }
