@@ -749,10 +749,13 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     load_library(L, LUA_MATHLIBNAME, luaopen_math);
     load_library(L, LUA_DBLIBNAME, luaopen_debug);
 
-    // The base library's file access and print are not for scripts.
-    lua_pushnil(L); lua_setglobal(L, "loadfile");
-    lua_pushnil(L); lua_setglobal(L, "dofile");
-    lua_pushnil(L); lua_setglobal(L, "print");
+    // What Redis 7.0.15 leaves out of the base library: file access, print, and the
+    // environment functions that could reach past the sandbox.
+    static const char *removed[] = {"loadfile", "dofile", "print", "getfenv", "setfenv", "newproxy", NULL};
+    for (const char **name = removed; *name; name++) {
+        lua_pushnil(L);
+        lua_setglobal(L, *name);
+    }
 
     lua_pushcfunction(L, redis_lua_pcall);
     lua_setglobal(L, "pcall");
@@ -793,7 +796,9 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
         lua_close(L);
         return NULL;
     }
+    lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, "__redis__err__handler");
+    lua_setglobal(L, "__redis__err__handler");  // a global in Redis 7.0 too
     lua_pushnil(L);
     lua_setglobal(L, "debug");
 
