@@ -27,8 +27,10 @@ let package = Package(
     ],
     targets: [
         // epoll, accept4, eventfd, the jemalloc and sanitizer probes: what Glibc's module lacks;
-        // the Lua 5.1 interpreter scripts run in (vk_lua.c), with libcrypto's SHA1.
+        // the Lua 5.1 interpreter scripts run in (vk_lua.c) with the cjson and bit libraries
+        // Redis loads, and libcrypto's SHA1.
         .target(name: "CShim", linkerSettings: allocator + [.linkedLibrary("dl"), .linkedLibrary("lua5.1"),
+                                                            .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
                                                             .linkedLibrary("crypto")]),
         .target(name: "RESP", swiftSettings: fast),
         // Value types (listpack, stream...): data structures and their RDB encodings, no keyspace.

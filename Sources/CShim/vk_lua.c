@@ -5,6 +5,8 @@
 #include <lua5.1/lua.h>
 #include <lua5.1/lauxlib.h>
 #include <lua5.1/lualib.h>
+#include <lua5.1/lua-bitop.h>
+#include <lua5.1/lua-cjson.h>
 #include <openssl/evp.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,8 +60,9 @@ static void buf_line(vk_buf *b, char type, const char *s, size_t n) {
 
 // MARK: the run in progress (one interpreter per thread, so thread-local state)
 
-static vk_lua_command_hook command_hook;
-static vk_lua_log_hook log_hook;
+// Per thread, as the interpreter that calls them (workers create theirs concurrently).
+static __thread vk_lua_command_hook command_hook;
+static __thread vk_lua_log_hook log_hook;
 
 typedef struct run_state {
     void *context;  // NULL outside a run
@@ -712,6 +715,16 @@ static void load_library(lua_State *L, const char *name, lua_CFunction open) {
     lua_call(L, 1, 0);
 }
 
+// A library whose opener returns its table without making it a global (Debian builds
+// lua-cjson without ENABLE_CJSON_GLOBAL, which Redis's copy has).
+static void load_module(lua_State *L, const char *name, lua_CFunction open) {
+    lua_pushcfunction(L, open);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    if (lua_istable(L, -1)) lua_setglobal(L, name);
+    else lua_pop(L, 1);
+}
+
 // eval.c's __redis__err__handler: the error as a table, with where the script raised it
 // (past a C function such as error() or redis.call()).
 static const char error_handler_code[] =
@@ -748,6 +761,10 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     load_library(L, LUA_STRLIBNAME, luaopen_string);
     load_library(L, LUA_MATHLIBNAME, luaopen_math);
     load_library(L, LUA_DBLIBNAME, luaopen_debug);
+    // Debian's lua-cjson and lua-bitop: the upstream libraries Redis vendors. (struct and
+    // cmsgpack, which Debian lacks, are not loaded yet.)
+    load_module(L, "cjson", luaopen_cjson);
+    load_module(L, "bit", luaopen_bit);
 
     // What Redis 7.0.15 leaves out of the base library: file access, print, and the
     // environment functions that could reach past the sandbox.
@@ -810,6 +827,8 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     protect_library(L, globals, "math");
     protect_library(L, globals, "coroutine");
     protect_library(L, globals, "redis");
+    protect_library(L, globals, "cjson");
+    protect_library(L, globals, "bit");
     lua_newtable(L);  // the proxy
     int proxy = lua_gettop(L);
     lua_newtable(L);
@@ -917,5 +936,7 @@ int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
     lua_settop(L, 0);
     return result;
 }
+
+int vk_lua_replicates(void) { return (current.repl & 2) != 0; }
 
 size_t vk_lua_memory(vk_lua *L) { return (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024; }

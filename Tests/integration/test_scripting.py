@@ -88,6 +88,11 @@ CONVERSIONS = [
     ev("return redis.set_repl(redis.REPL_ALL)"), ev("redis.log(redis.LOG_DEBUG, 'from a test')"),
     ev("return {redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING}"),
     ev("return {redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL}"),
+    ev("return cjson.encode({foo='bar'})"), ev("return cjson.encode({1, 2, 3.5, 'x', {a=1}})"),
+    ev("return cjson.decode('[1,2,{\"a\":3.25}]')[3].a"), ev("return cjson.encode(cjson.decode('{\"a\":null}'))"),
+    ev("return cjson.encode(1e20)"), ev("return cjson.encode({[1]=1, [3]=3})"), ev("return cjson.encode('a/b\"c')"),
+    ev("return type(cjson.null)"), ev("return bit.band(0xff, 0x0f)"), ev("return bit.tohex(255)"),
+    ev("return {bit.lshift(1, 4), bit.bxor(5, 3), bit.bnot(0), bit.arshift(-256, 4)}"),
     ev("return string.format('%d-%s', 5, 'x')"), ev("return table.concat({'a','b'}, ',')"), ev("return math.floor(2.5)"),
 ]
 
@@ -111,6 +116,7 @@ ERRORS = [
     ev("#!lua flags=foo\nreturn 1"), ev("#!perl\nreturn 1"), ev("#!lua x=y\nreturn 1"), ev("#!lua"),
     ev("#!lua\nreturn 1 +"),
     # The sandbox.
+    ev("return cjson.decode('[1,')"), ev("return cjson.encode(function() end)"), ev("cjson.x = 1"),
     ev("a = 1"), ev("return b"), ev("return loadfile"), ev("return dofile"), ev("return print"), ev("return os"),
     ev("return io"), ev("return require"), ev("return debug"), ev("redis = 1"), ev("string.x = 1"), ev("redis.call = 1"),
     ev("math.random = nil"), ev("return _G.x"), ev("return rawget(_G, 'x')"), ev("_G.y = 1"),
@@ -253,6 +259,13 @@ def test_script_effects_reach_a_redis_replica(nodes):
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")
     assert rc.cmd("GET", "{k0}bad") == b"x"
+    # redis.set_repl: writes made under REPL_NONE (or REPL_AOF) stay on the master.
+    m.cmd("EVAL", "redis.set_repl(redis.REPL_NONE) redis.call('set', KEYS[1], 'a') redis.set_repl(redis.REPL_AOF) "
+                  "redis.call('set', KEYS[2], 'b') redis.set_repl(redis.REPL_ALL) return redis.call('set', KEYS[3], 'c')",
+          "3", "{r}1", "{r}2", "{r}3")
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("GET", "{r}3") == b"c", timeout=10, message="the replicated write")
+    assert rc.cmd("EXISTS", "{r}1", "{r}2") == 0 and m.cmd("EXISTS", "{r}1", "{r}2") == 2
     rc.cmd("SELECT", "3")
     assert rc.cmd("SCARD", "{k1}s") == m.cmd("EVAL", "redis.call('select', 3) return redis.call('scard', KEYS[1])",
                                             "1", "{k1}s")
@@ -274,3 +287,19 @@ def test_real_world_scripts_match_redis(both):
                  ev(move, "wait{q}", "active{q}", "job{q}:", "w2", keys=3),
                  ev(move, "wait{q}", "active{q}", "job{q}:", "w3", keys=3), ("LRANGE", "active{q}", "0", "-1")]
     same(both, *commands)
+
+
+@needs_redis
+def test_script_writes_on_a_replica_are_refused_as_redis(master, nodes):
+    """On a read-only replica a script may read, but a write it calls answers Redis's READONLY
+    (from the script), and a shebang script without no-writes is refused before it runs."""
+    mc = master.conn()
+    mc.cmd("SET", "k", "v")
+    replicas = [nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER).conn(),
+                nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)).conn()]
+    for rc in replicas:
+        wait_until(lambda: link_up(rc) and rc.cmd("GET", "k") == b"v", timeout=20, message="the replica's data")
+    commands = [ev("return redis.call('set', KEYS[1], 'x')", "k"), ev("return redis.pcall('set', KEYS[1], 'x')", "k"),
+                ev("return redis.call('get', KEYS[1])", "k"), ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"),
+                ev("#!lua\nreturn 1"), ev("#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "k")]
+    same(replicas, *commands)

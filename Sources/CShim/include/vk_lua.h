@@ -43,6 +43,9 @@ int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
                int nargs, const char *const *args, const size_t *arg_lens,
                int client_resp, vk_buf *out);
 
+// Whether the running script's writes reach replicas (redis.set_repl: REPL_REPLICA set).
+int vk_lua_replicates(void);
+
 // Lua's memory use in bytes (INFO's used_memory_lua).
 size_t vk_lua_memory(vk_lua *L);
 

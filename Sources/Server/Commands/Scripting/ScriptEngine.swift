@@ -125,9 +125,17 @@ final class ScriptEngine {
     /// writes form one replication group (MULTI/EXEC to replicas when there are several).
     func execute(_ script: Compiled, sha: String, readOnlyCommand: Bool, ctx: ShardContext, args: Arguments,
                  numkeys: Int, _ out: inout ByteBuffer) {
-        if readOnlyCommand && !script.flags.contains(.compatible) && !script.flags.contains(.noWrites) {
-            out.writeError("ERR Can not execute a script with write flag using *_ro command.")
-            return
+        if !script.flags.contains(.compatible) && !script.flags.contains(.noWrites) {
+            // A shebang script without no-writes is a write command for processCommand's
+            // refusals (Redis 7.0's evalGetCommandFlags), and *_RO may not run it.
+            if let refusal = run.commandWriteRefusal() {
+                out.writeError(string: refusal)
+                return
+            }
+            if readOnlyCommand {
+                out.writeError("ERR Can not execute a script with write flag using *_ro command.")
+                return
+            }
         }
         let w = run.worker
         let tag = w.propagation != nil ? w.newPropagationTag() : 0

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CShim
 import RESP
 import Shards
 
@@ -68,8 +69,9 @@ final class ScriptRun {
         if spec.flags.contains(.noscript) {
             return answer(error: "This Redis command is not allowed from script", out, replyLength)
         }
-        if readOnly && spec.flags.contains(.write) {
-            return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength)
+        if spec.flags.contains(.write) {
+            if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
+            if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
         }
         let version: RESPVersion = resp == 3 ? .resp3 : .resp2
         let route = table.routes[Int(index)]
@@ -86,9 +88,12 @@ final class ScriptRun {
                 }
                 k += max(1, Int(route.step))
             }
-            CommandTable.run(index, handler, ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID,
-                                                          worker: worker),
-                             args, &reply, tag: tag)
+            let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
+            if vk_lua_replicates() != 0 {
+                CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
+            } else {
+                handler(commandContext, args, &reply)  // redis.set_repl without REPL_REPLICA: not recorded
+            }
         case .client:
             guard runHere(spec.name, args, version) else {
                 return answer(error: "This command is not supported from scripts on this server yet", out, replyLength)
@@ -100,6 +105,31 @@ final class ScriptRun {
         out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
         replyLength.pointee = reply.count
         return 0
+    }
+
+    /// scriptVerifyWriteCommandAllow: a write inside a script meets the refusals a write
+    /// command would (a read-only replica, a failed background save, too few replicas).
+    private func writeRefusal() -> String? {
+        if AdmissionRule.readOnlyReplica.isArmed(worker.context) { return "-" + AdmissionRule.readOnlyReplica.error }
+        if AdmissionRule.diskError.isArmed(worker.context) && worker.writesStoppedByDiskError() {
+            return "-" + AdmissionRule.diskError.error
+        }
+        if AdmissionRule.minReplicas.isArmed(worker.context) && !worker.enoughGoodReplicas() {
+            return "-" + AdmissionRule.minReplicas.error
+        }
+        return nil
+    }
+
+    /// processCommand's refusals of a write command, in its order (MISCONF, NOREPLICAS,
+    /// READONLY), for a script whose shebang lets it write.
+    func commandWriteRefusal() -> String? {
+        let context = worker.context
+        if AdmissionRule.diskError.isArmed(context) && worker.writesStoppedByDiskError() {
+            return AdmissionRule.diskError.error
+        }
+        if AdmissionRule.minReplicas.isArmed(context) && !worker.enoughGoodReplicas() { return AdmissionRule.minReplicas.error }
+        if AdmissionRule.readOnlyReplica.isArmed(context) { return AdmissionRule.readOnlyReplica.error }
+        return nil
     }
 
     /// The few connection and server commands scripts use that need no client: answered
