@@ -8,6 +8,8 @@
 #include <lua5.1/lua-bitop.h>
 #include <lua5.1/lua-cjson.h>
 #include <openssl/evp.h>
+
+int vk_luaopen_cmsgpack(lua_State *L);  // vk_cmsgpack.c
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,10 +763,11 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     load_library(L, LUA_STRLIBNAME, luaopen_string);
     load_library(L, LUA_MATHLIBNAME, luaopen_math);
     load_library(L, LUA_DBLIBNAME, luaopen_debug);
-    // Debian's lua-cjson and lua-bitop: the upstream libraries Redis vendors. (struct and
-    // cmsgpack, which Debian lacks, are not loaded yet.)
+    // Debian's lua-cjson and lua-bitop: the upstream libraries Redis vendors; cmsgpack,
+    // which Debian lacks, is this project's (vk_cmsgpack.c). struct is not loaded yet.
     load_module(L, "cjson", luaopen_cjson);
     load_module(L, "bit", luaopen_bit);
+    load_module(L, "cmsgpack", vk_luaopen_cmsgpack);
 
     // What Redis 7.0.15 leaves out of the base library: file access, print, and the
     // environment functions that could reach past the sandbox.
@@ -829,6 +832,7 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     protect_library(L, globals, "redis");
     protect_library(L, globals, "cjson");
     protect_library(L, globals, "bit");
+    protect_library(L, globals, "cmsgpack");
     lua_newtable(L);  // the proxy
     int proxy = lua_gettop(L);
     lua_newtable(L);

@@ -93,6 +93,18 @@ CONVERSIONS = [
     ev("return cjson.encode(1e20)"), ev("return cjson.encode({[1]=1, [3]=3})"), ev("return cjson.encode('a/b\"c')"),
     ev("return type(cjson.null)"), ev("return bit.band(0xff, 0x0f)"), ev("return bit.tohex(255)"),
     ev("return {bit.lshift(1, 4), bit.bxor(5, 3), bit.bnot(0), bit.arshift(-256, 4)}"),
+    ev("return cmsgpack.pack(1, -1, 127, 128, 200, -32, -33, -200, 70000, -70000, 2^40, -2^40, 2^63, 1.5, 0.1, 3.4e38)"),
+    ev("return cmsgpack.pack('abc', string.rep('x', 40), string.rep('y', 300), string.rep('z', 70000))"),
+    ev("return cmsgpack.pack({1, 2}, {a=1}, {}, true, false, nil, {[1]=1, [3]=3}, {1, {2, {3, {4}}}})"),
+    ev("local t = {} for i = 1, 20 do t = {t} end return cmsgpack.pack(t)"),
+    ev("local t = {} for i = 1, 40 do t[i] = i end return cmsgpack.pack(t)"),
+    ev("return cmsgpack.unpack(cmsgpack.pack({1, 2, {a='b'}}))"),
+    ev("return {cmsgpack.unpack(cmsgpack.pack(1, 'two', {3}, -4.5, 2^40, true))}"),
+    ev("return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 0)}"),
+    ev("return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 3)}"),
+    ev("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 0)}"), ev("return {cmsgpack.unpack('')}"),
+    ev("local j = cmsgpack.unpack(cmsgpack.pack({job='x', attempts=3, data={1, 2}})) "
+       "return {j.job, j.attempts, j.data[2]}"),
     ev("return string.format('%d-%s', 5, 'x')"), ev("return table.concat({'a','b'}, ',')"), ev("return math.floor(2.5)"),
 ]
 
@@ -117,6 +129,9 @@ ERRORS = [
     ev("#!lua\nreturn 1 +"),
     # The sandbox.
     ev("return cjson.decode('[1,')"), ev("return cjson.encode(function() end)"), ev("cjson.x = 1"),
+    ev("return cmsgpack.pack()"), ev("return cmsgpack.unpack('\\205\\1')"), ev("return cmsgpack.unpack('\\193')"),
+    ev("return cmsgpack.unpack_one('abc', 5)"), ev("return cmsgpack.unpack_one('abc', -1)"),
+    ev("return cmsgpack.unpack()"), ev("cmsgpack.pack = nil"),
     ev("a = 1"), ev("return b"), ev("return loadfile"), ev("return dofile"), ev("return print"), ev("return os"),
     ev("return io"), ev("return require"), ev("return debug"), ev("redis = 1"), ev("string.x = 1"), ev("redis.call = 1"),
     ev("math.random = nil"), ev("return _G.x"), ev("return rawget(_G, 'x')"), ev("_G.y = 1"),
