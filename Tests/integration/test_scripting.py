@@ -12,7 +12,7 @@ import pytest
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
-from support.resp import Conn, Error
+from support.resp import Conn, Error, encode
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -132,6 +132,10 @@ ERRORS = [
     ev("return cmsgpack.pack()"), ev("return cmsgpack.unpack('\\205\\1')"), ev("return cmsgpack.unpack('\\193')"),
     ev("return cmsgpack.unpack_one('abc', 5)"), ev("return cmsgpack.unpack_one('abc', -1)"),
     ev("return cmsgpack.unpack()"), ev("cmsgpack.pack = nil"),
+    # Self-referencing values: bounded by cjson's and cmsgpack's depth limits. (Returning one,
+    # bounded by the Lua stack, nests replies deeper than this client reads.)
+    ev("local t = {} t.x = t return cmsgpack.pack(t)"), ev("local t = {} t[1] = t return cjson.encode(t)"),
+    ev("local function f() return f() + 1 end return f()"),
     ev("a = 1"), ev("return b"), ev("return loadfile"), ev("return dofile"), ev("return print"), ev("return os"),
     ev("return io"), ev("return require"), ev("return debug"), ev("redis = 1"), ev("string.x = 1"), ev("redis.call = 1"),
     ev("math.random = nil"), ev("return _G.x"), ev("return rawget(_G, 'x')"), ev("_G.y = 1"),
@@ -318,3 +322,17 @@ def test_script_writes_on_a_replica_are_refused_as_redis(master, nodes):
                 ev("return redis.call('get', KEYS[1])", "k"), ("EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"),
                 ev("#!lua\nreturn 1"), ev("#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])", "k")]
     same(replicas, *commands)
+
+
+def test_returning_a_table_that_contains_itself(server):
+    """Its reply nests until the Lua stack runs out and ends with Redis's error, as in
+    redis-server (read raw: too deep for the test client's parser); the server lives on."""
+    c = server.conn()
+    c.send_raw(encode("EVAL", "local t = {} t[1] = t return t", "0"))
+    data = b""
+    while not data.endswith(b"-ERR reached lua stack limit\r\n"):
+        chunk = c.sock.recv(65536)
+        assert chunk, data[-200:]
+        data += chunk
+    assert data.startswith(b"*1\r\n*1\r\n") and data.count(b"*1\r\n") > 1000
+    assert c.cmd("PING") == "PONG"
