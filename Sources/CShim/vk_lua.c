@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 int vk_luaopen_cmsgpack(lua_State *L);  // vk_cmsgpack.c
+int vk_luaopen_struct(lua_State *L);    // vk_struct.c
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -763,11 +764,12 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     load_library(L, LUA_STRLIBNAME, luaopen_string);
     load_library(L, LUA_MATHLIBNAME, luaopen_math);
     load_library(L, LUA_DBLIBNAME, luaopen_debug);
-    // Debian's lua-cjson and lua-bitop: the upstream libraries Redis vendors; cmsgpack,
-    // which Debian lacks, is this project's (vk_cmsgpack.c). struct is not loaded yet.
+    // Debian's lua-cjson and lua-bitop: the upstream libraries Redis vendors; cmsgpack and
+    // struct, which Debian lacks, are this project's (vk_cmsgpack.c, vk_struct.c).
     load_module(L, "cjson", luaopen_cjson);
     load_module(L, "bit", luaopen_bit);
     load_module(L, "cmsgpack", vk_luaopen_cmsgpack);
+    load_module(L, "struct", vk_luaopen_struct);
 
     // What Redis 7.0.15 leaves out of the base library: file access, print, and the
     // environment functions that could reach past the sandbox.
@@ -833,6 +835,7 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     protect_library(L, globals, "cjson");
     protect_library(L, globals, "bit");
     protect_library(L, globals, "cmsgpack");
+    protect_library(L, globals, "struct");
     lua_newtable(L);  // the proxy
     int proxy = lua_gettop(L);
     lua_newtable(L);

@@ -105,6 +105,18 @@ CONVERSIONS = [
     ev("return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2, 0)}"), ev("return {cmsgpack.unpack('')}"),
     ev("local j = cmsgpack.unpack(cmsgpack.pack({job='x', attempts=3, data={1, 2}})) "
        "return {j.job, j.attempts, j.data[2]}"),
+    ev("return struct.pack('>I2', 258)"), ev("return struct.pack('<i4', -2)"),
+    ev("return struct.pack('bBhHlLT', -1, 255, -2, 65535, -3, 7, 9)"), ev("return struct.pack('>d', 1.5)"),
+    ev("return struct.pack('f', 0.5)"), ev("return struct.pack('s', 'ab')"), ev("return struct.pack('c3', 'abcdef')"),
+    ev("return struct.pack('c0', 'abcdef')"), ev("return struct.pack('xBx', 1)"), ev("return struct.pack('i17', 1)"),
+    ev("return struct.pack('!4bi', 1, 2)"), ev("return struct.pack('>I3', -1)"), ev("return struct.pack('c', 'xyz')"),
+    ev("return struct.pack('<I8', 2^53)"), ev("return struct.pack('I', 1.7)"), ev("return struct.pack('i9', -1)"),
+    ev("return struct.pack('>!2 h b', 1, 2)"), ev("return {struct.unpack('>I2', '\\1\\2')}"),
+    ev("return {struct.unpack('bB', '\\255\\255')}"), ev("return {struct.unpack('s', 'ab\\0cd')}"),
+    ev("return {struct.unpack('Bc0', '\\3abcd')}"), ev("return {struct.unpack('<d', struct.pack('<d', 2.25))}"),
+    ev("return {struct.unpack('i', struct.pack('i', 5), 1)}"), ev("return {struct.unpack('>i3', '\\255\\255\\254')}"),
+    ev("return {struct.unpack('>I9', '\\1\\2\\3\\4\\5\\6\\7\\8\\9')}"), ev("return struct.size('>I2bd')"),
+    ev("return struct.size('!8bd')"),
     ev("return string.format('%d-%s', 5, 'x')"), ev("return table.concat({'a','b'}, ',')"), ev("return math.floor(2.5)"),
 ]
 
@@ -136,6 +148,11 @@ ERRORS = [
     # bounded by the Lua stack, nests replies deeper than this client reads.)
     ev("local t = {} t.x = t return cmsgpack.pack(t)"), ev("local t = {} t[1] = t return cjson.encode(t)"),
     ev("local function f() return f() + 1 end return f()"),
+    ev("return struct.size('s')"), ev("return struct.size('c0')"), ev("return struct.pack('q', 1)"),
+    ev("return struct.pack('B')"), ev("return struct.pack('i33', 1)"), ev("return struct.pack('!3i', 1)"),
+    ev("return struct.pack('c10', 'ab')"), ev("return {struct.unpack('>I4', '\\1\\2')}"),
+    ev("return {struct.unpack('s', 'ab')}"), ev("return {struct.unpack('i', 'abcd', 2)}"),
+    ev("return {struct.unpack('c0', 'abc')}"), ev("struct.pack = nil"),
     ev("a = 1"), ev("return b"), ev("return loadfile"), ev("return dofile"), ev("return print"), ev("return os"),
     ev("return io"), ev("return require"), ev("return debug"), ev("redis = 1"), ev("string.x = 1"), ev("redis.call = 1"),
     ev("math.random = nil"), ev("return _G.x"), ev("return rawget(_G, 'x')"), ev("_G.y = 1"),
