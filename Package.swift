@@ -26,8 +26,12 @@ let package = Package(
         .library(name: "Shards", targets: ["Shards"]),
     ],
     targets: [
-        // epoll, accept4, eventfd, the jemalloc and sanitizer probes: what Glibc's module lacks.
-        .target(name: "CShim", linkerSettings: allocator + [.linkedLibrary("dl")]),
+        // epoll, accept4, eventfd, the jemalloc and sanitizer probes: what Glibc's module lacks;
+        // the Lua 5.1 interpreter scripts run in (vk_lua.c) with the cjson and bit libraries
+        // Redis loads, and libcrypto's SHA1.
+        .target(name: "CShim", linkerSettings: allocator + [.linkedLibrary("dl"), .linkedLibrary("lua5.1"),
+                                                            .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
+                                                            .linkedLibrary("crypto")]),
         .target(name: "RESP", swiftSettings: fast),
         // Value types (listpack, stream...): data structures and their RDB encodings, no keyspace.
         .target(name: "Values", dependencies: ["CShim", "RESP"], swiftSettings: fast),

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing ValKeyper needs, skipping what is already there.
-#   scripts/setup.sh          build dependencies (jemalloc)
+#   scripts/setup.sh          build dependencies (jemalloc, Lua 5.1 and its cjson and bit libraries for scripting, OpenSSL's libcrypto for SHA1)
 #   scripts/setup.sh --test   also the test peers: redis-server, redis-cli, redis-benchmark, redis-py, pytest
 set -euo pipefail
 
-packages=(libjemalloc-dev)
+packages=(libjemalloc-dev liblua5.1-0-dev lua-cjson-dev lua-bitop-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(redis-server redis-tools)
 fi

@@ -45,8 +45,8 @@ struct KeySpec: Sendable {
     }
 
     /// A key specification whose keys are counted by an argument (find_keys "keynum").
-    init(_ flags: [String], index: Int, keyCountAt: Int, firstKeyAt: Int, keyStep: Int = 1) {
-        self.init(flags, index: index, keyStep: keyStep)
+    init(_ flags: [String], index: Int, keyCountAt: Int, firstKeyAt: Int, keyStep: Int = 1, notes: String? = nil) {
+        self.init(flags, index: index, keyStep: keyStep, notes: notes)
         self.keyCountAt = keyCountAt
         self.firstKeyAt = firstKeyAt
     }

@@ -83,6 +83,8 @@ struct CommandFlags: OptionSet, Sendable {
     static let allowBusy = CommandFlags(rawValue: 1 << 11)
     static let movableKeys = CommandFlags(rawValue: 1 << 12)
     static let pubsub = CommandFlags(rawValue: 1 << 16)
+    static let skipMonitor = CommandFlags(rawValue: 1 << 17)
+    static let noMandatoryKeys = CommandFlags(rawValue: 1 << 18)
     static let skipSlowlog = CommandFlags(rawValue: 1 << 13)
     static let noAsyncLoading = CommandFlags(rawValue: 1 << 14)
     /// Allowed only as a config says (Redis's CMD_PROTECTED: DEBUG and enable-debug-command);
@@ -97,6 +99,7 @@ struct CommandFlags: OptionSet, Sendable {
         (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"), (.noAsyncLoading, "no_async_loading"),
         (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
         (.movableKeys, "movablekeys"),
+        (.skipMonitor, "skip_monitor"), (.noMandatoryKeys, "no_mandatory_keys"),
     ]
 }
 
@@ -261,6 +264,7 @@ final class CommandTable: Sendable {
         HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, PubSubCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, GeoCommands.specs, SortCommands.specs, ServerCommands.specs, [Lolwut.spec], [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
+        ScriptCommands.specs,
     ]
 
     static let shared: CommandTable = {

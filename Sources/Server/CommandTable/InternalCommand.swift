@@ -19,6 +19,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case geoOnShard, geoOut
     case sortHere, sortInOperation, sortGather, sortFetch, sortStore
     case migrateDump, migrateDelete
+    case evalHere
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -70,6 +71,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .sortStore: "__sort_store"
         case .migrateDump: "__migrate_dump"
         case .migrateDelete: "__migrate_del"
+        case .evalHere: "__eval"
         }
     }
 }

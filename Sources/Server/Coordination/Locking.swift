@@ -333,7 +333,8 @@ extension Worker {
         inlinePartScratch.clear()
         op.withArguments(of: part) { args in
             CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
-                                                                 clientID: op.clientID, sink: sink, origin: index),
+                                                                 clientID: op.clientID, sink: sink, origin: index,
+                                                                 worker: self),
                              args, &inlinePartScratch, tag: op.propagationTag)
         }
         op.record(part: p, reply: inlinePartScratch.readable)

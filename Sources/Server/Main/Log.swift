@@ -28,6 +28,7 @@ enum Log {
     static func notice(_ text: String) { write(.notice, "*", text) }
     static func warning(_ text: String) { write(.warning, "#", text) }
     static func verbose(_ text: String) { write(.verbose, "-", text) }
+    static func debug(_ text: String) { write(.debug, ".", text) }
 
     private static func write(_ l: Level, _ mark: String, _ text: String) {
         guard l.rawValue >= level.rawValue else { return }

@@ -55,6 +55,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var lockFloorHeld = false
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
+    /// This worker's Lua interpreter, created by its first script (Scripting/ScriptEngine.swift).
+    var scripting: ScriptEngine?
     var nextPropagationTag: UInt64 = 0
     /// Worker 0 only: the connection to the master while this server is a replica.
     var masterLink: MasterLink?

@@ -1,0 +1,55 @@
+// The Lua 5.1 interpreter scripts run in (EVAL and friends), set up as Redis 7.0 sets up
+// its own: the sandbox, the redis.* library, the conversions between Lua values and RESP.
+// Everything that touches the Lua stack lives in vk_lua.c: Lua reports errors by longjmp,
+// which must never cross Swift frames, so Swift only calls these functions and answers
+// the command hook. lua.h stays out of this header (Swift targets need no include path).
+#ifndef VALKEYPER_LUA_H
+#define VALKEYPER_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lua_State vk_lua;
+
+// A growable byte buffer the C side writes replies into; Swift copies them out.
+typedef struct vk_buf {
+    char *data;
+    size_t len, cap;
+} vk_buf;
+void vk_buf_free(vk_buf *b);
+
+// redis.call/pcall: runs `argv` as a command of the script in progress (its context, the
+// RESP version chosen by redis.setresp). Returns 0 with the reply's RESP bytes in
+// *reply/*reply_len (valid until the next call), or 1 with an error text in them (Redis's
+// "-CODE msg", or a bare message that gets "ERR " in front).
+typedef int (*vk_lua_command_hook)(void *context, int resp, int argc, const char *const *argv, const size_t *lens,
+                                   const char **reply, size_t *reply_len);
+// redis.log: level 0..3 (debug, verbose, notice, warning), the joined message.
+typedef void (*vk_lua_log_hook)(int level, const char *message, size_t len);
+
+// A new interpreter with Redis's libraries, redis.* and the global protection.
+vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const char *redis_version, int version_num);
+void vk_lua_destroy(vk_lua *L);
+
+// Compiles `body` (chunk "@user_script") and keeps it in the registry under `name`
+// ("f_<sha>"). Returns 0, or -1 with Lua's message in `error`.
+int vk_lua_define(vk_lua *L, const char *name, const char *body, size_t len, vk_buf *error);
+
+// Runs the function `name` with KEYS and ARGV; its return value (or its error, as Redis
+// words it, naming `sha`) goes to `out` as RESP for a client speaking `client_resp`.
+// Returns 0 on success, -1 when `out` holds an error reply.
+int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
+               int nkeys, const char *const *keys, const size_t *key_lens,
+               int nargs, const char *const *args, const size_t *arg_lens,
+               int client_resp, vk_buf *out);
+
+// Whether the running script's writes reach replicas (redis.set_repl: REPL_REPLICA set).
+int vk_lua_replicates(void);
+
+// Lua's memory use in bytes (INFO's used_memory_lua).
+size_t vk_lua_memory(vk_lua *L);
+
+// SHA1 of `data` as 40 lowercase hex digits and a NUL, into `hex` (libcrypto).
+void vk_sha1hex(const void *data, size_t len, char hex[41]);
+
+#endif

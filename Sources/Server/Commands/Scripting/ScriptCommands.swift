@@ -1,0 +1,235 @@
+import RESP
+import Shards
+
+/// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+///
+/// A script runs in one go on the thread that owns its keys' shard, in that worker's
+/// interpreter (ScriptEngine): on the client's own worker inline, or sent whole to the
+/// owner as one request (`__eval`), as EXEC's single-owner path sends a transaction
+/// (TransactionOnOwner.swift): one hop there and back, no locks, waiting like a single
+/// command while a granted lock may hold one of its keys. Nothing else runs on that thread
+/// meanwhile, which is all the atomicity one shard needs.
+///
+/// Step 1 (see docs/ARCHITECTURE.md, Scripting): declared keys on several shards answer
+/// CROSSSLOT, and redis.call on a key of another shard answers an error, until scripts
+/// spanning shards run under the sequencer's locks.
+enum ScriptCommands {
+    static let specs: [CommandSpec] = [
+        evalRow("eval", readOnly: false, since: "2.6.0", first: .string("script")),
+        evalRow("evalsha", readOnly: false, since: "2.6.0", first: .string("sha1")),
+        evalRow("eval_ro", readOnly: true, since: "7.0.0", first: .string("script")),
+        evalRow("evalsha_ro", readOnly: true, since: "7.0.0", first: .string("sha1")),
+        CommandSpec(part: .evalHere, arity: -4, keys: (1, -1, 1), group: "scripting",
+                    run: .keyed(evalHere, split: nil, crossShard: nil)),
+        CommandSpec("script", arity: -2, group: "scripting", summary: "Manage the server's cache of Lua scripts.",
+                    run: .container, subcommands: [
+                        CommandSpec("script|load", arity: 3, flags: [.noscript, .stale], group: "scripting",
+                                    summary: "Compile a script and keep it in the cache; answers its SHA1.",
+                                    run: .client(scriptLoad))
+                            .described(since: "2.6.0", acl: [.slow, .scripting],
+                                       tips: ["request_policy:all_nodes", "response_policy:all_succeeded"],
+                                       arguments: [.string("script")]),
+                        CommandSpec("script|exists", arity: -3, flags: [.noscript], group: "scripting",
+                                    summary: "For each SHA1 given, whether the cache holds that script.",
+                                    run: .client(scriptExists))
+                            .described(since: "2.6.0", acl: [.slow, .scripting],
+                                       tips: ["request_policy:all_shards", "response_policy:agg_logical_and"],
+                                       arguments: [.string("sha1").multiple]),
+                        CommandSpec("script|flush", arity: -2, flags: [.noscript], group: "scripting",
+                                    summary: "Empty the script cache (every worker's interpreter starts afresh).",
+                                    run: .client(scriptFlush))
+                            .described(since: "2.6.0", acl: [.slow, .scripting],
+                                       tips: ["request_policy:all_nodes", "response_policy:all_succeeded"],
+                                       arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
+                        CommandSpec("script|kill", arity: 2, flags: [.noscript, .allowBusy], group: "scripting",
+                                    summary: "Stop the script that is running, if it has not written.",
+                                    run: .client(scriptKill))
+                            .described(since: "2.6.0", acl: [.slow, .scripting],
+                                       tips: ["request_policy:all_shards", "response_policy:one_succeeded"]),
+                        CommandSpec("script|help", arity: 2, flags: [.loading, .stale], group: "scripting",
+                                    summary: "List the SCRIPT subcommands.", run: .client(scriptHelp))
+                            .described(since: "5.0.0", acl: [.slow, .scripting]),
+                    ])
+            .described(since: "2.6.0", acl: [.slow]),
+    ]
+
+    private static func evalRow(_ name: String, readOnly: Bool, since: String, first: CommandArgument) -> CommandSpec {
+        var flags: CommandFlags = [.noscript, .stale, .skipMonitor, .noMandatoryKeys, .movableKeys]
+        if readOnly { flags.insert(.readonly) }
+        let notes = name.hasPrefix("evalsha") ? nil
+            : readOnly ? "We cannot tell how the keys will be used so we assume the worst, RO and ACCESS"
+            : "We cannot tell how the keys will be used so we assume the worst, RW and UPDATE"
+        let keyFlags = readOnly ? ["RO", "access"] : ["RW", "access", "update"]
+        let summary = readOnly ? "Run a Lua script that may only read." : "Run a Lua script on the server."
+        return CommandSpec(name, arity: -3, flags: flags, group: "scripting",
+                           summary: name.hasPrefix("evalsha") ? summary.replacingOccurrences(of: "Run a", with: "Run a cached")
+                               : summary,
+                           run: .client(eval))
+            .described(since: since, acl: [.slow, .scripting],
+                       keySpecs: [KeySpec(keyFlags, index: 2, keyCountAt: 0, firstKeyAt: 1, notes: notes)],
+                       arguments: [first, .integer("numkeys"), .key("key").optional.multiple,
+                                   .string("arg").optional.multiple])
+    }
+
+    // MARK: EVAL and friends
+
+    /// Checks numkeys, finds the shard of the declared keys and runs the script there.
+    static func eval(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let numkeys = parseStrictInt(args[2]) else {
+            out.writeError(Errors.notInteger)
+            return
+        }
+        if numkeys > args.count - 3 {
+            out.writeError("ERR Number of keys can't be greater than number of args")
+            return
+        }
+        if numkeys < 0 {
+            out.writeError("ERR Number of keys can't be negative")
+            return
+        }
+        // A script without keys runs on this worker's shard (any shard would do).
+        var home = w.shard?.index ?? 0
+        if numkeys > 0 {
+            home = w.shardOf(args[3])
+            for i in 4..<(3 + numkeys) where w.shardOf(args[i]) != home {
+                out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+                return
+            }
+        }
+        let part = w.table.index(of: .evalHere)
+        if call.nesting != nil {
+            // Inside EXEC: one part on the home shard, under the transaction's locks.
+            let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
+            op.addPart(shard: home, command: part, spanIndices: (0..<args.count).map { op.store(args[$0]) })
+            w.start(op, client: c, call: &call, out: &out)
+            return
+        }
+        let owner = w.context.owner(ofShard: home)
+        if owner == w.index, let shard = w.shard {
+            if !shard.locks.isIdle || w.hasWaitingCommands,
+               w.mustWait(shard, command: part, args: args, origin: w.index, client: c.id) {
+                let ticket = c.takeTicket()
+                w.wait(command: part, db: c.db, resp: c.resp, args: args,
+                       sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: w.index)
+                return
+            }
+            evalHere(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id, worker: w), args, &out)
+        } else {
+            let ticket = c.takeTicket(quick: true)
+            w.batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args,
+                                          sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
+        }
+    }
+
+    /// The owner's side: finds or compiles the script in this worker's interpreter and runs
+    /// it. Arguments are EVAL's own (argument 0 says which of the four commands it is).
+    private static func evalHere(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let w = ctx.worker, let engine = ScriptEngine.of(w), let numkeys = parseStrictInt(args[2]) else {
+            out.writeError("ERR internal script request malformed")
+            return
+        }
+        let name = args[0]
+        let bySHA = name.count >= 7 && (name[4] | 0x20) == UInt8(ascii: "s")  // evalsha, evalsha_ro
+        let readOnly = name.count == 7 + (bySHA ? 3 : 0)  // eval_ro, evalsha_ro
+        let script: ScriptEngine.Compiled
+        let sha: String
+        if bySHA {
+            guard args[1].count == 40 else {
+                out.writeError("NOSCRIPT No matching script. Please use EVAL.")
+                return
+            }
+            sha = String(decoding: args[1].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            if let known = engine.compiled(sha) {
+                script = known
+            } else {
+                guard let body = ScriptCache.shared.body(of: sha) else {
+                    out.writeError("NOSCRIPT No matching script. Please use EVAL.")
+                    return
+                }
+                guard let compiled = body.withUnsafeBytes({ compile(engine, sha: sha, body: $0, &out) }) else { return }
+                script = compiled
+            }
+        } else {
+            sha = scriptSHA(args[1])
+            if let known = engine.compiled(sha) {
+                script = known
+            } else {
+                guard let compiled = compile(engine, sha: sha, body: args[1], &out) else { return }
+                ScriptCache.shared.add(sha: sha, body: Array(args[1]))
+                script = compiled
+            }
+        }
+        engine.execute(script, sha: sha, readOnlyCommand: readOnly, ctx: ctx, args: args, numkeys: numkeys, &out)
+    }
+
+    private static func compile(_ engine: ScriptEngine, sha: String, body: UnsafeRawBufferPointer,
+                                _ out: inout ByteBuffer) -> ScriptEngine.Compiled? {
+        switch engine.compile(sha: sha, body: body) {
+        case .success(let script): return script
+        case .failure(let error):
+            out.writeError(string: error.text)
+            return nil
+        }
+    }
+
+    // MARK: SCRIPT
+
+    /// Compiles the script in this worker's interpreter (for its errors) and caches it for all.
+    private static func scriptLoad(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                   _ out: inout ByteBuffer) {
+        guard let engine = ScriptEngine.of(w) else {
+            out.writeError("ERR Lua interpreter unavailable")
+            return
+        }
+        let sha = scriptSHA(args[2])
+        guard compile(engine, sha: sha, body: args[2], &out) != nil else { return }
+        ScriptCache.shared.add(sha: sha, body: Array(args[2]))
+        out.writeBulk(string: sha)
+    }
+
+    private static func scriptExists(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                     _ out: inout ByteBuffer) {
+        out.writeArrayHeader(args.count - 2)
+        for i in 2..<args.count {
+            let sha = String(decoding: args[i].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+            out.writeInteger(ScriptCache.shared.contains(sha) ? 1 : 0)
+        }
+    }
+
+    private static func scriptFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                    _ out: inout ByteBuffer) {
+        guard args.count == 2 || (args.count == 3 && (argIs(args[2], "sync") || argIs(args[2], "async"))) else {
+            out.writeError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+            return
+        }
+        ScriptCache.shared.flush()
+        out.writeOK()
+    }
+
+    /// Scripts cannot run long yet (no busy-reply-threshold): none is ever running when
+    /// this command is read.
+    private static func scriptKill(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                   _ out: inout ByteBuffer) {
+        out.writeError("NOTBUSY No scripts in execution right now.")
+    }
+
+    private static func scriptHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
+                                   _ out: inout ByteBuffer) {
+        writeHelp("SCRIPT", [
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+        ], &out)
+    }
+}

@@ -1,0 +1,218 @@
+import CShim
+import RESP
+import Shards
+
+/// One worker's Lua interpreter (vk_lua.c: Redis 7.0's sandbox and redis.* library) and
+/// the scripts it has compiled. Created by the worker's first script and touched only on
+/// its thread, so it needs no lock; a SCRIPT FLUSH anywhere makes the next script on this
+/// worker start a fresh one (ScriptCache.generation).
+final class ScriptEngine {
+    /// What a script's shebang line says (`#!lua flags=no-writes,...`).
+    struct Flags: OptionSet {
+        let rawValue: UInt8
+        /// No shebang: Redis's compatibility mode (anything goes).
+        static let compatible = Flags(rawValue: 1)
+        static let noWrites = Flags(rawValue: 2)
+        static let allowOOM = Flags(rawValue: 4)
+        static let allowStale = Flags(rawValue: 8)
+        static let noCluster = Flags(rawValue: 16)
+        static let allowCrossSlotKeys = Flags(rawValue: 32)
+
+        static let names: [(String, Flags)] = [("no-writes", .noWrites), ("allow-oom", .allowOOM),
+                                               ("allow-stale", .allowStale), ("no-cluster", .noCluster),
+                                               ("allow-cross-slot-keys", .allowCrossSlotKeys)]
+    }
+
+    struct Compiled {
+        let flags: Flags
+        /// "f_<sha>" as a C string: the function's name in the interpreter's registry.
+        let name: [CChar]
+    }
+
+    let lua: OpaquePointer
+    let generation: Int
+    private var scripts: [String: Compiled] = [:]
+    /// What redis.call needs while a script runs (reused: no allocation per script).
+    let run: ScriptRun
+    private var reply = vk_buf()
+    private var pointers = ScriptArgumentVector()
+
+    private init?(worker: Worker, generation: Int) {
+        guard let lua = vk_lua_create(scriptCommandHook, scriptLogHook, ServerInfo.redisVersion, Self.versionNumber)
+        else { return nil }
+        self.lua = lua
+        self.generation = generation
+        run = ScriptRun(worker: worker)
+    }
+
+    deinit {
+        vk_lua_destroy(lua)
+        vk_buf_free(&reply)
+    }
+
+    /// REDIS_VERSION_NUM: 0x00MMmmpp of ServerInfo.redisVersion.
+    static let versionNumber: Int32 = {
+        let parts = ServerInfo.redisVersion.split(separator: ".").map { Int32($0) ?? 0 }
+        return parts.prefix(3).reduce(0) { $0 << 8 | $1 }
+    }()
+
+    /// The worker's interpreter: created on first use, replaced after a SCRIPT FLUSH.
+    static func of(_ w: Worker) -> ScriptEngine? {
+        let generation = ScriptCache.shared.generation
+        if let engine = w.scripting, engine.generation == generation { return engine }
+        w.scripting = nil  // the old interpreter closes before the new one opens
+        w.scripting = ScriptEngine(worker: w, generation: generation)
+        return w.scripting
+    }
+
+    // MARK: Compiling
+
+    /// The script `sha` if this interpreter has compiled it.
+    func compiled(_ sha: String) -> Compiled? { scripts[sha] }
+
+    /// evalExtractShebangFlags: the flags of a `#!` first line and its length (the line
+    /// feed stays, so line numbers in errors are the user's), or Redis's error.
+    static func shebang(_ body: UnsafeRawBufferPointer) -> Result<(Flags, Int), ScriptError> {
+        guard body.count >= 2, body[0] == UInt8(ascii: "#"), body[1] == UInt8(ascii: "!") else {
+            return .success((.compatible, 0))
+        }
+        guard let end = body.firstIndex(of: UInt8(ascii: "\n")) else { return .failure(.init("ERR Invalid script shebang")) }
+        let line = String(decoding: body[0..<end], as: UTF8.self)
+        let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+        guard let engine = parts.first else { return .failure(.init("ERR Invalid engine in script shebang")) }
+        guard engine == "#!lua" else { return .failure(.init("ERR Unexpected engine in script shebang: \(engine)")) }
+        var flags: Flags = []
+        for part in parts.dropFirst() {
+            guard part.hasPrefix("flags=") else { return .failure(.init("ERR Unknown lua shebang option: \(part)")) }
+            for name in part.dropFirst(6).split(separator: ",", omittingEmptySubsequences: false) {
+                guard let flag = Flags.names.first(where: { $0.0 == name })?.1 else {
+                    return .failure(.init("ERR Unexpected flag in script shebang: \(name)"))
+                }
+                flags.insert(flag)
+            }
+        }
+        return .success((flags, end))
+    }
+
+    /// The compiled script `sha`, compiling `body` if this interpreter has not yet.
+    func compile(sha: String, body: UnsafeRawBufferPointer) -> Result<Compiled, ScriptError> {
+        if let known = scripts[sha] { return .success(known) }
+        let flags: Flags
+        let skip: Int
+        switch Self.shebang(body) {
+        case .failure(let error): return .failure(error)
+        case .success(let parsed): (flags, skip) = parsed
+        }
+        let name = Array("f_\(sha)".utf8CString)
+        var error = vk_buf()
+        defer { vk_buf_free(&error) }
+        let status = name.withUnsafeBufferPointer { n in
+            vk_lua_define(lua, n.baseAddress, body.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) + skip },
+                          body.count - skip, &error)
+        }
+        guard status == 0 else {
+            let message = error.data.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: error.len), as: UTF8.self) } ?? ""
+            return .failure(.init("ERR Error compiling script (new function): \(message)"))
+        }
+        let script = Compiled(flags: flags, name: name)
+        scripts[sha] = script
+        return .success(script)
+    }
+
+    // MARK: Running
+
+    /// Runs a compiled script on this worker's shard (`ctx`), answering into `out`. Its
+    /// writes form one replication group (MULTI/EXEC to replicas when there are several).
+    func execute(_ script: Compiled, sha: String, readOnlyCommand: Bool, ctx: ShardContext, args: Arguments,
+                 numkeys: Int, _ out: inout ByteBuffer) {
+        if !script.flags.contains(.compatible) && !script.flags.contains(.noWrites) {
+            // A shebang script without no-writes is a write command for processCommand's
+            // refusals (Redis 7.0's evalGetCommandFlags), and *_RO may not run it.
+            if let refusal = run.commandWriteRefusal() {
+                out.writeError(string: refusal)
+                return
+            }
+            if readOnlyCommand {
+                out.writeError("ERR Can not execute a script with write flag using *_ro command.")
+                return
+            }
+        }
+        let w = run.worker
+        let tag = w.propagation != nil ? w.newPropagationTag() : 0
+        run.begin(ctx: ctx, readOnly: readOnlyCommand || script.flags.contains(.noWrites), tag: tag)
+        pointers.set(args, from: 3, count: args.count - 3)
+        let context = Unmanaged.passUnretained(run).toOpaque()
+        reply.len = 0
+        let keys = pointers.pointers
+        let lens = pointers.lengths
+        _ = script.name.withUnsafeBufferPointer { name in
+            sha.withCString { shaText in
+                vk_lua_run(lua, name.baseAddress, shaText, context,
+                           Int32(numkeys), keys, lens,
+                           Int32(args.count - 3 - numkeys), keys + numkeys, lens + numkeys,
+                           Int32(ctx.resp.rawValue), &reply)
+            }
+        }
+        run.end()
+        if tag != 0 { w.propagation?.complete(tag: tag) }
+        if let data = reply.data { out.append(UnsafeRawBufferPointer(start: data, count: reply.len)) }
+    }
+}
+
+/// A script-level error reply ("ERR ..." or "NOSCRIPT ..."), as text.
+struct ScriptError: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
+}
+
+/// C pointer and length arrays for a script's KEYS and ARGV, grown as needed.
+struct ScriptArgumentVector {
+    private(set) var pointers: UnsafeMutablePointer<UnsafePointer<CChar>?>
+    private(set) var lengths: UnsafeMutablePointer<Int>
+    private var capacity = 16
+
+    init() {
+        pointers = .allocate(capacity: capacity)
+        lengths = .allocate(capacity: capacity)
+    }
+
+    mutating func set(_ args: Arguments, from first: Int, count: Int) {
+        if count > capacity {
+            pointers.deallocate()
+            lengths.deallocate()
+            capacity = max(count, capacity * 2)
+            pointers = .allocate(capacity: capacity)
+            lengths = .allocate(capacity: capacity)
+        }
+        for i in 0..<count {
+            let a = args[first + i]
+            pointers[i] = a.baseAddress?.assumingMemoryBound(to: CChar.self) ?? emptyCString
+            lengths[i] = a.count
+        }
+    }
+}
+
+/// A valid pointer for empty arguments (a zero-length span may have no base address).
+nonisolated(unsafe) private let emptyCString: UnsafePointer<CChar> = {
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+    p.pointee = 0
+    return UnsafePointer(p)
+}()
+
+/// redis.log: Redis's levels are Log's.
+private let scriptLogHook: vk_lua_log_hook = { level, message, length in
+    guard let message else { return }
+    let text = String(decoding: UnsafeRawBufferPointer(start: message, count: length), as: UTF8.self)
+    switch level {
+    case 0: Log.debug(text)
+    case 1: Log.verbose(text)
+    case 2: Log.notice(text)
+    default: Log.warning(text)
+    }
+}
+
+/// redis.call/pcall: the run in progress executes the command (ScriptRun.swift).
+private let scriptCommandHook: vk_lua_command_hook = { context, resp, argc, argv, lens, reply, replyLength in
+    let run = Unmanaged<ScriptRun>.fromOpaque(context!).takeUnretainedValue()
+    return run.call(resp: resp, argc: Int(argc), argv: argv!, lens: lens!, reply: reply!, replyLength: replyLength!)
+}

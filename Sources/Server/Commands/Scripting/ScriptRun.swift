@@ -1,0 +1,175 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CShim
+import RESP
+import Shards
+
+/// A script running on its shard's owner: what redis.call/pcall needs to run a command
+/// there. Commands go through the same table and handlers, and `CommandTable.run` (its
+/// replication record, tagged with the script's group), as EXEC's single-owner path; the
+/// reply bytes go back to vk_lua.c, which turns them into Lua values.
+///
+/// Step 1 runs a script on one shard: a command whose keys live on another shard answers
+/// an error (Redis Cluster's cross-slot wording) instead of reaching it.
+final class ScriptRun {
+    unowned let worker: Worker
+    private(set) var ctx: ShardContext?
+    private var readOnly = false
+    private var tag: UInt64 = 0
+    private var db = 0
+    /// The reply of the last command, read by the C side until the next call.
+    private var reply = ByteBuffer(capacity: 1024)
+    private var spans: UnsafeMutablePointer<ArgSpan>
+    private var spanCapacity = 16
+
+    init(worker: Worker) {
+        self.worker = worker
+        spans = .allocate(capacity: spanCapacity)
+    }
+
+    deinit { spans.deallocate() }
+
+    func begin(ctx: ShardContext, readOnly: Bool, tag: UInt64) {
+        self.ctx = ctx
+        self.readOnly = readOnly
+        self.tag = tag
+        db = ctx.db
+    }
+
+    func end() {
+        ctx = nil
+        reply.clear()
+    }
+
+    /// Runs one redis.call: 0 and the reply's bytes, or 1 and an error text (vk_lua.h).
+    func call(resp: Int32, argc: Int, argv: UnsafePointer<UnsafePointer<CChar>?>, lens: UnsafePointer<Int>,
+              reply out: UnsafeMutablePointer<UnsafePointer<CChar>?>, replyLength: UnsafeMutablePointer<Int>) -> Int32 {
+        guard let ctx else { return answer(error: "redis.call/pcall can only be called inside a script invocation", out, replyLength) }
+        if argc > spanCapacity {
+            spans.deallocate()
+            spanCapacity = max(argc, spanCapacity * 2)
+            spans = .allocate(capacity: spanCapacity)
+        }
+        // The arguments stay where Lua keeps them: spans are offsets from the first one.
+        let base = UnsafeRawPointer(argv[0]!)
+        for i in 0..<argc {
+            spans[i] = ArgSpan(offset: UnsafeRawPointer(argv[i]!) - base, count: lens[i])
+        }
+        let args = Arguments(base: base, spans: spans, count: argc)
+        let table = worker.table
+        reply.clear()
+        let index: UInt16
+        switch table.resolve(args) {
+        case .command(let i): index = i
+        case .wrongArity: return answer(error: "Wrong number of args calling Redis command from script", out, replyLength)
+        default: return answer(error: "Unknown Redis command called from script", out, replyLength)
+        }
+        let spec = table.specs[Int(index)]
+        if spec.flags.contains(.noscript) {
+            return answer(error: "This Redis command is not allowed from script", out, replyLength)
+        }
+        if spec.flags.contains(.write) {
+            if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
+            if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
+        }
+        let version: RESPVersion = resp == 3 ? .resp3 : .resp2
+        let route = table.routes[Int(index)]
+        switch route.kind {
+        case .keyed:
+            guard let handler = table.shardHandlers[Int(index)] else {
+                return answer(error: "This Redis command is not allowed from script", out, replyLength)
+            }
+            let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
+            var k = Int(route.firstKey)
+            while k > 0 && k <= last {
+                if worker.shardOf(args[k]) != ctx.shard.index {
+                    return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
+                }
+                k += max(1, Int(route.step))
+            }
+            let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
+            if vk_lua_replicates() != 0 {
+                CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
+            } else {
+                handler(commandContext, args, &reply)  // redis.set_repl without REPL_REPLICA: not recorded
+            }
+        case .client:
+            guard runHere(spec.name, args, version) else {
+                return answer(error: "This command is not supported from scripts on this server yet", out, replyLength)
+            }
+        case .container:
+            return answer(error: "Wrong number of args calling Redis command from script", out, replyLength)
+        }
+        TransactionCommands.countRun(worker, index, reply: reply.readable)
+        out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
+        replyLength.pointee = reply.count
+        return 0
+    }
+
+    /// scriptVerifyWriteCommandAllow: a write inside a script meets the refusals a write
+    /// command would (a read-only replica, a failed background save, too few replicas).
+    private func writeRefusal() -> String? {
+        if AdmissionRule.readOnlyReplica.isArmed(worker.context) { return "-" + AdmissionRule.readOnlyReplica.error }
+        if AdmissionRule.diskError.isArmed(worker.context) && worker.writesStoppedByDiskError() {
+            return "-" + AdmissionRule.diskError.error
+        }
+        if AdmissionRule.minReplicas.isArmed(worker.context) && !worker.enoughGoodReplicas() {
+            return "-" + AdmissionRule.minReplicas.error
+        }
+        return nil
+    }
+
+    /// processCommand's refusals of a write command, in its order (MISCONF, NOREPLICAS,
+    /// READONLY), for a script whose shebang lets it write.
+    func commandWriteRefusal() -> String? {
+        let context = worker.context
+        if AdmissionRule.diskError.isArmed(context) && worker.writesStoppedByDiskError() {
+            return AdmissionRule.diskError.error
+        }
+        if AdmissionRule.minReplicas.isArmed(context) && !worker.enoughGoodReplicas() { return AdmissionRule.minReplicas.error }
+        if AdmissionRule.readOnlyReplica.isArmed(context) { return AdmissionRule.readOnlyReplica.error }
+        return nil
+    }
+
+    /// The few connection and server commands scripts use that need no client: answered
+    /// here as their handlers would. False for the others (not yet supported in scripts).
+    private func runHere(_ name: String, _ args: Arguments, _ version: RESPVersion) -> Bool {
+        switch name {
+        case "ping":
+            if args.count == 1 { reply.append("+PONG\r\n") } else { reply.writeBulk(args[1]) }
+        case "echo":
+            reply.writeBulk(args[1])
+        case "select":
+            // The script's own database from here on (the client's stays), as in Redis.
+            guard let n = Int(String(decoding: args[1], as: UTF8.self)) else {
+                reply.writeError(Errors.notInteger)
+                return true
+            }
+            guard let shard = ctx?.shard, n >= 0, n < shard.databaseCount else {
+                reply.writeError("ERR DB index is out of range")
+                return true
+            }
+            db = n
+            reply.writeOK()
+        case "time":
+            var tv = timeval()
+            gettimeofday(&tv, nil)
+            reply.writeArrayHeader(2)
+            reply.writeBulkDecimal(Int(tv.tv_sec))
+            reply.writeBulkDecimal(Int(tv.tv_usec))
+        default:
+            return false
+        }
+        return true
+    }
+
+    private func answer(error text: String, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+                        _ length: UnsafeMutablePointer<Int>) -> Int32 {
+        reply.clear()
+        reply.append(string: text)
+        out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
+        length.pointee = reply.count
+        return 1
+    }
+}
