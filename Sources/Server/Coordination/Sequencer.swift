@@ -18,9 +18,11 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
 
     func run() {
         let master = ReplicationMaster(context: context)
+        let incrFD = context.aof.openedIncrFD.exchange(-1, ordering: .acquiring)
+        if incrFD >= 0 { master.aof = AOFWriter(fd: incrFD, state: context.aof) }
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
-            var timeout = pending ? 1 : master.timerMs
+            var timeout = pending ? 1 : Self.sooner(master.timerMs, master.aof?.timerMs ?? -1)
             if timeout != 0 {
                 // Workers signal the waker only while this thread says it sleeps (Waker).
                 context.sequencerWaker.willSleep()
@@ -65,10 +67,16 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 }
             }
             master.merge(below: bound)
+            master.aof?.flush(now: Clock.monotonicMilliseconds())
             master.tick(now: now, loop: &loop)
             for (worker, message) in master.outgoing { send(message, to: worker) }
             master.outgoing.removeAll()
         }
+    }
+
+    /// The shorter of two epoll timeouts (-1: none).
+    private static func sooner(_ a: Int32, _ b: Int32) -> Int32 {
+        a < 0 ? b : b < 0 ? a : min(a, b)
     }
 
     private func send(_ message: WorkerMessage, to worker: Int) {
