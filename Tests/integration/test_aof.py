@@ -343,3 +343,72 @@ def test_directory_written_here_loads_in_redis(make_server, make_redis, tmp_path
     r = make_redis(*AOF, data_dir=tmp_path)
     assert digest(r) == expected
     assert "DB loaded from append only file" in r.last_start_log()
+
+
+def wait_rewritten(conn, count):
+    wait_until(lambda: (lambda p: p["aof_rewrite_in_progress"] == "0" and int(p["aof_rewrites"]) >= count)(
+        info(conn, "persistence")), timeout=30, message="rewrite %d" % count)
+
+
+def test_bgrewriteaof_under_writes(make_server, make_redis, tmp_path):
+    """BGREWRITEAOF while clients write on both shards: a new RDB base from the snapshot, a
+    new incr file from the snapshot's point, the manifest swapped and the old files removed;
+    the directory then loads here and in redis-server with the same digest."""
+    s = make_server(*shards(2), *AOF, data_dir=tmp_path)
+    c = s.conn()
+    for i in range(0, 20000, 1000):
+        c.cmd("MSET", *[x for j in range(i, i + 1000) for x in ("k:%d" % j, "v%d" % j)])
+    c.cmd("HSET", "h", *[x for j in range(300) for x in ("f%d" % j, "x" * j)])
+    stop = threading.Event()
+
+    def writer(n):
+        w = s.conn()
+        i = 0
+        while not stop.is_set():
+            w.pipeline([("INCR", "counter:%d" % n), ("SET", "k:%d" % ((i * 7 + n) % 20000), "new%d" % i),
+                        ("RPUSH", "list:%d" % n, i)])
+            i += 1
+        w.close()
+
+    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(2)]
+    for t in threads:
+        t.start()
+    for round_ in (1, 2):
+        assert c.cmd("BGREWRITEAOF") == "Background append only file rewriting started"
+        wait_rewritten(c, round_)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    c.cmd("SET", "last", "1")
+    written(incr_path(tmp_path, 3), "SET", "last", "1")
+    expected = digest(s)
+    p = info(c, "persistence")
+    assert p["aof_last_bgrewrite_status"] == "ok" and p["aof_rewrites"] == "2"
+    assert sorted(os.listdir(aof_dir(tmp_path))) == [
+        "appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]
+    assert read(os.path.join(aof_dir(tmp_path), "appendonly.aof.manifest")) == \
+        b"file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.3.incr.aof seq 3 type i\n"
+    assert int(p["aof_base_size"]) == os.path.getsize(os.path.join(aof_dir(tmp_path), "appendonly.aof.3.base.rdb"))
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(tmp_path), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+    c.close()
+    s.kill()
+    s.start()
+    assert digest(s) == expected
+    assert s.shutdown() == 0
+    if REDIS_SERVER:
+        r = make_redis(*AOF, data_dir=tmp_path)
+        assert digest(r) == expected
+
+
+def test_bgrewriteaof_errors(make_server, tmp_path):
+    off = make_server()
+    assert str(off.cmd("BGREWRITEAOF")).startswith("ERR Can't execute an AOF background rewriting")
+    s = make_server(*AOF, data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("MULTI")
+    c.cmd("BGREWRITEAOF")
+    assert c.cmd("EXEC") == ["Background append only file rewriting scheduled"]
+    wait_rewritten(c, 1)

@@ -18,8 +18,9 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
 
     func run() {
         let master = ReplicationMaster(context: context)
-        let incrFD = context.aof.openedIncrFD.exchange(-1, ordering: .acquiring)
-        if incrFD >= 0 { master.aof = AOFWriter(fd: incrFD, state: context.aof) }
+        if let files = context.aof.opened.withLock({ f in defer { f = nil }; return f }) {
+            master.aof = AOFWriter(files: files, state: context.aof)
+        }
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
             var timeout = pending ? 1 : Self.sooner(master.timerMs, master.aof?.timerMs ?? -1)
@@ -64,6 +65,8 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .cancelWait(let clientID): master.cancelWait(clientID: clientID)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
+                case .aofRewriteEnded(let temp):
+                    if let aof = master.aof { aof.rewriteEnded(temp: temp) } else { context.aof.rewriteInProgress.store(false, ordering: .releasing) }
                 }
             }
             master.merge(below: bound)

@@ -410,6 +410,7 @@ extension Worker {
     /// as Redis's serverCron does.
     func checkSaveRules() {
         let state = context.persistence
+        startScheduledAOFRewrite()
         guard !state.saveInProgress.load(ordering: .relaxed) else { return }
         let now = Clock.unixMilliseconds() / 1000
         // A failed save is not retried at every tick: Redis waits a few seconds.
@@ -517,6 +518,10 @@ enum PersistenceCommands {
         CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
                     summary: "Starts writing a snapshot of every database to the dump file in the background.", run: .client(bgsave))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous], arguments: [.token("SCHEDULE").optional]),
+        CommandSpec("bgrewriteaof", arity: 1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
+                    summary: "Starts writing a new base of the append-only file in the background.",
+                    run: .client(AOFCommands.bgrewriteaof))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
                     summary: "When the dump file was last written successfully (Unix seconds).", run: .client(lastsave))
             .described(since: "1.0.0", acl: [.admin, .fast, .dangerous], tips: ["nondeterministic_output"]),

@@ -196,6 +196,10 @@ final class ReplicationMaster {
             streamDB = -1
         case .snapshot:
             let id = payload.loadUnaligned(as: UInt64.self)
+            if id & AOFWriter.rewritePointFlag != 0 {
+                aof?.rewritePointReached()
+                return
+            }
             ensureBacklog()
             snapshotOffsets[id] = stream.endOffset
             // The new replica's stream starts here, in a database it cannot know: the next

@@ -18,6 +18,8 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case offsetQuery(ReplicationMaster.OffsetQuery)
     /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.
     case killReplicas
+    /// BGREWRITEAOF wrote its new base to `temp` (nil: it failed).
+    case aofRewriteEnded(temp: String?)
 }
 
 /// What the sequencer needs to take over a replica's connection.

@@ -64,6 +64,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var masterStreamHold = MasterStreamHold.none
     /// Start-up with an AOF (worker 0): its commands being replayed before clients are served.
     var aofReplay: AOFReplay?
+    /// BGREWRITEAOFs this worker started (their snapshot points' ids).
+    var nextAOFRewrite: UInt64 = 0
 
     /// The chained operation this worker started last (MultiShardOperation: chains), and
     /// those whose turn to complete came while another was completing.

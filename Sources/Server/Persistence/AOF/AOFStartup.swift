@@ -149,7 +149,9 @@ enum AOFStartup {
         if changed, let error = AOFManifest.write(manifest, directory: directory, appendFilename: filename) {
             fail("Can't persist the AOF manifest: \(error)")
         }
-        workers[0].context.aof.openedIncrFD.store(fd, ordering: .releasing)
+        workers[0].context.aof.opened.withLock {
+            $0 = AOFWriter.Files(fd: fd, manifest: manifest, directory: directory, appendFilename: filename)
+        }
         workers[0].context.aof.incrFD.store(fd, ordering: .releasing)
     }
 

@@ -17,10 +17,31 @@ final class AppendOnlyState: Sendable {
     /// An fsync runs on the fsync thread (aof_pending_bio_fsync).
     let fsyncInProgress = Atomic<Bool>(false)
     let delayedFsyncs = Atomic<Int>(0)
-    /// The incr file start-up opened for appending, taken by the sequencer (-1: none).
-    let openedIncrFD = Atomic<Int32>(-1)
+    /// What start-up opened (the incr file, the manifest), taken by the sequencer.
+    let opened = Mutex<AOFWriter.Files?>(nil)
+    /// BGREWRITEAOF: one runs (aof_rewrite_in_progress), one waits for a save to end
+    /// (aof_rewrite_scheduled), how many succeeded, how the last ended, how long it took.
+    let rewriteInProgress = Atomic<Bool>(false)
+    let rewriteScheduled = Atomic<Bool>(false)
+    let rewriteStarted = Atomic<Int64>(0)     // unix seconds, while one runs
+    let rewrites = Atomic<Int>(0)
+    let lastRewriteOK = Atomic<Bool>(true)
+    let lastRewriteSeconds = Atomic<Int>(-1)
+    let rewriteFailuresInARow = Atomic<Int>(0)
     /// The incr file being appended to (shutdown fsyncs it; -1: none).
     let incrFD = Atomic<Int32>(-1)
+
+    /// INFO persistence's rewrite fields, aof_rewrite_in_progress to aof_rewrites_consecutive_failures.
+    func rewriteFields(now: Int64) -> [(String, String)] {
+        let running = rewriteInProgress.load(ordering: .relaxed)
+        return [("aof_rewrite_in_progress", running ? "1" : "0"),
+                ("aof_rewrite_scheduled", rewriteScheduled.load(ordering: .relaxed) ? "1" : "0"),
+                ("aof_last_rewrite_time_sec", String(lastRewriteSeconds.load(ordering: .relaxed))),
+                ("aof_current_rewrite_time_sec", running ? String(now - rewriteStarted.load(ordering: .relaxed)) : "-1"),
+                ("aof_last_bgrewrite_status", lastRewriteOK.load(ordering: .relaxed) ? "ok" : "err"),
+                ("aof_rewrites", String(rewrites.load(ordering: .relaxed))),
+                ("aof_rewrites_consecutive_failures", String(rewriteFailuresInARow.load(ordering: .relaxed)))]
+    }
 
     /// INFO persistence's lines Redis adds while the AOF is on.
     var infoLines: [String] {
@@ -37,8 +58,16 @@ final class AppendOnlyState: Sendable {
 /// `appendfsync`: everysec by a thread of its own at most once a second (Redis's bio
 /// fsync), no never (the kernel decides). Nothing of it runs on a worker.
 final class AOFWriter {
+    /// The files start-up prepared: the open incr file and the manifest naming it.
+    struct Files {
+        var fd: Int32
+        var manifest: AOFManifest
+        let directory: String
+        let appendFilename: String
+    }
     private let state: AppendOnlyState
-    private let fd: Int32
+    private var fd: Int32
+    private var files: Files
     private var buffer = ByteBuffer(capacity: 64 * 1024)
     /// Database of the last command written (-1: SELECT before the next; a new file starts so).
     private(set) var selectedDB = -1
@@ -51,9 +80,14 @@ final class AOFWriter {
     private var unsynced = false
     private var lastFsyncMs: Int64 = 0
     private let syncer: FsyncThread
+    /// The running rewrite: whether its point switched the incr file (nil: not reached
+    /// yet), and its end if that arrived first.
+    private var rewriteSwitched: Bool?
+    private var pendingRewriteEnd: String??
 
-    init(fd: Int32, state: AppendOnlyState) {
-        self.fd = fd
+    init(files: Files, state: AppendOnlyState) {
+        self.files = files
+        fd = files.fd
         self.state = state
         syncer = FsyncThread(fd: fd, state: state)
         lastFsyncMs = Clock.monotonicMilliseconds()
@@ -138,15 +172,125 @@ final class AOFWriter {
     }
 }
 
+// MARK: BGREWRITEAOF
+
+extension AOFWriter {
+    /// Marks a snapshot point that belongs to a rewrite, not to a full resync.
+    static let rewritePointFlag: UInt64 = 1 << 63
+
+    /// The rewrite's point was merged (ReplicationMaster, in stream order).
+    func rewritePointReached() {
+        rewriteSwitched = startIncrForRewrite()
+        if let end = pendingRewriteEnd {
+            pendingRewriteEnd = nil
+            completeRewrite(temp: end)
+        }
+    }
+
+    /// The rewrite's base is written (`temp`), or failed (nil).
+    func rewriteEnded(temp: String?) {
+        guard rewriteSwitched != nil else { pendingRewriteEnd = .some(temp); return }
+        completeRewrite(temp: temp)
+    }
+
+    private func completeRewrite(temp: String?) {
+        var ok = false
+        if let temp {
+            if rewriteSwitched == true { ok = finishRewrite(temp: temp) } else { unlink(temp) }
+        }
+        rewriteSwitched = nil
+        let started = state.rewriteStarted.load(ordering: .relaxed)
+        state.lastRewriteSeconds.store(Int(Clock.unixMilliseconds() / 1000 - started), ordering: .relaxed)
+        state.lastRewriteOK.store(ok, ordering: .relaxed)
+        if ok {
+            state.rewrites.add(1, ordering: .relaxed)
+            state.rewriteFailuresInARow.store(0, ordering: .relaxed)
+            Log.notice("Background AOF rewrite finished successfully")
+        } else {
+            state.rewriteFailuresInARow.add(1, ordering: .relaxed)
+            Log.warning("Background AOF rewrite failed")
+        }
+        state.rewriteInProgress.store(false, ordering: .releasing)
+    }
+
+    /// The rewrite's snapshot point reached the stream: what came before it stays in the
+    /// current incr file, what follows goes to a new one, named in the manifest at once
+    /// (Redis opens it as the rewrite starts: openNewIncrAofForAppend). Returns false if
+    /// the new file could not be made (the rewrite then fails; writing goes on in the old).
+    func startIncrForRewrite() -> Bool {
+        flush(now: Clock.monotonicMilliseconds())
+        var manifest = files.manifest
+        let name = manifest.newIncr(appendFilename: files.appendFilename)
+        let newFD = open("\(files.directory)/\(name)", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard newFD >= 0 else {
+            Log.warning("Can't open the append-only file \(name): \(String(cString: strerror(errno)))")
+            return false
+        }
+        if let error = AOFManifest.write(manifest, directory: files.directory, appendFilename: files.appendFilename) {
+            Log.warning(error)
+            close(newFD)
+            unlink("\(files.directory)/\(name)")
+            return false
+        }
+        Log.notice("Creating AOF incr file \(name) on background rewrite")
+        files.manifest = manifest
+        let old = fd
+        fd = newFD
+        files.fd = newFD
+        syncer.fd.store(newFD, ordering: .releasing)
+        state.incrFD.store(newFD, ordering: .releasing)
+        selectedDB = -1
+        unsynced = false
+        // The old file's last second is made durable, and it is closed, off this thread.
+        ServerMain.spawnThread { _ = fsync(old); close(old) }
+        return true
+    }
+
+    /// The new base is written (`temp`, in `dir`): it becomes the manifest's base, every
+    /// incr file before the current one and the old base become history and are removed
+    /// (backgroundRewriteDoneHandler, aofDelHistoryFiles).
+    func finishRewrite(temp: String) -> Bool {
+        var manifest = files.manifest
+        let baseName = manifest.newBase(appendFilename: files.appendFilename, rdbPreamble: true)
+        let basePath = "\(files.directory)/\(baseName)"
+        guard rename(temp, basePath) == 0 else {
+            Log.warning("Error trying to rename the temporary AOF base file \(temp) into \(baseName): \(String(cString: strerror(errno)))")
+            unlink(temp)
+            return false
+        }
+        let current = manifest.incr.removeLast()
+        manifest.history += manifest.incr.map { AOFManifest.FileInfo(name: $0.name, seq: $0.seq, type: "h") }
+        manifest.incr = [current]
+        if let error = AOFManifest.write(manifest, directory: files.directory, appendFilename: files.appendFilename) {
+            Log.warning(error)
+            unlink(basePath)
+            return false
+        }
+        Log.notice("Successfully renamed the temporary AOF base file \(temp) into \(baseName)")
+        for h in manifest.history {
+            Log.notice("Removing the history file \(h.name) in the background")
+            unlink("\(files.directory)/\(h.name)")
+        }
+        manifest.history = []
+        _ = AOFManifest.write(manifest, directory: files.directory, appendFilename: files.appendFilename)
+        files.manifest = manifest
+        let baseSize = AOFFile.size(basePath)
+        state.baseSize.store(baseSize, ordering: .relaxed)
+        state.currentSize.store(baseSize + AOFFile.size("\(files.directory)/\(current.name)"), ordering: .relaxed)
+        return true
+    }
+}
+
 /// Redis's bio fsync thread for `appendfsync everysec`: waits on an pipe, fsyncs the file.
-final class FsyncThread: @unchecked Sendable {  // its descriptors are fixed after init
-    private let fd: Int32
+final class FsyncThread: @unchecked Sendable {  // its pipe is fixed after init
+    /// The incr file (a rewrite switches it).
+    let fd: Atomic<Int32>
     /// A pipe: the sequencer writes a byte, this thread's blocking read wakes.
     private let readEnd: Int32, writeEnd: Int32
     private let state: AppendOnlyState
 
     init(fd: Int32, state: AppendOnlyState) {
-        self.fd = fd
+        self.fd = Atomic(fd)
         self.state = state
         var ends: [Int32] = [-1, -1]
         precondition(pipe(&ends) == 0, "pipe failed")
@@ -166,7 +310,7 @@ final class FsyncThread: @unchecked Sendable {  // its descriptors are fixed aft
             let n = Glibc.read(readEnd, &value, 1)
             if n < 0 && errno == EINTR { continue }
             guard n == 1 else { return }
-            _ = fdatasync(fd)
+            _ = fdatasync(fd.load(ordering: .acquiring))
             state.fsyncInProgress.store(false, ordering: .releasing)
         }
     }

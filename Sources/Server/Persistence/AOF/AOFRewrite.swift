@@ -1,0 +1,75 @@
+import RESP
+import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// BGREWRITEAOF without fork: a copy-on-write snapshot of every shard (the BGSAVE machinery)
+/// whose point in time is also a point in the merged stream. The sequencer starts a new incr
+/// file at that point (everything before it is in the snapshot); a thread writes the
+/// snapshot as the new RDB base; the sequencer then swaps the manifest (new base, the older
+/// incr files and the old base removed), as Redis's backgroundRewriteDoneHandler does.
+extension Worker {
+    /// Starts a rewrite; false if a save or another rewrite runs (the caller schedules it).
+    @discardableResult
+    func startAOFRewrite() -> Bool {
+        let aof = context.aof, persistence = context.persistence
+        guard aof.enabled.load(ordering: .relaxed), !aof.rewriteInProgress.load(ordering: .acquiring),
+              persistence.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return false }
+        aof.rewriteInProgress.store(true, ordering: .releasing)
+        aof.rewriteScheduled.store(false, ordering: .relaxed)
+        aof.rewriteStarted.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+        Log.notice("Background append only file rewriting started")
+        activatePropagationIfNeeded()
+        let settings = saveSettings
+        let context = self.context
+        let temp = "temp-rewriteaof-bg-\(getpid()).aof"   // in `dir`, as Redis names it
+        var ignored = ByteBuffer(capacity: 64)
+        var noCommand = CommandCall()
+        nextAOFRewrite &+= 1
+        let point = AOFWriter.rewritePointFlag | nextAOFRewrite
+        beginIncrementalSnapshot(client: nil, call: &noCommand, out: &ignored, atPoint: { [unowned self] in
+            self.propagation?.snapshotPoint(id: point)
+        }) { parts, _ in
+            ServerMain.spawnThread {
+                let error = Persistence.write(parts: parts, prefix: 0, path: temp, compression: settings.compression,
+                                              checksum: settings.checksum, aofBase: true)
+                if let error { Log.warning("Error writing the AOF base \(temp): \(error)") }
+                context.postToSequencer(.aofRewriteEnded(temp: error == nil ? temp : nil))
+                persistence.saveInProgress.store(false, ordering: .releasing)
+            }
+        }
+        return true
+    }
+
+    /// A rewrite scheduled while a save ran starts once none does (worker 0's timer).
+    func startScheduledAOFRewrite() {
+        let aof = context.aof
+        guard aof.rewriteScheduled.load(ordering: .relaxed), !context.persistence.saveInProgress.load(ordering: .relaxed)
+        else { return }
+        startAOFRewrite()
+    }
+}
+
+enum AOFCommands {
+    static func bgrewriteaof(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let aof = w.context.aof
+        if aof.rewriteInProgress.load(ordering: .acquiring) {
+            out.writeError("ERR Background append only file rewriting already in progress")
+        } else if !aof.enabled.load(ordering: .relaxed) {
+            // Redis rewrites into a base of its own even then; not done here yet.
+            Log.warning("BGREWRITEAOF with appendonly no is not supported yet")
+            out.writeError("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+        } else if call.nesting != nil || w.context.persistence.saveInProgress.load(ordering: .acquiring) {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)
+            aof.rewriteFailuresInARow.store(0, ordering: .relaxed)
+            out.append("+Background append only file rewriting scheduled\r\n")
+        } else if w.startAOFRewrite() {
+            out.append("+Background append only file rewriting started\r\n")
+        } else {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)
+            out.append("+Background append only file rewriting scheduled\r\n")
+        }
+    }
+}
