@@ -412,3 +412,34 @@ def test_bgrewriteaof_errors(make_server, tmp_path):
     c.cmd("BGREWRITEAOF")
     assert c.cmd("EXEC") == ["Background append only file rewriting scheduled"]
     wait_rewritten(c, 1)
+
+
+def test_config_set_appendonly_at_run_time(make_server, tmp_path):
+    """CONFIG SET appendonly yes writes a base of the data so far (a rewrite) and records
+    from its point on, as Redis's startAppendOnly; no closes the file and records nothing."""
+    s = make_server(*shards(2), "--enable-debug-command", "yes", "--save", "", data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("MSET", *[x for j in range(2000) for x in ("before:%d" % j, j)])
+    c.cmd("SELECT", "1")
+    c.cmd("INCR", "counter")
+    assert c.cmd("CONFIG", "SET", "appendonly", "yes") == "OK"
+    c.cmd("INCR", "counter")
+    wait_rewritten(c, 1)
+    c.cmd("INCR", "counter")
+    c.cmd("SET", "after", "1")
+    written(incr_path(tmp_path), "SET", "after", "1")
+    assert sorted(os.listdir(aof_dir(tmp_path))) == [
+        "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+    assert info(c, "persistence")["aof_enabled"] == "1"
+    expected = digest(s)
+    assert c.cmd("GET", "counter") == b"3"
+    assert c.cmd("CONFIG", "SET", "appendonly", "no") == "OK"
+    assert info(c, "persistence")["aof_enabled"] == "0"
+    size = os.path.getsize(incr_path(tmp_path))
+    c.cmd("SET", "not-recorded", "1")
+    c.close()
+    s.kill()
+    assert os.path.getsize(incr_path(tmp_path)) == size
+    s.args += ["--appendonly", "yes"]
+    s.start()
+    assert digest(s) == expected

@@ -18,9 +18,6 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
 
     func run() {
         let master = ReplicationMaster(context: context)
-        if let files = context.aof.opened.withLock({ f in defer { f = nil }; return f }) {
-            master.aof = AOFWriter(files: files, state: context.aof)
-        }
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
             var timeout = pending ? 1 : Self.sooner(master.timerMs, master.aof?.timerMs ?? -1)
@@ -51,6 +48,9 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                     }
                 }
             }
+            // An AOF turned on: taken before merging what was drained (a rewrite's point
+            // among those records was recorded after the files were handed over).
+            if context.aof.pendingOpen.load(ordering: .acquiring) { master.takeOpenedAOF() }
             // Records already handed over belong before this pass's events (a replica's old
             // stream before a reset, a client's writes before its WAIT).
             master.merge(below: bound)
@@ -65,8 +65,8 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .cancelWait(let clientID): master.cancelWait(clientID: clientID)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
-                case .aofRewriteEnded(let temp):
-                    if let aof = master.aof { aof.rewriteEnded(temp: temp) } else { context.aof.rewriteInProgress.store(false, ordering: .releasing) }
+                case .aofRewriteEnded(let temp): master.aofRewriteEnded(temp: temp)
+                case .aofStop(let bound): master.stopAOF(atSequence: bound)
                 }
             }
             master.merge(below: bound)

@@ -33,6 +33,43 @@ final class ReplicationMaster {
     private let stream = Backlog(after: 0)
     /// The append-only file, fed from the same merge (nil while the AOF is off).
     var aof: AOFWriter?
+    /// An AOF turned on at run time, fed from its rewrite's point on.
+    private var aofWaitingForRewrite: AOFWriter?
+    /// appendonly no: the first sequence number the AOF does not get.
+    private var aofStopAt: UInt64?
+
+    func takeOpenedAOF() {
+        guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
+        context.aof.pendingOpen.store(false, ordering: .relaxed)
+        let writer = AOFWriter(files: opened.files, state: context.aof)
+        writer.policy = settings.appendFsync
+        if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
+    }
+
+    func aofRewriteEnded(temp: String?) {
+        if let writer = aof ?? aofWaitingForRewrite {
+            writer.rewriteEnded(temp: temp)
+        } else {
+            // appendonly no meanwhile: the rewrite's base is not wanted.
+            if let temp { unlink(temp) }
+            context.aof.rewriteInProgress.store(false, ordering: .releasing)
+        }
+    }
+
+    /// appendonly no: writes numbered from `bound` on (made after CONFIG SET answered)
+    /// stay out of the file, every earlier one goes in.
+    func stopAOF(atSequence bound: UInt64) {
+        aofStopAt = bound
+        if mergedBelow >= bound { stopAOF() }
+    }
+
+    private func stopAOF() {
+        aofStopAt = nil
+        aof?.stop()
+        aofWaitingForRewrite?.stop()
+        aof = nil
+        aofWaitingForRewrite = nil
+    }
     private var streamExists = false
     var backlog: Backlog? { streamExists ? stream : nil }
     private var replid: String
@@ -156,7 +193,11 @@ final class ReplicationMaster {
                 }
             }
             guard best >= 0, bestSeq < bound else { break }
-            let limit = min(bound, secondSeq)
+            if let stopAt = aofStopAt, bestSeq >= stopAt {
+                stopAOF()
+                continue
+            }
+            let limit = min(bound, secondSeq, aofStopAt ?? .max)
             let batch = queued[best][0]
             let bytes = batch.bytes.readable
             var o = cursor[best]
@@ -173,6 +214,7 @@ final class ReplicationMaster {
             }
         }
         mergedBelow = max(mergedBelow, bound)
+        if let stopAt = aofStopAt, mergedBelow >= stopAt { stopAOF() }
     }
 
     private func apply(tag: UInt64, parent: UInt64, db: Int, kind: PropagationLog.Kind, payload: UnsafeRawBufferPointer) {
@@ -197,7 +239,13 @@ final class ReplicationMaster {
         case .snapshot:
             let id = payload.loadUnaligned(as: UInt64.self)
             if id & AOFWriter.rewritePointFlag != 0 {
-                aof?.rewritePointReached()
+                if let waiting = aofWaitingForRewrite {
+                    aof = waiting
+                    aofWaitingForRewrite = nil
+                    waiting.startedAtRewritePoint()
+                } else {
+                    aof?.rewritePointReached()
+                }
                 return
             }
             ensureBacklog()

@@ -20,6 +20,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case killReplicas
     /// BGREWRITEAOF wrote its new base to `temp` (nil: it failed).
     case aofRewriteEnded(temp: String?)
+    /// CONFIG SET appendonly no: the writes numbered below `sequenceBound` go to the file,
+    /// then it is fsynced and closed.
+    case aofStop(sequenceBound: UInt64)
 }
 
 /// What the sequencer needs to take over a replica's connection.

@@ -73,3 +73,50 @@ enum AOFCommands {
         }
     }
 }
+
+/// CONFIG SET appendonly yes|no while the server runs (Redis's startAppendOnly and
+/// stopAppendOnly).
+extension Worker {
+    func appendOnlyChanged(to on: Bool) {
+        let aof = context.aof
+        guard on != aof.enabled.load(ordering: .relaxed) else { return }
+        guard on else {
+            aof.enabled.store(false, ordering: .relaxed)
+            aof.rewriteScheduled.store(false, ordering: .relaxed)
+            handOffReplicationRecords()
+            context.postToSequencer(.aofStop(sequenceBound: context.replication.clock.next.load(ordering: .sequentiallyConsistent)))
+            return
+        }
+        // A new incr file, named after the manifest on disk if there is one; it is named in
+        // the manifest once the rewrite has written the base of everything before it.
+        let config = context.config.withLock { $0 }
+        let directory = config.value("appenddirname"), filename = config.value("appendfilename")
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            Log.warning("Can't open or create append-only dir \(directory): \(String(cString: strerror(errno)))")
+            return
+        }
+        var manifest = AOFManifest()
+        if let bytes = AOFFile.read("\(directory)/\(filename).manifest"),
+           let parsed = try? AOFManifest.parse(String(decoding: bytes, as: UTF8.self)) {
+            manifest = parsed
+        }
+        let name = manifest.newIncr(appendFilename: filename)
+        let fd = open("\(directory)/\(name)", O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            Log.warning("Redis needs to enable the AOF but can't open the append only file \(name): \(String(cString: strerror(errno)))")
+            return
+        }
+        aof.opened.withLock {
+            $0 = (AOFWriter.Files(fd: fd, manifest: manifest, directory: directory, appendFilename: filename), true)
+        }
+        aof.pendingOpen.store(true, ordering: .releasing)
+        aof.incrFD.store(fd, ordering: .releasing)
+        aof.currentSize.store(0, ordering: .relaxed)
+        aof.baseSize.store(0, ordering: .relaxed)
+        aof.enabled.store(true, ordering: .relaxed)
+        context.replication.propagating.store(true, ordering: .releasing)
+        if !startAOFRewrite() {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)   // after the save that runs
+        }
+    }
+}

@@ -150,8 +150,9 @@ enum AOFStartup {
             fail("Can't persist the AOF manifest: \(error)")
         }
         workers[0].context.aof.opened.withLock {
-            $0 = AOFWriter.Files(fd: fd, manifest: manifest, directory: directory, appendFilename: filename)
+            $0 = (AOFWriter.Files(fd: fd, manifest: manifest, directory: directory, appendFilename: filename), false)
         }
+        workers[0].context.aof.pendingOpen.store(true, ordering: .releasing)
         workers[0].context.aof.incrFD.store(fd, ordering: .releasing)
     }
 

@@ -17,8 +17,11 @@ final class AppendOnlyState: Sendable {
     /// An fsync runs on the fsync thread (aof_pending_bio_fsync).
     let fsyncInProgress = Atomic<Bool>(false)
     let delayedFsyncs = Atomic<Int>(0)
-    /// What start-up opened (the incr file, the manifest), taken by the sequencer.
-    let opened = Mutex<AOFWriter.Files?>(nil)
+    /// Files opened for the sequencer to take (start-up, CONFIG SET appendonly yes), and
+    /// whether that incr file starts only at a rewrite's point (turned on at run time, the
+    /// dataset so far goes to the base). `pendingOpen` says there is something to take.
+    let opened = Mutex<(files: AOFWriter.Files, waitsForRewrite: Bool)?>(nil)
+    let pendingOpen = Atomic<Bool>(false)
     /// BGREWRITEAOF: one runs (aof_rewrite_in_progress), one waits for a save to end
     /// (aof_rewrite_scheduled), how many succeeded, how the last ended, how long it took.
     let rewriteInProgress = Atomic<Bool>(false)
@@ -165,10 +168,12 @@ final class AOFWriter {
         return Int32(max(1, min(1000, 1000 - (Clock.monotonicMilliseconds() - lastFsyncMs))))
     }
 
-    /// Shutdown: everything written and on disk (Redis: "Calling fsync() on the AOF file.").
-    func finish() {
+    /// CONFIG SET appendonly no: everything written, on disk, and the file closed (stopAppendOnly).
+    func stop() {
         flush(now: Clock.monotonicMilliseconds())
         _ = fsync(fd)
+        state.incrFD.store(-1, ordering: .releasing)
+        syncer.stopAndClose()   // the fsync thread closes the file as it exits
     }
 }
 
@@ -177,6 +182,17 @@ final class AOFWriter {
 extension AOFWriter {
     /// Marks a snapshot point that belongs to a rewrite, not to a full resync.
     static let rewritePointFlag: UInt64 = 1 << 63
+
+    /// The rewrite's point was merged for a writer that waited for it (appendonly turned on
+    /// at run time): its incr file starts here.
+    func startedAtRewritePoint() {
+        rewriteSwitched = true
+        selectedDB = -1
+        if let end = pendingRewriteEnd {
+            pendingRewriteEnd = nil
+            completeRewrite(temp: end)
+        }
+    }
 
     /// The rewrite's point was merged (ReplicationMaster, in stream order).
     func rewritePointReached() {
@@ -298,6 +314,11 @@ final class FsyncThread: @unchecked Sendable {  // its pipe is fixed after init
         ServerMain.spawnThread { [self] in run() }
     }
 
+    /// The thread ends (appendonly no) after any fsync asked before, closing the file.
+    func stopAndClose() {
+        close(writeEnd)
+    }
+
     func request() {
         state.fsyncInProgress.store(true, ordering: .releasing)
         var one: UInt8 = 1
@@ -309,7 +330,11 @@ final class FsyncThread: @unchecked Sendable {  // its pipe is fixed after init
         while true {
             let n = Glibc.read(readEnd, &value, 1)
             if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { return }
+            guard n == 1 else {
+                close(readEnd)
+                close(fd.load(ordering: .acquiring))
+                return
+            }
             _ = fdatasync(fd.load(ordering: .acquiring))
             state.fsyncInProgress.store(false, ordering: .releasing)
         }
