@@ -443,3 +443,14 @@ def test_config_set_appendonly_at_run_time(make_server, tmp_path):
     s.args += ["--appendonly", "yes"]
     s.start()
     assert digest(s) == expected
+
+
+def test_automatic_rewrite_on_growth(make_server, tmp_path):
+    s = make_server(*AOF, "--auto-aof-rewrite-min-size", "100000", "--auto-aof-rewrite-percentage", "100",
+                    data_dir=tmp_path)
+    c = s.conn()
+    c.pipeline([("SET", "k:%d" % (i % 50), "x" * 1000) for i in range(300)])
+    wait_rewritten(c, 1)
+    assert "Starting automatic rewriting of AOF on" in s.last_start_log()
+    assert int(info(c, "persistence")["aof_current_size"]) < 100000   # 50 keys in the base
+    c.close()

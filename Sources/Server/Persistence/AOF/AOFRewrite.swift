@@ -43,11 +43,31 @@ extension Worker {
         return true
     }
 
-    /// A rewrite scheduled while a save ran starts once none does (worker 0's timer).
+    /// Worker 0's timer: a rewrite scheduled while a save ran starts once none does, and the
+    /// automatic one by auto-aof-rewrite-percentage / -min-size (serverCron's rule: the AOF
+    /// over the minimum and grown by the percentage over its size after the last rewrite).
     func startScheduledAOFRewrite() {
         let aof = context.aof
-        guard aof.rewriteScheduled.load(ordering: .relaxed), !context.persistence.saveInProgress.load(ordering: .relaxed)
-        else { return }
+        guard aof.enabled.load(ordering: .relaxed), !context.persistence.saveInProgress.load(ordering: .relaxed),
+              !aof.rewriteInProgress.load(ordering: .relaxed) else { return }
+        if aof.rewriteScheduled.load(ordering: .relaxed) {
+            startAOFRewrite()
+            return
+        }
+        let (percentage, minimum) = context.config.withLock {
+            ($0.integer("auto-aof-rewrite-percentage"), Int64($0.integer("auto-aof-rewrite-min-size")))
+        }
+        let current = aof.currentSize.load(ordering: .relaxed)
+        guard percentage > 0, current > minimum else { return }
+        // A failed rewrite is not retried at every tick (Redis waits for its retry delay too).
+        if !aof.lastRewriteOK.load(ordering: .relaxed),
+           Clock.unixMilliseconds() / 1000 - aof.rewriteStarted.load(ordering: .relaxed) < Worker.backgroundSaveRetryDelay {
+            return
+        }
+        let base = max(aof.rewriteBaseSize.load(ordering: .relaxed), 1)
+        let growth = current * 100 / base - 100
+        guard growth >= percentage else { return }
+        Log.notice("Starting automatic rewriting of AOF on \(growth)% growth")
         startAOFRewrite()
     }
 }

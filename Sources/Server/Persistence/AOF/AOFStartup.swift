@@ -18,6 +18,12 @@ enum AOFStartup {
     /// Returns nil when the AOF is off (the dump is loaded as usual). Exits on failure.
     static func prepare(_ config: Config, workers: [Worker], context: ServerContext) -> Replay? {
         guard config.bool("appendonly") else { return nil }
+        if config.value("appendfsync") == "always" {
+            Log.warning("appendfsync always: every sequencer pass fsyncs what it wrote, but replies do not wait for that fsync yet (a power loss can lose the last milliseconds of acknowledged writes)")
+        }
+        if !config.value("replicaof").isEmpty {
+            Log.warning("The AOF of a replica does not record its master's stream yet: after a restart it resyncs from its master")
+        }
         let directory = config.value("appenddirname")
         let filename = config.value("appendfilename")
         let manifestPath = "\(directory)/\(filename).manifest"
@@ -47,6 +53,7 @@ enum AOFStartup {
         // a base created at start-up is not counted.
         let incrSize = AOFFile.size("\(directory)/\(manifest.incr.last!.name)")
         context.aof.baseSize.store(baseSize, ordering: .relaxed)
+        context.aof.rewriteBaseSize.store(baseSize, ordering: .relaxed)
         context.aof.currentSize.store(totalSize > 0 ? totalSize : incrSize, ordering: .relaxed)
         context.aof.enabled.store(true, ordering: .relaxed)
         return replay

@@ -31,6 +31,9 @@ final class AppendOnlyState: Sendable {
     let lastRewriteOK = Atomic<Bool>(true)
     let lastRewriteSeconds = Atomic<Int>(-1)
     let rewriteFailuresInARow = Atomic<Int>(0)
+    /// The AOF's size after the last rewrite (at start-up, the base's): automatic rewrites
+    /// measure growth from it (Redis's aof_rewrite_base_size).
+    let rewriteBaseSize = Atomic<Int64>(0)
     /// The incr file being appended to (shutdown fsyncs it; -1: none).
     let incrFD = Atomic<Int32>(-1)
 
@@ -293,6 +296,7 @@ extension AOFWriter {
         let baseSize = AOFFile.size(basePath)
         state.baseSize.store(baseSize, ordering: .relaxed)
         state.currentSize.store(baseSize + AOFFile.size("\(files.directory)/\(current.name)"), ordering: .relaxed)
+        state.rewriteBaseSize.store(state.currentSize.load(ordering: .relaxed), ordering: .relaxed)
         return true
     }
 }
