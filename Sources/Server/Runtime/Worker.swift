@@ -192,7 +192,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func nextTimeout() -> Int32 {
-        if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true || aofReplay != nil { return 0 }
+        if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true || aofReplay?.canAdvance == true { return 0 }
         // A numbered lock request waits for a coordinator still numbering one below it: look
         // again at once, then every millisecond (it may have lost its core meanwhile).
         if !orderedLocks.isEmpty { return orderedLocks.passesWaited > 1 ? 1 : 0 }

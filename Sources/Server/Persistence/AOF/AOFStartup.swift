@@ -208,6 +208,13 @@ final class AOFReplay {
     }
 
     static let chunk = 1 << 20
+
+    /// Worker 0 has replay work it can do now (else it sleeps until a reply or message wakes it).
+    var canAdvance: Bool {
+        guard activating < 0 else { return false }
+        guard let c = client else { return true }
+        return !c.pausedByOperation && (!c.input.isEmpty || position < files[index].commands.count)
+    }
 }
 
 extension Worker {
