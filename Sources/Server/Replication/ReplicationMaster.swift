@@ -38,38 +38,6 @@ final class ReplicationMaster {
     /// appendonly no: the first sequence number the AOF does not get.
     private var aofStopAt: UInt64?
 
-    func takeOpenedAOF() {
-        guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
-        context.aof.pendingOpen.store(false, ordering: .relaxed)
-        let writer = AOFWriter(files: opened.files, state: context.aof)
-        writer.policy = settings.appendFsync
-        if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
-    }
-
-    func aofRewriteEnded(temp: String?) {
-        if let writer = aof ?? aofWaitingForRewrite {
-            writer.rewriteEnded(temp: temp)
-        } else {
-            // appendonly no meanwhile: the rewrite's base is not wanted.
-            if let temp { unlink(temp) }
-            context.aof.rewriteInProgress.store(false, ordering: .releasing)
-        }
-    }
-
-    /// appendonly no: writes numbered from `bound` on (made after CONFIG SET answered)
-    /// stay out of the file, every earlier one goes in.
-    func stopAOF(atSequence bound: UInt64) {
-        aofStopAt = bound
-        if mergedBelow >= bound { stopAOF() }
-    }
-
-    private func stopAOF() {
-        aofStopAt = nil
-        aof?.stop()
-        aofWaitingForRewrite?.stop()
-        aof = nil
-        aofWaitingForRewrite = nil
-    }
     private var streamExists = false
     var backlog: Backlog? { streamExists ? stream : nil }
     private var replid: String
@@ -717,5 +685,43 @@ final class ReplicationMaster {
             }
             s.replicas = infos
         }
+    }
+}
+
+// MARK: The append-only file
+
+/// The AOF's writer is fed by `emit`; these are its comings and goings, in stream order.
+extension ReplicationMaster {
+    func takeOpenedAOF() {
+        guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
+        context.aof.pendingOpen.store(false, ordering: .relaxed)
+        let writer = AOFWriter(files: opened.files, state: context.aof)
+        writer.policy = settings.appendFsync
+        if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
+    }
+
+    func aofRewriteEnded(temp: String?) {
+        if let writer = aof ?? aofWaitingForRewrite {
+            writer.rewriteEnded(temp: temp)
+        } else {
+            // appendonly no meanwhile: the rewrite's base is not wanted.
+            if let temp { unlink(temp) }
+            context.aof.rewriteInProgress.store(false, ordering: .releasing)
+        }
+    }
+
+    /// appendonly no: writes numbered from `bound` on (made after CONFIG SET answered)
+    /// stay out of the file, every earlier one goes in.
+    func stopAOF(atSequence bound: UInt64) {
+        aofStopAt = bound
+        if mergedBelow >= bound { stopAOF() }
+    }
+
+    private func stopAOF() {
+        aofStopAt = nil
+        aof?.stop()
+        aofWaitingForRewrite?.stop()
+        aof = nil
+        aofWaitingForRewrite = nil
     }
 }
