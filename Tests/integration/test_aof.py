@@ -454,3 +454,21 @@ def test_automatic_rewrite_on_growth(make_server, tmp_path):
     assert "Starting automatic rewriting of AOF on" in s.last_start_log()
     assert int(info(c, "persistence")["aof_current_size"]) < 100000   # 50 keys in the base
     c.close()
+
+
+def test_replica_with_an_aof_takes_its_masters_data(make_server, tmp_path):
+    """A replica does not replay its AOF (the full sync replaces the data; the link must not
+    start while commands replay): it serves its master's data."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    s = make_server(*AOF, data_dir=tmp_path / "r")
+    s.cmd("SET", "old", "1")
+    written(incr_path(tmp_path / "r"), "SET", "old", "1")
+    s.kill()
+    m = make_server(data_dir=tmp_path / "m")
+    m.cmd("SET", "from-master", "1")
+    s.args += ["--replicaof", "127.0.0.1", str(m.port)]
+    s.start()
+    assert "A replica does not replay its AOF's commands" in s.last_start_log()
+    wait_until(lambda: s.cmd("GET", "from-master") == b"1", message="the full sync")
+    assert s.cmd("EXISTS", "old") == 0

@@ -48,7 +48,13 @@ enum AOFStartup {
         if manifest.base != nil || !manifest.incr.isEmpty {
             (replay, baseSize, totalSize) = load(manifest, directory: directory, config: config, workers: workers, context: context)
         }
-        openIncr(&manifest, directory: directory, filename: filename, config: config, workers: workers)
+        if !config.value("replicaof").isEmpty && !replay.files.isEmpty {
+            // Its master's full sync replaces the data (the AOF holds no replication id, so no
+            // partial resync), and the link would start on worker 0 while commands replay.
+            Log.warning("A replica does not replay its AOF's commands: its master's full sync replaces the data")
+            replay.files = []
+        }
+                openIncr(&manifest, directory: directory, filename: filename, config: config, workers: workers)
         // As Redis: the sizes loaded (aof_current_size), the base's (aof_rewrite_base_size);
         // a base created at start-up is not counted.
         let incrSize = AOFFile.size("\(directory)/\(manifest.incr.last!.name)")
