@@ -211,6 +211,8 @@ struct Config: Sendable {
             ConfigParameter("rdbchecksum", .bool, "yes", mutable: false),
             ConfigParameter("rdb-del-sync-files", .bool, "no"),
             ConfigParameter("aof-use-rdb-preamble", .bool, "yes"),
+            ConfigParameter("aof-load-truncated", .bool, "yes"),
+            ConfigParameter("aof-timestamp-enabled", .bool, "no"),
             ConfigParameter("no-appendfsync-on-rewrite", .bool, "no"),
             ConfigParameter("auto-aof-rewrite-percentage", .integer(min: 0, max: intMax), "100"),
             ConfigParameter("auto-aof-rewrite-min-size", .memory(min: 0, max: longMax), "67108864"),

@@ -139,6 +139,7 @@ enum ConfigCommands {
             return config
         }
         if names.contains("dir") { _ = chdir(config.value("dir")) }
+        if names.contains("appendonly") { w.appendOnlyChanged(to: config.bool("appendonly")) }
     }
 
     // MARK: RESETSTAT, REWRITE, HELP

@@ -224,13 +224,12 @@ enum ServerInfo {
                            ("rdb_last_cow_size", "0"),
                            ("rdb_last_load_keys_expired", String(p.keysExpiredAtLoad.load(ordering: .relaxed))),
                            ("rdb_last_load_keys_loaded", String(p.keysLoaded.load(ordering: .relaxed))),
-                           ("aof_enabled", config.bool("appendonly") ? "1" : "0"), ("aof_rewrite_in_progress", "0"),
-                           ("aof_rewrite_scheduled", "0"), ("aof_last_rewrite_time_sec", "-1"),
-                           ("aof_current_rewrite_time_sec", "-1"), ("aof_last_bgrewrite_status", "ok"), ("aof_rewrites", "0"),
-                           ("aof_rewrites_consecutive_failures", "0"), ("aof_last_write_status", "ok"),
+                           ("aof_enabled", ctx.aof.enabled.load(ordering: .relaxed) ? "1" : "0")] + ctx.aof.rewriteFields(now: nowSec) + [
+                           ("aof_last_write_status", ctx.aof.lastWriteOK.load(ordering: .relaxed) ? "ok" : "err"),
                            ("aof_last_cow_size", "0"), ("module_fork_in_progress", "0"), ("module_fork_last_cow_size", "0")] {
                 add(k, v)
             }
+            if ctx.aof.enabled.load(ordering: .relaxed) { lines += ctx.aof.infoLines }
         case "stats":
             lines += statsSection(ctx, r)
         case "replication":

@@ -20,7 +20,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
         let master = ReplicationMaster(context: context)
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
-            var timeout = pending ? 1 : master.timerMs
+            var timeout = pending ? 1 : Self.sooner(master.timerMs, master.aof?.timerMs ?? -1)
             if timeout != 0 {
                 // Workers signal the waker only while this thread says it sleeps (Waker).
                 context.sequencerWaker.willSleep()
@@ -48,6 +48,9 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                     }
                 }
             }
+            // An AOF turned on: taken before merging what was drained (a rewrite's point
+            // among those records was recorded after the files were handed over).
+            if context.aof.pendingOpen.load(ordering: .acquiring) { master.takeOpenedAOF() }
             // Records already handed over belong before this pass's events (a replica's old
             // stream before a reset, a client's writes before its WAIT).
             master.merge(below: bound)
@@ -63,13 +66,21 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 case .toWorker(let worker, let body): master.outgoing.append((worker, .control(body)))
+                case .aofRewriteEnded(let temp): master.aofRewriteEnded(temp: temp)
+                case .aofStop(let bound): master.stopAOF(atSequence: bound)
                 }
             }
             master.merge(below: bound)
+            master.aof?.flush(now: Clock.monotonicMilliseconds())
             master.tick(now: now, loop: &loop)
             for (worker, message) in master.outgoing { send(message, to: worker) }
             master.outgoing.removeAll()
         }
+    }
+
+    /// The shorter of two epoll timeouts (-1: none).
+    private static func sooner(_ a: Int32, _ b: Int32) -> Int32 {
+        a < 0 ? b : b < 0 ? a : min(a, b)
     }
 
     private func send(_ message: WorkerMessage, to worker: Int) {

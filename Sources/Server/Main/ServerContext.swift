@@ -69,6 +69,7 @@ final class ServerContext: Sendable {
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
+    let aof = AppendOnlyState()
     /// The global order of lock requests that span shards (Coordination/LockOrder.swift).
     let lockOrder: LockOrder
     let replication: ReplicationState

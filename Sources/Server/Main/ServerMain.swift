@@ -90,19 +90,26 @@ public enum ServerMain {
 
         let context = ServerContext(config: config, port: boundPort)
         let workers = (0..<context.workerCount).map { Worker(index: $0, context: context) }
-        if let error = Persistence.load(config, workers: workers, context: context) {
+        // With appendonly yes the AOF is loaded instead of the dump, as in Redis.
+        let aofReplay = AOFStartup.prepare(config, workers: workers, context: context)
+        if aofReplay == nil, let error = Persistence.load(config, workers: workers, context: context) {
             printError(error)
             exit(1)
         }
         ReplicaCommands.configureAtStartup(config, workers: workers, context: context)
-        for fd in listeners { workers[0].attachListener(fd) }
+        if let files = aofReplay?.files, !files.isEmpty {
+            workers[0].aofReplay = AOFReplay(files: files, listeners: listeners)  // attached once replayed
+        } else {
+            if aofReplay != nil { context.replication.propagating.store(true, ordering: .releasing) }
+            for fd in listeners { workers[0].attachListener(fd) }
+        }
         workers[0].attachSignals(signalFD)
 
         Log.notice("oO0OoO0OoO0Oo ValKeyper is starting oO0OoO0OoO0Oo")
         Log.notice("ValKeyper version=\(ServerInfo.valkeyperVersion) (redis_version=\(ServerInfo.redisVersion)), bits=64, pid=\(getpid()), just started")
         Log.notice("Memory allocator: \(ServerInfo.allocatorName); \(context.workerCount) threads, \(context.shardCount) shards")
         Log.notice("Running mode=standalone, port=\(boundPort).")
-        Log.notice("Ready to accept connections tcp")
+        if workers[0].aofReplay == nil { Log.notice("Ready to accept connections tcp") }  // else once replayed
 
         let sequencer = Sequencer(context: context)
         spawnThread { sequencer.run() }

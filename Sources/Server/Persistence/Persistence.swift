@@ -36,6 +36,10 @@ enum Persistence {
         let shard = ctx.shard
         var changes = shard.changes
         withUnsafeBytes(of: &changes) { out.append($0) }
+        copyEntries(of: shard, into: &out)
+    }
+
+    private static func copyEntries(of shard: Shard, into out: inout ByteBuffer) {
         for db in 0..<shard.databaseCount where shard.keyCount(db: db) > 0 {
             shard.forEach(db: db) { e in
                 if e.kind == .string {
@@ -45,6 +49,13 @@ enum Persistence {
                 }
             }
         }
+    }
+
+    /// A copy of a shard's entries (start-up, before the workers run: nobody else touches it).
+    static func copy(_ shard: Shard) -> [UInt8] {
+        var out = ByteBuffer(capacity: 1024)
+        copyEntries(of: shard, into: &out)
+        return Array(out.readable)
     }
 
     /// The `__snapshot_begin` shard part (BGSAVE): starts the shard's copy-on-write snapshot,
@@ -58,22 +69,23 @@ enum Persistence {
 
     /// Aux fields Redis writes at the top of a dump.
     /// Aux fields Redis writes at the top of a dump (with a replica's history, in its place).
-    static func aux(replication: ReplicationHistory? = nil) -> [(String, String)] {
+    /// `aofBase`: the dump is an AOF's base (Redis's rdbSaveInfoAuxFields writes aof-base 1).
+    static func aux(replication: ReplicationHistory? = nil, aofBase: Bool = false) -> [(String, String)] {
         [("redis-ver", ServerInfo.redisVersion), ("redis-bits", "64"),
          ("ctime", String(Clock.unixMilliseconds() / 1000)), ("used-mem", String(ServerInfo.usedMemory()))]
-            + (replication?.auxFields ?? []) + [("aof-base", "0")]
+            + (replication?.auxFields ?? []) + [("aof-base", aofBase ? "1" : "0")]
     }
 
     /// Writes the shards' snapshot copies as an RDB file at `path`; returns the error text on failure.
     /// `prefix`: bytes to skip at the start of each part (SAVE's parts start with the shard's
     /// change count; background copies do not).
     static func write(parts: [[UInt8]], prefix: Int, path: String, compression: Bool, checksum: Bool,
-                      replication: ReplicationHistory? = nil) -> String? {
+                      replication: ReplicationHistory? = nil, aofBase: Bool = false) -> String? {
         do {
             let writer = try RDBWriter(path: path)
             writer.compression = compression
             writer.checksum = checksum
-            try writeRecords(parts: parts, prefix: prefix, to: writer, replication: replication)
+            try writeRecords(parts: parts, prefix: prefix, to: writer, replication: replication, aofBase: aofBase)
             try writer.commit()
             return nil
         } catch {
@@ -99,9 +111,9 @@ enum Persistence {
     }
 
     private static func writeRecords(parts: [[UInt8]], prefix: Int, to writer: RDBWriter,
-                                     replication: ReplicationHistory? = nil) throws {
+                                     replication: ReplicationHistory? = nil, aofBase: Bool = false) throws {
         do {
-            try writer.writeHeader(aux: aux(replication: replication))
+            try writer.writeHeader(aux: aux(replication: replication, aofBase: aofBase))
             // RDB wants SELECTDB before each database's keys: count them, then write one
             // database at a time (usually there is one, so the parts are read twice).
             var counts: [Int: (keys: Int, expires: Int)] = [:]
@@ -138,8 +150,9 @@ enum Persistence {
 
     /// Loads the dump into the shards before any worker runs (start-up, main thread).
     /// Returns an error line, or nil (also when there is no dump).
-    static func load(_ config: Config, workers: [Worker], context: ServerContext) -> String? {
-        let path = config.value("dbfilename")  // the process has chdir'ed to `dir`
+    /// `aofBase`: the path of an AOF's RDB base to load instead (a missing one is an error).
+    static func load(_ config: Config, workers: [Worker], context: ServerContext, aofBase: String? = nil) -> String? {
+        let path = aofBase ?? config.value("dbfilename")  // the process has chdir'ed to `dir`
         let now = Clock.unixMilliseconds()
         var loaded = 0, expired = 0
         let started = Clock.monotonicMilliseconds()
@@ -165,7 +178,7 @@ enum Persistence {
                 loaded += 1
             }
             context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux, databases: context.databases) }
-        } catch let error as RDBError where error.systemError == ENOENT {
+        } catch let error as RDBError where error.systemError == ENOENT && aofBase == nil {
             return nil
         } catch {
             return "Error loading the dump '\(config.value("dir"))/\(path)': \(error)"
@@ -174,7 +187,11 @@ enum Persistence {
         context.persistence.keysLoaded.store(loaded, ordering: .relaxed)
         context.persistence.keysExpiredAtLoad.store(expired, ordering: .relaxed)
         let seconds = Double(Clock.monotonicMilliseconds() - started) / 1000
-        Log.notice("DB loaded from disk: \(ServerInfo.formatDouble(seconds, decimals: 3)) seconds (\(loaded) keys, \(expired) expired)")
+        if aofBase != nil {
+            Log.notice("Done loading RDB, keys loaded: \(loaded), keys expired: \(expired).")
+        } else {
+            Log.notice("DB loaded from disk: \(ServerInfo.formatDouble(seconds, decimals: 3)) seconds (\(loaded) keys, \(expired) expired)")
+        }
         return nil
     }
 }
@@ -393,6 +410,7 @@ extension Worker {
     /// as Redis's serverCron does.
     func checkSaveRules() {
         let state = context.persistence
+        startScheduledAOFRewrite()
         guard !state.saveInProgress.load(ordering: .relaxed) else { return }
         let now = Clock.unixMilliseconds() / 1000
         // A failed save is not retried at every tick: Redis waits a few seconds.
@@ -457,18 +475,38 @@ extension Worker {
         }
         Log.notice("User requested shutdown...")
         guard wantSave else {
-            Log.notice("Redis is now ready to exit, bye bye...")
-            exit(0)
+            exitAfterAppendOnlyFile()
+            return
         }
         Log.notice("Saving the final RDB snapshot before exiting.")
         saveNow(client: client, call: &call, out: &out) { ok, out in
             if ok {
-                Log.notice("Redis is now ready to exit, bye bye...")
-                exit(0)
+                self.exitAfterAppendOnlyFile()
+                return
             }
             Log.warning("Error trying to save the DB, can't exit.")
             out.writeError("ERR Errors trying to SHUTDOWN. Check logs.")
         }
+    }
+}
+
+extension Worker {
+    /// Exits once every write acknowledged so far is in the AOF and fsynced (Redis's
+    /// prepareForShutdown: "Calling fsync() on the AOF file."); at once without an AOF.
+    /// The sequencer answers the question once it has merged and written those writes.
+    func exitAfterAppendOnlyFile() {
+        guard context.aof.enabled.load(ordering: .relaxed), context.replication.propagating.load(ordering: .acquiring) else {
+            Log.notice("Redis is now ready to exit, bye bye...")
+            exit(0)
+        }
+        handOffReplicationRecords()
+        let bound = context.replication.clock.next.load(ordering: .sequentiallyConsistent)
+        context.postToSequencer(.offsetQuery(ReplicationMaster.OffsetQuery(sequenceBound: bound, worker: index, answer: { w in
+            Log.notice("Calling fsync() on the AOF file.")
+            _ = fsync(w.context.aof.incrFD.load(ordering: .relaxed))
+            Log.notice("Redis is now ready to exit, bye bye...")
+            exit(0)
+        })))
     }
 }
 
@@ -480,6 +518,10 @@ enum PersistenceCommands {
         CommandSpec("bgsave", arity: -1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
                     summary: "Starts writing a snapshot of every database to the dump file in the background.", run: .client(bgsave))
             .described(since: "1.0.0", acl: [.admin, .slow, .dangerous], arguments: [.token("SCHEDULE").optional]),
+        CommandSpec("bgrewriteaof", arity: 1, flags: [.admin, .noscript, .noAsyncLoading], group: "server",
+                    summary: "Starts writing a new base of the append-only file in the background.",
+                    run: .client(AOFCommands.bgrewriteaof))
+            .described(since: "1.0.0", acl: [.admin, .slow, .dangerous]),
         CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], group: "server",
                     summary: "When the dump file was last written successfully (Unix seconds).", run: .client(lastsave))
             .described(since: "1.0.0", acl: [.admin, .fast, .dangerous], tips: ["nondeterministic_output"]),

@@ -31,6 +31,13 @@ final class ReplicationMaster {
     /// The backlog, once the stream exists (Redis creates it with the first replica). A `let`
     /// so the per-command path appends without reference counting; `backlog` for the rest.
     private let stream = Backlog(after: 0)
+    /// The append-only file, fed from the same merge (nil while the AOF is off).
+    var aof: AOFWriter?
+    /// An AOF turned on at run time, fed from its rewrite's point on.
+    private var aofWaitingForRewrite: AOFWriter?
+    /// appendonly no: the first sequence number the AOF does not get.
+    private var aofStopAt: UInt64?
+
     private var streamExists = false
     var backlog: Backlog? { streamExists ? stream : nil }
     private var replid: String
@@ -154,7 +161,11 @@ final class ReplicationMaster {
                 }
             }
             guard best >= 0, bestSeq < bound else { break }
-            let limit = min(bound, secondSeq)
+            if let stopAt = aofStopAt, bestSeq >= stopAt {
+                stopAOF()
+                continue
+            }
+            let limit = min(bound, secondSeq, aofStopAt ?? .max)
             let batch = queued[best][0]
             let bytes = batch.bytes.readable
             var o = cursor[best]
@@ -171,6 +182,7 @@ final class ReplicationMaster {
             }
         }
         mergedBelow = max(mergedBelow, bound)
+        if let stopAt = aofStopAt, mergedBelow >= stopAt { stopAOF() }
     }
 
     private func apply(tag: UInt64, parent: UInt64, db: Int, kind: PropagationLog.Kind, payload: UnsafeRawBufferPointer) {
@@ -194,6 +206,16 @@ final class ReplicationMaster {
             streamDB = -1
         case .snapshot:
             let id = payload.loadUnaligned(as: UInt64.self)
+            if id & AOFWriter.rewritePointFlag != 0 {
+                if let waiting = aofWaitingForRewrite {
+                    aof = waiting
+                    aofWaitingForRewrite = nil
+                    waiting.startedAtRewritePoint()
+                } else {
+                    aof?.rewritePointReached()
+                }
+                return
+            }
             ensureBacklog()
             snapshotOffsets[id] = stream.endOffset
             // The new replica's stream starts here, in a database it cannot know: the next
@@ -212,7 +234,9 @@ final class ReplicationMaster {
     }
 
     private func emit(db: Int, _ command: UnsafeRawBufferPointer) {
-        ensureBacklog()
+        aof?.append(db: db, command)
+        // Without replicas (the AOF alone records) there is no backlog, as in Redis.
+        guard streamExists else { return }
         if db != streamDB && db >= 0 {
             let digits = String(db)
             stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
@@ -229,15 +253,22 @@ final class ReplicationMaster {
             commands[0].bytes.withUnsafeBytes { emit(db: commands[0].db, $0) }
             return
         }
-        if commands[0].db != streamDB {
-            // SELECT goes before MULTI, as Redis writes it.
-            let digits = String(commands[0].db)
-            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
-            streamDB = commands[0].db
+        if let aof {
+            if commands[0].db != aof.selectedDB { aof.appendSelect(commands[0].db) }
+            aof.append("*1\r\n$5\r\nMULTI\r\n")
         }
-        stream.append("*1\r\n$5\r\nMULTI\r\n")
+        if streamExists {
+            if commands[0].db != streamDB {
+                // SELECT goes before MULTI, as Redis writes it.
+                let digits = String(commands[0].db)
+                stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+                streamDB = commands[0].db
+            }
+            stream.append("*1\r\n$5\r\nMULTI\r\n")
+        }
         for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0) } }
-        stream.append("*1\r\n$4\r\nEXEC\r\n")
+        aof?.append("*1\r\n$4\r\nEXEC\r\n")
+        if streamExists { stream.append("*1\r\n$4\r\nEXEC\r\n") }
     }
 
     /// A command of the master's own in the stream (PING, REPLCONF GETACK): db-less.
@@ -273,6 +304,8 @@ final class ReplicationMaster {
         let replica = Replica(h, phase: .waitingForSnapshot(id), now: now)
         add(replica, loop: &loop)
         Log.notice("Full resync requested by replica \(h.ip):\(h.listeningPort)")
+        // The backlog exists from the first replica on (records may already flow for the AOF).
+        ensureBacklog()
         // Workers start recording from now on; the snapshot's point in their records says
         // where this replica's stream begins.
         state.propagating.store(true, ordering: .releasing)
@@ -444,6 +477,7 @@ final class ReplicationMaster {
         var outputLimits = OutputBufferLimit(hardBytes: 256 << 20, softBytes: 64 << 20, softSeconds: 60)
         var timeoutMs: Int64 = 60_000
         var maxLagMs: Int64 = 10_000
+        var appendFsync = AOFWriter.Policy.everysec
         var readAtMs: Int64 = 0
     }
     private var settings = Settings()
@@ -456,8 +490,10 @@ final class ReplicationMaster {
                      outputLimits: OutputBufferLimit.parse(c.value("client-output-buffer-limit"), for: .replica),
                      timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
                      maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
+                     appendFsync: AOFWriter.Policy(c.value("appendfsync")),
                      readAtMs: now)
         }
+        aof?.policy = settings.appendFsync
     }
 
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
@@ -649,5 +685,43 @@ final class ReplicationMaster {
             }
             s.replicas = infos
         }
+    }
+}
+
+// MARK: The append-only file
+
+/// The AOF's writer is fed by `emit`; these are its comings and goings, in stream order.
+extension ReplicationMaster {
+    func takeOpenedAOF() {
+        guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
+        context.aof.pendingOpen.store(false, ordering: .relaxed)
+        let writer = AOFWriter(files: opened.files, state: context.aof)
+        writer.policy = settings.appendFsync
+        if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
+    }
+
+    func aofRewriteEnded(temp: String?) {
+        if let writer = aof ?? aofWaitingForRewrite {
+            writer.rewriteEnded(temp: temp)
+        } else {
+            // appendonly no meanwhile: the rewrite's base is not wanted.
+            if let temp { unlink(temp) }
+            context.aof.rewriteInProgress.store(false, ordering: .releasing)
+        }
+    }
+
+    /// appendonly no: writes numbered from `bound` on (made after CONFIG SET answered)
+    /// stay out of the file, every earlier one goes in.
+    func stopAOF(atSequence bound: UInt64) {
+        aofStopAt = bound
+        if mergedBelow >= bound { stopAOF() }
+    }
+
+    private func stopAOF() {
+        aofStopAt = nil
+        aof?.stop()
+        aofWaitingForRewrite?.stop()
+        aof = nil
+        aofWaitingForRewrite = nil
     }
 }

@@ -21,6 +21,11 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     /// Runs `body` on worker `worker` (a thread of a command's own, as MIGRATE's transfer,
     /// hands its outcome back: only the sequencer pushes onto a worker's ring from outside).
     case toWorker(Int, @Sendable (Worker) -> Void)
+    /// BGREWRITEAOF wrote its new base to `temp` (nil: it failed).
+    case aofRewriteEnded(temp: String?)
+    /// CONFIG SET appendonly no: the writes numbered below `sequenceBound` go to the file,
+    /// then it is fsynced and closed.
+    case aofStop(sequenceBound: UInt64)
 }
 
 /// What the sequencer needs to take over a replica's connection.

@@ -76,6 +76,8 @@ final class Client {
     var noEvict = false          // CLIENT NO-EVICT (flag 'e')
     /// The replica's link to its master (flag 'M'): its commands are never refused nor answered.
     var isMaster = false
+    /// Replays the AOF at start-up: no admission check refuses it (Redis's AOF client).
+    var loadsAOF = false
 
     // CLIENT REPLY: `muted` holds for the command being run; replies written or
     // ticketed meanwhile are dropped.

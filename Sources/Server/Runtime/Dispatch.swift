@@ -76,7 +76,7 @@ extension Worker {
         let route = table.routes[Int(index)]
         c.lastCommandIndex = index
         let candidates = route.admission & armedAdmission
-        if candidates != 0, let refusal = admissionRefusal(c, candidates: candidates) {
+        if candidates != 0, !c.loadsAOF, let refusal = admissionRefusal(c, candidates: candidates) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
             withReply(c) { $0.writeError(string: refusal) }

@@ -64,6 +64,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var pendingReplicationSnapshots: [UInt64] = []
     /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
     var masterStreamHold = MasterStreamHold.none
+    /// Start-up with an AOF (worker 0): its commands being replayed before clients are served.
+    var aofReplay: AOFReplay?
+    /// BGREWRITEAOFs this worker started (their snapshot points' ids).
+    var nextAOFRewrite: UInt64 = 0
 
     /// The chained operation this worker started last (MultiShardOperation: chains), and
     /// those whose turn to complete came while another was completing.
@@ -163,6 +167,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             }
             drainRings()
             if masterStreamHold != .none { serviceMasterStreamHold() }
+            if aofReplay != nil { advanceAOFReplay() }
             advanceSnapshot()
             runTimers()
             serveBlockedClients()
@@ -189,7 +194,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func nextTimeout() -> Int32 {
-        if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true { return 0 }
+        if expiryBacklog || outbox.hasOverflow || shard?.snapshotActive == true || aofReplay?.canAdvance == true { return 0 }
         // A numbered lock request waits for a coordinator still numbering one below it: look
         // again at once, then every millisecond (it may have lost its core meanwhile).
         if !orderedLocks.isEmpty { return orderedLocks.passesWaited > 1 ? 1 : 0 }

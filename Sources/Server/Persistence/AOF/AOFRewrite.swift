@@ -1,0 +1,142 @@
+import RESP
+import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// BGREWRITEAOF without fork: a copy-on-write snapshot of every shard (the BGSAVE machinery)
+/// whose point in time is also a point in the merged stream. The sequencer starts a new incr
+/// file at that point (everything before it is in the snapshot); a thread writes the
+/// snapshot as the new RDB base; the sequencer then swaps the manifest (new base, the older
+/// incr files and the old base removed), as Redis's backgroundRewriteDoneHandler does.
+extension Worker {
+    /// Starts a rewrite; false if a save or another rewrite runs (the caller schedules it).
+    @discardableResult
+    func startAOFRewrite() -> Bool {
+        let aof = context.aof, persistence = context.persistence
+        guard aof.enabled.load(ordering: .relaxed), !aof.rewriteInProgress.load(ordering: .acquiring),
+              persistence.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return false }
+        aof.rewriteInProgress.store(true, ordering: .releasing)
+        aof.rewriteScheduled.store(false, ordering: .relaxed)
+        aof.rewriteStarted.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+        Log.notice("Background append only file rewriting started")
+        activatePropagationIfNeeded()
+        let settings = saveSettings
+        let context = self.context
+        let temp = "temp-rewriteaof-bg-\(getpid()).aof"   // in `dir`, as Redis names it
+        var ignored = ByteBuffer(capacity: 64)
+        var noCommand = CommandCall()
+        nextAOFRewrite &+= 1
+        let point = AOFWriter.rewritePointFlag | nextAOFRewrite
+        beginIncrementalSnapshot(client: nil, call: &noCommand, out: &ignored, atPoint: { [unowned self] in
+            self.propagation?.snapshotPoint(id: point)
+        }) { parts, _ in
+            ServerMain.spawnThread {
+                let error = Persistence.write(parts: parts, prefix: 0, path: temp, compression: settings.compression,
+                                              checksum: settings.checksum, aofBase: true)
+                if let error { Log.warning("Error writing the AOF base \(temp): \(error)") }
+                context.postToSequencer(.aofRewriteEnded(temp: error == nil ? temp : nil))
+                persistence.saveInProgress.store(false, ordering: .releasing)
+            }
+        }
+        return true
+    }
+
+    /// Worker 0's timer: a rewrite scheduled while a save ran starts once none does, and the
+    /// automatic one by auto-aof-rewrite-percentage / -min-size (serverCron's rule: the AOF
+    /// over the minimum and grown by the percentage over its size after the last rewrite).
+    func startScheduledAOFRewrite() {
+        let aof = context.aof
+        guard aof.enabled.load(ordering: .relaxed), !context.persistence.saveInProgress.load(ordering: .relaxed),
+              !aof.rewriteInProgress.load(ordering: .relaxed) else { return }
+        if aof.rewriteScheduled.load(ordering: .relaxed) {
+            startAOFRewrite()
+            return
+        }
+        let (percentage, minimum) = context.config.withLock {
+            ($0.integer("auto-aof-rewrite-percentage"), Int64($0.integer("auto-aof-rewrite-min-size")))
+        }
+        let current = aof.currentSize.load(ordering: .relaxed)
+        guard percentage > 0, current > minimum else { return }
+        // A failed rewrite is not retried at every tick (Redis waits for its retry delay too).
+        if !aof.lastRewriteOK.load(ordering: .relaxed),
+           Clock.unixMilliseconds() / 1000 - aof.rewriteStarted.load(ordering: .relaxed) < Worker.backgroundSaveRetryDelay {
+            return
+        }
+        let base = max(aof.rewriteBaseSize.load(ordering: .relaxed), 1)
+        let growth = current * 100 / base - 100
+        guard growth >= percentage else { return }
+        Log.notice("Starting automatic rewriting of AOF on \(growth)% growth")
+        startAOFRewrite()
+    }
+}
+
+enum AOFCommands {
+    static func bgrewriteaof(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let aof = w.context.aof
+        if aof.rewriteInProgress.load(ordering: .acquiring) {
+            out.writeError("ERR Background append only file rewriting already in progress")
+        } else if !aof.enabled.load(ordering: .relaxed) {
+            // Redis rewrites into a base of its own even then; not done here yet.
+            Log.warning("BGREWRITEAOF with appendonly no is not supported yet")
+            out.writeError("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
+        } else if call.nesting != nil || w.context.persistence.saveInProgress.load(ordering: .acquiring) {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)
+            aof.rewriteFailuresInARow.store(0, ordering: .relaxed)
+            out.append("+Background append only file rewriting scheduled\r\n")
+        } else if w.startAOFRewrite() {
+            out.append("+Background append only file rewriting started\r\n")
+        } else {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)
+            out.append("+Background append only file rewriting scheduled\r\n")
+        }
+    }
+}
+
+/// CONFIG SET appendonly yes|no while the server runs (Redis's startAppendOnly and
+/// stopAppendOnly).
+extension Worker {
+    func appendOnlyChanged(to on: Bool) {
+        let aof = context.aof
+        guard on != aof.enabled.load(ordering: .relaxed) else { return }
+        guard on else {
+            aof.enabled.store(false, ordering: .relaxed)
+            aof.rewriteScheduled.store(false, ordering: .relaxed)
+            handOffReplicationRecords()
+            context.postToSequencer(.aofStop(sequenceBound: context.replication.clock.next.load(ordering: .sequentiallyConsistent)))
+            return
+        }
+        // A new incr file, named after the manifest on disk if there is one; it is named in
+        // the manifest once the rewrite has written the base of everything before it.
+        let config = context.config.withLock { $0 }
+        let directory = config.value("appenddirname"), filename = config.value("appendfilename")
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            Log.warning("Can't open or create append-only dir \(directory): \(String(cString: strerror(errno)))")
+            return
+        }
+        var manifest = AOFManifest()
+        if let bytes = AOFFile.read("\(directory)/\(filename).manifest"),
+           let parsed = try? AOFManifest.parse(String(decoding: bytes, as: UTF8.self)) {
+            manifest = parsed
+        }
+        let name = manifest.newIncr(appendFilename: filename)
+        let fd = open("\(directory)/\(name)", O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            Log.warning("Redis needs to enable the AOF but can't open the append only file \(name): \(String(cString: strerror(errno)))")
+            return
+        }
+        aof.opened.withLock {
+            $0 = (AOFWriter.Files(fd: fd, manifest: manifest, directory: directory, appendFilename: filename), true)
+        }
+        aof.pendingOpen.store(true, ordering: .releasing)
+        aof.incrFD.store(fd, ordering: .releasing)
+        aof.currentSize.store(0, ordering: .relaxed)
+        aof.baseSize.store(0, ordering: .relaxed)
+        aof.enabled.store(true, ordering: .relaxed)
+        context.replication.propagating.store(true, ordering: .releasing)
+        if !startAOFRewrite() {
+            aof.rewriteScheduled.store(true, ordering: .relaxed)   // after the save that runs
+        }
+    }
+}

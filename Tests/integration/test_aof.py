@@ -1,0 +1,474 @@
+"""The append-only file (Redis 7.0's multi-part AOF): the directory, base, incr file and
+manifest as redis-server writes them, the incr file fed from the replication merge, loading
+at start-up (truncated and corrupt files), directories exchanged with redis-server 7.0 both
+ways, kill -9 under writes, INFO persistence's aof_* fields.
+
+Servers run on a data directory the test chooses, so a restart (or another server) finds the
+same files."""
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from support.info import info
+from support.marks import needs_redis
+from support.processes import REDIS_SERVER, shards
+from support.waiting import wait_until
+
+AOF = ("--appendonly", "yes", "--enable-debug-command", "yes", "--save", "")
+DIR = "appendonlydir"
+CHECK_AOF = shutil.which("redis-check-aof")
+
+
+def aof_dir(d):
+    return os.path.join(str(d), DIR)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def commands(data):
+    """The commands of AOF-format bytes, each a list of byte strings."""
+    out, i = [], 0
+    while i < len(data):
+        end = data.index(b"\r\n", i)
+        assert data[i:i + 1] == b"*", data[i:i + 40]
+        argc, i = int(data[i + 1:end]), end + 2
+        args = []
+        for _ in range(argc):
+            end = data.index(b"\r\n", i)
+            n, i = int(data[i + 1:end]), end + 2
+            args.append(data[i:i + n])
+            i += n + 2
+        out.append(args)
+    return out
+
+
+def incr_path(d, seq=1):
+    return os.path.join(aof_dir(d), "appendonly.aof.%d.incr.aof" % seq)
+
+
+def written(path, *command):
+    """Awaits `command` at the end of the incr file (the sequencer writes once per pass)."""
+    tail = b"*%d\r\n" % len(command) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in command)
+    wait_until(lambda: read(path).endswith(tail), message="%r at the end of %s" % (command, path))
+
+
+def digest(server):
+    return server.cmd("DEBUG", "DIGEST")
+
+
+# A workload whose AOF form is the same in Redis and here (PXAT deadlines aside).
+WORKLOAD = [
+    ("SET", "a", "1"), ("INCR", "a"), ("SELECT", "2"), ("SET", "b", "2", "EX", "1000"),
+    ("EXPIRE", "b", "2000"), ("HSET", "h", "f", "v", "g", "w"), ("RPUSH", "l", "x", "y", "z"),
+    ("SELECT", "0"), ("MULTI",), ("SET", "m1", "1"), ("SET", "m2", "2"), ("EXEC",),
+    ("DEL", "a"), ("SADD", "s", "1", "2", "3"), ("ZADD", "z", "1", "one", "2", "two"),
+    ("XADD", "st", "1-1", "f", "v"),
+]
+
+
+def run_workload(conn):
+    for c in WORKLOAD:
+        conn.cmd(*c)
+
+
+def masked(cmds):
+    """Absolute deadlines vary by the moment: mask the argument after PXAT and of PEXPIREAT."""
+    out = []
+    for c in cmds:
+        c = list(c)
+        for i, a in enumerate(c[:-1]):
+            if a.upper() == b"PXAT":
+                c[i + 1] = b"<ms>"
+        if c[0].upper() == b"PEXPIREAT":
+            c[2] = b"<ms>"
+        out.append([a.lower() if i == 0 else a for i, a in enumerate(c)])
+    return sorted_transactions(out)
+
+
+def sorted_transactions(cmds):
+    """A transaction's commands on different shards run in parallel and reach the stream in
+    the order they ran (replicas get the same order; commands on one key keep theirs, being
+    on one shard): compare what each MULTI ... EXEC holds, not its order."""
+    out, group = [], None
+    for c in cmds:
+        if c[0] == b"multi":
+            group = []
+        elif c[0] == b"exec" and group is not None:
+            out += [[b"multi"]] + sorted(group) + [c]
+            group = None
+        elif group is not None:
+            group.append(c)
+        else:
+            out.append(c)
+    return out
+
+
+@needs_redis
+def test_files_and_manifest_as_redis_writes_them(make_server, make_redis, tmp_path):
+    """Start-up creates the same files with the same names and manifest as redis-server, and
+    the same workload leaves the same commands in the incr file (SELECTs, MULTI/EXEC,
+    absolute deadlines); redis-check-aof accepts the directory."""
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    ours = make_server(*shards(2), *AOF, data_dir=ours_dir)
+    redis = make_redis(*AOF, data_dir=redis_dir)
+    for s in (ours, redis):
+        c = s.conn()
+        run_workload(c)
+        c.close()
+    assert sorted(os.listdir(aof_dir(ours_dir))) == sorted(os.listdir(aof_dir(redis_dir))) == [
+        "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+    manifest = read(os.path.join(aof_dir(ours_dir), "appendonly.aof.manifest"))
+    assert manifest == read(os.path.join(aof_dir(redis_dir), "appendonly.aof.manifest"))
+    assert manifest == b"file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    ours_cmds = lambda: masked(commands(read(incr_path(ours_dir))))  # noqa: E731
+    expected = masked(commands(read(incr_path(redis_dir))))
+    wait_until(lambda: len(ours_cmds()) >= len(expected), message="the workload in our incr file")
+    assert ours_cmds() == expected
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(ours_dir), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
+
+
+def test_restart_loads_the_aof_instead_of_the_dump(make_server, tmp_path):
+    """With appendonly yes the AOF is what a restart loads (a SAVEd dump with other data is
+    ignored, as Redis ignores it); the replayed commands are not appended again."""
+    s = make_server(*shards(2), *AOF, data_dir=tmp_path)
+    c = s.conn()
+    run_workload(c)
+    c.cmd("MSET", "k1", "1", "k2", "2", "k3", "3", "k4", "4")   # keys on both shards: one MSET
+    before = digest(s)
+    c.cmd("SET", "only-in-dump", "x")
+    assert c.cmd("SAVE") == "OK"
+    c.cmd("DEL", "only-in-dump")
+    c.close()
+    written(incr_path(tmp_path), "DEL", "only-in-dump")
+    size = os.path.getsize(incr_path(tmp_path))
+    s.kill()
+    s.start()
+    assert digest(s) == before
+    assert s.cmd("EXISTS", "only-in-dump") == 0
+    assert "DB loaded from append only file" in s.last_start_log()
+    assert os.path.getsize(incr_path(tmp_path)) == size
+    assert info(s.conn(), "persistence")["aof_enabled"] == "1"
+
+
+def test_info_persistence_aof_fields(make_server, tmp_path):
+    s = make_server(*AOF, data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("SET", "k", "v" * 100)
+    written(incr_path(tmp_path), "SET", "k", "v" * 100)
+    base = os.path.getsize(os.path.join(aof_dir(tmp_path), "appendonly.aof.1.base.rdb"))
+    size = os.path.getsize(incr_path(tmp_path))
+    p = info(c, "persistence")
+    assert p["aof_enabled"] == "1" and p["aof_last_write_status"] == "ok" and p["aof_rewrite_in_progress"] == "0"
+    assert int(p["aof_current_size"]) == size   # the base made at start-up is not counted, as in Redis
+    assert p["aof_base_size"] == "0" and p["aof_buffer_length"] == "0" and "aof_pending_bio_fsync" in p
+    c.close()
+    s.kill()
+    s.start()
+    p = info(s.conn(), "persistence")
+    assert int(p["aof_base_size"]) == base
+    assert int(p["aof_current_size"]) == base + size
+    (tmp_path / "off").mkdir()
+    p = info(make_server(data_dir=tmp_path / "off").conn(), "persistence")
+    assert p["aof_enabled"] == "0" and "aof_current_size" not in p
+
+
+@pytest.mark.parametrize("fsync", ["everysec", "no"])
+def test_kill_9_under_writes_keeps_what_was_acknowledged(make_server, tmp_path, fsync):
+    """kill -9 while clients write: after the restart the keys present are exactly a prefix of
+    each writer's acknowledged writes, and nothing acknowledged more than a second before the
+    kill is missing. (kill -9 leaves the page cache: what was written survives with `no` as
+    with `everysec`; their difference is a power loss, not tested here.)"""
+    s = make_server(*shards(2), *AOF, "--appendfsync", fsync, data_dir=tmp_path)
+    acked = [[] for _ in range(3)]
+    stop = threading.Event()
+
+    def writer(n):
+        c = s.conn()
+        i = 0
+        try:
+            while not stop.is_set():
+                c.cmd("SET", "w%d:%d" % (n, i), str(i))
+                acked[n].append(time.monotonic())
+                i += 1
+        except (ConnectionError, OSError):
+            pass
+
+    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(3)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: min(len(a) for a in acked) > 3000, timeout=30, message="3000 writes per writer")
+    s.kill()
+    killed = time.monotonic()
+    stop.set()
+    for t in threads:
+        t.join(10)
+    s.start()
+    c = s.conn()
+    for n in range(3):
+        present = c.pipeline([("EXISTS", "w%d:%d" % (n, i)) for i in range(len(acked[n]) + 1)])
+        kept = present.index(0) if 0 in present else len(present)
+        assert all(p == 0 for p in present[kept:]), "writer %d: a later write survived an earlier one" % n
+        lost = [t for t in acked[n][kept:]]
+        assert all(t > killed - 1.0 for t in lost), "writer %d lost %d writes acknowledged over 1 s before the kill" % (
+            n, sum(1 for t in lost if t <= killed - 1.0))
+
+
+def truncated_setup(make_server, tmp_path, tail):
+    """A directory whose incr file ends with `tail` after whole commands; returns its size before."""
+    s = make_server(*AOF, data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("SET", "a", "1")
+    c.cmd("SET", "b", "2")
+    c.close()
+    assert s.shutdown() == 0
+    path = incr_path(tmp_path)
+    good = os.path.getsize(path)
+    with open(path, "ab") as f:
+        f.write(tail)
+    return s, path, good
+
+
+def test_truncated_last_command_is_cut_with_aof_load_truncated(make_server, tmp_path):
+    s, path, good = truncated_setup(make_server, tmp_path, b"*3\r\n$3\r\nset\r\n$1\r\nc\r\n$2\r\n3")
+    s.start()
+    log = s.last_start_log()
+    assert "!!! Warning: short read while loading the AOF file appendonly.aof.1.incr.aof!!!" in log
+    assert "!!! Truncating the AOF appendonly.aof.1.incr.aof at offset %d !!!" % good in log
+    assert "AOF appendonly.aof.1.incr.aof loaded anyway because aof-load-truncated is enabled" in log
+    assert os.path.getsize(path) == good
+    assert s.cmd("MGET", "a", "b", "c") == [b"1", b"2", None]
+    s.cmd("SET", "d", "4")
+    written(path, "SET", "d", "4")
+    s.kill()
+    s.start()
+    assert s.cmd("MGET", "a", "b", "c", "d") == [b"1", b"2", None, b"4"]
+
+
+def test_incomplete_multi_is_reverted(make_server, tmp_path):
+    s, path, good = truncated_setup(make_server, tmp_path, b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nset\r\n$1\r\nc\r\n$1\r\n3\r\n")
+    s.start()
+    assert "Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof.1.incr.aof" in s.last_start_log()
+    assert os.path.getsize(path) == good
+    assert s.cmd("EXISTS", "c") == 0
+
+
+def test_truncated_file_refused_without_aof_load_truncated(make_server, tmp_path):
+    s, path, good = truncated_setup(make_server, tmp_path, b"*3\r\n$3\r\nset\r\n")
+    s.args += ["--aof-load-truncated", "no"]
+    s.spawn()
+    assert s.wait_exit() == 1
+    assert ("Unexpected end of file reading the append only file appendonly.aof.1.incr.aof. You can: 1) Make a "
+            "backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can "
+            "set the 'aof-load-truncated' configuration option to yes and restart the server.") in s.last_start_log()
+    assert os.path.getsize(path) == good + len(b"*3\r\n$3\r\nset\r\n")
+
+
+@pytest.mark.parametrize("tail,line", [
+    (b"garbage\r\n", "Bad file format reading the append only file appendonly.aof.1.incr.aof: make a backup of "
+                     "your AOF file, then use ./redis-check-aof --fix <filename.manifest>"),
+    (b"*1\r\n$7\r\nNOSUCHC\r\n", "Unknown command 'NOSUCHC' reading the append only file appendonly.aof.1.incr.aof"),
+])
+def test_corrupt_file_is_refused_with_redis_message(make_server, make_redis, tmp_path, tail, line):
+    s, path, good = truncated_setup(make_server, tmp_path, tail)
+    s.spawn()
+    assert s.wait_exit() == 1
+    assert line in s.last_start_log()
+    assert os.path.getsize(path) == good + len(tail)
+    if REDIS_SERVER:
+        r = make_redis(*AOF, data_dir=tmp_path, wait=False)
+        assert r.wait_exit() == 1
+        assert line in r.last_start_log()
+
+
+def test_bad_manifest_is_refused(make_server, tmp_path):
+    s = make_server(*AOF, data_dir=tmp_path)
+    assert s.shutdown() == 0
+    with open(os.path.join(aof_dir(tmp_path), "appendonly.aof.manifest"), "w") as f:
+        f.write("file appendonly.aof.1.incr.aof seq 1 type x\n")
+    s.spawn()
+    assert s.wait_exit() == 1
+    log = s.last_start_log()
+    assert "*** FATAL AOF MANIFEST FILE ERROR ***" in log and "Unknown AOF file type" in log
+
+
+@needs_redis
+def test_directory_written_by_redis_loads_here(make_server, make_redis, tmp_path):
+    """redis-server's directory after a BGREWRITEAOF (an RDB base with data, a second incr
+    file) and more writes loads here with the same DEBUG DIGEST, and we append to its incr file."""
+    r = make_redis(*AOF, data_dir=tmp_path)
+    c = r.conn()
+    run_workload(c)
+    assert c.cmd("BGREWRITEAOF").startswith("Background append only file rewriting")
+    wait_until(lambda: info(c, "persistence")["aof_rewrite_in_progress"] == "0"
+               and "appendonly.aof.2.base.rdb" in os.listdir(aof_dir(tmp_path)), message="the rewrite")
+    c.cmd("SET", "after", "rewrite")
+    c.cmd("SELECT", "3")
+    c.cmd("LPUSH", "l3", "a", "b")
+    expected = digest(r)
+    c.close()
+    assert r.shutdown() == 0
+    s = make_server(*shards(2), *AOF, data_dir=tmp_path)
+    assert digest(s) == expected
+    s.cmd("SET", "ours", "1")
+    expected = digest(s)
+    assert s.shutdown() == 0   # exits once the write is in the file
+    assert read(incr_path(tmp_path, 2)).endswith(b"*3\r\n$3\r\nSET\r\n$4\r\nours\r\n$1\r\n1\r\n")
+    r2 = make_redis(*AOF, data_dir=tmp_path)
+    assert digest(r2) == expected
+
+
+@needs_redis
+def test_directory_written_here_loads_in_redis(make_server, make_redis, tmp_path):
+    s = make_server(*shards(2), *AOF, data_dir=tmp_path)
+    c = s.conn()
+    run_workload(c)
+    c.cmd("MSET", "k1", "1", "k2", "2", "k3", "3", "k4", "4")
+    c.cmd("FLUSHDB")
+    c.cmd("SET", "after-flush", "1")
+    c.close()
+    expected = digest(s)
+    assert s.shutdown() == 0
+    r = make_redis(*AOF, data_dir=tmp_path)
+    assert digest(r) == expected
+    assert "DB loaded from append only file" in r.last_start_log()
+
+
+def wait_rewritten(conn, count):
+    wait_until(lambda: (lambda p: p["aof_rewrite_in_progress"] == "0" and int(p["aof_rewrites"]) >= count)(
+        info(conn, "persistence")), timeout=30, message="rewrite %d" % count)
+
+
+def test_bgrewriteaof_under_writes(make_server, make_redis, tmp_path):
+    """BGREWRITEAOF while clients write on both shards: a new RDB base from the snapshot, a
+    new incr file from the snapshot's point, the manifest swapped and the old files removed;
+    the directory then loads here and in redis-server with the same digest."""
+    s = make_server(*shards(2), *AOF, data_dir=tmp_path)
+    c = s.conn()
+    for i in range(0, 20000, 1000):
+        c.cmd("MSET", *[x for j in range(i, i + 1000) for x in ("k:%d" % j, "v%d" % j)])
+    c.cmd("HSET", "h", *[x for j in range(300) for x in ("f%d" % j, "x" * j)])
+    stop = threading.Event()
+
+    def writer(n):
+        w = s.conn()
+        i = 0
+        while not stop.is_set():
+            w.pipeline([("INCR", "counter:%d" % n), ("SET", "k:%d" % ((i * 7 + n) % 20000), "new%d" % i),
+                        ("RPUSH", "list:%d" % n, i)])
+            i += 1
+        w.close()
+
+    threads = [threading.Thread(target=writer, args=(n,), daemon=True) for n in range(2)]
+    for t in threads:
+        t.start()
+    for round_ in (1, 2):
+        assert c.cmd("BGREWRITEAOF") == "Background append only file rewriting started"
+        wait_rewritten(c, round_)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    c.cmd("SET", "last", "1")
+    written(incr_path(tmp_path, 3), "SET", "last", "1")
+    expected = digest(s)
+    p = info(c, "persistence")
+    assert p["aof_last_bgrewrite_status"] == "ok" and p["aof_rewrites"] == "2"
+    assert sorted(os.listdir(aof_dir(tmp_path))) == [
+        "appendonly.aof.3.base.rdb", "appendonly.aof.3.incr.aof", "appendonly.aof.manifest"]
+    assert read(os.path.join(aof_dir(tmp_path), "appendonly.aof.manifest")) == \
+        b"file appendonly.aof.3.base.rdb seq 3 type b\nfile appendonly.aof.3.incr.aof seq 3 type i\n"
+    assert int(p["aof_base_size"]) == os.path.getsize(os.path.join(aof_dir(tmp_path), "appendonly.aof.3.base.rdb"))
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(tmp_path), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+    c.close()
+    s.kill()
+    s.start()
+    assert digest(s) == expected
+    assert s.shutdown() == 0
+    if REDIS_SERVER:
+        r = make_redis(*AOF, data_dir=tmp_path)
+        assert digest(r) == expected
+
+
+def test_bgrewriteaof_errors(make_server, tmp_path):
+    off = make_server()
+    assert str(off.cmd("BGREWRITEAOF")).startswith("ERR Can't execute an AOF background rewriting")
+    s = make_server(*AOF, data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("MULTI")
+    c.cmd("BGREWRITEAOF")
+    assert c.cmd("EXEC") == ["Background append only file rewriting scheduled"]
+    wait_rewritten(c, 1)
+
+
+def test_config_set_appendonly_at_run_time(make_server, tmp_path):
+    """CONFIG SET appendonly yes writes a base of the data so far (a rewrite) and records
+    from its point on, as Redis's startAppendOnly; no closes the file and records nothing."""
+    s = make_server(*shards(2), "--enable-debug-command", "yes", "--save", "", data_dir=tmp_path)
+    c = s.conn()
+    c.cmd("MSET", *[x for j in range(2000) for x in ("before:%d" % j, j)])
+    c.cmd("SELECT", "1")
+    c.cmd("INCR", "counter")
+    assert c.cmd("CONFIG", "SET", "appendonly", "yes") == "OK"
+    c.cmd("INCR", "counter")
+    wait_rewritten(c, 1)
+    c.cmd("INCR", "counter")
+    c.cmd("SET", "after", "1")
+    written(incr_path(tmp_path), "SET", "after", "1")
+    assert sorted(os.listdir(aof_dir(tmp_path))) == [
+        "appendonly.aof.1.base.rdb", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+    assert info(c, "persistence")["aof_enabled"] == "1"
+    expected = digest(s)
+    assert c.cmd("GET", "counter") == b"3"
+    assert c.cmd("CONFIG", "SET", "appendonly", "no") == "OK"
+    assert info(c, "persistence")["aof_enabled"] == "0"
+    size = os.path.getsize(incr_path(tmp_path))
+    c.cmd("SET", "not-recorded", "1")
+    c.close()
+    s.kill()
+    assert os.path.getsize(incr_path(tmp_path)) == size
+    s.args += ["--appendonly", "yes"]
+    s.start()
+    assert digest(s) == expected
+
+
+def test_automatic_rewrite_on_growth(make_server, tmp_path):
+    s = make_server(*AOF, "--auto-aof-rewrite-min-size", "100000", "--auto-aof-rewrite-percentage", "100",
+                    data_dir=tmp_path)
+    c = s.conn()
+    c.pipeline([("SET", "k:%d" % (i % 50), "x" * 1000) for i in range(300)])
+    wait_rewritten(c, 1)
+    assert "Starting automatic rewriting of AOF on" in s.last_start_log()
+    assert int(info(c, "persistence")["aof_current_size"]) < 100000   # 50 keys in the base
+    c.close()
+
+
+def test_replica_with_an_aof_takes_its_masters_data(make_server, tmp_path):
+    """A replica does not replay its AOF (the full sync replaces the data; the link must not
+    start while commands replay): it serves its master's data."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "r").mkdir()
+    s = make_server(*AOF, data_dir=tmp_path / "r")
+    s.cmd("SET", "old", "1")
+    written(incr_path(tmp_path / "r"), "SET", "old", "1")
+    s.kill()
+    m = make_server(data_dir=tmp_path / "m")
+    m.cmd("SET", "from-master", "1")
+    s.args += ["--replicaof", "127.0.0.1", str(m.port)]
+    s.start()
+    assert "A replica does not replay its AOF's commands" in s.last_start_log()
+    wait_until(lambda: s.cmd("GET", "from-master") == b"1", message="the full sync")
+    assert s.cmd("EXISTS", "old") == 0
