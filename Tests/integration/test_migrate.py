@@ -183,3 +183,25 @@ def test_replicas_get_del(source, make_server, redis_port):
     assert m.cmd("MIGRATE", "127.0.0.1", str(redis_port), "kept", "0", "1000", "COPY", "REPLACE") == "OK"
     wait_synced(m, r)
     assert r.cmd("EXISTS", a, b) == 0 and r.cmd("GET", "kept") == b"3"
+
+
+def test_connection_is_cached_and_replaced_when_closed(source, target, redis_port):
+    port = str(redis_port)
+
+    def migrate_clients():
+        return [l for l in target.cmd("CLIENT", "LIST").decode().splitlines() if "cmd=restore" in l]
+
+    for i in range(3):
+        source.cmd("SET", "c%d" % i, "v")
+        assert source.cmd("MIGRATE", "127.0.0.1", port, "c%d" % i, "0", "1000") == "OK"
+    assert len(migrate_clients()) == 1, "one cached connection serves every MIGRATE"
+    target.cmd("CLIENT", "KILL", "ID", migrate_clients()[0].split()[0].split("=")[1])
+    source.cmd("SET", "after", "v")
+    assert source.cmd("MIGRATE", "127.0.0.1", port, "after", "0", "1000") == "OK"
+    assert target.cmd("GET", "after") == b"v"
+    # Another database: SELECTed again on the same connection.
+    source.cmd("SET", "db3", "v")
+    assert source.cmd("MIGRATE", "127.0.0.1", port, "db3", "3", "1000") == "OK"
+    target.cmd("SELECT", "3")
+    assert target.cmd("GET", "db3") == b"v"
+    assert len(migrate_clients()) == 1

@@ -301,11 +301,12 @@ enum CommandIntrospection {
         guard spec.arityOK(inner.count) else { out.writeError("ERR Invalid number of arguments specified for command"); return }
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
-        if let procedure = movableKeys(spec.name, inner) {
+        let procedure = movableKeys(spec.name, inner)
+        if let procedure {
             found = procedure
             guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
         }
-        for keySpec in spec.keySpecs where !keySpec.unknown && found.isEmpty {
+        for keySpec in spec.keySpecs where !keySpec.unknown && procedure == nil {
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return

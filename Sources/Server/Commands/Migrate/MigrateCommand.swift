@@ -13,7 +13,8 @@ import Values
 ///    no worker blocks on the network; its outcome comes back to this worker through the
 ///    sequencer (`SequencerEvent.toWorker`);
 /// 3. without COPY, `__migrate_del` deletes the keys the target stored, and replicas get
-///    DEL for them, as Redis rewrites MIGRATE. The target connection is not cached.
+///    DEL for them, as Redis rewrites MIGRATE. Connections to targets are cached as in Redis
+///    (MigrateConnections).
 enum MigrateCommand {
     static let specs: [CommandSpec] = [
         CommandSpec("migrate", arity: -6, flags: [.write, .movableKeys], keys: (3, 3, 1), group: "generic",

@@ -36,8 +36,8 @@ enum MigrateTransfer {
     }
 
     static func run(_ r: Request) -> Outcome {
-        // Redis retries once on a socket error that is not a timeout (a cached connection
-        // the target closed); ours are fresh, the retry stays for a refused early write.
+        // Redis retries once on a socket error that is not a timeout: a cached connection
+        // the target closed meanwhile, replaced by a new one.
         var mayRetry = true
         while true {
             var outcome = Outcome()
@@ -66,8 +66,15 @@ enum MigrateTransfer {
     }
 
     private static func attempt(_ r: Request, _ outcome: inout Outcome) throws {
-        let fd = try connect(r.host, r.port, timeoutMs: r.timeoutMs)
-        defer { close(fd) }
+        let target = "\(r.host):\(r.port)"
+        let cached = MigrateConnections.shared.take(target)
+        let fd = try cached?.fd ?? connect(r.host, r.port, timeoutMs: r.timeoutMs)
+        var kept = false
+        defer { if !kept { close(fd) } }  // a socket error: the connection is not reused
+        var tv = timeval(tv_sec: r.timeoutMs / 1000, tv_usec: (r.timeoutMs % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let select = (cached?.db ?? -1) != r.db
         var out = ByteBuffer(capacity: 256)
         func bulk(_ b: [UInt8]) { b.withUnsafeBytes { out.writeBulk($0) } }
         if let password = r.password {
@@ -76,9 +83,11 @@ enum MigrateTransfer {
             if let u = r.username { bulk(u) }
             bulk(password)
         }
-        out.writeArrayHeader(2)
-        bulk(Array("SELECT".utf8))
-        bulk(Array(String(r.db).utf8))
+        if select {
+            out.writeArrayHeader(2)
+            bulk(Array("SELECT".utf8))
+            bulk(Array(String(r.db).utf8))
+        }
         for item in r.items {
             out.writeArrayHeader(r.replace ? 5 : 4)
             bulk(Array("RESTORE".utf8))
@@ -90,10 +99,10 @@ enum MigrateTransfer {
         try out.readable.withUnsafeBytes { try writeAll(fd, $0) }
         var reader = LineReader(fd: fd)
         let auth = r.password == nil ? nil : try reader.line()
-        let select = try reader.line()
+        let selected = select ? try reader.line() : nil
         for j in 0..<r.items.count {
             let reply = try reader.line()
-            let failed = auth?.first == UInt8(ascii: "-") ? auth : select.first == UInt8(ascii: "-") ? select
+            let failed = auth?.first == UInt8(ascii: "-") ? auth : selected?.first == UInt8(ascii: "-") ? selected
                 : reply.first == UInt8(ascii: "-") ? reply : nil
             if let failed {
                 if outcome.error == nil {
@@ -103,6 +112,10 @@ enum MigrateTransfer {
                 outcome.stored.append(j)
             }
         }
+        // Kept for the next MIGRATE to this target; after the target's error the database
+        // is unknown, so the next one selects again.
+        kept = true
+        MigrateConnections.shared.giveBack(target, fd: fd, db: outcome.error == nil ? r.db : -1)
     }
 
     /// A blocking TCP connection with send and receive timeouts, connected within `timeoutMs`.
@@ -135,9 +148,6 @@ enum MigrateTransfer {
             }
             guard ok else { close(fd); continue }
             _ = fcntl(fd, F_SETFL, flags)
-            var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             return fd

@@ -159,15 +159,22 @@ enum SortCommands {
 }
 
 /// lookupKeyByPattern on the shard that holds every key the patterns name.
-struct ShardSortLookup: SortLookup {
+final class ShardSortLookup: SortLookup {
     let ctx: ShardContext
+    /// The key being looked up, reused (no allocation per element).
+    private var key: [UInt8] = []
+
+    init(ctx: ShardContext) { self.ctx = ctx }
 
     func withValue(_ p: SortPattern, _ element: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) -> Void) {
         switch p.kind {
         case .element: body(element)
         case .none: body(nil)
         case .key:
-            let key = p.key(for: element)
+            key.removeAll(keepingCapacity: true)
+            key.append(contentsOf: p.prefix)
+            key.append(contentsOf: element)
+            key.append(contentsOf: p.postfix)
             key.withUnsafeBytes { k in
                 guard let e = ctx.shard.lookupForRead(db: ctx.db, key: k) else { body(nil); return }
                 if let field = p.field {

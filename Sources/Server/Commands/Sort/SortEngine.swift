@@ -169,7 +169,28 @@ enum SortEngine {
                     }
                     return desc ? -c : c
                 }
-                result.items.sort { compare($0, $1) < 0 }
+                guard source.end >= source.start else { return }  // nothing is output
+                let k = source.end + 1
+                if k * 4 < result.items.count {
+                    // Only the first end+1 are output: keep them in order as they come
+                    // (Redis's pqsort for BY with LIMIT). Ties stay in source order, so
+                    // the result is the full sort's.
+                    var best: [Item] = []
+                    best.reserveCapacity(k + 1)
+                    for item in result.items {
+                        if best.count == k && compare(item, best[k - 1]) >= 0 { continue }
+                        var lo = 0, hi = best.count
+                        while lo < hi {
+                            let mid = (lo + hi) / 2
+                            if compare(item, best[mid]) < 0 { hi = mid } else { lo = mid + 1 }
+                        }
+                        best.insert(item, at: lo)
+                        if best.count > k { best.removeLast() }
+                    }
+                    result.items = best
+                } else {
+                    result.items.sort { compare($0, $1) < 0 }
+                }
             }
         }
         return result
