@@ -68,7 +68,9 @@ start_server() {
         set -- --threads "$n" --shards "$n" "$@"
     fi
     case "$name" in
-        valkeyper) "$VALKEYPER_BIN" --port "$port" --dir "$dir" "$@" >"$dir/server.log" 2>&1 & ;;
+        # No save rules, as redis-server below: a BGSAVE the rules start during a load would
+        # hold its snapshot copy in used_memory (and compete for CPU).
+        valkeyper) "$VALKEYPER_BIN" --port "$port" --dir "$dir" --save '' "$@" >"$dir/server.log" 2>&1 & ;;
         redis) redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" "$@" \
                    >"$dir/server.log" 2>&1 & ;;
         *) die "unknown server $name" ;;

@@ -12,7 +12,8 @@ import Glibc
 /// no heap object per member (Redis: a node with its level array, an sds, a dictEntry and
 /// a bucket, ~112 B for a 13-byte member; here ~75):
 /// - nodes are 24-byte records in one array, addressed by Int32; their levels (forward,
-///   span: 8 bytes each, 1.33 per node on average) in a second array;
+///   span, and the forward node's level block and score: 24 bytes each, 1.33 per node on
+///   average) in a second array;
 /// - member bytes are packed, length first, in one byte arena; a removed member leaves
 ///   garbage there, compacted (walking the list) once it passes half of the arena;
 /// - the member index is an open-addressing table of 8-byte slots (32-bit hash, node id),
@@ -26,6 +27,11 @@ public final class ZSkipList {
     struct Level {
         var forward: Int32 = 0   // 0: none (slot 0 is the header, never a successor)
         var span: Int32 = 0
+        /// The forward node's level block and score, copied here: a descent decides and
+        /// moves on from this entry alone, one cache line per step as in Redis's nodes
+        /// (where the levels live in the node), instead of also touching the node array.
+        var forwardBase: Int32 = 0
+        var forwardScore: Double = 0
     }
 
     struct Node {
@@ -235,11 +241,11 @@ public final class ZSkipList {
         }
     }
 
-    /// (score, member) order: by score, then by member bytes.
-    @inline(__always) func precedes(_ n: Int32, _ score: Double, _ m: UnsafeRawBufferPointer) -> Bool {
-        let s = nodes[Int(n)].score
-        if s != score { return s < score }
-        return compareBytes(member(n), m) < 0
+    /// (score, member) order: by score, then by member bytes; of the forward node of level
+    /// entry `l` (its score read from the entry: the node is touched only on a tie).
+    @inline(__always) func precedes(_ l: Level, _ score: Double, _ m: UnsafeRawBufferPointer) -> Bool {
+        if l.forwardScore != score { return l.forwardScore < score }
+        return compareBytes(member(l.forward), m) < 0
     }
 
     // MARK: Writing
@@ -280,14 +286,15 @@ public final class ZSkipList {
     private func link(_ n: Int32, member m: UnsafeRawBufferPointer, update: UnsafeMutableBufferPointer<Int32>,
                       rank: UnsafeMutableBufferPointer<Int>) {
         let score = nodes[Int(n)].score
-        var x: Int32 = 0
+        var x: Int32 = 0, xb = 0
         for i in (0..<level).reversed() {
             rank[i] = i == level - 1 ? 0 : rank[i + 1]
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0, precedes(f, score, m) else { break }
-                rank[i] += Int(levels[at(x, i)].span)
-                x = f
+                let l = levels[xb + i]
+                guard l.forward != 0, precedes(l, score, m) else { break }
+                rank[i] += Int(l.span)
+                x = l.forward
+                xb = Int(l.forwardBase)
             }
             update[i] = x
         }
@@ -318,10 +325,9 @@ public final class ZSkipList {
         nodes[Int(n)].backward = update[0]
         for i in 0..<lvl {
             let u = at(update[i], i), me = Int(base) + i
-            levels[me].forward = levels[u].forward
-            levels[u].forward = n
-            levels[me].span = levels[u].span - Int32(rank[0] - rank[i])
-            levels[u].span = Int32(rank[0] - rank[i]) + 1
+            levels[me] = Level(forward: levels[u].forward, span: levels[u].span - Int32(rank[0] - rank[i]),
+                               forwardBase: levels[u].forwardBase, forwardScore: levels[u].forwardScore)
+            levels[u] = Level(forward: n, span: Int32(rank[0] - rank[i]) + 1, forwardBase: base, forwardScore: score)
         }
         if lvl < level { for i in lvl..<level { levels[at(update[i], i)].span += 1 } }
         let next = levels[Int(base)].forward
@@ -332,12 +338,13 @@ public final class ZSkipList {
     private func predecessors(of target: Int32, _ update: UnsafeMutableBufferPointer<Int32>) {
         let score = nodes[Int(target)].score
         let m = member(target)
-        var x: Int32 = 0
+        var x: Int32 = 0, xb = 0
         for i in (0..<level).reversed() {
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0, precedes(f, score, m) else { break }
-                x = f
+                let l = levels[xb + i]
+                guard l.forward != 0, precedes(l, score, m) else { break }
+                x = l.forward
+                xb = Int(l.forwardBase)
             }
             update[i] = x
         }
@@ -366,6 +373,11 @@ public final class ZSkipList {
         guard let n = find(m) else { return }
         let back = nodes[Int(n)].backward, next = levels[at(n, 0)].forward
         if (back == 0 || nodes[Int(back)].score < score) && (next == 0 || nodes[Int(next)].score > score) {
+            // The node stays; the level entries leading to it hold its score too.
+            withUpdateVectors { update, _ in
+                predecessors(of: n, update)
+                for i in 0..<nodes[Int(n)].height { levels[at(update[i], i)].forwardScore = score }
+            }
             nodes[Int(n)].score = score
             return
         }
@@ -384,8 +396,9 @@ public final class ZSkipList {
         for i in 0..<level {
             let u = at(update[i], i)
             if levels[u].forward == x {
-                levels[u].span += levels[at(x, i)].span - 1
-                levels[u].forward = levels[at(x, i)].forward
+                let gone = levels[at(x, i)]
+                levels[u] = Level(forward: gone.forward, span: levels[u].span + gone.span - 1,
+                                  forwardBase: gone.forwardBase, forwardScore: gone.forwardScore)
             } else {
                 levels[u].span -= 1
             }
@@ -428,14 +441,15 @@ public final class ZSkipList {
     public func removeRanks(_ ranks: Range<Int>) {
         guard !ranks.isEmpty else { return }
         withUpdateVectors { update, _ in
-            var x: Int32 = 0
+            var x: Int32 = 0, xb = 0
             var traversed = 0
             for i in (0..<level).reversed() {
                 while true {
-                    let f = levels[at(x, i)].forward
-                    guard f != 0, traversed + Int(levels[at(x, i)].span) <= ranks.lowerBound else { break }
-                    traversed += Int(levels[at(x, i)].span)
-                    x = f
+                    let l = levels[xb + i]
+                    guard l.forward != 0, traversed + Int(l.span) <= ranks.lowerBound else { break }
+                    traversed += Int(l.span)
+                    x = l.forward
+                    xb = Int(l.forwardBase)
                 }
                 update[i] = x
             }
@@ -460,17 +474,18 @@ public final class ZSkipList {
     public func rank(of m: UnsafeRawBufferPointer) -> Int? {
         guard let target = find(m) else { return nil }
         let score = nodes[Int(target)].score
-        var x: Int32 = 0
+        var x: Int32 = 0, xb = 0
         var rank = 0
         for i in (0..<level).reversed() {
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0 else { break }
-                let s = nodes[Int(f)].score
-                let before = s < score || (s == score && compareBytes(member(f), m) <= 0)
+                let l = levels[xb + i]
+                guard l.forward != 0 else { break }
+                let s = l.forwardScore
+                let before = s < score || (s == score && compareBytes(member(l.forward), m) <= 0)
                 guard before else { break }
-                rank += Int(levels[at(x, i)].span)
-                x = f
+                rank += Int(l.span)
+                x = l.forward
+                xb = Int(l.forwardBase)
             }
             if x == target { return rank - 1 }
         }
@@ -481,15 +496,16 @@ public final class ZSkipList {
     func node(atRank rank: Int) -> Int32 {
         if rank == 0 { return levels[0].forward }  // the pops' ends: no search
         if rank == count - 1 { return tail }
-        var x: Int32 = 0
+        var x: Int32 = 0, xb = 0
         var traversed = 0
         let target = rank + 1
         for i in (0..<level).reversed() {
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0, traversed + Int(levels[at(x, i)].span) <= target else { break }
-                traversed += Int(levels[at(x, i)].span)
-                x = f
+                let l = levels[xb + i]
+                guard l.forward != 0, traversed + Int(l.span) <= target else { break }
+                traversed += Int(l.span)
+                x = l.forward
+                xb = Int(l.forwardBase)
             }
             if traversed == target { return x }
         }
@@ -499,14 +515,14 @@ public final class ZSkipList {
     /// How many elements, from the first, satisfy `isBefore` (which must hold for a prefix
     /// of the order): the rank where a range starts or ends, in O(log n).
     public func prefixCount(_ isBefore: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
-        var x: Int32 = 0
+        var xb = 0
         var rank = 0
         for i in (0..<level).reversed() {
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0, isBefore(member(f), nodes[Int(f)].score) else { break }
-                rank += Int(levels[at(x, i)].span)
-                x = f
+                let l = levels[xb + i]
+                guard l.forward != 0, isBefore(member(l.forward), l.forwardScore) else { break }
+                rank += Int(l.span)
+                xb = Int(l.forwardBase)
             }
         }
         return rank
@@ -514,14 +530,14 @@ public final class ZSkipList {
 
     /// prefixCount with a test of scores alone: members' bytes are not touched.
     public func prefixCount(scoresBefore isBefore: (Double) -> Bool) -> Int {
-        var x: Int32 = 0
+        var xb = 0
         var rank = 0
         for i in (0..<level).reversed() {
             while true {
-                let f = levels[at(x, i)].forward
-                guard f != 0, isBefore(nodes[Int(f)].score) else { break }
-                rank += Int(levels[at(x, i)].span)
-                x = f
+                let l = levels[xb + i]
+                guard l.forward != 0, isBefore(l.forwardScore) else { break }
+                rank += Int(l.span)
+                xb = Int(l.forwardBase)
             }
         }
         return rank
@@ -610,6 +626,8 @@ public final class ZSkipList {
             while true {
                 let f = levels[at(y, i)].forward
                 if f != 0 && Int(levels[at(y, i)].span) != position[f]! - position[y]! { return false }
+                if f != 0 && (levels[at(y, i)].forwardBase != nodes[Int(f)].levelBase
+                              || levels[at(y, i)].forwardScore != nodes[Int(f)].score) { return false }
                 if f == 0 { break }
                 y = f
             }
