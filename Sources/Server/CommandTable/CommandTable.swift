@@ -93,13 +93,13 @@ struct CommandFlags: OptionSet, Sendable {
     /// Internal part of a split command: not reachable by name from clients.
     static let `internal` = CommandFlags(rawValue: 1 << 31)
 
+    /// In the order of Redis 7.0's addReplyCommandFlags, which COMMAND INFO prints.
     static let names: [(CommandFlags, String)] = [
         (.write, "write"), (.readonly, "readonly"), (.denyOOM, "denyoom"), (.admin, "admin"), (.pubsub, "pubsub"),
         (.noscript, "noscript"), (.blocking, "blocking"), (.loading, "loading"), (.stale, "stale"),
-        (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"), (.noAsyncLoading, "no_async_loading"),
-        (.noMulti, "no_multi"), (.allowBusy, "allow_busy"),
-        (.movableKeys, "movablekeys"),
-        (.skipMonitor, "skip_monitor"), (.noMandatoryKeys, "no_mandatory_keys"),
+        (.skipMonitor, "skip_monitor"), (.skipSlowlog, "skip_slowlog"), (.fast, "fast"), (.noAuth, "no_auth"),
+        (.noMandatoryKeys, "no_mandatory_keys"), (.noAsyncLoading, "no_async_loading"), (.noMulti, "no_multi"),
+        (.movableKeys, "movablekeys"), (.allowBusy, "allow_busy"),
     ]
 }
 
