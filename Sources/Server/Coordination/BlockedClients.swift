@@ -110,6 +110,12 @@ extension Worker {
         return true
     }
 
+    /// Whether `c`, a connection of this worker, waits in a blocking command or in WAIT
+    /// (CLIENT LIST's flag 'b', Redis's CLIENT_BLOCKED).
+    func isBlocked(_ c: Client) -> Bool {
+        c.inWait || blockedClients.operationOf[c.id] != nil
+    }
+
     /// Cancels the waits of `c` (it closed) on every shard it blocked on.
     func cancelBlockedRequest(of c: Client) {
         guard let slot = blockedClients.operationOf.removeValue(forKey: c.id) else { return }
