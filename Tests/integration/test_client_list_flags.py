@@ -1,5 +1,5 @@
 """CLIENT LIST's flags field against redis-server 7.0: a connection waiting in a blocking
-command (BLPOP, BRPOPLPUSH, BZPOPMIN, XREAD BLOCK) shows 'b' (Redis's
+command (BLPOP, BRPOPLPUSH, BZPOPMIN, XREAD BLOCK) or in WAIT shows 'b' (Redis's
 CLIENT_BLOCKED), and loses it once answered. Redis's tcl suite (unit/type/list) asserts
 `flags=b` to tell that a client is still blocked."""
 import pytest
@@ -13,6 +13,7 @@ BLOCKING = [
     ("BRPOPLPUSH", "k", "dst", "0"),
     ("BZPOPMIN", "k", "0"),
     ("XREAD", "BLOCK", "0", "STREAMS", "k", "$"),
+    ("WAIT", "1", "0"),
 ]
 
 
@@ -47,3 +48,23 @@ def test_blocked_client_flag_as_redis(server, redis_port, command):
     assert expected == ("b", "N", "x")
     assert flags_while_blocked(server.port, command) == expected
 
+
+def unblock_wait(port, reason):
+    """CLIENT UNBLOCK's reply and the reply of the WAIT it ends (no replica ever acks)."""
+    r, waiting = Conn(port), Conn(port)
+    try:
+        client_id = waiting.cmd("CLIENT", "ID")
+        waiting.send_raw(encode("WAIT", "1", "0"))
+        wait_until(lambda: int(info(r, "clients")["blocked_clients"]) == 1, message="WAIT to block")
+        unblocked = r.raw("CLIENT", "UNBLOCK", str(client_id), *reason)
+        return unblocked, waiting.read_raw(), r.raw("CLIENT", "UNBLOCK", str(client_id))
+    finally:
+        r.close()
+        waiting.close()
+
+
+@pytest.mark.parametrize("reason", [(), ("TIMEOUT",), ("ERROR",)], ids=["default", "timeout", "error"])
+def test_client_unblock_ends_wait_as_redis(server, redis_port, reason):
+    expected = unblock_wait(redis_port, reason)
+    assert expected[0] == b":1\r\n"
+    assert unblock_wait(server.port, reason) == expected
