@@ -112,7 +112,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         if !watches.isEmpty || propagation != nil || !blocked.isEmpty || notifyFlags != 0,
            let db = tableOfDatabase.firstIndex(of: tables.distance(to: t)) {
             notify(KeyspaceEvent.expired, "expired", db: db, key: e.key)
-            if !watches.isEmpty { watches.touch(db: db, key: e.key) }
+            if !watches.isEmpty { watches.touch(db: db, key: e.key, expiredAway: true) }
             blocked.signal(db: db, key: e.key)
             // Replicas never expire keys themselves: the master's DEL does it, in stream order.
             propagation?.expired(db: db, key: e.key)

@@ -100,14 +100,24 @@ extension Worker {
     static let unblockedError: StaticString = "UNBLOCKED client unblocked via CLIENT UNBLOCK"
 
     /// CLIENT UNBLOCK on this worker: if client `id` of this worker waits in a blocked
-    /// request, its waits are cancelled (it answers its timeout reply, or UNBLOCKED with
-    /// `error`) and true is returned.
+    /// request or in WAIT, its waits are cancelled (it answers its timeout reply, or UNBLOCKED
+    /// with `error`) and true is returned.
     func unblockClient(_ id: UInt64, error: Bool) -> Bool {
+        if let c = clients.open.first(where: { $0.id == id && !$0.isClosed }), c.inWait {
+            context.postToSequencer(.unblockWait(clientID: id, error: error))
+            return true
+        }
         guard let slot = blockedClients.operationOf[id], let op = operations[slot], op.clientID == id,
               op.state == 1 else { return false }
         op.unblockedWithError = error
         for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(of: op, shard: s) }
         return true
+    }
+
+    /// Whether `c`, a connection of this worker, waits in a blocking command or in WAIT
+    /// (CLIENT LIST's flag 'b', Redis's CLIENT_BLOCKED).
+    func isBlocked(_ c: Client) -> Bool {
+        c.inWait || blockedClients.operationOf[c.id] != nil
     }
 
     /// Cancels the waits of `c` (it closed) on every shard it blocked on.

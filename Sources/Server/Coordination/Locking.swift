@@ -291,7 +291,9 @@ extension Worker {
             dirty = shard.watches.isDirty(client)
             if !dirty {
                 // A watched key that expired since counts as changed (Redis's isWatchedKeyExpired).
-                for k in shard.watches.keys(of: client) where k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
+                // Not one already expired when watched: Redis skips those.
+                for k in shard.watches.keys(of: client) where !shard.watches.watchedExpired(client, k)
+                    && k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
                     dirty = true
                     break
                 }

@@ -63,6 +63,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                     master.outgoing.append((0, .control(then)))
                 case .wait(let request): master.addWait(request)
                 case .cancelWait(let clientID): master.cancelWait(clientID: clientID)
+                case .unblockWait(let clientID, let error): master.unblockWait(clientID: clientID, error: error)
                 case .offsetQuery(let query): master.addOffsetQuery(query)
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 case .toWorker(let worker, let body): master.outgoing.append((worker, .control(body)))

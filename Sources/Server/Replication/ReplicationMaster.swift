@@ -577,10 +577,23 @@ final class ReplicationMaster {
         }
     }
 
+    /// CLIENT UNBLOCK: a WAIT answered early, as Redis's timeout reply (the replicas that
+    /// acknowledged its offset so far) or the UNBLOCKED error.
+    func unblockWait(clientID: UInt64, error: Bool) {
+        waits.removeAll { w in
+            guard w.clientID == clientID else { return false }
+            let acked = w.targetOffset < 0 ? 0 : replicas.values.filter { $0.isOnline && $0.ackOffset >= w.targetOffset }.count
+            answer(w, count: acked, unblockedWithError: error)
+            return true
+        }
+    }
+
     /// Sends a WAIT's answer to its client's worker.
-    private func answer(_ w: WaitRequest, count: Int) {
+    private func answer(_ w: WaitRequest, count: Int, unblockedWithError: Bool = false) {
         let ticket = w.ticket, fd = w.clientFD, id = w.clientID
-        outgoing.append((w.worker, .control({ worker in worker.finishWait(fd: fd, id: id, ticket: ticket, count: count) })))
+        outgoing.append((w.worker, .control({ worker in
+            worker.finishWait(fd: fd, id: id, ticket: ticket, count: count, unblockedWithError: unblockedWithError)
+        })))
     }
 
     func addWait(_ w: WaitRequest) {

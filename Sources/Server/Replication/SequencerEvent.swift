@@ -14,6 +14,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     /// The client of a pending WAIT closed: answer it now (the answer is dropped), so the
     /// worker stops keeping the closed client (ClosingClients.swift) and nothing waits forever.
     case cancelWait(clientID: UInt64)
+    /// CLIENT UNBLOCK of a client in WAIT: answer it now with the replicas that acknowledged
+    /// so far (TIMEOUT), or with the UNBLOCKED error (ERROR).
+    case unblockWait(clientID: UInt64, error: Bool)
     /// INFO or ROLE: publish an offset that includes every write acknowledged so far.
     case offsetQuery(ReplicationMaster.OffsetQuery)
     /// CLIENT KILL TYPE replica (or a matching filter): drop the replicas' connections.

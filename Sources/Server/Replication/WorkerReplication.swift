@@ -113,11 +113,11 @@ extension Worker {
     }
 
     /// The sequencer's answer to a WAIT.
-    func finishWait(fd: Int32, id: UInt64, ticket: UInt32, count: Int) {
+    func finishWait(fd: Int32, id: UInt64, ticket: UInt32, count: Int, unblockedWithError: Bool = false) {
         guard let c = clients.client(fd: fd, id: id) else { return }
         c.inWait = false
         var reply = ByteBuffer(capacity: 32)
-        reply.writeInteger(count)
+        if unblockedWithError { reply.writeError(Worker.unblockedError) } else { reply.writeInteger(count) }
         deliverDeferredReply(to: c, ticket: ticket, reply.readable)
         c.pausedByOperation = false
         if !c.input.isEmpty { process(c) }

@@ -96,6 +96,28 @@ extension Worker {
         armedAdmission = AdmissionRule.armedMask(context)
     }
 
+    /// The rules EXEC meets for what it has queued, as Redis's processCommand reads EXEC as
+    /// a write if a queued command is one (mstate.cmd_flags), and as refused on a stale
+    /// replica if a queued command is (mstate.cmd_inv_flags).
+    static let execRules: UInt8 = 1 << AdmissionRule.minReplicas.rawValue | 1 << AdmissionRule.readOnlyReplica.rawValue
+        | 1 << AdmissionRule.diskError.rawValue | 1 << AdmissionRule.staleReplica.rawValue
+
+    /// EXEC's refusal for its queued commands (NOREPLICAS, READONLY, MISCONF, MASTERDOWN
+    /// armed since they were queued), if any: EXEC then answers EXECABORT.
+    @inline(never)
+    func execAdmissionRefusal(_ c: Client, _ tx: TransactionQueue) -> String? {
+        let write: UInt8 = 1 << AdmissionRule.minReplicas.rawValue
+        let stale: UInt8 = 1 << AdmissionRule.staleReplica.rawValue
+        var mask: UInt8 = 0
+        for command in tx.commands {
+            let admission = table.routes[Int(command.index)].admission
+            mask |= admission & stale
+            if admission & write != 0 { mask |= Self.execRules & ~stale }
+        }
+        let candidates = mask & armedAdmission
+        return candidates == 0 ? nil : admissionRefusal(c, candidates: candidates)
+    }
+
     /// The first rule among `candidates` (concerned and armed) that refuses `c`, if any.
     @inline(never)  // the cold path of execute
     func admissionRefusal(_ c: Client, candidates: UInt8) -> String? {

@@ -82,6 +82,12 @@ extension Worker {
             withReply(c) { $0.writeError(string: refusal) }
             return
         }
+        if route.transactionControl, armedAdmission & Worker.execRules != 0, let tx = c.transaction, !tx.failed,
+           table.specs[Int(index)].name == "exec", let refusal = execAdmissionRefusal(c, tx) {
+            commandStats.reject(Int(index))
+            withReply(c) { TransactionCommands.abortExec(self, c, error: refusal, &$0) }
+            return
+        }
         if c.inPubSubMode, c.resp == .resp2, !route.allowedInPubSubMode {
             refuseInPubSubMode(c, index: index)
             return

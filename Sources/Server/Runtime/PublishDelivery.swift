@@ -277,8 +277,9 @@ extension Worker {
             write(&publisherOut, c.resp)
             return
         }
-        // Redis drops output for a client being closed or with CLIENT REPLY OFF.
-        guard !c.isClosed, !c.closeASAP, !c.repliesOff else { return }
+        // Redis drops output for a client being closed; CLIENT REPLY OFF does not silence
+        // messages (they are sent as CLIENT_PUSHING).
+        guard !c.isClosed, !c.closeASAP else { return }
         if c.hasOutstandingReplies && c.resp == .resp2 {
             pushScratch.clear()
             write(&pushScratch, c.resp)

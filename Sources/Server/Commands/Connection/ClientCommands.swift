@@ -111,11 +111,15 @@ enum ClientCommands {
     // MARK: CLIENT LIST
 
     /// One connection's line in CLIENT LIST / CLIENT INFO, in Redis 7.0's format.
-    static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil) -> String {
+    /// `blocked`: the connection waits in a blocking command or WAIT (flag 'b'), which only
+    /// its worker knows (`Worker.isBlocked`).
+    static func infoLine(_ c: Client, now: Int64, argvMemory: Int, output: OutputState? = nil,
+                         blocked: Bool = false) -> String {
         var flags = ""
         if c.isMaster { flags += "M" }
         if c.inPubSubMode { flags += "P" }
         if c.transaction != nil { flags += "x" }
+        if blocked { flags += "b" }
         if c.closeAfterReply { flags += "c" }
         if c.closeASAP { flags += "A" }
         if c.noEvict { flags += "e" }
@@ -172,7 +176,8 @@ enum ClientCommands {
             if let ids, !ids.contains(c.id) { continue }
             let isCaller = c.id == caller
             lines.append(Line(id: c.id, text: infoLine(c, now: w.nowMs, argvMemory: isCaller ? callerArgv : 0,
-                                                       output: isCaller ? callerOutput : nil)))
+                                                       output: isCaller ? callerOutput : nil,
+                                                       blocked: w.isBlocked(c))))
         }
         return lines
     }

@@ -10,7 +10,8 @@ import Values
 ///   that exists is popped on its shard as LMPOP over that one key (the reply names it).
 /// - LMOVE across shards probes the source (missing: null, before the destination's type is
 ///   looked at) and the destination, then pops with LPOP/RPOP and pushes with LPUSH/RPUSH.
-/// Both reach replicas as the command itself (the same data gives the same result).
+/// LMOVE reaches replicas as itself (the same data gives the same result); LMPOP as the
+/// LPOP/RPOP key count it did, as Redis rewrites it.
 enum ListAcrossShards {
     static let multiKeyPart = CommandTable.shared.index(of: .listMulti)
     static let probePart = CommandTable.shared.index(of: .listProbe)
@@ -91,11 +92,14 @@ enum ListAcrossShards {
             case .wrongType: return
             case .missing: continue
             case .found(let l):
+                let taken = min(count, l.count)
                 out.writeArrayHeader(2)
                 out.writeBulk(args[k])
                 ListCommands.willChange(ctx, args[k])
                 ListCommands.writeEnd(l, count, head: head, &out)
                 ListCommands.removed(ctx, args[k], l, event: ListCommands.popEvent(head: head))
+                // Replicas get what was popped, as Redis rewrites LMPOP (and BLMPOP).
+                ctx.propagate(.text(head ? "LPOP" : "RPOP"), .bytes(args[k]), .text(String(taken)))
                 return
             }
         }
@@ -106,6 +110,7 @@ enum ListAcrossShards {
     /// them before any key), then one part on the keys' shard, or the probes across shards.
     static func lmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let parsed = parseMpop(args, countAt: 1, &out) else { return }
+        call.propagateAs = nil  // the part propagates the pop it did
         let keys = Array(parsed.keys)
         let shards = keys.map { w.shardOf(args[$0]) }
         if shards.allSatisfy({ $0 == shards[0] }) {

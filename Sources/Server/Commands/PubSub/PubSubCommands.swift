@@ -71,12 +71,18 @@ enum PubSubCommands {
 
     // MARK: Subscribing
 
+    /// Redis sends (un)subscribe confirmations as CLIENT_PUSHING: CLIENT REPLY OFF or SKIP
+    /// does not silence them (outside EXEC, whose reply is one whole).
+    private static func pushing(_ c: Client, _ call: borrowing CommandCall) {
+        if call.nesting == nil { c.muted = false }
+    }
+
     static func subscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        subscribe(w, c, args, .channel, &out)
+        subscribe(w, c, args, .channel, call, &out)
     }
 
     static func psubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        subscribe(w, c, args, .pattern, &out)
+        subscribe(w, c, args, .pattern, call, &out)
     }
 
     static func ssubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
@@ -86,11 +92,12 @@ enum PubSubCommands {
             out.writeError("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client")
             return
         }
-        subscribe(w, c, args, .shardChannel, &out)
+        subscribe(w, c, args, .shardChannel, call, &out)
     }
 
     private static func subscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ kind: SubscriptionKind,
-                                  _ out: inout ByteBuffer) {
+                                  _ call: borrowing CommandCall, _ out: inout ByteBuffer) {
+        pushing(c, call)
         for i in 1..<args.count {
             let name = [UInt8](args[i])
             w.subscribe(c, name, kind)
@@ -100,21 +107,22 @@ enum PubSubCommands {
     }
 
     static func unsubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        unsubscribe(w, c, args, .channel, &out)
+        unsubscribe(w, c, args, .channel, call, &out)
     }
 
     static func punsubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        unsubscribe(w, c, args, .pattern, &out)
+        unsubscribe(w, c, args, .pattern, call, &out)
     }
 
     static func sunsubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        unsubscribe(w, c, args, .shardChannel, &out)
+        unsubscribe(w, c, args, .shardChannel, call, &out)
     }
 
     /// One confirmation per name given; without names, one per subscription dropped, or a
     /// single one with a null name when there was none (pubsubUnsubscribeAllChannels).
     private static func unsubscribe(_ w: Worker, _ c: Client, _ args: Arguments, _ kind: SubscriptionKind,
-                                    _ out: inout ByteBuffer) {
+                                    _ call: borrowing CommandCall, _ out: inout ByteBuffer) {
+        pushing(c, call)
         if args.count > 1 {
             for i in 1..<args.count {
                 w.unsubscribe(c, [UInt8](args[i]), kind)

@@ -568,8 +568,8 @@ enum StringCommands {
     /// room, else in a bigger block (sds-style greedy growth) that replaces it with the same TTL.
     /// Returns the entry to write into, marked raw-encoded; its value length is not changed.
     static func growString(_ ctx: ShardContext, _ e: Entry, to length: Int) -> Entry {
-        ctx.shard.noteModified(db: ctx.db, key: e.key)
         if length <= e.valueCapacity {
+            ctx.shard.noteModified(db: ctx.db, key: e.key)
             e.flags.insert(.rawEncoding)
             return e
         }
@@ -579,7 +579,7 @@ enum StringCommands {
         bigger.expireAt = e.expireAt
         bigger.lastAccess = e.lastAccess
         bigger.frequency = e.frequency
-        ctx.shard.replace(db: ctx.db, old: e, with: bigger)
+        ctx.shard.replace(db: ctx.db, old: e, with: bigger)  // notes the change (once, as Redis's dirty++)
         return bigger
     }
 

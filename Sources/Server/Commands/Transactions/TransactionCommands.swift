@@ -66,7 +66,8 @@ enum TransactionCommands {
             .described(since: "2.2.0", acl: [.fast, .transaction]),
         CommandSpec(part: .watch, arity: 2, keys: (1, 1, 1), group: "transactions",
                     run: .keyed({ ctx, args, out in
-                        ctx.shard.watches.watch(client: ctx.clientID, db: ctx.db, key: args[1])
+                        ctx.shard.watches.watch(client: ctx.clientID, db: ctx.db, key: args[1],
+                                                expired: ctx.shard.isLogicallyExpired(db: ctx.db, key: args[1]))
                         out.writeOK()
                     }, split: nil, crossShard: nil)),
     ]
@@ -363,7 +364,7 @@ enum TransactionCommands {
         defer { w.unwatchAll(c) }
         if !c.watchedShards.isEmpty {
             var dirty = shard.watches.isDirty(c.id)
-            for k in shard.watches.keys(of: c.id) where !dirty {
+            for k in shard.watches.keys(of: c.id) where !dirty && !shard.watches.watchedExpired(c.id, k) {
                 dirty = k.key.withUnsafeBytes { shard.isLogicallyExpired(db: k.db, key: $0) }
             }
             if dirty {

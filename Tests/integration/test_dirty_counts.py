@@ -1,0 +1,44 @@
+"""How many changes a write adds to rdb_changes_since_last_save (Redis's server.dirty), against
+redis-server 7.0, for writes that grow a string: one per command, also when the string
+outgrows its block (ours counted the growth and the move to a bigger block apart). Redis's
+tcl suite, unit/bitops: "SETBIT/BITFIELD only increase dirty when the value changed"."""
+from support.differential import paired
+from support.info import info
+
+COMMANDS = [
+    ("SETBIT", "b{t}", "0", "0"),                 # created
+    ("SETBIT", "b{t}", "0", "0"),                 # no change
+    ("SETBIT", "b{t}", "0", "1"),
+    ("SETBIT", "b{t}", "90", "0"),                # grows the string, the bit stays 0
+    ("SETBIT", "b{t}", "100000", "0"),            # grows past its block
+    ("BITFIELD", "f{t}", "SET", "i5", "0", "0"),
+    ("BITFIELD", "f{t}", "SET", "i5", "0", "0"),
+    ("BITFIELD", "f{t}", "SET", "i5", "90", "0"),
+    ("BITFIELD", "f{t}", "SET", "i5", "900000", "0"),
+    ("BITFIELD", "f{t}", "INCRBY", "i5", "0", "1"),
+    ("SET", "s{t}", "x"),
+    ("APPEND", "s{t}", "y" * 3000),               # past the block
+    ("APPEND", "s{t}", "z"),
+    ("SETRANGE", "s{t}", "100000", "w"),
+    ("SETRANGE", "s{t}", "0", ""),                # nothing written
+]
+
+
+def changes(conn):
+    return int(info(conn, "persistence")["rdb_changes_since_last_save"])
+
+
+def deltas(conn):
+    out = []
+    for args in COMMANDS:
+        before = changes(conn)
+        conn.cmd(*args)
+        out.append(changes(conn) - before)
+    return out
+
+
+def test_string_growth_counts_one_change_as_redis(server, redis_port):
+    with paired(server, redis_port) as (redis, vk):
+        expected = deltas(redis)
+        assert expected[3:5] == [1, 1]
+        assert deltas(vk) == expected
