@@ -433,3 +433,17 @@ def test_command_docs_arguments_give_redis_cli_hints(r):
     docs = r.cmd("COMMAND", "DOCS", "get")
     assert isinstance(docs, Map) and docs[b"get"][b"arguments"] == [
         {b"name": b"key", b"type": b"key", b"key_spec_index": 0}]
+
+
+# ---------------------------------------------------------------- MODULE
+
+def test_module_list_and_help_as_redis_without_modules(server, redis_port):
+    """MODULE LIST (how clients detect modules) is an empty list on both protocols, MODULE
+    HELP is Redis's text, and the argument errors are Redis's."""
+    from support.differential import paired, same
+    with paired(server, redis_port) as both:
+        same(both, ("MODULE", "LIST"), ("module", "help"), ("MODULE", "LIST", "x"), ("MODULE",),
+             ("MODULE", "HELP", "x"))
+        for c in both:
+            c.raw("HELLO", "3")   # its reply carries the connection's id
+        same(both, ("MODULE", "LIST"), ("MODULE", "HELP"))
