@@ -293,6 +293,12 @@ enum CommandIntrospection {
         // Each key specification finds its keys in turn (RENAME: the source, then the destination).
         var found: [(position: Int, flags: [String])] = []
         for keySpec in spec.keySpecs {
+            // Redis's getKeysUsingKeySpecs skips a spec whose keyword is absent (GEORADIUS
+            // without STORE): its keys are optional. The last argument is never searched.
+            if let keyword = keySpec.keyword,
+               !(keySpec.index..<max(inner.count - 1, keySpec.index)).contains(where: { lowercased(inner[$0]) == keyword.lowercased() }) {
+                continue
+            }
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
@@ -302,6 +308,7 @@ enum CommandIntrospection {
                 found.append((k, flags))
             }
         }
+        guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
         out.writeArrayHeader(found.count)
         for key in found {
             if withFlags {
