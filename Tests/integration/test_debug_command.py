@@ -135,3 +135,27 @@ def test_debug_reload_drops_keys_that_expired_since_the_save(make_server, tmp_pa
     wait_until(lambda: c.cmd("PTTL", "short") < 0)
     assert c.cmd("DEBUG", "RELOAD", "NOSAVE") == "OK"
     assert c.cmd("DBSIZE") == 1 and c.cmd("EXISTS", "long") == 1
+
+
+def test_debug_error_replies_the_string_as_redis(make_server, make_redis):
+    """DEBUG ERROR <string> (clients' test suites fake LOADING, READONLY, OOM with it): the
+    string is the whole error line, CR and LF made spaces; wrong arities get the subcommand
+    error; the raw reply counts in neither errorstats nor failed_calls, also inside MULTI."""
+    args = ("--enable-debug-command", "yes")
+    servers = (make_redis(*args), make_server(*args))
+    got = same_replies(servers, [("CONFIG", "RESETSTAT"), ("DEBUG", "ERROR", "LOADING fake message"),
+                                 ("DEBUG", "ERROR", "READONLY You can't write against a read only replica."),
+                                 ("DEBUG", "ERROR", "a\r\nb\nc"), ("DEBUG", "ERROR", ""), ("debug", "error", "x\x00y"),
+                                 ("DEBUG", "ERROR"), ("DEBUG", "ERROR", "a", "b"),
+                                 ("MULTI",), ("DEBUG", "ERROR", "OOM inside"), ("EXEC",),
+                                 ("INFO", "errorstats")])
+    assert got[1] == b"-LOADING fake message\r\n"
+    assert got[3] == b"-a  b c\r\n" and got[4] == b"-\r\n"
+    assert got[10] == b"*1\r\n-OOM inside\r\n"
+    assert got[11] == b"$37\r\n# Errorstats\r\nerrorstat_ERR:count=2\r\n\r\n"
+    # The two arity errors fail; the raw replies do not (usec left out).
+    counts = [[",".join(f for f in line.split(",") if not f.startswith("usec"))
+               for line in s.conn().cmd("INFO", "commandstats").decode().split("\r\n")
+               if line.startswith("cmdstat_debug:")] for s in servers]
+    assert counts[0] == ["cmdstat_debug:calls=8,rejected_calls=0,failed_calls=2"]
+    assert counts[1] == counts[0]

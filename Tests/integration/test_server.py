@@ -433,3 +433,35 @@ def test_command_docs_arguments_give_redis_cli_hints(r):
     docs = r.cmd("COMMAND", "DOCS", "get")
     assert isinstance(docs, Map) and docs[b"get"][b"arguments"] == [
         {b"name": b"key", b"type": b"key", b"key_spec_index": 0}]
+
+
+# ---------------------------------------------------------------- MODULE
+
+def test_module_list_and_help_as_redis_without_modules(server, redis_port):
+    """MODULE LIST (how clients detect modules) is an empty list on both protocols, MODULE
+    HELP is Redis's text, and the argument errors are Redis's."""
+    from support.differential import paired, same
+    with paired(server, redis_port) as both:
+        same(both, ("MODULE", "LIST"), ("module", "help"), ("MODULE", "LIST", "x"), ("MODULE",),
+             ("MODULE", "HELP", "x"))
+        for c in both:
+            c.raw("HELLO", "3")   # its reply carries the connection's id
+        same(both, ("MODULE", "LIST"), ("MODULE", "HELP"))
+
+
+def test_getkeys_skips_key_specs_whose_keyword_is_absent(server, redis_port):
+    """COMMAND GETKEYS(ANDFLAGS) of GEORADIUS(BYMEMBER) without STORE/STOREDIST names the
+    source key only, as Redis's getKeysUsingKeySpecs skips a spec whose keyword is missing
+    (redis-py's cluster CommandsParser asks it; it was "Invalid arguments" here). The last
+    argument is never searched for the keyword."""
+    from support.differential import paired, same
+    radius = ("GEORADIUS", "Sicily", "15", "37", "200", "km")
+    by_member = ("GEORADIUSBYMEMBER", "Sicily", "m", "200", "km")
+    cases = [radius, radius + ("WITHCOORD",), radius + ("WITHCOORD", "STORE", "out"), radius + ("STOREDIST", "d"),
+             radius + ("STORE", "a", "STOREDIST", "b"), radius + ("STORE",), radius + ("store", "a", "store", "b"),
+             by_member, by_member + ("STORE", "out"), by_member + ("ASC",),
+             ("XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"), ("XREAD", "COUNT", "2"),
+             ("XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"), ("GET", "k")]
+    with paired(server, redis_port) as both:
+        for sub in ("GETKEYS", "GETKEYSANDFLAGS"):
+            same(both, *[("COMMAND", sub) + args for args in cases])

@@ -307,6 +307,12 @@ enum CommandIntrospection {
             guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
         }
         for keySpec in spec.keySpecs where !keySpec.unknown && procedure == nil {
+            // Redis's getKeysUsingKeySpecs skips a spec whose keyword is absent (GEORADIUS
+            // without STORE): its keys are optional. The last argument is never searched.
+            if let keyword = keySpec.keyword,
+               !(keySpec.index..<max(inner.count - 1, keySpec.index)).contains(where: { lowercased(inner[$0]) == keyword.lowercased() }) {
+                continue
+            }
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
                 out.writeError("ERR Invalid arguments specified for command")
                 return
@@ -316,6 +322,7 @@ enum CommandIntrospection {
                 found.append((k, flags))
             }
         }
+        guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
         out.writeArrayHeader(found.count)
         for key in found {
             if withFlags {

@@ -35,6 +35,9 @@ final class CommandStats {
     let commandCount: Int
     /// The command whose reply is being written (failed_calls attribution), or -1.
     var current = -1
+    /// Set by a handler whose error reply Redis writes raw (addReplySds: DEBUG ERROR), which
+    /// neither errorstats nor failed_calls count; the next error reply clears it.
+    var uncountedError = false
     private(set) var errors: [String: Int] = [:]
     private(set) var totalErrors = 0
 
@@ -75,6 +78,10 @@ final class CommandStats {
     /// Counts an error reply (`-PREFIX message`) under its prefix, as Redis's errorstats,
     /// and as a failed call of `command` (or of the running command when -1 is not given).
     func recordError(_ reply: UnsafeRawBufferPointer, command: Int) {
+        if uncountedError {
+            uncountedError = false
+            return
+        }
         totalErrors += 1
         var end = 1
         while end < min(reply.count, 32) && reply[end] != UInt8(ascii: " ") { end += 1 }

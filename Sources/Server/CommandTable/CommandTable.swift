@@ -261,7 +261,7 @@ final class CommandTable: Sendable {
     /// Every family's rows: adding a family is one line here.
     static let families: [[CommandSpec]] = [
         ConnectionCommands.specs, StringCommands.specs, [StringLCS.spec], KeyCommands.specs, KeyDumpCommands.specs, MigrateCommand.specs, StreamCommands.specs, StreamGroupCommands.specs,
-        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, PubSubCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, GeoCommands.specs, SortCommands.specs, ServerCommands.specs, [Lolwut.spec], [MemoryCommand.spec], DebugCommands.specs, TransactionCommands.specs,
+        HashCommands.specs, SortedSetCommands.specs, SetCommands.specs, ListCommands.specs, PubSubCommands.specs, BitmapCommands.specs, HyperLogLogCommands.specs, GeoCommands.specs, SortCommands.specs, ServerCommands.specs, [Lolwut.spec], [MemoryCommand.spec], [ModuleCommand.spec], DebugCommands.specs, TransactionCommands.specs,
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
         ScriptCommands.specs,

@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// DEBUG (Redis's debug.c): the subcommands ValKeyper has (SLEEP, DIGEST, DIGEST-VALUE,
-/// SET-ACTIVE-EXPIRE, HELP). Refused unless `enable-debug-command` allows it (Dispatch).
+/// SET-ACTIVE-EXPIRE, SET-SKIP-CHECKSUM-VALIDATION, RELOAD, ERROR, HELP). Refused unless
+/// `enable-debug-command` allows it (Dispatch).
 enum DebugCommands {
     static let specs: [CommandSpec] = [
         // Not a container: Redis's DEBUG parses its subcommands itself (COMMAND shows none).
@@ -66,6 +67,11 @@ enum DebugCommands {
             // Read by RESTORE (and by Redis for RDB loads too): for tests of corrupt payloads.
             LiveConfig.skipChecksumValidation.store(parseStrictInt(args[2]).map { $0 != 0 } ?? false, ordering: .relaxed)
             out.writeOK()
+        } else if argIs(args[1], "error") && args.count == 3 {
+            // Redis writes "-<string>" raw (CR and LF made spaces): any prefix, not counted
+            // as an error reply. Clients' test suites use it to fake LOADING, READONLY, OOM.
+            w.commandStats.uncountedError = true
+            out.writeError(bytes: args[2])
         } else if argIs(args[1], "reload") {
             DebugReload.reload(w, c, args, &call, &out)
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
