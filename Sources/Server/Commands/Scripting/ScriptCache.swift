@@ -40,5 +40,5 @@ final class ScriptCache: Sendable {
 func scriptSHA(_ body: UnsafeRawBufferPointer) -> String {
     var hex = [CChar](repeating: 0, count: 41)
     vk_sha1hex(body.baseAddress, body.count, &hex)
-    return String(cString: hex)
+    return String(decoding: hex.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -129,7 +129,7 @@ enum MemoryCommand {
     private static func formatDouble(_ d: Double) -> String {
         var buffer = [CChar](repeating: 0, count: 64)
         _ = withVaList([d]) { vsnprintf(&buffer, 64, "%.17g", $0) }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// MEMORY DOCTOR: Redis's report when nothing is wrong, or its text for an instance
