@@ -159,3 +159,29 @@ def test_debug_error_replies_the_string_as_redis(make_server, make_redis):
                if line.startswith("cmdstat_debug:")] for s in servers]
     assert counts[0] == ["cmdstat_debug:calls=8,rejected_calls=0,failed_calls=2"]
     assert counts[1] == counts[0]
+
+
+def test_debug_object_as_redis(make_server, make_redis):
+    """DEBUG OBJECT: Redis's fields in its order, the same encoding, refcount, serialized
+    length and quicklist figures as redis-server for the same values (the address and the
+    LRU clock differ by nature); an in-place INCR keeps the address; a missing key is
+    Redis's error."""
+    servers = (make_redis("--enable-debug-command", "yes"), make_server("--enable-debug-command", "yes"))
+    got = []
+    for s in servers:
+        c = s.conn()
+        c.cmd("SET", "int", "20000")
+        c.cmd("SET", "shared", "5")
+        c.cmd("SET", "str", "x" * 100)
+        c.cmd("RPUSH", "list", *range(1000))
+        c.cmd("HSET", "hash", "f", "v")
+        c.cmd("CONFIG", "SET", "list-compress-depth", "1")
+        c.cmd("RPUSH", "zlist", *["element-%d" % (i % 10) for i in range(5000)])
+        before = c.cmd("DEBUG", "OBJECT", "int").split()[1]
+        c.cmd("INCR", "int")
+        assert c.cmd("DEBUG", "OBJECT", "int").split()[1] == before
+        lines = [c.cmd("DEBUG", "OBJECT", k) for k in ("int", "shared", "str", "list", "hash", "zlist")]
+        got.append([[f for f in line.split() if not f.startswith(("at:", "lru:", "lru_seconds_idle:"))] for line in lines])
+        assert c.raw("DEBUG", "OBJECT", "nokey") == b"-ERR no such key\r\n"
+        c.close()
+    assert got[1] == got[0]

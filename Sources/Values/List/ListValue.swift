@@ -82,6 +82,12 @@ public final class ListValue {
 
     public var nodeCount: Int { nodes.count }
 
+    /// The listpacks' bytes, compressed nodes counted at their listpack size (DEBUG OBJECT's
+    /// ql_uncompressed_size).
+    public var uncompressedBytes: Int {
+        nodes.reduce(0) { $0 + ($1.isCompressed ? Int($1.rawBytes) : Listpack.totalBytes($1.storage)) }
+    }
+
     // MARK: Compression (quicklist.c's __quicklistCompress and friends)
 
     /// Node `i`'s listpack, decompressed first if it was compressed.

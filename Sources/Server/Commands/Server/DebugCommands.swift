@@ -72,6 +72,15 @@ enum DebugCommands {
             // as an error reply. Clients' test suites use it to fake LOADING, READONLY, OOM.
             w.commandStats.uncountedError = true
             out.writeError(bytes: args[2])
+        } else if argIs(args[1], "object") && args.count == 3 {
+            let (compression, policy, maxmemory) = w.context.config.withLock {
+                ($0.bool("rdbcompression"), $0.value("maxmemory-policy"), $0.integer("maxmemory"))
+            }
+            let sharedIntegers = maxmemory == 0 || !(policy.hasSuffix("lru") || policy.hasSuffix("lfu"))
+            KeyCommands.runOnePart(w, c, shard: w.shardOf(args[2]), part: KeyCommands.Part.object, call: &call, out: &out) { op in
+                [op.store(string: "debug-object"), op.store(string: "debug-object"), op.store(args[2]),
+                 op.store(string: compression ? "1" : "0"), op.store(string: sharedIntegers ? "1" : "0")]
+            }
         } else if argIs(args[1], "reload") {
             DebugReload.reload(w, c, args, &call, &out)
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
