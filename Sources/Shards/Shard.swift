@@ -157,6 +157,13 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         if snapshotActive { copyForSnapshot(db: db, key: key) }
     }
 
+    /// Makes the writes counted since `start` (a value of `changes` the running command
+    /// read) exactly `n`, for a command Redis counts its own way in server.dirty (PFADD: its
+    /// creation and one per register it raised, however often its string moved).
+    public func countChanges(_ n: Int, since start: Int) {
+        changes = start &+ n
+    }
+
     /// Writes since start-up (save rules, INFO's rdb_changes_since_last_save).
     public private(set) var changes = 0
     public func resetChanges() { changes = 0 }

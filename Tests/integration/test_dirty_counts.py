@@ -1,7 +1,9 @@
 """How many changes a write adds to rdb_changes_since_last_save (Redis's server.dirty), against
 redis-server 7.0, for writes that grow a string: one per command, also when the string
 outgrows its block (ours counted the growth and the move to a bigger block apart). Redis's
-tcl suite, unit/bitops: "SETBIT/BITFIELD only increase dirty when the value changed"."""
+tcl suite, unit/bitops: "SETBIT/BITFIELD only increase dirty when the value changed"; and
+PFADD, which counts its creation and every register it raised (pfaddCommand's
+`server.dirty += updated`)."""
 from support.differential import paired
 from support.info import info
 
@@ -21,6 +23,10 @@ COMMANDS = [
     ("APPEND", "s{t}", "z"),
     ("SETRANGE", "s{t}", "100000", "w"),
     ("SETRANGE", "s{t}", "0", ""),                # nothing written
+    ("PFADD", "h{t}"),                            # created empty: one
+    ("PFADD", "h{t}", *["e%d" % i for i in range(40)]),  # one per register raised
+    ("PFADD", "h{t}", "e1", "e2"),                # nothing raised
+    ("PFADD", "h2{t}", "a", "b", "c"),            # the creation and each register
 ]
 
 

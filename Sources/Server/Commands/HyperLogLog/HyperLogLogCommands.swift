@@ -74,21 +74,25 @@ enum HyperLogLogCommands {
     // MARK: PFADD, PFCOUNT, PFMERGE
 
     static func pfadd(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        let changesBefore = ctx.shard.changes
         guard let opened = openForWrite(ctx, args[1], &out) else { return }
         var target = opened.target
-        var updated = opened.created
+        var raised = 0
         for i in 2..<args.count {
             let (index, count) = HLL.pattern(args[i])
             switch target.raise(index, count) {
-            case .changed: updated = true
+            case .changed: raised += 1
             case .corrupt: out.writeError(corrupt); return
             case .unchanged: break
             }
         }
+        let updated = opened.created || raised > 0
         if updated {
             target.willModify()
             HLL.invalidateCache(target.entry.valuePointer)
             ctx.notify(KeyspaceEvent.string, "pfadd", args[1])
+            // Redis's server.dirty += updated: the creation and each raised register.
+            ctx.shard.countChanges((opened.created ? 1 : 0) + raised, since: changesBefore)
         }
         out.writeInteger(updated ? 1 : 0)
     }
