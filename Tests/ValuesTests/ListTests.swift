@@ -144,6 +144,15 @@ private func checkInvariants(_ l: ListValue) {
         for i in 0..<10 { b("\(i)").withUnsafeBytes { small.push($0, head: false) } }
         #expect(small.nodes.filter(\.isCompressed).isEmpty)
         #expect(ListValue(compressDepth: 1 << 20).compressDepth == 65535)
+        // Nodes LINSERT splits off in the middle are compressed at the next settle.
+        let split = ListValue(fill: -2, compressDepth: 1)
+        for _ in 0..<(79 * 10) { v.withUnsafeBytes { split.push($0, head: false) } }
+        for i in stride(from: 5 * 79 + 40, to: 5 * 79 + 47, by: 2) {
+            v.withUnsafeBytes { split.insert($0, at: split.cursor(at: i)!, after: false) }
+        }
+        split.settle()
+        #expect(split.nodes.count > 10)
+        #expect(split.nodes.indices.dropFirst().dropLast().allSatisfy { split.nodes[$0].isCompressed })
     }
 
     @Test func nodesFillAsRedisQuicklist() {

@@ -413,7 +413,7 @@ public final class ListValue {
                 Listpack.insert(&nodes[c.node + 1].storage, encoded: scratch, count: 1, at: Listpack.headerSize)
                 nodes[c.node + 1].count += 1
             } else {
-                nodes.insert(newNode(with: scratch), at: c.node + 1)
+                insertNode(newNode(with: scratch), at: c.node + 1)
             }
             return
         }
@@ -423,7 +423,7 @@ public final class ListValue {
                 Listpack.append(&nodes[c.node - 1].storage, encoded: scratch, count: 1)
                 nodes[c.node - 1].count += 1
             } else {
-                nodes.insert(newNode(with: scratch), at: c.node)
+                insertNode(newNode(with: scratch), at: c.node)
             }
             return
         }
@@ -440,7 +440,15 @@ public final class ListValue {
         nodes[c.node].count -= moved
         Listpack.append(&nodes[c.node].storage, encoded: scratch, count: 1)
         nodes[c.node].count += 1
-        nodes.insert(Node(lp: tail, count: moved), at: c.node + 1)
+        insertNode(Node(lp: tail, count: moved), at: c.node + 1)
+    }
+
+    /// A node LINSERT adds inside the list: marked so that `settle` compresses it if it
+    /// lies in the middle (pushes add theirs at the ends, where `settle` looks anyway).
+    private func insertNode(_ node: Node, at i: Int) {
+        var node = node
+        node.recompress = compressDepth > 0
+        nodes.insert(node, at: i)
     }
 
     // MARK: Building
