@@ -40,11 +40,22 @@ def fill(c):
     c.cmd("SADD", "set", "x", "y")
     c.cmd("XADD", "st", "1-1", "f", "v")
     c.cmd("SET", "ttl", "v", "PX", "100000")
+    c.cmd("PFADD", "hll", *["e%d" % i for i in range(500)])
+    c.cmd("SETBIT", "bm", "100000", "1")
+    c.cmd("SETBIT", "bm", "7", "1")
+    c.cmd("GEOADD", "geo", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
+
+
+# How each moved value is read back on the target (HLLs, bitmaps and geo sets must count,
+# read and search the same there).
+READS = [("PFCOUNT", "hll"), ("BITCOUNT", "bm"), ("BITPOS", "bm", "1", "1"),
+         ("GEOSEARCH", "geo", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC", "WITHDIST")]
 
 
 def test_to_redis_every_type_and_ttl(source, target, redis_port):
     fill(source)
-    for key in ("s", "l", "h", "z", "set", "st", "ttl"):
+    before = [source.cmd(*r) for r in READS]
+    for key in ("s", "l", "h", "z", "set", "st", "ttl", "hll", "bm", "geo"):
         dump = source.cmd("DUMP", key)
         members = sorted(source.cmd("SMEMBERS", key)) if key == "set" else None
         assert source.cmd("MIGRATE", "127.0.0.1", str(redis_port), key, "0", "1000") == "OK"
@@ -55,6 +66,7 @@ def test_to_redis_every_type_and_ttl(source, target, redis_port):
             assert target.cmd("DUMP", key) == dump
     assert 90000 < target.cmd("PTTL", "ttl") <= 100000
     assert target.cmd("TTL", "s") == -1
+    assert [target.cmd(*r) for r in READS] == before
 
 
 def test_keys_on_both_shards_copy_replace_and_errors(source, target, redis_port):
