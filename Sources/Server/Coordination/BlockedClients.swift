@@ -55,6 +55,14 @@ extension ShardContext {
 extension Worker {
     func nextBlockedDeadline() -> Int64? { shard?.blocked.earliestDeadline() }
 
+    /// `op`'s client blocked on `parts` of its parts: the operation now waits for their
+    /// answers (state 1), and the client is known blocked in it (INFO, CLIENT UNBLOCK, close).
+    func waitForBlockedParts(_ op: MultiShardOperation, count parts: Int) {
+        op.state = 1
+        op.remaining = parts
+        blockedClients.operationOf[op.clientID] = op.slot
+    }
+
     /// Once per loop iteration, after the commands that ran: serves the waiters of the keys
     /// made ready, times out waiters past their deadline, and delivers the answers.
     func serveBlockedClients() {

@@ -102,9 +102,7 @@ enum BlockingPopAcrossShards {
                 let blocked = step.filter { StreamReads.isBlockedMarker(op.reply($0)) }
                 let decided = step.contains { isTagged(op.reply($0)) }
                 if !decided && !blocked.isEmpty {
-                    op.state = 1
-                    op.remaining = blocked.count
-                    w.blockedClients.operationOf[op.clientID] = op.slot
+                    w.waitForBlockedParts(op, count: blocked.count)
                     return false
                 }
                 if decided && !blocked.isEmpty {

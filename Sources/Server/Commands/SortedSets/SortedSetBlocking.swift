@@ -95,9 +95,7 @@ extension SortedSetCommands {
         let op = MultiShardOperation(client: c) { [unowned w] op, out in
             let r = op.reply(0)
             if op.state == 0 && StreamReads.isBlockedMarker(r) {
-                op.state = 1
-                op.remaining = 1
-                w.blockedClients.operationOf[op.clientID] = op.slot
+                w.waitForBlockedParts(op, count: 1)
                 return false
             }
             if r.elementsEqual(BlockedClient.noAnswer) {

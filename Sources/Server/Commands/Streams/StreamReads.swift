@@ -112,9 +112,7 @@ enum StreamReads {
             let blocked = (0..<op.parts.count).filter { isBlockedMarker(op.reply($0)) }
             let answered = op.firstError() != nil || (0..<op.parts.count).contains(where: { hasData(op.reply($0)) })
             if !blocked.isEmpty && !answered {
-                op.state = 1
-                op.remaining = blocked.count
-                w.blockedClients.operationOf[op.clientID] = op.slot
+                w.waitForBlockedParts(op, count: blocked.count)
                 return false
             }
             // Some stream had data (or an error): the waiters registered meanwhile must go
