@@ -5,13 +5,10 @@ HRANDFIELD and HSCAN (random or order-free, so checked by their properties), the
 commands on hashes (TYPE, OBJECT ENCODING, COPY, RENAME, DEBUG DIGEST-VALUE, keyspace
 counts), dumps exchanged with redis-server both ways, SAVE and restart, and HINCRBYFLOAT
 reaching replicas as HSET."""
-import os
-import shutil
-import tempfile
 
 import pytest
 
-from support.differential import paired, same
+from support.differential import dumps_exchanged_with_redis, paired, same
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -309,28 +306,7 @@ def hash_state(c, dbs=(0, 3)):
 def test_dumps_exchanged_with_redis(nodes, data_dir, compression):
     """redis-server 7.0 writes hashes (types 16 and 4); ValKeyper loads them into the same
     state (equal digests), saves them, and redis-server loads ValKeyper's dump back."""
-    redis_dir = tempfile.mkdtemp(prefix="vk-hashes-redis-")
-    try:
-        r = nodes("--save", "", "--rdbcompression", compression, "--enable-debug-command", "yes",
-                  binary=REDIS_SERVER, data_dir=redis_dir)
-        rc = r.conn()
-        fill_hashes(rc)
-        expected = hash_state(rc)
-        digest = rc.cmd("DEBUG", "DIGEST")
-        assert rc.cmd("SAVE") == "OK"
-        r.shutdown("NOSAVE")
-        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
-    finally:
-        shutil.rmtree(redis_dir, ignore_errors=True)
-    a = nodes(*shards(2), "--rdbcompression", compression, "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    assert hash_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
-    assert hash_state(rc) == expected
-    assert rc.cmd("DEBUG", "DIGEST") == digest
+    dumps_exchanged_with_redis(nodes, data_dir, fill_hashes, hash_state, args=("--rdbcompression", compression))
 
 
 @needs_redis

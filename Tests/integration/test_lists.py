@@ -4,15 +4,12 @@ quicklist node boundaries (digests and dumps equal to redis-server's), the block
 (order, timeouts, MULTI, wake-ups from another worker), dumps exchanged with redis-server
 both ways, and writes reaching a redis-server replica with equal digests. Multi-key
 commands run with a hash tag (one shard) and without (keys on several shards)."""
-import os
-import shutil
-import tempfile
 import threading
 import time
 
 import pytest
 
-from support.differential import paired, same
+from support.differential import dumps_exchanged_with_redis, paired, same
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -336,27 +333,7 @@ def list_state(c, dbs=(0, 3)):
 
 @needs_redis
 def test_dumps_exchanged_with_redis(nodes, data_dir):
-    redis_dir = tempfile.mkdtemp(prefix="vk-lists-redis-")
-    try:
-        r = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=redis_dir)
-        rc = r.conn()
-        fill_lists(rc)
-        expected = list_state(rc)
-        digest = rc.cmd("DEBUG", "DIGEST")
-        assert rc.cmd("SAVE") == "OK"
-        r.shutdown("NOSAVE")
-        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
-    finally:
-        shutil.rmtree(redis_dir, ignore_errors=True)
-    a = nodes(*shards(2), "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    assert list_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
-    assert list_state(rc) == expected
-    assert rc.cmd("DEBUG", "DIGEST") == digest
+    dumps_exchanged_with_redis(nodes, data_dir, fill_lists, list_state)
 
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])

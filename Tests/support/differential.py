@@ -1,5 +1,8 @@
 """Differential checks against a live redis-server: one connection to each server, flushed and
 set up alike, and a comparison of the reply bytes of the same commands."""
+import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 
 from support.resp import Conn
@@ -38,3 +41,31 @@ def same(both, *commands):
             window = slice(max(0, at - 200), at + 200)
             diffs.append("%r:\n  redis     %r\n  valkeyper %r" % (args[:12], expected[window], actual[window]))
     assert not diffs, "\n".join(diffs[:20])
+
+
+def dumps_exchanged_with_redis(nodes, data_dir, fill, state, args=()):
+    """redis-server fills its data (`fill(conn)`) and saves; ValKeyper (two shards) loads that
+    dump into the same `state(conn)` and DEBUG DIGEST, saves it, and redis-server loads
+    ValKeyper's dump back into the same state. `args`: options given to both servers."""
+    from support.processes import REDIS_SERVER, shards
+    redis_dir = tempfile.mkdtemp(prefix="vk-dumps-redis-")
+    try:
+        r = nodes("--save", "", *args, "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=redis_dir)
+        rc = r.conn()
+        fill(rc)
+        expected = state(rc)
+        digest = rc.cmd("DEBUG", "DIGEST")
+        assert rc.cmd("SAVE") == "OK"
+        r.shutdown("NOSAVE")
+        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
+    finally:
+        shutil.rmtree(redis_dir, ignore_errors=True)
+    a = nodes(*shards(2), *args, "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    assert state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
+    assert state(rc) == expected
+    assert rc.cmd("DEBUG", "DIGEST") == digest
