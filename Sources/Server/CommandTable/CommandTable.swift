@@ -249,8 +249,8 @@ final class CommandTable: Sendable {
     }
     /// Table index of each spec's split part command (if any).
     let splitPart: [UInt16]
-    /// specs indices bucketed by name length, for allocation-free lookup.
-    private let byLength: [[(name: [UInt8], index: UInt16)]]
+    /// Top-level names to rows, for the lookup every request starts with.
+    private let byRequestName: CommandNameIndex
     /// For containers: subcommand name → spec index, by container index.
     private let subcommandIndex: [Int: [String: UInt16]]
     /// Every row by its full name (COMMAND INFO/DOCS look names up here).
@@ -304,11 +304,8 @@ final class CommandTable: Sendable {
             return i
         }
         let internalIndex = self.internalIndex
-        var byLength = [[(name: [UInt8], index: UInt16)]](repeating: [], count: 40)
-        for (i, s) in specs.enumerated() where !s.name.contains("|") && !s.flags.contains(.internal) {
-            precondition(s.name.utf8.count < 40)
-            byLength[s.name.utf8.count].append((Array(s.name.utf8), UInt16(i)))
-        }
+        let requestNames = specs.enumerated().filter { !$0.element.name.contains("|") && !$0.element.flags.contains(.internal) }
+        byRequestName = CommandNameIndex(requestNames.map { (name: $0.element.name, row: UInt16($0.offset)) })
         splitPart = specs.enumerated().map { i, spec in
             guard case .keyed(_, let split?, _) = spec.run else { return 0 }
             return split.part.map { internalIndex[$0.rawValue] } ?? UInt16(i)
@@ -334,7 +331,6 @@ final class CommandTable: Sendable {
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
-        self.byLength = byLength
         self.byName = byName
         subcommandIndex = subIndex
     }
@@ -395,12 +391,7 @@ final class CommandTable: Sendable {
 
     /// Index of the command named by `name` (any case), or nil.
     func lookup(_ name: UnsafeRawBufferPointer) -> UInt16? {
-        let n = name.count
-        guard n < byLength.count else { return nil }
-        for candidate in byLength[n] where asciiCaseInsensitiveEquals(name, candidate.name) {
-            return candidate.index
-        }
-        return nil
+        byRequestName.row(of: name)
     }
 
     /// The row of a full name ("get", "client|list", "__keys"), or nil.
@@ -461,17 +452,6 @@ final class CommandTable: Sendable {
     var publicCommands: [CommandSpec] {
         specs.filter { !$0.name.contains("|") && !$0.flags.contains(.internal) }
     }
-}
-
-@inline(__always)
-func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
-    guard a.count == lowercase.count else { return false }
-    for i in 0..<a.count {
-        var c = a[i]
-        if c >= 65 && c <= 90 { c += 32 }
-        if c != lowercase[i] { return false }
-    }
-    return true
 }
 
 /// Lowercased ASCII text of an argument (option names).
