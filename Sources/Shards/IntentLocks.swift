@@ -22,6 +22,11 @@
 /// commands still wait until the last holder releases, so nobody sees a chain
 /// half-applied; the coordinator completes a chain's requests in order (their replication
 /// groups close in that order).
+///
+/// Predecessors: a request may name an earlier one (`after`) that it must not be granted
+/// before, whatever keys the two name: a client's pipelined chained requests run on each
+/// shard in the order it made them. Only an earlier request still queued and not granted
+/// holds it back; granted behind it at once, as a chain follows.
 public final class IntentLocks {
     public struct Request {
         public let id: UInt64
@@ -32,12 +37,15 @@ public final class IntentLocks {
         /// parts travel with it), and it may then share keys with granted requests of the
         /// same chain ahead of it (see "Chains" above).
         public let chain: UInt64
+        /// An earlier request it is granted only after (0: none).
+        public let after: UInt64
 
-        public init(id: UInt64, keys: [UInt64], wholeShard: Bool, chain: UInt64 = 0) {
+        public init(id: UInt64, keys: [UInt64], wholeShard: Bool, chain: UInt64 = 0, after: UInt64 = 0) {
             self.id = id
             self.keys = keys
             self.wholeShard = wholeShard
             self.chain = chain
+            self.after = after
         }
     }
 
@@ -63,6 +71,10 @@ public final class IntentLocks {
         var waitingFor = 0
         var granted = false
         var live = false
+        /// The request that named this one as `after` while it was not granted (slot; -1: none),
+        /// and the other way round.
+        var follower = -1
+        var predecessor = -1
     }
 
     /// The requests naming one key (entry slots), in arrival order: the first `granted`
@@ -143,8 +155,8 @@ public final class IntentLocks {
     /// is granted as a result (possibly this one), in arrival order.
     public func enqueue(_ request: Request, holder: AnyObject?, into granted: inout [Grant]) {
         request.keys.withUnsafeBufferPointer { keys in
-            enqueue(id: request.id, keys: keys, wholeShard: request.wholeShard, chain: request.chain, holder: holder,
-                    into: &granted)
+            enqueue(id: request.id, keys: keys, wholeShard: request.wholeShard, chain: request.chain,
+                    after: request.after, holder: holder, into: &granted)
         }
     }
 
@@ -152,7 +164,7 @@ public final class IntentLocks {
     /// array a released entry leaves behind, so queueing allocates nothing in the steady
     /// state. Keys may repeat (they are kept once).
     public func enqueue(id: UInt64, keys: UnsafeBufferPointer<UInt64>, wholeShard: Bool, chain: UInt64,
-                        holder: AnyObject?, into granted: inout [Grant]) {
+                        after predecessor: UInt64 = 0, holder: AnyObject?, into granted: inout [Grant]) {
         arrivals += 1
         let slot = newEntry()
         entries[slot].id = id
@@ -162,8 +174,16 @@ public final class IntentLocks {
         entries[slot].arrival = arrivals
         entries[slot].granted = false
         entries[slot].live = true
+        entries[slot].follower = -1
+        entries[slot].predecessor = -1
         if !wholeShard { IntentLocks.appendDistinct(keys, to: &entries[slot].keys) }
-        entries[slot].waitingFor = wholeShard ? slotOf.count : entries[slot].keys.count
+        var waitingFor = wholeShard ? slotOf.count : entries[slot].keys.count
+        if predecessor != 0, !wholeShard, let p = slotOf[predecessor], !entries[p].granted {
+            entries[p].follower = slot
+            entries[slot].predecessor = p
+            waitingFor += 1
+        }
+        entries[slot].waitingFor = waitingFor
         slotOf[id] = slot
         if wholeShard {
             wholeShardRequests.append(slot)
@@ -236,6 +256,19 @@ public final class IntentLocks {
                 _ = queues[q].remove(at: p)
                 if let next = countFront(q) { candidates.append(next) }
             }
+        }
+        // A follower of a request that leaves before its grant no longer waits for it.
+        if entries[s].follower >= 0 {
+            let f = entries[s].follower
+            entries[s].follower = -1
+            entries[f].predecessor = -1
+            entries[f].waitingFor -= 1
+            candidates.append(f)
+        }
+        // A follower leaving before its predecessor's grant: the predecessor forgets it.
+        if entries[s].predecessor >= 0 {
+            entries[entries[s].predecessor].follower = -1
+            entries[s].predecessor = -1
         }
         // Whole-shard requests that arrived later wait for one request fewer.
         for w in wholeShardRequests where entries[w].arrival > arrival {
@@ -348,6 +381,13 @@ public final class IntentLocks {
             guard !entries[next].granted else { continue }
             entries[next].granted = true
             grantedSlots.append(next)
+            if entries[next].follower >= 0 {
+                let f = entries[next].follower
+                entries[next].follower = -1
+                entries[f].predecessor = -1
+                entries[f].waitingFor -= 1
+                if entries[f].waitingFor == 0 && grantable(f) { pending.append(f) }
+            }
             if entries[next].wholeShard {
                 heldWholeShard += 1
                 continue

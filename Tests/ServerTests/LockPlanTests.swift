@@ -27,18 +27,26 @@ import Testing
         #expect(plan.isEmpty && plan.keys.isEmpty)
     }
 
-    @Test func aChainedLockNamesItsClientOnEveryShard() {
+    @Test func aChainedLockComesAfterItsClientsPreviousOneOnEachShard() {
         var plan = LockPlan()
         plan.add(key: 10, shard: 0)
         plan.add(key: 20, shard: 1)
-        let lock = TransactionLock()
-        lock.fill(id: 1, coordinator: 0, operationSlot: 0, watchingClient: nil, plan: plan, chain: 1, chainedClient: 42)
-        for shard in [0, 1] {
-            let locks = IntentLocks()
-            var granted: [IntentLocks.Grant] = []
-            lock.enqueue(on: locks, shard: shard, into: &granted)
-            #expect(locks.holds(TransactionLock.clientKey(42)))
-        }
+        var latest: [UInt64] = []
+        let first = TransactionLock(), second = TransactionLock()
+        first.fill(id: 1, coordinator: 0, operationSlot: 0, watchingClient: nil, plan: plan, chain: 1, chainedClient: 42)
+        first.follow(clientsLatest: &latest)
+        plan.removeAll()
+        plan.add(key: 30, shard: 1)  // no key in common with the first one
+        second.fill(id: 2, coordinator: 0, operationSlot: 1, watchingClient: nil, plan: plan, chain: 1, chainedClient: 42)
+        second.follow(clientsLatest: &latest)
+        #expect(latest == [1, 2])
+        let locks = IntentLocks()
+        var granted: [IntentLocks.Grant] = []
+        _ = locks.enqueue(IntentLocks.Request(id: 7, keys: [20], wholeShard: false))  // holds key 20 on shard 1
+        first.enqueue(on: locks, shard: 1, into: &granted)
+        second.enqueue(on: locks, shard: 1, into: &granted)
+        #expect(granted.isEmpty)  // the second waits for the first, which waits for key 20
+        #expect(locks.release(7) == [1, 2])
     }
 
     @Test func aRetiredLockIsReusedOnlyOnceNothingElseHoldsIt() {

@@ -78,6 +78,18 @@ import TestSupport
         #expect(locks.release(1) == [2, 3])
     }
 
+    @Test func aRequestWaitsForItsUngrantedPredecessorWhateverItsKeys() {
+        let locks = IntentLocks()
+        #expect(locks.enqueue(request(1, [10], chain: 0)) == [1])
+        #expect(locks.enqueue(request(2, [10], chain: 7)).isEmpty)
+        // 3 shares no key with anyone, but comes after 2 (a client's pipelined requests).
+        #expect(locks.enqueue(IntentLocks.Request(id: 3, keys: [30], wholeShard: false, chain: 7, after: 2)).isEmpty)
+        // A granted or finished predecessor holds nothing back.
+        #expect(locks.enqueue(IntentLocks.Request(id: 4, keys: [40], wholeShard: false, chain: 7, after: 1)) == [4])
+        #expect(locks.enqueue(IntentLocks.Request(id: 5, keys: [50], wholeShard: false, chain: 7, after: 99)) == [5])
+        #expect(locks.release(1) == [2, 3])
+    }
+
     @Test func releasingAnUnknownIdChangesNothing() {
         let locks = IntentLocks()
         #expect(locks.release(42).isEmpty)
@@ -92,7 +104,7 @@ import TestSupport
 @Suite struct IntentLocksModelTests {
     /// The rule, checked by brute force over the queue in arrival order.
     struct Model {
-        var queue: [(id: UInt64, keys: Set<UInt64>, whole: Bool, chain: UInt64, granted: Bool)] = []
+        var queue: [(id: UInt64, keys: Set<UInt64>, whole: Bool, chain: UInt64, after: UInt64, granted: Bool)] = []
 
         mutating func grantReady() -> Set<UInt64> {
             var granted = Set<UInt64>()
@@ -104,7 +116,8 @@ import TestSupport
                 }
                 guard !r.granted else { continue }
                 let free = queue[..<i].allSatisfy { earlier in
-                    earlier.keys.isDisjoint(with: r.keys) || (earlier.granted && r.chain != 0 && earlier.chain == r.chain)
+                    (earlier.keys.isDisjoint(with: r.keys) || (earlier.granted && r.chain != 0 && earlier.chain == r.chain))
+                        && (earlier.id != r.after || earlier.granted)
                 }
                 if free { queue[i].granted = true; granted.insert(r.id) }
             }
@@ -128,11 +141,16 @@ import TestSupport
                 let whole = rng.next() % 40 == 0
                 let keys = whole ? [] : (0..<(1 + Int(rng.next() % 4))).map { _ in rng.next() % 12 }
                 let chain = whole ? 0 : rng.next() % 3
+                // A predecessor, as a client's chained requests name: an earlier request no
+                // other one names yet (a client's requests form a line).
+                let named = Set(model.queue.map(\.after))
+                let free = model.queue.map(\.id).filter { !named.contains($0) }
+                let after = whole || free.isEmpty || rng.next() % 3 == 0 ? 0 : free[Int(rng.next() % UInt64(free.count))]
                 let id = nextID
                 nextID += 1
-                model.queue.append((id, Set(keys), whole, chain, false))
+                model.queue.append((id, Set(keys), whole, chain, after, false))
                 let expected = model.grantReady()
-                let got = locks.enqueue(IntentLocks.Request(id: id, keys: keys, wholeShard: whole, chain: chain))
+                let got = locks.enqueue(IntentLocks.Request(id: id, keys: keys, wholeShard: whole, chain: chain, after: after))
                 #expect(Set(got) == expected)
                 #expect(got.count == Set(got).count)
             } else {

@@ -4,8 +4,10 @@
 /// lookup costs one short hash of the name, usually one probe and one case-insensitive
 /// compare. It replaced a scan of the names of the same length: with ~60 four-letter
 /// commands (INCR, EXEC, MGET, HSET...) that scan cost ~570 instructions per command, 8% of
-/// a cross-shard transaction. Built once at start-up; read-only afterwards.
-struct CommandNameIndex: Sendable {
+/// a cross-shard transaction. Built once at start-up; read-only afterwards, by every worker.
+/// The bytes and slots sit in buffers of its own (not arrays): reading them costs no
+/// retain, release or bounds check.
+final class CommandNameIndex: @unchecked Sendable {  // immutable after init, read by every worker thread
     private struct Slot {
         var offset: UInt32 = 0
         /// 0: empty.
@@ -14,9 +16,9 @@ struct CommandNameIndex: Sendable {
     }
 
     /// Every name, lowercase, back to back.
-    private let names: [UInt8]
+    private let names: UnsafeMutableBufferPointer<UInt8>
     /// A power of two at least four times the names' count, so probes stay short.
-    private let slots: [Slot]
+    private let slots: UnsafeMutableBufferPointer<Slot>
     private let mask: Int
 
     init(_ entries: [(name: String, row: UInt16)]) {
@@ -33,9 +35,16 @@ struct CommandNameIndex: Sendable {
             while slots[i].length != 0 { i = (i + 1) & (size - 1) }
             slots[i] = Slot(offset: offset, length: UInt16(bytes.count), row: row)
         }
-        self.names = names
-        self.slots = slots
+        self.names = .allocate(capacity: max(names.count, 1))
+        _ = self.names.initialize(from: names)
+        self.slots = .allocate(capacity: size)
+        _ = self.slots.initialize(from: slots)
         mask = size - 1
+    }
+
+    deinit {
+        names.deallocate()
+        slots.deallocate()
     }
 
     /// The row of `name` in any letter case, or nil.
@@ -43,18 +52,14 @@ struct CommandNameIndex: Sendable {
     func row(of name: UnsafeRawBufferPointer) -> UInt16? {
         guard !name.isEmpty else { return nil }
         var i = Int(CommandNameIndex.hash(name)) & mask
-        return slots.withUnsafeBufferPointer { slots in
-            names.withUnsafeBufferPointer { names in
-                while true {
-                    let slot = slots[i]
-                    if slot.length == 0 { return nil }
-                    if Int(slot.length) == name.count
-                        && CommandNameIndex.equalsFolded(name, names.baseAddress! + Int(slot.offset)) {
-                        return slot.row
-                    }
-                    i = (i + 1) & mask
-                }
+        while true {
+            let slot = slots.baseAddress.unsafelyUnwrapped[i]
+            if slot.length == 0 { return nil }
+            if Int(slot.length) == name.count
+                && CommandNameIndex.equalsFolded(name, names.baseAddress.unsafelyUnwrapped + Int(slot.offset)) {
+                return slot.row
             }
+            i = (i + 1) & mask
         }
     }
 

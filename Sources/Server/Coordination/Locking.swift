@@ -139,10 +139,11 @@ extension Worker {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
-        // A chained request also names the client's own key on every shard: its chained
-        // requests are granted there in the order they were made, whatever keys they name.
         lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: op.lockPlan,
                   chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
+        // A client's chained requests are granted on each shard in the order it made them,
+        // whatever keys they name.
+        if op.chained, let c = clients.client(fd: op.clientFD, id: op.clientID) { lock.follow(clientsLatest: &c.latestChainedLocks) }
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count

@@ -23,7 +23,10 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// in `keys` (they start where the previous shard's end) and the parts its owner runs
     /// as soon as it grants, saving the coordinator a round trip (nil when a WATCH must be
     /// checked everywhere first, or for the coordinator's own shard).
-    private var shardLocks: [(shard: Int, wholeShard: Bool, keysEnd: Int, eager: Batch?)] = []
+    /// `after`: a chained request's predecessor there (IntentLocks' predecessors): the
+    /// client's previous chained request on that shard, so its requests are granted there
+    /// in the order it made them.
+    private var shardLocks: [(shard: Int, wholeShard: Bool, keysEnd: Int, after: UInt64, eager: Batch?)] = []
     private var keys: [UInt64] = []
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
@@ -34,8 +37,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     var shardCount: Int { shardLocks.count }
     func shard(at position: Int) -> Int { shardLocks[position].shard }
 
-    /// Makes the lock stand for `plan` (plus the client's own key on every shard when
-    /// `chainedClient` is set: see Locking.requestLocks). Only on a lock no other thread holds.
+    /// Makes the lock stand for `plan`. Only on a lock no other thread holds.
     func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
               chain: UInt64 = 0, chainedClient: UInt64 = 0) {
         self.id = id
@@ -47,17 +49,24 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         localPartsAtGrant = false
         shardLocks.removeAll(keepingCapacity: true)
         keys.removeAll(keepingCapacity: true)
-        let clientKey = chainedClient != 0 ? TransactionLock.clientKey(chainedClient) : nil
         for position in plan.shards.indices {
             for k in plan.keys where k.position == position { keys.append(k.key) }
-            if let clientKey { keys.append(clientKey) }
-            shardLocks.append((plan.shards[position].index, plan.shards[position].wholeShard, keys.count, nil))
+            shardLocks.append((plan.shards[position].index, plan.shards[position].wholeShard, keys.count, 0, nil))
         }
     }
 
-    /// The lock key standing for a client (a collision with a real key's hash only makes
-    /// something wait that need not).
-    static func clientKey(_ client: UInt64) -> UInt64 { (client &+ 0x5EED) &* 0x9E37_79B9_7F4A_7C15 }
+    /// A chained request comes after its client's previous chained request on each of its
+    /// shards: `latest` holds the client's latest request id per shard, updated to this one.
+    /// (It used to name a key standing for the client on every shard: two more key queues
+    /// per cross-shard transaction.)
+    func follow(clientsLatest latest: inout [UInt64]) {
+        for i in shardLocks.indices {
+            let shard = shardLocks[i].shard
+            if latest.count <= shard { latest.append(contentsOf: repeatElement(0, count: shard + 1 - latest.count)) }
+            shardLocks[i].after = latest[shard]
+            latest[shard] = id
+        }
+    }
 
     private func position(of shard: Int) -> Int? { shardLocks.firstIndex { $0.shard == shard } }
 
@@ -71,7 +80,8 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
         keys.withUnsafeBufferPointer { all in
             locks.enqueue(id: id, keys: UnsafeBufferPointer(rebasing: all[start..<shardLocks[i].keysEnd]),
-                          wholeShard: shardLocks[i].wholeShard, chain: chain, holder: self, into: &granted)
+                          wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, holder: self,
+                          into: &granted)
         }
     }
 

@@ -68,6 +68,8 @@ final class Client {
     var operationAwaitingTurn: Int?
     /// Chained operations in flight (MultiShardOperation: chains).
     var chainedInFlight = 0
+    /// Its latest chained lock request's id per shard (TransactionLock.follow).
+    var latestChainedLocks: [UInt64] = []
     /// When the worker first held this client's output back for them (-1: not held).
     var heldBackSinceMs: Int64 = -1
     /// Shards holding this client's WATCHed keys.
