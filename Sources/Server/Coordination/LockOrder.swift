@@ -44,17 +44,24 @@ final class LockOrder: Sendable {
 /// Numbered lock requests a worker has received for its shard and not yet queued, kept
 /// until everything numbered below them has arrived.
 struct OrderedLockRequests {
-    private var waiting: [(order: UInt64, lock: TransactionLock, shard: Int)] = []
+    /// A struct, not a tuple: arrays of tuples holding a reference are destroyed through the
+    /// runtime's generic tuple witness.
+    struct Request {
+        let order: UInt64
+        let lock: TransactionLock
+        let shard: Int
+    }
+    private var waiting: [Request] = []
     /// Drains in a row that left requests waiting.
     private(set) var passesWaited = 0
 
     var isEmpty: Bool { waiting.isEmpty }
 
     mutating func add(_ lock: TransactionLock, shard: Int, order: UInt64) {
-        waiting.append((order, lock, shard))
+        waiting.append(Request(order: order, lock: lock, shard: shard))
     }
 
-    typealias Ready = [(order: UInt64, lock: TransactionLock, shard: Int)]
+    typealias Ready = [Request]
 
     /// Takes the requests numbered below `bound`, in number order, into `ready` (emptied
     /// first). Usually every waiting request is ready: the arrays then trade buffers, with

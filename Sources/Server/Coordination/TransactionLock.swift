@@ -26,7 +26,16 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// `after`: a chained request's predecessor there (IntentLocks' predecessors): the
     /// client's previous chained request on that shard, so its requests are granted there
     /// in the order it made them.
-    private var shardLocks: [(shard: Int, wholeShard: Bool, keysEnd: Int, after: UInt64, eager: Batch?)] = []
+    private var shardLocks: [ShardLock] = []
+    /// A struct, not a tuple: an array of tuples holding a reference is destroyed through
+    /// the runtime's generic tuple witness (~300 instructions per transaction).
+    private struct ShardLock {
+        var shard: Int
+        var wholeShard: Bool
+        var keysEnd: Int
+        var after: UInt64 = 0
+        var eager: Batch? = nil
+    }
     private var keys: [UInt64] = []
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
@@ -51,7 +60,8 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         keys.removeAll(keepingCapacity: true)
         for position in plan.shards.indices {
             for k in plan.keys where k.position == position { keys.append(k.key) }
-            shardLocks.append((plan.shards[position].index, plan.shards[position].wholeShard, keys.count, 0, nil))
+            shardLocks.append(ShardLock(shard: plan.shards[position].index, wholeShard: plan.shards[position].wholeShard,
+                                        keysEnd: keys.count))
         }
     }
 

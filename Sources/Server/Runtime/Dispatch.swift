@@ -236,19 +236,7 @@ extension Worker {
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
     func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
                   combine: SplitCombine, call: inout CommandCall, out: inout ByteBuffer) {
-        let op = operations.make(client: c) { op, out in
-            if let error = op.firstError() { out.append(error); return true }
-            switch combine {
-            case .sumIntegers:
-                out.writeInteger(op.sumOfIntegers() ?? 0)
-            case .ok:
-                out.writeOK()
-            case .array:
-                out.writeArrayHeader(op.parts.count)
-                for i in 0..<op.parts.count { out.append(op.reply(i)) }
-            }
-            return true
-        }
+        let op = operations.make(client: c, combine: Worker.splitCombine(combine))
         let name = op.store(args[0])
         let last = route.lastKeyIndex(argumentCount: args.count)
         var i = Int(route.firstKey)
@@ -262,6 +250,30 @@ extension Worker {
         }
         op.isOneShot = true
         start(op, client: c, call: &call, out: &out)
+    }
+
+    /// A split command's combine. Closures that capture nothing: one that captured `combine`
+    /// was an allocation per cross-shard MGET/MSET/DEL.
+    static func splitCombine(_ combine: SplitCombine) -> MultiShardOperation.Combine {
+        switch combine {
+        case .sumIntegers:
+            return { op, out in
+                if let error = op.firstError() { out.append(error) } else { out.writeInteger(op.sumOfIntegers() ?? 0) }
+                return true
+            }
+        case .ok:
+            return { op, out in
+                if let error = op.firstError() { out.append(error) } else { out.writeOK() }
+                return true
+            }
+        case .array:
+            return { op, out in
+                if let error = op.firstError() { out.append(error); return true }
+                out.writeArrayHeader(op.parts.count)
+                for i in 0..<op.parts.count { out.append(op.reply(i)) }
+                return true
+            }
+        }
     }
 
     /// A part on every shard with the command's own arguments (DBSIZE, KEYS, FLUSHDB...).

@@ -76,6 +76,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var completingChainTurns = false
     /// EXEC's plan of the transaction being started (kept for its capacity).
     var execPlanScratch: [TransactionCommands.ExecItem] = []
+    /// EXEC's combine for a transaction whose item i is part i (TransactionCommands.partsCombine).
+    lazy var execPartsCombine: MultiShardOperation.Combine = TransactionCommands.partsCombine(self)
     /// Reply scratch for replies that must queue behind outstanding ones.
     var replyScratch = ByteBuffer(capacity: 16 * 1024)
     /// Where a finished operation's combined reply is built.

@@ -304,15 +304,7 @@ enum TransactionCommands {
                 op.addPart(shard: it.shard!, command: it.command, spans: it.spans, db: it.db, resp: c.resp)
             }
             op.isOneShot = true
-            op.combine = { [unowned w] op, out in
-                out.writeArrayHeader(op.parts.count)
-                for p in 0..<op.parts.count {
-                    let r = op.reply(p)
-                    out.append(r)
-                    countRun(w, op.parts[p].command, reply: r)
-                }
-                return true
-            }
+            op.combine = w.execPartsCombine
         } else {
             planSteps(w, c, op, items: items)
         }
@@ -398,6 +390,21 @@ enum TransactionCommands {
 
     /// Counts a command EXEC ran, as Redis's call() counts each command of a transaction
     /// (INFO commandstats, errorstats, total_commands_processed).
+    /// Combines a transaction whose item i is part i (EXEC's common case). Made once per
+    /// worker (Worker.execPartsCombine): a closure capturing the worker, made per EXEC, was
+    /// an allocation per cross-shard transaction.
+    static func partsCombine(_ w: Worker) -> MultiShardOperation.Combine {
+        { [unowned w] op, out in
+            out.writeArrayHeader(op.parts.count)
+            for p in 0..<op.parts.count {
+                let r = op.reply(p)
+                out.append(r)
+                countRun(w, op.parts[p].command, reply: r)
+            }
+            return true
+        }
+    }
+
     static func countRun(_ w: Worker, _ command: UInt16, reply: UnsafeRawBufferPointer) {
         w.stats.commandsProcessed.add(1, ordering: .relaxed)
         w.commandStats.countQueued(Int(command), reply: reply)
