@@ -173,30 +173,31 @@ extension Worker {
                 op.parts[p].runsAtGrant = true
             }
         }
+        // Requests for other workers' shards travel in this pass's batch for their owner
+        // (LockMessage), handled there before the batch's commands: one ring message per
+        // target per pass, not one per request.
         if op.lockPlan.count == 1 && !numbered, let shard = op.lockPlan.first {
             let owner = context.owner(ofShard: shard)
-            if owner == index { lockArrived(lock, shard: shard, order: 0) } else { send(.lock(lock, shard: shard, order: 0), to: owner) }
+            if owner == index {
+                lockArrived(lock, shard: shard, order: 0)
+            } else {
+                outbox.batch(for: owner).lockRequests.append(LockMessage(lock: lock, shard: shard, order: 0))
+            }
         } else {
-            // Numbered, then straight to every shard's owner (our own shard's request waits for
-            // the next drain, like everyone else's: see LockOrder).
+            // Numbered, then to every shard's owner (our own shard's request waits for the
+            // next drain, like everyone else's: see LockOrder). The floor stays published
+            // until the batches carrying the request are in their rings (sendBatches).
             let order = context.lockOrder.take(worker: index, floorHeld: lockFloorHeld)
-            var toWake: [Int] = []
+            lockFloorHeld = true
             for position in 0..<lock.shardCount {
                 let shard = lock.shard(at: position)
                 let owner = context.owner(ofShard: shard)
                 if owner == index {
                     lockArrived(lock, shard: shard, order: order)
-                } else if outbox.push(.lock(lock, shard: shard, order: order), to: owner, context: context) {
-                    toWake.append(owner)
+                } else {
+                    outbox.batch(for: owner).lockRequests.append(LockMessage(lock: lock, shard: shard, order: order))
                 }
             }
-            if outbox.hasOverflow {
-                lockFloorHeld = true  // cleared once the messages waiting for ring room are out
-            } else {
-                lockFloorHeld = false
-                context.lockOrder.cleared(worker: index)
-            }
-            for owner in toWake { context.wakers[owner].wakeIfAsleep() }
         }
     }
 
@@ -237,12 +238,27 @@ extension Worker {
         for position in 0..<lock.shardCount {
             let shard = lock.shard(at: position)
             let owner = context.owner(ofShard: shard)
-            if owner == index { releaseLock(lock, shard: shard) } else { send(.release(lock, shard: shard), to: owner) }
+            if owner == index {
+                releaseLock(lock, shard: shard)
+            } else {
+                outbox.batch(for: owner).lockReleases.append(LockMessage(lock: lock, shard: shard, order: 0))
+            }
         }
         lockPool.retire(lock)
     }
 
     // MARK: Shard side
+
+    /// The lock releases and requests a batch brought for this shard, taken before its
+    /// commands (they were made before those commands were sent).
+    func takeLockMessages(_ batch: Batch) {
+        for m in batch.lockReleases { releaseLock(m.lock, shard: m.shard) }
+        for m in batch.lockRequests { lockArrived(m.lock, shard: m.shard, order: m.order) }
+        // Dropped now, not when the batch is back: the coordinator reuses a lock once
+        // nothing else holds it (TransactionLockPool).
+        batch.lockReleases.removeAll(keepingCapacity: true)
+        batch.lockRequests.removeAll(keepingCapacity: true)
+    }
 
     /// A lock request reached this shard: queued now, or once nothing numbered below it can
     /// still come (LockOrder). A chained one holds back its client's later commands here

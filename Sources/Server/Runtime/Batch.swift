@@ -51,6 +51,11 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// Eager parts of a lock request (Locking.swift): coming back, they also say that the
     /// shard granted the lock.
     var grant: (lock: TransactionLock, shard: Int)?
+    /// Lock requests and releases for the target's shard made in the pass that filled the
+    /// batch (Locking.swift), handled before its requests: a request comes before the
+    /// commands its client sent after it, and each used to be a ring message of its own.
+    var lockRequests: [LockMessage] = []
+    var lockReleases: [LockMessage] = []
 
     init(origin: Int, target: Int, bytes: Int = 4096, requests count: Int = 32) {
         self.origin = origin
@@ -62,7 +67,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         replyEnds.reserveCapacity(count)
     }
 
-    var isEmpty: Bool { requests.isEmpty }
+    var isEmpty: Bool { requests.isEmpty && lockRequests.isEmpty && lockReleases.isEmpty }
 
     func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
              transaction: UInt64 = 0, tag: UInt64 = 0) {
@@ -108,6 +113,8 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
 
     func reset() {
         grant = nil
+        if !lockRequests.isEmpty { lockRequests.removeAll(keepingCapacity: true) }
+        if !lockReleases.isEmpty { lockReleases.removeAll(keepingCapacity: true) }
         argumentBytes.clear()
         argumentBytes.shrinkIfEmpty(to: 4096)
         spans.removeAll(keepingCapacity: true)
@@ -123,6 +130,14 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     }
 }
 
+/// A lock request (numbered in the global order, or 0 for one confined to its shard) or a
+/// release for a shard of the batch's target.
+struct LockMessage {
+    let lock: TransactionLock
+    let shard: Int
+    let order: UInt64
+}
+
 /// What travels on a ring between two workers.
 enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the message
     case requests(Batch)
@@ -131,13 +146,9 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     case connection(fd: Int32, peer: String)
     /// Run a closure on the target worker (cold control paths: CONFIG SET, SHUTDOWN).
     case control(@Sendable (Worker) -> Void)
-    /// To a shard's owner: queue this lock request on the shard; a request spanning shards
-    /// carries its number in the global order (LockOrder), one confined to a shard 0.
-    case lock(TransactionLock, shard: Int, order: UInt64)
     /// To the coordinator: the shard granted the lock (and whether a WATCH there is dirty).
+    /// (Lock requests and releases travel in request batches: Batch.lockRequests.)
     case granted(TransactionLock, shard: Int, watchDirty: Bool)
-    /// To a shard's owner: the operation is over; free its locks.
-    case release(TransactionLock, shard: Int)
     /// To a shard's owner: forget the client's WATCHed keys there.
     case unwatch(client: UInt64, shard: Int)
     /// Messages for the target's subscribers (PublishDelivery.swift), and that batch coming

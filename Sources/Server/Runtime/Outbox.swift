@@ -97,19 +97,33 @@ struct Outbox {
     }
 
     /// End of a loop pass: what waited for room, then late replies, then the filled batches.
-    mutating func flush(context: ServerContext) {
+    /// Returns the targets to wake (`wake`), which the caller does once it has cleared its
+    /// lock-order floor (the batches may carry numbered lock requests).
+    mutating func flush(context: ServerContext) -> [Int] {
         if hasOverflow { retryOverflow(context: context) }
+        var toWake = wakeScratch
+        wakeScratch = []
+        toWake.removeAll(keepingCapacity: true)
         for target in 0..<lateReplies.count {
             if let b = lateReplies[target] {
                 lateReplies[target] = nil
-                send(.replies(b), to: target, context: context)
+                if push(.replies(b), to: target, context: context) { toWake.append(target) }
             }
         }
         for target in 0..<filling.count {
             if let b = filling[target] {
                 filling[target] = nil
-                send(.requests(b), to: target, context: context)
+                if push(.requests(b), to: target, context: context), !toWake.contains(target) { toWake.append(target) }
             }
         }
+        return toWake
     }
+
+    /// Wakes the targets `flush` returned (and keeps the list for the next pass).
+    mutating func wake(_ targets: [Int], context: ServerContext) {
+        for target in targets { context.wakers[target].wakeIfAsleep() }
+        wakeScratch = targets
+    }
+
+    private var wakeScratch: [Int] = []
 }

@@ -174,10 +174,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             runTimers()
             serveBlockedClients()
             sendBatches()
-            if lockFloorHeld && !outbox.hasOverflow {
-                lockFloorHeld = false
-                context.lockOrder.cleared(worker: index)
-            }
             handOffReplicationRecords()
             masterLink?.advanceAppliedOffset()
             flushClients()
@@ -435,10 +431,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .connection(let fd, let peer): register(fd: fd, peer: peer)
         case .control(let body): body(self)
         case .records: break  // only the sequencer receives these
-        case .lock(let lock, let shard, let order):
-            lockArrived(lock, shard: shard, order: order)
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
-        case .release(let lock, let shard): releaseLock(lock, shard: shard)
         case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
         case .publish(let batch): deliverPublishBatch(batch)
         case .publishCounts(let batch): receivePublishCounts(batch)
@@ -466,13 +459,22 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     func sendBatches() {
         flushKeyspaceNotifications()
         sendPublishBatches()
-        outbox.flush(context: context)
+        let toWake = outbox.flush(context: context)
+        // The batches carry this pass's numbered lock requests: with them in their rings the
+        // floor goes, and only then are their owners woken (a woken owner would otherwise
+        // find their numbers above its bound and wait for them).
+        if lockFloorHeld && !outbox.hasOverflow {
+            lockFloorHeld = false
+            context.lockOrder.cleared(worker: index)
+        }
+        outbox.wake(toWake, context: context)
     }
 
     /// Runs a batch from another worker on this worker's shard and sends the replies back.
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
     func execute(_ batch: Batch) {
         guard let shard else { return }
+        if !batch.lockReleases.isEmpty || !batch.lockRequests.isEmpty { takeLockMessages(batch) }
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
         let checkLocks = !shard.locks.isIdle || hasWaitingCommands
