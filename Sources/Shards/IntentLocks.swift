@@ -113,10 +113,10 @@ public final class IntentLocks {
 
     private var entries: [Entry] = []
     private var freeEntries: [Int] = []
-    private var slotOf = SlotMap()
+    private let slotOf = SlotMap()
     private var queues: [KeyQueue] = []
     private var freeQueues: [Int] = []
-    private var queueOf = SlotMap()
+    private let queueOf = SlotMap()
     /// Whole-shard requests still queued (slots), in arrival order (rare: FLUSHALL, KEYS,
     /// EXEC of a server command...).
     private var wholeShardRequests: [Int] = []
@@ -167,17 +167,22 @@ public final class IntentLocks {
                         after predecessor: UInt64 = 0, holder: AnyObject?, into granted: inout [Grant]) {
         arrivals += 1
         let slot = newEntry()
-        entries[slot].id = id
-        entries[slot].holder = holder
-        entries[slot].wholeShard = wholeShard
-        entries[slot].chain = wholeShard ? 0 : chain
-        entries[slot].arrival = arrivals
-        entries[slot].granted = false
-        entries[slot].live = true
-        entries[slot].follower = -1
-        entries[slot].predecessor = -1
-        if !wholeShard { IntentLocks.appendDistinct(keys, to: &entries[slot].keys) }
-        var waitingFor = wholeShard ? slotOf.count : entries[slot].keys.count
+        // Filled through the buffer: each field stored into the array by subscript checked
+        // its uniqueness and bounds.
+        let keyCount = entries.withUnsafeMutableBufferPointer { e in
+            e[slot].id = id
+            e[slot].holder = holder
+            e[slot].wholeShard = wholeShard
+            e[slot].chain = wholeShard ? 0 : chain
+            e[slot].arrival = arrivals
+            e[slot].granted = false
+            e[slot].live = true
+            e[slot].follower = -1
+            e[slot].predecessor = -1
+            if !wholeShard { IntentLocks.appendDistinct(keys, to: &e[slot].keys) }
+            return e[slot].keys.count
+        }
+        var waitingFor = wholeShard ? slotOf.count : keyCount
         if predecessor != 0, !wholeShard, let p = slotOf[predecessor], !entries[p].granted {
             entries[p].follower = slot
             entries[slot].predecessor = p

@@ -1,27 +1,37 @@
 /// A map from 64-bit ids or hashes (never bytes a client chooses) to non-negative Ints:
 /// the lock tables' "which slot holds this request / this key's queue". Open addressing
-/// with linear probing in two flat arrays, Fibonacci hashing and backward-shift deletion
+/// with linear probing in two flat buffers, Fibonacci hashing and backward-shift deletion
 /// (no tombstones). A lookup is a multiply, a shift and usually one probe, ~15
 /// instructions against ~60 for a Dictionary with IDKey; insert and remove never allocate
 /// unless the table grows. Written here because no package we use has an integer-keyed
 /// open-addressing table, and the cross-shard path makes ~25 of these steps per
-/// transaction.
-public struct SlotMap {
-    private var keys: [UInt64]
+/// transaction. A class over buffers of its own, not a struct over arrays: every write
+/// to an array held in a class paid a uniqueness and a bounds check. Owned by one thread.
+public final class SlotMap {
+    private var keys: UnsafeMutablePointer<UInt64>
     /// -1 marks an empty cell.
-    private var values: [Int]
+    private var values: UnsafeMutablePointer<Int>
+    private var capacity: Int
     private var shift: UInt64
     public private(set) var count = 0
 
     public init() {
-        keys = Array(repeating: 0, count: 16)
-        values = Array(repeating: -1, count: 16)
+        capacity = 16
+        keys = .allocate(capacity: 16)
+        keys.initialize(repeating: 0, count: 16)
+        values = .allocate(capacity: 16)
+        values.initialize(repeating: -1, count: 16)
         shift = 60
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
     }
 
     @inlinable public var isEmpty: Bool { count == 0 }
 
-    @inline(__always) private var mask: Int { values.count - 1 }
+    @inline(__always) private var mask: Int { capacity - 1 }
 
     @inline(__always) private func home(_ key: UInt64) -> Int {
         Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
@@ -45,11 +55,11 @@ public struct SlotMap {
     }
 
     /// Maps `key` to `value` (which must not be negative).
-    public mutating func set(_ key: UInt64, _ value: Int) {
+    public func set(_ key: UInt64, _ value: Int) {
         precondition(value >= 0, "SlotMap holds non-negative values")
         var i = cell(of: key)
         if values[i] < 0 {
-            if (count + 1) * 4 > values.count * 3 {
+            if (count + 1) * 4 > capacity * 3 {
                 grow()
                 i = cell(of: key)
             }
@@ -60,7 +70,7 @@ public struct SlotMap {
     }
 
     @discardableResult
-    public mutating func removeValue(forKey key: UInt64) -> Int? {
+    public func removeValue(forKey key: UInt64) -> Int? {
         var hole = cell(of: key)
         let old = values[hole]
         guard old >= 0 else { return nil }
@@ -81,22 +91,26 @@ public struct SlotMap {
         return old
     }
 
-    public mutating func removeAll() {
+    public func removeAll() {
         guard count > 0 else { return }
-        for i in values.indices { values[i] = -1 }
+        values.update(repeating: -1, count: capacity)
         count = 0
     }
 
-    private mutating func grow() {
-        let oldKeys = keys
-        let oldValues = values
-        keys = Array(repeating: 0, count: oldValues.count * 2)
-        values = Array(repeating: -1, count: oldValues.count * 2)
+    private func grow() {
+        let oldKeys = keys, oldValues = values, oldCapacity = capacity
+        capacity *= 2
+        keys = .allocate(capacity: capacity)
+        keys.initialize(repeating: 0, count: capacity)
+        values = .allocate(capacity: capacity)
+        values.initialize(repeating: -1, count: capacity)
         shift -= 1
-        for i in oldValues.indices where oldValues[i] >= 0 {
+        for i in 0..<oldCapacity where oldValues[i] >= 0 {
             let c = cell(of: oldKeys[i])
             keys[c] = oldKeys[i]
             values[c] = oldValues[i]
         }
+        oldKeys.deallocate()
+        oldValues.deallocate()
     }
 }

@@ -9,7 +9,7 @@ import TestSupport
     @Test(arguments: [0, 1, 2])
     func agreesWithDictionary(kind: Int) {
         var rng = SplitMix64(seed: 11 + UInt64(kind))
-        var map = SlotMap()
+        let map = SlotMap()
         var model: [UInt64: Int] = [:]
         for step in 0..<30_000 {
             let key: UInt64

@@ -141,10 +141,11 @@ final class MultiShardOperation {
         replies.clear()
         replies.shrinkIfEmpty(to: 16 * 1024)
         let keep = spans.capacity <= 1024
-        spans.removeAll(keepingCapacity: keep)
-        parts.removeAll(keepingCapacity: keep)
-        replyRanges.removeAll(keepingCapacity: keep)
-        shardPart.removeAll(keepingCapacity: keep)
+        // Each removeAll is a generic call even on an empty array: skipped when empty.
+        if !spans.isEmpty { spans.removeAll(keepingCapacity: keep) }
+        if !parts.isEmpty { parts.removeAll(keepingCapacity: keep) }
+        if !replyRanges.isEmpty { replyRanges.removeAll(keepingCapacity: keep) }
+        if !shardPart.isEmpty { shardPart.removeAll(keepingCapacity: keep) }
         unsent = 0..<0
         remaining = 0
         state = 0
@@ -153,7 +154,7 @@ final class MultiShardOperation {
         propagationTag = 0
         propagationParent = 0
         propagateAs = nil
-        lockPlan.removeAll()
+        if !lockPlan.isEmpty { lockPlan.removeAll() }
         forceLocks = false
         lock = nil
         grantsPending = 0

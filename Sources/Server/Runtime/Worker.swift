@@ -50,7 +50,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var lockListScratch: [(shard: Int, key: UInt64)] = []
     /// Chained lock requests (TransactionLock.chain) on this shard not granted yet, per
     /// client: that client's later commands here wait behind them.
-    var chainedRequestsPending = SlotMap()
+    let chainedRequestsPending = SlotMap()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
     /// Replication records of this worker (and its shard), once replication is active.
