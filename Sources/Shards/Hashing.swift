@@ -49,7 +49,18 @@ public enum KeyHash {
     /// The part of a key that chooses its shard: the `{tag}` if it has a non-empty one
     /// (Redis Cluster's rule: first `{`, then the first `}` after it), else the whole key.
     public static func shardingPart(_ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        guard let base = key.baseAddress, let openHit = memchr(base, 123 /* { */, key.count) else { return key }
+        guard let base = key.baseAddress else { return key }
+        if key.count <= 64 {
+            // Most keys are short: a plain scan costs less than two memchr calls.
+            var open = 0
+            while open < key.count && key[open] != 123 /* { */ { open += 1 }
+            guard open < key.count else { return key }
+            var close = open + 1
+            while close < key.count && key[close] != 125 /* } */ { close += 1 }
+            guard close < key.count, close > open + 1 else { return key }
+            return UnsafeRawBufferPointer(start: base + open + 1, count: close - open - 1)
+        }
+        guard let openHit = memchr(base, 123 /* { */, key.count) else { return key }
         let open = base.distance(to: UnsafeRawPointer(openHit))
         let rest = key.count - open - 1
         guard rest > 0, let closeHit = memchr(base + open + 1, 125 /* } */, rest) else { return key }
@@ -62,11 +73,10 @@ public enum KeyHash {
     /// as cluster.c's keyHashSlot computes it.
     public static func slot(of key: UnsafeRawBufferPointer) -> Int {
         let part = shardingPart(key)
+        let table = crc16Entries
         var crc: UInt16 = 0
-        crc16Table.withUnsafeBufferPointer { table in
-            for byte in part {
-                crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
-            }
+        for byte in part {
+            crc = (crc << 8) ^ table[Int(UInt8(truncatingIfNeeded: crc >> 8) ^ byte)]
         }
         return Int(crc & 0x3FFF)
     }
@@ -79,6 +89,15 @@ public enum KeyHash {
         if shardCount == 1 { return 0 }
         return slot(of: key) % shardCount
     }
+
+    /// `crc16Table` in a buffer that lives as long as the process: read without a retain or
+    /// bounds check (every command of a server with several shards hashes its keys' slots).
+    /// Written once by its lazy initializer, read-only after: shared by every worker thread.
+    nonisolated(unsafe) static let crc16Entries: UnsafePointer<UInt16> = {
+        let entries = UnsafeMutablePointer<UInt16>.allocate(capacity: 256)
+        entries.initialize(from: crc16Table, count: 256)
+        return UnsafePointer(entries)
+    }()
 
     /// CRC16-CCITT (XMODEM: polynomial 0x1021, initial 0), one entry per byte value.
     static let crc16Table: [UInt16] = (0..<256).map { byte in

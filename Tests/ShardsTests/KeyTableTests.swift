@@ -273,5 +273,12 @@ final class TableHarness {
         #expect(withBytes("foo{bar") { string(KeyHash.shardingPart($0)) } == "foo{bar")
         #expect(withBytes("a{b}{c}") { string(KeyHash.shardingPart($0)) } == "b")
         #expect(withBytes("{}{x}") { string(KeyHash.shardingPart($0)) } == "{}{x}")
+        // Keys over 64 bytes take memchr, shorter ones a scan: the same rule either way.
+        let pad = String(repeating: "k", count: 70)
+        #expect(withBytes(pad + "{tag}x") { string(KeyHash.shardingPart($0)) } == "tag")
+        #expect(withBytes(pad + "{}{x}") { string(KeyHash.shardingPart($0)) } == pad + "{}{x}")
+        #expect(withBytes(pad + "{open") { string(KeyHash.shardingPart($0)) } == pad + "{open")
+        #expect(withBytes("}{a}" + pad) { string(KeyHash.shardingPart($0)) } == "a")
+        #expect(withBytes("x{") { string(KeyHash.shardingPart($0)) } == "x{")
     }
 }

@@ -244,8 +244,9 @@ extension Worker {
             let first = op.spans.count
             op.spans.append(op.spans[name])
             for j in 0..<stride { op.store(args[i + j]) }
-            op.addPart(shard: shardOf(args[i]), command: part, spans: first..<op.spans.count, db: op.db, resp: op.resp)
-            op.lockKey(args[i], shard: shardOf(args[i]))
+            let shard = shardOf(args[i])
+            op.addPart(shard: shard, command: part, spans: first..<op.spans.count, db: op.db, resp: op.resp)
+            op.lockKey(args[i], shard: shard)
             i += Int(route.step)
         }
         op.isOneShot = true
