@@ -118,6 +118,7 @@ extension Worker {
                     }
                 }
             }
+            serveReadyKeysAfterCommand()
             if w.origin == index {
                 deliverReply(w.sink, command: w.command, waitScratch.readable)
             } else {

@@ -14,6 +14,7 @@ extension Worker {
                 position += consumed
                 let args = c.parser.arguments(in: frame)
                 execute(c, args)
+                serveReadyKeysAfterCommand()
             case .empty:
                 position += consumed
             case .incomplete:
