@@ -538,6 +538,7 @@ extension Worker {
                 runPartHere(op, part: p)
             } else {
                 let b = batch(forWorker: owner)
+                if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
                           transaction: op.transaction, tag: op.propagationTag)
