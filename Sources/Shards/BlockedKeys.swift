@@ -101,10 +101,14 @@ public final class BlockedKeys {
     public func signal(_ k: Key) { signalWaited(k) }
 
     private func signalWaited(_ k: Key) {
-        if byKey[k] != nil && readySet.insert(k).inserted { ready.append(k) }
+        if byKey[k] != nil && readySet.insert(k).inserted {
+            ready.append(k)
+            hasReadyKeys = true
+        }
     }
 
-    public var hasReadyKeys: Bool { !ready.isEmpty }
+    /// A stored flag (not `!ready.isEmpty`): the worker reads it after every command.
+    public private(set) var hasReadyKeys = false
 
     /// Whether `key` was made ready and its waiters are not served yet (held while its lock
     /// or blocking requests on their way are awaited): a request arriving now queues behind
@@ -119,6 +123,7 @@ public final class BlockedKeys {
         let keys = ready
         ready.removeAll()
         readySet.removeAll()
+        hasReadyKeys = false
         return keys
     }
 
