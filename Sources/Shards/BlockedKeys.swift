@@ -24,11 +24,14 @@ public final class BlockedKeys {
         public let keys: [[UInt8]]
         /// Unix ms at which it times out; 0: never.
         public let deadline: Int64
+        /// The request's place in the server-wide order of blocking commands (taken when its
+        /// command was read): a key's waiters are kept in this order.
+        public let turn: UInt64
         /// Answered, timed out or cancelled: no longer in any list.
         public fileprivate(set) var done = false
 
-        public init(clientID: UInt64, db: Int, keys: [[UInt8]], deadline: Int64) {
-            self.clientID = clientID; self.db = db; self.keys = keys; self.deadline = deadline
+        public init(clientID: UInt64, db: Int, keys: [[UInt8]], deadline: Int64, turn: UInt64) {
+            self.clientID = clientID; self.db = db; self.keys = keys; self.deadline = deadline; self.turn = turn
         }
     }
 
@@ -43,8 +46,17 @@ public final class BlockedKeys {
 
     public init() {}
 
+    /// Adds `w` behind the waiters with an earlier turn: a request read by another worker
+    /// before one this shard's worker read may reach the shard after it.
     public func add(_ w: Waiter) {
-        for k in w.keys { byKey[Key(db: w.db, key: k), default: []].append(w) }
+        for k in w.keys {
+            let key = Key(db: w.db, key: k)
+            var list = byKey.removeValue(forKey: key) ?? []
+            var at = list.count
+            while at > 0 && list[at - 1].turn > w.turn { at -= 1 }
+            list.insert(w, at: at)
+            byKey[key] = list
+        }
         byClient[w.clientID, default: []].append(w)
         if w.deadline > 0 { deadlines.push(w.deadline, w) }
         isEmpty = false
@@ -66,7 +78,7 @@ public final class BlockedKeys {
         isEmpty = byKey.isEmpty
     }
 
-    /// The waiters on `key`, in the order they blocked.
+    /// The waiters on `key`, in the order their commands were read.
     public func waiters(on key: Key) -> [Waiter] { byKey[key] ?? [] }
 
     public func waiters(ofClient id: UInt64) -> [Waiter] { byClient[id] ?? [] }
@@ -89,16 +101,29 @@ public final class BlockedKeys {
     public func signal(_ k: Key) { signalWaited(k) }
 
     private func signalWaited(_ k: Key) {
-        if byKey[k] != nil && readySet.insert(k).inserted { ready.append(k) }
+        if byKey[k] != nil && readySet.insert(k).inserted {
+            ready.append(k)
+            hasReadyKeys = true
+        }
     }
 
-    public var hasReadyKeys: Bool { !ready.isEmpty }
+    /// A stored flag (not `!ready.isEmpty`): the worker reads it after every command.
+    public private(set) var hasReadyKeys = false
+
+    /// Whether `key` was made ready and its waiters are not served yet (held while its lock
+    /// or blocking requests on their way are awaited): a request arriving now queues behind
+    /// them instead of taking what is theirs.
+    public func awaitsServing(db: Int, key: UnsafeRawBufferPointer) -> Bool {
+        if ready.isEmpty { return false }
+        return readySet.contains(Key(db: db, key: Array(key)))
+    }
 
     /// The keys made ready so far, in the order they were signalled; serving them may signal more.
     public func takeReadyKeys() -> [Key] {
         let keys = ready
         ready.removeAll()
         readySet.removeAll()
+        hasReadyKeys = false
         return keys
     }
 

@@ -4,8 +4,10 @@ import Shards
 /// The generic blocking registry: waiters per key in blocking order, deadlines, and the
 /// keys the shard's write paths make ready.
 @Suite struct BlockedKeysTests {
-    func waiter(_ client: UInt64, _ keys: [String], db: Int = 0, deadline: Int64 = 0) -> BlockedKeys.Waiter {
-        BlockedKeys.Waiter(clientID: client, db: db, keys: keys.map { Array($0.utf8) }, deadline: deadline)
+    func waiter(_ client: UInt64, _ keys: [String], db: Int = 0, deadline: Int64 = 0, turn: UInt64? = nil)
+        -> BlockedKeys.Waiter {
+        BlockedKeys.Waiter(clientID: client, db: db, keys: keys.map { Array($0.utf8) }, deadline: deadline,
+                           turn: turn ?? client)
     }
 
     func key(_ k: String, db: Int = 0) -> BlockedKeys.Key { BlockedKeys.Key(db: db, key: Array(k.utf8)) }
@@ -27,6 +29,19 @@ import Shards
         b.remove(w2)
         b.remove(w3)
         #expect(b.isEmpty)
+    }
+
+    /// A request read earlier by another worker may arrive later: it goes before the waiters
+    /// with later turns, on each of its keys, and equal turns keep their arrival order.
+    @Test func waitersKeepTheOrderTheirCommandsWereRead() {
+        let b = BlockedKeys()
+        b.add(waiter(1, ["a"], turn: 10))
+        b.add(waiter(2, ["a", "b"], turn: 30))
+        b.add(waiter(3, ["b", "a"], turn: 20))  // read before 2, arrived after it
+        b.add(waiter(4, ["a"], turn: 5))       // read before everyone
+        b.add(waiter(5, ["a"], turn: 30))
+        #expect(b.waiters(on: key("a")).map(\.clientID) == [4, 1, 3, 2, 5])
+        #expect(b.waiters(on: key("b")).map(\.clientID) == [3, 2])
     }
 
     @Test func onlyWaitedKeysBecomeReadyOnceEachInSignalOrder() {

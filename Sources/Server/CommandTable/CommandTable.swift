@@ -162,11 +162,12 @@ struct CommandSpec: Sendable {
     }
 
     /// An internal part's row: named by `part`, unreachable by clients.
+    /// `blocking`: the part may block its request (counted in flight, BlockingPartsInFlight).
     init(part: InternalCommand, propagation: Propagation = .none, arity: Int, keys: (Int, Int, Int) = (0, 0, 0),
-         group: String, run: CommandRun) {
+         blocking: Bool = false, group: String, run: CommandRun) {
         name = part.name
         self.arity = arity
-        flags = .internal
+        flags = blocking ? [.internal, .blocking] : .internal
         firstKey = keys.0
         lastKey = keys.1
         step = keys.2

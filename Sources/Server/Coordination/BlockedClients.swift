@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Synchronization
 
 /// What a blocked request waits for and how it is answered: one conformance per blocking
 /// family (streams' XREAD/XREADGROUP, lists' BLPOP and the like, sorted sets' BZPOP*).
@@ -22,13 +23,13 @@ final class BlockedClient: BlockedKeys.Waiter {
     let request: any BlockingRequest
 
     init(_ ctx: ShardContext, command: UInt16, sink: ReplySink, keys: [[UInt8]], request: any BlockingRequest,
-         deadline: Int64) {
+         deadline: BlockingTurn) {
         self.sink = sink
         origin = ctx.origin
         self.command = command
         resp = ctx.resp
         self.request = request
-        super.init(clientID: ctx.clientID, db: ctx.db, keys: keys, deadline: deadline)
+        super.init(clientID: ctx.clientID, db: ctx.db, keys: keys, deadline: deadline.deadline, turn: deadline.turn)
     }
 
     /// The part reply of a wait that ended without an answer (timeout, cancellation).
@@ -39,14 +40,60 @@ final class BlockedClient: BlockedKeys.Waiter {
 /// in (INFO's blocked_clients, cancellation when it closes).
 final class BlockedClientsOfWorker {
     var operationOf: [UInt64: Int] = [:]
+    /// Blocking parts received from each worker (counted by the parts themselves), and, while
+    /// ready keys are held for parts in flight, how many must have arrived from each.
+    var partsReceived: [UInt64] = []
+    var partsAwaited: [UInt64]? = nil
     /// Answers of this worker's shard to blocked requests of this worker, for the loop to deliver.
     var answers: [(sink: ReplySink, command: UInt16, bytes: [UInt8])] = []
 }
 
+/// A blocking part's deadline argument: the deadline (unix ms; 0: none; -1: the part must not
+/// block) and, for a part that may block, the request's turn, `deadline/turn`. The turn is
+/// taken from one server-wide counter when the client's worker reads the command, so the
+/// waiters of a key are served in the order the commands were read, as Redis's one thread
+/// reads them, although a command read by another worker reaches the key's shard later than
+/// one its own worker read after it. Only blocking commands take a turn.
+struct BlockingTurn {
+    let deadline: Int64
+    let turn: UInt64
+
+    /// The argument for a part of a request with `deadline` (-1: it never blocks).
+    static func argument(_ deadline: Int64, _ w: Worker) -> String {
+        guard deadline >= 0 else { return "-1" }
+        return "\(deadline)/\(w.context.nextBlockingTurn.add(1, ordering: .relaxed).oldValue)"
+    }
+
+    /// Reads the argument `argument` wrote (a bare deadline takes turn 0).
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> BlockingTurn {
+        guard let slash = bytes.firstIndex(of: UInt8(ascii: "/")) else {
+            return BlockingTurn(deadline: Int64(parseStrictInt(bytes) ?? -1), turn: 0)
+        }
+        let deadline = parseStrictInt(UnsafeRawBufferPointer(rebasing: bytes[..<slash])) ?? -1
+        let turn = parseStrictInt(UnsafeRawBufferPointer(rebasing: bytes[(slash + 1)...])) ?? 0
+        return BlockingTurn(deadline: Int64(deadline), turn: UInt64(max(turn, 0)))
+    }
+
+    var mayBlock: Bool { deadline >= 0 }
+}
+
+/// One counter written only by its sending worker (a blocking part put in a batch for the
+/// target's shard), read by the target.
+final class BlockingPartsSent: Sendable {
+    let count = Atomic<UInt64>(0)
+}
+
 extension ShardContext {
+    /// Every blocking part counts itself when it runs: a part from another worker has
+    /// arrived (BlockingPartsInFlight).
+    @inline(__always) func blockingPartArrived() {
+        guard let worker, origin != worker.index, origin >= 0 else { return }
+        worker.blockingPartArrived(from: origin)
+    }
+
     /// Blocks the request (shard command `command`, answering `sink`) on `keys` of this shard
     /// until `request.serve` answers it, its deadline passes (0: never) or it is cancelled.
-    func block(_ command: UInt16, on keys: [[UInt8]], sink: ReplySink, request: any BlockingRequest, deadline: Int64) {
+    func block(_ command: UInt16, on keys: [[UInt8]], sink: ReplySink, request: any BlockingRequest, deadline: BlockingTurn) {
         shard.blocked.add(BlockedClient(self, command: command, sink: sink, keys: keys, request: request,
                                         deadline: deadline))
     }
@@ -75,12 +122,23 @@ extension Worker {
         deliverBlockedAnswers()
     }
 
+    /// After every command that ran on this worker's shard (from a connection, a batch or the
+    /// commands that waited for a lock): the waiters of the keys it made ready are served
+    /// before the next command runs, as Redis's processCommand calls handleClientsBlockedOnKeys
+    /// after each call. Otherwise a command run in between (a pipelined LPOP, another client's
+    /// BLPOP arriving on the ring) takes the element a client blocked earlier is owed.
+    /// While nobody is blocked this is one load and a branch.
+    @inline(__always)
+    func serveReadyKeysAfterCommand() {
+        if let shard, shard.blocked.hasReadyKeys { serveReadyKeys() }
+    }
+
     /// Serves the waiters of the keys made ready: keys in the order they were signalled, each
     /// key's waiters in the order they blocked (serving may make more keys ready). Runs from
     /// the loop, and when a lock is released (before the commands that waited for it, as
     /// Redis serves blocked clients right after EXEC). Answers are only queued here.
     func serveReadyKeys() {
-        guard let shard, shard.blocked.hasReadyKeys else { return }
+        guard let shard, shard.blocked.hasReadyKeys, blockingPartsInFlightArrived() else { return }
         let blocked = shard.blocked
         var heldBack: [BlockedKeys.Key] = []
         while blocked.hasReadyKeys {
@@ -102,6 +160,53 @@ extension Worker {
             }
         }
         for k in heldBack { blocked.signal(k) }
+    }
+
+    // MARK: Blocking parts in flight
+
+    /// A blocking command read by another worker before a push was read here may still be
+    /// on its way to this shard (in that worker's batch or the ring) when the push runs;
+    /// Redis, reading both on one thread, would block it first and serve it first. So when
+    /// keys become ready while other workers have sent this shard blocking parts it has not
+    /// received yet, the keys are held (left ready, unserved) until those parts are in, and
+    /// then served in turn order; later parts are not awaited, so a stream of them cannot
+    /// hold the keys forever. The parts come with the sender's next ring push, which wakes
+    /// this worker. While nothing is in flight this is one atomic load per other worker,
+    /// and only when ready keys are served.
+    func blockingPartsInFlightArrived() -> Bool {
+        let bc = blockedClients
+        let workers = context.workerCount
+        if workers == 1 { return true }
+        if bc.partsReceived.isEmpty { bc.partsReceived = Array(repeating: 0, count: workers) }
+        if let awaited = bc.partsAwaited {
+            for n in 0..<workers where bc.partsReceived[n] < awaited[n] { return false }
+            bc.partsAwaited = nil
+            return true
+        }
+        var awaited: [UInt64]? = nil
+        for n in 0..<workers where n != index {
+            let sent = context.blockingPartsSent[n * workers + index].count.load(ordering: .acquiring)
+            if sent > bc.partsReceived[n] {
+                if awaited == nil { awaited = Array(repeating: 0, count: workers) }
+                awaited![n] = sent
+            }
+        }
+        guard let awaited else { return true }
+        bc.partsAwaited = awaited
+        return false
+    }
+
+    func blockingPartArrived(from origin: Int) {
+        let bc = blockedClients
+        if bc.partsReceived.isEmpty { bc.partsReceived = Array(repeating: 0, count: context.workerCount) }
+        bc.partsReceived[origin] += 1
+    }
+
+    /// A blocking part put in the batch for worker `target` (the sender's side of the count).
+    @inline(never)
+    func blockingPartSent(to target: Int) {
+        let sent = context.blockingPartsSent[index * context.workerCount + target]
+        sent.count.store(sent.count.load(ordering: .relaxed) + 1, ordering: .releasing)
     }
 
     /// The reply of a blocked request woken by CLIENT UNBLOCK ... ERROR.

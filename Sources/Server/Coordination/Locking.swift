@@ -118,6 +118,7 @@ extension Worker {
                     }
                 }
             }
+            serveReadyKeysAfterCommand()
             if w.origin == index {
                 deliverReply(w.sink, command: w.command, waitScratch.readable)
             } else {
@@ -164,6 +165,7 @@ extension Worker {
                     b = outbox.spareBatch(for: owner)
                     lock.setEagerParts(b, for: part.shard)
                 }
+                if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
                           sink: ReplySink(kind: .operation, generation: op.generation, index: Int32(slot),

@@ -66,6 +66,12 @@ final class ServerContext: Sendable {
     let totalConnections = Atomic<Int>(0)
     let rejectedConnections = Atomic<Int>(0)
     let nextClientID = Atomic<UInt64>(1)
+    /// The turn the next blocking request takes (BlockingTurn): blocked clients are served in
+    /// the order their commands were read, whichever worker read them.
+    let nextBlockingTurn = Atomic<UInt64>(1)
+    /// blockingPartsSent[from * workerCount + to]: blocking parts worker `from` has put in its
+    /// batches for worker `to`'s shard (BlockingPartsInFlight).
+    let blockingPartsSent: [BlockingPartsSent]
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
@@ -91,6 +97,7 @@ final class ServerContext: Sendable {
         toSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         fromSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         stats = (0..<workerCount).map { _ in WorkerStats(databases: config.databases) }
+        blockingPartsSent = (0..<(workerCount * workerCount)).map { _ in BlockingPartsSent() }
         self.port = port
         startTimeMs = Clock.unixMilliseconds()
         var rng = SystemRandomNumberGenerator()

@@ -14,6 +14,7 @@ extension Worker {
                 position += consumed
                 let args = c.parser.arguments(in: frame)
                 execute(c, args)
+                serveReadyKeysAfterCommand()
             case .empty:
                 position += consumed
             case .incomplete:
@@ -550,6 +551,7 @@ extension Worker {
                 runPartHere(op, part: p)
             } else {
                 let b = batch(forWorker: owner)
+                if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
                 op.withArguments(of: part) { args in
                     b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
                           transaction: op.transaction, tag: op.propagationTag)

@@ -498,12 +498,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                                      args, &batch.replies, tag: r.tag)
                 }
                 batch.replyEnds.append(batch.replies.count)
+                serveReadyKeysAfterCommand()
             }
         }
-        // Blocked clients whose keys these commands made ready are served before the replies
-        // leave: a client's next command must find them served (Redis serves them after each
-        // command), and it may arrive while this loop iteration still drains its rings.
-        serveReadyKeys()
         // Notifications these commands made leave before their replies: on the ring to the
         // origin they come first, so a subscriber there has them before the writer's reply.
         if !shard.notifications.isEmpty {

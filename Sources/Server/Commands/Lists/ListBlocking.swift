@@ -108,7 +108,8 @@ enum ListBlocking {
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
         waitSpans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: Mode.wake.rawValue),
                      op.store(string: from ? "left" : "right"), op.store(string: "-1"),
-                     op.store(string: String(deadline)), op.store(string: ""), op.store(string: "left"), op.store(args[1])]
+                     op.store(string: BlockingTurn.argument(deadline, w)), op.store(string: ""), op.store(string: "left"),
+                     op.store(args[1])]
         op.addPart(shard: srcShard, command: part, spanIndices: waitSpans)
         w.start(op, client: c, call: &call, out: &out)
     }
@@ -144,7 +145,7 @@ enum ListBlocking {
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
         var spans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: mode.rawValue),
                      op.store(string: head ? "left" : "right"), op.store(string: String(count)),
-                     op.store(string: String(deadline))]
+                     op.store(string: BlockingTurn.argument(deadline, w))]
         if let destination { spans.append(op.store(args[destination])) } else { spans.append(op.store(string: "")) }
         spans.append(op.store(string: destinationHead ? "left" : "right"))
         for k in keys { spans.append(op.store(args[k])) }
@@ -167,7 +168,8 @@ enum ListBlocking {
             let empty = op.store(string: "")
             return BlockingPopAcrossShards.Parts(
                 command: part,
-                wait: [name, op.store(string: Mode.wakeAny.rawValue), side, countSpan, op.store(string: String(deadline)),
+                wait: [name, op.store(string: Mode.wakeAny.rawValue), side, countSpan,
+                       op.store(string: BlockingTurn.argument(deadline, w)),
                        empty, op.store(string: "left")],
                 consume: [name, op.store(string: mode.rawValue), side, countSpan, op.store(string: "-1"), empty,
                           op.store(string: "release")],
@@ -181,10 +183,11 @@ enum ListBlocking {
     /// the first non-empty list, or blocks (deadline -1: never; 0: forever) answering
     /// `+BLOCKED`, or replies `*-1`.
     static func partRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.blockingPartArrived()
         let wait = ListWait(mode: Mode(rawValue: String(decoding: args[1], as: UTF8.self)) ?? .pop,
                             head: argIs(args[2], "left"), count: parseStrictInt(args[3]) ?? -1,
                             destination: Array(args[5]), destinationHead: argIs(args[6], "left"))
-        let deadline = Int64(parseStrictInt(args[4]) ?? -1)
+        let deadline = BlockingTurn.parse(args[4])
         if wait.mode == .wakeAny {
             for k in 7..<args.count where BlockingPopAcrossShards.promiseFirst(
                 ctx.shard.lookup(db: ctx.db, key: args[k]), as: ListValue.self, key: args[k], &out) { return }
@@ -198,6 +201,7 @@ enum ListBlocking {
             case .wrongType: return
             case .missing: continue
             case .found(let l):
+                if deadline.mayBlock && ctx.shard.blocked.awaitsServing(db: ctx.db, key: args[k]) { continue }
                 if wait.mode == .wake {
                     // One woken move at a time per list, so waiters get elements in the order they
                     // blocked: the others wait for the signal its pop gives.
@@ -208,7 +212,7 @@ enum ListBlocking {
                 return
             }
         }
-        if deadline >= 0, let sink = ctx.sink {
+        if deadline.mayBlock, let sink = ctx.sink {
             ctx.block(part, on: (7..<args.count).map { Array(args[$0]) }, sink: sink, request: wait, deadline: deadline)
             out.append(StreamReads.blockedMarker)
             return

@@ -134,7 +134,7 @@ enum ListCommands {
                        keySpecs: [KeySpec(["RW", "access", "delete"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
                        arguments: [.double("timeout"), .integer("numkeys"), .key("key").multiple, side,
                                    .integer("count", token: "COUNT").optional]),
-        CommandSpec(part: .blockingListPop, propagation: .marked, arity: -8, group: "list",
+        CommandSpec(part: .blockingListPop, propagation: .marked, arity: -8, blocking: true, group: "list",
                     run: .keyed(ListBlocking.partRun, split: nil, crossShard: nil)),
     ]
 

@@ -82,7 +82,7 @@ extension SortedSetCommands {
                 return BlockingPopAcrossShards.Parts(
                     command: blockingPopPart,
                     wait: [name, op.store(string: BlockingPopMode.wakeAny.rawValue), side, countSpan,
-                           op.store(string: String(deadline))],
+                           op.store(string: BlockingTurn.argument(deadline, w))],
                     consume: [name, op.store(string: BlockingPopMode.take.rawValue), side, countSpan, never],
                     releaseCommand: blockingPopPart,
                     release: [name, op.store(string: BlockingPopMode.release.rawValue), side, countSpan, never],
@@ -108,7 +108,7 @@ extension SortedSetCommands {
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
         var spans = [op.store(string: InternalCommand.bzpop.name), op.store(string: BlockingPopMode.pop.rawValue),
                      op.store(string: max ? "max" : "min"), op.store(string: String(count)),
-                     op.store(string: String(deadline))]
+                     op.store(string: BlockingTurn.argument(deadline, w))]
         for k in keys { spans.append(op.store(args[k])) }
         op.addPart(shard: shard, command: blockingPopPart, spanIndices: spans)
         w.start(op, client: c, call: &call, out: &out)
@@ -119,10 +119,11 @@ extension SortedSetCommands {
     /// answering `+BLOCKED`, or replies `*-1`. `wakeAny` promises instead of popping; `take`
     /// and `release` name one key.
     static func blockingPopPartRun(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.blockingPartArrived()
         let mode = BlockingPopMode(rawValue: String(decoding: args[1], as: UTF8.self)) ?? .pop
         let max = argIs(args[2], "max")
         let count = parseStrictInt(args[3]) ?? -1
-        let deadline = Int64(parseStrictInt(args[4]) ?? -1)
+        let deadline = BlockingTurn.parse(args[4])
         let keys = 5..<args.count
         switch mode {
         case .wakeAny:
@@ -141,10 +142,11 @@ extension SortedSetCommands {
             guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }
             // Members promised to woken requests on several shards are theirs.
             if z.count <= z.promisedToWaiters { continue }
+            if deadline.mayBlock && ctx.shard.blocked.awaitsServing(db: ctx.db, key: args[k]) { continue }
             popServingBlocked(ctx, args[k], z, max: max, count: count, &out)
             return
         }
-        if deadline >= 0, let sink = ctx.sink {
+        if deadline.mayBlock, let sink = ctx.sink {
             ctx.block(blockingPopPart, on: keys.map { Array(args[$0]) }, sink: sink,
                       request: ZSetWait(wakeAny: mode == .wakeAny, max: max, count: count), deadline: deadline)
             out.append(StreamReads.blockedMarker)

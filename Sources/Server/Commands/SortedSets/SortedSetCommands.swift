@@ -440,7 +440,7 @@ enum SortedSetCommands {
                            ]),
                            .integer("count", token: "COUNT").optional,
                        ]),
-        CommandSpec(part: .bzpop, propagation: .marked, arity: -6, group: "sorted-set",
+        CommandSpec(part: .bzpop, propagation: .marked, arity: -6, blocking: true, group: "sorted-set",
                     run: .keyed(blockingPopPartRun, split: nil, crossShard: nil)),
     ]
 

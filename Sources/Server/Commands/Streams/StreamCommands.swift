@@ -88,7 +88,7 @@ enum StreamCommands {
                                .string("id").multiple,
                            ]),
                        ]),
-        CommandSpec(part: .xread, arity: -4, keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xread, arity: -4, keys: (1, 1, 1), blocking: true, group: "stream",
                     run: .keyed(StreamReads.xreadPart, split: nil, crossShard: nil)),
     ]
 

@@ -153,7 +153,7 @@ enum StreamGroupCommands {
                                .string("id").multiple,
                            ]),
                        ]),
-        CommandSpec(part: .xreadgroup, propagation: .marked, arity: 8, keys: (1, 1, 1), group: "stream",
+        CommandSpec(part: .xreadgroup, propagation: .marked, arity: 8, keys: (1, 1, 1), blocking: true, group: "stream",
                     run: .keyed(xreadgroupPart, split: nil, crossShard: nil)),
         CommandSpec(part: .xreadgroupCheck, arity: 4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupCheckPart, split: nil, crossShard: nil)),

@@ -31,6 +31,7 @@ extension StreamGroupCommands {
     /// `__xreadgroup key id group consumer count noack deadline`: `*2 key entries`, a null
     /// array (nothing new), or a waiter and `+BLOCKED`.
     static func xreadgroupPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.blockingPartArrived()
         let key = args[1], groupName = args[3], consumerName = args[4]
         guard let (s, g, history) = checkGroupRead(ctx, key: key, idArg: args[2], group: groupName, &out) else { return }
         let count = parseStrictInt(args[5]) ?? 0
@@ -42,8 +43,8 @@ extension StreamGroupCommands {
         }
         if serveNew(ctx, s, g, consumerName: consumerName, key: key, groupName: groupName, count: count, noack: noack,
                     &out) { return }
-        let deadline = Int64(parseStrictInt(args[7]) ?? -1)
-        if deadline >= 0, let sink = ctx.sink {
+        let deadline = BlockingTurn.parse(args[7])
+        if deadline.mayBlock, let sink = ctx.sink {
             ctx.block(StreamReads.xreadgroupPartIndex, on: [Array(key)], sink: sink,
                       request: StreamWait.xreadgroup(group: Array(groupName), consumer: Array(consumerName), count: count,
                                                      noack: noack),

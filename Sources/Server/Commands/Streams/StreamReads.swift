@@ -95,7 +95,7 @@ enum StreamReads {
         let op = MultiShardOperation(client: c) { [unowned w] op, out in combine(op, w, &out) }
         let name = op.store(string: InternalCommand.xread.name)
         let count = op.store(string: String(r.count))
-        let dl = op.store(string: String(canBlock ? deadline : -1))
+        let dl = op.store(string: BlockingTurn.argument(canBlock ? deadline : -1, w))
         for k in 0..<r.streams {
             let key = args[r.streamsAt + k]
             op.addPart(shard: w.shardOf(key), command: xreadPartIndex,
@@ -141,6 +141,7 @@ enum StreamReads {
     /// `__xread key id count deadline`: the stream's entries after `id`, or a null array,
     /// or a waiter and `+BLOCKED` (deadline -1: never block; 0: block forever).
     static func xreadPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.blockingPartArrived()
         let key = args[1]
         var stream: Stream?
         if let e = ctx.shard.lookupForRead(db: ctx.db, key: key) {
@@ -160,8 +161,8 @@ enum StreamReads {
         }
         let count = parseStrictInt(args[3]) ?? 0
         if let s = stream, serveXRead(s, key: key, after: after, count: count, &out) { return }
-        let deadline = Int64(parseStrictInt(args[4]) ?? -1)
-        if deadline >= 0, let sink = ctx.sink {
+        let deadline = BlockingTurn.parse(args[4])
+        if deadline.mayBlock, let sink = ctx.sink {
             ctx.block(xreadPartIndex, on: [Array(key)], sink: sink, request: StreamWait.xread(after: after, count: count),
                       deadline: deadline)
             out.append(blockedMarker)
@@ -201,7 +202,7 @@ enum StreamReads {
         let op = MultiShardOperation(client: c) { _, _ in true }
         let group = op.store(args[groupAt]), consumer = op.store(args[groupAt + 1])
         let count = op.store(string: String(r.count)), noack = op.store(string: r.noack ? "1" : "0")
-        let dl = op.store(string: String(canBlock ? deadline : -1))
+        let dl = op.store(string: BlockingTurn.argument(canBlock ? deadline : -1, w))
         var keys: [(shard: Int, key: Int, id: Int)] = []
         for k in 0..<r.streams {
             let key = args[r.streamsAt + k]
