@@ -266,6 +266,18 @@ public struct RequestParser: ~Copyable {
 @inlinable public func parseStrictInt(_ bytes: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
     var i = from
     guard i < to else { return nil }
+    if to - from <= 18 && bytes[i] &- 49 <= 8 {
+        // The common case (a RESP length, a small count): a positive number of at most 18
+        // digits cannot overflow, so no overflow checks.
+        var value = 0
+        while i < to {
+            let d = bytes[i] &- 48
+            guard d <= 9 else { return nil }
+            value = value &* 10 &+ Int(d)
+            i += 1
+        }
+        return value
+    }
     if to - from == 1 && bytes[i] == 48 { return 0 }
     var negative = false
     if bytes[i] == UInt8(ascii: "-") {
