@@ -241,6 +241,9 @@ final class CommandTable: Sendable {
         let mayBlock: Bool
         /// May run while a RESP2 client is subscribed (the subscribe family, PING, QUIT, RESET).
         let allowedInPubSubMode: Bool
+        /// May write (a write command, EXEC, a script): with appendfsync always its client's
+        /// replies wait for the fsync (Runtime/DurableReplies.swift).
+        let awaitsFsync: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -329,7 +332,8 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          admission: AdmissionRule.mask(for: spec),
                          isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking),
-                         allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name))
+                         allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name),
+                         awaitsFsync: spec.flags.contains(.write) || ["exec", "eval", "evalsha", "fcall"].contains(spec.name))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)

@@ -25,6 +25,8 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 // Workers signal the waker only while this thread says it sleeps (Waker).
                 context.sequencerWaker.willSleep()
                 if context.toSequencer.contains(where: { $0.hasElements }) { timeout = 0 }
+                // A worker that began holding replies after the timeout was chosen.
+                if timeout < 0 || timeout > 1, master.durabilityWanted { timeout = 1 }
             }
             let n = loop.wait(timeoutMs: timeout)
             context.sequencerWaker.awake()
@@ -73,6 +75,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
             }
             master.merge(below: bound)
             master.aof?.flush(now: Clock.monotonicMilliseconds())
+            master.publishDurable(wakers: context.wakers)
             master.tick(now: now, loop: &loop)
             for (worker, message) in master.outgoing { send(message, to: worker) }
             master.outgoing.removeAll()

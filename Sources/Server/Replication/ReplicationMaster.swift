@@ -640,7 +640,7 @@ final class ReplicationMaster {
     /// sequencer again), so they get another pass within a millisecond, and so do questions
     /// for the offset; WAIT deadlines need a fine clock, replicas a coarse one.
     var timerMs: Int32 {
-        if queued.contains(where: { !$0.isEmpty }) || !offsetQueries.isEmpty { return 1 }
+        if queued.contains(where: { !$0.isEmpty }) || !offsetQueries.isEmpty || durabilityWanted { return 1 }
         return !waits.isEmpty || publishPending ? 5 : !replicas.isEmpty ? 100 : -1
     }
 
@@ -711,6 +711,20 @@ extension ReplicationMaster {
         let writer = AOFWriter(files: opened.files, state: context.aof)
         writer.policy = settings.appendFsync
         if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
+    }
+
+    /// After the pass's AOF write: with appendfsync always, everything merged is now on
+    /// disk, and the replies that waited for it may go (DurabilityGate).
+    func publishDurable(wakers: [Waker]) {
+        let gate = context.durability
+        let holding = aof?.policy == .always
+        if gate.holdsReplies.load(ordering: .relaxed) != holding { gate.holdsReplies.store(holding, ordering: .relaxed) }
+        if holding && aof!.isDurable { gate.publish(durableBelow: mergedBelow, wakers: wakers) }
+    }
+
+    /// A worker holds replies for a number not yet durable: the sequencer must come back.
+    var durabilityWanted: Bool {
+        aof?.policy == .always && context.durability.somebodyWaits(durable: context.durability.durableBelow.load(ordering: .relaxed))
     }
 
     func aofRewriteEnded(temp: String?) {

@@ -103,6 +103,8 @@ extension Worker {
             }
             return
         }
+        // appendfsync always: its replies wait for the fsync covering what it writes.
+        if holdsWriteReplies && route.awaitsFsync { c.wroteSinceFsyncMark = true }
         // Counted as Redis's call() counts: a command that runs (not one refused or queued).
         stats.commandsProcessed.add(1, ordering: .relaxed)
         let started = commandStats.begin(Int(index))

@@ -134,6 +134,11 @@ final class AOFWriter {
                 buffer.clear()
                 unsynced = true
             } else {
+                if policy == .always {
+                    // Replies wait for this write: Redis exits rather than acknowledge later.
+                    Log.warning("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...")
+                    exit(1)
+                }
                 // The buffer is kept and written again next pass (Redis retries too).
                 if state.lastWriteOK.load(ordering: .relaxed) {
                     Log.warning("Error writing to the AOF file: \(String(cString: strerror(errno)))")
@@ -147,9 +152,12 @@ final class AOFWriter {
         case .no:
             unsynced = false
         case .always:
-            // Step 1: synchronously here, so the file is on disk before the sequencer's
-            // next pass; replies do not wait for it yet (docs/ARCHITECTURE.md).
-            _ = fdatasync(fd)
+            // Here, on the sequencer: the replies it covers wait for it (DurabilityGate),
+            // and the workers go on meanwhile, so the next one covers all they wrote.
+            if fdatasync(fd) != 0 {
+                Log.warning("Can't persist AOF for fsync error when the AOF fsync policy is 'always': \(String(cString: strerror(errno))). Exiting...")
+                exit(1)
+            }
             unsynced = false
             lastFsyncMs = now
         case .everysec:
@@ -163,6 +171,9 @@ final class AOFWriter {
             syncer.request()
         }
     }
+
+    /// appendfsync always: everything appended so far is written and fsynced.
+    var isDurable: Bool { policy == .always && buffer.count == 0 && !unsynced }
 
     /// How long the sequencer may sleep: written but unsynced bytes need an fsync within a second.
     var timerMs: Int32 {
