@@ -74,8 +74,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 }
             }
             master.merge(below: bound)
-            master.aof?.flush(now: Clock.monotonicMilliseconds())
-            master.publishDurable(wakers: context.wakers)
+            master.flushAOF(wakers: context.wakers)
             master.tick(now: now, loop: &loop)
             for (worker, message) in master.outgoing { send(message, to: worker) }
             master.outgoing.removeAll()

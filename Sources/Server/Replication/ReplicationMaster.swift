@@ -493,7 +493,7 @@ final class ReplicationMaster {
                      appendFsync: AOFWriter.Policy(c.value("appendfsync")),
                      readAtMs: now)
         }
-        aof?.policy = settings.appendFsync
+        aof?.policy = context.durability.holdsReplies.load(ordering: .relaxed) ? .always : settings.appendFsync
     }
 
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
@@ -709,22 +709,30 @@ extension ReplicationMaster {
         guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
         context.aof.pendingOpen.store(false, ordering: .relaxed)
         let writer = AOFWriter(files: opened.files, state: context.aof)
-        writer.policy = settings.appendFsync
+        writer.policy = AOFWriter.Policy(context.config.withLock { $0.value("appendfsync") })
         if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
     }
 
-    /// After the pass's AOF write: with appendfsync always, everything merged is now on
-    /// disk, and the replies that waited for it may go (DurabilityGate).
-    func publishDurable(wakers: [Waker]) {
-        let gate = context.durability
-        let holding = aof?.policy == .always
-        if gate.holdsReplies.load(ordering: .relaxed) != holding { gate.holdsReplies.store(holding, ordering: .relaxed) }
-        if holding && aof!.isDurable { gate.publish(durableBelow: mergedBelow, wakers: wakers) }
+    /// Once per pass, after the merge: writes what was merged to the AOF, fsyncs it as
+    /// appendfsync says, and while replies are held publishes what is durable (DurabilityGate).
+    func flushAOF(wakers: [Waker]) {
+        let holding = context.durability.holdsReplies.load(ordering: .relaxed)
+        if let aof {
+            // CONFIG SET appendfsync always holds replies at once: fsync from this pass on,
+            // not from the next settings read.
+            if holding { aof.policy = .always }
+            aof.flush(now: Clock.monotonicMilliseconds())
+            if holding && !aof.isDurable { return }
+        }
+        // Without a writer (appendonly turned on, waiting for its rewrite's point) held
+        // replies have nothing to wait for.
+        if holding { context.durability.publish(durableBelow: mergedBelow, wakers: wakers) }
     }
 
     /// A worker holds replies for a number not yet durable: the sequencer must come back.
     var durabilityWanted: Bool {
-        aof?.policy == .always && context.durability.somebodyWaits(durable: context.durability.durableBelow.load(ordering: .relaxed))
+        context.durability.holdsReplies.load(ordering: .relaxed)
+            && context.durability.somebodyWaits(durable: context.durability.durableBelow.load(ordering: .relaxed))
     }
 
     func aofRewriteEnded(temp: String?) {

@@ -18,9 +18,7 @@ enum AOFStartup {
     /// Returns nil when the AOF is off (the dump is loaded as usual). Exits on failure.
     static func prepare(_ config: Config, workers: [Worker], context: ServerContext) -> Replay? {
         guard config.bool("appendonly") else { return nil }
-        if config.value("appendfsync") == "always" {
-            Log.warning("appendfsync always: every sequencer pass fsyncs what it wrote, but replies do not wait for that fsync yet (a power loss can lose the last milliseconds of acknowledged writes)")
-        }
+        context.durability.follow(config)
         if !config.value("replicaof").isEmpty {
             Log.warning("The AOF of a replica does not record its master's stream yet: after a restart it resyncs from its master")
         }

@@ -172,8 +172,8 @@ final class AOFWriter {
         }
     }
 
-    /// appendfsync always: everything appended so far is written and fsynced.
-    var isDurable: Bool { policy == .always && buffer.count == 0 && !unsynced }
+    /// Everything appended so far is written and fsynced (appendfsync always, after `flush`).
+    var isDurable: Bool { buffer.count == 0 && !unsynced }
 
     /// How long the sequencer may sleep: written but unsynced bytes need an fsync within a second.
     var timerMs: Int32 {

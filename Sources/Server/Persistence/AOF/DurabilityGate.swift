@@ -7,8 +7,8 @@ import Synchronization
 /// of clients that wrote (Runtime/DurableReplies.swift) until it passes the number their
 /// replies were tagged with.
 final class DurabilityGate: Sendable {
-    /// The AOF is on with `appendfsync always`: workers hold replies to writes. Set by the
-    /// sequencer; workers read it once per loop pass.
+    /// The AOF is on with `appendfsync always`: workers hold replies to writes. Set at
+    /// start-up and by CONFIG SET (`follow`); workers read it once per loop pass.
     let holdsReplies = Atomic<Bool>(false)
     /// Every write numbered below this is written to the AOF and fsynced.
     let durableBelow = Atomic<UInt64>(0)
@@ -18,6 +18,11 @@ final class DurabilityGate: Sendable {
 
     init(workers: Int) {
         wanted = (0..<workers).map { _ in Want() }
+    }
+
+    /// Follows appendonly and appendfsync (start-up, CONFIG SET).
+    func follow(_ config: Config) {
+        holdsReplies.store(config.bool("appendonly") && config.value("appendfsync") == "always", ordering: .sequentiallyConsistent)
     }
 
     /// Sequencer: whether some worker waits for a number not yet durable (another pass is
