@@ -139,6 +139,80 @@ def test_files_and_manifest_as_redis_writes_them(make_server, make_redis, tmp_pa
         assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
 
 
+def annotations(data):
+    """The `#TS:<seconds>` lines of AOF-format bytes, and the bytes without them."""
+    stamps, rest = [], []
+    for line in data.split(b"\r\n")[:-1]:
+        if line.startswith(b"#"):
+            assert line.startswith(b"#TS:"), line
+            stamps.append(int(line[4:]))
+        else:
+            rest.append(line)
+    return stamps, b"".join(l + b"\r\n" for l in rest)
+
+
+def next_second():
+    """Awaits the next wall-clock second (annotations are written per second)."""
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, message="the next second")
+    return now + 1
+
+
+@needs_redis
+def test_aof_timestamp_annotations_as_redis_writes_them(make_server, make_redis, tmp_path):
+    """aof-timestamp-enabled yes: a `#TS:<unix seconds>` line before the first command of
+    each second, as Redis 7.0 writes them (the same commands otherwise); the file loads here
+    and in redis-server 7.0 with the same digest, redis-check-aof accepts it and truncates it
+    to a timestamp (`--truncate-to-timestamp`), after which both load what came before."""
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    ts = ("--aof-timestamp-enabled", "yes")
+    ours = make_server(*shards(2), *AOF, *ts, data_dir=ours_dir)
+    redis = make_redis(*AOF, *ts, data_dir=redis_dir)
+    started = int(time.time())
+    for s in (ours, redis):
+        c = s.conn()
+        run_workload(c)
+        c.close()
+    second = next_second()
+    for s in (ours, redis):
+        s.cmd("SET", "later", "1")
+    ours_cmds = lambda: commands(annotations(read(incr_path(ours_dir)))[1])  # noqa: E731
+    wait_until(lambda: ours_cmds()[-1:] == [[b"SET", b"later", b"1"]], message="SET later in our incr file")
+    for d in (ours_dir, redis_dir):
+        data = read(incr_path(d))
+        assert data.startswith(b"#TS:")
+        stamps, _ = annotations(data)
+        assert stamps == sorted(set(stamps)) and started <= stamps[0] and stamps[-1] >= second, (d, stamps, second)
+        # The last second's annotation comes right before SET later (Redis: before its SELECT, if any).
+        assert data.endswith(b"#TS:%d\r\n*3\r\n$3\r\nSET\r\n$5\r\nlater\r\n$1\r\n1\r\n" % stamps[-1])
+    assert masked(ours_cmds()) == masked(commands(annotations(read(incr_path(redis_dir)))[1]))
+    expected = digest(ours)
+    assert ours.shutdown() == 0
+    ours.start()
+    assert digest(ours) == expected
+    assert ours.shutdown() == 0
+    manifest = os.path.join(aof_dir(ours_dir), "appendonly.aof.manifest")
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, manifest], capture_output=True, text=True)
+        assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
+    r = make_redis(*AOF, *ts, data_dir=ours_dir)
+    assert digest(r) == expected
+    assert r.shutdown() == 0
+    if CHECK_AOF:
+        # Everything written from `second` on goes; both servers then load the rest.
+        out = subprocess.run([CHECK_AOF, "--truncate-to-timestamp", str(second - 1), manifest],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "Successfully truncated AOF" in out.stdout, out.stdout + out.stderr
+        r.start()
+        assert r.cmd("EXISTS", "later") == 0 and r.cmd("HGET", "h", "f") is None and r.cmd("GET", "m1") == b"1"
+        expected = digest(r)
+        assert r.shutdown() == 0
+        ours.start()
+        assert digest(ours) == expected and ours.cmd("EXISTS", "later") == 0
+
+
 def test_restart_loads_the_aof_instead_of_the_dump(make_server, tmp_path):
     """With appendonly yes the AOF is what a restart loads (a SAVEd dump with other data is
     ignored, as Redis ignores it); the replayed commands are not appended again."""

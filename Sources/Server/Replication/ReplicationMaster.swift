@@ -478,6 +478,7 @@ final class ReplicationMaster {
         var timeoutMs: Int64 = 60_000
         var maxLagMs: Int64 = 10_000
         var appendFsync = AOFWriter.Policy.everysec
+        var aofTimestamps = false
         var readAtMs: Int64 = 0
     }
     private var settings = Settings()
@@ -491,9 +492,11 @@ final class ReplicationMaster {
                      timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
                      maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
                      appendFsync: AOFWriter.Policy(c.value("appendfsync")),
+                     aofTimestamps: c.bool("aof-timestamp-enabled"),
                      readAtMs: now)
         }
         aof?.policy = context.durability.holdsReplies.load(ordering: .relaxed) ? .always : settings.appendFsync
+        aof?.timestamps = settings.aofTimestamps
     }
 
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
@@ -709,7 +712,10 @@ extension ReplicationMaster {
         guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
         context.aof.pendingOpen.store(false, ordering: .relaxed)
         let writer = AOFWriter(files: opened.files, state: context.aof)
-        writer.policy = AOFWriter.Policy(context.config.withLock { $0.value("appendfsync") })
+        context.config.withLock { c in
+            writer.policy = AOFWriter.Policy(c.value("appendfsync"))
+            writer.timestamps = c.bool("aof-timestamp-enabled")
+        }
         if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
     }
 

@@ -82,6 +82,10 @@ final class AOFWriter {
         init(_ name: String) { self = name == "always" ? .always : name == "no" ? .no : .everysec }
     }
     var policy = Policy.everysec
+    /// aof-timestamp-enabled: a `#TS:<unix seconds>` line before the first command of each
+    /// second (Redis 7.0's genAofTimestampAnnotationIfNeeded; loaders skip `#` lines).
+    var timestamps = false
+    private var annotatedSecond = 0
     /// Bytes written since the last fsync began.
     private var unsynced = false
     private var lastFsyncMs: Int64 = 0
@@ -103,6 +107,7 @@ final class AOFWriter {
     /// when the database changes).
     @inline(__always)
     func append(db: Int, _ command: UnsafeRawBufferPointer) {
+        if timestamps { annotateIfNewSecond() }
         if db != selectedDB && db >= 0 {
             appendSelect(db)
         }
@@ -110,13 +115,23 @@ final class AOFWriter {
     }
 
     func appendSelect(_ db: Int) {
+        if timestamps { annotateIfNewSecond() }
         let digits = String(db)
         buffer.append(string: "*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
         selectedDB = db
     }
 
+    private func annotateIfNewSecond() {
+        // Not time(): glibc reads a coarse clock that may still give the last second.
+        let now = Int(Clock.unixMilliseconds() / 1000)
+        guard annotatedSecond < now else { return }
+        annotatedSecond = now
+        buffer.append(string: "#TS:\(now)\r\n")
+    }
+
     /// Bytes that are not a command of a database (MULTI, EXEC).
     func append(_ text: StaticString) {
+        if timestamps { annotateIfNewSecond() }
         buffer.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
