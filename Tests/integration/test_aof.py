@@ -16,6 +16,7 @@ import pytest
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
+from support.replication import wait_synced
 from support.waiting import wait_until
 
 AOF = ("--appendonly", "yes", "--enable-debug-command", "yes", "--save", "")
@@ -630,19 +631,68 @@ def test_automatic_rewrite_on_growth(make_server, tmp_path):
     c.close()
 
 
-def test_replica_with_an_aof_takes_its_masters_data(make_server, tmp_path):
-    """A replica does not replay its AOF (the full sync replaces the data; the link must not
-    start while commands replay): it serves its master's data."""
-    (tmp_path / "m").mkdir()
-    (tmp_path / "r").mkdir()
-    s = make_server(*AOF, data_dir=tmp_path / "r")
-    s.cmd("SET", "old", "1")
-    written(incr_path(tmp_path / "r"), "SET", "old", "1")
-    s.kill()
-    m = make_server(data_dir=tmp_path / "m")
-    m.cmd("SET", "from-master", "1")
-    s.args += ["--replicaof", "127.0.0.1", str(m.port)]
-    s.start()
-    assert "A replica does not replay its AOF's commands" in s.last_start_log()
-    wait_until(lambda: s.cmd("GET", "from-master") == b"1", message="the full sync")
-    assert s.cmd("EXISTS", "old") == 0
+def manifest_of(d):
+    return read(os.path.join(aof_dir(d), "appendonly.aof.manifest"))
+
+
+@needs_redis
+def test_replica_aof_records_its_masters_stream(make_server, make_redis, tmp_path):
+    """A replica with appendonly yes records what its master sends it, as redis-server 7.0
+    does (the commands it applies, SELECTs and MULTI/EXEC as it runs them, no PUBLISH): both
+    replicas of one master end with the same manifest (the full sync's rewrite made base and
+    incr 2) and the same commands. kill -9 of the replica with its master gone: it restarts
+    from its AOF and serves the data (Redis loads the AOF before connecting), then syncs
+    in full when the master is back, rewriting its base again."""
+    for d in ("m", "ours", "redis"):
+        (tmp_path / d).mkdir()
+    m = make_server(*shards(2), "--enable-debug-command", "yes", "--save", "", data_dir=tmp_path / "m")
+    m.cmd("SET", "before-sync", "1")
+    replicaof = ("--replicaof", "127.0.0.1", str(m.port))
+    ours = make_server(*shards(2), *AOF, *replicaof, data_dir=tmp_path / "ours")
+    redis = make_redis(*AOF, *replicaof, data_dir=tmp_path / "redis")
+    mc = m.conn()
+    for r in (ours, redis):
+        wait_synced(mc, r.conn())
+    run_workload(mc)
+    mc.cmd("PUBLISH", "channel", "message")
+    mc.cmd("SET", "last", "1")
+    for r in (ours, redis):
+        wait_synced(mc, r.conn())
+    # Redis names its incr file once the full sync's rewrite is done.
+    for d in ("ours", "redis"):
+        wait_until(lambda: manifest_of(tmp_path / d) == (
+            b"file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+            message="%s: base and incr 2 in the manifest" % d)
+    ours_incr, redis_incr = incr_path(tmp_path / "ours", 2), incr_path(tmp_path / "redis", 2)
+    for path in (ours_incr, redis_incr):
+        written(path, "SET", "last", "1")
+    # The same commands; their order may differ between keys on different shards (the
+    # replica applies its master's stream pipelined: a DEL on another shard may run before
+    # a transaction closes), never for one key. The restart below loads the same data.
+    without_select = lambda path: sorted(c for c in masked(commands(read(path))) if c[0] != b"select")  # noqa: E731
+    assert without_select(ours_incr) == without_select(redis_incr)
+    assert b"PUBLISH" not in read(ours_incr).upper()
+    expected = digest(m)
+    assert digest(ours) == expected
+    # The replica crashes, its master is gone: it comes back from its AOF alone.
+    ours.kill()
+    redis.kill()
+    m.stop()
+    for r in (ours, redis):
+        r.start()
+        assert digest(r) == expected
+        assert info(r.conn(), "replication")["master_link_status"] == "down"
+    assert "DB loaded from append only file" in ours.last_start_log()
+    # The master is back: a full sync (the AOF holds no replication id), a new base.
+    m.start()
+    m.cmd("SET", "after-restart", "1")
+    wait_synced(m.conn(), ours.conn())
+    assert ours.cmd("GET", "after-restart") == b"1" and digest(ours) == digest(m)
+    wait_until(lambda: manifest_of(tmp_path / "ours").startswith(b"file appendonly.aof.3.base.rdb seq 3 type b\n"),
+               message="the base rewritten after the full sync")
+    m.cmd("SET", "streamed", "1")
+    written(incr_path(tmp_path / "ours", 3), "SET", "streamed", "1")
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(tmp_path / "ours"), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr

@@ -384,13 +384,21 @@ final class CommandTable: Sendable {
     @inline(never)
     private static func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
                                      _ out: inout ByteBuffer, tag: UInt64) {
-        guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+        // A replica with an AOF records too; its master's commands still see keys as a replica does.
+        let replica = !ctx.shard.expiryDeletesOnAccess
+        guard let log = ctx.shard.propagation else {
+            if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
+            return
+        }
         let mode = propagationModes[Int(command)]
-        guard mode != .none else { handler(ctx, args, &out); return }
+        guard mode != .none else {
+            if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
+            return
+        }
         let before = ctx.shard.changes
         log.propagatedExplicitly = false
         log.tag = tag
-        handler(ctx, args, &out)
+        if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
         if (mode == .alwaysMarked || ctx.shard.changes != before) && !log.propagatedExplicitly {
             if mode == .asItself { log.command(db: ctx.db, args) } else { log.touched() }
         }

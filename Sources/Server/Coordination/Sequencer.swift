@@ -70,7 +70,7 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 case .toWorker(let worker, let body): master.outgoing.append((worker, .control(body)))
                 case .aofRewriteEnded(let temp): master.aofRewriteEnded(temp: temp)
-                case .aofStop(let bound): master.stopAOF(atSequence: bound)
+                case .aofStop(let bound, let then): master.stopAOF(atSequence: bound, then: then)
                 }
             }
             master.merge(below: bound)

@@ -82,7 +82,7 @@ extension Worker {
             withReply(c) { $0.writeError(string: refusal) }
             return
         }
-        if route.transactionControl, armedAdmission & Worker.execRules != 0, let tx = c.transaction, !tx.failed,
+        if route.transactionControl, armedAdmission & Worker.execRules != 0, !c.loadsAOF, let tx = c.transaction, !tx.failed,
            table.specs[Int(index)].name == "exec", let refusal = execAdmissionRefusal(c, tx) {
             commandStats.reject(Int(index))
             withReply(c) { TransactionCommands.abortExec(self, c, error: refusal, &$0) }
