@@ -31,9 +31,9 @@ extension Worker {
                 if !c.hasOutstandingReplies { c.wroteSinceFsyncMark = false }
                 continue
             }
-            if let last = c.fsyncMarks.pending.last, last.end == c.output.count {
-                c.fsyncMarks.pending[c.fsyncMarks.pending.count - 1].tag = tag
-            } else {
+            // No new bytes since its last mark (a client kept in the flush list): that mark
+            // covers them already.
+            if c.fsyncMarks.pending.last?.end != c.output.count {
                 c.fsyncMarks.pending.append((c.output.count, tag))
             }
             // Replies still outstanding may be writes: they get a mark of their own.
