@@ -669,7 +669,12 @@ final class ReplicationMaster {
     /// sequencer again), so they get another pass within a millisecond, and so do questions
     /// for the offset; WAIT deadlines need a fine clock, replicas a coarse one.
     var timerMs: Int32 {
-        if queued.contains(where: { !$0.isEmpty }) || !offsetQueries.isEmpty || durabilityWanted { return 1 }
+        if queued.contains(where: { !$0.isEmpty }) {
+            // Replies held for appendfsync always wait for this merge: not a millisecond
+            // (the caller yields the core to the worker that is clearing its floor).
+            return context.durability.holdsReplies.load(ordering: .relaxed) ? 0 : 1
+        }
+        if !offsetQueries.isEmpty || durabilityWanted { return 1 }
         return !waits.isEmpty || publishPending ? 5 : !replicas.isEmpty ? 100 : -1
     }
 
