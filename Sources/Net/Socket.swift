@@ -24,12 +24,14 @@ public enum Socket {
         return .failed(err)
     }
 
-    /// Writes as much of the buffer as the socket takes and drops what was written.
-    public static func write(_ fd: Int32, from buffer: inout ByteBuffer) -> IOResult {
+    /// Writes as much of the buffer's first `limit` bytes (all by default) as the socket
+    /// takes and drops what was written.
+    public static func write(_ fd: Int32, from buffer: inout ByteBuffer, limit: Int = .max) -> IOResult {
         var written = 0
         defer { if written > 0 { buffer.discardFront(written) } }
-        while written < buffer.count {
-            let n = Glibc.send(fd, buffer.base + written, buffer.count - written, Int32(MSG_NOSIGNAL))
+        let end = min(buffer.count, limit)
+        while written < end {
+            let n = Glibc.send(fd, buffer.base + written, end - written, Int32(MSG_NOSIGNAL))
             if n > 0 { written += n; continue }
             let err = errno
             if n < 0 && err == EINTR { continue }

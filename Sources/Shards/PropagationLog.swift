@@ -54,6 +54,11 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
         case touched = 4
     }
     public static let headerSize = 36
+    /// Bits above the kind (header offset 28): where a record does not go. A replica's
+    /// own writes go to its AOF only (its replicas get its master's stream as `raw`);
+    /// PUBLISH goes to replicas only (Redis's forceCommandPropagation(c, PROPAGATE_REPL)).
+    public static let notForReplicas: UInt32 = 1 << 8
+    public static let notForAOF: UInt32 = 1 << 9
 
     public private(set) var buffer = ByteBuffer(capacity: 0)
     /// Group of the records being made (set around a part of a multi-shard operation).
@@ -61,8 +66,12 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     /// Set by a handler that propagated its own rewritten form: the dispatcher then does not
     /// propagate the command as it came.
     public var propagatedExplicitly = false
-    /// False on a replica: its stream is the master's, passed on as `raw` records.
+    /// False on a replica without an AOF: its stream is the master's, passed on as `raw`
+    /// records. A replica with an AOF records its writes for the AOF only (`forAOFOnly`).
     public var recordsOwnWrites = true
+    public var forAOFOnly = false
+    /// Set around a record that must not reach the AOF (PUBLISH).
+    public var excludesAOF = false
     public var isEmpty: Bool { buffer.count == 0 }
 
     private let clock: OrderClock
@@ -82,7 +91,8 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     }
 
     private func header(_ kind: Kind, db: Int, tag: UInt64, parent: UInt64 = 0, length: Int) {
-        var h = (stamp(), tag, parent, Int32(db), UInt32(kind.rawValue), UInt32(length))
+        let routing = (forAOFOnly ? Self.notForReplicas : 0) | (excludesAOF ? Self.notForAOF : 0)
+        var h = (stamp(), tag, parent, Int32(db), UInt32(kind.rawValue) | routing, UInt32(length))
         withUnsafeBytes(of: &h) { buffer.append(UnsafeRawBufferPointer(rebasing: $0[0..<Self.headerSize])) }
     }
 
@@ -184,6 +194,8 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     /// One record read back.
     public struct Record {
         public let sequence: UInt64, tag: UInt64, parent: UInt64, db: Int, kind: Kind
+        /// `notForReplicas`, `notForAOF`.
+        public let routing: UInt32
         public let payload: UnsafeRawBufferPointer
         /// Offset of the record after this one.
         public let next: Int
@@ -194,12 +206,13 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
     public static func record(in bytes: UnsafeRawBufferPointer, at o: Int) -> Record {
         let length = Int(bytes.loadUnaligned(fromByteOffset: o + 32, as: UInt32.self))
         let start = o + headerSize
+        let kindField = bytes.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self)
         return Record(sequence: bytes.loadUnaligned(fromByteOffset: o, as: UInt64.self),
                       tag: bytes.loadUnaligned(fromByteOffset: o + 8, as: UInt64.self),
                       parent: bytes.loadUnaligned(fromByteOffset: o + 16, as: UInt64.self),
                       db: Int(bytes.loadUnaligned(fromByteOffset: o + 24, as: Int32.self)),
-                      kind: Kind(rawValue: UInt8(truncatingIfNeeded: bytes.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self)))
-                          ?? .command,
+                      kind: Kind(rawValue: UInt8(truncatingIfNeeded: kindField)) ?? .command,
+                      routing: kindField & (notForReplicas | notForAOF),
                       payload: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), next: start + length)
     }
 

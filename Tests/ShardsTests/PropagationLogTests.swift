@@ -50,6 +50,32 @@ import Testing
         #expect(r.map(\.kind) == [.command, .command, .command, .complete])
     }
 
+    /// A replica's own records are for its AOF only, PUBLISH for replicas only: the routing
+    /// bits ride above the kind, which reads back unchanged.
+    @Test func routingBitsSayWhereARecordDoesNotGo() {
+        let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
+        withArguments(["SET", "k", "v"]) { log.command(db: 0, $0) }
+        log.excludesAOF = true
+        log.command(db: 0, .text("PUBLISH"), .text("c"), .text("m"))
+        log.excludesAOF = false
+        log.forAOFOnly = true
+        withArguments(["INCR", "n"]) { log.command(db: 0, $0) }
+        log.complete(tag: 9)
+        var routing: [UInt32] = []
+        var kinds: [PropagationLog.Kind] = []
+        log.handOff { bytes in
+            var o = 0
+            while o < bytes.count {
+                let r = PropagationLog.record(in: bytes.readable, at: o)
+                routing.append(r.routing)
+                kinds.append(r.kind)
+                o = r.next
+            }
+        }
+        #expect(routing == [0, PropagationLog.notForAOF, PropagationLog.notForReplicas, PropagationLog.notForReplicas])
+        #expect(kinds == [.command, .command, .command, .complete])
+    }
+
     @Test func theFloorCoversUnsentRecordsUntilHandOff() {
         let clock = OrderClock(workers: 2)
         let a = PropagationLog(clock: clock, worker: 0)

@@ -16,6 +16,7 @@ import pytest
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
+from support.replication import wait_synced
 from support.waiting import wait_until
 
 AOF = ("--appendonly", "yes", "--enable-debug-command", "yes", "--save", "")
@@ -139,6 +140,80 @@ def test_files_and_manifest_as_redis_writes_them(make_server, make_redis, tmp_pa
         assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
 
 
+def annotations(data):
+    """The `#TS:<seconds>` lines of AOF-format bytes, and the bytes without them."""
+    stamps, rest = [], []
+    for line in data.split(b"\r\n")[:-1]:
+        if line.startswith(b"#"):
+            assert line.startswith(b"#TS:"), line
+            stamps.append(int(line[4:]))
+        else:
+            rest.append(line)
+    return stamps, b"".join(l + b"\r\n" for l in rest)
+
+
+def next_second():
+    """Awaits the next wall-clock second (annotations are written per second)."""
+    now = int(time.time())
+    wait_until(lambda: int(time.time()) > now, message="the next second")
+    return now + 1
+
+
+@needs_redis
+def test_aof_timestamp_annotations_as_redis_writes_them(make_server, make_redis, tmp_path):
+    """aof-timestamp-enabled yes: a `#TS:<unix seconds>` line before the first command of
+    each second, as Redis 7.0 writes them (the same commands otherwise); the file loads here
+    and in redis-server 7.0 with the same digest, redis-check-aof accepts it and truncates it
+    to a timestamp (`--truncate-to-timestamp`), after which both load what came before."""
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    ts = ("--aof-timestamp-enabled", "yes")
+    ours = make_server(*shards(2), *AOF, *ts, data_dir=ours_dir)
+    redis = make_redis(*AOF, *ts, data_dir=redis_dir)
+    started = int(time.time())
+    for s in (ours, redis):
+        c = s.conn()
+        run_workload(c)
+        c.close()
+    second = next_second()
+    for s in (ours, redis):
+        s.cmd("SET", "later", "1")
+    ours_cmds = lambda: commands(annotations(read(incr_path(ours_dir)))[1])  # noqa: E731
+    wait_until(lambda: ours_cmds()[-1:] == [[b"SET", b"later", b"1"]], message="SET later in our incr file")
+    for d in (ours_dir, redis_dir):
+        data = read(incr_path(d))
+        assert data.startswith(b"#TS:")
+        stamps, _ = annotations(data)
+        assert stamps == sorted(set(stamps)) and started <= stamps[0] and stamps[-1] >= second, (d, stamps, second)
+        # The last second's annotation comes right before SET later (Redis: before its SELECT, if any).
+        assert data.endswith(b"#TS:%d\r\n*3\r\n$3\r\nSET\r\n$5\r\nlater\r\n$1\r\n1\r\n" % stamps[-1])
+    assert masked(ours_cmds()) == masked(commands(annotations(read(incr_path(redis_dir)))[1]))
+    expected = digest(ours)
+    assert ours.shutdown() == 0
+    ours.start()
+    assert digest(ours) == expected
+    assert ours.shutdown() == 0
+    manifest = os.path.join(aof_dir(ours_dir), "appendonly.aof.manifest")
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, manifest], capture_output=True, text=True)
+        assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
+    r = make_redis(*AOF, *ts, data_dir=ours_dir)
+    assert digest(r) == expected
+    assert r.shutdown() == 0
+    if CHECK_AOF:
+        # Everything written from `second` on goes; both servers then load the rest.
+        out = subprocess.run([CHECK_AOF, "--truncate-to-timestamp", str(second - 1), manifest],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "Successfully truncated AOF" in out.stdout, out.stdout + out.stderr
+        r.start()
+        assert r.cmd("EXISTS", "later") == 0 and r.cmd("HGET", "h", "f") is None and r.cmd("GET", "m1") == b"1"
+        expected = digest(r)
+        assert r.shutdown() == 0
+        ours.start()
+        assert digest(ours) == expected and ours.cmd("EXISTS", "later") == 0
+
+
 def test_restart_loads_the_aof_instead_of_the_dump(make_server, tmp_path):
     """With appendonly yes the AOF is what a restart loads (a SAVEd dump with other data is
     ignored, as Redis ignores it); the replayed commands are not appended again."""
@@ -223,6 +298,106 @@ def test_kill_9_under_writes_keeps_what_was_acknowledged(make_server, tmp_path, 
         lost = [t for t in acked[n][kept:]]
         assert all(t > killed - 1.0 for t in lost), "writer %d lost %d writes acknowledged over 1 s before the kill" % (
             n, sum(1 for t in lost if t <= killed - 1.0))
+
+
+def test_kill_9_with_appendfsync_always_loses_nothing_acknowledged(make_server, tmp_path):
+    """appendfsync always: a write is acknowledged only after the fsync that covers it, so
+    after kill -9 under continuous writes every acknowledged INCR is there (a counter may be
+    ahead: an INCR written but not yet acknowledged survives too). Writers on both shards,
+    one pipelining 32 INCRs at a time, one running MULTI ... EXEC across shards, one EVAL,
+    all on connections served by two workers."""
+    s = make_server(*shards(2), *AOF, "--appendfsync", "always", data_dir=tmp_path)
+    keys = ["c%d" % i for i in range(6)]   # spread over both shards
+    acked = {k: 0 for k in keys}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def note(counts):
+        with lock:
+            for k, n in counts:
+                acked[k] += n
+
+    def single(key):
+        c = s.conn()
+        try:
+            while not stop.is_set():
+                c.cmd("INCR", key)
+                note([(key, 1)])
+        except (ConnectionError, OSError):
+            pass
+
+    def pipelined(key):
+        c = s.conn()
+        try:
+            while not stop.is_set():
+                c.send_raw(b"".join(b"*2\r\n$4\r\nINCR\r\n$%d\r\n%s\r\n" % (len(key), key.encode()) for _ in range(32)))
+                for _ in range(32):
+                    c.read()
+                    note([(key, 1)])   # each reply counts as it arrives
+        except (ConnectionError, OSError):
+            pass
+
+    def transaction(a, b):
+        c = s.conn()
+        try:
+            while not stop.is_set():
+                c.cmd("MULTI")
+                c.cmd("INCR", a)
+                c.cmd("INCR", b)
+                c.cmd("EXEC")
+                note([(a, 1), (b, 1)])
+        except (ConnectionError, OSError):
+            pass
+
+    def script(key):
+        c = s.conn()
+        try:
+            while not stop.is_set():
+                c.cmd("EVAL", "return redis.call('INCR', KEYS[1])", "1", key)
+                note([(key, 1)])
+        except (ConnectionError, OSError):
+            pass
+
+    threads = [threading.Thread(target=single, args=("c0",)), threading.Thread(target=single, args=("c1",)),
+               threading.Thread(target=pipelined, args=("c2",)), threading.Thread(target=transaction, args=("c3", "c4")),
+               threading.Thread(target=script, args=("c5",))]
+    for t in threads:
+        t.daemon = True
+        t.start()
+    wait_until(lambda: min(acked.values()) > 300, timeout=60, message="300 acknowledged INCRs per counter: %r" % acked)
+    s.kill()
+    stop.set()
+    for t in threads:
+        t.join(10)
+    with lock:
+        final = dict(acked)
+    s.start()
+    for k in keys:
+        assert int(s.cmd("GET", k) or 0) >= final[k], "%s: %s after the restart, %d acknowledged" % (
+            k, s.cmd("GET", k), final[k])
+
+
+def test_appendfsync_always_acknowledges_what_is_in_the_file(make_server, tmp_path):
+    """With appendfsync always a write's reply comes after its command is in the incr file:
+    read at once after each reply, the file ends with it (a single write, a pipeline, a
+    cross-shard MULTI ... EXEC). A read's reply does not wait. CONFIG SET appendfsync
+    everysec and back leaves no reply behind."""
+    s = make_server(*shards(2), *AOF, "--appendfsync", "always", data_dir=tmp_path)
+    c = s.conn()
+    path = incr_path(tmp_path)
+    for i in range(50):
+        assert c.cmd("SET", "k", str(i)) == "OK"
+        assert read(path).endswith(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n%d\r\n" % (len(str(i)), i))
+    assert c.pipeline([("INCR", "n")] * 100)[-1] == 100
+    assert commands(read(path))[-1] == [b"INCR", b"n"] and read(path).count(b"$4\r\nINCR") == 100
+    assert c.pipeline([("MULTI",), ("SET", "a", "1"), ("SET", "b", "2"), ("EXEC",)])[-1] == ["OK", "OK"]
+    assert commands(read(path))[-1] == [b"EXEC"]
+    assert c.cmd("GET", "n") == b"100"
+    assert s.cmd("CONFIG", "SET", "appendfsync", "everysec") == "OK"
+    assert c.pipeline([("INCR", "n")] * 100)[-1] == 200
+    assert s.cmd("CONFIG", "SET", "appendfsync", "always") == "OK"
+    assert c.pipeline([("INCR", "n")] * 100)[-1] == 300
+    assert info(c, "persistence")["aof_last_write_status"] == "ok"
 
 
 def truncated_setup(make_server, tmp_path, tail):
@@ -456,19 +631,68 @@ def test_automatic_rewrite_on_growth(make_server, tmp_path):
     c.close()
 
 
-def test_replica_with_an_aof_takes_its_masters_data(make_server, tmp_path):
-    """A replica does not replay its AOF (the full sync replaces the data; the link must not
-    start while commands replay): it serves its master's data."""
-    (tmp_path / "m").mkdir()
-    (tmp_path / "r").mkdir()
-    s = make_server(*AOF, data_dir=tmp_path / "r")
-    s.cmd("SET", "old", "1")
-    written(incr_path(tmp_path / "r"), "SET", "old", "1")
-    s.kill()
-    m = make_server(data_dir=tmp_path / "m")
-    m.cmd("SET", "from-master", "1")
-    s.args += ["--replicaof", "127.0.0.1", str(m.port)]
-    s.start()
-    assert "A replica does not replay its AOF's commands" in s.last_start_log()
-    wait_until(lambda: s.cmd("GET", "from-master") == b"1", message="the full sync")
-    assert s.cmd("EXISTS", "old") == 0
+def manifest_of(d):
+    return read(os.path.join(aof_dir(d), "appendonly.aof.manifest"))
+
+
+@needs_redis
+def test_replica_aof_records_its_masters_stream(make_server, make_redis, tmp_path):
+    """A replica with appendonly yes records what its master sends it, as redis-server 7.0
+    does (the commands it applies, SELECTs and MULTI/EXEC as it runs them, no PUBLISH): both
+    replicas of one master end with the same manifest (the full sync's rewrite made base and
+    incr 2) and the same commands. kill -9 of the replica with its master gone: it restarts
+    from its AOF and serves the data (Redis loads the AOF before connecting), then syncs
+    in full when the master is back, rewriting its base again."""
+    for d in ("m", "ours", "redis"):
+        (tmp_path / d).mkdir()
+    m = make_server(*shards(2), "--enable-debug-command", "yes", "--save", "", data_dir=tmp_path / "m")
+    m.cmd("SET", "before-sync", "1")
+    replicaof = ("--replicaof", "127.0.0.1", str(m.port))
+    ours = make_server(*shards(2), *AOF, *replicaof, data_dir=tmp_path / "ours")
+    redis = make_redis(*AOF, *replicaof, data_dir=tmp_path / "redis")
+    mc = m.conn()
+    for r in (ours, redis):
+        wait_synced(mc, r.conn())
+    run_workload(mc)
+    mc.cmd("PUBLISH", "channel", "message")
+    mc.cmd("SET", "last", "1")
+    for r in (ours, redis):
+        wait_synced(mc, r.conn())
+    # Redis names its incr file once the full sync's rewrite is done.
+    for d in ("ours", "redis"):
+        wait_until(lambda: manifest_of(tmp_path / d) == (
+            b"file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"),
+            message="%s: base and incr 2 in the manifest" % d)
+    ours_incr, redis_incr = incr_path(tmp_path / "ours", 2), incr_path(tmp_path / "redis", 2)
+    for path in (ours_incr, redis_incr):
+        written(path, "SET", "last", "1")
+    # The same commands; their order may differ between keys on different shards (the
+    # replica applies its master's stream pipelined: a DEL on another shard may run before
+    # a transaction closes), never for one key. The restart below loads the same data.
+    without_select = lambda path: sorted(c for c in masked(commands(read(path))) if c[0] != b"select")  # noqa: E731
+    assert without_select(ours_incr) == without_select(redis_incr)
+    assert b"PUBLISH" not in read(ours_incr).upper()
+    expected = digest(m)
+    assert digest(ours) == expected
+    # The replica crashes, its master is gone: it comes back from its AOF alone.
+    ours.kill()
+    redis.kill()
+    m.stop()
+    for r in (ours, redis):
+        r.start()
+        assert digest(r) == expected
+        assert info(r.conn(), "replication")["master_link_status"] == "down"
+    assert "DB loaded from append only file" in ours.last_start_log()
+    # The master is back: a full sync (the AOF holds no replication id), a new base.
+    m.start()
+    m.cmd("SET", "after-restart", "1")
+    wait_synced(m.conn(), ours.conn())
+    assert ours.cmd("GET", "after-restart") == b"1" and digest(ours) == digest(m)
+    wait_until(lambda: manifest_of(tmp_path / "ours").startswith(b"file appendonly.aof.3.base.rdb seq 3 type b\n"),
+               message="the base rewritten after the full sync")
+    m.cmd("SET", "streamed", "1")
+    written(incr_path(tmp_path / "ours", 3), "SET", "streamed", "1")
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(tmp_path / "ours"), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr

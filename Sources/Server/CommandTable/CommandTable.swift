@@ -242,6 +242,9 @@ final class CommandTable: Sendable {
         let mayBlock: Bool
         /// May run while a RESP2 client is subscribed (the subscribe family, PING, QUIT, RESET).
         let allowedInPubSubMode: Bool
+        /// May write (a write command, EXEC, a script): with appendfsync always its client's
+        /// replies wait for the fsync (Runtime/DurableReplies.swift).
+        let awaitsFsync: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
         @inline(__always) func lastKeyIndex(argumentCount argc: Int) -> Int {
@@ -327,7 +330,8 @@ final class CommandTable: Sendable {
                          noMulti: spec.flags.contains(.noMulti),
                          admission: AdmissionRule.mask(for: spec),
                          isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking),
-                         allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name))
+                         allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name),
+                         awaitsFsync: spec.flags.contains(.write) || ["exec", "eval", "evalsha", "fcall"].contains(spec.name))
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)
@@ -377,13 +381,21 @@ final class CommandTable: Sendable {
     @inline(never)
     private static func runRecording(_ command: UInt16, _ handler: ShardHandler, _ ctx: ShardContext, _ args: Arguments,
                                      _ out: inout ByteBuffer, tag: UInt64) {
-        guard let log = ctx.shard.propagation else { handler(ctx, args, &out); return }
+        // A replica with an AOF records too; its master's commands still see keys as a replica does.
+        let replica = !ctx.shard.expiryDeletesOnAccess
+        guard let log = ctx.shard.propagation else {
+            if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
+            return
+        }
         let mode = propagationModes[Int(command)]
-        guard mode != .none else { handler(ctx, args, &out); return }
+        guard mode != .none else {
+            if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
+            return
+        }
         let before = ctx.shard.changes
         log.propagatedExplicitly = false
         log.tag = tag
-        handler(ctx, args, &out)
+        if replica { runOnReplica(handler, ctx, args, &out) } else { handler(ctx, args, &out) }
         if (mode == .alwaysMarked || ctx.shard.changes != before) && !log.propagatedExplicitly {
             if mode == .asItself { log.command(db: ctx.db, args) } else { log.touched() }
         }

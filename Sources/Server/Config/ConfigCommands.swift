@@ -140,6 +140,10 @@ enum ConfigCommands {
         }
         if names.contains("dir") { _ = chdir(config.value("dir")) }
         if names.contains("appendonly") { w.appendOnlyChanged(to: config.bool("appendonly")) }
+        if names.contains("appendonly") || names.contains("appendfsync") {
+            w.context.durability.follow(config)
+            w.holdsWriteReplies = w.context.durability.holdsReplies.load(ordering: .relaxed)
+        }
     }
 
     // MARK: RESETSTAT, REWRITE, HELP

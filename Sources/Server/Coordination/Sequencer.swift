@@ -1,5 +1,8 @@
 import Net
 import Shards
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The sequencer thread: the master side of replication (ReplicationMaster). The workers'
 /// write records are merged here into the one replication stream, which it serves to the
@@ -9,6 +12,8 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
     let context: ServerContext
     private var loop = EventLoop(capacity: 16)
     private var overflow: [[WorkerMessage]]
+    /// Passes in a row that found records held back by a floor with replies waiting.
+    private var yields = 0
 
     init(context: ServerContext) {
         self.context = context
@@ -21,10 +26,18 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
         while !context.shuttingDown.load(ordering: .relaxed) {
             let pending = overflow.contains { !$0.isEmpty }
             var timeout = pending ? 1 : Self.sooner(master.timerMs, master.aof?.timerMs ?? -1)
-            if timeout != 0 {
+            // Records wait for a worker's floor while replies are held: look again at once,
+            // yielding the core to that worker, but not for long (a worker in a long pass).
+            yields = timeout == 0 ? yields + 1 : 0
+            if timeout == 0 && yields > 100 { timeout = 1 }
+            if timeout == 0 {
+                sched_yield()
+            } else {
                 // Workers signal the waker only while this thread says it sleeps (Waker).
                 context.sequencerWaker.willSleep()
                 if context.toSequencer.contains(where: { $0.hasElements }) { timeout = 0 }
+                // A worker that began holding replies after the timeout was chosen.
+                if timeout < 0 || timeout > 1, master.durabilityWanted { timeout = 1 }
             }
             let n = loop.wait(timeoutMs: timeout)
             context.sequencerWaker.awake()
@@ -68,11 +81,11 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
                 case .killReplicas: master.dropAll(reason: "killed by CLIENT KILL")
                 case .toWorker(let worker, let body): master.outgoing.append((worker, .control(body)))
                 case .aofRewriteEnded(let temp): master.aofRewriteEnded(temp: temp)
-                case .aofStop(let bound): master.stopAOF(atSequence: bound)
+                case .aofStop(let bound, let then): master.stopAOF(atSequence: bound, then: then)
                 }
             }
             master.merge(below: bound)
-            master.aof?.flush(now: Clock.monotonicMilliseconds())
+            master.flushAOF(wakers: context.wakers)
             master.tick(now: now, loop: &loop)
             for (worker, message) in master.outgoing { send(message, to: worker) }
             master.outgoing.removeAll()

@@ -76,6 +76,8 @@ final class ServerContext: Sendable {
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
     let aof = AppendOnlyState()
+    /// appendfsync always: replies to writes wait for the fsync (Persistence/AOF/DurabilityGate.swift).
+    let durability: DurabilityGate
     /// The global order of lock requests that span shards (Coordination/LockOrder.swift).
     let lockOrder: LockOrder
     let replication: ReplicationState
@@ -90,6 +92,7 @@ final class ServerContext: Sendable {
         databases = config.databases
         replication = ReplicationState(workers: max(config.threads, config.shards))
         lockOrder = LockOrder(workers: max(config.threads, config.shards))
+        durability = DurabilityGate(workers: max(config.threads, config.shards))
         var rings: [SPSCRing<WorkerMessage>] = []
         for _ in 0..<(workerCount * workerCount) { rings.append(SPSCRing(capacity: 4096)) }
         self.rings = rings

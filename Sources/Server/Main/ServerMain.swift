@@ -96,13 +96,13 @@ public enum ServerMain {
             printError(error)
             exit(1)
         }
-        ReplicaCommands.configureAtStartup(config, workers: workers, context: context)
         if let files = aofReplay?.files, !files.isEmpty {
             workers[0].aofReplay = AOFReplay(files: files, listeners: listeners)  // attached once replayed
         } else {
             if aofReplay != nil { context.replication.propagating.store(true, ordering: .releasing) }
             for fd in listeners { workers[0].attachListener(fd) }
         }
+        ReplicaCommands.configureAtStartup(config, workers: workers, context: context)
         workers[0].attachSignals(signalFD)
 
         Log.notice("oO0OoO0OoO0Oo ValKeyper is starting oO0OoO0OoO0Oo")

@@ -177,7 +177,10 @@ enum Persistence {
                 store(record, in: shard)
                 loaded += 1
             }
-            context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux, databases: context.databases) }
+            // An AOF's base says nothing of replication (Redis's loadDataFromDisk ignores it).
+            if aofBase == nil {
+                context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux, databases: context.databases) }
+            }
         } catch let error as RDBError where error.systemError == ENOENT && aofBase == nil {
             return nil
         } catch {

@@ -91,6 +91,24 @@ extension MasterLink {
         if skipped > 0 {
             Log.warning("MASTER <-> REPLICA sync: skipped \(skipped) keys of types this server does not hold yet")
         }
+        // Redis stops the AOF before loading its master's data and turns it on again after
+        // (restartAOFAfterSYNC): a new incr file and a rewrite whose base is the loaded data,
+        // both named in the manifest once the base is written, so a crash meanwhile leaves
+        // the old files whole. The load waits until the file is closed.
+        if context.aof.enabled.load(ordering: .relaxed) {
+            Log.notice("MASTER <-> REPLICA sync: stopping the AOF for the load")
+            let attempt = generation
+            worker.appendOnlyChanged(to: false, afterStop: { [self, streamDB] _ in
+                guard isCurrent, generation == attempt, state == .loading else { restartAOFAfterSync(); return }
+                load(parts: parts, keys: keys, streamDB: streamDB, ackNow: ackNow)
+            })
+            return
+        }
+        load(parts: parts, keys: keys, streamDB: streamDB, ackNow: ackNow)
+    }
+
+    private func load(parts: [[UInt8]], keys: Int, streamDB: Int, ackNow: Bool) {
+        let shards = context.shardCount
         let loadPart = worker.table.index(of: .load)
         let attempt = generation
         let op = MultiShardOperation(internalWithDB: 0) { _, _ in true }
@@ -102,6 +120,7 @@ extension MasterLink {
         }
         // After the locks are released: the stream that queued meanwhile runs next.
         op.onFinish = { [self] in
+            restartAOFAfterSync()
             guard isCurrent, generation == attempt, state == .loading else { return }
             Log.notice("MASTER <-> REPLICA sync: Finished with success (\(keys) keys)")
             // The sequencer takes the master's history as this server's (replid, offset, backlog);
@@ -114,5 +133,11 @@ extension MasterLink {
             }))
         }
         worker.startInternal(op)
+    }
+
+    /// appendonly yes again after a full sync's load (or one abandoned after the stop).
+    func restartAOFAfterSync() {
+        guard context.config.withLock({ $0.bool("appendonly") }), !context.aof.enabled.load(ordering: .relaxed) else { return }
+        worker.appendOnlyChanged(to: true)
     }
 }

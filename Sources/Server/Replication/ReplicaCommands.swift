@@ -99,8 +99,13 @@ enum ReplicaCommands {
             s.masterHost = host
             s.masterPort = port
         }
-        workers[0].followMaster(host: host, port: port, offerOwnHistory: false,
-                                restored: context.replication.restoredHistory.withLock { $0 })
+        let restored = context.replication.restoredHistory.withLock { $0 }
+        // With an AOF to replay, the link starts once it is loaded (AOFReplay.then).
+        if let replay = workers[0].aofReplay {
+            replay.then.append { w in w.followMaster(host: host, port: port, offerOwnHistory: false, restored: restored) }
+        } else {
+            workers[0].followMaster(host: host, port: port, offerOwnHistory: false, restored: restored)
+        }
     }
 
     /// `__load <records> [noflush]`: a replica's full sync (and DEBUG RELOAD) on one shard:

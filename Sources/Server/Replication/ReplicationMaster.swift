@@ -20,9 +20,10 @@ final class ReplicationMaster {
     /// Records of operations still open, by tag.
     private var groups: [UInt64: Group] = [:]
     private struct Group {
-        var commands: [(db: Int, bytes: [UInt8])] = []
+        var commands: [GroupCommand] = []
         var touched = false
     }
+    private typealias GroupCommand = (db: Int, bytes: [UInt8], routing: UInt32)
     /// Database of the last command in the stream (-1: unknown, SELECT before the next).
     private var streamDB = -1
     /// Everything numbered below this has been merged.
@@ -35,8 +36,9 @@ final class ReplicationMaster {
     var aof: AOFWriter?
     /// An AOF turned on at run time, fed from its rewrite's point on.
     private var aofWaitingForRewrite: AOFWriter?
-    /// appendonly no: the first sequence number the AOF does not get.
+    /// appendonly no: the first sequence number the AOF does not get, and what runs after.
     private var aofStopAt: UInt64?
+    private var aofStopThen: [@Sendable (Worker) -> Void] = []
 
     private var streamExists = false
     var backlog: Backlog? { streamExists ? stream : nil }
@@ -172,7 +174,7 @@ final class ReplicationMaster {
             while o < bytes.count {
                 let r = PropagationLog.record(in: bytes, at: o)
                 guard r.sequence < limit else { break }
-                apply(tag: r.tag, parent: r.parent, db: r.db, kind: r.kind, payload: r.payload)
+                apply(tag: r.tag, parent: r.parent, db: r.db, kind: r.kind, routing: r.routing, payload: r.payload)
                 o = r.next
             }
             cursor[best] = o
@@ -185,16 +187,21 @@ final class ReplicationMaster {
         if let stopAt = aofStopAt, mergedBelow >= stopAt { stopAOF() }
     }
 
-    private func apply(tag: UInt64, parent: UInt64, db: Int, kind: PropagationLog.Kind, payload: UnsafeRawBufferPointer) {
+    private func apply(tag: UInt64, parent: UInt64, db: Int, kind: PropagationLog.Kind, routing: UInt32,
+                       payload: UnsafeRawBufferPointer) {
         switch kind {
         case .command:
-            if tag == 0 { emit(db: db, payload) } else { groups[tag, default: Group()].commands.append((db, Array(payload))) }
+            if tag == 0 {
+                emit(db: db, payload, routing: routing)
+            } else {
+                groups[tag, default: Group()].commands.append((db, Array(payload), routing))
+            }
         case .touched:
             groups[tag, default: Group()].touched = true
         case .complete:
             guard let group = groups.removeValue(forKey: tag) else { return }
             var commands = group.commands
-            if payload.count > 0 { commands = [(db, Array(payload))] }  // the operation as itself
+            if payload.count > 0 { commands = [(db, Array(payload), routing)] }  // the operation as itself
             if parent != 0 {
                 groups[parent, default: Group()].commands.append(contentsOf: commands)
                 return
@@ -233,10 +240,10 @@ final class ReplicationMaster {
         }
     }
 
-    private func emit(db: Int, _ command: UnsafeRawBufferPointer) {
-        aof?.append(db: db, command)
+    private func emit(db: Int, _ command: UnsafeRawBufferPointer, routing: UInt32) {
+        if routing & PropagationLog.notForAOF == 0 { aof?.append(db: db, command) }
         // Without replicas (the AOF alone records) there is no backlog, as in Redis.
-        guard streamExists else { return }
+        guard streamExists, routing & PropagationLog.notForReplicas == 0 else { return }
         if db != streamDB && db >= 0 {
             let digits = String(db)
             stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
@@ -247,28 +254,47 @@ final class ReplicationMaster {
 
     /// An operation's commands: alone if one, else wrapped in MULTI ... EXEC so replicas
     /// apply them at once (as Redis propagates a transaction).
-    private func emitGroup(_ commands: [(db: Int, bytes: [UInt8])]) {
+    /// A group's commands all come from one kind of worker log: a replica's go to the AOF
+    /// only, PUBLISH to replicas only (a transaction's PUBLISHes leave its AOF form).
+    private func emitGroup(_ commands: [GroupCommand]) {
         guard !commands.isEmpty else { return }
         if commands.count == 1 {
-            commands[0].bytes.withUnsafeBytes { emit(db: commands[0].db, $0) }
+            commands[0].bytes.withUnsafeBytes { emit(db: commands[0].db, $0, routing: commands[0].routing) }
             return
         }
         if let aof {
-            if commands[0].db != aof.selectedDB { aof.appendSelect(commands[0].db) }
-            aof.append("*1\r\n$5\r\nMULTI\r\n")
+            // Wrapped as Redis's propagatePendingCommands wraps what reaches its AOF.
+            emitTransaction(commands.filter { $0.routing & PropagationLog.notForAOF == 0 }, to: aof)
         }
         if streamExists {
-            if commands[0].db != streamDB {
-                // SELECT goes before MULTI, as Redis writes it.
-                let digits = String(commands[0].db)
-                stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
-                streamDB = commands[0].db
-            }
-            stream.append("*1\r\n$5\r\nMULTI\r\n")
+            // Only a replica's own writes are left out: never some of a group.
+            emitTransactionToStream(commands.filter { $0.routing & PropagationLog.notForReplicas == 0 })
         }
-        for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0) } }
-        aof?.append("*1\r\n$4\r\nEXEC\r\n")
-        if streamExists { stream.append("*1\r\n$4\r\nEXEC\r\n") }
+    }
+
+    private func emitTransaction(_ commands: [GroupCommand], to aof: AOFWriter) {
+        guard !commands.isEmpty else { return }
+        if commands[0].db != aof.selectedDB { aof.appendSelect(commands[0].db) }
+        aof.append("*1\r\n$5\r\nMULTI\r\n")
+        for c in commands { c.bytes.withUnsafeBytes { aof.append(db: c.db, $0) } }
+        aof.append("*1\r\n$4\r\nEXEC\r\n")
+    }
+
+    private func emitTransactionToStream(_ commands: [GroupCommand]) {
+        guard !commands.isEmpty else { return }
+        if commands.count == 1 {
+            commands[0].bytes.withUnsafeBytes { emit(db: commands[0].db, $0, routing: PropagationLog.notForAOF) }
+            return
+        }
+        if commands[0].db != streamDB {
+            // SELECT goes before MULTI, as Redis writes it.
+            let digits = String(commands[0].db)
+            stream.append("*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
+            streamDB = commands[0].db
+        }
+        stream.append("*1\r\n$5\r\nMULTI\r\n")
+        for c in commands { c.bytes.withUnsafeBytes { emit(db: c.db, $0, routing: PropagationLog.notForAOF) } }
+        stream.append("*1\r\n$4\r\nEXEC\r\n")
     }
 
     /// A command of the master's own in the stream (PING, REPLCONF GETACK): db-less.
@@ -478,6 +504,7 @@ final class ReplicationMaster {
         var timeoutMs: Int64 = 60_000
         var maxLagMs: Int64 = 10_000
         var appendFsync = AOFWriter.Policy.everysec
+        var aofTimestamps = false
         var readAtMs: Int64 = 0
     }
     private var settings = Settings()
@@ -491,9 +518,11 @@ final class ReplicationMaster {
                      timeoutMs: Int64(c.integer("repl-timeout")) * 1000,
                      maxLagMs: Int64(c.integer("min-replicas-max-lag")) * 1000,
                      appendFsync: AOFWriter.Policy(c.value("appendfsync")),
+                     aofTimestamps: c.bool("aof-timestamp-enabled"),
                      readAtMs: now)
         }
-        aof?.policy = settings.appendFsync
+        aof?.policy = context.durability.holdsReplies.load(ordering: .relaxed) ? .always : settings.appendFsync
+        aof?.timestamps = settings.aofTimestamps
     }
 
     /// Once per pass: limits, pings, WAITs, trimming, INFO.
@@ -640,7 +669,12 @@ final class ReplicationMaster {
     /// sequencer again), so they get another pass within a millisecond, and so do questions
     /// for the offset; WAIT deadlines need a fine clock, replicas a coarse one.
     var timerMs: Int32 {
-        if queued.contains(where: { !$0.isEmpty }) || !offsetQueries.isEmpty { return 1 }
+        if queued.contains(where: { !$0.isEmpty }) {
+            // Replies held for appendfsync always wait for this merge: not a millisecond
+            // (the caller yields the core to the worker that is clearing its floor).
+            return context.durability.holdsReplies.load(ordering: .relaxed) ? 0 : 1
+        }
+        if !offsetQueries.isEmpty || durabilityWanted { return 1 }
         return !waits.isEmpty || publishPending ? 5 : !replicas.isEmpty ? 100 : -1
     }
 
@@ -709,8 +743,33 @@ extension ReplicationMaster {
         guard let opened = context.aof.opened.withLock({ o in defer { o = nil }; return o }) else { return }
         context.aof.pendingOpen.store(false, ordering: .relaxed)
         let writer = AOFWriter(files: opened.files, state: context.aof)
-        writer.policy = settings.appendFsync
+        context.config.withLock { c in
+            writer.policy = AOFWriter.Policy(c.value("appendfsync"))
+            writer.timestamps = c.bool("aof-timestamp-enabled")
+        }
         if opened.waitsForRewrite { aofWaitingForRewrite = writer } else { aof = writer }
+    }
+
+    /// Once per pass, after the merge: writes what was merged to the AOF, fsyncs it as
+    /// appendfsync says, and while replies are held publishes what is durable (DurabilityGate).
+    func flushAOF(wakers: [Waker]) {
+        let holding = context.durability.holdsReplies.load(ordering: .relaxed)
+        if let aof {
+            // CONFIG SET appendfsync always holds replies at once: fsync from this pass on,
+            // not from the next settings read.
+            if holding { aof.policy = .always }
+            aof.flush(now: Clock.monotonicMilliseconds())
+            if holding && !aof.isDurable { return }
+        }
+        // Without a writer (appendonly turned on, waiting for its rewrite's point) held
+        // replies have nothing to wait for.
+        if holding { context.durability.publish(durableBelow: mergedBelow, wakers: wakers) }
+    }
+
+    /// A worker holds replies for a number not yet durable: the sequencer must come back.
+    var durabilityWanted: Bool {
+        context.durability.holdsReplies.load(ordering: .relaxed)
+            && context.durability.somebodyWaits(durable: context.durability.durableBelow.load(ordering: .relaxed))
     }
 
     func aofRewriteEnded(temp: String?) {
@@ -725,13 +784,16 @@ extension ReplicationMaster {
 
     /// appendonly no: writes numbered from `bound` on (made after CONFIG SET answered)
     /// stay out of the file, every earlier one goes in.
-    func stopAOF(atSequence bound: UInt64) {
+    func stopAOF(atSequence bound: UInt64, then: (@Sendable (Worker) -> Void)?) {
         aofStopAt = bound
+        if let then { aofStopThen.append(then) }
         if mergedBelow >= bound { stopAOF() }
     }
 
     private func stopAOF() {
         aofStopAt = nil
+        for then in aofStopThen { outgoing.append((0, .control(then))) }
+        aofStopThen = []
         aof?.stop()
         aofWaitingForRewrite?.stop()
         aof = nil

@@ -26,9 +26,9 @@ enum SequencerEvent: @unchecked Sendable {  // payloads change owner with the ev
     case toWorker(Int, @Sendable (Worker) -> Void)
     /// BGREWRITEAOF wrote its new base to `temp` (nil: it failed).
     case aofRewriteEnded(temp: String?)
-    /// CONFIG SET appendonly no: the writes numbered below `sequenceBound` go to the file,
-    /// then it is fsynced and closed.
-    case aofStop(sequenceBound: UInt64)
+    /// CONFIG SET appendonly no (or a replica's full sync): the writes numbered below
+    /// `sequenceBound` go to the file, then it is fsynced and closed; `then` runs on worker 0.
+    case aofStop(sequenceBound: UInt64, then: (@Sendable (Worker) -> Void)?)
 }
 
 /// What the sequencer needs to take over a replica's connection.

@@ -8,15 +8,23 @@ extension Worker {
     /// iteration, so every message that arrives after the switch is recorded).
     func activatePropagationIfNeeded() {
         if let log = propagation {
-            log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
-            shard?.recordsWrites = log.recordsOwnWrites
+            followRole(log)
             return
         }
         guard context.replication.propagating.load(ordering: .acquiring) else { return }
         let log = PropagationLog(clock: context.replication.clock, worker: index)
-        log.recordsOwnWrites = !context.replication.isReplica.load(ordering: .relaxed)
         propagation = log
         shard?.propagation = log
+        followRole(log)
+    }
+
+    /// A master records its writes for replicas and the AOF; a replica passes its master's
+    /// stream on as `raw` records, and with an AOF records the writes it applies for the AOF
+    /// only (Redis's replica feeds its AOF from call(), its replicas from the master's stream).
+    private func followRole(_ log: PropagationLog) {
+        let replica = context.replication.isReplica.load(ordering: .relaxed)
+        log.forAOFOnly = replica
+        log.recordsOwnWrites = !replica || context.aof.enabled.load(ordering: .relaxed)
         shard?.recordsWrites = log.recordsOwnWrites
     }
 

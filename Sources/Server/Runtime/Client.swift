@@ -80,6 +80,11 @@ final class Client {
     var isMaster = false
     /// Replays the AOF at start-up: no admission check refuses it (Redis's AOF client).
     var loadsAOF = false
+    /// appendfsync always (Worker's DurableReplies.swift): it ran a command that may write
+    /// since its output was last marked; the marks holding its output; in the worker's list.
+    var wroteSinceFsyncMark = false
+    var fsyncMarks = FsyncMarks()
+    var inFsyncParked = false
 
     // CLIENT REPLY: `muted` holds for the command being run; replies written or
     // ticketed meanwhile are dropped.

@@ -83,7 +83,7 @@ extension Worker {
             withReply(c) { $0.writeError(string: refusal) }
             return
         }
-        if route.transactionControl, armedAdmission & Worker.execRules != 0, let tx = c.transaction, !tx.failed,
+        if route.transactionControl, armedAdmission & Worker.execRules != 0, !c.loadsAOF, let tx = c.transaction, !tx.failed,
            table.specs[Int(index)].name == "exec", let refusal = execAdmissionRefusal(c, tx) {
             commandStats.reject(Int(index))
             withReply(c) { TransactionCommands.abortExec(self, c, error: refusal, &$0) }
@@ -104,6 +104,8 @@ extension Worker {
             }
             return
         }
+        // appendfsync always: its replies wait for the fsync covering what it writes.
+        if holdsWriteReplies && route.awaitsFsync { c.wroteSinceFsyncMark = true }
         // Counted as Redis's call() counts: a command that runs (not one refused or queued).
         stats.commandsProcessed.add(1, ordering: .relaxed)
         let started = commandStats.begin(Int(index))

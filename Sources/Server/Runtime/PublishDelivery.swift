@@ -100,9 +100,12 @@ extension Worker {
                             message: UnsafeRawBufferPointer, exec: (slot: Int, item: Int)?, ticket given: UInt32?,
                             out: inout ByteBuffer) -> Bool {
         // Redis propagates PUBLISH and SPUBLISH to replicas (forceCommandPropagation with
-        // PROPAGATE_REPL), so a replica's subscribers get the master's messages.
-        if let log = propagation, log.recordsOwnWrites {
+        // PROPAGATE_REPL), so a replica's subscribers get the master's messages; not to the AOF
+        // (a replica's own records go nowhere else).
+        if let log = propagation, log.recordsOwnWrites, !log.forAOFOnly {
+            log.excludesAOF = true
             log.command(db: c.db, .text(kind == .channel ? "PUBLISH" : "SPUBLISH"), .bytes(channel), .bytes(message))
+            log.excludesAOF = false
         }
         // Notifications of earlier commands of this pass go first, as they would in Redis
         // (the publisher's own copies into `out`: its output may be borrowed now).

@@ -24,7 +24,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     /// This worker's connections, and closed clients still owed replies (ClientTable.swift).
     var clients = ClientTable()
-    private var flushList: [Client] = []
+    var flushList: [Client] = []
     /// Clients whose output `flushClients` holds back this pass (`holdsOutputBack`).
     private var heldBack: [Client] = []
     private var nextConnectionTarget = 0
@@ -64,6 +64,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var pendingReplicationSnapshots: [UInt64] = []
     /// A replica's master stream waiting for such a snapshot (WorkerReplication.swift).
     var masterStreamHold = MasterStreamHold.none
+    /// appendfsync always: replies to writes wait for their fsync (DurableReplies.swift);
+    /// the clients whose output waits, and the oldest number one of them waits for.
+    var holdsWriteReplies = false
+    var fsyncParked: [Client] = []
+    var fsyncParkedOldestTag = UInt64.max
     /// Start-up with an AOF (worker 0): its commands being replayed before clients are served.
     var aofReplay: AOFReplay?
     /// BGREWRITEAOFs this worker started (their snapshot points' ids).
@@ -153,6 +158,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             operations.recycleRetired()
             refreshClock()
             refreshArmedAdmission()
+            holdsWriteReplies = context.durability.holdsReplies.load(ordering: .relaxed)
             shard?.notifyFlags = KeyspaceEvent.configured.load(ordering: .relaxed)
             activatePropagationIfNeeded()
             for i in 0..<max(n, 0) {
@@ -188,7 +194,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         for source in 0..<context.workerCount where source != index {
             if context.ring(from: source, to: index).hasElements { return 0 }
         }
-        return context.fromSequencer[index].hasElements ? 0 : timeout
+        if context.fromSequencer[index].hasElements { return 0 }
+        return durableRepliesReady ? 0 : timeout
     }
 
     private func nextTimeout() -> Int32 {
@@ -341,6 +348,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     private func flushClients() {
+        if holdsWriteReplies || !fsyncParked.isEmpty { holdRepliesForFsync() }
         for c in flushList {
             if !c.isClosed && holdsOutputBack(c) {
                 heldBack.append(c)  // stays marked: looked at again next pass
@@ -374,7 +382,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
         if !c.output.isEmpty {
             let before = c.output.count
-            let result = Socket.write(c.fd, from: &c.output)
+            // appendfsync always: only what its fsync covers goes (DurableReplies.swift).
+            let limit = holdsWriteReplies ? sendableBytes(c) : .max
+            let result = Socket.write(c.fd, from: &c.output, limit: limit)
+            if holdsWriteReplies { c.fsyncMarks.sent(before - c.output.count) }
             stats.outputBytes.add(before - c.output.count, ordering: .relaxed)
             switch result {
             case .closed, .failed:
@@ -395,7 +406,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             loop.modify(c.fd, events: EventLoop.readable, token: UInt64(c.fd))
         }
         c.output.shrinkIfEmpty(to: 16 * 1024)
-        if c.closeAfterReply {
+        if c.closeAfterReply && c.output.isEmpty {
             if !c.hasOutstandingReplies {
                 closeClient(c)
             } else if !c.wantsWrite {

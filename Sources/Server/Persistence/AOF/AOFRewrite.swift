@@ -97,14 +97,19 @@ enum AOFCommands {
 /// CONFIG SET appendonly yes|no while the server runs (Redis's startAppendOnly and
 /// stopAppendOnly).
 extension Worker {
-    func appendOnlyChanged(to on: Bool) {
+    /// `afterStop` (worker 0 only): runs once the file is closed (at once if it was off).
+    func appendOnlyChanged(to on: Bool, afterStop: (@Sendable (Worker) -> Void)? = nil) {
         let aof = context.aof
-        guard on != aof.enabled.load(ordering: .relaxed) else { return }
+        guard on != aof.enabled.load(ordering: .relaxed) else {
+            afterStop?(self)
+            return
+        }
         guard on else {
             aof.enabled.store(false, ordering: .relaxed)
             aof.rewriteScheduled.store(false, ordering: .relaxed)
             handOffReplicationRecords()
-            context.postToSequencer(.aofStop(sequenceBound: context.replication.clock.next.load(ordering: .sequentiallyConsistent)))
+            context.postToSequencer(.aofStop(sequenceBound: context.replication.clock.next.load(ordering: .sequentiallyConsistent),
+                                             then: afterStop))
             return
         }
         // A new incr file, named after the manifest on disk if there is one; it is named in

@@ -18,12 +18,7 @@ enum AOFStartup {
     /// Returns nil when the AOF is off (the dump is loaded as usual). Exits on failure.
     static func prepare(_ config: Config, workers: [Worker], context: ServerContext) -> Replay? {
         guard config.bool("appendonly") else { return nil }
-        if config.value("appendfsync") == "always" {
-            Log.warning("appendfsync always: every sequencer pass fsyncs what it wrote, but replies do not wait for that fsync yet (a power loss can lose the last milliseconds of acknowledged writes)")
-        }
-        if !config.value("replicaof").isEmpty {
-            Log.warning("The AOF of a replica does not record its master's stream yet: after a restart it resyncs from its master")
-        }
+        context.durability.follow(config)
         let directory = config.value("appenddirname")
         let filename = config.value("appendfilename")
         let manifestPath = "\(directory)/\(filename).manifest"
@@ -48,13 +43,7 @@ enum AOFStartup {
         if manifest.base != nil || !manifest.incr.isEmpty {
             (replay, baseSize, totalSize) = load(manifest, directory: directory, config: config, workers: workers, context: context)
         }
-        if !config.value("replicaof").isEmpty && !replay.files.isEmpty {
-            // Its master's full sync replaces the data (the AOF holds no replication id, so no
-            // partial resync), and the link would start on worker 0 while commands replay.
-            Log.warning("A replica does not replay its AOF's commands: its master's full sync replaces the data")
-            replay.files = []
-        }
-                openIncr(&manifest, directory: directory, filename: filename, config: config, workers: workers)
+        openIncr(&manifest, directory: directory, filename: filename, config: config, workers: workers)
         // As Redis: the sizes loaded (aof_current_size), the base's (aof_rewrite_base_size);
         // a base created at start-up is not counted.
         let incrSize = AOFFile.size("\(directory)/\(manifest.incr.last!.name)")
@@ -207,6 +196,9 @@ final class AOFReplay {
     let listeners: [Int32]
     /// Workers that have not yet confirmed they record writes (the last step).
     var activating = -1
+    /// What waits for the replay: a replica's link to its master (Redis loads the AOF
+    /// before it connects; the AOF holds no replication id, so it then syncs in full).
+    var then: [(Worker) -> Void] = []
 
     init(files: [(name: String, isBase: Bool, commands: [UInt8])], listeners: [Int32]) {
         self.files = files
@@ -289,6 +281,7 @@ extension Worker {
 
     private func finishAOFReplay(_ replay: AOFReplay) {
         aofReplay = nil
+        for body in replay.then { body(self) }
         for fd in replay.listeners { attachListener(fd) }
         Log.notice("Ready to accept connections tcp")
     }

@@ -82,6 +82,10 @@ final class AOFWriter {
         init(_ name: String) { self = name == "always" ? .always : name == "no" ? .no : .everysec }
     }
     var policy = Policy.everysec
+    /// aof-timestamp-enabled: a `#TS:<unix seconds>` line before the first command of each
+    /// second (Redis 7.0's genAofTimestampAnnotationIfNeeded; loaders skip `#` lines).
+    var timestamps = false
+    private var annotatedSecond = 0
     /// Bytes written since the last fsync began.
     private var unsynced = false
     private var lastFsyncMs: Int64 = 0
@@ -103,6 +107,7 @@ final class AOFWriter {
     /// when the database changes).
     @inline(__always)
     func append(db: Int, _ command: UnsafeRawBufferPointer) {
+        if timestamps { annotateIfNewSecond() }
         if db != selectedDB && db >= 0 {
             appendSelect(db)
         }
@@ -110,13 +115,23 @@ final class AOFWriter {
     }
 
     func appendSelect(_ db: Int) {
+        if timestamps { annotateIfNewSecond() }
         let digits = String(db)
         buffer.append(string: "*2\r\n$6\r\nSELECT\r\n$\(digits.utf8.count)\r\n\(digits)\r\n")
         selectedDB = db
     }
 
+    private func annotateIfNewSecond() {
+        // Not time(): glibc reads a coarse clock that may still give the last second.
+        let now = Int(Clock.unixMilliseconds() / 1000)
+        guard annotatedSecond < now else { return }
+        annotatedSecond = now
+        buffer.append(string: "#TS:\(now)\r\n")
+    }
+
     /// Bytes that are not a command of a database (MULTI, EXEC).
     func append(_ text: StaticString) {
+        if timestamps { annotateIfNewSecond() }
         buffer.append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
@@ -134,6 +149,11 @@ final class AOFWriter {
                 buffer.clear()
                 unsynced = true
             } else {
+                if policy == .always {
+                    // Replies wait for this write: Redis exits rather than acknowledge later.
+                    Log.warning("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...")
+                    exit(1)
+                }
                 // The buffer is kept and written again next pass (Redis retries too).
                 if state.lastWriteOK.load(ordering: .relaxed) {
                     Log.warning("Error writing to the AOF file: \(String(cString: strerror(errno)))")
@@ -147,9 +167,12 @@ final class AOFWriter {
         case .no:
             unsynced = false
         case .always:
-            // Step 1: synchronously here, so the file is on disk before the sequencer's
-            // next pass; replies do not wait for it yet (docs/ARCHITECTURE.md).
-            _ = fdatasync(fd)
+            // Here, on the sequencer: the replies it covers wait for it (DurabilityGate),
+            // and the workers go on meanwhile, so the next one covers all they wrote.
+            if fdatasync(fd) != 0 {
+                Log.warning("Can't persist AOF for fsync error when the AOF fsync policy is 'always': \(String(cString: strerror(errno))). Exiting...")
+                exit(1)
+            }
             unsynced = false
             lastFsyncMs = now
         case .everysec:
@@ -163,6 +186,9 @@ final class AOFWriter {
             syncer.request()
         }
     }
+
+    /// Everything appended so far is written and fsynced (appendfsync always, after `flush`).
+    var isDurable: Bool { buffer.count == 0 && !unsynced }
 
     /// How long the sequencer may sleep: written but unsynced bytes need an fsync within a second.
     var timerMs: Int32 {
