@@ -82,7 +82,7 @@ enum FunctionCommands {
             out.writeError("ERR Lua interpreter unavailable")
             return
         }
-        guard engine.catalog.functions[String(decoding: args[1], as: UTF8.self)] != nil else {
+        guard engine.catalog.functions[functionKey(args[1])] != nil else {
             out.writeError("ERR Function not found")
             return
         }
@@ -103,12 +103,12 @@ enum FunctionCommands {
 
     /// The owner's side (from `__eval`): runs the function in this worker's interpreter.
     static func fcallHere(_ engine: ScriptEngine, _ ctx: ShardContext, _ args: Arguments, numkeys: Int, _ out: inout ByteBuffer) {
-        let name = String(decoding: args[1], as: UTF8.self)
-        guard let function = engine.function(named: name) else {
+        guard let function = engine.function(named: functionKey(args[1])) else {
             out.writeError("ERR Function not found")  // deleted since the client's worker looked
             return
         }
-        engine.execute(function, sha: name, function: true, readOnlyCommand: args[0].count == 8, ctx: ctx, args: args,
+        // Errors name the function as it was registered (vk_lua_call_function uses its name).
+        engine.execute(function, sha: "", function: true, readOnlyCommand: args[0].count == 8, ctx: ctx, args: args,
                        numkeys: numkeys, &out)
     }
 
@@ -198,7 +198,7 @@ enum FunctionCommands {
             return
         case .success(let found): codes = found
         }
-        let libraries: [String: FunctionLibrary]
+        let libraries: [FunctionLibrary]
         switch FunctionRegistry.compileAll(codes) {
         case .failure(let error):
             out.writeError(string: error.text)

@@ -22,7 +22,8 @@ final class FunctionCatalog: Sendable {
     let generation: Int
     /// Libraries by name.
     let libraries: [String: FunctionLibrary]
-    /// Every library's functions by name (names are unique across libraries).
+    /// Every library's functions by lowercased name: function names are unique across
+    /// libraries and found ignoring case (Redis's functionDictType), library names not.
     let functions: [String: LibraryFunction]
 
     init(generation: Int, libraries: [String: FunctionLibrary]) {
@@ -30,7 +31,7 @@ final class FunctionCatalog: Sendable {
         self.libraries = libraries
         var functions: [String: LibraryFunction] = [:]
         for library in libraries.values {
-            for f in library.functions { functions[f.name] = f }
+            for f in library.functions { functions[functionKey(f.name)] = f }
         }
         self.functions = functions
     }
@@ -71,9 +72,13 @@ final class FunctionRegistry: Sendable {
         guard code.count >= 2, code[0] == UInt8(ascii: "#"), code[1] == UInt8(ascii: "!") else {
             return .failure(.init("ERR Missing library metadata"))
         }
-        guard let end = code.firstIndex(of: UInt8(ascii: "\n")) else { return .failure(.init("ERR Invalid library metadata")) }
-        let parts = splitShebang(Array(code[0..<end]))
-        guard let first = parts.first else { return .failure(.init("ERR Invalid library metadata")) }
+        // Redis reads the code as a C string here: a NUL before the line feed ends it.
+        guard let end = code.firstIndex(where: { $0 == UInt8(ascii: "\n") || $0 == 0 }), code[end] != 0 else {
+            return .failure(.init("ERR Invalid library metadata"))
+        }
+        guard let parts = splitShebang(Array(code[0..<end])), let first = parts.first else {
+            return .failure(.init("ERR Invalid library metadata"))
+        }
         let engine = String(decoding: first.dropFirst(2), as: UTF8.self)
         var name: String?
         for part in parts.dropFirst() {
@@ -94,19 +99,28 @@ final class FunctionRegistry: Sendable {
         return .success((name, end))
     }
 
-    /// sdssplitargs for the shebang's plain words (quotes are not expected there; a quoted
-    /// word keeps its quotes' content).
-    private static func splitShebang(_ line: [UInt8]) -> [[UInt8]] {
+    /// sdssplitargs for the shebang line: words apart by blanks, quoted parts kept whole
+    /// (a closing quote must end its word); nil for unbalanced quotes. Escapes inside
+    /// double quotes are kept as written (a library name cannot use them anyway).
+    private static func splitShebang(_ line: [UInt8]) -> [[UInt8]]? {
         var parts: [[UInt8]] = []
         var word: [UInt8] = []
         var inWord = false
         var quote: UInt8 = 0
+        var closed = false
+        let blanks: Set<UInt8> = [32, 9, 13, 10, 0]
         for b in line {
-            if quote != 0 {
-                if b == quote { quote = 0 } else { word.append(b) }
+            if closed {
+                guard blanks.contains(b) else { return nil }
+                closed = false
+                parts.append(word); word = []; inWord = false
                 continue
             }
-            if b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") || b == UInt8(ascii: "\r") || b == 0 {
+            if quote != 0 {
+                if b == quote { quote = 0; closed = true } else { word.append(b) }
+                continue
+            }
+            if blanks.contains(b) {
                 if inWord { parts.append(word); word = []; inWord = false }
             } else if b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") {
                 quote = b
@@ -116,6 +130,7 @@ final class FunctionRegistry: Sendable {
                 inWord = true
             }
         }
+        if quote != 0 { return nil }
         if inWord { parts.append(word) }
         return parts
     }
@@ -170,10 +185,11 @@ final class FunctionRegistry: Sendable {
         }
     }
 
-    /// The first of `library`'s functions that another library (not `except`) already has.
+    /// The first of `library`'s functions that another library already has (ignoring case).
     private static func collision(_ library: FunctionLibrary, in libraries: [String: FunctionLibrary]) -> String? {
         for other in libraries.values where other.name != library.name {
-            for f in library.functions where other.functions.contains(where: { $0.name == f.name }) { return f.name }
+            let taken = Set(other.functions.map { functionKey($0.name) })
+            for f in library.functions where taken.contains(functionKey(f.name)) { return f.name }
         }
         return nil
     }
@@ -219,8 +235,10 @@ final class FunctionRegistry: Sendable {
 
     /// Compiles the libraries of a payload or dump as one set (duplicates among them are
     /// errors, as loading into a fresh context is in Redis).
-    static func compileAll(_ codes: [[UInt8]]) -> Result<[String: FunctionLibrary], ScriptError> {
+    /// In payload order (Redis goes by its hash table's; the first collision it reports may differ).
+    static func compileAll(_ codes: [[UInt8]]) -> Result<[FunctionLibrary], ScriptError> {
         var libraries: [String: FunctionLibrary] = [:]
+        var ordered: [FunctionLibrary] = []
         for code in codes {
             switch compile(code, timeoutMs: 0) {
             case .failure(let e): return .failure(e)
@@ -228,24 +246,24 @@ final class FunctionRegistry: Sendable {
                 if libraries[library.name] != nil { return .failure(.init("ERR Library '\(library.name)' already exists")) }
                 if let f = collision(library, in: libraries) { return .failure(.init("ERR Function \(f) already exists")) }
                 libraries[library.name] = library
+                ordered.append(library)
             }
         }
-        return .success(libraries)
+        return .success(ordered)
     }
 
     /// FUNCTION RESTORE's join (libraryJoin) of already compiled libraries.
-    func restore(_ restored: [String: FunctionLibrary], policy: RestorePolicy) -> ScriptError? {
+    func restore(_ restored: [FunctionLibrary], policy: RestorePolicy) -> ScriptError? {
         update { libraries in
-            if policy == .flush { return .success(restored) }
-            var next = libraries
-            for name in restored.keys where next[name] != nil {
-                if policy == .append { return .failure(.init("ERR Library \(name) already exists")) }
-                next[name] = nil
+            var next = policy == .flush ? [:] : libraries
+            for library in restored where next[library.name] != nil {
+                if policy == .append { return .failure(.init("ERR Library \(library.name) already exists")) }
+                next[library.name] = nil
             }
-            for library in restored.values {
+            for library in restored {
                 if let f = Self.collision(library, in: next) { return .failure(.init("ERR Function \(f) already exists")) }
             }
-            for library in restored.values { next[library.name] = library }
+            for library in restored { next[library.name] = library }
             return .success(next)
         }
     }
@@ -259,6 +277,15 @@ final class FunctionRegistry: Sendable {
         case .success(let libraries): _ = restore(libraries, policy: .flush)
         }
     }
+}
+
+/// A function's name as looked up: ASCII lowercase (names are letters, digits and `_`).
+func functionKey(_ name: String) -> String {
+    String(decoding: name.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+}
+
+func functionKey(_ name: UnsafeRawBufferPointer) -> String {
+    String(decoding: name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
 }
 
 /// vk_lua_load_library's report of one registered function.

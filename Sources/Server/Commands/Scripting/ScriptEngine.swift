@@ -74,7 +74,7 @@ final class ScriptEngine {
         return functionCatalog
     }
 
-    /// The function `name`, compiled in this worker's functions interpreter.
+    /// The function `name` (lowercased: functionKey), compiled in this worker's functions interpreter.
     func function(named name: String) -> Compiled? {
         let catalog = self.catalog
         if functionsGeneration != catalog.generation {
@@ -89,7 +89,9 @@ final class ScriptEngine {
                 guard case .success(let meta) = FunctionRegistry.metadata(library.code),
                       case .success = FunctionRegistry.run(library.code, name: meta.name, body: meta.body, in: lua, timeoutMs: 0)
                 else { continue }
-                for f in library.functions { functionNames[f.name] = Compiled(flags: f.flags, name: Array(f.name.utf8CString)) }
+                for f in library.functions {
+                    functionNames[functionKey(f.name)] = Compiled(flags: f.flags, name: Array(f.name.utf8CString))
+                }
             }
         }
         return functionNames[name]

@@ -441,7 +441,11 @@ private struct RDBParser: ~Copyable {
         let engine = try string()
         if try length() != 0 { try skipString() }
         let blob = try string()
-        return Array("#!".utf8) + engine + Array(" name=".utf8) + name + [UInt8(ascii: "\n")] + blob
+        return Self.preGACode(name: name, engine: engine, blob: blob)
+    }
+
+    static func preGACode(name: [UInt8], engine: [UInt8], blob: [UInt8]) -> [UInt8] {
+        Array("#!".utf8) + engine + Array(" name=".utf8) + name + [UInt8(ascii: "\n")] + blob
     }
 
     /// FUNCTION RESTORE's records: function opcodes and their code up to the 10-byte footer.
@@ -452,10 +456,22 @@ private struct RDBParser: ~Copyable {
             guard type == RDB.opFunction2 || type == RDB.opFunctionPreGA else {
                 return .failure(.init("ERR given type is not a function"))
             }
-            guard let code = try? (type == RDB.opFunction2 ? string() : preGAFunction()) else {
-                return .failure(.init("ERR failed loading the given functions payload"))
+            if type == RDB.opFunction2 {
+                guard let code = try? string() else { return .failure(.init("ERR Failed loading library payload")) }
+                codes.append(code)
+                continue
             }
-            codes.append(code)
+            // rdbFunctionLoad's errors for 7.0 rc1/rc2's record, field by field.
+            guard let name = try? string() else { return .failure(.init("ERR Failed loading library name")) }
+            guard let engine = try? string() else { return .failure(.init("ERR Failed loading engine name")) }
+            guard let hasDescription = try? length() else {
+                return .failure(.init("ERR Failed loading library description indicator"))
+            }
+            if hasDescription != 0 {
+                guard (try? skipString()) != nil else { return .failure(.init("ERR Failed loading library description")) }
+            }
+            guard let blob = try? string() else { return .failure(.init("ERR Failed loading library blob")) }
+            codes.append(Self.preGACode(name: name, engine: engine, blob: blob))
         }
         return .success(codes)
     }
