@@ -247,6 +247,36 @@ def test_function_list_and_stats(both):
          ("FUNCTION", "LIST"), ("FCALL", "f6", "0"))
 
 
+def changes(conn):
+    return int(info(conn, "persistence")["rdb_changes_since_last_save"])
+
+
+def test_multi_getkeys_and_change_counts_match_redis(both):
+    """FUNCTION LOAD and FCALL inside one MULTI, COMMAND GETKEYS of FCALL, and the changes
+    the FUNCTION commands count for the save rules (one each; none when refused)."""
+    same(both,
+         ("MULTI",), ("FUNCTION", "LOAD", code("test", "test", "return redis.call('incr', KEYS[1])")),
+         ("FCALL", "test", "1", "k{t}"), ("FCALL_RO", "test", "1", "k{t}"), ("EXEC",),
+         ("COMMAND", "GETKEYS", "FCALL", "test", "1", "x"),
+         ("COMMAND", "GETKEYS", "FCALL_RO", "test", "2", "x", "y", "z"),
+         ("COMMAND", "GETKEYS", "FCALL", "test", "0"), ("COMMAND", "GETKEYS", "FCALL", "test", "5", "a"),
+         ("COMMAND", "GETKEYS", "FCALL", "test", "-1"), ("COMMAND", "GETKEYS", "EVAL", "x", "abc"),
+         ("COMMAND", "GETKEYS", "EVAL", "return 1", "0"))
+    for commands in [[("FUNCTION", "LOAD", code("test", "test", "return 1"))],
+                     [("FUNCTION", "LOAD", "REPLACE", code("test", "test", "return 2"))],
+                     [("FUNCTION", "LOAD", "#!lua name=bad\nreturn 1")],
+                     [("FUNCTION", "DELETE", "test")], [("FUNCTION", "DELETE", "test")],
+                     [("FUNCTION", "LOAD", code("test", "test", "return 1")), ("FUNCTION", "DUMP")],
+                     [("FUNCTION", "FLUSH")], [("FUNCTION", "LIST")], [("FUNCTION", "STATS")]]:
+        deltas = []
+        for c in both:
+            before = changes(c)
+            for command in commands:
+                c.cmd(*command)
+            deltas.append(changes(c) - before)
+        assert deltas[1] == deltas[0], commands
+
+
 def test_load_timeout(server):
     """A library whose top level runs past 500 ms is stopped (LOAD_TIMEOUT_MS)."""
     c = server.conn()

@@ -137,7 +137,7 @@ enum FunctionCommands {
             return
         }
         // Commands from the master (or the AOF) are obeyed whatever they take.
-        let timeout = c.isMaster ? 0 : FunctionRegistry.loadTimeoutMs
+        let timeout = c.isMaster || c.loadsAOF ? 0 : FunctionRegistry.loadTimeoutMs
         switch FunctionRegistry.shared.load(Array(args[position]), replace: replace, timeoutMs: timeout) {
         case .failure(let error): out.writeError(string: error.text)
         case .success(let name):
