@@ -284,8 +284,11 @@ func functionKey(_ name: String) -> String {
     String(decoding: name.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
 }
 
+/// FCALL's hot path: no intermediate array when the name has no capitals (the usual case;
+/// a name of up to 15 bytes is then a small string, no allocation at all).
 func functionKey(_ name: UnsafeRawBufferPointer) -> String {
-    String(decoding: name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+    guard name.contains(where: { $0 >= 65 && $0 <= 90 }) else { return String(decoding: name, as: UTF8.self) }
+    return String(decoding: name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
 }
 
 /// vk_lua_load_library's report of one registered function.
