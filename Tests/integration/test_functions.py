@@ -481,10 +481,15 @@ def test_debug_reload_and_restart_keep_functions(make_server, data_dir):
     assert c.cmd("DEBUG", "RELOAD") == "OK"
     assert error(c.cmd("FCALL", "gone", "0")) == "ERR Function not found"
     assert c.cmd("FUNCTION", "STATS")[3][1] == [b"libraries_count", 1, b"functions_count", 1]
+    # functions.tcl's "debug reload with nosave and noflush": MERGE keeps what is loaded.
+    c.cmd("FUNCTION", "LOAD", code("test2", "test2", "return 'hello'"))
+    assert c.cmd("DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE") == "OK"
+    assert c.cmd("FCALL", "test2", "0") == b"hello" and c.cmd("FCALL", "test", "1", "k") == 2
+    assert c.cmd("FUNCTION", "DELETE", "test2") == "OK"
     assert c.cmd("SAVE") == "OK"
     assert s.shutdown("NOSAVE") == 0
     s = make_server(*shards(2), data_dir=data_dir)
-    assert s.cmd("FCALL", "test", "1", "k") == 2
+    assert s.cmd("FCALL", "test", "1", "k") == 3
 
 
 def test_aof_keeps_function_commands(make_server, tmp_path):

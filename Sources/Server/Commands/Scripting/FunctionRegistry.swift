@@ -270,11 +270,16 @@ final class FunctionRegistry: Sendable {
 
     /// A dump's libraries replace every library (a load empties the server first, as
     /// Redis's emptyData does for the functions too); throws on a library that fails.
-    func replaceAll(withDumped codes: [[UInt8]]) throws {
-        if codes.isEmpty && catalog.libraries.isEmpty { return }
+    /// DEBUG RELOAD NOFLUSH keeps the others: `.replace` with MERGE, else `.append`, whose
+    /// collision fails the load as Redis's does.
+    func replaceAll(withDumped codes: [[UInt8]], policy: RestorePolicy = .flush) throws {
+        if codes.isEmpty && (policy != .flush || catalog.libraries.isEmpty) { return }
         switch Self.compileAll(codes) {
         case .failure(let e): throw RDBError(offset: 0, message: "Failed loading library: \(e.text)")
-        case .success(let libraries): _ = restore(libraries, policy: .flush)
+        case .success(let libraries):
+            if let e = restore(libraries, policy: policy) {
+                throw RDBError(offset: 0, message: "Failed loading library: \(e.text)")
+            }
         }
     }
 }

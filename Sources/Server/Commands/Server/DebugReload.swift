@@ -68,7 +68,8 @@ enum DebugReload {
                     try RDBReader.load(path: settings.path, verifyChecksum: settings.checksum,
                                        functions: { libraries.append($0) }, body: $0)
                 }
-                try FunctionRegistry.shared.replaceAll(withDumped: libraries)
+                try FunctionRegistry.shared.replaceAll(withDumped: libraries,
+                                                       policy: options.flush ? .flush : options.merge ? .replace : .append)
             } catch {
                 Log.warning("Error loading the dump for DEBUG RELOAD: \(error)")
                 out.writeError("ERR Error trying to load the RDB dump, check server logs.")
