@@ -68,6 +68,9 @@ static void buf_line(vk_buf *b, char type, const char *s, size_t n) {
 // Per thread, as the interpreter that calls them (workers create theirs concurrently).
 static __thread vk_lua_command_hook command_hook;
 static __thread vk_lua_log_hook log_hook;
+// Set while a worker reloads libraries already loaded once: their redis.log calls were
+// logged when FUNCTION LOAD ran them, as Redis logs them once.
+static __thread int quiet_load;
 
 typedef struct run_state {
     void *context;  // NULL outside a run
@@ -580,7 +583,7 @@ static int redis_log(lua_State *L) {
     luaL_pushresult(&b);
     size_t len;
     const char *msg = lua_tolstring(L, -1, &len);
-    if (log_hook) log_hook(level, msg, len);
+    if (log_hook && !quiet_load) log_hook(level, msg, len);
     return 0;
 }
 
@@ -940,8 +943,9 @@ static void set_globals_index(lua_State *L, const char *key) {
     lua_pop(L, 1);
 }
 
-int vk_lua_load_library(vk_lua *L, const char *code, size_t len, long timeout_ms, vk_lua_register_hook hook,
+int vk_lua_load_library(vk_lua *L, const char *code, size_t len, long timeout_ms, int quiet, vk_lua_register_hook hook,
                         void *context, vk_buf *error) {
+    quiet_load = quiet;
     lua_settop(L, 0);
     lua_newtable(L);
     lua_newtable(L);
@@ -978,6 +982,7 @@ int vk_lua_load_library(vk_lua *L, const char *code, size_t len, long timeout_ms
         lua_sethook(L, NULL, 0, 0);
     }
     set_globals_index(L, GLOBALS_INDEX_KEY);
+    quiet_load = 0;
     lua_settop(L, 0);
     lua_getfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
     lua_pushnil(L);

@@ -143,13 +143,16 @@ final class FunctionRegistry: Sendable {
 
     /// Runs the library's code in `lua` (a scratch interpreter, or a worker's own) and
     /// returns it with the functions it registered.
-    static func run(_ code: [UInt8], name: String, body: Int, in lua: OpaquePointer, timeoutMs: Int) -> Result<FunctionLibrary, ScriptError> {
+    /// `quiet`: a library loaded once already (a worker's rebuild), whose redis.log lines
+    /// were logged then.
+    static func run(_ code: [UInt8], name: String, body: Int, in lua: OpaquePointer, timeoutMs: Int,
+                    quiet: Bool = false) -> Result<FunctionLibrary, ScriptError> {
         let collected = FunctionCollector()
         var error = vk_buf()
         defer { vk_buf_free(&error) }
         let status = code.withUnsafeBufferPointer { c in
             vk_lua_load_library(lua, UnsafeRawPointer(c.baseAddress! + body).assumingMemoryBound(to: CChar.self),
-                                c.count - body, timeoutMs, registeredHook, Unmanaged.passUnretained(collected).toOpaque(), &error)
+                                c.count - body, timeoutMs, quiet ? 1 : 0, registeredHook, Unmanaged.passUnretained(collected).toOpaque(), &error)
         }
         guard status == 0 else {
             let text = error.data.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: error.len), as: UTF8.self) } ?? ""

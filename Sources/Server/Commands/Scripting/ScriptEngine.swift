@@ -87,7 +87,8 @@ final class ScriptEngine {
             for library in catalog.libraries.values {
                 // Compiled once already when it was loaded: it cannot fail differently here.
                 guard case .success(let meta) = FunctionRegistry.metadata(library.code),
-                      case .success = FunctionRegistry.run(library.code, name: meta.name, body: meta.body, in: lua, timeoutMs: 0)
+                      case .success = FunctionRegistry.run(library.code, name: meta.name, body: meta.body, in: lua,
+                                                          timeoutMs: 0, quiet: true)
                 else { continue }
                 for f in library.functions {
                     functionNames[functionKey(f.name)] = Compiled(flags: f.flags, name: Array(f.name.utf8CString))
