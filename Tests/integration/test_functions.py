@@ -568,6 +568,9 @@ def test_functions_from_a_redis_master(master, nodes):
     wait_until(lambda: link_up(rc), timeout=20, message="the replica's link")
     assert [lib[1] for lib in rc.cmd("FUNCTION", "LIST")] == [b"first"]
     assert error(rc.cmd("FCALL", "first", "1", "k")).startswith("READONLY")
+    for command in [("FUNCTION", "LOAD", code("mine", "mine", "return 1")), ("FUNCTION", "DELETE", "first"),
+                    ("FUNCTION", "FLUSH"), ("FUNCTION", "RESTORE", rc.cmd("FUNCTION", "DUMP"))]:
+        assert error(rc.cmd(*command)).startswith("READONLY"), command
     mc.cmd("FUNCTION", "LOAD", no_writes_code("second", "second", "return redis.call('get', KEYS[1])"))
     mc.cmd("FCALL", "first", "1", "k")
     wait_until(lambda: rc.cmd("FUNCTION", "STATS")[3][1][1] == 2, timeout=10, message="the second library")
