@@ -277,6 +277,29 @@ def test_multi_getkeys_and_change_counts_match_redis(both):
         assert deltas[1] == deltas[0], commands
 
 
+@needs_redis
+def test_allow_stale_as_redis(nodes):
+    """functions.tcl's "allow stale": on a replica whose link is down with
+    replica-serve-stale-data no, a function needs allow-stale, and then may run only the
+    commands allowed there; EVAL without shebang is refused too."""
+    servers = [nodes("--save", "", binary=REDIS_SERVER), nodes("--save", "", *shards(2))]
+    conns = [s.conn() for s in servers]
+    for c in conns:
+        c.cmd("FUNCTION", "LOAD", "#!lua name=test\n"
+              "redis.register_function{function_name='f1', callback=function() return 'hello' end, flags={'no-writes'}}\n"
+              "redis.register_function{function_name='f2', callback=function() return 'hello' end, "
+              "flags={'allow-stale', 'no-writes'}}\n"
+              "redis.register_function{function_name='f3', callback=function() return redis.call('get', 'x') end, "
+              "flags={'allow-stale', 'no-writes'}}\n"
+              "redis.register_function{function_name='f5', callback=function() return redis.call('ping') end, "
+              "flags={'allow-stale'}}")
+        c.cmd("CONFIG", "SET", "replica-serve-stale-data", "no")
+        c.cmd("REPLICAOF", "127.0.0.1", "1")
+    same(conns, ("FCALL", "f1", "0"), ("FCALL", "f2", "0"), ("FCALL", "f3", "0"), ("FCALL_RO", "f2", "0"),
+         ("FCALL", "f5", "0"), ("EVAL", "return 1", "0"), ("EVAL", "#!lua flags=no-writes,allow-stale\nreturn 2", "0"),
+         ("EVAL", "#!lua flags=no-writes\nreturn 2", "0"))
+
+
 def test_load_timeout(server):
     """A library whose top level runs past 500 ms is stopped (LOAD_TIMEOUT_MS)."""
     c = server.conn()

@@ -174,14 +174,28 @@ final class ScriptEngine {
     /// `function`: a library function (FCALL), named by `sha`, run in the functions interpreter.
     func execute(_ script: Compiled, sha: String, function: Bool = false, readOnlyCommand: Bool, ctx: ShardContext,
                  args: Arguments, numkeys: Int, _ out: inout ByteBuffer) {
-        if !script.flags.contains(.compatible) && !script.flags.contains(.noWrites) {
+        // A replica whose link is down with replica-serve-stale-data no: a script without
+        // shebang meets scriptPrepareForRun's MASTERDOWN, one with a shebang (a function)
+        // processCommand's unless it says allow-stale (evalGetCommandFlags drops CMD_STALE).
+        let stale = AdmissionRule.staleReplica.isArmed(run.worker.context)
+        if script.flags.contains(.compatible) {
+            if stale {
+                out.writeError(string: AdmissionRule.staleReplica.error)
+                return
+            }
+        } else {
+            let writes = !script.flags.contains(.noWrites)
             // A shebang script without no-writes is a write command for processCommand's
             // refusals (Redis 7.0's evalGetCommandFlags), and *_RO may not run it.
-            if let refusal = run.commandWriteRefusal() {
+            if writes, let refusal = run.commandWriteRefusal() {
                 out.writeError(string: refusal)
                 return
             }
-            if readOnlyCommand {
+            if stale && !script.flags.contains(.allowStale) {
+                out.writeError(string: AdmissionRule.staleReplica.error)
+                return
+            }
+            if writes && readOnlyCommand {
                 out.writeError("ERR Can not execute a script with write flag using *_ro command.")
                 return
             }
