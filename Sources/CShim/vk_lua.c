@@ -781,8 +781,7 @@ static void make_strict_proxy(lua_State *L) {
 // What a library sees while it loads (luaEngineInitEngine's LIBRARY_API): only `redis`
 // with register_function, log and the version; anything else is a nonexistent global.
 // Pushes the `__index` closure to give the globals proxy during the load.
-static void push_library_api(lua_State *L, int globals, int version_num, const char *redis_version) {
-    (void)globals;
+static void push_library_api(lua_State *L, int version_num, const char *redis_version) {
     lua_newtable(L);  // the library globals
     lua_newtable(L);  // their redis
     set_function(L, "register_function", redis_register_function);
@@ -1129,7 +1128,7 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     lua_getfield(L, -1, "__index");
     lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_INDEX_KEY);
     lua_pop(L, 1);
-    push_library_api(L, globals, version_num, redis_version);
+    push_library_api(L, version_num, redis_version);
     lua_setfield(L, LUA_REGISTRYINDEX, LIBRARY_INDEX_KEY);
     lua_pushvalue(L, proxy);
     lua_setfield(L, globals, "_G");

@@ -17,7 +17,7 @@ from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
-from support.resp import Conn, Error
+from support.resp import Error
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
