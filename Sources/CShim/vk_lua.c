@@ -15,6 +15,8 @@ int vk_luaopen_struct(lua_State *L);    // vk_struct.c
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 // MARK: buffers
 
@@ -66,6 +68,9 @@ static void buf_line(vk_buf *b, char type, const char *s, size_t n) {
 // Per thread, as the interpreter that calls them (workers create theirs concurrently).
 static __thread vk_lua_command_hook command_hook;
 static __thread vk_lua_log_hook log_hook;
+// Set while a worker reloads libraries already loaded once: their redis.log calls were
+// logged when FUNCTION LOAD ran them, as Redis logs them once.
+static __thread int quiet_load;
 
 typedef struct run_state {
     void *context;  // NULL outside a run
@@ -578,7 +583,7 @@ static int redis_log(lua_State *L) {
     luaL_pushresult(&b);
     size_t len;
     const char *msg = lua_tolstring(L, -1, &len);
-    if (log_hook) log_hook(level, msg, len);
+    if (log_hook && !quiet_load) log_hook(level, msg, len);
     return 0;
 }
 
@@ -747,6 +752,276 @@ static const char error_handler_code[] =
     "  return err\n"
     "end\n";
 
+// MARK: functions (FUNCTION LOAD, FCALL)
+
+#define GLOBALS_INDEX_KEY "__vk_globals_index"
+#define LIBRARY_INDEX_KEY "__vk_library_index"
+#define FUNCTIONS_KEY "__vk_functions"
+#define LOADING_KEY "__vk_loading"
+
+static int redis_register_function(lua_State *L);
+
+// An empty read-only proxy of the table at the top (replaced by it): reading a missing
+// field raises Redis's "nonexistent global variable" error (luaSetErrorMetatable).
+static void make_strict_proxy(lua_State *L) {
+    int real = lua_gettop(L);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushvalue(L, real);
+    lua_pushcclosure(L, global_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, readonly_error);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_replace(L, real);
+}
+
+// What a library sees while it loads (luaEngineInitEngine's LIBRARY_API): only `redis`
+// with register_function, log and the version; anything else is a nonexistent global.
+// Pushes the `__index` closure to give the globals proxy during the load.
+static void push_library_api(lua_State *L, int version_num, const char *redis_version) {
+    lua_newtable(L);  // the library globals
+    lua_newtable(L);  // their redis
+    set_function(L, "register_function", redis_register_function);
+    set_function(L, "log", redis_log);
+    set_number(L, "LOG_DEBUG", 0);
+    set_number(L, "LOG_VERBOSE", 1);
+    set_number(L, "LOG_NOTICE", 2);
+    set_number(L, "LOG_WARNING", 3);
+    set_number(L, "REDIS_VERSION_NUM", version_num);
+    lua_pushstring(L, redis_version);
+    lua_setfield(L, -2, "REDIS_VERSION");
+    make_strict_proxy(L);
+    lua_setfield(L, -2, "redis");
+    lua_pushcclosure(L, global_index, 1);
+}
+
+static int valid_function_name(const char *s, size_t n) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return 0;
+    }
+    return 1;
+}
+
+static const char *const function_flag_names[] = {"no-writes", "allow-oom", "allow-stale", "no-cluster",
+                                                   "allow-cross-slot-keys", NULL};
+
+// luaRegisterFunctionReadFlags: the flags table at the top as bits (no-writes = 2, then
+// doubling, as ScriptEngine.Flags), or -1 for a value that is not a known flag.
+static int read_function_flags(lua_State *L) {
+    int flags = 0;
+    for (int j = 1;; j++) {
+        lua_rawgeti(L, -1, j);
+        if (lua_isnil(L, -1)) { lua_pop(L, 1); break; }
+        if (!lua_isstring(L, -1)) { lua_pop(L, 1); return -1; }
+        const char *name = lua_tostring(L, -1);
+        int found = 0;
+        for (int k = 0; function_flag_names[k]; k++) {
+            if (!strcasecmp(function_flag_names[k], name)) { flags |= 2 << k; found = 1; break; }
+        }
+        lua_pop(L, 1);
+        if (!found) return -1;
+    }
+    return flags;
+}
+
+static int register_error(lua_State *L, const char *text) {
+    push_error(L, text);
+    return lua_error(L);
+}
+
+// redis.register_function(name, callback) or redis.register_function{function_name=...,
+// callback=..., description=..., flags={...}}: adds the function to the library loading.
+static int redis_register_function(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+    if (!lua_istable(L, -1)) return register_error(L, "redis.register_function can only be called on FUNCTION LOAD command");
+    int loading = lua_gettop(L);
+    int argc = loading - 1;
+    if (argc < 1 || argc > 2) return register_error(L, "wrong number of arguments to redis.register_function");
+    int name = 0, desc = 0, callback = 0, flags = 0;
+    if (argc == 1) {
+        if (!lua_istable(L, 1)) {
+            return register_error(L, "calling redis.register_function with a single argument is only applicable to Lua "
+                                     "table (representing named arguments).");
+        }
+        lua_newtable(L);  // the named arguments found, by our own keys
+        int found = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            if (!lua_isstring(L, -2)) return register_error(L, "named argument key given to redis.register_function is not a string");
+            const char *key = lua_tostring(L, -2);
+            if (!strcasecmp(key, "function_name")) {
+                if (!lua_isstring(L, -1)) return register_error(L, "function_name argument given to redis.register_function must be a string");
+                lua_setfield(L, found, "name");
+            } else if (!strcasecmp(key, "description")) {
+                if (!lua_isstring(L, -1)) return register_error(L, "description argument given to redis.register_function must be a string");
+                lua_setfield(L, found, "desc");
+            } else if (!strcasecmp(key, "callback")) {
+                if (!lua_isfunction(L, -1)) return register_error(L, "callback argument given to redis.register_function must be a function");
+                lua_setfield(L, found, "callback");
+            } else if (!strcasecmp(key, "flags")) {
+                if (!lua_istable(L, -1)) {
+                    return register_error(L, "flags argument to redis.register_function must be a table representing function flags");
+                }
+                flags = read_function_flags(L);
+                if (flags < 0) return register_error(L, "unknown flag given");
+                lua_pop(L, 1);
+            } else {
+                return register_error(L, "unknown argument given to redis.register_function");
+            }
+        }
+        lua_getfield(L, found, "name");
+        if (lua_isnil(L, -1)) return register_error(L, "redis.register_function must get a function name argument");
+        name = lua_gettop(L);
+        lua_getfield(L, found, "callback");
+        if (lua_isnil(L, -1)) return register_error(L, "redis.register_function must get a callback argument");
+        callback = lua_gettop(L);
+        lua_getfield(L, found, "desc");
+        if (!lua_isnil(L, -1)) desc = lua_gettop(L);
+    } else {
+        if (!lua_isstring(L, 1)) return register_error(L, "first argument to redis.register_function must be a string");
+        if (!lua_isfunction(L, 2)) return register_error(L, "second argument to redis.register_function must be a function");
+        name = 1;
+        callback = 2;
+    }
+    size_t name_len = 0;
+    const char *name_text = lua_tolstring(L, name, &name_len);
+    if (!valid_function_name(name_text, name_len)) {
+        return register_error(L, "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+    }
+    lua_getfield(L, loading, "names");
+    lua_pushvalue(L, name);
+    lua_rawget(L, -2);
+    if (!lua_isnil(L, -1)) return register_error(L, "Function already exists in the library");
+    lua_pop(L, 1);
+    lua_pushvalue(L, name);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    // The entry: {name, callback, flags, description or nil}, in registration order.
+    lua_getfield(L, loading, "list");
+    lua_createtable(L, 4, 0);
+    lua_pushvalue(L, name);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, callback);
+    lua_rawseti(L, -2, 2);
+    lua_pushinteger(L, flags);
+    lua_rawseti(L, -2, 3);
+    if (desc) {
+        lua_pushvalue(L, desc);
+        lua_rawseti(L, -2, 4);
+    }
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+    return 0;
+}
+
+static __thread struct timespec load_started;
+static __thread long load_timeout_ms;
+
+// luaEngineLoadHook: a library that runs past the timeout while loading is stopped.
+static void load_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - load_started.tv_sec) * 1000 + (now.tv_nsec - load_started.tv_nsec) / 1000000;
+    if (load_timeout_ms > 0 && elapsed > load_timeout_ms) {
+        lua_sethook(L, load_hook, LUA_MASKLINE, 0);
+        push_error(L, "FUNCTION LOAD timeout");
+        lua_error(L);
+    }
+}
+
+static void set_globals_index(lua_State *L, const char *key) {
+    lua_getmetatable(L, LUA_GLOBALSINDEX);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+}
+
+int vk_lua_load_library(vk_lua *L, const char *code, size_t len, long timeout_ms, int quiet, vk_lua_register_hook hook,
+                        void *context, vk_buf *error) {
+    quiet_load = quiet;
+    lua_settop(L, 0);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_setfield(L, -2, "names");
+    lua_newtable(L);
+    lua_setfield(L, -2, "list");
+    lua_setfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+    set_globals_index(L, LIBRARY_INDEX_KEY);
+    int result = 0;
+    if (luaL_loadbuffer(L, code, len, "@user_function")) {
+        buf_str(error, "Error compiling function: ");
+        size_t n = 0;
+        const char *msg = lua_tolstring(L, -1, &n);
+        if (msg) buf_add(error, msg, n);
+        result = -1;
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &load_started);
+        load_timeout_ms = timeout_ms;
+        if (timeout_ms > 0) lua_sethook(L, load_hook, LUA_MASKCOUNT, 100000);
+        if (lua_pcall(L, 0, 0, 0)) {
+            // luaExtractErrorInformation: a string gets "ERR ", a table gives its err field.
+            buf_str(error, "Error registering functions: ");
+            size_t n = 0;
+            if (lua_isstring(L, -1)) {
+                const char *msg = lua_tolstring(L, -1, &n);
+                buf_str(error, "ERR ");
+                buf_add(error, msg, n);
+            } else if (lua_istable(L, -1)) {
+                const char *msg = raw_string_field(L, "err", &n);
+                if (msg) buf_add(error, msg, n);
+            }
+            result = -1;
+        }
+        lua_sethook(L, NULL, 0, 0);
+    }
+    set_globals_index(L, GLOBALS_INDEX_KEY);
+    quiet_load = 0;
+    lua_settop(L, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, LOADING_KEY);
+    if (result == 0) {
+        lua_getfield(L, -1, "list");
+        int list = lua_gettop(L);
+        lua_getfield(L, LUA_REGISTRYINDEX, FUNCTIONS_KEY);
+        if (!lua_istable(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, LUA_REGISTRYINDEX, FUNCTIONS_KEY);
+        }
+        int functions = lua_gettop(L);
+        int count = (int)lua_objlen(L, list);
+        for (int i = 1; i <= count; i++) {
+            lua_rawgeti(L, list, i);
+            int entry = lua_gettop(L);
+            lua_rawgeti(L, entry, 1);
+            size_t name_len = 0, desc_len = 0;
+            const char *name = lua_tolstring(L, -1, &name_len);
+            lua_rawgeti(L, entry, 2);
+            lua_setfield(L, functions, name);
+            lua_rawgeti(L, entry, 3);
+            int flags = (int)lua_tointeger(L, -1);
+            lua_rawgeti(L, entry, 4);
+            const char *desc = lua_isstring(L, -1) ? lua_tolstring(L, -1, &desc_len) : NULL;
+            if (hook) hook(context, name, name_len, desc, desc_len, flags);
+            lua_settop(L, functions);
+        }
+        if (count == 0) {
+            buf_str(error, "No functions registered");
+            result = -1;
+        }
+    }
+    lua_settop(L, 0);
+    return result;
+}
+
 vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const char *redis_version, int version_num) {
     command_hook = command;
     log_hook = log;
@@ -847,6 +1122,14 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, proxy);
+    // Kept for FUNCTION LOAD, which points the proxy at the library API while a library
+    // runs, then back at the globals (function_lua.c's luaEngineCreate).
+    lua_getmetatable(L, proxy);
+    lua_getfield(L, -1, "__index");
+    lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_INDEX_KEY);
+    lua_pop(L, 1);
+    push_library_api(L, version_num, redis_version);
+    lua_setfield(L, LUA_REGISTRYINDEX, LIBRARY_INDEX_KEY);
     lua_pushvalue(L, proxy);
     lua_setfield(L, globals, "_G");
     lua_pushvalue(L, proxy);
@@ -871,37 +1154,53 @@ int vk_lua_define(vk_lua *L, const char *name, const char *body, size_t len, vk_
     return 0;
 }
 
+// An array of the strings, set raw as `name` on the table at `proxy`, or left on the stack
+// when `name` is NULL.
 static void set_array(lua_State *L, int proxy, const char *name, int n, const char *const *items, const size_t *lens) {
-    lua_pushstring(L, name);
+    if (name) lua_pushstring(L, name);
     lua_createtable(L, n, 0);
     for (int j = 0; j < n; j++) {
         lua_pushlstring(L, items[j], lens[j]);
         lua_rawseti(L, -2, j + 1);
     }
-    lua_rawset(L, proxy);
+    if (name) lua_rawset(L, proxy);
 }
 
-int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
-               int nkeys, const char *const *keys, const size_t *key_lens,
-               int nargs, const char *const *args, const size_t *arg_lens,
-               int client_resp, vk_buf *out) {
+// Runs the script `name` (EVAL: KEYS and ARGV as globals) or the function `name` of a
+// library (FCALL: keys and args as its two parameters, luaCallFunction's function mode).
+static int run_common(vk_lua *L, int function_mode, const char *name, const char *sha, void *context,
+                      int nkeys, const char *const *keys, const size_t *key_lens,
+                      int nargs, const char *const *args, const size_t *arg_lens,
+                      int client_resp, vk_buf *out) {
     int result = 0;
     lua_settop(L, 0);
     lua_getfield(L, LUA_REGISTRYINDEX, "__redis__err__handler");
-    lua_getfield(L, LUA_REGISTRYINDEX, name);
+    if (function_mode) {
+        lua_getfield(L, LUA_REGISTRYINDEX, FUNCTIONS_KEY);
+        if (lua_istable(L, -1)) lua_getfield(L, -1, name);
+        else lua_pushnil(L);
+        lua_remove(L, -2);
+    } else {
+        lua_getfield(L, LUA_REGISTRYINDEX, name);
+    }
     if (!lua_isfunction(L, -1)) {
         lua_settop(L, 0);
-        buf_str(out, "-NOSCRIPT No matching script. Please use EVAL.\r\n");
+        buf_str(out, function_mode ? "-ERR Function not found\r\n" : "-NOSCRIPT No matching script. Please use EVAL.\r\n");
         return -1;
     }
-    // KEYS and ARGV are globals of the script (set raw on the globals proxy).
-    set_array(L, LUA_GLOBALSINDEX, "KEYS", nkeys, keys, key_lens);
-    set_array(L, LUA_GLOBALSINDEX, "ARGV", nargs, args, arg_lens);
+    if (function_mode) {
+        set_array(L, 0, NULL, nkeys, keys, key_lens);
+        set_array(L, 0, NULL, nargs, args, arg_lens);
+    } else {
+        // KEYS and ARGV are globals of the script (set raw on the globals proxy).
+        set_array(L, LUA_GLOBALSINDEX, "KEYS", nkeys, keys, key_lens);
+        set_array(L, LUA_GLOBALSINDEX, "ARGV", nargs, args, arg_lens);
+    }
 
     current.context = context;
     current.resp = 2;
     current.repl = 3;
-    int err = lua_pcall(L, 0, 1, -2);
+    int err = function_mode ? lua_pcall(L, 2, 1, -4) : lua_pcall(L, 0, 1, -2);
 
     // Lua's collector in small steps every 50 runs, as Redis (a full cycle costs latency).
     if (++current.gc_count == 50) {
@@ -942,6 +1241,20 @@ int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
     current.context = NULL;
     lua_settop(L, 0);
     return result;
+}
+
+int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
+               int nkeys, const char *const *keys, const size_t *key_lens,
+               int nargs, const char *const *args, const size_t *arg_lens,
+               int client_resp, vk_buf *out) {
+    return run_common(L, 0, name, sha, context, nkeys, keys, key_lens, nargs, args, arg_lens, client_resp, out);
+}
+
+int vk_lua_call_function(vk_lua *L, const char *name, void *context,
+                         int nkeys, const char *const *keys, const size_t *key_lens,
+                         int nargs, const char *const *args, const size_t *arg_lens,
+                         int client_resp, vk_buf *out) {
+    return run_common(L, 1, name, name, context, nkeys, keys, key_lens, nargs, args, arg_lens, client_resp, out);
 }
 
 int vk_lua_replicates(void) { return (current.repl & 2) != 0; }

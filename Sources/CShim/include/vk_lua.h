@@ -43,6 +43,24 @@ int vk_lua_run(vk_lua *L, const char *name, const char *sha, void *context,
                int nargs, const char *const *args, const size_t *arg_lens,
                int client_resp, vk_buf *out);
 
+// FUNCTION LOAD: runs a library's code (after its shebang line; chunk "@user_function")
+// with only the library API visible (redis.register_function, redis.log, the version),
+// stopping it after `timeout_ms` (0: never); `quiet` drops its redis.log lines. On success every function it registered is
+// kept under its name for vk_lua_call_function and reported to `hook`, in order (flags:
+// no-writes 2, allow-oom 4, allow-stale 8, no-cluster 16, allow-cross-slot-keys 32;
+// `desc` NULL without a description). Returns 0, or -1 with Redis's error text in `error`.
+typedef void (*vk_lua_register_hook)(void *context, const char *name, size_t name_len, const char *desc,
+                                     size_t desc_len, int flags);
+int vk_lua_load_library(vk_lua *L, const char *code, size_t len, long timeout_ms, int quiet, vk_lua_register_hook hook,
+                        void *context, vk_buf *error);
+
+// FCALL: runs the library function `name` with its keys and args tables; as vk_lua_run,
+// errors name the function.
+int vk_lua_call_function(vk_lua *L, const char *name, void *context,
+                         int nkeys, const char *const *keys, const size_t *key_lens,
+                         int nargs, const char *const *args, const size_t *arg_lens,
+                         int client_resp, vk_buf *out);
+
 // Whether the running script's writes reach replicas (redis.set_repl: REPL_REPLICA set).
 int vk_lua_replicates(void);
 

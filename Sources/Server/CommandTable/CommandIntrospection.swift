@@ -314,6 +314,8 @@ enum CommandIntrospection {
                 continue
             }
             guard let (first, last) = keyRange(keySpec, inner), last >= first, last < inner.count else {
+                // A command that may run without keys (EVAL, FCALL with numkeys 0) has none.
+                if spec.flags.contains(.noMandatoryKeys) { continue }
                 out.writeError("ERR Invalid arguments specified for command")
                 return
             }
@@ -322,7 +324,10 @@ enum CommandIntrospection {
                 found.append((k, flags))
             }
         }
-        guard !found.isEmpty else { out.writeError("ERR Invalid arguments specified for command"); return }
+        guard !found.isEmpty || spec.flags.contains(.noMandatoryKeys) else {
+            out.writeError("ERR Invalid arguments specified for command")
+            return
+        }
         out.writeArrayHeader(found.count)
         for key in found {
             if withFlags {

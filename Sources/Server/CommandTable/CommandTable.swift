@@ -269,6 +269,7 @@ final class CommandTable: Sendable {
         TransactionCommands.onOwnerSpecs, PersistenceCommands.specs, ReplicationCommands.specs,
         ReplicaCommands.specs,
         ScriptCommands.specs,
+        FunctionCommands.specs,
     ]
 
     static let shared: CommandTable = {

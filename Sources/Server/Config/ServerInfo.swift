@@ -326,6 +326,7 @@ enum ServerInfo {
     private static func memorySection(_ config: Config, _ m: MemoryFigures) -> [String] {
         let used = m.used, peak = m.peak, rss = m.rss, overhead = m.overhead, dataset = m.dataset
         let system = m.system, maxmemory = m.maxmemory, replicationBuffers = m.replicationBuffers
+        let functions = FunctionRegistry.shared.catalog
         let fields: [(String, String)] = [
             ("used_memory", "\(used)"), ("used_memory_human", human(used)),
             ("used_memory_rss", "\(rss)"), ("used_memory_rss_human", human(rss)),
@@ -338,8 +339,8 @@ enum ServerInfo {
             ("allocator_resident", "\(m.allocatorResident)"),
             ("total_system_memory", "\(system)"), ("total_system_memory_human", human(system)),
             ("used_memory_lua", "0"), ("used_memory_vm_eval", "0"), ("used_memory_lua_human", "0B"),
-            ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "0"), ("number_of_functions", "0"),
-            ("number_of_libraries", "0"), ("used_memory_vm_functions", "0"), ("used_memory_vm_total", "0"),
+            ("used_memory_scripts_eval", "0"), ("number_of_cached_scripts", "\(ScriptCache.shared.count)"),
+            ("number_of_functions", "\(functions.functionCount)"), ("number_of_libraries", "\(functions.libraries.count)"), ("used_memory_vm_functions", "0"), ("used_memory_vm_total", "0"),
             ("used_memory_vm_total_human", "0B"), ("used_memory_functions", "0"), ("used_memory_scripts", "0"),
             ("used_memory_scripts_human", "0B"), ("maxmemory", "\(maxmemory)"), ("maxmemory_human", human(maxmemory)),
             ("maxmemory_policy", config.value("maxmemory-policy")),

@@ -114,6 +114,9 @@ enum Persistence {
                                      replication: ReplicationHistory? = nil, aofBase: Bool = false) throws {
         do {
             try writer.writeHeader(aux: aux(replication: replication, aofBase: aofBase))
+            // The libraries as they are when the file is written (Redis writes them after
+            // the AUX fields, before the databases).
+            try writer.writeFunctions(FunctionRegistry.shared.catalog.ordered.map(\.code))
             // RDB wants SELECTDB before each database's keys: count them, then write one
             // database at a time (usually there is one, so the parts are read twice).
             var counts: [Int: (keys: Int, expires: Int)] = [:]
@@ -163,7 +166,9 @@ enum Persistence {
         for w in workers { w.shard?.now = now }
         do {
             // Like Redis, rdbchecksum no also skips the check on load.
-            let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum")) { record in
+            var libraries: [[UInt8]] = []
+            let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum"),
+                                         functions: { libraries.append($0) }) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
@@ -177,6 +182,7 @@ enum Persistence {
                 store(record, in: shard)
                 loaded += 1
             }
+            try FunctionRegistry.shared.replaceAll(withDumped: libraries)
             // An AOF's base says nothing of replication (Redis's loadDataFromDisk ignores it).
             if aofBase == nil {
                 context.replication.restoredHistory.withLock { $0 = ReplicationHistory(aux: aux, databases: context.databases) }

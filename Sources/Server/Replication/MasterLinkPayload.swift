@@ -79,7 +79,12 @@ extension MasterLink {
         let records: ShardRecords
         do {
             // Keys already past their deadline are kept: the master's DELs expire them.
-            records = try ShardRecords(shards: shards, databases: databases) { try RDBReader.load(bytes: payload, body: $0) }
+            var libraries: [[UInt8]] = []
+            records = try ShardRecords(shards: shards, databases: databases) {
+                try RDBReader.load(bytes: payload, functions: { libraries.append($0) }, body: $0)
+            }
+            // The master's libraries replace ours, as its keys do.
+            try FunctionRegistry.shared.replaceAll(withDumped: libraries)
         } catch {
             drop(reason: "Failed trying to load the MASTER synchronization DB from socket: \(error)")
             return

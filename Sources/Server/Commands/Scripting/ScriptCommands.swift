@@ -87,6 +87,13 @@ enum ScriptCommands {
             out.writeError("ERR Number of keys can't be negative")
             return
         }
+        runOnHome(w, c, args, numkeys: numkeys, &call, &out)
+    }
+
+    /// Runs EVAL's or FCALL's request (`__eval` with the command's own arguments) on the
+    /// shard of its declared keys, inline or on the owner's thread.
+    static func runOnHome(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, _ call: inout CommandCall,
+                          _ out: inout ByteBuffer) {
         // A script without keys runs on this worker's shard (any shard would do).
         var home = w.shard?.index ?? 0
         if numkeys > 0 {
@@ -129,6 +136,10 @@ enum ScriptCommands {
             return
         }
         let name = args[0]
+        if name[0] | 0x20 == UInt8(ascii: "f") {
+            FunctionCommands.fcallHere(engine, ctx, args, numkeys: numkeys, &out)
+            return
+        }
         let bySHA = name.count >= 7 && (name[4] | 0x20) == UInt8(ascii: "s")  // evalsha, evalsha_ro
         let readOnly = name.count == 7 + (bySHA ? 3 : 0)  // eval_ro, evalsha_ro
         let script: ScriptEngine.Compiled

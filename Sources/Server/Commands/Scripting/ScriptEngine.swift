@@ -47,7 +47,55 @@ final class ScriptEngine {
 
     deinit {
         vk_lua_destroy(lua)
+        if let functionsLua { vk_lua_destroy(functionsLua) }
         vk_buf_free(&reply)
+    }
+
+    /// A fresh interpreter with this server's hooks (FUNCTION LOAD's scratch one).
+    static func newInterpreter() -> OpaquePointer? {
+        vk_lua_create(scriptCommandHook, scriptLogHook, ServerInfo.redisVersion, versionNumber)
+    }
+
+    // MARK: Functions
+
+    /// Functions run in an interpreter of their own, as Redis's function engine has its own
+    /// Lua state: every library of `catalog`, loaded when this worker first needs them after
+    /// a change (FunctionRegistry.generation).
+    private var functionsLua: OpaquePointer?
+    private var functionsGeneration = -1
+    private var functionCatalog = FunctionCatalog(generation: -1, libraries: [:])
+    private var functionNames: [String: Compiled] = [:]
+
+    /// The registry's current libraries (refreshed when it changed; no lock otherwise).
+    var catalog: FunctionCatalog {
+        if functionCatalog.generation != FunctionRegistry.shared.generation {
+            functionCatalog = FunctionRegistry.shared.catalog
+        }
+        return functionCatalog
+    }
+
+    /// The function `name` (lowercased: functionKey), compiled in this worker's functions interpreter.
+    func function(named name: String) -> Compiled? {
+        let catalog = self.catalog
+        if functionsGeneration != catalog.generation {
+            if let functionsLua { vk_lua_destroy(functionsLua) }
+            functionsLua = nil
+            functionNames = [:]
+            guard let lua = Self.newInterpreter() else { return nil }
+            functionsLua = lua
+            functionsGeneration = catalog.generation
+            for library in catalog.libraries.values {
+                // Compiled once already when it was loaded: it cannot fail differently here.
+                guard case .success(let meta) = FunctionRegistry.metadata(library.code),
+                      case .success = FunctionRegistry.run(library.code, name: meta.name, body: meta.body, in: lua,
+                                                          timeoutMs: 0, quiet: true)
+                else { continue }
+                for f in library.functions {
+                    functionNames[functionKey(f.name)] = Compiled(flags: f.flags, name: Array(f.name.utf8CString))
+                }
+            }
+        }
+        return functionNames[name]
     }
 
     /// REDIS_VERSION_NUM: 0x00MMmmpp of ServerInfo.redisVersion.
@@ -123,16 +171,31 @@ final class ScriptEngine {
 
     /// Runs a compiled script on this worker's shard (`ctx`), answering into `out`. Its
     /// writes form one replication group (MULTI/EXEC to replicas when there are several).
-    func execute(_ script: Compiled, sha: String, readOnlyCommand: Bool, ctx: ShardContext, args: Arguments,
-                 numkeys: Int, _ out: inout ByteBuffer) {
-        if !script.flags.contains(.compatible) && !script.flags.contains(.noWrites) {
+    /// `function`: a library function (FCALL), named by `sha`, run in the functions interpreter.
+    func execute(_ script: Compiled, sha: String, function: Bool = false, readOnlyCommand: Bool, ctx: ShardContext,
+                 args: Arguments, numkeys: Int, _ out: inout ByteBuffer) {
+        // A replica whose link is down with replica-serve-stale-data no: a script without
+        // shebang meets scriptPrepareForRun's MASTERDOWN, one with a shebang (a function)
+        // processCommand's unless it says allow-stale (evalGetCommandFlags drops CMD_STALE).
+        let stale = AdmissionRule.staleReplica.isArmed(run.worker.context)
+        if script.flags.contains(.compatible) {
+            if stale {
+                out.writeError(string: AdmissionRule.staleReplica.error)
+                return
+            }
+        } else {
+            let writes = !script.flags.contains(.noWrites)
             // A shebang script without no-writes is a write command for processCommand's
             // refusals (Redis 7.0's evalGetCommandFlags), and *_RO may not run it.
-            if let refusal = run.commandWriteRefusal() {
+            if writes, let refusal = run.commandWriteRefusal() {
                 out.writeError(string: refusal)
                 return
             }
-            if readOnlyCommand {
+            if stale && !script.flags.contains(.allowStale) {
+                out.writeError(string: AdmissionRule.staleReplica.error)
+                return
+            }
+            if writes && readOnlyCommand {
                 out.writeError("ERR Can not execute a script with write flag using *_ro command.")
                 return
             }
@@ -146,7 +209,13 @@ final class ScriptEngine {
         let keys = pointers.pointers
         let lens = pointers.lengths
         _ = script.name.withUnsafeBufferPointer { name in
-            sha.withCString { shaText in
+            if function, let functionsLua {
+                return vk_lua_call_function(functionsLua, name.baseAddress, context,
+                                            Int32(numkeys), keys, lens,
+                                            Int32(args.count - 3 - numkeys), keys + numkeys, lens + numkeys,
+                                            Int32(ctx.resp.rawValue), &reply)
+            }
+            return sha.withCString { shaText in
                 vk_lua_run(lua, name.baseAddress, shaText, context,
                            Int32(numkeys), keys, lens,
                            Int32(args.count - 3 - numkeys), keys + numkeys, lens + numkeys,

@@ -75,6 +75,9 @@ final class ScriptRun {
         }
         let version: RESPVersion = resp == 3 ? .resp3 : .resp2
         let route = table.routes[Int(index)]
+        // scriptVerifyAllowStale: an allow-stale script on a stale replica runs only the
+        // commands that may run there.
+        let stale = !spec.flags.contains(.stale) && AdmissionRule.staleReplica.isArmed(worker.context)
         switch route.kind {
         case .keyed:
             guard let handler = table.shardHandlers[Int(index)] else {
@@ -88,6 +91,7 @@ final class ScriptRun {
                 }
                 k += max(1, Int(route.step))
             }
+            if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
             let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
             if vk_lua_replicates() != 0 {
                 CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
@@ -95,6 +99,7 @@ final class ScriptRun {
                 handler(commandContext, args, &reply)  // redis.set_repl without REPL_REPLICA: not recorded
             }
         case .client:
+            if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
             guard runHere(spec.name, args, version) else {
                 return answer(error: "This command is not supported from scripts on this server yet", out, replyLength)
             }

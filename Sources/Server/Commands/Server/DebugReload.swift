@@ -62,10 +62,14 @@ enum DebugReload {
             }
             let records: ShardRecords
             do {
+                var libraries: [[UInt8]] = []
                 records = try ShardRecords(shards: shards, databases: databases,
                                            dropExpiredAt: keepExpired ? nil : Clock.unixMilliseconds()) {
-                    try RDBReader.load(path: settings.path, verifyChecksum: settings.checksum, body: $0)
+                    try RDBReader.load(path: settings.path, verifyChecksum: settings.checksum,
+                                       functions: { libraries.append($0) }, body: $0)
                 }
+                try FunctionRegistry.shared.replaceAll(withDumped: libraries,
+                                                       policy: options.flush ? .flush : options.merge ? .replace : .append)
             } catch {
                 Log.warning("Error loading the dump for DEBUG RELOAD: \(error)")
                 out.writeError("ERR Error trying to load the RDB dump, check server logs.")

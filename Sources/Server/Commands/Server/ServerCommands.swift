@@ -51,18 +51,6 @@ enum ServerCommands {
                     summary: "Describes every command the server knows.", run: .client(CommandIntrospection.command),
                     subcommands: CommandIntrospection.subcommands)
             .described(since: "2.8.13", acl: [.slow, .connection], tips: ["nondeterministic_output_order"]),
-        CommandSpec("function", arity: -2, group: "scripting", summary: "Manages function libraries.",
-                    run: .container, subcommands: [
-                        CommandSpec("function|flush", arity: -2, flags: [.write, .noscript], group: "scripting",
-                                    summary: "Removes every function library.", run: .client(functionFlush))
-                            .described(since: "7.0.0", acl: [.write, .slow, .scripting],
-                                       tips: ["request_policy:all_shards", "response_policy:all_succeeded"],
-                                       arguments: [.oneOf("async", [.token("ASYNC"), .token("SYNC")]).optional]),
-                        CommandSpec("function|help", arity: 2, flags: [.loading, .stale], group: "scripting",
-                                    summary: "Lists the subcommands and what they do.", run: .client(functionHelp))
-                            .described(since: "7.0.0", acl: [.slow, .scripting]),
-                    ])
-            .described(since: "7.0.0", acl: [.slow]),
     ]
 
     /// INFO [section ...]: every worker reports its own part, then the sum is rendered.
@@ -134,28 +122,5 @@ enum ServerCommands {
             }
         }
         w.shutdown(client: c, save: save, call: &call, out: &out)
-    }
-
-    // MARK: FUNCTION (no scripting engine: FLUSH has nothing to delete)
-
-    static func functionFlush(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        if args.count > 3 {
-            writeSubcommandSyntaxError(args, &out)
-        } else if args.count == 3 && !argIs(args[2], "sync") && !argIs(args[2], "async") {
-            out.writeError("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")
-        } else {
-            out.writeOK()
-        }
-    }
-
-    static func functionHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        writeHelp("FUNCTION", [
-            "FLUSH [ASYNC|SYNC]",
-            "    Delete all the libraries.",
-            "    When called without the optional mode argument, the behavior is determined by the",
-            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-            "    * ASYNC: Asynchronously flush the libraries.",
-            "    * SYNC: Synchronously flush the libraries.",
-        ], &out)
     }
 }

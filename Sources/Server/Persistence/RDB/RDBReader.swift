@@ -103,7 +103,7 @@ enum RDB {
 /// Throws RDBError for a bad file (truncated, corrupt, wrong checksum, unsupported
 /// content); errors thrown by `body` propagate unchanged.
 enum RDBReader {
-    static func load(path: String, verifyChecksum: Bool = true,
+    static func load(path: String, verifyChecksum: Bool = true, functions: (([UInt8]) throws -> Void)? = nil,
                      body: (RDBRecord) throws -> Void) throws -> [String: String] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -118,14 +118,21 @@ enum RDBReader {
         }
         var parser = RDBParser(input: RDBInput(fd: fd, size: Int(st.st_size), checksumming: verifyChecksum),
                                verifyChecksum: verifyChecksum)
-        return try parser.run(body)
+        return try parser.run(functions: functions, body)
     }
 
-    static func load(bytes: [UInt8], verifyChecksum: Bool = true,
+    static func load(bytes: [UInt8], verifyChecksum: Bool = true, functions: (([UInt8]) throws -> Void)? = nil,
                      body: (RDBRecord) throws -> Void) throws -> [String: String] {
         var parser = RDBParser(input: RDBInput(bytes: bytes, checksumming: verifyChecksum),
                                verifyChecksum: verifyChecksum)
-        return try parser.run(body)
+        return try parser.run(functions: functions, body)
+    }
+
+    /// The library codes of a FUNCTION DUMP payload already checked by dumpPayloadIsValid.
+    static func functionPayload(_ payload: UnsafeRawBufferPointer) -> Result<[[UInt8]], ScriptError> {
+        var parser = RDBParser(input: RDBInput(bytes: Array(payload), checksumming: false), verifyChecksum: false)
+        parser.version = RDB.dumpVersion
+        return parser.functionRecords(upTo: payload.count - 10)
     }
 }
 
@@ -166,7 +173,8 @@ private struct RDBParser: ~Copyable {
         self.verifyChecksum = verifyChecksum
     }
 
-    mutating func run(_ body: (RDBRecord) throws -> Void) throws -> [String: String] {
+    /// `functions` receives each library's code (function opcodes); without it they are skipped.
+    mutating func run(functions: (([UInt8]) throws -> Void)? = nil, _ body: (RDBRecord) throws -> Void) throws -> [String: String] {
         try readHeader()
         var aux: [String: String] = [:]
         var db = 0
@@ -202,9 +210,11 @@ private struct RDBParser: ~Copyable {
             case RDB.opModuleAux:
                 try skipModuleAux(at: at)
             case RDB.opFunction2:
-                try skipString()
+                let code = try string()
+                try functions?(code)
             case RDB.opFunctionPreGA:
-                try skipPreGAFunction()
+                let code = try preGAFunction()
+                try functions?(code)
             default:
                 guard RDB.isReadable(type: type) else {
                     throw RDBError(offset: at, message: "Unsupported value type \(type)")
@@ -424,11 +434,46 @@ private struct RDBParser: ~Copyable {
     }
 
     /// The library record of Redis 7.0 rc1/rc2: name, engine, optional description, code.
-    private mutating func skipPreGAFunction() throws {
-        try skipString()
-        try skipString()
+    /// A library as 7.0 rc1/rc2 saved it (name, engine, optional description, code), in the
+    /// form function2 holds: "#!<engine> name=<name>\n<code>" (rdbFunctionLoad).
+    private mutating func preGAFunction() throws -> [UInt8] {
+        let name = try string()
+        let engine = try string()
         if try length() != 0 { try skipString() }
-        try skipString()
+        let blob = try string()
+        return Self.preGACode(name: name, engine: engine, blob: blob)
+    }
+
+    static func preGACode(name: [UInt8], engine: [UInt8], blob: [UInt8]) -> [UInt8] {
+        Array("#!".utf8) + engine + Array(" name=".utf8) + name + [UInt8(ascii: "\n")] + blob
+    }
+
+    /// FUNCTION RESTORE's records: function opcodes and their code up to the 10-byte footer.
+    mutating func functionRecords(upTo end: Int) -> Result<[[UInt8]], ScriptError> {
+        var codes: [[UInt8]] = []
+        while input.offset < end {
+            guard let type = try? input.byte() else { return .failure(.init("ERR can not read data type")) }
+            guard type == RDB.opFunction2 || type == RDB.opFunctionPreGA else {
+                return .failure(.init("ERR given type is not a function"))
+            }
+            if type == RDB.opFunction2 {
+                guard let code = try? string() else { return .failure(.init("ERR Failed loading library payload")) }
+                codes.append(code)
+                continue
+            }
+            // rdbFunctionLoad's errors for 7.0 rc1/rc2's record, field by field.
+            guard let name = try? string() else { return .failure(.init("ERR Failed loading library name")) }
+            guard let engine = try? string() else { return .failure(.init("ERR Failed loading engine name")) }
+            guard let hasDescription = try? length() else {
+                return .failure(.init("ERR Failed loading library description indicator"))
+            }
+            if hasDescription != 0 {
+                guard (try? skipString()) != nil else { return .failure(.init("ERR Failed loading library description")) }
+            }
+            guard let blob = try? string() else { return .failure(.init("ERR Failed loading library blob")) }
+            codes.append(Self.preGACode(name: name, engine: engine, blob: blob))
+        }
+        return .success(codes)
     }
 }
 

@@ -173,6 +173,35 @@ final class RDBWriter {
         return payload
     }
 
+    /// FUNCTION DUMP's payload (functionDumpCommand): each library's code as an RDB
+    /// function2 record, then the RDB version and the CRC-64, as DUMP's.
+    static func functionsPayload(_ codes: [[UInt8]], compression: Bool = true) -> [UInt8] {
+        let writer = RDBWriter(memoryWithVersion: 10)
+        writer.compression = compression
+        writer.checksum = false
+        do {
+            try writer.writeFunctions(codes)
+            try writer.flush()
+        } catch {
+            preconditionFailure("a memory writer does not fail: \(error)")
+        }
+        writer.finished = true
+        var payload = writer.memoryOutput ?? []
+        payload.append(UInt8(writer.version & 0xFF))
+        payload.append(UInt8(writer.version >> 8))
+        var crc = CRC64.checksum(payload).littleEndian
+        withUnsafeBytes(of: &crc) { payload.append(contentsOf: $0) }
+        return payload
+    }
+
+    /// rdbSaveFunctions: one function2 opcode and the code per library.
+    func writeFunctions(_ codes: [[UInt8]]) throws {
+        for code in codes {
+            try append(RDB.opFunction2)
+            try writeRawString(code)
+        }
+    }
+
     /// EOF and the checksum, then flush, fsync, rename over the target and fsync the
     /// directory. On failure the temp file is removed and the target left as it was.
     func commit() throws {
