@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Position of one argument, relative to the start of the frame (or of the inline scratch).
-public struct ArgSpan: Sendable {
+public struct ArgSpan: Sendable, BitwiseCopyable {
     public var offset: Int
     public var count: Int
     @inlinable public init(offset: Int, count: Int) { self.offset = offset; self.count = count }

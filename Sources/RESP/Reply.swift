@@ -1,5 +1,5 @@
 /// Protocol version a connection speaks (HELLO 2 / HELLO 3).
-public enum RESPVersion: UInt8, Sendable {
+public enum RESPVersion: UInt8, Sendable, BitwiseCopyable {
     case resp2 = 2
     case resp3 = 3
 }

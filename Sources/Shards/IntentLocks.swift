@@ -1,3 +1,5 @@
+import RESP
+
 /// Per-shard intent locks for work that spans shards (Dragonfly's VLL, simplified).
 ///
 /// Requests arrive in one global order (the sequencer's, or directly for work confined
@@ -207,7 +209,7 @@ public final class IntentLocks {
             }
         }
         guard grantable(slot) else { return }
-        grantedSlots.removeAll(keepingCapacity: true)
+        grantedSlots.clearKeepingCapacity()
         grant(slot)
         emit(into: &granted)
     }
@@ -234,7 +236,7 @@ public final class IntentLocks {
         guard let s = slotOf.removeValue(forKey: id) else { return }
         let arrival = entries[s].arrival
         let wholeShard = entries[s].wholeShard
-        candidates.removeAll(keepingCapacity: true)
+        candidates.clearKeepingCapacity()
         if wholeShard {
             if entries[s].granted { heldWholeShard -= 1 }
             wholeShardRequests.removeAll { $0 == s }
@@ -289,9 +291,9 @@ public final class IntentLocks {
         }
         entries[s].holder = nil
         entries[s].live = false
-        entries[s].keys.removeAll(keepingCapacity: true)  // the next request here reuses it
+        entries[s].keys.clearKeepingCapacity()  // the next request here reuses it
         freeEntries.append(s)
-        grantedSlots.removeAll(keepingCapacity: true)
+        grantedSlots.clearKeepingCapacity()
         for c in candidates where entries[c].live && !entries[c].granted && grantable(c) {
             grant(c)
         }
@@ -380,7 +382,7 @@ public final class IntentLocks {
     /// Grants slot `s`, then whatever of the same chain that lets follow it; records each
     /// in `grantedSlots`.
     private func grant(_ s: Int) {
-        pending.removeAll(keepingCapacity: true)
+        pending.clearKeepingCapacity()
         pending.append(s)
         while let next = pending.popLast() {
             guard !entries[next].granted else { continue }

@@ -1,3 +1,4 @@
+import RESP
 import Shards
 
 /// What an operation will lock, as it is planned: lock keys by shard, and whole shards.
@@ -37,7 +38,7 @@ struct LockPlan {
     }
 
     mutating func removeAll() {
-        shards.removeAll(keepingCapacity: true)
-        keys.removeAll(keepingCapacity: true)
+        shards.clearKeepingCapacity()
+        keys.clearKeepingCapacity()
     }
 }

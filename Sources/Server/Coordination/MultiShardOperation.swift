@@ -142,10 +142,17 @@ final class MultiShardOperation {
         replies.shrinkIfEmpty(to: 16 * 1024)
         let keep = spans.capacity <= 1024
         // Each removeAll is a generic call even on an empty array: skipped when empty.
-        if !spans.isEmpty { spans.removeAll(keepingCapacity: keep) }
-        if !parts.isEmpty { parts.removeAll(keepingCapacity: keep) }
-        if !replyRanges.isEmpty { replyRanges.removeAll(keepingCapacity: keep) }
-        if !shardPart.isEmpty { shardPart.removeAll(keepingCapacity: keep) }
+        if keep {
+            spans.clearKeepingCapacity()
+            parts.clearKeepingCapacity()
+            if !replyRanges.isEmpty { replyRanges.removeAll(keepingCapacity: true) }
+            shardPart.clearKeepingCapacity()
+        } else {
+            spans.removeAll()
+            parts.removeAll()
+            replyRanges.removeAll()
+            shardPart.removeAll()
+        }
         unsent = 0..<0
         remaining = 0
         state = 0

@@ -1,3 +1,4 @@
+import RESP
 import Shards
 import Synchronization
 
@@ -57,7 +58,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         self.chainedClient = chainedClient
         localPartsAtGrant = false
         shardLocks.removeAll(keepingCapacity: true)
-        keys.removeAll(keepingCapacity: true)
+        keys.clearKeepingCapacity()
         for position in plan.shards.indices {
             for k in plan.keys where k.position == position { keys.append(k.key) }
             shardLocks.append(ShardLock(shard: plan.shards[position].index, wholeShard: plan.shards[position].wholeShard,

@@ -117,11 +117,11 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         if !lockReleases.isEmpty { lockReleases.removeAll(keepingCapacity: true) }
         argumentBytes.clear()
         argumentBytes.shrinkIfEmpty(to: 4096)
-        spans.removeAll(keepingCapacity: true)
-        requests.removeAll(keepingCapacity: true)
+        spans.clearKeepingCapacity()
+        requests.clearKeepingCapacity()
         replies.clear()
         replies.shrinkIfEmpty(to: 4096)
-        replyEnds.removeAll(keepingCapacity: true)
+        replyEnds.clearKeepingCapacity()
     }
 
     func reply(_ i: Int) -> UnsafeRawBufferPointer {

@@ -22,9 +22,9 @@ final class TransactionQueue {
 
     /// Empties the queue for the client's next MULTI, keeping what it allocated.
     func reset() {
-        storage.removeAll(keepingCapacity: true)
-        spans.removeAll(keepingCapacity: true)
-        commands.removeAll(keepingCapacity: true)
+        storage.clearKeepingCapacity()
+        spans.clearKeepingCapacity()
+        commands.clearKeepingCapacity()
         failed = false
     }
 
