@@ -117,8 +117,14 @@ def test_transaction_refused_while_busy(busy_server):
     wait_until(lambda: is_busy(same), message="BUSY")
     assert str(other.cmd("INCR", "counter")) == BUSY
     assert str(other.cmd("EXEC")) == "EXECABORT Transaction discarded because of: " + BUSY
+    # MULTI is allowed while busy; on the script's worker (as `same` is: the script has no
+    # keys) it waits for the script to end.
+    same.send_raw(encode("MULTI"))
     assert other.cmd("SCRIPT", "KILL") == "OK"
     assert str(runner.read()).startswith(KILLED)
+    assert same.read() == "OK"
+    assert same.cmd("INCR", "counter") == "QUEUED"
+    assert same.cmd("DISCARD") == "OK"
     assert other.cmd("GET", "counter") is None
     for c in (runner, other, same):
         c.close()

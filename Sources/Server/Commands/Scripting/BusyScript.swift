@@ -98,7 +98,10 @@ final class BusyScripts: Sendable {
                 bits = seen
             }
         }
-        for i in killedOthers {
+        // A killer that runs a busy script itself (in its hook) does not wait: two hooks
+        // killing each other's script would wait for each other.
+        let callerBusy = slots[worker].bits.load(ordering: .acquiring) & Self.busy != 0
+        for i in killedOthers where !callerBusy {
             // The script stops at its next hook call (Lua instructions, not I/O): short.
             while slots[i].bits.load(ordering: .acquiring) & Self.killed != 0 { sched_yield() }
         }
@@ -113,7 +116,9 @@ struct BusyRun {
     var timedOut = false
     var wrote = false
     var function = false
-    /// Named in the slow-script log line (the script's SHA1, or the function's name).
+    var killed = false
+    /// Named in the slow-script log line: the script's SHA1 (logged as Redis's "f_<sha>"),
+    /// or the function's name.
     var name = ""
 }
 
@@ -173,15 +178,15 @@ extension Worker {
             if elapsed < LiveConfig.busyReplyThresholdMs.load(ordering: .relaxed) { return false }
             Log.warning("Slow script detected: still in execution after \(elapsed) milliseconds. "
                 + "You can try killing the script using the \(run.busy.function ? "FUNCTION KILL" : "SCRIPT KILL") command. "
-                + "Script name is: \(run.busy.name).")
+                + "Script name is: \(run.busy.function ? run.busy.name : "f_" + run.busy.name).")
             run.busy.timedOut = true
             scripts.enter(worker: index, wrote: run.busy.wrote, function: run.busy.function)
             refreshArmedAdmission()
         }
-        if scripts.killed(worker: index) { return true }
-        serveWhileBusy(run)
+        if !run.busy.killed { serveWhileBusy(run) }
         if scripts.killed(worker: index) {
-            Log.warning("Lua script killed by user with SCRIPT KILL.")
+            if !run.busy.killed { Log.warning("Lua script killed by user with SCRIPT KILL.") }
+            run.busy.killed = true
             return true  // the answers go out with the loop's next flush, after the script ended
         }
         for c in busyScript!.answered where !c.isClosed { writeOut(c) }

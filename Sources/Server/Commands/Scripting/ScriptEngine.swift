@@ -145,7 +145,7 @@ final class ScriptEngine {
         reply.len = 0
         let keys = pointers.pointers
         let lens = pointers.lengths
-        run.watchForBusy(lua, name: "f_" + sha, function: false)
+        run.watchForBusy(lua, name: sha, function: false)
         _ = script.name.withUnsafeBufferPointer { name in
             sha.withCString { shaText in
                 vk_lua_run(lua, name.baseAddress, shaText, context,
