@@ -149,3 +149,18 @@ def test_writing_script_is_unkillable_and_shutdown_nosave_ends_it(killer):
     finally:
         if s.alive():
             s.stop()
+
+
+def test_busy_script_that_ends_on_its_own(busy_server):
+    runner, other, same = conns(busy_server.port, 3)
+    # Runs ~300 ms (past the 50 ms threshold), then returns: the clients are served again.
+    script = ("local s = redis.call('time') while true do local n = redis.call('time') "
+              "if (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 300000 then return 'done' end end")
+    runner.send_raw(eval_command(script, None) + encode("PING"))
+    wait_until(lambda: is_busy(same), message="BUSY")
+    assert is_busy(other)
+    assert runner.read() == b"done"
+    assert runner.read() == "PONG"
+    for c in (runner, other, same):
+        assert c.cmd("PING") == "PONG"
+        c.close()
