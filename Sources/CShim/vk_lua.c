@@ -1260,3 +1260,22 @@ int vk_lua_call_function(vk_lua *L, const char *name, void *context,
 int vk_lua_replicates(void) { return (current.repl & 2) != 0; }
 
 size_t vk_lua_memory(vk_lua *L) { return (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024; }
+
+// MARK: long-running scripts (script_lua.c's luaMaskCountHook)
+
+static __thread vk_lua_interrupt_hook interrupt_hook;
+
+static void count_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (!current.context || !interrupt_hook || !interrupt_hook(current.context)) return;
+    // Killed: from now on at every line, so a pcall that catches this cannot run on.
+    lua_sethook(L, count_hook, LUA_MASKLINE, 0);
+    push_error(L, "Script killed by user with SCRIPT KILL...");
+    lua_error(L);
+}
+
+void vk_lua_watch(vk_lua *L, vk_lua_interrupt_hook hook) {
+    interrupt_hook = hook;
+    if (hook) lua_sethook(L, count_hook, LUA_MASKCOUNT, 100000);
+    else lua_sethook(L, NULL, 0, 0);
+}

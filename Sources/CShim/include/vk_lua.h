@@ -64,6 +64,14 @@ int vk_lua_call_function(vk_lua *L, const char *name, void *context,
 // Whether the running script's writes reach replicas (redis.set_repl: REPL_REPLICA set).
 int vk_lua_replicates(void);
 
+// Long-running scripts (busy-reply-threshold): the interrupt hook is called every 100k
+// Lua instructions of the run in progress (Redis's luaMaskCountHook) with its context;
+// returning nonzero kills the script ("Script killed by user with SCRIPT KILL...", raised
+// again at every line after, so pcall cannot catch it for good). vk_lua_watch installs
+// the count hook for the next runs (hook NULL: none), as Redis does when the threshold > 0.
+typedef int (*vk_lua_interrupt_hook)(void *context);
+void vk_lua_watch(vk_lua *L, vk_lua_interrupt_hook hook);
+
 // Lua's memory use in bytes (INFO's used_memory_lua).
 size_t vk_lua_memory(vk_lua *L);
 

@@ -40,6 +40,10 @@ enum LiveConfig {
     /// `loglevel` (a Log.Level raw value): the least severe line Log writes.
     static let logLevel = Atomic<Int>(Log.Level.notice.rawValue)
 
+    /// `busy-reply-threshold` (alias `lua-time-limit`): milliseconds after which a running
+    /// script is busy (BusyScript.swift); 0: never.
+    static let busyReplyThresholdMs = Atomic<Int>(5000)
+
     static var streamNodeLimits: StreamNodeLimits {
         StreamNodeLimits(maxBytes: streamNodeMaxBytes.load(ordering: .relaxed),
                          maxEntries: streamNodeMaxEntries.load(ordering: .relaxed))
@@ -71,6 +75,7 @@ enum LiveConfig {
         SetLimits.maxIntsetEntries.store(config.integer("set-max-intset-entries"), ordering: .relaxed)
         ListLimits.fill.store(config.integer("list-max-listpack-size"), ordering: .relaxed)
         ListLimits.compressDepth.store(config.integer("list-compress-depth"), ordering: .relaxed)
+        busyReplyThresholdMs.store(config.integer("busy-reply-threshold"), ordering: .relaxed)
         KeyspaceEvent.configured.store(KeyspaceEvent.flags(config.value("notify-keyspace-events")), ordering: .relaxed)
     }
 

@@ -1,7 +1,7 @@
 import RESP
 
 /// The refusals a command can meet once it has resolved and before it runs or is queued,
-/// one case each, in Redis 7.0's processCommand order. A new one (OOM, ACL's NOPERM, BUSY) is
+/// one case each, in Redis 7.0's processCommand order. A new one (OOM, ACL's NOPERM) is
 /// a case here: which commands it concerns, when the server's state arms it, whom it refuses.
 ///
 /// Checking them costs one AND on the command path: each command's row says which rules
@@ -19,6 +19,8 @@ enum AdmissionRule: Int, CaseIterable {
     case minReplicas
     case readOnlyReplica
     case staleReplica
+    /// A script ran past busy-reply-threshold (BusyScript.swift).
+    case busyScript
 
     /// Whether the rule concerns commands of this row (asked once, when the table is built).
     func concerns(_ spec: CommandSpec) -> Bool {
@@ -28,6 +30,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .diskError: return spec.flags.contains(.write) || spec.name == "ping"  // PING too, as in Redis
         case .minReplicas, .readOnlyReplica: return spec.flags.contains(.write)
         case .staleReplica: return !spec.flags.contains(.stale)
+        case .busyScript: return !spec.flags.contains(.allowBusy)
         }
     }
 
@@ -49,6 +52,8 @@ enum AdmissionRule: Int, CaseIterable {
             return context.replication.isReplica.load(ordering: .relaxed)
                 && !context.replication.masterLinkUp.load(ordering: .relaxed)
                 && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed)
+        case .busyScript:
+            return BusyScripts.shared.anyBusy
         }
     }
 
@@ -59,7 +64,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .authentication: return !c.authenticated
         case .diskError: return !c.isMaster && w.writesStoppedByDiskError()
         case .minReplicas: return !w.enoughGoodReplicas()
-        case .readOnlyReplica, .staleReplica: return !c.isMaster
+        case .readOnlyReplica, .staleReplica, .busyScript: return !c.isMaster
         }
     }
 
@@ -71,6 +76,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .minReplicas: return "NOREPLICAS Not enough good replicas to write."
         case .readOnlyReplica: return "READONLY You can't write against a read only replica."
         case .staleReplica: return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        case .busyScript: return BusyScripts.shared.busyError
         }
     }
 

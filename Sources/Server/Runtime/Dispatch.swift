@@ -80,7 +80,7 @@ extension Worker {
         if candidates != 0, !c.loadsAOF, let refusal = admissionRefusal(c, candidates: candidates) {
             commandStats.reject(Int(index))
             c.transaction?.failed = true
-            withReply(c) { $0.writeError(string: refusal) }
+            refuse(c, index: index, refusal)
             return
         }
         if route.transactionControl, armedAdmission & Worker.execRules != 0, !c.loadsAOF, let tx = c.transaction, !tx.failed,

@@ -57,6 +57,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var propagation: PropagationLog?
     /// This worker's Lua interpreter, created by its first script (Scripting/ScriptEngine.swift).
     var scripting: ScriptEngine?
+    /// What a busy script's episodes leave to the loop (BusyScript.swift), once one happened.
+    var busyScript: BusyScriptState?
     var nextPropagationTag: UInt64 = 0
     /// Worker 0 only: the connection to the master while this server is a replica.
     var masterLink: MasterLink?
@@ -108,7 +110,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     static let listenerToken: UInt64 = 1 << 40
     static let wakerToken: UInt64 = 1 << 41
     static let signalToken: UInt64 = 1 << 42
-    private var listenFDs: [Int32] = []
+    var listenFDs: [Int32] = []
     private var signalFD: Int32 = -1
 
     init(index: Int, context: ServerContext) {
@@ -255,7 +257,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     // MARK: Connections
 
-    private func acceptConnections(from listenFD: Int32) {
+    func acceptConnections(from listenFD: Int32) {
         while let (fd, peer) = Socket.accept(listenFD) {
             let limit = LiveConfig.maxClients.load(ordering: .relaxed)
             if context.connectedClients.load(ordering: .relaxed) >= limit {
@@ -375,7 +377,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         return nowMs - c.heldBackSinceMs < 2
     }
 
-    private func writeOut(_ c: Client) {
+    func writeOut(_ c: Client) {
         if c.closeASAP {
             closeClient(c)
             return
@@ -427,6 +429,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         // Read before draining: lock requests numbered below it are in the rings (LockOrder).
         let lockBound = context.lockOrder.safeBound()
         defer { queueOrderedLocks(below: lockBound) }
+        if let busy = busyScript, busy.hasLeftovers { resumeAfterBusyScript(busy) }
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
             while let message = ring.pop() { handle(message) }

@@ -217,11 +217,16 @@ enum ScriptCommands {
         out.writeOK()
     }
 
-    /// Scripts cannot run long yet (no busy-reply-threshold): none is ever running when
-    /// this command is read.
+    /// Kills a busy script that has not written (BusyScript.swift); on the busy worker
+    /// itself the count hook answers it.
     private static func scriptKill(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                    _ out: inout ByteBuffer) {
-        out.writeError("NOTBUSY No scripts in execution right now.")
+        if let error = BusyScripts.shared.kill(function: false, from: w.index) {
+            out.writeError(string: error)
+        } else {
+            out.writeOK()
+        }
+        w.refreshArmedAdmission()  // the killed script has ended: the killer's next command runs
     }
 
     private static func scriptHelp(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,

@@ -22,6 +22,8 @@ final class ScriptRun {
     private var reply = ByteBuffer(capacity: 1024)
     private var spans: UnsafeMutablePointer<ArgSpan>
     private var spanCapacity = 16
+    /// The run's timing and state for busy-reply-threshold (BusyScript.swift).
+    var busy = BusyRun()
 
     init(worker: Worker) {
         self.worker = worker
@@ -38,6 +40,7 @@ final class ScriptRun {
     }
 
     func end() {
+        endBusy()
         ctx = nil
         reply.clear()
     }
@@ -72,6 +75,7 @@ final class ScriptRun {
         if spec.flags.contains(.write) {
             if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
             if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
+            if !mayWrite() { return answer(error: "Script killed by user with SCRIPT KILL...", out, replyLength) }
         }
         let version: RESPVersion = resp == 3 ? .resp3 : .resp2
         let route = table.routes[Int(index)]

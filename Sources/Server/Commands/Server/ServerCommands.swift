@@ -121,6 +121,10 @@ enum ServerCommands {
                 return
             }
         }
+        if save != false && BusyScripts.shared.anyBusy {
+            out.writeError(string: BusyScripts.shared.busyError)  // only NOSAVE ends a busy script
+            return
+        }
         w.shutdown(client: c, save: save, call: &call, out: &out)
     }
 }
