@@ -164,3 +164,36 @@ def test_busy_script_that_ends_on_its_own(busy_server):
     for c in (runner, other, same):
         assert c.cmd("PING") == "PONG"
         c.close()
+
+
+FUNCTION_BUSY = "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+
+
+def test_busy_function_is_killed_by_function_kill(busy_server):
+    """A library function past the threshold: others get the FUNCTION KILL form of BUSY,
+    SCRIPT KILL refuses it, FUNCTION KILL stops it (tests/unit/functions.tcl's
+    "FUNCTION - test function kill")."""
+    runner, other, same = conns(busy_server.port, 3)
+    assert runner.cmd("FUNCTION", "LOAD", "REPLACE",
+                      "#!lua name=busylib\nredis.register_function('spin', function() " + LOOP + " end)") == b"busylib"
+    runner.send_raw(encode("FCALL", "spin", "0") + encode("PING"))
+
+    def refused(c):
+        reply = c.cmd("PING")
+        if reply == "PONG":
+            return False
+        assert isinstance(reply, Error) and str(reply) == FUNCTION_BUSY, reply
+        return True
+    wait_until(lambda: refused(same), message="BUSY")
+    assert refused(other)
+    assert str(other.cmd("SCRIPT", "KILL")) == FUNCTION_BUSY
+    assert other.cmd("FUNCTION", "KILL") == "OK"
+    reply = runner.read()
+    assert isinstance(reply, Error) and str(reply).startswith(KILLED), reply
+    assert runner.read() == "PONG"
+    for c in (runner, other, same):
+        assert c.cmd("PING") == "PONG"
+    assert str(same.cmd("FUNCTION", "KILL")) == "NOTBUSY No scripts in execution right now."
+    assert runner.cmd("FUNCTION", "DELETE", "busylib") == "OK"
+    for c in (runner, other, same):
+        c.close()

@@ -290,9 +290,15 @@ enum FunctionCommands {
         out.writeInteger(catalog.functionCount)
     }
 
-    /// No busy-script mechanism yet: no function is ever running when this is read.
+    /// Kills a busy function that has not written (BusyScript.swift), as SCRIPT KILL does
+    /// for scripts.
     private static func kill(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        out.writeError("NOTBUSY No scripts in execution right now.")
+        if let error = BusyScripts.shared.kill(function: true, from: w.index) {
+            out.writeError(string: error)
+        } else {
+            out.writeOK()
+        }
+        w.refreshArmedAdmission()  // the killed function has ended: the killer's next command runs
     }
 
     private static func help(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {

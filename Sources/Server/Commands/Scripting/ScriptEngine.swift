@@ -208,7 +208,11 @@ final class ScriptEngine {
         reply.len = 0
         let keys = pointers.pointers
         let lens = pointers.lengths
-        run.watchForBusy(lua, name: sha, function: false)
+        if function, let functionsLua {
+            run.watchForBusy(functionsLua, name: sha, function: true)
+        } else {
+            run.watchForBusy(lua, name: sha, function: false)
+        }
         _ = script.name.withUnsafeBufferPointer { name in
             if function, let functionsLua {
                 return vk_lua_call_function(functionsLua, name.baseAddress, context,
