@@ -154,7 +154,9 @@ enum Persistence {
     /// Loads the dump into the shards before any worker runs (start-up, main thread).
     /// Returns an error line, or nil (also when there is no dump).
     /// `aofBase`: the path of an AOF's RDB base to load instead (a missing one is an error).
-    static func load(_ config: Config, workers: [Worker], context: ServerContext, aofBase: String? = nil) -> String? {
+    /// `rdbEnd` receives the offset just past the RDB (commands may follow it in an AOF).
+    static func load(_ config: Config, workers: [Worker], context: ServerContext, aofBase: String? = nil,
+                     rdbEnd: ((Int) -> Void)? = nil) -> String? {
         let path = aofBase ?? config.value("dbfilename")  // the process has chdir'ed to `dir`
         let now = Clock.unixMilliseconds()
         var loaded = 0, expired = 0
@@ -168,7 +170,7 @@ enum Persistence {
             // Like Redis, rdbchecksum no also skips the check on load.
             var libraries: [[UInt8]] = []
             let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum"),
-                                         functions: { libraries.append($0) }) { record in
+                                         functions: { libraries.append($0) }, end: rdbEnd) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
