@@ -17,6 +17,7 @@ from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import wait_synced
+from support.resp import Conn, Error
 from support.waiting import wait_until
 
 AOF = ("--appendonly", "yes", "--enable-debug-command", "yes", "--save", "")
@@ -900,3 +901,44 @@ def test_pre_7_aof_is_upgraded_as_redis_does(make_server, make_redis, tmp_path, 
     for log in logs:
         for line in lines:
             assert line in log
+
+
+def test_clients_get_loading_while_the_aof_replays(make_server, tmp_path):
+    """While the AOF replays at start-up, clients are served as Redis serves them: commands
+    without the `loading` flag get -LOADING (PING, GET, SET), flagged ones run (INFO says
+    loading:1); once the replay is done every command runs and none of the replay was
+    appended again. SHUTDOWN then never dumps the half-loaded data."""
+    s = make_server(*AOF, data_dir=tmp_path)
+    assert s.shutdown() == 0
+    # About 20 MB of commands: the replay takes 20 loop passes or more (a megabyte each),
+    # the client's first commands a few.
+    keys = 400000
+    with open(incr_path(tmp_path), "wb") as f:
+        f.write(b"".join(cmd_bytes(b"SET", b"key:%d" % i, b"x" * 16) for i in range(keys)))
+    size = os.path.getsize(incr_path(tmp_path))
+    s.spawn()
+    c = wait_until(lambda: connect_or_none(s.port), message="the listener")
+    reply = c.cmd("PING")
+    assert isinstance(reply, Error) and str(reply) == "LOADING Redis is loading the dataset in memory"
+    assert str(c.cmd("SET", "new", "1")).startswith("LOADING")
+    assert info(c, "persistence")["loading"] == "1"
+    wait_until(lambda: c.cmd("PING") == "PONG", timeout=60, message="the end of the replay")
+    assert info(c, "persistence")["loading"] == "0"
+    assert c.cmd("DBSIZE") == keys and c.cmd("GET", "new") is None
+    assert os.path.getsize(incr_path(tmp_path)) == size
+    c.close()
+    assert "Ready to accept connections" in s.last_start_log()
+    assert s.shutdown() == 0
+    s.spawn()
+    c = wait_until(lambda: connect_or_none(s.port), message="the listener")
+    assert str(c.cmd("PING")).startswith("LOADING")
+    c.send_raw(b"*2\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n")
+    assert s.wait_exit() == 0
+    assert not os.path.exists(os.path.join(str(tmp_path), "dump.rdb"))
+
+
+def connect_or_none(port):
+    try:
+        return Conn(port)
+    except OSError:
+        return None

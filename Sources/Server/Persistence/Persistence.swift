@@ -9,6 +9,9 @@ import Values
 
 /// Persistence state shared by the workers (INFO persistence, LASTSAVE, save rules).
 final class PersistenceState: Sendable {
+    /// The AOF replays at start-up: clients are served, commands without the `loading`
+    /// flag answered -LOADING (Redis's server.loading; INFO's `loading`).
+    let loading = Atomic<Bool>(false)
     let lastSaveTime = Atomic<Int64>(0)          // unix seconds of the last successful save
     let saveInProgress = Atomic<Bool>(false)
     let lastBackgroundSaveOK = Atomic<Bool>(true)
@@ -472,7 +475,8 @@ extension Worker {
     /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
     func shutdown(client: Client?, save: Bool?, call: inout CommandCall, out: inout ByteBuffer) {
         let rules = context.config.withLock { $0.value("save") }
-        let wantSave = save ?? !rules.isEmpty
+        // Never a dump of a half-replayed AOF (Redis: SHUTDOWN_NOSAVE while loading).
+        let wantSave = !context.persistence.loading.load(ordering: .acquiring) && (save ?? !rules.isEmpty)
         if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
             // A replica's final dump carries its master's history only when saved on worker 0,
             // which owns the link; the save's error, if any, is answered from there.

@@ -19,6 +19,8 @@ enum AdmissionRule: Int, CaseIterable {
     case minReplicas
     case readOnlyReplica
     case staleReplica
+    /// The AOF replays at start-up (server.loading): only commands flagged `loading`.
+    case loading
 
     /// Whether the rule concerns commands of this row (asked once, when the table is built).
     func concerns(_ spec: CommandSpec) -> Bool {
@@ -28,6 +30,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .diskError: return spec.flags.contains(.write) || spec.name == "ping"  // PING too, as in Redis
         case .minReplicas, .readOnlyReplica: return spec.flags.contains(.write)
         case .staleReplica: return !spec.flags.contains(.stale)
+        case .loading: return !spec.flags.contains(.loading)
         }
     }
 
@@ -49,6 +52,8 @@ enum AdmissionRule: Int, CaseIterable {
             return context.replication.isReplica.load(ordering: .relaxed)
                 && !context.replication.masterLinkUp.load(ordering: .relaxed)
                 && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed)
+        case .loading:
+            return context.persistence.loading.load(ordering: .relaxed)
         }
     }
 
@@ -60,6 +65,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .diskError: return !c.isMaster && w.writesStoppedByDiskError()
         case .minReplicas: return !w.enoughGoodReplicas()
         case .readOnlyReplica, .staleReplica: return !c.isMaster
+        case .loading: return true   // the replay's own client is not checked (Dispatch)
         }
     }
 
@@ -71,6 +77,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .minReplicas: return "NOREPLICAS Not enough good replicas to write."
         case .readOnlyReplica: return "READONLY You can't write against a read only replica."
         case .staleReplica: return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        case .loading: return "LOADING Redis is loading the dataset in memory"
         }
     }
 

@@ -230,16 +230,14 @@ final class AOFReplay {
     var client: Client?
     var fileStarted: Int64 = 0
     let started = Clock.monotonicMilliseconds()
-    let listeners: [Int32]
     /// Workers that have not yet confirmed they record writes (the last step).
     var activating = -1
     /// What waits for the replay: a replica's link to its master (Redis loads the AOF
     /// before it connects; the AOF holds no replication id, so it then syncs in full).
     var then: [(Worker) -> Void] = []
 
-    init(files: [(name: String, isBase: Bool, commands: [UInt8])], listeners: [Int32]) {
+    init(files: [(name: String, isBase: Bool, commands: [UInt8])]) {
         self.files = files
-        self.listeners = listeners
     }
 
     static let chunk = 1 << 20
@@ -296,9 +294,9 @@ extension Worker {
     }
 
     /// The replayed commands are not written to the AOF again: recording starts only now,
-    /// and clients are let in once every worker has confirmed it records (a worker that
-    /// read the flag just before it was set would otherwise run a client's first write
-    /// unrecorded).
+    /// and clients' commands are let through (no more -LOADING) once every worker has
+    /// confirmed it records (a worker that read the flag just before it was set would
+    /// otherwise run a client's first write unrecorded).
     private func startRecordingAfterReplay(_ replay: AOFReplay) {
         context.replication.propagating.store(true, ordering: .releasing)
         activatePropagationIfNeeded()
@@ -319,7 +317,7 @@ extension Worker {
     private func finishAOFReplay(_ replay: AOFReplay) {
         aofReplay = nil
         for body in replay.then { body(self) }
-        for fd in replay.listeners { attachListener(fd) }
+        context.persistence.loading.store(false, ordering: .releasing)
         Log.notice("Ready to accept connections tcp")
     }
 }
