@@ -38,7 +38,7 @@ extension Worker {
         beginIncrementalSnapshot(client: nil, call: &noCommand, out: &ignored, atPoint: { [unowned self] in
             // Without the AOF no incr file starts at the snapshot's point.
             if !offline { self.propagation?.snapshotPoint(id: point) }
-        }) { parts, prefix in
+        }) { parts, _ in
             ServerMain.spawnThread {
                 // The base is an RDB (aof-use-rdb-preamble yes) or commands.
                 let error = preamble
