@@ -942,3 +942,32 @@ def connect_or_none(port):
         return Conn(port)
     except OSError:
         return None
+
+
+@needs_redis
+def test_config_set_appendonly_yes_without_rdb_preamble(make_server, make_redis, tmp_path):
+    """CONFIG SET appendonly yes with aof-use-rdb-preamble no: the data so far goes to a
+    base of commands, `appendonly.aof.1.base.aof`, beside the first incr file, as in
+    redis-server; the directory restarts with the same digest in both."""
+    expected = None
+    for name, make in (("ours", make_server), ("redis", make_redis)):
+        d = tmp_path / name
+        d.mkdir()
+        s = make("--enable-debug-command", "yes", "--save", "", "--aof-use-rdb-preamble", "no", data_dir=d)
+        c = s.conn()
+        c.cmd("RPUSH", "l", *range(70))
+        c.cmd("SET", "k", "v", "PX", 100000000)
+        assert c.cmd("CONFIG", "SET", "appendonly", "yes") == "OK"
+        wait_rewritten(c, 1)
+        c.cmd("SET", "after", "1")
+        assert manifest_of(d) == \
+            b"file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        assert [x[0] for x in commands(read(os.path.join(aof_dir(d), "appendonly.aof.1.base.aof")))] in (
+            [b"SELECT", b"RPUSH", b"RPUSH", b"SET", b"PEXPIREAT"], [b"SELECT", b"SET", b"PEXPIREAT", b"RPUSH", b"RPUSH"])
+        expected = expected or digest(s)
+        assert digest(s) == expected
+        c.close()
+        assert s.shutdown() == 0
+        s.args += ["--appendonly", "yes"]
+        s.start()
+        assert digest(s) == expected
