@@ -27,6 +27,9 @@ public protocol ValueType: AnyObject, SendableMetatype {
     /// True for a collection with no element: Redis never keeps one under a key, and skips
     /// one read from a dump (RDB_LOAD_ERR_EMPTY_KEY).
     var isEmptyCollection: Bool { get }
+    /// Appends the commands that rebuild the value under `key` (an AOF base written as
+    /// commands: Redis's rewriteListObject, rewriteSetObject, ...).
+    func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands)
 }
 
 extension ValueType {

@@ -17,6 +17,7 @@ from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import wait_synced
+from support.resp import Conn, Error
 from support.waiting import wait_until
 
 AOF = ("--appendonly", "yes", "--enable-debug-command", "yes", "--save", "")
@@ -579,8 +580,6 @@ def test_bgrewriteaof_under_writes(make_server, make_redis, tmp_path):
 
 
 def test_bgrewriteaof_errors(make_server, tmp_path):
-    off = make_server()
-    assert str(off.cmd("BGREWRITEAOF")).startswith("ERR Can't execute an AOF background rewriting")
     s = make_server(*AOF, data_dir=tmp_path)
     c = s.conn()
     c.cmd("MULTI")
@@ -696,3 +695,279 @@ def test_replica_aof_records_its_masters_stream(make_server, make_redis, tmp_pat
         out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(tmp_path / "ours"), "appendonly.aof.manifest")],
                              capture_output=True, text=True)
         assert out.returncode == 0 and "All AOF files and manifest are valid" in out.stdout, out.stdout + out.stderr
+
+
+# MARK: aof-use-rdb-preamble no, BGREWRITEAOF with the AOF off, pre-7.0 AOF upgrade
+
+def fill_every_type(c):
+    """A dataset with every type and the cases rewriteAppendOnlyFileRio treats apart:
+    collections over AOF_REWRITE_ITEMS_PER_CMD (64), integer members, fractional and
+    infinite scores, a stream with a deleted entry, a group with pending entries and an
+    empty consumer, an empty stream, HyperLogLog and bitmap strings, a TTL, a function,
+    a second database."""
+    c.cmd("SET", "str", "value")
+    c.cmd("RPUSH", "list", *["e%d" % i for i in range(150)], 42, -7)
+    c.cmd("SADD", "intset", *range(100))
+    c.cmd("SADD", "set", *["m%d" % i for i in range(130)])
+    c.cmd("ZADD", "zsmall", 1.5, "a", 0.1, "b", "inf", "c", "-inf", "d", 3, "e")
+    c.cmd("ZADD", "zbig", *[x for i in range(200) for x in (i / 7, "m%d" % i)])
+    c.cmd("HSET", "hsmall", "f", "v", "n", 12)
+    c.cmd("HSET", "hbig", *[x for i in range(100) for x in ("f%d" % i, "v" * i)])
+    for i in range(1, 6):
+        c.cmd("XADD", "stream", "%d-1" % i, "f", i, "g", "x")
+    c.cmd("XDEL", "stream", "3-1")
+    c.cmd("XGROUP", "CREATE", "stream", "g1", "0")
+    c.cmd("XREADGROUP", "GROUP", "g1", "alice", "COUNT", "2", "STREAMS", "stream", ">")
+    c.cmd("XGROUP", "CREATECONSUMER", "stream", "g1", "bob")
+    c.cmd("XGROUP", "CREATE", "stream", "g2", "$")
+    c.cmd("XADD", "empty-stream", "1-1", "f", "v")
+    c.cmd("XDEL", "empty-stream", "1-1")
+    c.cmd("PFADD", "hll", *["e%d" % i for i in range(50)])
+    c.cmd("SETBIT", "bits", 1000, 1)
+    c.cmd("SET", "ttl", "x", "EX", 10000)
+    c.cmd("FUNCTION", "LOAD", "#!lua name=lib\nredis.register_function('f', function() return 1 end)")
+    c.cmd("SELECT", "3")
+    c.cmd("SET", "in3", "three")
+    c.cmd("LPUSH", "l3", "a", "b")
+    c.cmd("SELECT", "0")
+
+
+def command_shapes(cmds):
+    """What a base's commands are made of, order and members aside (hash and set orders
+    differ between servers, and so does the split of their batches): the command, its key
+    and its argument count."""
+    out = []
+    for c in cmds:
+        name = c[0].upper()
+        key = c[1] if len(c) > 1 and name not in (b"FUNCTION", b"XGROUP") else c[2] if len(c) > 2 else b""
+        out.append((name, key, len(c)))
+    return sorted(out)
+
+
+def masked_times(cmds):
+    """masked(), and XCLAIM's delivery TIME (when each server delivered)."""
+    return [c[:7] + [b"<ms>"] + c[8:] if c[0] == b"xclaim" else c for c in masked(cmds)]
+
+
+def base_commands(d, name):
+    return commands(read(os.path.join(aof_dir(d), name)))
+
+
+@needs_redis
+def test_rewrite_without_rdb_preamble_writes_commands_as_redis(make_server, make_redis, tmp_path):
+    """With aof-use-rdb-preamble no, BGREWRITEAOF writes `appendonly.aof.2.base.aof` of
+    commands, as redis-server does: the same files and manifest, the same commands (FUNCTION
+    LOAD, SELECT per database, RPUSH/SADD/ZADD/HMSET by 64, XADD, XSETID, XGROUP CREATE,
+    XCLAIM, XGROUP CREATECONSUMER, SET, PEXPIREAT); each server loads the other's directory
+    with the same DEBUG DIGEST."""
+    args = (*AOF, "--aof-use-rdb-preamble", "no")
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    ours = make_server(*shards(2), *args, data_dir=ours_dir)
+    redis = make_redis(*args, data_dir=redis_dir)
+    for s in (ours, redis):
+        c = s.conn()
+        fill_every_type(c)
+        assert c.cmd("BGREWRITEAOF") == "Background append only file rewriting started"
+        wait_rewritten(c, 1)
+        c.close()
+    expected = digest(redis)
+    assert digest(ours) == expected
+    for d in (ours_dir, redis_dir):
+        assert sorted(os.listdir(aof_dir(d))) == [
+            "appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof", "appendonly.aof.manifest"]
+        assert manifest_of(d) == \
+            b"file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n"
+    ours_cmds = base_commands(ours_dir, "appendonly.aof.2.base.aof")
+    redis_cmds = base_commands(redis_dir, "appendonly.aof.2.base.aof")
+    assert command_shapes(ours_cmds) == command_shapes(redis_cmds)
+    # Where the order is the value's own, the commands are the same bytes.
+    for key in (b"list", b"stream", b"empty-stream", b"zsmall", b"str", b"hll", b"bits"):
+        mine = [c for c in ours_cmds if len(c) > 1 and c[1] == key]
+        theirs = [c for c in redis_cmds if len(c) > 1 and c[1] == key]
+        assert masked_times(mine) == masked_times(theirs), key
+    assert ours_cmds[0][:2] == [b"FUNCTION", b"LOAD"] and ours_cmds[1] == [b"SELECT", b"0"]
+    assert [b"RPUSH", b"list"] + [b"e%d" % i for i in range(64)] == ours_cmds[
+        next(i for i, c in enumerate(ours_cmds) if c[:2] == [b"RPUSH", b"list"])]
+    claims = [c for c in ours_cmds if c[0] == b"XCLAIM"]
+    assert [c[:6] + c[8:] for c in claims] == [
+        [b"XCLAIM", b"stream", b"g1", b"alice", b"0", b"%d-1" % i, b"RETRYCOUNT", b"1", b"JUSTID", b"FORCE"]
+        for i in (1, 2)]
+    if CHECK_AOF:
+        out = subprocess.run([CHECK_AOF, os.path.join(aof_dir(ours_dir), "appendonly.aof.manifest")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+    assert ours.shutdown() == 0 and redis.shutdown() == 0
+    # Exchanged: each loads the other's directory.
+    ours2 = make_server(*shards(2), *args, data_dir=redis_dir)
+    assert digest(ours2) == expected
+    assert "DB loaded from base file appendonly.aof.2.base.aof" in ours2.last_start_log()
+    assert ours2.cmd("FCALL", "f", 0) == 1
+    assert ours2.shutdown() == 0
+    redis2 = make_redis(*args, data_dir=ours_dir)
+    assert digest(redis2) == expected
+    assert redis2.cmd("XINFO", "GROUPS", "stream")[0][:8] == [b"name", b"g1", b"consumers", 2, b"pending", 2,
+                                                             b"last-delivered-id", b"2-1"]
+
+
+@needs_redis
+def test_bgrewriteaof_with_appendonly_off_as_redis(make_server, make_redis, tmp_path):
+    """With appendonly no, BGREWRITEAOF rewrites all the same (Redis 7.0): the directory is
+    created with a base and a manifest naming only it; a second rewrite replaces the base
+    (here in command form) and removes the old one; `appendonly yes` then starts from it."""
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    base = ("--enable-debug-command", "yes", "--save", "")
+    ours = make_server(*shards(2), *base, data_dir=ours_dir)
+    redis = make_redis(*base, data_dir=redis_dir)
+    for s in (ours, redis):
+        c = s.conn()
+        c.cmd("SET", "a", "1")
+        c.cmd("RPUSH", "l", "x", "y")
+        assert c.cmd("BGREWRITEAOF") == "Background append only file rewriting started"
+        wait_rewritten(c, 1)
+        assert sorted(os.listdir(aof_dir(s.dir))) == ["appendonly.aof.1.base.rdb", "appendonly.aof.manifest"]
+        assert manifest_of(s.dir) == b"file appendonly.aof.1.base.rdb seq 1 type b\n"
+        c.cmd("CONFIG", "SET", "aof-use-rdb-preamble", "no")
+        c.cmd("HSET", "h", "f", "v")
+        assert c.cmd("BGREWRITEAOF") == "Background append only file rewriting started"
+        wait_rewritten(c, 2)
+        assert sorted(os.listdir(aof_dir(s.dir))) == ["appendonly.aof.2.base.aof", "appendonly.aof.manifest"]
+        assert manifest_of(s.dir) == b"file appendonly.aof.2.base.aof seq 2 type b\n"
+        p = info(c, "persistence")
+        assert p["aof_enabled"] == "0" and p["aof_last_bgrewrite_status"] == "ok"
+        c.close()
+    # Keys come in each server's own order.
+    assert sorted(masked(base_commands(ours_dir, "appendonly.aof.2.base.aof"))) == \
+        sorted(masked(base_commands(redis_dir, "appendonly.aof.2.base.aof")))
+    expected = digest(redis)
+    assert digest(ours) == expected
+    ours.stop()
+    ours.args += ["--appendonly", "yes"]
+    ours.start()
+    assert digest(ours) == expected
+    assert manifest_of(ours_dir) == \
+        b"file appendonly.aof.2.base.aof seq 2 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+
+
+def cmd_bytes(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+@needs_redis
+@pytest.mark.parametrize("preamble", [True, False], ids=["rdb-preamble", "commands"])
+def test_pre_7_aof_is_upgraded_as_redis_does(make_server, make_redis, tmp_path, preamble):
+    """A pre-7.0 `appendonly.aof` in `dir` without `appendonlydir` (an RDB preamble then
+    commands, or commands only) is moved into the directory as its base, a manifest written
+    and a first incr file made, as redis-server 7.0's aofUpgradePrepare does; the same
+    files, manifest, log lines and DEBUG DIGEST."""
+    (tmp_path / "gen").mkdir()
+    gen = make_redis("--save", "", data_dir=tmp_path / "gen")
+    gen.cmd("RPUSH", "l", "a", "b", "c")
+    gen.cmd("SET", "s", "1")
+    gen.cmd("SAVE")
+    rdb = read(os.path.join(gen.dir, "dump.rdb"))
+    gen.stop()
+    tail = cmd_bytes(b"SELECT", b"0") + cmd_bytes(b"SET", b"t", b"tail") + cmd_bytes(b"INCR", b"s") + \
+        cmd_bytes(b"SELECT", b"2") + cmd_bytes(b"SADD", b"s2", b"x")
+    old = (rdb if preamble else cmd_bytes(b"RPUSH", b"l", b"a", b"b", b"c") + cmd_bytes(b"SET", b"s", b"1")) + tail
+    digests, logs = [], []
+    for name, make in (("ours", make_server), ("redis", make_redis)):
+        d = tmp_path / name
+        d.mkdir()
+        with open(d / "appendonly.aof", "wb") as f:
+            f.write(old)
+        s = make(*AOF, data_dir=d)
+        digests.append(digest(s))
+        assert s.cmd("GET", "s") == b"2"
+        assert not os.path.exists(d / "appendonly.aof")
+        assert sorted(os.listdir(aof_dir(d))) == ["appendonly.aof", "appendonly.aof.1.incr.aof", "appendonly.aof.manifest"]
+        assert read(os.path.join(aof_dir(d), "appendonly.aof")) == old
+        assert manifest_of(d) == b"file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        logs.append(s.last_start_log())
+        s.cmd("SET", "after", "1")
+        expected = digest(s)
+        assert s.shutdown() == 0
+        s.start()   # the upgraded directory loads again
+        assert digest(s) == expected
+        assert s.shutdown() == 0
+    assert digests[0] == digests[1]
+    lines = ["Successfully migrated an old-style AOF file (appendonly.aof) into the AOF directory (appendonlydir).",
+             "DB loaded from base file appendonly.aof"]
+    if preamble:
+        lines += ["Reading RDB preamble from AOF file...", "Reading the remaining AOF tail..."]
+    for log in logs:
+        for line in lines:
+            assert line in log
+
+
+def test_clients_get_loading_while_the_aof_replays(make_server, tmp_path):
+    """While the AOF replays at start-up, clients are served as Redis serves them: commands
+    without the `loading` flag get -LOADING (PING, GET, SET), flagged ones run (INFO says
+    loading:1); once the replay is done every command runs and none of the replay was
+    appended again. SHUTDOWN then never dumps the half-loaded data."""
+    s = make_server(*AOF, data_dir=tmp_path)
+    assert s.shutdown() == 0
+    # About 20 MB of commands: the replay takes 20 loop passes or more (a megabyte each),
+    # the client's first commands a few.
+    keys = 400000
+    with open(incr_path(tmp_path), "wb") as f:
+        f.write(b"".join(cmd_bytes(b"SET", b"key:%d" % i, b"x" * 16) for i in range(keys)))
+    size = os.path.getsize(incr_path(tmp_path))
+    s.spawn()
+    c = wait_until(lambda: connect_or_none(s.port), message="the listener")
+    reply = c.cmd("PING")
+    assert isinstance(reply, Error) and str(reply) == "LOADING Redis is loading the dataset in memory"
+    assert str(c.cmd("SET", "new", "1")).startswith("LOADING")
+    assert info(c, "persistence")["loading"] == "1"
+    wait_until(lambda: c.cmd("PING") == "PONG", timeout=60, message="the end of the replay")
+    assert info(c, "persistence")["loading"] == "0"
+    assert c.cmd("DBSIZE") == keys and c.cmd("GET", "new") is None
+    assert os.path.getsize(incr_path(tmp_path)) == size
+    c.close()
+    assert "Ready to accept connections" in s.last_start_log()
+    assert s.shutdown() == 0
+    s.spawn()
+    c = wait_until(lambda: connect_or_none(s.port), message="the listener")
+    assert str(c.cmd("PING")).startswith("LOADING")
+    c.send_raw(b"*2\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n")
+    assert s.wait_exit() == 0
+    assert not os.path.exists(os.path.join(str(tmp_path), "dump.rdb"))
+
+
+def connect_or_none(port):
+    try:
+        return Conn(port)
+    except OSError:
+        return None
+
+
+@needs_redis
+def test_config_set_appendonly_yes_without_rdb_preamble(make_server, make_redis, tmp_path):
+    """CONFIG SET appendonly yes with aof-use-rdb-preamble no: the data so far goes to a
+    base of commands, `appendonly.aof.1.base.aof`, beside the first incr file, as in
+    redis-server; the directory restarts with the same digest in both."""
+    expected = None
+    for name, make in (("ours", make_server), ("redis", make_redis)):
+        d = tmp_path / name
+        d.mkdir()
+        s = make("--enable-debug-command", "yes", "--save", "", "--aof-use-rdb-preamble", "no", data_dir=d)
+        c = s.conn()
+        c.cmd("RPUSH", "l", *range(70))
+        c.cmd("SET", "k", "v", "PX", 100000000)
+        assert c.cmd("CONFIG", "SET", "appendonly", "yes") == "OK"
+        wait_rewritten(c, 1)
+        c.cmd("SET", "after", "1")
+        assert manifest_of(d) == \
+            b"file appendonly.aof.1.base.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+        assert [x[0] for x in commands(read(os.path.join(aof_dir(d), "appendonly.aof.1.base.aof")))] in (
+            [b"SELECT", b"RPUSH", b"RPUSH", b"SET", b"PEXPIREAT"], [b"SELECT", b"SET", b"PEXPIREAT", b"RPUSH", b"RPUSH"])
+        expected = expected or digest(s)
+        assert digest(s) == expected
+        c.close()
+        assert s.shutdown() == 0
+        s.args += ["--appendonly", "yes"]
+        s.start()
+        assert digest(s) == expected

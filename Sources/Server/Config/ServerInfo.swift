@@ -210,7 +210,7 @@ enum ServerInfo {
             let saving = p.saveInProgress.load(ordering: .relaxed)
             let changes = ctx.stats.reduce(0) { $0 + $1.changes.load(ordering: .relaxed) }
                 - p.changesAtLastSave.load(ordering: .relaxed)
-            for (k, v) in [("loading", "0"), ("async_loading", "0"), ("current_cow_peak", "0"), ("current_cow_size", "0"),
+            for (k, v) in [("loading", p.loading.load(ordering: .relaxed) ? "1" : "0"), ("async_loading", "0"), ("current_cow_peak", "0"), ("current_cow_size", "0"),
                            ("current_cow_size_age", "0"), ("current_fork_perc", "0.00"),
                            ("current_save_keys_processed", "0"), ("current_save_keys_total", "0"),
                            ("rdb_changes_since_last_save", String(max(0, changes))),

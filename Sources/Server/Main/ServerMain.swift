@@ -97,11 +97,13 @@ public enum ServerMain {
             exit(1)
         }
         if let files = aofReplay?.files, !files.isEmpty {
-            workers[0].aofReplay = AOFReplay(files: files, listeners: listeners)  // attached once replayed
-        } else {
-            if aofReplay != nil { context.replication.propagating.store(true, ordering: .releasing) }
-            for fd in listeners { workers[0].attachListener(fd) }
+            // Clients are served meanwhile, most commands answered -LOADING (Admission).
+            context.persistence.loading.store(true, ordering: .releasing)
+            workers[0].aofReplay = AOFReplay(files: files)
+        } else if aofReplay != nil {
+            context.replication.propagating.store(true, ordering: .releasing)
         }
+        for fd in listeners { workers[0].attachListener(fd) }
         ReplicaCommands.configureAtStartup(config, workers: workers, context: context)
         workers[0].attachSignals(signalFD)
 

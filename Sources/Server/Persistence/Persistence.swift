@@ -9,6 +9,9 @@ import Values
 
 /// Persistence state shared by the workers (INFO persistence, LASTSAVE, save rules).
 final class PersistenceState: Sendable {
+    /// The AOF replays at start-up: clients are served, commands without the `loading`
+    /// flag answered -LOADING (Redis's server.loading; INFO's `loading`).
+    let loading = Atomic<Bool>(false)
     let lastSaveTime = Atomic<Int64>(0)          // unix seconds of the last successful save
     let saveInProgress = Atomic<Bool>(false)
     let lastBackgroundSaveOK = Atomic<Bool>(true)
@@ -154,7 +157,9 @@ enum Persistence {
     /// Loads the dump into the shards before any worker runs (start-up, main thread).
     /// Returns an error line, or nil (also when there is no dump).
     /// `aofBase`: the path of an AOF's RDB base to load instead (a missing one is an error).
-    static func load(_ config: Config, workers: [Worker], context: ServerContext, aofBase: String? = nil) -> String? {
+    /// `rdbEnd` receives the offset just past the RDB (commands may follow it in an AOF).
+    static func load(_ config: Config, workers: [Worker], context: ServerContext, aofBase: String? = nil,
+                     rdbEnd: ((Int) -> Void)? = nil) -> String? {
         let path = aofBase ?? config.value("dbfilename")  // the process has chdir'ed to `dir`
         let now = Clock.unixMilliseconds()
         var loaded = 0, expired = 0
@@ -168,7 +173,7 @@ enum Persistence {
             // Like Redis, rdbchecksum no also skips the check on load.
             var libraries: [[UInt8]] = []
             let aux = try RDBReader.load(path: path, verifyChecksum: config.bool("rdbchecksum"),
-                                         functions: { libraries.append($0) }) { record in
+                                         functions: { libraries.append($0) }, end: rdbEnd) { record in
                 guard record.db < context.databases else {
                     throw RDBError(offset: 0, message: "the dump uses database \(record.db) but databases is \(context.databases)")
                 }
@@ -470,7 +475,8 @@ extension Worker {
     /// SIGTERM/SIGINT and SHUTDOWN: save if asked to or if save rules exist, then exit.
     func shutdown(client: Client?, save: Bool?, call: inout CommandCall, out: inout ByteBuffer) {
         let rules = context.config.withLock { $0.value("save") }
-        let wantSave = save ?? !rules.isEmpty
+        // Never a dump of a half-replayed AOF (Redis: SHUTDOWN_NOSAVE while loading).
+        let wantSave = !context.persistence.loading.load(ordering: .acquiring) && (save ?? !rules.isEmpty)
         if wantSave && index != 0 && context.replication.isReplica.load(ordering: .relaxed) {
             // A replica's final dump carries its master's history only when saved on worker 0,
             // which owns the link; the save's error, if any, is answered from there.

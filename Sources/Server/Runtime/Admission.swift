@@ -19,6 +19,8 @@ enum AdmissionRule: Int, CaseIterable {
     case minReplicas
     case readOnlyReplica
     case staleReplica
+    /// The AOF replays at start-up (server.loading): only commands flagged `loading`.
+    case loading
     /// A script ran past busy-reply-threshold (BusyScript.swift).
     case busyScript
 
@@ -30,6 +32,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .diskError: return spec.flags.contains(.write) || spec.name == "ping"  // PING too, as in Redis
         case .minReplicas, .readOnlyReplica: return spec.flags.contains(.write)
         case .staleReplica: return !spec.flags.contains(.stale)
+        case .loading: return !spec.flags.contains(.loading)
         case .busyScript: return !spec.flags.contains(.allowBusy)
         }
     }
@@ -52,6 +55,8 @@ enum AdmissionRule: Int, CaseIterable {
             return context.replication.isReplica.load(ordering: .relaxed)
                 && !context.replication.masterLinkUp.load(ordering: .relaxed)
                 && !LiveConfig.replicaServeStaleData.load(ordering: .relaxed)
+        case .loading:
+            return context.persistence.loading.load(ordering: .relaxed)
         case .busyScript:
             return BusyScripts.shared.anyBusy
         }
@@ -65,6 +70,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .diskError: return !c.isMaster && w.writesStoppedByDiskError()
         case .minReplicas: return !w.enoughGoodReplicas()
         case .readOnlyReplica, .staleReplica, .busyScript: return !c.isMaster
+        case .loading: return true   // the replay's own client is not checked (Dispatch)
         }
     }
 
@@ -76,6 +82,7 @@ enum AdmissionRule: Int, CaseIterable {
         case .minReplicas: return "NOREPLICAS Not enough good replicas to write."
         case .readOnlyReplica: return "READONLY You can't write against a read only replica."
         case .staleReplica: return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."
+        case .loading: return "LOADING Redis is loading the dataset in memory"
         case .busyScript: return BusyScripts.shared.busyError
         }
     }

@@ -33,6 +33,16 @@ extension Hash: ValueType {
         }
     }
 
+    /// HMSET, 64 pairs a command (rewriteHashObject).
+    public func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands) {
+        var batch = RewriteCommands.Batch("HMSET", key: key, items: count, width: 2)
+        forEach { f, v in
+            batch.item(&out)
+            out.bulk(f)
+            out.bulk(v)
+        }
+    }
+
     public func duplicate() -> Hash {
         switch storage {
         case .listpack(let lp):

@@ -20,6 +20,16 @@ extension ListValue: ValueType {
     public var rdbType: UInt8 { ListValue.rdbTypeQuicklist2 }
     public var isEmptyCollection: Bool { count == 0 }
 
+    /// RPUSH, 64 elements a command, head to tail (rewriteListObject).
+    public func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands) {
+        var batch = RewriteCommands.Batch("RPUSH", key: key, items: count, width: 1)
+        forEach(from: 0) { e in
+            batch.item(&out)
+            out.bulk(e)
+            return true
+        }
+    }
+
     public var memoryUsage: Int {
         var bytes = MemoryLayout<ListValue>.size + 16 + 40 + nodes.capacity * MemoryLayout<Node>.stride
         for n in nodes { bytes += vk_malloc_usable_size(n.storage) }

@@ -30,6 +30,15 @@ extension SetValue: ValueType {
         forEach { digest.xor($0) }
     }
 
+    /// SADD, 64 members a command (rewriteSetObject).
+    public func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands) {
+        var batch = RewriteCommands.Batch("SADD", key: key, items: count, width: 1)
+        forEach { m in
+            batch.item(&out)
+            out.bulk(m)
+        }
+    }
+
     public func duplicate() -> SetValue {
         switch storage {
         case .intset(let s): return SetValue(intset: s)

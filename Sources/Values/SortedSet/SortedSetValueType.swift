@@ -13,6 +13,16 @@ extension SortedSet: ValueType {
     public var rdbType: UInt8 { isListpack ? SortedSet.rdbTypeListpack : SortedSet.rdbTypeZSet2 }
     public var isEmptyCollection: Bool { count == 0 }
 
+    /// ZADD score member, 64 members a command, the score as "%.17g" (rewriteSortedSetObject).
+    public func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands) {
+        var batch = RewriteCommands.Batch("ZADD", key: key, items: count, width: 2)
+        forEach { m, score in
+            batch.item(&out)
+            out.bulk(score: score)
+            out.bulk(m)
+        }
+    }
+
     /// The object and its listpack block; or the skiplist's node and level arrays, its
     /// member arena and index (objectComputeSize counts the same parts).
     public var memoryUsage: Int {

@@ -35,4 +35,77 @@ extension Stream: ValueType {
             return true
         }
     }
+
+    /// rewriteStreamObject: an XADD per entry (or, for an empty stream, the `XADD MAXLEN 0`
+    /// trick), XSETID with the last ID, entries added and largest deleted ID, then per group
+    /// XGROUP CREATE ... ENTRIESREAD, and per consumer its pending entries as XCLAIM ...
+    /// JUSTID FORCE, or XGROUP CREATECONSUMER for one without any.
+    public func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands) {
+        if length > 0 {
+            forEach(from: .zero, to: .max) { entry in
+                out.array(3 + entry.fieldCount * 2)
+                out.bulk("XADD")
+                out.bulk(key)
+                out.bulk(entry.id)
+                entry.forEachPair { f, v in
+                    Listpack.withBytes(entry.lp, f) { out.bulk($0) }
+                    Listpack.withBytes(entry.lp, v) { out.bulk($0) }
+                }
+                return true
+            }
+        } else {
+            out.array(7)
+            out.bulk("XADD")
+            out.bulk(key)
+            out.bulk("MAXLEN")
+            out.bulk("0")
+            out.bulk(StreamID(ms: 0, seq: 1))
+            out.bulk("x")
+            out.bulk("y")
+        }
+        out.array(7)
+        out.bulk("XSETID")
+        out.bulk(key)
+        out.bulk(lastID)
+        out.bulk("ENTRIESADDED")
+        out.bulk(Int64(bitPattern: entriesAdded))
+        out.bulk("MAXDELETEDID")
+        out.bulk(maxDeletedEntryID)
+        for g in groups.sorted(by: { $0.name.lexicographicallyPrecedes($1.name) }) {
+            out.array(7)
+            out.bulk("XGROUP")
+            out.bulk("CREATE")
+            out.bulk(key)
+            out.bulk(g.name)
+            out.bulk(g.lastID)
+            out.bulk("ENTRIESREAD")
+            out.bulk(g.entriesRead)
+            for c in g.consumers {
+                if c.pel.isEmpty {
+                    out.array(5)
+                    out.bulk("XGROUP")
+                    out.bulk("CREATECONSUMER")
+                    out.bulk(key)
+                    out.bulk(g.name)
+                    out.bulk(c.name)
+                    continue
+                }
+                for (id, nack) in zip(c.pel.keys, c.pel.values) {
+                    out.array(12)
+                    out.bulk("XCLAIM")
+                    out.bulk(key)
+                    out.bulk(g.name)
+                    out.bulk(c.name)
+                    out.bulk("0")
+                    out.bulk(id)
+                    out.bulk("TIME")
+                    out.bulk(nack.deliveryTime)
+                    out.bulk("RETRYCOUNT")
+                    out.bulk(nack.deliveryCount)
+                    out.bulk("JUSTID")
+                    out.bulk("FORCE")
+                }
+            }
+        }
+    }
 }

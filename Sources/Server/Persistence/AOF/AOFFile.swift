@@ -134,6 +134,15 @@ enum AOFFile {
         return stat(path, &st) == 0 ? Int64(st.st_size) : 0
     }
 
+    /// The file starts as an RDB does ("REDIS"): a base with the RDB preamble.
+    static func isRDB(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var magic = [UInt8](repeating: 0, count: 5)
+        return Glibc.read(fd, &magic, 5) == 5 && magic.elementsEqual("REDIS".utf8)
+    }
+
     static func exists(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0

@@ -11,32 +11,47 @@ import Glibc
 /// incr files and the old base removed), as Redis's backgroundRewriteDoneHandler does.
 extension Worker {
     /// Starts a rewrite; false if a save or another rewrite runs (the caller schedules it).
+    /// With the AOF off it rewrites too, as Redis 7.0 does: the base goes into the
+    /// directory, named in the manifest on disk, whose incr files it replaces
+    /// (`AOFOfflineRewrite`).
     @discardableResult
     func startAOFRewrite() -> Bool {
         let aof = context.aof, persistence = context.persistence
-        guard aof.enabled.load(ordering: .relaxed), !aof.rewriteInProgress.load(ordering: .acquiring),
+        guard !aof.rewriteInProgress.load(ordering: .acquiring),
               persistence.saveInProgress.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
         else { return false }
+        let offline = !aof.enabled.load(ordering: .relaxed)
         aof.rewriteInProgress.store(true, ordering: .releasing)
         aof.rewriteScheduled.store(false, ordering: .relaxed)
         aof.rewriteStarted.store(Clock.unixMilliseconds() / 1000, ordering: .relaxed)
+        if offline { aof.offlineRewriteWanted.withLock { $0 = true } }
         Log.notice("Background append only file rewriting started")
         activatePropagationIfNeeded()
         let settings = saveSettings
         let context = self.context
+        let (preamble, timestamps) = context.config.withLock { ($0.bool("aof-use-rdb-preamble"), $0.bool("aof-timestamp-enabled")) }
         let temp = "temp-rewriteaof-bg-\(getpid()).aof"   // in `dir`, as Redis names it
         var ignored = ByteBuffer(capacity: 64)
         var noCommand = CommandCall()
         nextAOFRewrite &+= 1
         let point = AOFWriter.rewritePointFlag | nextAOFRewrite
         beginIncrementalSnapshot(client: nil, call: &noCommand, out: &ignored, atPoint: { [unowned self] in
-            self.propagation?.snapshotPoint(id: point)
+            // Without the AOF no incr file starts at the snapshot's point.
+            if !offline { self.propagation?.snapshotPoint(id: point) }
         }) { parts, _ in
             ServerMain.spawnThread {
-                let error = Persistence.write(parts: parts, prefix: 0, path: temp, compression: settings.compression,
-                                              checksum: settings.checksum, aofBase: true)
+                // The base is an RDB (aof-use-rdb-preamble yes) or commands.
+                let error = preamble
+                    ? Persistence.write(parts: parts, prefix: 0, path: temp, compression: settings.compression,
+                                        checksum: settings.checksum, aofBase: true)
+                    : AOFCommandBase.write(parts: parts, prefix: 0, path: temp, timestamp: timestamps)
                 if let error { Log.warning("Error writing the AOF base \(temp): \(error)") }
-                context.postToSequencer(.aofRewriteEnded(temp: error == nil ? temp : nil))
+                else { Log.notice("Successfully created the temporary AOF base file \(temp)") }
+                if offline {
+                    AOFOfflineRewrite.install(temp: error == nil ? temp : nil, context: context)
+                } else {
+                    context.postToSequencer(.aofRewriteEnded(temp: error == nil ? temp : nil))
+                }
                 persistence.saveInProgress.store(false, ordering: .releasing)
             }
         }
@@ -48,12 +63,14 @@ extension Worker {
     /// over the minimum and grown by the percentage over its size after the last rewrite).
     func startScheduledAOFRewrite() {
         let aof = context.aof
-        guard aof.enabled.load(ordering: .relaxed), !context.persistence.saveInProgress.load(ordering: .relaxed),
+        guard !context.persistence.saveInProgress.load(ordering: .relaxed),
               !aof.rewriteInProgress.load(ordering: .relaxed) else { return }
+        // A scheduled BGREWRITEAOF runs with the AOF off too (serverCron); the automatic one not.
         if aof.rewriteScheduled.load(ordering: .relaxed) {
             startAOFRewrite()
             return
         }
+        guard aof.enabled.load(ordering: .relaxed) else { return }
         let (percentage, minimum) = context.config.withLock {
             ($0.integer("auto-aof-rewrite-percentage"), Int64($0.integer("auto-aof-rewrite-min-size")))
         }
@@ -77,10 +94,6 @@ enum AOFCommands {
         let aof = w.context.aof
         if aof.rewriteInProgress.load(ordering: .acquiring) {
             out.writeError("ERR Background append only file rewriting already in progress")
-        } else if !aof.enabled.load(ordering: .relaxed) {
-            // Redis rewrites into a base of its own even then; not done here yet.
-            Log.warning("BGREWRITEAOF with appendonly no is not supported yet")
-            out.writeError("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.")
         } else if call.nesting != nil || w.context.persistence.saveInProgress.load(ordering: .acquiring) {
             aof.rewriteScheduled.store(true, ordering: .relaxed)
             aof.rewriteFailuresInARow.store(0, ordering: .relaxed)
@@ -113,7 +126,10 @@ extension Worker {
             return
         }
         // A new incr file, named after the manifest on disk if there is one; it is named in
-        // the manifest once the rewrite has written the base of everything before it.
+        // the manifest once the rewrite has written the base of everything before it. A
+        // rewrite that runs without the AOF is dropped (Redis kills it): its base would
+        // change the manifest read here.
+        aof.offlineRewriteWanted.withLock { $0 = false }
         let config = context.config.withLock { $0 }
         let directory = config.value("appenddirname"), filename = config.value("appendfilename")
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {

@@ -38,6 +38,7 @@ enum AOFStartup {
                 fail("\(error.message)\n")
             }
         }
+        upgradeIfNeeded(&manifest, directory: directory, filename: filename)
         var replay = Replay(files: [])
         var baseSize: Int64 = 0, totalSize: Int64 = 0
         if manifest.base != nil || !manifest.incr.isEmpty {
@@ -52,6 +53,33 @@ enum AOFStartup {
         context.aof.currentSize.store(totalSize > 0 ? totalSize : incrSize, ordering: .relaxed)
         context.aof.enabled.store(true, ordering: .relaxed)
         return replay
+    }
+
+    /// A pre-7.0 single AOF (`<appendfilename>` in `dir`) becomes the base of a new
+    /// directory, as loadAppendOnlyFiles and aofUpgradePrepare do it: when there is no
+    /// directory, or no manifest naming files, or a manifest naming just that file as base
+    /// while it is not in the directory yet (the move was cut short). The manifest is
+    /// written first, then the file moved in.
+    private static func upgradeIfNeeded(_ manifest: inout AOFManifest, directory: String, filename: String) {
+        var st = stat()
+        guard stat(filename, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return }
+        let directoryExists = stat(directory, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+        let nothingNamed = manifest.base == nil && manifest.incr.isEmpty
+        let moveCutShort = manifest.base?.name == filename && manifest.incr.isEmpty
+            && !AOFFile.exists("\(directory)/\(filename)")
+        guard !directoryExists || nothingNamed || moveCutShort else { return }
+        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
+            fail("Can't open or create append-only dir \(directory): \(String(cString: strerror(errno)))")
+        }
+        manifest.base = AOFManifest.FileInfo(name: filename, seq: 1, type: "b")
+        manifest.currentBaseSeq = 1
+        if let error = AOFManifest.write(manifest, directory: directory, appendFilename: filename) {
+            fail(error)
+        }
+        guard rename(filename, "\(directory)/\(filename)") == 0 else {
+            fail("Error trying to move the old AOF file \(filename) into dir \(directory): \(String(cString: strerror(errno)))")
+        }
+        Log.notice("Successfully migrated an old-style AOF file (\(filename)) into the AOF directory (\(directory)).")
     }
 
     /// Loads the base into the shards (RDB) or queues it for replay (AOF format), checks
@@ -82,17 +110,26 @@ enum AOFStartup {
                 fail("Fatal error: can't open the append log file \(f.name) for reading: \(String(cString: strerror(errno)))")
             }
             if bytes.isEmpty { continue }
+            // Commands start the file, or follow an RDB preamble (a base; in a pre-7.0 AOF
+            // the commands appended after its last rewrite follow it too).
+            var commandsStart = 0
             if bytes.count >= 5 && bytes[0..<5].elementsEqual("REDIS".utf8) {
-                Log.notice("Reading RDB base file on AOF loading...")
+                let oldStyle = f.name == config.value("appendfilename")   // an upgraded pre-7.0 AOF
+                Log.notice(oldStyle ? "Reading RDB preamble from AOF file..." : "Reading RDB base file on AOF loading...")
                 let started = Clock.monotonicMilliseconds()
-                if let error = Persistence.load(config, workers: workers, context: context, aofBase: path) {
+                if let error = Persistence.load(config, workers: workers, context: context, aofBase: path,
+                                                rdbEnd: { commandsStart = $0 }) {
                     Log.warning(error)
-                    fail("Error reading the RDB base file \(f.name), AOF loading aborted")
+                    fail(oldStyle ? "Error reading the RDB preamble of the AOF file \(f.name), AOF loading aborted"
+                                  : "Error reading the RDB base file \(f.name), AOF loading aborted")
                 }
-                Log.notice("DB loaded from base file \(f.name): \(seconds(since: started)) seconds")
-                continue
+                if oldStyle { Log.notice("Reading the remaining AOF tail...") }
+                guard commandsStart < bytes.count else {
+                    Log.notice("DB loaded from base file \(f.name): \(seconds(since: started)) seconds")
+                    continue
+                }
             }
-            let scan = AOFFile.scan(bytes, name: f.name) { table.index(of: $0) != nil }
+            let scan = AOFFile.scan(Array(bytes[commandsStart...]), name: f.name) { table.index(of: $0) != nil }
             switch scan.outcome {
             case .complete:
                 break
@@ -104,13 +141,13 @@ enum AOFStartup {
                     fail("Unexpected end of file reading the append only file \(f.name). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")
                 }
                 Log.warning("!!! Warning: short read while loading the AOF file \(f.name)!!!")
-                Log.warning("!!! Truncating the AOF \(f.name) at offset \(validUpTo) !!!")
-                guard truncate(path, off_t(validUpTo)) == 0 else {
+                Log.warning("!!! Truncating the AOF \(f.name) at offset \(commandsStart + validUpTo) !!!")
+                guard truncate(path, off_t(commandsStart + validUpTo)) == 0 else {
                     Log.warning("Error truncating the AOF file \(f.name): \(String(cString: strerror(errno)))")
                     fail("Unexpected end of file reading the append only file \(f.name). You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server.")
                 }
                 Log.warning("AOF \(f.name) loaded anyway because aof-load-truncated is enabled")
-                total -= Int64(bytes.count - validUpTo)
+                total -= Int64(bytes.count - commandsStart - validUpTo)
                 guard isLast else { fail("Fatal error: the truncated file is not the last file") }
             }
             replay.files.append((f.name, isBase, scan.commands))
@@ -193,16 +230,14 @@ final class AOFReplay {
     var client: Client?
     var fileStarted: Int64 = 0
     let started = Clock.monotonicMilliseconds()
-    let listeners: [Int32]
     /// Workers that have not yet confirmed they record writes (the last step).
     var activating = -1
     /// What waits for the replay: a replica's link to its master (Redis loads the AOF
     /// before it connects; the AOF holds no replication id, so it then syncs in full).
     var then: [(Worker) -> Void] = []
 
-    init(files: [(name: String, isBase: Bool, commands: [UInt8])], listeners: [Int32]) {
+    init(files: [(name: String, isBase: Bool, commands: [UInt8])]) {
         self.files = files
-        self.listeners = listeners
     }
 
     static let chunk = 1 << 20
@@ -259,9 +294,9 @@ extension Worker {
     }
 
     /// The replayed commands are not written to the AOF again: recording starts only now,
-    /// and clients are let in once every worker has confirmed it records (a worker that
-    /// read the flag just before it was set would otherwise run a client's first write
-    /// unrecorded).
+    /// and clients' commands are let through (no more -LOADING) once every worker has
+    /// confirmed it records (a worker that read the flag just before it was set would
+    /// otherwise run a client's first write unrecorded).
     private func startRecordingAfterReplay(_ replay: AOFReplay) {
         context.replication.propagating.store(true, ordering: .releasing)
         activatePropagationIfNeeded()
@@ -282,7 +317,7 @@ extension Worker {
     private func finishAOFReplay(_ replay: AOFReplay) {
         aofReplay = nil
         for body in replay.then { body(self) }
-        for fd in replay.listeners { attachListener(fd) }
+        context.persistence.loading.store(false, ordering: .releasing)
         Log.notice("Ready to accept connections tcp")
     }
 }

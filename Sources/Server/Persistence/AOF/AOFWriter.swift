@@ -34,6 +34,9 @@ final class AppendOnlyState: Sendable {
     /// The AOF's size after the last rewrite (at start-up, the base's): automatic rewrites
     /// measure growth from it (Redis's aof_rewrite_base_size).
     let rewriteBaseSize = Atomic<Int64>(0)
+    /// A rewrite runs with the AOF off and its base is still wanted (CONFIG SET appendonly
+    /// yes drops it); held while that base is put into the directory.
+    let offlineRewriteWanted = Mutex<Bool>(false)
     /// The incr file being appended to (shutdown fsyncs it; -1: none).
     let incrFD = Atomic<Int32>(-1)
 
@@ -296,7 +299,8 @@ extension AOFWriter {
     /// (backgroundRewriteDoneHandler, aofDelHistoryFiles).
     func finishRewrite(temp: String) -> Bool {
         var manifest = files.manifest
-        let baseName = manifest.newBase(appendFilename: files.appendFilename, rdbPreamble: true)
+        // Named by its format (aof-use-rdb-preamble when the rewrite began).
+        let baseName = manifest.newBase(appendFilename: files.appendFilename, rdbPreamble: AOFFile.isRDB(temp))
         let basePath = "\(files.directory)/\(baseName)"
         guard rename(temp, basePath) == 0 else {
             Log.warning("Error trying to rename the temporary AOF base file \(temp) into \(baseName): \(String(cString: strerror(errno)))")

@@ -103,7 +103,9 @@ enum RDB {
 /// Throws RDBError for a bad file (truncated, corrupt, wrong checksum, unsupported
 /// content); errors thrown by `body` propagate unchanged.
 enum RDBReader {
+    /// `end` receives the offset just past the RDB (an old AOF's commands may follow it).
     static func load(path: String, verifyChecksum: Bool = true, functions: (([UInt8]) throws -> Void)? = nil,
+                     end: ((Int) -> Void)? = nil,
                      body: (RDBRecord) throws -> Void) throws -> [String: String] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -118,7 +120,9 @@ enum RDBReader {
         }
         var parser = RDBParser(input: RDBInput(fd: fd, size: Int(st.st_size), checksumming: verifyChecksum),
                                verifyChecksum: verifyChecksum)
-        return try parser.run(functions: functions, body)
+        let aux = try parser.run(functions: functions, body)
+        end?(parser.input.offset)
+        return aux
     }
 
     static func load(bytes: [UInt8], verifyChecksum: Bool = true, functions: (([UInt8]) throws -> Void)? = nil,
