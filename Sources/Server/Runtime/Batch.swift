@@ -1,3 +1,4 @@
+import Synchronization
 import RESP
 
 /// Where a reply computed on some shard goes back to, on the worker that asked.
@@ -56,6 +57,9 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// commands its client sent after it, and each used to be a ring message of its own.
     var lockRequests: [LockMessage] = []
     var lockReleases: [LockMessage] = []
+    /// Set for a script's call to another shard (ScriptRun.callRemote): its sender waits on
+    /// this flag instead of a reply message, and takes the batch back once it is set.
+    var syncReply: SyncReplySlot?
 
     init(origin: Int, target: Int, bytes: Int = 4096, requests count: Int = 32) {
         self.origin = origin
@@ -163,4 +167,9 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
 final class RecordBatch: @unchecked Sendable {  // owned by the worker that fills it, then by the sequencer
     var bytes: ByteBuffer
     init(_ bytes: consuming ByteBuffer) { self.bytes = bytes }
+}
+
+/// The flag a script's remote call waits on: set by the target once the reply is in the batch.
+final class SyncReplySlot: @unchecked Sendable {
+    let done = Atomic<Bool>(false)
 }

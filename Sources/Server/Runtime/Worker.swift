@@ -503,9 +503,12 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
+                    // A script's remote call (syncReply) never blocks: no sink to wait on.
                     CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
-                                                                      clientID: r.sink.id, sink: r.sink, origin: batch.origin,
-                                                                      worker: self),
+                                                                      clientID: r.sink.id,
+                                                                      sink: batch.syncReply == nil ? r.sink : nil,
+                                                                      origin: batch.origin, worker: self,
+                                                                      transaction: r.transaction, tag: r.tag),
                                      args, &batch.replies, tag: r.tag)
                 }
                 batch.replyEnds.append(batch.replies.count)
@@ -517,6 +520,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if !shard.notifications.isEmpty {
             flushKeyspaceNotifications()
             sendPublishBatches()
+        }
+        if let slot = batch.syncReply {
+            // A script's call from another worker, which waits for it (ScriptRun.callRemote).
+            slot.done.store(true, ordering: .releasing)
+            return
         }
         send(.replies(batch), to: batch.origin)
     }
