@@ -190,3 +190,10 @@ def test_cross_shard_script_effects_reach_a_redis_replica(nodes):
     wait_until(lambda: rc.cmd("DEBUG", "DIGEST") == m.cmd("DEBUG", "DIGEST"), timeout=10,
                message="the replica's digest")
     assert rc.cmd("DBSIZE") == m.cmd("DBSIZE")
+    # redis.set_repl: a write under REPL_NONE on the other shard stays on the master.
+    a, b = keys_on_two_shards("setrepl")
+    assert m.cmd("EVAL", "redis.set_repl(redis.REPL_NONE) redis.call('set', KEYS[2], 'x') "
+                         "redis.set_repl(redis.REPL_ALL) return redis.call('set', KEYS[1], 'y')", "2", a, b) == "OK"
+    assert m.cmd("WAIT", "1", "10000") == 1
+    wait_until(lambda: rc.cmd("GET", a) == b"y", timeout=10, message="the replicated write")
+    assert rc.cmd("EXISTS", b) == 0 and m.cmd("EXISTS", b) == 1

@@ -504,12 +504,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
                     // A script's remote call (syncReply) never blocks: no sink to wait on.
-                    CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
-                                                                      clientID: r.sink.id,
-                                                                      sink: batch.syncReply == nil ? r.sink : nil,
-                                                                      origin: batch.origin, worker: self,
-                                                                      transaction: r.transaction, tag: r.tag),
-                                     args, &batch.replies, tag: r.tag)
+                    let ctx = ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id,
+                                           sink: batch.syncReply == nil ? r.sink : nil, origin: batch.origin,
+                                           worker: self, transaction: r.transaction, tag: r.tag)
+                    if r.tag == ScriptRun.unrecordedTag {
+                        handler(ctx, args, &batch.replies)  // redis.set_repl without REPL_REPLICA
+                    } else {
+                        CommandTable.run(r.command, handler, ctx, args, &batch.replies, tag: r.tag)
+                    }
                 }
                 batch.replyEnds.append(batch.replies.count)
                 serveReadyKeysAfterCommand()

@@ -10,9 +10,9 @@ import Shards
 /// command while a granted lock may hold one of its keys. Nothing else runs on that thread
 /// meanwhile, which is all the atomicity one shard needs.
 ///
-/// Step 1 (see docs/ARCHITECTURE.md, Scripting): declared keys on several shards answer
-/// CROSSSLOT, and redis.call on a key of another shard answers an error, until scripts
-/// spanning shards run under the sequencer's locks.
+/// A script whose declared keys span shards, or one without keys on a multi-shard server
+/// (lua-allow-undeclared-keys), locks those shards whole first (runAcrossShards; see
+/// docs/ARCHITECTURE.md, Scripting).
 enum ScriptCommands {
     static let specs: [CommandSpec] = [
         evalRow("eval", readOnly: false, since: "2.6.0", first: .string("script")),

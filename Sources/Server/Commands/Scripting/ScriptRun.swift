@@ -24,6 +24,9 @@ final class ScriptRun {
     private var reply = ByteBuffer(capacity: 1024)
     private var spans: UnsafeMutablePointer<ArgSpan>
     private var spanCapacity = 16
+    /// The tag of a remote call made under redis.set_repl without REPL_REPLICA: the owner
+    /// runs it unrecorded (no propagation tag is ever this large).
+    static let unrecordedTag = UInt64.max
     /// Set while the script runs under an operation holding these shards whole.
     var lockedShards: [Int]?
     private var transaction: UInt64 = 0
@@ -144,10 +147,9 @@ final class ScriptRun {
         let batch = worker.outbox.spareBatch(for: owner)
         batch.syncReply = remoteReply
         remoteReply.done.store(false, ordering: .relaxed)
-        // redis.set_repl without REPL_REPLICA: outside the script's group (still recorded).
         batch.add(command: command, db: db, resp: version, arguments: args,
                   sink: ReplySink(kind: .dropped, index: -1, id: ctx?.clientID ?? 0, ticket: 0),
-                  transaction: transaction, tag: vk_lua_replicates() != 0 ? tag : 0)
+                  transaction: transaction, tag: vk_lua_replicates() != 0 ? tag : Self.unrecordedTag)
         // Straight onto the ring, past anything of this pass still waiting for room: the
         // owner has granted this operation's lock, so nothing queued before it matters to it.
         let ring = context.ring(from: worker.index, to: owner)
