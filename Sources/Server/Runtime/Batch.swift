@@ -1,4 +1,4 @@
-import Synchronization
+import CShim
 import RESP
 
 /// Where a reply computed on some shard goes back to, on the worker that asked.
@@ -169,7 +169,14 @@ final class RecordBatch: @unchecked Sendable {  // owned by the worker that fill
     init(_ bytes: consuming ByteBuffer) { self.bytes = bytes }
 }
 
-/// The flag a script's remote call waits on: set by the target once the reply is in the batch.
+/// The flag a script's remote call waits on: set by the target once the reply is in the
+/// batch (vk_flag_*: spin, then a futex, so the waiting thread does not burn the core the
+/// owner may need).
 final class SyncReplySlot: @unchecked Sendable {
-    let done = Atomic<Bool>(false)
+    private let flag = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    init() { vk_flag_clear(flag) }
+    deinit { flag.deallocate() }
+    func clear() { vk_flag_clear(flag) }
+    func set() { vk_flag_set(flag) }
+    func wait() { vk_flag_wait(flag) }
 }

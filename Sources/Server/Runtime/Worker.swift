@@ -525,7 +525,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
         if let slot = batch.syncReply {
             // A script's call from another worker, which waits for it (ScriptRun.callRemote).
-            slot.done.store(true, ordering: .releasing)
+            slot.set()
             return
         }
         send(.replies(batch), to: batch.origin)

@@ -146,7 +146,7 @@ final class ScriptRun {
         let owner = context.owner(ofShard: shard)
         let batch = worker.outbox.spareBatch(for: owner)
         batch.syncReply = remoteReply
-        remoteReply.done.store(false, ordering: .relaxed)
+        remoteReply.clear()
         batch.add(command: command, db: db, resp: version, arguments: args,
                   sink: ReplySink(kind: .dropped, index: -1, id: ctx?.clientID ?? 0, ticket: 0),
                   transaction: transaction, tag: vk_lua_replicates() != 0 ? tag : Self.unrecordedTag)
@@ -159,15 +159,14 @@ final class ScriptRun {
             Self.pause(&spins)
         }
         context.wakers[owner].wakeIfAsleep()
-        spins = 0
-        while !remoteReply.done.load(ordering: .acquiring) { Self.pause(&spins) }
+        remoteReply.wait()
         reply.clear()
         reply.append(batch.reply(0))
         batch.syncReply = nil
         worker.outbox.recycle(batch)
     }
 
-    /// Spins briefly, then yields the core (the owner may need it: 2-core machines).
+    /// Spins briefly, then yields the core (the owner needs room in its ring).
     private static func pause(_ spins: inout Int) {
         spins += 1
         if spins > 200 { sched_yield() }
