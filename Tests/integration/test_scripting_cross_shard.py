@@ -197,3 +197,24 @@ def test_cross_shard_script_effects_reach_a_redis_replica(nodes):
     assert m.cmd("WAIT", "1", "10000") == 1
     wait_until(lambda: rc.cmd("GET", a) == b"y", timeout=10, message="the replicated write")
     assert rc.cmd("EXISTS", b) == 0 and m.cmd("EXISTS", b) == 1
+
+
+def test_cross_shard_scripts_survive_an_aof_restart(make_server, tmp_path):
+    """The AOF gets a script's writes on both shards (one MULTI/EXEC group); a restart
+    replays them to the same data."""
+    s = make_server(*shards(2), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+                    "--enable-debug-command", "yes", data_dir=tmp_path)
+    c = s.conn()
+    a, b = keys_on_two_shards("aof")
+    c.cmd("MSET", a, "100", b, "0")
+    for i in range(20):
+        assert c.cmd("EVAL", MOVE, "2", a, b, str(i)) == [str(100 - i * (i + 1) // 2).encode(),
+                                                          str(i * (i + 1) // 2).encode()]
+        c.cmd("EVAL", "redis.call('rpush', ARGV[1], ARGV[3]) return redis.call('sadd', ARGV[2], ARGV[3])", "0",
+              a + "l", b + "s", str(i))
+    before = c.cmd("DEBUG", "DIGEST")
+    c.close()
+    s.kill()
+    s.start()
+    assert s.conn().cmd("DEBUG", "DIGEST") == before
+    assert s.conn().cmd("MGET", a, b) == [b"-90", b"190"]
