@@ -489,6 +489,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
         let checkLocks = !shard.locks.isIdle || hasWaitingCommands
+        let scriptCall = batch.syncReply != nil
         batch.spans.withUnsafeBufferPointer { spans in
             let base = UnsafeRawPointer(batch.argumentBytes.base)
             for i in batch.requests.indices {
@@ -505,9 +506,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 if let handler = table.shardHandlers[Int(r.command)] {
                     // A script's remote call (syncReply) never blocks: no sink to wait on.
                     let ctx = ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id,
-                                           sink: batch.syncReply == nil ? r.sink : nil, origin: batch.origin,
+                                           sink: scriptCall ? nil : r.sink, origin: batch.origin,
                                            worker: self, transaction: r.transaction, tag: r.tag)
-                    if r.tag == ScriptRun.unrecordedTag {
+                    if scriptCall && r.tag == ScriptRun.unrecordedTag {
                         handler(ctx, args, &batch.replies)  // redis.set_repl without REPL_REPLICA
                     } else {
                         CommandTable.run(r.command, handler, ctx, args, &batch.replies, tag: r.tag)
