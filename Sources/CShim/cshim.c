@@ -310,3 +310,36 @@ int vk_socket_error(int fd) {
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
     return err;
 }
+
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+// 0: not set; 1: set; 2: not set and a waiter may sleep (set must wake it).
+void vk_flag_clear(uint32_t *flag) { __atomic_store_n(flag, 0, __ATOMIC_RELAXED); }
+
+void vk_flag_set(uint32_t *flag) {
+    if (__atomic_exchange_n(flag, 1, __ATOMIC_RELEASE) == 2) {
+        syscall(SYS_futex, flag, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    }
+}
+
+void vk_flag_wait(uint32_t *flag) {
+    for (int i = 0; i < 100; i++) {
+        if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 1) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    for (;;) {
+        uint32_t expected = 0;
+        // Announce the sleep (0 -> 2); if it was set meanwhile, done.
+        if (!__atomic_compare_exchange_n(flag, &expected, 2, 0, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)
+            && expected == 1) return;
+        // A timeout only bounds the cost of a lost wake-up; none is expected.
+        struct timespec limit = {0, 1000000};
+        syscall(SYS_futex, flag, FUTEX_WAIT_PRIVATE, 2, &limit, NULL, 0);
+        if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == 1) return;
+    }
+}

@@ -5,14 +5,15 @@ scripts and shebang flags), the sandbox (global protection, no loadfile/dofile, 
 libraries), math.random's sequence, the script cache seen from every worker, scripts in
 MULTI/EXEC, and script effects reaching a redis-server replica as one transaction.
 
-Step 1 runs a script on the shard of its declared keys: keys on several shards, or a
-redis.call on a key of another shard, answer errors (tested as such below)."""
+Scripts spanning shards are tested in test_scripting_cross_shard.py; what stays refused is
+tested below."""
 import pytest
 
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up
 from support.resp import Conn, Error, encode
+from support.slots import keys_on_two_shards
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -244,17 +245,20 @@ def test_cache_is_shared_by_every_worker(make_server):
         assert c.cmd("EVALSHA", sha2, "1", "k2") == b"4"
 
 
-def test_keys_on_several_shards_are_refused_for_now(make_server):
-    """Step 1: declared keys on several shards answer CROSSSLOT; a redis.call on a key of
-    another shard than the script's answers Redis Cluster's wording (temporary, see
-    ARCHITECTURE.md)."""
+def test_what_stays_refused_across_shards(make_server):
+    """Scripts spanning shards (test_scripting_cross_shard.py) keep Redis Cluster's limits:
+    one redis.call's keys on one shard, a script with declared keys on one shard reaching
+    no other, and inside MULTI declared keys on one shard (CROSSSLOT)."""
     server = make_server(*shards(2))
     c = server.conn()
-    a, b = "a", next(k for k in ("b", "c", "d", "e", "f", "g") if c.cmd("EVAL", "return 1", "2", "a", k) != 1)
-    assert error(c.cmd("EVAL", "return 1", "2", a, b)) == "CROSSSLOT Keys in request don't hash to the same slot"
-    reply = error(c.cmd("EVAL", "return redis.call('get', ARGV[1])", "1", a, b))
-    assert reply.startswith(
-        "ERR Script attempted to access keys that do not hash to the same slot script: "), reply
+    a, b = keys_on_two_shards("k")
+    refused = "ERR Script attempted to access keys that do not hash to the same slot script: "
+    assert c.cmd("EVAL", "return redis.call('set', KEYS[1], 1)", "2", a, b) == "OK"
+    assert error(c.cmd("EVAL", "return redis.call('mget', KEYS[1], KEYS[2])", "2", a, b)).startswith(refused)
+    assert error(c.cmd("EVAL", "return redis.call('get', ARGV[1])", "1", a, b)).startswith(refused)
+    assert c.cmd("MULTI") == "OK"
+    assert c.cmd("EVAL", "return 1", "2", a, b) == "QUEUED"
+    assert [error(r) for r in c.cmd("EXEC")] == ["CROSSSLOT Keys in request don't hash to the same slot"]
 
 
 def test_scripts_on_other_workers_keep_order_and_atomicity(make_server):

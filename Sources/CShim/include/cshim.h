@@ -59,6 +59,12 @@ void vk_process_cpu(int64_t *user_us, int64_t *sys_us);
 // Resident set size of this process in bytes (from /proc/self/statm).
 size_t vk_process_rss(void);
 
+// A one-shot flag one thread waits on and another sets (a script's call to another
+// worker's shard): spin briefly, then sleep on a futex; set wakes the sleeper.
+void vk_flag_clear(uint32_t *flag);
+void vk_flag_set(uint32_t *flag);
+void vk_flag_wait(uint32_t *flag);
+
 #endif
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (threads created later inherit it)

@@ -18,6 +18,10 @@ struct ShardContext {
     /// transaction sent whole to its shard's owner). Set where requests from other workers
     /// run; that worker outlives the call.
     unowned(unsafe) var worker: Worker? = nil
+    /// The multi-shard operation whose locks the request runs under, and its replication
+    /// group (0: none): a script spanning shards sends its remote calls under them.
+    var transaction: UInt64 = 0
+    var tag: UInt64 = 0
 
     /// Records a keyspace notification (Redis's notifyKeyspaceEvent; nothing unless configured).
     @inline(__always) func notify(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer) {

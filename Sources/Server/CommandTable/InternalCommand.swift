@@ -19,7 +19,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case geoOnShard, geoOut
     case sortHere, sortInOperation, sortGather, sortFetch, sortStore
     case migrateDump, migrateDelete
-    case evalHere
+    case evalHere, evalLocked
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -72,6 +72,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .migrateDump: "__migrate_dump"
         case .migrateDelete: "__migrate_del"
         case .evalHere: "__eval"
+        case .evalLocked: "__eval_locked"
         }
     }
 }

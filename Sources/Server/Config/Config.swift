@@ -233,6 +233,7 @@ struct Config: Sendable {
             ConfigParameter("slowlog-max-len", .unsigned(min: 0, max: longMaxU), "128"),
             ConfigParameter("latency-monitor-threshold", .integer(min: 0, max: Int.max), "0"),
             ConfigParameter("latency-tracking", .bool, "yes"),
+            ConfigParameter("lua-allow-undeclared-keys", .bool, "yes"),
             ConfigParameter("busy-reply-threshold", .integer(min: 0, max: longMax), "5000", aliases: ["lua-time-limit"]),
             ConfigParameter("notify-keyspace-events", .special(normalizeKeyspaceEvents), ""),
             ConfigParameter("list-max-listpack-size", .integer(min: intMin, max: intMax), "-2", aliases: ["list-max-ziplist-size"]),

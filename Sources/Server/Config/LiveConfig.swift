@@ -24,6 +24,9 @@ enum LiveConfig {
     static let minReplicasToWrite = Atomic<Int>(0)
     /// `replica-serve-stale-data`: a replica whose link is down still answers data commands.
     static let replicaServeStaleData = Atomic<Bool>(true)
+    /// `lua-allow-undeclared-keys`: a script without declared keys locks every shard (yes)
+    /// or runs on one shard only, its calls elsewhere refused (no).
+    static let luaAllowUndeclaredKeys = Atomic<Bool>(true)
     /// `replica-read-only`: a replica refuses clients' writes.
     static let replicaReadOnly = Atomic<Bool>(true)
     /// `client-output-buffer-limit`, per client class.
@@ -58,6 +61,7 @@ enum LiveConfig {
         hz.store(config.hz, ordering: .relaxed)
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)
         replicaServeStaleData.store(config.bool("replica-serve-stale-data"), ordering: .relaxed)
+        luaAllowUndeclaredKeys.store(config.bool("lua-allow-undeclared-keys"), ordering: .relaxed)
         replicaReadOnly.store(config.bool("replica-read-only"), ordering: .relaxed)
         protectedMode.store(config.bool("protected-mode"), ordering: .relaxed)
         outputLimits.publish(config.value("client-output-buffer-limit"))

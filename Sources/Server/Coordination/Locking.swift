@@ -148,7 +148,7 @@ extension Worker {
         op.lock = lock
         op.transaction = id
         op.grantsPending = op.lockPlan.count
-        if eager && op.watchingClient == nil {
+        if eager && op.watchingClient == nil && !op.partsAfterAllGrants {
             // Without a WATCH to check first, every shard runs its parts when it grants.
             for p in op.unsent {
                 let part = op.parts[p]
@@ -353,7 +353,8 @@ extension Worker {
         op.withArguments(of: part) { args in
             CommandTable.run(part.command, handler, ShardContext(shard: shard, db: part.db, resp: part.resp,
                                                                  clientID: op.clientID, sink: sink, origin: index,
-                                                                 worker: self),
+                                                                 worker: self, transaction: op.transaction,
+                                                                 tag: op.propagationTag),
                              args, &inlinePartScratch, tag: op.propagationTag)
         }
         op.record(part: p, reply: inlinePartScratch.readable)

@@ -66,6 +66,9 @@ final class MultiShardOperation {
     // replicas first (a FLUSHDB from a worker without the only shard, then a SET).
     var lockPlan = LockPlan()
     var forceLocks = false
+    /// Its parts run only once every shard has granted (a script spanning shards calls the
+    /// other shards while it runs), never as each shard grants.
+    var partsAfterAllGrants = false
     var lock: TransactionLock?
     var grantsPending = 0
     /// EXEC after WATCH: the client whose watches the shards check, and whether one was dirty.
@@ -163,6 +166,7 @@ final class MultiShardOperation {
         propagateAs = nil
         if !lockPlan.isEmpty { lockPlan.removeAll() }
         forceLocks = false
+        partsAfterAllGrants = false
         lock = nil
         grantsPending = 0
         watchingClient = nil

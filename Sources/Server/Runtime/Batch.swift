@@ -1,3 +1,4 @@
+import CShim
 import RESP
 
 /// Where a reply computed on some shard goes back to, on the worker that asked.
@@ -56,6 +57,9 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// commands its client sent after it, and each used to be a ring message of its own.
     var lockRequests: [LockMessage] = []
     var lockReleases: [LockRelease] = []
+    /// Set for a script's call to another shard (ScriptRun.callRemote): its sender waits on
+    /// this flag instead of a reply message, and takes the batch back once it is set.
+    var syncReply: SyncReplySlot?
 
     init(origin: Int, target: Int, bytes: Int = 4096, requests count: Int = 32) {
         self.origin = origin
@@ -172,4 +176,16 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
 final class RecordBatch: @unchecked Sendable {  // owned by the worker that fills it, then by the sequencer
     var bytes: ByteBuffer
     init(_ bytes: consuming ByteBuffer) { self.bytes = bytes }
+}
+
+/// The flag a script's remote call waits on: set by the target once the reply is in the
+/// batch (vk_flag_*: spin, then a futex, so the waiting thread does not burn the core the
+/// owner may need).
+final class SyncReplySlot: @unchecked Sendable {
+    private let flag = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    init() { vk_flag_clear(flag) }
+    deinit { flag.deallocate() }
+    func clear() { vk_flag_clear(flag) }
+    func set() { vk_flag_set(flag) }
+    func wait() { vk_flag_wait(flag) }
 }

@@ -492,6 +492,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
         let checkLocks = !shard.locks.isIdle || hasWaitingCommands
+        let scriptCall = batch.syncReply != nil
         batch.spans.withUnsafeBufferPointer { spans in
             let base = UnsafeRawPointer(batch.argumentBytes.base)
             for i in batch.requests.indices {
@@ -506,10 +507,15 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     continue
                 }
                 if let handler = table.shardHandlers[Int(r.command)] {
-                    CommandTable.run(r.command, handler, ShardContext(shard: shard, db: Int(r.db), resp: r.resp,
-                                                                      clientID: r.sink.id, sink: r.sink, origin: batch.origin,
-                                                                      worker: self),
-                                     args, &batch.replies, tag: r.tag)
+                    // A script's remote call (syncReply) never blocks: no sink to wait on.
+                    let ctx = ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id,
+                                           sink: scriptCall ? nil : r.sink, origin: batch.origin,
+                                           worker: self, transaction: r.transaction, tag: r.tag)
+                    if scriptCall && r.tag == ScriptRun.unrecordedTag {
+                        handler(ctx, args, &batch.replies)  // redis.set_repl without REPL_REPLICA
+                    } else {
+                        CommandTable.run(r.command, handler, ctx, args, &batch.replies, tag: r.tag)
+                    }
                 }
                 batch.replyEnds.append(batch.replies.count)
                 serveReadyKeysAfterCommand()
@@ -520,6 +526,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if !shard.notifications.isEmpty {
             flushKeyspaceNotifications()
             sendPublishBatches()
+        }
+        if let slot = batch.syncReply {
+            // A script's call from another worker, which waits for it (ScriptRun.callRemote).
+            slot.set()
+            return
         }
         send(.replies(batch), to: batch.origin)
     }

@@ -10,9 +10,9 @@ import Shards
 /// command while a granted lock may hold one of its keys. Nothing else runs on that thread
 /// meanwhile, which is all the atomicity one shard needs.
 ///
-/// Step 1 (see docs/ARCHITECTURE.md, Scripting): declared keys on several shards answer
-/// CROSSSLOT, and redis.call on a key of another shard answers an error, until scripts
-/// spanning shards run under the sequencer's locks.
+/// A script whose declared keys span shards, or one without keys on a multi-shard server
+/// (lua-allow-undeclared-keys), locks those shards whole first (runAcrossShards; see
+/// docs/ARCHITECTURE.md, Scripting).
 enum ScriptCommands {
     static let specs: [CommandSpec] = [
         evalRow("eval", readOnly: false, since: "2.6.0", first: .string("script")),
@@ -21,6 +21,8 @@ enum ScriptCommands {
         evalRow("evalsha_ro", readOnly: true, since: "7.0.0", first: .string("sha1")),
         CommandSpec(part: .evalHere, arity: -4, keys: (1, -1, 1), group: "scripting",
                     run: .keyed(evalHere, split: nil, crossShard: nil)),
+        CommandSpec(part: .evalLocked, arity: -4, keys: (1, -1, 1), group: "scripting",
+                    run: .keyed(evalLocked, split: nil, crossShard: nil)),
         CommandSpec("script", arity: -2, group: "scripting", summary: "Manage the server's cache of Lua scripts.",
                     run: .container, subcommands: [
                         CommandSpec("script|load", arity: 3, flags: [.noscript, .stale], group: "scripting",
@@ -96,10 +98,25 @@ enum ScriptCommands {
                           _ out: inout ByteBuffer) {
         // A script without keys runs on this worker's shard (any shard would do).
         var home = w.shard?.index ?? 0
+        var spansShards = false
         if numkeys > 0 {
             home = w.shardOf(args[3])
             for i in 4..<(3 + numkeys) where w.shardOf(args[i]) != home {
-                out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+                spansShards = true
+                break
+            }
+        } else if w.context.shardCount > 1 && LiveConfig.luaAllowUndeclaredKeys.load(ordering: .relaxed) {
+            spansShards = true  // its keys are unknown: every shard
+        }
+        if spansShards {
+            if call.nesting != nil {
+                // Inside EXEC the script is one part under EXEC's key locks: one shard only.
+                if numkeys > 0 {
+                    out.writeError("CROSSSLOT Keys in request don't hash to the same slot")
+                    return
+                }
+            } else {
+                runAcrossShards(w, c, args, numkeys: numkeys, home: home, &call, &out)
                 return
             }
         }
@@ -126,6 +143,47 @@ enum ScriptCommands {
             w.batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args,
                                           sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
         }
+    }
+
+    /// A script whose declared keys live on several shards, or (lua-allow-undeclared-keys)
+    /// one without declared keys: an operation that locks those shards whole, in the global
+    /// order, and once all have granted runs the script as one part on `home` (a shard of
+    /// the plan), whose redis.call reaches the other locked shards synchronously
+    /// (ScriptRun.callRemote). Its writes form the operation's replication group.
+    private static func runAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, home: Int,
+                                        _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
+        op.forceLocks = true
+        op.partsAfterAllGrants = true
+        for shard in lockedShards(w, args, numkeys: numkeys) { op.lockWholeShard(shard) }
+        op.addPart(shard: home, command: w.table.index(of: .evalLocked),
+                   spanIndices: (0..<args.count).map { op.store(args[$0]) })
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// The shards a script spanning shards locks: those of its declared keys, or every shard
+    /// when it declares none. Computed alike by the coordinator and the shard running it.
+    static func lockedShards(_ w: Worker, _ args: Arguments, numkeys: Int) -> [Int] {
+        if numkeys == 0 { return Array(0..<w.context.shardCount) }
+        var shards: [Int] = []
+        for i in 3..<(3 + numkeys) {
+            let s = w.shardOf(args[i])
+            if !shards.contains(s) { shards.append(s) }
+        }
+        return shards
+    }
+
+    /// `__eval_locked`: the script part of runAcrossShards, on the home shard under the
+    /// operation's locks.
+    private static func evalLocked(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        guard let w = ctx.worker, let engine = ScriptEngine.of(w), let numkeys = parseStrictInt(args[2]),
+              ctx.transaction != 0 else {
+            out.writeError("ERR internal script request malformed")
+            return
+        }
+        engine.run.lockedShards = lockedShards(w, args, numkeys: numkeys)
+        defer { engine.run.lockedShards = nil }
+        evalHere(ctx, args, &out)
     }
 
     /// The owner's side: finds or compiles the script in this worker's interpreter and runs

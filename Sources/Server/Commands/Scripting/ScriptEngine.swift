@@ -201,7 +201,9 @@ final class ScriptEngine {
             }
         }
         let w = run.worker
-        let tag = w.propagation != nil ? w.newPropagationTag() : 0
+        // A script spanning shards writes in its operation's group, closed by the coordinator.
+        let ownGroup = run.lockedShards == nil
+        let tag = !ownGroup ? ctx.tag : w.propagation != nil ? w.newPropagationTag() : 0
         run.begin(ctx: ctx, readOnly: readOnlyCommand || script.flags.contains(.noWrites), tag: tag)
         pointers.set(args, from: 3, count: args.count - 3)
         let context = Unmanaged.passUnretained(run).toOpaque()
@@ -228,7 +230,7 @@ final class ScriptEngine {
             }
         }
         run.end()
-        if tag != 0 { w.propagation?.complete(tag: tag) }
+        if tag != 0 && ownGroup { w.propagation?.complete(tag: tag) }
         if let data = reply.data { out.append(UnsafeRawBufferPointer(start: data, count: reply.len)) }
     }
 }

@@ -10,8 +10,10 @@ import Shards
 /// replication record, tagged with the script's group), as EXEC's single-owner path; the
 /// reply bytes go back to vk_lua.c, which turns them into Lua values.
 ///
-/// Step 1 runs a script on one shard: a command whose keys live on another shard answers
-/// an error (Redis Cluster's cross-slot wording) instead of reaching it.
+/// A script runs on one shard's owner. Its calls on keys of another shard reach that shard
+/// only when the script runs under an operation that locked it whole (ScriptCommands'
+/// runAcrossShards: `lockedShards`); they then go to its owner and this thread waits for
+/// the reply (callRemote). Elsewhere they answer an error (Redis Cluster's wording).
 final class ScriptRun {
     unowned let worker: Worker
     private(set) var ctx: ShardContext?
@@ -24,6 +26,13 @@ final class ScriptRun {
     private var spanCapacity = 16
     /// The run's timing and state for busy-reply-threshold (BusyScript.swift).
     var busy = BusyRun()
+    /// The tag of a remote call made under redis.set_repl without REPL_REPLICA: the owner
+    /// runs it unrecorded (no propagation tag is ever this large).
+    static let unrecordedTag = UInt64.max
+    /// Set while the script runs under an operation holding these shards whole.
+    var lockedShards: [Int]?
+    private var transaction: UInt64 = 0
+    private let remoteReply = SyncReplySlot()
 
     init(worker: Worker) {
         self.worker = worker
@@ -36,6 +45,7 @@ final class ScriptRun {
         self.ctx = ctx
         self.readOnly = readOnly
         self.tag = tag
+        transaction = lockedShards != nil ? ctx.transaction : 0
         db = ctx.db
     }
 
@@ -89,13 +99,26 @@ final class ScriptRun {
             }
             let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
             var k = Int(route.firstKey)
+            var target = -1
             while k > 0 && k <= last {
-                if worker.shardOf(args[k]) != ctx.shard.index {
+                let s = worker.shardOf(args[k])
+                if target < 0 { target = s }
+                if s != target {
                     return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
                 }
                 k += max(1, Int(route.step))
             }
             if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
+            if target >= 0 && target != ctx.shard.index {
+                guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
+                    return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
+                }
+                callRemote(index, shard: target, args, version)
+                TransactionCommands.countRun(worker, index, reply: reply.readable)
+                out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
+                replyLength.pointee = reply.count
+                return 0
+            }
             let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
             if vk_lua_replicates() != 0 {
                 CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
@@ -114,6 +137,43 @@ final class ScriptRun {
         out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
         replyLength.pointee = reply.count
         return 0
+    }
+
+    /// Runs a command on another shard this script's operation holds whole: sent to the
+    /// owner at once as a request of the operation (its transaction id passes the locks, its
+    /// tag puts the writes in the script's group), then this thread waits for the reply.
+    /// No deadlock: the owner is in its loop, since every worker that runs a script spanning
+    /// shards holds its own shard whole, and two such scripts never hold a shard in common
+    /// (docs/ARCHITECTURE.md, Scripting).
+    private func callRemote(_ command: UInt16, shard: Int, _ args: Arguments, _ version: RESPVersion) {
+        let context = worker.context
+        let owner = context.owner(ofShard: shard)
+        let batch = worker.outbox.spareBatch(for: owner)
+        batch.syncReply = remoteReply
+        remoteReply.clear()
+        batch.add(command: command, db: db, resp: version, arguments: args,
+                  sink: ReplySink(kind: .dropped, index: -1, id: ctx?.clientID ?? 0, ticket: 0),
+                  transaction: transaction, tag: vk_lua_replicates() != 0 ? tag : Self.unrecordedTag)
+        // Straight onto the ring, past anything of this pass still waiting for room: the
+        // owner has granted this operation's lock, so nothing queued before it matters to it.
+        let ring = context.ring(from: worker.index, to: owner)
+        var spins = 0
+        while true {
+            if case .pushed = ring.push(.requests(batch)) { break }
+            Self.pause(&spins)
+        }
+        context.wakers[owner].wakeIfAsleep()
+        remoteReply.wait()
+        reply.clear()
+        reply.append(batch.reply(0))
+        batch.syncReply = nil
+        worker.outbox.recycle(batch)
+    }
+
+    /// Spins briefly, then yields the core (the owner needs room in its ring).
+    private static func pause(_ spins: inout Int) {
+        spins += 1
+        if spins > 200 { sched_yield() }
     }
 
     /// scriptVerifyWriteCommandAllow: a write inside a script meets the refusals a write
