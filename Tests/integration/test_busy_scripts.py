@@ -197,3 +197,20 @@ def test_busy_function_is_killed_by_function_kill(busy_server):
     assert runner.cmd("FUNCTION", "DELETE", "busylib") == "OK"
     for c in (runner, other, same):
         c.close()
+
+
+def test_connections_opened_while_busy_are_served_on_every_worker(busy_server):
+    """Connections accepted while a script is busy, whichever worker they are handed to
+    (the busy one included), get BUSY and may kill the script."""
+    runner = Conn(busy_server.port)
+    runner.send_raw(eval_command(LOOP, None))
+    watcher = Conn(busy_server.port)
+    wait_until(lambda: is_busy(watcher), message="BUSY")
+    newcomers = conns(busy_server.port, 2)  # consecutive: one on each worker
+    for c in newcomers:
+        assert is_busy(c)
+    assert newcomers[1].cmd("SCRIPT", "KILL") == "OK"
+    assert str(runner.read()).startswith(KILLED)
+    for c in [runner, watcher, *newcomers]:
+        assert c.cmd("PING") == "PONG"
+        c.close()

@@ -319,6 +319,12 @@ extension Worker {
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
             while let message = ring.pop() {
+                // A connection handed over meanwhile is served (BUSY, SCRIPT KILL) like the
+                // others: nothing stashed can refer to it, so it need not wait its turn.
+                if case .connection(let fd, let peer) = message {
+                    register(fd: fd, peer: peer)
+                    continue
+                }
                 if !state.stashing[source] && !state.resuming, case .requests(let batch) = message, answerBusy(batch) {
                     continue
                 }

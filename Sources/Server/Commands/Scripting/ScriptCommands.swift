@@ -106,7 +106,7 @@ enum ScriptCommands {
                 break
             }
         } else if w.context.shardCount > 1 && LiveConfig.luaAllowUndeclaredKeys.load(ordering: .relaxed) {
-            spansShards = true  // its keys are unknown: every shard
+            spansShards = keylessScriptMayCall(w, args)  // its keys are unknown: every shard
         }
         if spansShards {
             if call.nesting != nil {
@@ -143,6 +143,20 @@ enum ScriptCommands {
             w.batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args,
                                           sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
         }
+    }
+
+    /// Whether a script without declared keys may run commands, so must lock every shard:
+    /// EVAL's body, or EVALSHA's script as this worker compiled it, never saying `call`
+    /// (`return 1`, arithmetic on ARGV) runs on one shard as before. Unknown here (an
+    /// EVALSHA this worker has not compiled, a function): assumed to.
+    private static func keylessScriptMayCall(_ w: Worker, _ args: Arguments) -> Bool {
+        let name = args[0]
+        guard name.count >= 4, (name[0] | 0x20) == UInt8(ascii: "e") else { return true }  // FCALL
+        let bySHA = name.count >= 7 && (name[4] | 0x20) == UInt8(ascii: "s")  // evalsha, evalsha_ro
+        guard bySHA else { return ScriptEngine.bodyMayCall(args[1]) }
+        guard args[1].count == 40, let engine = w.scripting else { return true }
+        let sha = String(decoding: args[1].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+        return engine.compiled(sha)?.mayCall ?? true
     }
 
     /// A script whose declared keys live on several shards, or (lua-allow-undeclared-keys)

@@ -27,6 +27,22 @@ final class ScriptEngine {
         let flags: Flags
         /// "f_<sha>" as a C string: the function's name in the interpreter's registry.
         let name: [CChar]
+        /// Its body may run commands (says `call` somewhere: redis.call, redis.pcall). One
+        /// that cannot touches no key: without declared keys it need not lock every shard.
+        var mayCall = true
+    }
+
+    /// Whether a script body may run commands: it names `call` (redis.call, redis.pcall,
+    /// or anything reaching them by a name that contains it). A script that does not can
+    /// only compute and return: it touches no key.
+    static func bodyMayCall(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard body.count >= 4 else { return false }
+        for i in 0...(body.count - 4)
+        where body[i] == UInt8(ascii: "c") && body[i + 1] == UInt8(ascii: "a") && body[i + 2] == UInt8(ascii: "l")
+            && body[i + 3] == UInt8(ascii: "l") {
+            return true
+        }
+        return false
     }
 
     let lua: OpaquePointer
@@ -162,7 +178,7 @@ final class ScriptEngine {
             let message = error.data.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: error.len), as: UTF8.self) } ?? ""
             return .failure(.init("ERR Error compiling script (new function): \(message)"))
         }
-        let script = Compiled(flags: flags, name: name)
+        let script = Compiled(flags: flags, name: name, mayCall: Self.bodyMayCall(body))
         scripts[sha] = script
         return .success(script)
     }
