@@ -48,8 +48,7 @@ struct OrderedLockRequests {
     /// runtime's generic tuple witness.
     struct Request {
         let order: UInt64
-        /// Not counted: its operation holds the lock until every shard has granted it.
-        unowned(unsafe) let lock: TransactionLock
+        let lock: TransactionLock
         let shard: Int
     }
     private var waiting: [Request] = []
