@@ -191,7 +191,19 @@ extension Worker {
         }
         for c in busyScript!.answered where !c.isClosed { writeOut(c) }
         busyScript!.answered.removeAll(keepingCapacity: true)
+        writeRepliesOfThePass()
         return false
+    }
+
+    /// Replies made earlier in the pass the script runs in (the loop flushes only at the
+    /// pass's end, after the script) go out now, as Redis's processEventsWhileBlocked writes
+    /// pending replies: a client whose PONG was made just before the script started would
+    /// otherwise wait for the script, unanswered. Closing clients wait for the loop (closing
+    /// runs the disconnect hooks, which are not for the middle of a script).
+    private func writeRepliesOfThePass() {
+        for c in flushList where !c.isClosed && !c.closeASAP && !c.closeAfterReply && !c.output.isEmpty {
+            writeOut(c)
+        }
     }
 
     func leaveBusyMode() {
