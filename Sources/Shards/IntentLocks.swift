@@ -113,10 +113,10 @@ public final class IntentLocks {
         }
     }
 
-    private var entries: [Entry] = []
+    private var entries = SlabBuffer<Entry>()
     private var freeEntries: [Int] = []
     private let slotOf = SlotMap()
-    private var queues: [KeyQueue] = []
+    private var queues = SlabBuffer<KeyQueue>()
     private var freeQueues: [Int] = []
     private let queueOf = SlotMap()
     /// Whole-shard requests still queued (slots), in arrival order (rare: FLUSHALL, KEYS,
@@ -169,21 +169,17 @@ public final class IntentLocks {
                         after predecessor: UInt64 = 0, holder: AnyObject?, into granted: inout [Grant]) {
         arrivals += 1
         let slot = newEntry()
-        // Filled through the buffer: each field stored into the array by subscript checked
-        // its uniqueness and bounds.
-        let keyCount = entries.withUnsafeMutableBufferPointer { e in
-            e[slot].id = id
-            e[slot].holder = holder
-            e[slot].wholeShard = wholeShard
-            e[slot].chain = wholeShard ? 0 : chain
-            e[slot].arrival = arrivals
-            e[slot].granted = false
-            e[slot].live = true
-            e[slot].follower = -1
-            e[slot].predecessor = -1
-            if !wholeShard { IntentLocks.appendDistinct(keys, to: &e[slot].keys) }
-            return e[slot].keys.count
-        }
+        entries[slot].id = id
+        entries[slot].holder = holder
+        entries[slot].wholeShard = wholeShard
+        entries[slot].chain = wholeShard ? 0 : chain
+        entries[slot].arrival = arrivals
+        entries[slot].granted = false
+        entries[slot].live = true
+        entries[slot].follower = -1
+        entries[slot].predecessor = -1
+        if !wholeShard { IntentLocks.appendDistinct(keys, to: &entries[slot].keys) }
+        let keyCount = entries[slot].keys.count
         var waitingFor = wholeShard ? slotOf.count : keyCount
         if predecessor != 0, !wholeShard, let p = slotOf[predecessor], !entries[p].granted {
             entries[p].follower = slot
@@ -195,7 +191,7 @@ public final class IntentLocks {
         if wholeShard {
             wholeShardRequests.append(slot)
         } else {
-            for i in entries[slot].keys.indices {
+            for i in 0..<keyCount {
                 let k = entries[slot].keys[i]
                 let q: Int
                 if let existing = queueOf[k] {
@@ -284,7 +280,7 @@ public final class IntentLocks {
         }
         if wholeShard {
             // Keyed requests that arrived after it were held back by it alone, maybe.
-            for other in entries.indices where entries[other].live && !entries[other].granted
+            for other in 0..<entries.count where entries[other].live && !entries[other].granted
                 && !entries[other].wholeShard && entries[other].arrival > arrival {
                 candidates.append(other)
             }
@@ -318,8 +314,7 @@ public final class IntentLocks {
     /// A free entry slot (its keys empty, their array kept), or a new one.
     private func newEntry() -> Int {
         if let s = freeEntries.popLast() { return s }
-        entries.append(Entry())
-        return entries.count - 1
+        return entries.append(Entry())
     }
 
     /// A queue holding `slot` alone: a free one (its `rest` array kept, so a key contended
@@ -332,8 +327,7 @@ public final class IntentLocks {
             queues[q].frontCounted = false
             return q
         }
-        queues.append(KeyQueue(slot))
-        return queues.count - 1
+        return queues.append(KeyQueue(slot))
     }
 
     private func freeQueue(_ q: Int) {
@@ -400,9 +394,8 @@ public final class IntentLocks {
                 continue
             }
             let chain = entries[next].chain
-            let keys = entries[next].keys
-            for k in keys {
-                let q = queueOf[k]!
+            for i in 0..<entries[next].keys.count {
+                let q = queueOf[entries[next].keys[i]]!
                 queues[q].granted += 1
                 if queues[q].granted == 1 {
                     queues[q].grantedChain = chain

@@ -67,7 +67,7 @@ struct OrderedLockRequests {
     /// first). Usually every waiting request is ready: the arrays then trade buffers, with
     /// no copy and no retain per request.
     mutating func take(below bound: UInt64, into ready: inout Ready) {
-        ready.removeAll(keepingCapacity: true)
+        ready.clearKeepingCapacity()
         guard !waiting.isEmpty else { return }
         if waiting.count > 1 && !isSorted { waiting.sort { $0.order < $1.order } }
         let n = waiting.firstIndex { $0.order >= bound } ?? waiting.count

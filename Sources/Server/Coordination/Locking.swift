@@ -211,7 +211,7 @@ extension Worker {
         readyLocksScratch = []  // a lock queued below may queue others: they get a new list
         orderedLocks.take(below: bound, into: &ready)
         for r in ready { queueLock(r.lock, shard: r.shard) }
-        ready.removeAll(keepingCapacity: true)
+        ready.clearKeepingCapacity()
         readyLocksScratch = ready
     }
 
@@ -258,8 +258,8 @@ extension Worker {
         for m in batch.lockRequests { lockArrived(m.lock, shard: m.shard, order: m.order) }
         // Dropped now, not when the batch is back: the coordinator reuses a lock once
         // nothing else holds it (TransactionLockPool).
-        batch.lockReleases.removeAll(keepingCapacity: true)
-        batch.lockRequests.removeAll(keepingCapacity: true)
+        batch.lockReleases.clearKeepingCapacity()
+        batch.lockRequests.clearKeepingCapacity()
     }
 
     /// A lock request reached this shard: queued now, or once nothing numbered below it can
@@ -277,7 +277,7 @@ extension Worker {
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
-        granted.removeAll(keepingCapacity: true)  // drops the locks it held
+        granted.clearKeepingCapacity()  // drops the locks it held
         grantScratch = granted
     }
 
@@ -289,7 +289,7 @@ extension Worker {
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }
         resumeWaiting()
-        granted.removeAll(keepingCapacity: true)
+        granted.clearKeepingCapacity()
         grantScratch = granted
     }
 
@@ -298,7 +298,7 @@ extension Worker {
     private func takeGrantScratch() -> [IntentLocks.Grant] {
         var list = grantScratch
         grantScratch = []
-        list.removeAll(keepingCapacity: true)
+        list.clearKeepingCapacity()
         return list
     }
 

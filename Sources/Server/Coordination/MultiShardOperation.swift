@@ -148,7 +148,7 @@ final class MultiShardOperation {
         if keep {
             spans.clearKeepingCapacity()
             parts.clearKeepingCapacity()
-            if !replyRanges.isEmpty { replyRanges.removeAll(keepingCapacity: true) }
+            replyRanges.clearKeepingCapacity()
             shardPart.clearKeepingCapacity()
         } else {
             spans.removeAll()

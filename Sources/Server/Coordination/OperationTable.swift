@@ -56,6 +56,6 @@ struct OperationTable {
     mutating func recycleRetired() {
         guard !retired.isEmpty else { return }
         for op in retired where spare.count < OperationTable.maxSpare { spare.append(op) }
-        retired.removeAll(keepingCapacity: true)
+        retired.clearKeepingCapacity()
     }
 }

@@ -57,7 +57,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         self.chain = chain
         self.chainedClient = chainedClient
         localPartsAtGrant = false
-        shardLocks.removeAll(keepingCapacity: true)
+        shardLocks.clearKeepingCapacity()
         keys.clearKeepingCapacity()
         for position in plan.shards.indices {
             for k in plan.keys where k.position == position { keys.append(k.key) }

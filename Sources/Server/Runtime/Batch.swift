@@ -101,7 +101,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         }
         spans.append(ArgSpan(offset: headerStart, count: tx.commands.count * headerBytesPerCommand))
         let base = argumentBytes.count
-        tx.storage.withUnsafeBytes { argumentBytes.append($0) }
+        argumentBytes.append(tx.storage.readable)
         for span in tx.spans { spans.append(ArgSpan(offset: base + span.offset, count: span.count)) }
         requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
                                      argumentCount: Int32(2 + tx.spans.count), sink: sink))

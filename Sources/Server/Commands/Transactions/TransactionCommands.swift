@@ -14,7 +14,9 @@ final class TransactionQueue {
     }
     static let noKeys = -1
     static let severalShards = -2
-    var storage: [UInt8] = []
+    /// The arguments' bytes (a byte buffer: emptying an Array of bytes is a generic call of
+    /// ~85 instructions, appending to it another of ~50).
+    var storage = ByteBuffer(capacity: 256)
     var spans: [ArgSpan] = []
     var commands: [Command] = []
     /// A queue-time error happened: EXEC answers EXECABORT.
@@ -22,17 +24,21 @@ final class TransactionQueue {
 
     /// Empties the queue for the client's next MULTI, keeping what it allocated.
     func reset() {
-        storage.clearKeepingCapacity()
+        storage.clear()
+        storage.shrinkIfEmpty(to: 16 * 1024)
         spans.clearKeepingCapacity()
         commands.clearKeepingCapacity()
         failed = false
     }
 
+    /// The queued arguments' bytes, which `spans` index.
+    func withArgumentBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R { try body(storage.readable) }
+
     func queue(_ index: UInt16, _ args: Arguments, shard: Int) {
         let first = spans.count
         for i in 0..<args.count {
             spans.append(ArgSpan(offset: storage.count, count: args[i].count))
-            storage.append(contentsOf: args[i])
+            storage.append(args[i])
         }
         commands.append(Command(index: index, firstSpan: first, count: args.count, shard: shard))
     }
@@ -262,12 +268,13 @@ enum TransactionCommands {
         // Plan: one item per queued command, with its db (SELECT inside MULTI moves it)
         // and the shard it runs on whole, if it has one.
         var items = w.execPlanScratch
+        w.execPlanScratch = []  // taken, not shared: clearing a shared buffer copies it (an allocation per EXEC)
         items.removeAll(keepingCapacity: true)
         defer { w.execPlanScratch = items }
         var db = c.db
         var allOnOneShardEach = true
         op.reserve(parts: tx.commands.count, spans: tx.spans.count * 2, bytes: tx.storage.count)
-        tx.storage.withUnsafeBytes { bytes in
+        tx.withArgumentBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
                 for command in tx.commands {
                     let queued = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
@@ -325,7 +332,7 @@ enum TransactionCommands {
         let checkLocks = !shard.locks.isIdle
         let own = w.index
         for s in c.watchedShards where w.context.owner(ofShard: s) != own { return false }
-        let fits = tx.storage.withUnsafeBytes { bytes in
+        let fits = tx.withArgumentBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
                 tx.commands.allSatisfy { command in
                     let route = w.table.routes[Int(command.index)]
@@ -367,7 +374,7 @@ enum TransactionCommands {
         out.writeArrayHeader(tx.commands.count)
         // One replication group: the transaction reaches replicas as MULTI ... EXEC.
         let tag = w.propagation != nil ? w.newPropagationTag() : 0
-        tx.storage.withUnsafeBytes { bytes in
+        tx.withArgumentBytes { bytes in
             tx.spans.withUnsafeBufferPointer { spans in
                 for command in tx.commands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
