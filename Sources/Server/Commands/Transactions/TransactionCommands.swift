@@ -269,7 +269,7 @@ enum TransactionCommands {
         // and the shard it runs on whole, if it has one.
         var items = w.execPlanScratch
         w.execPlanScratch = []  // taken, not shared: clearing a shared buffer copies it (an allocation per EXEC)
-        items.removeAll(keepingCapacity: true)
+        items.clearKeepingCapacity()
         defer { w.execPlanScratch = items }
         var db = c.db
         var allOnOneShardEach = true
