@@ -79,3 +79,21 @@ def dumps_exchanged_with_redis(nodes, data_dir, fill, state, args=()):
     rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
     assert state(rc) == expected
     assert rc.cmd("DEBUG", "DIGEST") == digest
+
+
+def saved_and_restarted(nodes, data_dir, fill, state, before, after):
+    """ValKeyper on `before` shards fills its data (`fill(conn)`), saves and stops; one on
+    `after` shards loads that dump into the same `state(conn)` and DEBUG DIGEST. Returns a
+    connection to the second, for checks that the loaded values keep working."""
+    from support.processes import shards
+    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    fill(c)
+    expected = state(c)
+    digest = c.cmd("DEBUG", "DIGEST")
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
+    assert state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    return c
