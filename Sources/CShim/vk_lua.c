@@ -717,6 +717,20 @@ static void set_number(lua_State *L, const char *name, lua_Number n) {
     lua_setfield(L, -2, name);
 }
 
+// What both `redis` tables have, scripts' and libraries' while they load (in this order
+// in both, as the field order of a Lua table can show in its traversal): log, its levels
+// and the server's version. Sets them on the table on top of the stack.
+static void set_log_and_version(lua_State *L, int version_num, const char *redis_version) {
+    set_function(L, "log", redis_log);
+    set_number(L, "LOG_DEBUG", 0);
+    set_number(L, "LOG_VERBOSE", 1);
+    set_number(L, "LOG_NOTICE", 2);
+    set_number(L, "LOG_WARNING", 3);
+    set_number(L, "REDIS_VERSION_NUM", version_num);
+    lua_pushstring(L, redis_version);
+    lua_setfield(L, -2, "REDIS_VERSION");
+}
+
 static void load_library(lua_State *L, const char *name, lua_CFunction open) {
     lua_pushcfunction(L, open);
     lua_pushstring(L, name);
@@ -785,14 +799,7 @@ static void push_library_api(lua_State *L, int version_num, const char *redis_ve
     lua_newtable(L);  // the library globals
     lua_newtable(L);  // their redis
     set_function(L, "register_function", redis_register_function);
-    set_function(L, "log", redis_log);
-    set_number(L, "LOG_DEBUG", 0);
-    set_number(L, "LOG_VERBOSE", 1);
-    set_number(L, "LOG_NOTICE", 2);
-    set_number(L, "LOG_WARNING", 3);
-    set_number(L, "REDIS_VERSION_NUM", version_num);
-    lua_pushstring(L, redis_version);
-    lua_setfield(L, -2, "REDIS_VERSION");
+    set_log_and_version(L, version_num, redis_version);
     make_strict_proxy(L);
     lua_setfield(L, -2, "redis");
     lua_pushcclosure(L, global_index, 1);
@@ -1060,14 +1067,7 @@ vk_lua *vk_lua_create(vk_lua_command_hook command, vk_lua_log_hook log, const ch
     lua_newtable(L);
     set_function(L, "call", redis_call);
     set_function(L, "pcall", redis_pcall_command);
-    set_function(L, "log", redis_log);
-    set_number(L, "LOG_DEBUG", 0);
-    set_number(L, "LOG_VERBOSE", 1);
-    set_number(L, "LOG_NOTICE", 2);
-    set_number(L, "LOG_WARNING", 3);
-    set_number(L, "REDIS_VERSION_NUM", version_num);
-    lua_pushstring(L, redis_version);
-    lua_setfield(L, -2, "REDIS_VERSION");
+    set_log_and_version(L, version_num, redis_version);
     set_function(L, "setresp", redis_setresp);
     set_function(L, "sha1hex", redis_sha1hex);
     set_function(L, "error_reply", redis_error_reply);

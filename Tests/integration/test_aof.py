@@ -65,6 +65,15 @@ def digest(server):
     return server.cmd("DEBUG", "DIGEST")
 
 
+def ours_and_redis(make_server, make_redis, tmp_path, *args):
+    """This server (two shards) and redis-server 7.0 started with the same `args`, each on
+    a data directory of its own (`ours`, `redis` under tmp_path): (ours, redis, their dirs)."""
+    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
+    ours_dir.mkdir()
+    redis_dir.mkdir()
+    return make_server(*shards(2), *args, data_dir=ours_dir), make_redis(*args, data_dir=redis_dir), ours_dir, redis_dir
+
+
 # A workload whose AOF form is the same in Redis and here (PXAT deadlines aside).
 WORKLOAD = [
     ("SET", "a", "1"), ("INCR", "a"), ("SELECT", "2"), ("SET", "b", "2", "EX", "1000"),
@@ -117,11 +126,7 @@ def test_files_and_manifest_as_redis_writes_them(make_server, make_redis, tmp_pa
     """Start-up creates the same files with the same names and manifest as redis-server, and
     the same workload leaves the same commands in the incr file (SELECTs, MULTI/EXEC,
     absolute deadlines); redis-check-aof accepts the directory."""
-    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
-    ours_dir.mkdir()
-    redis_dir.mkdir()
-    ours = make_server(*shards(2), *AOF, data_dir=ours_dir)
-    redis = make_redis(*AOF, data_dir=redis_dir)
+    ours, redis, ours_dir, redis_dir = ours_and_redis(make_server, make_redis, tmp_path, *AOF)
     for s in (ours, redis):
         c = s.conn()
         run_workload(c)
@@ -166,12 +171,8 @@ def test_aof_timestamp_annotations_as_redis_writes_them(make_server, make_redis,
     each second, as Redis 7.0 writes them (the same commands otherwise); the file loads here
     and in redis-server 7.0 with the same digest, redis-check-aof accepts it and truncates it
     to a timestamp (`--truncate-to-timestamp`), after which both load what came before."""
-    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
-    ours_dir.mkdir()
-    redis_dir.mkdir()
     ts = ("--aof-timestamp-enabled", "yes")
-    ours = make_server(*shards(2), *AOF, *ts, data_dir=ours_dir)
-    redis = make_redis(*AOF, *ts, data_dir=redis_dir)
+    ours, redis, ours_dir, redis_dir = ours_and_redis(make_server, make_redis, tmp_path, *AOF, *ts)
     started = int(time.time())
     for s in (ours, redis):
         c = s.conn()
@@ -761,11 +762,7 @@ def test_rewrite_without_rdb_preamble_writes_commands_as_redis(make_server, make
     XCLAIM, XGROUP CREATECONSUMER, SET, PEXPIREAT); each server loads the other's directory
     with the same DEBUG DIGEST."""
     args = (*AOF, "--aof-use-rdb-preamble", "no")
-    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
-    ours_dir.mkdir()
-    redis_dir.mkdir()
-    ours = make_server(*shards(2), *args, data_dir=ours_dir)
-    redis = make_redis(*args, data_dir=redis_dir)
+    ours, redis, ours_dir, redis_dir = ours_and_redis(make_server, make_redis, tmp_path, *args)
     for s in (ours, redis):
         c = s.conn()
         fill_every_type(c)
@@ -816,12 +813,8 @@ def test_bgrewriteaof_with_appendonly_off_as_redis(make_server, make_redis, tmp_
     """With appendonly no, BGREWRITEAOF rewrites all the same (Redis 7.0): the directory is
     created with a base and a manifest naming only it; a second rewrite replaces the base
     (here in command form) and removes the old one; `appendonly yes` then starts from it."""
-    ours_dir, redis_dir = tmp_path / "ours", tmp_path / "redis"
-    ours_dir.mkdir()
-    redis_dir.mkdir()
     base = ("--enable-debug-command", "yes", "--save", "")
-    ours = make_server(*shards(2), *base, data_dir=ours_dir)
-    redis = make_redis(*base, data_dir=redis_dir)
+    ours, redis, ours_dir, redis_dir = ours_and_redis(make_server, make_redis, tmp_path, *base)
     for s in (ours, redis):
         c = s.conn()
         c.cmd("SET", "a", "1")

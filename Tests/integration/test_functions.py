@@ -6,13 +6,9 @@ and FLUSHALL keeping them, and FUNCTION commands reaching a redis-server replica
 
 FUNCTION LIST's order is a hash table's in Redis (nondeterministic_output_order): lists of
 several libraries are compared sorted."""
-import os
-import shutil
-import tempfile
-
 import pytest
 
-from support.differential import paired, same
+from support.differential import paired, redis_dump_into, same
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -454,41 +450,32 @@ def test_payloads_built_by_hand_match_redis(both):
 
 
 @needs_redis
-def test_rdb_files_exchanged_with_redis(nodes):
+def test_rdb_files_exchanged_with_redis(nodes, data_dir):
     """redis-server's dump with libraries loads here (FCALL works on every shard), and our
     dump loads on redis-server with the same libraries."""
-    redis_dir = tempfile.mkdtemp(prefix="vk-func-redis-")
-    ours_dir = tempfile.mkdtemp(prefix="vk-func-ours-")
-    try:
-        r = nodes("--save", "", binary=REDIS_SERVER, data_dir=redis_dir)
-        rc = r.conn()
+    def prepare(rc):
         rc.cmd("FUNCTION", "LOAD", code("lib1", "incr1", "return redis.call('incr', KEYS[1])"))
         rc.cmd("FUNCTION", "LOAD", "#!lua name=lib2\nredis.register_function{function_name='ro', callback=function(k) "
                                    "return redis.call('get', k[1]) end, flags={'no-writes'}, description='reads'}\n"
                                    + "-- a long comment so that the code is compressed in the dump " * 5)
         rc.cmd("SET", "n", "5")
-        expected = sorted_list(rc.cmd("FUNCTION", "LIST", "WITHCODE"))
-        assert rc.cmd("SAVE") == "OK"
-        r.shutdown("NOSAVE")
-        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(ours_dir, "dump.rdb"))
-        s = nodes("--save", "", *shards(2), data_dir=ours_dir)
-        c = s.conn()
-        assert sorted_list(c.cmd("FUNCTION", "LIST", "WITHCODE")) == expected
-        assert c.cmd("FCALL", "incr1", "1", "n") == 6
-        for k in ("a", "b", "c", "d"):
-            assert c.cmd("FCALL", "incr1", "1", k) == 1
-            assert c.cmd("FCALL_RO", "ro", "1", k) == b"1"
-        c.cmd("FUNCTION", "LOAD", code("ours", "ours", "return 'ours'"))
-        expected = sorted_list(c.cmd("FUNCTION", "LIST", "WITHCODE"))
-        assert c.cmd("SAVE") == "OK"
-        assert s.shutdown("NOSAVE") == 0
-        rc = nodes("--save", "", binary=REDIS_SERVER, data_dir=ours_dir).conn()
-        assert sorted_list(rc.cmd("FUNCTION", "LIST", "WITHCODE")) == expected
-        assert rc.cmd("FCALL", "ours", "0") == b"ours"
-        assert rc.cmd("FCALL", "incr1", "1", "n") == 7
-    finally:
-        shutil.rmtree(redis_dir, ignore_errors=True)
-        shutil.rmtree(ours_dir, ignore_errors=True)
+        return sorted_list(rc.cmd("FUNCTION", "LIST", "WITHCODE"))
+    expected = redis_dump_into(nodes, data_dir, prepare)
+    s = nodes("--save", "", *shards(2), data_dir=data_dir)
+    c = s.conn()
+    assert sorted_list(c.cmd("FUNCTION", "LIST", "WITHCODE")) == expected
+    assert c.cmd("FCALL", "incr1", "1", "n") == 6
+    for k in ("a", "b", "c", "d"):
+        assert c.cmd("FCALL", "incr1", "1", k) == 1
+        assert c.cmd("FCALL_RO", "ro", "1", k) == b"1"
+    c.cmd("FUNCTION", "LOAD", code("ours", "ours", "return 'ours'"))
+    expected = sorted_list(c.cmd("FUNCTION", "LIST", "WITHCODE"))
+    assert c.cmd("SAVE") == "OK"
+    assert s.shutdown("NOSAVE") == 0
+    rc = nodes("--save", "", binary=REDIS_SERVER, data_dir=data_dir).conn()
+    assert sorted_list(rc.cmd("FUNCTION", "LIST", "WITHCODE")) == expected
+    assert rc.cmd("FCALL", "ours", "0") == b"ours"
+    assert rc.cmd("FCALL", "incr1", "1", "n") == 7
 
 
 def test_debug_reload_and_restart_keep_functions(make_server, data_dir):

@@ -8,7 +8,7 @@ reaching replicas as HSET."""
 
 import pytest
 
-from support.differential import dumps_exchanged_with_redis, paired, same
+from support.differential import dumps_exchanged_with_redis, paired, same, saved_and_restarted
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -262,16 +262,7 @@ def test_hash_keyspace_and_key_commands(r):
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])
 def test_hashes_survive_save_and_restart(nodes, data_dir, before, after):
-    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    fill_hashes(c)
-    expected = hash_state(c)
-    digest = c.cmd("DEBUG", "DIGEST")
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
-    assert hash_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
+    c = saved_and_restarted(nodes, data_dir, fill_hashes, hash_state, before, after)
     # The loaded hashes keep working in their encodings.
     assert c.cmd("HSET", "small", "new", "1") == 1 and c.cmd("OBJECT", "ENCODING", "small") == b"listpack"
     assert c.cmd("HDEL", "big", "f1") == 1 and c.cmd("HLEN", "big") == 699

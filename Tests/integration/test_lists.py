@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from support.differential import dumps_exchanged_with_redis, paired, same
+from support.differential import dumps_exchanged_with_redis, paired, same, saved_and_restarted
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -338,16 +338,7 @@ def test_dumps_exchanged_with_redis(nodes, data_dir):
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])
 def test_lists_survive_save_and_restart(nodes, data_dir, before, after):
-    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    fill_lists(c)
-    expected = list_state(c)
-    digest = c.cmd("DEBUG", "DIGEST")
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
-    assert list_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
+    c = saved_and_restarted(nodes, data_dir, fill_lists, list_state, before, after)
     assert c.cmd("RPUSH", "small", "5") == 7 and c.cmd("LINDEX", "big", "-1") == b"element-2999"
 
 

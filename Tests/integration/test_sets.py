@@ -7,7 +7,7 @@ hash tag (one shard) and none (keys on several shards, one locked operation)."""
 
 import pytest
 
-from support.differential import dumps_exchanged_with_redis, paired, same
+from support.differential import dumps_exchanged_with_redis, paired, same, saved_and_restarted
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -177,16 +177,7 @@ def test_dumps_exchanged_with_redis(nodes, data_dir):
 
 @pytest.mark.parametrize("before,after", [(1, 2), (2, 1)])
 def test_sets_survive_save_and_restart(nodes, data_dir, before, after):
-    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    fill_sets(c)
-    expected = set_state(c)
-    digest = c.cmd("DEBUG", "DIGEST")
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
-    assert set_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
+    c = saved_and_restarted(nodes, data_dir, fill_sets, set_state, before, after)
     assert c.cmd("SADD", "ints", "5") == 1 and c.cmd("OBJECT", "ENCODING", "ints") == b"intset"
     assert c.cmd("SREM", "bigints", "0") == 1 and c.cmd("SCARD", "bigints") == 699
 

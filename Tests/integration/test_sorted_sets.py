@@ -2,14 +2,12 @@
 Debian's redis-server 7.0 byte for byte in RESP2 and RESP3, in both encodings and across
 the listpack -> skiplist conversion at both thresholds; DEBUG DIGEST-VALUE equal to
 redis-server's; ZRANDMEMBER and ZSCAN by their contracts; RDB round trips both ways."""
-import os
-import shutil
-import tempfile
 import threading
 import time
 
 import pytest
 
+from support.differential import dumps_exchanged_with_redis
 from support.info import info
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
@@ -640,28 +638,7 @@ def test_sorted_sets_survive_save_and_restart(nodes, data_dir):
 @needs_redis
 @pytest.mark.parametrize("compression", ["yes", "no"])
 def test_redis_dumps_load_and_come_back_identical(nodes, data_dir, compression):
-    redis_dir = tempfile.mkdtemp(prefix="vk-zsets-redis-")
-    try:
-        r = nodes("--save", "", "--rdbcompression", compression, "--enable-debug-command", "yes",
-                  binary=REDIS_SERVER, data_dir=redis_dir)
-        rc = r.conn()
-        fill(rc)
-        expected = zset_state(rc)
-        digest = rc.cmd("DEBUG", "DIGEST")
-        assert rc.cmd("SAVE") == "OK"
-        r.shutdown("NOSAVE")
-        shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
-    finally:
-        shutil.rmtree(redis_dir, ignore_errors=True)
-    a = nodes(*shards(2), "--rdbcompression", compression, "--enable-debug-command", "yes", data_dir=data_dir)
-    c = a.conn()
-    assert zset_state(c) == expected
-    assert c.cmd("DEBUG", "DIGEST") == digest
-    assert c.cmd("SAVE") == "OK"
-    assert a.shutdown("NOSAVE") == 0
-    rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
-    assert zset_state(rc) == expected
-    assert rc.cmd("DEBUG", "DIGEST") == digest
+    dumps_exchanged_with_redis(nodes, data_dir, fill, zset_state, args=("--rdbcompression", compression))
 
 
 def zset_workload(c):

@@ -43,23 +43,33 @@ def same(both, *commands):
     assert not diffs, "\n".join(diffs[:20])
 
 
-def dumps_exchanged_with_redis(nodes, data_dir, fill, state, args=()):
-    """redis-server fills its data (`fill(conn)`) and saves; ValKeyper (two shards) loads that
-    dump into the same `state(conn)` and DEBUG DIGEST, saves it, and redis-server loads
-    ValKeyper's dump back into the same state. `args`: options given to both servers."""
-    from support.processes import REDIS_SERVER, shards
+def redis_dump_into(nodes, data_dir, prepare, *args):
+    """redis-server (`--save ""` and `args`, in a directory of its own) runs `prepare(conn)`
+    and saves; its dump.rdb is copied into data_dir. Returns what `prepare` returned."""
+    from support.processes import REDIS_SERVER
     redis_dir = tempfile.mkdtemp(prefix="vk-dumps-redis-")
     try:
-        r = nodes("--save", "", *args, "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=redis_dir)
+        r = nodes("--save", "", *args, binary=REDIS_SERVER, data_dir=redis_dir)
         rc = r.conn()
-        fill(rc)
-        expected = state(rc)
-        digest = rc.cmd("DEBUG", "DIGEST")
+        prepared = prepare(rc)
         assert rc.cmd("SAVE") == "OK"
         r.shutdown("NOSAVE")
         shutil.copy(os.path.join(redis_dir, "dump.rdb"), os.path.join(data_dir, "dump.rdb"))
     finally:
         shutil.rmtree(redis_dir, ignore_errors=True)
+    return prepared
+
+
+def dumps_exchanged_with_redis(nodes, data_dir, fill, state, args=()):
+    """redis-server fills its data (`fill(conn)`) and saves; ValKeyper (two shards) loads that
+    dump into the same `state(conn)` and DEBUG DIGEST, saves it, and redis-server loads
+    ValKeyper's dump back into the same state. `args`: options given to both servers."""
+    from support.processes import REDIS_SERVER, shards
+
+    def prepare(rc):
+        fill(rc)
+        return state(rc), rc.cmd("DEBUG", "DIGEST")
+    expected, digest = redis_dump_into(nodes, data_dir, prepare, *args, "--enable-debug-command", "yes")
     a = nodes(*shards(2), *args, "--enable-debug-command", "yes", data_dir=data_dir)
     c = a.conn()
     assert state(c) == expected
@@ -69,3 +79,21 @@ def dumps_exchanged_with_redis(nodes, data_dir, fill, state, args=()):
     rc = nodes("--save", "", "--enable-debug-command", "yes", binary=REDIS_SERVER, data_dir=data_dir).conn()
     assert state(rc) == expected
     assert rc.cmd("DEBUG", "DIGEST") == digest
+
+
+def saved_and_restarted(nodes, data_dir, fill, state, before, after):
+    """ValKeyper on `before` shards fills its data (`fill(conn)`), saves and stops; one on
+    `after` shards loads that dump into the same `state(conn)` and DEBUG DIGEST. Returns a
+    connection to the second, for checks that the loaded values keep working."""
+    from support.processes import shards
+    a = nodes(*shards(before), "--enable-debug-command", "yes", data_dir=data_dir)
+    c = a.conn()
+    fill(c)
+    expected = state(c)
+    digest = c.cmd("DEBUG", "DIGEST")
+    assert c.cmd("SAVE") == "OK"
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(after), "--enable-debug-command", "yes", data_dir=data_dir).conn()
+    assert state(c) == expected
+    assert c.cmd("DEBUG", "DIGEST") == digest
+    return c

@@ -5,16 +5,29 @@ import Shards
 extension Worker {
     func process(_ c: Client) {
         if c.isMaster { processMasterStream(c); return }
+        parseCommands(c, while: { !c.closeASAP && !c.pausedByOperation && !c.isClosed }) { args in
+            execute(c, args)
+            serveReadyKeysAfterCommand()
+            return true
+        }
+    }
+
+    /// The RESP frame loop over a client's input, for the event loop (`process`) and a busy
+    /// script's pass (`serveClientWhileBusy`): each complete command goes to `run`, which
+    /// returns false to leave it and the rest in the input; a protocol error is answered and
+    /// closes the client after that reply; what was parsed is dropped at the end. `more` is
+    /// asked before each frame. Always inlined with its closures, so `process`, the hottest
+    /// loop in the server, compiles to the loop written out (callgrind: the same Ir per SET/GET).
+    @inline(__always)
+    func parseCommands(_ c: Client, while more: () -> Bool, _ run: (Arguments) -> Bool) {
         var position = 0
-        parsing: while position < c.input.count && !c.closeAfterReply && !c.closeASAP && !c.pausedByOperation && !c.isClosed {
+        parsing: while position < c.input.count && !c.closeAfterReply && more() {
             let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
             var consumed = 0
             switch c.parser.parse(frame, consumed: &consumed) {
             case .command:
+                guard run(c.parser.arguments(in: frame)) else { break parsing }
                 position += consumed
-                let args = c.parser.arguments(in: frame)
-                execute(c, args)
-                serveReadyKeysAfterCommand()
             case .empty:
                 position += consumed
             case .incomplete:

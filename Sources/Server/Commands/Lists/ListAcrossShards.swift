@@ -44,43 +44,15 @@ enum ListAcrossShards {
             if !argIs(a[0], "lmpop") { out.writeError("ERR unknown list operation") }
             return
         }
-        lmpop(ctx, a, keys: parsed.keys, head: parsed.head, count: parsed.count, &out)
+        lmpop(ctx, a, keys: parsed.keys, head: parsed.side, count: parsed.count, &out)
     }
 
     // MARK: LMPOP
 
-    struct MpopArguments {
-        var keys: Range<Int>
-        var head: Bool
-        var count: Int
-    }
-
-    /// lmpopGenericCommand's parsing: numkeys (at `countAt`), the keys, LEFT|RIGHT, an optional
-    /// COUNT, with its errors.
+    /// lmpopGenericCommand's parsing: numkeys (at `countAt`), the keys, LEFT|RIGHT (the
+    /// side: true for LEFT), an optional COUNT, with its errors.
     static func parseMpop(_ args: Arguments, countAt: Int, _ out: inout ByteBuffer) -> MpopArguments? {
-        guard let n = parseStrictInt(args[countAt]), n >= 1 else {
-            out.writeError("ERR numkeys should be greater than 0")
-            return nil
-        }
-        guard n < args.count - countAt - 1 else { out.writeError(Errors.syntax); return nil }
-        let whereAt = countAt + 1 + n
-        guard let head = ListCommands.parseSide(args[whereAt], &out) else { return nil }
-        var count = -1
-        var j = whereAt + 1
-        while j < args.count {
-            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
-                guard let v = parseStrictInt(args[j + 1]), v >= 1 else {
-                    out.writeError("ERR count should be greater than 0")
-                    return nil
-                }
-                count = v
-                j += 2
-            } else {
-                out.writeError(Errors.syntax)
-                return nil
-            }
-        }
-        return MpopArguments(keys: (countAt + 1)..<whereAt, head: head, count: max(count, 1))
+        MpopArguments.parse(args, countAt: countAt, &out, side: ListCommands.parseSide)
     }
 
     /// mpopGenericCommand on one shard: pops from the first list that exists; `[key,
@@ -127,7 +99,7 @@ enum ListAcrossShards {
         }
         for (i, k) in keys.enumerated() { call.locks.append((shards[i], IntentLocks.lockKey(args[k]))) }
         let keyBytes = keys.map { Array(args[$0]) }
-        let side = parsed.head ? "LEFT" : "RIGHT"
+        let side = parsed.side ? "LEFT" : "RIGHT"
         let count = String(parsed.count)
         let resp = c.resp
         var name = 0

@@ -35,7 +35,7 @@ enum ListBlocking {
     static func blmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         guard let parsed = ListAcrossShards.parseMpop(args, countAt: 2, &out) else { return }
         guard let timeout = SortedSetCommands.parseTimeout(args[1], &out) else { return }
-        start(w, c, args, &call, &out, mode: .mpop, head: parsed.head, count: parsed.count, destination: nil,
+        start(w, c, args, &call, &out, mode: .mpop, head: parsed.side, count: parsed.count, destination: nil,
               destinationHead: false, keys: Array(parsed.keys), timeout: timeout)
     }
 

@@ -247,28 +247,13 @@ extension Worker {
         default:
             return  // a close is seen again by the loop after the script
         }
-        var position = 0
-        parsing: while position < c.input.count && !c.closeAfterReply {
-            let frame = UnsafeRawBufferPointer(start: c.input.base + position, count: c.input.count - position)
-            var consumed = 0
-            switch c.parser.parse(frame, consumed: &consumed) {
-            case .command:
-                guard answerWhileBusy(c, c.parser.arguments(in: frame), state) else {
-                    state.deferred.append(c)  // this command and the rest run after the script
-                    break parsing
-                }
-                position += consumed
-            case .empty:
-                position += consumed
-            case .incomplete:
-                break parsing
-            case .protocolError(let message):
-                withReply(c) { $0.writeError(string: "ERR " + message) }
-                c.closeAfterReply = true
-                position = c.input.count
+        parseCommands(c, while: { true }) { args in
+            guard answerWhileBusy(c, args, state) else {
+                state.deferred.append(c)  // this command and the rest run after the script
+                return false
             }
+            return true
         }
-        c.input.discardFront(position)
         state.answered.append(c)
     }
 

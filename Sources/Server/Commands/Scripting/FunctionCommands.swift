@@ -86,16 +86,7 @@ enum FunctionCommands {
             out.writeError("ERR Function not found")
             return
         }
-        guard let numkeys = parseStrictInt(args[2]) else {
-            out.writeError("ERR Bad number of keys provided")
-            return
-        }
-        if numkeys > args.count - 3 {
-            out.writeError("ERR Number of keys can't be greater than number of args")
-            return
-        }
-        if numkeys < 0 {
-            out.writeError("ERR Number of keys can't be negative")
+        guard let numkeys = ScriptCommands.numkeys(args, notInteger: "ERR Bad number of keys provided", &out) else {
             return
         }
         ScriptCommands.runOnHome(w, c, args, numkeys: numkeys, &call, &out)

@@ -77,19 +77,26 @@ enum ScriptCommands {
 
     /// Checks numkeys, finds the shard of the declared keys and runs the script there.
     static func eval(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        guard let numkeys = Self.numkeys(args, notInteger: Errors.notInteger, &out) else { return }
+        runOnHome(w, c, args, numkeys: numkeys, &call, &out)
+    }
+
+    /// EVAL's and FCALL's numkeys (`args[2]`, keys from `args[3]`), checked in Redis's order;
+    /// nil after writing the error. Only the text for a non-integer differs between them.
+    static func numkeys(_ args: Arguments, notInteger: StaticString, _ out: inout ByteBuffer) -> Int? {
         guard let numkeys = parseStrictInt(args[2]) else {
-            out.writeError(Errors.notInteger)
-            return
+            out.writeError(notInteger)
+            return nil
         }
         if numkeys > args.count - 3 {
             out.writeError("ERR Number of keys can't be greater than number of args")
-            return
+            return nil
         }
         if numkeys < 0 {
             out.writeError("ERR Number of keys can't be negative")
-            return
+            return nil
         }
-        runOnHome(w, c, args, numkeys: numkeys, &call, &out)
+        return numkeys
     }
 
     /// Runs EVAL's or FCALL's request (`__eval` with the command's own arguments) on the

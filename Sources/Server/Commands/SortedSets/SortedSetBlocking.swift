@@ -36,29 +36,9 @@ extension SortedSetCommands {
     /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: the timeout is parsed after
     /// the rest, as zmpopGenericCommand does.
     static func bzmpop(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
-        guard let n = parseStrictInt(args[2]), n >= 1 else { out.writeError("ERR numkeys should be greater than 0"); return }
-        guard n < args.count - 3 else { out.writeError(Errors.syntax); return }
-        let whereAt = n + 3
-        let max: Bool
-        if argIs(args[whereAt], "min") { max = false } else if argIs(args[whereAt], "max") { max = true }
-        else { out.writeError(Errors.syntax); return }
-        var count = -1
-        var j = whereAt + 1
-        while j < args.count {
-            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
-                guard let v = parseStrictInt(args[j + 1]), v >= 1 else {
-                    out.writeError("ERR count should be greater than 0")
-                    return
-                }
-                count = v
-                j += 2
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-        }
+        guard let parsed = parseZmpop(args, countAt: 2, &out) else { return }
         guard let timeout = parseTimeout(args[1], &out) else { return }
-        startBlockingPop(w, c, args, &call, &out, keys: Array(3..<(3 + n)), max: max, count: Swift.max(count, 1),
+        startBlockingPop(w, c, args, &call, &out, keys: Array(parsed.keys), max: parsed.side, count: parsed.count,
                          timeout: timeout)
     }
 

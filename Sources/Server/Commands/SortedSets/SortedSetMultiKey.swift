@@ -364,30 +364,12 @@ extension SortedSetCommands {
     /// checks them before looking at any key.
     static func zmpopAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall,
                                   _ out: inout ByteBuffer) {
-        let n = parseStrictInt(args[1]) ?? 0  // valid: the keys were found from it
-        let whereAt = n + 2
-        guard whereAt < args.count, argIs(args[whereAt], "min") || argIs(args[whereAt], "max") else {
-            out.writeError(Errors.syntax)
-            return
-        }
-        var count = -1
-        var j = whereAt + 1
-        while j < args.count {
-            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
-                guard let v = parseStrictInt(args[j + 1]), v >= 1 else {
-                    out.writeError("ERR count should be greater than 0")
-                    return
-                }
-                count = v
-                j += 2
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-        }
-        let keys = (2..<(2 + n)).map { Array(args[$0]) }
+        // numkeys is valid (the keys were found from it): the side and COUNT are checked.
+        guard let parsed = parseZmpop(args, countAt: 1, &out) else { return }
+        let n = parsed.keys.count, count = parsed.count
+        let keys = parsed.keys.map { Array(args[$0]) }
         let shards = keys.map { k in k.withUnsafeBytes { w.shardOf($0) } }
-        let side = Array(args[whereAt])
+        let side = Array(args[parsed.keys.upperBound])
         let resp = c.resp
         var name = 0
         let op = MultiShardOperation(client: c) { op, out in
@@ -404,7 +386,7 @@ extension SortedSetCommands {
                 keys[i].withUnsafeBytes { spans.append(op.store($0)) }
                 side.withUnsafeBytes { spans.append(op.store($0)) }
                 spans.append(op.store(string: "COUNT"))
-                spans.append(op.store(string: String(max(count, 1))))
+                spans.append(op.store(string: String(count)))
                 op.addPart(shard: shards[i], command: multiKeyPart, spanIndices: spans)
                 return false
             }
@@ -433,33 +415,24 @@ extension SortedSetCommands {
 
     // MARK: ZMPOP
 
+    /// zmpopGenericCommand's parsing (numkeys at `countAt`: 1 for ZMPOP, 2 for BZMPOP): the
+    /// side is true for MAX.
+    static func parseZmpop(_ args: Arguments, countAt: Int, _ out: inout ByteBuffer) -> MpopArguments? {
+        MpopArguments.parse(args, countAt: countAt, &out) { word, out in
+            if argIs(word, "min") { return false }
+            if argIs(word, "max") { return true }
+            out.writeError(Errors.syntax)
+            return nil
+        }
+    }
+
     /// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]: pops from the first key that
     /// exists; `[key, [[member, score]...]]`, or a null array. Replicas get ZPOPMIN or
     /// ZPOPMAX of that key with the count popped (Redis 7.0's rewrite in genericZpopCommand).
     static func zmpop(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let n = parseStrictInt(args[1]), n >= 1 else { out.writeError("ERR numkeys should be greater than 0"); return }
-        guard n < args.count - 2 else { out.writeError(Errors.syntax); return }
-        let whereAt = n + 2
-        let max: Bool
-        if argIs(args[whereAt], "min") { max = false } else if argIs(args[whereAt], "max") { max = true }
-        else { out.writeError(Errors.syntax); return }
-        var count = -1
-        var j = whereAt + 1
-        while j < args.count {
-            if count == -1 && argIs(args[j], "count") && j + 1 < args.count {
-                guard let c = parseStrictInt(args[j + 1]), c >= 1 else {
-                    out.writeError("ERR count should be greater than 0")
-                    return
-                }
-                count = c
-                j += 2
-            } else {
-                out.writeError(Errors.syntax)
-                return
-            }
-        }
-        if count == -1 { count = 1 }
-        for k in 2..<(2 + n) {
+        guard let parsed = parseZmpop(args, countAt: 1, &out) else { return }
+        let (max, count) = (parsed.side, parsed.count)
+        for k in parsed.keys {
             let key = args[k]
             guard let e = ctx.shard.lookup(db: ctx.db, key: key) else { continue }
             guard e.kind == .object, let z = e.object as? SortedSet else { out.writeError(Errors.wrongType); return }

@@ -21,18 +21,7 @@ enum AOFOfflineRewrite {
             let (directory, filename) = context.config.withLock { ($0.value("appenddirname"), $0.value("appendfilename")) }
             ok = install(temp: temp, directory: directory, filename: filename)
         }
-        let started = state.rewriteStarted.load(ordering: .relaxed)
-        state.lastRewriteSeconds.store(Int(Clock.unixMilliseconds() / 1000 - started), ordering: .relaxed)
-        state.lastRewriteOK.store(ok, ordering: .relaxed)
-        if ok {
-            state.rewrites.add(1, ordering: .relaxed)
-            state.rewriteFailuresInARow.store(0, ordering: .relaxed)
-            Log.notice("Background AOF rewrite finished successfully")
-        } else {
-            state.rewriteFailuresInARow.add(1, ordering: .relaxed)
-            Log.warning("Background AOF rewrite failed")
-        }
-        state.rewriteInProgress.store(false, ordering: .releasing)
+        state.rewriteEnded(ok: ok)
     }
 
     private static func install(temp: String, directory: String, filename: String) -> Bool {
@@ -46,26 +35,7 @@ enum AOFOfflineRewrite {
            let parsed = try? AOFManifest.parse(String(decoding: bytes, as: UTF8.self)) {
             manifest = parsed
         }
-        let baseName = manifest.newBase(appendFilename: filename, rdbPreamble: AOFFile.isRDB(temp))
-        guard rename(temp, "\(directory)/\(baseName)") == 0 else {
-            Log.warning("Error trying to rename the temporary AOF base file \(temp) into \(directory)/\(baseName): \(String(cString: strerror(errno)))")
-            unlink(temp)
-            return false
-        }
-        Log.notice("Successfully renamed the temporary AOF base file \(temp) into \(baseName)")
-        manifest.history += manifest.incr.map { AOFManifest.FileInfo(name: $0.name, seq: $0.seq, type: "h") }
-        manifest.incr = []
-        if let error = AOFManifest.write(manifest, directory: directory, appendFilename: filename) {
-            Log.warning(error)
-            unlink("\(directory)/\(baseName)")
-            return false
-        }
-        for h in manifest.history {
-            Log.notice("Removing the history file \(h.name) in the background")
-            unlink("\(directory)/\(h.name)")
-        }
-        manifest.history = []
-        _ = AOFManifest.write(manifest, directory: directory, appendFilename: filename)
-        return true
+        return AOFManifest.installRewrittenBase(temp: temp, into: manifest, directory: directory, appendFilename: filename,
+                                                keepingCurrentIncr: false) != nil
     }
 }

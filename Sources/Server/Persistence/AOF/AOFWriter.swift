@@ -52,6 +52,23 @@ final class AppendOnlyState: Sendable {
                 ("aof_rewrites_consecutive_failures", String(rewriteFailuresInARow.load(ordering: .relaxed)))]
     }
 
+    /// A rewrite ended, with the AOF on or off (backgroundRewriteDoneHandler's bookkeeping):
+    /// its time and status, the counts INFO shows, the log line; then none is in progress.
+    func rewriteEnded(ok: Bool) {
+        let started = rewriteStarted.load(ordering: .relaxed)
+        lastRewriteSeconds.store(Int(Clock.unixMilliseconds() / 1000 - started), ordering: .relaxed)
+        lastRewriteOK.store(ok, ordering: .relaxed)
+        if ok {
+            rewrites.add(1, ordering: .relaxed)
+            rewriteFailuresInARow.store(0, ordering: .relaxed)
+            Log.notice("Background AOF rewrite finished successfully")
+        } else {
+            rewriteFailuresInARow.add(1, ordering: .relaxed)
+            Log.warning("Background AOF rewrite failed")
+        }
+        rewriteInProgress.store(false, ordering: .releasing)
+    }
+
     /// INFO persistence's lines Redis adds while the AOF is on.
     var infoLines: [String] {
         ["aof_current_size:\(currentSize.load(ordering: .relaxed))", "aof_base_size:\(baseSize.load(ordering: .relaxed))",
@@ -247,18 +264,7 @@ extension AOFWriter {
             if rewriteSwitched == true { ok = finishRewrite(temp: temp) } else { unlink(temp) }
         }
         rewriteSwitched = nil
-        let started = state.rewriteStarted.load(ordering: .relaxed)
-        state.lastRewriteSeconds.store(Int(Clock.unixMilliseconds() / 1000 - started), ordering: .relaxed)
-        state.lastRewriteOK.store(ok, ordering: .relaxed)
-        if ok {
-            state.rewrites.add(1, ordering: .relaxed)
-            state.rewriteFailuresInARow.store(0, ordering: .relaxed)
-            Log.notice("Background AOF rewrite finished successfully")
-        } else {
-            state.rewriteFailuresInARow.add(1, ordering: .relaxed)
-            Log.warning("Background AOF rewrite failed")
-        }
-        state.rewriteInProgress.store(false, ordering: .releasing)
+        state.rewriteEnded(ok: ok)
     }
 
     /// The rewrite's snapshot point reached the stream: what came before it stays in the
@@ -298,31 +304,11 @@ extension AOFWriter {
     /// incr file before the current one and the old base become history and are removed
     /// (backgroundRewriteDoneHandler, aofDelHistoryFiles).
     func finishRewrite(temp: String) -> Bool {
-        var manifest = files.manifest
-        // Named by its format (aof-use-rdb-preamble when the rewrite began).
-        let baseName = manifest.newBase(appendFilename: files.appendFilename, rdbPreamble: AOFFile.isRDB(temp))
-        let basePath = "\(files.directory)/\(baseName)"
-        guard rename(temp, basePath) == 0 else {
-            Log.warning("Error trying to rename the temporary AOF base file \(temp) into \(baseName): \(String(cString: strerror(errno)))")
-            unlink(temp)
-            return false
-        }
-        let current = manifest.incr.removeLast()
-        manifest.history += manifest.incr.map { AOFManifest.FileInfo(name: $0.name, seq: $0.seq, type: "h") }
-        manifest.incr = [current]
-        if let error = AOFManifest.write(manifest, directory: files.directory, appendFilename: files.appendFilename) {
-            Log.warning(error)
-            unlink(basePath)
-            return false
-        }
-        Log.notice("Successfully renamed the temporary AOF base file \(temp) into \(baseName)")
-        for h in manifest.history {
-            Log.notice("Removing the history file \(h.name) in the background")
-            unlink("\(files.directory)/\(h.name)")
-        }
-        manifest.history = []
-        _ = AOFManifest.write(manifest, directory: files.directory, appendFilename: files.appendFilename)
+        guard let (manifest, basePath) = AOFManifest.installRewrittenBase(
+            temp: temp, into: files.manifest, directory: files.directory, appendFilename: files.appendFilename,
+            keepingCurrentIncr: true) else { return false }
         files.manifest = manifest
+        let current = manifest.incr[0]  // the file appended to, the only incr file left
         let baseSize = AOFFile.size(basePath)
         state.baseSize.store(baseSize, ordering: .relaxed)
         state.currentSize.store(baseSize + AOFFile.size("\(files.directory)/\(current.name)"), ordering: .relaxed)

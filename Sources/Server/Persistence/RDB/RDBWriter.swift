@@ -148,10 +148,7 @@ final class RDBWriter {
     /// then its encoding), the RDB version (2 bytes) and a CRC-64 of everything before it
     /// (8 bytes), both little-endian. `string` for a string value, else `object`.
     static func dumpPayload(string: UnsafeRawBufferPointer?, object: (any ValueType)?, compression: Bool = true) -> [UInt8] {
-        let writer = RDBWriter(memoryWithVersion: 10)
-        writer.compression = compression
-        writer.checksum = false
-        do {
+        payload(compression: compression) { writer in
             if let string {
                 try writer.append(RDB.typeString)
                 try writer.writeRawString(string)
@@ -160,27 +157,23 @@ final class RDBWriter {
                 var sink = writer
                 try object.writeRDB(to: &sink)
             }
-            try writer.flush()
-        } catch {
-            preconditionFailure("a memory writer does not fail: \(error)")
         }
-        writer.finished = true
-        var payload = writer.memoryOutput ?? []
-        payload.append(UInt8(writer.version & 0xFF))
-        payload.append(UInt8(writer.version >> 8))
-        var crc = CRC64.checksum(payload).littleEndian
-        withUnsafeBytes(of: &crc) { payload.append(contentsOf: $0) }
-        return payload
     }
 
     /// FUNCTION DUMP's payload (functionDumpCommand): each library's code as an RDB
     /// function2 record, then the RDB version and the CRC-64, as DUMP's.
     static func functionsPayload(_ codes: [[UInt8]], compression: Bool = true) -> [UInt8] {
+        payload(compression: compression) { try $0.writeFunctions(codes) }
+    }
+
+    /// What `body` writes with a memory writer (RDB 10, no checksum of its own), followed by
+    /// the version and the CRC-64 that DUMP's and FUNCTION DUMP's payloads end with.
+    private static func payload(compression: Bool, _ body: (RDBWriter) throws -> Void) -> [UInt8] {
         let writer = RDBWriter(memoryWithVersion: 10)
         writer.compression = compression
         writer.checksum = false
         do {
-            try writer.writeFunctions(codes)
+            try body(writer)
             try writer.flush()
         } catch {
             preconditionFailure("a memory writer does not fail: \(error)")
