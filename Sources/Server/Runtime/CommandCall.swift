@@ -53,7 +53,7 @@ extension Worker {
             let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
             var i = Int(route.firstKey)
             while i <= last {
-                call.locks.append((shardOf(args[i]), IntentLocks.lockKey(args[i])))
+                call.locks.append((shardOf(args, i), IntentLocks.lockKey(args[i])))
                 i += max(1, Int(route.step))
             }
         }

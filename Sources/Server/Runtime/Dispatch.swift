@@ -135,8 +135,11 @@ extension Worker {
                 let last = route.lastKeyIndex(argumentCount: args.count)
                 var i = Int(route.firstKey) + Int(route.step)
                 while i <= last {
-                    if shardOf(args[i]) != shardIndex {
+                    let shard = shardOf(args[i])
+                    if shard != shardIndex {
+                        keyShards.remember(args, route: route, upTo: i, first: shardIndex, at: shard, worker: self)
                         runAcrossShards(c, args, index: index, route: route)
+                        keyShards.forget()
                         return
                     }
                     i += Int(route.step)
@@ -201,6 +204,13 @@ extension Worker {
         KeyHash.shard(of: key, count: context.shardCount)
     }
 
+    /// The shard of key argument `i` of `args`: remembered for the command being dispatched
+    /// across shards (its lock list and its parts ask again what `execute` worked out), or
+    /// computed.
+    @inline(__always) func shardOf(_ args: Arguments, _ i: Int) -> Int {
+        keyShards.shard(args, i) ?? shardOf(args[i])
+    }
+
     /// The one shard of a keyed command's keys (TransactionQueue.Command.shard).
     func keysShard(_ route: CommandTable.Route, _ args: Arguments) -> Int {
         let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
@@ -260,7 +270,7 @@ extension Worker {
             let first = op.spans.count
             op.spans.append(op.spans[name])
             for j in 0..<stride { op.store(args[i + j]) }
-            let shard = shardOf(args[i])
+            let shard = shardOf(args, i)
             op.addPart(shard: shard, command: part, spans: first..<op.spans.count, db: op.db, resp: op.resp)
             op.lockKey(args[i], shard: shard)
             i += Int(route.step)

@@ -48,6 +48,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var readyLocksScratch: OrderedLockRequests.Ready = []
     /// The lock list a command call fills (commandCall) and an operation empties (start).
     var lockListScratch: [(shard: Int, key: UInt64)] = []
+    /// The key shards of the command being dispatched across shards (KeyShardMemo).
+    var keyShards = KeyShardMemo()
     /// Chained lock requests (TransactionLock.chain) on this shard not granted yet, per
     /// client: that client's later commands here wait behind them.
     let chainedRequestsPending = SlotMap()

@@ -432,7 +432,7 @@ enum StringCommands {
         var groups = [[Int]](repeating: [], count: w.context.shardCount)
         var i = 1
         while i + 1 < args.count {
-            let s = w.shardOf(args[i])
+            let s = w.shardOf(args, i)
             if groups[s].isEmpty { groups[s].append(0) }
             groups[s].append(i)
             if withValues { groups[s].append(i + 1) }
@@ -460,7 +460,7 @@ enum StringCommands {
             let shardOfPair = UnsafeMutableBufferPointer(rebasing: scratch[..<pairs])
             let seen = UnsafeMutableBufferPointer(rebasing: scratch[pairs...])
             seen.initialize(repeating: 0)
-            for p in 0..<pairs { shardOfPair[p] = w.shardOf(args[1 + 2 * p]) }
+            for p in 0..<pairs { shardOfPair[p] = w.shardOf(args, 1 + 2 * p) }
             for p in 0..<pairs where seen[shardOfPair[p]] == 0 {
                 seen[shardOfPair[p]] = 1
                 let first = op.spans.count
@@ -510,7 +510,7 @@ enum StringCommands {
             partOfShard.initialize(repeating: -1)
             var shards = 0
             for i in 1..<args.count {
-                let s = w.shardOf(args[i])
+                let s = w.shardOf(args, i)
                 if partOfShard[s] < 0 {
                     partOfShard[s] = shards
                     shards += 1
