@@ -114,6 +114,64 @@ def test_expired_keys_reach_the_replica_as_del(nodes):
     assert replica.conn().cmd("EXISTS", "long") == 1
 
 
+def past_deadline(conn, deadline_ms):
+    """The server's clock (TIME) is past `deadline_ms`."""
+    seconds, micros = conn.cmd("TIME")
+    return int(seconds) * 1000 + int(micros) // 1000 > deadline_ms
+
+
+def writes_over_keys_past_their_deadline(m):
+    """Strings written over keys the master has not expired yet though their deadline
+    passed (active expiry off): each write deletes the old key first, as Redis's
+    lookupKeyWrite does. Returns the deadline given to the old keys."""
+    assert m.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0") == "OK"
+    seconds, micros = m.cmd("TIME")
+    deadline = int(seconds) * 1000 + int(micros) // 1000 + 30
+    for key in ("keep", "plain", "multi"):
+        assert m.cmd("SET", key, "old", "PXAT", str(deadline)) == "OK"
+    wait_until(lambda: past_deadline(m, deadline), message="the old keys' deadline to pass")
+    assert m.cmd("SET", "keep", "new", "KEEPTTL") == "OK"
+    assert m.cmd("SET", "plain", "new") == "OK"
+    assert m.cmd("MSET", "multi", "new") == "OK"
+    assert m.cmd("SET", "done", "1") == "OK"
+    return deadline
+
+
+@pytest.mark.parametrize("kind", ["valkeyper", "redis-server"])
+def test_a_write_over_a_key_past_its_deadline_keeps_no_ttl_on_replicas(nodes, kind):
+    """SET ... KEEPTTL over a key past its deadline that the master had not expired yet: the
+    master writes it without a TTL; replicas, which keep such a key until the master's DEL,
+    kept its dead deadline and hid the key when the master sent no DEL first (the replication
+    fuzz test's `only on master: string ... pexpiretime -1`)."""
+    master = master_node(nodes, 2, *DEBUG)
+    replica = redis_replica(nodes, master) if kind == "redis-server" else valkeyper_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    writes_over_keys_past_their_deadline(m)
+    assert m.cmd("WAIT", "1", "10000") == 1
+    r = replica.conn()
+    for key in ("keep", "plain", "multi"):
+        assert (m.cmd("GET", key), m.cmd("PTTL", key)) == (b"new", -1), key
+        assert (r.cmd("GET", key), r.cmd("PTTL", key)) == (b"new", -1), key
+
+
+def test_a_write_over_a_key_past_its_deadline_is_streamed_as_redis_streams_it(nodes):
+    """The DEL of the expired key, then the write, as in redis-server's stream. Redis wraps
+    the two in MULTI/EXEC (one call propagates both); ours come one after the other, as
+    every lazy expiry's DEL does: the same data on the replica once both are applied."""
+    streams = []
+    for master in (master_node(nodes, 2, *DEBUG, *NO_PINGS),
+                   nodes("--save", "", *DEBUG, *NO_PINGS, "--repl-diskless-sync", "no", binary=REDIS_SERVER)):
+        raw = RawReplica(master.port)
+        deadline = writes_over_keys_past_their_deadline(master.conn())
+        streams.append([["<deadline>" if w == str(deadline) else w for w in c]
+                        for c in raw.commands_until(["SET", "done", "1"])])
+    ours, theirs = streams
+    assert ours == [c for c in theirs if c not in (["MULTI"], ["EXEC"])]
+    assert ours[-7:] == [["DEL", "keep"], ["SET", "keep", "new", "KEEPTTL"], ["DEL", "plain"], ["SET", "plain", "new"],
+                         ["DEL", "multi"], ["MSET", "multi", "new"], ["SET", "done", "1"]]
+
+
 def test_wait_and_role(nodes):
     master = master_node(nodes)
     m = master.conn()
