@@ -3,6 +3,7 @@
 for transactions and cross-shard commands, expirations as DEL), partial resync from the
 backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
 import signal
+import socket
 import threading
 import time
 
@@ -170,6 +171,76 @@ def test_a_write_over_a_key_past_its_deadline_is_streamed_as_redis_streams_it(no
     assert ours == [c for c in theirs if c not in (["MULTI"], ["EXEC"])]
     assert ours[-7:] == [["DEL", "keep"], ["SET", "keep", "new", "KEEPTTL"], ["DEL", "plain"], ["SET", "plain", "new"],
                          ["DEL", "multi"], ["MSET", "multi", "new"], ["SET", "done", "1"]]
+
+
+def answers_while_asleep(sleeper, conn, *command):
+    """Whether `conn` answers `command` while `sleeper`'s worker sleeps in DEBUG SLEEP (so:
+    whether it and the shard `command` names live on another worker). Reads every reply."""
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "0.3"))
+    conn.sock.settimeout(0.15)
+    conn.send_raw(encode(*command))
+    try:
+        conn.read()
+        answered = True
+    except socket.timeout:
+        answered = False
+    conn.sock.settimeout(10)
+    if not answered:
+        conn.read()
+    assert sleeper.read() == "OK"
+    return answered
+
+
+@pytest.mark.parametrize("pop", [["BZPOPMAX", "{src}", "0"], ["ZMPOP", "1", "{src}", "MAX"],
+                                 ["BZMPOP", "0", "1", "{src}", "MAX"]], ids=["bzpopmax", "zmpop", "bzmpop"])
+def test_a_pop_waits_for_the_transaction_holding_its_key(nodes, pop):
+    """A transaction over two shards holds its key on the shard that granted it (and ran its
+    part there) while the other shard's worker sleeps. A pop whose command names no key
+    positions (ZMPOP, or the part a blocking pop runs) ran at once: it took the member the
+    transaction had just added, and its ZPOPMAX reached replicas before the transaction's
+    MULTI ... EXEC, which closes when the transaction completes. Replicas then popped the
+    member before it and kept the added one (the replication fuzz test's zsets that differed
+    by one member). Now it waits, as single commands naming the key do."""
+    master = master_node(nodes, 2, *DEBUG)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    sleeper, coordinator = connections_on_two_workers(master.port)
+    # The key on the coordinator's shard (answered while the sleeper's worker sleeps), the
+    # other on the sleeper's.
+    here, there = keys_on_two_shards("k")
+    if not answers_while_asleep(sleeper, coordinator, "EXISTS", here):
+        here, there = there, here
+    assert answers_while_asleep(sleeper, coordinator, "EXISTS", here)
+    # Two more connections on the coordinator's worker (new connections alternate).
+    others = []
+    while len(others) < 2:
+        c = master.conn()
+        if answers_while_asleep(sleeper, c, "PING"):
+            others.append(c)
+    subscriber, popper = others
+    src = "{%s}src" % here
+    pop = [src if w == "{src}" else w for w in pop]
+    m = master.conn()
+    m.cmd("ZADD", src, "1", "a", "2", "b")
+    m.cmd("SET", there, "x")
+    assert m.cmd("CONFIG", "SET", "notify-keyspace-events", "Kz") == "OK"
+    assert subscriber.cmd("SUBSCRIBE", "__keyspace@0__:" + src) == [b"subscribe", ("__keyspace@0__:" + src).encode(), 1]
+
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "0.5"))
+    assert coordinator.pipeline([["MULTI"], ["ZADD", src, "10", "top"], ["SET", there, "y"]]) == ["OK", "QUEUED", "QUEUED"]
+    coordinator.send_raw(encode("EXEC"))
+    # The transaction's ZADD ran as this shard granted its lock: the lock holds the key until
+    # the sleeping shard has run its part too.
+    assert subscriber.read() == [b"message", ("__keyspace@0__:" + src).encode(), b"zadd"]
+    popper.send_raw(encode(*pop))
+    assert coordinator.read() == [1, "OK"]
+    assert sleeper.read() == "OK"
+    popped = popper.read()
+    assert b"top" in repr(popped).encode(), popped   # the master ran it after the transaction's ZADD
+    assert m.cmd("WAIT", "1", "10000") == 1
+    r = replica.conn()
+    assert r.cmd("ZRANGE", src, "0", "-1", "WITHSCORES") == m.cmd("ZRANGE", src, "0", "-1", "WITHSCORES") \
+        == [b"a", b"1", b"b", b"2"]
 
 
 def test_wait_and_role(nodes):
