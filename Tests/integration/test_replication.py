@@ -191,16 +191,33 @@ def answers_while_asleep(sleeper, conn, *command):
     return answered
 
 
-@pytest.mark.parametrize("pop", [["BZPOPMAX", "{src}", "0"], ["ZMPOP", "1", "{src}", "MAX"],
-                                 ["BZMPOP", "0", "1", "{src}", "MAX"]], ids=["bzpopmax", "zmpop", "bzmpop"])
+# A pop of the member or element the transaction adds, per type: its first two members or
+# elements, the transaction's write (and its keyspace event), how to read the whole value.
+POP_TYPES = {
+    "zset": (["ZADD", "{src}", "1", "a", "2", "b"], ["ZADD", "{src}", "10", "top"], b"zadd", ["ZRANGE", "{src}", "0", "-1"]),
+    "list": (["RPUSH", "{src}", "a", "b"], ["RPUSH", "{src}", "top"], b"rpush", ["LRANGE", "{src}", "0", "-1"]),
+}
+POPS = {
+    "bzpopmax": ("zset", ["BZPOPMAX", "{src}", "0"]),
+    "zmpop": ("zset", ["ZMPOP", "1", "{src}", "MAX"]),
+    "bzmpop": ("zset", ["BZMPOP", "0", "1", "{src}", "MAX"]),
+    "brpop": ("list", ["BRPOP", "{src}", "0"]),
+    "lmpop": ("list", ["LMPOP", "1", "{src}", "RIGHT"]),
+    "blmpop": ("list", ["BLMPOP", "0", "1", "{src}", "RIGHT"]),
+}
+
+
+@pytest.mark.parametrize("pop", sorted(POPS))
 def test_a_pop_waits_for_the_transaction_holding_its_key(nodes, pop):
     """A transaction over two shards holds its key on the shard that granted it (and ran its
     part there) while the other shard's worker sleeps. A pop whose command names no key
-    positions (ZMPOP, or the part a blocking pop runs) ran at once: it took the member the
-    transaction had just added, and its ZPOPMAX reached replicas before the transaction's
-    MULTI ... EXEC, which closes when the transaction completes. Replicas then popped the
-    member before it and kept the added one (the replication fuzz test's zsets that differed
+    positions (ZMPOP, LMPOP, or the part a blocking pop runs) ran at once: it took what the
+    transaction had just added, and reached replicas before the transaction's MULTI ... EXEC,
+    which goes out when the transaction completes. Replicas then popped what was there before
+    and kept the transaction's member (the replication fuzz test's sorted sets that differed
     by one member). Now it waits, as single commands naming the key do."""
+    kind, command = POPS[pop]
+    setup, add, event, read = POP_TYPES[kind]
     master = master_node(nodes, 2, *DEBUG)
     replica = redis_replica(nodes, master)
     wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
@@ -219,28 +236,27 @@ def test_a_pop_waits_for_the_transaction_holding_its_key(nodes, pop):
             others.append(c)
     subscriber, popper = others
     src = "{%s}src" % here
-    pop = [src if w == "{src}" else w for w in pop]
+    setup, add, command, read = ([src if w == "{src}" else w for w in c] for c in (setup, add, command, read))
     m = master.conn()
-    m.cmd("ZADD", src, "1", "a", "2", "b")
+    m.cmd(*setup)
     m.cmd("SET", there, "x")
-    assert m.cmd("CONFIG", "SET", "notify-keyspace-events", "Kz") == "OK"
-    assert subscriber.cmd("SUBSCRIBE", "__keyspace@0__:" + src) == [b"subscribe", ("__keyspace@0__:" + src).encode(), 1]
+    assert m.cmd("CONFIG", "SET", "notify-keyspace-events", "Kzl") == "OK"
+    channel = ("__keyspace@0__:" + src).encode()
+    assert subscriber.cmd("SUBSCRIBE", channel) == [b"subscribe", channel, 1]
 
     sleeper.send_raw(encode("DEBUG", "SLEEP", "0.5"))
-    assert coordinator.pipeline([["MULTI"], ["ZADD", src, "10", "top"], ["SET", there, "y"]]) == ["OK", "QUEUED", "QUEUED"]
+    assert coordinator.pipeline([["MULTI"], add, ["SET", there, "y"]]) == ["OK", "QUEUED", "QUEUED"]
     coordinator.send_raw(encode("EXEC"))
-    # The transaction's ZADD ran as this shard granted its lock: the lock holds the key until
+    # The transaction's write ran as this shard granted its lock: the lock holds the key until
     # the sleeping shard has run its part too.
-    assert subscriber.read() == [b"message", ("__keyspace@0__:" + src).encode(), b"zadd"]
-    popper.send_raw(encode(*pop))
-    assert coordinator.read() == [1, "OK"]
+    assert subscriber.read() == [b"message", channel, event]
+    popper.send_raw(encode(*command))
+    assert coordinator.read() == [3 if kind == "list" else 1, "OK"]
     assert sleeper.read() == "OK"
     popped = popper.read()
-    assert b"top" in repr(popped).encode(), popped   # the master ran it after the transaction's ZADD
+    assert b"top" in repr(popped).encode(), popped   # the master ran it after the transaction's write
     assert m.cmd("WAIT", "1", "10000") == 1
-    r = replica.conn()
-    assert r.cmd("ZRANGE", src, "0", "-1", "WITHSCORES") == m.cmd("ZRANGE", src, "0", "-1", "WITHSCORES") \
-        == [b"a", b"1", b"b", b"2"]
+    assert replica.conn().cmd(*read) == m.cmd(*read) == [b"a", b"b"]
 
 
 def test_wait_and_role(nodes):
