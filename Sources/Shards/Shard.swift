@@ -176,12 +176,23 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         let hash = KeyTable.hash(key)
         let t = table(db)
         if let slot = t.pointee.find(key, hash: hash) {
+            let old = t.pointee.entry(at: slot)
+            let oldExpired = isExpired(old)
+            if oldExpired && expiryDeletesOnAccess {
+                // Redis deletes an expired key before writing it anew (lookupKeyWrite) and
+                // propagates that DEL. Replicas need it: they keep the key until the master's
+                // DEL, so a SET ... KEEPTTL reaching them without it kept the dead deadline
+                // there (the key hidden on every replica, live without a TTL on the master).
+                expire(slot: slot, in: t)
+                let e = Entry.makeString(key: key, hash: hash, value: value)
+                insert(e, table: t, db: db, expireAt: expireAt ?? 0)
+                return e
+            }
             noteModified(db: db, key: key)  // a new key is reported by `insert`
             blocked.signal(db: db, key: key)
-            let old = t.pointee.entry(at: slot)
             let oldExpire = old.expireAt
-            let oldExpired = isExpired(old)
-            // Redis deletes an expired key before writing it anew: it counts as expired.
+            // A key past its deadline that this server may not delete (a replica's own write):
+            // it counts as expired and is written without its TTL.
             if oldExpired { expiredKeys += 1 }
             let keepTTL = expireAt == nil && !oldExpired
             let newExpire = keepTTL ? oldExpire : (expireAt ?? 0)

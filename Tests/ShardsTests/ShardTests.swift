@@ -118,6 +118,50 @@ extension Shard {
         #expect(shard.expiredKeys == 1)
     }
 
+    /// A string written over a key past its deadline (not yet reclaimed) replaces a key
+    /// that expired: its DEL goes out first, as Redis's lookupKeyWrite propagates it. Without
+    /// it a replica, which keeps the key until the master's DEL, applied SET ... KEEPTTL to
+    /// the dead key and kept its deadline (the key hidden there, live on the master).
+    @Test func aStringWrittenOverAKeyPastItsDeadlineDeletesItFirst() {
+        let shard = Shard(index: 0, databases: 1)
+        let log = PropagationLog(clock: OrderClock(workers: 1), worker: 0)
+        shard.propagation = log
+        shard.now = 1_000
+        shard.set("k", "old", expireAt: 2_000)
+        shard.now = 2_000
+        shard.set("k", "new", expireAt: nil)  // KEEPTTL
+        #expect(shard.get("k") == "new")
+        #expect(shard.entry("k")!.expireAt == 0)
+        #expect(shard.expiringCount(db: 0) == 0)
+        #expect(shard.expiredKeys == 1)
+        var records: [String] = []
+        log.handOff { bytes in
+            PropagationLog.forEach(in: bytes.readable) { _, _, _, _, _, payload in
+                records.append(String(decoding: payload, as: UTF8.self))
+            }
+        }
+        #expect(records == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
+        shard.expireAllDue()  // the old block's heap item is stale
+        #expect(shard.get("k") == "new")
+        #expect(shard.expiredKeys == 1)
+    }
+
+    /// On a replica the master's SET ... KEEPTTL finds the key still there (the master's DEL
+    /// comes first if it expired) and keeps its deadline, as redis-server's replica does.
+    @Test func aReplicaAppliesKeepTTLToTheKeyItStillHolds() {
+        let shard = Shard(index: 0, databases: 1)
+        shard.expiryDeletesOnAccess = false
+        shard.now = 1_000
+        shard.set("k", "old", expireAt: 2_000)
+        shard.now = 2_000
+        shard.applyingMasterStream = true
+        shard.set("k", "new", expireAt: nil)
+        #expect(shard.entry("k")!.expireAt == 2_000)
+        shard.applyingMasterStream = false
+        #expect(shard.get("k") == nil)  // hidden until the master's DEL
+        #expect(shard.keyCount(db: 0) == 1)
+    }
+
     @Test func expiredKeysAreInvisibleToScanAndForEachAndDelete() {
         let shard = Shard(index: 0, databases: 1)
         shard.now = 1_000

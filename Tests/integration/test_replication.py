@@ -3,6 +3,7 @@
 for transactions and cross-shard commands, expirations as DEL), partial resync from the
 backlog after the link is killed, WAIT, ROLE, INFO replication, output buffer limits."""
 import signal
+import socket
 import threading
 import time
 
@@ -112,6 +113,150 @@ def test_expired_keys_reach_the_replica_as_del(nodes):
     # The master's active expiry deletes it and propagates DEL; the replica never expires keys.
     wait_until(lambda: replica.conn().cmd("DBSIZE") == 1, message="replica lost the expired key")
     assert replica.conn().cmd("EXISTS", "long") == 1
+
+
+def past_deadline(conn, deadline_ms):
+    """The server's clock (TIME) is past `deadline_ms`."""
+    seconds, micros = conn.cmd("TIME")
+    return int(seconds) * 1000 + int(micros) // 1000 > deadline_ms
+
+
+def writes_over_keys_past_their_deadline(m):
+    """Strings written over keys the master has not expired yet though their deadline
+    passed (active expiry off): each write deletes the old key first, as Redis's
+    lookupKeyWrite does. Returns the deadline given to the old keys."""
+    assert m.cmd("DEBUG", "SET-ACTIVE-EXPIRE", "0") == "OK"
+    seconds, micros = m.cmd("TIME")
+    deadline = int(seconds) * 1000 + int(micros) // 1000 + 30
+    for key in ("keep", "plain", "multi"):
+        assert m.cmd("SET", key, "old", "PXAT", str(deadline)) == "OK"
+    wait_until(lambda: past_deadline(m, deadline), message="the old keys' deadline to pass")
+    assert m.cmd("SET", "keep", "new", "KEEPTTL") == "OK"
+    assert m.cmd("SET", "plain", "new") == "OK"
+    assert m.cmd("MSET", "multi", "new") == "OK"
+    assert m.cmd("SET", "done", "1") == "OK"
+    return deadline
+
+
+@pytest.mark.parametrize("kind", ["valkeyper", "redis-server"])
+def test_a_write_over_a_key_past_its_deadline_keeps_no_ttl_on_replicas(nodes, kind):
+    """SET ... KEEPTTL over a key past its deadline that the master had not expired yet: the
+    master writes it without a TTL; replicas, which keep such a key until the master's DEL,
+    kept its dead deadline and hid the key when the master sent no DEL first (the replication
+    fuzz test's `only on master: string ... pexpiretime -1`)."""
+    master = master_node(nodes, 2, *DEBUG)
+    replica = redis_replica(nodes, master) if kind == "redis-server" else valkeyper_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    m = master.conn()
+    writes_over_keys_past_their_deadline(m)
+    assert m.cmd("WAIT", "1", "10000") == 1
+    r = replica.conn()
+    for key in ("keep", "plain", "multi"):
+        assert (m.cmd("GET", key), m.cmd("PTTL", key)) == (b"new", -1), key
+        assert (r.cmd("GET", key), r.cmd("PTTL", key)) == (b"new", -1), key
+
+
+def test_a_write_over_a_key_past_its_deadline_is_streamed_as_redis_streams_it(nodes):
+    """The DEL of the expired key, then the write, as in redis-server's stream. Redis wraps
+    the two in MULTI/EXEC (one call propagates both); ours come one after the other, as
+    every lazy expiry's DEL does: the same data on the replica once both are applied."""
+    streams = []
+    for master in (master_node(nodes, 2, *DEBUG, *NO_PINGS),
+                   nodes("--save", "", *DEBUG, *NO_PINGS, "--repl-diskless-sync", "no", binary=REDIS_SERVER)):
+        raw = RawReplica(master.port)
+        deadline = writes_over_keys_past_their_deadline(master.conn())
+        streams.append([["<deadline>" if w == str(deadline) else w for w in c]
+                        for c in raw.commands_until(["SET", "done", "1"])])
+    ours, theirs = streams
+    assert ours == [c for c in theirs if c not in (["MULTI"], ["EXEC"])]
+    assert ours[-7:] == [["DEL", "keep"], ["SET", "keep", "new", "KEEPTTL"], ["DEL", "plain"], ["SET", "plain", "new"],
+                         ["DEL", "multi"], ["MSET", "multi", "new"], ["SET", "done", "1"]]
+
+
+def answers_while_asleep(sleeper, conn, *command):
+    """Whether `conn` answers `command` while `sleeper`'s worker sleeps in DEBUG SLEEP (so:
+    whether it and the shard `command` names live on another worker). Reads every reply."""
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "0.3"))
+    conn.sock.settimeout(0.15)
+    conn.send_raw(encode(*command))
+    try:
+        conn.read()
+        answered = True
+    except socket.timeout:
+        answered = False
+    conn.sock.settimeout(10)
+    if not answered:
+        conn.read()
+    assert sleeper.read() == "OK"
+    return answered
+
+
+# A pop of the member or element the transaction adds, per type: its first two members or
+# elements, the transaction's write (and its keyspace event), how to read the whole value.
+POP_TYPES = {
+    "zset": (["ZADD", "{src}", "1", "a", "2", "b"], ["ZADD", "{src}", "10", "top"], b"zadd", ["ZRANGE", "{src}", "0", "-1"]),
+    "list": (["RPUSH", "{src}", "a", "b"], ["RPUSH", "{src}", "top"], b"rpush", ["LRANGE", "{src}", "0", "-1"]),
+}
+POPS = {
+    "bzpopmax": ("zset", ["BZPOPMAX", "{src}", "0"]),
+    "zmpop": ("zset", ["ZMPOP", "1", "{src}", "MAX"]),
+    "bzmpop": ("zset", ["BZMPOP", "0", "1", "{src}", "MAX"]),
+    "brpop": ("list", ["BRPOP", "{src}", "0"]),
+    "lmpop": ("list", ["LMPOP", "1", "{src}", "RIGHT"]),
+    "blmpop": ("list", ["BLMPOP", "0", "1", "{src}", "RIGHT"]),
+}
+
+
+@pytest.mark.parametrize("pop", sorted(POPS))
+def test_a_pop_waits_for_the_transaction_holding_its_key(nodes, pop):
+    """A transaction over two shards holds its key on the shard that granted it (and ran its
+    part there) while the other shard's worker sleeps. A pop whose command names no key
+    positions (ZMPOP, LMPOP, or the part a blocking pop runs) ran at once: it took what the
+    transaction had just added, and reached replicas before the transaction's MULTI ... EXEC,
+    which goes out when the transaction completes. Replicas then popped what was there before
+    and kept the transaction's member (the replication fuzz test's sorted sets that differed
+    by one member). Now it waits, as single commands naming the key do."""
+    kind, command = POPS[pop]
+    setup, add, event, read = POP_TYPES[kind]
+    master = master_node(nodes, 2, *DEBUG)
+    replica = redis_replica(nodes, master)
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    sleeper, coordinator = connections_on_two_workers(master.port)
+    # The key on the coordinator's shard (answered while the sleeper's worker sleeps), the
+    # other on the sleeper's.
+    here, there = keys_on_two_shards("k")
+    if not answers_while_asleep(sleeper, coordinator, "EXISTS", here):
+        here, there = there, here
+    assert answers_while_asleep(sleeper, coordinator, "EXISTS", here)
+    # Two more connections on the coordinator's worker (new connections alternate).
+    others = []
+    while len(others) < 2:
+        c = master.conn()
+        if answers_while_asleep(sleeper, c, "PING"):
+            others.append(c)
+    subscriber, popper = others
+    src = "{%s}src" % here
+    setup, add, command, read = ([src if w == "{src}" else w for w in c] for c in (setup, add, command, read))
+    m = master.conn()
+    m.cmd(*setup)
+    m.cmd("SET", there, "x")
+    assert m.cmd("CONFIG", "SET", "notify-keyspace-events", "Kzl") == "OK"
+    channel = ("__keyspace@0__:" + src).encode()
+    assert subscriber.cmd("SUBSCRIBE", channel) == [b"subscribe", channel, 1]
+
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "0.5"))
+    assert coordinator.pipeline([["MULTI"], add, ["SET", there, "y"]]) == ["OK", "QUEUED", "QUEUED"]
+    coordinator.send_raw(encode("EXEC"))
+    # The transaction's write ran as this shard granted its lock: the lock holds the key until
+    # the sleeping shard has run its part too.
+    assert subscriber.read() == [b"message", channel, event]
+    popper.send_raw(encode(*command))
+    assert coordinator.read() == [3 if kind == "list" else 1, "OK"]
+    assert sleeper.read() == "OK"
+    popped = popper.read()
+    assert b"top" in repr(popped).encode(), popped   # the master ran it after the transaction's write
+    assert m.cmd("WAIT", "1", "10000") == 1
+    assert replica.conn().cmd(*read) == m.cmd(*read) == [b"a", b"b"]
 
 
 def test_wait_and_role(nodes):

@@ -64,7 +64,17 @@ extension Worker {
         if hasQueuedWork(of: client) { return true }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
-        guard route.firstKey > 0, args.count > Int(route.firstKey) else { return false }
+        if route.firstKey == 0 {
+            // No key positions: movable keys (ZMPOP, LMPOP, ZUNION... on one shard) and the
+            // parts of blocking pops (`__bzpop`, `__blpop`). Every argument is checked as a
+            // key (at worst it waits when it need not). They ran at once: a pop then went out
+            // to replicas before the group of the operation holding its key, though it ran
+            // after that operation's part (BZPOPMIN between a cross-shard ZUNIONSTORE's read
+            // of its source and the store: replicas stored the set without the popped member).
+            for i in 1..<args.count where shard.locks.blocks(key: args[i]) { return true }
+            return false
+        }
+        guard args.count > Int(route.firstKey) else { return false }
         let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
         var i = Int(route.firstKey)
         while i <= last {
