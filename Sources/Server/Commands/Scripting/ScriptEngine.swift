@@ -179,6 +179,11 @@ final class ScriptEngine {
             return .failure(.init("ERR Error compiling script (new function): \(message)"))
         }
         let script = Compiled(flags: flags, name: name, mayCall: Self.bodyMayCall(body))
+        if flags.contains(.allowCrossSlotKeys) {
+            // EVALSHA of it is routed before any interpreter looks at its flags.
+            Array(sha.utf8).withUnsafeBytes { ScriptsAcrossShards.shared.learn(ScriptsAcrossShards.key(sha: $0)) }
+            ScriptsAcrossShards.shared.learn(ScriptsAcrossShards.key(body: body))
+        }
         scripts[sha] = script
         return .success(script)
     }
@@ -217,9 +222,17 @@ final class ScriptEngine {
             }
         }
         let w = run.worker
+        // A flagged script may reach other shards: a run that may be abandoned goes to the
+        // multi-shard path before it starts (an EVALSHA whose flag routing did not know).
+        if run.mayAbandon && script.flags.contains(.allowCrossSlotKeys) {
+            ScriptRerun.learn(args, sha: sha, function: function)
+            ScriptRerun.writeMarker(args, into: &out)
+            return
+        }
         // A script spanning shards writes in its operation's group, closed by the coordinator.
         let ownGroup = run.lockedShards == nil
         let tag = !ownGroup ? ctx.tag : w.propagation != nil ? w.newPropagationTag() : 0
+        let marks = run.mayAbandon ? ScriptRerun.Marks(ctx.shard) : nil
         run.begin(ctx: ctx, readOnly: readOnlyCommand || script.flags.contains(.noWrites), tag: tag)
         pointers.set(args, from: 3, count: args.count - 3)
         let context = Unmanaged.passUnretained(run).toOpaque()
@@ -246,6 +259,16 @@ final class ScriptEngine {
             }
         }
         run.end()
+        if let marks {
+            if run.abandoned {
+                // Nothing of this run may be seen: its writes, records and notifications go.
+                marks.rollBack(ctx.shard, undo: run.undo, tag: tag)
+                ScriptRerun.learn(args, sha: sha, function: function)
+                ScriptRerun.writeMarker(args, into: &out)
+                return
+            }
+            run.undo.forget()
+        }
         if tag != 0 && ownGroup { w.propagation?.complete(tag: tag) }
         if let data = reply.data { out.append(UnsafeRawBufferPointer(start: data, count: reply.len)) }
     }

@@ -33,10 +33,23 @@ final class ScriptRun {
     var lockedShards: [Int]?
     private var transaction: UInt64 = 0
     private let remoteReply = SyncReplySlot()
+    /// Set around a single-shard run that may be abandoned for a multi-shard rerun
+    /// (`__eval_rerunnable`, lua-allow-undeclared-keys): a call on another shard's key then
+    /// abandons it (`abandoned`), and its writes are undone from `undo`.
+    var mayAbandon = false
+    private(set) var abandoned = false
+    /// The keys this run's writes may change, as they were (only while `mayAbandon`).
+    let undo = WriteUndoLog()
+    /// A write the undo log cannot cover ran: the run can no longer be abandoned.
+    private var undoIncomplete = false
+    private let moveCommand: UInt16?
+    private let copyCommand: UInt16?
 
     init(worker: Worker) {
         self.worker = worker
         spans = .allocate(capacity: spanCapacity)
+        moveCommand = worker.table.index(of: "move")
+        copyCommand = worker.table.index(of: "copy")
     }
 
     deinit { spans.deallocate() }
@@ -47,6 +60,8 @@ final class ScriptRun {
         self.tag = tag
         transaction = lockedShards != nil ? ctx.transaction : 0
         db = ctx.db
+        abandoned = false
+        undoIncomplete = false
     }
 
     func end() {
@@ -55,10 +70,48 @@ final class ScriptRun {
         reply.clear()
     }
 
+    /// Gives up the run: the script stops at once (vk_lua.c raises at every line after) and
+    /// the caller undoes its writes and runs it again under locks on every shard.
+    private func abandon(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>, _ length: UnsafeMutablePointer<Int>) -> Int32 {
+        abandoned = true
+        _ = answer(error: "Script attempted to access keys that do not hash to the same slot", out, length)
+        return 2
+    }
+
+    /// Before a write command of a run that may be abandoned: keeps the prior state of every
+    /// key it may change. MOVE and COPY ... DB also write the key in another database.
+    private func saveForUndo(_ index: UInt16, route: CommandTable.Route, _ args: Arguments, shard: Shard) {
+        let argc = args.count
+        guard route.firstKey > 0 else {
+            undoIncomplete = true  // a write naming no key: its effects are not known here
+            return
+        }
+        let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
+        var k = Int(route.firstKey)
+        while k <= last {
+            undo.save(shard, db: db, key: args[k])
+            k += max(1, Int(route.step))
+        }
+        if index == moveCommand, argc == 3, let target = Int(String(decoding: args[2], as: UTF8.self)),
+           target >= 0, target < shard.databaseCount {
+            undo.save(shard, db: target, key: args[1])
+        } else if index == copyCommand {
+            var i = 3
+            while i + 1 < argc {
+                if argIs(args[i], "db"), let target = Int(String(decoding: args[i + 1], as: UTF8.self)),
+                   target >= 0, target < shard.databaseCount {
+                    undo.save(shard, db: target, key: args[2])
+                }
+                i += 1
+            }
+        }
+    }
+
     /// Runs one redis.call: 0 and the reply's bytes, or 1 and an error text (vk_lua.h).
     func call(resp: Int32, argc: Int, argv: UnsafePointer<UnsafePointer<CChar>?>, lens: UnsafePointer<Int>,
               reply out: UnsafeMutablePointer<UnsafePointer<CChar>?>, replyLength: UnsafeMutablePointer<Int>) -> Int32 {
         guard let ctx else { return answer(error: "redis.call/pcall can only be called inside a script invocation", out, replyLength) }
+        if abandoned { return abandon(out, replyLength) }
         if argc > spanCapacity {
             spans.deallocate()
             spanCapacity = max(argc, spanCapacity * 2)
@@ -111,6 +164,7 @@ final class ScriptRun {
             if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
             if target >= 0 && target != ctx.shard.index {
                 guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
+                    if mayAbandon && !undoIncomplete { return abandon(out, replyLength) }
                     return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
                 }
                 callRemote(index, shard: target, args, version)
@@ -119,6 +173,7 @@ final class ScriptRun {
                 replyLength.pointee = reply.count
                 return 0
             }
+            if mayAbandon && spec.flags.contains(.write) { saveForUndo(index, route: route, args, shard: ctx.shard) }
             let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
             if vk_lua_replicates() != 0 {
                 CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
