@@ -82,6 +82,7 @@ public final class WriteUndoLog {
 
     /// The run completed: its writes stand.
     public func forget() {
+        guard !items.isEmpty else { return }
         for item in items { if case .entry(let e) = item.prior { e.free() } }
         items.removeAll(keepingCapacity: true)
         arena.clear()

@@ -552,9 +552,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         switch sink.kind {
         case .client:
             if let c = clients.client(fd: sink.index, id: sink.id) {
-                // A script run abandoned on its shard runs again across shards in its place.
-                if command == rerunnableScript, !c.isClosed,
-                   ScriptCommands.rerunIfAbandoned(self, c, ticket: sink.ticket, bytes) { return }
+                // A script run abandoned on its shard runs again across shards in its place
+                // (for a client closed since too: Redis runs what it has read).
+                if command == rerunnableScript, ScriptCommands.rerunIfAbandoned(self, c, ticket: sink.ticket, bytes) {
+                    return
+                }
                 deliverDeferredReply(to: c, ticket: sink.ticket, bytes, command: Int(command))
             }
         case .operation:

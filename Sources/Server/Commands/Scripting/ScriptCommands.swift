@@ -286,22 +286,23 @@ enum ScriptCommands {
     /// `__eval_rerunnable`: a single-shard run that a call on another shard's key abandons
     /// (its effects undone, its reply the rerun marker: ScriptRerun).
     private static func evalRerunnable(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        guard let w = ctx.worker, let engine = ScriptEngine.of(w) else {
-            out.writeError("ERR internal script request malformed")
-            return
-        }
-        engine.run.mayAbandon = true
-        defer { engine.run.mayAbandon = false }
-        evalHere(ctx, args, &out)
+        eval(ctx, args, mayAbandon: true, &out)
     }
 
     /// The owner's side: finds or compiles the script in this worker's interpreter and runs
     /// it. Arguments are EVAL's own (argument 0 says which of the four commands it is).
     private static func evalHere(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        eval(ctx, args, mayAbandon: false, &out)
+    }
+
+    @inline(__always)
+    private static func eval(_ ctx: ShardContext, _ args: Arguments, mayAbandon: Bool, _ out: inout ByteBuffer) {
         guard let w = ctx.worker, let engine = ScriptEngine.of(w), let numkeys = parseStrictInt(args[2]) else {
             out.writeError("ERR internal script request malformed")
             return
         }
+        engine.run.mayAbandon = mayAbandon
+        defer { if mayAbandon { engine.run.mayAbandon = false } }
         let name = args[0]
         if name[0] | 0x20 == UInt8(ascii: "f") {
             FunctionCommands.fcallHere(engine, ctx, args, numkeys: numkeys, &out)

@@ -10,13 +10,16 @@ enum ScriptRerun {
     /// What the shard had recorded when a run that may be abandoned started: rolling back
     /// truncates to these (and undoes the writes from the run's undo log).
     struct Marks {
-        let records: Int
-        let notifications: Int
-        let changes: Int
-        let hits: Int
-        let misses: Int
+        var records = 0
+        var notifications = 0
+        var changes = 0
+        var hits = 0
+        var misses = 0
+        var taken = false
 
-        init(_ shard: Shard) {
+        @inline(never)
+        mutating func take(_ shard: Shard) {
+            taken = true
             records = shard.propagation?.mark ?? 0
             notifications = shard.notifications.mark
             changes = shard.changes
@@ -24,17 +27,38 @@ enum ScriptRerun {
             misses = shard.keyspaceMisses
         }
 
+        /// At the end of a run that may have been abandoned: if it was, rolls it back and
+        /// answers the marker (true); otherwise its writes stand.
+        @inline(never)
+        func settle(_ run: ScriptRun, _ shard: Shard, tag: UInt64, _ args: Arguments, sha: String, function: Bool,
+                    into out: inout ByteBuffer) -> Bool {
+            guard run.abandoned else {
+                run.undo.forget()
+                return false
+            }
+            rollBack(shard, undo: run.undo, tag: tag)
+            ScriptRerun.abandoned(args, sha: sha, function: function, into: &out)
+            return true
+        }
+
         /// The run never happened, as far as anyone outside can tell: its keys as they
         /// were, its replication records (group `tag`) and keyspace notifications dropped,
         /// the dirty count and keyspace statistics as before.
         func rollBack(_ shard: Shard, undo: WriteUndoLog, tag: UInt64) {
             undo.undo(shard)
+            guard taken else { return }  // a run that made nothing to roll back
             if tag != 0 { shard.propagation?.discard(tag: tag, since: records) }
             shard.notifications.forget(since: notifications)
             shard.countChanges(0, since: changes)
             shard.keyspaceHits = hits
             shard.keyspaceMisses = misses
         }
+    }
+
+    /// Learns the script (it reaches other shards) and answers the rerun marker.
+    static func abandoned(_ args: Arguments, sha: String, function: Bool, into out: inout ByteBuffer) {
+        learn(args, sha: sha, function: function)
+        writeMarker(args, into: &out)
     }
 
     /// The marker's first byte: no RESP reply starts with it.

@@ -42,6 +42,9 @@ final class ScriptRun {
     let undo = WriteUndoLog()
     /// A write the undo log cannot cover ran: the run can no longer be abandoned.
     private var undoIncomplete = false
+    private var savesForUndo = true
+    /// Something was saved for undo in this run (it must be settled at its end).
+    private(set) var saved = false
     private let moveCommand: UInt16?
     private let copyCommand: UInt16?
 
@@ -54,7 +57,11 @@ final class ScriptRun {
 
     deinit { spans.deallocate() }
 
-    func begin(ctx: ShardContext, readOnly: Bool, tag: UInt64) {
+    /// `savesForUndo`: a run that may be abandoned keeps its keys' prior states; one of a
+    /// script that names only its declared keys cannot be abandoned after a write (it
+    /// cannot meet another shard) and keeps nothing.
+    func begin(ctx: ShardContext, readOnly: Bool, tag: UInt64, savesForUndo: Bool = true) {
+        self.savesForUndo = savesForUndo
         self.ctx = ctx
         self.readOnly = readOnly
         self.tag = tag
@@ -62,6 +69,7 @@ final class ScriptRun {
         db = ctx.db
         abandoned = false
         undoIncomplete = false
+        saved = false
     }
 
     func end() {
@@ -78,8 +86,22 @@ final class ScriptRun {
         return 2
     }
 
-    /// Before a write command of a run that may be abandoned: keeps the prior state of every
-    /// key it may change. MOVE and COPY ... DB also write the key in another database.
+    /// Before a write command of a run that may be abandoned (its keys on this shard or not:
+    /// keys of another shard are saved as absent, and the run is abandoned before it runs):
+    /// keeps what its keys hold, or notes that the run can no longer be abandoned. A run
+    /// already abandoned (a pcall caught it and the hook has not fired yet) runs nothing more.
+    @inline(never)
+    private func prepareUndo(_ index: UInt16, _ args: Arguments, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+                             _ length: UnsafeMutablePointer<Int>) -> Int32? {
+        if abandoned { return abandon(out, length) }
+        guard let ctx else { return nil }
+        saved = true
+        saveForUndo(index, route: worker.table.routes[Int(index)], args, shard: ctx.shard)
+        return nil
+    }
+
+    /// Keeps the prior state of every key a write command may change. MOVE and COPY ... DB
+    /// also write the key in another database.
     private func saveForUndo(_ index: UInt16, route: CommandTable.Route, _ args: Arguments, shard: Shard) {
         let argc = args.count
         guard route.firstKey > 0 else {
@@ -111,7 +133,6 @@ final class ScriptRun {
     func call(resp: Int32, argc: Int, argv: UnsafePointer<UnsafePointer<CChar>?>, lens: UnsafePointer<Int>,
               reply out: UnsafeMutablePointer<UnsafePointer<CChar>?>, replyLength: UnsafeMutablePointer<Int>) -> Int32 {
         guard let ctx else { return answer(error: "redis.call/pcall can only be called inside a script invocation", out, replyLength) }
-        if abandoned { return abandon(out, replyLength) }
         if argc > spanCapacity {
             spans.deallocate()
             spanCapacity = max(argc, spanCapacity * 2)
@@ -139,6 +160,7 @@ final class ScriptRun {
             if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
             if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
             if !mayWrite() { return answer(error: "Script killed by user with SCRIPT KILL...", out, replyLength) }
+            if mayAbandon && savesForUndo, let refusal = prepareUndo(index, args, out, replyLength) { return refusal }
         }
         let version: RESPVersion = resp == 3 ? .resp3 : .resp2
         let route = table.routes[Int(index)]
@@ -164,7 +186,8 @@ final class ScriptRun {
             if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
             if target >= 0 && target != ctx.shard.index {
                 guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
-                    if mayAbandon && !undoIncomplete { return abandon(out, replyLength) }
+                    // A run that saves nothing for undo may be abandoned only before it wrote.
+                    if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
                     return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
                 }
                 callRemote(index, shard: target, args, version)
@@ -173,7 +196,6 @@ final class ScriptRun {
                 replyLength.pointee = reply.count
                 return 0
             }
-            if mayAbandon && spec.flags.contains(.write) { saveForUndo(index, route: route, args, shard: ctx.shard) }
             let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID, worker: worker)
             if vk_lua_replicates() != 0 {
                 CommandTable.run(index, handler, commandContext, args, &reply, tag: tag)
