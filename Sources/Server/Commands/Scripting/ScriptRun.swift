@@ -91,12 +91,12 @@ final class ScriptRun {
     /// keeps what its keys hold, or notes that the run can no longer be abandoned. A run
     /// already abandoned (a pcall caught it and the hook has not fired yet) runs nothing more.
     @inline(never)
-    private func prepareUndo(_ index: UInt16, _ args: Arguments, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+    private func prepareUndo(_ index: UInt16, _ route: CommandTable.Route, _ args: Arguments, shard: Shard,
+                             _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
                              _ length: UnsafeMutablePointer<Int>) -> Int32? {
         if abandoned { return abandon(out, length) }
-        guard let ctx else { return nil }
         saved = true
-        saveForUndo(index, route: worker.table.routes[Int(index)], args, shard: ctx.shard)
+        saveForUndo(index, route: route, args, shard: shard)
         return nil
     }
 
@@ -156,11 +156,11 @@ final class ScriptRun {
         if spec.flags.contains(.noscript) {
             return answer(error: "This Redis command is not allowed from script", out, replyLength)
         }
-        if spec.flags.contains(.write) {
+        let writes = spec.flags.contains(.write)
+        if writes {
             if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
             if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
             if !mayWrite() { return answer(error: "Script killed by user with SCRIPT KILL...", out, replyLength) }
-            if mayAbandon && savesForUndo, let refusal = prepareUndo(index, args, out, replyLength) { return refusal }
         }
         let version: RESPVersion = resp == 3 ? .resp3 : .resp2
         let route = table.routes[Int(index)]
@@ -184,6 +184,10 @@ final class ScriptRun {
                 k += max(1, Int(route.step))
             }
             if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
+            if writes && mayAbandon && savesForUndo,
+               let refusal = prepareUndo(index, route, args, shard: ctx.shard, out, replyLength) {
+                return refusal
+            }
             if target >= 0 && target != ctx.shard.index {
                 guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
                     // A run that saves nothing for undo may be abandoned only before it wrote.
