@@ -314,3 +314,23 @@ def test_pcall_cannot_keep_an_abandoned_run_going(server):
               "return {tostring(ok), redis.call('get', KEYS[1]), redis.call('get', ARGV[1])}")
     assert c.cmd("EVAL", script, "1", a, b) == [b"true", b"2", b"2"]
     assert c.cmd("MGET", a, b) == [b"2", b"2"]
+
+
+def test_an_operation_pipelined_behind_a_first_run_comes_after_its_rerun(server):
+    """A client pipelines a first run (abandoned, rerun across shards) and then commands
+    that lock (MGET of both shards, a script declaring both keys): they wait for the rerun's
+    reply and see its writes; replies keep their order."""
+    a = "{pipe}:k"
+    far = other_shard_key(a, "pipefar")
+    c = server.conn()
+    c.cmd("MSET", a, "0", far, "0")
+    for i in range(6):
+        conn = server.conn()
+        replies = conn.pipeline([
+            ("EVAL", "redis.call('incr', KEYS[1]) return redis.call('incr', ARGV[1]) --%d" % i, "1", a, far),
+            ("MGET", a, far),
+            ("EVAL", "return {redis.call('get', KEYS[1]), redis.call('get', KEYS[2])}", "2", a, far),
+            ("PING",)])
+        n = str(i + 1).encode()
+        assert replies == [i + 1, [n, n], [n, n], "PONG"], replies
+        conn.close()

@@ -372,7 +372,9 @@ extension Worker {
     func startInPlaceOf(ticket: UInt32, _ op: MultiShardOperation, client c: Client) {
         let slot = register(op)
         op.command = Int(rerunnableScript)
-        op.pausesClient = true
+        // A client paused already waits for an operation started after the script, which
+        // waits for this reply (its turn): that one resumes the client.
+        op.pausesClient = !c.pausedByOperation
         op.deferred = true
         op.ticket = ticket
         c.pausedByOperation = true
