@@ -428,6 +428,13 @@ static void lua_to_resp(lua_State *L, vk_buf *out, int client_resp) {
 
 // MARK: redis.*
 
+// A run abandoned by the command hook (status 2): raises at once, whatever catches it.
+static void abandon_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    push_error(L, "Script run abandoned");
+    lua_error(L);
+}
+
 static int redis_generic_call(lua_State *L, int raise) {
     if (!current.context) {
         push_error(L, "redis.call/pcall can only be called inside a script invocation");
@@ -464,6 +471,13 @@ static int redis_generic_call(lua_State *L, int raise) {
     if (status < 0) {
         push_error(L, "Lua redis lib command arguments must be strings or integers");
         return raise ? lua_error(L) : 1;
+    }
+    if (status == 2) {
+        // Abandoned (the run touched a shard it may not: it will run again elsewhere).
+        // Raised again at every line and every few instructions, so pcall cannot go on.
+        lua_sethook(L, abandon_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+        push_error_table(L, reply, reply_len);
+        return lua_error(L);
     }
     if (status == 1) {
         push_error_table(L, reply, reply_len);

@@ -67,6 +67,13 @@ public struct PendingNotifications: ~Copyable {
         bytes.append(key)
     }
 
+    /// Where the next notification will start, and forgetting those made since (a script
+    /// run that was undone: its events never happened).
+    public var mark: Int { bytes.count }
+    public mutating func forget(since mark: Int) {
+        if bytes.count > mark { bytes.count = mark }
+    }
+
     /// Calls `body(db, event, key)` for each record, then forgets them.
     public mutating func drain(_ body: (Int, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
         var at = 0

@@ -168,6 +168,29 @@ public final class PropagationLog: @unchecked Sendable {  // owned by one worker
         if let replacement { buffer.append(replacement) }
     }
 
+    /// Where the next record will start: a mark for `discard`.
+    public var mark: Int { buffer.count }
+
+    /// Drops the records of group `tag` made since `mark` (a script run abandoned to run
+    /// again elsewhere, whose writes were undone), keeping the others made meanwhile (the
+    /// DEL of a key that expired on access). The records have not been handed off: a run
+    /// never spans a loop pass's hand-off. Their numbers are simply skipped (the sequencer
+    /// merges by order, not by count); a buffer left empty clears its floor, as handOff would.
+    public func discard(tag: UInt64, since mark: Int) {
+        guard buffer.count > mark else { return }
+        var kept = ByteBuffer(capacity: 0)
+        let base = UnsafeRawBufferPointer(start: buffer.base, count: buffer.count)
+        var o = mark
+        while o + Self.headerSize <= buffer.count {
+            let r = Self.record(in: base, at: o)
+            if r.tag != tag { kept.append(UnsafeRawBufferPointer(rebasing: base[o..<r.next])) }
+            o = r.next
+        }
+        buffer.count = mark
+        buffer.append(kept.readable)
+        if buffer.count == 0 { floor.value.store(.max, ordering: .sequentiallyConsistent) }
+    }
+
     public func snapshotPoint(id: UInt64) {
         var v = id
         header(.snapshot, db: 0, tag: 0, length: 8)

@@ -13,7 +13,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// Tables by table id; `tableOfDatabase` maps a database index to its table id
     /// (SWAPDB swaps the mapping, so entries keep a stable table id for the heap).
     private let tables: UnsafeMutablePointer<KeyTable>
-    private var tableOfDatabase: [Int]
+    private(set) var tableOfDatabase: [Int]
     private var heap = ExpiryHeap()
 
     /// Intent locks of transactions and multi-shard commands running on this shard.
@@ -56,7 +56,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         tables.deallocate()
     }
 
-    @inline(__always) private func table(_ db: Int) -> UnsafeMutablePointer<KeyTable> {
+    @inline(__always) func table(_ db: Int) -> UnsafeMutablePointer<KeyTable> {
         tables + tableOfDatabase[db]
     }
 
@@ -262,7 +262,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     }
 
     /// `newBlock`: `e` is not the block the heap knew, so even an unchanged deadline needs a heap item.
-    private func applyExpire(_ e: Entry, from old: Int64, to new: Int64, table t: UnsafeMutablePointer<KeyTable>,
+    func applyExpire(_ e: Entry, from old: Int64, to new: Int64, table t: UnsafeMutablePointer<KeyTable>,
                              newBlock: Bool) {
         e.expireAt = new
         if old == 0 && new != 0 { t.pointee.expiringCount += 1 }
@@ -473,7 +473,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         e.flags.contains(.snapshotParity) == snapshotParity
     }
 
-    @inline(__always) private func markFresh(_ e: Entry) {
+    @inline(__always) func markFresh(_ e: Entry) {
         if snapshotParity { e.flags.insert(.snapshotParity) } else { e.flags.remove(.snapshotParity) }
     }
 

@@ -90,6 +90,27 @@ import Testing
         #expect(clock.safeBound() == 3)                       // nothing outstanding
     }
 
+    /// An abandoned script run's records (its group) are dropped, others made meanwhile
+    /// stay; a log left empty clears its floor, so the sequencer is not held back.
+    @Test func discardDropsOneGroupSinceTheMark() {
+        let clock = OrderClock(workers: 1)
+        let log = PropagationLog(clock: clock, worker: 0)
+        log.tag = 1
+        log.touched()
+        let mark = log.mark
+        log.tag = 7
+        log.touched()
+        withBytes("k") { log.expired(db: 0, key: $0) }   // tag 0: kept
+        log.touched()
+        log.discard(tag: 7, since: mark)
+        #expect(records(log).map(\.tag) == [1, 0])
+        let empty = PropagationLog(clock: clock, worker: 0)
+        empty.tag = 3
+        empty.touched()
+        empty.discard(tag: 3, since: 0)
+        #expect(empty.isEmpty && clock.safeBound() == clock.next.load(ordering: .relaxed))
+    }
+
     /// A part of an operation without a group (tag 0: its records go out as they come)
     /// marks nothing: the mark would open a group that no `complete` ever closes.
     @Test func aChangeMarkOutsideAGroupRecordsNothing() {

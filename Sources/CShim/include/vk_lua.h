@@ -21,7 +21,9 @@ void vk_buf_free(vk_buf *b);
 // redis.call/pcall: runs `argv` as a command of the script in progress (its context, the
 // RESP version chosen by redis.setresp). Returns 0 with the reply's RESP bytes in
 // *reply/*reply_len (valid until the next call), or 1 with an error text in them (Redis's
-// "-CODE msg", or a bare message that gets "ERR " in front).
+// "-CODE msg", or a bare message that gets "ERR " in front), or 2 to abandon the run: the
+// error text is raised and raised again at every line, so no pcall lets it go on (the
+// caller discards the run; the next vk_lua_watch resets the hook).
 typedef int (*vk_lua_command_hook)(void *context, int resp, int argc, const char *const *argv, const size_t *lens,
                                    const char **reply, size_t *reply_len);
 // redis.log: level 0..3 (debug, verbose, notice, warning), the joined message.

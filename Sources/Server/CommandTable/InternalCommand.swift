@@ -19,7 +19,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case geoOnShard, geoOut
     case sortHere, sortInOperation, sortGather, sortFetch, sortStore
     case migrateDump, migrateDelete
-    case evalHere, evalLocked
+    case evalHere, evalLocked, evalRerunnable, evalEverywhere
 
     /// The row's name ("__" keeps it apart from every name a client can send).
     var name: String {
@@ -73,6 +73,8 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .migrateDelete: "__migrate_del"
         case .evalHere: "__eval"
         case .evalLocked: "__eval_locked"
+        case .evalRerunnable: "__eval_rerunnable"
+        case .evalEverywhere: "__eval_everywhere"
         }
     }
 }

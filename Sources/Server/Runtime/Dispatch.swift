@@ -387,6 +387,24 @@ extension Worker {
         _ = endChained(op)  // nothing waits on an operation that completed at once
     }
 
+    /// Starts `op` to answer in place of the client's earlier command that took `ticket`
+    /// (a script run abandoned on its shard: ScriptCommands.rerunIfAbandoned). Its locks are
+    /// asked for at once: the client's earlier commands have run (they went before the
+    /// script, in order, to their shards; chained ones are numbered below this request);
+    /// the client waits for it, as for any operation that locks.
+    func startInPlaceOf(ticket: UInt32, _ op: MultiShardOperation, client c: Client) {
+        let slot = register(op)
+        op.command = Int(rerunnableScript)
+        // A client paused already waits for an operation started after the script, which
+        // waits for this reply (its turn): that one resumes the client.
+        op.pausesClient = !c.pausedByOperation
+        op.deferred = true
+        op.ticket = ticket
+        c.pausedByOperation = true
+        requestLocks(op, slot: slot, eager: true)
+        if op.grantsPending == 0 { runLocked(slot: slot, op) }
+    }
+
     /// A one-shot operation whose every part runs as its shard grants need not stop its
     /// client: each shard keeps the client's later commands behind the lock request until it
     /// is granted (chainedRequestsPending), so they still come after the operation there.

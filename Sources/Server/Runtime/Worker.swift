@@ -14,6 +14,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let context: ServerContext
     let shard: Shard?
     let table = CommandTable.shared
+    /// The rerunnable script part (`__eval_rerunnable`), whose replies may be a rerun marker.
+    let rerunnableScript = CommandTable.shared.index(of: .evalRerunnable)
     var loop = EventLoop(capacity: 1024)
     let waker: Waker
     let stats: WorkerStats
@@ -552,6 +554,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         switch sink.kind {
         case .client:
             if let c = clients.client(fd: sink.index, id: sink.id) {
+                // A script run abandoned on its shard runs again across shards in its place
+                // (for a client closed since too: Redis runs what it has read).
+                if command == rerunnableScript, ScriptCommands.rerunIfAbandoned(self, c, ticket: sink.ticket, bytes) {
+                    return
+                }
                 deliverDeferredReply(to: c, ticket: sink.ticket, bytes, command: Int(command))
             }
         case .operation:

@@ -82,14 +82,15 @@ enum FunctionCommands {
             out.writeError("ERR Lua interpreter unavailable")
             return
         }
-        guard engine.catalog.functions[functionKey(args[1])] != nil else {
+        guard let function = engine.catalog.functions[functionKey(args[1])] else {
             out.writeError("ERR Function not found")
             return
         }
         guard let numkeys = ScriptCommands.numkeys(args, notInteger: "ERR Bad number of keys provided", &out) else {
             return
         }
-        ScriptCommands.runOnHome(w, c, args, numkeys: numkeys, &call, &out)
+        ScriptCommands.runOnHome(w, c, args, numkeys: numkeys,
+                                 reachesOtherShards: function.flags.contains(.allowCrossSlotKeys), &call, &out)
     }
 
     /// The owner's side (from `__eval`): runs the function in this worker's interpreter.

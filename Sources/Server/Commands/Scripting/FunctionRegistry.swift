@@ -183,6 +183,7 @@ final class FunctionRegistry: Sendable {
             case .success(let libraries):
                 catalog = FunctionCatalog(generation: catalog.generation + 1, libraries: libraries)
                 changes.store(catalog.generation, ordering: .releasing)
+                ScriptsAcrossShards.shared.forgetAll()  // a function may have changed: learn anew
                 return nil
             }
         }

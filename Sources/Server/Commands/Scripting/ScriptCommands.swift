@@ -23,6 +23,10 @@ enum ScriptCommands {
                     run: .keyed(evalHere, split: nil, crossShard: nil)),
         CommandSpec(part: .evalLocked, arity: -4, keys: (1, -1, 1), group: "scripting",
                     run: .keyed(evalLocked, split: nil, crossShard: nil)),
+        CommandSpec(part: .evalRerunnable, arity: -4, keys: (1, -1, 1), group: "scripting",
+                    run: .keyed(evalRerunnable, split: nil, crossShard: nil)),
+        CommandSpec(part: .evalEverywhere, arity: -4, keys: (1, -1, 1), group: "scripting",
+                    run: .keyed(evalEverywhere, split: nil, crossShard: nil)),
         CommandSpec("script", arity: -2, group: "scripting", summary: "Manage the server's cache of Lua scripts.",
                     run: .container, subcommands: [
                         CommandSpec("script|load", arity: 3, flags: [.noscript, .stale], group: "scripting",
@@ -100,20 +104,30 @@ enum ScriptCommands {
     }
 
     /// Runs EVAL's or FCALL's request (`__eval` with the command's own arguments) on the
-    /// shard of its declared keys, inline or on the owner's thread.
-    static func runOnHome(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, _ call: inout CommandCall,
-                          _ out: inout ByteBuffer) {
+    /// shard of its declared keys, inline or on the owner's thread. `reachesOtherShards`:
+    /// FCALL of a function flagged allow-cross-slot-keys.
+    static func runOnHome(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, reachesOtherShards: Bool = false,
+                          _ call: inout CommandCall, _ out: inout ByteBuffer) {
         // A script without keys runs on this worker's shard (any shard would do).
         var home = w.shard?.index ?? 0
         var spansShards = false
+        var everyShard = false
+        // Several shards, undeclared keys allowed: a run on one shard may be abandoned for
+        // a rerun on every shard (ScriptRerun), or go there at once when known to need it.
+        let rerunnable = w.context.shardCount > 1 && LiveConfig.luaAllowUndeclaredKeys.load(ordering: .relaxed)
         if numkeys > 0 {
             home = w.shardOf(args[3])
             for i in 4..<(3 + numkeys) where w.shardOf(args[i]) != home {
                 spansShards = true
                 break
             }
-        } else if w.context.shardCount > 1 && LiveConfig.luaAllowUndeclaredKeys.load(ordering: .relaxed) {
+        } else if rerunnable {
             spansShards = keylessScriptMayCall(w, args)  // its keys are unknown: every shard
+        }
+        if rerunnable && !spansShards && call.nesting == nil
+            && (reachesOtherShards || knownToReachOtherShards(args)) {
+            spansShards = true
+            everyShard = true
         }
         if spansShards {
             if call.nesting != nil {
@@ -123,18 +137,19 @@ enum ScriptCommands {
                     return
                 }
             } else {
-                runAcrossShards(w, c, args, numkeys: numkeys, home: home, &call, &out)
+                runAcrossShards(w, c, args, numkeys: numkeys, home: home, everyShard: everyShard, &call, &out)
                 return
             }
         }
-        let part = w.table.index(of: .evalHere)
         if call.nesting != nil {
             // Inside EXEC: one part on the home shard, under the transaction's locks.
             let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
-            op.addPart(shard: home, command: part, spanIndices: (0..<args.count).map { op.store(args[$0]) })
+            op.addPart(shard: home, command: w.table.index(of: .evalHere),
+                       spanIndices: (0..<args.count).map { op.store(args[$0]) })
             w.start(op, client: c, call: &call, out: &out)
             return
         }
+        let part = w.table.index(of: rerunnable ? .evalRerunnable : .evalHere)
         let owner = w.context.owner(ofShard: home)
         if owner == w.index, let shard = w.shard {
             if !shard.locks.isIdle || w.hasWaitingCommands,
@@ -144,12 +159,64 @@ enum ScriptCommands {
                        sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: w.index)
                 return
             }
-            evalHere(ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id, worker: w), args, &out)
+            let start = out.count
+            let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id, worker: w)
+            if rerunnable {
+                evalRerunnable(ctx, args, &out)
+                if out.count > start && out.readable[start] == ScriptRerun.markerByte {
+                    // Abandoned, its effects undone: the client has seen nothing of it yet.
+                    out.count = start
+                    runAcrossShards(w, c, args, numkeys: numkeys, home: home, everyShard: true, &call, &out)
+                }
+            } else {
+                evalHere(ctx, args, &out)
+            }
         } else {
             let ticket = c.takeTicket(quick: true)
             w.batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args,
                                           sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket))
         }
+    }
+
+    /// Whether the script of EVAL/EVALSHA/FCALL `args` is known to reach other shards
+    /// (ScriptsAcrossShards), or says so in its shebang (`allow-cross-slot-keys`, EVAL:
+    /// read here; EVALSHA: learned when any worker compiled it). One relaxed load while
+    /// nothing is known.
+    private static func knownToReachOtherShards(_ args: Arguments) -> Bool {
+        let name = args[0]
+        let known = ScriptsAcrossShards.shared
+        let body = args[1]
+        if (name[0] | 0x20) == UInt8(ascii: "f") {
+            return !known.isEmpty && known.contains(ScriptsAcrossShards.key(function: body))
+        }
+        let bySHA = name.count >= 7 && (name[4] | 0x20) == UInt8(ascii: "s")  // evalsha, evalsha_ro
+        if !bySHA && body.count > 2 && body[0] == UInt8(ascii: "#") && body[1] == UInt8(ascii: "!"),
+           case .success(let (flags, _)) = ScriptEngine.shebang(body), flags.contains(.allowCrossSlotKeys) {
+            return true
+        }
+        guard !known.isEmpty else { return false }
+        return known.contains(bySHA ? ScriptsAcrossShards.key(sha: body) : ScriptsAcrossShards.key(body: body))
+    }
+
+    /// The reply of a rerunnable run that another worker ran (or that waited for a lock):
+    /// if it is the abandonment marker, the script runs again across every shard and its
+    /// reply takes the abandoned run's place (`ticket`) in the client's reply order.
+    static func rerunIfAbandoned(_ w: Worker, _ c: Client, ticket: UInt32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard ScriptRerun.isMarker(bytes) else { return false }
+        let started: Bool? = ScriptRerun.withArguments(of: bytes) { args -> Bool in
+            guard args.count >= 3, let numkeys = parseStrictInt(args[2]), numkeys >= 0, numkeys <= args.count - 3
+            else { return false }
+            let home = numkeys > 0 ? w.shardOf(args[3]) : (w.shard?.index ?? 0)
+            let op = acrossShardsOperation(w, c, args, numkeys: numkeys, home: home, everyShard: true)
+            w.startInPlaceOf(ticket: ticket, op, client: c)
+            return true
+        }
+        if started != true {
+            var error = ByteBuffer(capacity: 64)
+            error.writeError("ERR internal script request malformed")
+            w.deliverDeferredReply(to: c, ticket: ticket, error.readable)
+        }
+        return true
     }
 
     /// Whether a script without declared keys may run commands, so must lock every shard:
@@ -171,15 +238,23 @@ enum ScriptCommands {
     /// order, and once all have granted runs the script as one part on `home` (a shard of
     /// the plan), whose redis.call reaches the other locked shards synchronously
     /// (ScriptRun.callRemote). Its writes form the operation's replication group.
+    /// `everyShard`: the keyless path's plan, whatever the declared keys (a script known to
+    /// reach undeclared keys of other shards).
     private static func runAcrossShards(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, home: Int,
-                                        _ call: inout CommandCall, _ out: inout ByteBuffer) {
+                                        everyShard: Bool, _ call: inout CommandCall, _ out: inout ByteBuffer) {
+        let op = acrossShardsOperation(w, c, args, numkeys: numkeys, home: home, everyShard: everyShard)
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    private static func acrossShardsOperation(_ w: Worker, _ c: Client, _ args: Arguments, numkeys: Int, home: Int,
+                                              everyShard: Bool) -> MultiShardOperation {
         let op = MultiShardOperation(client: c) { op, out in out.append(op.reply(0)); return true }
         op.forceLocks = true
         op.partsAfterAllGrants = true
-        for shard in lockedShards(w, args, numkeys: numkeys) { op.lockWholeShard(shard) }
-        op.addPart(shard: home, command: w.table.index(of: .evalLocked),
+        for shard in lockedShards(w, args, numkeys: everyShard ? 0 : numkeys) { op.lockWholeShard(shard) }
+        op.addPart(shard: home, command: w.table.index(of: everyShard ? .evalEverywhere : .evalLocked),
                    spanIndices: (0..<args.count).map { op.store(args[$0]) })
-        w.start(op, client: c, call: &call, out: &out)
+        return op
     }
 
     /// The shards a script spanning shards locks: those of its declared keys, or every shard
@@ -195,25 +270,46 @@ enum ScriptCommands {
     }
 
     /// `__eval_locked`: the script part of runAcrossShards, on the home shard under the
-    /// operation's locks.
+    /// operation's locks (`__eval_everywhere`: locks on every shard).
     private static func evalLocked(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        evalLocked(ctx, args, everyShard: false, &out)
+    }
+
+    private static func evalEverywhere(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        evalLocked(ctx, args, everyShard: true, &out)
+    }
+
+    private static func evalLocked(_ ctx: ShardContext, _ args: Arguments, everyShard: Bool, _ out: inout ByteBuffer) {
         guard let w = ctx.worker, let engine = ScriptEngine.of(w), let numkeys = parseStrictInt(args[2]),
               ctx.transaction != 0 else {
             out.writeError("ERR internal script request malformed")
             return
         }
-        engine.run.lockedShards = lockedShards(w, args, numkeys: numkeys)
+        engine.run.lockedShards = lockedShards(w, args, numkeys: everyShard ? 0 : numkeys)
         defer { engine.run.lockedShards = nil }
         evalHere(ctx, args, &out)
+    }
+
+    /// `__eval_rerunnable`: a single-shard run that a call on another shard's key abandons
+    /// (its effects undone, its reply the rerun marker: ScriptRerun).
+    private static func evalRerunnable(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        eval(ctx, args, mayAbandon: true, &out)
     }
 
     /// The owner's side: finds or compiles the script in this worker's interpreter and runs
     /// it. Arguments are EVAL's own (argument 0 says which of the four commands it is).
     private static func evalHere(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        eval(ctx, args, mayAbandon: false, &out)
+    }
+
+    @inline(__always)
+    private static func eval(_ ctx: ShardContext, _ args: Arguments, mayAbandon: Bool, _ out: inout ByteBuffer) {
         guard let w = ctx.worker, let engine = ScriptEngine.of(w), let numkeys = parseStrictInt(args[2]) else {
             out.writeError("ERR internal script request malformed")
             return
         }
+        engine.run.mayAbandon = mayAbandon
+        defer { if mayAbandon { engine.run.mayAbandon = false } }
         let name = args[0]
         if name[0] | 0x20 == UInt8(ascii: "f") {
             FunctionCommands.fcallHere(engine, ctx, args, numkeys: numkeys, &out)
@@ -293,6 +389,7 @@ enum ScriptCommands {
             return
         }
         ScriptCache.shared.flush()
+        ScriptsAcrossShards.shared.forgetAll()
         out.writeOK()
     }
 

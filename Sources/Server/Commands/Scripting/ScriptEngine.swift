@@ -30,6 +30,8 @@ final class ScriptEngine {
         /// Its body may run commands (says `call` somewhere: redis.call, redis.pcall). One
         /// that cannot touches no key: without declared keys it need not lock every shard.
         var mayCall = true
+        /// Names only its declared keys (ScriptKeyScan): its single-shard runs need no undo log.
+        var declaredKeysOnly = false
     }
 
     /// Whether a script body may run commands: it names `call` (redis.call, redis.pcall,
@@ -178,7 +180,13 @@ final class ScriptEngine {
             let message = error.data.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: error.len), as: UTF8.self) } ?? ""
             return .failure(.init("ERR Error compiling script (new function): \(message)"))
         }
-        let script = Compiled(flags: flags, name: name, mayCall: Self.bodyMayCall(body))
+        let script = Compiled(flags: flags, name: name, mayCall: Self.bodyMayCall(body),
+                              declaredKeysOnly: ScriptKeyScan.touchesOnlyDeclaredKeys(body, table: CommandTable.shared))
+        if flags.contains(.allowCrossSlotKeys) {
+            // EVALSHA of it is routed before any interpreter looks at its flags.
+            Array(sha.utf8).withUnsafeBytes { ScriptsAcrossShards.shared.learn(ScriptsAcrossShards.key(sha: $0)) }
+            ScriptsAcrossShards.shared.learn(ScriptsAcrossShards.key(body: body))
+        }
         scripts[sha] = script
         return .success(script)
     }
@@ -217,10 +225,23 @@ final class ScriptEngine {
             }
         }
         let w = run.worker
+        var marks = ScriptRerun.Marks()
+        if run.mayAbandon {
+            // A flagged script may reach other shards: a run that may be abandoned goes to the
+            // multi-shard path before it starts (an EVALSHA whose flag routing did not know).
+            if script.flags.contains(.allowCrossSlotKeys) {
+                ScriptRerun.abandoned(args, sha: sha, function: function, into: &out)
+                return
+            }
+            // One that names only its declared keys cannot be abandoned once it has done
+            // anything visible (ScriptKeyScan): nothing to roll back.
+            if !script.declaredKeysOnly { marks.take(ctx.shard) }
+        }
         // A script spanning shards writes in its operation's group, closed by the coordinator.
         let ownGroup = run.lockedShards == nil
         let tag = !ownGroup ? ctx.tag : w.propagation != nil ? w.newPropagationTag() : 0
-        run.begin(ctx: ctx, readOnly: readOnlyCommand || script.flags.contains(.noWrites), tag: tag)
+        run.begin(ctx: ctx, readOnly: readOnlyCommand || script.flags.contains(.noWrites), tag: tag,
+                  savesForUndo: !script.declaredKeysOnly)
         pointers.set(args, from: 3, count: args.count - 3)
         let context = Unmanaged.passUnretained(run).toOpaque()
         reply.len = 0
@@ -246,6 +267,10 @@ final class ScriptEngine {
             }
         }
         run.end()
+        if run.mayAbandon && (run.abandoned || run.saved)
+            && marks.settle(run, ctx.shard, tag: tag, args, sha: sha, function: function, into: &out) {
+            return  // abandoned: nothing of this run may be seen, its reply is the rerun marker
+        }
         if tag != 0 && ownGroup { w.propagation?.complete(tag: tag) }
         if let data = reply.data { out.append(UnsafeRawBufferPointer(start: data, count: reply.len)) }
     }

@@ -33,26 +33,100 @@ final class ScriptRun {
     var lockedShards: [Int]?
     private var transaction: UInt64 = 0
     private let remoteReply = SyncReplySlot()
+    /// Set around a single-shard run that may be abandoned for a multi-shard rerun
+    /// (`__eval_rerunnable`, lua-allow-undeclared-keys): a call on another shard's key then
+    /// abandons it (`abandoned`), and its writes are undone from `undo`.
+    var mayAbandon = false
+    private(set) var abandoned = false
+    /// The keys this run's writes may change, as they were (only while `mayAbandon`).
+    let undo = WriteUndoLog()
+    /// A write the undo log cannot cover ran: the run can no longer be abandoned.
+    private var undoIncomplete = false
+    private var savesForUndo = true
+    /// Something was saved for undo in this run (it must be settled at its end).
+    private(set) var saved = false
+    private let moveCommand: UInt16?
+    private let copyCommand: UInt16?
 
     init(worker: Worker) {
         self.worker = worker
         spans = .allocate(capacity: spanCapacity)
+        moveCommand = worker.table.index(of: "move")
+        copyCommand = worker.table.index(of: "copy")
     }
 
     deinit { spans.deallocate() }
 
-    func begin(ctx: ShardContext, readOnly: Bool, tag: UInt64) {
+    /// `savesForUndo`: a run that may be abandoned keeps its keys' prior states; one of a
+    /// script that names only its declared keys cannot be abandoned after a write (it
+    /// cannot meet another shard) and keeps nothing.
+    func begin(ctx: ShardContext, readOnly: Bool, tag: UInt64, savesForUndo: Bool = true) {
+        self.savesForUndo = savesForUndo
         self.ctx = ctx
         self.readOnly = readOnly
         self.tag = tag
         transaction = lockedShards != nil ? ctx.transaction : 0
         db = ctx.db
+        abandoned = false
+        undoIncomplete = false
+        saved = false
     }
 
     func end() {
         endBusy()
         ctx = nil
         reply.clear()
+    }
+
+    /// Gives up the run: the script stops at once (vk_lua.c raises at every line after) and
+    /// the caller undoes its writes and runs it again under locks on every shard.
+    private func abandon(_ out: UnsafeMutablePointer<UnsafePointer<CChar>?>, _ length: UnsafeMutablePointer<Int>) -> Int32 {
+        abandoned = true
+        _ = answer(error: "Script attempted to access keys that do not hash to the same slot", out, length)
+        return 2
+    }
+
+    /// Before a write command of a run that may be abandoned (its keys on this shard or not:
+    /// keys of another shard are saved as absent, and the run is abandoned before it runs):
+    /// keeps what its keys hold, or notes that the run can no longer be abandoned. A run
+    /// already abandoned (a pcall caught it and the hook has not fired yet) runs nothing more.
+    @inline(never)
+    private func prepareUndo(_ index: UInt16, _ route: CommandTable.Route, _ args: Arguments, shard: Shard,
+                             _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+                             _ length: UnsafeMutablePointer<Int>) -> Int32? {
+        if abandoned { return abandon(out, length) }
+        saved = true
+        saveForUndo(index, route: route, args, shard: shard)
+        return nil
+    }
+
+    /// Keeps the prior state of every key a write command may change. MOVE and COPY ... DB
+    /// also write the key in another database.
+    private func saveForUndo(_ index: UInt16, route: CommandTable.Route, _ args: Arguments, shard: Shard) {
+        let argc = args.count
+        guard route.firstKey > 0 else {
+            undoIncomplete = true  // a write naming no key: its effects are not known here
+            return
+        }
+        let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
+        var k = Int(route.firstKey)
+        while k <= last {
+            undo.save(shard, db: db, key: args[k])
+            k += max(1, Int(route.step))
+        }
+        if index == moveCommand, argc == 3, let target = Int(String(decoding: args[2], as: UTF8.self)),
+           target >= 0, target < shard.databaseCount {
+            undo.save(shard, db: target, key: args[1])
+        } else if index == copyCommand {
+            var i = 3
+            while i + 1 < argc {
+                if argIs(args[i], "db"), let target = Int(String(decoding: args[i + 1], as: UTF8.self)),
+                   target >= 0, target < shard.databaseCount {
+                    undo.save(shard, db: target, key: args[2])
+                }
+                i += 1
+            }
+        }
     }
 
     /// Runs one redis.call: 0 and the reply's bytes, or 1 and an error text (vk_lua.h).
@@ -82,7 +156,8 @@ final class ScriptRun {
         if spec.flags.contains(.noscript) {
             return answer(error: "This Redis command is not allowed from script", out, replyLength)
         }
-        if spec.flags.contains(.write) {
+        let writes = spec.flags.contains(.write)
+        if writes {
             if readOnly { return answer(error: "Write commands are not allowed from read-only scripts.", out, replyLength) }
             if let refusal = writeRefusal() { return answer(error: refusal, out, replyLength) }
             if !mayWrite() { return answer(error: "Script killed by user with SCRIPT KILL...", out, replyLength) }
@@ -109,8 +184,14 @@ final class ScriptRun {
                 k += max(1, Int(route.step))
             }
             if stale { return answer(error: "Can not execute the command on a stale replica", out, replyLength) }
+            if writes && mayAbandon && savesForUndo,
+               let refusal = prepareUndo(index, route, args, shard: ctx.shard, out, replyLength) {
+                return refusal
+            }
             if target >= 0 && target != ctx.shard.index {
                 guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
+                    // A run that saves nothing for undo may be abandoned only before it wrote.
+                    if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
                     return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
                 }
                 callRemote(index, shard: target, args, version)
