@@ -54,7 +54,11 @@ public final class IntentLocks {
     /// A granted request: its id and the holder it was queued with.
     public struct Grant {
         public let id: UInt64
-        public let holder: AnyObject?
+        public unowned(unsafe) let holder: AnyObject?
+        public init(id: UInt64, holder: AnyObject?) {
+            self.id = id
+            self.holder = holder
+        }
     }
 
     /// A queued request, in the `entries` slab: key queues name requests by slot, so
@@ -63,7 +67,11 @@ public final class IntentLocks {
     private struct Entry {
         var id: UInt64 = 0
         var keys: [UInt64] = []
-        var holder: AnyObject? = nil
+        /// Not counted: whoever queues a request keeps its holder alive at least until the
+        /// request is released (the worker's operation holds its TransactionLock), so the
+        /// holder is only read while it lives; counting it was two atomic operations per
+        /// queue and grant on an object another thread also counts.
+        unowned(unsafe) var holder: AnyObject? = nil
         var wholeShard = false
         var chain: UInt64 = 0
         /// Arrival number on this shard.
@@ -153,7 +161,8 @@ public final class IntentLocks {
         return granted.map(\.id)
     }
 
-    /// Queues a request with its `holder` (handed back when it is granted); appends what
+    /// Queues a request with its `holder` (handed back when it is granted, not retained: the
+    /// caller keeps it alive until the request is released); appends what
     /// is granted as a result (possibly this one), in arrival order.
     public func enqueue(_ request: Request, holder: AnyObject?, into granted: inout [Grant]) {
         request.keys.withUnsafeBufferPointer { keys in
