@@ -51,10 +51,35 @@ public final class IntentLocks {
         }
     }
 
-    /// A granted request: its id and the holder it was queued with.
+    /// A granted request: its id and the holder it was queued with (not counted).
     public struct Grant {
         public let id: UInt64
-        public let holder: AnyObject?
+        private let holderAddress: UnsafeRawPointer?
+
+        public init(id: UInt64, holder: AnyObject?) {
+            self.id = id
+            holderAddress = IntentLocks.address(of: holder)
+        }
+
+        init(id: UInt64, holderAddress: UnsafeRawPointer?) {
+            self.id = id
+            self.holderAddress = holderAddress
+        }
+
+        public var holder: AnyObject? { IntentLocks.object(at: holderAddress) }
+    }
+
+    /// An uncounted holder is kept as its address, not as an `unowned(unsafe)` optional
+    /// reference: Swift 6.3 disagrees with itself on the bit pattern of nil for a struct
+    /// holding one (its value witnesses, used by unspecialized generic code, against
+    /// inline code), so in a debug build `for g in grants` never ended: the iterator's
+    /// nil came back as a grant without a holder, again and again (IntentLocksTests).
+    @inline(__always) static func address(of holder: AnyObject?) -> UnsafeRawPointer? {
+        holder.map { UnsafeRawPointer(Unmanaged.passUnretained($0).toOpaque()) }
+    }
+
+    @inline(__always) static func object(at address: UnsafeRawPointer?) -> AnyObject? {
+        address.map { Unmanaged<AnyObject>.fromOpaque($0).takeUnretainedValue() }
     }
 
     /// A queued request, in the `entries` slab: key queues name requests by slot, so
@@ -63,7 +88,11 @@ public final class IntentLocks {
     private struct Entry {
         var id: UInt64 = 0
         var keys: [UInt64] = []
-        var holder: AnyObject? = nil
+        /// Not counted (an address: see `address(of:)`): whoever queues a request keeps its
+        /// holder alive at least until the request is released (the worker's operation holds
+        /// its TransactionLock), so the holder is only read while it lives; counting it was
+        /// two atomic operations per queue and grant on an object another thread also counts.
+        var holder: UnsafeRawPointer? = nil
         var wholeShard = false
         var chain: UInt64 = 0
         /// Arrival number on this shard.
@@ -153,7 +182,8 @@ public final class IntentLocks {
         return granted.map(\.id)
     }
 
-    /// Queues a request with its `holder` (handed back when it is granted); appends what
+    /// Queues a request with its `holder` (handed back when it is granted, not retained: the
+    /// caller keeps it alive until the request is released); appends what
     /// is granted as a result (possibly this one), in arrival order.
     public func enqueue(_ request: Request, holder: AnyObject?, into granted: inout [Grant]) {
         request.keys.withUnsafeBufferPointer { keys in
@@ -170,7 +200,7 @@ public final class IntentLocks {
         arrivals += 1
         let slot = newEntry()
         entries[slot].id = id
-        entries[slot].holder = holder
+        entries[slot].holder = IntentLocks.address(of: holder)
         entries[slot].wholeShard = wholeShard
         entries[slot].chain = wholeShard ? 0 : chain
         entries[slot].arrival = arrivals
@@ -340,7 +370,7 @@ public final class IntentLocks {
         if grantedSlots.count > 1 {
             grantedSlots.sort { entries[$0].arrival < entries[$1].arrival }
         }
-        for s in grantedSlots { granted.append(Grant(id: entries[s].id, holder: entries[s].holder)) }
+        for s in grantedSlots { granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder)) }
     }
 
     /// A keyed request is free on every key and no earlier whole-shard request waits; a

@@ -7,6 +7,31 @@ import TestSupport
         IntentLocks.Request(id: id, keys: keys, wholeShard: whole, chain: chain)
     }
 
+    /// A grant list iterated as the worker does (`for g in granted`, unspecialized in a debug
+    /// build) ends after its grants, each handing back its holder. With the holder kept as an
+    /// `unowned(unsafe)` optional, the iterator's nil looked like one more grant, forever.
+    @Test func grantListEndsAndHandsBackHolders() {
+        final class Holder {}
+        let holders = [Holder(), Holder()]
+        let locks = IntentLocks()
+        var granted: [IntentLocks.Grant] = []
+        locks.enqueue(request(1, [10]), holder: holders[0], into: &granted)
+        locks.enqueue(request(2, [11]), holder: nil, into: &granted)
+        locks.enqueue(request(3, [12]), holder: holders[1], into: &granted)
+        var seen: [UInt64] = []
+        for g in granted {
+            seen.append(g.id)
+            if seen.count > granted.count { break }  // instead of looping forever
+        }
+        #expect(seen == [1, 2, 3])
+        #expect(granted[0].holder === holders[0])
+        #expect(granted[1].holder == nil)
+        #expect(granted[2].holder === holders[1])
+        // Generic code's nil is nil to inline code.
+        func none<T>(_: T.Type) -> T? { nil }
+        #expect(none(IntentLocks.Grant.self) == nil)
+    }
+
     @Test func disjointRequestsAreGrantedTogether() {
         let locks = IntentLocks()
         #expect(locks.enqueue(request(1, [10, 11])) == [1])

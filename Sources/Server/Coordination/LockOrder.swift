@@ -48,7 +48,8 @@ struct OrderedLockRequests {
     /// runtime's generic tuple witness.
     struct Request {
         let order: UInt64
-        let lock: TransactionLock
+        /// Not counted: its operation holds the lock until every shard has granted it.
+        unowned(unsafe) let lock: TransactionLock
         let shard: Int
     }
     private var waiting: [Request] = []

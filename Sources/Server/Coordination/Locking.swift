@@ -251,9 +251,9 @@ extension Worker {
             let shard = lock.shard(at: position)
             let owner = context.owner(ofShard: shard)
             if owner == index {
-                releaseLock(lock, shard: shard)
+                releaseLock(id: lock.id, shard: shard)
             } else {
-                outbox.batch(for: owner).lockReleases.append(LockMessage(lock: lock, shard: shard, order: 0))
+                outbox.batch(for: owner).lockReleases.append(LockRelease(id: lock.id, shard: shard))
             }
         }
         lockPool.retire(lock)
@@ -264,10 +264,8 @@ extension Worker {
     /// The lock releases and requests a batch brought for this shard, taken before its
     /// commands (they were made before those commands were sent).
     func takeLockMessages(_ batch: Batch) {
-        for m in batch.lockReleases { releaseLock(m.lock, shard: m.shard) }
+        for m in batch.lockReleases { releaseLock(id: m.id, shard: m.shard) }
         for m in batch.lockRequests { lockArrived(m.lock, shard: m.shard, order: m.order) }
-        // Dropped now, not when the batch is back: the coordinator reuses a lock once
-        // nothing else holds it (TransactionLockPool).
         batch.lockReleases.clearKeepingCapacity()
         batch.lockRequests.clearKeepingCapacity()
     }
@@ -291,10 +289,10 @@ extension Worker {
         grantScratch = granted
     }
 
-    func releaseLock(_ lock: TransactionLock, shard shardIndex: Int) {
+    func releaseLock(id: UInt64, shard shardIndex: Int) {
         guard let shard else { return }
         var granted = takeGrantScratch()
-        shard.locks.release(lock.id, into: &granted)
+        shard.locks.release(id, into: &granted)
         // Keys the operation made ready are served before the commands that waited for it.
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }

@@ -56,7 +56,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// batch (Locking.swift), handled before its requests: a request comes before the
     /// commands its client sent after it, and each used to be a ring message of its own.
     var lockRequests: [LockMessage] = []
-    var lockReleases: [LockMessage] = []
+    var lockReleases: [LockRelease] = []
     /// Set for a script's call to another shard (ScriptRun.callRemote): its sender waits on
     /// this flag instead of a reply message, and takes the batch back once it is set.
     var syncReply: SyncReplySlot?
@@ -134,12 +134,21 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     }
 }
 
-/// A lock request (numbered in the global order, or 0 for one confined to its shard) or a
-/// release for a shard of the batch's target.
+/// A lock request for a shard of the batch's target, numbered in the global order (0 for
+/// one confined to its shard). The lock is not counted: its operation holds it until every
+/// shard has granted it.
 struct LockMessage {
-    let lock: TransactionLock
+    unowned(unsafe) let lock: TransactionLock
     let shard: Int
     let order: UInt64
+}
+
+/// A release: by id, not by lock, since the coordinator may reuse the TransactionLock for
+/// another operation before the release arrives (the shards only look up a released
+/// request by id; none reads a granted request's lock again).
+struct LockRelease {
+    let id: UInt64
+    let shard: Int
 }
 
 /// What travels on a ring between two workers.

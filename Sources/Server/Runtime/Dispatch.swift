@@ -250,6 +250,26 @@ extension Worker {
         }
     }
 
+    /// `runOnShard` for a client command's handler (SORT), which runs inside `withReply` and
+    /// so writes an inline reply into that call's `out`: a second `withReply` there would
+    /// access the client's output while the first still holds it (a debug build stops on
+    /// the exclusivity violation). A reply that comes later (the command waits on the
+    /// shard, or runs on its owner) is ordered by its ticket, as in `runOnShard`.
+    @inline(never)
+    func runOnShard(_ shardIndex: Int, command: UInt16, handler: ShardHandler, client c: Client, args: Arguments,
+                    out: inout ByteBuffer) {
+        guard context.owner(ofShard: shardIndex) == index, let shard else {
+            runOnShard(shardIndex, command: command, handler: handler, client: c, args: args)
+            return
+        }
+        if !shard.locks.isIdle || hasWaitingCommands,
+           mustWait(shard, command: command, args: args, origin: index, client: c.id) {
+            runOnShard(shardIndex, command: command, handler: handler, client: c, args: args)
+            return
+        }
+        CommandTable.run(command, handler, ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out)
+    }
+
     /// runOnShard's inline case while writes are recorded for replicas (kept out of line, so
     /// the common path stays as small as it was).
     @inline(never)

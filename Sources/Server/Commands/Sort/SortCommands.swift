@@ -82,7 +82,7 @@ enum SortCommands {
         let destination = o.storeIndex.map { w.shardOf(args[$0]) }
         let local = !anyShard && patternShards.subtracting([source]).isEmpty && (destination ?? source) == source
         if local && call.nesting == nil {
-            w.runOnShard(source, command: Part.here, handler: hereHandler, client: c, args: args)
+            w.runOnShard(source, command: Part.here, handler: hereHandler, client: c, args: args, out: &out)
             return
         }
         call.locks.append((source, IntentLocks.lockKey(args[1])))
