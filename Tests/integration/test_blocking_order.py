@@ -73,6 +73,30 @@ def test_a_blocked_client_is_served_before_the_next_pipelined_command(server, re
     assert theirs[1] != "still blocked"
 
 
+XREADGROUP_CASE = ((("XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"),),
+                   ("XREADGROUP", "GROUP", "g", "c1", "BLOCK", "0", "STREAMS", "s", ">"),
+                   [("XADD", "s", "1-1", "f", "v"), ("XREADGROUP", "GROUP", "g", "c2", "STREAMS", "s", ">")])
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server 7.0")
+@pytest.mark.parametrize("idle", range(4))
+def test_a_blocked_group_reader_is_served_before_a_pipelined_group_read_wherever_they_are(server, redis_port, idle):
+    """The xreadgroup case above with 0-3 idle connections opened first, so the waiter and the
+    writer land on each pair of workers (connections are handed out in turn). With the
+    waiter on the stream's worker and the writer on the other, the non-blocking XREADGROUP
+    pipelined after the XADD took the entry: it was counted among the blocking parts in
+    flight, so the XADD's ready key was held for it, and it did not wait its turn."""
+    idle_conns = [Conn(server.port) for _ in range(idle)]
+    try:
+        ours = pipelined_after_a_blocked_client(server.port, *XREADGROUP_CASE)
+    finally:
+        for c in idle_conns:
+            c.close()
+    theirs = pipelined_after_a_blocked_client(redis_port, *XREADGROUP_CASE)
+    assert ours == theirs
+    assert theirs[1] != "still blocked"
+
+
 def test_brpoplpush_with_multiple_blocked_clients_pipelined(server, redis_port):
     """unit/type/list's "BRPOPLPUSH with multiple blocked clients" with the push and the second
     client's BRPOPLPUSH arriving together: the first waiter is answered WRONGTYPE (its

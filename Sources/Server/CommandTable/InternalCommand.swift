@@ -9,7 +9,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case dbsize, flushdb, flushall
     case digest, digestValue, setActiveExpire
     case watch, execHere
-    case xread, xreadgroup, xreadgroupCheck
+    case xread, xreadgroup, xreadgroupNow, xreadgroupCheck
     case snapshot, snapshotBegin, load
     case zrangeOut, zsetMulti, zfetch, bzpop
     case setMembers, setStore, lookupStats, smoveCheck
@@ -43,6 +43,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .execHere: "__exec"
         case .xread: "__xread"
         case .xreadgroup: "__xreadgroup"
+        case .xreadgroupNow: "__xreadgroup_now"
         case .xreadgroupCheck: "__xreadgroup_check"
         case .snapshot: "__snapshot"
         case .snapshotBegin: "__snapshot_begin"

@@ -155,6 +155,10 @@ enum StreamGroupCommands {
                        ]),
         CommandSpec(part: .xreadgroup, propagation: .marked, arity: 8, keys: (1, 1, 1), blocking: true, group: "stream",
                     run: .keyed(xreadgroupPart, split: nil, crossShard: nil)),
+        // Without BLOCK (or inside MULTI): never blocks, so it is not counted among the
+        // blocking parts in flight that hold a ready key back (BlockedClients.swift).
+        CommandSpec(part: .xreadgroupNow, propagation: .marked, arity: 8, keys: (1, 1, 1), group: "stream",
+                    run: .keyed(xreadgroupPart, split: nil, crossShard: nil)),
         CommandSpec(part: .xreadgroupCheck, arity: 4, keys: (1, 1, 1), group: "stream",
                     run: .keyed(xreadgroupCheckPart, split: nil, crossShard: nil)),
     ]

@@ -31,7 +31,10 @@ extension StreamGroupCommands {
     /// `__xreadgroup key id group consumer count noack deadline`: `*2 key entries`, a null
     /// array (nothing new), or a waiter and `+BLOCKED`.
     static func xreadgroupPart(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        ctx.blockingPartArrived()
+        let deadline = BlockingTurn.parse(args[7])
+        // Only the blocking form (__xreadgroup) was counted as sent (`__xreadgroup_now` is
+        // not flagged blocking), and it alone is counted here.
+        if deadline.mayBlock { ctx.blockingPartArrived() }
         let key = args[1], groupName = args[3], consumerName = args[4]
         guard let (s, g, history) = checkGroupRead(ctx, key: key, idArg: args[2], group: groupName, &out) else { return }
         let count = parseStrictInt(args[5]) ?? 0
@@ -41,9 +44,11 @@ extension StreamGroupCommands {
             serveHistory(ctx, s, consumer, key: key, after: after, count: count, &out)
             return
         }
-        if serveNew(ctx, s, g, consumerName: consumerName, key: key, groupName: groupName, count: count, noack: noack,
-                    &out) { return }
-        let deadline = BlockingTurn.parse(args[7])
+        // A blocking read comes after the clients already waiting on a key held for them
+        // (served in turn order once the blocking parts in flight are in), as the lists' pops.
+        let waitsItsTurn = deadline.mayBlock && ctx.shard.blocked.awaitsServing(db: ctx.db, key: key)
+        if !waitsItsTurn, serveNew(ctx, s, g, consumerName: consumerName, key: key, groupName: groupName, count: count,
+                                   noack: noack, &out) { return }
         if deadline.mayBlock, let sink = ctx.sink {
             ctx.block(StreamReads.xreadgroupPartIndex, on: [Array(key)], sink: sink,
                       request: StreamWait.xreadgroup(group: Array(groupName), consumer: Array(consumerName), count: count,

@@ -187,6 +187,7 @@ enum StreamReads {
     // MARK: XREADGROUP
 
     static let xreadgroupPartIndex = CommandTable.shared.index(of: .xreadgroup)
+    static let xreadgroupNowPartIndex = CommandTable.shared.index(of: .xreadgroupNow)
     static let xreadgroupCheckIndex = CommandTable.shared.index(of: .xreadgroupCheck)
 
     /// XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...: one part per
@@ -208,10 +209,12 @@ enum StreamReads {
             let key = args[r.streamsAt + k]
             keys.append((w.shardOf(key), op.store(key), op.store(args[r.streamsAt + r.streams + k])))
         }
-        let serveName = op.store(string: InternalCommand.xreadgroup.name)
+        let part = canBlock ? InternalCommand.xreadgroup : InternalCommand.xreadgroupNow
+        let partIndex = canBlock ? xreadgroupPartIndex : xreadgroupNowPartIndex
+        let serveName = op.store(string: part.name)
         let addServeParts = { (op: MultiShardOperation) in
             for k in keys {
-                op.addPart(shard: k.shard, command: xreadgroupPartIndex,
+                op.addPart(shard: k.shard, command: partIndex,
                            spanIndices: [serveName, k.key, k.id, group, consumer, count, noack, dl])
             }
         }
