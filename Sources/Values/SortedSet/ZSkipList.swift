@@ -172,6 +172,16 @@ public final class ZSkipList {
         findSlot(m, hash: ByteStringTable.hash(m)).map { Int32(truncatingIfNeeded: slots[$0]) }
     }
 
+    /// `m`'s hash and node (nil if absent): ZADD looks a member up once and hands both to
+    /// the insert or score change that follows, which then neither hashes nor probes again.
+    @inline(__always) public func locate(_ m: UnsafeRawBufferPointer) -> (hash: UInt32, node: Int32?) {
+        let h = ByteStringTable.hash(m)
+        return (h, findSlot(m, hash: h).map { Int32(truncatingIfNeeded: slots[$0]) })
+    }
+
+    /// Node `n`'s score.
+    @inline(__always) public func score(ofNode n: Int32) -> Double { nodes[Int(n)].score }
+
     private func placeSlot(_ s: UInt64) {
         var i = Int(s >> 32) & slotMask
         while slots[i] != 0 { i = (i + 1) & slotMask }
@@ -252,7 +262,11 @@ public final class ZSkipList {
 
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
     public func insert(_ m: UnsafeRawBufferPointer, score: Double) {
-        let h = ByteStringTable.hash(m)
+        insert(m, score: score, hash: ByteStringTable.hash(m))
+    }
+
+    /// insert(_:score:) of a member already hashed (`locate`).
+    public func insert(_ m: UnsafeRawBufferPointer, score: Double, hash h: UInt32) {
         assert(findSlot(m, hash: h) == nil, "zset member inserted twice")
         let n: Int32
         if let slot = freeSlots.popLast() {
@@ -371,6 +385,11 @@ public final class ZSkipList {
     /// linked again at its new place (the same node and member bytes).
     public func setScore(_ m: UnsafeRawBufferPointer, _ score: Double) {
         guard let n = find(m) else { return }
+        setScore(node: n, score)
+    }
+
+    /// setScore of a member's node (`locate`).
+    public func setScore(node n: Int32, _ score: Double) {
         let back = nodes[Int(n)].backward, next = levels[at(n, 0)].forward
         if (back == 0 || nodes[Int(back)].score < score) && (next == 0 || nodes[Int(next)].score > score) {
             // The node stays; the level entries leading to it hold its score too.
@@ -386,7 +405,7 @@ public final class ZSkipList {
             unlink(n, update)
             freeLevels[nodes[Int(n)].height].append(nodes[Int(n)].levelBase)
             nodes[Int(n)].score = score
-            link(n, member: m, update: update, rank: rank)
+            link(n, member: member(n), update: update, rank: rank)
         }
         count += 1  // unlink counted the node out
     }
