@@ -36,16 +36,23 @@ public final class ZSkipList {
 
     struct Node {
         var score: Double
-        /// The member's record in the arena (low 56 bits) and the node's height (high 8).
+        /// The member's record in the arena (low 40 bits), the low 18 bits of the member's
+        /// hash (the next 18: a pop finds the node's index slot without hashing the member
+        /// again) and the node's height (high 6).
         var ref: UInt64
         var backward: Int32      // 0: none (the first node)
         var levelBase: Int32     // its `height` levels in `levels` from here
 
         @inline(__always) var memberOffset: Int { Int(ref & ZSkipList.offsetMask) }
-        @inline(__always) var height: Int { Int(ref >> 56) }
+        @inline(__always) var height: Int { Int(ref >> ZSkipList.heightShift) }
+        @inline(__always) var hashTag: Int { Int((ref >> ZSkipList.offsetBits) & ZSkipList.hashTagMask) }
     }
 
-    static let offsetMask: UInt64 = (1 << 56) - 1
+    static let offsetBits: UInt64 = 40
+    static let offsetMask: UInt64 = (1 << 40) - 1
+    static let hashTagBits: UInt64 = 18
+    static let hashTagMask: UInt64 = (1 << 18) - 1
+    static let heightShift: UInt64 = 58
     static let recordHeader = 4  // u32 member length
 
     /// Node 0 is the header. Raw growable buffers rather than arrays: no bounds or
@@ -76,7 +83,7 @@ public final class ZSkipList {
 
     public init() {
         nodes = malloc(nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
-        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << 56, backward: 0, levelBase: 0)
+        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << ZSkipList.heightShift, backward: 0, levelBase: 0)
         levels = calloc(levelCapacity, MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
         arena = malloc(arenaCapacity)!
         slots = calloc(slotCapacity, 8)!.bindMemory(to: UInt64.self, capacity: slotCapacity)
@@ -117,6 +124,7 @@ public final class ZSkipList {
             arenaCapacity = c
         }
         let o = arenaUsed
+        precondition(UInt64(o) <= ZSkipList.offsetMask, "zset member arena past 2^40 bytes")
         arena.storeBytes(of: UInt32(m.count), toByteOffset: o, as: UInt32.self)
         if m.count > 0 { (arena + o + ZSkipList.recordHeader).copyMemory(from: m.baseAddress!, byteCount: m.count) }
         arenaUsed += size
@@ -181,6 +189,21 @@ public final class ZSkipList {
 
     /// Node `n`'s score.
     @inline(__always) public func score(ofNode n: Int32) -> Double { nodes[Int(n)].score }
+
+    /// The index slot of node `n`: its home from the hash bits the node keeps while they
+    /// cover the index (up to 2^18 slots), else from hashing its member; then the probe
+    /// for its id. The pops' path: no SipHash of each popped member on all but huge sets.
+    private func slot(ofNode n: Int32) -> Int {
+        let mask = slotMask
+        var i = slotCapacity <= 1 << ZSkipList.hashTagBits ? nodes[Int(n)].hashTag & mask
+            : Int(ByteStringTable.hash(member(n))) & mask
+        while true {
+            let s = slots[i]
+            precondition(s != 0, "zset skiplist and index disagree")
+            if UInt32(truncatingIfNeeded: s) == UInt32(bitPattern: n) { return i }
+            i = (i + 1) & mask
+        }
+    }
 
     private func placeSlot(_ s: UInt64) {
         var i = Int(s >> 32) & slotMask
@@ -281,7 +304,7 @@ public final class ZSkipList {
         }
         // The member's bytes go in first (`m` must not be this set's own bytes: the arena
         // may move); link compares against the copy.
-        nodes[Int(n)].ref = UInt64(appendMember(m))
+        nodes[Int(n)].ref = UInt64(appendMember(m)) | (UInt64(h) & ZSkipList.hashTagMask) << ZSkipList.offsetBits
         nodes[Int(n)].score = score
         withUpdateVectors { update, rank in link(n, member: member(n), update: update, rank: rank) }
         indexInsert(n, hash: h)
@@ -335,7 +358,7 @@ public final class ZSkipList {
             for i in 0..<lvl { levels[Int(base) + i] = Level() }
         }
         nodes[Int(n)].levelBase = base
-        nodes[Int(n)].ref = nodes[Int(n)].ref & ZSkipList.offsetMask | UInt64(lvl) << 56
+        nodes[Int(n)].ref = nodes[Int(n)].ref & ~(UInt64.max << ZSkipList.heightShift) | UInt64(lvl) << ZSkipList.heightShift
         nodes[Int(n)].backward = update[0]
         for i in 0..<lvl {
             let u = at(update[i], i), me = Int(base) + i
@@ -475,11 +498,7 @@ public final class ZSkipList {
             var n = levels[at(x, 0)].forward
             for _ in ranks {
                 let next = levels[at(n, 0)].forward
-                let m = member(n)
-                guard let slot = findSlot(m, hash: ByteStringTable.hash(m)) else {
-                    preconditionFailure("zset skiplist and index disagree")
-                }
-                removeSlot(slot)
+                removeSlot(slot(ofNode: n))
                 unlink(n, update)
                 release(n)
                 n = next
@@ -638,6 +657,9 @@ public final class ZSkipList {
         for i in 0..<slotCapacity where slots[i] != 0 { indexed += 1 }
         guard indexed == count else { return false }
         for n in order where find(member(n)) != n { return false }
+        for n in order where UInt64(nodes[Int(n)].hashTag) != UInt64(ByteStringTable.hash(member(n))) & ZSkipList.hashTagMask {
+            return false
+        }
         var position: [Int32: Int] = [0: 0]
         for (i, n) in order.enumerated() { position[n] = i + 1 }
         for i in 0..<level {
