@@ -94,18 +94,23 @@ public struct ByteBuffer: ~Copyable {
         out.storeBytes(of: UInt8(48 + value), as: UInt8.self)
         return 1
     }
+    // The digits counted first, then written from the end in place: no scratch buffer and
+    // no memcpy call (most lengths and counts in replies have two to five digits).
     var magnitude = value.magnitude
-    var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    return withUnsafeMutableBytes(of: &scratch) { tmp in
-        var i = 24
-        while magnitude > 0 {
-            i -= 1
-            tmp[i] = UInt8(48 + magnitude % 10)
-            magnitude /= 10
-        }
-        if value < 0 { i -= 1; tmp[i] = UInt8(ascii: "-") }
-        let n = 24 - i
-        out.copyMemory(from: tmp.baseAddress! + i, byteCount: n)
-        return n
+    var digits = 1
+    var power: UInt = 10
+    while magnitude >= power {
+        digits += 1
+        if digits == 20 { break }
+        power &*= 10
     }
+    let n = value < 0 ? digits + 1 : digits
+    if value < 0 { out.storeBytes(of: UInt8(ascii: "-"), as: UInt8.self) }
+    var i = n
+    repeat {
+        i -= 1
+        out.storeBytes(of: UInt8(truncatingIfNeeded: 48 &+ magnitude % 10), toByteOffset: i, as: UInt8.self)
+        magnitude /= 10
+    } while magnitude > 0
+    return n
 }

@@ -84,7 +84,8 @@ import RESP
         #expect(b.bytes == Array("still usable".utf8))
     }
 
-    @Test(arguments: [0, 1, 9, 10, 99, 100, -1, -9, -10, 123_456_789, Int.max, Int.min])
+    @Test(arguments: [0, 1, 9, 10, 99, 100, -1, -9, -10, -99, -100, 12_345, 123_456_789, 999_999_999_999_999_999,
+                      1_000_000_000_000_000_000, -1_000_000_000_000_000_000, Int.max, Int.max - 1, Int.min, Int.min + 1])
     func decimalText(_ value: Int) {
         var b = ByteBuffer()
         b.appendDecimal(value)

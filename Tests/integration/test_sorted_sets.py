@@ -42,6 +42,12 @@ SCRIPTS = {
         ("ZADD", "z", " 1", "a"), ("ZADD", "z", "1 ", "a"), ("ZADD", "z", "", "a"), ("ZADD", "z", "0x10", "hex"),
         ("ZADD", "z", "1e-400", "a"), ("ZADD", "z", "+inf", "f2"), ("ZADD", "z", "INCR", "-inf", "f"),
         ("ZADD", "z", "INCR", "inf", "g"),
+        # Integer scores, read without strtod: signs, leading zeros, 15 and 16 digits, -0.
+        ("ZADD", "z", "+5", "plus", "007", "lead", "-0", "negzero", "999999999999999", "d15"),
+        ("ZADD", "z", "1234567890123456", "d16", "-999999999999999", "nd15", "-007", "nlead"),
+        ("ZADD", "z", "-", "dash"), ("ZADD", "z", "+", "plus2"), ("ZADD", "z", "1\x002", "nul"), ("ZADD", "z", "--1", "x"),
+        BIG, ("ZADD", "big", "+5", "m000", "-0", "m001", "007", "new", "-3", "m002", "-0", "m001"),
+        ("ZRANGE", "big", "0", "5", "WITHSCORES"), ("ZSCORE", "big", "m001"),
         ("ZADD", "nokey", "XX", "1", "a"), ("ZADD", "nokey", "XX", "INCR", "1", "a"), ("EXISTS", "nokey"),
         ("ZADD", "z2", "NX", "CH", "1", "a", "1", "a"), ("ZADD", "z2", "3", "x", "1", "x"),
         ("ZRANGE", "z", "0", "-1", "WITHSCORES"), ("ZRANGE", "z2", "0", "-1", "WITHSCORES"),

@@ -155,6 +155,27 @@ public final class SortedSet {
 
     // MARK: Reads
 
+    /// Where ZADD found a member (or did not): its score, and what the insert or update that
+    /// follows needs to skip a second search (a listpack offset; a skiplist node and the
+    /// member's hash). Valid until the set changes.
+    public struct Place {
+        public let score: Double?
+        let position: Int
+        let hash: UInt32?
+    }
+
+    /// One lookup of `member` for ZADD (the skiplist hashes it once for both steps).
+    public func locate(_ member: UnsafeRawBufferPointer) -> Place {
+        if let list = lp {
+            guard let (p, s) = lpFind(list, member) else { return Place(score: nil, position: -1, hash: nil) }
+            return Place(score: s, position: p, hash: nil)
+        }
+        let z = skiplist!
+        let (h, n) = z.locate(member)
+        guard let n else { return Place(score: nil, position: -1, hash: h) }
+        return Place(score: z.score(ofNode: n), position: Int(n), hash: h)
+    }
+
     public func score(_ member: UnsafeRawBufferPointer) -> Double? {
         if let list = lp { return lpFind(list, member)?.score }
         return skiplist!.score(of: member)
@@ -317,6 +338,29 @@ public final class SortedSet {
         if lp != nil && (count + 1 > limits.maxEntries || member.count > limits.maxValue) { convertToSkiplist() }
         if lp != nil { lpInsert(member, score: score) } else { skiplist!.insert(member, score: score) }
         count += 1
+    }
+
+    /// insert(_:score:limits:) of a member `locate` did not find (no second hash of it).
+    public func insert(_ member: UnsafeRawBufferPointer, score: Double, limits: SortedSetLimits, at place: Place) {
+        if lp != nil && (count + 1 > limits.maxEntries || member.count > limits.maxValue) { convertToSkiplist() }
+        if lp != nil {
+            lpInsert(member, score: score)
+        } else if let h = place.hash {
+            skiplist!.insert(member, score: score, hash: h)
+        } else {
+            skiplist!.insert(member, score: score)  // located in the listpack just converted
+        }
+        count += 1
+    }
+
+    /// update(_:to:) of a member `locate` found.
+    public func update(_ member: UnsafeRawBufferPointer, to score: Double, at place: Place) {
+        if lp != nil {
+            lpDelete(at: place.position)
+            lpInsert(member, score: score)
+        } else {
+            skiplist!.setScore(node: Int32(truncatingIfNeeded: place.position), score)
+        }
     }
 
     /// Moves a present member to `score` (delete and reinsert, as zsetAdd does on a change).

@@ -36,16 +36,23 @@ public final class ZSkipList {
 
     struct Node {
         var score: Double
-        /// The member's record in the arena (low 56 bits) and the node's height (high 8).
+        /// The member's record in the arena (low 40 bits), the low 18 bits of the member's
+        /// hash (the next 18: a pop finds the node's index slot without hashing the member
+        /// again) and the node's height (high 6).
         var ref: UInt64
         var backward: Int32      // 0: none (the first node)
         var levelBase: Int32     // its `height` levels in `levels` from here
 
         @inline(__always) var memberOffset: Int { Int(ref & ZSkipList.offsetMask) }
-        @inline(__always) var height: Int { Int(ref >> 56) }
+        @inline(__always) var height: Int { Int(ref >> ZSkipList.heightShift) }
+        @inline(__always) var hashTag: Int { Int((ref >> ZSkipList.offsetBits) & ZSkipList.hashTagMask) }
     }
 
-    static let offsetMask: UInt64 = (1 << 56) - 1
+    static let offsetBits: UInt64 = 40
+    static let offsetMask: UInt64 = (1 << 40) - 1
+    static let hashTagBits: UInt64 = 18
+    static let hashTagMask: UInt64 = (1 << 18) - 1
+    static let heightShift: UInt64 = 58
     static let recordHeader = 4  // u32 member length
 
     /// Node 0 is the header. Raw growable buffers rather than arrays: no bounds or
@@ -76,7 +83,7 @@ public final class ZSkipList {
 
     public init() {
         nodes = malloc(nodeCapacity * MemoryLayout<Node>.stride)!.bindMemory(to: Node.self, capacity: nodeCapacity)
-        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << 56, backward: 0, levelBase: 0)
+        nodes[0] = Node(score: 0, ref: UInt64(ZSkipList.maxLevel) << ZSkipList.heightShift, backward: 0, levelBase: 0)
         levels = calloc(levelCapacity, MemoryLayout<Level>.stride)!.bindMemory(to: Level.self, capacity: levelCapacity)
         arena = malloc(arenaCapacity)!
         slots = calloc(slotCapacity, 8)!.bindMemory(to: UInt64.self, capacity: slotCapacity)
@@ -117,6 +124,7 @@ public final class ZSkipList {
             arenaCapacity = c
         }
         let o = arenaUsed
+        precondition(UInt64(o) <= ZSkipList.offsetMask, "zset member arena past 2^40 bytes")
         arena.storeBytes(of: UInt32(m.count), toByteOffset: o, as: UInt32.self)
         if m.count > 0 { (arena + o + ZSkipList.recordHeader).copyMemory(from: m.baseAddress!, byteCount: m.count) }
         arenaUsed += size
@@ -170,6 +178,31 @@ public final class ZSkipList {
     /// Node of `m`, or nil.
     @inline(__always) func find(_ m: UnsafeRawBufferPointer) -> Int32? {
         findSlot(m, hash: ByteStringTable.hash(m)).map { Int32(truncatingIfNeeded: slots[$0]) }
+    }
+
+    /// `m`'s hash and node (nil if absent): ZADD looks a member up once and hands both to
+    /// the insert or score change that follows, which then neither hashes nor probes again.
+    @inline(__always) public func locate(_ m: UnsafeRawBufferPointer) -> (hash: UInt32, node: Int32?) {
+        let h = ByteStringTable.hash(m)
+        return (h, findSlot(m, hash: h).map { Int32(truncatingIfNeeded: slots[$0]) })
+    }
+
+    /// Node `n`'s score.
+    @inline(__always) public func score(ofNode n: Int32) -> Double { nodes[Int(n)].score }
+
+    /// The index slot of node `n`: its home from the hash bits the node keeps while they
+    /// cover the index (up to 2^18 slots), else from hashing its member; then the probe
+    /// for its id. The pops' path: no SipHash of each popped member on all but huge sets.
+    private func slot(ofNode n: Int32) -> Int {
+        let mask = slotMask
+        var i = slotCapacity <= 1 << ZSkipList.hashTagBits ? nodes[Int(n)].hashTag & mask
+            : Int(ByteStringTable.hash(member(n))) & mask
+        while true {
+            let s = slots[i]
+            precondition(s != 0, "zset skiplist and index disagree")
+            if UInt32(truncatingIfNeeded: s) == UInt32(bitPattern: n) { return i }
+            i = (i + 1) & mask
+        }
     }
 
     private func placeSlot(_ s: UInt64) {
@@ -252,7 +285,11 @@ public final class ZSkipList {
 
     /// Inserts a member that is not in the set (zslInsert + dictAdd).
     public func insert(_ m: UnsafeRawBufferPointer, score: Double) {
-        let h = ByteStringTable.hash(m)
+        insert(m, score: score, hash: ByteStringTable.hash(m))
+    }
+
+    /// insert(_:score:) of a member already hashed (`locate`).
+    public func insert(_ m: UnsafeRawBufferPointer, score: Double, hash h: UInt32) {
         assert(findSlot(m, hash: h) == nil, "zset member inserted twice")
         let n: Int32
         if let slot = freeSlots.popLast() {
@@ -267,7 +304,7 @@ public final class ZSkipList {
         }
         // The member's bytes go in first (`m` must not be this set's own bytes: the arena
         // may move); link compares against the copy.
-        nodes[Int(n)].ref = UInt64(appendMember(m))
+        nodes[Int(n)].ref = UInt64(appendMember(m)) | (UInt64(h) & ZSkipList.hashTagMask) << ZSkipList.offsetBits
         nodes[Int(n)].score = score
         withUpdateVectors { update, rank in link(n, member: member(n), update: update, rank: rank) }
         indexInsert(n, hash: h)
@@ -321,7 +358,7 @@ public final class ZSkipList {
             for i in 0..<lvl { levels[Int(base) + i] = Level() }
         }
         nodes[Int(n)].levelBase = base
-        nodes[Int(n)].ref = nodes[Int(n)].ref & ZSkipList.offsetMask | UInt64(lvl) << 56
+        nodes[Int(n)].ref = nodes[Int(n)].ref & ~(UInt64.max << ZSkipList.heightShift) | UInt64(lvl) << ZSkipList.heightShift
         nodes[Int(n)].backward = update[0]
         for i in 0..<lvl {
             let u = at(update[i], i), me = Int(base) + i
@@ -371,6 +408,11 @@ public final class ZSkipList {
     /// linked again at its new place (the same node and member bytes).
     public func setScore(_ m: UnsafeRawBufferPointer, _ score: Double) {
         guard let n = find(m) else { return }
+        setScore(node: n, score)
+    }
+
+    /// setScore of a member's node (`locate`).
+    public func setScore(node n: Int32, _ score: Double) {
         let back = nodes[Int(n)].backward, next = levels[at(n, 0)].forward
         if (back == 0 || nodes[Int(back)].score < score) && (next == 0 || nodes[Int(next)].score > score) {
             // The node stays; the level entries leading to it hold its score too.
@@ -386,7 +428,7 @@ public final class ZSkipList {
             unlink(n, update)
             freeLevels[nodes[Int(n)].height].append(nodes[Int(n)].levelBase)
             nodes[Int(n)].score = score
-            link(n, member: m, update: update, rank: rank)
+            link(n, member: member(n), update: update, rank: rank)
         }
         count += 1  // unlink counted the node out
     }
@@ -456,11 +498,7 @@ public final class ZSkipList {
             var n = levels[at(x, 0)].forward
             for _ in ranks {
                 let next = levels[at(n, 0)].forward
-                let m = member(n)
-                guard let slot = findSlot(m, hash: ByteStringTable.hash(m)) else {
-                    preconditionFailure("zset skiplist and index disagree")
-                }
-                removeSlot(slot)
+                removeSlot(slot(ofNode: n))
                 unlink(n, update)
                 release(n)
                 n = next
@@ -619,6 +657,9 @@ public final class ZSkipList {
         for i in 0..<slotCapacity where slots[i] != 0 { indexed += 1 }
         guard indexed == count else { return false }
         for n in order where find(member(n)) != n { return false }
+        for n in order where UInt64(nodes[Int(n)].hashTag) != UInt64(ByteStringTable.hash(member(n))) & ZSkipList.hashTagMask {
+            return false
+        }
         var position: [Int32: Int] = [0: 0]
         for (i, n) in order.enumerated() { position[n] = i + 1 }
         for i in 0..<level {

@@ -542,7 +542,8 @@ enum SortedSetCommands {
             for j in 0..<pairs {
                 let member = args[i + 2 * j + 1]
                 var newScore = scores[j]
-                if let current = z.score(member) {
+                let place = z.locate(member)
+                if let current = place.score {
                     if nx { continue }
                     if incr {
                         newScore += current
@@ -556,12 +557,12 @@ enum SortedSetCommands {
                     score = newScore
                     if newScore != current {
                         if !touched { ctx.shard.noteModified(db: ctx.db, key: key); touched = true }
-                        z.update(member, to: newScore)
+                        z.update(member, to: newScore, at: place)
                         updated += 1
                     }
                 } else if !xx {
                     if !touched { ctx.shard.noteModified(db: ctx.db, key: key); touched = true }
-                    z.insert(member, score: newScore, limits: limits)
+                    z.insert(member, score: newScore, limits: limits, at: place)
                     added += 1
                     processed += 1
                     score = newScore
