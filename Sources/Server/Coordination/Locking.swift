@@ -65,12 +65,17 @@ extension Worker {
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         if route.firstKey == 0 {
-            // No key positions: movable keys (ZMPOP, LMPOP, ZUNION... on one shard) and the
-            // parts of blocking pops (`__bzpop`, `__blpop`). Every argument is checked as a
-            // key (at worst it waits when it need not). They ran at once: a pop then went out
-            // to replicas before the group of the operation holding its key, though it ran
-            // after that operation's part (BZPOPMIN between a cross-shard ZUNIONSTORE's read
-            // of its source and the store: replicas stored the set without the popped member).
+            // No key positions: movable keys (ZMPOP, LMPOP, ZUNION... on one shard). Every
+            // argument is checked as a key (at worst it waits when it need not). They ran at
+            // once: a pop then went out to replicas before the group of the operation holding
+            // its key, though it ran after that operation's part (ZMPOP between a cross-shard
+            // ZUNIONSTORE's read of its source and the store: replicas stored the set without
+            // the popped member).
+            // Not yet the parts of blocking pops (`__bzpop`, `__blpop`), which have the same
+            // flaw: made to wait, a part counted in flight (BlockedClients) left a key held
+            // for it that was then never served (test_lists' cross-shard pops stalled in about
+            // one run in four). Known open bug (test_a_pop_waits_for_the_transaction_holding_its_key).
+            if route.mayBlock { return false }
             for i in 1..<args.count where shard.locks.blocks(key: args[i]) { return true }
             return false
         }
