@@ -31,6 +31,19 @@ extension Shard {
     }
 }
 
+extension PropagationLog {
+    /// The commands recorded so far, handed off (and so taken out of the log), as RESP text.
+    func handedOffCommands() -> [String] {
+        var commands: [String] = []
+        handOff { records in
+            PropagationLog.forEach(in: records.readable) { _, _, _, _, _, payload in
+                commands.append(String(decoding: payload, as: UTF8.self))
+            }
+        }
+        return commands
+    }
+}
+
 @Suite struct ShardBasicTests {
     @Test func setGetOverwriteDelete() {
         let shard = Shard(index: 0, databases: 16)
@@ -104,13 +117,7 @@ extension Shard {
         #expect(shard.expiringCount(db: 0) == 0)
         #expect(shard.expiredKeys == 1)
         // Replicas learn of the expiry as a DEL.
-        var expired: [String] = []
-        log.handOff { records in
-            PropagationLog.forEach(in: records.readable) { _, _, _, _, _, payload in
-                expired.append(String(decoding: payload, as: UTF8.self))
-            }
-        }
-        #expect(expired == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
+        #expect(log.handedOffCommands() == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
         // The heap item is now stale: popping it frees the block without counting it again.
         #expect(shard.heapCount == 1)
         shard.expireAllDue()
@@ -134,13 +141,7 @@ extension Shard {
         #expect(shard.entry("k")!.expireAt == 0)
         #expect(shard.expiringCount(db: 0) == 0)
         #expect(shard.expiredKeys == 1)
-        var records: [String] = []
-        log.handOff { bytes in
-            PropagationLog.forEach(in: bytes.readable) { _, _, _, _, _, payload in
-                records.append(String(decoding: payload, as: UTF8.self))
-            }
-        }
-        #expect(records == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
+        #expect(log.handedOffCommands() == ["*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n"])
         shard.expireAllDue()  // the old block's heap item is stale
         #expect(shard.get("k") == "new")
         #expect(shard.expiredKeys == 1)
