@@ -207,15 +207,7 @@ POPS = {
 }
 
 
-# Known open bug: the parts of blocking pops still run at once while a lock holds their key
-# (Worker.mustWait). Making them wait stalled cross-shard pops (a part counted in flight left
-# a key held for it, never served: test_lists' lose-and-double-nothing test, one run in four).
-# Strict: once fixed, these pass and the marks must go.
-BLOCKING_POP_STILL_OVERTAKES = pytest.mark.xfail(strict=True, reason="blocking pop parts do not wait for locks yet")
-
-
-@pytest.mark.parametrize("pop", [pytest.param(p, marks=BLOCKING_POP_STILL_OVERTAKES) if p.startswith("b") else p
-                                 for p in sorted(POPS)])
+@pytest.mark.parametrize("pop", sorted(POPS))
 def test_a_pop_waits_for_the_transaction_holding_its_key(nodes, pop):
     """A transaction over two shards holds its key on the shard that granted it (and ran its
     part there) while the other shard's worker sleeps. A pop whose command names no key

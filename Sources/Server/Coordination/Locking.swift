@@ -71,11 +71,7 @@ extension Worker {
             // its key, though it ran after that operation's part (ZMPOP between a cross-shard
             // ZUNIONSTORE's read of its source and the store: replicas stored the set without
             // the popped member).
-            // Not yet the parts of blocking pops (`__bzpop`, `__blpop`), which have the same
-            // flaw: made to wait, a part counted in flight (BlockedClients) left a key held
-            // for it that was then never served (test_lists' cross-shard pops stalled in about
-            // one run in four). Known open bug (test_a_pop_waits_for_the_transaction_holding_its_key).
-            if route.mayBlock { return false }
+            // The parts of blocking pops (`__bzpop`, `__blpop`) too.
             for i in 1..<args.count where shard.locks.blocks(key: args[i]) { return true }
             return false
         }
@@ -133,11 +129,20 @@ extension Worker {
                     }
                 }
             }
-            serveReadyKeysAfterCommand()
+            // The command's reply goes out before the answers of the waiters it made ready, as
+            // from a batch: a blocking part that blocked here and was served at once must answer
+            // +BLOCKED first, or its operation takes the +BLOCKED for its last word and the
+            // element promised to it is never popped (the key stalls for every later waiter).
+            // Answers for this worker are queued, never delivered inline, so here the waiters
+            // are served first, as after any command, and then the reply is delivered (inline:
+            // from a copy, since what it continues may resume waiting commands again).
             if w.origin == index {
-                deliverReply(w.sink, command: w.command, waitScratch.readable)
+                serveReadyKeysAfterCommand()
+                let reply = Array(waitScratch.readable)
+                reply.withUnsafeBytes { deliverReply(w.sink, command: w.command, $0) }
             } else {
                 outbox.lateReplyBatch(to: w.origin).addReply(command: w.command, sink: w.sink, reply: waitScratch.readable)
+                serveReadyKeysAfterCommand()
             }
         }
     }
