@@ -467,6 +467,10 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     private var snapshotSlot = 0
     private var snapshotRehashes = 0
     public private(set) var snapshotKeys = 0
+    /// A big object's copy made in steps between commands (`ValueType.writeRDBStep`): the
+    /// walk waits on it, and anything about to touch the entry finishes it first (the entry
+    /// counts as not copied until then), so the copy is still the value as it was.
+    private var stepwiseCopy: SnapshotRecord.ObjectCopy?
 
 
     @inline(__always) private func isCopied(_ e: Entry) -> Bool {
@@ -500,6 +504,10 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     private func copyForSnapshot(_ e: Entry) {
         guard !isCopied(e) else { return }
+        if let copy = stepwiseCopy, copy.entry == e {
+            while !stepCopy(budget: Int.max) {}
+            return
+        }
         markFresh(e)
         guard e.kind == .string else { copyObjectForSnapshot(e); return }
         let size = SnapshotRecord.size(of: e)
@@ -516,22 +524,52 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     /// point cannot reach the copy. Its record may make a chunk larger than the chunk size.
     @inline(never)
     private func copyObjectForSnapshot(_ e: Entry) {
-        var record: [UInt8] = []
-        SnapshotRecord.encodeObject(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) { record.append(contentsOf: $0) }
-        guard !record.isEmpty else { return }
-        if snapshotBuffer.count + record.count > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
-            snapshotChunks.append(snapshotBuffer)
-            snapshotBuffer = []
-            snapshotBuffer.reserveCapacity(max(Shard.snapshotChunkSize, record.count))
+        guard var copy = SnapshotRecord.ObjectCopy(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) else { return }
+        while !copy.step(budget: Int.max) {}
+        appendToSnapshot(copy.take())
+    }
+
+    /// Adds an object's record to the copy: a big one becomes a chunk of its own (not copied
+    /// again); records never straddle chunks.
+    private func appendToSnapshot(_ record: [UInt8]) {
+        if record.count >= Shard.snapshotChunkSize / 4 {
+            if !snapshotBuffer.isEmpty {
+                snapshotChunks.append(snapshotBuffer)
+                snapshotBuffer = []
+                snapshotBuffer.reserveCapacity(Shard.snapshotChunkSize)
+            }
+            snapshotChunks.append(record)
+        } else {
+            if snapshotBuffer.count + record.count > snapshotBuffer.capacity && !snapshotBuffer.isEmpty {
+                snapshotChunks.append(snapshotBuffer)
+                snapshotBuffer = []
+                snapshotBuffer.reserveCapacity(Shard.snapshotChunkSize)
+            }
+            snapshotBuffer.append(contentsOf: record)
         }
-        snapshotBuffer.append(contentsOf: record)
         snapshotKeys += 1
     }
 
-    /// Copies up to `budget` entries; returns the finished copy (its chunks) once every
-    /// table is walked.
+    /// Takes one step of the stepwise copy (about `budget` elements); true once it is done
+    /// and its record is in the copy.
+    @inline(never)
+    private func stepCopy(budget: Int) -> Bool {
+        guard var copy = stepwiseCopy else { return true }
+        stepwiseCopy = nil  // the record is not shared while it grows
+        guard copy.step(budget: budget) else {
+            stepwiseCopy = copy
+            return false
+        }
+        markFresh(copy.entry)
+        appendToSnapshot(copy.take())
+        return true
+    }
+
+    /// Copies up to `budget` entries (a big object: one step of `budget` elements per call);
+    /// returns the finished copy (its chunks) once every table is walked.
     public func advanceSnapshot(budget: Int) -> [[UInt8]]? {
         guard snapshotActive else { return nil }
+        if stepwiseCopy != nil && !stepCopy(budget: budget) { return nil }
         var work = 0
         while snapshotTable < databaseCount {
             let t = tables + snapshotTable
@@ -542,7 +580,17 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             }
             let capacity = t.pointee.capacity
             while snapshotSlot < capacity {
-                if let e = t.pointee.entry(inSlot: snapshotSlot) { copyForSnapshot(e) }
+                if let e = t.pointee.entry(inSlot: snapshotSlot) {
+                    if e.kind == .object && !isCopied(e),
+                       let copy = SnapshotRecord.ObjectCopy(e, db: snapshotDatabaseOfTable[Int(e.tableID)]) {
+                        stepwiseCopy = copy
+                        snapshotSlot += 1
+                        if !stepCopy(budget: budget) { return nil }
+                        work += 1
+                        continue
+                    }
+                    copyForSnapshot(e)
+                }
                 snapshotSlot += 1
                 work += 1
                 if work >= budget { return nil }

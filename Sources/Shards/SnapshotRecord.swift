@@ -17,12 +17,40 @@ public enum SnapshotRecord {
         emit(e.value)
     }
 
+    /// The record of an object entry, its value's encoding made in place behind the header
+    /// and key (no copy of a big encoding), in one go or in steps (`ValueType.writeRDBStep`).
+    /// The entry must not change until it is done.
+    public struct ObjectCopy {
+        public let entry: Entry
+        let value: any ValueType
+        private var sink = RDBPlainSink()
+        private var cursor = 0
+
+        /// Nil if the entry holds no value type.
+        public init?(_ e: Entry, db: Int) {
+            guard let value = e.object as? any ValueType else { return nil }
+            entry = e
+            self.value = value
+            SnapshotRecord.encode(e, db: db, type: value.rdbType, valueLength: 0) { sink.bytes.append(contentsOf: $0) }
+        }
+
+        /// Encodes about `budget` more elements; true once the record is complete.
+        public mutating func step(budget: Int) -> Bool {
+            guard value.writeRDBStep(to: &sink, cursor: &cursor, budget: budget) else { return false }
+            let valueLength = UInt32(sink.bytes.count - SnapshotRecord.headerSize - entry.keyLength)
+            withUnsafeBytes(of: valueLength) { sink.bytes.replaceSubrange(8..<12, with: $0) }
+            return true
+        }
+
+        /// The whole record, once `step` said so.
+        public consuming func take() -> [UInt8] { sink.bytes }
+    }
+
     /// Emits the record of object entry `e`: its value's snapshot encoding, made now.
     public static func encodeObject(_ e: Entry, db: Int, _ emit: (UnsafeRawBufferPointer) -> Void) {
-        guard let value = e.object as? any ValueType else { return }
-        let encoding = value.snapshotEncoding()
-        encode(e, db: db, type: value.rdbType, valueLength: encoding.count, emit)
-        encoding.withUnsafeBytes { emit($0) }
+        guard var copy = ObjectCopy(e, db: db) else { return }
+        while !copy.step(budget: Int.max) {}
+        copy.take().withUnsafeBytes { emit($0) }
     }
 
     @inline(__always)

@@ -179,6 +179,26 @@ public final class ByteStringTable {
         }
     }
 
+    /// `forEach` in steps (a snapshot's copy between commands): visits the records from slot
+    /// position `position` (the index's slots, then the old index's) until `limit` slots were
+    /// looked at, and returns the next position, or nil once all were. The table must not
+    /// change between steps (reads never move records; writes do).
+    public func forEach(from position: Int, limit: Int,
+                        _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) -> Void) -> Int? {
+        var p = position
+        let total = index.capacity + (old?.capacity ?? 0)
+        let end = p + min(max(1, limit), total - p)
+        while p < end {
+            let slot = p < index.capacity ? index.slots[p] : old!.slots[p - index.capacity]
+            if slot != 0 {
+                let o = Self.offset(slot)
+                body(key(o), value(o))
+            }
+            p += 1
+        }
+        return p < total ? p : nil
+    }
+
     // MARK: Writing
 
     /// Stores `key` with `value` (nil: no value). Returns true if the key was new, false if

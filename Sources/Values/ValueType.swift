@@ -30,6 +30,12 @@ public protocol ValueType: AnyObject, SendableMetatype {
     /// Appends the commands that rebuild the value under `key` (an AOF base written as
     /// commands: Redis's rewriteListObject, rewriteSetObject, ...).
     func writeRewriteCommands(key: UnsafeRawBufferPointer, to out: inout RewriteCommands)
+    /// A snapshot's copy of a big value, in steps between commands (encoding a 1M-member set
+    /// at once would hold its shard for the whole time): appends the next part of what
+    /// `writeRDB` writes, about `budget` elements, from `cursor` (0 before the first step),
+    /// and returns true once the encoding is complete. The value does not change between
+    /// steps: the shard finishes the copy before anything touches the value.
+    func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool
 }
 
 extension ValueType {
@@ -42,6 +48,28 @@ extension ValueType {
         var sink = RDBPlainSink()
         try! writeRDB(to: &sink)  // the plain sink never throws
         return sink.bytes
+    }
+
+    /// Values without steps of their own are encoded whole in one step.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        try! writeRDB(to: &sink)  // the plain sink never throws
+        return true
+    }
+
+    /// `writeRDBStep` for a length-prefixed run of items: `length` first, then `step(from:
+    /// limit:)` from position `cursor - 1` on, which writes and returns the next position
+    /// (nil once done). Values of no more than `budget` elements are written whole.
+    public func writeRDBSteps(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int, length: Int,
+                              elements: Int? = nil,
+                              _ step: (inout RDBPlainSink, _ from: Int, _ limit: Int) -> Int?) -> Bool {
+        if cursor == 0 {
+            if (elements ?? length) <= budget { try! writeRDB(to: &sink); return true }
+            sink.rdbLength(UInt64(length))
+            cursor = 1
+        }
+        guard let next = step(&sink, cursor - 1, budget) else { return true }
+        cursor = next + 1
+        return false
     }
 }
 

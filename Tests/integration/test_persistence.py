@@ -724,3 +724,78 @@ def test_bgsave_copies_a_list_as_it_was_before_a_concurrent_pop(nodes, data_dir,
     counter = int(c.cmd("GET", "{p}counter"))
     removed = size - c.cmd("LLEN", "{p}list")
     assert removed in (counter - 1, counter), (counter, removed)
+
+
+# Big collections are copied for a snapshot in steps between commands (4096 elements per
+# loop pass), so other clients are served meanwhile; whoever touches the value first
+# finishes its copy, so the dump still holds it as it was when the snapshot began.
+BIG_COLLECTIONS = {
+    "zset": (lambda i: ["ZADD", "{p}big", str(i), "member:%d" % i], lambda i: ["ZREM", "{p}big", "member:%d" % i],
+             "ZCARD", lambda i: ["ZSCORE", "{p}big", "member:%d" % i]),
+    "hash": (lambda i: ["HSET", "{p}big", "field:%d" % i, "value:%d" % i], lambda i: ["HDEL", "{p}big", "field:%d" % i],
+             "HLEN", lambda i: ["HGET", "{p}big", "field:%d" % i]),
+    "set": (lambda i: ["SADD", "{p}big", "member:%d" % i], lambda i: ["SREM", "{p}big", "member:%d" % i],
+            "SCARD", lambda i: ["SISMEMBER", "{p}big", "member:%d" % i]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BIG_COLLECTIONS))
+def test_bgsave_copies_a_big_collection_as_it_was_before_a_concurrent_removal(nodes, data_dir, kind):
+    """As the list test above, for a hash, a set and a sorted set big enough to be copied in
+    many steps: a writer sets a counter, then removes the next element; every dump holds the
+    collection with exactly the first `counter` or `counter - 1` elements gone."""
+    add, remove, length, probe = BIG_COLLECTIONS[kind]
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
+    c = a.conn()
+    size = 100000
+    for start in range(0, size, 5000):
+        c.pipeline([add(i) for i in range(start, start + 5000)])
+    assert c.cmd(length, "{p}big") == size
+
+    def step(conn, i):
+        conn.cmd("SET", "{p}counter", i + 1)
+        conn.cmd(*remove(i))
+
+    with Writer(a.port, step) as w:
+        wait_until(lambda: w.done >= 20, message="the writer to get going")
+        for _ in range(3):
+            assert c.raw("BGSAVE") == b"+Background saving started\r\n"
+            wait_until(lambda: bgsave_done(c), message="the background save to finish")
+        w.stop()
+    assert a.shutdown("NOSAVE") == 0
+    c = nodes(*shards(2), data_dir=data_dir).conn()
+    counter = int(c.cmd("GET", "{p}counter"))
+    removed = size - c.cmd(length, "{p}big")
+    assert removed in (counter - 1, counter), (counter, removed)
+    assert c.cmd(*probe(removed - 1)) in (None, 0), "the elements removed are the first ones"
+    assert c.cmd(*probe(removed)) not in (None, 0)
+    assert c.cmd(*probe(size - 1)) not in (None, 0)
+
+
+@needs_redis
+@pytest.mark.parametrize("kind", sorted(BIG_COLLECTIONS) + ["list"])
+def test_big_collection_copied_in_steps_loads_into_redis(nodes, data_dir, kind):
+    """A BGSAVE dump of a collection copied in steps reads back into redis-server whole."""
+    a = nodes(*shards(2), "--save", "", data_dir=data_dir)
+    c = a.conn()
+    add = BIG_COLLECTIONS[kind][0] if kind != "list" else (lambda i: ["RPUSH", "{p}big", "element:%d" % i])
+    for start in range(0, 30000, 5000):
+        c.pipeline([add(i) for i in range(start, start + 5000)])
+    expected = collection_content(c, kind)
+    assert len(expected) == (60000 if kind == "zset" else 30000)
+    assert c.raw("BGSAVE") == b"+Background saving started\r\n"
+    wait_until(lambda: bgsave_done(c), message="the background save to finish")
+    assert a.shutdown("NOSAVE") == 0
+    r = nodes("--save", "", binary=REDIS_SERVER, data_dir=data_dir)
+    assert collection_content(r.conn(), kind) == expected
+
+
+def collection_content(c, kind):
+    if kind == "zset":
+        return c.cmd("ZRANGE", "{p}big", "0", "-1", "WITHSCORES")
+    if kind == "hash":
+        flat = c.cmd("HGETALL", "{p}big")
+        return sorted(zip(flat[0::2], flat[1::2]))
+    if kind == "set":
+        return sorted(c.cmd("SMEMBERS", "{p}big"))
+    return c.cmd("LRANGE", "{p}big", "0", "-1")

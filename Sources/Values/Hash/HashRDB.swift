@@ -27,6 +27,17 @@ extension Hash {
         }
     }
 
+    /// Steps over a table's slots, as `writeRDB` writes them.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        guard case .table(let t) = storage else { try! writeRDB(to: &sink); return true }
+        return writeRDBSteps(to: &sink, cursor: &cursor, budget: budget, length: t.count) { sink, from, limit in
+            t.forEach(from: from, limit: limit) { f, v in
+                sink.rdbString(f)
+                sink.rdbString(v ?? UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+        }
+    }
+
     // MARK: Reading
 
     /// Reads a hash of RDB type 4, 9, 13 or 16, validated as Redis's deep sanitization does

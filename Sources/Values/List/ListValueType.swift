@@ -62,6 +62,20 @@ extension ListValue: ValueType {
         }
     }
 
+    /// Steps over the nodes (about `budget` elements each step), as `writeRDB` writes them.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        writeRDBSteps(to: &sink, cursor: &cursor, budget: budget, length: nodes.count, elements: count) { sink, from, limit in
+            var i = from, elements = 0
+            while i < nodes.count && elements < limit {
+                sink.rdbLength(ListValue.containerPacked)
+                withListpack(i) { sink.rdbString(Listpack.bytes($0)) }
+                elements += nodes[i].count
+                i += 1
+            }
+            return i < nodes.count ? i : nil
+        }
+    }
+
     /// Reads a list of RDB type 1, 10, 14 or 18, validated as Redis's deep sanitization does
     /// (every listpack and ziplist well formed, a known container); empty nodes are skipped,
     /// and a list left empty reads as an empty value, which the loader skips.

@@ -58,6 +58,14 @@ extension SetValue: ValueType {
         }
     }
 
+    /// Steps over a table's slots, as `writeRDB` writes them.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        guard case .table(let t) = storage else { try! writeRDB(to: &sink); return true }
+        return writeRDBSteps(to: &sink, cursor: &cursor, budget: budget, length: t.count) { sink, from, limit in
+            t.forEach(from: from, limit: limit) { k, _ in sink.rdbString(k) }
+        }
+    }
+
     /// Reads a set of RDB type 2, 11 or 20, validated as Redis's deep sanitization does (no
     /// duplicate member, an intset sorted at a known width), in the encoding Redis 7.0 would
     /// choose. An empty set reads as an empty value, which the loader skips.

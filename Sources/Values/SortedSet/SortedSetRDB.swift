@@ -33,6 +33,22 @@ extension SortedSet {
         if let failure { throw failure }
     }
 
+    /// Steps over the skiplist from the greatest member, as `writeRDB` writes it.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        guard lp == nil else { try! writeRDB(to: &sink); return true }
+        return writeRDBSteps(to: &sink, cursor: &cursor, budget: budget, length: count) { sink, done, limit in
+            var written = 0
+            forEach(fromRank: count - 1 - done, reverse: true) { m, s in
+                sink.rdbString(m)
+                var raw = s.bitPattern.littleEndian
+                withUnsafeBytes(of: &raw) { sink.rdbRaw($0) }
+                written += 1
+                return written < limit
+            }
+            return done + written < count ? done + written : nil
+        }
+    }
+
     public static func readRDB<S: RDBItemSource & ~Copyable>(type: UInt8, from source: inout S) throws -> SortedSet {
         let limits = SortedSetLimits.current
         switch type {
