@@ -57,6 +57,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let chainedRequestsPending = SlotMap()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
+    /// Lock numbers taken for this worker while its floor is held (LockOrder.take).
+    var lockNumbers: Range<UInt64> = 0..<0
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     /// This worker's Lua interpreter, created by its first script (Scripting/ScriptEngine.swift).
