@@ -5,9 +5,10 @@ import Testing
 @Suite struct LockOrderTests {
     @Test func aNumberStillBeingSentHoldsTheBoundBelowIt() {
         let order = LockOrder(workers: 2)
-        let first = order.take(worker: 0, floorHeld: false)
+        var reserved0: Range<UInt64> = 0..<0, reserved1: Range<UInt64> = 0..<0
+        let first = order.take(worker: 0, floorHeld: false, reserved: &reserved0)
         #expect(order.safeBound() <= first)  // worker 0 may not have pushed it everywhere yet
-        let second = order.take(worker: 1, floorHeld: false)
+        let second = order.take(worker: 1, floorHeld: false, reserved: &reserved1)
         order.cleared(worker: 0)
         #expect(order.safeBound() > first)
         #expect(order.safeBound() <= second)
@@ -17,12 +18,31 @@ import Testing
 
     @Test func aHeldFloorStaysAtTheOldestNumber() {
         let order = LockOrder(workers: 1)
-        let first = order.take(worker: 0, floorHeld: false)
+        var reserved: Range<UInt64> = 0..<0
+        let first = order.take(worker: 0, floorHeld: false, reserved: &reserved)
         // A message of the first request still waits for ring room: the next one keeps the floor.
-        _ = order.take(worker: 0, floorHeld: true)
+        _ = order.take(worker: 0, floorHeld: true, reserved: &reserved)
         #expect(order.safeBound() <= first)
         order.cleared(worker: 0)
         #expect(order.safeBound() > first + 1)
+    }
+
+    @Test func oneWorkersNumbersWhileItsFloorIsHeldAreNotInterleavedWithAnothers() {
+        let order = LockOrder(workers: 2)
+        var reserved0: Range<UInt64> = 0..<0, reserved1: Range<UInt64> = 0..<0
+        let a1 = order.take(worker: 0, floorHeld: false, reserved: &reserved0)
+        let b1 = order.take(worker: 1, floorHeld: false, reserved: &reserved1)
+        let a2 = order.take(worker: 0, floorHeld: true, reserved: &reserved0)
+        let b2 = order.take(worker: 1, floorHeld: true, reserved: &reserved1)
+        #expect(a1 + 1 == a2 && b1 + 1 == b2)
+        #expect(a2 < b1)
+        // Once the floor went, the rest of the block is dropped: a shard may have queued
+        // worker 1's numbers by then, and worker 0's next must come after them.
+        order.cleared(worker: 0)
+        order.cleared(worker: 1)
+        let a3 = order.take(worker: 0, floorHeld: false, reserved: &reserved0)
+        #expect(a3 > b2)
+        #expect(order.safeBound() <= a3)
     }
 
     @Test func requestsAreQueuedInNumberOrderBelowTheBound() {

@@ -21,17 +21,35 @@ final class LockOrder: Sendable {
 
     init(workers: Int) { clock = OrderClock(workers: workers) }
 
+    /// Numbers a coordinator takes at once: the requests it makes in one loop pass get
+    /// consecutive numbers, so another worker's requests of the same moment come before or
+    /// after all of them, not in between. Interleaved, two coordinators' transactions on
+    /// the same keys alternated on every shard, each waiting for the other's release round
+    /// trip; in blocks, a pass's requests on shared keys follow each other as one chain.
+    static let block: UInt64 = 256
+
     /// Coordinator side: publishes `worker`'s floor (unless it still holds a lower one) and
-    /// returns the request's number. The caller pushes the request everywhere, then calls
-    /// `cleared` (or keeps the floor while a message waits for ring room).
-    func take(worker: Int, floorHeld: Bool) -> UInt64 {
+    /// returns the request's number, from `reserved` (the rest of the block the worker took
+    /// since it published the floor) or from a new block. The caller pushes the request
+    /// everywhere, then calls `cleared` (or keeps the floor while a message waits for ring
+    /// room).
+    func take(worker: Int, floorHeld: Bool, reserved: inout Range<UInt64>) -> UInt64 {
         if !floorHeld {
+            reserved = 0..<0
             clock.floors[worker].value.store(clock.next.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
         }
-        return clock.next.wrappingAdd(1, ordering: .sequentiallyConsistent).oldValue
+        if reserved.isEmpty {
+            let first = clock.next.wrappingAdd(LockOrder.block, ordering: .sequentiallyConsistent).oldValue
+            reserved = first..<first + LockOrder.block
+        }
+        let n = reserved.lowerBound
+        reserved = n + 1..<reserved.upperBound
+        return n
     }
 
-    /// Coordinator side: every request `worker` numbered is in its rings.
+    /// Coordinator side: every request `worker` numbered is in its rings. The numbers left
+    /// in its block are dropped by its next `take`: a shard may already have queued requests
+    /// numbered above them (nothing below the counter was held back any more).
     func cleared(worker: Int) {
         clock.floors[worker].value.store(.max, ordering: .sequentiallyConsistent)
     }

@@ -209,7 +209,7 @@ extension Worker {
             // Numbered, then to every shard's owner (our own shard's request waits for the
             // next drain, like everyone else's: see LockOrder). The floor stays published
             // until the batches carrying the request are in their rings (sendBatches).
-            let order = context.lockOrder.take(worker: index, floorHeld: lockFloorHeld)
+            let order = context.lockOrder.take(worker: index, floorHeld: lockFloorHeld, reserved: &lockNumbers)
             lockFloorHeld = true
             for position in 0..<lock.shardCount {
                 let shard = lock.shard(at: position)

@@ -213,6 +213,18 @@ final class MultiShardOperation {
         return spans.count - 1
     }
 
+    /// Copies `bytes` and the spans into them (relative to `bytes`) into the operation; the
+    /// spans keep their order, from the current `spans.count` on.
+    func storeAll(_ bytes: UnsafeRawBufferPointer, spans added: [ArgSpan]) {
+        let shift = storage.count
+        storage.append(bytes)
+        if shift == 0 {
+            spans.append(contentsOf: added)
+        } else {
+            for s in added { spans.append(ArgSpan(offset: s.offset + shift, count: s.count)) }
+        }
+    }
+
     func store(string: String) -> Int {
         var s = string
         return s.withUTF8 { store(UnsafeRawBufferPointer($0)) }

@@ -52,6 +52,9 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// Eager parts of a lock request (Locking.swift): coming back, they also say that the
     /// shard granted the lock.
     var grant: (lock: TransactionLock, shard: Int)?
+    /// The next batch of eager parts answered in the same pass to the same origin: they
+    /// travel back as one ring message (Outbox.queueGrantReply), not one per transaction.
+    var nextReply: Batch?
     /// Lock requests and releases for the target's shard made in the pass that filled the
     /// batch (Locking.swift), handled before its requests: a request comes before the
     /// commands its client sent after it, and each used to be a ring message of its own.

@@ -15,6 +15,10 @@ struct Outbox {
     private(set) var hasOverflow = false
     /// Replies for each origin worker of commands that waited on this worker's shard.
     var lateReplies: [Batch?]
+    /// Eager parts run at a grant, answered this pass, per origin: a list through
+    /// `Batch.nextReply` (first and last), sent as one message at the end of the pass.
+    private var grantReplies: [Batch?]
+    private var lastGrantReply: [Batch?]
 
     /// Spare batches kept per target: every batch that comes back is pooled, and batches
     /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
@@ -26,6 +30,16 @@ struct Outbox {
         pool = Array(repeating: [], count: workers)
         overflow = Array(repeating: [], count: workers)
         lateReplies = Array(repeating: nil, count: workers)
+        grantReplies = Array(repeating: nil, count: workers)
+        lastGrantReply = Array(repeating: nil, count: workers)
+    }
+
+    /// Sends `batch` (eager parts that ran at a grant, with their replies) back to `target`
+    /// with the others answered this pass, in the order they ran: a pipeline of cross-shard
+    /// transactions paid a ring push and pop (and their cache-line transfers) for each.
+    mutating func queueGrantReply(_ batch: Batch, to target: Int) {
+        if let last = lastGrantReply[target] { last.nextReply = batch } else { grantReplies[target] = batch }
+        lastGrantReply[target] = batch
     }
 
     /// Pushes `message` on the ring to `target`, behind any message still waiting for room.
@@ -104,10 +118,19 @@ struct Outbox {
         var toWake = wakeScratch
         wakeScratch = []
         toWake.removeAll(keepingCapacity: true)
+        // Grant replies first: they used to leave as each grant happened, before anything
+        // this pass sends at its end.
+        for target in 0..<grantReplies.count {
+            if let b = grantReplies[target] {
+                grantReplies[target] = nil
+                lastGrantReply[target] = nil
+                if push(.replies(b), to: target, context: context) { toWake.append(target) }
+            }
+        }
         for target in 0..<lateReplies.count {
             if let b = lateReplies[target] {
                 lateReplies[target] = nil
-                if push(.replies(b), to: target, context: context) { toWake.append(target) }
+                if push(.replies(b), to: target, context: context), !toWake.contains(target) { toWake.append(target) }
             }
         }
         for target in 0..<filling.count {

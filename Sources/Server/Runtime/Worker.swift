@@ -57,6 +57,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let chainedRequestsPending = SlotMap()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
+    /// Lock numbers taken for this worker while its floor is held (LockOrder.take).
+    var lockNumbers: Range<UInt64> = 0..<0
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
     /// This worker's Lua interpreter, created by its first script (Scripting/ScriptEngine.swift).
@@ -536,17 +538,27 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             slot.set()
             return
         }
-        send(.replies(batch), to: batch.origin)
+        if batch.grant != nil {
+            outbox.queueGrantReply(batch, to: batch.origin)
+        } else {
+            send(.replies(batch), to: batch.origin)
+        }
     }
 
-    /// Hands replies that came back from another worker's shard to their clients or operations.
-    private func deliver(_ batch: Batch) {
-        for (i, r) in batch.requests.enumerated() {
-            deliverReply(r.sink, command: r.command, batch.reply(i))
+    /// Hands replies that came back from another worker's shard to their clients or
+    /// operations: a batch, or the eager parts several grants answered in one pass.
+    private func deliver(_ first: Batch) {
+        var next: Batch? = first
+        while let batch = next {
+            next = batch.nextReply
+            batch.nextReply = nil
+            for (i, r) in batch.requests.enumerated() {
+                deliverReply(r.sink, command: r.command, batch.reply(i))
+            }
+            let grant = batch.grant
+            outbox.recycle(batch)
+            if let grant { lockGranted(grant.lock, shard: grant.shard, watchDirty: false) }
         }
-        let grant = batch.grant
-        outbox.recycle(batch)
-        if let grant { lockGranted(grant.lock, shard: grant.shard, watchDirty: false) }
     }
 
     /// Hands one shard reply to the client ticket or operation part it belongs to.
