@@ -95,16 +95,20 @@ public struct RequestParser: ~Copyable {
         return parseInline(frame, consumed: &consumed)
     }
 
+    @inline(__always)
     private mutating func addSpan(_ span: ArgSpan) {
-        if argumentCount == spanCapacity {
-            let bigger = UnsafeMutablePointer<ArgSpan>.allocate(capacity: spanCapacity * 2)
-            bigger.moveInitialize(from: spans, count: argumentCount)
-            spans.deallocate()
-            spans = bigger
-            spanCapacity *= 2
-        }
+        if argumentCount == spanCapacity { growSpans() }
         spans[argumentCount] = span
         argumentCount += 1
+    }
+
+    @inline(never)
+    private mutating func growSpans() {
+        let bigger = UnsafeMutablePointer<ArgSpan>.allocate(capacity: spanCapacity * 2)
+        bigger.moveInitialize(from: spans, count: argumentCount)
+        spans.deallocate()
+        spans = bigger
+        spanCapacity *= 2
     }
 
     /// Position of the first CR at or after `from`, or nil.
@@ -116,6 +120,7 @@ public struct RequestParser: ~Copyable {
 
     private mutating func parseMultibulk(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> ParseOutcome {
         if !inFrame {
+            if parseWholeFrame(frame, consumed: &consumed) { return .command }
             guard let cr = Self.findCR(frame, from: 1) else {
                 if frame.count > Self.inlineMaxSize { return fail("Protocol error: too big mbulk count string") }
                 return .incomplete(atLeast: frame.count + 1)
@@ -163,6 +168,61 @@ public struct RequestParser: ~Copyable {
         inFrame = false
         consumed = scanned
         return .command
+    }
+
+    /// The common request in one pass: a frame received whole whose counts and lengths are
+    /// plain (1-9 digits, no leading zero). Scans the digits up to each CR itself instead of
+    /// a memchr plus a parseStrictInt per line (callgrind: ~430 Ir of a GET went to parsing).
+    /// Anything else (a split frame, an empty bulk, a malformed line) returns false having
+    /// changed nothing the general path relies on: it starts the frame over and answers as before.
+    @inline(__always)
+    private mutating func parseWholeFrame(_ frame: UnsafeRawBufferPointer, consumed: inout Int) -> Bool {
+        let p = frame.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: UInt8.self)
+        let end = frame.count
+        var i = 1
+        var n = Self.plainLength(p, &i, end)
+        guard n > 0 else { return false }
+        argumentCount = 0
+        spansInScratch = false
+        while n > 0 {
+            guard i < end && p[i] == UInt8(ascii: "$") else { return false }
+            i += 1
+            let length = Self.plainLength(p, &i, end)
+            guard length > 0 && length <= maxBulkLength else { return false }
+            let next = i + length + 2
+            guard next <= end else { return false }
+            addSpan(ArgSpan(offset: i, count: length))
+            i = next
+            n -= 1
+        }
+        consumed = i
+        return true
+    }
+
+    /// The number of 1-9 digits (the first not 0) at `i` ending in a CR with a byte after it,
+    /// with `i` moved past that pair (as the general path steps over "\r\n"); -1 otherwise.
+    @inline(__always)
+    private static func plainLength(_ p: UnsafePointer<UInt8>, _ i: inout Int, _ end: Int) -> Int {
+        var j = i
+        guard j < end else { return -1 }
+        let first = p[j] &- 49
+        guard first <= 8 else { return -1 }
+        var value = Int(first) + 1
+        j += 1
+        let limit = min(end, i + 10)
+        while j < limit {
+            let c = p[j]
+            if c == 13 {
+                guard j + 1 < end else { return -1 }
+                i = j + 2
+                return value
+            }
+            let d = c &- 48
+            guard d <= 9 else { return -1 }
+            value = value &* 10 &+ Int(d)
+            j += 1
+        }
+        return -1
     }
 
     private mutating func fail(_ message: String) -> ParseOutcome {

@@ -83,6 +83,24 @@ import Testing
         }
     }
 
+    /// The name index in every letter case, and names that differ from a command's only by
+    /// a byte the case folding must not merge (`@` and `` ` ``, `[` and `{`), a NUL or length.
+    @Test func namesAreFoundInAnyCaseAndOnlyExactly() {
+        for spec in table.publicCommands {
+            let name = spec.name
+            let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
+            for form in [name, name.uppercased(), mixed] {
+                #expect(Array(form.utf8).withUnsafeBytes { table.lookup($0) } == table.index(of: name), "\(form)")
+            }
+            for near in [name + "\0", name + "x", String(name.dropLast()), "\0" + name] where table.index(of: near) == nil {
+                #expect(Array(near.utf8).withUnsafeBytes { table.lookup($0) } == nil, "\(near.debugDescription)")
+            }
+        }
+        for bytes: [UInt8] in [[0x40, 0x45, 0x54], [0x47, 0x45, 0x54 ^ 0x20 ^ 0x80], [0x5B, 0x45, 0x54], [0x7B, 0x65, 0x74]] {
+            #expect(bytes.withUnsafeBytes { table.lookup($0) } == nil, "\(bytes)")
+        }
+    }
+
     @Test func unknownCommandsAndSubcommandsAreRefusedAsRedisRefusesThem() {
         for spec in table.publicCommands where !spec.subcommands.isEmpty {
             let index = table.index(of: spec.name)!

@@ -223,6 +223,21 @@ final class CommandTable: Sendable {
     let routes: [Route]
     let shardHandlers: [ShardHandler?]
     let clientHandlers: [ClientHandler?]
+    /// `shardHandlers` for dispatch's hot path. In a struct the closure keeps its own calling
+    /// convention (an array of optional closures holds reabstracted ones, each call going
+    /// through a thunk), and a buffer of its own is read without retaining the array.
+    /// Written once here, read-only after.
+    nonisolated(unsafe) private let directShardHandlers: UnsafeMutableBufferPointer<DirectShardHandler>
+
+    struct DirectShardHandler {
+        let call: ShardHandler
+    }
+
+    /// The shard handler of row `index`, which dispatch knows is a keyed command's.
+    @inline(__always)
+    func shardHandler(_ index: UInt16) -> ShardHandler {
+        directShardHandlers.baseAddress.unsafelyUnwrapped[Int(index)].call
+    }
 
     struct Route {
         enum Kind: UInt8 { case client, keyed, container }
@@ -341,6 +356,11 @@ final class CommandTable: Sendable {
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)
         clientHandlers = specs.map { if case .client(let h) = $0.run { return h }; return nil }
+        directShardHandlers = .allocate(capacity: specs.count)
+        _ = directShardHandlers.initialize(from: specs.map { spec in
+            if case .keyed(let h, _, _) = spec.run { return DirectShardHandler(call: h) }
+            return DirectShardHandler(call: { _, _, _ in })
+        })
         self.byName = byName
         subcommandIndex = subIndex
     }

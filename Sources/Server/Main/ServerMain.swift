@@ -2,6 +2,7 @@ import CShim
 import Net
 import RESP
 import Shards
+import Values
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,6 +58,7 @@ public enum ServerMain {
         }
         var rng = SystemRandomNumberGenerator()
         KeyHash.seed = rng.next()  // before any worker starts: read-only from then on
+        BytesHash.memberSeed = rng.next()  // likewise
 
         let dir = config.value("dir")
         if chdir(dir) != 0 {

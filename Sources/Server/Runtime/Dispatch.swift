@@ -120,7 +120,8 @@ extension Worker {
         // appendfsync always: its replies wait for the fsync covering what it writes.
         if holdsWriteReplies && route.awaitsFsync { c.wroteSinceFsyncMark = true }
         // Counted as Redis's call() counts: a command that runs (not one refused or queued).
-        stats.commandsProcessed.add(1, ordering: .relaxed)
+        // Only this worker writes its counter (RESETSTAT's store too): no atomic add needed.
+        stats.commandsProcessed.store(stats.commandsProcessed.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
         let started = commandStats.begin(Int(index))
         defer { commandStats.end(Int(index), startedAt: started) }
         switch route.kind {
@@ -145,7 +146,7 @@ extension Worker {
                     i += Int(route.step)
                 }
             }
-            runOnShard(shardIndex, command: index, handler: table.shardHandlers[Int(index)].unsafelyUnwrapped,
+            runOnShard(shardIndex, command: index, handler: table.shardHandler(index),
                        client: c, args: args)
         case .container:
             let name = table.specs[Int(index)].name
@@ -229,20 +230,22 @@ extension Worker {
     @inline(__always)
     func runOnShard(_ shardIndex: Int, command: UInt16, handler: ShardHandler, client c: Client, args: Arguments) {
         let owner = context.owner(ofShard: shardIndex)
-        if owner == index, let shard {
-            if !shard.locks.isIdle || hasWaitingCommands,
-               mustWait(shard, command: command, args: args, origin: index, client: c.id) {
-                let ticket = c.takeTicket()
-                wait(command: command, db: c.db, resp: c.resp, args: args,
-                     sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
-                return
+        if owner == index, let shardRef = ownShardRef {
+            shardRef._withUnsafeGuaranteedRef { shard in
+                if !shard.locks.isIdle || hasWaitingCommands,
+                   mustWait(shard, command: command, args: args, origin: index, client: c.id) {
+                    let ticket = c.takeTicket()
+                    wait(command: command, db: c.db, resp: c.resp, args: args,
+                         sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
+                    return
+                }
+                if shard.recordsWrites || !shard.expiryDeletesOnAccess {  // recording, or a replica (CommandTable.run)
+                    runRecordingOnOwnShard(shard, command: command, handler: handler, client: c, args: args)
+                    return
+                }
+                let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
+                withReply(c) { out in handler(ctx, args, &out) }
             }
-            if shard.recordsWrites || !shard.expiryDeletesOnAccess {  // recording, or a replica (CommandTable.run)
-                runRecordingOnOwnShard(shard, command: command, handler: handler, client: c, args: args)
-                return
-            }
-            let ctx = ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id)
-            withReply(c) { out in handler(ctx, args, &out) }
         } else {
             let ticket = c.takeTicket(quick: !table.routes[Int(command)].mayBlock)
             batch(forWorker: owner).add(command: command, db: c.db, resp: c.resp, arguments: args,

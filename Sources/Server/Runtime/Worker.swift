@@ -13,6 +13,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let index: Int
     let context: ServerContext
     let shard: Shard?
+    /// `shard` for dispatch's hot path, used without the retain and release that holding a
+    /// strong reference across the handler's call costs; the shard lives as long as the worker.
+    let ownShardRef: Unmanaged<Shard>?
     let table = CommandTable.shared
     /// The rerunnable script part (`__eval_rerunnable`), whose replies may be a rerun marker.
     let rerunnableScript = CommandTable.shared.index(of: .evalRerunnable)
@@ -123,6 +126,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         self.index = index
         self.context = context
         shard = index < context.shardCount ? Shard(index: index, databases: context.databases) : nil
+        ownShardRef = shard.map { Unmanaged.passUnretained($0) }
         waker = context.wakers[index]
         stats = context.stats[index]
         outbox = Outbox(owner: index, workers: context.workerCount)
