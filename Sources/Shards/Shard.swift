@@ -504,7 +504,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     private func copyForSnapshot(_ e: Entry) {
         guard !isCopied(e) else { return }
-        if let copy = stepwiseCopy, copy.entry == e {
+        if stepwiseCopy?.entry == e {  // no binding: a second reference would copy the record
             while !stepCopy(budget: Int.max) {}
             return
         }
