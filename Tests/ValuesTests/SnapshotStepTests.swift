@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Values
 
 // A snapshot copies a big value in steps (`writeRDBStep`): whatever the step size, the
@@ -57,6 +58,12 @@ func stepsWriteWhatWriteRDBWrites(budget: Int) {
             #expect(inSteps(h, budget: budget).bytes == whole(h), "hash \(n)")
             #expect(inSteps(s, budget: budget).bytes == whole(s), "set \(n)")
         }
+        if n > 0 {
+            for groups in [false, true] {
+                let st = sampleStream(entries: n, withGroups: groups && n > 50)
+                #expect(inSteps(st, budget: budget).bytes == whole(st), "stream \(n) groups \(groups)")
+            }
+        }
         for depth in [0, 1] {
             let l = list(n, compressDepth: depth)
             #expect(inSteps(l, budget: budget).bytes == whole(l), "list \(n) depth \(depth)")
@@ -64,11 +71,29 @@ func stepsWriteWhatWriteRDBWrites(budget: Int) {
     }
 }
 
+/// A copy begun in steps is finished at once (budget Int.max) when a command is about to
+/// touch the value: that step must end it.
+@Test func aStepOfUnlimitedBudgetFinishesTheCopy() {
+    func finishes(_ v: some ValueType) -> Bool {
+        var sink = RDBPlainSink()
+        var cursor = 0
+        guard !v.writeRDBStep(to: &sink, cursor: &cursor, budget: 10) else { return false }
+        guard v.writeRDBStep(to: &sink, cursor: &cursor, budget: Int.max) else { return false }
+        return sink.bytes == whole(v)
+    }
+    #expect(finishes(sortedSet(500)))
+    #expect(finishes(hash(1000)))  // above the listpack limit (512)
+    #expect(finishes(set(500)))
+    #expect(finishes(list(5000, compressDepth: 1)))
+    #expect(finishes(sampleStream(entries: 2000)))
+}
+
 @Test func bigValuesTakeManyStepsAndSmallOnesOne() {
     #expect(inSteps(sortedSet(5000), budget: 100).steps >= 50)
     #expect(inSteps(hash(5000), budget: 100).steps >= 50)
     #expect(inSteps(set(5000), budget: 100).steps >= 50)
     #expect(inSteps(list(5000, compressDepth: 0), budget: 100).steps >= 10)  // a node (~400 elements) per step
+    #expect(inSteps(sampleStream(entries: 5000), budget: 100).steps >= 10)
     #expect(inSteps(sortedSet(50), budget: 100).steps == 1)
     #expect(inSteps(hash(50), budget: 100).steps == 1)
 }

@@ -16,10 +16,33 @@ extension Stream {
     /// (128-bit big-endian), metadata, then each group with its PEL and consumers.
     public func writeRDB<S: RDBItemSink>(to sink: inout S) throws {
         try sink.rdbLength(UInt64(nodes.count))
-        for node in nodes {
-            try Stream.withRawID(node.master) { try sink.rdbString($0) }
-            try sink.rdbString(Listpack.bytes(node.lp))
+        for node in nodes { try writeNode(node, to: &sink) }
+        try writeMetadataAndGroups(to: &sink)
+    }
+
+    /// Steps over the nodes (about 32 bytes of listpack per element of `budget`), then the
+    /// metadata and groups in the last step, as `writeRDB` writes them.
+    public func writeRDBStep(to sink: inout RDBPlainSink, cursor: inout Int, budget: Int) -> Bool {
+        writeRDBSteps(to: &sink, cursor: &cursor, budget: budget, length: nodes.count, elements: length) { sink, from, limit in
+            let start = sink.bytes.count
+            let bytes = limit > Int.max / 32 ? Int.max : limit * 32  // Int.max: finish at once
+            var i = from
+            while i < nodes.count && sink.bytes.count - start < bytes {
+                try! writeNode(nodes[i], to: &sink)  // the plain sink never throws
+                i += 1
+            }
+            if i < nodes.count { return i }
+            try! writeMetadataAndGroups(to: &sink)
+            return nil
         }
+    }
+
+    private func writeNode<S: RDBItemSink>(_ node: StreamNode, to sink: inout S) throws {
+        try Stream.withRawID(node.master) { try sink.rdbString($0) }
+        try sink.rdbString(Listpack.bytes(node.lp))
+    }
+
+    private func writeMetadataAndGroups<S: RDBItemSink>(to sink: inout S) throws {
         for v in [UInt64(length), lastID.ms, lastID.seq, firstID.ms, firstID.seq,
                   maxDeletedEntryID.ms, maxDeletedEntryID.seq, entriesAdded] {
             try sink.rdbLength(v)
