@@ -177,11 +177,15 @@ def test_aof_timestamp_annotations_as_redis_writes_them(make_server, make_redis,
     for s in (ours, redis):
         c = s.conn()
         run_workload(c)
+        c.cmd("SET", "workload", "done")
         c.close()
+    # Our writer stamps a command with the second it merges it in (a few ms after it ran):
+    # the workload must be in the file before the second SET later is stamped with begins.
+    ours_cmds = lambda: commands(annotations(read(incr_path(ours_dir)))[1])  # noqa: E731
+    wait_until(lambda: ours_cmds()[-1:] == [[b"SET", b"workload", b"done"]], message="the workload in our incr file")
     second = next_second()
     for s in (ours, redis):
         s.cmd("SET", "later", "1")
-    ours_cmds = lambda: commands(annotations(read(incr_path(ours_dir)))[1])  # noqa: E731
     wait_until(lambda: ours_cmds()[-1:] == [[b"SET", b"later", b"1"]], message="SET later in our incr file")
     for d in (ours_dir, redis_dir):
         data = read(incr_path(d))
