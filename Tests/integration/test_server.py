@@ -3,6 +3,7 @@ import os
 import re
 
 from support.info import parse_info
+from support.marks import needs_redis
 from support.processes import ServerProcess
 from support.resp import Map
 from support.waiting import wait_until
@@ -118,6 +119,22 @@ def test_errorstats_prefixes(r):
     r.cmd("AUTH", "bob", "x")
     errors = parse_info(r.cmd("INFO", "errorstats"))
     assert errors == {"errorstat_NOPROTO": "count=1", "errorstat_WRONGPASS": "count=2"}
+
+
+@needs_redis
+def test_errorstats_keep_a_prefix_as_its_bytes(make_server, make_redis):
+    """A script's error_reply may start with any bytes: errorstats names the prefix with
+    them as they came (not replaced by U+FFFD), '#', ':', CR and LF aside, as redis-server."""
+    replies = []
+    for server in (make_server(), make_redis("--save", "")):
+        c = server.conn()
+        c.cmd("CONFIG", "RESETSTAT")
+        c.raw("EVAL", b"return redis.error_reply('\xff\xfeBAD oops')", "0")
+        c.raw("EVAL", b"return redis.error_reply('A:B#C oops')", "0")
+        c.raw("GET")
+        replies.append(c.raw("INFO", "errorstats"))
+    assert replies[0] == replies[1]
+    assert b"errorstat_\xff\xfeBAD:count=1\r\n" in replies[0]
 
 
 def test_info_memory(r):

@@ -38,7 +38,8 @@ final class CommandStats {
     /// Set by a handler whose error reply Redis writes raw (addReplySds: DEBUG ERROR), which
     /// neither errorstats nor failed_calls count; the next error reply clears it.
     var uncountedError = false
-    private(set) var errors: [String: Int] = [:]
+    /// By prefix, as bytes: Redis keeps a prefix's bytes as they came (a script's error_reply).
+    private(set) var errors: [[UInt8]: Int] = [:]
     private(set) var totalErrors = 0
 
     init(commands: Int) {
@@ -85,8 +86,7 @@ final class CommandStats {
         totalErrors += 1
         var end = 1
         while end < min(reply.count, 32) && reply[end] != UInt8(ascii: " ") { end += 1 }
-        let prefix = end < min(reply.count, 32) && end > 1
-            ? String(decoding: UnsafeRawBufferPointer(rebasing: reply[1..<end]), as: UTF8.self) : "ERR"
+        let prefix = end < min(reply.count, 32) && end > 1 ? Array(reply[1..<end]) : Array("ERR".utf8)
         // Redis stops tracking new prefixes past 128 distinct ones (a flood of made-up errors).
         if errors[prefix] != nil || errors.count < 128 { errors[prefix, default: 0] += 1 }
         if command >= 0 && command < commandCount { counters[command].failed += 1 }

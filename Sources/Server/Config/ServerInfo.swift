@@ -14,7 +14,7 @@ struct WorkerReport: Sendable {
     var hits = 0
     var misses = 0
     var commands: [CommandCounter] = []
-    var errors: [String: Int] = [:]
+    var errors: [[UInt8]: Int] = [:]
     var totalErrors = 0
     var maxInputBuffer = 0
     var maxOutputBuffer = 0
@@ -147,12 +147,30 @@ enum ServerInfo {
     }
 
     /// The INFO text for `sections`, from the workers' summed reports.
-    static func render(_ ctx: ServerContext, table: CommandTable, report: WorkerReport, sections: Set<String>) -> String {
-        var blocks: [String] = []
+    /// Bytes, not a String: errorstats names a prefix with the bytes it came with.
+    static func render(_ ctx: ServerContext, table: CommandTable, report: WorkerReport, sections: Set<String>) -> [UInt8] {
+        var text: [UInt8] = []
         for name in sectionOrder where sections.contains(name) {
-            blocks.append(section(name, ctx, table, report).joined(separator: "\r\n") + "\r\n")
+            if !text.isEmpty { text += Array("\r\n".utf8) }
+            if name == "errorstats" {
+                text += errorstats(report)
+            } else {
+                text += Array((section(name, ctx, table, report).joined(separator: "\r\n") + "\r\n").utf8)
+            }
         }
-        return blocks.joined(separator: "\r\n")
+        return text
+    }
+
+    /// `errorstat_<prefix>:count=<n>` in the prefixes' byte order (Redis's rax), the prefix's
+    /// bytes as they came but for '#', ':', CR and LF (Redis's getSafeInfoString).
+    private static func errorstats(_ r: WorkerReport) -> [UInt8] {
+        var text = Array("# Errorstats\r\n".utf8)
+        for (prefix, count) in r.errors.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
+            text += Array("errorstat_".utf8)
+            text += prefix.map { b in b == UInt8(ascii: "#") || b == UInt8(ascii: ":") || b == 13 || b == 10 ? UInt8(ascii: "_") : b }
+            text += Array(":count=\(count)\r\n".utf8)
+        }
+        return text
     }
 
     private static func section(_ name: String, _ ctx: ServerContext, _ table: CommandTable, _ r: WorkerReport) -> [String] {
@@ -276,10 +294,7 @@ enum ServerInfo {
                              + ",rejected_calls=\(counter.rejected),failed_calls=\(counter.failed)")
             }
         case "errorstats":
-            lines.append("# Errorstats")
-            for (prefix, count) in r.errors.sorted(by: { $0.key < $1.key }) {
-                lines.append("errorstat_\(safeInfoString(prefix)):count=\(count)")
-            }
+            lines.append("# Errorstats")  // rendered as bytes by `errorstats`
         case "latencystats":
             lines.append("# Latencystats")
         case "cluster":
@@ -389,11 +404,6 @@ enum ServerInfo {
             ("reply_buffer_shrinks", 0), ("reply_buffer_expands", 0),
         ]
         return ["# Stats"] + fields.map { "\($0.0):\($0.1)" }
-    }
-
-    /// INFO field values may not contain '#', ':', CR or LF (Redis's getSafeInfoString).
-    static func safeInfoString(_ s: String) -> String {
-        String(s.map { "#:\r\n".contains($0) ? "_" : $0 })
     }
 
     /// Redis's bytesToHuman.

@@ -63,7 +63,7 @@ enum ServerCommands {
             w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.report(caller: caller) }, finish: { home, _, reports, out in
                 let total = WorkerReport.total(reports, databases: home.context.databases, commands: home.table.specs.count)
                 let text = ServerInfo.render(home.context, table: home.table, report: total, sections: sections)
-                out.writeVerbatim(text, resp)
+                out.writeVerbatim(bytes: text, resp)
             })
         }
         if sections.contains("replication") {
