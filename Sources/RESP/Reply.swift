@@ -111,7 +111,6 @@ extension ByteBuffer {
         }
     }
 
-    /// RESP3 verbatim string (`=len\r\ntxt:...`); RESP2 a bulk string.
     /// A verbatim text of bytes (`=` with `txt:` in RESP3, a bulk string in RESP2).
     public mutating func writeVerbatim(bytes text: [UInt8], _ version: RESPVersion) {
         if version == .resp3 {
@@ -122,6 +121,7 @@ extension ByteBuffer {
         }
     }
 
+    /// RESP3 verbatim string (`=len\r\ntxt:...`); RESP2 a bulk string.
     public mutating func writeVerbatim(_ text: String, _ version: RESPVersion) {
         if version == .resp3 {
             var body = Array("txt:".utf8); body.append(contentsOf: text.utf8)
