@@ -15,7 +15,6 @@ for ~0.7 s here. What is left (9-15 ms against redis-server's 2-6) is not the st
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,13 +23,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests"))
+from support.processes import free_port  # noqa: E402
 from support.resp import Conn  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cmd, port):

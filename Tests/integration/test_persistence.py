@@ -690,6 +690,18 @@ def test_kill_9_during_bgsave_leaves_a_readable_dump(nodes, data_dir):
     assert all(f.endswith(".rdb") for f in leftovers)
 
 
+def bgsaves_beside_a_writer(a, c, step, saves):
+    """`saves` BGSAVEs one after the other while a Writer runs `step`, then a shutdown
+    without saving: the last dump is what the next start loads."""
+    with Writer(a.port, step) as w:
+        wait_until(lambda: w.done >= 20, message="the writer to get going")
+        for _ in range(saves):
+            assert c.raw("BGSAVE") == b"+Background saving started\r\n"
+            wait_until(lambda: bgsave_done(c), message="the background save to finish")
+        w.stop()
+    assert a.shutdown("NOSAVE") == 0
+
+
 @pytest.mark.parametrize("pop", ["LPOP", "LREM", "LTRIM", "LMOVE"])
 def test_bgsave_copies_a_list_as_it_was_before_a_concurrent_pop(nodes, data_dir, pop):
     """A writer sets a counter, then removes one element of a list, step after step; a
@@ -713,13 +725,7 @@ def test_bgsave_copies_a_list_as_it_was_before_a_concurrent_pop(nodes, data_dir,
         else:
             conn.cmd("LMOVE", "{p}list", "{p}other", "LEFT", "RIGHT")
 
-    with Writer(a.port, step) as w:
-        wait_until(lambda: w.done >= 20, message="the writer to get going")
-        for _ in range(5):
-            assert c.raw("BGSAVE") == b"+Background saving started\r\n"
-            wait_until(lambda: bgsave_done(c), message="the background save to finish")
-        w.stop()
-    assert a.shutdown("NOSAVE") == 0
+    bgsaves_beside_a_writer(a, c, step, saves=5)
     c = nodes(*shards(2), data_dir=data_dir).conn()
     counter = int(c.cmd("GET", "{p}counter"))
     removed = size - c.cmd("LLEN", "{p}list")
@@ -759,13 +765,7 @@ def test_bgsave_copies_a_big_collection_as_it_was_before_a_concurrent_removal(no
         conn.cmd("SET", "{p}counter", i + 1)
         conn.cmd(*remove(i))
 
-    with Writer(a.port, step) as w:
-        wait_until(lambda: w.done >= 20, message="the writer to get going")
-        for _ in range(3):
-            assert c.raw("BGSAVE") == b"+Background saving started\r\n"
-            wait_until(lambda: bgsave_done(c), message="the background save to finish")
-        w.stop()
-    assert a.shutdown("NOSAVE") == 0
+    bgsaves_beside_a_writer(a, c, step, saves=3)
     c = nodes(*shards(2), data_dir=data_dir).conn()
     counter = int(c.cmd("GET", "{p}counter"))
     removed = size - c.cmd(length, "{p}big")

@@ -293,8 +293,6 @@ enum ServerInfo {
                 lines.append("cmdstat_\(spec.name):calls=\(counter.calls),usec=\(usec),usec_per_call=\(format2(perCall))"
                              + ",rejected_calls=\(counter.rejected),failed_calls=\(counter.failed)")
             }
-        case "errorstats":
-            lines.append("# Errorstats")  // rendered as bytes by `errorstats`
         case "latencystats":
             lines.append("# Latencystats")
         case "cluster":
