@@ -14,6 +14,8 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 #include <pthread.h>
 
@@ -63,6 +65,40 @@ static void format_address(const struct sockaddr_storage *ss, char *out, size_t 
     }
     /* As Redis's anetFormatAddr: IPv6 addresses in brackets. */
     snprintf(out, out_len, ss->ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
+int vk_epoll_has_ready_below(int epfd, uint64_t token_limit) {
+    struct epoll_event items[64];
+    int n = epoll_wait(epfd, items, 64, 0);
+    for (int i = 0; i < n; i++) if (items[i].data.u64 < token_limit) return 1;
+    /* A full answer may have left client events out: count it as ready. */
+    return n == 64;
+}
+
+int vk_enable_receive_timestamps(int fd) {
+    int one = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+}
+
+long vk_read_timestamped(int fd, void *buf, size_t len, uint64_t *received_ns) {
+    struct iovec iov = { buf, len };
+    union { char bytes[CMSG_SPACE(sizeof(struct timespec))]; struct cmsghdr align; } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n = recvmsg(fd, &msg, 0);
+    if (n <= 0) return n;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            *received_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        }
+    }
+    return n;
 }
 
 int vk_accept(int listen_fd, char *peer, size_t peer_len) {

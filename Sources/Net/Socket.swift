@@ -24,6 +24,22 @@ public enum Socket {
         return .failed(err)
     }
 
+    /// `read`, through recvmsg: `receivedAt` gets the kernel's receive time of the bytes read
+    /// (unix ns) when the socket stamps them (`enableReceiveTimestamps`).
+    public static func read(_ fd: Int32, into buffer: inout ByteBuffer, receivedAt: inout UInt64,
+                            minimumFree: Int = 16 * 1024) -> IOResult {
+        if buffer.freeSpace < minimumFree / 4 { buffer.reserve(max(minimumFree, buffer.capacity)) }
+        let n = vk_read_timestamped(fd, buffer.writePointer, buffer.freeSpace, &receivedAt)
+        if n > 0 { buffer.count += n; return .bytes(n) }
+        if n == 0 { return .closed }
+        let err = errno
+        if err == EAGAIN || err == EWOULDBLOCK || err == EINTR { return .wouldBlock }
+        return .failed(err)
+    }
+
+    /// Stamps what the socket receives with the kernel's receive time (SO_TIMESTAMPNS).
+    public static func enableReceiveTimestamps(_ fd: Int32) { _ = vk_enable_receive_timestamps(fd) }
+
     /// Writes as much of the buffer's first `limit` bytes (all by default) as the socket
     /// takes and drops what was written.
     public static func write(_ fd: Int32, from buffer: inout ByteBuffer, limit: Int = .max) -> IOResult {

@@ -205,6 +205,35 @@ def test_a_blocking_pop_read_first_on_the_other_worker_is_served_first(make_serv
         c.close()
 
 
+def test_a_blocking_pop_sent_first_but_not_yet_read_is_served_first(make_server):
+    """unit/type/list's "BRPOPLPUSH with multiple blocked clients" when the first client's
+    command waits unread in its socket: its worker (the other one) is busy in DEBUG SLEEP
+    while the second client's BRPOPLPUSH and the push reach the key's owner, which reads and
+    runs both. Redis reads the first command first: the first client is answered WRONGTYPE
+    (its destination is a string) and the second takes the element. Here the owner holds
+    the key until the other worker has read its sockets, and the waiters are ordered by the
+    kernel's receive time. Before, the second client got the element at once and the first
+    stayed blocked (the upstream test hung 1 run in 2)."""
+    s = make_server("--threads", "2", "--shards", "2", "--enable-debug-command", "yes")
+    placed = Placed(s.port)
+    rd1, sleeper, probe = (placed.conn("other") for _ in range(3))
+    rd2, r = placed.conn("owner"), placed.conn("owner")
+    r.cmd("SET", "target1{t}", "nolist")
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "1"))
+    wait_until(lambda: sleeping(probe), message="the other worker to sleep")
+    rd1.send_raw(encode("BRPOPLPUSH", "blist{t}", "target1{t}", "0"))
+    rd2.send_raw(encode("BRPOPLPUSH", "blist{t}", "target2{t}", "0"))
+    assert r.cmd("LPUSH", "blist{t}", "foo") == 1
+    rd1.sock.settimeout(10)
+    first = rd1.read()
+    assert isinstance(first, Error) and str(first).startswith("WRONGTYPE")
+    assert rd2.read() == b"foo"
+    assert r.cmd("LRANGE", "target2{t}", "0", "-1") == [b"foo"]
+    assert sleeper.read() == "OK" and probe.read() == "PONG"
+    for c in (rd1, sleeper, probe, rd2, r):
+        c.close()
+
+
 @pytest.mark.parametrize("placement", [("other", "owner"), ("owner", "other"), ("other", "other"), ("owner", "owner")])
 def test_blocked_clients_on_both_workers_served_in_blocking_order(make_server, placement):
     """Waiters from connections on either worker, each blocked (awaited in INFO) before the

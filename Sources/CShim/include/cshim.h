@@ -19,6 +19,9 @@ int vk_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
 int vk_epoll_modify(int epfd, int fd, uint32_t events, uint64_t data);
 int vk_epoll_delete(int epfd, int fd);
 int vk_epoll_wait(int epfd, vk_events *events, int timeout_ms);
+// Whether another thread's (level-triggered) epoll set has a ready event whose token is below
+// `token_limit`, without waiting and without taking the events from its owner.
+int vk_epoll_has_ready_below(int epfd, uint64_t token_limit);
 
 extern const uint32_t VK_EPOLLIN, VK_EPOLLOUT, VK_EPOLLERR, VK_EPOLLHUP, VK_EPOLLRDHUP, VK_EPOLLEXCLUSIVE;
 
@@ -30,6 +33,11 @@ int vk_local_address(int fd, char *out, size_t out_len);
 // Returns the fd, or -errno; *bound_port gets the port actually bound (port 0 picks one).
 int vk_listen_tcp(const char *host, int port, int backlog, int *bound_port);
 int vk_set_nodelay(int fd);
+// Asks the kernel to stamp what the socket receives (SO_TIMESTAMPNS).
+int vk_enable_receive_timestamps(int fd);
+// One recvmsg into buf: returns what read() would; *received_ns gets the kernel's receive
+// time of the data read (CLOCK_REALTIME, ns), or is left alone when there is none.
+long vk_read_timestamped(int fd, void *buf, size_t len, uint64_t *received_ns);
 // Starts a nonblocking TCP connect to host:port (name or literal; the lookup itself blocks).
 // Returns the fd (connected or in progress), or -errno.
 int vk_connect_tcp(const char *host, int port);

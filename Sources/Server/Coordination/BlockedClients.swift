@@ -44,16 +44,22 @@ final class BlockedClientsOfWorker {
     /// ready keys are held for parts in flight, how many must have arrived from each.
     var partsReceived: [UInt64] = []
     var partsAwaited: [UInt64]? = nil
+    /// While ready keys wait for other workers to read (ReadProgress): the iterations each had
+    /// started when that began, and the loop pass it was last asked in.
+    var readsAwaited: [UInt64]? = nil
+    var readsAskedInPass: UInt64 = .max
     /// Answers of this worker's shard to blocked requests of this worker, for the loop to deliver.
     var answers: [(sink: ReplySink, command: UInt16, bytes: [UInt8])] = []
 }
 
 /// A blocking part's deadline argument: the deadline (unix ms; 0: none; -1: the part must not
-/// block) and, for a part that may block, the request's turn, `deadline/turn`. The turn is
-/// taken from one server-wide counter when the client's worker reads the command, so the
-/// waiters of a key are served in the order the commands were read, as Redis's one thread
-/// reads them, although a command read by another worker reaches the key's shard later than
-/// one its own worker read after it. Only blocking commands take a turn.
+/// block) and, for a part that may block, the request's turn, `deadline/turn`. The waiters of
+/// a key are served in turn order, as Redis's one thread serves them in the order the kernel
+/// received their commands, although a command read by another worker reaches the key's shard
+/// later than one its own worker read after it. With one connection worker the turn is a
+/// counter taken as commands are read; with several, the kernel's receive time of the bytes
+/// (ReadProgress.swift: a worker may read a command late), or the time it is dispatched for a
+/// command that waited in the client's buffer. Only blocking commands take a turn.
 struct BlockingTurn {
     let deadline: Int64
     let turn: UInt64
@@ -61,7 +67,9 @@ struct BlockingTurn {
     /// The argument for a part of a request with `deadline` (-1: it never blocks).
     static func argument(_ deadline: Int64, _ w: Worker) -> String {
         guard deadline >= 0 else { return "-1" }
-        return "\(deadline)/\(w.context.nextBlockingTurn.add(1, ordering: .relaxed).oldValue)"
+        let turn = !w.publishesReadProgress ? w.context.nextBlockingTurn.add(1, ordering: .relaxed).oldValue
+            : w.readTimestamp != 0 ? w.readTimestamp : Clock.unixNanoseconds()
+        return "\(deadline)/\(turn)"
     }
 
     /// Reads the argument `argument` wrote (a bare deadline takes turn 0).
@@ -115,6 +123,7 @@ extension Worker {
     func serveBlockedClients() {
         deliverBlockedAnswers()
         guard let shard else { return }
+        blockedClients.readsAskedInPass = .max  // the loop's own look, after the pass's reads
         serveReadyKeys()
         while let waiter = shard.blocked.popTimedOut(now: nowMs) as? BlockedClient {
             answer(waiter, BlockedClient.noAnswer)
@@ -138,7 +147,7 @@ extension Worker {
     /// the loop, and when a lock is released (before the commands that waited for it, as
     /// Redis serves blocked clients right after EXEC). Answers are only queued here.
     func serveReadyKeys() {
-        guard let shard, shard.blocked.hasReadyKeys, blockingPartsInFlightArrived() else { return }
+        guard let shard, shard.blocked.hasReadyKeys, earlierBlockingRequestsArrived() else { return }
         let blocked = shard.blocked
         var heldBack: [BlockedKeys.Key] = []
         while blocked.hasReadyKeys {
@@ -160,6 +169,24 @@ extension Worker {
             }
         }
         for k in heldBack { blocked.signal(k) }
+    }
+
+    // MARK: Blocking requests read by other workers
+
+    /// Ready keys are served once every blocking request received before them is on this
+    /// shard: the workers have read their sockets (ReadProgress.swift), then the
+    /// blocking parts they sent have arrived (below). While either is awaited the keys stay
+    /// ready and unserved; the loop looks again when woken, and at least every millisecond.
+    /// Asked at most once per loop pass while commands run, and once more at its end: a
+    /// pipeline run meanwhile does not pay a system call per command.
+    func earlierBlockingRequestsArrived() -> Bool {
+        if context.connectionWorkers > 1 && blockedClients.partsAwaited == nil {
+            let pass = context.readProgress[index].iterationsStarted.load(ordering: .relaxed)
+            if blockedClients.readsAwaited != nil && blockedClients.readsAskedInPass == pass { return false }
+            blockedClients.readsAskedInPass = pass
+            if !workersHaveRead(since: &blockedClients.readsAwaited) { return false }
+        }
+        return blockingPartsInFlightArrived()
     }
 
     // MARK: Blocking parts in flight

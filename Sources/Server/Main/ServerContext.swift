@@ -72,6 +72,8 @@ final class ServerContext: Sendable {
     /// blockingPartsSent[from * workerCount + to]: blocking parts worker `from` has put in its
     /// batches for worker `to`'s shard (BlockingPartsInFlight).
     let blockingPartsSent: [BlockingPartsSent]
+    /// Per worker: how far it has read its sockets (Coordination/ReadProgress.swift).
+    let readProgress: [ReadProgress]
     let shuttingDown = Atomic<Bool>(false)
     let lastResetStatsMs = Atomic<Int64>(0)
     let persistence = PersistenceState()
@@ -101,6 +103,7 @@ final class ServerContext: Sendable {
         fromSequencer = (0..<workerCount).map { _ in SPSCRing(capacity: 4096) }
         stats = (0..<workerCount).map { _ in WorkerStats(databases: config.databases) }
         blockingPartsSent = (0..<(workerCount * workerCount)).map { _ in BlockingPartsSent() }
+        readProgress = (0..<workerCount).map { _ in ReadProgress() }
         self.port = port
         startTimeMs = Clock.unixMilliseconds()
         var rng = SystemRandomNumberGenerator()
@@ -126,6 +129,11 @@ enum Clock {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+    static func unixNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
     static func unixMicroseconds() -> Int64 {
         var ts = timespec()

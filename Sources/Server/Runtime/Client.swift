@@ -52,6 +52,8 @@ final class Client {
     /// A multi-step cross-shard operation of this client is in flight: its next commands
     /// wait in `input` so that they see the operation's effects.
     var pausedByOperation = false
+    /// Read this loop pass, its commands not run yet (Worker.processReadClients).
+    var readNotRun = false
     /// Blocked in WAIT: the sequencer answers it (cancelled if the client closes first).
     var inWait = false
     var isClosed = false

@@ -115,6 +115,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private var nextTickMs: Int64 = 0
     private var expiryBacklog = false
     var sleepUntilMs: Int64 = 0
+    /// While commands just read are dispatched: the kernel's receive time of the bytes
+    /// (unix ns; 0 otherwise or unknown), the turn of a blocking request among them.
+    var readTimestamp: UInt64 = 0
+    /// Connections read this pass, to run in receive order (multi-worker only).
+    var readClients: [(receivedAt: UInt64, client: Client)] = []
 
     static let listenerToken: UInt64 = 1 << 40
     static let wakerToken: UInt64 = 1 << 41
@@ -132,6 +137,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         outbox = Outbox(owner: index, workers: context.workerCount)
         publishes = PublishOutbox(workers: context.workerCount)
         loop.add(waker.fd, events: EventLoop.readable, token: Worker.wakerToken)
+        context.readProgress[index].epollFD.store(loop.fd, ordering: .relaxed)
         refreshArmedAdmission()
     }
 
@@ -164,7 +170,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     func run() {
         nowMs = Clock.unixMilliseconds()
         shard?.now = nowMs
+        let publishesProgress = publishesReadProgress
         while !context.shuttingDown.load(ordering: .relaxed) {
+            if publishesProgress { iterationStarts() }
             let n = loop.wait(timeoutMs: sleepUnlessMessagesWait(nextTimeout()))
             waker.awake()
             operations.recycleRetired()
@@ -173,6 +181,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             holdsWriteReplies = context.durability.holdsReplies.load(ordering: .relaxed)
             shard?.notifyFlags = KeyspaceEvent.configured.load(ordering: .relaxed)
             activatePropagationIfNeeded()
+            if publishesProgress { readingStarts() }
             for i in 0..<max(n, 0) {
                 let token = loop.token(i)
                 let flags = loop.flags(i)
@@ -184,6 +193,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     acceptConnections(from: listenFDs[Int(token - Worker.listenerToken)])
                 default: handleClientEvent(fd: Int32(truncatingIfNeeded: token), flags: flags)
                 }
+            }
+            if publishesProgress {
+                processReadClients()
+                readingEnds()
+                iterationDone()
             }
             drainRings()
             if masterStreamHold != .none { serviceMasterStreamHold() }
@@ -220,6 +234,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if !flushList.isEmpty { return 1 }
         // Answers queued for blocked requests (a cross-shard BLMOVE's move) go out next pass.
         if !blockedClients.answers.isEmpty { return 0 }
+        // Ready keys wait for another worker's reads: it wakes this one when it has read, or
+        // this one looks again in a millisecond.
+        if blockedClients.readsAwaited != nil { return 1 }
         var wait = nextTickMs - Clock.monotonicMilliseconds()
         if let deadline = nextBlockedDeadline() { wait = min(wait, deadline - Clock.unixMilliseconds()) }
         return Int32(clamping: max(wait, 0))
@@ -285,6 +302,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             if target == index {
                 register(fd: fd, peer: peer)
             } else {
+                if publishesReadProgress { connectionHandedOver(to: target) }
                 send(.connection(fd: fd, peer: peer), to: target)
             }
         }
@@ -303,6 +321,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         let client = Client(fd: fd, id: id, peer: peer, local: Socket.localAddress(fd), now: nowMs,
                             maxBulk: LiveConfig.protoMaxBulkLen.load(ordering: .relaxed))
         clients.add(client)
+        if publishesReadProgress { Socket.enableReceiveTimestamps(fd) }
         loop.add(fd, events: EventLoop.readable, token: UInt64(fd))
     }
 
@@ -327,6 +346,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         { w, c in w.keepWhileRepliesOwed(c) },      // what it sent before closing still runs
     ]
 
+    /// One ready connection: written if writable, read if readable. With one connection
+    /// worker what it read runs at once; with several it is queued in `readClients` and the
+    /// loop runs them in the order the kernel received them (`processReadClients`).
     private func handleClientEvent(fd: Int32, flags: UInt32) {
         guard let c = clients[fd: Int(fd)] else { return }
         if flags & EventLoop.writable != 0 { writeOut(c) }
@@ -334,6 +356,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
             // Stop reading from a client that is being closed or whose replies are piling up.
             if c.closeAfterReply || c.closeASAP { return }
+            if publishesReadProgress { return readForLater(c) }
             switch Socket.read(c.fd, into: &c.input) {
             case .bytes(let n):
                 stats.inputBytes.add(n, ordering: .relaxed)
@@ -346,6 +369,48 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 closeClient(c)
             }
         }
+    }
+
+    /// Reads `c` and queues it to run with the pass's other reads, stamped with the kernel's
+    /// receive time of the bytes.
+    private func readForLater(_ c: Client) {
+        var receivedAt: UInt64 = 0
+        switch Socket.read(c.fd, into: &c.input, receivedAt: &receivedAt) {
+        case .bytes(let n):
+            stats.inputBytes.add(n, ordering: .relaxed)
+            c.lastInteraction = nowMs
+            if !c.readNotRun {
+                c.readNotRun = true
+                readClients.append((receivedAt != 0 ? receivedAt : Clock.unixNanoseconds(), c))
+            }
+        case .wouldBlock:
+            break
+        case .closed, .failed:
+            closeClient(c)
+        }
+    }
+
+    /// Runs the commands read this pass, oldest bytes first: Redis's one epoll loop runs them
+    /// roughly in arrival order, but a level-triggered epoll set can list a socket that was
+    /// ready at the last wait ahead of one that became ready since, so a client's LPUSH
+    /// could run before another's BLPOP sent first (ReadProgress.swift).
+    private func processReadClients() {
+        if readClients.count > 1 { readClients.sort { $0.receivedAt < $1.receivedAt } }
+        for (receivedAt, c) in readClients where !c.isClosed {
+            c.readNotRun = false
+            readTimestamp = receivedAt
+            process(c)
+            c.input.shrinkIfEmpty(to: 16 * 1024)
+        }
+        readTimestamp = 0
+        readClients.removeAll(keepingCapacity: true)
+    }
+
+    /// Reads and runs a connection handed over by worker 0, which may have sent before
+    /// epoll reports it.
+    func readIfReadable(fd: Int32) {
+        handleClientEvent(fd: fd, flags: EventLoop.readable)
+        processReadClients()
     }
 
     /// Every reply added to a client's output comes through here: the client is written at the
@@ -452,7 +517,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         switch message {
         case .requests(let batch): execute(batch)
         case .replies(let batch): deliver(batch)
-        case .connection(let fd, let peer): register(fd: fd, peer: peer)
+        case .connection(let fd, let peer): registerHandedOver(fd: fd, peer: peer)
         case .control(let body): body(self)
         case .records: break  // only the sequencer receives these
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)

@@ -229,6 +229,12 @@ extension Worker {
             default: break  // signals, the master link: after the script
             }
         }
+        // Commands read in this loop pass and not run yet (several workers: the pass reads
+        // every socket before it runs any) are answered as Redis, having read them now, would.
+        for (_, c) in readClients where c.readNotRun && !c.isClosed && c.id != run.ctx?.clientID {
+            c.readNotRun = false
+            answerWhileBusy(c, state)
+        }
         answerRingsWhileBusy(state)
         sendBatches()
     }
@@ -247,6 +253,14 @@ extension Worker {
         default:
             return  // a close is seen again by the loop after the script
         }
+        answerWhileBusy(c, state)
+    }
+
+    /// Answers the commands in `c`'s input (BUSY, or the kill and shutdown Redis allows); the
+    /// first that only the loop runs waits, with the rest, for the script to end.
+    private func answerWhileBusy(_ c: Client, _ state: BusyScriptState) {
+        if c.hasOutstandingReplies || c.isMaster || c.closeAfterReply || c.closeASAP || c.pausedByOperation
+            || c.inPubSubMode { return }
         parseCommands(c, while: { true }) { args in
             guard answerWhileBusy(c, args, state) else {
                 state.deferred.append(c)  // this command and the rest run after the script
@@ -319,7 +333,7 @@ extension Worker {
                 // A connection handed over meanwhile is served (BUSY, SCRIPT KILL) like the
                 // others: nothing stashed can refer to it, so it need not wait its turn.
                 if case .connection(let fd, let peer) = message {
-                    register(fd: fd, peer: peer)
+                    registerHandedOver(fd: fd, peer: peer, readNow: false)
                     continue
                 }
                 if !state.stashing[source] && !state.resuming, case .requests(let batch) = message, answerBusy(batch) {
