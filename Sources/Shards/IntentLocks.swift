@@ -54,7 +54,8 @@ public final class IntentLocks {
     /// A granted request: its id and the holder it was queued with (not counted).
     public struct Grant {
         public let id: UInt64
-        private let holderAddress: UnsafeRawPointer?
+        /// The holder's address, for a caller that reads it without counting it.
+        public let holderAddress: UnsafeRawPointer?
 
         public init(id: UInt64, holder: AnyObject?) {
             self.id = id

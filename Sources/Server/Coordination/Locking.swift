@@ -230,7 +230,10 @@ extension Worker {
         var ready = readyLocksScratch
         readyLocksScratch = []  // a lock queued below may queue others: they get a new list
         orderedLocks.take(below: bound, into: &ready)
-        for r in ready { queueLock(r.lock, shard: r.shard) }
+        for r in ready {
+            // Not counted: its operation holds the lock until every shard has granted it.
+            Unmanaged.passUnretained(r.lock)._withUnsafeGuaranteedRef { queueLock($0, shard: r.shard) }
+        }
         ready.clearKeepingCapacity()
         readyLocksScratch = ready
     }
@@ -275,7 +278,9 @@ extension Worker {
     /// commands (they were made before those commands were sent).
     func takeLockMessages(_ batch: Batch) {
         for m in batch.lockReleases { releaseLock(id: m.id, shard: m.shard) }
-        for m in batch.lockRequests { lockArrived(m.lock, shard: m.shard, order: m.order) }
+        for m in batch.lockRequests {
+            Unmanaged.passUnretained(m.lock)._withUnsafeGuaranteedRef { lockArrived($0, shard: m.shard, order: m.order) }
+        }
         batch.lockReleases.clearKeepingCapacity()
         batch.lockRequests.clearKeepingCapacity()
     }
@@ -289,9 +294,9 @@ extension Worker {
     }
 
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
-        guard let shard else { return }
+        guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
-        lock.enqueue(on: shard.locks, shard: shardIndex, into: &granted)
+        shardRef._withUnsafeGuaranteedRef { lock.enqueue(on: $0.locks, shard: shardIndex, into: &granted) }
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
@@ -300,9 +305,9 @@ extension Worker {
     }
 
     func releaseLock(id: UInt64, shard shardIndex: Int) {
-        guard let shard else { return }
+        guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
-        shard.locks.release(id, into: &granted)
+        shardRef._withUnsafeGuaranteedRef { $0.locks.release(id, into: &granted) }
         // Keys the operation made ready are served before the commands that waited for it.
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }
@@ -321,29 +326,31 @@ extension Worker {
     }
 
     private func grant(_ g: IntentLocks.Grant, shard shardIndex: Int) {
-        guard let holder = g.holder, let shard else { return }
-        let lock = unsafeDowncast(holder, to: TransactionLock.self)  // queueLock's holders are all locks
+        // queueLock's holders are all locks, alive until every shard has granted them (their
+        // operation holds them): read without counting, since the lock's count is also
+        // written by its coordinator's thread (a cache line moved between cores twice).
+        guard let address = g.holderAddress else { return }
+        Unmanaged<TransactionLock>.fromOpaque(address)._withUnsafeGuaranteedRef { lock in
+            grant(lock, shard: shardIndex)
+        }
+    }
+
+    private func grant(_ lock: TransactionLock, shard shardIndex: Int) {
+        guard let shardRef = ownShardRef else { return }
         var dirty = false
         if let client = lock.watchingClient {
-            dirty = shard.watches.isDirty(client)
-            if !dirty {
-                // A watched key that expired since counts as changed (Redis's isWatchedKeyExpired).
-                // Not one already expired when watched: Redis skips those.
-                for k in shard.watches.keys(of: client) where !shard.watches.watchedExpired(client, k)
-                    && k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
-                    dirty = true
-                    break
-                }
-            }
+            dirty = shardRef._withUnsafeGuaranteedRef { watchIsDirty(client: client, on: $0) }
         }
         if lock.localPartsAtGrant && lock.coordinator == index { runPartsAtGrant(lock, shard: shardIndex) }
         if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
             chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
-        if let eager = lock.eagerParts(for: shardIndex) {
+        if let eager = lock.eagerPartsUnretained(for: shardIndex) {
             // The parts' replies tell the coordinator of the grant too: one message, not two.
-            eager.grant = (lock, shardIndex)
-            execute(eager)
+            eager._withUnsafeGuaranteedRef { batch in
+                batch.grant = GrantedLock(lock: lock, shard: shardIndex)
+                execute(batch)
+            }
             return
         }
         if lock.coordinator == index {
@@ -351,6 +358,18 @@ extension Worker {
         } else {
             send(.granted(lock, shard: shardIndex, watchDirty: dirty), to: lock.coordinator)
         }
+    }
+
+    /// Whether `client`'s watches on `shard` fail its EXEC: a watched key changed, or one
+    /// expired since (Redis's isWatchedKeyExpired; not one already expired when watched:
+    /// Redis skips those).
+    private func watchIsDirty(client: UInt64, on shard: Shard) -> Bool {
+        if shard.watches.isDirty(client) { return true }
+        for k in shard.watches.keys(of: client) where !shard.watches.watchedExpired(client, k)
+            && k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
+            return true
+        }
+        return false
     }
 
     /// Runs the parts of the operation holding `lock` that are on this worker's own shard,

@@ -99,6 +99,14 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// The parts the owner of `shard` runs when it grants, if they travel with the request.
     func eagerParts(for shard: Int) -> Batch? { position(of: shard).flatMap { shardLocks[$0].eager } }
 
+    /// `eagerParts(for:)` without counting the batch (the owner of `shard` runs it as it grants).
+    func eagerPartsUnretained(for shard: Int) -> Unmanaged<Batch>? {
+        for i in shardLocks.indices where shardLocks[i].shard == shard {
+            return shardLocks[i].eager.map { Unmanaged.passUnretained($0) }
+        }
+        return nil
+    }
+
     func setEagerParts(_ batch: Batch, for shard: Int) {
         if let i = position(of: shard) { shardLocks[i].eager = batch }
     }
