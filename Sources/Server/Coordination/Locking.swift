@@ -160,7 +160,7 @@ extension Worker {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
-        lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: op.lockPlan,
+        lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: &op.lockPlan,
                   chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
         // A client's chained requests are granted on each shard in the order it made them,
         // whatever keys they name.
@@ -178,19 +178,23 @@ extension Worker {
                     op.parts[p].runsAtGrant = true
                     continue
                 }
-                let b: Batch
-                if let filling = lock.eagerParts(for: part.shard) {
-                    b = filling
+                // The lock holds its eager batches: used here without counting them again.
+                let eagerBatch: Unmanaged<Batch>
+                if let filling = lock.eagerPartsUnretained(for: part.shard) {
+                    eagerBatch = filling
                 } else {
-                    b = outbox.spareBatch(for: owner)
+                    let b = outbox.spareBatch(for: owner)
                     lock.setEagerParts(b, for: part.shard)
+                    eagerBatch = Unmanaged.passUnretained(b)
                 }
                 if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
-                op.withArguments(of: part) { args in
-                    b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
-                          sink: ReplySink(kind: .operation, generation: op.generation, index: Int32(slot),
-                                          id: op.clientID, ticket: UInt32(p)),
-                          transaction: id, tag: op.propagationTag)
+                let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
+                                     ticket: UInt32(p))
+                eagerBatch._withUnsafeGuaranteedRef { b in
+                    op.withArguments(of: part) { args in
+                        b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                              transaction: id, tag: op.propagationTag)
+                    }
                 }
                 op.parts[p].runsAtGrant = true
             }
@@ -300,8 +304,7 @@ extension Worker {
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
-        granted.clearKeepingCapacity()  // drops the locks it held
-        grantScratch = granted
+        returnGrantScratch(&granted)
     }
 
     func releaseLock(id: UInt64, shard shardIndex: Int) {
@@ -312,17 +315,22 @@ extension Worker {
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }
         resumeWaiting()
-        granted.clearKeepingCapacity()
-        grantScratch = granted
+        returnGrantScratch(&granted)
     }
 
     /// The worker's grant list, emptied and owned by the caller until it gives it back (a
     /// grant that runs parts may queue or release other locks meanwhile: they get a new one).
     private func takeGrantScratch() -> [IntentLocks.Grant] {
-        var list = grantScratch
-        grantScratch = []
+        var list: [IntentLocks.Grant] = []
+        swap(&list, &grantScratch)  // moved, not copied: no count taken and dropped
         list.clearKeepingCapacity()
         return list
+    }
+
+    /// Gives the list back (emptied) for the next `takeGrantScratch`.
+    private func returnGrantScratch(_ list: inout [IntentLocks.Grant]) {
+        list.clearKeepingCapacity()
+        swap(&list, &grantScratch)
     }
 
     private func grant(_ g: IntentLocks.Grant, shard shardIndex: Int) {

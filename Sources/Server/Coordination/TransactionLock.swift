@@ -47,8 +47,9 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     var shardCount: Int { shardLocks.count }
     func shard(at position: Int) -> Int { shardLocks[position].shard }
 
-    /// Makes the lock stand for `plan`. Only on a lock no other thread holds.
-    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
+    /// Makes the lock stand for `plan`. Only on a lock no other thread holds. (`inout`, not
+    /// mutated: read in place from its operation, not copied with a retain per array.)
+    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: inout LockPlan,
               chain: UInt64 = 0, chainedClient: UInt64 = 0) {
         self.id = id
         self.coordinator = coordinator

@@ -553,9 +553,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// operations: a batch, or the eager parts several grants answered in one pass.
     private func deliver(_ first: Batch) {
         var next: Batch? = first
-        while let batch = next {
-            next = batch.nextReply
-            batch.nextReply = nil
+        while let batch = next.take() {  // moved along the list, not counted again
+            next = batch.nextReply.take()
             for (i, r) in batch.requests.enumerated() {
                 deliverReply(r.sink, command: r.command, batch.reply(i))
             }
