@@ -371,7 +371,10 @@ public final class IntentLocks {
         if grantedSlots.count > 1 {
             grantedSlots.sort { entries[$0].arrival < entries[$1].arrival }
         }
-        for s in grantedSlots { granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder)) }
+        for i in 0..<grantedSlots.count {  // by index: a for-in holds the array (a count taken and dropped)
+            let s = grantedSlots[i]
+            granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder))
+        }
     }
 
     /// A keyed request is free on every key and no earlier whole-shard request waits; a

@@ -345,13 +345,15 @@ extension Worker {
     /// command's (CommandCall.swift): its keys to lock, its bytes to propagate, its EXEC.
     func start(_ op: MultiShardOperation, client c: Client, call: inout CommandCall, out: inout ByteBuffer) {
         let slot = register(op)
-        var (locks, propagateAs) = call.takeForOperation()
-        for (shard, key) in locks {
-            op.lockPlan.add(key: key, shard: shard)
+        if !call.locks.isEmpty || call.propagateAs != nil {  // most calls have neither (EXEC, split commands)
+            var (locks, propagateAs) = call.takeForOperation()
+            for (shard, key) in locks {
+                op.lockPlan.add(key: key, shard: shard)
+            }
+            locks.removeAll(keepingCapacity: true)
+            lockListScratch = locks
+            if let propagateAs { op.propagateAs = propagateAs }
         }
-        locks.removeAll(keepingCapacity: true)
-        lockListScratch = locks
-        if let propagateAs { op.propagateAs = propagateAs }
         if let nesting = call.nesting {
             op.propagationParent = operations[nesting.slot]?.propagationTag ?? 0
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
