@@ -500,7 +500,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         guard let shard else { return }
         if !batch.lockReleases.isEmpty || !batch.lockRequests.isEmpty { takeLockMessages(batch) }
         batch.replies.clear()
-        batch.replyEnds.removeAll(keepingCapacity: true)
+        batch.replyEnds.clearKeepingCapacity()
         let checkLocks = !shard.locks.isIdle || hasWaitingCommands
         let scriptCall = batch.syncReply != nil
         batch.spans.withUnsafeBufferPointer { spans in
