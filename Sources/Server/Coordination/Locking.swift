@@ -117,7 +117,7 @@ extension Worker {
                 continue
             }
             waitScratch.clear()
-            if let handler = table.shardHandlers[Int(w.command)] {
+            if let handler = table.shardHandlerIfKeyed(w.command) {
                 w.bytes.withUnsafeBytes { bytes in
                     w.spans.withUnsafeBufferPointer { spans in
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
@@ -393,7 +393,7 @@ extension Worker {
     func runPartHere(_ op: MultiShardOperation, part p: Int) {
         guard let shard else { return }
         let part = op.parts[p]
-        guard let handler = table.shardHandlers[Int(part.command)] else { return }
+        guard let handler = table.shardHandlerIfKeyed(part.command) else { return }
         let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(op.slot), id: op.clientID,
                              ticket: UInt32(p))
         inlinePartScratch.clear()

@@ -606,7 +606,7 @@ extension Worker {
             let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
                                  ticket: UInt32(p))
             if owner == index, let shard {
-                guard table.shardHandlers[Int(part.command)] != nil else { continue }
+                guard table.routes[Int(part.command)].kind == .keyed else { continue }
                 let waits = op.withArguments(of: part) { args -> Bool in
                     guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
                           mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)

@@ -516,7 +516,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     batch.replyEnds.append(batch.replies.count)
                     continue
                 }
-                if let handler = table.shardHandlers[Int(r.command)] {
+                if let handler = table.shardHandlerIfKeyed(r.command) {
                     // A script's remote call (syncReply) never blocks: no sink to wait on.
                     let ctx = ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id,
                                            sink: scriptCall ? nil : r.sink, origin: batch.origin,

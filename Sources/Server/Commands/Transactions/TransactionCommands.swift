@@ -439,7 +439,7 @@ enum TransactionCommands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                          spans: spans.baseAddress! + command.firstSpan, count: command.count)
                     let start = out.count
-                    if let handler = w.table.shardHandlers[Int(command.index)] {
+                    if let handler = w.table.shardHandlerIfKeyed(command.index) {
                         CommandTable.run(command.index, handler,
                                     ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out, tag: tag)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {
