@@ -88,7 +88,7 @@ public final class IntentLocks {
     /// transaction made ~40 lookups per shard when they named ids).
     private struct Entry {
         var id: UInt64 = 0
-        var keys: [UInt64] = []
+        var keys: [KeyRef] = []
         /// Not counted (an address: see `address(of:)`): whoever queues a request keeps its
         /// holder alive at least until the request is released (the worker's operation holds
         /// its TransactionLock), so the holder is only read while it lives; counting it was
@@ -107,6 +107,14 @@ public final class IntentLocks {
         /// and the other way round.
         var follower = -1
         var predecessor = -1
+    }
+
+    /// A key of a queued request and the slot of that key's queue, which stays the same while
+    /// the request is queued (a queue is freed only when its last request leaves): granting
+    /// and releasing go to it without looking the key up again.
+    private struct KeyRef {
+        var key: UInt64
+        var queue: Int
     }
 
     /// The requests naming one key (entry slots), in arrival order: the first `granted`
@@ -249,7 +257,7 @@ public final class IntentLocks {
             wholeShardRequests.append(slot)
         } else {
             for i in 0..<keyCount {
-                let k = entries[slot].keys[i]
+                let k = entries[slot].keys[i].key
                 let q: Int
                 if let existing = queueOf[k] {
                     q = existing
@@ -258,6 +266,7 @@ public final class IntentLocks {
                     q = newQueue(first: slot)
                     queueOf[k] = q
                 }
+                entries[slot].keys[i].queue = q
                 _ = countFront(q)
             }
         }
@@ -267,17 +276,17 @@ public final class IntentLocks {
         emit(into: &granted)
     }
 
-    /// Appends `keys` to the empty `list`, each once.
-    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [UInt64]) {
+    /// Appends `keys` to the empty `list`, each once (their queues not known yet).
+    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [KeyRef]) {
         if keys.count <= 8 {
             // A transaction's few keys: a scan.
-            for k in keys where !list.contains(k) { list.append(k) }
+            for k in keys where !list.contains(where: { $0.key == k }) { list.append(KeyRef(key: k, queue: -1)) }
             return
         }
-        list.append(contentsOf: keys)
-        list.sort()
+        for k in keys { list.append(KeyRef(key: k, queue: -1)) }
+        list.sort { $0.key < $1.key }
         var kept = 0
-        for i in list.indices where kept == 0 || list[kept - 1] != list[i] {
+        for i in list.indices where kept == 0 || list[kept - 1].key != list[i].key {
             list[kept] = list[i]
             kept += 1
         }
@@ -294,9 +303,9 @@ public final class IntentLocks {
             if entries[s].granted { heldWholeShard -= 1 }
             wholeShardRequests.removeAll { $0 == s }
         } else {
-            for i in entries[s].keys.indices {
-                let k = entries[s].keys[i]
-                guard let q = queueOf[k], let p = queues[q].position(of: s) else { continue }
+            for i in 0..<entries[s].keys.count {
+                let k = entries[s].keys[i].key, q = entries[s].keys[i].queue
+                guard let p = queues[q].position(of: s) else { continue }
                 if queues[q].count == 1 {
                     queueOf.removeValue(forKey: k)
                     freeQueue(q)
@@ -455,7 +464,7 @@ public final class IntentLocks {
             }
             let chain = entries[next].chain
             for i in 0..<entries[next].keys.count {
-                let q = queueOf[entries[next].keys[i]]!
+                let q = entries[next].keys[i].queue
                 queues[q].granted += 1
                 if queues[q].granted == 1 {
                     queues[q].grantedChain = chain
