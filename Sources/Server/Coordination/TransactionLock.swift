@@ -86,6 +86,14 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         }
     }
 
+    /// `fill` from a plan given by value (tests, cold paths).
+    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
+              chain: UInt64 = 0, chainedClient: UInt64 = 0) {
+        var plan = plan
+        fill(id: id, coordinator: coordinator, operationSlot: operationSlot, watchingClient: watchingClient, plan: &plan,
+             chain: chain, chainedClient: chainedClient)
+    }
+
     /// A chained request comes after its client's previous chained request on each of its
     /// shards: `latest` holds the client's latest request id per shard, updated to this one.
     /// (It used to name a key standing for the client on every shard: two more key queues
