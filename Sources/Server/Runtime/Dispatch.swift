@@ -350,7 +350,7 @@ extension Worker {
             for (shard, key) in locks {
                 op.lockPlan.add(key: key, shard: shard)
             }
-            locks.removeAll(keepingCapacity: true)
+            locks.clearKeepingCapacity()
             lockListScratch = locks
             if let propagateAs { op.propagateAs = propagateAs }
         }
