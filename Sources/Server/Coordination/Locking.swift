@@ -180,7 +180,7 @@ extension Worker {
                 }
                 // The lock holds its eager batches: used here without counting them again.
                 let eagerBatch: Unmanaged<Batch>
-                if let filling = lock.eagerPartsUnretained(for: part.shard) {
+                if let filling = lock.eagerPartsBeingFilled(for: part.shard) {
                     eagerBatch = filling
                 } else {
                     let b = outbox.spareBatch(for: owner)
@@ -353,12 +353,10 @@ extension Worker {
         if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
             chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
-        if let eager = lock.eagerPartsUnretained(for: shardIndex) {
+        if let batch = lock.takeEagerParts(for: shardIndex) {
             // The parts' replies tell the coordinator of the grant too: one message, not two.
-            eager._withUnsafeGuaranteedRef { batch in
-                batch.grant = GrantedLock(lock: lock, shard: shardIndex)
-                execute(batch)
-            }
+            batch.grant = GrantedLock(lock: lock, shard: shardIndex)
+            execute(batch)
             return
         }
         if lock.coordinator == index {

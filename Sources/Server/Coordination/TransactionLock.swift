@@ -35,7 +35,11 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         var wholeShard: Bool
         var keysEnd: Int
         var after: UInt64 = 0
-        var eager: Batch? = nil
+        /// Owned by the lock (a count taken by `setEagerParts`) until the shard's owner takes
+        /// it at its grant (`takeEagerParts`): the count moves with the batch instead of being
+        /// dropped here when the lock is filled again, by then on a batch the other thread
+        /// may be using (its count's cache line moved between cores).
+        var eager: Unmanaged<Batch>? = nil
     }
     /// Lock keys of every shard, in shard order (`ShardLock.keysEnd`). A buffer of its own,
     /// not an array: handing an array's elements to IntentLocks took and dropped a count of
@@ -122,19 +126,25 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
                       into: &granted)
     }
 
-    /// The parts the owner of `shard` runs when it grants, if they travel with the request.
-    func eagerParts(for shard: Int) -> Batch? { position(of: shard).flatMap { shardLocks[$0].eager } }
-
-    /// `eagerParts(for:)` without counting the batch (the owner of `shard` runs it as it grants).
-    func eagerPartsUnretained(for shard: Int) -> Unmanaged<Batch>? {
-        for i in shardLocks.indices where shardLocks[i].shard == shard {
-            return shardLocks[i].eager.map { Unmanaged.passUnretained($0) }
-        }
+    /// The batch of parts the owner of `shard` runs when it grants, while the coordinator
+    /// fills it (the lock holds it).
+    func eagerPartsBeingFilled(for shard: Int) -> Unmanaged<Batch>? {
+        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager }
         return nil
     }
 
+    /// Makes `batch` the parts the owner of `shard` runs when it grants; the lock keeps it
+    /// until then. Only while no other thread holds the lock.
     func setEagerParts(_ batch: Batch, for shard: Int) {
-        if let i = position(of: shard) { shardLocks[i].eager = batch }
+        if let i = position(of: shard) { shardLocks[i].eager = Unmanaged.passRetained(batch) }
+    }
+
+    /// On the owner of `shard`, as it grants: the parts that travelled with the request, with
+    /// the lock's count of them (taken once: the lock is read-only there, its field is left
+    /// as it is and overwritten when the lock is filled again).
+    func takeEagerParts(for shard: Int) -> Batch? {
+        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager?.takeRetainedValue() }
+        return nil
     }
 }
 
