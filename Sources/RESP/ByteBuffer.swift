@@ -36,8 +36,13 @@ public struct ByteBuffer: ~Copyable {
     }
 
     /// Shrinks an oversized, empty buffer back (after a big bulk has been consumed).
-    public mutating func shrinkIfEmpty(to target: Int) {
-        guard count == 0, capacity > target * 4 else { return }
+    /// Inlined: the hot paths call it on every reuse (an operation, a batch, a queue) and
+    /// it almost never shrinks.
+    @inlinable public mutating func shrinkIfEmpty(to target: Int) {
+        if count == 0 && capacity > target * 4 { shrink(to: target) }
+    }
+
+    @usableFromInline mutating func shrink(to target: Int) {
         base = realloc(base, target)!
         capacity = target
     }

@@ -54,7 +54,8 @@ public final class IntentLocks {
     /// A granted request: its id and the holder it was queued with (not counted).
     public struct Grant {
         public let id: UInt64
-        private let holderAddress: UnsafeRawPointer?
+        /// The holder's address, for a caller that reads it without counting it.
+        public let holderAddress: UnsafeRawPointer?
 
         public init(id: UInt64, holder: AnyObject?) {
             self.id = id
@@ -87,7 +88,7 @@ public final class IntentLocks {
     /// transaction made ~40 lookups per shard when they named ids).
     private struct Entry {
         var id: UInt64 = 0
-        var keys: [UInt64] = []
+        var keys: [KeyRef] = []
         /// Not counted (an address: see `address(of:)`): whoever queues a request keeps its
         /// holder alive at least until the request is released (the worker's operation holds
         /// its TransactionLock), so the holder is only read while it lives; counting it was
@@ -108,13 +109,24 @@ public final class IntentLocks {
         var predecessor = -1
     }
 
+    /// A key of a queued request and the slot of that key's queue, which stays the same while
+    /// the request is queued (a queue is freed only when its last request leaves): granting
+    /// and releasing go to it without looking the key up again.
+    private struct KeyRef {
+        var key: UInt64
+        var queue: Int
+    }
+
     /// The requests naming one key (entry slots), in arrival order: the first `granted`
     /// hold it, and the first one after them has been counted as free to go here
     /// (`frontCounted`) once nothing ahead stops it. Uncontended keys (one request) need no
     /// array.
     private struct KeyQueue {
         var first: Int
+        /// The rest from `restHead` on: the front leaves by moving the head, not by shifting
+        /// the array (a removeFirst was ~80 instructions per release of a contended key).
         var rest: [Int] = []
+        var restHead = 0
         var granted = 0
         /// The chain every holder belongs to (0: some holder is in none, or they differ).
         var grantedChain: UInt64 = 0
@@ -122,23 +134,46 @@ public final class IntentLocks {
 
         init(_ slot: Int) { first = slot }
 
-        var count: Int { 1 + rest.count }
-        subscript(i: Int) -> Int { i == 0 ? first : rest[i - 1] }
+        var count: Int { 1 + rest.count - restHead }
+        subscript(i: Int) -> Int { i == 0 ? first : rest[restHead + i - 1] }
 
         func position(of slot: Int) -> Int? {
             if first == slot { return 0 }
-            return rest.firstIndex(of: slot).map { $0 + 1 }
+            var j = restHead
+            while j < rest.count {
+                if rest[j] == slot { return j - restHead + 1 }
+                j += 1
+            }
+            return nil
         }
+
+        mutating func append(_ slot: Int) { rest.append(slot) }
 
         /// Removes entry `i`; false if the queue is now empty.
         mutating func remove(at i: Int) -> Bool {
             if i == 0 {
-                guard !rest.isEmpty else { return false }
-                first = rest.removeFirst()
+                guard restHead < rest.count else { return false }
+                first = rest[restHead]
+                restHead += 1
+                if restHead == rest.count {
+                    rest.clearKeepingCapacity()
+                    restHead = 0
+                } else if restHead >= 32 && restHead * 2 >= rest.count {
+                    // A key that never drains (a pipeline on it): drop the consumed front now
+                    // and then, so the array stays as long as the queue.
+                    rest.removeFirst(restHead)
+                    restHead = 0
+                }
             } else {
-                rest.remove(at: i - 1)
+                rest.remove(at: restHead + i - 1)
             }
             return true
+        }
+
+        /// Empties it for reuse (its array kept unless large).
+        mutating func clear() {
+            if rest.capacity <= 64 { rest.clearKeepingCapacity() } else { rest = [] }
+            restHead = 0
         }
     }
 
@@ -222,15 +257,16 @@ public final class IntentLocks {
             wholeShardRequests.append(slot)
         } else {
             for i in 0..<keyCount {
-                let k = entries[slot].keys[i]
+                let k = entries[slot].keys[i].key
                 let q: Int
                 if let existing = queueOf[k] {
                     q = existing
-                    queues[q].rest.append(slot)
+                    queues[q].append(slot)
                 } else {
                     q = newQueue(first: slot)
                     queueOf[k] = q
                 }
+                entries[slot].keys[i].queue = q
                 _ = countFront(q)
             }
         }
@@ -240,17 +276,17 @@ public final class IntentLocks {
         emit(into: &granted)
     }
 
-    /// Appends `keys` to the empty `list`, each once.
-    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [UInt64]) {
+    /// Appends `keys` to the empty `list`, each once (their queues not known yet).
+    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [KeyRef]) {
         if keys.count <= 8 {
             // A transaction's few keys: a scan.
-            for k in keys where !list.contains(k) { list.append(k) }
+            for k in keys where !list.contains(where: { $0.key == k }) { list.append(KeyRef(key: k, queue: -1)) }
             return
         }
-        list.append(contentsOf: keys)
-        list.sort()
+        for k in keys { list.append(KeyRef(key: k, queue: -1)) }
+        list.sort { $0.key < $1.key }
         var kept = 0
-        for i in list.indices where kept == 0 || list[kept - 1] != list[i] {
+        for i in list.indices where kept == 0 || list[kept - 1].key != list[i].key {
             list[kept] = list[i]
             kept += 1
         }
@@ -267,9 +303,9 @@ public final class IntentLocks {
             if entries[s].granted { heldWholeShard -= 1 }
             wholeShardRequests.removeAll { $0 == s }
         } else {
-            for i in entries[s].keys.indices {
-                let k = entries[s].keys[i]
-                guard let q = queueOf[k], let p = queues[q].position(of: s) else { continue }
+            for i in 0..<entries[s].keys.count {
+                let k = entries[s].keys[i].key, q = entries[s].keys[i].queue
+                guard let p = queues[q].position(of: s) else { continue }
                 if queues[q].count == 1 {
                     queueOf.removeValue(forKey: k)
                     freeQueue(q)
@@ -361,7 +397,7 @@ public final class IntentLocks {
     }
 
     private func freeQueue(_ q: Int) {
-        queues[q].rest.removeAll(keepingCapacity: queues[q].rest.capacity <= 64)
+        queues[q].clear()
         freeQueues.append(q)
     }
 
@@ -370,7 +406,10 @@ public final class IntentLocks {
         if grantedSlots.count > 1 {
             grantedSlots.sort { entries[$0].arrival < entries[$1].arrival }
         }
-        for s in grantedSlots { granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder)) }
+        for i in 0..<grantedSlots.count {  // by index: a for-in holds the array (a count taken and dropped)
+            let s = grantedSlots[i]
+            granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder))
+        }
     }
 
     /// A keyed request is free on every key and no earlier whole-shard request waits; a
@@ -425,7 +464,7 @@ public final class IntentLocks {
             }
             let chain = entries[next].chain
             for i in 0..<entries[next].keys.count {
-                let q = queueOf[entries[next].keys[i]]!
+                let q = entries[next].keys[i].queue
                 queues[q].granted += 1
                 if queues[q].granted == 1 {
                     queues[q].grantedChain = chain

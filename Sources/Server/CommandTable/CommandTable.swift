@@ -239,6 +239,14 @@ final class CommandTable: Sendable {
         directShardHandlers.baseAddress.unsafelyUnwrapped[Int(index)].call
     }
 
+    /// The shard handler of row `index`, if it is a keyed command's: from the direct buffer,
+    /// so calling it neither goes through a reabstraction thunk nor counts the thunk's
+    /// context, which every worker shares (each count moved its cache line between cores).
+    @inline(__always)
+    func shardHandlerIfKeyed(_ index: UInt16) -> ShardHandler? {
+        routes[Int(index)].kind == .keyed ? shardHandler(index) : nil
+    }
+
     struct Route {
         enum Kind: UInt8 { case client, keyed, container }
         let kind: Kind

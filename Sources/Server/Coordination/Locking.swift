@@ -117,7 +117,7 @@ extension Worker {
                 continue
             }
             waitScratch.clear()
-            if let handler = table.shardHandlers[Int(w.command)] {
+            if let handler = table.shardHandlerIfKeyed(w.command) {
                 w.bytes.withUnsafeBytes { bytes in
                     w.spans.withUnsafeBufferPointer { spans in
                         let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
@@ -160,7 +160,7 @@ extension Worker {
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
-        lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: op.lockPlan,
+        lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: &op.lockPlan,
                   chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
         // A client's chained requests are granted on each shard in the order it made them,
         // whatever keys they name.
@@ -178,19 +178,23 @@ extension Worker {
                     op.parts[p].runsAtGrant = true
                     continue
                 }
-                let b: Batch
-                if let filling = lock.eagerParts(for: part.shard) {
-                    b = filling
+                // The lock holds its eager batches: used here without counting them again.
+                let eagerBatch: Unmanaged<Batch>
+                if let filling = lock.eagerPartsBeingFilled(for: part.shard) {
+                    eagerBatch = filling
                 } else {
-                    b = outbox.spareBatch(for: owner)
+                    let b = outbox.spareBatch(for: owner)
                     lock.setEagerParts(b, for: part.shard)
+                    eagerBatch = Unmanaged.passUnretained(b)
                 }
                 if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
-                op.withArguments(of: part) { args in
-                    b.add(command: part.command, db: part.db, resp: part.resp, arguments: args,
-                          sink: ReplySink(kind: .operation, generation: op.generation, index: Int32(slot),
-                                          id: op.clientID, ticket: UInt32(p)),
-                          transaction: id, tag: op.propagationTag)
+                let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
+                                     ticket: UInt32(p))
+                eagerBatch._withUnsafeGuaranteedRef { b in
+                    op.withArguments(of: part) { args in
+                        b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                              transaction: id, tag: op.propagationTag)
+                    }
                 }
                 op.parts[p].runsAtGrant = true
             }
@@ -230,7 +234,10 @@ extension Worker {
         var ready = readyLocksScratch
         readyLocksScratch = []  // a lock queued below may queue others: they get a new list
         orderedLocks.take(below: bound, into: &ready)
-        for r in ready { queueLock(r.lock, shard: r.shard) }
+        for r in ready {
+            // Not counted: its operation holds the lock until every shard has granted it.
+            Unmanaged.passUnretained(r.lock)._withUnsafeGuaranteedRef { queueLock($0, shard: r.shard) }
+        }
         ready.clearKeepingCapacity()
         readyLocksScratch = ready
     }
@@ -275,7 +282,9 @@ extension Worker {
     /// commands (they were made before those commands were sent).
     func takeLockMessages(_ batch: Batch) {
         for m in batch.lockReleases { releaseLock(id: m.id, shard: m.shard) }
-        for m in batch.lockRequests { lockArrived(m.lock, shard: m.shard, order: m.order) }
+        for m in batch.lockRequests {
+            Unmanaged.passUnretained(m.lock)._withUnsafeGuaranteedRef { lockArrived($0, shard: m.shard, order: m.order) }
+        }
         batch.lockReleases.clearKeepingCapacity()
         batch.lockRequests.clearKeepingCapacity()
     }
@@ -289,61 +298,65 @@ extension Worker {
     }
 
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
-        guard let shard else { return }
+        guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
-        lock.enqueue(on: shard.locks, shard: shardIndex, into: &granted)
+        shardRef._withUnsafeGuaranteedRef { lock.enqueue(on: $0.locks, shard: shardIndex, into: &granted) }
         for g in granted { grant(g, shard: shardIndex) }
         // A chained grant may free its client's commands that waited behind it.
         if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
-        granted.clearKeepingCapacity()  // drops the locks it held
-        grantScratch = granted
+        returnGrantScratch(&granted)
     }
 
     func releaseLock(id: UInt64, shard shardIndex: Int) {
-        guard let shard else { return }
+        guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
-        shard.locks.release(id, into: &granted)
+        shardRef._withUnsafeGuaranteedRef { $0.locks.release(id, into: &granted) }
         // Keys the operation made ready are served before the commands that waited for it.
         serveReadyKeys()
         for g in granted { grant(g, shard: shardIndex) }
         resumeWaiting()
-        granted.clearKeepingCapacity()
-        grantScratch = granted
+        returnGrantScratch(&granted)
     }
 
     /// The worker's grant list, emptied and owned by the caller until it gives it back (a
     /// grant that runs parts may queue or release other locks meanwhile: they get a new one).
     private func takeGrantScratch() -> [IntentLocks.Grant] {
-        var list = grantScratch
-        grantScratch = []
+        var list: [IntentLocks.Grant] = []
+        swap(&list, &grantScratch)  // moved, not copied: no count taken and dropped
         list.clearKeepingCapacity()
         return list
     }
 
+    /// Gives the list back (emptied) for the next `takeGrantScratch`.
+    private func returnGrantScratch(_ list: inout [IntentLocks.Grant]) {
+        list.clearKeepingCapacity()
+        swap(&list, &grantScratch)
+    }
+
     private func grant(_ g: IntentLocks.Grant, shard shardIndex: Int) {
-        guard let holder = g.holder, let shard else { return }
-        let lock = unsafeDowncast(holder, to: TransactionLock.self)  // queueLock's holders are all locks
+        // queueLock's holders are all locks, alive until every shard has granted them (their
+        // operation holds them): read without counting, since the lock's count is also
+        // written by its coordinator's thread (a cache line moved between cores twice).
+        guard let address = g.holderAddress else { return }
+        Unmanaged<TransactionLock>.fromOpaque(address)._withUnsafeGuaranteedRef { lock in
+            grant(lock, shard: shardIndex)
+        }
+    }
+
+    private func grant(_ lock: TransactionLock, shard shardIndex: Int) {
+        guard let shardRef = ownShardRef else { return }
         var dirty = false
         if let client = lock.watchingClient {
-            dirty = shard.watches.isDirty(client)
-            if !dirty {
-                // A watched key that expired since counts as changed (Redis's isWatchedKeyExpired).
-                // Not one already expired when watched: Redis skips those.
-                for k in shard.watches.keys(of: client) where !shard.watches.watchedExpired(client, k)
-                    && k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
-                    dirty = true
-                    break
-                }
-            }
+            dirty = shardRef._withUnsafeGuaranteedRef { watchIsDirty(client: client, on: $0) }
         }
         if lock.localPartsAtGrant && lock.coordinator == index { runPartsAtGrant(lock, shard: shardIndex) }
         if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
             chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
-        if let eager = lock.eagerParts(for: shardIndex) {
+        if let batch = lock.takeEagerParts(for: shardIndex) {
             // The parts' replies tell the coordinator of the grant too: one message, not two.
-            eager.grant = (lock, shardIndex)
-            execute(eager)
+            batch.grant = GrantedLock(lock: lock, shard: shardIndex)
+            execute(batch)
             return
         }
         if lock.coordinator == index {
@@ -351,6 +364,18 @@ extension Worker {
         } else {
             send(.granted(lock, shard: shardIndex, watchDirty: dirty), to: lock.coordinator)
         }
+    }
+
+    /// Whether `client`'s watches on `shard` fail its EXEC: a watched key changed, or one
+    /// expired since (Redis's isWatchedKeyExpired; not one already expired when watched:
+    /// Redis skips those).
+    private func watchIsDirty(client: UInt64, on shard: Shard) -> Bool {
+        if shard.watches.isDirty(client) { return true }
+        for k in shard.watches.keys(of: client) where !shard.watches.watchedExpired(client, k)
+            && k.key.withUnsafeBytes({ shard.isLogicallyExpired(db: k.db, key: $0) }) {
+            return true
+        }
+        return false
     }
 
     /// Runs the parts of the operation holding `lock` that are on this worker's own shard,
@@ -366,7 +391,7 @@ extension Worker {
     func runPartHere(_ op: MultiShardOperation, part p: Int) {
         guard let shard else { return }
         let part = op.parts[p]
-        guard let handler = table.shardHandlers[Int(part.command)] else { return }
+        guard let handler = table.shardHandlerIfKeyed(part.command) else { return }
         let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(op.slot), id: op.clientID,
                              ticket: UInt32(p))
         inlinePartScratch.clear()

@@ -35,20 +35,44 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         var wholeShard: Bool
         var keysEnd: Int
         var after: UInt64 = 0
-        var eager: Batch? = nil
+        /// Owned by the lock (a count taken by `setEagerParts`) until the shard's owner takes
+        /// it at its grant (`takeEagerParts`): the count moves with the batch instead of being
+        /// dropped here when the lock is filled again, by then on a batch the other thread
+        /// may be using (its count's cache line moved between cores).
+        var eager: Unmanaged<Batch>? = nil
     }
-    private var keys: [UInt64] = []
+    /// Lock keys of every shard, in shard order (`ShardLock.keysEnd`). A buffer of its own,
+    /// not an array: handing an array's elements to IntentLocks took and dropped a count of
+    /// it per request.
+    private var keys = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
+    private var keyCount = 0
+    private var keyCapacity = 8
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
     var localPartsAtGrant = false
 
     init() {}
 
+    deinit { keys.deallocate() }
+
+    private func appendKey(_ key: UInt64) {
+        if keyCount == keyCapacity {
+            let larger = UnsafeMutablePointer<UInt64>.allocate(capacity: keyCapacity * 2)
+            larger.moveInitialize(from: keys, count: keyCount)
+            keys.deallocate()
+            keys = larger
+            keyCapacity *= 2
+        }
+        keys[keyCount] = key
+        keyCount += 1
+    }
+
     var shardCount: Int { shardLocks.count }
     func shard(at position: Int) -> Int { shardLocks[position].shard }
 
-    /// Makes the lock stand for `plan`. Only on a lock no other thread holds.
-    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
+    /// Makes the lock stand for `plan`. Only on a lock no other thread holds. (`inout`, not
+    /// mutated: read in place from its operation, not copied with a retain per array.)
+    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: inout LockPlan,
               chain: UInt64 = 0, chainedClient: UInt64 = 0) {
         self.id = id
         self.coordinator = coordinator
@@ -58,12 +82,20 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         self.chainedClient = chainedClient
         localPartsAtGrant = false
         shardLocks.clearKeepingCapacity()
-        keys.clearKeepingCapacity()
+        keyCount = 0
         for position in plan.shards.indices {
-            for k in plan.keys where k.position == position { keys.append(k.key) }
+            for k in plan.keys where k.position == position { appendKey(k.key) }
             shardLocks.append(ShardLock(shard: plan.shards[position].index, wholeShard: plan.shards[position].wholeShard,
-                                        keysEnd: keys.count))
+                                        keysEnd: keyCount))
         }
+    }
+
+    /// `fill` from a plan given by value (tests, cold paths).
+    func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
+              chain: UInt64 = 0, chainedClient: UInt64 = 0) {
+        var plan = plan
+        fill(id: id, coordinator: coordinator, operationSlot: operationSlot, watchingClient: watchingClient, plan: &plan,
+             chain: chain, chainedClient: chainedClient)
     }
 
     /// A chained request comes after its client's previous chained request on each of its
@@ -89,18 +121,30 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
             return
         }
         let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
-        keys.withUnsafeBufferPointer { all in
-            locks.enqueue(id: id, keys: UnsafeBufferPointer(rebasing: all[start..<shardLocks[i].keysEnd]),
-                          wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, holder: self,
-                          into: &granted)
-        }
+        locks.enqueue(id: id, keys: UnsafeBufferPointer(start: keys + start, count: shardLocks[i].keysEnd - start),
+                      wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, holder: self,
+                      into: &granted)
     }
 
-    /// The parts the owner of `shard` runs when it grants, if they travel with the request.
-    func eagerParts(for shard: Int) -> Batch? { position(of: shard).flatMap { shardLocks[$0].eager } }
+    /// The batch of parts the owner of `shard` runs when it grants, while the coordinator
+    /// fills it (the lock holds it).
+    func eagerPartsBeingFilled(for shard: Int) -> Unmanaged<Batch>? {
+        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager }
+        return nil
+    }
 
+    /// Makes `batch` the parts the owner of `shard` runs when it grants; the lock keeps it
+    /// until then. Only while no other thread holds the lock.
     func setEagerParts(_ batch: Batch, for shard: Int) {
-        if let i = position(of: shard) { shardLocks[i].eager = batch }
+        if let i = position(of: shard) { shardLocks[i].eager = Unmanaged.passRetained(batch) }
+    }
+
+    /// On the owner of `shard`, as it grants: the parts that travelled with the request, with
+    /// the lock's count of them (taken once: the lock is read-only there, its field is left
+    /// as it is and overwritten when the lock is filled again).
+    func takeEagerParts(for shard: Int) -> Batch? {
+        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager?.takeRetainedValue() }
+        return nil
     }
 }
 

@@ -51,7 +51,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     var replyEnds: [Int] = []
     /// Eager parts of a lock request (Locking.swift): coming back, they also say that the
     /// shard granted the lock.
-    var grant: (lock: TransactionLock, shard: Int)?
+    var grant: GrantedLock?
     /// The next batch of eager parts answered in the same pass to the same origin: they
     /// travel back as one ring message (Outbox.queueGrantReply), not one per transaction.
     var nextReply: Batch?
@@ -135,6 +135,13 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         let start = i == 0 ? 0 : replyEnds[i - 1]
         return UnsafeRawBufferPointer(start: replies.base + start, count: replyEnds[i] - start)
     }
+}
+
+/// The grant eager parts' replies carry back. The lock is not counted: its operation holds
+/// it until every shard has granted it, and cannot finish before this grant is delivered.
+struct GrantedLock {
+    unowned(unsafe) let lock: TransactionLock
+    let shard: Int
 }
 
 /// A lock request for a shard of the batch's target, numbered in the global order (0 for

@@ -345,13 +345,15 @@ extension Worker {
     /// command's (CommandCall.swift): its keys to lock, its bytes to propagate, its EXEC.
     func start(_ op: MultiShardOperation, client c: Client, call: inout CommandCall, out: inout ByteBuffer) {
         let slot = register(op)
-        var (locks, propagateAs) = call.takeForOperation()
-        for (shard, key) in locks {
-            op.lockPlan.add(key: key, shard: shard)
+        if !call.locks.isEmpty || call.propagateAs != nil {  // most calls have neither (EXEC, split commands)
+            var (locks, propagateAs) = call.takeForOperation()
+            for (shard, key) in locks {
+                op.lockPlan.add(key: key, shard: shard)
+            }
+            locks.clearKeepingCapacity()
+            lockListScratch = locks
+            if let propagateAs { op.propagateAs = propagateAs }
         }
-        locks.removeAll(keepingCapacity: true)
-        lockListScratch = locks
-        if let propagateAs { op.propagateAs = propagateAs }
         if let nesting = call.nesting {
             op.propagationParent = operations[nesting.slot]?.propagationTag ?? 0
             // Started by a command inside EXEC: it runs under EXEC's locks and reports to it.
@@ -604,7 +606,7 @@ extension Worker {
             let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
                                  ticket: UInt32(p))
             if owner == index, let shard {
-                guard table.shardHandlers[Int(part.command)] != nil else { continue }
+                guard table.routes[Int(part.command)].kind == .keyed else { continue }
                 let waits = op.withArguments(of: part) { args -> Bool in
                     guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
                           mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)

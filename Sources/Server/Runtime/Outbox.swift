@@ -18,7 +18,8 @@ struct Outbox {
     /// Eager parts run at a grant, answered this pass, per origin: a list through
     /// `Batch.nextReply` (first and last), sent as one message at the end of the pass.
     private var grantReplies: [Batch?]
-    private var lastGrantReply: [Batch?]
+    /// Not counted: the list from `grantReplies` holds it.
+    private var lastGrantReply: [Unmanaged<Batch>?]
 
     /// Spare batches kept per target: every batch that comes back is pooled, and batches
     /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
@@ -38,8 +39,12 @@ struct Outbox {
     /// with the others answered this pass, in the order they ran: a pipeline of cross-shard
     /// transactions paid a ring push and pop (and their cache-line transfers) for each.
     mutating func queueGrantReply(_ batch: Batch, to target: Int) {
-        if let last = lastGrantReply[target] { last.nextReply = batch } else { grantReplies[target] = batch }
-        lastGrantReply[target] = batch
+        if let last = lastGrantReply[target] {
+            last._withUnsafeGuaranteedRef { $0.nextReply = batch }
+        } else {
+            grantReplies[target] = batch
+        }
+        lastGrantReply[target] = Unmanaged.passUnretained(batch)
     }
 
     /// Pushes `message` on the ring to `target`, behind any message still waiting for room.
@@ -121,21 +126,18 @@ struct Outbox {
         // Grant replies first: they used to leave as each grant happened, before anything
         // this pass sends at its end.
         for target in 0..<grantReplies.count {
-            if let b = grantReplies[target] {
-                grantReplies[target] = nil
+            if let b = grantReplies[target].take() {
                 lastGrantReply[target] = nil
                 if push(.replies(b), to: target, context: context) { toWake.append(target) }
             }
         }
         for target in 0..<lateReplies.count {
-            if let b = lateReplies[target] {
-                lateReplies[target] = nil
+            if let b = lateReplies[target].take() {
                 if push(.replies(b), to: target, context: context), !toWake.contains(target) { toWake.append(target) }
             }
         }
         for target in 0..<filling.count {
-            if let b = filling[target] {
-                filling[target] = nil
+            if let b = filling[target].take() {
                 if push(.requests(b), to: target, context: context), !toWake.contains(target) { toWake.append(target) }
             }
         }

@@ -565,7 +565,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         guard let shard else { return }
         if !batch.lockReleases.isEmpty || !batch.lockRequests.isEmpty { takeLockMessages(batch) }
         batch.replies.clear()
-        batch.replyEnds.removeAll(keepingCapacity: true)
+        batch.replyEnds.clearKeepingCapacity()
         let checkLocks = !shard.locks.isIdle || hasWaitingCommands
         let scriptCall = batch.syncReply != nil
         batch.spans.withUnsafeBufferPointer { spans in
@@ -581,7 +581,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                     batch.replyEnds.append(batch.replies.count)
                     continue
                 }
-                if let handler = table.shardHandlers[Int(r.command)] {
+                if let handler = table.shardHandlerIfKeyed(r.command) {
                     // A script's remote call (syncReply) never blocks: no sink to wait on.
                     let ctx = ShardContext(shard: shard, db: Int(r.db), resp: r.resp, clientID: r.sink.id,
                                            sink: scriptCall ? nil : r.sink, origin: batch.origin,
@@ -618,9 +618,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// operations: a batch, or the eager parts several grants answered in one pass.
     private func deliver(_ first: Batch) {
         var next: Batch? = first
-        while let batch = next {
-            next = batch.nextReply
-            batch.nextReply = nil
+        while let batch = next.take() {  // moved along the list, not counted again
+            next = batch.nextReply.take()
             for (i, r) in batch.requests.enumerated() {
                 deliverReply(r.sink, command: r.command, batch.reply(i))
             }

@@ -279,15 +279,59 @@ enum TransactionCommands {
             op.onFinish = { [unowned w] in w.unwatchAll(client) }
         }
 
-        // Plan: one item per queued command, with its db (SELECT inside MULTI moves it)
-        // and the shard it runs on whole, if it has one.
+        op.reserve(parts: tx.commands.count, spans: tx.spans.count, bytes: tx.storage.count)
+        if tx.commands.allSatisfy({ $0.shard >= 0 }) {
+            // Every queued command runs on one shard (the common transaction): its parts are
+            // known now, so each shard runs its own as it grants the locks, one hop instead
+            // of a grant and a round trip, and part i answers item i. (No SELECT among them:
+            // every part runs in the client's db.)
+            planParts(w, c, op, tx)
+        } else {
+            planItems(w, c, op, tx)
+        }
+        w.start(op, client: c, call: &call, out: &out)
+    }
+
+    /// EXEC's plan when every queued command names keys of one shard: each is part i, run
+    /// as its shard grants; its keys are locked there.
+    private static func planParts(_ w: Worker, _ c: Client, _ op: MultiShardOperation, _ tx: TransactionQueue) {
+        // The queue's arguments, copied whole: its bytes hold exactly the spans' bytes.
+        let spanBase = op.spans.count
+        tx.withArgumentBytes { op.storeAll($0, spans: tx.spans) }
+        let db = c.db, resp = c.resp
+        tx.withArgumentBytes { bytes in
+            tx.spans.withUnsafeBufferPointer { spans in
+                for n in 0..<tx.commands.count {
+                    let command = tx.commands[n]
+                    let queued = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
+                                           spans: spans.baseAddress! + command.firstSpan, count: command.count)
+                    let route = w.table.routes[Int(command.index)]
+                    let last = min(route.lastKeyIndex(argumentCount: queued.count), queued.count - 1)
+                    var i = Int(route.firstKey)
+                    while i <= last {
+                        op.lockKey(queued[i], shard: command.shard)
+                        i += max(1, Int(route.step))
+                    }
+                    let first = spanBase + command.firstSpan
+                    op.addPart(shard: command.shard, command: command.index, spans: first..<first + command.count,
+                               db: db, resp: resp)
+                }
+            }
+        }
+        op.isOneShot = true
+        op.combine = w.execPartsCombine
+    }
+
+    /// EXEC's general plan: one item per queued command, with its db (SELECT inside MULTI
+    /// moves it) and the shard it runs on whole, if it has one; steps of parts and nested
+    /// commands (`planSteps`) unless every item has a shard.
+    private static func planItems(_ w: Worker, _ c: Client, _ op: MultiShardOperation, _ tx: TransactionQueue) {
         var items = w.execPlanScratch
         w.execPlanScratch = []  // taken, not shared: clearing a shared buffer copies it (an allocation per EXEC)
         items.clearKeepingCapacity()
         defer { w.execPlanScratch = items }
         var db = c.db
         var allOnOneShardEach = true
-        op.reserve(parts: tx.commands.count, spans: tx.spans.count, bytes: tx.storage.count)
         // The queue's arguments, copied whole: its bytes hold exactly the spans' bytes (an
         // append per argument was ~20 uniqueness checks and appends per transaction).
         let spanBase = op.spans.count
@@ -331,7 +375,6 @@ enum TransactionCommands {
         } else {
             planSteps(w, c, op, items: items)
         }
-        w.start(op, client: c, call: &call, out: &out)
     }
 
     /// The common case needs no locks: every queued command runs on this worker's own shard
@@ -396,7 +439,7 @@ enum TransactionCommands {
                     let args = Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                          spans: spans.baseAddress! + command.firstSpan, count: command.count)
                     let start = out.count
-                    if let handler = w.table.shardHandlers[Int(command.index)] {
+                    if let handler = w.table.shardHandlerIfKeyed(command.index) {
                         CommandTable.run(command.index, handler,
                                     ShardContext(shard: shard, db: c.db, resp: c.resp, clientID: c.id), args, &out, tag: tag)
                     } else if let handler = w.table.clientHandlers[Int(command.index)] {

@@ -66,7 +66,7 @@ extension TransactionCommands {
             let nested = Arguments(base: args.base, spans: args.spans + next, count: count)
             next += count
             let start = out.count
-            if let handler = w.table.shardHandlers[Int(index)] {
+            if let handler = w.table.shardHandlerIfKeyed(index) {
                 // No sink: a blocking command acts as its non-blocking form, as inside EXEC.
                 CommandTable.run(index, handler, ShardContext(shard: ctx.shard, db: ctx.db, resp: ctx.resp,
                                                               clientID: ctx.clientID),
