@@ -3,12 +3,14 @@
 /// the pointer. An Array stored in a class checks its uniqueness on every write through
 /// a subscript and retains an element's own arrays on reads; in IntentLocks that was
 /// about a fifth of queueing and granting a request. Not copyable: its owner frees it.
-struct SlabBuffer<Element>: ~Copyable {
-    private var base: UnsafeMutablePointer<Element>
-    private(set) var count = 0
-    private var capacity: Int
+/// (Also the Server module's TransactionLock keys, handed to IntentLocks in place.)
+public struct SlabBuffer<Element>: ~Copyable {
+    @usableFromInline var base: UnsafeMutablePointer<Element>
+    @usableFromInline internal(set) var storedCount = 0
+    @inlinable public var count: Int { storedCount }
+    @usableFromInline var capacity: Int
 
-    init(capacity: Int = 16) {
+    public init(capacity: Int = 16) {
         self.capacity = capacity
         base = .allocate(capacity: capacity)
     }
@@ -18,9 +20,21 @@ struct SlabBuffer<Element>: ~Copyable {
         base.deallocate()
     }
 
-    var indices: Range<Int> { 0..<count }
+    @inlinable public var indices: Range<Int> { 0..<count }
 
-    @inline(__always) subscript(i: Int) -> Element {
+    /// The elements `range`, in place: valid until the next append or removeAll.
+    @inlinable public func elements(_ range: Range<Int>) -> UnsafeBufferPointer<Element> {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "SlabBuffer range out of bounds")
+        return UnsafeBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
+    /// Empties it, keeping its memory.
+    @inlinable public mutating func removeAll() {
+        base.deinitialize(count: count)
+        storedCount = 0
+    }
+
+    @inline(__always) public subscript(i: Int) -> Element {
         unsafeAddress {
             assert(i >= 0 && i < count, "SlabBuffer index out of range")
             return UnsafePointer(base + i)
@@ -32,7 +46,8 @@ struct SlabBuffer<Element>: ~Copyable {
     }
 
     /// Appends `element`; returns its index.
-    mutating func append(_ element: consuming Element) -> Int {
+    @discardableResult
+    @inlinable public mutating func append(_ element: consuming Element) -> Int {
         if count == capacity {
             let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
             larger.moveInitialize(from: base, count: count)
@@ -41,7 +56,7 @@ struct SlabBuffer<Element>: ~Copyable {
             capacity *= 2
         }
         (base + count).initialize(to: element)
-        count += 1
+        storedCount += 1
         return count - 1
     }
 }

@@ -44,28 +44,12 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// Lock keys of every shard, in shard order (`ShardLock.keysEnd`). A buffer of its own,
     /// not an array: handing an array's elements to IntentLocks took and dropped a count of
     /// it per request.
-    private var keys = UnsafeMutablePointer<UInt64>.allocate(capacity: 8)
-    private var keyCount = 0
-    private var keyCapacity = 8
+    private var keys = SlabBuffer<UInt64>(capacity: 8)
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
     var localPartsAtGrant = false
 
     init() {}
-
-    deinit { keys.deallocate() }
-
-    private func appendKey(_ key: UInt64) {
-        if keyCount == keyCapacity {
-            let larger = UnsafeMutablePointer<UInt64>.allocate(capacity: keyCapacity * 2)
-            larger.moveInitialize(from: keys, count: keyCount)
-            keys.deallocate()
-            keys = larger
-            keyCapacity *= 2
-        }
-        keys[keyCount] = key
-        keyCount += 1
-    }
 
     var shardCount: Int { shardLocks.count }
     func shard(at position: Int) -> Int { shardLocks[position].shard }
@@ -82,11 +66,11 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         self.chainedClient = chainedClient
         localPartsAtGrant = false
         shardLocks.clearKeepingCapacity()
-        keyCount = 0
+        keys.removeAll()
         for position in plan.shards.indices {
-            for k in plan.keys where k.position == position { appendKey(k.key) }
+            for k in plan.keys where k.position == position { keys.append(k.key) }
             shardLocks.append(ShardLock(shard: plan.shards[position].index, wholeShard: plan.shards[position].wholeShard,
-                                        keysEnd: keyCount))
+                                        keysEnd: keys.count))
         }
     }
 
@@ -121,7 +105,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
             return
         }
         let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
-        locks.enqueue(id: id, keys: UnsafeBufferPointer(start: keys + start, count: shardLocks[i].keysEnd - start),
+        locks.enqueue(id: id, keys: keys.elements(start..<shardLocks[i].keysEnd),
                       wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, holder: self,
                       into: &granted)
     }
