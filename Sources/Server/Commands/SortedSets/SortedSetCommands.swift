@@ -7,6 +7,12 @@ import Values
 /// SortedSetRanges.swift; pops, random members and ZSCAN in SortedSetPops.swift.
 /// The rows' COMMAND INFO/DOCS fields are redis-server 7.0's.
 enum SortedSetCommands {
+    /// ZUNION/ZINTER(STORE)'s WEIGHTS and AGGREGATE arguments (COMMAND DOCS).
+    private static let weightsAndAggregate: [CommandArgument] = [
+        .integer("weight", token: "WEIGHTS").optional.multiple,
+        .oneOf("aggregate", token: "AGGREGATE", [.token("SUM"), .token("MIN"), .token("MAX")]).optional,
+    ]
+
     static let specs: [CommandSpec] = [
         CommandSpec("zadd", arity: -4, flags: [.write, .denyOOM, .fast], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Adds members with scores to a sorted set, or updates their scores.",
@@ -300,65 +306,29 @@ enum SortedSetCommands {
                     run: .client(onKeysShard(countAt: 1, destination: false)))
             .described(since: "6.2.0", acl: [.read, .sortedset, .slow],
                        keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
-                       arguments: [
-                           .integer("numkeys"),
-                           .key("key").multiple,
-                           .integer("weight", token: "WEIGHTS").optional.multiple,
-                           .oneOf("aggregate", token: "AGGREGATE", [
-                               .token("SUM"),
-                               .token("MIN"),
-                               .token("MAX"),
-                           ]).optional,
-                           .token("WITHSCORES").optional,
-                       ]),
+                       arguments: [.integer("numkeys"), .key("key").multiple] + weightsAndAggregate
+                           + [.token("WITHSCORES").optional]),
         CommandSpec("zunionstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Stores the union of sorted sets.",
                     run: .client(onKeysShard(countAt: 2, destination: true)))
             .described(since: "2.0.0", acl: [.write, .sortedset, .slow],
                        keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
-                       arguments: [
-                           .key("destination"),
-                           .integer("numkeys"),
-                           .key("key", spec: 1).multiple,
-                           .integer("weight", token: "WEIGHTS").optional.multiple,
-                           .oneOf("aggregate", token: "AGGREGATE", [
-                               .token("SUM"),
-                               .token("MIN"),
-                               .token("MAX"),
-                           ]).optional,
-                       ]),
+                       arguments: [.key("destination"), .integer("numkeys"), .key("key", spec: 1).multiple]
+                           + weightsAndAggregate),
         CommandSpec("zinter", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
                     summary: "Intersection of sorted sets.",
                     run: .client(onKeysShard(countAt: 1, destination: false)))
             .described(since: "6.2.0", acl: [.read, .sortedset, .slow],
                        keySpecs: [KeySpec(["RO", "access"], index: 1, keyCountAt: 0, firstKeyAt: 1)],
-                       arguments: [
-                           .integer("numkeys"),
-                           .key("key").multiple,
-                           .integer("weight", token: "WEIGHTS").optional.multiple,
-                           .oneOf("aggregate", token: "AGGREGATE", [
-                               .token("SUM"),
-                               .token("MIN"),
-                               .token("MAX"),
-                           ]).optional,
-                           .token("WITHSCORES").optional,
-                       ]),
+                       arguments: [.integer("numkeys"), .key("key").multiple] + weightsAndAggregate
+                           + [.token("WITHSCORES").optional]),
         CommandSpec("zinterstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: (1, 1, 1), group: "sorted-set",
                     summary: "Stores the intersection of sorted sets.",
                     run: .client(onKeysShard(countAt: 2, destination: true)))
             .described(since: "2.0.0", acl: [.write, .sortedset, .slow],
                        keySpecs: [KeySpec(["OW", "update"], index: 1), KeySpec(["RO", "access"], index: 2, keyCountAt: 0, firstKeyAt: 1)],
-                       arguments: [
-                           .key("destination"),
-                           .integer("numkeys"),
-                           .key("key", spec: 1).multiple,
-                           .integer("weight", token: "WEIGHTS").optional.multiple,
-                           .oneOf("aggregate", token: "AGGREGATE", [
-                               .token("SUM"),
-                               .token("MIN"),
-                               .token("MAX"),
-                           ]).optional,
-                       ]),
+                       arguments: [.key("destination"), .integer("numkeys"), .key("key", spec: 1).multiple]
+                           + weightsAndAggregate),
         CommandSpec("zdiff", arity: -3, flags: [.readonly, .movableKeys], keys: (0, 0, 0), group: "sorted-set",
                     summary: "Members of the first sorted set absent from the others.",
                     run: .client(onKeysShard(countAt: 1, destination: false)))
