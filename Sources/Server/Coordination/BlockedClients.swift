@@ -180,7 +180,7 @@ extension Worker {
     /// Asked at most once per loop pass while commands run, and once more at its end: a
     /// pipeline run meanwhile does not pay a system call per command.
     func earlierBlockingRequestsArrived() -> Bool {
-        if context.connectionWorkers > 1 && blockedClients.partsAwaited == nil {
+        if publishesReadProgress && blockedClients.partsAwaited == nil {
             let pass = context.readProgress[index].iterationsStarted.load(ordering: .relaxed)
             if blockedClients.readsAwaited != nil && blockedClients.readsAskedInPass == pass { return false }
             blockedClients.readsAskedInPass = pass

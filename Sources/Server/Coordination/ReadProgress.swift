@@ -28,7 +28,6 @@ final class ReadProgress: Sendable {
     /// Workers (bit i: worker i, mod 64) holding ready keys until this one has read: woken
     /// when an iteration finishes.
     let wakeWhenDone = Atomic<UInt64>(0)
-    private let padding: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // keeps the next worker's off this line
 }
 
 extension Worker {
