@@ -261,3 +261,30 @@ def test_blocked_clients_on_both_workers_served_in_blocking_order(make_server, p
     assert r.cmd("LRANGE", "d1{t}", "0", "-1") == [b"6"] and r.cmd("LRANGE", "d2{t}", "0", "-1") == [b"4"]
     for c in waiters + [r]:
         c.close()
+
+
+@pytest.mark.parametrize("pop", [("LPOP", "l{t}"), ("RPOPLPUSH", "l{t}", "d{t}"), ("LRANGE", "l{t}", "0", "-1")],
+                         ids=["lpop", "rpoplpush", "lrange"])
+def test_a_command_after_the_push_waits_while_the_owner_holds_the_key(make_server, pop):
+    """A client blocked on a list, then a push and a non-blocking command on the same key
+    pipelined by another client, while the other worker is busy (DEBUG SLEEP) and so has not
+    read its sockets: the key's owner holds the key's waiters until it has (a blocking
+    request sent before the push could wait unread there). Redis serves the blocked client
+    right after the push, so the pipelined command sees the list without the element. Here
+    it waits for the hold to end, as it would wait for a transaction's lock; before, it ran
+    during the hold and took (or saw) the element the blocked client was owed."""
+    s = make_server("--threads", "2", "--shards", "2", "--enable-debug-command", "yes")
+    placed = Placed(s.port)
+    sleeper, probe = placed.conn("other"), placed.conn("other")
+    waiter, writer = placed.conn("owner"), placed.conn("owner")
+    waiter.send_raw(encode("BLPOP", "l{t}", "0"))
+    wait_until(lambda: blocked_count(s) == 1, message="the client to block")
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "1"))
+    wait_until(lambda: sleeping(probe), message="the other worker to sleep")
+    replies = writer.pipeline([("RPUSH", "l{t}", "x"), pop])
+    waiter.sock.settimeout(10)
+    assert waiter.read() == [b"l{t}", b"x"]
+    assert replies == [1, None if pop[0] != "LRANGE" else []]
+    assert sleeper.read() == "OK" and probe.read() == "PONG"
+    for c in (sleeper, probe, waiter, writer):
+        c.close()

@@ -147,7 +147,11 @@ extension Worker {
     /// the loop, and when a lock is released (before the commands that waited for it, as
     /// Redis serves blocked clients right after EXEC). Answers are only queued here.
     func serveReadyKeys() {
-        guard let shard, shard.blocked.hasReadyKeys, earlierBlockingRequestsArrived() else { return }
+        guard let shard, shard.blocked.hasReadyKeys else { return }
+        guard earlierBlockingRequestsArrived() else {
+            readyKeysHeld = true
+            return
+        }
         let blocked = shard.blocked
         var heldBack: [BlockedKeys.Key] = []
         while blocked.hasReadyKeys {
@@ -169,6 +173,12 @@ extension Worker {
             }
         }
         for k in heldBack { blocked.signal(k) }
+        // Commands that touched the keys while they were held (mustWait) run now, after the
+        // waiters they would have overtaken.
+        if readyKeysHeld {
+            readyKeysHeld = false
+            resumeWaiting()
+        }
     }
 
     // MARK: Blocking requests read by other workers

@@ -48,6 +48,13 @@ extension Worker {
     /// their clients' next commands: single commands must be checked (mustWait).
     var hasWaitingCommands: Bool { !waiting.isEmpty || !chainedRequestsPending.isEmpty }
 
+    /// Whether a single command on `shard` must be checked (mustWait) before it runs: a lock
+    /// is held, commands wait, or ready keys are held unserved (BlockedClients.swift).
+    @inline(__always)
+    func commandsMayWait(_ shard: Shard) -> Bool {
+        !shard.locks.isIdle || hasWaitingCommands || readyKeysHeld
+    }
+
     /// A command of `client` waits on this shard, or a chained lock request of it is not
     /// granted here yet: the client's next command here must come after them.
     func hasQueuedWork(of client: UInt64) -> Bool {
@@ -57,13 +64,22 @@ extension Worker {
     // MARK: Single commands
 
     /// Whether a command must wait: a granted lock holds one of its keys (or the whole
-    /// shard), or an earlier command of the same client is already waiting here.
+    /// shard), an earlier command of the same client is already waiting here, or one of its
+    /// keys was made ready and its blocked clients are not served yet. That last hold lasts
+    /// until requests received before the write are known to be here (earlierBlockingRequestsArrived);
+    /// Redis serves the blocked clients right after the write, so a command run in between
+    /// would take (or see) what they are owed. Blocking commands queue behind the waiters
+    /// themselves (awaitsServing), so they never wait here for that.
     @inline(never)
-    func mustWait(_ shard: Shard, command: UInt16, args: Arguments, origin: Int, client: UInt64) -> Bool {
-        if shard.locks.isIdle && !hasWaitingCommands { return false }
+    func mustWait(_ shard: Shard, command: UInt16, db: Int, args: Arguments, origin: Int, client: UInt64) -> Bool {
+        if !commandsMayWait(shard) { return false }
         if hasQueuedWork(of: client) { return true }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
+        let checkReady = readyKeysHeld && !route.mayBlock
+        @inline(__always) func waitsFor(_ key: UnsafeRawBufferPointer) -> Bool {
+            shard.locks.blocks(key: key) || (checkReady && shard.blocked.awaitsServing(db: db, key: key))
+        }
         if route.firstKey == 0 {
             // No key positions: movable keys (ZMPOP, LMPOP, ZUNION... on one shard). Every
             // argument is checked as a key (at worst it waits when it need not). They ran at
@@ -72,14 +88,14 @@ extension Worker {
             // ZUNIONSTORE's read of its source and the store: replicas stored the set without
             // the popped member).
             // The parts of blocking pops (`__bzpop`, `__blpop`) too.
-            for i in 1..<args.count where shard.locks.blocks(key: args[i]) { return true }
+            for i in 1..<args.count where waitsFor(args[i]) { return true }
             return false
         }
         guard args.count > Int(route.firstKey) else { return false }
         let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
         var i = Int(route.firstKey)
         while i <= last {
-            if shard.locks.blocks(key: args[i]) { return true }
+            if waitsFor(args[i]) { return true }
             i += max(1, Int(route.step))
         }
         return false
@@ -100,13 +116,29 @@ extension Worker {
 
     /// Runs the waiting commands that no lock blocks any more, in arrival order; a client's
     /// command stays behind its earlier one that still waits.
+    /// A command run from here can end a hold on ready keys (serveReadyKeys) and so ask
+    /// for this again: the inner call only asks the running one for another round.
     func resumeWaiting() {
-        guard let shard, !waiting.isEmpty else { return }
+        guard !waiting.isEmpty else { return }
+        if resumingWaiting {
+            resumeWaitingAgain = true
+            return
+        }
+        resumingWaiting = true
+        defer { resumingWaiting = false }
+        repeat {
+            resumeWaitingAgain = false
+            resumeWaitingOnce()
+        } while resumeWaitingAgain && !waiting.isEmpty
+    }
+
+    private func resumeWaitingOnce() {
+        guard let shard else { return }
         let queue = waiting.takeAll()
         for w in queue {
             let blocked = w.bytes.withUnsafeBytes { bytes in
                 w.spans.withUnsafeBufferPointer { spans in
-                    mustWait(shard, command: w.command,
+                    mustWait(shard, command: w.command, db: w.db,
                              args: Arguments(base: bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!,
                                              spans: spans.baseAddress!, count: spans.count),
                              origin: w.origin, client: w.client)

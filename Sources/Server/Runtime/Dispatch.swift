@@ -232,8 +232,8 @@ extension Worker {
         let owner = context.owner(ofShard: shardIndex)
         if owner == index, let shardRef = ownShardRef {
             shardRef._withUnsafeGuaranteedRef { shard in
-                if !shard.locks.isIdle || hasWaitingCommands,
-                   mustWait(shard, command: command, args: args, origin: index, client: c.id) {
+                if commandsMayWait(shard),
+                   mustWait(shard, command: command, db: c.db, args: args, origin: index, client: c.id) {
                     let ticket = c.takeTicket()
                     wait(command: command, db: c.db, resp: c.resp, args: args,
                          sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: index)
@@ -265,8 +265,8 @@ extension Worker {
             runOnShard(shardIndex, command: command, handler: handler, client: c, args: args)
             return
         }
-        if !shard.locks.isIdle || hasWaitingCommands,
-           mustWait(shard, command: command, args: args, origin: index, client: c.id) {
+        if commandsMayWait(shard),
+           mustWait(shard, command: command, db: c.db, args: args, origin: index, client: c.id) {
             runOnShard(shardIndex, command: command, handler: handler, client: c, args: args)
             return
         }
@@ -608,8 +608,9 @@ extension Worker {
             if owner == index, let shard {
                 guard table.routes[Int(part.command)].kind == .keyed else { continue }
                 let waits = op.withArguments(of: part) { args -> Bool in
-                    guard op.transaction == 0, !shard.locks.isIdle || hasWaitingCommands,
-                          mustWait(shard, command: part.command, args: args, origin: index, client: op.clientID)
+                    guard op.transaction == 0, commandsMayWait(shard),
+                          mustWait(shard, command: part.command, db: part.db, args: args, origin: index,
+                                   client: op.clientID)
                     else { return false }
                     wait(command: part.command, db: part.db, resp: part.resp, args: args, sink: sink, origin: index,
                          tag: op.propagationTag)

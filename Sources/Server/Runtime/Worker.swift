@@ -40,6 +40,13 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var operations = OperationTable()
     /// Commands waiting on this worker's shard until locks they conflict with are released.
     var waiting = WaitingCommands()
+    /// Ready keys are held unserved until blocking requests received before them are here
+    /// (serveReadyKeys): commands on those keys wait (mustWait). A stored flag of the
+    /// worker's own, read before every command.
+    var readyKeysHeld = false
+    /// resumeWaiting is running, and was asked again meanwhile (Locking.swift).
+    var resumingWaiting = false
+    var resumeWaitingAgain = false
     var nextTransactionID: UInt64 = 0
     /// Lock requests of finished operations, reused once no shard holds them.
     var lockPool = TransactionLockPool()
@@ -566,15 +573,14 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if !batch.lockReleases.isEmpty || !batch.lockRequests.isEmpty { takeLockMessages(batch) }
         batch.replies.clear()
         batch.replyEnds.clearKeepingCapacity()
-        let checkLocks = !shard.locks.isIdle || hasWaitingCommands
         let scriptCall = batch.syncReply != nil
         batch.spans.withUnsafeBufferPointer { spans in
             let base = UnsafeRawPointer(batch.argumentBytes.base)
             for i in batch.requests.indices {
                 let r = batch.requests[i]
                 let args = Arguments(base: base, spans: spans.baseAddress! + Int(r.firstSpan), count: Int(r.argumentCount))
-                if checkLocks && r.transaction == 0
-                    && mustWait(shard, command: r.command, args: args, origin: batch.origin, client: r.sink.id) {
+                if r.transaction == 0 && commandsMayWait(shard)
+                    && mustWait(shard, command: r.command, db: Int(r.db), args: args, origin: batch.origin, client: r.sink.id) {
                     wait(command: r.command, db: Int(r.db), resp: r.resp, args: args, sink: r.sink, origin: batch.origin,
                          tag: r.tag)
                     batch.requests[i].sink.kind = .dropped

@@ -152,8 +152,8 @@ enum ScriptCommands {
         let part = w.table.index(of: rerunnable ? .evalRerunnable : .evalHere)
         let owner = w.context.owner(ofShard: home)
         if owner == w.index, let shard = w.shard {
-            if !shard.locks.isIdle || w.hasWaitingCommands,
-               w.mustWait(shard, command: part, args: args, origin: w.index, client: c.id) {
+            if w.commandsMayWait(shard),
+               w.mustWait(shard, command: part, db: c.db, args: args, origin: w.index, client: c.id) {
                 let ticket = c.takeTicket()
                 w.wait(command: part, db: c.db, resp: c.resp, args: args,
                        sink: ReplySink(kind: .client, index: c.fd, id: c.id, ticket: ticket), origin: w.index)
