@@ -179,6 +179,19 @@ public final class ByteStringTable {
         }
     }
 
+    /// `forEach` in the order the records lie in the arena (insertion order, compacted),
+    /// when it holds no garbage: a sequential read, where the slots' order touches a random
+    /// record per key (a cache miss each once the arena outgrows the cache). With garbage
+    /// the dead records cannot be told from live ones: slot order then.
+    public func forEachInArenaOrder(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer?) -> Void) {
+        guard garbage == 0 else { forEach(body); return }
+        var o = 0
+        while o < arenaUsed {
+            body(key(o), value(o))
+            o += recordSize(o)
+        }
+    }
+
     /// `forEach` in steps (a snapshot's copy between commands): visits the records from slot
     /// position `position` (the index's slots, then the old index's) until `limit` slots were
     /// looked at, and returns the next position, or nil once all were. The table must not

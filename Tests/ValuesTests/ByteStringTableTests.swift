@@ -72,6 +72,11 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
             #expect(t.count == model.count)
             if t.isResizing { sawResizing = true }
             if step % 997 == 0 {
+                // Arena order visits the same records as slot order, with garbage or without.
+                var inArenaOrder: [[UInt8]: [UInt8]?] = [:]
+                var visits = 0
+                t.forEachInArenaOrder { k, v in inArenaOrder.updateValue(v.map(Array.init), forKey: Array(k)); visits += 1 }
+                #expect(visits == model.count && inArenaOrder == model)
                 var rng2 = FastRandom(seed: UInt64(step))
                 if let h = t.randomHandle(using: &rng2) { #expect(model[Array(t.key(h))] != nil) }
                 #expect(t.handles().count == model.count)
@@ -114,6 +119,19 @@ private func contents(_ t: ByteStringTable) -> [[UInt8]: [UInt8]?] {
         var seen = Set<[UInt8]>()
         for _ in 0..<2_000 { seen.insert(Array(t.key(t.randomHandle(using: &rng)!))) }
         #expect(seen.count == 20)
+    }
+
+    @Test func arenaOrderIsInsertionOrderWithoutGarbage() {
+        let t = ByteStringTable()
+        let keys = (0..<5_000).map { bytes("member:\($0)") }
+        for (i, k) in keys.enumerated() {
+            k.withUnsafeBytes { k in
+                if i % 3 == 0 { _ = t.set(k, value: nil) } else { bytes("v\(i)").withUnsafeBytes { _ = t.set(k, value: $0) } }
+            }
+        }
+        var seen: [[UInt8]] = []
+        t.forEachInArenaOrder { k, v in seen.append(Array(k)) }
+        #expect(seen == keys)
     }
 
     @Test func compactionKeepsContents() {

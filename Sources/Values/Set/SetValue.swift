@@ -27,6 +27,15 @@ public final class SetValue {
     init(intset: Intset) { storage = .intset(intset) }
     init(table: ByteStringTable) { storage = .table(table) }
 
+    /// `set-max-intset-entries` as it is now.
+    public static var maxIntsetEntries: Int { SetLimits.entries }
+
+    /// An empty set in the hashtable encoding, sized for `capacity` members (a copy of a
+    /// table-encoded set, built without growing on the way).
+    public static func table(capacity: Int) -> SetValue {
+        SetValue(table: ByteStringTable(minimumCapacity: capacity))
+    }
+
     /// setTypeCreate: an intset if `first` (the first member to be added) is an integer.
     public static func create(for first: UnsafeRawBufferPointer) -> SetValue {
         if integer(first) != nil { return SetValue() }
@@ -124,6 +133,15 @@ public final class SetValue {
             for i in 0..<s.count { try SetValue.withText(s.value(at: i)) { try body($0) } }
         case .table(let t):
             try t.forEach { k, _ in try body(k) }
+        }
+    }
+
+    /// `forEach` in the order members lie in memory where that is quicker (a table's records
+    /// in its arena, not its slots' scattered order): for a copy, whose order does not matter.
+    public func forEachInStorageOrder(_ body: (UnsafeRawBufferPointer) -> Void) {
+        switch storage {
+        case .intset: forEach(body)
+        case .table(let t): t.forEachInArenaOrder { k, _ in body(k) }
         }
     }
 

@@ -16,22 +16,22 @@ enum SetAcrossShards {
     // MARK: Parts
 
     /// `__smembers_of r|w key...`: one bulk string holding, per key, 0 (missing), 2 (another
-    /// type) or 1 and its members (u32 count, then u32 length and bytes each). `r` counts
-    /// every lookup as a hit or miss (lookupKeyRead); the coordinator takes back those Redis
-    /// would not have made, past a WRONGTYPE (`__lookup_stats`).
+    /// type), or 1 (an intset) or 3 (a table) and its members (u32 count, then u32 length and
+    /// bytes each). `r` counts every lookup as a hit or miss (lookupKeyRead); the coordinator
+    /// takes back those Redis would not have made, past a WRONGTYPE (`__lookup_stats`).
     static func members(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         let read = argIs(args[1], "r")
-        var blob: [UInt8] = []
-        func u32(_ n: Int) { for k in 0..<4 { blob.append(UInt8(truncatingIfNeeded: n >> (8 * k))) } }
+        var blob = ByteBuffer(capacity: 256)
         for i in 2..<args.count {
             let found = read ? ctx.shard.lookupForRead(db: ctx.db, key: args[i]) : ctx.shard.lookup(db: ctx.db, key: args[i])
-            guard let e = found else { blob.append(0); continue }
-            guard e.kind == .object, let s = e.object as? SetValue else { blob.append(2); continue }
-            blob.append(1)
-            u32(s.count)
-            s.forEach { m in u32(m.count); blob.append(contentsOf: m) }
+            guard let e = found else { blob.append(UInt8(0)); continue }
+            guard e.kind == .object, let s = e.object as? SetValue else { blob.append(UInt8(2)); continue }
+            blob.append(UInt8(s.isIntset ? 1 : 3))
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: s.count).littleEndian) { blob.append($0) }
+            blob.reserve(s.count * 24)
+            s.forEachInStorageOrder { CopiedSet.append($0, to: &blob) }
         }
-        out.writeBulk(blob)
+        out.writeBulk(blob.readable)
     }
 
     /// `__smove_check key [member]` (no hit or miss counted, as lookupKeyWrite): :0 missing,
@@ -44,12 +44,20 @@ enum SetAcrossShards {
         }
     }
 
-    /// `__sstore key member...`: `key` becomes a new set of these members (added in this
-    /// order to an empty intset set, as Redis builds a STORE result), or is deleted if
-    /// there are none; replies with the size.
+    /// `__sstore key members`: `key` becomes a new set of these members (distinct; u32
+    /// length and bytes each), or is deleted if there are none; replies with the size. An
+    /// intset if Redis's adds, in this order, to an empty intset set would have kept one;
+    /// else a table sized at once.
     static func store(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let s = SetValue()
-        for i in 2..<args.count { s.add(args[i]) }
+        let members = CopiedSet(members: args[2])
+        var intset = members.count <= SetValue.maxIntsetEntries
+        if intset { members.forEach { m in if intset && SetValue.integer(m) == nil { intset = false } } }
+        let s = intset ? SetValue() : SetValue.table(capacity: members.count)
+        if let table = s.table {
+            members.forEach { table.set($0, value: nil) }
+        } else {
+            members.forEach { s.add($0) }
+        }
         if s.count > 0 {
             SetCommands.store(ctx, args[1], s)
             if argIs(args[0], "sunionstore") { ctx.notify(KeyspaceEvent.set, "sunionstore", args[1]) }
@@ -61,7 +69,64 @@ enum SetAcrossShards {
         out.writeInteger(s.count)
     }
 
-    enum Source { case missing, wrongType, set(SetValue) }
+    enum Source { case missing, wrongType, set(CopiedSet) }
+
+    /// A source set copied out of its shard by `__smembers_of`: its members read where they
+    /// lie in the part's reply (valid while the operation's step runs), in the source's
+    /// order. The table a membership test needs is built on the first one: SINTER and
+    /// SINTERCARD iterate the smallest set and never build its table, and building a
+    /// 100k-member copy cost more than the intersection itself.
+    final class CopiedSet: SetMembers {
+        private let members: UnsafeRawBufferPointer  // per member: u32 length, the bytes
+        let count: Int
+        private let isIntset: Bool
+        private var built: SetValue?
+
+        init(members: UnsafeRawBufferPointer, count: Int, isIntset: Bool) {
+            self.members = members
+            self.count = count
+            self.isIntset = isIntset
+        }
+
+        /// Members written by `append`, counted.
+        convenience init(members: UnsafeRawBufferPointer) {
+            var count = 0, p = 0
+            while p + 4 <= members.count {
+                p += 4 + Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                count += 1
+            }
+            self.init(members: members, count: count, isIntset: false)
+        }
+
+        /// Writes `member` as a copy holds it.
+        static func append(_ member: UnsafeRawBufferPointer, to blob: inout ByteBuffer) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: member.count).littleEndian) { blob.append($0) }
+            blob.append(member)
+        }
+
+        func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+            var p = 0
+            for _ in 0..<count {
+                let n = Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                try body(UnsafeRawBufferPointer(rebasing: members[(p + 4)..<(p + 4 + n)]))
+                p += 4 + n
+            }
+        }
+
+        /// The copy as a set of the source's encoding (a table sized at once; the members are
+        /// distinct, so stored without a lookup first).
+        var lookupSet: SetValue {
+            if let built { return built }
+            let s = isIntset ? SetValue() : SetValue.table(capacity: count)
+            if let table = s.table {
+                forEach { table.set($0, value: nil) }
+            } else {
+                forEach { s.add($0) }
+            }
+            built = s
+            return s
+        }
+    }
 
     /// Decodes a `__smembers_of` reply into its keys' sources.
     private static func decode(_ reply: UnsafeRawBufferPointer) -> [Source] {
@@ -69,22 +134,19 @@ enum SetAcrossShards {
         var p = body.lowerBound
         var sources: [Source] = []
         func u32() -> Int {
-            var n = 0
-            for k in 0..<4 { n |= Int(reply[p + k]) << (8 * k) }
+            let n = UInt32(littleEndian: reply.loadUnaligned(fromByteOffset: p, as: UInt32.self))
             p += 4
-            return n
+            return Int(n)
         }
         while p < body.upperBound {
             let status = reply[p]
             p += 1
-            guard status == 1 else { sources.append(status == 0 ? .missing : .wrongType); continue }
-            let s = SetValue()
-            for _ in 0..<u32() {
-                let n = u32()
-                s.add(UnsafeRawBufferPointer(rebasing: reply[p..<(p + n)]))
-                p += n
-            }
-            sources.append(.set(s))
+            guard status == 1 || status == 3 else { sources.append(status == 0 ? .missing : .wrongType); continue }
+            let count = u32()
+            let start = p
+            for _ in 0..<count { p += u32() }
+            sources.append(.set(CopiedSet(members: UnsafeRawBufferPointer(rebasing: reply[start..<p]), count: count,
+                                          isIntset: status == 1)))
         }
         return sources
     }
@@ -113,10 +175,10 @@ enum SetAcrossShards {
         /// tells a key given twice by identity. Nil if a key holds another type: then, for a
         /// read, the lookups Redis would not have made after it are taken back by a next
         /// step's `__lookup_stats` parts (added to `op`; true returned in `corrected`).
-        func sets(_ op: MultiShardOperation, corrected: inout Bool) -> [SetValue?]? {
+        func sets(_ op: MultiShardOperation, corrected: inout Bool) -> [SetReads.Source?]? {
             let decoded = (0..<sources.partCount).map { decode(op.reply($0)) }
-            var byName: [[UInt8]: SetValue] = [:]
-            var sets: [SetValue?] = []
+            var byName: [[UInt8]: CopiedSet] = [:]
+            var sets: [SetReads.Source?] = []
             var wrongAt: Int?
             for (k, (part, position)) in sources.location.enumerated() {
                 switch decoded[part][position] {
@@ -156,16 +218,26 @@ enum SetAcrossShards {
                 out.writeError(Errors.wrongType)
                 return true
             }
-            let result = SetReads.compute(operation, sets)
+            if operation == .inter && !store {
+                SetReads.writeIntersection(sets, resp, &out)
+                return true
+            }
             guard store else {
+                let result = SetReads.compute(operation, sets)
                 out.writeSetHeader(result.count, resp)
                 result.forEach { out.writeBulk($0) }
                 return true
             }
+            // The result travels to the destination's shard as one argument: an
+            // intersection straight from the sources (its members are distinct already).
+            var members = ByteBuffer(capacity: 4096)
+            if operation == .inter {
+                SetReads.forEachInIntersection(sets) { CopiedSet.append($0, to: &members) }
+            } else {
+                SetReads.compute(operation, sets).forEach { CopiedSet.append($0, to: &members) }
+            }
             op.state = 1
-            var spans = [storeName, dstSpan]
-            result.forEach { spans.append(op.store($0)) }
-            op.addPart(shard: dstShard, command: storePart, spanIndices: spans)
+            op.addPart(shard: dstShard, command: storePart, spanIndices: [storeName, dstSpan, op.store(members.readable)])
             return false
         }
         op.pausesClient = store

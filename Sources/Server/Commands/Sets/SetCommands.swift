@@ -106,7 +106,7 @@ enum SetCommands {
                                    .integer("count", token: "COUNT").optional]),
         CommandSpec(part: .setMembers, arity: -3, keys: (2, -1, 1), group: "set",
                     run: .keyed(SetAcrossShards.members, split: nil, crossShard: nil)),
-        CommandSpec(part: .setStore, propagation: .marked, arity: -2, keys: (1, 1, 1), group: "set",
+        CommandSpec(part: .setStore, propagation: .marked, arity: 3, keys: (1, 1, 1), group: "set",
                     run: .keyed(SetAcrossShards.store, split: nil, crossShard: nil)),
         CommandSpec(part: .lookupStats, arity: 3, group: "set",
                     run: .keyed(SourceGather.lookupStatsPart, split: nil, crossShard: nil)),

@@ -37,6 +37,10 @@ enum SetReads {
 
     enum Operation { case inter, union, diff }
 
+    /// What the set algebra reads of a source: a set in the keyspace, or a copy of one
+    /// gathered from another shard (SetAcrossShards.CopiedSet).
+    typealias Source = any SetMembers
+
     /// The source sets (nil for a missing key), or nil after WRONGTYPE: every key is
     /// type-checked, missing ones included in the walk, as Redis does.
     static func sources(_ ctx: ShardContext, _ args: Arguments, from first: Int, write: Bool,
@@ -54,20 +58,11 @@ enum SetReads {
 
     /// The result as Redis builds it: a new intset set the members are added to in Redis's
     /// order (so it converts where Redis's does), nil for an empty intersection.
-    static func compute(_ op: Operation, _ sets: [SetValue?]) -> SetValue {
+    static func compute(_ op: Operation, _ sets: [Source?]) -> SetValue {
         let result = SetValue()
         switch op {
         case .inter:
-            var present = sets.compactMap { $0 }
-            guard present.count == sets.count else { return result }
-            present.sort { $0.count < $1.count }
-            let smallest = present[0]
-            smallest.forEach { m in
-                for other in present.dropFirst() where other !== smallest {
-                    if !other.contains(m) { return }
-                }
-                result.add(m)
-            }
+            forEachInIntersection(sets) { result.add($0) }
         case .union:
             for case let s? in sets { s.forEach { result.add($0) } }
         case .diff:
@@ -77,7 +72,7 @@ enum SetReads {
             var one = 0, two = 0
             for case let s? in sets { one += first.count; two += s.count }
             if one / 2 <= two {
-                let others = sets.dropFirst().compactMap { $0 }.sorted { $0.count > $1.count }
+                let others = sets.dropFirst().compactMap { $0 }.sorted { $0.count > $1.count }.map(\.lookupSet)
                 first.forEach { m in
                     for o in others where o.contains(m) { return }
                     result.add(m)
@@ -93,20 +88,46 @@ enum SetReads {
         return result
     }
 
-    /// SINTERCARD's count: members of the smallest set in every other, up to `limit` (0:
-    /// no limit); 0 if a key is missing.
-    static func intersectionCardinality(_ sets: [SetValue?], limit: Int) -> Int {
+    /// Calls `body` with each member of the intersection (none if a key is missing): the
+    /// smallest set's members found in every other, in the smallest set's order
+    /// (sinterGenericCommand).
+    static func forEachInIntersection(_ sets: [Source?], _ body: (UnsafeRawBufferPointer) -> Void) {
         var present = sets.compactMap { $0 }
-        guard present.count == sets.count, !present.isEmpty else { return 0 }
+        guard present.count == sets.count, !present.isEmpty else { return }
         present.sort { $0.count < $1.count }
         let smallest = present[0]
-        var count = 0
+        // Concrete sets to probe, taken once (no retain or existential call per member).
+        let others = present.dropFirst().filter { $0 !== smallest }.map(\.lookupSet)
+        if others.count == 1 {
+            let other = others[0]
+            smallest.forEach { m in if other.contains(m) { body(m) } }
+            return
+        }
         smallest.forEach { m in
-            if limit != 0 && count >= limit { return }
-            for other in present.dropFirst() where other !== smallest {
-                if !other.contains(m) { return }
-            }
+            for other in others where !other.contains(m) { return }
+            body(m)
+        }
+    }
+
+    /// SINTER's reply, written as the members are found, as Redis replies without building
+    /// the result set (a set of 50k members costs more to build than to intersect).
+    static func writeIntersection(_ sets: [Source?], _ resp: RESPVersion, _ out: inout ByteBuffer) {
+        var members = ByteBuffer(capacity: 4096)
+        var count = 0
+        forEachInIntersection(sets) { m in
+            members.writeBulk(m)
             count += 1
+        }
+        out.writeSetHeader(count, resp)
+        out.append(members.readable)
+    }
+
+    /// SINTERCARD's count: members of the smallest set in every other, up to `limit` (0:
+    /// no limit); 0 if a key is missing.
+    static func intersectionCardinality(_ sets: [Source?], limit: Int) -> Int {
+        var count = 0
+        forEachInIntersection(sets) { _ in
+            if limit == 0 || count < limit { count += 1 }
         }
         return count
     }
@@ -114,6 +135,10 @@ enum SetReads {
     static func algebra(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer, _ op: Operation, store: Bool) {
         let first = store ? 2 : 1
         guard let sets = sources(ctx, args, from: first, write: false, &out) else { return }  // Redis reads the sources with lookupKeyRead even for a STORE
+        if op == .inter && !store {
+            writeIntersection(sets, ctx.resp, &out)
+            return
+        }
         let result = compute(op, sets)
         if store {
             let dst = args[1]
@@ -133,4 +158,17 @@ enum SetReads {
         out.writeSetHeader(result.count, ctx.resp)
         result.forEach { out.writeBulk($0) }
     }
+}
+
+/// A set as the set algebra reads it (SetReads.Source): its size, its members in its own
+/// order, and membership.
+protocol SetMembers: AnyObject {
+    var count: Int { get }
+    func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows
+    /// The set to test membership in (a copy builds it on first use).
+    var lookupSet: SetValue { get }
+}
+
+extension SetValue: SetMembers {
+    var lookupSet: SetValue { self }
 }
