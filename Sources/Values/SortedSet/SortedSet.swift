@@ -54,6 +54,16 @@ public final class SortedSet {
         convertToListpackIfFits(limits)
     }
 
+    /// The same from `count` distinct members that `elements` passes to its argument (no
+    /// array per member).
+    public convenience init(distinctCount count: Int, limits: SortedSetLimits,
+                            _ elements: ((UnsafeRawBufferPointer, Double) -> Void) -> Void) {
+        let z = ZSkipList()
+        elements { m, s in z.insert(m, score: s) }
+        self.init(skiplist: z)
+        convertToListpackIfFits(limits)
+    }
+
     init(listpack: UnsafeMutableRawPointer, count: Int) { lp = listpack; self.count = count }
     init(skiplist: ZSkipList) { self.skiplist = skiplist; count = skiplist.count }
 

@@ -130,34 +130,67 @@ extension SortedSetCommands {
         init(_ text: String) { self.text = text }
     }
 
+    /// A set operation's result while it is computed: member -> score in a ByteStringTable
+    /// (the score as the record's 8-byte value, aggregated in place), so a member costs
+    /// one seeded hash and no allocation; Swift's Dictionary of [UInt8] keys cost a
+    /// SipHash and an array per member, 40% of a ZUNIONSTORE of two 10k sets. Records stay
+    /// in the order their members were first met.
+    struct ScoredMembers {
+        let table: ByteStringTable
+
+        init(capacity: Int) { table = ByteStringTable(minimumCapacity: capacity) }
+
+        var count: Int { table.count }
+
+        /// Adds a member not there yet.
+        func addNew(_ member: UnsafeRawBufferPointer, _ score: Double) {
+            withUnsafeBytes(of: score) { table.set(member, value: $0) }
+        }
+
+        /// Adds `member`, or aggregates `score` into the one it has.
+        func add(_ member: UnsafeRawBufferPointer, _ score: Double, _ how: Aggregate) {
+            if let h = table.find(member) {
+                var total = table.value(h)!.loadUnaligned(as: Double.self)
+                aggregate(&total, score, how)
+                withUnsafeBytes(of: total) { table.set(member, value: $0) }  // same size: rewritten in place
+            } else {
+                addNew(member, score)
+            }
+        }
+
+        func forEach(_ body: (UnsafeRawBufferPointer, Double) -> Void) {
+            table.forEachInArenaOrder { m, v in body(m, v!.loadUnaligned(as: Double.self)) }
+        }
+
+        /// The result as a sorted set, in the encoding Redis would give it.
+        func sortedSet() -> SortedSet {
+            SortedSet(distinctCount: count, limits: LiveConfig.sortedSetLimits) { add in forEach(add) }
+        }
+    }
+
     /// The result of a set operation over `sources` (nil: a missing key): its members with
-    /// their scores (unsorted), or just how many for ZINTERCARD. The inputs are taken
-    /// smallest first (a stable sort, as glibc's qsort) for union and intersection, as Redis
-    /// does, so sums add up in the same order.
+    /// their scores, or just how many for ZINTERCARD. The inputs are taken smallest first
+    /// (a stable sort, as glibc's qsort) for union and intersection, as Redis does, so sums
+    /// add up in the same order.
     static func compute(_ op: SetOperation, _ sources: [SortedSet?], _ o: SetOptions,
-                        cardinalityOnly: Bool) -> (elements: [([UInt8], Double)], cardinality: Int) {
+                        cardinalityOnly: Bool) -> (elements: ScoredMembers, cardinality: Int) {
         let n = sources.count
-        var result: [([UInt8], Double)] = []
         var cardinality = 0
         let order = (0..<n).sorted { (sources[$0]?.count ?? 0, $0) < (sources[$1]?.count ?? 0, $1) }
         switch op {
         case .union:
-            var index: [[UInt8]: Int] = [:]
+            let result = ScoredMembers(capacity: sources.reduce(0) { $0 + ($1?.count ?? 0) })
             for i in order {
                 guard let z = sources[i] else { continue }
                 z.forEach { m, s in
                     var score = o.weights[i] * s
                     if score.isNaN { score = 0 }
-                    let member = Array(m)
-                    if let at = index[member] {
-                        aggregate(&result[at].1, score, o.how)
-                    } else {
-                        index[member] = result.count
-                        result.append((member, score))
-                    }
+                    result.add(m, score, o.how)
                 }
             }
+            return (result, 0)
         case .inter:
+            let result = ScoredMembers(capacity: 0)
             guard let first = sources[order[0]], first.count > 0 else { break }
             first.forEach(fromRank: 0) { m, s in
                 var score = o.weights[order[0]] * s
@@ -174,17 +207,20 @@ extension SortedSetCommands {
                     cardinality += 1
                     return o.limit == 0 || cardinality < o.limit
                 }
-                result.append((Array(m), score))
+                result.addNew(m, score)
                 return true
             }
+            return (result, cardinality)
         case .diff:
+            let result = ScoredMembers(capacity: 0)
             guard let first = sources[0] else { break }
             first.forEach { m, s in
                 for z in sources.dropFirst() where z != nil && (z === first || z!.score(m) != nil) { return }
-                result.append((Array(m), s))
+                result.addNew(m, s)
             }
+            return (result, 0)
         }
-        return (result, cardinality)
+        return (ScoredMembers(capacity: 0), cardinality)
     }
 
     /// zunionInterDiffGenericCommand on one shard: numkeys checked, the keys looked up
@@ -210,7 +246,7 @@ extension SortedSetCommands {
         }
         let (elements, cardinality) = compute(op, sources, o, cardinalityOnly: cardinalityOnly)
         if cardinalityOnly { out.writeInteger(cardinality); return }
-        let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
+        let set = elements.sortedSet()
         if store {
             let dst = args[1]
             let existed = ctx.shard.delete(db: ctx.db, key: dst)
@@ -309,7 +345,7 @@ extension SortedSetCommands {
                 }
                 let (elements, cardinality) = compute(setOp, sources, o, cardinalityOnly: cardinalityOnly)
                 if cardinalityOnly { out.writeInteger(cardinality); return true }
-                let set = SortedSet(distinct: elements, limits: LiveConfig.sortedSetLimits)
+                let set = elements.sortedSet()
                 guard store else {
                     writeElements(set, fromRank: 0, count: set.count, reverse: false, withScores: o.withScores, &out, resp)
                     return true
