@@ -288,3 +288,35 @@ def test_a_command_after_the_push_waits_while_the_owner_holds_the_key(make_serve
     assert sleeper.read() == "OK" and probe.read() == "PONG"
     for c in (sleeper, probe, waiter, writer):
         c.close()
+
+
+@pytest.mark.parametrize("kind", ["blpop", "bzpopmin"])
+def test_a_pop_over_several_shards_queues_behind_a_held_keys_waiters(make_server, kind):
+    """Rule 5's case for a blocking pop whose keys live on two shards: its part on the held
+    key's shard promises nothing while the key waits for its blocked client, and blocks in
+    turn instead. The first waiter gets the element; the later pop stays blocked until the
+    next push. Before, its promise took the element during the hold."""
+    from support.slots import slot
+    s = make_server("--threads", "2", "--shards", "2", "--enable-debug-command", "yes")
+    placed = Placed(s.port)
+    sleeper, probe = placed.conn("other"), placed.conn("other")
+    waiter, writer, later = placed.conn("owner"), placed.conn("owner"), placed.conn("owner")
+    elsewhere = next("k%d" % i for i in range(100) if slot("k%d" % i) % 2 != slot("t") % 2)
+    push, pop = (("RPUSH", "q{t}"), "BLPOP") if kind == "blpop" else (("ZADD", "q{t}", "1"), "BZPOPMIN")
+    waiter.send_raw(encode(pop, "q{t}", "0"))
+    wait_until(lambda: blocked_count(s) == 1, message="the first client to block")
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "1"))
+    wait_until(lambda: sleeping(probe), message="the other worker to sleep")
+    writer.send_raw(encode(*push, "x"))
+    later.send_raw(encode(pop, "q{t}", elsewhere, "0"))
+    waiter.sock.settimeout(10)
+    first = waiter.read()
+    assert first[:2] == [b"q{t}", b"x"]
+    assert writer.read() == 1
+    assert sleeper.read() == "OK" and probe.read() == "PONG"
+    wait_until(lambda: blocked_count(s) == 1, message="the later pop still blocked")
+    assert writer.cmd(*push, "y") == 1
+    later.sock.settimeout(10)
+    assert later.read()[:2] == [b"q{t}", b"y"]
+    for c in (sleeper, probe, waiter, writer, later):
+        c.close()

@@ -46,6 +46,7 @@ enum BlockingPopAcrossShards {
     /// answered (a promise made, or another type named). A source promised to an earlier
     /// woken request is skipped: one woken request per key at a time keeps the order.
     static func promiseFirst<V: BlockingPopSource>(_ e: Entry?, as: V.Type, key: UnsafeRawBufferPointer,
+                                                   _ ctx: ShardContext, _ deadline: BlockingTurn,
                                                    _ out: inout ByteBuffer) -> Bool {
         guard let e else { return false }
         guard e.kind == .object, let v = e.object as? V else {
@@ -53,6 +54,9 @@ enum BlockingPopAcrossShards {
             return true
         }
         guard v.count > 0, v.promisedToWaiters == 0 else { return false }
+        // Held for its waiters (blocking order rule 3/4): a request that may block queues
+        // behind them instead of taking a promise of what is theirs.
+        if deadline.mayBlock && ctx.shard.blocked.awaitsServing(db: ctx.db, key: key) { return false }
         v.promisedToWaiters += 1
         out.writeBulk(tagged("R", key))
         return true

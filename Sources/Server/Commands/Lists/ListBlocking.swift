@@ -190,7 +190,7 @@ enum ListBlocking {
         let deadline = BlockingTurn.parse(args[4])
         if wait.mode == .wakeAny {
             for k in 7..<args.count where BlockingPopAcrossShards.promiseFirst(
-                ctx.shard.lookup(db: ctx.db, key: args[k]), as: ListValue.self, key: args[k], &out) { return }
+                ctx.shard.lookup(db: ctx.db, key: args[k]), as: ListValue.self, key: args[k], ctx, deadline, &out) { return }
         } else if argIs(args[6], "release"), let e = ctx.shard.lookup(db: ctx.db, key: args[7]), e.kind == .object,
                   let l = e.object as? ListValue {
             // The pop of a request woken by `wakeAny`: the element promised to it is taken now.

@@ -108,7 +108,7 @@ extension SortedSetCommands {
         switch mode {
         case .wakeAny:
             for k in keys where BlockingPopAcrossShards.promiseFirst(
-                ctx.shard.lookup(db: ctx.db, key: args[k]), as: SortedSet.self, key: args[k], &out) { return }
+                ctx.shard.lookup(db: ctx.db, key: args[k]), as: SortedSet.self, key: args[k], ctx, deadline, &out) { return }
         case .take, .release:
             if let e = ctx.shard.lookup(db: ctx.db, key: args[5]), e.kind == .object, let z = e.object as? SortedSet {
                 BlockingPopAcrossShards.takePromise(z, ctx, key: args[5])
