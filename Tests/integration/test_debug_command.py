@@ -185,3 +185,26 @@ def test_debug_object_as_redis(make_server, make_redis):
         assert c.raw("DEBUG", "OBJECT", "nokey") == b"-ERR no such key\r\n"
         c.close()
     assert got[1] == got[0]
+
+
+def test_debug_quicklist_packed_threshold_as_redis(make_server, make_redis):
+    """DEBUG QUICKLIST-PACKED-THRESHOLD <size> (upstream's plain-node list tests): a memory
+    value with Redis's units, 0 restores 1 GB, over 4 GB - 1 MB is Redis's error. Elements
+    at or over the threshold get a list node of their own: the same ql_nodes in DEBUG
+    OBJECT as redis-server, and the same values back."""
+    args = ("--enable-debug-command", "yes")
+    servers = (make_redis(*args), make_server(*args))
+    same_replies(servers, [("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5b"), ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1kb"),
+                           ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "4gb"), ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "-1"),
+                           ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "12x"), ("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0")])
+    nodes = []
+    for s in servers:
+        c = s.conn()
+        c.cmd("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "10b")
+        c.cmd("RPUSH", "l", "a", "b", "x" * 10, "c", "d", "y" * 20, "e")
+        c.cmd("LPUSH", "l", "z" * 10)
+        assert c.cmd("LRANGE", "l", "0", "-1") == [b"z" * 10, b"a", b"b", b"x" * 10, b"c", b"d", b"y" * 20, b"e"]
+        nodes.append([f for f in c.cmd("DEBUG", "OBJECT", "l").split() if f.startswith("ql_nodes:")])
+        c.cmd("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0")
+        c.close()
+    assert nodes[1] == nodes[0] and nodes[0] != ["ql_nodes:1"]

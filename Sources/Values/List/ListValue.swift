@@ -13,6 +13,18 @@ public enum ListLimits {
     public static let fill = Atomic<Int>(-2)  // clamped by ListValue.init as quicklistSetFill
     /// `list-compress-depth`: how many nodes at each end stay uncompressed (0: none is compressed).
     public static let compressDepth = Atomic<Int>(0)
+    /// quicklist.c's packed_threshold: an element of at least this many bytes lives in a node
+    /// of its own that takes no other element (Redis's PLAIN node). 1 GB unless a test lowers
+    /// it (DEBUG QUICKLIST-PACKED-THRESHOLD).
+    public static let defaultPackedThreshold = 1 << 30
+    public static let packedThreshold = Atomic<Int>(defaultPackedThreshold)
+
+    /// quicklistisSetPackedThreshold: 0 restores the default; false above 4 GB - 1 MB.
+    public static func setPackedThreshold(_ bytes: UInt64) -> Bool {
+        guard bytes <= (1 << 32) - (1 << 20) else { return false }
+        packedThreshold.store(bytes == 0 ? defaultPackedThreshold : Int(bytes), ordering: .relaxed)
+        return true
+    }
 }
 
 /// A list (Redis 7.0's quicklist.c): listpack nodes kept in one array, head first. Redis
@@ -185,6 +197,9 @@ public final class ListValue {
     private static let optimizationLevel = [4096, 8192, 16384, 32768, 65536]
     private static let sizeSafetyLimit = 8192
     private static let sizeEstimateOverhead = 8
+    /// A one-element listpack's bytes besides the element's own: header, end byte, and at
+    /// least one byte each of the entry's encoding and back length.
+    private static let singleElementOverhead = Listpack.headerSize + 3
 
     /// _quicklistNodeAllowInsert: may node `i` take an element of `size` bytes?
     @inline(__always)
@@ -192,6 +207,11 @@ public final class ListValue {
         let node = nodes[i]
         guard node.count < 65535 else { return false }
         let listpackBytes = node.isCompressed ? Int(node.rawBytes) : Listpack.totalBytes(node.storage)
+        // A large element, or a node holding one, stays alone (QL_NODE_IS_PLAIN, isLargeElement).
+        let threshold = ListLimits.packedThreshold.load(ordering: .relaxed)
+        if size >= threshold || (node.count == 1 && listpackBytes - ListValue.singleElementOverhead >= threshold) {
+            return false
+        }
         let newSize = listpackBytes + size + ListValue.sizeEstimateOverhead
         if fill < 0 {
             let level = -fill - 1

@@ -1,5 +1,6 @@
 import RESP
 import Shards
+import Values
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -66,6 +67,14 @@ enum DebugCommands {
         } else if argIs(args[1], "set-skip-checksum-validation") && args.count == 3 {
             // Read by RESTORE (and by Redis for RDB loads too): for tests of corrupt payloads.
             LiveConfig.skipChecksumValidation.store(parseStrictInt(args[2]).map { $0 != 0 } ?? false, ordering: .relaxed)
+            out.writeOK()
+        } else if argIs(args[1], "quicklist-packed-threshold") && args.count == 3 {
+            // Elements of at least this size get a list node of their own (tests of Redis's
+            // plain nodes); 0 restores 1 GB.
+            guard let size = parseMemory(String(decoding: args[2], as: UTF8.self)), ListLimits.setPackedThreshold(size) else {
+                out.writeError("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+                return
+            }
             out.writeOK()
         } else if argIs(args[1], "error") && args.count == 3 {
             // Redis writes "-<string>" raw (CR and LF made spaces): any prefix, not counted
