@@ -92,7 +92,9 @@ enum SetAcrossShards {
         convenience init(members: UnsafeRawBufferPointer) {
             var count = 0, p = 0
             while p + 4 <= members.count {
-                p += 4 + Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                let next = p + 4 + Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                guard next <= members.count else { break }  // only whole members count
+                p = next
                 count += 1
             }
             self.init(members: members, count: count, isIntset: false)

@@ -315,13 +315,15 @@ extension SortedSetCommands {
         private var scores: ScoredMembers?
 
         init(_ elements: UnsafeRawBufferPointer) {
-            self.elements = elements
             var n = 0, p = 0
             while p + 4 <= elements.count {
-                p += 12 + Int(UInt32(littleEndian: elements.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                let next = p + 12 + Int(UInt32(littleEndian: elements.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+                guard next <= elements.count else { break }  // only whole elements count
+                p = next
                 n += 1
             }
             count = n
+            self.elements = UnsafeRawBufferPointer(rebasing: elements[..<p])
         }
 
         static func append(_ member: UnsafeRawBufferPointer, _ score: Double, to out: inout ByteBuffer) {
