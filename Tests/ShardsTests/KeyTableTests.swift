@@ -2,7 +2,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-import Shards
+@testable import Shards
 import TestSupport
 
 /// A KeyTable plus a model of what it should hold, for tests that churn it.
@@ -280,5 +280,31 @@ final class TableHarness {
         #expect(withBytes(pad + "{open") { string(KeyHash.shardingPart($0)) } == pad + "{open")
         #expect(withBytes("}{a}" + pad) { string(KeyHash.shardingPart($0)) } == "a")
         #expect(withBytes("x{") { string(KeyHash.shardingPart($0)) } == "x{")
+    }
+
+    /// The word-at-a-time scan against Redis Cluster's rule written plainly, on random keys
+    /// of every length up to 40 from an alphabet heavy in braces (and bytes that differ from
+    /// a brace by one bit or one borrow, the cases a SWAR scan can get wrong).
+    @Test func crc16TwoBytesAStepIsTheBytewiseCRC() {
+        var rng = SplitMix64(seed: 11)
+        for _ in 0..<5_000 {
+            let bytes = (0..<rng.below(40)).map { _ in UInt8(truncatingIfNeeded: rng.below(256)) }
+            bytes.withUnsafeBytes { #expect(KeyHash.crc16($0) == KeyHash.crc16Bytewise($0)) }
+        }
+    }
+
+    @Test func shardingPartMatchesThePlainRule() {
+        func plain(_ k: [UInt8]) -> [UInt8] {
+            guard let open = k.firstIndex(of: 123) else { return k }
+            guard let close = k[(open + 1)...].firstIndex(of: 125), close > open + 1 else { return k }
+            return Array(k[(open + 1)..<close])
+        }
+        let alphabet: [UInt8] = [123, 125, 122, 124, 126, 0x7A, 0xFB, 0xFD, 0, 1, 0x80, 0xFF, 97]
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<20_000 {
+            let key = (0..<rng.below(41)).map { _ in alphabet[rng.below(alphabet.count)] }
+            let part = key.withUnsafeBytes { Array(KeyHash.shardingPart($0)) }
+            #expect(part == plain(key), "\(key)")
+        }
     }
 }
