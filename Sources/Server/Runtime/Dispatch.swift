@@ -285,6 +285,10 @@ extension Worker {
     /// Runs a multi-key command as one part per key (group of `stride` arguments).
     func runSplit(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16, stride: Int,
                   combine: SplitCombine, call: inout CommandCall, out: inout ByteBuffer) {
+        if combine == .sumIntegers && stride == 1 {
+            runSplitPerShard(c, args, route: route, part: part, call: &call, out: &out)
+            return
+        }
         let op = operations.make(client: c, combine: Worker.splitCombine(combine))
         let name = op.store(args[0])
         let last = route.lastKeyIndex(argumentCount: args.count)
@@ -297,6 +301,38 @@ extension Worker {
             op.addPart(shard: shard, command: part, spans: first..<op.spans.count, db: op.db, resp: op.resp)
             op.lockKey(args[i], shard: shard)
             i += Int(route.step)
+        }
+        op.isOneShot = true
+        start(op, client: c, call: &call, out: &out)
+    }
+
+    /// `runSplit` for the counting commands (DEL, UNLINK, EXISTS, TOUCH): one part per shard
+    /// with that shard's keys, in argument order, as the command itself takes them; the
+    /// counts add up whatever the grouping. A part per key cost a part's reply, ticket and
+    /// lock entry per key.
+    private func runSplitPerShard(_ c: Client, _ args: Arguments, route: CommandTable.Route, part: UInt16,
+                                  call: inout CommandCall, out: inout ByteBuffer) {
+        let op = operations.make(client: c, combine: Worker.splitCombine(.sumIntegers))
+        for i in 0..<args.count { op.store(args[i]) }  // span i is argument i
+        let first = Int(route.firstKey)
+        let last = min(route.lastKeyIndex(argumentCount: args.count), args.count - 1)
+        guard first <= last else { start(op, client: c, call: &call, out: &out); return }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: last - first + 1 + context.shardCount) { scratch in
+            let shardOfKey = UnsafeMutableBufferPointer(rebasing: scratch[..<(last - first + 1)])
+            let seen = UnsafeMutableBufferPointer(rebasing: scratch[(last - first + 1)...])
+            seen.initialize(repeating: 0)
+            for i in first...last { shardOfKey[i - first] = shardOf(args, i) }
+            for i in first...last where seen[shardOfKey[i - first]] == 0 {
+                let shard = shardOfKey[i - first]
+                seen[shard] = 1
+                let start = op.spans.count
+                op.spans.append(op.spans[0])
+                for j in i...last where shardOfKey[j - first] == shard {
+                    op.spans.append(op.spans[j])
+                    op.lockKey(args[j], shard: shard)
+                }
+                op.addPart(shard: shard, command: part, spans: start..<op.spans.count, db: op.db, resp: op.resp)
+            }
         }
         op.isOneShot = true
         start(op, client: c, call: &call, out: &out)
