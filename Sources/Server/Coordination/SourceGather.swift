@@ -93,3 +93,43 @@ struct SourceGather {
         return (p + 2)..<Swift.max(p + 2, reply.count - 2)
     }
 }
+
+/// How members travel in the copies set and sorted-set operations gather and store across
+/// shards (`__smembers_of`, `__sstore`, `__zfetch`): per member a little-endian u32 length
+/// and the bytes, followed by `trailer` bytes of its own (a sorted set's score, 8).
+enum MemberRecords {
+    /// A u32 (a length, or a count before the records).
+    @inline(__always) static func appendU32(_ n: Int, to out: inout ByteBuffer) {
+        withUnsafeBytes(of: UInt32(truncatingIfNeeded: n).littleEndian) { out.append($0) }
+    }
+
+    /// A member's length and bytes (its trailer, if any, is the caller's to append).
+    @inline(__always) static func append(_ member: UnsafeRawBufferPointer, to out: inout ByteBuffer) {
+        appendU32(member.count, to: &out)
+        out.append(member)
+    }
+
+    @inline(__always) static func u32(at p: Int, in blob: UnsafeRawBufferPointer) -> Int {
+        Int(UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
+    }
+
+    /// The member of the record at `p` and where the next record starts.
+    @inline(__always) static func member(at p: Int, in blob: UnsafeRawBufferPointer, trailer: Int)
+        -> (member: UnsafeRawBufferPointer, next: Int) {
+        let n = u32(at: p, in: blob)
+        return (UnsafeRawBufferPointer(rebasing: blob[(p + 4)..<(p + 4 + n)]), p + 4 + n + trailer)
+    }
+
+    /// How many whole records `blob` holds from its start, and where they end (a record cut
+    /// short is not counted, so nothing reads past the blob).
+    static func wholeRecords(in blob: UnsafeRawBufferPointer, trailer: Int) -> (count: Int, end: Int) {
+        var count = 0, p = 0
+        while p + 4 <= blob.count {
+            let next = p + 4 + u32(at: p, in: blob) + trailer
+            guard next <= blob.count else { break }
+            p = next
+            count += 1
+        }
+        return (count, p)
+    }
+}

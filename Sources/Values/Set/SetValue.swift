@@ -5,7 +5,7 @@ import Synchronization
 public enum SetLimits {
     public static let maxIntsetEntries = Atomic<Int>(512)
     /// Capped at 2^30 entries as Redis caps it (an intset's length is 32 bits).
-    static var entries: Int { min(maxIntsetEntries.load(ordering: .relaxed), 1 << 30) }
+    public static var entries: Int { min(maxIntsetEntries.load(ordering: .relaxed), 1 << 30) }
 }
 
 /// A set (Redis's OBJ_SET) in one of Redis 7.0's two encodings: an `Intset` while every
@@ -26,9 +26,6 @@ public final class SetValue {
     public init() { storage = .intset(Intset()) }
     init(intset: Intset) { storage = .intset(intset) }
     init(table: ByteStringTable) { storage = .table(table) }
-
-    /// `set-max-intset-entries` as it is now.
-    public static var maxIntsetEntries: Int { SetLimits.entries }
 
     /// An empty set in the hashtable encoding, sized for `capacity` members (a copy of a
     /// table-encoded set, built without growing on the way).

@@ -54,10 +54,10 @@ public final class SortedSet {
         convertToListpackIfFits(limits)
     }
 
-    /// The same from `count` distinct members that `elements` passes to its argument (no
-    /// array per member).
-    public convenience init(distinctCount count: Int, limits: SortedSetLimits,
-                            _ elements: ((UnsafeRawBufferPointer, Double) -> Void) -> Void) {
+    /// The same from the distinct members `elements` passes to its argument (no array per
+    /// member).
+    public convenience init(distinctFrom elements: ((UnsafeRawBufferPointer, Double) -> Void) -> Void,
+                            limits: SortedSetLimits) {
         let z = ZSkipList()
         elements { m, s in z.insert(m, score: s) }
         self.init(skiplist: z)

@@ -27,9 +27,9 @@ enum SetAcrossShards {
             guard let e = found else { blob.append(UInt8(0)); continue }
             guard e.kind == .object, let s = e.object as? SetValue else { blob.append(UInt8(2)); continue }
             blob.append(UInt8(s.isIntset ? 1 : 3))
-            withUnsafeBytes(of: UInt32(truncatingIfNeeded: s.count).littleEndian) { blob.append($0) }
+            MemberRecords.appendU32(s.count, to: &blob)
             blob.reserve(s.count * 24)
-            s.forEachInStorageOrder { CopiedSet.append($0, to: &blob) }
+            s.forEachInStorageOrder { MemberRecords.append($0, to: &blob) }
         }
         out.writeBulk(blob.readable)
     }
@@ -50,14 +50,9 @@ enum SetAcrossShards {
     /// else a table sized at once.
     static func store(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         let members = CopiedSet(members: args[2])
-        var intset = members.count <= SetValue.maxIntsetEntries
+        var intset = members.count <= SetLimits.entries
         if intset { members.forEach { m in if intset && SetValue.integer(m) == nil { intset = false } } }
-        let s = intset ? SetValue() : SetValue.table(capacity: members.count)
-        if let table = s.table {
-            members.forEach { table.set($0, value: nil) }
-        } else {
-            members.forEach { s.add($0) }
-        }
+        let s = members.makeSet(intset: intset)
         if s.count > 0 {
             SetCommands.store(ctx, args[1], s)
             if argIs(args[0], "sunionstore") { ctx.notify(KeyspaceEvent.set, "sunionstore", args[1]) }
@@ -88,43 +83,38 @@ enum SetAcrossShards {
             self.isIntset = isIntset
         }
 
-        /// Members written by `append`, counted.
+        /// Members written by `MemberRecords.append`, counted.
         convenience init(members: UnsafeRawBufferPointer) {
-            var count = 0, p = 0
-            while p + 4 <= members.count {
-                let next = p + 4 + Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
-                guard next <= members.count else { break }  // only whole members count
-                p = next
-                count += 1
-            }
-            self.init(members: members, count: count, isIntset: false)
-        }
-
-        /// Writes `member` as a copy holds it.
-        static func append(_ member: UnsafeRawBufferPointer, to blob: inout ByteBuffer) {
-            withUnsafeBytes(of: UInt32(truncatingIfNeeded: member.count).littleEndian) { blob.append($0) }
-            blob.append(member)
+            let whole = MemberRecords.wholeRecords(in: members, trailer: 0)
+            self.init(members: UnsafeRawBufferPointer(rebasing: members[..<whole.end]), count: whole.count,
+                      isIntset: false)
         }
 
         func forEach(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
             var p = 0
             for _ in 0..<count {
-                let n = Int(UInt32(littleEndian: members.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
-                try body(UnsafeRawBufferPointer(rebasing: members[(p + 4)..<(p + 4 + n)]))
-                p += 4 + n
+                let record = MemberRecords.member(at: p, in: members, trailer: 0)
+                try body(record.member)
+                p = record.next
             }
         }
 
-        /// The copy as a set of the source's encoding (a table sized at once; the members are
-        /// distinct, so stored without a lookup first).
-        var lookupSet: SetValue {
-            if let built { return built }
-            let s = isIntset ? SetValue() : SetValue.table(capacity: count)
+        /// The members as a new set, an intset or a table sized at once (the members are
+        /// distinct, so a table stores them without a lookup first).
+        func makeSet(intset: Bool) -> SetValue {
+            let s = intset ? SetValue() : SetValue.table(capacity: count)
             if let table = s.table {
                 forEach { table.set($0, value: nil) }
             } else {
                 forEach { s.add($0) }
             }
+            return s
+        }
+
+        /// The copy as a set of the source's encoding, built on first use.
+        var lookupSet: SetValue {
+            if let built { return built }
+            let s = makeSet(intset: isIntset)
             built = s
             return s
         }
@@ -136,9 +126,8 @@ enum SetAcrossShards {
         var p = body.lowerBound
         var sources: [Source] = []
         func u32() -> Int {
-            let n = UInt32(littleEndian: reply.loadUnaligned(fromByteOffset: p, as: UInt32.self))
-            p += 4
-            return Int(n)
+            defer { p += 4 }
+            return MemberRecords.u32(at: p, in: reply)
         }
         while p < body.upperBound {
             let status = reply[p]
@@ -146,7 +135,10 @@ enum SetAcrossShards {
             guard status == 1 || status == 3 else { sources.append(status == 0 ? .missing : .wrongType); continue }
             let count = u32()
             let start = p
-            for _ in 0..<count { p += u32() }
+            for _ in 0..<count {
+                let length = u32()
+                p += length
+            }
             sources.append(.set(CopiedSet(members: UnsafeRawBufferPointer(rebasing: reply[start..<p]), count: count,
                                           isIntset: status == 1)))
         }
@@ -234,9 +226,9 @@ enum SetAcrossShards {
             // intersection straight from the sources (its members are distinct already).
             var members = ByteBuffer(capacity: 4096)
             if operation == .inter {
-                SetReads.forEachInIntersection(sets) { CopiedSet.append($0, to: &members) }
+                SetReads.forEachInIntersection(sets) { MemberRecords.append($0, to: &members) }
             } else {
-                SetReads.compute(operation, sets).forEach { CopiedSet.append($0, to: &members) }
+                SetReads.compute(operation, sets).forEach { MemberRecords.append($0, to: &members) }
             }
             op.state = 1
             op.addPart(shard: dstShard, command: storePart, spanIndices: [storeName, dstSpan, op.store(members.readable)])

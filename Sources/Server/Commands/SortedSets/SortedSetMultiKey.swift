@@ -168,7 +168,7 @@ extension SortedSetCommands {
 
         /// The result as a sorted set, in the encoding Redis would give it.
         func sortedSet() -> SortedSet {
-            SortedSet(distinctCount: count, limits: LiveConfig.sortedSetLimits) { add in forEach(add) }
+            SortedSet(distinctFrom: { add in forEach(add) }, limits: LiveConfig.sortedSetLimits)
         }
     }
 
@@ -315,31 +315,24 @@ extension SortedSetCommands {
         private var scores: ScoredMembers?
 
         init(_ elements: UnsafeRawBufferPointer) {
-            var n = 0, p = 0
-            while p + 4 <= elements.count {
-                let next = p + 12 + Int(UInt32(littleEndian: elements.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
-                guard next <= elements.count else { break }  // only whole elements count
-                p = next
-                n += 1
-            }
-            count = n
-            self.elements = UnsafeRawBufferPointer(rebasing: elements[..<p])
+            let whole = MemberRecords.wholeRecords(in: elements, trailer: 8)
+            count = whole.count
+            self.elements = UnsafeRawBufferPointer(rebasing: elements[..<whole.end])
         }
 
         static func append(_ member: UnsafeRawBufferPointer, _ score: Double, to out: inout ByteBuffer) {
-            withUnsafeBytes(of: UInt32(truncatingIfNeeded: member.count).littleEndian) { out.append($0) }
-            out.append(member)
+            MemberRecords.append(member, to: &out)
             withUnsafeBytes(of: score.bitPattern.littleEndian) { out.append($0) }
         }
 
         func forEachWhile(_ body: (UnsafeRawBufferPointer, Double) -> Bool) {
             var p = 0
-            while p + 4 <= elements.count {
-                let n = Int(UInt32(littleEndian: elements.loadUnaligned(fromByteOffset: p, as: UInt32.self)))
-                let score = Double(bitPattern: UInt64(littleEndian: elements.loadUnaligned(fromByteOffset: p + 4 + n,
+            while p < elements.count {
+                let record = MemberRecords.member(at: p, in: elements, trailer: 8)
+                let score = Double(bitPattern: UInt64(littleEndian: elements.loadUnaligned(fromByteOffset: record.next - 8,
                                                                                             as: UInt64.self)))
-                guard body(UnsafeRawBufferPointer(rebasing: elements[(p + 4)..<(p + 4 + n)]), score) else { return }
-                p += 12 + n
+                guard body(record.member, score) else { return }
+                p = record.next
             }
         }
 
