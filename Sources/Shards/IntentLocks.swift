@@ -23,7 +23,18 @@ import RESP
 /// work here is done and it comes after them in the global order on every shard. Single
 /// commands still wait until the last holder releases, so nobody sees a chain
 /// half-applied; the coordinator completes a chain's requests in order (their replication
-/// groups close in that order).
+/// groups close in that order). "Their work here is done" holds only if the caller acts on
+/// grants in the order they are made, across calls too: a grant's work may release a lock
+/// and so grant more before the rest of the first list is acted on (Worker.actOnGrants).
+/// Shared requests made this reachable: mixed holders (a reader of another chain among
+/// them) can leave, and a chain's writer then follows holders of its chain at once.
+///
+/// Shared requests: a request that only reads its keys (MGET, EXISTS, a transaction of
+/// reads) may be granted on a key beside other granted shared requests, so readers do not
+/// queue behind each other; only a writer waits for them, and they wait for a writer ahead.
+/// A key's queue still grants in order: a shared request waiting on another key keeps the
+/// requests behind it waiting here too. Single commands that only read pass shared holders
+/// (`blocks(key:reading:)`).
 ///
 /// Predecessors: a request may name an earlier one (`after`) that it must not be granted
 /// before, whatever keys the two name: a client's pipelined chained requests run on each
@@ -41,13 +52,17 @@ public final class IntentLocks {
         public let chain: UInt64
         /// An earlier request it is granted only after (0: none).
         public let after: UInt64
+        /// It only reads its keys (see "Shared requests" above).
+        public let shared: Bool
 
-        public init(id: UInt64, keys: [UInt64], wholeShard: Bool, chain: UInt64 = 0, after: UInt64 = 0) {
+        public init(id: UInt64, keys: [UInt64], wholeShard: Bool, chain: UInt64 = 0, after: UInt64 = 0,
+                    shared: Bool = false) {
             self.id = id
             self.keys = keys
             self.wholeShard = wholeShard
             self.chain = chain
             self.after = after
+            self.shared = shared
         }
     }
 
@@ -95,6 +110,7 @@ public final class IntentLocks {
         /// two atomic operations per queue and grant on an object another thread also counts.
         var holder: UnsafeRawPointer? = nil
         var wholeShard = false
+        var shared = false
         var chain: UInt64 = 0
         /// Arrival number on this shard.
         var arrival: UInt64 = 0
@@ -128,6 +144,9 @@ public final class IntentLocks {
         var rest: [Int] = []
         var restHead = 0
         var granted = 0
+        /// Holders that are not shared: a shared request may join the holders only while
+        /// this is 0.
+        var exclusiveGranted = 0
         /// The chain every holder belongs to (0: some holder is in none, or they differ).
         var grantedChain: UInt64 = 0
         var frontCounted = false
@@ -223,7 +242,7 @@ public final class IntentLocks {
     public func enqueue(_ request: Request, holder: AnyObject?, into granted: inout [Grant]) {
         request.keys.withUnsafeBufferPointer { keys in
             enqueue(id: request.id, keys: keys, wholeShard: request.wholeShard, chain: request.chain,
-                    after: request.after, holder: holder, into: &granted)
+                    after: request.after, shared: request.shared, holder: holder, into: &granted)
         }
     }
 
@@ -231,12 +250,14 @@ public final class IntentLocks {
     /// array a released entry leaves behind, so queueing allocates nothing in the steady
     /// state. Keys may repeat (they are kept once).
     public func enqueue(id: UInt64, keys: UnsafeBufferPointer<UInt64>, wholeShard: Bool, chain: UInt64,
-                        after predecessor: UInt64 = 0, holder: AnyObject?, into granted: inout [Grant]) {
+                        after predecessor: UInt64 = 0, shared: Bool = false, holder: AnyObject?,
+                        into granted: inout [Grant]) {
         arrivals += 1
         let slot = newEntry()
         entries[slot].id = id
         entries[slot].holder = IntentLocks.address(of: holder)
         entries[slot].wholeShard = wholeShard
+        entries[slot].shared = shared && !wholeShard
         entries[slot].chain = wholeShard ? 0 : chain
         entries[slot].arrival = arrivals
         entries[slot].granted = false
@@ -313,6 +334,7 @@ public final class IntentLocks {
                 }
                 if p < queues[q].granted {
                     queues[q].granted -= 1
+                    if !entries[s].shared { queues[q].exclusiveGranted -= 1 }
                     if queues[q].granted == 0 {
                         queues[q].grantedChain = 0
                     } else if queues[q].grantedChain == 0 {
@@ -362,16 +384,19 @@ public final class IntentLocks {
         emit(into: &granted)
     }
 
-    /// True if a granted request holds `key` (or the whole shard).
-    public func blocks(key: UnsafeRawBufferPointer) -> Bool {
+    /// True if a granted request holds `key` (or the whole shard); for a command that only
+    /// reads (`reading`), a granted request that is not shared.
+    public func blocks(key: UnsafeRawBufferPointer, reading: Bool = false) -> Bool {
         if heldWholeShard > 0 { return true }
         if queueOf.isEmpty { return false }
-        return holds(IntentLocks.lockKey(key))
+        return holds(IntentLocks.lockKey(key), reading: reading)
     }
 
-    /// `blocks(key:)` for a lock key already hashed.
-    public func holds(_ lockKey: UInt64) -> Bool {
-        heldWholeShard > 0 || (queueOf[lockKey].map { queues[$0].granted > 0 } ?? false)
+    /// `blocks(key:reading:)` for a lock key already hashed.
+    public func holds(_ lockKey: UInt64, reading: Bool = false) -> Bool {
+        if heldWholeShard > 0 { return true }
+        guard let q = queueOf[lockKey] else { return false }
+        return reading ? queues[q].exclusiveGranted > 0 : queues[q].granted > 0
     }
 
     /// True if a granted request holds the whole shard (keyless commands wait for it).
@@ -389,6 +414,7 @@ public final class IntentLocks {
         if let q = freeQueues.popLast() {
             queues[q].first = slot
             queues[q].granted = 0
+            queues[q].exclusiveGranted = 0
             queues[q].grantedChain = 0
             queues[q].frontCounted = false
             return q
@@ -422,12 +448,14 @@ public final class IntentLocks {
     }
 
     /// The first request after the holders of queue `q`, if nothing ahead stops it there
-    /// any more: counts it free on this key (once) and returns it when that was its last key.
+    /// any more (no holder; holders of its chain; or shared holders, for a shared request):
+    /// counts it free on this key (once) and returns it when that was its last key.
     private func countFront(_ q: Int) -> Int? {
         let holders = queues[q].granted
         guard !queues[q].frontCounted, holders < queues[q].count else { return nil }
         let next = queues[q][holders]
-        guard holders == 0 || (entries[next].chain != 0 && queues[q].grantedChain == entries[next].chain) else { return nil }
+        guard holders == 0 || (entries[next].chain != 0 && queues[q].grantedChain == entries[next].chain)
+            || (entries[next].shared && queues[q].exclusiveGranted == 0) else { return nil }
         queues[q].frontCounted = true
         entries[next].waitingFor -= 1
         return entries[next].waitingFor == 0 ? next : nil
@@ -442,8 +470,8 @@ public final class IntentLocks {
         return chain ?? 0
     }
 
-    /// Grants slot `s`, then whatever of the same chain that lets follow it; records each
-    /// in `grantedSlots`.
+    /// Grants slot `s`, then whatever that lets follow it (of its chain; shared behind
+    /// shared); records each in `grantedSlots`.
     private func grant(_ s: Int) {
         pending.clearKeepingCapacity()
         pending.append(s)
@@ -463,16 +491,19 @@ public final class IntentLocks {
                 continue
             }
             let chain = entries[next].chain
+            let shared = entries[next].shared
             for i in 0..<entries[next].keys.count {
                 let q = entries[next].keys[i].queue
                 queues[q].granted += 1
+                if !shared { queues[q].exclusiveGranted += 1 }
                 if queues[q].granted == 1 {
                     queues[q].grantedChain = chain
                 } else if queues[q].grantedChain != chain {
                     queues[q].grantedChain = 0
                 }
                 queues[q].frontCounted = false
-                if chain != 0, let follower = countFront(q), grantable(follower) {
+                // Behind it may come a request of its chain, or (it being shared) a shared one.
+                if chain != 0 || shared, let follower = countFront(q), grantable(follower) {
                     pending.append(follower)
                 }
             }

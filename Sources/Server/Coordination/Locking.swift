@@ -15,6 +15,12 @@ struct WaitingCommand {
     let tag: UInt64
 }
 
+/// A grant of the worker's shard waiting to be acted on (Worker.actOnGrants).
+struct PendingGrant {
+    let grant: IntentLocks.Grant
+    let shard: Int
+}
+
 /// The commands waiting on a worker's shard, in arrival order, and how many each client has
 /// there: a client's later command for the shard waits behind its earlier one, so its order
 /// holds.
@@ -64,8 +70,8 @@ extension Worker {
     // MARK: Single commands
 
     /// Whether a command must wait: a granted lock holds one of its keys (or the whole
-    /// shard), an earlier command of the same client is already waiting here, or one of its
-    /// keys was made ready and its blocked clients are not served yet. That last hold lasts
+    /// shard; a command that only reads passes locks that only read), an earlier command of
+    /// the same client is already waiting here, or one of its keys was made ready and its blocked clients are not served yet. That last hold lasts
     /// until requests received before the write are known to be here (earlierBlockingRequestsArrived);
     /// Redis serves the blocked clients right after the write, so a command run in between
     /// would take (or see) what they are owed. Blocking commands queue behind the waiters
@@ -77,8 +83,9 @@ extension Worker {
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         let checkReady = readyKeysHeld && !route.mayBlock
+        let reading = route.readOnly
         @inline(__always) func waitsFor(_ key: UnsafeRawBufferPointer) -> Bool {
-            shard.locks.blocks(key: key) || (checkReady && shard.blocked.awaitsServing(db: db, key: key))
+            shard.locks.blocks(key: key, reading: reading) || (checkReady && shard.blocked.awaitsServing(db: db, key: key))
         }
         if route.firstKey == 0 {
             // No key positions: movable keys (ZMPOP, LMPOP, ZUNION... on one shard). Every
@@ -193,7 +200,8 @@ extension Worker {
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
         lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: &op.lockPlan,
-                  chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0)
+                  chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0,
+                  shared: op.readsOnly)
         // A client's chained requests are granted on each shard in the order it made them,
         // whatever keys they name.
         if op.chained, let c = clients.client(fd: op.clientFD, id: op.clientID) { lock.follow(clientsLatest: &c.latestChainedLocks) }
@@ -333,9 +341,7 @@ extension Worker {
         guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
         shardRef._withUnsafeGuaranteedRef { lock.enqueue(on: $0.locks, shard: shardIndex, into: &granted) }
-        for g in granted { grant(g, shard: shardIndex) }
-        // A chained grant may free its client's commands that waited behind it.
-        if !granted.isEmpty && !waiting.isEmpty { resumeWaiting() }
+        actOnGrants(granted, shard: shardIndex)
         returnGrantScratch(&granted)
     }
 
@@ -345,9 +351,32 @@ extension Worker {
         shardRef._withUnsafeGuaranteedRef { $0.locks.release(id, into: &granted) }
         // Keys the operation made ready are served before the commands that waited for it.
         serveReadyKeys()
-        for g in granted { grant(g, shard: shardIndex) }
+        actOnGrants(granted, shard: shardIndex)
         resumeWaiting()
         returnGrantScratch(&granted)
+    }
+
+    /// Acts on grants the shard's lock table just made, after those it made earlier that are
+    /// still being acted on. A grant's work can finish an operation here, whose release
+    /// grants more: acted on at once, from inside the loop, those could run their parts
+    /// before earlier grants ran theirs. The lock table granted them behind the earlier ones
+    /// taking their work as done (a chain behind its own holders): an MGET granted behind an
+    /// EXEC of its chain then read one key before the EXEC and the other after it.
+    private func actOnGrants(_ granted: [IntentLocks.Grant], shard shardIndex: Int) {
+        guard !granted.isEmpty else { return }
+        for g in granted { pendingGrants.append(PendingGrant(grant: g, shard: shardIndex)) }
+        guard !actingOnGrants else { return }
+        actingOnGrants = true
+        while grantsHead < pendingGrants.count {
+            let p = pendingGrants[grantsHead]
+            grantsHead += 1
+            grant(p.grant, shard: p.shard)
+        }
+        pendingGrants.removeAll(keepingCapacity: true)
+        grantsHead = 0
+        actingOnGrants = false
+        // A chained grant may free its client's commands that waited behind it.
+        if !waiting.isEmpty { resumeWaiting() }
     }
 
     /// The worker's grant list, emptied and owned by the caller until it gives it back (a

@@ -69,6 +69,10 @@ final class MultiShardOperation {
     /// Its parts run only once every shard has granted (a script spanning shards calls the
     /// other shards while it runs), never as each shard grants.
     var partsAfterAllGrants = false
+    /// Every part only reads (commands flagged readonly, set by whoever plans it): its
+    /// locks are shared, so readers of a key do not queue behind each other. Never set on
+    /// an operation whose later steps may write (SINTERSTORE's store).
+    var readsOnly = false
     var lock: TransactionLock?
     var grantsPending = 0
     /// EXEC after WATCH: the client whose watches the shards check, and whether one was dirty.
@@ -167,6 +171,7 @@ final class MultiShardOperation {
         if !lockPlan.isEmpty { lockPlan.removeAll() }
         forceLocks = false
         partsAfterAllGrants = false
+        readsOnly = false
         lock = nil
         grantsPending = 0
         watchingClient = nil

@@ -20,6 +20,8 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// ...and its client, whose later commands each shard keeps behind the request until it
     /// is granted.
     private(set) var chainedClient: UInt64 = 0
+    /// Its operation only reads its keys: a shared request on every shard (IntentLocks).
+    private(set) var shared = false
     /// The shards it locks, in the order the plan named them, each with the end of its keys
     /// in `keys` (they start where the previous shard's end) and the parts its owner runs
     /// as soon as it grants, saving the coordinator a round trip (nil when a WATCH must be
@@ -57,8 +59,9 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// Makes the lock stand for `plan`. Only on a lock no other thread holds. (`inout`, not
     /// mutated: read in place from its operation, not copied with a retain per array.)
     func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: inout LockPlan,
-              chain: UInt64 = 0, chainedClient: UInt64 = 0) {
+              chain: UInt64 = 0, chainedClient: UInt64 = 0, shared: Bool = false) {
         self.id = id
+        self.shared = shared
         self.coordinator = coordinator
         self.operationSlot = operationSlot
         self.watchingClient = watchingClient
@@ -76,10 +79,10 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
 
     /// `fill` from a plan given by value (tests, cold paths).
     func fill(id: UInt64, coordinator: Int, operationSlot: Int, watchingClient: UInt64?, plan: LockPlan,
-              chain: UInt64 = 0, chainedClient: UInt64 = 0) {
+              chain: UInt64 = 0, chainedClient: UInt64 = 0, shared: Bool = false) {
         var plan = plan
         fill(id: id, coordinator: coordinator, operationSlot: operationSlot, watchingClient: watchingClient, plan: &plan,
-             chain: chain, chainedClient: chainedClient)
+             chain: chain, chainedClient: chainedClient, shared: shared)
     }
 
     /// A chained request comes after its client's previous chained request on each of its
@@ -101,13 +104,13 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     func enqueue(on locks: IntentLocks, shard: Int, into granted: inout [IntentLocks.Grant]) {
         guard let i = position(of: shard) else {
             locks.enqueue(id: id, keys: UnsafeBufferPointer(start: nil, count: 0), wholeShard: false, chain: chain,
-                          holder: self, into: &granted)
+                          shared: shared, holder: self, into: &granted)
             return
         }
         let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
         locks.enqueue(id: id, keys: keys.elements(start..<shardLocks[i].keysEnd),
-                      wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, holder: self,
-                      into: &granted)
+                      wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, shared: shared,
+                      holder: self, into: &granted)
     }
 
     /// The batch of parts the owner of `shard` runs when it grants, while the coordinator

@@ -381,6 +381,9 @@ extension Worker {
     /// command's (CommandCall.swift): its keys to lock, its bytes to propagate, its EXEC.
     func start(_ op: MultiShardOperation, client c: Client, call: inout CommandCall, out: inout ByteBuffer) {
         let slot = register(op)
+        // Started by a command flagged readonly (MGET, EXISTS, SINTER, ZUNION...): its locks
+        // are shared. Only the command's own flag says so: no such command writes in a later step.
+        if op.command >= 0 && table.routes[op.command].readOnly { op.readsOnly = true }
         if !call.locks.isEmpty || call.propagateAs != nil {  // most calls have neither (EXEC, split commands)
             var (locks, propagateAs) = call.takeForOperation()
             for (shard, key) in locks {

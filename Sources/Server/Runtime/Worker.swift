@@ -54,6 +54,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var snapshotCollection: SnapshotCollection?
     /// Reused list of the lock requests a queue or release on this worker's shard grants.
     var grantScratch: [IntentLocks.Grant] = []
+    /// Grants of this worker's shard not acted on yet, in the order its lock table made them,
+    /// from `grantsHead` on, while `actingOnGrants` (Locking.swift, actOnGrants).
+    var pendingGrants: [PendingGrant] = []
+    var grantsHead = 0
+    var actingOnGrants = false
     /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
     var orderedLocks = OrderedLockRequests()
     /// Reused list of the numbered requests queueOrderedLocks queues in one go.

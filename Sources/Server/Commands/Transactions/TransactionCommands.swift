@@ -280,6 +280,10 @@ enum TransactionCommands {
         }
 
         op.reserve(parts: tx.commands.count, spans: tx.spans.count, bytes: tx.storage.count)
+        // A transaction of reads takes shared locks: it waits only for writers.
+        op.readsOnly = tx.commands.allSatisfy {
+            w.table.routes[Int($0.index)].readOnly || traits.connectionLocal[Int($0.index)]
+        }
         if tx.commands.allSatisfy({ $0.shard >= 0 }) {
             // Every queued command runs on one shard (the common transaction): its parts are
             // known now, so each shard runs its own as it grants the locks, one hop instead
