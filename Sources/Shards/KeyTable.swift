@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CShim
 
 /// An open-addressing hash table of `Entry` blocks (one per database per shard).
 ///
@@ -61,6 +62,20 @@ public struct KeyTable: ~Copyable {
     }
 
     @inlinable public func entry(at slot: Int) -> Entry { Entry(raw: slots[slot].unsafelyUnwrapped) }
+
+    /// Prefetch, first step: the control byte and slot a lookup of `hash` reads first.
+    @inlinable @inline(__always) public func prefetchHome(hash: UInt32) {
+        let i = Int(hash) & mask
+        vk_prefetch(control + i)
+        vk_prefetch(slots + i)
+    }
+
+    /// Prefetch, second step (once the first has had time): the entry in that slot, if its
+    /// tag matches (a key elsewhere in the probe sequence is found without the head start).
+    @inlinable @inline(__always) public func prefetchEntry(hash: UInt32) {
+        let i = Int(hash) & mask
+        if control[i] == KeyTable.tag(hash), let entry = slots[i] { vk_prefetch(entry) }
+    }
 
     /// Puts `entry` in the slot of an existing key (same key bytes).
     @inlinable public mutating func replace(at slot: Int, with entry: Entry) { slots[slot] = entry.raw }

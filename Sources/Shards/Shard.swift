@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RESP
 import Values
 
 /// One partition of the keyspace: a table per database and one expiry heap.
@@ -92,6 +93,31 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         // the change only afterwards: a running snapshot copies it now, as it still is.
         if snapshotActive && e.kind == .object { copyForSnapshot(e) }
         return e
+    }
+
+    /// Prefetches what looking up keys `args[first]`, `args[first + step]`... will read, in
+    /// two sweeps (their home slots, then the entries there), so the keys' cache misses
+    /// overlap instead of following one another. On a table bigger than the cache a lookup
+    /// is mostly waiting for memory (KeyTable.find was 74% of an MGET of 10 random keys of
+    /// 100k); Valkey 8 prefetches batched keys likewise. Up to 16 keys at a time.
+    public func prefetch(db: Int, _ args: Arguments, first: Int, step: Int = 1) {
+        guard args.count - first >= 2 else { return }  // one key: nothing to overlap
+        let t = table(db)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { hashes in
+            var i = first
+            while i < args.count {
+                var n = 0
+                var j = i
+                while j < args.count && n < 16 {
+                    hashes[n] = KeyTable.hash(args[j])
+                    t.pointee.prefetchHome(hash: hashes[n])
+                    n += 1
+                    j += step
+                }
+                for k in 0..<n { t.pointee.prefetchEntry(hash: hashes[k]) }
+                i = j
+            }
+        }
     }
 
     /// Like `lookup`, and records a hit or miss and the access time (read commands).

@@ -73,6 +73,11 @@ void vk_flag_clear(uint32_t *flag);
 void vk_flag_set(uint32_t *flag);
 void vk_flag_wait(uint32_t *flag);
 
+/* Starts loading the cache line at p (a hint: never faults). Inlined into Swift: a
+   multi-key command prefetches its keys' table slots and entries so their cache misses
+   overlap (Shard.prefetch). */
+static inline void vk_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #endif
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (threads created later inherit it)

@@ -252,6 +252,7 @@ enum KeyCommands {
     // MARK: DEL, EXISTS, TOUCH, TYPE
 
     static func del(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where ctx.shard.delete(db: ctx.db, key: args[i]) {
             n += 1
@@ -261,12 +262,14 @@ enum KeyCommands {
     }
 
     static func exists(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where peek(ctx, args[i]) != nil { n += 1 }
         out.writeInteger(n)
     }
 
     static func touch(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where ctx.shard.lookupForRead(db: ctx.db, key: args[i]) != nil { n += 1 }
         out.writeInteger(n)

@@ -367,6 +367,7 @@ enum StringCommands {
     // MARK: MGET / MSET / MSETNX
 
     static func mget(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1)
         out.writeArrayHeader(args.count - 1)
         for i in 1..<args.count { writeValueOrNull(ctx, key: args[i], &out) }
     }
@@ -389,6 +390,7 @@ enum StringCommands {
     }
 
     private static func setPairs(_ ctx: ShardContext, _ args: Arguments) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1, step: 2)
         var i = 1
         while i + 1 < args.count {
             ctx.shard.setString(db: ctx.db, key: args[i], value: args[i + 1], expireAt: 0)
@@ -417,6 +419,7 @@ enum StringCommands {
     /// Part of a cross-shard MSETNX or RENAMENX: how many of the keys exist (no hit/miss
     /// accounting, as Redis's lookupKeyWrite).
     static func countExisting(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
+        ctx.shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where ctx.shard.lookup(db: ctx.db, key: args[i]) != nil { n += 1 }
         out.writeInteger(n)
