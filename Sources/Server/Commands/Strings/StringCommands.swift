@@ -367,16 +367,15 @@ enum StringCommands {
     // MARK: MGET / MSET / MSETNX
 
     static func mget(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        ctx.shard.prefetch(db: ctx.db, args, first: 1)
+        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.exists)
+        shard.prefetch(db: ctx.db, args, first: 1)
         out.writeArrayHeader(args.count - 1)
-        for i in 1..<args.count { writeValueOrNull(ctx, key: args[i], &out) }
-    }
-
-    private static func writeValueOrNull(_ ctx: ShardContext, key: UnsafeRawBufferPointer, _ out: inout ByteBuffer) {
-        if let e = ctx.shard.lookupForRead(db: ctx.db, key: key), e.kind == .string {
-            out.writeBulk(e.value)
-        } else {
-            out.writeNull(ctx.resp)
+        for i in 1..<args.count {
+            if let e = shard.lookupForRead(db: ctx.db, key: args[i]), e.kind == .string {
+                out.writeBulk(e.value)
+            } else {
+                out.writeNull(ctx.resp)
+            }
         }
     }
 
@@ -390,10 +389,11 @@ enum StringCommands {
     }
 
     private static func setPairs(_ ctx: ShardContext, _ args: Arguments) {
-        ctx.shard.prefetch(db: ctx.db, args, first: 1, step: 2)
+        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.exists)
+        shard.prefetch(db: ctx.db, args, first: 1, step: 2)
         var i = 1
         while i + 1 < args.count {
-            ctx.shard.setString(db: ctx.db, key: args[i], value: args[i + 1], expireAt: 0)
+            shard.setString(db: ctx.db, key: args[i], value: args[i + 1], expireAt: 0)
             ctx.notify(KeyspaceEvent.string, "set", args[i])
             i += 2
         }
