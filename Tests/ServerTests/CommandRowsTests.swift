@@ -18,6 +18,20 @@ import Testing
         }
     }
 
+    /// Readers share their keys' intent locks: only commands that never write, so not
+    /// PFCOUNT (readonly in Redis, but it caches its count in the value and propagates) nor
+    /// the read-only scripts (they hold their worker while calling other shards). KEYS is a
+    /// reader, but its whole-shard requests are never shared (IntentLocks).
+    @Test func onlyPureReadersShareLocks() {
+        func readOnly(_ name: String) -> Bool { table.routes[Int(table.index(of: name)!)].readOnly }
+        for name in ["get", "mget", "exists", "touch", "sinter", "zunion", "sort_ro", "hgetall", "keys"] {
+            #expect(readOnly(name), "\(name) should share locks")
+        }
+        for name in ["pfcount", "eval_ro", "evalsha_ro", "fcall_ro", "set", "del", "mset", "exec"] {
+            #expect(!readOnly(name), "\(name) must not share locks")
+        }
+    }
+
     @Test func everyCommandWithKeysHasKeySpecs() {
         for spec in publicRows where spec.firstKey > 0 || spec.flags.contains(.movableKeys) {
             #expect(!spec.keySpecs.isEmpty, "\(spec.name) has keys but no key specs")

@@ -272,9 +272,9 @@ final class CommandTable: Sendable {
         /// May write (a write command, EXEC, a script): with appendfsync always its client's
         /// replies wait for the fsync (Runtime/DurableReplies.swift).
         let awaitsFsync: Bool
-        /// Flagged readonly: it may run beside an operation that holds its keys only to read
-        /// them (IntentLocks' shared requests), and an operation made of such commands asks
-        /// for shared locks.
+        /// A command flagged readonly that never writes: it may run beside an operation
+        /// that holds its keys only to read them (IntentLocks' shared requests), and an
+        /// operation made of such commands asks for shared locks.
         let readOnly: Bool
 
         @inline(__always) func arityOK(_ argc: Int) -> Bool { arity >= 0 ? argc == Int(arity) : argc >= -Int(arity) }
@@ -364,7 +364,11 @@ final class CommandTable: Sendable {
                          isAdmin: spec.flags.contains(.admin), mayBlock: spec.flags.contains(.blocking),
                          allowedInPubSubMode: PubSubCommands.allowedInPubSubMode.contains(spec.name),
                          awaitsFsync: spec.flags.contains(.write) || ["exec", "eval", "evalsha", "fcall"].contains(spec.name),
-                         readOnly: spec.flags.contains(.readonly))
+                         // Not PFCOUNT (flagged readonly, but it writes its cache and
+                         // propagates), nor scripts (EVAL_RO: they lock whole shards and
+                         // hold their worker while calling the others).
+                         readOnly: spec.flags.contains(.readonly) && spec.propagation == .none
+                             && spec.group != "scripting")
         }
         shardHandlers = specs.map { if case .keyed(let h, _, _) = $0.run { return h }; return nil }
         propagation = specs.map(\.propagation)
