@@ -71,7 +71,8 @@ extension Worker {
 
     /// Whether a command must wait: a granted lock holds one of its keys (or the whole
     /// shard; a command that only reads passes locks that only read), an earlier command of
-    /// the same client is already waiting here, or one of its keys was made ready and its blocked clients are not served yet. That last hold lasts
+    /// the same client is already waiting here, or one of its keys was made ready and its
+    /// blocked clients are not served yet. That last hold lasts
     /// until requests received before the write are known to be here (earlierBlockingRequestsArrived);
     /// Redis serves the blocked clients right after the write, so a command run in between
     /// would take (or see) what they are owed. Blocking commands queue behind the waiters

@@ -69,9 +69,10 @@ final class MultiShardOperation {
     /// Its parts run only once every shard has granted (a script spanning shards calls the
     /// other shards while it runs), never as each shard grants.
     var partsAfterAllGrants = false
-    /// Every part only reads (commands flagged readonly, set by whoever plans it): its
-    /// locks are shared, so readers of a key do not queue behind each other. Never set on
-    /// an operation whose later steps may write (SINTERSTORE's store).
+    /// Every part only reads: its locks are shared, so readers of a key do not queue behind
+    /// each other. Set by `start` when the command that started it is a pure reader
+    /// (Route.readOnly: its later steps never write either), and by EXEC for a queue of
+    /// such commands.
     var readsOnly = false
     var lock: TransactionLock?
     var grantsPending = 0
