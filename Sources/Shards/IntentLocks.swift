@@ -399,6 +399,32 @@ public final class IntentLocks {
         return reading ? queues[q].exclusiveGranted > 0 : queues[q].granted > 0
     }
 
+    /// The queued requests, one line each in arrival order, for DEBUG LOCKS: what an
+    /// operator (or a test that found the server stuck) reads to see who holds and who waits.
+    public func describe() -> [String] {
+        var live: [Int] = []
+        for s in 0..<entries.count where entries[s].live { live.append(s) }
+        live.sort { entries[$0].arrival < entries[$1].arrival }
+        var lines = ["requests \(live.count), whole-shard held \(heldWholeShard), whole-shard queued \(wholeShardRequests.count), key queues \(queueOf.count)"]
+        for s in live {
+            let e = entries[s]
+            var line = "request id \(e.id) arrival \(e.arrival) \(e.granted ? "granted" : "waiting for \(e.waitingFor)")"
+            if e.wholeShard { line += " whole-shard" }
+            if e.shared { line += " shared" }
+            if e.chain != 0 { line += " chain \(e.chain)" }
+            if e.predecessor >= 0 { line += " after \(entries[e.predecessor].id)" }
+            if !e.wholeShard {
+                line += " keys"
+                for k in e.keys {
+                    let q = queues[k.queue]
+                    line += " \(k.key % 100_000)@\(q.position(of: s) ?? -1)/\(q.count)h\(q.granted)x\(q.exclusiveGranted)\(q.frontCounted ? "c" : "")"
+                }
+            }
+            lines.append(line)
+        }
+        return lines
+    }
+
     /// True if a granted request holds the whole shard (keyless commands wait for it).
     public var wholeShardHeld: Bool { heldWholeShard > 0 }
 

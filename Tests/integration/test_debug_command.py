@@ -208,3 +208,20 @@ def test_debug_quicklist_packed_threshold_as_redis(make_server, make_redis):
         c.cmd("DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0")
         c.close()
     assert nodes[1] == nodes[0] and nodes[0] != ["ql_nodes:1"]
+
+
+def test_debug_locks_reports_every_worker(make_server):
+    """DEBUG LOCKS (ValKeyper's own): a line per worker with its shard, its waiting commands
+    and numbered requests, then its lock table; nothing held once the work is done."""
+    s = make_server("--enable-debug-command", "yes", "--threads", "2", "--shards", "2")
+    c = Conn(s.port)
+    assert c.cmd("MSET", "a", "1", "b", "2", "c", "3", "d", "4") == "OK"   # across both shards
+    report = c.cmd("DEBUG", "LOCKS").decode()
+    lines = report.split("\n")
+    heads = [l for l in lines if l.startswith("worker ")]
+    assert [h.split(":")[0] for h in heads] == ["worker 0 shard 0", "worker 1 shard 1"], report
+    for h in heads:
+        assert "waiting commands 0," in h and "grants not acted on 0," in h, report
+    assert lines.count("  requests 0, whole-shard held 0, whole-shard queued 0, key queues 0") == 2, report
+    assert str(c.cmd("DEBUG", "LOCKS", "x")) == "ERR unknown subcommand or wrong number of arguments for 'LOCKS'. Try DEBUG HELP."
+    c.close()

@@ -34,7 +34,7 @@ import traceback
 
 import pytest
 
-from fuzz_cluster import Node, dataset, diff, loosen
+from fuzz_cluster import Node, dataset, diff, loosen, stuck_state
 from fuzz_workload import Generator, SharedState, malformed, now_ms, out_of_step
 from support.processes import REDIS_SERVER
 from support.resp import Conn
@@ -89,8 +89,11 @@ class Writer(threading.Thread):
                     raise AssertionError("%s: replies out of step with their commands: %s" % (self.name, wrong))
                 self.generator.observe(commands, replies)
             c.close()
-        except Exception:
+        except Exception as e:
             self.failure = traceback.format_exc()
+            if isinstance(e, TimeoutError) and self.run_state.master.alive():
+                # No reply for the socket's whole timeout: record what the master is doing.
+                self.failure += "\nthe master, after the timeout:\n" + stuck_state(self.run_state.master)
             self.run_state.stop.set()
 
 

@@ -99,6 +99,9 @@ struct OrderedLockRequests {
         passesWaited = waiting.isEmpty ? 0 : passesWaited + 1
     }
 
+    /// The orders waiting, for DEBUG LOCKS.
+    var orders: [UInt64] { waiting.map(\.order) }
+
     private var isSorted: Bool {
         for i in 1..<waiting.count where waiting[i - 1].order > waiting[i].order { return false }
         return true

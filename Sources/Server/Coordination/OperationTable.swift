@@ -17,6 +17,9 @@ struct OperationTable {
         slot >= 0 && slot < slots.count ? slots[slot] : nil
     }
 
+    /// The operations in flight, for DEBUG LOCKS.
+    var live: [MultiShardOperation] { slots.compactMap { $0 } }
+
     /// The operation a part's reply is for: in its slot, of its generation.
     func operation(slot: Int, generation: UInt16) -> MultiShardOperation? {
         guard let op = self[slot], op.generation == generation else { return nil }

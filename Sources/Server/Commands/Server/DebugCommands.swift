@@ -92,6 +92,13 @@ enum DebugCommands {
             }
         } else if argIs(args[1], "reload") {
             DebugReload.reload(w, c, args, &call, &out)
+        } else if argIs(args[1], "locks") && args.count == 2 {
+            // ValKeyper's own: every worker's locks, waiting commands and operations in
+            // flight (LockReport.swift), one line each.
+            w.askEveryWorker(c, call: call, out: &out, ask: { worker in worker.lockReport() }, finish: { _, _, reports, out in
+                let text = reports.flatMap { $0 }.joined(separator: "\n")
+                out.writeBulk(string: text)
+            })
         } else if argIs(args[1], "set-active-expire") && args.count == 3 {
             w.fanOut(c, args, part: .setActiveExpire, call: &call, out: &out) { _, out in out.writeOK(); return true }
         } else {
