@@ -19,6 +19,8 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// Intent locks of transactions and multi-shard commands running on this shard.
     public let locks = IntentLocks()
+    /// Due expirations a lock holds back this pass (activeExpire), kept for its capacity.
+    private var expiryHeldBack: [ExpiryHeap.Item] = []
     /// WATCHed keys; every mutation below reports to it through `noteModified`.
     public let watches = WatchTable()
     /// Clients blocked on keys; every mutation below that adds, replaces or removes a key
@@ -637,9 +639,17 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
 
     /// Pops due deadlines, deleting keys whose TTL really ended, for at most `budget`
     /// heap items. Returns true if due items remain (the caller runs again soon).
+    ///
+    /// A key a granted lock holds (or any key, while a lock holds the whole shard) is left
+    /// for a later pass, as a single command waits for such a lock: deleted now, its DEL
+    /// would be recorded in the middle of the holder's work. A full resync's snapshot (taken
+    /// under whole-shard locks, its point recorded once every shard has copied) kept a key
+    /// that this shard deleted in between, with the DEL before the point: the replica never
+    /// deleted it (replication fuzz, seed 1351152951).
     public func activeExpire(budget: Int) -> Bool {
         guard activeExpireEnabled else { return false }
         var work = 0
+        let checkLocks = !locks.isIdle
         while work < budget, let item = heap.popDue(now: now) {
             work += 1
             let e = item.entry
@@ -651,11 +661,20 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             let t = tables + Int(e.tableID)
             guard let slot = t.pointee.find(e.key, hash: e.hash), t.pointee.entry(at: slot) == e else { continue }
             if !expiryDeletesOnAccess { continue }
+            if checkLocks && locks.blocks(key: e.key) {
+                expiryHeldBack.append(item)
+                continue
+            }
             expire(slot: slot, in: t)
         }
+        let due = heap.earliest.map { $0 <= now } ?? false
+        // Held back: back in the heap (a reference of their own), tried again at the next
+        // pass that finds the lock gone; they do not keep the worker from sleeping.
+        for item in expiryHeldBack { heap.push(deadline: item.deadline, entry: item.entry) }
+        expiryHeldBack.removeAll(keepingCapacity: true)
         // A heap grown by a burst of TTLs keeps its array when drained: give it back.
         if heap.isEmpty && heap.capacity > 4096 { heap = ExpiryHeap() }
-        return heap.earliest.map { $0 <= now } ?? false
+        return due
     }
 
     public var nextDeadline: Int64? { heap.earliest }

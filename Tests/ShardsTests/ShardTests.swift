@@ -180,6 +180,37 @@ extension PropagationLog {
         #expect(shard.keyCount(db: 0) == 1)
     }
 
+    /// Active expiry leaves a key a granted lock holds, and every key while the shard is held
+    /// whole, to a later pass (as single commands wait for them); it deletes them once the
+    /// locks are gone.
+    @Test func activeExpireWaitsForLocksOnTheKey() {
+        let shard = Shard(index: 0, databases: 1)
+        shard.now = 1_000
+        shard.set("held", "v", expireAt: 1_001)
+        shard.set("free", "v", expireAt: 1_001)
+        let heldKey = withBytes("held") { IntentLocks.lockKey($0) }
+        #expect(shard.locks.enqueue(IntentLocks.Request(id: 1, keys: [heldKey], wholeShard: false)) == [1])
+        shard.now = 1_002
+        #expect(!shard.activeExpire(budget: 100))  // what the lock holds back is not a backlog
+        #expect(shard.keyCount(db: 0) == 1)
+        #expect(shard.expiredKeys == 1)
+        _ = shard.locks.release(1)
+        #expect(!shard.activeExpire(budget: 100))
+        #expect(shard.keyCount(db: 0) == 0)
+        #expect(shard.expiredKeys == 2)
+
+        shard.set("a", "v", expireAt: 1_003)
+        shard.set("b", "v", expireAt: 1_003)
+        #expect(shard.locks.enqueue(IntentLocks.Request(id: 2, keys: [], wholeShard: true)) == [2])
+        shard.now = 1_004
+        _ = shard.activeExpire(budget: 100)
+        #expect(shard.keyCount(db: 0) == 2)
+        _ = shard.locks.release(2)
+        _ = shard.activeExpire(budget: 100)
+        #expect(shard.keyCount(db: 0) == 0)
+        #expect(shard.heapCount == 0)
+    }
+
     @Test func activeExpireHonoursItsBudget() {
         let shard = Shard(index: 0, databases: 1)
         shard.now = 1_000
