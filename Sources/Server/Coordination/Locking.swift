@@ -248,7 +248,7 @@ extension Worker {
             if owner == index {
                 lockArrived(lock, shard: shard, order: 0)
             } else {
-                outbox.batch(for: owner).lockRequests.append(LockMessage(lock: lock, shard: shard, order: 0))
+                outbox.batch(for: owner).addLockRequest(LockMessage(lock: lock, shard: shard, order: 0))
             }
         } else {
             // Numbered, then to every shard's owner (our own shard's request waits for the
@@ -262,7 +262,7 @@ extension Worker {
                 if owner == index {
                     lockArrived(lock, shard: shard, order: order)
                 } else {
-                    outbox.batch(for: owner).lockRequests.append(LockMessage(lock: lock, shard: shard, order: order))
+                    outbox.batch(for: owner).addLockRequest(LockMessage(lock: lock, shard: shard, order: order))
                 }
             }
         }
@@ -311,7 +311,7 @@ extension Worker {
             if owner == index {
                 releaseLock(id: lock.id, shard: shard)
             } else {
-                outbox.batch(for: owner).lockReleases.append(LockRelease(id: lock.id, shard: shard))
+                outbox.batch(for: owner).addLockRelease(LockRelease(id: lock.id, shard: shard))
             }
         }
         lockPool.retire(lock)
@@ -326,8 +326,7 @@ extension Worker {
         for m in batch.lockRequests {
             Unmanaged.passUnretained(m.lock)._withUnsafeGuaranteedRef { lockArrived($0, shard: m.shard, order: m.order) }
         }
-        batch.lockReleases.clearKeepingCapacity()
-        batch.lockRequests.clearKeepingCapacity()
+        batch.clearLockMessages()
     }
 
     /// A lock request reached this shard: queued now, or once nothing numbered below it can

@@ -58,8 +58,12 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// Lock requests and releases for the target's shard made in the pass that filled the
     /// batch (Locking.swift), handled before its requests: a request comes before the
     /// commands its client sent after it, and each used to be a ring message of its own.
-    var lockRequests: [LockMessage] = []
-    var lockReleases: [LockRelease] = []
+    private(set) var lockRequests: [LockMessage] = []
+    private(set) var lockReleases: [LockRelease] = []
+    /// The two lists are not empty. Read from the batch object, whose line the target reads
+    /// anyway, not from the lists' buffers, which the other worker wrote last: two cache
+    /// misses for every batch that carried none (every cross-shard part's eager batch).
+    private(set) var hasLockMessages = false
     /// Set for a script's call to another shard (ScriptRun.callRemote): its sender waits on
     /// this flag instead of a reply message, and takes the batch back once it is set.
     var syncReply: SyncReplySlot?
@@ -74,7 +78,25 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         replyEnds.reserveCapacity(count)
     }
 
-    var isEmpty: Bool { requests.isEmpty && lockRequests.isEmpty && lockReleases.isEmpty }
+    var isEmpty: Bool { requests.isEmpty && !hasLockMessages }
+
+    func addLockRequest(_ m: LockMessage) {
+        lockRequests.append(m)
+        hasLockMessages = true
+    }
+
+    func addLockRelease(_ r: LockRelease) {
+        lockReleases.append(r)
+        hasLockMessages = true
+    }
+
+    /// Empties both lists once their messages were handled (their arrays kept).
+    func clearLockMessages() {
+        guard hasLockMessages else { return }
+        lockRequests.clearKeepingCapacity()
+        lockReleases.clearKeepingCapacity()
+        hasLockMessages = false
+    }
 
     func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
              transaction: UInt64 = 0, tag: UInt64 = 0) {
@@ -120,8 +142,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
 
     func reset() {
         grant = nil
-        if !lockRequests.isEmpty { lockRequests.removeAll(keepingCapacity: true) }
-        if !lockReleases.isEmpty { lockReleases.removeAll(keepingCapacity: true) }
+        clearLockMessages()
         argumentBytes.clear()
         argumentBytes.shrinkIfEmpty(to: 4096)
         spans.clearKeepingCapacity()

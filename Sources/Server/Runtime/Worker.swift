@@ -575,7 +575,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// A request blocked by a lock waits on the shard; its reply travels in a later batch.
     func execute(_ batch: Batch) {
         guard let shard else { return }
-        if !batch.lockReleases.isEmpty || !batch.lockRequests.isEmpty { takeLockMessages(batch) }
+        if batch.hasLockMessages { takeLockMessages(batch) }
         batch.replies.clear()
         batch.replyEnds.clearKeepingCapacity()
         let scriptCall = batch.syncReply != nil
