@@ -446,11 +446,18 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
         // Deleted after the bucket's visit: the table must not change under its scan.
         if expiryDeletesOnAccess {
-            for e in expired {
+            for e in expired where !heldByLock(e.key) {
                 if let slot = t.pointee.find(e.key, hash: e.hash) { expire(slot: slot, in: t) }
             }
         }
         return next
+    }
+
+    /// A granted intent lock holds `key` (or the whole shard): commands without key positions
+    /// (SCAN, RANDOMKEY) and active expiry leave such a key to its holder, as a command naming
+    /// it waits; its DEL would be recorded in the middle of the holder's work.
+    @inline(__always) func heldByLock(_ key: UnsafeRawBufferPointer) -> Bool {
+        !locks.isIdle && locks.blocks(key: key)
     }
 
     /// A random live entry. As Redis's dbRandomKey, an expired key picked on the way is
@@ -463,7 +470,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         var expiredPicks = 0
         while let e = t.pointee.randomEntry(using: &rng) {
             if !isExpired(e) { return e }
-            if expiryDeletesOnAccess, let slot = t.pointee.find(e.key, hash: e.hash) {
+            if expiryDeletesOnAccess, !heldByLock(e.key), let slot = t.pointee.find(e.key, hash: e.hash) {
                 expire(slot: slot, in: t)
             } else {
                 expiredPicks += 1
@@ -649,7 +656,6 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
     public func activeExpire(budget: Int) -> Bool {
         guard activeExpireEnabled else { return false }
         var work = 0
-        let checkLocks = !locks.isIdle
         while work < budget, let item = heap.popDue(now: now) {
             work += 1
             let e = item.entry
@@ -661,7 +667,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
             let t = tables + Int(e.tableID)
             guard let slot = t.pointee.find(e.key, hash: e.hash), t.pointee.entry(at: slot) == e else { continue }
             if !expiryDeletesOnAccess { continue }
-            if checkLocks && locks.blocks(key: e.key) {
+            if heldByLock(e.key) {
                 expiryHeldBack.append(item)
                 continue
             }
