@@ -11,7 +11,9 @@ import RESP
 /// something wait that need not, never lets a conflict through. Owned by the shard's thread.
 ///
 /// Each key has a FIFO of the requests naming it; a keyed request is granted when it heads
-/// every one of its keys' queues and no earlier whole-shard request is queued. Enqueue and
+/// every one of its keys' queues and no earlier whole-shard request is queued. A key named
+/// by one request alone has no queue: the key map points at that request (`solo`), and a
+/// queue is made only when a second request names the key. Enqueue and
 /// release cost a dictionary step per key of the request, however long the queues are
 /// (a single pass over the whole queue on every event cost ~5k instructions of set hashing
 /// per cross-shard transaction with 80 in flight).
@@ -279,14 +281,15 @@ public final class IntentLocks {
         } else {
             for i in 0..<keyCount {
                 let k = entries[slot].keys[i].key
-                let q: Int
-                if let existing = queueOf[k] {
-                    q = existing
-                    queues[q].append(slot)
-                } else {
-                    q = newQueue(first: slot)
-                    queueOf[k] = q
+                guard let existing = queueOf[k] else {
+                    // The key's only request: no queue, and nothing ahead of it here.
+                    queueOf[k] = IntentLocks.solo(slot)
+                    entries[slot].keys[i].queue = -1
+                    entries[slot].waitingFor -= 1
+                    continue
                 }
+                let q = IntentLocks.isSolo(existing) ? queueFromSolo(key: k, slot: IntentLocks.soloSlot(existing)) : existing
+                queues[q].append(slot)
                 entries[slot].keys[i].queue = q
                 _ = countFront(q)
             }
@@ -326,6 +329,10 @@ public final class IntentLocks {
         } else {
             for i in 0..<entries[s].keys.count {
                 let k = entries[s].keys[i].key, q = entries[s].keys[i].queue
+                if q < 0 {
+                    queueOf.removeValue(forKey: k)  // it was the key's only request
+                    continue
+                }
                 guard let p = queues[q].position(of: s) else { continue }
                 if queues[q].count == 1 {
                     queueOf.removeValue(forKey: k)
@@ -396,6 +403,10 @@ public final class IntentLocks {
     public func holds(_ lockKey: UInt64, reading: Bool = false) -> Bool {
         if heldWholeShard > 0 { return true }
         guard let q = queueOf[lockKey] else { return false }
+        if IntentLocks.isSolo(q) {
+            let e = entries[IntentLocks.soloSlot(q)]
+            return e.granted && !(reading && e.shared)
+        }
         return reading ? queues[q].exclusiveGranted > 0 : queues[q].granted > 0
     }
 
@@ -416,6 +427,10 @@ public final class IntentLocks {
             if !e.wholeShard {
                 line += " keys"
                 for k in e.keys {
+                    guard k.queue >= 0 else {
+                        line += " \(k.key % 100_000)@solo"
+                        continue
+                    }
                     let q = queues[k.queue]
                     line += " \(k.key % 100_000)@\(q.position(of: s) ?? -1)/\(q.count)h\(q.granted)x\(q.exclusiveGranted)\(q.frontCounted ? "c" : "")"
                 }
@@ -451,6 +466,35 @@ public final class IntentLocks {
     private func freeQueue(_ q: Int) {
         queues[q].clear()
         freeQueues.append(q)
+    }
+
+    /// `queueOf`'s value for a key whose only request is in entry `slot` (no KeyQueue: most
+    /// keys never have a second request, and enqueueing, granting and releasing one cost a
+    /// queue taken, updated and freed, a cache line more per key).
+    /// (SlotMap holds non-negative values: a high bit tells the two apart.)
+    private static let soloBit = 1 << 62
+    @inline(__always) private static func solo(_ slot: Int) -> Int { slot | soloBit }
+    @inline(__always) private static func isSolo(_ value: Int) -> Bool { value & soloBit != 0 }
+    @inline(__always) private static func soloSlot(_ value: Int) -> Int { value & ~soloBit }
+
+    /// A second request names `key`, whose only request was `first`: it gets a queue, in
+    /// the state the queue would have reached with `first` alone (holding it if granted,
+    /// counted free at its front otherwise).
+    private func queueFromSolo(key: UInt64, slot first: Int) -> Int {
+        let q = newQueue(first: first)
+        if entries[first].granted {
+            queues[q].granted = 1
+            queues[q].exclusiveGranted = entries[first].shared ? 0 : 1
+            queues[q].grantedChain = entries[first].chain
+        } else {
+            queues[q].frontCounted = true
+        }
+        queueOf[key] = q
+        for j in 0..<entries[first].keys.count where entries[first].keys[j].key == key {
+            entries[first].keys[j].queue = q
+            break
+        }
+        return q
     }
 
     /// Appends the slots granted in this call to `granted`, in arrival order.
@@ -520,6 +564,7 @@ public final class IntentLocks {
             let shared = entries[next].shared
             for i in 0..<entries[next].keys.count {
                 let q = entries[next].keys[i].queue
+                if q < 0 { continue }  // its key's only request: nothing queued behind it
                 queues[q].granted += 1
                 if !shared { queues[q].exclusiveGranted += 1 }
                 if queues[q].granted == 1 {

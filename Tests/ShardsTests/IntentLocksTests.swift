@@ -78,7 +78,7 @@ import TestSupport
         #expect(lines.count == 4)
         #expect(lines[0] == "requests 3, whole-shard held 0, whole-shard queued 1, key queues 2")
         #expect(lines[1] == "request id 7 arrival 1 granted shared keys 10@0/2h1x0")
-        #expect(lines[2] == "request id 8 arrival 2 waiting for 1 keys 10@1/2h1x0 20@0/1h0x0c")
+        #expect(lines[2] == "request id 8 arrival 2 waiting for 1 keys 10@1/2h1x0 20@solo")
         #expect(lines[3] == "request id 9 arrival 3 waiting for 2 whole-shard")
     }
 
