@@ -416,7 +416,7 @@ public final class IntentLocks {
         var live: [Int] = []
         for s in 0..<entries.count where entries[s].live { live.append(s) }
         live.sort { entries[$0].arrival < entries[$1].arrival }
-        var lines = ["requests \(live.count), whole-shard held \(heldWholeShard), whole-shard queued \(wholeShardRequests.count), key queues \(queueOf.count)"]
+        var lines = ["requests \(live.count), whole-shard held \(heldWholeShard), whole-shard queued \(wholeShardRequests.count), keys \(queueOf.count)"]
         for s in live {
             let e = entries[s]
             var line = "request id \(e.id) arrival \(e.arrival) \(e.granted ? "granted" : "waiting for \(e.waitingFor)")"

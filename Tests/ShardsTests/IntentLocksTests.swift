@@ -70,13 +70,13 @@ import TestSupport
     /// what each waiting one still waits for.
     @Test func describeListsHoldersAndWaiters() {
         let locks = IntentLocks()
-        #expect(locks.describe() == ["requests 0, whole-shard held 0, whole-shard queued 0, key queues 0"])
+        #expect(locks.describe() == ["requests 0, whole-shard held 0, whole-shard queued 0, keys 0"])
         _ = locks.enqueue(request(7, [10], shared: true))
         _ = locks.enqueue(request(8, [10, 20]))
         _ = locks.enqueue(request(9, [], whole: true))
         let lines = locks.describe()
         #expect(lines.count == 4)
-        #expect(lines[0] == "requests 3, whole-shard held 0, whole-shard queued 1, key queues 2")
+        #expect(lines[0] == "requests 3, whole-shard held 0, whole-shard queued 1, keys 2")
         #expect(lines[1] == "request id 7 arrival 1 granted shared keys 10@0/2h1x0")
         #expect(lines[2] == "request id 8 arrival 2 waiting for 1 keys 10@1/2h1x0 20@solo")
         #expect(lines[3] == "request id 9 arrival 3 waiting for 2 whole-shard")

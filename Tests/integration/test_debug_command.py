@@ -222,6 +222,6 @@ def test_debug_locks_reports_every_worker(make_server):
     assert [h.split(":")[0] for h in heads] == ["worker 0 shard 0", "worker 1 shard 1"], report
     for h in heads:
         assert "waiting commands 0," in h and "grants not acted on 0," in h, report
-    assert lines.count("  requests 0, whole-shard held 0, whole-shard queued 0, key queues 0") == 2, report
+    assert lines.count("  requests 0, whole-shard held 0, whole-shard queued 0, keys 0") == 2, report
     assert str(c.cmd("DEBUG", "LOCKS", "x")) == "ERR unknown subcommand or wrong number of arguments for 'LOCKS'. Try DEBUG HELP."
     c.close()
