@@ -753,3 +753,35 @@ def test_after_wait_a_valkeyper_replica_has_the_write(nodes):
         m.cmd("SET", key, str(i))
         assert m.cmd("WAIT", "1", "10000") == 1
         assert readers[i % 2].cmd("GET", key) == str(i).encode(), key
+
+
+def test_a_full_resync_gets_the_deletions_of_keys_expiring_while_its_snapshot_is_taken(nodes):
+    """A full resync's snapshot locks every shard whole; each shard copies itself as it
+    grants, and the snapshot's point goes into the stream once the last one has. Worker 1
+    sleeps meanwhile, so shard 0 has copied itself long before the point, and keys of
+    shard 0 expire in between. Active expiry deleted them then, with the DELs before the
+    point: the replica loaded them from the snapshot and never got a DEL (the replication
+    fuzz test's list that a redis-server replica kept). Now expiry waits for the lock, and
+    the DELs follow the point."""
+    master = master_node(nodes, 2, *DEBUG)
+    # The sleeper is on worker 1: worker 0 accepts every connection, and a new one was
+    # answered while the sleeper slept.
+    sleeper, coordinator = connections_on_two_workers(master.port)
+    # The replica's connection must reach worker 0, which takes the snapshot: connections
+    # alternate, so the last one opened here must be on worker 1.
+    probes = []
+    while not probes or answers_while_asleep(sleeper, probes[-1], "PING"):
+        probes.append(master.conn())
+    m = coordinator
+    assert m.cmd("SET", "kept", "1") == "OK"
+    expiring = ["expiring:%d" % i for i in range(40)]   # on both shards
+    for k in expiring:
+        assert m.cmd("SET", k, "v", "PX", "400") == "OK"
+    sleeper.send_raw(encode("DEBUG", "SLEEP", "1.5"))
+    replica = redis_replica(nodes, master)
+    assert sleeper.read() == "OK"
+    wait_until(lambda: link_up(replica), timeout=20, message="replica link up")
+    wait_until(lambda: m.cmd("DBSIZE") == 1, message="the master's keys to expire")
+    # DBSIZE on a replica counts keys past their deadline until the master's DEL arrives.
+    r = replica.conn()
+    wait_until(lambda: r.cmd("DBSIZE") == 1, timeout=10, message="the replica to get every DEL")
