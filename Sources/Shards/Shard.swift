@@ -446,16 +446,17 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         }
         // Deleted after the bucket's visit: the table must not change under its scan.
         if expiryDeletesOnAccess {
-            for e in expired where !heldByLock(e.key) {
+            for e in expired {
                 if let slot = t.pointee.find(e.key, hash: e.hash) { expire(slot: slot, in: t) }
             }
         }
         return next
     }
 
-    /// A granted intent lock holds `key` (or the whole shard): commands without key positions
-    /// (SCAN, RANDOMKEY) and active expiry leave such a key to its holder, as a command naming
-    /// it waits; its DEL would be recorded in the middle of the holder's work.
+    /// A granted intent lock holds `key` (or the whole shard): active expiry leaves such a key
+    /// to its holder, as a command naming it waits; its DEL would be recorded in the middle
+    /// of the holder's work. (Not SCAN and RANDOMKEY: across shards they run as the holder of
+    /// whole-shard locks themselves, and must delete what they meet, as Redis's do.)
     @inline(__always) func heldByLock(_ key: UnsafeRawBufferPointer) -> Bool {
         !locks.isIdle && locks.blocks(key: key)
     }
@@ -470,7 +471,7 @@ public final class Shard: @unchecked Sendable {  // touched only by its owning w
         var expiredPicks = 0
         while let e = t.pointee.randomEntry(using: &rng) {
             if !isExpired(e) { return e }
-            if expiryDeletesOnAccess, !heldByLock(e.key), let slot = t.pointee.find(e.key, hash: e.hash) {
+            if expiryDeletesOnAccess, let slot = t.pointee.find(e.key, hash: e.hash) {
                 expire(slot: slot, in: t)
             } else {
                 expiredPicks += 1

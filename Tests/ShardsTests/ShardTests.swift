@@ -211,29 +211,6 @@ extension PropagationLog {
         #expect(shard.heapCount == 0)
     }
 
-    /// SCAN and RANDOMKEY delete the expired keys they meet, but not one a lock holds.
-    @Test func scanAndRandomKeyLeaveExpiredKeysALockHolds() {
-        let shard = Shard(index: 0, databases: 1)
-        shard.now = 1_000
-        shard.set("held", "v", expireAt: 1_001)
-        shard.set("gone", "v", expireAt: 1_001)
-        let heldKey = withBytes("held") { IntentLocks.lockKey($0) }
-        #expect(shard.locks.enqueue(IntentLocks.Request(id: 1, keys: [heldKey], wholeShard: false)) == [1])
-        shard.now = 1_002
-        var cursor: UInt64 = 0
-        var seen = 0
-        repeat {
-            cursor = shard.scan(db: 0, cursor: cursor, looksUpExpired: { _ in true }) { _ in seen += 1 }
-        } while cursor != 0
-        #expect(seen == 0)
-        #expect(shard.keyCount(db: 0) == 1)  // "gone" deleted, "held" left
-        #expect(shard.randomEntry(db: 0) == nil)
-        #expect(shard.keyCount(db: 0) == 1)
-        _ = shard.locks.release(1)
-        #expect(shard.randomEntry(db: 0) == nil)
-        #expect(shard.keyCount(db: 0) == 0)
-    }
-
     @Test func activeExpireHonoursItsBudget() {
         let shard = Shard(index: 0, databases: 1)
         shard.now = 1_000
