@@ -234,17 +234,11 @@ enum KeyCommands {
     /// A read that leaves the key's access time alone but counts a hit or miss
     /// (Redis's LOOKUP_NOTOUCH: TYPE, TTL, EXISTS).
     static func peek(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer) -> Entry? {
-        peek(ctx, key, in: ctx.shard)
-    }
-
-    /// `peek` with the shard already in hand: a loop over keys takes one count of it, not
-    /// one per key through `ctx` (~50 instructions a key).
-    static func peek(_ ctx: ShardContext, _ key: UnsafeRawBufferPointer, in shard: Shard) -> Entry? {
-        if let e = shard.lookup(db: ctx.db, key: key) {
-            shard.keyspaceHits += 1
+        if let e = ctx.shard.lookup(db: ctx.db, key: key) {
+            ctx.shard.keyspaceHits += 1
             return e
         }
-        shard.keyspaceMisses += 1
+        ctx.shard.keyspaceMisses += 1
         ctx.notify(KeyspaceEvent.keyMiss, "keymiss", key)
         return nil
     }
@@ -258,7 +252,7 @@ enum KeyCommands {
     // MARK: DEL, EXISTS, TOUCH, TYPE
 
     static func del(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let shard = ctx.shard  // one count for the loop, not one per key (peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where shard.delete(db: ctx.db, key: args[i]) {
@@ -269,15 +263,15 @@ enum KeyCommands {
     }
 
     static func exists(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let shard = ctx.shard  // one count for the loop, not one per key (peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
-        for i in 1..<args.count where peek(ctx, args[i], in: shard) != nil { n += 1 }
+        for i in 1..<args.count where peek(ctx, args[i]) != nil { n += 1 }
         out.writeInteger(n)
     }
 
     static func touch(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let shard = ctx.shard  // one count for the loop, not one per key (peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where shard.lookupForRead(db: ctx.db, key: args[i]) != nil { n += 1 }

@@ -367,7 +367,7 @@ enum StringCommands {
     // MARK: MGET / MSET / MSETNX
 
     static func mget(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1)
         out.writeArrayHeader(args.count - 1)
         for i in 1..<args.count {
@@ -389,7 +389,7 @@ enum StringCommands {
     }
 
     private static func setPairs(_ ctx: ShardContext, _ args: Arguments) {
-        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1, step: 2)
         var i = 1
         while i + 1 < args.count {
@@ -407,7 +407,7 @@ enum StringCommands {
 
     static func msetnx(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
         guard pairsOK(args, &out) else { return }
-        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.peek(_:_:in:))
+        let shard = ctx.shard
         var i = 1
         while i < args.count {
             if shard.lookup(db: ctx.db, key: args[i]) != nil { out.writeInteger(0); return }
@@ -420,7 +420,7 @@ enum StringCommands {
     /// Part of a cross-shard MSETNX or RENAMENX: how many of the keys exist (no hit/miss
     /// accounting, as Redis's lookupKeyWrite).
     static func countExisting(_ ctx: ShardContext, _ args: Arguments, _ out: inout ByteBuffer) {
-        let shard = ctx.shard  // one count for the loop, not one per key (KeyCommands.peek(_:_:in:))
+        let shard = ctx.shard
         shard.prefetch(db: ctx.db, args, first: 1)
         var n = 0
         for i in 1..<args.count where shard.lookup(db: ctx.db, key: args[i]) != nil { n += 1 }
