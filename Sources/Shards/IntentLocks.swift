@@ -73,15 +73,19 @@ public final class IntentLocks {
         public let id: UInt64
         /// The holder's address, for a caller that reads it without counting it.
         public let holderAddress: UnsafeRawPointer?
+        /// What the caller queued with the request besides its holder (0: nothing).
+        public let payload: UInt32
 
-        public init(id: UInt64, holder: AnyObject?) {
+        public init(id: UInt64, holder: AnyObject?, payload: UInt32 = 0) {
             self.id = id
             holderAddress = IntentLocks.address(of: holder)
+            self.payload = payload
         }
 
-        init(id: UInt64, holderAddress: UnsafeRawPointer?) {
+        init(id: UInt64, holderAddress: UnsafeRawPointer?, payload: UInt32) {
             self.id = id
             self.holderAddress = holderAddress
+            self.payload = payload
         }
 
         public var holder: AnyObject? { IntentLocks.object(at: holderAddress) }
@@ -111,6 +115,8 @@ public final class IntentLocks {
         /// its TransactionLock), so the holder is only read while it lives; counting it was
         /// two atomic operations per queue and grant on an object another thread also counts.
         var holder: UnsafeRawPointer? = nil
+        /// Handed back with the grant (the worker's eager parts waiting for it).
+        var payload: UInt32 = 0
         var wholeShard = false
         var shared = false
         var chain: UInt64 = 0
@@ -253,11 +259,12 @@ public final class IntentLocks {
     /// state. Keys may repeat (they are kept once).
     public func enqueue(id: UInt64, keys: UnsafeBufferPointer<UInt64>, wholeShard: Bool, chain: UInt64,
                         after predecessor: UInt64 = 0, shared: Bool = false, holder: AnyObject?,
-                        into granted: inout [Grant]) {
+                        payload: UInt32 = 0, into granted: inout [Grant]) {
         arrivals += 1
         let slot = newEntry()
         entries[slot].id = id
         entries[slot].holder = IntentLocks.address(of: holder)
+        entries[slot].payload = payload
         entries[slot].wholeShard = wholeShard
         entries[slot].shared = shared && !wholeShard
         entries[slot].chain = wholeShard ? 0 : chain
@@ -504,7 +511,7 @@ public final class IntentLocks {
         }
         for i in 0..<grantedSlots.count {  // by index: a for-in holds the array (a count taken and dropped)
             let s = grantedSlots[i]
-            granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder))
+            granted.append(Grant(id: entries[s].id, holderAddress: entries[s].holder, payload: entries[s].payload))
         }
     }
 

@@ -69,6 +69,8 @@ struct OrderedLockRequests {
         /// Not counted: its operation holds the lock until every shard has granted it.
         unowned(unsafe) let lock: TransactionLock
         let shard: Int
+        /// Its eager parts' record (EagerParts.swift; 0: none).
+        let eagerParts: UInt32
     }
     private var waiting: [Request] = []
     /// Drains in a row that left requests waiting.
@@ -76,8 +78,8 @@ struct OrderedLockRequests {
 
     var isEmpty: Bool { waiting.isEmpty }
 
-    mutating func add(_ lock: TransactionLock, shard: Int, order: UInt64) {
-        waiting.append(Request(order: order, lock: lock, shard: shard))
+    mutating func add(_ lock: TransactionLock, shard: Int, order: UInt64, eagerParts: UInt32 = 0) {
+        waiting.append(Request(order: order, lock: lock, shard: shard, eagerParts: eagerParts))
     }
 
     typealias Ready = [Request]

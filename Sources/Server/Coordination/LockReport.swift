@@ -13,6 +13,7 @@ extension Worker {
         head += ": waiting commands \(waiting.queue.count), chained requests pending \(chainedRequestsPending.count)"
         head += ", ready keys held \(readyKeysHeld), numbered requests not queued \(orderedLocks.orders.count)"
         head += " (passes waited \(orderedLocks.passesWaited)), grants not acted on \(pendingGrants.count - grantsHead)"
+        head += ", eager parts waiting \(eagerParts.waitingCount)"
         head += ", acting on grants \(actingOnGrants), floor held \(lockFloorHeld), lock bound \(context.lockOrder.safeBound())"
         lines.append(head)
         if let shard { lines += shard.locks.describe().map { "  " + $0 } }

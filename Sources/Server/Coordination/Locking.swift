@@ -219,23 +219,14 @@ extension Worker {
                     op.parts[p].runsAtGrant = true
                     continue
                 }
-                // The lock holds its eager batches: used here without counting them again.
-                let eagerBatch: Unmanaged<Batch>
-                if let filling = lock.eagerPartsBeingFilled(for: part.shard) {
-                    eagerBatch = filling
-                } else {
-                    let b = outbox.spareBatch(for: owner)
-                    lock.setEagerParts(b, for: part.shard)
-                    eagerBatch = Unmanaged.passUnretained(b)
-                }
                 if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
                 let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
                                      ticket: UInt32(p))
-                eagerBatch._withUnsafeGuaranteedRef { b in
-                    op.withArguments(of: part) { args in
-                        b.add(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
-                              transaction: id, tag: op.propagationTag)
-                    }
+                // In the pass's batch for the owner, with the lock request added below.
+                let batch = outbox.batch(for: owner)
+                op.withArguments(of: part) { args in
+                    batch.addLockPart(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                                      transaction: id, tag: op.propagationTag, shard: part.shard)
                 }
                 op.parts[p].runsAtGrant = true
             }
@@ -248,7 +239,7 @@ extension Worker {
             if owner == index {
                 lockArrived(lock, shard: shard, order: 0)
             } else {
-                outbox.batch(for: owner).addLockRequest(LockMessage(lock: lock, shard: shard, order: 0))
+                outbox.batch(for: owner).addLockRequest(lock, shard: shard, order: 0)
             }
         } else {
             // Numbered, then to every shard's owner (our own shard's request waits for the
@@ -262,7 +253,7 @@ extension Worker {
                 if owner == index {
                     lockArrived(lock, shard: shard, order: order)
                 } else {
-                    outbox.batch(for: owner).addLockRequest(LockMessage(lock: lock, shard: shard, order: order))
+                    outbox.batch(for: owner).addLockRequest(lock, shard: shard, order: order)
                 }
             }
         }
@@ -277,7 +268,7 @@ extension Worker {
         orderedLocks.take(below: bound, into: &ready)
         for r in ready {
             // Not counted: its operation holds the lock until every shard has granted it.
-            Unmanaged.passUnretained(r.lock)._withUnsafeGuaranteedRef { queueLock($0, shard: r.shard) }
+            Unmanaged.passUnretained(r.lock)._withUnsafeGuaranteedRef { queueLock($0, shard: r.shard, eagerParts: r.eagerParts) }
         }
         ready.clearKeepingCapacity()
         readyLocksScratch = ready
@@ -296,10 +287,15 @@ extension Worker {
 
     /// A shard granted `lock`; when the last one has, the operation runs.
     func lockGranted(_ lock: TransactionLock, shard: Int, watchDirty: Bool) {
-        guard let op = operations[lock.operationSlot], op.transaction == lock.id else { return }
+        lockGranted(slot: lock.operationSlot, transaction: lock.id, watchDirty: watchDirty)
+    }
+
+    /// A shard granted the lock of `transaction`, whose operation is in `slot`.
+    func lockGranted(slot: Int, transaction: UInt64, watchDirty: Bool) {
+        guard let op = operations[slot], op.transaction == transaction else { return }
         op.grantsPending -= 1
         if watchDirty { op.watchDirty = true }
-        if op.grantsPending == 0 && op.deferred { runLocked(slot: lock.operationSlot, op) }
+        if op.grantsPending == 0 && op.deferred { runLocked(slot: slot, op) }
     }
 
     func releaseLocks(_ op: MultiShardOperation) {
@@ -320,11 +316,15 @@ extension Worker {
     // MARK: Shard side
 
     /// The lock releases and requests a batch brought for this shard, taken before its
-    /// commands (they were made before those commands were sent).
+    /// commands (they were made before those commands were sent). Eager parts stay in the
+    /// batch, which the worker keeps until the end of its drain (EagerParts.swift).
     func takeLockMessages(_ batch: Batch) {
         for m in batch.lockReleases { releaseLock(id: m.id, shard: m.shard) }
         for m in batch.lockRequests {
-            Unmanaged.passUnretained(m.lock)._withUnsafeGuaranteedRef { lockArrived($0, shard: m.shard, order: m.order) }
+            let parts = m.parts.isEmpty ? 0 : eagerParts.add(batch, parts: m.parts)
+            Unmanaged.passUnretained(m.lock)._withUnsafeGuaranteedRef {
+                lockArrived($0, shard: m.shard, order: m.order, eagerParts: parts)
+            }
         }
         batch.clearLockMessages()
     }
@@ -332,15 +332,22 @@ extension Worker {
     /// A lock request reached this shard: queued now, or once nothing numbered below it can
     /// still come (LockOrder). A chained one holds back its client's later commands here
     /// until it is granted and its parts have run.
-    func lockArrived(_ lock: TransactionLock, shard: Int, order: UInt64) {
+    /// `eagerParts`: the record of its parts for this shard (0: none).
+    func lockArrived(_ lock: TransactionLock, shard: Int, order: UInt64, eagerParts: UInt32 = 0) {
         if lock.chainedClient != 0 { chainedRequestsPending[lock.chainedClient] = (chainedRequestsPending[lock.chainedClient] ?? 0) + 1 }
-        if order == 0 { queueLock(lock, shard: shard) } else { orderedLocks.add(lock, shard: shard, order: order) }
+        if order == 0 {
+            queueLock(lock, shard: shard, eagerParts: eagerParts)
+        } else {
+            orderedLocks.add(lock, shard: shard, order: order, eagerParts: eagerParts)
+        }
     }
 
-    func queueLock(_ lock: TransactionLock, shard shardIndex: Int) {
+    func queueLock(_ lock: TransactionLock, shard shardIndex: Int, eagerParts: UInt32 = 0) {
         guard let shardRef = ownShardRef else { return }
         var granted = takeGrantScratch()
-        shardRef._withUnsafeGuaranteedRef { lock.enqueue(on: $0.locks, shard: shardIndex, into: &granted) }
+        shardRef._withUnsafeGuaranteedRef {
+            lock.enqueue(on: $0.locks, shard: shardIndex, eagerParts: eagerParts, into: &granted)
+        }
         actOnGrants(granted, shard: shardIndex)
         returnGrantScratch(&granted)
     }
@@ -372,7 +379,7 @@ extension Worker {
             grantsHead += 1
             grant(p.grant, shard: p.shard)
         }
-        pendingGrants.removeAll(keepingCapacity: true)
+        pendingGrants.clearKeepingCapacity()
         grantsHead = 0
         actingOnGrants = false
         // A chained grant may free its client's commands that waited behind it.
@@ -400,11 +407,11 @@ extension Worker {
         // written by its coordinator's thread (a cache line moved between cores twice).
         guard let address = g.holderAddress else { return }
         Unmanaged<TransactionLock>.fromOpaque(address)._withUnsafeGuaranteedRef { lock in
-            grant(lock, shard: shardIndex)
+            grant(lock, shard: shardIndex, eagerParts: g.payload)
         }
     }
 
-    private func grant(_ lock: TransactionLock, shard shardIndex: Int) {
+    private func grant(_ lock: TransactionLock, shard shardIndex: Int, eagerParts: UInt32) {
         guard let shardRef = ownShardRef else { return }
         var dirty = false
         if let client = lock.watchingClient {
@@ -414,10 +421,9 @@ extension Worker {
         if lock.chainedClient != 0, let n = chainedRequestsPending[lock.chainedClient] {
             chainedRequestsPending[lock.chainedClient] = n > 1 ? n - 1 : nil
         }
-        if let batch = lock.takeEagerParts(for: shardIndex) {
-            // The parts' replies tell the coordinator of the grant too: one message, not two.
-            batch.grant = GrantedLock(lock: lock, shard: shardIndex)
-            execute(batch)
+        if eagerParts != 0 {
+            // The grant follows the parts' replies: one message, not two.
+            runEagerParts(eagerParts, of: lock, shard: shardIndex)
             return
         }
         if lock.coordinator == index {

@@ -23,9 +23,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// Its operation only reads its keys: a shared request on every shard (IntentLocks).
     private(set) var shared = false
     /// The shards it locks, in the order the plan named them, each with the end of its keys
-    /// in `keys` (they start where the previous shard's end) and the parts its owner runs
-    /// as soon as it grants, saving the coordinator a round trip (nil when a WATCH must be
-    /// checked everywhere first, or for the coordinator's own shard).
+    /// in `keys` (they start where the previous shard's end).
     /// `after`: a chained request's predecessor there (IntentLocks' predecessors): the
     /// client's previous chained request on that shard, so its requests are granted there
     /// in the order it made them.
@@ -37,11 +35,6 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         var wholeShard: Bool
         var keysEnd: Int
         var after: UInt64 = 0
-        /// Owned by the lock (a count taken by `setEagerParts`) until the shard's owner takes
-        /// it at its grant (`takeEagerParts`): the count moves with the batch instead of being
-        /// dropped here when the lock is filled again, by then on a batch the other thread
-        /// may be using (its count's cache line moved between cores).
-        var eager: Unmanaged<Batch>? = nil
     }
     /// Lock keys of every shard, in shard order (`ShardLock.keysEnd`). A buffer of its own,
     /// not an array: handing an array's elements to IntentLocks took and dropped a count of
@@ -100,38 +93,18 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
 
     private func position(of shard: Int) -> Int? { shardLocks.firstIndex { $0.shard == shard } }
 
-    /// Queues this lock's request for `shard` on `locks`, with the lock as its holder.
-    func enqueue(on locks: IntentLocks, shard: Int, into granted: inout [IntentLocks.Grant]) {
+    /// Queues this lock's request for `shard` on `locks`, with the lock as its holder and
+    /// its eager parts' record there (EagerParts.swift) handed back with the grant.
+    func enqueue(on locks: IntentLocks, shard: Int, eagerParts: UInt32 = 0, into granted: inout [IntentLocks.Grant]) {
         guard let i = position(of: shard) else {
             locks.enqueue(id: id, keys: UnsafeBufferPointer(start: nil, count: 0), wholeShard: false, chain: chain,
-                          shared: shared, holder: self, into: &granted)
+                          shared: shared, holder: self, payload: eagerParts, into: &granted)
             return
         }
         let start = i == 0 ? 0 : shardLocks[i - 1].keysEnd
         locks.enqueue(id: id, keys: keys.elements(start..<shardLocks[i].keysEnd),
                       wholeShard: shardLocks[i].wholeShard, chain: chain, after: shardLocks[i].after, shared: shared,
-                      holder: self, into: &granted)
-    }
-
-    /// The batch of parts the owner of `shard` runs when it grants, while the coordinator
-    /// fills it (the lock holds it).
-    func eagerPartsBeingFilled(for shard: Int) -> Unmanaged<Batch>? {
-        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager }
-        return nil
-    }
-
-    /// Makes `batch` the parts the owner of `shard` runs when it grants; the lock keeps it
-    /// until then. Only while no other thread holds the lock.
-    func setEagerParts(_ batch: Batch, for shard: Int) {
-        if let i = position(of: shard) { shardLocks[i].eager = Unmanaged.passRetained(batch) }
-    }
-
-    /// On the owner of `shard`, as it grants: the parts that travelled with the request, with
-    /// the lock's count of them (taken once: the lock is read-only there, its field is left
-    /// as it is and overwritten when the lock is filled again).
-    func takeEagerParts(for shard: Int) -> Batch? {
-        for i in shardLocks.indices where shardLocks[i].shard == shard { return shardLocks[i].eager?.takeRetainedValue() }
-        return nil
+                      holder: self, payload: eagerParts, into: &granted)
     }
 }
 

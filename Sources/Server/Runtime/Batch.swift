@@ -7,6 +7,10 @@ struct ReplySink {
         case client, operation
         /// The request waits on its shard behind a lock; its reply will come in a later batch.
         case dropped
+        /// Not a reply: the target's shard granted the lock of the coordinator's operation in
+        /// slot `index` (whose transaction is `id`) after running its eager parts, whose
+        /// replies come before it (Batch.addGrant).
+        case granted
     }
     var kind: Kind
     /// operation: the operation's generation (in the padding after `kind`). A part's reply
@@ -49,12 +53,6 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     var requests: [ShardRequest] = []
     var replies: ByteBuffer
     var replyEnds: [Int] = []
-    /// Eager parts of a lock request (Locking.swift): coming back, they also say that the
-    /// shard granted the lock.
-    var grant: GrantedLock?
-    /// The next batch of eager parts answered in the same pass to the same origin: they
-    /// travel back as one ring message (Outbox.queueGrantReply), not one per transaction.
-    var nextReply: Batch?
     /// Lock requests and releases for the target's shard made in the pass that filled the
     /// batch (Locking.swift), handled before its requests: a request comes before the
     /// commands its client sent after it, and each used to be a ring message of its own.
@@ -64,6 +62,13 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// anyway, not from the lists' buffers, which the other worker wrote last: two cache
     /// misses for every batch that carried none (every cross-shard part's eager batch).
     private(set) var hasLockMessages = false
+    /// Eager parts of the lock requests in `lockRequests` (their `LockMessage.parts`), run by
+    /// the target when its shard grants each request: in the pass's batch, with their
+    /// arguments among the requests' (one buffer crossing cores per pass, not a batch object
+    /// and its buffers per transaction). The target keeps the batch until the end of its
+    /// drain and copies what is not granted by then (EagerParts.swift).
+    private(set) var lockParts: [LockPart] = []
+    private(set) var hasLockParts = false
     /// Set for a script's call to another shard (ScriptRun.callRemote): its sender waits on
     /// this flag instead of a reply message, and takes the batch back once it is set.
     var syncReply: SyncReplySlot?
@@ -83,6 +88,53 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     func addLockRequest(_ m: LockMessage) {
         lockRequests.append(m)
         hasLockMessages = true
+    }
+
+    /// A lock request whose eager parts for this batch's target were just added (the last
+    /// lock parts naming its transaction).
+    func addLockRequest(_ lock: TransactionLock, shard: Int, order: UInt64) {
+        var start = lockParts.count
+        if hasLockParts {
+            while start > 0 && lockParts[start - 1].request.transaction == lock.id { start -= 1 }
+        }
+        addLockRequest(LockMessage(lock: lock, shard: shard, order: order,
+                                   parts: Int32(start)..<Int32(lockParts.count)))
+    }
+
+    /// An eager part: runs on the target when its shard `shard` grants the request of
+    /// transaction `transaction`.
+    func addLockPart(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
+                     transaction: UInt64, tag: UInt64, shard: Int) {
+        let first = spans.count
+        for i in 0..<arguments.count {
+            let a = arguments[i]
+            spans.append(ArgSpan(offset: argumentBytes.count, count: a.count))
+            argumentBytes.append(a)
+        }
+        lockParts.append(LockPart(request: ShardRequest(command: command, db: UInt8(db), resp: resp,
+                                                        firstSpan: Int32(first), argumentCount: Int32(arguments.count),
+                                                        sink: sink, transaction: transaction, tag: tag),
+                                  shard: Int32(shard)))
+        hasLockParts = true
+    }
+
+    /// The arguments of lock part `i`.
+    @inline(__always)
+    func withArguments<R>(ofLockPart i: Int, _ body: (Arguments) -> R) -> R {
+        let r = lockParts[i].request
+        return spans.withUnsafeBufferPointer { spans in
+            body(Arguments(base: UnsafeRawPointer(argumentBytes.base), spans: spans.baseAddress! + Int(r.firstSpan),
+                           count: Int(r.argumentCount)))
+        }
+    }
+
+    /// In a late-reply batch, after the replies of the eager parts it ran: this worker's
+    /// `shard` granted the lock of transaction `id`, whose operation is in `slot` on the
+    /// worker the batch goes back to.
+    func addGrant(slot: Int, id: UInt64, shard: Int) {
+        requests.append(ShardRequest(command: 0, db: 0, resp: .resp2, firstSpan: Int32(spans.count), argumentCount: 0,
+                                     sink: ReplySink(kind: .granted, index: Int32(slot), id: id, ticket: UInt32(shard))))
+        replyEnds.append(replies.count)
     }
 
     func addLockRelease(_ r: LockRelease) {
@@ -141,8 +193,11 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     }
 
     func reset() {
-        grant = nil
         clearLockMessages()
+        if hasLockParts {
+            lockParts.clearKeepingCapacity()
+            hasLockParts = false
+        }
         argumentBytes.clear()
         argumentBytes.shrinkIfEmpty(to: 4096)
         spans.clearKeepingCapacity()
@@ -158,13 +213,6 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     }
 }
 
-/// The grant eager parts' replies carry back. The lock is not counted: its operation holds
-/// it until every shard has granted it, and cannot finish before this grant is delivered.
-struct GrantedLock {
-    unowned(unsafe) let lock: TransactionLock
-    let shard: Int
-}
-
 /// A lock request for a shard of the batch's target, numbered in the global order (0 for
 /// one confined to its shard). The lock is not counted: its operation holds it until every
 /// shard has granted it.
@@ -172,6 +220,15 @@ struct LockMessage {
     unowned(unsafe) let lock: TransactionLock
     let shard: Int
     let order: UInt64
+    /// Its eager parts in the batch's `lockParts` (those of every shard of the target the
+    /// lock names: each grant runs its own shard's).
+    var parts: Range<Int32> = 0..<0
+}
+
+/// An operation's part travelling with its lock request (Batch.lockParts).
+struct LockPart {
+    var request: ShardRequest
+    var shard: Int32
 }
 
 /// A release: by id, not by lock, since the coordinator may reuse the TransactionLock for

@@ -15,11 +15,10 @@ struct Outbox {
     private(set) var hasOverflow = false
     /// Replies for each origin worker of commands that waited on this worker's shard.
     var lateReplies: [Batch?]
-    /// Eager parts run at a grant, answered this pass, per origin: a list through
-    /// `Batch.nextReply` (first and last), sent as one message at the end of the pass.
-    private var grantReplies: [Batch?]
-    /// Not counted: the list from `grantReplies` holds it.
-    private var lastGrantReply: [Unmanaged<Batch>?]
+    /// A request batch from each origin that this worker keeps until the end of its drain
+    /// (its eager parts: EagerParts.swift), whose requests ran: late replies ride back in
+    /// it when no late-reply batch is open for that origin yet.
+    private var heldForLateReplies: [Batch?]
 
     /// Spare batches kept per target: every batch that comes back is pooled, and batches
     /// made elsewhere (late replies) come back too, so an unbounded pool only grows.
@@ -31,20 +30,7 @@ struct Outbox {
         pool = Array(repeating: [], count: workers)
         overflow = Array(repeating: [], count: workers)
         lateReplies = Array(repeating: nil, count: workers)
-        grantReplies = Array(repeating: nil, count: workers)
-        lastGrantReply = Array(repeating: nil, count: workers)
-    }
-
-    /// Sends `batch` (eager parts that ran at a grant, with their replies) back to `target`
-    /// with the others answered this pass, in the order they ran: a pipeline of cross-shard
-    /// transactions paid a ring push and pop (and their cache-line transfers) for each.
-    mutating func queueGrantReply(_ batch: Batch, to target: Int) {
-        if let last = lastGrantReply[target] {
-            last._withUnsafeGuaranteedRef { $0.nextReply = batch }
-        } else {
-            grantReplies[target] = batch
-        }
-        lastGrantReply[target] = Unmanaged.passUnretained(batch)
+        heldForLateReplies = Array(repeating: nil, count: workers)
     }
 
     /// Pushes `message` on the ring to `target`, behind any message still waiting for room.
@@ -95,18 +81,33 @@ struct Outbox {
         return b
     }
 
-    /// An empty batch for `target` from the pool (a lock request's eager parts take one:
-    /// small when new, as a pipelining client has one in flight per transaction).
+    /// An empty batch for `target` from the pool (a script's call to another shard takes one
+    /// of its own); small when new, it grows to what a pass carries and keeps that.
     mutating func spareBatch(for target: Int) -> Batch {
         pool[target].popLast() ?? Batch(origin: owner, target: target, bytes: 256, requests: 4)
     }
 
-    /// The batch that carries late replies to `origin` this pass.
+    /// The batch that carries late replies to `origin` this pass: a kept request batch of
+    /// its (`offerForLateReplies`), or a new one.
     mutating func lateReplyBatch(to origin: Int) -> Batch {
         if let b = lateReplies[origin] { return b }
-        let b = Batch(origin: origin, target: owner)
+        let b = heldForLateReplies[origin] ?? Batch(origin: origin, target: owner)
         lateReplies[origin] = b
         return b
+    }
+
+    /// `batch`, from `batch.origin`, ran its requests and goes back at the end of the drain:
+    /// late replies may ride in it until then (replies a grant's eager parts make there come
+    /// back without a batch of their own).
+    mutating func offerForLateReplies(_ batch: Batch) {
+        heldForLateReplies[batch.origin] = batch
+    }
+
+    /// `batch` goes back now: late replies after this go in another batch.
+    mutating func withdrawFromLateReplies(_ batch: Batch) {
+        let origin = batch.origin
+        if heldForLateReplies[origin] === batch { heldForLateReplies[origin] = nil }
+        if lateReplies[origin] === batch { lateReplies[origin] = nil }
     }
 
     /// A batch whose replies were delivered: kept for reuse.
@@ -122,18 +123,10 @@ struct Outbox {
         if hasOverflow { retryOverflow(context: context) }
         var toWake = wakeScratch
         wakeScratch = []
-        toWake.removeAll(keepingCapacity: true)
-        // Grant replies first: they used to leave as each grant happened, before anything
-        // this pass sends at its end.
-        for target in 0..<grantReplies.count {
-            if let b = grantReplies[target].take() {
-                lastGrantReply[target] = nil
-                if push(.replies(b), to: target, context: context) { toWake.append(target) }
-            }
-        }
+        toWake.clearKeepingCapacity()
         for target in 0..<lateReplies.count {
             if let b = lateReplies[target].take() {
-                if push(.replies(b), to: target, context: context), !toWake.contains(target) { toWake.append(target) }
+                if push(.replies(b), to: target, context: context) { toWake.append(target) }
             }
         }
         for target in 0..<filling.count {

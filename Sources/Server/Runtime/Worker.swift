@@ -61,6 +61,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var actingOnGrants = false
     /// Numbered lock requests for this worker's shard waiting for the ones numbered below.
     var orderedLocks = OrderedLockRequests()
+    /// Eager parts of lock requests on this worker's shard, waiting for its grants.
+    var eagerParts = EagerPartsStore()
+    /// Where an eager part writes its reply (runEagerParts).
+    var eagerPartScratch = ByteBuffer(capacity: 1024)
     /// Reused list of the numbered requests queueOrderedLocks queues in one go.
     var readyLocksScratch: OrderedLockRequests.Ready = []
     /// The lock list a command call fills (commandCall) and an operation empties (start).
@@ -415,7 +419,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             c.input.shrinkIfEmpty(to: 16 * 1024)
         }
         readTimestamp = 0
-        readClients.removeAll(keepingCapacity: true)
+        readClients.clearKeepingCapacity()
     }
 
     /// Reads and runs a connection handed over by worker 0, which may have sent before
@@ -447,7 +451,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             c.heldBackSinceMs = -1
             if !c.isClosed { writeOut(c) }
         }
-        flushList.removeAll(keepingCapacity: true)
+        flushList.clearKeepingCapacity()
         swap(&flushList, &heldBack)
     }
 
@@ -515,7 +519,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     private func drainRings() {
         // Read before draining: lock requests numbered below it are in the rings (LockOrder).
         let lockBound = context.lockOrder.safeBound()
-        defer { queueOrderedLocks(below: lockBound) }
+        defer {
+            queueOrderedLocks(below: lockBound)
+            letGoOfHeldBatches()
+        }
         if let busy = busyScript, busy.hasLeftovers { resumeAfterBusyScript(busy) }
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
@@ -558,6 +565,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     @inline(__always) func batch(forWorker target: Int) -> Batch { outbox.batch(for: target) }
 
     func sendBatches() {
+        letGoOfHeldBatches()
         flushKeyspaceNotifications()
         sendPublishBatches()
         let toWake = outbox.flush(context: context)
@@ -618,26 +626,27 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             slot.set()
             return
         }
-        if batch.grant != nil {
-            outbox.queueGrantReply(batch, to: batch.origin)
-        } else {
-            send(.replies(batch), to: batch.origin)
+        if batch.hasLockParts {
+            // Its eager parts may still be granted in this drain: it goes back at its end.
+            eagerParts.hold(batch)
+            outbox.offerForLateReplies(batch)
+            return
         }
+        send(.replies(batch), to: batch.origin)
     }
 
     /// Hands replies that came back from another worker's shard to their clients or
-    /// operations: a batch, or the eager parts several grants answered in one pass.
-    private func deliver(_ first: Batch) {
-        var next: Batch? = first
-        while let batch = next.take() {  // moved along the list, not counted again
-            next = batch.nextReply.take()
-            for (i, r) in batch.requests.enumerated() {
-                deliverReply(r.sink, command: r.command, batch.reply(i))
+    /// operations, and grants that shard made after running eager parts (after their replies).
+    private func deliver(_ batch: Batch) {
+        for i in batch.requests.indices {
+            let sink = batch.requests[i].sink
+            if sink.kind == .granted {
+                lockGranted(slot: Int(sink.index), transaction: sink.id, watchDirty: false)
+            } else {
+                deliverReply(sink, command: batch.requests[i].command, batch.reply(i))
             }
-            let grant = batch.grant
-            outbox.recycle(batch)
-            if let grant { lockGranted(grant.lock, shard: grant.shard, watchDirty: false) }
         }
+        outbox.recycle(batch)
     }
 
     /// Hands one shard reply to the client ticket or operation part it belongs to.
@@ -661,7 +670,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             guard operations[Int(sink.index)] === op else { return }
             // Parts sent with a lock request may answer before every shard has granted.
             if op.remaining == 0 && op.grantsPending == 0 { continueOperation(slot: Int(sink.index), op) }
-        case .dropped:
+        case .dropped, .granted:
             return
         }
     }

@@ -351,7 +351,7 @@ extension Worker {
     }
 
     private func answerBusy(_ batch: Batch) -> Bool {
-        guard !batch.hasLockMessages, batch.grant == nil,
+        guard !batch.hasLockMessages, !batch.hasLockParts,
               batch.requests.allSatisfy({ $0.sink.kind == .client && $0.transaction == 0 }) else { return false }
         batch.replies.clear()
         batch.replyEnds.removeAll(keepingCapacity: true)
