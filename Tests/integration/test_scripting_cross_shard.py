@@ -64,6 +64,39 @@ def test_declared_keys_on_two_shards_match_redis(server, redis_port):
              ("EVAL_RO", "return redis.call('set', KEYS[2], 1)", "2", a, b))
 
 
+def test_one_call_naming_keys_of_several_shards_matches_redis(server, redis_port):
+    """One redis.call whose own keys live on several shards (MGET, MSET, DEL, UNLINK,
+    EXISTS, TOUCH, with repeated and missing keys; declared keys and undeclared ones) runs
+    as redis-server runs it: ValKeyper calls each shard with its keys and answers as the
+    command would. Other such commands (SINTER...) still refuse it: not compared here."""
+    a, b, c, d = keys_on_two_shards("sp", count=4)  # a and c on one shard, b and d on the other
+    calls = ("local r = {} "
+             "r[1] = redis.call('mset', KEYS[1], 'va', KEYS[2], 'vb', KEYS[3], 'vc') "
+             "r[2] = redis.call('mget', KEYS[2], KEYS[1], 'nokey', KEYS[3], KEYS[2], KEYS[4]) "
+             "r[3] = redis.call('exists', KEYS[1], KEYS[2], KEYS[1], KEYS[4]) "
+             "r[4] = redis.call('touch', KEYS[4], KEYS[3], KEYS[2]) "
+             "r[5] = redis.call('del', KEYS[1], KEYS[2], KEYS[2], KEYS[4]) "
+             "r[6] = redis.call('unlink', KEYS[3], KEYS[1]) "
+             "r[7] = redis.call('mget', KEYS[1], KEYS[2], KEYS[3]) "
+             "return r")
+    undeclared = ("redis.call('mset', ARGV[1], '1', ARGV[2], '2') "
+                  "return {redis.call('mget', ARGV[2], ARGV[1]), redis.call('del', ARGV[1], ARGV[2])}")
+    caught = "return redis.pcall('mset', KEYS[1], 'x', KEYS[2])"
+    with paired(server, redis_port) as both:
+        same(both,
+             ("EVAL", calls, "4", a, b, c, d),
+             ("EVAL", undeclared, "0", a + "u", b + "u"),
+             ("EVAL", caught, "2", a, b), ("EXISTS", a, b),
+             ("SET", c, "1"), ("LPUSH", d, "l"),
+             ("EVAL", "return redis.call('mget', KEYS[1], KEYS[2])", "2", c, d),
+             ("EVAL_RO", "return redis.call('exists', KEYS[1], KEYS[2])", "2", c, d),
+             ("EVAL_RO", "return redis.call('del', KEYS[1], KEYS[2])", "2", c, d))
+        # RESP3: the values come back as RESP3 from either shard.
+        for conn in both:
+            conn.cmd("HELLO", "3")
+        same(both, ("EVAL", "redis.setresp(3) return redis.call('mget', KEYS[1], KEYS[2], KEYS[3])", "3", c, b, d + "no"))
+
+
 @pytest.mark.skipif(int(TEST_SHARDS) < 2, reason="one shard: every key is local")
 def test_undeclared_keys_lock_every_shard_by_default(server):
     """A script without declared keys reaches every shard (all of them locked); with
@@ -184,6 +217,9 @@ def test_cross_shard_script_effects_reach_a_redis_replica(nodes):
     for i in range(30):
         x, y = keys[i % 6], keys[(i + 1) % 6]
         m.cmd("EVAL", MOVE, "2", x, y, str(i))
+        # One call naming keys of both shards: each shard's writes reach the replica.
+        m.cmd("EVAL", "redis.call('mset', KEYS[1], ARGV[1], KEYS[2], ARGV[1]) "
+                      "return redis.call('del', KEYS[3], KEYS[4])", "4", x + "m", y + "m", x + "z", y + "z", str(i))
         m.cmd("EVALSHA", sha, "2", x + "n", y + "h", "f%d" % i, str(i))
         m.cmd("FCALL", "push", "2", x + "l", y + "s", str(i))
         m.cmd("EVAL", "redis.call('set', ARGV[1], ARGV[3]) return redis.call('incr', ARGV[2])", "0", x + "z", y + "z",

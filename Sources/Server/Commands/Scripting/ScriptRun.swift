@@ -47,12 +47,16 @@ final class ScriptRun {
     private(set) var saved = false
     private let moveCommand: UInt16?
     private let copyCommand: UInt16?
+    private let mgetCommand: UInt16?
+    private let msetCommand: UInt16?
 
     init(worker: Worker) {
         self.worker = worker
         spans = .allocate(capacity: spanCapacity)
         moveCommand = worker.table.index(of: "move")
         copyCommand = worker.table.index(of: "copy")
+        mgetCommand = worker.table.index(of: "mget")
+        msetCommand = worker.table.index(of: "mset")
     }
 
     deinit { spans.deallocate() }
@@ -175,11 +179,18 @@ final class ScriptRun {
             let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
             var k = Int(route.firstKey)
             var target = -1
+            var spread: SpreadReply?
             while k > 0 && k <= last {
                 let s = worker.shardOf(args[k])
                 if target < 0 { target = s }
                 if s != target {
-                    return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
+                    // MSET with a value missing: its handler refuses it before any write.
+                    if index == msetCommand && argc % 2 == 0 { break }
+                    guard let how = spreadReply(index) else {
+                        return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
+                    }
+                    spread = how
+                    break
                 }
                 k += max(1, Int(route.step))
             }
@@ -187,6 +198,9 @@ final class ScriptRun {
             if writes && mayAbandon && savesForUndo,
                let refusal = prepareUndo(index, route, args, shard: ctx.shard, out, replyLength) {
                 return refusal
+            }
+            if let spread {
+                return runSpread(spread, index, handler, route, args, version, ctx: ctx, out, replyLength)
             }
             if target >= 0 && target != ctx.shard.index {
                 guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
@@ -312,6 +326,127 @@ final class ScriptRun {
             return false
         }
         return true
+    }
+
+    // MARK: Multi-key commands whose keys span shards
+
+    /// How a multi-key command whose keys live on several shards answers when a script runs
+    /// it as one call per shard (Redis runs it whole: a script outside Redis Cluster may
+    /// name keys of any slots in one command).
+    enum SpreadReply {
+        /// The sum of the calls' counts (DEL, UNLINK, EXISTS, TOUCH).
+        case count
+        /// +OK (MSET).
+        case ok
+        /// Each key's value from its shard's array, in argument order (MGET).
+        case values
+    }
+
+    private func spreadReply(_ index: UInt16) -> SpreadReply? {
+        if index == mgetCommand { return .values }
+        if index == msetCommand { return .ok }
+        if case .keyed(_, let split?, _) = worker.table.specs[Int(index)].run, split.combine == .sumIntegers,
+           split.stride == 1 {
+            return .count
+        }
+        return nil
+    }
+
+    /// Runs `index` once per shard its keys live on, each call with that shard's keys (key
+    /// groups of the command's step: MSET's pairs) in argument order: on this run's shard
+    /// inline, on another one this run's operation holds as callRemote does; then answers
+    /// as the command would. Every shard must be held, as for a single remote call.
+    private func runSpread(_ how: SpreadReply, _ index: UInt16, _ handler: ShardHandler, _ route: CommandTable.Route,
+                           _ args: Arguments, _ version: RESPVersion, ctx: ShardContext,
+                           _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+                           _ replyLength: UnsafeMutablePointer<Int>) -> Int32 {
+        let argc = args.count
+        let first = Int(route.firstKey)
+        let step = max(1, Int(route.step))
+        let last = min(route.lastKeyIndex(argumentCount: argc), argc - 1)
+        var shardOfGroup: [Int] = []
+        var shards: [Int] = []
+        var k = first
+        while k <= last {
+            let s = worker.shardOf(args[k])
+            shardOfGroup.append(s)
+            if !shards.contains(s) { shards.append(s) }
+            k += step
+        }
+        for s in shards where s != ctx.shard.index {
+            guard transaction != 0, let locked = lockedShards, locked.contains(s) else {
+                if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
+                return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
+            }
+        }
+        var replies: [[UInt8]] = []
+        withUnsafeTemporaryAllocation(of: ArgSpan.self, capacity: argc) { sub in
+            for s in shards {
+                sub[0] = args.spans[0]
+                var n = 1
+                var group = 0
+                var k = first
+                while k <= last {
+                    if shardOfGroup[group] == s {
+                        for j in k..<min(k + step, argc) {
+                            sub[n] = args.spans[j]
+                            n += 1
+                        }
+                    }
+                    group += 1
+                    k += step
+                }
+                let part = Arguments(base: args.base, spans: UnsafePointer(sub.baseAddress!), count: n)
+                reply.clear()
+                if s == ctx.shard.index {
+                    let commandContext = ShardContext(shard: ctx.shard, db: db, resp: version, clientID: ctx.clientID,
+                                                      worker: worker)
+                    if vk_lua_replicates() != 0 {
+                        CommandTable.run(index, handler, commandContext, part, &reply, tag: tag)
+                    } else {
+                        handler(commandContext, part, &reply)
+                    }
+                } else {
+                    callRemote(index, shard: s, part, version)
+                }
+                replies.append(Array(reply.readable))
+            }
+        }
+        reply.clear()
+        if let error = replies.first(where: { $0.first == UInt8(ascii: "-") }) {
+            reply.append(error)
+        } else {
+            switch how {
+            case .count:
+                var total = 0
+                for r in replies {
+                    r.withUnsafeBytes { b in
+                        if let end = RESPScan.lineEnd(b, from: 0), let n = parseStrictInt(b, from: 1, to: end - 2) {
+                            total += n
+                        }
+                    }
+                }
+                reply.writeInteger(total)
+            case .ok:
+                reply.writeOK()
+            case .values:
+                // Each shard's array answers its keys in argument order: a cursor into each.
+                var cursors = replies.map { r in r.withUnsafeBytes { RESPScan.lineEnd($0, from: 0) ?? r.count } }
+                reply.writeArrayHeader(shardOfGroup.count)
+                for s in shardOfGroup {
+                    let p = shards.firstIndex(of: s)!
+                    replies[p].withUnsafeBytes { b in
+                        let end = RESPScan.elementEnd(b, from: cursors[p]) ?? b.count
+                        reply.append(UnsafeRawBufferPointer(rebasing: b[cursors[p]..<end]))
+                        cursors[p] = end
+                    }
+                }
+            }
+        }
+        TransactionCommands.countRun(worker, index, reply: reply.readable)
+        out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
+        replyLength.pointee = reply.count
+        return 0
     }
 
     private func answer(error text: String, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
