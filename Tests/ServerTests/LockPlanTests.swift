@@ -27,6 +27,30 @@ import Testing
         #expect(plan.isEmpty && plan.keys.isEmpty)
     }
 
+    @Test func anOperationJoiningALockAddsItsKeysToEachOfItsShards() {
+        var plan = LockPlan()
+        plan.add(key: 10, shard: 1)
+        plan.add(key: 20, shard: 0)
+        let lock = TransactionLock()
+        lock.fill(id: 5, coordinator: 0, operationSlot: 3, watchingClient: nil, plan: plan, chain: 1, chainedClient: 42)
+        #expect(lock.names(shard: 0) && lock.names(shard: 1) && !lock.names(shard: 2) && !lock.locksAWholeShard)
+        var joining = LockPlan()
+        joining.add(key: 21, shard: 0)
+        joining.add(key: 11, shard: 1)
+        joining.add(key: 20, shard: 0)  // a key the group has already
+        lock.join(slot: 7, plan: &joining)
+        #expect(lock.joinedSlots == [7] && lock.holders == 2)
+        for (shard, held, free) in [(1, [10, 11], [20, 21]), (0, [20, 21], [10, 11])] as [(Int, [UInt64], [UInt64])] {
+            let locks = IntentLocks()
+            var granted: [IntentLocks.Grant] = []
+            lock.enqueue(on: locks, shard: shard, into: &granted)
+            #expect(granted.map(\.id) == [5])
+            #expect(held.allSatisfy { locks.holds($0) } && !free.contains { locks.holds($0) })
+        }
+        lock.fill(id: 6, coordinator: 0, operationSlot: 3, watchingClient: nil, plan: plan)
+        #expect(lock.joinedSlots.isEmpty && lock.holders == 1 && !lock.sealed)
+    }
+
     @Test func aChainedLockComesAfterItsClientsPreviousOneOnEachShard() {
         var plan = LockPlan()
         plan.add(key: 10, shard: 0)

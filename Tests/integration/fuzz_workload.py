@@ -87,6 +87,10 @@ class Generator:
         or "multi")."""
         r = self.r
         roll = r.random()
+        if roll < 0.03:
+            # Pipelined transactions: a cross-shard one may share its lock request with the
+            # next ones (lock groups).
+            return "multi", [c for _ in range(r.randint(2, 4)) for c in self.transaction()]
         if roll < 0.08:
             return "multi", self.transaction()
         if roll < 0.16:

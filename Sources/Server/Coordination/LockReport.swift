@@ -25,6 +25,9 @@ extension Worker {
             var line = "  operation slot \(op.slot) client \(op.clientID) command \(op.command >= 0 ? table.specs[op.command].name : "-")"
             line += " transaction \(op.transaction) grants pending \(op.grantsPending) remaining \(op.remaining)"
             line += " deferred \(op.deferred) chained \(op.chained) shared \(op.readsOnly) locked \(op.lock != nil)"
+            if let lock = op.lock, lock.holders > 1 || !lock.joinedSlots.isEmpty {
+                line += " group of \(lock.holders) (first slot \(lock.operationSlot))"
+            }
             lines.append(line)
         }
         for c in clients.open where c.hasOutstandingReplies {

@@ -197,6 +197,12 @@ extension Worker {
     /// the end of the pass) or queued on a shard could otherwise run after these parts.
     /// `numbered`: take a number in the global order even for a single shard (chains).
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
+        let groupable = op.chained && eager && numbered && op.watchingClient == nil && !op.partsAfterAllGrants
+        let client = groupable ? clients.client(fd: op.clientFD, id: op.clientID) : nil
+        if let client, let group = client.openLock, client.openLockPass == passNumber, canJoin(op, group) {
+            join(op, slot: slot, group: group, client: client)
+            return
+        }
         nextTransactionID += 1
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
@@ -231,6 +237,13 @@ extension Worker {
                 op.parts[p].runsAtGrant = true
             }
         }
+        if let client, !lock.locksAWholeShard, !op.unsent.contains(where: { table.routes[Int(op.parts[$0].command)].mayBlock }) {
+            // The client's next chained operations of this pass may join it.
+            if client.openLock == nil { clientsWithOpenLocks.append(client) }
+            client.openLock = lock
+            client.openLockPass = passNumber
+            client.lockJoins &+= 1
+        }
         // Requests for other workers' shards travel in this pass's batch for their owner
         // (LockMessage), handled there before the batch's commands: one ring message per
         // target per pass, not one per request.
@@ -257,6 +270,62 @@ extension Worker {
                 }
             }
         }
+    }
+
+    // MARK: Lock groups
+
+    /// Whether `op`, the next chained operation of the client whose lock request `group` is
+    /// still open (made this pass, not sent nor queued anywhere yet, nothing of the client
+    /// in between), can share that request: nothing to check first, the same kind of
+    /// request, no shard beyond the group's and none whole, no part that may block, and its
+    /// parts can follow the group's in every batch they travel in.
+    private func canJoin(_ op: MultiShardOperation, _ group: TransactionLock) -> Bool {
+        guard !group.sealed, group.holders < TransactionLock.maxHolders, group.shared == op.readsOnly else { return false }
+        for planned in op.lockPlan.shards where planned.wholeShard || !group.names(shard: planned.index) { return false }
+        for p in op.unsent {
+            let part = op.parts[p]
+            if table.routes[Int(part.command)].mayBlock { return false }
+            let owner = context.owner(ofShard: part.shard)
+            if owner != index && outbox.batchBeingFilled(for: owner)?.lockPartsEnd(with: group.id) != true { return false }
+        }
+        return true
+    }
+
+    /// `op` shares the client's open request `group`: its keys join the request, its parts
+    /// follow the group's in the batches (they run at the same grants, in order), and it takes
+    /// the group's grants and releases with the others (the last one out releases).
+    /// A pipeline of cross-shard EXECs costs one request, grant and release per shard and
+    /// pass instead of one per transaction.
+    private func join(_ op: MultiShardOperation, slot: Int, group: TransactionLock, client: Client) {
+        group.join(slot: slot, plan: &op.lockPlan)
+        op.lock = group
+        op.transaction = group.id
+        op.grantsPending = group.shardCount
+        var ownersExtended = 0  // bit per owner whose batch got parts (owners < 64 here)
+        for p in op.unsent {
+            let part = op.parts[p]
+            let owner = context.owner(ofShard: part.shard)
+            op.parts[p].runsAtGrant = true
+            if owner == index {
+                group.localPartsAtGrant = true
+                continue
+            }
+            let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
+                                 ticket: UInt32(p))
+            let batch = outbox.batch(for: owner)
+            op.withArguments(of: part) { args in
+                batch.addLockPart(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                                  transaction: group.id, tag: op.propagationTag, shard: part.shard)
+            }
+            if owner < 64 { ownersExtended |= 1 << owner } else { batch.extendLockParts(of: group) }
+        }
+        var owners = ownersExtended
+        while owners != 0 {
+            let owner = owners.trailingZeroBitCount
+            owners &= owners - 1
+            outbox.batch(for: owner).extendLockParts(of: group)
+        }
+        client.lockJoins &+= 1
     }
 
     /// Queues, in number order, the numbered lock requests nothing numbered lower can still
@@ -290,17 +359,46 @@ extension Worker {
         lockGranted(slot: lock.operationSlot, transaction: lock.id, watchDirty: watchDirty)
     }
 
-    /// A shard granted the lock of `transaction`, whose operation is in `slot`.
+    /// A shard granted the lock of `transaction`, whose operation is in `slot` (with those
+    /// that joined it: every one takes the grant before any of them runs on).
     func lockGranted(slot: Int, transaction: UInt64, watchDirty: Bool) {
         guard let op = operations[slot], op.transaction == transaction else { return }
+        if let group = op.lock, !group.joinedSlots.isEmpty {
+            groupGranted(group, slot: slot, transaction: transaction, watchDirty: watchDirty)
+            return
+        }
         op.grantsPending -= 1
         if watchDirty { op.watchDirty = true }
         if op.grantsPending == 0 && op.deferred { runLocked(slot: slot, op) }
     }
 
+    @inline(never)
+    private func groupGranted(_ group: TransactionLock, slot: Int, transaction: UInt64, watchDirty: Bool) {
+        var ready: [(slot: Int, generation: UInt16)] = []
+        ready.reserveCapacity(group.holders)
+        func take(_ s: Int) {
+            guard let member = operations[s], member.transaction == transaction else { return }
+            member.grantsPending -= 1
+            if watchDirty { member.watchDirty = true }
+            if member.grantsPending == 0 && member.deferred { ready.append((s, member.generation)) }
+        }
+        take(slot)
+        for s in group.joinedSlots { take(s) }
+        // In join order; one run on may have finished the next (its chain's turn).
+        for r in ready {
+            guard let member = operations.operation(slot: r.slot, generation: r.generation),
+                  member.transaction == transaction, member.grantsPending == 0 else { continue }
+            runLocked(slot: r.slot, member)
+        }
+    }
+
     func releaseLocks(_ op: MultiShardOperation) {
         guard let lock = op.lock else { return }
         op.lock = nil
+        if lock.holders > 1 {
+            lock.holders -= 1  // other operations of its group still hold it
+            return
+        }
         for position in 0..<lock.shardCount {
             let shard = lock.shard(at: position)
             let owner = context.owner(ofShard: shard)
@@ -344,6 +442,7 @@ extension Worker {
 
     func queueLock(_ lock: TransactionLock, shard shardIndex: Int, eagerParts: UInt32 = 0) {
         guard let shardRef = ownShardRef else { return }
+        if lock.coordinator == index { lock.sealed = true }  // its keys are read here now
         var granted = takeGrantScratch()
         shardRef._withUnsafeGuaranteedRef {
             lock.enqueue(on: $0.locks, shard: shardIndex, eagerParts: eagerParts, into: &granted)
@@ -448,7 +547,12 @@ extension Worker {
     /// Runs the parts of the operation holding `lock` that are on this worker's own shard,
     /// in part order, as the shard grants it.
     private func runPartsAtGrant(_ lock: TransactionLock, shard shardIndex: Int) {
-        guard let op = operations[lock.operationSlot], op.transaction == lock.id else { return }
+        runPartsAtGrant(slot: lock.operationSlot, transaction: lock.id, shard: shardIndex)
+        for slot in lock.joinedSlots { runPartsAtGrant(slot: slot, transaction: lock.id, shard: shardIndex) }
+    }
+
+    private func runPartsAtGrant(slot: Int, transaction: UInt64, shard shardIndex: Int) {
+        guard let op = operations[slot], op.transaction == transaction else { return }
         for p in 0..<op.parts.count where op.parts[p].shard == shardIndex && op.parts[p].runsAtGrant {
             runPartHere(op, part: p)
         }

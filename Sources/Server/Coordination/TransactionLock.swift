@@ -43,6 +43,18 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     /// Parts on the coordinator's own shard run when it grants too (their operation's slot
     /// says which).
     var localPartsAtGrant = false
+    /// Operations of the same client that joined this request in the pass it was made, after
+    /// the one in `operationSlot` (a pipeline of EXECs: one request, grant and release per
+    /// shard for all of them; Locking.swift, lock groups).
+    private(set) var joinedSlots: [Int] = []
+    /// Operations that hold it: released everywhere when the last one finishes.
+    var holders = 1
+    /// At most this many operations share one request (a pipeline longer than that takes
+    /// another: each waits for the last of its group to finish before its keys are free).
+    static let maxHolders = 64
+    /// No operation may join any more: its requests are on their way (the pass's batches
+    /// left) or its coordinator's own shard queued it.
+    var sealed = false
 
     init() {}
 
@@ -61,6 +73,9 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         self.chain = chain
         self.chainedClient = chainedClient
         localPartsAtGrant = false
+        if !joinedSlots.isEmpty { joinedSlots.clearKeepingCapacity() }
+        holders = 1
+        sealed = false
         shardLocks.clearKeepingCapacity()
         keys.removeAll()
         for position in plan.shards.indices {
@@ -92,6 +107,40 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     }
 
     private func position(of shard: Int) -> Int? { shardLocks.firstIndex { $0.shard == shard } }
+
+    /// Whether it locks some shard whole.
+    var locksAWholeShard: Bool { shardLocks.contains { $0.wholeShard } }
+
+    /// Whether it names `shard` (a whole shard or keys there).
+    func names(shard: Int) -> Bool { position(of: shard) != nil }
+
+    /// The operation in `slot` joins the request with the keys of its `plan`, whose shards
+    /// it names already and none of them whole (the caller checked). Only while sealed is
+    /// false: no other thread reads it yet.
+    func join(slot: Int, plan: inout LockPlan) {
+        joinedSlots.append(slot)
+        holders += 1
+        guard !plan.keys.isEmpty else { return }
+        let total = keys.count + plan.keys.count
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: total) { merged in
+            var n = 0
+            var start = 0
+            for i in shardLocks.indices {
+                for k in keys.elements(start..<shardLocks[i].keysEnd) {
+                    merged[n] = k
+                    n += 1
+                }
+                start = shardLocks[i].keysEnd
+                for k in plan.keys where plan.shards[k.position].index == shardLocks[i].shard {
+                    merged[n] = k.key
+                    n += 1
+                }
+                shardLocks[i].keysEnd = n
+            }
+            keys.removeAll()
+            for i in 0..<n { keys.append(merged[i]) }
+        }
+    }
 
     /// Queues this lock's request for `shard` on `locks`, with the lock as its holder and
     /// its eager parts' record there (EagerParts.swift) handed back with the grant.

@@ -118,6 +118,19 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         hasLockParts = true
     }
 
+    /// Whether the last lock parts added are those of transaction `id` (a lock group's next
+    /// operation may add its parts after them: Locking.swift).
+    func lockPartsEnd(with id: UInt64) -> Bool { hasLockParts && lockParts[lockParts.count - 1].request.transaction == id }
+
+    /// The lock requests of `lock` in this batch cover the lock parts added since (they
+    /// followed its own parts: `lockPartsEnd(with:)`).
+    func extendLockParts(of lock: TransactionLock) {
+        let end = Int32(lockParts.count)
+        for i in lockRequests.indices.reversed() where lockRequests[i].lock === lock {
+            lockRequests[i].parts = lockRequests[i].parts.lowerBound..<end
+        }
+    }
+
     /// The arguments of lock part `i`.
     @inline(__always)
     func withArguments<R>(ofLockPart i: Int, _ body: (Arguments) -> R) -> R {

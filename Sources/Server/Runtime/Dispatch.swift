@@ -117,6 +117,10 @@ extension Worker {
             }
             return
         }
+        // A command that neither opens nor joins the client's lock group closes it: what the
+        // client sends after it must not run before it (Locking.swift, lock groups).
+        let joinsBefore = c.openLock != nil && index != multiCommand ? c.lockJoins : -1
+        defer { if joinsBefore >= 0 && c.lockJoins == joinsBefore { c.openLock = nil } }
         // appendfsync always: its replies wait for the fsync covering what it writes.
         if holdsWriteReplies && route.awaitsFsync { c.wroteSinceFsyncMark = true }
         // Counted as Redis's call() counts: a command that runs (not one refused or queued).

@@ -81,6 +81,9 @@ struct Outbox {
         return b
     }
 
+    /// The batch being filled for `target`, if this pass made one.
+    func batchBeingFilled(for target: Int) -> Batch? { filling[target] }
+
     /// An empty batch for `target` from the pool (a script's call to another shard takes one
     /// of its own); small when new, it grows to what a pass carries and keeps that.
     mutating func spareBatch(for target: Int) -> Batch {

@@ -63,6 +63,13 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var orderedLocks = OrderedLockRequests()
     /// Eager parts of lock requests on this worker's shard, waiting for its grants.
     var eagerParts = EagerPartsStore()
+    /// Loop passes whose batches went out (a client's lock group stays open within one).
+    var passNumber: UInt64 = 1
+    /// Clients that opened a lock group this pass: closed when the pass's batches go (their
+    /// locks are then free for the pool to reuse once released).
+    var clientsWithOpenLocks: [Client] = []
+    /// MULTI's index: it does not close a client's lock group (Locking.swift).
+    let multiCommand = CommandTable.shared.index(of: "multi")!
     /// Where an eager part writes its reply (runEagerParts).
     var eagerPartScratch = ByteBuffer(capacity: 1024)
     /// Reused list of the numbered requests queueOrderedLocks queues in one go.
@@ -566,6 +573,11 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     func sendBatches() {
         letGoOfHeldBatches()
+        passNumber &+= 1  // lock groups opened this pass are closed: their requests leave now
+        if !clientsWithOpenLocks.isEmpty {
+            for c in clientsWithOpenLocks { c.openLock = nil }
+            clientsWithOpenLocks.clearKeepingCapacity()
+        }
         flushKeyspaceNotifications()
         sendPublishBatches()
         let toWake = outbox.flush(context: context)
