@@ -375,7 +375,11 @@ extension Worker {
     @inline(never)
     private func groupGranted(_ group: TransactionLock, slot: Int, transaction: UInt64, watchDirty: Bool) {
         var ready: [(slot: Int, generation: UInt16)] = []
-        ready.reserveCapacity(group.holders)
+        swap(&ready, &groupReadyScratch)  // a member run on may grant another group: it gets a new list
+        defer {
+            ready.clearKeepingCapacity()
+            swap(&ready, &groupReadyScratch)
+        }
         func take(_ s: Int) {
             guard let member = operations[s], member.transaction == transaction else { return }
             member.grantsPending -= 1

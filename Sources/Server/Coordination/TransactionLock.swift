@@ -120,7 +120,18 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
     func join(slot: Int, plan: inout LockPlan) {
         joinedSlots.append(slot)
         holders += 1
-        guard !plan.keys.isEmpty else { return }
+        // A pipeline mostly repeats its keys: nothing to add then.
+        var start = 0
+        var allThere = true
+        for i in shardLocks.indices where allThere {
+            let held = keys.elements(start..<shardLocks[i].keysEnd)
+            start = shardLocks[i].keysEnd
+            for k in plan.keys where plan.shards[k.position].index == shardLocks[i].shard && !held.contains(k.key) {
+                allThere = false
+                break
+            }
+        }
+        if allThere { return }
         let total = keys.count + plan.keys.count
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: total) { merged in
             var n = 0

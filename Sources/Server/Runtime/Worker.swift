@@ -68,6 +68,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     /// Clients that opened a lock group this pass: closed when the pass's batches go (their
     /// locks are then free for the pool to reuse once released).
     var clientsWithOpenLocks: [Client] = []
+    /// Members of a lock group ready to run on once it is granted (Locking.swift).
+    var groupReadyScratch: [(slot: Int, generation: UInt16)] = []
     /// MULTI's index: it does not close a client's lock group (Locking.swift).
     let multiCommand = CommandTable.shared.index(of: "multi")!
     /// Where an eager part writes its reply (runEagerParts).
