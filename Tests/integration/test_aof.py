@@ -624,6 +624,30 @@ def test_config_set_appendonly_at_run_time(make_server, tmp_path):
     assert digest(s) == expected
 
 
+def test_writes_pipelined_after_appendonly_no_stay_out_of_the_file(make_server, tmp_path):
+    """A write sent right behind CONFIG SET appendonly no (same pipeline, both shards) runs
+    after the stop, as in Redis's stopAppendOnly, so it is not in the closed file. The
+    sequencer used to merge such a record, drained with the ones before the stop, into the
+    file before it handled the stop (a fresh-clone CI run caught it in
+    test_config_set_appendonly_at_run_time)."""
+    s = make_server(*shards(2), "--enable-debug-command", "yes", "--save", "", data_dir=tmp_path)
+    c = s.conn()
+    for round in range(1, 31):
+        assert c.cmd("CONFIG", "SET", "appendonly", "yes") == "OK"
+        wait_rewritten(c, round)
+        c.cmd("SET", "in:%d" % round, "1")
+        written(incr_path(tmp_path, round), "SET", "in:%d" % round, "1")
+        replies = c.pipeline([("CONFIG", "SET", "appendonly", "no")] + [("SET", "out:%d:%d" % (round, i), "1") for i in range(8)])
+        assert replies == ["OK"] * 9
+        assert info(c, "persistence")["aof_enabled"] == "0"
+        # INFO replication asks the sequencer for its offset past these writes: by its answer
+        # the stop, queued before, has flushed and closed the file. (Were the propagation
+        # off, it would answer at once and this could only miss the fault, never invent it.)
+        info(c, "replication")
+        assert b"out:" not in read(incr_path(tmp_path, round)), round
+    c.close()
+
+
 def test_automatic_rewrite_on_growth(make_server, tmp_path):
     s = make_server(*AOF, "--auto-aof-rewrite-min-size", "100000", "--auto-aof-rewrite-percentage", "100",
                     data_dir=tmp_path)

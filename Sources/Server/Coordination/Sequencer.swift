@@ -65,9 +65,18 @@ final class Sequencer: @unchecked Sendable {  // touched only by the sequencer t
             // among those records was recorded after the files were handed over).
             if context.aof.pendingOpen.load(ordering: .acquiring) { master.takeOpenedAOF() }
             // Records already handed over belong before this pass's events (a replica's old
-            // stream before a reset, a client's writes before its WAIT).
+            // stream before a reset, a client's writes before its WAIT)...
+            let events = context.sequencerInbox.withLock { events in defer { events.removeAll() }; return events }
+            // ...but not those numbered from an AOF stop's bound: made after CONFIG SET
+            // appendonly no answered, they were drained with the rest and this merge wrote
+            // them to the file before the stop was seen (a SET sent after the reply was in
+            // the closed file). They wait for the merge after the events.
+            master.aofCut = events.lazy.compactMap { event -> UInt64? in
+                if case .aofStop(let bound, _) = event { return bound } else { return nil }
+            }.min()
             master.merge(below: bound)
-            for event in context.sequencerInbox.withLock({ events in defer { events.removeAll() }; return events }) {
+            master.aofCut = nil
+            for event in events {
                 switch event {
                 case .replicaAttached(let handoff): master.attach(handoff, loop: &loop, now: now)
                 case .syncPayload(let id, let rdb): master.payloadArrived(id: id, rdb: rdb)

@@ -38,6 +38,9 @@ final class ReplicationMaster {
     private var aofWaitingForRewrite: AOFWriter?
     /// appendonly no: the first sequence number the AOF does not get, and what runs after.
     private var aofStopAt: UInt64?
+    /// Set by the sequencer for one merge: records from here on wait (an AOF stop among the
+    /// events it has not handled yet).
+    var aofCut: UInt64?
     private var aofStopThen: [@Sendable (Worker) -> Void] = []
 
     private var streamExists = false
@@ -162,12 +165,12 @@ final class ReplicationMaster {
                     secondSeq = seq
                 }
             }
-            guard best >= 0, bestSeq < bound else { break }
+            guard best >= 0, bestSeq < bound, bestSeq < aofCut ?? .max else { break }
             if let stopAt = aofStopAt, bestSeq >= stopAt {
                 stopAOF()
                 continue
             }
-            let limit = min(bound, secondSeq, aofStopAt ?? .max)
+            let limit = min(bound, secondSeq, aofStopAt ?? .max, aofCut ?? .max)
             let batch = queued[best][0]
             let bytes = batch.bytes.readable
             var o = cursor[best]
@@ -183,7 +186,7 @@ final class ReplicationMaster {
                 cursor[best] = 0
             }
         }
-        mergedBelow = max(mergedBelow, bound)
+        mergedBelow = max(mergedBelow, min(bound, aofCut ?? .max))
         if let stopAt = aofStopAt, mergedBelow >= stopAt { stopAOF() }
     }
 
