@@ -44,6 +44,43 @@ def test_plain_commands_after_a_pipelined_transaction_run_after_it(server):
     assert replies[-1] == [b"after", b"t+"]
 
 
+def test_commands_between_pipelined_transactions_see_exactly_those_before_them(server):
+    """Lock groups: a client's pipelined cross-shard EXECs share one lock request while
+    nothing else of the client comes between them. A read, a WATCH or a single-shard write
+    between two of them closes the group, so it sees (or changes) the state after the first
+    and before the second, on both shards; a transaction on one key more than the group's
+    first joins it, one that only reads takes a lock of its own kind."""
+    c = server.conn()
+    a, b, x, y = keys_on_two_shards("chain:group", count=4)  # a and x on one shard, b and y on the other
+    c.cmd("DEL", a, b, x, y)
+    commands = []
+    expected = []
+    for i in range(1, 41):
+        commands += transaction(("INCR", a), ("INCR", b))
+        expected.append([2 * i - 1, 2 * i - 1])
+        between = i % 4
+        if between == 0:
+            commands.append(("MGET", a, b))
+            expected.append([b"%d" % (2 * i - 1)] * 2)
+        elif between == 1:
+            commands.append(("GET", b))
+            expected.append(b"%d" % (2 * i - 1))
+        elif between == 2:
+            commands += [("WATCH", y)] + transaction(("GET", b), ("INCR", b), ("DECR", b))
+            expected += ["OK", [b"%d" % (2 * i - 1), 2 * i, 2 * i - 1]]
+        else:
+            commands.append(("SET", y, str(i)))
+            expected.append("OK")
+        commands += transaction(("INCR", a), ("INCR", b), ("INCR", x))  # one key more, the same shards
+        expected.append([2 * i, 2 * i, i])
+        commands += transaction(("GET", a), ("GET", b), ("GET", x))  # reads only: a lock of another kind
+        expected.append([b"%d" % (2 * i), b"%d" % (2 * i), b"%d" % i])
+    replies = c.pipeline(commands)
+    got = [r for r, cmd in zip(replies, commands) if cmd[0] in ("EXEC", "MGET", "GET", "SET", "WATCH")
+           and not isinstance(r, str) or cmd[0] in ("SET", "WATCH")]
+    assert got == expected
+
+
 def test_pipelined_multi_key_commands_keep_their_order(server):
     c = server.conn()
     keys = keys_on_two_shards("chain:mset", 4)
