@@ -24,7 +24,6 @@ struct EagerPartsStore {
         var parts: Range<Int32> = 0..<0
         /// The coordinator (the pass batch's origin; a spare copy may have served another).
         var origin = 0
-        var live = false
 
         /// The batch holding the parts, while the record is alive.
         var batch: Unmanaged<Batch> { copy.map { Unmanaged.passUnretained($0) } ?? passBatch! }
@@ -46,8 +45,7 @@ struct EagerPartsStore {
     /// Records the parts `range` of `batch` (kept by `hold` until `letGo`); returns the
     /// number their lock request carries in the lock table.
     mutating func add(_ batch: Batch, parts range: Range<Int32>) -> UInt32 {
-        let record = Record(passBatch: Unmanaged.passUnretained(batch), copy: nil, parts: range, origin: batch.origin,
-                            live: true)
+        let record = Record(passBatch: Unmanaged.passUnretained(batch), copy: nil, parts: range, origin: batch.origin)
         let slot: Int
         if let f = free.popLast() {
             slot = Int(f)
@@ -84,7 +82,8 @@ struct EagerPartsStore {
     mutating func letGo(_ send: (Batch) -> Void) {
         for payload in addedWhileHeld {
             let slot = Int(payload - 1)
-            guard records[slot].live, records[slot].copy == nil, let pass = records[slot].passBatch else { continue }
+            // Still in the pass batch: not taken since (a taken record is empty) nor copied.
+            guard let pass = records[slot].passBatch else { continue }
             let range = records[slot].parts
             let spare = spareCopies.popLast()
             let copy = pass._withUnsafeGuaranteedRef { b in

@@ -199,7 +199,7 @@ extension Worker {
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
         let groupable = op.chained && eager && numbered && op.watchingClient == nil && !op.partsAfterAllGrants
         let client = groupable ? clients.client(fd: op.clientFD, id: op.clientID) : nil
-        if let client, let group = client.openLock, client.openLockPass == passNumber, canJoin(op, group) {
+        if let client, let group = client.openLock, canJoin(op, group) {
             join(op, slot: slot, group: group, client: client)
             return
         }
@@ -217,31 +217,12 @@ extension Worker {
         op.grantsPending = op.lockPlan.count
         if eager && op.watchingClient == nil && !op.partsAfterAllGrants {
             // Without a WATCH to check first, every shard runs its parts when it grants.
-            for p in op.unsent {
-                let part = op.parts[p]
-                let owner = context.owner(ofShard: part.shard)
-                if owner == index {
-                    lock.localPartsAtGrant = true
-                    op.parts[p].runsAtGrant = true
-                    continue
-                }
-                if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
-                let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
-                                     ticket: UInt32(p))
-                // In the pass's batch for the owner, with the lock request added below.
-                let batch = outbox.batch(for: owner)
-                op.withArguments(of: part) { args in
-                    batch.addLockPart(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
-                                      transaction: id, tag: op.propagationTag, shard: part.shard)
-                }
-                op.parts[p].runsAtGrant = true
-            }
+            addPartsRunAtGrant(op, slot: slot, lock: lock)
         }
         if let client, !lock.locksAWholeShard, !op.unsent.contains(where: { table.routes[Int(op.parts[$0].command)].mayBlock }) {
             // The client's next chained operations of this pass may join it.
             if client.openLock == nil { clientsWithOpenLocks.append(client) }
             client.openLock = lock
-            client.openLockPass = passNumber
             client.lockJoins &+= 1
         }
         // Requests for other workers' shards travel in this pass's batch for their owner
@@ -269,6 +250,32 @@ extension Worker {
                     outbox.batch(for: owner).addLockRequest(lock, shard: shard, order: order)
                 }
             }
+        }
+    }
+
+    /// Makes `op`'s unsent parts run as each shard grants `lock`: those on this worker's
+    /// shard from the operation (runPartsAtGrant), the others in the pass's batch for their
+    /// shard's owner, with the lock request (EagerParts.swift); `added` is told of each.
+    @inline(__always)
+    private func addPartsRunAtGrant(_ op: MultiShardOperation, slot: Int, lock: TransactionLock,
+                                    added: (_ owner: Int, _ batch: Batch) -> Void = { _, _ in }) {
+        for p in op.unsent {
+            let part = op.parts[p]
+            let owner = context.owner(ofShard: part.shard)
+            op.parts[p].runsAtGrant = true
+            if owner == index {
+                lock.localPartsAtGrant = true
+                continue
+            }
+            if table.routes[Int(part.command)].mayBlock { blockingPartSent(to: owner) }
+            let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
+                                 ticket: UInt32(p))
+            let batch = outbox.batch(for: owner)
+            op.withArguments(of: part) { args in
+                batch.addLockPart(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
+                                  transaction: lock.id, tag: op.propagationTag, shard: part.shard)
+            }
+            added(owner, batch)
         }
     }
 
@@ -302,21 +309,7 @@ extension Worker {
         op.transaction = group.id
         op.grantsPending = group.shardCount
         var ownersExtended = 0  // bit per owner whose batch got parts (owners < 64 here)
-        for p in op.unsent {
-            let part = op.parts[p]
-            let owner = context.owner(ofShard: part.shard)
-            op.parts[p].runsAtGrant = true
-            if owner == index {
-                group.localPartsAtGrant = true
-                continue
-            }
-            let sink = ReplySink(kind: .operation, generation: op.generation, index: Int32(slot), id: op.clientID,
-                                 ticket: UInt32(p))
-            let batch = outbox.batch(for: owner)
-            op.withArguments(of: part) { args in
-                batch.addLockPart(command: part.command, db: part.db, resp: part.resp, arguments: args, sink: sink,
-                                  transaction: group.id, tag: op.propagationTag, shard: part.shard)
-            }
+        addPartsRunAtGrant(op, slot: slot, lock: group) { owner, batch in
             if owner < 64 { ownersExtended |= 1 << owner } else { batch.extendLockParts(of: group) }
         }
         var owners = ownersExtended

@@ -105,12 +105,7 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
     /// transaction `transaction`.
     func addLockPart(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
                      transaction: UInt64, tag: UInt64, shard: Int) {
-        let first = spans.count
-        for i in 0..<arguments.count {
-            let a = arguments[i]
-            spans.append(ArgSpan(offset: argumentBytes.count, count: a.count))
-            argumentBytes.append(a)
-        }
+        let first = appendArguments(arguments)
         lockParts.append(LockPart(request: ShardRequest(command: command, db: UInt8(db), resp: resp,
                                                         firstSpan: Int32(first), argumentCount: Int32(arguments.count),
                                                         sink: sink, transaction: transaction, tag: tag),
@@ -163,14 +158,21 @@ final class Batch: @unchecked Sendable {  // owned by whichever worker last popp
         hasLockMessages = false
     }
 
-    func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
-             transaction: UInt64 = 0, tag: UInt64 = 0) {
+    /// Copies `arguments` in; returns the span of the first.
+    @inline(__always)
+    private func appendArguments(_ arguments: Arguments) -> Int {
         let first = spans.count
         for i in 0..<arguments.count {
             let a = arguments[i]
             spans.append(ArgSpan(offset: argumentBytes.count, count: a.count))
             argumentBytes.append(a)
         }
+        return first
+    }
+
+    func add(command: UInt16, db: Int, resp: RESPVersion, arguments: Arguments, sink: ReplySink,
+             transaction: UInt64 = 0, tag: UInt64 = 0) {
+        let first = appendArguments(arguments)
         requests.append(ShardRequest(command: command, db: UInt8(db), resp: resp, firstSpan: Int32(first),
                                      argumentCount: Int32(arguments.count), sink: sink, transaction: transaction, tag: tag))
     }

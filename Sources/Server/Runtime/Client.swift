@@ -72,11 +72,11 @@ final class Client {
     var chainedInFlight = 0
     /// Its latest chained lock request's id per shard (TransactionLock.follow).
     var latestChainedLocks: [UInt64] = []
-    /// The lock request its latest chained operation made in the worker's pass
-    /// `openLockPass`, which its next ones may join (Locking.swift, lock groups), and how many
-    /// operations opened or joined one so far (a command that did neither closes the group).
+    /// The lock request its latest chained operation made in this loop pass (cleared when
+    /// the pass's batches go), which its next ones may join (Locking.swift, lock groups), and
+    /// how many operations opened or joined one so far (a command that did neither closes
+    /// the group).
     var openLock: TransactionLock?
-    var openLockPass: UInt64 = 0
     var lockJoins = 0
     /// When the worker first held this client's output back for them (-1: not held).
     var heldBackSinceMs: Int64 = -1

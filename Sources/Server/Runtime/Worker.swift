@@ -63,10 +63,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var orderedLocks = OrderedLockRequests()
     /// Eager parts of lock requests on this worker's shard, waiting for its grants.
     var eagerParts = EagerPartsStore()
-    /// Loop passes whose batches went out (a client's lock group stays open within one).
-    var passNumber: UInt64 = 1
     /// Clients that opened a lock group this pass: closed when the pass's batches go (their
-    /// locks are then free for the pool to reuse once released).
+    /// requests leave then, and their locks are free for the pool to reuse once released).
     var clientsWithOpenLocks: [Client] = []
     /// Members of a lock group ready to run on once it is granted (Locking.swift).
     var groupReadyScratch: [(slot: Int, generation: UInt16)] = []
@@ -575,7 +573,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     func sendBatches() {
         letGoOfHeldBatches()
-        passNumber &+= 1  // lock groups opened this pass are closed: their requests leave now
         if !clientsWithOpenLocks.isEmpty {
             for c in clientsWithOpenLocks { c.openLock = nil }
             clientsWithOpenLocks.clearKeepingCapacity()

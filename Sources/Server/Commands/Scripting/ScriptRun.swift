@@ -203,11 +203,7 @@ final class ScriptRun {
                 return runSpread(spread, index, handler, route, args, version, ctx: ctx, out, replyLength)
             }
             if target >= 0 && target != ctx.shard.index {
-                guard transaction != 0, let locked = lockedShards, locked.contains(target) else {
-                    // A run that saves nothing for undo may be abandoned only before it wrote.
-                    if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
-                    return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
-                }
+                if let refusal = refuseUnheld(shard: target, out, replyLength) { return refusal }
                 callRemote(index, shard: target, args, version)
                 TransactionCommands.countRun(worker, index, reply: reply.readable)
                 out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
@@ -232,6 +228,16 @@ final class ScriptRun {
         out.pointee = UnsafeRawPointer(reply.base).assumingMemoryBound(to: CChar.self)
         replyLength.pointee = reply.count
         return 0
+    }
+
+    /// A call reaching `shard`, another than the run's: nil if the run's operation holds it,
+    /// else the run is abandoned (to run again across shards) or the call refused.
+    private func refuseUnheld(shard: Int, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+                              _ replyLength: UnsafeMutablePointer<Int>) -> Int32? {
+        if transaction != 0, let locked = lockedShards, locked.contains(shard) { return nil }
+        // A run that saves nothing for undo may be abandoned only before it wrote.
+        if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
+        return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
     }
 
     /// Runs a command on another shard this script's operation holds whole: sent to the
@@ -374,10 +380,7 @@ final class ScriptRun {
             k += step
         }
         for s in shards where s != ctx.shard.index {
-            guard transaction != 0, let locked = lockedShards, locked.contains(s) else {
-                if mayAbandon && !(savesForUndo ? undoIncomplete : busy.wrote) { return abandon(out, replyLength) }
-                return answer(error: "Script attempted to access keys that do not hash to the same slot", out, replyLength)
-            }
+            if let refusal = refuseUnheld(shard: s, out, replyLength) { return refusal }
         }
         var replies: [[UInt8]] = []
         withUnsafeTemporaryAllocation(of: ArgSpan.self, capacity: argc) { sub in
