@@ -162,6 +162,7 @@ public final class IntentLocks {
         init(_ slot: Int) { first = slot }
 
         var count: Int { 1 + rest.count - restHead }
+        var last: Int { restHead < rest.count ? rest[rest.count - 1] : first }
         subscript(i: Int) -> Int { i == 0 ? first : rest[restHead + i - 1] }
 
         func position(of slot: Int) -> Int? {
@@ -273,9 +274,7 @@ public final class IntentLocks {
         entries[slot].live = true
         entries[slot].follower = -1
         entries[slot].predecessor = -1
-        if !wholeShard { IntentLocks.appendDistinct(keys, to: &entries[slot].keys) }
-        let keyCount = entries[slot].keys.count
-        var waitingFor = wholeShard ? slotOf.count : keyCount
+        var waitingFor = wholeShard ? slotOf.count : 0
         if predecessor != 0, !wholeShard, let p = slotOf[predecessor], !entries[p].granted {
             entries[p].follower = slot
             entries[slot].predecessor = p
@@ -286,18 +285,28 @@ public final class IntentLocks {
         if wholeShard {
             wholeShardRequests.append(slot)
         } else {
-            for i in 0..<keyCount {
-                let k = entries[slot].keys[i].key
+            // Each key once: a key this request named already has it as its only request
+            // or last in its queue (a sort to drop repeats cost ~80 instructions per key of
+            // a lock group's pipeline).
+            for k in keys {
                 guard let existing = queueOf[k] else {
                     // The key's only request: no queue, and nothing ahead of it here.
                     queueOf[k] = IntentLocks.solo(slot)
-                    entries[slot].keys[i].queue = -1
-                    entries[slot].waitingFor -= 1
+                    entries[slot].keys.append(KeyRef(key: k, queue: -1))
                     continue
                 }
-                let q = IntentLocks.isSolo(existing) ? queueFromSolo(key: k, slot: IntentLocks.soloSlot(existing)) : existing
+                let q: Int
+                if IntentLocks.isSolo(existing) {
+                    let only = IntentLocks.soloSlot(existing)
+                    if only == slot { continue }
+                    q = queueFromSolo(key: k, slot: only)
+                } else {
+                    q = existing
+                    if queues[q].last == slot { continue }
+                }
                 queues[q].append(slot)
-                entries[slot].keys[i].queue = q
+                entries[slot].keys.append(KeyRef(key: k, queue: q))
+                entries[slot].waitingFor += 1
                 _ = countFront(q)
             }
         }
@@ -305,23 +314,6 @@ public final class IntentLocks {
         grantedSlots.clearKeepingCapacity()
         grant(slot)
         emit(into: &granted)
-    }
-
-    /// Appends `keys` to the empty `list`, each once (their queues not known yet).
-    private static func appendDistinct(_ keys: UnsafeBufferPointer<UInt64>, to list: inout [KeyRef]) {
-        if keys.count <= 8 {
-            // A transaction's few keys: a scan.
-            for k in keys where !list.contains(where: { $0.key == k }) { list.append(KeyRef(key: k, queue: -1)) }
-            return
-        }
-        for k in keys { list.append(KeyRef(key: k, queue: -1)) }
-        list.sort { $0.key < $1.key }
-        var kept = 0
-        for i in list.indices where kept == 0 || list[kept - 1].key != list[i].key {
-            list[kept] = list[i]
-            kept += 1
-        }
-        list.removeLast(list.count - kept)
     }
 
     /// Drops a finished request; appends what this frees to be granted, in arrival order.

@@ -59,4 +59,22 @@ public struct SlabBuffer<Element>: ~Copyable {
         storedCount += 1
         return count - 1
     }
+
+    /// Inserts `elements` before index `i`, moving the ones from `i` on up in one block.
+    @inlinable public mutating func insert(contentsOf elements: UnsafeBufferPointer<Element>, at i: Int) {
+        precondition(i >= 0 && i <= count, "SlabBuffer index out of range")
+        let n = elements.count
+        guard n > 0 else { return }
+        if count + n > capacity {
+            let newCapacity = max(capacity * 2, count + n)
+            let larger = UnsafeMutablePointer<Element>.allocate(capacity: newCapacity)
+            larger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = larger
+            capacity = newCapacity
+        }
+        (base + i + n).moveInitialize(from: base + i, count: count - i)  // regions may overlap
+        (base + i).initialize(from: elements.baseAddress!, count: n)
+        storedCount += n
+    }
 }

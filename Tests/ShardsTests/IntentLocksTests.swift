@@ -221,7 +221,9 @@ import TestSupport
             let live = model.queue.map(\.id)
             if live.isEmpty || rng.next() % 100 < 55 {
                 let whole = rng.next() % 40 == 0
-                let keys = whole ? [] : (0..<(1 + Int(rng.next() % 4))).map { _ in rng.next() % 12 }
+                // Now and then a long list, as a lock group's: most of its keys repeat.
+                let count = rng.next() % 10 == 0 ? 9 + Int(rng.next() % 12) : 1 + Int(rng.next() % 4)
+                let keys = whole ? [] : (0..<count).map { _ in rng.next() % 12 }
                 let chain = whole ? 0 : rng.next() % 3
                 let shared = !whole && rng.next() % 2 == 0
                 // A predecessor, as a client's chained requests name: an earlier request no

@@ -132,24 +132,21 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
             }
         }
         if allThere { return }
-        let total = keys.count + plan.keys.count
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: total) { merged in
-            var n = 0
-            var start = 0
+        // Each shard's new keys go in at the end of its range, the keys after it moved up in
+        // one block (copying every key of the group at each join made a 16-deep pipeline of
+        // 10-key MGETs cost ~2k instructions per command).
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: plan.keys.count) { added in
             for i in shardLocks.indices {
-                for k in keys.elements(start..<shardLocks[i].keysEnd) {
-                    merged[n] = k
+                guard let position = plan.shards.firstIndex(where: { $0.index == shardLocks[i].shard }) else { continue }
+                var n = 0
+                for k in plan.keys where k.position == position {
+                    added[n] = k.key
                     n += 1
                 }
-                start = shardLocks[i].keysEnd
-                for k in plan.keys where plan.shards[k.position].index == shardLocks[i].shard {
-                    merged[n] = k.key
-                    n += 1
-                }
-                shardLocks[i].keysEnd = n
+                guard n > 0 else { continue }
+                keys.insert(contentsOf: UnsafeBufferPointer(rebasing: added[..<n]), at: shardLocks[i].keysEnd)
+                for j in i..<shardLocks.count { shardLocks[j].keysEnd += n }
             }
-            keys.removeAll()
-            for i in 0..<n { keys.append(merged[i]) }
         }
     }
 
