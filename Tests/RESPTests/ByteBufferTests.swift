@@ -91,6 +91,28 @@ import RESP
         b.appendDecimal(value)
         #expect(String(decoding: b.bytes, as: UTF8.self) == String(value))
     }
+
+    /// Every value below 20,000 either way, and each power of ten and its neighbours: odd
+    /// and even digit counts, every two-digit pair at every position.
+    @Test func decimalTextSweep() {
+        var values = Array(-20_000...20_000)
+        var power = 1
+        while true {
+            values += [power - 1, power, power + 1, -power + 1, -power, -power - 1]
+            let (next, overflow) = power.multipliedReportingOverflow(by: 10)
+            if overflow { break }
+            power = next
+        }
+        var b = ByteBuffer()
+        for value in values {
+            b.clear()
+            b.appendDecimal(value)
+            if String(decoding: b.bytes, as: UTF8.self) != String(value) {
+                Issue.record("\(value) written as \(String(decoding: b.bytes, as: UTF8.self))")
+                return
+            }
+        }
+    }
 }
 
 @Suite struct ReplyEncoderTests {
