@@ -76,6 +76,13 @@ void vk_flag_wait(uint32_t *flag);
 /* Starts loading the cache line at p (a hint: never faults). Inlined into Swift: a
    multi-key command prefetches its keys' table slots and entries so their cache misses
    overlap (Shard.prefetch). */
+static inline void vk_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 static inline void vk_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 #endif

@@ -17,6 +17,9 @@ struct OperationTable {
         slot >= 0 && slot < slots.count ? slots[slot] : nil
     }
 
+    /// How many operations are in flight.
+    var inFlight: Int { slots.count - free.count }
+
     /// The operations in flight, for DEBUG LOCKS.
     var live: [MultiShardOperation] { slots.compactMap { $0 } }
 

@@ -42,6 +42,9 @@ struct Outbox {
     /// drained). For a caller that must finish something first (a numbered lock request
     /// clears its floor before waking anyone: a woken thread that preempts it would find
     /// the request's number above its bound and wait for it).
+    /// Messages pushed onto rings so far (the loop spins before parking after sending).
+    private(set) var pushed = 0
+
     mutating func push(_ message: WorkerMessage, to target: Int, context: ServerContext) -> Bool {
         if !overflow[target].isEmpty {
             overflow[target].append(message)
@@ -49,6 +52,7 @@ struct Outbox {
         }
         switch context.ring(from: owner, to: target).push(message) {
         case .pushed(let drained):
+            pushed &+= 1
             return drained
         case .full:
             overflow[target].append(message)
