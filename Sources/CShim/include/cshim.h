@@ -73,9 +73,7 @@ void vk_flag_clear(uint32_t *flag);
 void vk_flag_set(uint32_t *flag);
 void vk_flag_wait(uint32_t *flag);
 
-/* Starts loading the cache line at p (a hint: never faults). Inlined into Swift: a
-   multi-key command prefetches its keys' table slots and entries so their cache misses
-   overlap (Shard.prefetch). */
+/* A spin-wait hint to the core (a worker watching its rings before it parks). */
 static inline void vk_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
@@ -83,6 +81,10 @@ static inline void vk_cpu_relax(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+/* Starts loading the cache line at p (a hint: never faults). Inlined into Swift: a
+   multi-key command prefetches its keys' table slots and entries so their cache misses
+   overlap (Shard.prefetch). */
 static inline void vk_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 
 #endif

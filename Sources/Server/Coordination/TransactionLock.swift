@@ -134,7 +134,7 @@ final class TransactionLock: @unchecked Sendable {  // written only by the coord
         if allThere { return }
         // Each shard's new keys go in at the end of its range, the keys after it moved up in
         // one block (copying every key of the group at each join made a 16-deep pipeline of
-        // 10-key MGETs cost ~2k instructions per command).
+        // 10-key EXISTS cost ~2k instructions per command).
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: plan.keys.count) { added in
             for i in shardLocks.indices {
                 guard let position = plan.shards.firstIndex(where: { $0.index == shardLocks[i].shard }) else { continue }

@@ -38,13 +38,14 @@ struct Outbox {
         if push(message, to: target, context: context) { context.wakers[target].wakeIfAsleep() }
     }
 
+    /// Messages pushed onto rings so far (the loop watches its rings before parking when
+    /// this moved since it last waited).
+    private(set) var pushed = 0
+
     /// `send` without the wake-up: returns whether `target` may need one (its ring was
     /// drained). For a caller that must finish something first (a numbered lock request
     /// clears its floor before waking anyone: a woken thread that preempts it would find
     /// the request's number above its bound and wait for it).
-    /// Messages pushed onto rings so far (the loop spins before parking after sending).
-    private(set) var pushed = 0
-
     mutating func push(_ message: WorkerMessage, to target: Int, context: ServerContext) -> Bool {
         if !overflow[target].isEmpty {
             overflow[target].append(message)
