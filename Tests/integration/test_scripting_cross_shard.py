@@ -12,12 +12,13 @@ import threading
 import pytest
 
 from support.differential import paired, same
+from support.info import info
 from support.load import Writer
 from support.marks import needs_redis
 from support.processes import REDIS_SERVER, TEST_SHARDS, shards
 from support.replication import link_up
 from support.resp import Conn, Error
-from support.slots import keys_on_two_shards
+from support.slots import key_on_each_shard, keys_on_two_shards
 from support.waiting import wait_until
 
 SERVER_ARGS = ("--enable-debug-command", "yes")
@@ -115,9 +116,15 @@ def test_undeclared_keys_lock_every_shard_by_default(server):
     assert c.cmd("CONFIG", "GET", "lua-allow-undeclared-keys") == [b"lua-allow-undeclared-keys", b"yes"]
     assert c.cmd("CONFIG", "SET", "lua-allow-undeclared-keys", "no") == "OK"
     try:
-        replies = [c.cmd("EVAL", "return redis.call('get', ARGV[1])", "0", k) for k in (a, b)]
-        assert sorted(replies, key=lambda r: isinstance(r, Error))[0] in (b"2", b"3")
-        assert sum(1 for r in replies if isinstance(r, Error) and str(r).startswith(refused)) == 1
+        # One key per shard of the server as it runs (it may have more than TEST_SHARDS):
+        # the script's one shard answers, every other one is refused.
+        keys = key_on_each_shard("u", int(info(c, "server")["shards"]))
+        c.cmd("MSET", *[x for i, k in enumerate(keys) for x in (k, str(10 + i))])
+        replies = [c.cmd("EVAL", "return redis.call('get', ARGV[1])", "0", k) for k in keys]
+        answered = [(k, r) for k, r in zip(keys, replies) if not isinstance(r, Error)]
+        assert len(answered) == 1, replies
+        assert answered[0][1] == str(10 + keys.index(answered[0][0])).encode()
+        assert all(str(r).startswith(refused) for r in replies if isinstance(r, Error)), replies
     finally:
         assert c.cmd("CONFIG", "SET", "lua-allow-undeclared-keys", "yes") == "OK"
 

@@ -26,3 +26,14 @@ def keys_on_two_shards(prefix, count=2, shards=2):
             found.append(key)
         i += 1
     return found
+
+
+def key_on_each_shard(prefix, shards):
+    """One key starting with `prefix` per shard, the key of shard i at index i."""
+    found, i = [None] * shards, 0
+    while None in found:
+        key = "%s:%d" % (prefix, i)
+        if found[slot(key) % shards] is None:
+            found[slot(key) % shards] = key
+        i += 1
+    return found
