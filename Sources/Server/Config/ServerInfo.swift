@@ -116,6 +116,11 @@ enum ServerInfo {
     /// Highest used_memory seen by INFO (Redis samples it in serverCron).
     static let peakMemory = Atomic<Int>(0)
 
+    /// used_memory once the workers and their shards exist, before any data is loaded
+    /// (Redis's initial_memory_usage): MEMORY DOCTOR judges an instance empty by what was
+    /// allocated since.
+    static let startupMemory = Atomic<Int>(0)
+
     /// Bytes allocated: jemalloc's own count when it serves malloc, the sanitizer allocator's
     /// in a sanitizer build (no jemalloc there), else the resident size.
     static func usedMemory() -> Int {

@@ -92,6 +92,7 @@ public enum ServerMain {
 
         let context = ServerContext(config: config, port: boundPort)
         let workers = (0..<context.workerCount).map { Worker(index: $0, context: context) }
+        ServerInfo.startupMemory.store(ServerInfo.usedMemory(), ordering: .relaxed)
         // With appendonly yes the AOF is loaded instead of the dump, as in Redis.
         let aofReplay = AOFStartup.prepare(config, workers: workers, context: context)
         if aofReplay == nil, let error = Persistence.load(config, workers: workers, context: context) {

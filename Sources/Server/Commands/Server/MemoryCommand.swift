@@ -133,10 +133,12 @@ enum MemoryCommand {
     }
 
     /// MEMORY DOCTOR: Redis's report when nothing is wrong, or its text for an instance
-    /// too small to judge (under 5 MB used).
+    /// too small to judge (under 5 MB used). Counted from what start-up allocated: a server
+    /// with many shards starts with their tables above 5 MB, and would otherwise call an
+    /// empty instance one without issues.
     static func doctor(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
         withMemoryFigures(w, c, call, &out) { m, _, resp, out in
-            let used = m.used
+            let used = m.used - ServerInfo.startupMemory.load(ordering: .relaxed)
             let text = used < 5 * 1024 * 1024
                 ? "Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n"
                 : "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.\n"
