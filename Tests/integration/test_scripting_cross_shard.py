@@ -118,7 +118,7 @@ def test_undeclared_keys_lock_every_shard_by_default(server):
     try:
         # One key per shard of the server as it runs (it may have more than TEST_SHARDS):
         # the script's one shard answers, every other one is refused.
-        keys = key_on_each_shard("u", int(info(c, "server")["shards"]))
+        keys = key_on_each_shard("u:", int(info(c, "server")["shards"]))
         c.cmd("MSET", *[x for i, k in enumerate(keys) for x in (k, str(10 + i))])
         replies = [c.cmd("EVAL", "return redis.call('get', ARGV[1])", "0", k) for k in keys]
         answered = [(k, r) for k, r in zip(keys, replies) if not isinstance(r, Error)]

@@ -10,19 +10,8 @@ from support.marks import needs_redis
 from support.processes import REDIS_SERVER, shards
 from support.replication import link_up, same_data
 from support.resp import Conn, encode
-from support.slots import slot
+from support.slots import key_on_each_shard
 from support.waiting import wait_until
-
-
-def tag_per_shard(prefix, count=2):
-    """A hash tag for each of `count` shards: tags[i] lands on shard i."""
-    tags, i = [None] * count, 0
-    while None in tags:
-        t = "%s%d" % (prefix, i)
-        if tags[slot(t) % count] is None:
-            tags[slot(t) % count] = t
-        i += 1
-    return tags
 
 
 def transaction(*commands):
@@ -30,7 +19,7 @@ def transaction(*commands):
 
 
 def test_replies_and_errors_inside_come_back_as_exec_array(r):
-    for t in tag_per_shard("own:reply"):
+    for t in key_on_each_shard("own:reply", 2):
         a, s = "{%s}a" % t, "{%s}s" % t
         r.cmd("SET", s, "text")
         replies = r.pipeline(transaction(("SET", a, "1"), ("INCR", a), ("INCR", s), ("APPEND", a, "x"), ("GET", a),
@@ -47,7 +36,7 @@ def test_replies_and_errors_inside_come_back_as_exec_array(r):
 
 def test_nested_commands_are_counted_as_redis_counts_them(r):
     r.cmd("CONFIG", "RESETSTAT")
-    for t in tag_per_shard("own:stats"):
+    for t in key_on_each_shard("own:stats", 2):
         s = "{%s}s" % t
         r.cmd("SET", s, "text")
         r.pipeline(transaction(("INCR", s), ("GET", s)))
@@ -59,7 +48,7 @@ def test_nested_commands_are_counted_as_redis_counts_them(r):
 
 
 def test_order_with_the_clients_commands_around_it(r):
-    for t in tag_per_shard("own:order"):
+    for t in key_on_each_shard("own:order", 2):
         a = "{%s}a" % t
         replies = r.pipeline([("SET", a, "x")] + transaction(("APPEND", a, "y"), ("APPEND", a, "z"))
                              + [("APPEND", a, "!"), ("GET", a)])
@@ -69,7 +58,7 @@ def test_order_with_the_clients_commands_around_it(r):
 def test_readers_never_see_half_a_transaction(server):
     """Writers pipeline transactions setting two keys of one shard to the same value; readers
     on other connections must always see them equal."""
-    for t in tag_per_shard("own:atomic"):
+    for t in key_on_each_shard("own:atomic", 2):
         a, b = "{%s}a" % t, "{%s}b" % t
         setup = server.conn()
         setup.cmd("MSET", a, "0", b, "0")
@@ -115,7 +104,7 @@ def test_replicas_get_the_transaction_whole(nodes):
         wait_until(lambda: link_up(rep), timeout=20, message="replica link up")
     c = master.conn()
     commands = []
-    for t in tag_per_shard("own:repl"):
+    for t in key_on_each_shard("own:repl", 2):
         a, log = "{%s}a" % t, "{%s}log" % t
         for i in range(50):
             commands += transaction(("SET", a, str(i)), ("APPEND", log, "%d," % i), ("INCR", "{%s}n" % t))
@@ -123,5 +112,5 @@ def test_replicas_get_the_transaction_whole(nodes):
     assert c.cmd("WAIT", "2", "10000") == 2
     for rep in replicas:
         wait_until(lambda: same_data(master, rep), timeout=10, message="replica data equal to the master's")
-        for t in tag_per_shard("own:repl"):
+        for t in key_on_each_shard("own:repl", 2):
             assert rep.conn().cmd("GET", "{%s}log" % t) == "".join("%d," % i for i in range(50)).encode()

@@ -29,11 +29,12 @@ def keys_on_two_shards(prefix, count=2, shards=2):
 
 
 def key_on_each_shard(prefix, shards):
-    """One key starting with `prefix` per shard, the key of shard i at index i."""
+    """One name per shard, `prefix` followed by a number: the name of shard i at index i
+    (a key, or a hash tag for keys of that shard)."""
     found, i = [None] * shards, 0
     while None in found:
-        key = "%s:%d" % (prefix, i)
-        if found[slot(key) % shards] is None:
-            found[slot(key) % shards] = key
+        name = "%s%d" % (prefix, i)
+        if found[slot(name) % shards] is None:
+            found[slot(name) % shards] = name
         i += 1
     return found
