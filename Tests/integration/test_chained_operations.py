@@ -3,6 +3,7 @@ multi-key commands whose keys sit on several shards does not wait for each one b
 next starts, yet every command of it still takes effect in the order sent, on every shard,
 for itself, for other clients and for replicas. With one shard these run inline and the
 same assertions hold."""
+import random
 import threading
 
 from support.marks import needs_redis
@@ -207,3 +208,111 @@ def test_thousands_of_chained_transactions_on_one_pair(server):
         replies = [c.read() for _ in range(400)]
         assert replies[-1][0] == replies[-1][1]
     assert setup.cmd("MGET", a, b) == [b"10000", b"10000"]
+
+
+def moves(a, b, x, y, rng, n):
+    """A pipeline of COPY and RENAME between keys on two shards (a and x on one, b and y on
+    the other), with the commands that read and write their keys in between."""
+    keys = [a, b, x, y]
+    commands = [("SET", a, "v"), ("SET", y, "w")]
+    for i in range(n):
+        src, dst = rng.sample(keys, 2)
+        commands.append(rng.choice([
+            ("RENAME", src, dst), ("RENAMENX", src, dst), ("COPY", src, dst), ("COPY", src, dst, "REPLACE"),
+            ("APPEND", src, str(i % 10)), ("GET", dst), ("EXISTS", a, b, x, y), ("MGET", a, b, x, y),
+            ("SET", src, "s%d" % i), ("DEL", dst), ("INCR", "chain:moves:counter"),
+        ]))
+    return commands + [("MGET", a, b, x, y)]
+
+
+@needs_redis
+def test_pipelined_renames_and_copies_across_shards_answer_as_redis(server, redis_port):
+    """COPY and RENAME across shards chain too (their second step is known only from the
+    first one's reply) instead of stopping their client: a pipeline of them, mixed with
+    commands on their keys, answers exactly as redis-server answers it, reply by reply."""
+    a, b, x, y = keys_on_two_shards("chain:moves", count=4)
+    rng = random.Random(7)
+    redis, vk = Conn(redis_port), server.conn()
+    for round in range(20):
+        commands = moves(a, b, x, y, rng, 60)
+        for c in (redis, vk):
+            c.cmd("DEL", a, b, x, y)
+        replies = []
+        for c in (redis, vk):
+            c.send_raw(b"".join(encode(*command) for command in commands))
+            replies.append([c.read_raw() for _ in commands])
+        differing = [(command, r, v) for command, r, v in zip(commands, *replies) if r != v]
+        assert not differing, "round %d: %r" % (round, differing[:5])
+
+
+def test_readers_never_see_a_pipelined_rename_half_done(server):
+    """A value renamed back and forth between two shards, 16 renames per write, is always
+    under exactly one of its names for readers of both, and keeps its value."""
+    a, b = keys_on_two_shards("chain:pingpong")
+    setup = server.conn()
+    setup.cmd("DEL", a, b)
+    setup.cmd("SET", a, "payload")
+    stop = threading.Event()
+    failures = []
+
+    def writer():
+        c = Conn(server.port)
+        batch = b"".join(encode("RENAME", a, b) + encode("RENAME", b, a) for _ in range(8))
+        while not stop.is_set():
+            c.send_raw(batch)
+            replies = [c.read() for _ in range(16)]
+            if replies != ["OK"] * 16:
+                failures.append(replies)
+                stop.set()
+
+    def reader():
+        c = Conn(server.port)
+        while not stop.is_set():
+            values = c.cmd("MGET", a, b)
+            if sorted(values, key=lambda v: v is None) != [b"payload", None]:
+                failures.append(values)
+                stop.set()
+
+    threads = [threading.Thread(target=writer, daemon=True)]
+    threads += [threading.Thread(target=reader, daemon=True) for _ in range(2)]
+    for t in threads:
+        t.start()
+    stop.wait(2)
+    stop.set()
+    for t in threads:
+        t.join(20)
+        assert not t.is_alive(), "a client got stuck"
+    assert not failures, failures[:3]
+    assert setup.cmd("GET", a) == b"payload" and setup.cmd("EXISTS", b) == 0
+
+
+def test_a_client_that_leaves_mid_chain_of_copies_leaves_nothing_locked(server):
+    """100 pipelined COPYs from keys of one shard onto one key of the other, the client gone
+    at once: they all run (the key ends with the last one's value) and hold no lock after."""
+    keys = keys_on_two_shards("chain:copyquit", count=200)
+    sources, destination = keys[0::2][:100], keys[1]
+    setup = server.conn()
+    setup.cmd("MSET", *[x for i, k in enumerate(sources) for x in (k, str(i))])
+    setup.cmd("DEL", destination)
+    c = Conn(server.port)
+    c.send_raw(b"".join(encode("COPY", k, destination, "REPLACE") for k in sources))
+    c.close()
+    wait_until(lambda: setup.cmd("GET", destination) == b"99", timeout=10, message="the chain to finish")
+    assert setup.pipeline([("COPY", sources[0], destination, "REPLACE"), ("GET", destination)]) == [1, b"0"]
+
+
+@needs_redis
+def test_replicas_apply_pipelined_renames_and_copies_in_order(nodes):
+    master = nodes("--save", "", *shards(2))
+    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
+                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
+    for r in replicas:
+        wait_until(lambda: link_up(r), timeout=20, message="replica link up")
+    a, b, x, y = keys_on_two_shards("chain:replmoves", count=4)
+    c = master.conn()
+    rng = random.Random(11)
+    for _ in range(10):
+        c.pipeline(moves(a, b, x, y, rng, 100))
+    assert c.cmd("WAIT", "2", "10000") == 2
+    for r in replicas:
+        wait_until(lambda: same_data(master, r), timeout=10, message="replica data equal to the master's")

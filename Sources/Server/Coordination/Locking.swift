@@ -36,13 +36,12 @@ struct WaitingCommands {
         perClient[w.client, default: 0] += 1
     }
 
-    /// Takes every waiting command out (those still blocked are appended again).
-    mutating func takeAll() -> [WaitingCommand] {
-        defer {
-            queue.removeAll()
-            perClient.removeAll()
-        }
-        return queue
+    /// Moves every waiting command into `taken` (empty; those still blocked are appended
+    /// again). Swapped, not copied, and the per-client counts keep their table: a client
+    /// whose chained requests hold its commands back sends them through here all the time.
+    mutating func takeAll(into taken: inout [WaitingCommand]) {
+        swap(&queue, &taken)
+        perClient.removeAll(keepingCapacity: true)
     }
 }
 
@@ -114,6 +113,10 @@ extension Worker {
               tag: UInt64 = 0) {
         var bytes: [UInt8] = []
         var spans: [ArgSpan] = []
+        var total = 0
+        for i in 0..<args.count { total += args[i].count }
+        bytes.reserveCapacity(total)  // one allocation each, not one per growth
+        spans.reserveCapacity(args.count)
         for i in 0..<args.count {
             spans.append(ArgSpan(offset: bytes.count, count: args[i].count))
             bytes.append(contentsOf: args[i])
@@ -142,7 +145,13 @@ extension Worker {
 
     private func resumeWaitingOnce() {
         guard let shard else { return }
-        let queue = waiting.takeAll()
+        var queue: [WaitingCommand] = []
+        swap(&queue, &waitingScratch)  // empty, with the capacity of the last pass
+        waiting.takeAll(into: &queue)
+        defer {
+            queue.removeAll(keepingCapacity: true)
+            swap(&queue, &waitingScratch)
+        }
         for w in queue {
             let blocked = w.bytes.withUnsafeBytes { bytes in
                 w.spans.withUnsafeBufferPointer { spans in
@@ -197,7 +206,7 @@ extension Worker {
     /// the end of the pass) or queued on a shard could otherwise run after these parts.
     /// `numbered`: take a number in the global order even for a single shard (chains).
     func requestLocks(_ op: MultiShardOperation, slot: Int, eager: Bool, numbered: Bool = false) {
-        let groupable = op.chained && eager && numbered && op.watchingClient == nil && !op.partsAfterAllGrants
+        let groupable = op.chained && op.isOneShot && eager && numbered && op.watchingClient == nil && !op.partsAfterAllGrants
         let client = groupable ? clients.client(fd: op.clientFD, id: op.clientID) : nil
         if let client, let group = client.openLock, canJoin(op, group) {
             join(op, slot: slot, group: group, client: client)
@@ -207,7 +216,7 @@ extension Worker {
         let id = UInt64(index) << 48 | nextTransactionID
         let lock = lockPool.take()
         lock.fill(id: id, coordinator: index, operationSlot: slot, watchingClient: op.watchingClient, plan: &op.lockPlan,
-                  chain: op.chained ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0,
+                  chain: op.chained && op.isOneShot ? UInt64(index + 1) : 0, chainedClient: op.chained ? op.clientID : 0,
                   shared: op.readsOnly)
         // A client's chained requests are granted on each shard in the order it made them,
         // whatever keys they name.

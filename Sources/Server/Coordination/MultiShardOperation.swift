@@ -98,6 +98,15 @@ final class MultiShardOperation {
     /// single-shard commands, MGET/MSET/DEL... across shards): its parts can run as each
     /// shard grants, and its client need not wait for it (see chains below).
     var isOneShot = false
+    /// Its first parts are known when it starts and the later ones come from their replies
+    /// (COPY and RENAME across shards): it may chain too, not stopping its client. Its locks
+    /// hold its keys until it completes, so the client's later commands on them wait for it;
+    /// those on other keys may run between its steps, which no one can tell apart from
+    /// running after it (unless keyspace events are on: their order would show it, so it
+    /// does not chain then). Its request follows no other (IntentLocks' chains) and no other
+    /// follows it, since its later steps have not run where it was granted; it joins no
+    /// lock group.
+    var chainsInSteps = false
 
     // Chains (TransactionLock.chain): a one-shot operation whose client goes on meanwhile.
     // It completes (closes its replication group, releases, answers) only after the
@@ -107,6 +116,8 @@ final class MultiShardOperation {
     var chainNext: MultiShardOperation?
     /// Everything is in, but `chainPrevious` has not completed yet.
     var completionWaits = false
+    /// The reply of an operation in steps that finished them before its turn to complete.
+    var heldReply: [UInt8]?
     /// Runs once the operation is over (EXEC forgets the client's WATCHes here).
     var onFinish: (() -> Void)?
     /// EXEC: receives the reply of a command of the transaction that ran as its own operation.
@@ -184,10 +195,12 @@ final class MultiShardOperation {
         generation = 0
         command = -1
         isOneShot = false
+        chainsInSteps = false
         chained = false
         chainPrevious = nil
         chainNext = nil
         completionWaits = false
+        heldReply = nil
         onFinish = nil
         nestedReplyHandler = nil
         onRecord = nil

@@ -478,9 +478,14 @@ extension Worker {
     /// is granted (chainedRequestsPending), so they still come after the operation there.
     /// Only if nothing else of the client is in flight but such operations: an earlier
     /// plain command still in this pass's batch could otherwise arrive after the request.
+    /// An operation in steps (COPY, RENAME across shards) chains too: see
+    /// MultiShardOperation.chainsInSteps.
     private func canChain(_ op: MultiShardOperation, client c: Client) -> Bool {
-        guard op.isOneShot, op.watchingClient == nil, c.unfilledTickets == c.chainedInFlight,
+        guard op.isOneShot || op.chainsInSteps, op.watchingClient == nil, c.unfilledTickets == c.chainedInFlight,
               !op.unsent.isEmpty else { return false }
+        // Its later steps may run after the client's next commands on other keys of their
+        // shards: only where no keyspace event can show that order (rename_to after them).
+        if op.chainsInSteps { return KeyspaceEvent.configured.load(ordering: .relaxed) == 0 }
         // Every locked shard has a part to run at grant.
         for planned in op.lockPlan.shards where !op.parts[op.unsent].contains(where: { $0.shard == planned.index }) {
             return false
@@ -490,6 +495,7 @@ extension Worker {
 
     private func startChained(_ op: MultiShardOperation, slot: Int, client c: Client) {
         op.chained = true
+        op.pausesClient = false  // its locks keep the client's later commands off its keys
         if let previous = lastChained {
             op.chainPrevious = previous
             previous.chainNext = op
@@ -572,13 +578,28 @@ extension Worker {
 
     /// Called when an operation's last outstanding part has arrived.
     func continueOperation(slot: Int, _ op: MultiShardOperation) {
-        if op.chainPrevious != nil {
+        if let reply = op.heldReply {
+            // Its turn came with its reply made (below).
+            op.heldReply = nil
+            reply.withUnsafeBytes { complete(slot: slot, op, reply: $0) }
+            return
+        }
+        if op.chainPrevious != nil && !op.chainsInSteps {
             op.completionWaits = true  // completes right after the one before it in its chain
             return
         }
         while true {
             partScratch.clear()
             if op.combine(op, &partScratch) {
+                if op.chainPrevious != nil {
+                    // An operation in steps takes them before its turn (its locks hold its
+                    // keys, so they come after the earlier operations on any key they share);
+                    // only completing waits for it. Taking each step in turn made a worker's
+                    // COPYs across shards one hop after the other.
+                    op.heldReply = Array(partScratch.readable)
+                    op.completionWaits = true
+                    return
+                }
                 complete(slot: slot, op, reply: partScratch.readable)
                 return
             }

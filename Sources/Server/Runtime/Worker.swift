@@ -44,6 +44,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var operations = OperationTable()
     /// Commands waiting on this worker's shard until locks they conflict with are released.
     var waiting = WaitingCommands()
+    /// The list resumeWaiting takes them into (kept for its capacity).
+    var waitingScratch: [WaitingCommand] = []
     /// Ready keys are held unserved until blocking requests received before them are here
     /// (serveReadyKeys): commands on those keys wait (mustWait). A stored flag of the
     /// worker's own, read before every command.

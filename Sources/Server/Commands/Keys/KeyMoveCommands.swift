@@ -223,7 +223,10 @@ extension KeyCommands {
                 return true
             }
         }
-        op.pausesClient = true  // later steps must run before the client's next commands
+        // Unchained, later steps must run before the client's next commands; chained, the
+        // locks keep those commands off its keys (MultiShardOperation.chainsInSteps).
+        op.pausesClient = true
+        op.chainsInSteps = true
         name = op.store(string: "__rename")
         src = op.store(args[1])
         dst = op.store(args[2])
@@ -265,7 +268,8 @@ extension KeyCommands {
             }
             return true
         }
-        op.pausesClient = true  // later steps must run before the client's next commands
+        op.pausesClient = true  // unless chained: see renameAcrossShards
+        op.chainsInSteps = true
         name = op.store(string: "__copy")
         let src = op.store(args[1])
         dst = op.store(args[2])
