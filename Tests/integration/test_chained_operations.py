@@ -245,6 +245,25 @@ def test_pipelined_renames_and_copies_across_shards_answer_as_redis(server, redi
         assert not differing, "round %d: %r" % (round, differing[:5])
 
 
+def test_a_clients_keyless_reads_after_its_pipelined_moves_see_them_done(server):
+    """SCAN, KEYS, DBSIZE and RANDOMKEY take no key locks: sent right after a chained RENAME
+    or COPY across shards, they wait for it (when they did not, SCAN missed the renamed key
+    after every rename one way: its part on the destination's shard ran between the steps)."""
+    c = server.conn()
+    c.cmd("SELECT", "9")
+    c.cmd("FLUSHDB")
+    a, b = keys_on_two_shards("chain:scan")
+    c.cmd("SET", a, "v")
+    for i in range(200):
+        src, dst = (a, b) if i % 2 == 0 else (b, a)
+        kind = (i // 2) % 4  # each kind after moves either way
+        read = [("SCAN", "0", "COUNT", "100"), ("KEYS", "*"), ("DBSIZE",), ("RANDOMKEY",)][kind]
+        expected = [[b"0", [dst.encode()]], [dst.encode()], 1, dst.encode()][kind]
+        assert c.pipeline([("RENAME", src, dst), read]) == ["OK", expected], (i, read)
+        assert c.pipeline([("COPY", dst, src), read, ("DEL", src)])[:1] == [1]
+    c.cmd("FLUSHDB")
+
+
 def test_readers_never_see_a_pipelined_rename_half_done(server):
     """A value renamed back and forth between two shards, 16 renames per write, is always
     under exactly one of its names for readers of both, and keeps its value."""

@@ -70,6 +70,10 @@ final class Client {
     var operationAwaitingTurn: Int?
     /// Chained operations in flight (MultiShardOperation: chains).
     var chainedInFlight = 0
+    /// Those of them in steps (COPY, RENAME across shards), and whether the client's next
+    /// command waits in `input` for them (it is not keyed: Worker.waitsForSteps).
+    var chainedStepsInFlight = 0
+    var pausedForSteps = false
     /// Its latest chained lock request's id per shard (TransactionLock.follow).
     var latestChainedLocks: [UInt64] = []
     /// The lock request its latest chained operation made in this loop pass (cleared when

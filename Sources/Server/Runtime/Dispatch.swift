@@ -6,10 +6,26 @@ extension Worker {
     func process(_ c: Client) {
         if c.isMaster { processMasterStream(c); return }
         parseCommands(c, while: { !c.closeASAP && !c.pausedByOperation && !c.isClosed }) { args in
+            if c.chainedStepsInFlight > 0 && waitsForSteps(args) {
+                c.pausedForSteps = true
+                c.pausedByOperation = true
+                return false
+            }
             execute(c, args)
             serveReadyKeysAfterCommand()
             return true
         }
+    }
+
+    /// Whether a command of a client whose chained operations in steps are in flight waits
+    /// for them (MultiShardOperation.chainsInSteps): a keyed command waits for their locks
+    /// if it names their keys, and otherwise cannot see their steps; any other (SCAN, KEYS,
+    /// DBSIZE, WAIT, PUBLISH, MULTI...) could see one half-done, or let another client see
+    /// what came after it first, so it runs once they are over, as it would after them.
+    @inline(never)
+    private func waitsForSteps(_ args: Arguments) -> Bool {
+        guard case .command(let index) = table.resolve(args) else { return false }  // refused at once
+        return table.routes[Int(index)].kind != .keyed
     }
 
     /// The RESP frame loop over a client's input, for the event loop (`process`) and a busy
@@ -502,6 +518,7 @@ extension Worker {
         }
         lastChained = op
         c.chainedInFlight += 1
+        if op.chainsInSteps { c.chainedStepsInFlight += 1 }
         // Numbered even on one shard: a chain makes a later operation wait for an earlier
         // one's completion, and those waits cannot form a cycle only if, like lock waits,
         // they always point down the one global order (a direct request has no place in it).
@@ -523,7 +540,10 @@ extension Worker {
     private func endChained(_ op: MultiShardOperation) -> MultiShardOperation? {
         guard op.chained else { return nil }
         op.chained = false
-        if let c = clients.client(fd: op.clientFD, id: op.clientID) { c.chainedInFlight -= 1 }
+        if let c = clients.client(fd: op.clientFD, id: op.clientID) {
+            c.chainedInFlight -= 1
+            if op.chainsInSteps { c.chainedStepsInFlight -= 1 }
+        }
         if lastChained === op { lastChained = nil }
         guard let next = op.chainNext else { return nil }
         op.chainNext = nil
@@ -627,6 +647,11 @@ extension Worker {
         finishLocked(op)
         releaseOperation(slot)
         if let next = endChained(op) { completeInTurn(next) }
+        if let c = clients.client(fd: op.clientFD, id: op.clientID), c.pausedForSteps, c.chainedStepsInFlight == 0 {
+            c.pausedForSteps = false
+            c.pausedByOperation = false
+            resumed = c
+        }
         // Run the commands that arrived while the client waited.
         if let c = resumed, !c.input.isEmpty { process(c) }
     }
