@@ -99,11 +99,11 @@ final class MultiShardOperation {
     /// shard grants, and its client need not wait for it (see chains below).
     var isOneShot = false
     /// Its first parts are known when it starts and the later ones come from their replies
-    /// (COPY and RENAME across shards): it may chain too, not stopping its client. Its locks
-    /// hold its keys until it completes, so the client's later commands on them wait for it;
-    /// those on other keys may run between its steps, which no one can tell apart from
-    /// running after it (unless keyspace events are on: their order would show it, so it
-    /// does not chain then). Its request follows no other (IntentLocks' chains) and no other
+    /// (COPY and RENAME across shards): it may chain too, so that a client's pipeline of
+    /// them runs at once. The client's other commands wait in its input until its moves are
+    /// over (Worker.waitsForSteps); only further moves chain behind it. Not with keyspace
+    /// events on: a later move's first step may run before this one's last, and the events'
+    /// order would show it. Its request follows no other (IntentLocks' chains) and no other
     /// follows it, since its later steps have not run where it was granted; it joins no
     /// lock group.
     var chainsInSteps = false

@@ -71,7 +71,7 @@ final class Client {
     /// Chained operations in flight (MultiShardOperation: chains).
     var chainedInFlight = 0
     /// Those of them in steps (COPY, RENAME across shards), and whether the client's next
-    /// command waits in `input` for them (it is not keyed: Worker.waitsForSteps).
+    /// command waits in `input` for them (it is not another such move: Worker.waitsForSteps).
     var chainedStepsInFlight = 0
     var pausedForSteps = false
     /// Its latest chained lock request's id per shard (TransactionLock.follow).

@@ -76,6 +76,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var groupReadyScratch: [(slot: Int, generation: UInt16)] = []
     /// MULTI's index: it does not close a client's lock group (Locking.swift).
     let multiCommand = CommandTable.shared.index(of: "multi")!
+    /// The commands whose operations across shards chain in steps (waitsForSteps).
+    let movesInSteps: [UInt16] = ["copy", "rename", "renamenx"].map { CommandTable.shared.index(of: $0)! }
     /// Where an eager part writes its reply (runEagerParts).
     var eagerPartScratch = ByteBuffer(capacity: 1024)
     /// Reused list of the numbered requests queueOrderedLocks queues in one go.

@@ -223,8 +223,8 @@ extension KeyCommands {
                 return true
             }
         }
-        // Unchained, later steps must run before the client's next commands; chained, the
-        // locks keep those commands off its keys (MultiShardOperation.chainsInSteps).
+        // Later steps must run before the client's next commands: unchained, it pauses the
+        // client; chained, those commands wait but further moves (chainsInSteps).
         op.pausesClient = true
         op.chainsInSteps = true
         name = op.store(string: "__rename")
