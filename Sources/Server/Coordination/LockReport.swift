@@ -31,7 +31,7 @@ extension Worker {
             lines.append(line)
         }
         for c in clients.open where c.hasOutstandingReplies {
-            lines.append("  client \(c.id) owed replies: \(c.unfilledTickets) unfilled, awaiting turn \(c.operationAwaitingTurn.map(String.init) ?? "-"), chained in flight \(c.chainedInFlight)")
+            lines.append("  client \(c.id) owed replies: \(c.unfilledTickets) unfilled, awaiting turn \(c.operationAwaitingTurn.map(String.init) ?? "-"), chained in flight \(c.chainedInFlight) (in steps \(c.chainedStepsInFlight)\(c.pausedForSteps ? ", next command waits for them" : ""))")
         }
         return lines
     }

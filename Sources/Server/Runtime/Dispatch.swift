@@ -644,14 +644,15 @@ extension Worker {
             return
         }
         var resumed: Client?
-        if let c = clients.client(fd: op.clientFD, id: op.clientID) {
+        let client = clients.client(fd: op.clientFD, id: op.clientID)
+        if let c = client {
             deliverDeferredReply(to: c, ticket: op.ticket, reply, command: op.command)
             if op.pausesClient && !c.isClosed { c.pausedByOperation = false; resumed = c }
         }
         finishLocked(op)
         releaseOperation(slot)
         if let next = endChained(op) { completeInTurn(next) }
-        if let c = clients.client(fd: op.clientFD, id: op.clientID), c.pausedForSteps, c.chainedStepsInFlight == 0 {
+        if let c = client, c.pausedForSteps, c.chainedStepsInFlight == 0, !c.isClosed {
             c.pausedForSteps = false
             c.pausedByOperation = false
             resumed = c
