@@ -224,7 +224,7 @@ extension KeyCommands {
             }
         }
         // Later steps must run before the client's next commands: unchained, it pauses the
-        // client; chained, those commands wait but further moves (chainsInSteps).
+        // client; chained, every later command but another such move waits (chainsInSteps).
         op.pausesClient = true
         op.chainsInSteps = true
         name = op.store(string: "__rename")
