@@ -7,8 +7,8 @@ import random
 import threading
 
 from support.marks import needs_redis
-from support.processes import REDIS_SERVER, shards
-from support.replication import link_up, same_data
+from support.processes import shards
+from support.replication import replicas_of_both_kinds, same_data
 from support.resp import Conn, encode
 from support.slots import keys_on_two_shards
 from support.waiting import wait_until
@@ -16,6 +16,17 @@ from support.waiting import wait_until
 
 def transaction(*commands):
     return [("MULTI",)] + list(commands) + [("EXEC",)]
+
+
+def run_until_stopped(threads, stop, seconds):
+    """Runs the client threads for `seconds` or until one sets `stop`; none may be stuck."""
+    for t in threads:
+        t.start()
+    stop.wait(seconds)
+    stop.set()
+    for t in threads:
+        t.join(20)
+        assert not t.is_alive(), "a client got stuck"
 
 
 def test_pipelined_transactions_see_each_other_in_order(server):
@@ -150,13 +161,7 @@ def test_readers_never_see_a_pipelined_chain_half_applied(server):
     threads = [threading.Thread(target=writer, daemon=True) for _ in range(4)]
     threads += [threading.Thread(target=reader, args=(k,), daemon=True)
                 for k in ("mget", "mget", "pipelined mget", "multi")]
-    for t in threads:
-        t.start()
-    stop.wait(2.5)
-    stop.set()
-    for t in threads:
-        t.join(20)
-        assert not t.is_alive(), "a client got stuck"
+    run_until_stopped(threads, stop, 2.5)
     assert not failures, failures
     x, y = setup.cmd("MGET", a, b)
     assert int(x) + int(y) == 2000 and int(x) < 1000
@@ -175,10 +180,7 @@ def test_a_client_that_leaves_mid_chain_leaves_nothing_locked(server):
 @needs_redis
 def test_replicas_apply_a_pipelined_chain_in_order(nodes):
     master = nodes("--save", "", *shards(2))
-    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
-                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
-    for r in replicas:
-        wait_until(lambda: link_up(r), timeout=20, message="replica link up")
+    replicas = replicas_of_both_kinds(nodes, master)
     a, b = keys_on_two_shards("chain:repl")
     c = master.conn()
     commands = []
@@ -294,13 +296,7 @@ def test_readers_never_see_a_pipelined_rename_half_done(server):
 
     threads = [threading.Thread(target=writer, daemon=True)]
     threads += [threading.Thread(target=reader, daemon=True) for _ in range(2)]
-    for t in threads:
-        t.start()
-    stop.wait(2)
-    stop.set()
-    for t in threads:
-        t.join(20)
-        assert not t.is_alive(), "a client got stuck"
+    run_until_stopped(threads, stop, 2)
     assert not failures, failures[:3]
     assert setup.cmd("GET", a) == b"payload" and setup.cmd("EXISTS", b) == 0
 
@@ -323,10 +319,7 @@ def test_a_client_that_leaves_mid_chain_of_copies_leaves_nothing_locked(server):
 @needs_redis
 def test_replicas_apply_pipelined_renames_and_copies_in_order(nodes):
     master = nodes("--save", "", *shards(2))
-    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
-                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
-    for r in replicas:
-        wait_until(lambda: link_up(r), timeout=20, message="replica link up")
+    replicas = replicas_of_both_kinds(nodes, master)
     a, b, x, y = keys_on_two_shards("chain:replmoves", count=4)
     c = master.conn()
     rng = random.Random(11)

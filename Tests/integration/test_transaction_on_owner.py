@@ -7,8 +7,8 @@ import threading
 
 from support.info import info
 from support.marks import needs_redis
-from support.processes import REDIS_SERVER, shards
-from support.replication import link_up, same_data
+from support.processes import shards
+from support.replication import replicas_of_both_kinds, same_data
 from support.resp import Conn, encode
 from support.slots import key_on_each_shard
 from support.waiting import wait_until
@@ -98,10 +98,7 @@ def test_readers_never_see_half_a_transaction(server):
 @needs_redis
 def test_replicas_get_the_transaction_whole(nodes):
     master = nodes("--save", "", *shards(2))
-    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
-                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
-    for rep in replicas:
-        wait_until(lambda: link_up(rep), timeout=20, message="replica link up")
+    replicas = replicas_of_both_kinds(nodes, master)
     c = master.conn()
     commands = []
     for t in key_on_each_shard("own:repl", 2):

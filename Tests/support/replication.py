@@ -3,7 +3,7 @@ import time
 
 from .dataset import assert_same_keyspace, keyspace, same_keyspace, ttl_presence
 from .info import info
-from .processes import REDIS_SERVER, ServerProcess
+from .processes import REDIS_SERVER, ServerProcess, shards
 from .waiting import wait_until
 
 
@@ -11,6 +11,16 @@ def redis_master(port=None, data_dir=None, save=""):
     """A redis-server 7.0 master (diskless sync without delay: syncs start at once)."""
     return ServerProcess("--save", save, "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes",
                          binary=REDIS_SERVER, port=port, data_dir=data_dir)
+
+
+def replicas_of_both_kinds(nodes, master):
+    """A 2-shard ValKeyper replica and a redis-server replica of `master` (started with the
+    `nodes` fixture), once both links are up."""
+    replicas = [nodes("--save", "", *shards(2), "--replicaof", "127.0.0.1", str(master.port)),
+                nodes("--save", "", "--replicaof", "127.0.0.1", str(master.port), binary=REDIS_SERVER)]
+    for r in replicas:
+        wait_until(lambda: link_up(r), timeout=20, message="replica link up")
+    return replicas
 
 
 def link_up(replica):
