@@ -22,6 +22,7 @@ import pytest
 from support.differential import paired, same
 from support.processes import REDIS_SERVER
 from support.resp import Conn, Error, encode
+from support.slots import keys_on_two_shards
 from support.streams import blocked_count
 from support.waiting import wait_until
 
@@ -96,6 +97,41 @@ def test_a_blocked_group_reader_is_served_before_a_pipelined_group_read_wherever
     assert ours == theirs
     assert theirs[1] != "still blocked"
 
+
+TWO_SHARD_LISTS = keys_on_two_shards("blocked:list")
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="needs redis-server 7.0")
+@pytest.mark.parametrize("block,push", [
+    (("BLPOP", "l", "0"), ("LPUSH", "l", "x")),
+    (("BLPOP", *TWO_SHARD_LISTS, "0"), ("LPUSH", TWO_SHARD_LISTS[1], "x")),
+    (("BLMOVE", *TWO_SHARD_LISTS, "LEFT", "RIGHT", "0"), ("LPUSH", TWO_SHARD_LISTS[0], "x")),
+    (("BZPOPMIN", "z", "0"), ("ZADD", "z", "1", "a")),
+    (("XREAD", "BLOCK", "0", "STREAMS", "s", "$"), ("XADD", "s", "1-1", "f", "v")),
+], ids=["blpop", "blpop-two-shards", "blmove-two-shards", "bzpopmin", "xread"])
+@pytest.mark.parametrize("idle", range(2))
+def test_a_command_pipelined_after_a_blocking_one_waits_for_it(server, redis_port, block, push, idle):
+    """A blocked client runs nothing more until it is served, as in Redis: the SET sent
+    behind the blocking command in the same write has not run while it waits. With 0 or 1
+    idle connection opened first, the blocking command runs on either worker, its key's
+    and the other. Before, a blocking command whose key was on the other worker's shard
+    let the client's next commands run at once."""
+    def run(port):
+        idle_conns = [Conn(port) for _ in range(idle)]
+        waiter, other = Conn(port), Conn(port)
+        try:
+            other.cmd("FLUSHALL")
+            waiter.send_raw(encode(*block) + encode("SET", "after", "1"))
+            wait_until(lambda: blocked(other) == 1, message="the client to block")
+            while_blocked = other.cmd("GET", "after")
+            other.cmd(*push)
+            return while_blocked, waiter.read(), waiter.read(), other.cmd("GET", "after")
+        finally:
+            for c in idle_conns + [waiter, other]:
+                c.close()
+    ours, theirs = run(server.port), run(redis_port)
+    assert ours == theirs
+    assert theirs[0] is None and theirs[3] == b"1"
 
 def test_brpoplpush_with_multiple_blocked_clients_pipelined(server, redis_port):
     """unit/type/list's "BRPOPLPUSH with multiple blocked clients" with the push and the second

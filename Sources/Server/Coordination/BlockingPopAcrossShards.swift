@@ -160,6 +160,7 @@ enum BlockingPopAcrossShards {
             }
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        op.pausesClient = true  // as in Redis, a blocked client runs nothing more until answered
         parts = makeParts(op)
         for s in shardOrder {
             var spans = parts.wait

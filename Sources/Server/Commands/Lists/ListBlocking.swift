@@ -106,6 +106,7 @@ enum ListBlocking {
             return false
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        op.pausesClient = true  // as in Redis, a blocked client runs nothing more until answered
         waitSpans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: Mode.wake.rawValue),
                      op.store(string: from ? "left" : "right"), op.store(string: "-1"),
                      op.store(string: BlockingTurn.argument(deadline, w)), op.store(string: ""), op.store(string: "left"),
@@ -143,6 +144,7 @@ enum ListBlocking {
             return true
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        op.pausesClient = true  // as in Redis, a blocked client runs nothing more until answered
         var spans = [op.store(string: InternalCommand.blockingListPop.name), op.store(string: mode.rawValue),
                      op.store(string: head ? "left" : "right"), op.store(string: String(count)),
                      op.store(string: BlockingTurn.argument(deadline, w))]

@@ -86,6 +86,7 @@ extension SortedSetCommands {
             return true
         }
         op.onFinish = { [unowned w] in w.blockedClients.operationOf[clientID] = nil }
+        op.pausesClient = true  // as in Redis, a blocked client runs nothing more until answered
         var spans = [op.store(string: InternalCommand.bzpop.name), op.store(string: BlockingPopMode.pop.rawValue),
                      op.store(string: max ? "max" : "min"), op.store(string: String(count)),
                      op.store(string: BlockingTurn.argument(deadline, w))]

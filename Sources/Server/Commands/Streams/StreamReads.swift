@@ -101,7 +101,7 @@ enum StreamReads {
             op.addPart(shard: w.shardOf(key), command: xreadPartIndex,
                        spanIndices: [name, op.store(key), op.store(args[r.streamsAt + r.streams + k]), count, dl])
         }
-        prepareBlocking(w, op)
+        prepareBlocking(w, op, canBlock: canBlock)
         w.start(op, client: c, call: &call, out: &out)
     }
 
@@ -236,13 +236,15 @@ enum StreamReads {
         } else {
             addServeParts(op)
         }
-        prepareBlocking(w, op)
+        prepareBlocking(w, op, canBlock: canBlock)
         w.start(op, client: c, call: &call, out: &out)
     }
 
     // MARK: Blocking bookkeeping on the client's worker
 
-    static func prepareBlocking(_ w: Worker, _ op: MultiShardOperation) {
+    static func prepareBlocking(_ w: Worker, _ op: MultiShardOperation, canBlock: Bool) {
+        // As in Redis, a blocked client runs nothing more until answered.
+        if canBlock { op.pausesClient = true }
         let clientID = op.clientID
         op.onRecord = { [unowned w, unowned op] part in
             // Blocked, and a part brought data or an error (XREADGROUP's group or key gone):
