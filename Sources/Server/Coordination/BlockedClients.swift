@@ -116,6 +116,10 @@ extension Worker {
         op.state = 1
         op.remaining = parts
         blockedClients.operationOf[op.clientID] = op.slot
+        // Blocked after its peer hung up: it closes, as redis-server frees a blocked client
+        // when its read returns 0 (HangUps.swift). Looked at later in the pass: this may run
+        // while the client's output is lent to the command that blocked.
+        if let c = clients.client(fd: op.clientFD, id: op.clientID), c.hangUp != .none { hungUpToRun.append(c) }
     }
 
     /// Once per loop iteration, after the commands that ran: serves the waiters of the keys

@@ -107,6 +107,8 @@ final class ReplicationMaster {
         /// Records numbered below this include every write the client made before WAIT.
         let sequenceBound: UInt64
         var targetOffset: Int64 = -1
+        /// Its worker was told it waits (Worker.waitBlocks).
+        var toldWaiting = false
     }
     private var waits: [WaitRequest] = []
     private var getAckRequested = false
@@ -661,6 +663,13 @@ final class ReplicationMaster {
                 answer(w, count: acked)
             } else {
                 getAckRequested = true
+                if !w.toldWaiting {
+                    // Redis would have blocked the client: its worker closes it if its peer
+                    // hung up (HangUps.swift). Once per WAIT.
+                    w.toldWaiting = true
+                    let (fd, id) = (w.clientFD, w.clientID)
+                    outgoing.append((w.worker, .control({ worker in worker.waitBlocks(fd: fd, id: id) })))
+                }
                 still.append(w)
             }
         }

@@ -124,6 +124,7 @@ extension Worker {
     func finishWait(fd: Int32, id: UInt64, ticket: UInt32, count: Int, unblockedWithError: Bool = false) {
         guard let c = clients.client(fd: fd, id: id) else { return }
         c.inWait = false
+        c.waitBlocks = false
         var reply = ByteBuffer(capacity: 32)
         if unblockedWithError { reply.writeError(Worker.unblockedError) } else { reply.writeInteger(count) }
         deliverDeferredReply(to: c, ticket: ticket, reply.readable)

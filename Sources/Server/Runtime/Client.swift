@@ -54,8 +54,20 @@ final class Client {
     var pausedByOperation = false
     /// Read this loop pass, its commands not run yet (Worker.processReadClients).
     var readNotRun = false
+    /// The peer ended the connection while something of it was still to run or answer
+    /// (Runtime/HangUps.swift): it closes once that is done.
+    var hangUp = HangUp.none
+    enum HangUp: UInt8 {
+        case none
+        /// Its input ended (a read returned 0): nothing more is read; replies still go.
+        case inputEnded
+        /// Gone (reset, or a read or write failed): replies are dropped too.
+        case gone
+    }
     /// Blocked in WAIT: the sequencer answers it (cancelled if the client closes first).
     var inWait = false
+    /// Its WAIT could not be answered at once: Redis would have blocked it (HangUps.swift).
+    var waitBlocks = false
     var isClosed = false
     var wantsWrite = false       // EPOLLOUT registered
     var inFlushList = false

@@ -5,7 +5,9 @@ import Shards
 extension Worker {
     func process(_ c: Client) {
         if c.isMaster { processMasterStream(c); return }
-        parseCommands(c, while: { !c.closeASAP && !c.pausedByOperation && !c.isClosed }) { args in
+        // A hung-up client runs its commands one at a time (HangUps.swift).
+        parseCommands(c, while: { !c.closeASAP && !c.pausedByOperation && !c.isClosed
+                                  && (c.hangUp == .none || !c.hasOutstandingReplies) }) { args in
             if c.chainedStepsInFlight > 0 && waitsForSteps(args) {
                 c.pausedForSteps = true
                 c.pausedByOperation = true
@@ -14,6 +16,10 @@ extension Worker {
             execute(c, args)
             serveReadyKeysAfterCommand()
             return true
+        }
+        if c.hangUp != .none && !c.isClosed {
+            finishHangUpIfDone(c, ranInput: true)
+            markForFlush(c)
         }
     }
 

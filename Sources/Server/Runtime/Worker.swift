@@ -151,6 +151,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     var readTimestamp: UInt64 = 0
     /// Connections read this pass, to run in receive order (multi-worker only).
     var readClients: [(receivedAt: UInt64, client: Client)] = []
+    /// Hung-up clients to run on, or to close, this pass (HangUps.swift).
+    var hungUpToRun: [Client] = []
 
     static let listenerToken: UInt64 = 1 << 40
     static let wakerToken: UInt64 = 1 << 41
@@ -239,6 +241,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             advanceSnapshot()
             runTimers()
             serveBlockedClients()
+            if !hungUpToRun.isEmpty { runHungUpClients() }
             sendBatches()
             handOffReplicationRecords()
             masterLink?.advanceAppliedOffset()
@@ -424,8 +427,19 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if flags & EventLoop.writable != 0 { writeOut(c) }
         if c.isClosed { return }
         if flags & (EventLoop.readable | EventLoop.hangup) != 0 {
-            // Stop reading from a client that is being closed or whose replies are piling up.
-            if c.closeAfterReply || c.closeASAP { return }
+            // Nothing more to read from a peer that ended its input (HangUps.swift); it may
+            // be gone since, which EPOLLHUP/EPOLLERR say whatever the interest.
+            if c.hangUp != .none {
+                if flags & EventLoop.hangup != 0 { peerGone(c) }
+                return
+            }
+            // Stop reading from a client that is being closed or whose replies are piling
+            // up; one whose peer is gone meanwhile leaves the loop (level-triggered, its
+            // EPOLLHUP would come on every pass).
+            if c.closeAfterReply || c.closeASAP {
+                if flags & EventLoop.hangup != 0 { peerHungUp(c, gone: true) }
+                return
+            }
             if publishesReadProgress { return readForLater(c) }
             switch Socket.read(c.fd, into: &c.input) {
             case .bytes(let n):
@@ -435,8 +449,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 c.input.shrinkIfEmpty(to: 16 * 1024)
             case .wouldBlock:
                 break
-            case .closed, .failed:
-                closeClient(c)
+            case .closed:
+                peerHungUp(c, gone: false)
+            case .failed:
+                peerHungUp(c, gone: true)
             }
         }
     }
@@ -455,8 +471,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             }
         case .wouldBlock:
             break
-        case .closed, .failed:
-            closeClient(c)
+        case .closed:
+            peerHungUp(c, gone: false)
+        case .failed:
+            peerHungUp(c, gone: true)
         }
     }
 
@@ -523,6 +541,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     }
 
     func writeOut(_ c: Client) {
+        if c.hangUp != .none {
+            if c.hangUp == .gone { dropOutput(c) }
+            finishHangUpIfDone(c)
+        }
         if c.closeASAP {
             closeClient(c)
             return
@@ -536,12 +558,19 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             stats.outputBytes.add(before - c.output.count, ordering: .relaxed)
             switch result {
             case .closed, .failed:
-                closeClient(c)
+                // Closes it unless commands or replies of it are still on their way.
+                if c.hangUp == .none { peerHungUp(c, gone: true) } else { peerGone(c) }
                 return
             case .wouldBlock:
+                // A hung-up peer that owes nothing more and does not read: dropped with its
+                // reply, as redis-server's next read would free it (HangUps.swift).
+                if c.hangUp != .none && c.closeAfterReply && (!c.hasOutstandingReplies || closesBlocked(c)) {
+                    closeClient(c)
+                    return
+                }
                 if !c.wantsWrite {
                     c.wantsWrite = true
-                    loop.modify(c.fd, events: EventLoop.readable | EventLoop.writable, token: UInt64(c.fd))
+                    loop.modify(c.fd, events: readInterest(c) | EventLoop.writable, token: UInt64(c.fd))
                 }
                 return
             case .bytes:
@@ -550,18 +579,25 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
         if c.wantsWrite {
             c.wantsWrite = false
-            loop.modify(c.fd, events: EventLoop.readable, token: UInt64(c.fd))
+            loop.modify(c.fd, events: readInterest(c), token: UInt64(c.fd))
         }
         c.output.shrinkIfEmpty(to: 16 * 1024)
         if c.closeAfterReply && c.output.isEmpty {
-            if !c.hasOutstandingReplies {
+            if !c.hasOutstandingReplies || closesBlocked(c) {
                 closeClient(c)
-            } else if !c.wantsWrite {
+            } else if !c.wantsWrite && c.hangUp != .gone {
                 // Waiting for remote replies: stop watching input, which would otherwise
                 // keep a level-triggered loop spinning on data it will never read.
                 loop.modify(c.fd, events: 0, token: UInt64(c.fd))
             }
         }
+    }
+
+    /// Read interest, but for a peer that ended its input or a client being closed, which
+    /// read nothing more: a level-triggered loop would report their input or end over and
+    /// over.
+    private func readInterest(_ c: Client) -> UInt32 {
+        c.hangUp == .none && !c.closeAfterReply && !c.closeASAP ? EventLoop.readable : 0
     }
 
     // MARK: Rings

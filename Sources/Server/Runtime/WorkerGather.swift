@@ -92,5 +92,6 @@ extension Worker {
         c.fill(ticket: ticket, with: bytes)
         markForFlush(c)
         startOperationAwaitingTurn(c)
+        if c.hangUp != .none { hungUpToRun.append(c) }
     }
 }

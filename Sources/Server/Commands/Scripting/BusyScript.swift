@@ -199,9 +199,10 @@ extension Worker {
     /// pass's end, after the script) go out now, as Redis's processEventsWhileBlocked writes
     /// pending replies: a client whose PONG was made just before the script started would
     /// otherwise wait for the script, unanswered. Closing clients wait for the loop (closing
-    /// runs the disconnect hooks, which are not for the middle of a script).
+    /// runs the disconnect hooks, which are not for the middle of a script), and so do
+    /// hung-up ones (writing may close them: HangUps.swift).
     private func writeRepliesOfThePass() {
-        for c in flushList where !c.isClosed && !c.closeASAP && !c.closeAfterReply && !c.output.isEmpty {
+        for c in flushList where !c.isClosed && !c.closeASAP && !c.closeAfterReply && c.hangUp == .none && !c.output.isEmpty {
             writeOut(c)
         }
     }
