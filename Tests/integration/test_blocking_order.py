@@ -22,7 +22,7 @@ import pytest
 from support.differential import paired, same
 from support.processes import REDIS_SERVER
 from support.resp import Conn, Error, encode
-from support.slots import keys_on_two_shards
+from support.slots import key_on_each_shard, keys_on_two_shards
 from support.streams import blocked_count
 from support.waiting import wait_until
 
@@ -132,6 +132,32 @@ def test_a_command_pipelined_after_a_blocking_one_waits_for_it(server, redis_por
     ours, theirs = run(server.port), run(redis_port)
     assert ours == theirs
     assert theirs[0] is None and theirs[3] == b"1"
+
+
+@pytest.mark.parametrize("shard", range(2))
+@pytest.mark.parametrize("idle", range(2))
+def test_a_client_killed_while_its_blocking_pop_travels_leaves_no_waiter(server, idle, shard):
+    """A BLPOP whose part waits in the ring of a sleeping worker (DEBUG SLEEP) when its
+    client is killed: the part blocks once it runs, and the wait is cancelled then (the kill
+    found none to cancel). Before, the waiter stayed and took the next pushed element for
+    nobody. Connections go to the workers in turn: with 0 or 1 idle one first, and a key
+    on either shard, the sleeper's worker owns the key in some of the four cases; the
+    pusher is on the popper's worker, so its push reaches the key's shard after the pop."""
+    key = key_on_each_shard("killed:list", 2)[shard]
+    idle_conns = [Conn(server.port) for _ in range(idle)]
+    sleeper, popper, spare, pusher = (Conn(server.port) for _ in range(4))
+    try:
+        pusher.cmd("DEL", key)
+        popper_id = popper.cmd("CLIENT", "ID")
+        sleeper.send_raw(encode("DEBUG", "SLEEP", "0.3"))
+        popper.send_raw(encode("BLPOP", key, "0"))
+        assert pusher.cmd("CLIENT", "KILL", "ID", popper_id) == 1
+        assert sleeper.read() == "OK"
+        assert pusher.cmd("LPUSH", key, "x") == 1
+        assert pusher.cmd("LLEN", key) == 1
+    finally:
+        for c in idle_conns + [sleeper, popper, spare, pusher]:
+            c.close()
 
 def test_brpoplpush_with_multiple_blocked_clients_pipelined(server, redis_port):
     """unit/type/list's "BRPOPLPUSH with multiple blocked clients" with the push and the second

@@ -116,10 +116,17 @@ extension Worker {
         op.state = 1
         op.remaining = parts
         blockedClients.operationOf[op.clientID] = op.slot
+        guard let c = clients.client(fd: op.clientFD, id: op.clientID), !c.isClosed else {
+            // Closed by the server (CLIENT KILL, output limits) while its request was on its
+            // way: the close found nothing to cancel, so its waits go now (one left waiting
+            // would take a later push's element for nobody).
+            for s in Set(op.parts.map(\.shard)) { cancelBlockedRequest(of: op, shard: s) }
+            return
+        }
         // Blocked after its peer hung up: it closes, as redis-server frees a blocked client
         // when its read returns 0 (HangUps.swift). Looked at later in the pass: this may run
         // while the client's output is lent to the command that blocked.
-        if let c = clients.client(fd: op.clientFD, id: op.clientID), c.hangUp != .none { hungUpToRun.append(c) }
+        if c.hangUp != .none { hungUpToRun.append(c) }
     }
 
     /// Once per loop iteration, after the commands that ran: serves the waiters of the keys
