@@ -4,7 +4,7 @@ Expected bytes are Redis 7.0.15's."""
 import re
 import time
 
-from support.resp import Conn, Error, Map
+from support.resp import Conn, Error, Map, encode
 from support.waiting import wait_until
 
 LINE = re.compile(
@@ -363,3 +363,25 @@ def test_ipv6_addresses_in_brackets(make_server, make_redis):
     assert addr.startswith("[::1]:") and raddr.startswith("[::1]:")
     assert laddr == "[::1]:%d" % ours.port and rladdr == "[::1]:%d" % theirs.port
     assert killed == rkilled == 1
+
+
+def test_query_buffer_limit_closes_a_client_whose_input_piles_up(make_server, make_redis):
+    """client-query-buffer-limit (1mb here): a client blocked in BLPOP keeps sending, its
+    commands wait unrun, and once they pass the limit the server closes it, as Redis's
+    readQueryFromClient does; none of them ran."""
+    def run(port):
+        admin = Conn(port)
+        assert admin.cmd("CONFIG", "SET", "client-query-buffer-limit", "1mb") == "OK"
+        c = Conn(port)
+        c.send_raw(encode("BLPOP", "qbl:list", "0"))
+        wait_until(lambda: b"blocked_clients:1\r\n" in admin.cmd("INFO", "clients"), message="the client to block")
+        try:
+            c.sock.sendall(encode("SET", "qbl:k", "x" * 1000) * 3000)  # about 3 MB
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while sending
+        closed = c.is_closed(timeout=10)
+        state = (closed, admin.cmd("EXISTS", "qbl:k"), admin.cmd("LLEN", "qbl:list"))
+        admin.close()
+        return state
+    ours, theirs = run(make_server().port), run(make_redis().port)
+    assert ours == theirs == (True, 0, 0)

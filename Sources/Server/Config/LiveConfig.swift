@@ -14,6 +14,8 @@ enum LiveConfig {
     /// `proto-max-bulk-len`: the largest bulk argument a new connection's parser accepts, and
     /// the longest string APPEND and SETRANGE may build.
     static let protoMaxBulkLen = Atomic<Int>(512 * 1024 * 1024)
+    /// `client-query-buffer-limit`: a connection whose unrun input outgrows it is closed.
+    static let queryBufferLimit = Atomic<Int>(1024 * 1024 * 1024)
     /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RESTORE accepts payloads whatever their CRC-64.
     static let skipChecksumValidation = Atomic<Bool>(false)
     /// `maxclients`: further connections are refused.
@@ -57,6 +59,7 @@ enum LiveConfig {
         passwordRequired.store(!config.value("requirepass").isEmpty, ordering: .relaxed)
         idleTimeoutSeconds.store(config.integer("timeout"), ordering: .relaxed)
         protoMaxBulkLen.store(config.protoMaxBulkLen, ordering: .relaxed)
+        queryBufferLimit.store(Int(clamping: UInt64(config.value("client-query-buffer-limit")) ?? 1 << 30), ordering: .relaxed)
         maxClients.store(config.maxClients, ordering: .relaxed)
         hz.store(config.hz, ordering: .relaxed)
         minReplicasToWrite.store(config.integer("min-replicas-to-write"), ordering: .relaxed)

@@ -19,9 +19,9 @@ import Net
 /// a WAIT the sequencer answers at once, or a pop that finds an element, does not block)
 /// closes once the replies before it went, as redis-server frees a blocked client when its
 /// read returns 0 (it wrote the earlier replies before it read again); so does one that
-/// blocks on a command run after its end. A command cut short by the end is dropped, as there. Once
-/// nothing is owed, a reply the peer does not read (a write that would block) is dropped
-/// with the connection, as redis-server's next read would have freed it.
+/// blocks on a command run after its end. A command cut short by the end is dropped, as
+/// there. Once nothing is owed, a reply the peer does not read (a write that would block)
+/// is dropped with the connection, as redis-server's next read would have freed it.
 extension Worker {
     /// The peer ended the connection (`gone`: it cannot read either).
     func peerHungUp(_ c: Client, gone: Bool) {

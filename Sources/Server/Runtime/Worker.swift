@@ -445,6 +445,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             case .bytes(let n):
                 stats.inputBytes.add(n, ordering: .relaxed)
                 c.lastInteraction = nowMs
+                if c.input.count > LiveConfig.queryBufferLimit.load(ordering: .relaxed) && !c.isMaster { return closeOverQueryBufferLimit(c) }
                 process(c)
                 c.input.shrinkIfEmpty(to: 16 * 1024)
             case .wouldBlock:
@@ -457,6 +458,16 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
     }
 
+    /// Input not run yet (a client that pipelines faster than it reads, or waits paused or
+    /// blocked) over `client-query-buffer-limit`: closed as Redis's readQueryFromClient
+    /// closes it, with the same log line. The master link's stream is not limited.
+    private func closeOverQueryBufferLimit(_ c: Client) {
+        let head = c.input.readable.prefix(64)
+        Log.warning("Closing client that reached max query buffer length: \(ClientCommands.infoLine(c, now: nowMs, argvMemory: 0)) "
+                    + "(qbuf initial bytes: \(Repr.quoted(head)))")
+        closeClient(c)
+    }
+
     /// Reads `c` and queues it to run with the pass's other reads, stamped with the kernel's
     /// receive time of the bytes.
     private func readForLater(_ c: Client) {
@@ -465,6 +476,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .bytes(let n):
             stats.inputBytes.add(n, ordering: .relaxed)
             c.lastInteraction = nowMs
+            if c.input.count > LiveConfig.queryBufferLimit.load(ordering: .relaxed) && !c.isMaster { return closeOverQueryBufferLimit(c) }
             if !c.readNotRun {
                 c.readNotRun = true
                 readClients.append((receivedAt != 0 ? receivedAt : Clock.unixNanoseconds(), c))

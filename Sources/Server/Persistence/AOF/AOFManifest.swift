@@ -35,22 +35,7 @@ struct AOFManifest: Equatable {
     /// sdscatrepr for names with spaces, quotes or unprintable bytes (sdsneedsrepr).
     private static func quotedIfNeeded(_ name: String) -> String {
         let needs = name.utf8.contains { b in b <= 32 || b >= 127 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") || b == UInt8(ascii: "\\") }
-        guard needs else { return name }
-        var out = "\""
-        for b in name.utf8 {
-            switch b {
-            case UInt8(ascii: "\\"): out += "\\\\"
-            case UInt8(ascii: "\""): out += "\\\""
-            case 10: out += "\\n"
-            case 13: out += "\\r"
-            case 9: out += "\\t"
-            case 7: out += "\\a"
-            case 8: out += "\\b"
-            case 32..<127: out.append(Character(Unicode.Scalar(b)))
-            default: out += "\\x" + (b < 16 ? "0" : "") + String(b, radix: 16)
-            }
-        }
-        return out + "\""
+        return needs ? Repr.quoted(name.utf8) : name
     }
 
     /// Parses a manifest, with the errors aofLoadManifestFromFile reports.
