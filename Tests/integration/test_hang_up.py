@@ -22,7 +22,7 @@ ROUNDS = 10
 @pytest.fixture(scope="module")
 def servers():
     """ValKeyper on two shards (whatever VALKEYPER_TEST_SHARDS says: one shard pauses
-    nobody) and redis-server, each with its own setup connection."""
+    nobody) and redis-server, both with DEBUG (SLEEP stalls a worker)."""
     from support.processes import REDIS_SERVER, ServerProcess
     if REDIS_SERVER is None:
         pytest.skip("needs Debian's redis-server 7.0")
@@ -68,6 +68,7 @@ def send_and_end(port, commands, end, stall=False):
 
 
 def end_connection(c, end):
+    """Ends `c` as `send_and_end` says; returns the replies read."""
     if end == "reset":
         first = c.read()
         c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
