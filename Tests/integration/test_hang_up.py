@@ -6,6 +6,7 @@ reply. Here commands may still wait behind a multi-shard operation that pauses t
 when the end arrives. Each case runs on ValKeyper with two shards and on redis-server 7.0
 and compares what ran and what was answered; each runs several times, since the end may
 arrive before or after the pausing operation finished."""
+import random
 import socket
 import struct
 
@@ -184,3 +185,42 @@ def test_quit_behind_a_pause_then_reset(servers):
     for round_ in range(ROUNDS):
         ours, theirs = (run_case(s, round_, quit_behind, "reset") for s in servers)
         assert ours == theirs == ([2], b"1", 2)
+
+
+MIXED = [("SUNIONSTORE", "{m}a", "{m}a", "{n}b"), ("INCR", "{m}c"), ("GET", "{n}b"), ("SET", "{m}s", "v"),
+         ("WAIT", "0", "0"), ("WAIT", "1", "0"), ("BLPOP", "{n}none", "0.01"), ("BLPOP", "{m}none", "0"),
+         ("COPY", "{m}a", "{n}c", "REPLACE"), ("RENAME", "{n}c", "{m}d"), ("PING",), ("MGET", "{m}s", "{n}b")]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_random_pipelines_ended_every_way_leave_nothing_behind(servers, seed):
+    """150 connections each send a random pipeline (moves and unions across shards, WAIT and
+    BLPOP that block forever or not, sometimes a command cut short) and end it by a
+    half-close, a close, or a reset before or after the first reply: every connection
+    closes, nobody stays blocked, and the server answers."""
+    ours = servers[0]
+    rnd = random.Random(seed)
+    setup = ours.conn()
+    setup.cmd("SADD", "{m}a", "x")
+    setup.cmd("SADD", "{n}b", "y")
+    before = clients_connected(setup)
+    for _ in range(150):
+        seq = [rnd.choice(MIXED) for _ in range(rnd.randint(1, 30))]
+        c = Conn(ours.port)
+        c.send_raw(b"".join(encode(*x) for x in seq) + (b"*2\r\n$3\r\nGE" if rnd.random() < 0.3 else b""))
+        end = rnd.choice(["half", "close", "reset", "first"])
+        if end == "first" and seq[0] in (("WAIT", "1", "0"), ("BLPOP", "{m}none", "0")):
+            end = "reset"  # no first reply would come
+        if end == "half":
+            c.sock.shutdown(socket.SHUT_WR)
+            continue  # closed by the server, checked below
+        if end == "first":
+            c.read()
+        if end in ("reset", "first"):
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    wait_until(lambda: clients_connected(setup) == before, timeout=20, message="every connection to close")
+    info = setup.cmd("INFO", "clients").decode()
+    assert "blocked_clients:0\r\n" in info
+    assert setup.cmd("PING") == "PONG"
+    setup.close()
