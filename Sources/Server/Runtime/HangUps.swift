@@ -71,25 +71,33 @@ extension Worker {
     /// answer at once, or a blocking command's request waiting on its keys (not one
     /// served and finishing: its reply is coming).
     private func blocksNow(_ c: Client) -> Bool {
-        if c.inWait { return c.waitBlocks }
-        guard let slot = blockedClients.operationOf[c.id], let op = operations[slot], op.clientID == c.id else { return false }
-        return op.state == 1
+        c.inWait ? c.waitBlocks : waitingBlockedOperation(of: c) != nil
     }
 
-    /// A hung-up client that blocks closes once every reply before the blocking command's
-    /// is in (it pauses its client: nothing after it ran).
-    func closesBlocked(_ c: Client) -> Bool {
-        guard c.hangUp != .none, blocksNow(c) else { return false }
-        if c.inWait { return c.unfilledTickets <= 1 }  // WAIT's reply is the last owed
-        guard let slot = blockedClients.operationOf[c.id], let op = operations[slot] else { return false }
+    /// Its blocking command's operation while the request waits on its keys (state 1).
+    private func waitingBlockedOperation(of c: Client) -> MultiShardOperation? {
+        guard let slot = blockedClients.operationOf[c.id], let op = operations[slot], op.clientID == c.id,
+              op.state == 1 else { return nil }
+        return op
+    }
+
+    /// Whether a closing client (closeAfterReply) whose output went may close: nothing is
+    /// owed, or it hung up and blocks, every reply before the blocking command's in (it
+    /// pauses its client: nothing after it ran).
+    func mayCloseOnceFlushed(_ c: Client) -> Bool {
+        guard c.hasOutstandingReplies else { return true }
+        guard c.hangUp != .none else { return false }
+        if c.inWait { return c.waitBlocks && c.unfilledTickets <= 1 }  // WAIT's reply is the last owed
+        guard let op = waitingBlockedOperation(of: c) else { return false }
         return c.isNextReply(op.ticket)
     }
 
     /// A hung-up client's once nothing is owed, or it blocks: it closes when it is next
     /// flushed (`closeASAP`), after its output went if the peer may still read it
-    /// (`closeAfterReply`, `closesBlocked`). Only marks it: the callers run in the middle of
-    /// a pass. Input that may still run waits for that (runHungUpClients) unless it just
-    /// ran (`ranInput`: what is left is a command cut short, dropped as Redis drops it).
+    /// (`closeAfterReply`, `mayCloseOnceFlushed`). Only marks it: the callers run in the
+    /// middle of a pass. Input that may still run waits for that (runHungUpClients) unless
+    /// it just ran (`ranInput`: what is left is a command cut short, dropped as Redis drops
+    /// it).
     func finishHangUpIfDone(_ c: Client, ranInput: Bool = false) {
         guard c.hangUp != .none, !c.isClosed, !c.closeASAP else { return }
         if owesWork(c) && !blocksNow(c) { return }

@@ -443,9 +443,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             if publishesReadProgress { return readForLater(c) }
             switch Socket.read(c.fd, into: &c.input) {
             case .bytes(let n):
-                stats.inputBytes.add(n, ordering: .relaxed)
-                c.lastInteraction = nowMs
-                if c.input.count > LiveConfig.queryBufferLimit.load(ordering: .relaxed) && !c.isMaster { return closeOverQueryBufferLimit(c) }
+                guard tookInput(c, bytes: n) else { return }
                 process(c)
                 c.input.shrinkIfEmpty(to: 16 * 1024)
             case .wouldBlock:
@@ -458,14 +456,19 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
     }
 
-    /// Input not run yet (a client that pipelines faster than it reads, or waits paused or
-    /// blocked) over `client-query-buffer-limit`: closed as Redis's readQueryFromClient
-    /// closes it, with the same log line. The master link's stream is not limited.
-    private func closeOverQueryBufferLimit(_ c: Client) {
+    /// `n` bytes read from `c` (both read paths): counted; false if that closed it, its
+    /// input not run yet (a client that pipelines faster than it reads, or waits paused or
+    /// blocked) over `client-query-buffer-limit`, as Redis's readQueryFromClient closes it,
+    /// with the same log line. The master link's stream is not limited.
+    private func tookInput(_ c: Client, bytes n: Int) -> Bool {
+        stats.inputBytes.add(n, ordering: .relaxed)
+        c.lastInteraction = nowMs
+        guard c.input.count > LiveConfig.queryBufferLimit.load(ordering: .relaxed) && !c.isMaster else { return true }
         let head = c.input.readable.prefix(64)
         Log.warning("Closing client that reached max query buffer length: \(ClientCommands.infoLine(c, now: nowMs, argvMemory: 0)) "
                     + "(qbuf initial bytes: \(Repr.quoted(head)))")
         closeClient(c)
+        return false
     }
 
     /// Reads `c` and queues it to run with the pass's other reads, stamped with the kernel's
@@ -474,9 +477,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         var receivedAt: UInt64 = 0
         switch Socket.read(c.fd, into: &c.input, receivedAt: &receivedAt) {
         case .bytes(let n):
-            stats.inputBytes.add(n, ordering: .relaxed)
-            c.lastInteraction = nowMs
-            if c.input.count > LiveConfig.queryBufferLimit.load(ordering: .relaxed) && !c.isMaster { return closeOverQueryBufferLimit(c) }
+            guard tookInput(c, bytes: n) else { return }
             if !c.readNotRun {
                 c.readNotRun = true
                 readClients.append((receivedAt != 0 ? receivedAt : Clock.unixNanoseconds(), c))
@@ -576,7 +577,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             case .wouldBlock:
                 // A hung-up peer that owes nothing more and does not read: dropped with its
                 // reply, as redis-server's next read would free it (HangUps.swift).
-                if c.hangUp != .none && c.closeAfterReply && (!c.hasOutstandingReplies || closesBlocked(c)) {
+                if c.hangUp != .none && c.closeAfterReply && mayCloseOnceFlushed(c) {
                     closeClient(c)
                     return
                 }
@@ -595,7 +596,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         }
         c.output.shrinkIfEmpty(to: 16 * 1024)
         if c.closeAfterReply && c.output.isEmpty {
-            if !c.hasOutstandingReplies || closesBlocked(c) {
+            if mayCloseOnceFlushed(c) {
                 closeClient(c)
             } else if !c.wantsWrite && c.hangUp != .gone {
                 // Waiting for remote replies: stop watching input, which would otherwise
