@@ -333,6 +333,7 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             }
             closeIdleClients()
             closeClientsOverOutputLimits()
+            operations.trimSpare()
         }
         // A replica's keys expire only by its master's DELs.
         if let shard, due || expiryBacklog, !context.replication.isReplica.load(ordering: .relaxed) {
