@@ -45,6 +45,25 @@ import Testing
         #expect(order.safeBound() <= a3)
     }
 
+    @Test func aWorkersOwnShardIgnoresItsFloorAndItsLaterNumbersComeAboveTheBound() {
+        let order = LockOrder(workers: 2)
+        var reserved0: Range<UInt64> = 0..<0, reserved1: Range<UInt64> = 0..<0
+        let own = order.take(worker: 0, floorHeld: false, reserved: &reserved0)
+        let other = order.take(worker: 1, floorHeld: false, reserved: &reserved1)
+        order.cleared(worker: 1)  // worker 1's request is in worker 0's ring
+        // Other shards wait for worker 0's floor; its own shard holds `own` already.
+        #expect(order.safeBound() <= own)
+        let bound = order.safeBound(forShardOf: 0)
+        #expect(bound > other && bound > own)
+        #expect(order.safeBound(forShardOf: 1) <= own)  // worker 0's floor still counts there
+        // Its block is dropped at that drain: what it numbers next comes above the bound,
+        // and its floor stays where it was for the others.
+        reserved0 = 0..<0
+        let later = order.take(worker: 0, floorHeld: true, reserved: &reserved0)
+        #expect(later >= bound)
+        #expect(order.safeBound() <= own)
+    }
+
     @Test func requestsAreQueuedInNumberOrderBelowTheBound() {
         var requests = OrderedLockRequests()
         func lock(_ id: UInt64) -> TransactionLock {

@@ -49,7 +49,8 @@ final class LockOrder: Sendable {
 
     /// Coordinator side: every request `worker` numbered is in its rings. The numbers left
     /// in its block are dropped by its next `take`: a shard may already have queued requests
-    /// numbered above them (nothing below the counter was held back any more).
+    /// numbered above them (nothing below the counter was held back any more). Its own
+    /// shard's drain drops them too (`safeBound(forShardOf:)`).
     func cleared(worker: Int) {
         clock.floors[worker].value.store(.max, ordering: .sequentiallyConsistent)
     }
@@ -57,6 +58,14 @@ final class LockOrder: Sendable {
     /// Shard side, before draining the rings: requests numbered below the result that are
     /// meant for this shard are in its rings (or were drained before).
     func safeBound() -> UInt64 { clock.safeBound() }
+
+    /// `safeBound` for the shard of `worker`, without the worker's own floor: a coordinator
+    /// hands its own shard each request as it numbers it (`lockArrived`), so its floor only
+    /// guards the requests still on their way to other shards. Held, it kept the worker from
+    /// queuing its own requests and the others' numbered after it until its next pass. The
+    /// worker must number its later requests above the result: from a new block (`take`
+    /// with its reserved numbers dropped).
+    func safeBound(forShardOf worker: Int) -> UInt64 { clock.safeBound(excluding: worker) }
 }
 
 /// Numbered lock requests a worker has received for its shard and not yet queued, kept

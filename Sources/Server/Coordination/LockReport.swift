@@ -14,7 +14,7 @@ extension Worker {
         head += ", ready keys held \(readyKeysHeld), numbered requests not queued \(orderedLocks.orders.count)"
         head += " (passes waited \(orderedLocks.passesWaited)), grants not acted on \(pendingGrants.count - grantsHead)"
         head += ", eager parts waiting \(eagerParts.waitingCount)"
-        head += ", acting on grants \(actingOnGrants), floor held \(lockFloorHeld), lock bound \(context.lockOrder.safeBound())"
+        head += ", acting on grants \(actingOnGrants), floor held \(lockFloorHeld), lock bound \(context.lockOrder.safeBound()) (here \(context.lockOrder.safeBound(forShardOf: index)))"
         lines.append(head)
         if let shard { lines += shard.locks.describe().map { "  " + $0 } }
         for w in waiting.queue.prefix(20) {

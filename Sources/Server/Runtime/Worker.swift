@@ -91,7 +91,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let chainedRequestsPending = SlotMap()
     /// A numbered lock request of this worker still waits for ring room: its floor stays.
     var lockFloorHeld = false
-    /// Lock numbers taken for this worker while its floor is held (LockOrder.take).
+    /// Lock numbers taken for this worker while its floor is held (LockOrder.take); dropped
+    /// at each drain, which may queue requests numbered above them (`drainRings`).
     var lockNumbers: Range<UInt64> = 0..<0
     /// Replication records of this worker (and its shard), once replication is active.
     var propagation: PropagationLog?
@@ -622,7 +623,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
 
     private func drainRings() {
         // Read before draining: lock requests numbered below it are in the rings (LockOrder).
-        let lockBound = context.lockOrder.safeBound()
+        // This worker's own floor is left out (its requests for its shard are here already);
+        // what it numbers later in this pass comes from a new block, above the bound.
+        let lockBound = context.lockOrder.safeBound(forShardOf: index)
+        lockNumbers = 0..<0
         defer {
             queueOrderedLocks(below: lockBound)
             letGoOfHeldBatches()
@@ -630,7 +634,13 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         if let busy = busyScript, busy.hasLeftovers { resumeAfterBusyScript(busy) }
         for source in 0..<context.workerCount where source != index {
             let ring = context.ring(from: source, to: index)
-            while let message = ring.pop() { handle(message) }
+            while let message = ring.pop() {
+                handle(message)
+                // A script the message led to turned busy and stashed what it popped from
+                // the rings meanwhile: that goes first, in its order (and its lock requests
+                // are below the bound read above, so they must be in before it is used).
+                if let busy = busyScript, busy.hasLeftovers { resumeAfterBusyScript(busy) }
+            }
         }
         let fromSequencer = context.fromSequencer[index]
         while let message = fromSequencer.pop() { handle(message) }
