@@ -251,20 +251,20 @@ enum ConfigRewrite {
         case "dbfilename", "notify-keyspace-events":  // strings Redis validates its own way
             return ["\(p.name) \(Repr.quoted(value.utf8))"]
         case "repl-backlog-size":
-            return ["\(p.name) \(memory(value[...]))"]
+            return ["\(p.name) \(memory(value))"]
         case "maxmemory-clients":  // a percentage of maxmemory, or a size
-            return ["\(p.name) \(value.hasSuffix("%") ? value : memory(value[...]))"]
+            return ["\(p.name) \(value.hasSuffix("%") ? value : memory(value))"]
         default:
             switch p.kind {
             case .string: return ["\(p.name) \(Repr.quoted(value.utf8))"]
-            case .memory, .unsignedMemory: return ["\(p.name) \(memory(value[...]))"]
+            case .memory, .unsignedMemory: return ["\(p.name) \(memory(value))"]
             default: return ["\(p.name) \(quoted(value))"]
             }
         }
     }
 
     /// A byte count as Redis's rewriteConfigFormatMemory writes it.
-    static func memory(_ bytes: Substring) -> String {
+    static func memory(_ bytes: some StringProtocol) -> String {
         guard let n = Int64(bytes), n != 0 else { return String(bytes) }
         for (unit, size) in [("gb", Int64(1) << 30), ("mb", Int64(1) << 20), ("kb", Int64(1) << 10)] where n % size == 0 {
             return "\(n / size)\(unit)"
@@ -272,26 +272,9 @@ enum ConfigRewrite {
         return String(bytes)
     }
 
-    /// Redis quotes values that would not survive its argument splitting.
+    /// A value of another kind: bare, or quoted if it would not survive argument splitting
+    /// (empty, or with spaces, quotes or unprintable bytes).
     static func quoted(_ value: String) -> String {
-        let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != 34 && $0 != 39 && $0 != 92 }
-        if plain { return value }
-        var s = "\""
-        for b in value.utf8 {
-            switch b {
-            case 34: s += "\\\""
-            case 92: s += "\\\\"
-            case 10: s += "\\n"
-            case 13: s += "\\r"
-            case 9: s += "\\t"
-            case 32..<127: s.append(Character(Unicode.Scalar(b)))
-            default: s += "\\x" + String(b, radix: 16).leftPadded(to: 2)
-            }
-        }
-        return s + "\""
+        value.isEmpty || Repr.needsQuotes(value.utf8) ? Repr.quoted(value.utf8) : value
     }
-}
-
-private extension String {
-    func leftPadded(to n: Int) -> String { String(repeating: "0", count: max(0, n - count)) + self }
 }

@@ -1,6 +1,12 @@
 /// Bytes as Redis's sdscatrepr writes them into logs and files: in double quotes, with C
 /// escapes for quotes, backslashes and control characters and \xHH for other bytes.
 enum Repr {
+    /// Whether `bytes` would not survive argument splitting bare (sdssplitargs, the config
+    /// and manifest loaders): spaces, control or non-ASCII bytes, quotes or backslashes.
+    static func needsQuotes(_ bytes: some Sequence<UInt8>) -> Bool {
+        bytes.contains { $0 <= 32 || $0 >= 127 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") || $0 == UInt8(ascii: "\\") }
+    }
+
     static func quoted(_ bytes: some Sequence<UInt8>) -> String {
         var out = "\""
         for b in bytes {

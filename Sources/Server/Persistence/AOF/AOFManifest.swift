@@ -34,8 +34,7 @@ struct AOFManifest: Equatable {
 
     /// sdscatrepr for names with spaces, quotes or unprintable bytes (sdsneedsrepr).
     private static func quotedIfNeeded(_ name: String) -> String {
-        let needs = name.utf8.contains { b in b <= 32 || b >= 127 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "'") || b == UInt8(ascii: "\\") }
-        return needs ? Repr.quoted(name.utf8) : name
+        Repr.needsQuotes(name.utf8) ? Repr.quoted(name.utf8) : name
     }
 
     /// Parses a manifest, with the errors aofLoadManifestFromFile reports.
