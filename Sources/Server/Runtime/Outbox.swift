@@ -1,8 +1,8 @@
 import Shards
 
 /// What a worker sends to the other workers: the batch of requests being filled for each
-/// (sent once per loop pass: one ring push and at most one wake-up per target, however many
-/// commands a pass carries), replies of commands that waited on this shard for a lock or a
+/// (sent once its clients' commands ran and again at the end of the loop pass: a ring push
+/// and at most one wake-up per target each time, however many commands they carry), replies of commands that waited on this shard for a lock or a
 /// blocked key (`lateReplies`, sent with them), the pool of batches that came back, and
 /// messages that found a ring full (kept in order and retried every pass; the loop does not
 /// sleep while any wait).
@@ -84,6 +84,12 @@ struct Outbox {
         let b = spareBatch(for: target)
         filling[target] = b
         return b
+    }
+
+    /// Some batch of requests is being filled (the loop sends it before its drain).
+    var hasBatchesFilling: Bool {
+        for b in filling where b != nil { return true }
+        return false
     }
 
     /// The batch being filled for `target`, if this pass made one.

@@ -236,6 +236,10 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
                 readingEnds()
                 iterationDone()
             }
+            // What the clients' commands have for other shards goes now, not after the
+            // drain: their owners run it while this worker drains (perf/txbench, pair per
+            // connection, eight alternated rounds: every round faster, median +9%).
+            if clientEventsThisPass && outbox.hasBatchesFilling { sendBatches() }
             drainRings()
             if masterStreamHold != .none { serviceMasterStreamHold() }
             if aofReplay != nil { advanceAOFReplay() }
