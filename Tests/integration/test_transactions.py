@@ -12,6 +12,7 @@ import time
 import pytest
 
 from support.resp import Error, encode
+from support.slots import key_on_each_shard
 from support.waiting import wait_until
 
 KEYS = ["key:%d" % i for i in range(51)]
@@ -431,6 +432,24 @@ def test_unwatch_clears(r, server):
     other.cmd("SET", "k", "1")
     other.cmd("SET", "j", "1")
     assert exec_after_watch(r) == RAN
+
+
+def test_pipelined_watch_then_unwatch_leaves_nothing_watched(server):
+    """WATCH k and UNWATCH in one write: k is no longer watched anywhere, so a later WATCH
+    of another key of k's shard is not failed by a change of k. The forgetting used to go
+    to k's shard ahead of the WATCH (pushed on the ring at once, while the WATCH waited in
+    the pass's batch), leaving k watched until the client closed. Connections alternate
+    between the workers, and the tags cover every shard."""
+    other = server.conn()
+    for tag in key_on_each_shard("watchtag", 2):
+        for _ in range(2):
+            c = server.conn()
+            first, second = "{%s}first" % tag, "{%s}second" % tag
+            assert c.pipeline([("WATCH", first), ("UNWATCH",)]) == ["OK", "OK"]
+            c.cmd("WATCH", second)
+            other.cmd("SET", first, "changed")
+            assert exec_after_watch(c) == RAN
+            c.close()
 
 
 def test_unwatch_inside_multi_is_too_late(r, server):

@@ -8,7 +8,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
     case keys, scan, randomkey, object, detach, copyOut, attach, swapdb
     case dbsize, flushdb, flushall
     case digest, digestValue, setActiveExpire
-    case watch, execHere
+    case watch, unwatchAll, execHere
     case xread, xreadgroup, xreadgroupNow, xreadgroupCheck
     case snapshot, snapshotBegin, load
     case zrangeOut, zsetMulti, zfetch, bzpop
@@ -40,6 +40,7 @@ enum InternalCommand: Int, CaseIterable, Sendable {
         case .digestValue: "__digest_value"
         case .setActiveExpire: "__set_active_expire"
         case .watch: "__watch"
+        case .unwatchAll: "__unwatch_all"
         case .execHere: "__exec"
         case .xread: "__xread"
         case .xreadgroup: "__xreadgroup"

@@ -584,12 +584,36 @@ extension Worker {
 
     // MARK: WATCH bookkeeping
 
-    /// Forgets every key the client watches, on every shard that has some.
+    /// Forgets every key the client watches, on every shard that has some, in the client's
+    /// order there: another worker's shard gets it in the batch that carries the client's
+    /// earlier commands, and a shard where a command of the client waits (a WATCH part
+    /// behind a lock) forgets after that command ran. Pushed on the ring at once, as it
+    /// was, it overtook a WATCH part still in the pass's batch: a pipelined `WATCH k;
+    /// UNWATCH` left k watched, so a later EXEC watching another key of that shard failed
+    /// when k changed, and the stale watch stayed until the client closed.
     func unwatchAll(_ c: Client) {
-        for s in c.watchedShards {
-            let owner = context.owner(ofShard: s)
-            if owner == index { shard?.watches.unwatchAll(client: c.id) } else { send(.unwatch(client: c.id, shard: s), to: owner) }
+        guard !c.watchedShards.isEmpty else { return }
+        let part = table.index(of: .unwatchAll)
+        let sink = ReplySink(kind: .dropped, index: 0, id: c.id, ticket: 0)
+        Worker.unwatchAllName.withUnsafeBytes { name in
+            withUnsafePointer(to: ArgSpan(offset: 0, count: name.count)) { span in
+                let args = Arguments(base: name.baseAddress!, spans: span, count: 1)
+                for s in c.watchedShards {
+                    let owner = context.owner(ofShard: s)
+                    if owner != index {
+                        batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args, sink: sink)
+                    } else if let shard {
+                        if mustWait(shard, command: part, db: c.db, args: args, origin: index, client: c.id) {
+                            wait(command: part, db: c.db, resp: c.resp, args: args, sink: sink, origin: index)
+                        } else {
+                            shard.watches.unwatchAll(client: c.id)
+                        }
+                    }
+                }
+            }
         }
         c.watchedShards.removeAll()
     }
+
+    static let unwatchAllName = Array(InternalCommand.unwatchAll.name.utf8)
 }

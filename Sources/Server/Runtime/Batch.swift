@@ -265,8 +265,6 @@ enum WorkerMessage: @unchecked Sendable {  // payloads change owner with the mes
     /// To the coordinator: the shard granted the lock (and whether a WATCH there is dirty).
     /// (Lock requests and releases travel in request batches: Batch.lockRequests.)
     case granted(TransactionLock, shard: Int, watchDirty: Bool)
-    /// To a shard's owner: forget the client's WATCHed keys there.
-    case unwatch(client: UInt64, shard: Int)
     /// Messages for the target's subscribers (PublishDelivery.swift), and that batch coming
     /// back with their receiver counts when a PUBLISH waits for them.
     case publish(PublishBatch)

@@ -251,6 +251,9 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
             handOffReplicationRecords()
             masterLink?.advanceAppliedOffset()
             flushClients()
+            // A client closed by its write failing forgets its watches in a batch: it goes
+            // now, not after the next wait.
+            if outbox.hasBatchesFilling { sendBatches() }
         }
     }
 
@@ -658,7 +661,6 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
         case .control(let body): body(self)
         case .records: break  // only the sequencer receives these
         case .granted(let lock, let shard, let dirty): lockGranted(lock, shard: shard, watchDirty: dirty)
-        case .unwatch(let client, _): shard?.watches.unwatchAll(client: client)
         case .publish(let batch): deliverPublishBatch(batch)
         case .publishCounts(let batch): receivePublishCounts(batch)
         }

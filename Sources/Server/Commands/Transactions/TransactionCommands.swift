@@ -87,6 +87,13 @@ enum TransactionCommands {
                                                 expired: ctx.shard.isLogicallyExpired(db: ctx.db, key: args[1]))
                         out.writeOK()
                     }, split: nil, crossShard: nil)),
+        // No keys: it runs after the client's commands still waiting on the shard (a WATCH
+        // part behind a lock), in its turn (Worker.unwatchAll).
+        CommandSpec(part: .unwatchAll, arity: 1, group: "transactions",
+                    run: .keyed({ ctx, _, out in
+                        ctx.shard.watches.unwatchAll(client: ctx.clientID)
+                        out.writeOK()
+                    }, split: nil, crossShard: nil)),
     ]
 
     static func multi(_ w: Worker, _ c: Client, _ args: Arguments, _ call: inout CommandCall, _ out: inout ByteBuffer) {
