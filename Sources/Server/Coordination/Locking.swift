@@ -80,6 +80,9 @@ extension Worker {
     func mustWait(_ shard: Shard, command: UInt16, db: Int, args: Arguments, origin: Int, client: UInt64) -> Bool {
         if !commandsMayWait(shard) { return false }
         if hasQueuedWork(of: client) { return true }
+        // Forgetting watches touches no data: no lock holds it. Held behind one, it let a
+        // transaction granted at the lock's release find a watch UNWATCH had dropped.
+        if command == unwatchAllPart { return false }
         if shard.locks.wholeShardHeld { return true }
         let route = table.routes[Int(command)]
         let checkReady = readyKeysHeld && !route.mayBlock
@@ -587,13 +590,14 @@ extension Worker {
     /// Forgets every key the client watches, on every shard that has some, in the client's
     /// order there: another worker's shard gets it in the batch that carries the client's
     /// earlier commands, and a shard where a command of the client waits (a WATCH part
-    /// behind a lock) forgets after that command ran. Pushed on the ring at once, as it
+    /// behind a lock) forgets after that command ran (and never waits for a lock itself:
+    /// `mustWait`). Pushed on the ring at once, as it
     /// was, it overtook a WATCH part still in the pass's batch: a pipelined `WATCH k;
     /// UNWATCH` left k watched, so a later EXEC watching another key of that shard failed
     /// when k changed, and the stale watch stayed until the client closed.
     func unwatchAll(_ c: Client) {
         guard !c.watchedShards.isEmpty else { return }
-        let part = table.index(of: .unwatchAll)
+        let part = unwatchAllPart
         let sink = ReplySink(kind: .dropped, index: 0, id: c.id, ticket: 0)
         Worker.unwatchAllName.withUnsafeBytes { name in
             withUnsafePointer(to: ArgSpan(offset: 0, count: name.count)) { span in

@@ -19,6 +19,8 @@ final class Worker: @unchecked Sendable {  // every field is touched only by thi
     let table = CommandTable.shared
     /// The rerunnable script part (`__eval_rerunnable`), whose replies may be a rerun marker.
     let rerunnableScript = CommandTable.shared.index(of: .evalRerunnable)
+    /// The part that forgets a client's watches on a shard (`__unwatch_all`, Locking.swift).
+    let unwatchAllPart = CommandTable.shared.index(of: .unwatchAll)
     var loop = EventLoop(capacity: 1024)
     let waker: Waker
     let stats: WorkerStats

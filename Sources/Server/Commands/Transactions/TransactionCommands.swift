@@ -87,8 +87,8 @@ enum TransactionCommands {
                                                 expired: ctx.shard.isLogicallyExpired(db: ctx.db, key: args[1]))
                         out.writeOK()
                     }, split: nil, crossShard: nil)),
-        // No keys: it runs after the client's commands still waiting on the shard (a WATCH
-        // part behind a lock), in its turn (Worker.unwatchAll).
+        // No keys, and no lock holds it: it waits only for the client's commands still
+        // waiting on the shard (a WATCH part behind a lock), in its turn (Worker.unwatchAll).
         CommandSpec(part: .unwatchAll, arity: 1, group: "transactions",
                     run: .keyed({ ctx, _, out in
                         ctx.shard.watches.unwatchAll(client: ctx.clientID)
