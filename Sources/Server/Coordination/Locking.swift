@@ -590,11 +590,11 @@ extension Worker {
     /// Forgets every key the client watches, on every shard that has some, in the client's
     /// order there: another worker's shard gets it in the batch that carries the client's
     /// earlier commands, and a shard where a command of the client waits (a WATCH part
-    /// behind a lock) forgets after that command ran (and never waits for a lock itself:
-    /// `mustWait`). Pushed on the ring at once, as it
-    /// was, it overtook a WATCH part still in the pass's batch: a pipelined `WATCH k;
-    /// UNWATCH` left k watched, so a later EXEC watching another key of that shard failed
-    /// when k changed, and the stale watch stayed until the client closed.
+    /// behind a lock) forgets after that command ran; it never waits for a lock itself
+    /// (`mustWait`). Pushed on the ring at once, as it was, it overtook a WATCH part still
+    /// in the pass's batch: a pipelined `WATCH k; UNWATCH` left k watched, so a later EXEC
+    /// watching another key of that shard failed when k changed, and the stale watch stayed
+    /// until the client closed.
     func unwatchAll(_ c: Client) {
         guard !c.watchedShards.isEmpty else { return }
         let part = unwatchAllPart

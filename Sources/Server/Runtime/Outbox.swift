@@ -2,10 +2,11 @@ import Shards
 
 /// What a worker sends to the other workers: the batch of requests being filled for each
 /// (sent once its clients' commands ran and again at the end of the loop pass: a ring push
-/// and at most one wake-up per target each time, however many commands they carry), replies of commands that waited on this shard for a lock or a
-/// blocked key (`lateReplies`, sent with them), the pool of batches that came back, and
-/// messages that found a ring full (kept in order and retried every pass; the loop does not
-/// sleep while any wait).
+/// and at most one wake-up per target each time, however many commands they carry),
+/// replies of commands that waited on this shard for a lock or a blocked key
+/// (`lateReplies`, sent with them), the pool of batches that came back, and messages that
+/// found a ring full (kept in order and retried every pass; the loop does not sleep while
+/// any wait).
 struct Outbox {
     /// The worker this outbox belongs to.
     let owner: Int
