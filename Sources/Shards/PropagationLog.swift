@@ -19,16 +19,10 @@ public final class OrderClock: Sendable {
 
     /// Everything numbered below the result has reached the consumer's rings (if it was
     /// made at all). Reads the clock before the floors: see PropagationLog.stamp.
-    public func safeBound() -> UInt64 {
-        var bound = next.load(ordering: .sequentiallyConsistent)
-        for f in floors { bound = min(bound, f.value.load(ordering: .sequentiallyConsistent)) }
-        return bound
-    }
-
-    /// `safeBound` for a consumer that is also producer `worker` and already holds every
-    /// number it took: its own floor cannot hide anything from it. It must take its next
-    /// numbers above the result (not from a range reserved before the call).
-    public func safeBound(excluding worker: Int) -> UInt64 {
+    /// `excluding`: a consumer that is also that producer and already holds every number it
+    /// took: its own floor cannot hide anything from it. It must take its next numbers above
+    /// the result (not from a range reserved before the call).
+    public func safeBound(excluding worker: Int? = nil) -> UInt64 {
         var bound = next.load(ordering: .sequentiallyConsistent)
         for (i, f) in floors.enumerated() where i != worker {
             bound = min(bound, f.value.load(ordering: .sequentiallyConsistent))

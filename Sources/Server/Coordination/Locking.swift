@@ -597,7 +597,6 @@ extension Worker {
     /// until the client closed.
     func unwatchAll(_ c: Client) {
         guard !c.watchedShards.isEmpty else { return }
-        let part = unwatchAllPart
         let sink = ReplySink(kind: .dropped, index: 0, id: c.id, ticket: 0)
         Worker.unwatchAllName.withUnsafeBytes { name in
             withUnsafePointer(to: ArgSpan(offset: 0, count: name.count)) { span in
@@ -605,10 +604,10 @@ extension Worker {
                 for s in c.watchedShards {
                     let owner = context.owner(ofShard: s)
                     if owner != index {
-                        batch(forWorker: owner).add(command: part, db: c.db, resp: c.resp, arguments: args, sink: sink)
+                        batch(forWorker: owner).add(command: unwatchAllPart, db: c.db, resp: c.resp, arguments: args, sink: sink)
                     } else if let shard {
-                        if mustWait(shard, command: part, db: c.db, args: args, origin: index, client: c.id) {
-                            wait(command: part, db: c.db, resp: c.resp, args: args, sink: sink, origin: index)
+                        if mustWait(shard, command: unwatchAllPart, db: c.db, args: args, origin: index, client: c.id) {
+                            wait(command: unwatchAllPart, db: c.db, resp: c.resp, args: args, sink: sink, origin: index)
                         } else {
                             shard.watches.unwatchAll(client: c.id)
                         }
